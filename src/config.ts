@@ -1,0 +1,225 @@
+/**
+ * Every setting tremolo reads, declared once: name, default, parser and meaning.
+ * `loadConfig(env)` reads them all and validates them together, so a bad value stops
+ * start-up with one message naming each variable and what it allows. The README's
+ * configuration table is generated from SETTINGS (`npm run config-table`) and a test
+ * keeps the two in step.
+ */
+
+type Parser<T> = (raw: string) => T;
+
+interface Setting<T> {
+  readonly env: string;
+  readonly default: string;
+  readonly parse: Parser<T>;
+  readonly doc: string;
+}
+
+class ConfigValueError extends Error {}
+
+const int =
+  (min: number, max = Number.MAX_SAFE_INTEGER): Parser<number> =>
+  (raw) => {
+    if (!/^-?\d+$/.test(raw.trim())) throw new ConfigValueError(`an integer from ${min} to ${max}`);
+    const n = Number(raw);
+    if (n < min || n > max) throw new ConfigValueError(`an integer from ${min} to ${max}`);
+    return n;
+  };
+
+const num =
+  (min: number, max: number): Parser<number> =>
+  (raw) => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+      throw new ConfigValueError(`a number from ${min} to ${max}`);
+    }
+    return n;
+  };
+
+const oneOf =
+  <const T extends string>(...allowed: T[]): Parser<T> =>
+  (raw) => {
+    if (!(allowed as string[]).includes(raw)) throw new ConfigValueError(`one of ${allowed.join(', ')}`);
+    return raw as T;
+  };
+
+const bool: Parser<boolean> = (raw) => {
+  if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  throw new ConfigValueError('true or false');
+};
+
+const str: Parser<string> = (raw) => raw;
+
+const url =
+  (...protocols: string[]): Parser<string> =>
+  (raw) => {
+    try {
+      const u = new URL(raw);
+      if (protocols.length && !protocols.includes(u.protocol)) throw new Error();
+      return raw;
+    } catch {
+      throw new ConfigValueError(`a URL (${protocols.join(' or ')})`);
+    }
+  };
+
+const optional =
+  <T>(p: Parser<T>): Parser<T | undefined> =>
+  (raw) =>
+    raw === '' ? undefined : p(raw);
+
+/** Durations as "500ms", "5s", "2m", "1h" or plain milliseconds. */
+const duration =
+  (minMs: number): Parser<number> =>
+  (raw) => {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
+    if (!m) throw new ConfigValueError(`a duration such as 500ms, 5s, 2m (at least ${minMs} ms)`);
+    const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
+    const ms = Math.round(Number(m[1]) * factor);
+    if (ms < minMs) throw new ConfigValueError(`a duration of at least ${minMs} ms`);
+    return ms;
+  };
+
+const def = <T>(env: string, dflt: string, parse: Parser<T>, doc: string): Setting<T> => ({
+  env,
+  default: dflt,
+  parse,
+  doc,
+});
+
+export const SETTINGS = {
+  // server
+  host: def('HOST', '0.0.0.0', str, 'Interface the HTTP and Socket.IO server listens on.'),
+  port: def('PORT', '3000', int(0, 65535), 'Port for HTTP and Socket.IO (0 picks a free port).'),
+  nodeId: def('NODE_ID', '0', int(0, 1023), 'This process\'s node id (0-1023), part of every TSID it issues; give each process its own.'),
+  logLevel: def('LOG_LEVEL', 'info', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), 'pino log level.'),
+  shutdownTimeoutMs: def('SHUTDOWN_TIMEOUT', '10s', duration(100), 'Longest graceful shutdown before the process exits anyway.'),
+  bodyLimitBytes: def('BODY_LIMIT_BYTES', '65536', int(1024), 'Largest JSON request body accepted.'),
+  publicUrl: def('PUBLIC_URL', '', optional(url('http:', 'https:')), 'Base URL clients reach this server at, used in signed media URLs (defaults to the request\'s host).'),
+
+  // storage
+  storage: def('STORAGE', 'memory', oneOf('memory', 'redis'), 'Storage driver: `memory` (embedded, single process) or `redis`.'),
+  redisUrl: def('REDIS_URL', 'redis://127.0.0.1:6379', url('redis:', 'rediss:'), 'Redis connection URL (STORAGE=redis).'),
+  redisCluster: def('REDIS_CLUSTER', '', optional(str), 'Comma-separated host:port seed nodes; when set, tremolo talks to a Redis Cluster instead of REDIS_URL.'),
+  redisPrefix: def('REDIS_PREFIX', 'tremolo:', str, 'Prefix of every Redis key, so several deployments can share one Redis.'),
+  storageTimeoutMs: def('STORAGE_TIMEOUT', '2s', duration(10), 'A storage call slower than this counts as a failure for the circuit breaker.'),
+
+  // auth
+  jwtSecret: def('JWT_SECRET', 'dev-secret-change-me-dev-secret-change-me', str, 'HS256 secret used to sign and verify access tokens (at least 32 characters). Change it in production.'),
+  jwtIssuer: def('JWT_ISSUER', 'tremolo', str, 'Issuer (`iss`) put in and required of access tokens.'),
+  jwtAudience: def('JWT_AUDIENCE', 'tremolo', str, 'Audience (`aud`) put in and required of access tokens.'),
+  jwtTtlS: def('JWT_TTL_S', '3600', int(10), 'Lifetime of issued access tokens in seconds.'),
+  jwtPublicKey: def('JWT_PUBLIC_KEY', '', optional(str), 'PEM public key (SPKI) to verify RS256/EdDSA tokens issued elsewhere, instead of HS256.'),
+  jwksUrl: def('JWT_JWKS_URL', '', optional(url('http:', 'https:')), 'JWKS URL to verify RS256/EdDSA tokens issued elsewhere, instead of HS256.'),
+  loginRatePerMin: def('LOGIN_RATE_PER_MIN', '10', int(1), 'Login attempts allowed per handle and per IP each minute.'),
+
+  // limits
+  handleMaxChars: def('HANDLE_MAX_CHARS', '24', int(3, 64), 'Longest user handle.'),
+  titleMaxChars: def('TITLE_MAX_CHARS', '150', int(1, 10_000), 'Longest video title.'),
+  descriptionMaxChars: def('DESCRIPTION_MAX_CHARS', '2000', int(0, 100_000), 'Longest video description.'),
+  commentMaxChars: def('COMMENT_MAX_CHARS', '500', int(1, 100_000), 'Longest comment, in characters, after trimming.'),
+  rateIpPerMin: def('RATE_IP_PER_MIN', '1200', int(1), 'HTTP requests allowed per client IP each minute.'),
+  rateUserPerMin: def('RATE_USER_PER_MIN', '600', int(1), 'HTTP requests allowed per signed-in user each minute.'),
+  rateStore: def('RATE_STORE', 'memory', oneOf('memory', 'redis'), 'Where rate-limit counters live: per process (`memory`) or shared (`redis`).'),
+
+  // actors
+  actorIdleMs: def('ACTOR_IDLE_MS', '60000', int(10), 'An actor with no message for this long is passivated.'),
+  actorMaxActive: def('ACTOR_MAX_ACTIVE', '100000', int(1), 'Most actors held in memory; the least recently used above it are evicted.'),
+  actorMaxBatch: def('ACTOR_MAX_BATCH', '512', int(1, 100_000), 'Most messages one actor turn applies in a single storage call.'),
+  actorMailboxLimit: def('ACTOR_MAILBOX_LIMIT', '10000', int(1), 'Messages an actor may have queued; above it `E_BUSY`.'),
+  actorReadStaleMs: def('ACTOR_READ_STALE_MS', '1000', int(0), 'A read never serves actor state older than this; older state is reloaded from storage.'),
+  viewDedupS: def('VIEW_DEDUP_S', '3600', int(0), 'A user\'s repeated views of one video within this many seconds count once.'),
+  eventLogMax: def('EVENT_LOG_MAX', '1000', int(10), 'Events kept per video for recovery after a reconnect.'),
+
+  // live
+  liveAllowAnonymous: def('LIVE_ALLOW_ANONYMOUS', 'true', bool, 'Sockets without a token may watch videos (writes always need a user).'),
+  liveCounterIntervalMs: def('LIVE_COUNTER_INTERVAL_MS', '100', int(10), 'Shortest interval between counter events of one video.'),
+  liveDeliveryBudget: def('LIVE_DELIVERY_BUDGET', '50000', int(100), 'Counter messages per second this process may deliver; big rooms get longer intervals to stay inside it.'),
+  socketParser: def('SOCKET_PARSER', 'json', oneOf('json', 'msgpack'), 'Socket.IO wire format.'),
+  socketMaxPayloadBytes: def('SOCKET_MAX_PAYLOAD_BYTES', '16384', int(256), 'Largest socket message accepted.'),
+  socketEventsPerSec: def('SOCKET_EVENTS_PER_SEC', '20', int(1), 'Client events allowed per socket each second.'),
+  userEventsPerSec: def('USER_EVENTS_PER_SEC', '50', int(1), 'Client events allowed per user (all their sockets) each second.'),
+  socketMaxWatches: def('SOCKET_MAX_WATCHES', '50', int(1), 'Videos one socket may watch at once.'),
+  userMaxSockets: def('USER_MAX_SOCKETS', '10', int(1), 'Open sockets allowed per user in this process.'),
+
+  // feed and cache
+  fanoutPushMaxFollowers: def('FANOUT_PUSH_MAX_FOLLOWERS', '10000', int(0), 'Authors with at most this many followers push new posts into inboxes; above it they are pulled at read time.'),
+  feedInboxMax: def('FEED_INBOX_MAX', '1000', int(10), 'Entries kept in each user\'s feed inbox.'),
+  fanoutBatch: def('FANOUT_BATCH', '500', int(1), 'Inboxes written per storage call during fan-out.'),
+  cacheMaxEntries: def('CACHE_MAX_ENTRIES', '50000', int(1), 'Entries in the in-process read cache.'),
+  cacheTtlMs: def('CACHE_TTL_MS', '5000', int(1), 'Lifetime of a cached read.'),
+  cacheNegativeTtlMs: def('CACHE_NEGATIVE_TTL_MS', '1000', int(1), 'Lifetime of a cached not-found.'),
+
+  // media
+  dataDir: def('DATA_DIR', '.data', str, 'Directory for uploads, media and (memory driver) nothing else.'),
+  mediaUrlTtlS: def('MEDIA_URL_TTL_S', '300', int(1), 'Lifetime of signed media URLs.'),
+  mediaSecret: def('MEDIA_SECRET', 'dev-media-secret-change-me', str, 'HMAC secret for signed media URLs.'),
+  uploadMaxBytes: def('UPLOAD_MAX_BYTES', '524288000', int(1), 'Largest upload.'),
+  uploadQuotaBytes: def('UPLOAD_QUOTA_BYTES', '2147483648', int(1), 'Total upload bytes allowed per user.'),
+  uploadExpiryS: def('UPLOAD_EXPIRY_S', '86400', int(60), 'Unfinished uploads are removed after this many seconds.'),
+  videoMaxSeconds: def('VIDEO_MAX_SECONDS', '600', int(1), 'Longest video accepted.'),
+  workerThreads: def('WORKER_THREADS', '2', int(1, 64), 'Worker threads in the media pool.'),
+  workerMaxQueue: def('WORKER_MAX_QUEUE', '32', int(1), 'Media tasks that may wait for a worker; above it uploads get 429.'),
+  jobTimeoutMs: def('JOB_TIMEOUT', '10m', duration(1000), 'Longest a media job may run.'),
+  jobMaxAttempts: def('JOB_MAX_ATTEMPTS', '3', int(1, 100), 'Attempts before an interrupted job is marked failed.'),
+  jobLeaseMs: def('JOB_LEASE', '30s', duration(500), 'A running job\'s lease; the running process renews it, another takes over when it lapses.'),
+  ffmpegPath: def('FFMPEG_PATH', '', optional(str), 'ffmpeg binary (default: the one from @ffmpeg-installer/ffmpeg).'),
+  ffprobePath: def('FFPROBE_PATH', '', optional(str), 'ffprobe binary (default: the one from @ffprobe-installer/ffprobe).'),
+
+  // tagging
+  taggerDevice: def('TAGGER_DEVICE', 'cpu', oneOf('cpu', 'cuda'), 'Where ONNX models run; `cuda` falls back to CPU with a warning when unavailable.'),
+  taggerThreads: def('TAGGER_THREADS', '1', int(1, 64), 'Intra-op threads per ONNX session.'),
+  taggerClassifierModel: def('TAGGER_CLASSIFIER_MODEL', '', optional(str), 'Path of an optional ONNX image classifier.'),
+  taggerClassifierLabels: def('TAGGER_CLASSIFIER_LABELS', '', optional(str), 'Labels file of the classifier, one label a line.'),
+  taggerClassifierSize: def('TAGGER_CLASSIFIER_SIZE', '224', int(8, 4096), 'Square input size of the classifier.'),
+  taggerClassifierMean: def('TAGGER_CLASSIFIER_MEAN', '0.485,0.456,0.406', str, 'Per-channel mean (RGB) of the classifier input.'),
+  taggerClassifierStd: def('TAGGER_CLASSIFIER_STD', '0.229,0.224,0.225', str, 'Per-channel std (RGB) of the classifier input.'),
+  taggerClassifierTopK: def('TAGGER_CLASSIFIER_TOP_K', '3', int(1, 100), 'Classifier labels kept per video.'),
+  taggerClassifierThreshold: def('TAGGER_CLASSIFIER_THRESHOLD', '0.5', num(0, 1), 'Least probability for a classifier label to become a tag.'),
+
+  // metrics
+  metricsEnabled: def('METRICS_ENABLED', 'true', bool, 'Serve Prometheus metrics at /metrics.'),
+} as const;
+
+type Settings = typeof SETTINGS;
+export type Config = { readonly [K in keyof Settings]: ReturnType<Settings[K]['parse']> };
+
+/** Raised when one or more settings are invalid; its message lists every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(SETTINGS) as [string, Setting<unknown>][]) {
+    if (key in overrides) {
+      out[key] = (overrides as Record<string, unknown>)[key];
+      continue;
+    }
+    const raw = env[setting.env] ?? setting.default;
+    try {
+      out[key] = setting.parse(raw);
+    } catch (err) {
+      const allowed = err instanceof ConfigValueError ? err.message : String(err);
+      problems.push(`${setting.env}=${JSON.stringify(raw)} is invalid: expected ${allowed}`);
+    }
+  }
+  const cfg = out as Config;
+  if (problems.length === 0 && cfg.jwtSecret.length < 32 && !cfg.jwtPublicKey && !cfg.jwksUrl) {
+    problems.push('JWT_SECRET is too short: expected at least 32 characters');
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return Object.freeze(cfg);
+}
+
+/** The README table: `| Variable | Default | Meaning |`. */
+export function configTable(): string {
+  const rows = Object.values(SETTINGS).map(
+    (s) => `| \`${s.env}\` | ${s.default === '' ? '(unset)' : `\`${s.default}\``} | ${s.doc} |`,
+  );
+  return ['| Variable | Default | Meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}
