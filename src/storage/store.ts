@@ -1,0 +1,143 @@
+/**
+ * The storage contract, in domain terms. Two drivers implement it: `memory/` (the
+ * embedded default) and `redis/` (ioredis + Lua). Both pass one contract suite
+ * (test/contract), so a behaviour that differs between them is a bug.
+ *
+ * Writes are batch-shaped: an actor turn hands its whole batch to ONE call, which
+ * applies it atomically and returns the authoritative state (storage is the arbiter
+ * when several processes hold an activation of the same entity).
+ */
+import type { Comment, Counters, Page, PageRequest, TagInfo, UserProfile, VideoEvent, VideoRecord } from '../protocol/model.ts';
+import type { JobStore } from './jobs.ts';
+
+// ---------------------------------------------------------------- users
+
+export interface UserRecord {
+  id: string;
+  handle: string;
+  displayName: string;
+  bio: string;
+  createdAt: string;
+  /** scrypt hash; never leaves the auth module. */
+  passwordHash: string;
+}
+
+export type UserOp = { type: 'follow'; targetId: string } | { type: 'unfollow'; targetId: string };
+
+export type UserOpResult = { ok: true; changed: boolean } | { ok: false; code: 'E_USER_NOT_FOUND' | 'E_SELF_FOLLOW' };
+
+export interface UserStore {
+  /** Fails with E_HANDLE_TAKEN when the handle (case-insensitive) is in use. */
+  create(user: UserRecord): Promise<void>;
+  get(id: string): Promise<UserRecord | null>;
+  getByHandle(handle: string): Promise<UserRecord | null>;
+  /** Profile with exact counts; null when the user does not exist. */
+  profile(id: string): Promise<UserProfile | null>;
+  /** Follow/unfollow ops of ONE follower (`userId`), applied in order; idempotent. */
+  applyOps(userId: string, ops: UserOp[]): Promise<UserOpResult[]>;
+  isFollowing(userId: string, targetId: string): Promise<boolean>;
+  followerCount(userId: string): Promise<number>;
+  /** Ordered by user id (sign-up order), cursor-paginated. */
+  followers(userId: string, page: PageRequest): Promise<Page<string>>;
+  following(userId: string, page: PageRequest): Promise<Page<string>>;
+  /** Every id `userId` follows (for feed reads); bounded by the follow limit. */
+  allFollowing(userId: string): Promise<string[]>;
+}
+
+// ---------------------------------------------------------------- videos
+
+export type VideoOp =
+  | { type: 'like'; userId: string }
+  | { type: 'unlike'; userId: string }
+  | { type: 'view'; userId?: string }
+  | { type: 'comment'; comment: Comment; idempotencyKey: string }
+  | { type: 'deleteComment'; commentId: string; userId: string };
+
+export type VideoOpResult =
+  | { ok: true; type: 'like' | 'unlike'; changed: boolean }
+  | { ok: true; type: 'view'; counted: boolean }
+  | { ok: true; type: 'comment'; comment: Comment; duplicate: boolean }
+  | { ok: true; type: 'deleteComment'; deleted: boolean }
+  | { ok: false; code: 'E_COMMENT_NOT_FOUND' | 'E_FORBIDDEN' | 'E_REPLY_TARGET' };
+
+export interface LogHead {
+  /** Offset of the newest event (0 when none yet). */
+  offset: number;
+  /** Changes when the log is lost or recreated; a client's old offsets are then meaningless. */
+  epoch: string;
+}
+
+export interface VideoState {
+  video: VideoRecord;
+  counters: Counters;
+  log: LogHead;
+}
+
+export interface VideoBatchResult {
+  /** One per op, in order. The batch fails as a whole only when the video is gone. */
+  results: VideoOpResult[];
+  counters: Counters;
+  log: LogHead;
+  /** Events this batch appended to the log, in offset order. */
+  events: VideoEvent[];
+}
+
+export interface EventRange {
+  epoch: string;
+  events: VideoEvent[];
+  /** False when the log no longer reaches back to `sinceOffset` (the caller needs a snapshot). */
+  complete: boolean;
+  head: number;
+}
+
+export type CommentOrder = 'newest' | 'oldest';
+
+export interface VideoStore {
+  create(video: VideoRecord): Promise<VideoState>;
+  get(id: string): Promise<VideoState | null>;
+  getMany(ids: string[]): Promise<(VideoState | null)[]>;
+  /** Removes the video with its likes, comments and events. False when it did not exist. */
+  delete(id: string): Promise<boolean>;
+  /** Applies a turn's ops atomically. Fails with E_VIDEO_NOT_FOUND when the video is gone. */
+  applyOps(videoId: string, ops: VideoOp[], opts: { now: number }): Promise<VideoBatchResult>;
+  /** Which of `userIds` like the video (same order). */
+  likedBy(videoId: string, userIds: string[]): Promise<boolean[]>;
+  comments(videoId: string, order: CommentOrder, page: PageRequest): Promise<Page<Comment>>;
+  /** Events with offset > sinceOffset, oldest first, at most `limit`. */
+  events(videoId: string, sinceOffset: number, limit: number): Promise<EventRange>;
+  setTagging(videoId: string, tagging: TagInfo): Promise<void>;
+  byTag(tag: string, page: PageRequest): Promise<Page<string>>;
+}
+
+// ---------------------------------------------------------------- feeds
+
+export interface FeedEntry {
+  videoId: string;
+  authorId: string;
+}
+
+export interface FeedStore {
+  /** Adds a video to each inbox, trimming every inbox to `cap` newest entries. */
+  pushToInboxes(userIds: string[], entry: FeedEntry, cap: number): Promise<void>;
+  /** Inbox entries older than `before` (a video id), newest first. */
+  inbox(userId: string, before: string | undefined, limit: number): Promise<FeedEntry[]>;
+  /** An author's own videos older than `before`, newest first. */
+  outbox(authorId: string, before: string | undefined, limit: number): Promise<string[]>;
+  /** Sets a video's hot score (see domain/feed-policy.ts); removes it when score is null. */
+  setHotScore(videoId: string, score: number | null): Promise<void>;
+  /** Video ids by descending hot score; `offset` pagination (scores move, ids do not). */
+  hot(offset: number, limit: number): Promise<string[]>;
+}
+
+// ---------------------------------------------------------------- the whole
+
+export interface Store {
+  readonly driver: 'memory' | 'redis';
+  readonly users: UserStore;
+  readonly videos: VideoStore;
+  readonly feeds: FeedStore;
+  readonly jobs: JobStore;
+  /** Resolves when storage answers; rejects with the reason otherwise (readiness probe). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

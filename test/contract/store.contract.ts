@@ -1,0 +1,498 @@
+/**
+ * The storage contract: one suite, run against every driver (memory.test.ts, redis.test.ts).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { TremoloError } from '../../src/protocol/errors.ts';
+import type { Comment, VideoRecord } from '../../src/protocol/model.ts';
+import { TsidGenerator } from '../../src/domain/ids.ts';
+import type { Store, UserRecord } from '../../src/storage/store.ts';
+
+export const CONTRACT_LIMITS = { eventLogMax: 20, viewDedupS: 60 };
+
+export function storeContract(driver: string, open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>): void {
+  describe(`Store contract: ${driver}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+    const ids = new TsidGenerator({ nodeId: 7 });
+    const now = Date.now();
+
+    const user = async (handle = `u${ids.next().toLowerCase()}`): Promise<UserRecord> => {
+      const record: UserRecord = {
+        id: ids.next(),
+        handle,
+        displayName: handle,
+        bio: '',
+        createdAt: new Date().toISOString(),
+        passwordHash: 'x',
+      };
+      await store.users.create(record);
+      return record;
+    };
+    const video = async (ownerId: string, extra: Partial<VideoRecord> = {}): Promise<VideoRecord> => {
+      const record: VideoRecord = {
+        id: ids.next(),
+        ownerId,
+        title: 'a video',
+        description: '',
+        createdAt: new Date().toISOString(),
+        media: {},
+        ...extra,
+      };
+      await store.videos.create(record);
+      return record;
+    };
+    const comment = (videoId: string, authorId: string, text = 'hi', replyTo?: string): Comment => ({
+      id: `${videoId}-${ids.next()}`,
+      videoId,
+      authorId,
+      text,
+      createdAt: new Date().toISOString(),
+      ...(replyTo ? { replyTo } : {}),
+    });
+
+    before(async () => {
+      ({ store, cleanup } = await open());
+    });
+    after(async () => {
+      await cleanup();
+    });
+
+    it('pings', async () => {
+      await store.ping();
+    });
+
+    describe('users', () => {
+      it('creates, reads by id and by handle case-insensitively', async () => {
+        const u = await user('Alice_' + ids.next().slice(-4));
+        assert.deepEqual(await store.users.get(u.id), u);
+        assert.deepEqual(await store.users.getByHandle(u.handle.toUpperCase()), u);
+        assert.equal(await store.users.get('0000000000000'), null);
+        assert.equal(await store.users.getByHandle('nobody-here'), null);
+      });
+
+      it('refuses a taken handle with E_HANDLE_TAKEN', async () => {
+        const u = await user();
+        await assert.rejects(user(u.handle.toUpperCase()), (e: TremoloError) => e.code === 'E_HANDLE_TAKEN');
+      });
+
+      it('follows idempotently with exact counts, refuses self-follow and unknown users', async () => {
+        const [a, b, c] = [await user(), await user(), await user()];
+        const r = await store.users.applyOps(a.id, [
+          { type: 'follow', targetId: b.id },
+          { type: 'follow', targetId: b.id },
+          { type: 'follow', targetId: c.id },
+          { type: 'follow', targetId: a.id },
+          { type: 'follow', targetId: '0000000000000' },
+        ]);
+        assert.deepEqual(r, [
+          { ok: true, changed: true },
+          { ok: true, changed: false },
+          { ok: true, changed: true },
+          { ok: false, code: 'E_SELF_FOLLOW' },
+          { ok: false, code: 'E_USER_NOT_FOUND' },
+        ]);
+        assert.equal(await store.users.isFollowing(a.id, b.id), true);
+        assert.equal(await store.users.isFollowing(b.id, a.id), false);
+        assert.equal((await store.users.profile(a.id))?.following, 2);
+        assert.equal((await store.users.profile(b.id))?.followers, 1);
+        assert.equal(await store.users.followerCount(b.id), 1);
+        const r2 = await store.users.applyOps(a.id, [
+          { type: 'unfollow', targetId: b.id },
+          { type: 'unfollow', targetId: b.id },
+        ]);
+        assert.deepEqual(r2, [
+          { ok: true, changed: true },
+          { ok: true, changed: false },
+        ]);
+        assert.equal((await store.users.profile(b.id))?.followers, 0);
+        assert.deepEqual(await store.users.allFollowing(a.id), [c.id]);
+      });
+
+      it('pages followers with stable cursors', async () => {
+        const star = await user();
+        const fans = [];
+        for (let i = 0; i < 7; i++) {
+          const f = await user();
+          fans.push(f.id);
+          await store.users.applyOps(f.id, [{ type: 'follow', targetId: star.id }]);
+        }
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        let pages = 0;
+        do {
+          const page = await store.users.followers(star.id, { cursor, limit: 3 });
+          seen.push(...page.items);
+          cursor = page.nextCursor;
+          pages++;
+          if (pages === 1) {
+            // a new follower arriving between pages does not shift the next page
+            const late = await user();
+            await store.users.applyOps(late.id, [{ type: 'follow', targetId: star.id }]);
+            fans.push(late.id);
+          }
+        } while (cursor);
+        assert.deepEqual(seen, fans);
+        assert.equal(pages, 3);
+        const f0 = fans[0]!;
+        assert.deepEqual((await store.users.following(f0, { limit: 10 })).items, [star.id]);
+      });
+
+      it('profiles carry exact counts and no password hash', async () => {
+        const u = await user();
+        await video(u.id);
+        await video(u.id);
+        const p = await store.users.profile(u.id);
+        assert.equal(p?.videos, 2);
+        assert.equal((p as unknown as Record<string, unknown>).passwordHash, undefined);
+        assert.equal(await store.users.profile('0000000000000'), null);
+      });
+    });
+
+    describe('videos', () => {
+      it('creates and reads with zero counters and an epoch', async () => {
+        const u = await user();
+        const v = await video(u.id, { description: 'd', media: { mp4: 'x/y.mp4' } });
+        const s = await store.videos.get(v.id);
+        assert.deepEqual(s?.video, v);
+        assert.deepEqual(s?.counters, { likes: 0, comments: 0, views: 0, version: 0 });
+        assert.equal(s?.log.offset, 0);
+        assert.ok(s?.log.epoch);
+        assert.equal(await store.videos.get('0000000000000'), null);
+        const many = await store.videos.getMany([v.id, '0000000000000']);
+        assert.equal(many[0]?.video.id, v.id);
+        assert.equal(many[1], null);
+      });
+
+      it('likes idempotently; count equals distinct likers; version grows per change', async () => {
+        const [a, b] = [await user(), await user()];
+        const v = await video(a.id);
+        const r = await store.videos.applyOps(
+          v.id,
+          [
+            { type: 'like', userId: a.id },
+            { type: 'like', userId: a.id },
+            { type: 'like', userId: b.id },
+            { type: 'unlike', userId: b.id },
+            { type: 'unlike', userId: b.id },
+          ],
+          { now },
+        );
+        assert.deepEqual(
+          r.results.map((x) => (x.ok && (x.type === 'like' || x.type === 'unlike') ? x.changed : null)),
+          [true, false, true, true, false],
+        );
+        assert.equal(r.counters.likes, 1);
+        assert.equal(r.counters.version, 3);
+        assert.deepEqual(await store.videos.likedBy(v.id, [a.id, b.id]), [true, false]);
+        // one coalesced counters event per batch
+        assert.equal(r.events.length, 1);
+        assert.deepEqual(r.events[0], { offset: 1, type: 'counters', counters: r.counters });
+        assert.deepEqual(r.log.offset, 1);
+        const r2 = await store.videos.applyOps(v.id, [{ type: 'unlike', userId: b.id }], { now });
+        assert.equal(r2.events.length, 0, 'no change, no event');
+        assert.equal(r2.counters.version, 3);
+      });
+
+      it('never counts likes below zero', async () => {
+        const a = await user();
+        const v = await video(a.id);
+        const r = await store.videos.applyOps(v.id, [{ type: 'unlike', userId: a.id }], { now });
+        assert.equal(r.counters.likes, 0);
+      });
+
+      it('dedups views per user within the window; anonymous views always count', async () => {
+        const a = await user();
+        const v = await video(a.id);
+        const r = await store.videos.applyOps(
+          v.id,
+          [{ type: 'view', userId: a.id }, { type: 'view', userId: a.id }, { type: 'view' }, { type: 'view' }],
+          { now },
+        );
+        assert.equal(r.counters.views, 3);
+        const later = await store.videos.applyOps(v.id, [{ type: 'view', userId: a.id }], {
+          now: now + (CONTRACT_LIMITS.viewDedupS + 1) * 1000,
+        });
+        assert.equal(later.counters.views, 4);
+      });
+
+      it('adds comments once per idempotency key, replies within the video, counts them', async () => {
+        const [a, b] = [await user(), await user()];
+        const v = await video(a.id);
+        const c1 = comment(v.id, b.id, 'first');
+        const r = await store.videos.applyOps(
+          v.id,
+          [
+            { type: 'comment', comment: c1, idempotencyKey: 'k1' },
+            { type: 'comment', comment: comment(v.id, b.id, 'retry of first'), idempotencyKey: 'k1' },
+          ],
+          { now },
+        );
+        assert.deepEqual(r.results[0], { ok: true, type: 'comment', comment: c1, duplicate: false });
+        assert.deepEqual(r.results[1], { ok: true, type: 'comment', comment: c1, duplicate: true });
+        assert.equal(r.counters.comments, 1);
+        assert.deepEqual(
+          r.events.map((e) => [e.offset, e.type]),
+          [
+            [1, 'comment:added'],
+            [2, 'counters'],
+          ],
+        );
+        // the same key from another user is a different comment
+        const other = comment(v.id, a.id, 'mine');
+        const r2 = await store.videos.applyOps(v.id, [{ type: 'comment', comment: other, idempotencyKey: 'k1' }], { now });
+        assert.equal(r2.results[0]?.ok && r2.results[0].type === 'comment' && r2.results[0].duplicate, false);
+        const reply = comment(v.id, a.id, 'reply', c1.id);
+        const bad = comment(v.id, a.id, 'bad reply', `${v.id}-0000000000000`);
+        const r3 = await store.videos.applyOps(
+          v.id,
+          [
+            { type: 'comment', comment: reply, idempotencyKey: 'k2' },
+            { type: 'comment', comment: bad, idempotencyKey: 'k3' },
+          ],
+          { now },
+        );
+        assert.equal(r3.results[0]?.ok, true);
+        assert.deepEqual(r3.results[1], { ok: false, code: 'E_REPLY_TARGET' });
+        assert.equal(r3.counters.comments, 3);
+      });
+
+      it('stores comment text verbatim, unicode included', async () => {
+        const a = await user();
+        const v = await video(a.id);
+        const c = comment(v.id, a.id, '抖音 🎵 "quotes" \\ back\nslash');
+        await store.videos.applyOps(v.id, [{ type: 'comment', comment: c, idempotencyKey: 'u' }], { now });
+        const page = await store.videos.comments(v.id, 'newest', { limit: 5 });
+        assert.equal(page.items[0]?.text, c.text);
+      });
+
+      it('deletes comments by author or video owner only', async () => {
+        const [owner, author, other] = [await user(), await user(), await user()];
+        const v = await video(owner.id);
+        const c1 = comment(v.id, author.id);
+        const c2 = comment(v.id, author.id);
+        await store.videos.applyOps(
+          v.id,
+          [
+            { type: 'comment', comment: c1, idempotencyKey: '1' },
+            { type: 'comment', comment: c2, idempotencyKey: '2' },
+          ],
+          { now },
+        );
+        const r = await store.videos.applyOps(
+          v.id,
+          [
+            { type: 'deleteComment', commentId: c1.id, userId: other.id },
+            { type: 'deleteComment', commentId: c1.id, userId: author.id },
+            { type: 'deleteComment', commentId: c2.id, userId: owner.id },
+            { type: 'deleteComment', commentId: c2.id, userId: owner.id },
+          ],
+          { now },
+        );
+        assert.deepEqual(r.results, [
+          { ok: false, code: 'E_FORBIDDEN' },
+          { ok: true, type: 'deleteComment', deleted: true },
+          { ok: true, type: 'deleteComment', deleted: true },
+          { ok: false, code: 'E_COMMENT_NOT_FOUND' },
+        ]);
+        assert.equal(r.counters.comments, 0);
+        assert.deepEqual(
+          r.events.map((e) => e.type),
+          ['comment:deleted', 'comment:deleted', 'counters'],
+        );
+        assert.deepEqual((await store.videos.comments(v.id, 'oldest', { limit: 10 })).items, []);
+      });
+
+      it('lists comments newest-first and oldest-first with cursors stable under inserts', async () => {
+        const a = await user();
+        const v = await video(a.id);
+        const made: Comment[] = [];
+        for (let i = 0; i < 5; i++) {
+          const c = comment(v.id, a.id, `c${i}`);
+          made.push(c);
+          await store.videos.applyOps(v.id, [{ type: 'comment', comment: c, idempotencyKey: `k${i}` }], { now });
+        }
+        const p1 = await store.videos.comments(v.id, 'newest', { limit: 2 });
+        assert.deepEqual(
+          p1.items.map((c) => c.text),
+          ['c4', 'c3'],
+        );
+        await store.videos.applyOps(v.id, [{ type: 'comment', comment: comment(v.id, a.id, 'new'), idempotencyKey: 'n' }], { now });
+        const p2 = await store.videos.comments(v.id, 'newest', { cursor: p1.nextCursor, limit: 2 });
+        assert.deepEqual(
+          p2.items.map((c) => c.text),
+          ['c2', 'c1'],
+        );
+        const p3 = await store.videos.comments(v.id, 'newest', { cursor: p2.nextCursor, limit: 2 });
+        assert.deepEqual(
+          p3.items.map((c) => c.text),
+          ['c0'],
+        );
+        assert.equal(p3.nextCursor, undefined);
+        const o1 = await store.videos.comments(v.id, 'oldest', { limit: 3 });
+        assert.deepEqual(
+          o1.items.map((c) => c.text),
+          ['c0', 'c1', 'c2'],
+        );
+        await assert.rejects(store.videos.comments(v.id, 'oldest', { cursor: '!!nope', limit: 3 }), (e: TremoloError) => e.code === 'E_BAD_CURSOR');
+      });
+
+      it('keeps a capped event log and tells when an offset is out of reach', async () => {
+        const a = await user();
+        const v = await video(a.id);
+        for (let i = 0; i < 30; i++) {
+          await store.videos.applyOps(v.id, [{ type: 'view' }], { now });
+        }
+        const head = (await store.videos.get(v.id))!.log;
+        assert.equal(head.offset, 30);
+        const recent = await store.videos.events(v.id, 25, 100);
+        assert.equal(recent.complete, true);
+        assert.deepEqual(
+          recent.events.map((e) => e.offset),
+          [26, 27, 28, 29, 30],
+        );
+        assert.equal(recent.epoch, head.epoch);
+        const limited = await store.videos.events(v.id, 25, 2);
+        assert.deepEqual(
+          limited.events.map((e) => e.offset),
+          [26, 27],
+        );
+        const oldest = await store.videos.events(v.id, 30 - CONTRACT_LIMITS.eventLogMax, 100);
+        assert.equal(oldest.complete, true);
+        assert.equal(oldest.events.length, CONTRACT_LIMITS.eventLogMax);
+        const gone = await store.videos.events(v.id, 2, 100);
+        assert.equal(gone.complete, false);
+        const upToDate = await store.videos.events(v.id, 30, 100);
+        assert.equal(upToDate.complete, true);
+        assert.deepEqual(upToDate.events, []);
+      });
+
+      it('deletes a video with its likes, comments and events', async () => {
+        const a = await user();
+        const v = await video(a.id);
+        await store.videos.applyOps(
+          v.id,
+          [
+            { type: 'like', userId: a.id },
+            { type: 'comment', comment: comment(v.id, a.id), idempotencyKey: 'z' },
+          ],
+          { now },
+        );
+        assert.equal(await store.videos.delete(v.id), true);
+        assert.equal(await store.videos.delete(v.id), false);
+        assert.equal(await store.videos.get(v.id), null);
+        assert.deepEqual(await store.videos.likedBy(v.id, [a.id]), [false]);
+        await assert.rejects(store.videos.applyOps(v.id, [{ type: 'like', userId: a.id }], { now }), (e: TremoloError) => e.code === 'E_VIDEO_NOT_FOUND');
+        await assert.rejects(store.videos.events(v.id, 0, 10), (e: TremoloError) => e.code === 'E_VIDEO_NOT_FOUND');
+        assert.equal((await store.users.profile(a.id))?.videos, 0);
+      });
+
+      it('stores tagging and finds videos by tag', async () => {
+        const a = await user();
+        const v1 = await video(a.id);
+        const v2 = await video(a.id);
+        await store.videos.setTagging(v1.id, { tags: ['cats', 'speech'], speechRatio: 0.5 });
+        await store.videos.setTagging(v2.id, { tags: ['cats'] });
+        assert.deepEqual((await store.videos.get(v1.id))?.video.tagging, { tags: ['cats', 'speech'], speechRatio: 0.5 });
+        const p1 = await store.videos.byTag('cats', { limit: 1 });
+        assert.deepEqual(p1.items, [v2.id]);
+        const p2 = await store.videos.byTag('cats', { limit: 1, cursor: p1.nextCursor });
+        assert.deepEqual(p2.items, [v1.id]);
+        assert.equal(p2.nextCursor, undefined);
+        assert.deepEqual((await store.videos.byTag('speech', { limit: 5 })).items, [v1.id]);
+        await store.videos.setTagging(v1.id, { tags: ['dogs'] });
+        assert.deepEqual((await store.videos.byTag('speech', { limit: 5 })).items, []);
+      });
+    });
+
+    describe('feeds', () => {
+      it('pushes to inboxes, caps them and reads newest first', async () => {
+        const [author, f1, f2] = [await user(), await user(), await user()];
+        const vids: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          const v = await video(author.id);
+          vids.push(v.id);
+          await store.feeds.pushToInboxes([f1.id, f2.id], { videoId: v.id, authorId: author.id }, 3);
+        }
+        const inbox = await store.feeds.inbox(f1.id, undefined, 10);
+        assert.deepEqual(
+          inbox.map((e) => e.videoId),
+          vids.slice(2).reverse(),
+        );
+        assert.equal(inbox[0]?.authorId, author.id);
+        const older = await store.feeds.inbox(f1.id, vids[4], 10);
+        assert.deepEqual(
+          older.map((e) => e.videoId),
+          [vids[3], vids[2]],
+        );
+        assert.deepEqual(
+          await store.feeds.outbox(author.id, vids[2], 10),
+          [vids[1], vids[0]],
+        );
+      });
+
+      it('ranks hot videos by score', async () => {
+        const a = await user();
+        const [v1, v2, v3] = [await video(a.id), await video(a.id), await video(a.id)];
+        await store.feeds.setHotScore(v1.id, 1e9 + 1);
+        await store.feeds.setHotScore(v2.id, 1e9 + 3);
+        await store.feeds.setHotScore(v3.id, 1e9 + 2);
+        const top = await store.feeds.hot(0, 3);
+        assert.deepEqual(top, [v2.id, v3.id, v1.id]);
+        await store.feeds.setHotScore(v2.id, null);
+        assert.deepEqual(await store.feeds.hot(0, 2), [v3.id, v1.id]);
+      });
+    });
+
+    describe('jobs', () => {
+      const job = (id: string) => ({
+        id,
+        ownerId: 'o',
+        uploadId: 'u',
+        title: 't',
+        description: '',
+        stage: 'queued' as const,
+        percent: 0,
+        attempts: 0,
+        createdAt: new Date(now).toISOString(),
+        updatedAt: new Date(now).toISOString(),
+      });
+
+      it('claims the oldest job once, renews, and hands lapsed leases to another owner', async () => {
+        const j1 = job(ids.next());
+        await store.jobs.create(j1);
+        const opts = { now, leaseMs: 1000, maxAttempts: 2 };
+        const claimed = await store.jobs.claim('A', opts);
+        assert.equal(claimed?.id, j1.id);
+        assert.equal(claimed?.attempts, 1);
+        assert.equal(await store.jobs.claim('B', opts), null, 'held by A');
+        assert.equal(await store.jobs.renew(j1.id, 'A', { now: now + 500, leaseMs: 1000 }), true);
+        assert.equal(await store.jobs.claim('B', { ...opts, now: now + 1400 }), null, 'renewed');
+        const taken = await store.jobs.claim('B', { ...opts, now: now + 1600 });
+        assert.equal(taken?.leaseOwner, 'B');
+        assert.equal(taken?.attempts, 2);
+        assert.equal(await store.jobs.renew(j1.id, 'A', { now: now + 1700, leaseMs: 1000 }), false);
+        assert.equal(await store.jobs.update(j1.id, { percent: 50 }, { now, owner: 'A' }), null, 'A lost the lease');
+        const updated = await store.jobs.update(j1.id, { stage: 'transcoding', percent: 50 }, { now, owner: 'B' });
+        assert.equal(updated?.stage, 'transcoding');
+        // B dies: after max attempts the job is failed, never running forever
+        assert.equal(await store.jobs.claim('C', { ...opts, now: now + 5000 }), null);
+        const failed = await store.jobs.get(j1.id);
+        assert.equal(failed?.stage, 'failed');
+        assert.ok(failed?.error);
+      });
+
+      it('final stages end the lease; unknown jobs read as null', async () => {
+        const j = job(ids.next());
+        await store.jobs.create(j);
+        await store.jobs.claim('A', { now, leaseMs: 1000, maxAttempts: 3 });
+        const done = await store.jobs.update(j.id, { stage: 'ready', percent: 100, videoId: 'v' }, { now, owner: 'A' });
+        assert.equal(done?.stage, 'ready');
+        assert.equal(done?.leaseOwner, undefined);
+        assert.equal(await store.jobs.renew(j.id, 'A', { now, leaseMs: 1000 }), false);
+        assert.equal(await store.jobs.get('nope'), null);
+        assert.equal(await store.jobs.update('nope', { percent: 1 }, { now }), null);
+      });
+    });
+  });
+}

@@ -1,0 +1,89 @@
+/**
+ * Redis for tests: REDIS_URL (default redis://127.0.0.1:6379) with a random key prefix
+ * per test file, removed afterwards. A missing Redis fails the run (it is never
+ * silently skipped); private servers for crash and cluster tests come from startRedis().
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export function randomPrefix(label = 'test'): string {
+  return `tremolo-${label}-${randomBytes(4).toString('hex')}:`;
+}
+
+/** Connects and pings; throws a clear error if Redis is not there. */
+export async function connectRedis(url = REDIS_URL): Promise<Redis> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    redis.disconnect();
+    throw new Error(`Redis tests need a Redis server at ${url} (set REDIS_URL): ${(err as Error).message}`);
+  }
+  return redis;
+}
+
+/** Deletes every key under `prefix`. */
+export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+export interface PrivateRedis {
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+  /** Starts it again on the same port (after stop). */
+  start(): Promise<void>;
+}
+
+/** A private redis-server on a free port, for tests that stop and restart it. */
+export async function startRedis(): Promise<PrivateRedis> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], {
+      stdio: 'ignore',
+    });
+    for (let i = 0; i < 100; i++) {
+      try {
+        const r = await connectRedis(`redis://127.0.0.1:${port}`);
+        r.disconnect();
+        return;
+      } catch {
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    }
+    throw new Error(`redis-server on port ${port} did not start`);
+  };
+  const stop = async () => {
+    if (!child || child.exitCode !== null) return;
+    const c = child;
+    await new Promise<void>((resolve) => {
+      c.once('exit', () => resolve());
+      c.kill('SIGKILL');
+    });
+  };
+  await start();
+  return { port, url: `redis://127.0.0.1:${port}`, stop, start };
+}
