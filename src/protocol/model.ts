@@ -79,3 +79,9 @@ export interface PageRequest {
   cursor?: string;
   limit: number;
 }
+
+/** Pushed to a user's own room. */
+export type Notification =
+  | { type: 'video:liked'; videoId: string; likerIds: string[]; likes: number }
+  | { type: 'video:commented'; videoId: string; commentId: string; authorId: string; text: string }
+  | { type: 'user:followed'; followerId: string; followers?: number };
