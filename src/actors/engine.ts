@@ -1,0 +1,388 @@
+/**
+ * Engine: the one in-process API that the HTTP routes, the Socket.IO gateway, the media
+ * pipeline and the tests all use. Writes go through actors (group commit, output gate);
+ * reads go through the two-level cache. Nothing here knows about sockets or HTTP.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../domain/clock.ts';
+import { hotScore } from '../domain/feed-policy.ts';
+import type { TsidGenerator } from '../domain/ids.ts';
+import { isTsid } from '../domain/ids.ts';
+import { requireText } from '../domain/text.ts';
+import type { Metrics } from '../metrics.ts';
+import { TremoloError } from '../protocol/errors.ts';
+import type { Comment, Counters, MediaRefs, Page, PageRequest, UserProfile, Video, VideoEvent, VideoRecord } from '../protocol/model.ts';
+import { ReadCache } from '../storage/cache/read-cache.ts';
+import type { InvalidationBus } from '../storage/cache/invalidation.ts';
+import { decodeCursor, decodeOffsetCursor, encodeCursor } from '../storage/cursor.ts';
+import type { CommentOrder, LogHead, Store, UserRecord, VideoState } from '../storage/store.ts';
+import type { EventSink } from './events.ts';
+import { FeedService, type FeedOptions } from './feed.ts';
+import { ActorSystem, type ActorLimits } from './runtime.ts';
+import { USER_ACTOR, userActor, type UserMsg, type UserReply } from './user-actor.ts';
+import { VIDEO_ACTOR, videoActor, type VideoMsg, type VideoReply, type VideoSnapshot } from './video-actor.ts';
+
+export interface EngineLimits {
+  titleMaxChars: number;
+  descriptionMaxChars: number;
+  commentMaxChars: number;
+  readStaleMs: number;
+  cache: { max: number; ttlMs: number; negativeTtlMs: number };
+  actors: ActorLimits;
+  feed: FeedOptions;
+}
+
+export interface EngineDeps {
+  store: Store;
+  sink: EventSink;
+  clock: Clock;
+  ids: TsidGenerator;
+  limits: EngineLimits;
+  metrics?: Metrics;
+  invalidation: InvalidationBus;
+  onError: (err: unknown, context: string) => void;
+}
+
+/** What a reader gets, plus whether it came from cache while storage was failing. */
+export interface Read<T> {
+  value: T;
+  degraded: boolean;
+}
+
+export interface WatchResult {
+  snapshot: { counters: Counters; version: number; offset: number; epoch: string; latestComments: Comment[]; likedByMe: boolean };
+  /** With `sinceOffset`: the events after it, in order, when the log still reaches back. */
+  events?: VideoEvent[];
+  recovered?: boolean;
+}
+
+const LATEST_COMMENTS = 20;
+
+export class Engine {
+  readonly actors: ActorSystem;
+  readonly feed: FeedService;
+  private readonly videoCache: ReadCache<VideoState>;
+  private readonly profileCache: ReadCache<UserProfile>;
+  private readonly hotDirty = new Map<string, { video: VideoRecord; counters: Counters }>();
+  private hotTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(private readonly deps: EngineDeps) {
+    const { store, sink, clock, ids, limits, metrics } = deps;
+    this.actors = new ActorSystem(clock, limits.actors, metrics?.actors);
+    this.actors.register<Parameters<ReturnType<typeof videoActor>['turn']>[0], VideoMsg, VideoReply>(
+      VIDEO_ACTOR,
+      videoActor({
+        store,
+        sink,
+        clock,
+        ids,
+        readStaleMs: limits.readStaleMs,
+        onCountersChanged: (video, counters) => this.countersChanged(video, counters),
+      }),
+    );
+    this.actors.register<{ id: string }, UserMsg, UserReply>(
+      USER_ACTOR,
+      userActor({ store, sink, onFollowsChanged: (userIds) => userIds.forEach((id) => this.changed(`user:${id}`)) }),
+    );
+    const cacheOpts = { ...limits.cache, clock, metrics: metrics?.cache };
+    this.videoCache = new ReadCache({ ...cacheOpts, name: 'video', load: (id) => store.videos.get(id) });
+    this.profileCache = new ReadCache({ ...cacheOpts, name: 'user', load: (id) => store.users.profile(id) });
+    deps.invalidation.onRemote((key) => this.dropLocal(key));
+    this.feed = new FeedService({
+      store,
+      sink,
+      options: limits.feed,
+      followerCount: async (id) => (await this.profileCache.get(id)).value?.followers ?? 0,
+      existing: async (videoIds) => (await Promise.all(videoIds.map((id) => this.videoCache.get(id)))).map((r) => r.value !== null),
+      onError: deps.onError,
+    });
+    metrics?.gauge('tremolo_actors_active', 'Actor activations in memory by kind', ['kind'], (set) => {
+      for (const kind of [VIDEO_ACTOR, USER_ACTOR]) set({ kind }, this.actors.activeCount(kind));
+    });
+    metrics?.gauge('tremolo_actor_mailbox_depth', 'Queued actor messages by kind', ['kind'], (set) => {
+      for (const kind of [VIDEO_ACTOR, USER_ACTOR]) set({ kind }, this.actors.mailboxDepth(kind));
+    });
+  }
+
+  get store(): Store {
+    return this.deps.store;
+  }
+
+  newId(): string {
+    return this.deps.ids.next();
+  }
+
+  // ------------------------------------------------------------ users
+
+  /** Creates an account record; the password hash comes from the auth module. */
+  async createUser(input: { handle: string; passwordHash: string; displayName?: string }): Promise<UserProfile> {
+    const record: UserRecord = {
+      id: this.deps.ids.next(),
+      handle: input.handle,
+      displayName: input.displayName === undefined ? input.handle : requireText('displayName', input.displayName, { min: 1, max: 64 }),
+      bio: '',
+      createdAt: new Date(this.deps.clock.now()).toISOString(),
+      passwordHash: input.passwordHash,
+    };
+    await this.deps.store.users.create(record);
+    this.changed(`user:${record.id}`);
+    const { passwordHash: _secret, ...rest } = record;
+    return { ...rest, followers: 0, following: 0, videos: 0 };
+  }
+
+  async profile(userId: string): Promise<Read<UserProfile>> {
+    requireId('userId', userId);
+    const r = await this.profileCache.get(userId);
+    if (!r.value) throw new TremoloError('E_USER_NOT_FOUND');
+    return { value: r.value, degraded: r.degraded };
+  }
+
+  follow(userId: string, targetId: string): Promise<UserReply> {
+    requireId('userId', targetId);
+    return this.actors.ask<UserMsg, UserReply>(USER_ACTOR, userId, { type: 'follow', targetId });
+  }
+
+  unfollow(userId: string, targetId: string): Promise<UserReply> {
+    requireId('userId', targetId);
+    return this.actors.ask<UserMsg, UserReply>(USER_ACTOR, userId, { type: 'unfollow', targetId });
+  }
+
+  async followers(userId: string, page: PageRequest): Promise<Page<string>> {
+    await this.profile(userId);
+    return this.deps.store.users.followers(userId, page);
+  }
+
+  async following(userId: string, page: PageRequest): Promise<Page<string>> {
+    await this.profile(userId);
+    return this.deps.store.users.following(userId, page);
+  }
+
+  async userVideos(userId: string, page: PageRequest, viewerId?: string): Promise<Page<Video>> {
+    await this.profile(userId);
+    const before = page.cursor ? decodeCursorId(page.cursor) : undefined;
+    const ids = await this.deps.store.feeds.outbox(userId, before, page.limit + 1);
+    return this.pageOfVideos(ids, page.limit, viewerId);
+  }
+
+  // ------------------------------------------------------------ videos
+
+  async createVideo(ownerId: string, input: { title: unknown; description?: unknown; media?: MediaRefs }): Promise<Video> {
+    const title = requireText('title', input.title, { min: 1, max: this.deps.limits.titleMaxChars });
+    const description =
+      input.description === undefined ? '' : requireText('description', input.description, { min: 0, max: this.deps.limits.descriptionMaxChars });
+    const owner = await this.profile(ownerId);
+    const record: VideoRecord = {
+      id: this.deps.ids.next(),
+      ownerId: owner.value.id,
+      title,
+      description,
+      createdAt: new Date(this.deps.clock.now()).toISOString(),
+      media: input.media ?? {},
+    };
+    const state = await this.deps.store.videos.create(record);
+    this.videoCache.set(record.id, state);
+    this.changed(`user:${ownerId}`);
+    await this.deps.store.feeds.setHotScore(record.id, hotScore(state.counters, Date.parse(record.createdAt)));
+    this.feed.publish(record);
+    return { ...state.video, counters: state.counters };
+  }
+
+  async getVideo(videoId: string, viewerId?: string): Promise<Read<Video>> {
+    requireId('videoId', videoId);
+    const r = await this.videoCache.get(videoId);
+    if (!r.value) throw new TremoloError('E_VIDEO_NOT_FOUND');
+    const video: Video = { ...r.value.video, counters: r.value.counters };
+    if (viewerId !== undefined && !r.degraded) {
+      video.likedByMe = (await this.deps.store.videos.likedBy(videoId, [viewerId]))[0] ?? false;
+    }
+    return { value: video, degraded: r.degraded };
+  }
+
+  async deleteVideo(videoId: string, userId: string): Promise<void> {
+    const { value } = await this.getVideo(videoId);
+    if (value.ownerId !== userId) throw new TremoloError('E_FORBIDDEN', 'Only the owner can delete a video');
+    await this.deps.store.videos.delete(videoId);
+    await this.deps.store.feeds.setHotScore(videoId, null);
+    this.actors.invalidate(VIDEO_ACTOR, videoId);
+    this.changed(`video:${videoId}`);
+    this.changed(`user:${userId}`);
+    this.deps.sink.publish({ type: 'video:deleted', videoId });
+  }
+
+  like(videoId: string, userId: string) {
+    return this.videoWrite<{ changed: boolean; counters: Counters; log: LogHead }>(videoId, { type: 'like', userId });
+  }
+
+  unlike(videoId: string, userId: string) {
+    return this.videoWrite<{ changed: boolean; counters: Counters; log: LogHead }>(videoId, { type: 'unlike', userId });
+  }
+
+  view(videoId: string, userId?: string) {
+    return this.videoWrite<{ counted: boolean; counters: Counters; log: LogHead }>(videoId, userId === undefined ? { type: 'view' } : { type: 'view', userId });
+  }
+
+  addComment(videoId: string, authorId: string, input: { text: unknown; replyTo?: unknown; idempotencyKey?: unknown }) {
+    const text = requireText('text', input.text, { min: 1, max: this.deps.limits.commentMaxChars });
+    if (input.replyTo !== undefined && (typeof input.replyTo !== 'string' || !input.replyTo.startsWith(`${videoId}-`))) {
+      throw new TremoloError('E_REPLY_TARGET');
+    }
+    const key = input.idempotencyKey ?? randomUUID();
+    if (typeof key !== 'string' || key.length < 1 || key.length > 128) {
+      throw new TremoloError('E_VALIDATION', 'idempotencyKey must be a string of 1 to 128 characters', { details: { field: 'idempotencyKey' } });
+    }
+    return this.videoWrite<{ comment: Comment; duplicate: boolean; counters: Counters; log: LogHead }>(videoId, {
+      type: 'comment',
+      authorId,
+      text,
+      idempotencyKey: key,
+      ...(input.replyTo !== undefined ? { replyTo: input.replyTo as string } : {}),
+    });
+  }
+
+  deleteComment(commentId: string, userId: string) {
+    const videoId = videoOfComment(commentId);
+    return this.videoWrite<{ deleted: boolean; counters: Counters; log: LogHead }>(videoId, { type: 'deleteComment', commentId, userId });
+  }
+
+  async comments(videoId: string, order: CommentOrder, page: PageRequest): Promise<Page<Comment>> {
+    requireId('videoId', videoId);
+    return this.deps.store.videos.comments(videoId, order, page);
+  }
+
+  /** Counters from the video's actor (fresh within ACTOR_READ_STALE_MS). */
+  async snapshot(videoId: string): Promise<VideoSnapshot> {
+    requireId('videoId', videoId);
+    return (await this.actors.ask<VideoMsg, VideoReply>(VIDEO_ACTOR, videoId, { type: 'read' })) as VideoSnapshot;
+  }
+
+  /**
+   * What a watcher needs: a snapshot, and with `sinceOffset` the events it missed, in
+   * order, or `recovered: false` when the log no longer reaches back (or the epoch changed).
+   */
+  async watch(videoId: string, opts: { userId?: string; sinceOffset?: number; epoch?: string }): Promise<WatchResult> {
+    requireId('videoId', videoId);
+    const { store } = this.deps;
+    const snapshot = async () => this.snapshotFor(videoId, await this.snapshot(videoId), opts.userId);
+    if (opts.sinceOffset === undefined) return { snapshot: await snapshot() };
+    const range = await store.videos.events(videoId, opts.sinceOffset, this.deps.limits.actors.maxBatch * 4);
+    const sameEpoch = opts.epoch === undefined || opts.epoch === range.epoch;
+    const reachesHead = (range.events.at(-1)?.offset ?? opts.sinceOffset) === range.head;
+    if (range.complete && sameEpoch && reachesHead) return { snapshot: await snapshot(), events: range.events, recovered: true };
+    return { snapshot: await snapshot(), recovered: false };
+  }
+
+  async byTag(tag: string, page: PageRequest, viewerId?: string): Promise<Page<Video>> {
+    const ids = await this.deps.store.videos.byTag(tag.toLowerCase(), { cursor: page.cursor, limit: page.limit });
+    const videos = await this.videosById(ids.items, viewerId);
+    return ids.nextCursor ? { items: videos, nextCursor: ids.nextCursor } : { items: videos };
+  }
+
+  // ------------------------------------------------------------ feeds
+
+  async followingFeed(userId: string, page: PageRequest): Promise<Page<Video>> {
+    const ids = await this.feed.following(userId, page);
+    const videos = await this.videosById(ids.items, userId);
+    return ids.nextCursor ? { items: videos, nextCursor: ids.nextCursor } : { items: videos };
+  }
+
+  async hotFeed(page: PageRequest, viewerId?: string): Promise<Page<Video>> {
+    const offset = decodeOffsetCursor(page.cursor);
+    const ids = await this.deps.store.feeds.hot(offset, page.limit + 1);
+    const videos = await this.videosById(ids.slice(0, page.limit), viewerId);
+    return ids.length > page.limit ? { items: videos, nextCursor: encodeCursor(offset + page.limit) } : { items: videos };
+  }
+
+  /** Flushes pending background work (fan-out, hot scores) and stops the actors. */
+  async shutdown(timeoutMs: number): Promise<void> {
+    await this.actors.drainAll(timeoutMs);
+    await this.feed.idle();
+    await this.flushHot();
+    await this.deps.invalidation.close();
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private async videoWrite<R>(videoId: string, msg: VideoMsg): Promise<R> {
+    requireId('videoId', videoId);
+    const reply = (await this.actors.ask<VideoMsg, VideoReply>(VIDEO_ACTOR, videoId, msg)) as R;
+    this.videoCache.invalidate(videoId);
+    return reply;
+  }
+
+  private async snapshotFor(videoId: string, snap: VideoSnapshot, userId?: string): Promise<WatchResult['snapshot']> {
+    const [latest, liked] = await Promise.all([
+      this.deps.store.videos.comments(videoId, 'newest', { limit: LATEST_COMMENTS }),
+      userId === undefined ? Promise.resolve([false]) : this.deps.store.videos.likedBy(videoId, [userId]),
+    ]);
+    return {
+      counters: snap.counters,
+      version: snap.counters.version,
+      offset: snap.log.offset,
+      epoch: snap.log.epoch,
+      latestComments: latest.items,
+      likedByMe: liked[0] ?? false,
+    };
+  }
+
+  private async videosById(ids: string[], viewerId?: string): Promise<Video[]> {
+    const reads = await Promise.all(ids.map((id) => this.videoCache.get(id)));
+    const states = reads.map((r) => r.value).filter((s): s is VideoState => s !== null);
+    const liked = viewerId === undefined ? [] : await Promise.all(states.map((s) => this.deps.store.videos.likedBy(s.video.id, [viewerId])));
+    return states.map((s, i) => ({ ...s.video, counters: s.counters, ...(viewerId !== undefined ? { likedByMe: liked[i]?.[0] ?? false } : {}) }));
+  }
+
+  private async pageOfVideos(ids: string[], limit: number, viewerId?: string): Promise<Page<Video>> {
+    const items = await this.videosById(ids.slice(0, limit), viewerId);
+    return ids.length > limit ? { items, nextCursor: encodeCursor(ids[limit - 1]!) } : { items };
+  }
+
+  /** Hot scores are derived data: batched once a second rather than one write per turn. */
+  private countersChanged(video: VideoRecord, counters: Counters): void {
+    this.hotDirty.set(video.id, { video, counters });
+    this.hotTimer ??= setTimeout(() => {
+      this.hotTimer = undefined;
+      this.flushHot().catch((err: unknown) => this.deps.onError(err, 'hot score update'));
+    }, 1000);
+    this.hotTimer.unref?.();
+  }
+
+  private async flushHot(): Promise<void> {
+    const dirty = [...this.hotDirty.values()];
+    this.hotDirty.clear();
+    await Promise.all(dirty.map(({ video, counters }) => this.deps.store.feeds.setHotScore(video.id, hotScore(counters, Date.parse(video.createdAt)))));
+  }
+
+  /** A cached key changed here: drop it here and tell the other processes. */
+  private changed(key: string): void {
+    this.dropLocal(key);
+    this.deps.invalidation.publish(key);
+  }
+
+  private dropLocal(key: string): void {
+    const [kind, id] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
+    if (kind === 'video') {
+      this.videoCache.invalidate(id);
+      this.actors.invalidate(VIDEO_ACTOR, id);
+    } else if (kind === 'user') {
+      this.profileCache.invalidate(id);
+    }
+  }
+}
+
+function requireId(field: string, value: unknown): asserts value is string {
+  if (!isTsid(value)) throw new TremoloError('E_VALIDATION', `${field} must be a 13-character id`, { details: { field } });
+}
+
+function decodeCursorId(cursor: string): string {
+  const id = decodeCursor(cursor);
+  if (!isTsid(id)) throw new TremoloError('E_BAD_CURSOR');
+  return id;
+}
+
+/** Comment ids are `<videoId>-<tsid>`. */
+export function videoOfComment(commentId: unknown): string {
+  if (typeof commentId !== 'string' || !/^[0-9A-Z]{13}-[0-9A-Z]{13}$/.test(commentId)) {
+    throw new TremoloError('E_VALIDATION', 'commentId is malformed', { details: { field: 'commentId' } });
+  }
+  return commentId.slice(0, 13);
+}

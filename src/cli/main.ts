@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+/**
+ * The `tremolo` command.
+ *   tremolo serve                         start the server (settings from the environment)
+ *   tremolo healthcheck [--target H:P] [--timeout 5s] [--path /healthz]
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config.ts';
+import { healthcheck, parseDuration } from './healthcheck.ts';
+
+const USAGE = `usage:
+  tremolo serve
+  tremolo healthcheck [--target HOST:PORT] [--timeout 5s] [--path /healthz]
+  tremolo config                 print every setting as a Markdown table`;
+
+async function serve(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const { startTremolo } = await import('../main.ts');
+  const tremolo = await startTremolo(config);
+  tremolo.app.log.info({ url: tremolo.url, storage: config.storage, nodeId: config.nodeId }, 'tremolo is serving');
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    tremolo.app.log.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      console.error(`shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 1000);
+    deadline.unref();
+    tremolo.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error('shutdown failed:', err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function runHealthcheck(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      target: { type: 'string', default: `127.0.0.1:${process.env.PORT ?? '3000'}` },
+      timeout: { type: 'string', default: '5s' },
+      path: { type: 'string', default: '/healthz' },
+    },
+  });
+  const result = await healthcheck({ target: values.target, path: values.path, timeoutMs: parseDuration(values.timeout) });
+  console.log(result.line);
+  process.exit(result.ok ? 0 : 1);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve();
+    case 'healthcheck':
+      return runHealthcheck(rest);
+    case 'config': {
+      const { configTable } = await import('../config.ts');
+      console.log(configTable());
+      return;
+    }
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      console.log(USAGE);
+      return;
+    default:
+      console.error(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
+      process.exit(2);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,157 @@
+/**
+ * The composition root: config -> storage -> actors -> workers -> transport.
+ * `startTremolo(config)` builds one engine and serves it; nothing here is a module-level
+ * singleton, so tests and benchmarks run several in one process.
+ */
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { Engine } from './actors/engine.ts';
+import { FanoutSink } from './actors/events.ts';
+import type { Config } from './config.ts';
+import { systemClock, type Clock } from './domain/clock.ts';
+import { TsidGenerator } from './domain/ids.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import type { Video } from './protocol/model.ts';
+import { LocalInvalidationBus, RedisInvalidationBus, type InvalidationBus } from './storage/cache/invalidation.ts';
+import { guardStore } from './storage/guard.ts';
+import { MemoryStore } from './storage/memory/memory-store.ts';
+import { RedisStore } from './storage/redis/redis-store.ts';
+import type { Store } from './storage/store.ts';
+import { TokenService } from './transport/auth/tokens.ts';
+import { RateLimits } from './transport/http/rate-limits.ts';
+import { authRoutes } from './transport/http/routes/auth.ts';
+import { docsRoutes } from './transport/http/routes/docs.ts';
+import { feedRoutes } from './transport/http/routes/feeds.ts';
+import { healthRoutes } from './transport/http/routes/health.ts';
+import { userRoutes } from './transport/http/routes/users.ts';
+import { videoRoutes } from './transport/http/routes/videos.ts';
+import { createHttpServer } from './transport/http/server.ts';
+import { VERSION } from './version.ts';
+
+export interface StartOptions {
+  clock?: Clock;
+  /** false silences logs (tests). */
+  logger?: boolean;
+}
+
+export interface Tremolo {
+  readonly config: Config;
+  readonly engine: Engine;
+  readonly app: FastifyInstance;
+  readonly metrics: Metrics;
+  readonly store: Store;
+  /** http://host:port the server listens on. */
+  readonly url: string;
+  /** Graceful shutdown: stop accepting, finish in-flight work, flush storage. */
+  close(): Promise<void>;
+}
+
+export async function startTremolo(config: Config, opts: StartOptions = {}): Promise<Tremolo> {
+  const clock = opts.clock ?? systemClock;
+  const metrics = createMetrics();
+  const limits = { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS };
+  const closers: (() => Promise<unknown>)[] = [];
+  let shuttingDown = false;
+
+  // ---- storage
+  let store: Store;
+  let invalidation: InvalidationBus = new LocalInvalidationBus();
+  let redis: Redis | undefined;
+  if (config.storage === 'redis') {
+    const redisStore = await RedisStore.connect({
+      url: config.redisUrl,
+      ...(config.redisCluster ? { clusterNodes: config.redisCluster.split(',') } : {}),
+      prefix: config.redisPrefix,
+      limits,
+      timeoutMs: config.storageTimeoutMs,
+    });
+    redis = redisStore.client as Redis;
+    store = guardStore(redisStore, { timeoutMs: config.storageTimeoutMs }).store;
+    const sub = redis.duplicate();
+    closers.push(async () => sub.disconnect());
+    invalidation = new RedisInvalidationBus(redis, sub, `${config.redisPrefix}invalidate`, `${config.nodeId}-${process.pid}`, () => {});
+  } else {
+    store = new MemoryStore(limits);
+  }
+
+  // ---- actors
+  const sink = new FanoutSink();
+  const ids = new TsidGenerator({ nodeId: config.nodeId, clock });
+  const tokens = new TokenService({
+      secret: config.jwtSecret,
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+      ttlS: config.jwtTtlS,
+      ...(config.jwtPublicKey ? { publicKeyPem: config.jwtPublicKey } : {}),
+      ...(config.jwksUrl ? { jwksUrl: config.jwksUrl } : {}),
+  });
+  const rateLimits = new RateLimits({
+    ipPerMin: config.rateIpPerMin,
+    userPerMin: config.rateUserPerMin,
+    loginPerMin: config.loginRatePerMin,
+    ...(config.rateStore === 'redis' && redis ? { redis: { client: redis, prefix: config.redisPrefix } } : {}),
+  });
+  const app = createHttpServer({
+    config,
+    tokens,
+    limits: rateLimits,
+    metrics,
+    ...(opts.logger === false ? { logger: false } : {}),
+  });
+  const log = app.log;
+  const engine = new Engine({
+    store,
+    sink,
+    clock,
+    ids,
+    metrics,
+    invalidation,
+    onError: (err, context) => log.error({ err }, context),
+    limits: {
+      titleMaxChars: config.titleMaxChars,
+      descriptionMaxChars: config.descriptionMaxChars,
+      commentMaxChars: config.commentMaxChars,
+      readStaleMs: config.actorReadStaleMs,
+      cache: { max: config.cacheMaxEntries, ttlMs: config.cacheTtlMs, negativeTtlMs: config.cacheNegativeTtlMs },
+      actors: {
+        idleMs: config.actorIdleMs,
+        maxActive: config.actorMaxActive,
+        maxBatch: config.actorMaxBatch,
+        mailboxLimit: config.actorMailboxLimit,
+      },
+      feed: { pushMaxFollowers: config.fanoutPushMaxFollowers, inboxMax: config.feedInboxMax, fanoutBatch: config.fanoutBatch },
+    },
+  });
+
+  // ---- transport
+  const presentMedia = (video: Video): Video => video;
+  await docsRoutes(app, { version: VERSION });
+  await app.register(healthRoutes, {
+    version: VERSION,
+    checks: { storage: () => store.ping() },
+    metrics: config.metricsEnabled ? metrics : undefined,
+    isShuttingDown: () => shuttingDown,
+  });
+  await app.register(authRoutes, { engine, tokens, limits: rateLimits, handleMaxChars: config.handleMaxChars });
+  await app.register(videoRoutes, { engine, presentMedia });
+  await app.register(userRoutes, { engine, presentMedia });
+  await app.register(feedRoutes, { engine, presentMedia });
+
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address() as AddressInfo;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      shuttingDown = true;
+      await app.close(); // stops accepting and waits for in-flight requests
+      await engine.shutdown(config.shutdownTimeoutMs);
+      for (const c of closers.reverse()) await c().catch(() => {});
+      await store.close();
+    })());
+
+  return { config, engine, app, metrics, store, url, close };
+}

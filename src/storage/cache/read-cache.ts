@@ -1,0 +1,117 @@
+/**
+ * The in-process level of the two-level cache (the other level is the store).
+ *
+ * - LRU (lru-cache) bounded by `max`; entries expire after `ttlMs` (`negativeTtlMs` for
+ *   not-found results, so a missing id does not hit storage on every request).
+ * - Concurrent misses for one key share one load (request coalescing).
+ * - A hit within `refreshAheadMs` of expiry returns at once and refreshes in the
+ *   background, so hot keys never expire under load.
+ * - When a load fails because storage is unavailable, an expired entry is served
+ *   and marked `degraded` rather than failing the read.
+ * Entries are kept past their TTL (until evicted) for exactly that last case.
+ */
+import { LRUCache } from 'lru-cache';
+import type { Clock } from '../../domain/clock.ts';
+import { TremoloError } from '../../protocol/errors.ts';
+import type { CacheMetrics } from '../../metrics.ts';
+
+export interface CacheRead<V> {
+  value: V | null;
+  /** True when storage failed and this value may be out of date. */
+  degraded: boolean;
+}
+
+export interface ReadCacheOptions<V> {
+  name: string;
+  max: number;
+  ttlMs: number;
+  negativeTtlMs: number;
+  /** Default: a fifth of the TTL. */
+  refreshAheadMs?: number;
+  load: (key: string) => Promise<V | null>;
+  clock: Pick<Clock, 'now'>;
+  metrics?: CacheMetrics;
+}
+
+interface Entry<V> {
+  value: V | null;
+  expiresAt: number;
+}
+
+export class ReadCache<V extends object> {
+  private readonly lru: LRUCache<string, Entry<V>>;
+  private readonly inflight = new Map<string, Promise<V | null>>();
+  /** Bumped by invalidate(); a load that started before it must not repopulate the entry. */
+  private readonly generation = new Map<string, number>();
+  private readonly refreshAheadMs: number;
+
+  constructor(private readonly opts: ReadCacheOptions<V>) {
+    this.lru = new LRUCache({ max: opts.max });
+    this.refreshAheadMs = opts.refreshAheadMs ?? Math.floor(opts.ttlMs / 5);
+  }
+
+  async get(key: string): Promise<CacheRead<V>> {
+    const now = this.opts.clock.now();
+    const entry = this.lru.get(key);
+    if (entry && now < entry.expiresAt) {
+      this.count(entry.value === null ? 'negative' : 'hit');
+      if (entry.value !== null && entry.expiresAt - now <= this.refreshAheadMs && !this.inflight.has(key)) {
+        this.count('refresh');
+        this.load(key).catch(() => {
+          /* the entry stays; the next miss reports the failure */
+        });
+      }
+      return { value: entry.value, degraded: false };
+    }
+    this.count(entry ? 'stale' : 'miss');
+    try {
+      return { value: await this.load(key), degraded: false };
+    } catch (err) {
+      if (entry && err instanceof TremoloError && err.code === 'E_STORAGE_UNAVAILABLE') {
+        this.count('degraded');
+        return { value: entry.value, degraded: true };
+      }
+      throw err;
+    }
+  }
+
+  /** Drops a key (after a write here, or when another process says it changed). */
+  invalidate(key: string): void {
+    this.lru.delete(key);
+    this.generation.set(key, (this.generation.get(key) ?? 0) + 1);
+    this.inflight.delete(key);
+  }
+
+  /** Puts a fresh value (e.g. the authoritative state a write returned). */
+  set(key: string, value: V | null): void {
+    const ttl = value === null ? this.opts.negativeTtlMs : this.opts.ttlMs;
+    this.lru.set(key, { value, expiresAt: this.opts.clock.now() + ttl });
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+
+  private load(key: string): Promise<V | null> {
+    const running = this.inflight.get(key);
+    if (running) return running;
+    const gen = this.generation.get(key) ?? 0;
+    const p = this.opts.load(key).then(
+      (value) => {
+        if ((this.generation.get(key) ?? 0) === gen) this.set(key, value);
+        if (this.inflight.get(key) === p) this.inflight.delete(key);
+        return value;
+      },
+      (err: unknown) => {
+        if (this.inflight.get(key) === p) this.inflight.delete(key);
+        throw err;
+      },
+    );
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  private count(result: string): void {
+    this.opts.metrics?.lookups.inc({ cache: this.opts.name, result });
+  }
+}

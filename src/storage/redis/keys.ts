@@ -1,0 +1,122 @@
+/**
+ * Every Redis key the driver uses is built here, and nowhere else.
+ *
+ * Keys of one entity share a Redis Cluster hash tag (the part in braces), so every
+ * script touches one slot: `v:{id}:*` for a video, `u:{id}:*` for a user, `{jobs}:*`
+ * for all job records (the claim script scans them together). Cross-entity indexes
+ * (handle -> user, tag -> videos, the hot ranking) live in their own slots and are
+ * written as separate, idempotent steps.
+ *
+ * | key                         | type   | content                                              |
+ * |-----------------------------|--------|------------------------------------------------------|
+ * | u:{uid}                     | hash   | id, handle, displayName, bio, createdAt, passwordHash |
+ * | u:{uid}:followers           | zset   | follower ids, score 0 (lex = sign-up order)          |
+ * | u:{uid}:following           | zset   | followed ids, score 0                                |
+ * | u:{uid}:videos              | zset   | the user's video ids (outbox), score 0               |
+ * | u:{uid}:inbox               | zset   | `${videoId}:${authorId}`, score 0, capped            |
+ * | h:{handle}                  | string | user id (handle lower-cased)                         |
+ * | v:{vid}:meta                | hash   | record, tagging, owner, views, version, head, epoch  |
+ * | v:{vid}:likers              | set    | user ids; likes = SCARD                              |
+ * | v:{vid}:viewers             | zset   | user id -> last counted view (ms)                    |
+ * | v:{vid}:comments            | hash   | comment id -> comment JSON                           |
+ * | v:{vid}:comment-authors     | hash   | comment id -> author id                              |
+ * | v:{vid}:comment-order       | zset   | comment ids, score 0; comments = ZCARD               |
+ * | v:{vid}:idempotency         | hash   | `${authorId}:${key}` -> comment id                   |
+ * | v:{vid}:log                 | stream | events, id `<offset>-1`, MAXLEN eventLogMax          |
+ * | t:{tag}                     | zset   | video ids, score 0                                   |
+ * | hot                         | zset   | video id -> hot score                                |
+ * | {jobs}:job:<id>             | hash   | one job record, field per property                   |
+ * | {jobs}:active               | zset   | ids of jobs not in a final stage, score 0            |
+ */
+
+/** The per-video keys, in the order every video script declares them as KEYS. */
+export interface VideoKeys {
+  meta: string;
+  likers: string;
+  viewers: string;
+  comments: string;
+  commentAuthors: string;
+  commentOrder: string;
+  idempotency: string;
+  log: string;
+}
+
+export class RedisKeys {
+  constructor(readonly prefix: string) {
+    if (typeof prefix !== 'string') throw new TypeError('prefix must be a string');
+    // a brace in the prefix would become the hash tag and put every key in one slot
+    if (/[{}]/.test(prefix)) throw new RangeError(`prefix must not contain braces: ${JSON.stringify(prefix)}`);
+  }
+
+  // ------------------------------------------------------------ users
+
+  user(id: string): string {
+    return `${this.prefix}u:{${id}}`;
+  }
+
+  followers(id: string): string {
+    return `${this.user(id)}:followers`;
+  }
+
+  following(id: string): string {
+    return `${this.user(id)}:following`;
+  }
+
+  userVideos(id: string): string {
+    return `${this.user(id)}:videos`;
+  }
+
+  inbox(id: string): string {
+    return `${this.user(id)}:inbox`;
+  }
+
+  /** `normalizedHandle` is already lower-cased. */
+  handle(normalizedHandle: string): string {
+    return `${this.prefix}h:{${normalizedHandle}}`;
+  }
+
+  // ------------------------------------------------------------ videos
+
+  video(id: string): VideoKeys {
+    const base = `${this.prefix}v:{${id}}`;
+    return {
+      meta: `${base}:meta`,
+      likers: `${base}:likers`,
+      viewers: `${base}:viewers`,
+      comments: `${base}:comments`,
+      commentAuthors: `${base}:comment-authors`,
+      commentOrder: `${base}:comment-order`,
+      idempotency: `${base}:idempotency`,
+      log: `${base}:log`,
+    };
+  }
+
+  /** All per-video keys in KEYS order (video-create, video-apply, video-delete). */
+  videoAll(id: string): string[] {
+    const k = this.video(id);
+    return [k.meta, k.likers, k.viewers, k.comments, k.commentAuthors, k.commentOrder, k.idempotency, k.log];
+  }
+
+  tag(tag: string): string {
+    return `${this.prefix}t:{${tag}}`;
+  }
+
+  hot(): string {
+    return `${this.prefix}hot`;
+  }
+
+  // ------------------------------------------------------------ jobs
+
+  /** Job hashes are `jobPrefix() + id`; the claim script builds them from this prefix. */
+  jobPrefix(): string {
+    return `${this.prefix}{jobs}:job:`;
+  }
+
+  job(id: string): string {
+    return `${this.jobPrefix()}${id}`;
+  }
+
+  activeJobs(): string {
+    return `${this.prefix}{jobs}:active`;
+  }
+}

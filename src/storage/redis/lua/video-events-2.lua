@@ -1,0 +1,37 @@
+--[[
+  Reads a video's events after an offset, with the same `complete` rule as the memory
+  driver: the log must still reach back to `since` and `since` must not be ahead of it.
+
+  KEYS[1] v:{id}:meta
+  KEYS[2] v:{id}:log
+
+  ARGV[1] since: return events with offset > since (an integer; -1 never completes)
+  ARGV[2] limit: at most this many events (0 returns none)
+  ARGV[3] a fresh epoch, stored only when the log was lost (head > 0, no stream)
+
+  Returns -1 when the video does not exist; otherwise
+    { epoch, head, complete (1|0), { {streamId, {'e', eventJson}}... } }
+]]
+local meta = redis.call('HMGET', KEYS[1], 'head', 'epoch')
+if not meta[1] then
+  return -1
+end
+local head = tonumber(meta[1])
+local epoch = meta[2]
+if head > 0 and redis.call('EXISTS', KEYS[2]) == 0 then
+  epoch = ARGV[3]
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+end
+local since = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local first = head + 1
+local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+if oldest[1] then
+  first = tonumber(string.match(oldest[1][1], '^(%d+)'))
+end
+local complete = since >= first - 1 and since <= head
+local entries = {}
+if complete and limit > 0 then
+  entries = redis.call('XRANGE', KEYS[2], string.format('%d-0', since + 1), '+', 'COUNT', limit)
+end
+return { epoch, head, complete and 1 or 0, entries }

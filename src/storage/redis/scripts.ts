@@ -1,0 +1,139 @@
+/**
+ * The Lua scripts (lua/<name>-<numKeys>.lua), loaded once when the store is built and run
+ * with EVALSHA, falling back to EVAL when the server answers NOSCRIPT (after a restart,
+ * SCRIPT FLUSH, or on a Cluster node that has not seen the script yet).
+ *
+ * Also the two error translations of the driver, each in one place: a script's failure
+ * code -> TremoloError (`scriptFailure`), and a client/connection error -> TremoloError
+ * (`storageError`).
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Cluster, Redis } from 'ioredis';
+import { TremoloError, type ErrorCode } from '../../protocol/errors.ts';
+
+export type RedisClient = Redis | Cluster;
+
+export const SCRIPT_NAMES = [
+  'video-create',
+  'video-state',
+  'video-apply',
+  'video-events',
+  'video-comments',
+  'video-delete',
+  'video-tagging',
+  'user-follow',
+  'user-list',
+  'user-videos',
+  'feed-push',
+  'job-create',
+  'job-update',
+  'job-claim',
+  'job-renew',
+] as const;
+
+export type ScriptName = (typeof SCRIPT_NAMES)[number];
+
+interface LoadedScript {
+  lua: string;
+  sha: string;
+  numKeys: number;
+}
+
+/**
+ * Failure codes scripts return (negative integers), and the error each one means.
+ * Whole-call failures become a thrown TremoloError; per-op failures (video-apply)
+ * become `{ ok: false, code }` results.
+ */
+const FAILURES = {
+  [-1]: 'E_VIDEO_NOT_FOUND',
+  [-2]: 'E_USER_NOT_FOUND',
+  [-3]: 'E_COMMENT_NOT_FOUND',
+  [-4]: 'E_FORBIDDEN',
+  [-5]: 'E_REPLY_TARGET',
+} as const satisfies Record<number, ErrorCode>;
+
+export type ScriptFailureCode = (typeof FAILURES)[keyof typeof FAILURES];
+
+export function isScriptFailure(reply: unknown): reply is number {
+  return typeof reply === 'number' && reply < 0;
+}
+
+/** The error code a script's negative reply stands for. */
+export function failureCode(code: number): ScriptFailureCode {
+  const known = (FAILURES as Record<number, ScriptFailureCode | undefined>)[code];
+  if (known === undefined) throw new TremoloError('E_INTERNAL', undefined, { cause: new Error(`unknown script failure code ${code}`) });
+  return known;
+}
+
+/** The one translation of a script's failure code into the error a caller sees. */
+export function scriptFailure(code: number): TremoloError {
+  return new TremoloError(failureCode(code));
+}
+
+/** Server replies that mean "not now" rather than "wrong": the caller may retry later. */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|NOREPLICAS|OOM|MOVED|ASK)\b/;
+
+/**
+ * The one translation of a client error: connection loss, timeouts, offline client and
+ * transient server states become E_STORAGE_UNAVAILABLE (retryable); any other server
+ * reply (a script or driver bug) becomes E_INTERNAL. The original is kept as `cause`.
+ */
+export function storageError(err: unknown): TremoloError {
+  if (err instanceof TremoloError) return err;
+  const e = err instanceof Error ? err : new Error(String(err));
+  if (e.name === 'ReplyError' && !TRANSIENT_REPLY.test(e.message)) {
+    return new TremoloError('E_INTERNAL', undefined, { cause: e });
+  }
+  return new TremoloError('E_STORAGE_UNAVAILABLE', undefined, { cause: e, retryAfter: 1 });
+}
+
+/** Runs a Redis call, translating its failure with `storageError`. */
+export async function io<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw storageError(err);
+  }
+}
+
+export class Scripts {
+  readonly #client: RedisClient;
+  readonly #scripts: ReadonlyMap<ScriptName, LoadedScript>;
+
+  constructor(client: RedisClient, dir: URL = new URL('./lua/', import.meta.url)) {
+    this.#client = client;
+    this.#scripts = loadScripts(dir);
+  }
+
+  /** Runs a script: EVALSHA, then EVAL once if the server does not know it. Errors are translated. */
+  async run(name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+    const script = this.#scripts.get(name);
+    if (!script) throw new Error(`script ${name} is not loaded`);
+    if (keys.length !== script.numKeys) throw new Error(`script ${name} takes ${script.numKeys} keys, got ${keys.length}`);
+    const params = [...keys, ...args];
+    try {
+      return await this.#client.evalsha(script.sha, script.numKeys, ...params);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw storageError(err);
+    }
+    // EVAL also puts the script into the server's cache, so the next EVALSHA succeeds
+    return io(() => this.#client.eval(script.lua, script.numKeys, ...params));
+  }
+}
+
+function loadScripts(dir: URL): Map<ScriptName, LoadedScript> {
+  const scripts = new Map<ScriptName, LoadedScript>();
+  for (const file of readdirSync(dir)) {
+    const match = /^(.+)-(\d+)\.lua$/.exec(file);
+    if (!match) continue;
+    const name = match[1] as ScriptName;
+    if (!SCRIPT_NAMES.includes(name)) throw new Error(`unexpected Lua script ${file}`);
+    const lua = readFileSync(new URL(file, dir), 'utf8');
+    scripts.set(name, { lua, sha: createHash('sha1').update(lua).digest('hex'), numKeys: Number(match[2]) });
+  }
+  for (const name of SCRIPT_NAMES) {
+    if (!scripts.has(name)) throw new Error(`Lua script ${name}-<numKeys>.lua is missing from ${dir.href}`);
+  }
+  return scripts;
+}

@@ -1,0 +1,49 @@
+/**
+ * Feeds over REST: the following feed (hybrid fan-out) and the hot feed.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Engine } from '../../../actors/engine.ts';
+import type { Video } from '../../../protocol/model.ts';
+import { schemas } from '../../../protocol/schemas.ts';
+import { userOf } from '../server.ts';
+
+export async function feedRoutes(app: FastifyInstance, deps: { engine: Engine; presentMedia: (v: Video) => Video }): Promise<void> {
+  const { engine } = deps;
+  type PageQuery = { Querystring: { cursor?: string; limit: number } };
+  const videoPage = schemas.pageOf(schemas.video);
+
+  app.get<PageQuery>(
+    '/v1/feed',
+    {
+      preHandler: app.requireUser,
+      schema: {
+        tags: ['feeds'],
+        summary: 'Videos of the people you follow, newest first',
+        security: [{ bearer: [] }],
+        querystring: schemas.pageQuery,
+        response: { 200: videoPage },
+      },
+    },
+    async (req) => {
+      const page = await engine.followingFeed(userOf(req), { cursor: req.query.cursor, limit: req.query.limit });
+      return { ...page, items: page.items.map(deps.presentMedia) };
+    },
+  );
+
+  app.get<PageQuery>(
+    '/v1/feed/hot',
+    {
+      preHandler: app.optionalUser,
+      schema: {
+        tags: ['feeds'],
+        summary: 'Videos ranked by engagement with time decay (see README)',
+        querystring: schemas.pageQuery,
+        response: { 200: videoPage },
+      },
+    },
+    async (req) => {
+      const page = await engine.hotFeed({ cursor: req.query.cursor, limit: req.query.limit }, req.principal?.userId);
+      return { ...page, items: page.items.map(deps.presentMedia) };
+    },
+  );
+}

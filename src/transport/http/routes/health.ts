@@ -1,0 +1,67 @@
+/**
+ * Liveness and readiness. /healthz answers UP while the process serves; /readyz also
+ * asks storage and answers 503 naming the dependency that failed.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Metrics } from '../../../metrics.ts';
+
+export interface HealthDeps {
+  version: string;
+  /** Named checks; each resolves when its dependency answers. */
+  checks: Record<string, () => Promise<void>>;
+  metrics?: Metrics;
+  isShuttingDown: () => boolean;
+}
+
+const CHECK_TIMEOUT_MS = 2000;
+
+export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Promise<void> {
+  const healthSchema = {
+    type: 'object',
+    required: ['status', 'timestamp', 'version'],
+    properties: {
+      status: { type: 'string', enum: ['UP', 'DOWN'] },
+      timestamp: { type: 'string', format: 'date-time' },
+      version: { type: 'string' },
+      checks: { type: 'object', additionalProperties: { type: 'object', properties: { status: { type: 'string' }, error: { type: 'string' } } } },
+    },
+  } as const;
+
+  app.get('/healthz', { schema: { tags: ['health'], response: { 200: healthSchema, 503: healthSchema } } }, async (_req, reply) => {
+    const status = deps.isShuttingDown() ? 'DOWN' : 'UP';
+    return reply.code(status === 'UP' ? 200 : 503).send({ status, timestamp: new Date().toISOString(), version: deps.version });
+  });
+
+  app.get('/readyz', { schema: { tags: ['health'], response: { 200: healthSchema, 503: healthSchema } } }, async (_req, reply) => {
+    const checks: Record<string, { status: 'UP' | 'DOWN'; error?: string }> = {};
+    await Promise.all(
+      Object.entries(deps.checks).map(async ([name, check]) => {
+        try {
+          await withTimeout(check(), CHECK_TIMEOUT_MS);
+          checks[name] = { status: 'UP' };
+        } catch (err) {
+          checks[name] = { status: 'DOWN', error: err instanceof Error ? err.message : String(err) };
+        }
+      }),
+    );
+    const up = !deps.isShuttingDown() && Object.values(checks).every((c) => c.status === 'UP');
+    return reply.code(up ? 200 : 503).send({ status: up ? 'UP' : 'DOWN', timestamp: new Date().toISOString(), version: deps.version, checks });
+  });
+
+  if (deps.metrics) {
+    const registry = deps.metrics.registry;
+    app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+      return reply.type(registry.contentType).send(await registry.metrics());
+    });
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => (clearTimeout(t), resolve(v)),
+      (e: unknown) => (clearTimeout(t), reject(e instanceof Error ? e : new Error(String(e)))),
+    );
+  });
+}

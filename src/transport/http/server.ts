@@ -1,0 +1,142 @@
+/**
+ * The fastify application: logging with request ids, the error mapping every route
+ * shares, metrics, and the feature plugins (each registers its own routes).
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Config } from '../../config.ts';
+import type { Metrics } from '../../metrics.ts';
+import { ERROR_CATALOG, TremoloError, type ErrorBody } from '../../protocol/errors.ts';
+import type { Principal, TokenService } from '../auth/tokens.ts';
+import { bearerToken } from '../auth/tokens.ts';
+import type { RateLimits } from './rate-limits.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+export interface HttpDeps {
+  config: Config;
+  tokens: TokenService;
+  limits: RateLimits;
+  metrics?: Metrics;
+  /** Logger options, or false for none (tests). */
+  logger?: boolean | { level: string };
+}
+
+export function createHttpServer(deps: HttpDeps): FastifyInstance {
+  const app = Fastify({
+    logger:
+      deps.logger === false
+        ? false
+        : {
+            level: typeof deps.logger === 'object' ? deps.logger.level : deps.config.logLevel,
+            redact: ['req.headers.authorization', 'req.body.password', 'password'],
+          },
+    bodyLimit: deps.config.bodyLimitBytes,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
+    },
+    requestIdHeader: false,
+    trustProxy: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  });
+
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+
+  if (deps.metrics) {
+    const histogram = deps.metrics.httpDuration;
+    app.addHook('onResponse', async (req, reply) => {
+      histogram.observe(
+        { method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
+        reply.elapsedTime / 1000,
+      );
+    });
+  }
+
+  app.setNotFoundHandler((req, reply) => {
+    void sendError(reply, new TremoloError('E_ROUTE_NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`));
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const e = toHttpError(err);
+    if (e.status >= 500 && e.code !== 'E_STORAGE_UNAVAILABLE' && e.code !== 'E_BUSY' && e.code !== 'E_SHUTTING_DOWN') {
+      req.log.error({ err }, 'request failed');
+    }
+    return sendError(reply, e);
+  });
+
+  /** Authenticates when a token is present; `required` makes it mandatory. */
+  const authenticate = (required: boolean) => async (req: FastifyRequest) => {
+    const token = bearerToken(req.headers.authorization);
+    if (!token) {
+      if (required) throw new TremoloError('E_TOKEN_MISSING');
+      return;
+    }
+    req.principal = await deps.tokens.verify(token);
+    await deps.limits.consumeUser(req.principal.userId);
+  };
+  app.decorate('requireUser', authenticate(true));
+  app.decorate('optionalUser', authenticate(false));
+
+  app.addHook('onRequest', async (req) => {
+    if (req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics') return;
+    await deps.limits.consumeIp(req.ip);
+  });
+
+  return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    requireUser: (req: FastifyRequest) => Promise<void>;
+    optionalUser: (req: FastifyRequest) => Promise<void>;
+  }
+}
+
+/** The signed-in user of a route that ran `requireUser`. */
+export function userOf(req: FastifyRequest): string {
+  if (!req.principal) throw new TremoloError('E_TOKEN_MISSING');
+  return req.principal.userId;
+}
+
+export function sendError(reply: FastifyReply, e: TremoloError): FastifyReply {
+  if (e.retryAfter !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(e.retryAfter))));
+  const body: ErrorBody = { error: e.toJSON() };
+  return reply.code(e.status).type('application/json').send(body);
+}
+
+/** Maps fastify's own errors onto the catalog; anything unknown becomes E_INTERNAL. */
+export function toHttpError(err: FastifyError | Error): TremoloError {
+  if (err instanceof TremoloError) return err;
+  const fe = err as FastifyError;
+  if (fe.validation) {
+    const first = fe.validation[0];
+    const path = first?.instancePath?.replace(/^\//, '').replace(/\//g, '.') || (first?.params as { missingProperty?: string })?.missingProperty || '';
+    const field = [fe.validationContext === 'body' ? '' : fe.validationContext, path].filter(Boolean).join('.');
+    return new TremoloError('E_VALIDATION', `${field || fe.validationContext || 'request'} ${first?.message ?? 'is invalid'}`, {
+      details: { field: field || fe.validationContext },
+    });
+  }
+  switch (fe.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new TremoloError('E_BAD_JSON');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new TremoloError('E_PAYLOAD_TOO_LARGE');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new TremoloError('E_UNSUPPORTED_MEDIA_TYPE');
+  }
+  if (err instanceof SyntaxError && fe.statusCode === 400) return new TremoloError('E_BAD_JSON');
+  if (fe.statusCode === 413) return new TremoloError('E_PAYLOAD_TOO_LARGE');
+  if (fe.statusCode === 503) return new TremoloError('E_SHUTTING_DOWN');
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return new TremoloError('E_VALIDATION', ERROR_CATALOG.E_VALIDATION.message);
+  return new TremoloError('E_INTERNAL', undefined, { cause: err });
+}
