@@ -27,6 +27,7 @@ import { healthRoutes } from './transport/http/routes/health.ts';
 import { userRoutes } from './transport/http/routes/users.ts';
 import { videoRoutes } from './transport/http/routes/videos.ts';
 import { createHttpServer } from './transport/http/server.ts';
+import { LiveGateway } from './transport/live/gateway.ts';
 import { VERSION } from './version.ts';
 
 export interface StartOptions {
@@ -39,6 +40,7 @@ export interface Tremolo {
   readonly config: Config;
   readonly engine: Engine;
   readonly app: FastifyInstance;
+  readonly gateway: LiveGateway;
   readonly metrics: Metrics;
   readonly store: Store;
   /** http://host:port the server listens on. */
@@ -138,6 +140,28 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   await app.register(userRoutes, { engine, presentMedia });
   await app.register(feedRoutes, { engine, presentMedia });
 
+  const gateway = new LiveGateway({
+    httpServer: app.server,
+    engine,
+    tokens,
+    clock,
+    metrics,
+    log,
+    settings: {
+      allowAnonymous: config.liveAllowAnonymous,
+      parser: config.socketParser,
+      maxPayloadBytes: config.socketMaxPayloadBytes,
+      socketEventsPerSec: config.socketEventsPerSec,
+      userEventsPerSec: config.userEventsPerSec,
+      maxWatches: config.socketMaxWatches,
+      maxSocketsPerUser: config.userMaxSockets,
+      counterIntervalMs: config.liveCounterIntervalMs,
+      deliveryBudget: config.liveDeliveryBudget,
+    },
+    ...(redis ? { redis: await adapterClients(redis, config.redisPrefix, closers) } : {}),
+  });
+  sink.add(gateway);
+
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -147,11 +171,24 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   const close = () =>
     (closing ??= (async () => {
       shuttingDown = true;
-      await app.close(); // stops accepting and waits for in-flight requests
+      const httpClosed = app.close(); // stops accepting; in-flight requests finish
+      await gateway.close({ timeoutMs: config.shutdownTimeoutMs / 2 });
+      await httpClosed;
       await engine.shutdown(config.shutdownTimeoutMs);
       for (const c of closers.reverse()) await c().catch(() => {});
       await store.close();
     })());
 
-  return { config, engine, app, metrics, store, url, close };
+  return { config, engine, app, gateway, metrics, store, url, close };
+}
+
+/** The Socket.IO Redis adapter needs a publisher and a dedicated subscriber connection. */
+async function adapterClients(redis: Redis, prefix: string, closers: (() => Promise<unknown>)[]) {
+  const pub = redis.duplicate();
+  const sub = redis.duplicate();
+  closers.push(async () => {
+    pub.disconnect();
+    sub.disconnect();
+  });
+  return { pub, sub, prefix };
 }

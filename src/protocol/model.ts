@@ -63,11 +63,16 @@ export interface UserProfile {
   videos: number;
 }
 
-/** One entry of a video's event log; `offset` is its position in the video's total order. */
+/**
+ * One entry of a video's event log; `offset` is its position in the video's total order.
+ * Comment events also carry `prev`, the offset of the video's previous comment event (0 if
+ * none): counter events are coalesced in delivery, so offsets seen by a client skip, but the
+ * comment chain never does. A client whose last comment offset is below `prev` missed one.
+ */
 export type VideoEvent =
   | { offset: number; type: 'counters'; counters: Counters }
-  | { offset: number; type: 'comment:added'; comment: Comment }
-  | { offset: number; type: 'comment:deleted'; commentId: string; version: number };
+  | { offset: number; prev: number; type: 'comment:added'; comment: Comment }
+  | { offset: number; prev: number; type: 'comment:deleted'; commentId: string; version: number };
 
 export interface Page<T> {
   items: T[];

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TremoloError } from '../../src/protocol/errors.ts';
-import type { Comment, VideoRecord } from '../../src/protocol/model.ts';
+import type { Comment, VideoEvent, VideoRecord } from '../../src/protocol/model.ts';
 import { TsidGenerator } from '../../src/domain/ids.ts';
 import type { Store, UserRecord } from '../../src/storage/store.ts';
 
@@ -232,10 +232,10 @@ export function storeContract(driver: string, open: () => Promise<{ store: Store
         assert.deepEqual(r.results[1], { ok: true, type: 'comment', comment: c1, duplicate: true });
         assert.equal(r.counters.comments, 1);
         assert.deepEqual(
-          r.events.map((e) => [e.offset, e.type]),
+          r.events.map((e) => [e.offset, e.type, 'prev' in e ? e.prev : null]),
           [
-            [1, 'comment:added'],
-            [2, 'counters'],
+            [1, 'comment:added', 0],
+            [2, 'counters', null],
           ],
         );
         // the same key from another user is a different comment
@@ -300,6 +300,10 @@ export function storeContract(driver: string, open: () => Promise<{ store: Store
           r.events.map((e) => e.type),
           ['comment:deleted', 'comment:deleted', 'counters'],
         );
+        // comment events chain through `prev`, skipping counter events
+        const [d1, d2] = r.events as Extract<VideoEvent, { prev: number }>[];
+        assert.equal(d1!.prev, 2, 'the second comment:added was at offset 2 (one batch, counters at 3)');
+        assert.equal(d2!.prev, d1!.offset);
         assert.deepEqual((await store.videos.comments(v.id, 'oldest', { limit: 10 })).items, []);
       });
 

@@ -53,6 +53,8 @@ interface VideoRow {
   idempotency: Map<string, string>; // `${userId}:${key}` -> comment id
   log: VideoEvent[];
   head: number;
+  /** Offset of the newest comment event (the `prev` of the next one). */
+  lastComment: number;
   epoch: string;
 }
 
@@ -161,6 +163,7 @@ class MemoryVideos implements VideoStore {
       idempotency: new Map(),
       log: [],
       head: 0,
+      lastComment: 0,
       epoch: randomUUID(),
     };
     this.rows.set(video.id, row);
@@ -241,7 +244,7 @@ class MemoryVideos implements VideoStore {
           row.commentOrder.add(op.comment.id);
           c.comments++;
           c.version++;
-          head(row, append, { type: 'comment:added', comment: copy(op.comment) });
+          appendComment(row, append, { type: 'comment:added', comment: copy(op.comment) });
           return { ok: true, type: 'comment', comment: copy(op.comment), duplicate: false };
         }
         case 'deleteComment': {
@@ -252,7 +255,7 @@ class MemoryVideos implements VideoStore {
           row.commentOrder.delete(op.commentId);
           c.comments--;
           c.version++;
-          head(row, append, { type: 'comment:deleted', commentId: op.commentId, version: c.version });
+          appendComment(row, append, { type: 'comment:deleted', commentId: op.commentId, version: c.version });
           return { ok: true, type: 'deleteComment', deleted: true };
         }
       }
@@ -321,6 +324,17 @@ class MemoryVideos implements VideoStore {
 function head(row: VideoRow, append: (e: VideoEvent) => void, event: DistributiveOmit<VideoEvent, 'offset'>): void {
   row.head++;
   append({ ...event, offset: row.head } as VideoEvent);
+}
+
+/** Appends a comment event, chaining it to the previous one. */
+function appendComment(
+  row: VideoRow,
+  append: (e: VideoEvent) => void,
+  event: DistributiveOmit<Extract<VideoEvent, { prev: number }>, 'offset' | 'prev'>,
+): void {
+  row.head++;
+  append({ ...event, offset: row.head, prev: row.lastComment } as VideoEvent);
+  row.lastComment = row.head;
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -15,7 +15,8 @@
  * | u:{uid}:videos              | zset   | the user's video ids (outbox), score 0               |
  * | u:{uid}:inbox               | zset   | `${videoId}:${authorId}`, score 0, capped            |
  * | h:{handle}                  | string | user id (handle lower-cased)                         |
- * | v:{vid}:meta                | hash   | record, tagging, owner, views, version, head, epoch  |
+ * | v:{vid}:meta                | hash   | record, tagging, owner, views, version, head,        |
+ * |                             |        | lastComment (offset of newest comment event), epoch  |
  * | v:{vid}:likers              | set    | user ids; likes = SCARD                              |
  * | v:{vid}:viewers             | zset   | user id -> last counted view (ms)                    |
  * | v:{vid}:comments            | hash   | comment id -> comment JSON                           |

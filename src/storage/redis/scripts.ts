@@ -120,6 +120,35 @@ export class Scripts {
     // EVAL also puts the script into the server's cache, so the next EVALSHA succeeds
     return io(() => this.#client.eval(script.lua, script.numKeys, ...params));
   }
+
+  /**
+   * Runs one script many times (different keys, e.g. one inbox per follower). On one Redis
+   * it is a single pipeline, and calls answered NOSCRIPT (which therefore did not run) are
+   * run again with `run`. A Cluster pipeline must stay on one node, so there the calls go
+   * out concurrently instead, and ioredis batches them per node connection.
+   */
+  async runMany(name: ScriptName, calls: readonly { keys: readonly string[]; args: readonly (string | number)[] }[]): Promise<unknown[]> {
+    if (calls.length === 0) return [];
+    const client = this.#client;
+    if (client.isCluster) return Promise.all(calls.map((c) => this.run(name, c.keys, c.args)));
+    const script = this.#scripts.get(name);
+    if (!script) throw new Error(`script ${name} is not loaded`);
+    const pipeline = client.pipeline();
+    for (const c of calls) {
+      if (c.keys.length !== script.numKeys) throw new Error(`script ${name} takes ${script.numKeys} keys, got ${c.keys.length}`);
+      pipeline.evalsha(script.sha, script.numKeys, ...c.keys, ...c.args);
+    }
+    const replies = await io(() => pipeline.exec());
+    if (!replies) throw storageError(new Error('pipeline was discarded'));
+    return Promise.all(
+      replies.map(async ([err, reply], i) => {
+        if (!err) return reply;
+        if (!err.message.startsWith('NOSCRIPT')) throw storageError(err);
+        const c = calls[i]!;
+        return this.run(name, c.keys, c.args);
+      }),
+    );
+  }
 }
 
 function loadScripts(dir: URL): Map<ScriptName, LoadedScript> {

@@ -4,7 +4,7 @@
   KEYS[1] u:{id}
   KEYS[2] u:{id}:followers | u:{id}:following
 
-  ARGV[1] the cursor: the last id of the previous page, or '' for the first page
+  ARGV[1] the lex bound to start from: '(' .. the last id of the previous page, or '-'
   ARGV[2] how many to return
 
   Returns -2 when the user does not exist; otherwise { id... }.
@@ -12,5 +12,4 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -2
 end
-local min = ARGV[1] == '' and '-' or '(' .. ARGV[1]
-return redis.call('ZRANGEBYLEX', KEYS[2], min, '+', 'LIMIT', 0, ARGV[2])
+return redis.call('ZRANGEBYLEX', KEYS[2], ARGV[1], '+', 'LIMIT', 0, ARGV[2])

@@ -2,7 +2,7 @@
   Applies one actor turn's ops to a video, atomically, and appends the resulting
   events to the video's log. Mirrors MemoryVideos.applyOps exactly.
 
-  KEYS[1] v:{id}:meta             hash: owner, views, version, head, epoch, ...
+  KEYS[1] v:{id}:meta             hash: owner, views, version, head, lastComment, epoch, ...
   KEYS[2] v:{id}:likers           set of user ids (likes = SCARD)
   KEYS[3] v:{id}:viewers          zset: user id -> last counted view (ms)
   KEYS[4] v:{id}:comments         hash: comment id -> comment JSON
@@ -22,7 +22,8 @@
   ARGV[2] now (ms)
   ARGV[3] view dedup window (ms)
   ARGV[4] event log cap (MAXLEN)
-  ARGV[5] a fresh epoch, stored only when the log was lost (head > 0, no stream)
+  ARGV[5] a fresh epoch, stored only when the log was lost
+          (no stream although events were appended since the epoch began)
   ARGV[6..] idempotency keys and comment JSONs referenced by comment ops
 
   Returns -1 when the video does not exist; otherwise a cjson string
@@ -35,7 +36,7 @@
      2  a retried comment whose original has been deleted since
     -3  E_COMMENT_NOT_FOUND   -4  E_FORBIDDEN   -5  E_REPLY_TARGET
 ]]
-local meta = redis.call('HMGET', KEYS[1], 'owner', 'views', 'version', 'head', 'epoch')
+local meta = redis.call('HMGET', KEYS[1], 'owner', 'views', 'version', 'head', 'epoch', 'lastComment', 'epochStart')
 local owner = meta[1]
 if not owner then
   return -1
@@ -44,10 +45,13 @@ local views = tonumber(meta[2])
 local version = tonumber(meta[3])
 local head = tonumber(meta[4])
 local epoch = meta[5]
-if head > 0 and redis.call('EXISTS', KEYS[8]) == 0 then
-  -- the log is gone (evicted, flushed): old client offsets mean nothing now
+-- offset of the newest comment event: comment events chain through `prev`
+local lastComment = tonumber(meta[6]) or 0
+if head > (tonumber(meta[7]) or 0) and redis.call('EXISTS', KEYS[8]) == 0 then
+  -- events were appended in this epoch and the log is gone (evicted, deleted): old
+  -- client offsets mean nothing now. The new epoch starts at the current head.
   epoch = ARGV[5]
-  redis.call('HSET', KEYS[1], 'epoch', epoch)
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'epochStart', head)
 end
 
 local likes = redis.call('SCARD', KEYS[2])
@@ -72,6 +76,12 @@ local function append(json)
   head = head + 1
   redis.call('XADD', KEYS[8], 'MAXLEN', cap, string.format('%d-1', head), 'e', json)
   events[#events + 1] = json
+end
+
+-- `body` is the event JSON after its opening brace and `prev` field
+local function appendComment(body)
+  append(string.format('{"prev":%d,', lastComment) .. body)
+  lastComment = head
 end
 
 for i = 1, #ops do
@@ -124,7 +134,7 @@ for i = 1, #ops do
       redis.call('ZADD', KEYS[6], 0, id)
       comments = comments + 1
       version = version + 1
-      append('{"type":"comment:added","comment":' .. json .. '}')
+      appendComment('"type":"comment:added","comment":' .. json .. '}')
       results[i] = 1
     end
   elseif kind == 'd' then
@@ -140,7 +150,7 @@ for i = 1, #ops do
       redis.call('ZREM', KEYS[6], id)
       comments = comments - 1
       version = version + 1
-      append(string.format('{"type":"comment:deleted","commentId":%s,"version":%d}', cjson.encode(id), version))
+      appendComment(string.format('"type":"comment:deleted","commentId":%s,"version":%d}', cjson.encode(id), version))
       results[i] = 1
     end
   end
@@ -154,7 +164,7 @@ if viewedByUser then
   -- a view older than the window no longer dedups anything
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
 end
-redis.call('HSET', KEYS[1], 'views', views, 'version', version, 'head', head)
+redis.call('HSET', KEYS[1], 'views', views, 'version', version, 'head', head, 'lastComment', lastComment)
 
 return cjson.encode({
   r = results,

@@ -6,7 +6,8 @@
   KEYS[3] v:{id}:comments
 
   ARGV[1] 'newest' | 'oldest'
-  ARGV[2] the cursor: the last comment id of the previous page, or '' for the first page
+  ARGV[2] the lex bound to start from: '(' .. the last comment id of the previous page, or
+          '+' (newest) / '-' (oldest) for the first page
   ARGV[3] how many to return
 
   Returns -1 when the video does not exist; otherwise { comment JSON... } in page order.
@@ -16,11 +17,9 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
 end
 local ids
 if ARGV[1] == 'newest' then
-  local max = ARGV[2] == '' and '+' or '(' .. ARGV[2]
-  ids = redis.call('ZREVRANGEBYLEX', KEYS[2], max, '-', 'LIMIT', 0, ARGV[3])
+  ids = redis.call('ZREVRANGEBYLEX', KEYS[2], ARGV[2], '-', 'LIMIT', 0, ARGV[3])
 else
-  local min = ARGV[2] == '' and '-' or '(' .. ARGV[2]
-  ids = redis.call('ZRANGEBYLEX', KEYS[2], min, '+', 'LIMIT', 0, ARGV[3])
+  ids = redis.call('ZRANGEBYLEX', KEYS[2], ARGV[2], '+', 'LIMIT', 0, ARGV[3])
 end
 local out = {}
 for i = 1, #ids, 1000 do -- unpack has a stack limit: HMGET in chunks

@@ -7,20 +7,23 @@
 
   ARGV[1] since: return events with offset > since (an integer; -1 never completes)
   ARGV[2] limit: at most this many events (0 returns none)
-  ARGV[3] a fresh epoch, stored only when the log was lost (head > 0, no stream)
+  ARGV[3] a fresh epoch, stored only when the log was lost
+          (no stream although events were appended since the epoch began)
 
   Returns -1 when the video does not exist; otherwise
     { epoch, head, complete (1|0), { {streamId, {'e', eventJson}}... } }
 ]]
-local meta = redis.call('HMGET', KEYS[1], 'head', 'epoch')
+local meta = redis.call('HMGET', KEYS[1], 'head', 'epoch', 'epochStart')
 if not meta[1] then
   return -1
 end
 local head = tonumber(meta[1])
 local epoch = meta[2]
-if head > 0 and redis.call('EXISTS', KEYS[2]) == 0 then
+if head > (tonumber(meta[3]) or 0) and redis.call('EXISTS', KEYS[2]) == 0 then
+  -- events were appended in this epoch and the log is gone (evicted, deleted): old
+  -- client offsets mean nothing now. The new epoch starts at the current head.
   epoch = ARGV[3]
-  redis.call('HSET', KEYS[1], 'epoch', epoch)
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'epochStart', head)
 end
 local since = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])

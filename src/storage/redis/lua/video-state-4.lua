@@ -6,21 +6,23 @@
   KEYS[3] v:{id}:comment-order
   KEYS[4] v:{id}:log
 
-  ARGV[1] a fresh epoch, stored only when the log was lost (head > 0, no stream)
+  ARGV[1] a fresh epoch, stored only when the log was lost
+          (no stream although events were appended since the epoch began)
 
   Returns nil when the video does not exist; otherwise
     { record JSON, tagging JSON or '', likes, comments, views, version, head, epoch }
 ]]
-local meta = redis.call('HMGET', KEYS[1], 'record', 'tagging', 'views', 'version', 'head', 'epoch')
+local meta = redis.call('HMGET', KEYS[1], 'record', 'tagging', 'views', 'version', 'head', 'epoch', 'epochStart')
 if not meta[1] then
   return nil
 end
 local head = tonumber(meta[5])
 local epoch = meta[6]
-if head > 0 and redis.call('EXISTS', KEYS[4]) == 0 then
-  -- the log is gone (evicted, flushed): old client offsets mean nothing now
+if head > (tonumber(meta[7]) or 0) and redis.call('EXISTS', KEYS[4]) == 0 then
+  -- events were appended in this epoch and the log is gone (evicted, deleted): old
+  -- client offsets mean nothing now. The new epoch starts at the current head.
   epoch = ARGV[1]
-  redis.call('HSET', KEYS[1], 'epoch', epoch)
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'epochStart', head)
 end
 return {
   meta[1],

@@ -1,0 +1,82 @@
+/**
+ * Coalesces counter updates per video: at most one emission per interval, always with
+ * the newest values (by version), however many likes arrive. The interval grows with
+ * the room's size so this process stays within its delivery budget: each of the
+ * rooms active in the last couple of seconds gets an equal share of
+ * `budgetPerSec` messages, so a room of n watchers waits n * activeRooms / budget
+ * seconds between emissions (never less than `baseIntervalMs`).
+ */
+import type { Clock, TimerHandle } from '../../domain/clock.ts';
+import type { CounterPayload } from '../../protocol/live.ts';
+
+export interface CoalescerOptions {
+  clock: Clock;
+  baseIntervalMs: number;
+  budgetPerSec: number;
+  roomSize: (videoId: string) => number;
+  emit: (payload: CounterPayload) => void;
+}
+
+interface Entry {
+  latest: CounterPayload | undefined;
+  lastEmit: number;
+  lastOffer: number;
+  timer: TimerHandle | undefined;
+}
+
+const ACTIVE_WINDOW_MS = 2000;
+
+export class CounterCoalescer {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(private readonly opts: CoalescerOptions) {}
+
+  offer(payload: CounterPayload): void {
+    const now = this.opts.clock.now();
+    let e = this.entries.get(payload.videoId);
+    if (!e) {
+      e = { latest: undefined, lastEmit: -Infinity, lastOffer: now, timer: undefined };
+      this.entries.set(payload.videoId, e);
+      if (this.entries.size % 1024 === 0) this.forgetQuiet(now);
+    }
+    e.lastOffer = now;
+    if (e.latest && e.latest.version >= payload.version) return; // older or same: drop
+    e.latest = payload;
+    if (e.timer) return;
+    const wait = e.lastEmit + this.intervalFor(payload.videoId) - now;
+    if (wait <= 0) this.flush(e);
+    else {
+      const entry = e;
+      e.timer = this.opts.clock.setTimeout(() => {
+        entry.timer = undefined;
+        this.flush(entry);
+      }, wait);
+      e.timer.unref?.();
+    }
+  }
+
+  /** The current interval for a video's room, in ms. */
+  intervalFor(videoId: string): number {
+    const now = this.opts.clock.now();
+    let active = 0;
+    for (const e of this.entries.values()) if (now - e.lastOffer <= ACTIVE_WINDOW_MS) active++;
+    const share = this.opts.budgetPerSec / Math.max(1, active);
+    return Math.max(this.opts.baseIntervalMs, (1000 * this.opts.roomSize(videoId)) / share);
+  }
+
+  close(): void {
+    for (const e of this.entries.values()) if (e.timer) this.opts.clock.clearTimeout(e.timer);
+    this.entries.clear();
+  }
+
+  /** Emits the newest payload; `latest` stays so a late, older payload is still dropped. */
+  private flush(e: Entry): void {
+    if (!e.latest) return;
+    e.lastEmit = this.opts.clock.now();
+    this.opts.emit(e.latest);
+  }
+
+  private forgetQuiet(now: number): void {
+    for (const [id, e] of this.entries) if (!e.timer && now - e.lastOffer > 10 * ACTIVE_WINDOW_MS) this.entries.delete(id);
+  }
+}

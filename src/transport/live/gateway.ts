@@ -1,0 +1,408 @@
+/**
+ * The Socket.IO gateway: authenticates sockets, turns client events into engine calls
+ * (acknowledged only once durable), and delivers engine events to rooms.
+ *
+ * Delivery across processes: a process that commits a change hands its video events to
+ * every other process (`serverSideEmit` over the Redis adapter); each process then
+ * delivers to its OWN sockets (`io.local`), coalescing counters with an interval sized
+ * for its own rooms and budget. User-room events (notifications, feed, jobs) are plain
+ * room broadcasts that the adapter carries.
+ */
+import type { Server as HttpServer } from 'node:http';
+import { createAdapter } from '@socket.io/redis-adapter';
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { Server, type Socket } from 'socket.io';
+import type { Engine } from '../../actors/engine.ts';
+import type { EngineEvent, EventSink } from '../../actors/events.ts';
+import type { Clock } from '../../domain/clock.ts';
+import type { Metrics } from '../../metrics.ts';
+import { TremoloError, failedAck } from '../../protocol/errors.ts';
+import {
+  CLIENT_EVENTS,
+  userRoom,
+  videoRoom,
+  type ClientToServerEvents,
+  type CommentAdded,
+  type CommentDeleted,
+  type InterServerEvents,
+  type LiveVideoEvent,
+  type ServerToClientEvents,
+  type SocketData,
+} from '../../protocol/live.ts';
+import { msgpackParser } from '../../protocol/msgpack-parser.ts';
+import type { TokenService } from '../auth/tokens.ts';
+import { consume } from '../http/rate-limits.ts';
+import { CounterCoalescer } from './counter-coalescer.ts';
+
+export interface LiveSettings {
+  allowAnonymous: boolean;
+  parser: 'json' | 'msgpack';
+  maxPayloadBytes: number;
+  socketEventsPerSec: number;
+  userEventsPerSec: number;
+  maxWatches: number;
+  maxSocketsPerUser: number;
+  counterIntervalMs: number;
+  deliveryBudget: number;
+  /** Strikes (malformed or refused events) before a socket is disconnected. */
+  maxStrikes?: number;
+}
+
+export interface GatewayDeps {
+  httpServer: HttpServer;
+  engine: Engine;
+  tokens: TokenService;
+  clock: Clock;
+  settings: LiveSettings;
+  metrics?: Metrics;
+  /** With Redis: the adapter's pub/sub clients, and the rate limiter's store. */
+  redis?: { pub: Redis; sub: Redis; prefix: string };
+  log: { warn: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void };
+}
+
+type IoServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+const KNOWN = new Set<string>(CLIENT_EVENTS);
+
+export class LiveGateway implements EventSink {
+  readonly io: IoServer;
+  private readonly coalescer: CounterCoalescer;
+  private readonly socketLimiter: RateLimiterAbstract;
+  private readonly userLimiter: RateLimiterAbstract;
+  private readonly socketsPerUser = new Map<string, number>();
+  private readonly pendingComments = new Map<string, { added: CommentAdded[]; deleted: CommentDeleted[] }>();
+  private flushScheduled = false;
+  private readonly expiry = new Map<number, Set<IoSocket>>(); // second -> sockets whose token expires then
+  private readonly expiryTimer: ReturnType<typeof setInterval>;
+  private readonly clustered: boolean;
+  private closing = false;
+  private inflight = 0;
+
+  constructor(private readonly deps: GatewayDeps) {
+    const { settings } = deps;
+    this.io = new Server(deps.httpServer, {
+      serveClient: false,
+      maxHttpBufferSize: settings.maxPayloadBytes,
+      parser: settings.parser === 'msgpack' ? msgpackParser : undefined,
+      // Recovery of missed events is the application's (offsets + event log), not Socket.IO's.
+      connectionStateRecovery: undefined,
+      pingInterval: 25_000,
+      pingTimeout: 20_000,
+      cors: { origin: true, credentials: true },
+    });
+    this.clustered = deps.redis !== undefined;
+    if (deps.redis) this.io.adapter(createAdapter(deps.redis.pub, deps.redis.sub, { key: `${deps.redis.prefix}socket.io` }));
+
+    // Socket.IO's memory advice: drop the reference to the first HTTP request of each connection.
+    this.io.engine.on('connection', (raw: { request: unknown }) => {
+      raw.request = null;
+    });
+
+    this.socketLimiter = new RateLimiterMemory({ keyPrefix: 'sock', points: settings.socketEventsPerSec, duration: 1 });
+    this.userLimiter = deps.redis
+      ? new RateLimiterRedis({ storeClient: deps.redis.pub, keyPrefix: `${deps.redis.prefix}rl:live-user`, points: settings.userEventsPerSec, duration: 1 })
+      : new RateLimiterMemory({ keyPrefix: 'live-user', points: settings.userEventsPerSec, duration: 1 });
+
+    this.coalescer = new CounterCoalescer({
+      clock: deps.clock,
+      baseIntervalMs: settings.counterIntervalMs,
+      budgetPerSec: settings.deliveryBudget,
+      roomSize: (videoId) => this.io.of('/').adapter.rooms.get(videoRoom(videoId))?.size ?? 0,
+      emit: (payload) => {
+        this.io.local.to(videoRoom(payload.videoId)).emit('video:counters', payload);
+        this.count('video:counters');
+      },
+    });
+
+    this.io.on('video:events', ({ videoId, events }) => this.deliverVideoEvents(videoId, events));
+    this.io.use((socket, next) => {
+      this.authenticate(socket).then(
+        () => next(),
+        (err: unknown) => {
+          const e = err instanceof TremoloError ? err : new TremoloError('E_INTERNAL');
+          next(Object.assign(new Error(e.message), { data: { code: e.code } }));
+        },
+      );
+    });
+    this.io.on('connection', (socket) => this.onConnection(socket));
+
+    // One timer for every socket's token expiry, not one per socket.
+    this.expiryTimer = setInterval(() => this.expireTokens(), 1000);
+    this.expiryTimer.unref();
+  }
+
+  // ------------------------------------------------------------ EventSink
+
+  publish(event: EngineEvent): void {
+    switch (event.type) {
+      case 'video': {
+        const events = event.events.map((e): LiveVideoEvent => ({ ...e, videoId: event.videoId }));
+        if (this.clustered) this.io.serverSideEmit('video:events', { videoId: event.videoId, events });
+        this.deliverVideoEvents(event.videoId, events);
+        return;
+      }
+      case 'video:deleted':
+        this.io.to(videoRoom(event.videoId)).emit('video:deleted', { videoId: event.videoId });
+        return;
+      case 'notification':
+        this.io.to(userRoom(event.userId)).emit('user:notification', event.notification);
+        this.count('user:notification');
+        return;
+      case 'feed:new':
+        this.io.to(event.userIds.map(userRoom)).emit('feed:new', { videoId: event.videoId, authorId: event.authorId });
+        this.count('feed:new');
+        return;
+      case 'job:progress': {
+        const { type: _t, userId, ...payload } = event;
+        this.io.to(userRoom(userId)).emit('job:progress', payload);
+        this.count('job:progress');
+        return;
+      }
+    }
+  }
+
+  /**
+   * Graceful shutdown: refuse new events (E_SHUTTING_DOWN), let in-flight ones finish
+   * and send their acks, tell every socket to reconnect (elsewhere), then disconnect.
+   * The HTTP server is left to its owner.
+   */
+  async close(opts: { retryAfterMs?: number; timeoutMs?: number } = {}): Promise<void> {
+    this.closing = true;
+    clearInterval(this.expiryTimer);
+    const deadline = Date.now() + (opts.timeoutMs ?? 5000);
+    while (this.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    this.flushComments();
+    this.coalescer.close();
+    this.io.local.emit('server:shutdown', { retryAfterMs: opts.retryAfterMs ?? 1000 });
+    this.io.local.disconnectSockets(true);
+    this.io.engine.close();
+    await this.io.of('/').adapter.close();
+  }
+
+  get connectedSockets(): number {
+    return this.io.of('/').sockets.size;
+  }
+
+  // ------------------------------------------------------------ delivery
+
+  private deliverVideoEvents(videoId: string, events: LiveVideoEvent[]): void {
+    for (const e of events) {
+      if (e.type === 'counters') {
+        this.coalescer.offer({ videoId, ...e.counters, offset: e.offset });
+      } else {
+        let pending = this.pendingComments.get(videoId);
+        if (!pending) this.pendingComments.set(videoId, (pending = { added: [], deleted: [] }));
+        if (e.type === 'comment:added') pending.added.push(e);
+        else pending.deleted.push(e);
+      }
+    }
+    if (this.pendingComments.size && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushComments());
+    }
+  }
+
+  /** Comments go out each one, but batched per tick: one message per room per tick. */
+  private flushComments(): void {
+    this.flushScheduled = false;
+    for (const [videoId, { added, deleted }] of this.pendingComments) {
+      const room = this.io.local.to(videoRoom(videoId));
+      if (added.length) room.emit('comment:added', added);
+      if (deleted.length) room.emit('comment:deleted', deleted);
+      this.count('comment', added.length + deleted.length);
+    }
+    this.pendingComments.clear();
+  }
+
+  private count(event: string, n = 1): void {
+    this.deps.metrics?.liveEvents.inc({ event }, n);
+  }
+
+  // ------------------------------------------------------------ connections
+
+  private async authenticate(socket: IoSocket): Promise<void> {
+    const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+    socket.data.watching = new Set();
+    socket.data.strikes = 0;
+    if (token === undefined || token === null || token === '') {
+      if (!this.deps.settings.allowAnonymous) throw new TremoloError('E_TOKEN_MISSING');
+      return;
+    }
+    if (typeof token !== 'string') throw new TremoloError('E_TOKEN_INVALID');
+    const principal = await this.deps.tokens.verify(token);
+    const open = this.socketsPerUser.get(principal.userId) ?? 0;
+    if (open >= this.deps.settings.maxSocketsPerUser) throw new TremoloError('E_TOO_MANY_CONNECTIONS');
+    socket.data.userId = principal.userId;
+    socket.data.tokenExp = principal.expiresAt;
+  }
+
+  private onConnection(socket: IoSocket): void {
+    const { userId, tokenExp } = socket.data;
+    this.deps.metrics?.liveSockets.inc();
+    if (userId !== undefined) {
+      this.socketsPerUser.set(userId, (this.socketsPerUser.get(userId) ?? 0) + 1);
+      void socket.join(userRoom(userId));
+      if (tokenExp !== undefined) {
+        let bucket = this.expiry.get(tokenExp);
+        if (!bucket) this.expiry.set(tokenExp, (bucket = new Set()));
+        bucket.add(socket);
+      }
+    }
+    socket.on('disconnect', () => {
+      this.deps.metrics?.liveSockets.dec();
+      if (userId !== undefined) {
+        const n = (this.socketsPerUser.get(userId) ?? 1) - 1;
+        if (n <= 0) this.socketsPerUser.delete(userId);
+        else this.socketsPerUser.set(userId, n);
+        if (tokenExp !== undefined) this.expiry.get(tokenExp)?.delete(socket);
+      }
+    });
+
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if (KNOWN.has(event)) return;
+      const ack = args.at(-1);
+      if (typeof ack === 'function') ack(failedAck(new TremoloError('E_UNKNOWN_EVENT', `No event ${JSON.stringify(event).slice(0, 64)}`)));
+      this.strike(socket);
+    });
+
+    const { engine } = this.deps;
+    this.handle(socket, 'video:watch', false, async (req) => {
+      const videoId = requireString(req, 'videoId');
+      const sinceOffset = optionalOffset(req);
+      const epoch = optionalString(req, 'epoch');
+      if (!socket.data.watching.has(videoId) && socket.data.watching.size >= this.deps.settings.maxWatches) {
+        throw new TremoloError('E_TOO_MANY_WATCHES');
+      }
+      // join first, so no event committed after the snapshot is missed (duplicates are dropped by offset)
+      await socket.join(videoRoom(videoId));
+      socket.data.watching.add(videoId);
+      try {
+        const watch = await engine.watch(videoId, {
+          ...(userId !== undefined ? { userId } : {}),
+          ...(sinceOffset !== undefined ? { sinceOffset } : {}),
+          ...(epoch !== undefined ? { epoch } : {}),
+        });
+        if (sinceOffset === undefined) engine.view(videoId, userId).catch(() => {}); // a view is best effort
+        return {
+          videoId,
+          snapshot: watch.snapshot,
+          ...(watch.events ? { events: watch.events.map((e): LiveVideoEvent => ({ ...e, videoId })) } : {}),
+          ...(watch.recovered !== undefined ? { recovered: watch.recovered } : {}),
+        };
+      } catch (err) {
+        socket.data.watching.delete(videoId);
+        await socket.leave(videoRoom(videoId));
+        throw err;
+      }
+    });
+    this.handle(socket, 'video:unwatch', false, async (req) => {
+      const videoId = requireString(req, 'videoId');
+      socket.data.watching.delete(videoId);
+      await socket.leave(videoRoom(videoId));
+      return { videoId };
+    });
+    this.handle(socket, 'video:like', true, async (req, uid) => {
+      const r = await engine.like(requireString(req, 'videoId'), uid);
+      return { changed: r.changed, counters: r.counters, offset: r.log.offset };
+    });
+    this.handle(socket, 'video:unlike', true, async (req, uid) => {
+      const r = await engine.unlike(requireString(req, 'videoId'), uid);
+      return { changed: r.changed, counters: r.counters, offset: r.log.offset };
+    });
+    this.handle(socket, 'comment:add', true, async (req, uid) => {
+      const r = await engine.addComment(requireString(req, 'videoId'), uid, {
+        text: (req as { text?: unknown }).text,
+        replyTo: (req as { replyTo?: unknown }).replyTo,
+        idempotencyKey: requireString(req, 'idempotencyKey'),
+      });
+      return { comment: r.comment, duplicate: r.duplicate, offset: r.log.offset };
+    });
+    this.handle(socket, 'comment:delete', true, async (req, uid) => {
+      const r = await engine.deleteComment(requireString(req, 'commentId'), uid);
+      return { deleted: r.deleted };
+    });
+    this.handle(socket, 'user:follow', true, async (req, uid) => engine.follow(uid, requireString(req, 'userId')));
+    this.handle(socket, 'user:unfollow', true, async (req, uid) => engine.unfollow(uid, requireString(req, 'userId')));
+  }
+
+  /**
+   * Wires one client event: rate limits, a user for writes, payload checks, and an ack
+   * that carries either the result (sent after the write is durable) or a catalog error.
+   */
+  private handle<E extends keyof ClientToServerEvents>(
+    socket: IoSocket,
+    event: E,
+    needsUser: boolean,
+    run: (req: unknown, userId: string) => Promise<object>,
+  ): void {
+    const listener = async (req: unknown, ack: unknown) => {
+      const reply =
+        typeof ack === 'function'
+          ? (ack as (r: unknown) => void)
+          : () => {
+              /* no ack callback: the client does not want an answer */
+            };
+      this.inflight++;
+      try {
+        if (this.closing) throw new TremoloError('E_SHUTTING_DOWN');
+        await consume(this.socketLimiter, socket.id);
+        const userId = socket.data.userId;
+        if (userId !== undefined) await consume(this.userLimiter, userId);
+        if (needsUser && userId === undefined) throw new TremoloError('E_TOKEN_MISSING', 'Sign in to do this');
+        if (typeof req !== 'object' || req === null) throw new TremoloError('E_VALIDATION', 'The payload must be an object');
+        const result = await run(req, userId ?? '');
+        reply({ ok: true, ...result });
+      } catch (err) {
+        const e = err instanceof TremoloError ? err : new TremoloError('E_INTERNAL', undefined, { cause: err });
+        if (e.code === 'E_INTERNAL') this.deps.log.error({ err, event }, 'socket event failed');
+        if (e.code === 'E_VALIDATION' || e.code === 'E_RATE_LIMITED') this.strike(socket);
+        reply(failedAck(e));
+      } finally {
+        this.inflight--;
+      }
+    };
+    socket.on(event, listener as never);
+  }
+
+  /** A socket that keeps misbehaving is disconnected; one bad event only gets an error ack. */
+  private strike(socket: IoSocket): void {
+    socket.data.strikes++;
+    if (socket.data.strikes > (this.deps.settings.maxStrikes ?? 50)) socket.disconnect(true);
+  }
+
+  private expireTokens(): void {
+    const nowS = Math.floor(this.deps.clock.now() / 1000);
+    for (const [exp, sockets] of this.expiry) {
+      if (exp > nowS) continue;
+      for (const socket of sockets) {
+        socket.emit('session:expired', { code: 'E_TOKEN_EXPIRED' });
+        socket.disconnect(true);
+      }
+      this.expiry.delete(exp);
+    }
+  }
+}
+
+function requireString(req: unknown, field: string): string {
+  const v = (req as Record<string, unknown>)[field];
+  if (typeof v !== 'string' || v.length === 0 || v.length > 128) {
+    throw new TremoloError('E_VALIDATION', `${field} must be a non-empty string`, { details: { field } });
+  }
+  return v;
+}
+
+function optionalString(req: unknown, field: string): string | undefined {
+  const v = (req as Record<string, unknown>)[field];
+  return v === undefined || v === null ? undefined : requireString(req, field);
+}
+
+function optionalOffset(req: unknown): number | undefined {
+  const v = (req as Record<string, unknown>).sinceOffset;
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    throw new TremoloError('E_VALIDATION', 'sinceOffset must be a non-negative integer', { details: { field: 'sinceOffset' } });
+  }
+  return v;
+}

@@ -1,0 +1,299 @@
+/**
+ * Redis-only behaviour of the Redis driver (the shared behaviour is the contract suite):
+ * outages and hangs fail fast with E_STORAGE_UNAVAILABLE and heal, several stores on one
+ * Redis agree, scripts survive SCRIPT FLUSH, a lost event log gets a new epoch.
+ */
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { after, before, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { TsidGenerator } from '../../src/domain/ids.ts';
+import { TremoloError } from '../../src/protocol/errors.ts';
+import type { Comment, VideoEvent, VideoRecord } from '../../src/protocol/model.ts';
+import { RedisStore } from '../../src/storage/redis/redis-store.ts';
+import type { Store, UserRecord } from '../../src/storage/store.ts';
+import { connectRedis, dropPrefix, freePort, randomPrefix, startRedis } from '../helpers/redis.ts';
+
+const LIMITS = { eventLogMax: 50, viewDedupS: 60 };
+const ids = new TsidGenerator({ nodeId: 9 });
+const now = Date.now();
+
+const isUnavailable = (e: unknown) => e instanceof TremoloError && e.code === 'E_STORAGE_UNAVAILABLE';
+
+const userRecord = (): UserRecord => {
+  const id = ids.next();
+  return { id, handle: `u${id.toLowerCase()}`, displayName: 'u', bio: '', createdAt: new Date(now).toISOString(), passwordHash: 'x' };
+};
+const videoRecord = (ownerId: string): VideoRecord => ({
+  id: ids.next(),
+  ownerId,
+  title: 't',
+  description: '',
+  createdAt: new Date(now).toISOString(),
+  media: {},
+});
+const commentOf = (videoId: string, authorId: string, text: string): Comment => ({
+  id: `${videoId}-${ids.next()}`,
+  videoId,
+  authorId,
+  text,
+  createdAt: new Date(now).toISOString(),
+});
+
+async function seed(store: Store): Promise<{ user: UserRecord; video: VideoRecord }> {
+  const user = userRecord();
+  await store.users.create(user);
+  const video = videoRecord(user.id);
+  await store.videos.create(video);
+  return { user, video };
+}
+
+/** Resolves with how long `call` took to reject with E_STORAGE_UNAVAILABLE. */
+async function unavailableWithin(call: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await assert.rejects(call(), isUnavailable);
+  return performance.now() - t0;
+}
+
+async function eventually(check: () => Promise<unknown>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+describe('RedisStore: outages', () => {
+  it('refuses to connect to a Redis that is not there, promptly', async () => {
+    const port = await freePort();
+    const took = await unavailableWithin(() =>
+      RedisStore.connect({ url: `redis://127.0.0.1:${port}`, prefix: randomPrefix('down'), limits: LIMITS, timeoutMs: 300 }),
+    );
+    assert.ok(took < 1500, `took ${took} ms`);
+  });
+
+  it('fails calls fast with E_STORAGE_UNAVAILABLE while Redis is gone, and works again when it is back', async () => {
+    const server = await startRedis();
+    const store = await RedisStore.connect({ url: server.url, prefix: randomPrefix('outage'), limits: LIMITS, timeoutMs: 500 });
+    try {
+      const { user, video } = await seed(store);
+      // calls in flight when the server dies either completed or fail with the storage code
+      const inFlight = Array.from({ length: 50 }, () =>
+        store.videos.applyOps(video.id, [{ type: 'view' }], { now }).then(
+          () => 'ok' as const,
+          (err: unknown) => err,
+        ),
+      );
+      await server.stop();
+      const t0 = performance.now();
+      const settled = await Promise.all(inFlight);
+      assert.ok(performance.now() - t0 < 2000, 'in-flight calls settle promptly');
+      for (const s of settled) assert.ok(s === 'ok' || isUnavailable(s), `unexpected ${String(s)}`);
+
+      // while it is gone: every kind of call fails at once, none hangs
+      for (const call of [
+        () => store.ping(),
+        () => store.users.get(user.id),
+        () => store.videos.applyOps(video.id, [{ type: 'like', userId: user.id }], { now }),
+        () => store.videos.get(video.id),
+        () => store.feeds.pushToInboxes([user.id], { videoId: video.id, authorId: user.id }, 10),
+        () => store.jobs.claim('A', { now, leaseMs: 1000, maxAttempts: 3 }),
+      ]) {
+        const took = await unavailableWithin(call);
+        assert.ok(took < 1000, `took ${took} ms`);
+      }
+
+      await server.start();
+      await eventually(() => store.ping(), 10_000);
+      // a fresh server (it keeps nothing on disk): the store works on it, scripts included
+      const again = await seed(store);
+      assert.deepEqual(await store.users.get(again.user.id), again.user);
+      const r = await store.videos.applyOps(again.video.id, [{ type: 'like', userId: again.user.id }], { now });
+      assert.equal(r.counters.likes, 1);
+    } finally {
+      await store.close();
+      await server.stop();
+    }
+  });
+
+  it('times out calls on a Redis that hangs, with E_STORAGE_UNAVAILABLE, and carries on after', async () => {
+    const server = await startRedis();
+    const store = await RedisStore.connect({ url: server.url, prefix: randomPrefix('hang'), limits: LIMITS, timeoutMs: 300 });
+    const blocker = await connectRedis(server.url);
+    try {
+      const { user, video } = await seed(store);
+      // a script that keeps the server busy for 1.2 s (below busy-reply-threshold, so no BUSY replies)
+      const busy = blocker.eval(
+        "local t = redis.call('TIME') local s = t[1] + t[2] / 1e6 repeat local n = redis.call('TIME') until n[1] + n[2] / 1e6 - s > 1.2 return 1",
+        0,
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      const took = await unavailableWithin(() => store.videos.applyOps(video.id, [{ type: 'like', userId: user.id }], { now }));
+      assert.ok(took >= 250 && took < 1000, `took ${took} ms`);
+      await busy;
+      // the late reply did not desynchronise the connection
+      assert.deepEqual(await store.users.get(user.id), user);
+      const state = await store.videos.get(video.id);
+      assert.equal(state?.video.id, video.id);
+      assert.ok(state.counters.likes <= 1, 'the timed-out like may or may not have applied, once at most');
+    } finally {
+      blocker.disconnect();
+      await store.close();
+      await server.stop();
+    }
+  });
+});
+
+describe('RedisStore: shared Redis', () => {
+  let r1: Redis;
+  let r2: Redis;
+  let raw: Redis;
+  const prefix = randomPrefix('shared');
+  let a: RedisStore;
+  let b: RedisStore;
+
+  before(async () => {
+    [r1, r2, raw] = await Promise.all([connectRedis(), connectRedis(), connectRedis()]);
+    a = new RedisStore({ redis: r1, prefix, limits: LIMITS });
+    b = new RedisStore({ redis: r2, prefix, limits: LIMITS });
+  });
+  after(async () => {
+    await dropPrefix(raw, prefix);
+    await Promise.all([r1.quit(), r2.quit(), raw.quit()]);
+  });
+
+  it('refuses a prefix with braces (it would become the hash tag)', () => {
+    assert.throws(() => new RedisStore({ redis: r1, prefix: 'x{y}:', limits: LIMITS }), RangeError);
+  });
+
+  it('two stores on one Redis read the same data and agree on concurrent writes', async () => {
+    const { user, video } = await seed(a);
+    assert.deepEqual(await b.users.get(user.id), user);
+    assert.deepEqual(await b.videos.get(video.id), await a.videos.get(video.id));
+
+    const likers: UserRecord[] = [];
+    for (let i = 0; i < 20; i++) {
+      const u = userRecord();
+      await (i % 2 ? a : b).users.create(u);
+      likers.push(u);
+    }
+    // 40 concurrent batches through both stores: each user likes twice, comments once
+    const batches = likers.flatMap((u, i) => [
+      (i % 2 ? a : b).videos.applyOps(video.id, [{ type: 'like', userId: u.id }], { now }),
+      (i % 2 ? b : a).videos.applyOps(
+        video.id,
+        [
+          { type: 'like', userId: u.id },
+          { type: 'comment', comment: commentOf(video.id, u.id, `from ${i}`), idempotencyKey: 'k' },
+        ],
+        { now },
+      ),
+    ]);
+    const results = await Promise.all(batches);
+    const state = (await b.videos.get(video.id))!;
+    assert.equal(state.counters.likes, 20);
+    assert.equal(state.counters.comments, 20);
+    assert.equal(state.counters.version, 40, 'one version per change: 20 likes + 20 comments');
+    // every event has its own offset, and together they are the whole log, in order
+    const offsets = results.flatMap((r) => r.events.map((e) => e.offset)).sort((x, y) => x - y);
+    assert.deepEqual(
+      offsets,
+      Array.from({ length: state.log.offset }, (_, i) => i + 1),
+    );
+    const log = await a.events(video.id, 0, 1000);
+    assert.equal(log.complete, true);
+    const byOffset = new Map<number, VideoEvent>(results.flatMap((r) => r.events.map((e) => [e.offset, e] as const)));
+    assert.deepEqual(
+      log.events,
+      log.events.map((e) => byOffset.get(e.offset)),
+    );
+    // a retried comment through the other store returns the original
+    const first = likers[0]!;
+    const retry = await a.videos.applyOps(
+      video.id,
+      [{ type: 'comment', comment: commentOf(video.id, first.id, 'again'), idempotencyKey: 'k' }],
+      { now },
+    );
+    const original = results[1]!.results[1]!;
+    assert.ok(original.ok && original.type === 'comment');
+    assert.deepEqual(retry.results[0], { ok: true, type: 'comment', comment: original.comment, duplicate: true });
+
+    // follows through one store are seen through the other
+    await a.users.applyOps(first.id, [{ type: 'follow', targetId: user.id }]);
+    assert.equal(await b.users.isFollowing(first.id, user.id), true);
+    assert.equal((await b.users.profile(user.id))?.followers, 1);
+  });
+
+  it('keeps going after SCRIPT FLUSH (EVALSHA falls back to EVAL)', async () => {
+    const { user, video } = await seed(a);
+    await raw.script('FLUSH');
+    const r = await a.videos.applyOps(video.id, [{ type: 'like', userId: user.id }], { now });
+    assert.equal(r.counters.likes, 1);
+    await raw.script('FLUSH');
+    // the pipelined path (one EVALSHA per inbox) falls back too
+    const f = userRecord();
+    await a.users.create(f);
+    await a.feeds.pushToInboxes([f.id, user.id], { videoId: video.id, authorId: user.id }, 10);
+    assert.deepEqual(await b.feeds.inbox(f.id, undefined, 10), [{ videoId: video.id, authorId: user.id }]);
+    await raw.script('FLUSH');
+    assert.equal((await b.videos.get(video.id))?.counters.likes, 1);
+  });
+
+  it('gives the log a new epoch when it was lost, so old offsets are not trusted', async () => {
+    const { video } = await seed(a);
+    for (let i = 0; i < 3; i++) await a.videos.applyOps(video.id, [{ type: 'view' }], { now });
+    const before = (await a.videos.get(video.id))!.log;
+    assert.equal(before.offset, 3);
+    await raw.del(`${prefix}v:{${video.id}}:log`);
+    const range = await b.videos.events(video.id, 1, 10);
+    assert.notEqual(range.epoch, before.epoch);
+    assert.equal(range.complete, false);
+    assert.equal(range.head, 3);
+    const after = await a.videos.applyOps(video.id, [{ type: 'view' }], { now });
+    assert.equal(after.log.epoch, range.epoch, 'the new epoch is kept');
+    assert.equal(after.log.offset, 4, 'offsets keep growing');
+    assert.equal((await a.videos.get(video.id))?.log.epoch, range.epoch);
+  });
+
+  it('stores any text: JSON look-alikes, lone surrogates, odd idempotency keys', async () => {
+    const { user, video } = await seed(a);
+    const texts = ['{"type":"counters"}', 'lone \ud800 surrogate', '\u0000 nul', 'ключ 抖音 🎵'];
+    const made = texts.map((t) => commentOf(video.id, user.id, t));
+    const r = await a.videos.applyOps(
+      video.id,
+      made.map((comment, i) => ({ type: 'comment' as const, comment, idempotencyKey: `${texts[i]}"]` })),
+      { now },
+    );
+    assert.deepEqual(
+      r.results.map((x) => x.ok && x.type === 'comment' && !x.duplicate),
+      [true, true, true, true],
+    );
+    const page = await b.videos.comments(video.id, 'oldest', { limit: 10 });
+    assert.deepEqual(page.items, made);
+    const events = (await b.videos.events(video.id, 0, 10)).events;
+    assert.deepEqual(
+      events.flatMap((e) => (e.type === 'comment:added' ? [e.comment] : [])),
+      made,
+    );
+  });
+
+  it('applies a batch of 500 likes in one call with one counters event', async () => {
+    const { video } = await seed(a);
+    const ops = Array.from({ length: 500 }, (_, i) => ({ type: 'like' as const, userId: `liker-${i}` }));
+    const r = await a.videos.applyOps(video.id, ops, { now });
+    assert.equal(r.counters.likes, 500);
+    assert.equal(r.counters.version, 500);
+    assert.deepEqual(
+      r.events.map((e) => e.type),
+      ['counters'],
+    );
+    const again = await b.videos.applyOps(video.id, ops, { now });
+    assert.equal(again.counters.likes, 500);
+    assert.equal(again.events.length, 0);
+  });
+});
