@@ -296,7 +296,7 @@ export class Engine {
   async shutdown(timeoutMs: number): Promise<void> {
     await this.actors.drainAll(timeoutMs);
     await this.feed.idle();
-    await this.flushHot();
+    await this.flushHotScores();
     await this.deps.invalidation.close();
   }
 
@@ -341,12 +341,13 @@ export class Engine {
     this.hotDirty.set(video.id, { video, counters });
     this.hotTimer ??= setTimeout(() => {
       this.hotTimer = undefined;
-      this.flushHot().catch((err: unknown) => this.deps.onError(err, 'hot score update'));
+      this.flushHotScores().catch((err: unknown) => this.deps.onError(err, 'hot score update'));
     }, 1000);
     this.hotTimer.unref?.();
   }
 
-  private async flushHot(): Promise<void> {
+  /** Writes pending hot-score updates now (normally batched once a second). */
+  async flushHotScores(): Promise<void> {
     const dirty = [...this.hotDirty.values()];
     this.hotDirty.clear();
     await Promise.all(dirty.map(({ video, counters }) => this.deps.store.feeds.setHotScore(video.id, hotScore(counters, Date.parse(video.createdAt)))));

@@ -14,7 +14,7 @@ import { RedisStore } from '../../src/storage/redis/redis-store.ts';
 import type { Store, UserRecord } from '../../src/storage/store.ts';
 import { connectRedis, dropPrefix, freePort, randomPrefix, startRedis } from '../helpers/redis.ts';
 
-const LIMITS = { eventLogMax: 50, viewDedupS: 60 };
+const LIMITS = { eventLogMax: 200, viewDedupS: 60 };
 const ids = new TsidGenerator({ nodeId: 9 });
 const now = Date.now();
 
@@ -205,7 +205,7 @@ describe('RedisStore: shared Redis', () => {
       offsets,
       Array.from({ length: state.log.offset }, (_, i) => i + 1),
     );
-    const log = await a.events(video.id, 0, 1000);
+    const log = await a.videos.events(video.id, 0, 1000);
     assert.equal(log.complete, true);
     const byOffset = new Map<number, VideoEvent>(results.flatMap((r) => r.events.map((e) => [e.offset, e] as const)));
     assert.deepEqual(

@@ -16,7 +16,8 @@
  * | u:{uid}:inbox               | zset   | `${videoId}:${authorId}`, score 0, capped            |
  * | h:{handle}                  | string | user id (handle lower-cased)                         |
  * | v:{vid}:meta                | hash   | record, tagging, owner, views, version, head,        |
- * |                             |        | lastComment (offset of newest comment event), epoch  |
+ * |                             |        | lastComment (offset of newest comment event),        |
+ * |                             |        | epoch, epochStart (head when the epoch began)        |
  * | v:{vid}:likers              | set    | user ids; likes = SCARD                              |
  * | v:{vid}:viewers             | zset   | user id -> last counted view (ms)                    |
  * | v:{vid}:comments            | hash   | comment id -> comment JSON                           |

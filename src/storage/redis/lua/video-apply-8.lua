@@ -2,7 +2,7 @@
   Applies one actor turn's ops to a video, atomically, and appends the resulting
   events to the video's log. Mirrors MemoryVideos.applyOps exactly.
 
-  KEYS[1] v:{id}:meta             hash: owner, views, version, head, lastComment, epoch, ...
+  KEYS[1] v:{id}:meta             hash: owner, views, version, head, lastComment, epoch, epochStart
   KEYS[2] v:{id}:likers           set of user ids (likes = SCARD)
   KEYS[3] v:{id}:viewers          zset: user id -> last counted view (ms)
   KEYS[4] v:{id}:comments         hash: comment id -> comment JSON

@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Tremolo } from '../../src/main.ts';
+import { newUser, startServer } from '../helpers/server.ts';
+
+const code = (e: unknown) => (e as { code: string }).code;
+
+describe('REST API', () => {
+  let server: Tremolo;
+  before(async () => {
+    // a low push threshold so the test sees both fan-out paths
+    server = await startServer({ FANOUT_PUSH_MAX_FOLLOWERS: '2', FANOUT_BATCH: '2' });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it('publishes, reads, likes idempotently and deletes a video', async () => {
+    const alice = await newUser(server, 'alice');
+    const bob = await newUser(server, 'bob');
+    const v = await alice.http.createVideo({ title: '  first  ', description: 'hello', mediaUrl: 'https://cdn.example/v.mp4' });
+    assert.equal(v.title, 'first');
+    assert.equal(v.media.external, 'https://cdn.example/v.mp4');
+    assert.deepEqual(v.counters, { likes: 0, comments: 0, views: 0, version: 0 });
+
+    const l1 = await bob.http.like(v.id);
+    const l2 = await bob.http.like(v.id);
+    assert.equal(l1.changed, true);
+    assert.equal(l2.changed, false);
+    assert.equal(l2.counters.likes, 1);
+    assert.equal((await bob.http.getVideo(v.id)).likedByMe, true);
+    assert.equal((await alice.http.getVideo(v.id)).likedByMe, false);
+    const u = await bob.http.unlike(v.id);
+    assert.equal(u.counters.likes, 0);
+    assert.ok(u.counters.version > l1.counters.version);
+
+    await assert.rejects(bob.http.deleteVideo(v.id), (e) => code(e) === 'E_FORBIDDEN');
+    await alice.http.deleteVideo(v.id);
+    await assert.rejects(bob.http.getVideo(v.id), (e) => code(e) === 'E_VIDEO_NOT_FOUND');
+    await assert.rejects(bob.http.like(v.id), (e) => code(e) === 'E_VIDEO_NOT_FOUND');
+  });
+
+  it('validates titles and ids with clear codes', async () => {
+    const alice = await newUser(server, 'val');
+    await assert.rejects(alice.http.createVideo({ title: '   ' }), (e) => code(e) === 'E_VALIDATION');
+    await assert.rejects(alice.http.createVideo({ title: 'x'.repeat(151) }), (e) => code(e) === 'E_VALIDATION');
+    await assert.rejects(alice.http.getVideo('not-an-id'), (e) => code(e) === 'E_VALIDATION');
+    await assert.rejects(alice.http.getVideo('0000000000000'), (e) => code(e) === 'E_VIDEO_NOT_FOUND');
+    await assert.rejects(alice.http.createVideo({ title: 't', uploadId: 'nope' }), (e) => code(e) === 'E_UPLOAD_NOT_FOUND');
+    await assert.rejects(alice.http.comments('0000000000000', { cursor: 'garbage!' }), (e) => code(e) === 'E_BAD_CURSOR' || code(e) === 'E_VIDEO_NOT_FOUND');
+  });
+
+  it('comments: idempotent add, replies, delete rights, paging both ways', async () => {
+    const owner = await newUser(server, 'owner');
+    const fan = await newUser(server, 'fan');
+    const other = await newUser(server, 'other');
+    const v = await owner.http.createVideo({ title: 'talk' });
+    const c1 = await fan.http.comment(v.id, '\u0007 first\u202E ', { idempotencyKey: 'k-1' });
+    assert.equal(c1.text, 'first', 'trimmed, control characters removed');
+    const again = await fan.http.comment(v.id, 'first (retried)', { idempotencyKey: 'k-1' });
+    assert.deepEqual(again, c1);
+    const reply = await owner.http.comment(v.id, 'thanks', { replyTo: c1.id });
+    assert.equal(reply.replyTo, c1.id);
+    await assert.rejects(owner.http.comment(v.id, 'x', { replyTo: `${v.id}-0000000000000` }), (e) => code(e) === 'E_REPLY_TARGET');
+    await assert.rejects(owner.http.comment(v.id, 'x'.repeat(501)), (e) => code(e) === 'E_VALIDATION');
+    for (let i = 0; i < 3; i++) await other.http.comment(v.id, `n${i}`);
+    const newest = await other.http.comments(v.id, { limit: 2 });
+    assert.deepEqual(
+      newest.items.map((c) => c.text),
+      ['n2', 'n1'],
+    );
+    const next = await other.http.comments(v.id, { limit: 10, cursor: newest.nextCursor });
+    assert.deepEqual(
+      next.items.map((c) => c.text),
+      ['n0', 'thanks', 'first'],
+    );
+    assert.equal(next.nextCursor, undefined);
+    const oldest = await other.http.comments(v.id, { limit: 2, order: 'oldest' });
+    assert.deepEqual(
+      oldest.items.map((c) => c.text),
+      ['first', 'thanks'],
+    );
+    await assert.rejects(other.http.deleteComment(c1.id), (e) => code(e) === 'E_FORBIDDEN');
+    await owner.http.deleteComment(c1.id); // the video's owner may
+    await assert.rejects(fan.http.deleteComment(reply.id), (e) => code(e) === 'E_FORBIDDEN');
+    await assert.rejects(fan.http.deleteComment(c1.id), (e) => code(e) === 'E_COMMENT_NOT_FOUND');
+    await assert.rejects(fan.http.deleteComment('garbage'), (e) => code(e) === 'E_VALIDATION');
+    assert.equal((await other.http.getVideo(v.id)).counters.comments, 4);
+  });
+
+  it('follows with exact counts and paged follower lists', async () => {
+    const star = await newUser(server, 'star');
+    const fans = [await newUser(server, 'f'), await newUser(server, 'f'), await newUser(server, 'f')];
+    for (const f of fans) assert.deepEqual(await f.http.follow(star.id), { changed: true });
+    assert.deepEqual(await fans[0]!.http.follow(star.id), { changed: false });
+    await assert.rejects(star.http.follow(star.id), (e) => code(e) === 'E_SELF_FOLLOW');
+    await assert.rejects(star.http.follow('0000000000000'), (e) => code(e) === 'E_USER_NOT_FOUND');
+    const profile = await star.http.user(star.id);
+    assert.equal(profile.followers, 3);
+    const p1 = await star.http.followers(star.id, { limit: 2 });
+    const p2 = await star.http.followers(star.id, { limit: 2, cursor: p1.nextCursor });
+    assert.deepEqual([...p1.items, ...p2.items], fans.map((f) => f.id));
+    assert.deepEqual((await star.http.following(fans[0]!.id)).items, [star.id]);
+    await fans[0]!.http.unfollow(star.id);
+    assert.equal((await star.http.user(star.id)).followers, 2);
+  });
+
+  it('feeds: pushed and pulled authors merge newest first without gaps or duplicates', async () => {
+    const reader = await newUser(server, 'reader');
+    const small = await newUser(server, 'small'); // 1 follower: pushes
+    const big = await newUser(server, 'big'); // 3 followers > threshold 2: pulled
+    await reader.http.follow(small.id);
+    await reader.http.follow(big.id);
+    for (let i = 0; i < 2; i++) await (await newUser(server, 'extra')).http.follow(big.id);
+    const posted: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const author = i % 2 === 0 ? small : big;
+      posted.push((await author.http.createVideo({ title: `post ${i}` })).id);
+    }
+    await server.engine.feed.idle();
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await reader.http.feed({ limit: 3, cursor });
+      seen.push(...page.items.map((v) => v.id));
+      cursor = page.nextCursor;
+      if (pages++ === 0) {
+        // a post arriving between pages does not shift later pages
+        await small.http.createVideo({ title: 'late' });
+        await server.engine.feed.idle();
+      }
+    } while (cursor);
+    assert.deepEqual(seen, [...posted].reverse());
+
+    // unfollowing hides the author's posts; deleting hides a post
+    await reader.http.unfollow(big.id);
+    await small.http.deleteVideo(posted[0]!);
+    const after = await reader.http.feed({ limit: 50 });
+    const ids = after.items.map((v) => v.id);
+    assert.ok(!ids.includes(posted[0]!));
+    assert.ok(!ids.includes(posted[1]!));
+    assert.ok(ids.includes(posted[2]!));
+    assert.equal((await reader.http.user(small.id)).videos, 4);
+    const mine = await reader.http.userVideos(small.id, { limit: 2 });
+    assert.equal(mine.items.length, 2);
+    assert.ok(mine.nextCursor);
+  });
+
+  it('hot feed ranks by engagement and pages by offset', async () => {
+    const author = await newUser(server, 'hot');
+    const likers = [await newUser(server, 'l'), await newUser(server, 'l'), await newUser(server, 'l')];
+    const cold = await author.http.createVideo({ title: 'cold' });
+    const hot = await author.http.createVideo({ title: 'hot' });
+    for (const l of likers) await l.http.like(hot.id);
+    await likers[0]!.http.comment(hot.id, 'wow');
+    await server.engine.flushHotScores();
+    const page = await author.http.hot({ limit: 100 });
+    const ids = page.items.map((v) => v.id);
+    assert.ok(ids.indexOf(hot.id) < ids.indexOf(cold.id), 'the liked video ranks above the cold one');
+    const p1 = await author.http.hot({ limit: 1 });
+    const p2 = await author.http.hot({ limit: 1, cursor: p1.nextCursor });
+    assert.notEqual(p1.items[0]!.id, p2.items[0]!.id);
+  });
+});
