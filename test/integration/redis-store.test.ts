@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import { TsidGenerator } from '../../src/domain/ids.ts';
 import { TremoloError } from '../../src/protocol/errors.ts';
 import type { Comment, VideoEvent, VideoRecord } from '../../src/protocol/model.ts';
+import { RedisKeys } from '../../src/storage/redis/keys.ts';
 import { RedisStore } from '../../src/storage/redis/redis-store.ts';
 import type { Store, UserRecord } from '../../src/storage/store.ts';
 import { connectRedis, dropPrefix, freePort, randomPrefix, startRedis } from '../helpers/redis.ts';
@@ -249,7 +250,7 @@ describe('RedisStore: shared Redis', () => {
     for (let i = 0; i < 3; i++) await a.videos.applyOps(video.id, [{ type: 'view' }], { now });
     const before = (await a.videos.get(video.id))!.log;
     assert.equal(before.offset, 3);
-    await raw.del(`${prefix}v:{${video.id}}:log`);
+    await raw.del(new RedisKeys(prefix).video(video.id).log);
     const range = await b.videos.events(video.id, 1, 10);
     assert.notEqual(range.epoch, before.epoch);
     assert.equal(range.complete, false);
