@@ -70,7 +70,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     });
     redis = redisStore.client as Redis;
     store = guardStore(redisStore, { timeoutMs: config.storageTimeoutMs }).store;
-    const sub = redis.duplicate();
+    const sub = await connectedDuplicate(redis);
     closers.push(async () => sub.disconnect());
     invalidation = new RedisInvalidationBus(redis, sub, `${config.redisPrefix}invalidate`, `${config.nodeId}-${process.pid}`, () => {});
   } else {
@@ -140,6 +140,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   await app.register(userRoutes, { engine, presentMedia });
   await app.register(feedRoutes, { engine, presentMedia });
 
+  const adapterRedis = redis ? await adapterClients(redis, config.redisPrefix, closers) : undefined;
   const gateway = new LiveGateway({
     httpServer: app.server,
     engine,
@@ -158,8 +159,11 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       counterIntervalMs: config.liveCounterIntervalMs,
       deliveryBudget: config.liveDeliveryBudget,
     },
-    ...(redis ? { redis: await adapterClients(redis, config.redisPrefix, closers) } : {}),
+    ...(adapterRedis ? { redis: adapterRedis } : {}),
   });
+  // Replies come in order: once this PING is answered, the adapter's SUBSCRIBE/PSUBSCRIBE
+  // (whose promises it never handles) have been too, so none is left pending to reject later.
+  await adapterRedis?.sub.ping();
   sink.add(gateway);
 
   await app.listen({ host: config.host, port: config.port });
@@ -168,15 +172,23 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
 
   let closing: Promise<void> | undefined;
+  /** Each step runs even if an earlier one failed (storage may be the reason we stop). */
+  const step = async (name: string, fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+    } catch (err) {
+      log.warn({ err }, `shutdown: ${name} failed`);
+    }
+  };
   const close = () =>
     (closing ??= (async () => {
       shuttingDown = true;
       const httpClosed = app.close(); // stops accepting; in-flight requests finish
-      await gateway.close({ timeoutMs: config.shutdownTimeoutMs / 2 });
-      await httpClosed;
-      await engine.shutdown(config.shutdownTimeoutMs);
-      for (const c of closers.reverse()) await c().catch(() => {});
-      await store.close();
+      await step('live gateway', () => gateway.close({ timeoutMs: config.shutdownTimeoutMs / 2 }));
+      await step('http server', () => httpClosed);
+      await step('engine', () => engine.shutdown(config.shutdownTimeoutMs));
+      for (const c of closers.reverse()) await step('connection', c);
+      await step('storage', () => store.close());
     })());
 
   return { config, engine, app, gateway, metrics, store, url, close };
@@ -185,10 +197,22 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
 /** The Socket.IO Redis adapter needs a publisher and a dedicated subscriber connection. */
 async function adapterClients(redis: Redis, prefix: string, closers: (() => Promise<unknown>)[]) {
   const pub = redis.duplicate();
-  const sub = redis.duplicate();
+  const sub = redis.duplicate({ enableOfflineQueue: true });
   closers.push(async () => {
     pub.disconnect();
     sub.disconnect();
   });
   return { pub, sub, prefix };
+}
+
+/**
+ * A new connection with the store's settings, connected before use: pub/sub users
+ * (the Socket.IO adapter, cache invalidation) subscribe at once and do not handle a
+ * subscription that is still pending when the connection closes.
+ */
+async function connectedDuplicate(redis: Redis): Promise<Redis> {
+  const client = redis.duplicate({ lazyConnect: true, enableOfflineQueue: true });
+  client.on('error', () => {}); // the store's own client reports connection trouble
+  await client.connect();
+  return client;
 }

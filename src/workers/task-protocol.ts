@@ -47,7 +47,8 @@ export interface SerializedTaskError {
   cause?: string;
 }
 
-export type TaskOutcome<O> = { ok: true; value: O } | { ok: false; error: SerializedTaskError };
+/** `runMs`: time the body ran in the worker (0 when it never started), for utilization figures. */
+export type TaskOutcome<O> = ({ ok: true; value: O } | { ok: false; error: SerializedTaskError }) & { runMs: number };
 
 /** Worker -> pool. */
 export type WorkerMessage = { type: 'progress'; progress: TaskProgress };
@@ -104,10 +105,13 @@ export function defineTask<I, O>(body: TaskBody<I, O>): (envelope: TaskEnvelope<
       if (msg.type === 'cancel' && !stop.signal.aborted) stop.abort(msg.reason);
     };
     port.on('message', onMessage);
+    let started = 0;
+    const runMs = (): number => (started ? performance.now() - started : 0);
     try {
       // Claim the task. Losing the race means the pool cancelled it while it was queued.
       const prev = Atomics.compareExchange(state, 0, TaskState.queued, TaskState.running);
-      if (prev !== TaskState.queued) return { ok: false, error: serializeTaskError(new TremoloError('E_JOB_CANCELLED')) };
+      if (prev !== TaskState.queued) return { ok: false, error: serializeTaskError(new TremoloError('E_JOB_CANCELLED')), runMs: 0 };
+      started = performance.now();
       let last = -1;
       let lastStage = '';
       const progress = (p: TaskProgress): void => {
@@ -119,9 +123,9 @@ export function defineTask<I, O>(body: TaskBody<I, O>): (envelope: TaskEnvelope<
         port.postMessage(msg);
       };
       const value = await body(input, { signal: stop.signal, progress });
-      return { ok: true, value };
+      return { ok: true, value, runMs: runMs() };
     } catch (err) {
-      return { ok: false, error: serializeTaskError(err) };
+      return { ok: false, error: serializeTaskError(err), runMs: runMs() };
     } finally {
       port.off('message', onMessage);
       port.close();

@@ -195,7 +195,7 @@ describe('live limits', () => {
     const u = await newUser(server);
     const c = await liveClient(server, { token: u.token });
     const disconnected = new Promise<string>((resolve) => c.socket.once('disconnect', resolve));
-    c.socket.emit('comment:add', { videoId: '0000000000000', text: 'x'.repeat(10_000), idempotencyKey: 'k' });
+    c.socket.emit('comment:add', { videoId: '0000000000000', text: 'x'.repeat(10_000), idempotencyKey: 'k' }, () => {});
     assert.match(await disconnected, /close|error/);
     c.close();
     assert.equal((await fetch(new URL('/healthz', server.url))).status, 200);

@@ -178,7 +178,7 @@ export class LiveGateway implements EventSink {
     this.io.local.emit('server:shutdown', { retryAfterMs: opts.retryAfterMs ?? 1000 });
     this.io.local.disconnectSockets(true);
     this.io.engine.close();
-    await this.io.of('/').adapter.close();
+    // the adapter's pub/sub connections are closed by their owner (main.ts)
   }
 
   get connectedSockets(): number {

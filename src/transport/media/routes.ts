@@ -1,0 +1,76 @@
+/**
+ * `GET /media/*`: serves stored media, only under a valid signed URL (see signing.ts).
+ * Files go out through @fastify/static's `sendFile`, so Range requests get 206 partial
+ * content (players seek in the MP4 that way). Playlists are rewritten on the way out:
+ * a player resolves `480p/index.m3u8` against the playlist URL and drops its query, so
+ * every URI inside is signed with the same expiry as the playlist that names it.
+ */
+import { readFile } from 'node:fs/promises';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { TremoloError, toTremoloError } from '../../protocol/errors.ts';
+import type { LocalMediaStore } from '../../storage/media/media-store.ts';
+import type { MediaSigner } from './signing.ts';
+
+export interface MediaRoutesOptions {
+  signer: MediaSigner;
+  store: LocalMediaStore;
+  /** Injected for tests; ms since epoch. */
+  now?: () => number;
+}
+
+export const MEDIA_PREFIX = '/media/';
+
+/** The URL path under which a stored file is served, ready to sign. */
+export function mediaUrlPath(relPath: string): string {
+  return `${MEDIA_PREFIX}${relPath}`;
+}
+
+/** Signs every URI line of a playlist, relative to the playlist's own URL path. */
+export function signPlaylist(text: string, playlistPath: string, exp: number, signer: MediaSigner): string {
+  const base = playlistPath.slice(0, playlistPath.lastIndexOf('/') + 1);
+  return text
+    .split('\n')
+    .map((line) => {
+      const t = line.trim();
+      if (!t || t.startsWith('#')) return line;
+      if (/^[a-z][a-z0-9+.-]*:|^\//i.test(t)) return line; // absolute URIs are left alone
+      return signer.signUntil(`${base}${t}`, exp);
+    })
+    .join('\n');
+}
+
+function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+  const e = toTremoloError(err);
+  return reply.code(e.status).header('cache-control', 'no-store').send({ error: e.toJSON() });
+}
+
+export async function mediaRoutes(app: FastifyInstance, opts: MediaRoutesOptions): Promise<void> {
+  const { signer, store } = opts;
+  const now = opts.now ?? Date.now;
+  await app.register(fastifyStatic, { root: store.root, serve: false, cacheControl: false, etag: true, lastModified: true });
+
+  app.get(`${MEDIA_PREFIX}*`, async (request, reply) => {
+    try {
+      const raw = request.raw.url ?? '';
+      const q = raw.indexOf('?');
+      const path = q === -1 ? raw : raw.slice(0, q);
+      const query = request.query as Record<string, unknown>;
+      const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+      const t = now();
+      const exp = signer.verify(path, str(query.exp), str(query.sig), t);
+      const relPath = path.slice(MEDIA_PREFIX.length);
+      const info = await store.stat(relPath);
+      if (!info) throw new TremoloError('E_NOT_FOUND', 'No such media file');
+      const maxAge = Math.max(0, exp - Math.floor(t / 1000));
+      reply.header('cache-control', `private, max-age=${maxAge}`);
+      if (relPath.endsWith('.m3u8')) {
+        const text = await readFile(store.resolve(relPath), 'utf8');
+        return reply.type('application/vnd.apple.mpegurl').send(signPlaylist(text, path, exp, signer));
+      }
+      return reply.sendFile(relPath);
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+}

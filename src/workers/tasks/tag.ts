@@ -1,0 +1,82 @@
+/**
+ * Worker-pool task: tags a video from its keyframes (on-screen text, optional image classifier)
+ * and its audio track (speech). Runs inside a piscina worker; ONNX sessions are created on the
+ * first task of each worker and reused by every later one (see tag/sessions.ts).
+ */
+import { TremoloError } from '../../protocol/errors.ts';
+import { ImageClassifier } from './tag/classifier.ts';
+import { keywordTags, dedupeLines } from './tag/keywords.ts';
+import { decodeImage, defaultFfmpegPath } from './tag/media.ts';
+import { OcrEngine } from './tag/ocr.ts';
+import { workerSessions, type SessionSpec } from './tag/sessions.ts';
+import { SpeechDetector, speechTag } from './tag/speech.ts';
+import type { ClassifierLabel, OcrLine, RawImage, TagInput, TaggerOptions, TagResult } from './tag/types.ts';
+
+export type { TagInput, TagResult, TaggerOptions } from './tag/types.ts';
+
+export default async function tag(input: TagInput): Promise<TagResult> {
+  const { keyframes, videoPath, options } = validate(input);
+  const ffmpegPath = options.ffmpegPath ?? defaultFfmpegPath;
+  const spec: SessionSpec = { device: options.device, threads: options.threads };
+  try {
+    const [ocr, speech, classifier] = await Promise.all([
+      OcrEngine.load(workerSessions, spec),
+      SpeechDetector.load(workerSessions, spec),
+      options.classifier ? ImageClassifier.load(workerSessions, spec, options.classifier) : undefined,
+    ]);
+    // Frames are read one after another: each run already uses the session's threads.
+    const readFrames = async (): Promise<{ lines: OcrLine[]; labels?: ClassifierLabel[] }> => {
+      const lines: OcrLine[] = [];
+      const images: RawImage[] = [];
+      for (const path of keyframes) {
+        const img = await decodeImage(path, ffmpegPath);
+        lines.push(...(await ocr.read(img)));
+        if (classifier) images.push(img);
+      }
+      return classifier ? { lines, labels: await classifier.classifyFrames(images) } : { lines };
+    };
+    const [frames, report] = await Promise.all([readFrames(), speech.analyseFile(videoPath, ffmpegPath)]);
+    const tags = new Set<string>(keywordTags(frames.lines));
+    tags.add(speechTag(report, speech.settings));
+    for (const l of frames.labels ?? []) tags.add(labelTag(l.label));
+    const usedCuda = ocr.device === 'cuda' && speech.device === 'cuda' && (classifier?.device ?? 'cuda') === 'cuda';
+    return {
+      tags: [...tags],
+      ocr: dedupeLines(frames.lines),
+      speech: { ratio: Math.round(report.ratio * 1000) / 1000, segments: report.segments },
+      ...(frames.labels ? { classifier: frames.labels } : {}),
+      device: usedCuda ? 'cuda' : 'cpu',
+    };
+  } catch (err) {
+    if (err instanceof TremoloError) throw err;
+    throw new TremoloError('E_TAGGING_FAILED', undefined, { cause: err });
+  }
+}
+
+/** OCR of one keyframe file; a separate entry (`name: 'ocrFrame'`) so the bench times OCR alone. */
+export async function ocrFrame(input: { keyframe: string; options: TaggerOptions & { ffmpegPath?: string } }): Promise<OcrLine[]> {
+  const { options } = input;
+  const ocr = await OcrEngine.load(workerSessions, { device: options.device, threads: options.threads });
+  return ocr.read(await decodeImage(input.keyframe, options.ffmpegPath ?? defaultFfmpegPath));
+}
+
+/** Labels become tags in the same shape as keywords: lower case, words joined by dashes. */
+function labelTag(label: string): string {
+  return label.trim().toLowerCase().replace(/\s+/g, '-');
+}
+
+function validate(input: TagInput): TagInput {
+  const ok =
+    typeof input === 'object' &&
+    input !== null &&
+    Array.isArray(input.keyframes) &&
+    input.keyframes.every((k) => typeof k === 'string') &&
+    typeof input.videoPath === 'string' &&
+    typeof input.options === 'object' &&
+    input.options !== null &&
+    (input.options.device === 'cpu' || input.options.device === 'cuda') &&
+    Number.isInteger(input.options.threads) &&
+    input.options.threads >= 1;
+  if (!ok) throw new TremoloError('E_VALIDATION', 'Tagging input is malformed');
+  return input;
+}
