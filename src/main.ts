@@ -172,12 +172,18 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
 
   let closing: Promise<void> | undefined;
-  /** Each step runs even if an earlier one failed (storage may be the reason we stop). */
+  /** Each step runs even if an earlier one failed or hung (storage may be the reason we stop). */
   const step = async (name: string, fn: () => Promise<unknown>) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const limit = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`took longer than ${config.shutdownTimeoutMs} ms`)), config.shutdownTimeoutMs);
+    });
     try {
-      await fn();
+      await Promise.race([fn(), limit]);
     } catch (err) {
       log.warn({ err }, `shutdown: ${name} failed`);
+    } finally {
+      clearTimeout(timer);
     }
   };
   const close = () =>

@@ -5,6 +5,7 @@
 import { TremoloError } from '../protocol/errors.ts';
 
 // C0 and C1 controls except tab/newline/carriage return, plus bidi overrides used for spoofing.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/gu;
 
 export function cleanText(raw: string): string {

@@ -78,7 +78,7 @@ export async function startRedis(): Promise<PrivateRedis> {
     throw new Error(`redis-server on port ${port} did not start`);
   };
   const stop = async () => {
-    if (!child || child.exitCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const c = child;
     await new Promise<void>((resolve) => {
       c.once('exit', () => resolve());

@@ -47,6 +47,7 @@ export class RedisInvalidationBus implements InvalidationBus {
   }
 
   async close(): Promise<void> {
-    await this.sub.unsubscribe(this.channel).catch(() => {});
+    // not awaited: with Redis away it would wait for a reconnect; the owner disconnects `sub`
+    this.sub.unsubscribe(this.channel).catch(() => {});
   }
 }
