@@ -1,0 +1,44 @@
+/**
+ * Builds an Engine in-process on a given Store, without HTTP or sockets, for tests that
+ * exercise the actor system and storage directly.
+ */
+import { Engine } from '../../src/actors/engine.ts';
+import { RecordingSink } from '../../src/actors/events.ts';
+import { systemClock, type Clock } from '../../src/domain/clock.ts';
+import { TsidGenerator } from '../../src/domain/ids.ts';
+import { LocalInvalidationBus, type InvalidationBus } from '../../src/storage/cache/invalidation.ts';
+import type { Store } from '../../src/storage/store.ts';
+
+export interface TestEngine {
+  engine: Engine;
+  sink: RecordingSink;
+  /** Background failures (fan-out, hot scores) the engine reported. */
+  errors: unknown[];
+}
+
+export function testEngine(
+  store: Store,
+  opts: { nodeId?: number; clock?: Clock; invalidation?: InvalidationBus; mailboxLimit?: number; readStaleMs?: number } = {},
+): TestEngine {
+  const sink = new RecordingSink();
+  const errors: unknown[] = [];
+  const clock = opts.clock ?? systemClock;
+  const engine = new Engine({
+    store,
+    sink,
+    clock,
+    ids: new TsidGenerator({ nodeId: opts.nodeId ?? 1, clock }),
+    invalidation: opts.invalidation ?? new LocalInvalidationBus(),
+    onError: (err) => errors.push(err),
+    limits: {
+      titleMaxChars: 150,
+      descriptionMaxChars: 2000,
+      commentMaxChars: 500,
+      readStaleMs: opts.readStaleMs ?? 1000,
+      cache: { max: 1000, ttlMs: 5000, negativeTtlMs: 1000 },
+      actors: { idleMs: 60_000, maxActive: 10_000, maxBatch: 512, mailboxLimit: opts.mailboxLimit ?? 10_000 },
+      feed: { pushMaxFollowers: 10_000, inboxMax: 1000, fanoutBatch: 500 },
+    },
+  });
+  return { engine, sink, errors };
+}
