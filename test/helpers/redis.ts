@@ -5,7 +5,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -58,12 +61,18 @@ export interface PrivateRedis {
   start(): Promise<void>;
 }
 
-/** A private redis-server on a free port, for tests that stop and restart it. */
-export async function startRedis(): Promise<PrivateRedis> {
+/**
+ * A private redis-server on a free port, for tests that stop and restart it. With
+ * `persist`, it keeps an append-only file in a temporary directory, so data survives
+ * a stop/start as it would on a production server.
+ */
+export async function startRedis(opts: { persist?: boolean } = {}): Promise<PrivateRedis> {
   const port = await freePort();
+  const dir = opts.persist ? mkdtempSync(join(tmpdir(), 'tremolo-redis-')) : undefined;
+  const persistence = dir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] : ['--appendonly', 'no'];
   let child: ChildProcess | undefined;
   const start = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], {
+    child = spawn('redis-server', ['--port', String(port), '--save', '', ...persistence, '--bind', '127.0.0.1'], {
       stdio: 'ignore',
     });
     for (let i = 0; i < 100; i++) {

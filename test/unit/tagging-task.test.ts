@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { after, before, test, mock } from 'node:test';
-import { Piscina } from 'piscina';
 import { colourModel, MediaScratch, requireFont } from '../helpers/media-fixtures.ts';
-import tag from '../../src/workers/tasks/tag.ts';
+import { MediaPool } from '../../src/workers/pool.ts';
+import { tag } from '../../src/workers/tasks/tag.ts';
 import { SessionCache } from '../../src/workers/tasks/tag/sessions.ts';
 import { defaultVadModelFile } from '../../src/workers/tasks/tag/speech.ts';
 import type { TagInput, TagResult } from '../../src/workers/tasks/tag/types.ts';
@@ -46,12 +46,28 @@ test('tag() turns keyframes and the audio track into tags', async () => {
   assertTagged(await tag(input));
 });
 
-test('runs in a piscina worker from the .ts entry', async () => {
-  const pool = new Piscina({ filename: new URL('../../src/workers/tasks/tag.ts', import.meta.url).href, maxThreads: 1 });
+test('runs as the pool task `tag` on a worker thread, reporting progress', async () => {
+  const pool = new MediaPool({ threads: 1, maxQueue: 1 });
+  const seen: number[] = [];
   try {
-    assertTagged(await pool.run(input));
+    assertTagged(await pool.run('tag', input, { onProgress: (p) => seen.push(p.percent) }));
+    assert.ok(seen.length > 0 && seen.every((p, i) => i === 0 || p >= seen[i - 1]!), 'progress reported and never decreasing');
   } finally {
-    await pool.destroy();
+    await pool.close();
+  }
+});
+
+test('a cancelled tag task rejects with E_JOB_CANCELLED', async () => {
+  const pool = new MediaPool({ threads: 1, maxQueue: 1 });
+  try {
+    const ctl = new AbortController();
+    ctl.abort();
+    await assert.rejects(pool.run('tag', input, { signal: ctl.signal }), { code: 'E_JOB_CANCELLED' });
+    const stop = new AbortController();
+    stop.abort('cancelled');
+    await assert.rejects(tag(input, { signal: stop.signal }), { code: 'E_JOB_CANCELLED' });
+  } finally {
+    await pool.close();
   }
 });
 

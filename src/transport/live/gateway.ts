@@ -76,7 +76,6 @@ export class LiveGateway implements EventSink {
   private flushScheduled = false;
   private readonly expiry = new Map<number, Set<IoSocket>>(); // second -> sockets whose token expires then
   private readonly expiryTimer: ReturnType<typeof setInterval>;
-  private readonly clustered: boolean;
   private closing = false;
   private inflight = 0;
 
@@ -92,7 +91,6 @@ export class LiveGateway implements EventSink {
       pingTimeout: 20_000,
       cors: { origin: true, credentials: true },
     });
-    this.clustered = deps.redis !== undefined;
     if (deps.redis) this.io.adapter(createAdapter(deps.redis.pub, deps.redis.sub, { key: `${deps.redis.prefix}socket.io` }));
 
     // Socket.IO's memory advice: drop the reference to the first HTTP request of each connection.
@@ -139,7 +137,9 @@ export class LiveGateway implements EventSink {
     switch (event.type) {
       case 'video': {
         const events = event.events.map((e): LiveVideoEvent => ({ ...e, videoId: event.videoId }));
-        if (this.clustered) this.io.serverSideEmit('video:events', { videoId: event.videoId, events });
+        // The adapter does not handle a failed PUBLISH: only hand events over while Redis is
+        // reachable. Peers that miss some recover them from the log (the `prev` chain).
+        if (this.deps.redis?.pub.status === 'ready') this.io.serverSideEmit('video:events', { videoId: event.videoId, events });
         this.deliverVideoEvents(event.videoId, events);
         return;
       }

@@ -9,13 +9,20 @@ import { keywordTags, dedupeLines } from './tag/keywords.ts';
 import { decodeImage, defaultFfmpegPath } from './tag/media.ts';
 import { OcrEngine } from './tag/ocr.ts';
 import { workerSessions, type SessionSpec } from './tag/sessions.ts';
+import { defineTask, stoppedError, type TaskContext } from '../task-protocol.ts';
 import { SpeechDetector, speechTag } from './tag/speech.ts';
 import type { ClassifierLabel, OcrLine, RawImage, TagInput, TaggerOptions, TagResult } from './tag/types.ts';
 
 export type { TagInput, TagResult, TaggerOptions } from './tag/types.ts';
 
-export default async function tag(input: TagInput): Promise<TagResult> {
+/**
+ * Tags a video in the calling thread (the worker task below wraps this). Models are not
+ * interruptible mid-run, so cancellation is checked between frames.
+ */
+export async function tag(input: TagInput, ctx: Partial<TaskContext> = {}): Promise<TagResult> {
   const { keyframes, videoPath, options } = validate(input);
+  const { signal } = ctx;
+  const report = (percent: number): void => ctx.progress?.({ percent, stage: 'tag' });
   const ffmpegPath = options.ffmpegPath ?? defaultFfmpegPath;
   const spec: SessionSpec = { device: options.device, threads: options.threads };
   try {
@@ -28,22 +35,26 @@ export default async function tag(input: TagInput): Promise<TagResult> {
     const readFrames = async (): Promise<{ lines: OcrLine[]; labels?: ClassifierLabel[] }> => {
       const lines: OcrLine[] = [];
       const images: RawImage[] = [];
-      for (const path of keyframes) {
+      for (const [i, path] of keyframes.entries()) {
+        if (signal?.aborted) throw stoppedError(signal);
         const img = await decodeImage(path, ffmpegPath);
         lines.push(...(await ocr.read(img)));
         if (classifier) images.push(img);
+        report(((i + 1) / keyframes.length) * 90);
       }
       return classifier ? { lines, labels: await classifier.classifyFrames(images) } : { lines };
     };
-    const [frames, report] = await Promise.all([readFrames(), speech.analyseFile(videoPath, ffmpegPath)]);
+    report(0);
+    const [frames, speechReport] = await Promise.all([readFrames(), speech.analyseFile(videoPath, ffmpegPath)]);
+    if (signal?.aborted) throw stoppedError(signal);
     const tags = new Set<string>(keywordTags(frames.lines));
-    tags.add(speechTag(report, speech.settings));
+    tags.add(speechTag(speechReport, speech.settings));
     for (const l of frames.labels ?? []) tags.add(labelTag(l.label));
     const usedCuda = ocr.device === 'cuda' && speech.device === 'cuda' && (classifier?.device ?? 'cuda') === 'cuda';
     return {
       tags: [...tags],
       ocr: dedupeLines(frames.lines),
-      speech: { ratio: Math.round(report.ratio * 1000) / 1000, segments: report.segments },
+      speech: { ratio: Math.round(speechReport.ratio * 1000) / 1000, segments: speechReport.segments },
       ...(frames.labels ? { classifier: frames.labels } : {}),
       device: usedCuda ? 'cuda' : 'cpu',
     };
@@ -52,6 +63,8 @@ export default async function tag(input: TagInput): Promise<TagResult> {
     throw new TremoloError('E_TAGGING_FAILED', undefined, { cause: err });
   }
 }
+
+export default defineTask<TagInput, TagResult>((input, ctx) => tag(input, ctx));
 
 /** OCR of one keyframe file; a separate entry (`name: 'ocrFrame'`) so the bench times OCR alone. */
 export async function ocrFrame(input: { keyframe: string; options: TaggerOptions & { ffmpegPath?: string } }): Promise<OcrLine[]> {
