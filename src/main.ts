@@ -12,7 +12,6 @@ import type { Config } from './config.ts';
 import { systemClock, type Clock } from './domain/clock.ts';
 import { TsidGenerator } from './domain/ids.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
-import type { Video } from './protocol/model.ts';
 import { LocalInvalidationBus, RedisInvalidationBus, type InvalidationBus } from './storage/cache/invalidation.ts';
 import { guardStore } from './storage/guard.ts';
 import { MemoryStore } from './storage/memory/memory-store.ts';
@@ -26,9 +25,11 @@ import { feedRoutes } from './transport/http/routes/feeds.ts';
 import { healthRoutes } from './transport/http/routes/health.ts';
 import { userRoutes } from './transport/http/routes/users.ts';
 import { videoRoutes } from './transport/http/routes/videos.ts';
+import { webRoutes } from './transport/http/routes/web.ts';
 import { createHttpServer } from './transport/http/server.ts';
 import { LiveGateway } from './transport/live/gateway.ts';
 import { VERSION } from './version.ts';
+import { startMediaPipeline } from './workers/media-pipeline.ts';
 
 export interface StartOptions {
   clock?: Clock;
@@ -127,7 +128,9 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   });
 
   // ---- transport
-  const presentMedia = (video: Video): Video => video;
+  const media = await startMediaPipeline({ config, engine, store, sink, clock, onError: (err, context) => log.error({ err }, context) });
+  closers.push(() => media.close());
+  const { presentMedia } = media;
   await docsRoutes(app, { version: VERSION });
   await app.register(healthRoutes, {
     version: VERSION,
@@ -136,9 +139,11 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     isShuttingDown: () => shuttingDown,
   });
   await app.register(authRoutes, { engine, tokens, limits: rateLimits, handleMaxChars: config.handleMaxChars });
-  await app.register(videoRoutes, { engine, presentMedia });
+  await app.register(videoRoutes, { engine, presentMedia, mediaFromUpload: media.mediaFromUpload });
+  await app.register(media.routes);
   await app.register(userRoutes, { engine, presentMedia });
   await app.register(feedRoutes, { engine, presentMedia });
+  await app.register(webRoutes, {});
 
   const adapterRedis = redis ? await adapterClients(redis, config.redisPrefix, closers) : undefined;
   const gateway = new LiveGateway({
@@ -158,6 +163,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       maxSocketsPerUser: config.userMaxSockets,
       counterIntervalMs: config.liveCounterIntervalMs,
       deliveryBudget: config.liveDeliveryBudget,
+      coalesceCounters: config.liveCounterCoalesce,
     },
     ...(adapterRedis ? { redis: adapterRedis } : {}),
   });
@@ -202,8 +208,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
 
 /** The Socket.IO Redis adapter needs a publisher and a dedicated subscriber connection. */
 async function adapterClients(redis: Redis, prefix: string, closers: (() => Promise<unknown>)[]) {
-  const pub = redis.duplicate();
-  const sub = redis.duplicate({ enableOfflineQueue: true });
+  const [pub, sub] = await Promise.all([connectedDuplicate(redis), connectedDuplicate(redis)]);
   closers.push(async () => {
     pub.disconnect();
     sub.disconnect();

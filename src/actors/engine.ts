@@ -304,9 +304,8 @@ export class Engine {
 
   private async videoWrite<R>(videoId: string, msg: VideoMsg): Promise<R> {
     requireId('videoId', videoId);
-    const reply = (await this.actors.ask<VideoMsg, VideoReply>(VIDEO_ACTOR, videoId, msg)) as R;
-    this.videoCache.invalidate(videoId);
-    return reply;
+    // caches are invalidated once per committed turn (countersChanged), not per message
+    return (await this.actors.ask<VideoMsg, VideoReply>(VIDEO_ACTOR, videoId, msg)) as R;
   }
 
   private async snapshotFor(videoId: string, snap: VideoSnapshot, userId?: string): Promise<WatchResult['snapshot']> {
@@ -336,8 +335,15 @@ export class Engine {
     return ids.length > limit ? { items, nextCursor: encodeCursor(ids[limit - 1]!) } : { items };
   }
 
-  /** Hot scores are derived data: batched once a second rather than one write per turn. */
+  /**
+   * After each committed turn that changed counters. Hot scores are derived data:
+   * batched once a second rather than one write per turn.
+   */
   private countersChanged(video: VideoRecord, counters: Counters): void {
+    // Here the actor holds the new state, so only the read cache goes; other processes
+    // drop both (their activation of this video, if any, is now behind).
+    this.videoCache.invalidate(video.id);
+    this.deps.invalidation.publish(`video:${video.id}`);
     this.hotDirty.set(video.id, { video, counters });
     this.hotTimer ??= setTimeout(() => {
       this.hotTimer = undefined;
