@@ -5,7 +5,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { Engine } from './actors/engine.ts';
 import { FanoutSink } from './actors/events.ts';
 import type { Config } from './config.ts';
@@ -60,7 +60,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   // ---- storage
   let store: Store;
   let invalidation: InvalidationBus = new LocalInvalidationBus();
-  let redis: Redis | undefined;
+  let redis: Redis | Cluster | undefined;
   if (config.storage === 'redis') {
     const redisStore = await RedisStore.connect({
       url: config.redisUrl,
@@ -69,7 +69,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       limits,
       timeoutMs: config.storageTimeoutMs,
     });
-    redis = redisStore.client as Redis;
+    redis = redisStore.client;
     store = guardStore(redisStore, { timeoutMs: config.storageTimeoutMs }).store;
     const sub = await connectedDuplicate(redis);
     closers.push(async () => sub.disconnect());
@@ -129,7 +129,6 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
 
   // ---- transport
   const media = await startMediaPipeline({ config, engine, store, sink, clock, onError: (err, context) => log.error({ err }, context) });
-  closers.push(() => media.close());
   const { presentMedia } = media;
   await docsRoutes(app, { version: VERSION });
   await app.register(healthRoutes, {
@@ -171,6 +170,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   // (whose promises it never handles) have been too, so none is left pending to reject later.
   await adapterRedis?.sub.ping();
   sink.add(gateway);
+  closers.push(() => media.close()); // pushed last so it runs first: jobs stop before the connections they report through
 
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address() as AddressInfo;
@@ -207,13 +207,13 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
 }
 
 /** The Socket.IO Redis adapter needs a publisher and a dedicated subscriber connection. */
-async function adapterClients(redis: Redis, prefix: string, closers: (() => Promise<unknown>)[]) {
-  const [pub, sub] = await Promise.all([connectedDuplicate(redis), connectedDuplicate(redis)]);
+async function adapterClients(redis: Redis | Cluster, prefix: string, closers: (() => Promise<unknown>)[]) {
+  const [pub, sub] = await Promise.all([connectedDuplicate(redis), connectedDuplicate(redis, { sharded: true })]);
   closers.push(async () => {
     pub.disconnect();
     sub.disconnect();
   });
-  return { pub, sub, prefix };
+  return { pub, sub, prefix, cluster: redis instanceof Cluster };
 }
 
 /**
@@ -221,8 +221,12 @@ async function adapterClients(redis: Redis, prefix: string, closers: (() => Prom
  * (the Socket.IO adapter, cache invalidation) subscribe at once and do not handle a
  * subscription that is still pending when the connection closes.
  */
-async function connectedDuplicate(redis: Redis): Promise<Redis> {
-  const client = redis.duplicate({ lazyConnect: true, enableOfflineQueue: true });
+async function connectedDuplicate(redis: Redis | Cluster, opts: { sharded?: boolean } = {}): Promise<Redis | Cluster> {
+  const client =
+    redis instanceof Cluster
+      ? // a sharded subscriber must follow each channel's slot to its node
+        redis.duplicate(undefined, { lazyConnect: true, enableOfflineQueue: true, shardedSubscribers: opts.sharded === true })
+      : redis.duplicate({ lazyConnect: true, enableOfflineQueue: true });
   client.on('error', () => {}); // the store's own client reports connection trouble
   await client.connect();
   return client;

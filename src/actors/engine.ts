@@ -11,7 +11,7 @@ import { isTsid } from '../domain/ids.ts';
 import { requireText } from '../domain/text.ts';
 import type { Metrics } from '../metrics.ts';
 import { TremoloError } from '../protocol/errors.ts';
-import type { Comment, Counters, MediaRefs, Page, PageRequest, UserProfile, Video, VideoEvent, VideoRecord } from '../protocol/model.ts';
+import type { Comment, Counters, MediaRefs, Page, PageRequest, TagInfo, UserProfile, Video, VideoEvent, VideoRecord } from '../protocol/model.ts';
 import { ReadCache } from '../storage/cache/read-cache.ts';
 import type { InvalidationBus } from '../storage/cache/invalidation.ts';
 import { decodeCursor, decodeOffsetCursor, encodeCursor } from '../storage/cursor.ts';
@@ -237,6 +237,13 @@ export class Engine {
       idempotencyKey: key,
       ...(input.replyTo !== undefined ? { replyTo: input.replyTo as string } : {}),
     });
+  }
+
+  /** Stores a video's tags (from the media pipeline) and drops cached copies everywhere. */
+  async setTagging(videoId: string, tagging: TagInfo): Promise<void> {
+    requireId('videoId', videoId);
+    await this.deps.store.videos.setTagging(videoId, tagging);
+    this.changed(`video:${videoId}`);
   }
 
   deleteComment(commentId: string, userId: string) {

@@ -2,7 +2,7 @@
  * Tells other processes that a cached key changed. On the memory driver there is one
  * process and nothing to tell; on Redis it is a pub/sub channel.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 export interface InvalidationBus {
   /** Announces that `key` changed; `onRemote` handlers in OTHER processes hear it. */
@@ -22,8 +22,8 @@ export class RedisInvalidationBus implements InvalidationBus {
   private readonly handlers: ((key: string) => void)[] = [];
 
   constructor(
-    private readonly pub: Redis,
-    private readonly sub: Redis,
+    private readonly pub: Redis | Cluster,
+    private readonly sub: Redis | Cluster,
     private readonly channel: string,
     private readonly senderId: string,
     private readonly onError: (err: unknown) => void,

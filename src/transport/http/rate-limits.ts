@@ -4,7 +4,7 @@
  * RATE_STORE=redis, in Redis so the limits hold across processes.
  */
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { TremoloError } from '../../protocol/errors.ts';
 
 export interface RateLimitSettings {
@@ -12,7 +12,7 @@ export interface RateLimitSettings {
   userPerMin: number;
   loginPerMin: number;
   /** Present when counters are shared through Redis. */
-  redis?: { client: Redis; prefix: string };
+  redis?: { client: Redis | Cluster; prefix: string };
 }
 
 export class RateLimits {

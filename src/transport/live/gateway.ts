@@ -9,8 +9,8 @@
  * room broadcasts that the adapter carries.
  */
 import type { Server as HttpServer } from 'node:http';
-import { createAdapter } from '@socket.io/redis-adapter';
-import type { Redis } from 'ioredis';
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
+import type { Cluster, Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { Server, type Socket } from 'socket.io';
 import type { Engine } from '../../actors/engine.ts';
@@ -59,7 +59,7 @@ export interface GatewayDeps {
   settings: LiveSettings;
   metrics?: Metrics;
   /** With Redis: the adapter's pub/sub clients, and the rate limiter's store. */
-  redis?: { pub: Redis; sub: Redis; prefix: string };
+  redis?: { pub: Redis | Cluster; sub: Redis | Cluster; prefix: string; cluster: boolean };
   log: { warn: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void };
 }
 
@@ -97,7 +97,16 @@ export class LiveGateway implements EventSink {
       pingTimeout: 20_000,
       cors: { origin: true, credentials: true },
     });
-    if (deps.redis) this.io.adapter(createAdapter(deps.redis.pub, deps.redis.sub, { key: `${deps.redis.prefix}socket.io` }));
+    if (deps.redis) {
+      const { pub, sub, prefix, cluster } = deps.redis;
+      // On a Redis Cluster, classic PUBLISH is copied to every node: the sharded adapter
+      // (SPUBLISH, Redis 7) keeps each room's traffic on one shard instead.
+      this.io.adapter(
+        cluster
+          ? createShardedAdapter(pub, sub, { channelPrefix: `${prefix}socket.io` })
+          : createAdapter(pub, sub, { key: `${prefix}socket.io` }),
+      );
+    }
 
     // Socket.IO's memory advice: drop the reference to the first HTTP request of each connection.
     this.io.engine.on('connection', (raw: { request: unknown }) => {
