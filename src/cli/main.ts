@@ -11,7 +11,9 @@ import { healthcheck, parseDuration } from './healthcheck.ts';
 const USAGE = `usage:
   tremolo serve
   tremolo healthcheck [--target HOST:PORT] [--timeout 5s] [--path /healthz]
-  tremolo config                 print every setting as a Markdown table`;
+  tremolo config                 print every setting as a Markdown table
+  tremolo loadtest --target http://HOST:PORT --scenario NAME [--duration 60s] [--users N] ...
+                                 drive a server through the SDK and check it lost nothing (--help)`;
 
 async function serve(): Promise<void> {
   let config;
@@ -70,6 +72,10 @@ async function main(argv: string[]): Promise<void> {
       return serve();
     case 'healthcheck':
       return runHealthcheck(rest);
+    case 'loadtest': {
+      const { runLoadtestCommand } = await import('./loadtest.ts');
+      return process.exit(await runLoadtestCommand(rest));
+    }
     case 'config': {
       const { configTable } = await import('../config.ts');
       console.log(configTable());

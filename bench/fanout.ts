@@ -1,0 +1,184 @@
+/**
+ * Live fan-out of one hot video (issue 4): W watchers (10,000; also 2,000) on one video,
+ * 2,000 likes/s from other signed-in sockets (alternating like/unlike, so every one
+ * changes the counter). Server, watchers (two processes) and likers (one process) are
+ * separate processes on this machine; all clocks are performance.timeOrigin + now().
+ *
+ * Measured: latency from a like's ack (at the liker) to the first counter update at a
+ * watcher that includes it (version >= the ack's), p50/p99 over every like x a sample
+ * of watchers; delivered counter events/s; server CPU-seconds per 100k deliveries; and
+ * whether every watcher ends on the exact final count.
+ * Baseline in the same run: the same server with LIVE_COUNTER_COALESCE=false, i.e. one
+ * broadcast per committed like. That design cannot keep up at all (2,000 likes/s x W
+ * watchers messages/s), so it is given a short burst (--naive-seconds of likes at the
+ * same rate) and at most --drain-s to deliver it; undelivered updates count as latency
+ * beyond the limit.
+ *
+ *   npm run bench -- fanout [--seconds 10] [--rate 2000] [--runs 2] [--naive-seconds 2]
+ */
+import { parseArgs } from 'node:util';
+import { HttpClient } from '../src/client/http-client.ts';
+import { startChild, type Child } from './helpers/child.ts';
+import { describe, fmt, percentile, summarize } from './helpers/stats.ts';
+import { report } from './report.ts';
+
+const { values: argv } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    rate: { type: 'string', default: '2000' },
+    runs: { type: 'string', default: '2' },
+    'naive-seconds': { type: 'string', default: '2' },
+    'drain-s': { type: 'string', default: '30' },
+    watchers: { type: 'string', default: '2000,10000' },
+  },
+});
+const RATE = Number(argv.rate);
+const LIKERS = 200;
+const here = (p: string) => new URL(p, import.meta.url);
+const now = () => performance.timeOrigin + performance.now();
+
+interface Outcome {
+  watchers: number;
+  p50: number;
+  p99: number;
+  /** Watcher x like pairs never delivered within the drain limit. */
+  missing: number;
+  deliveredPerSec: number;
+  cpuPer100k: number;
+  exact: boolean;
+  finalLikes: number;
+  minSeen: number;
+  maxSeen: number;
+}
+
+async function scenario(watchers: number, coalesce: boolean, seconds: number): Promise<Outcome> {
+  const server = startChild(here('./helpers/tremolo-server.ts'), {
+    LIVE_COUNTER_COALESCE: String(coalesce),
+    SOCKET_EVENTS_PER_SEC: '100000',
+    USER_EVENTS_PER_SEC: '100000',
+    RATE_IP_PER_MIN: '100000000',
+    RATE_USER_PER_MIN: '100000000',
+    LOGIN_RATE_PER_MIN: '100000',
+    USER_MAX_SOCKETS: '100000',
+  });
+  const clients: Child[] = [];
+  try {
+    const { url } = (await server.ready) as { url: string };
+    const tag = (Date.now() % 1e9).toString(36);
+    const owner = new HttpClient(url);
+    await owner.register(`owner${tag}`, 'correct horse battery');
+    const video = await owner.createVideo({ title: 'hot video' });
+    const tokens: string[] = [];
+    for (let i = 0; i < LIKERS; i += 20) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(20, LIKERS - i) }, (_, k) => new HttpClient(url).register(`l${tag}x${i + k}`, 'correct horse battery')),
+      );
+      tokens.push(...batch.map((s) => s.token));
+    }
+    const shards = [startChild(here('./helpers/socket-clients.ts')), startChild(here('./helpers/socket-clients.ts'))];
+    const likers = startChild(here('./helpers/socket-clients.ts'));
+    clients.push(...shards, likers);
+    await Promise.all(clients.map((c) => c.ready));
+    const half = Math.ceil(watchers / 2);
+    const sampleEvery = Math.max(1, Math.floor(watchers / 100)); // ~100 sampled watchers
+    await Promise.all(
+      shards.map((s, k) => s.call('open', { url, n: k === 0 ? half : watchers - half, kind: 'sio', videoId: video.id, sampleEvery, offset: k * half })),
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    await Promise.all(shards.map((s) => s.call('reset')));
+
+    const cpu0 = (await server.call<{ cpuS: number }>('stats')).cpuS;
+    const t0 = now();
+    const liked = await likers.call<{ acks: [number, number][]; failed: number; last: { likes: number; version: number } }>('like', {
+      url,
+      tokens,
+      videoId: video.id,
+      ratePerSec: RATE,
+      seconds,
+    });
+    if (liked.failed) throw new Error(`${liked.failed} likes failed`);
+    // wait until every watcher has the final version (or the drain limit)
+    const final = await new HttpClient(url).getVideo(video.id);
+    const deadline = now() + Number(argv['drain-s']) * 1000;
+    let results: { delivered: number; minLikes: number; maxLikes: number; timelines: [number, number][][] }[] = [];
+    for (;;) {
+      results = await Promise.all(shards.map((s) => s.call<(typeof results)[number]>('results')));
+      const done = results.every((r) => r.minLikes === final.counters.likes && r.maxLikes === final.counters.likes);
+      if (done || now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const elapsed = (now() - t0) / 1000;
+    const cpu1 = (await server.call<{ cpuS: number }>('stats')).cpuS;
+    const delivered = results.reduce((n, r) => n + r.delivered, 0);
+
+    // latency: each like x each sampled watcher, to the first update with version >= the ack's
+    const acks = liked.acks.sort((a, b) => a[1] - b[1]);
+    const latencies: number[] = [];
+    let missing = 0;
+    for (const timeline of results.flatMap((r) => r.timelines)) {
+      timeline.sort((a, b) => a[1] - b[1] || a[0] - b[0]);
+      // earliest arrival among updates with version >= v: suffix minimum over the version order
+      const suffixMin = new Array<number>(timeline.length + 1).fill(Infinity);
+      for (let j = timeline.length - 1; j >= 0; j--) suffixMin[j] = Math.min(suffixMin[j + 1]!, timeline[j]![0]);
+      let j = 0;
+      for (const [at, version] of acks) {
+        while (j < timeline.length && timeline[j]![1] < version) j++;
+        const arrival = suffixMin[j]!;
+        if (arrival === Infinity) missing++;
+        else latencies.push(Math.max(0, arrival - at));
+      }
+    }
+    const pairs = latencies.length + missing;
+    // undelivered pairs count as slower than anything delivered
+    const worst = Number(argv['drain-s']) * 1000;
+    const padded = missing ? [...latencies, ...new Array<number>(missing).fill(worst)] : latencies;
+    const minSeen = Math.min(...results.map((r) => r.minLikes));
+    const maxSeen = Math.max(...results.map((r) => r.maxLikes));
+    void pairs;
+    return {
+      watchers,
+      p50: percentile(padded, 50),
+      p99: percentile(padded, 99),
+      missing,
+      deliveredPerSec: delivered / elapsed,
+      cpuPer100k: delivered ? ((cpu1 - cpu0) * 1e5) / delivered : Number.NaN,
+      exact: minSeen === final.counters.likes && maxSeen === final.counters.likes,
+      finalLikes: final.counters.likes,
+      minSeen,
+      maxSeen,
+    };
+  } finally {
+    for (const c of clients) {
+      await c.call('close').catch(() => {});
+      await c.stop();
+    }
+    await server.stop();
+  }
+}
+
+const sizes = argv.watchers.split(',').map(Number);
+const line = (o: Outcome) =>
+  `p50 ${fmt(o.p50)} ms, p99 ${fmt(o.p99)} ms, ${fmt(o.deliveredPerSec)} deliveries/s, ${fmt(o.cpuPer100k, 2)} server CPU-s/100k deliveries, ` +
+  `final ${o.exact ? 'exact at every watcher' : `NOT exact (watchers saw ${o.minSeen}..${o.maxSeen}, server ${o.finalLikes})`}` +
+  (o.missing ? `, ${fmt(o.missing)} like x watcher updates not delivered within ${argv['drain-s']} s` : '');
+const headline: Record<number, { coalesced: number; naive: number }> = {};
+for (const w of sizes) {
+  const runs: Outcome[] = [];
+  for (let r = 0; r < Number(argv.runs); r++) runs.push(await scenario(w, true, Number(argv.seconds)));
+  const naive = await scenario(w, false, Number(argv['naive-seconds']));
+  const p99 = summarize(
+    runs.map((o) => o.p99),
+    true,
+  );
+  const p50 = summarize(
+    runs.map((o) => o.p50),
+    true,
+  );
+  console.log(`${fmt(w)} watchers, ${fmt(RATE)} likes/s for ${argv.seconds} s, best of ${argv.runs}:`);
+  runs.forEach((o, i) => console.log(`  coalesced run ${i + 1}: ${line(o)}`));
+  console.log(`  coalesced p99 ms ${describe(p99)}; p50 ms ${describe(p50)}`);
+  console.log(`  naive (one broadcast per like; ${argv['naive-seconds']} s burst at the same rate): ${line(naive)}`);
+  headline[w] = { coalesced: p99.best, naive: naive.p99 };
+}
+const top = sizes[sizes.length - 1]!;
+report('fanout', `p99 ms like ack -> watcher counter, ${top} watchers`, headline[top]!.coalesced, headline[top]!.naive);

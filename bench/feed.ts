@@ -1,0 +1,132 @@
+/**
+ * `GET /v1/feed` throughput (issue 5): a user following 200 authors, a few of them above
+ * the push threshold (pulled at read time, the rest pushed into the inbox), warm caches.
+ * The server runs in its own process; all data is created through the REST API; the
+ * load comes from autocannon in another process. Baseline in the same run: a bare
+ * node:http server answering a constant JSON body of the same size (the ceiling).
+ *
+ *   npm run bench -- feed [--storage memory|redis] [--runs 3] [--seconds 5] [--connections 10]
+ */
+import { parseArgs } from 'node:util';
+import { HttpClient } from '../src/client/http-client.ts';
+import { autocannon, type LoadResult } from './helpers/autocannon.ts';
+import { startChild } from './helpers/child.ts';
+import { describe, fmt, summarize } from './helpers/stats.ts';
+import { report } from './report.ts';
+
+const { values: argv } = parseArgs({
+  options: {
+    storage: { type: 'string', default: 'memory' },
+    runs: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '10' },
+  },
+});
+const AUTHORS = 200;
+const PULLED = 5; // authors above the push threshold
+const PUSH_MAX = 3; // FANOUT_PUSH_MAX_FOLLOWERS
+const VIDEOS_PER_AUTHOR = 3;
+const here = (p: string) => new URL(p, import.meta.url);
+
+const env: Record<string, string> = {
+  STORAGE: argv.storage,
+  FANOUT_PUSH_MAX_FOLLOWERS: String(PUSH_MAX),
+  RATE_IP_PER_MIN: '100000000',
+  RATE_USER_PER_MIN: '100000000',
+  LOGIN_RATE_PER_MIN: '100000',
+  ...(argv.storage === 'redis' ? { REDIS_PREFIX: `tremolo-bench-feed-${process.pid}:` } : {}),
+};
+// BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server (open it in Chrome DevTools)
+const prof = process.env.BENCH_CPU_PROF;
+const server = startChild(here('./helpers/tremolo-server.ts'), env, prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []);
+const { url } = (await server.ready) as { url: string };
+
+/** In parallel, `width` at a time. */
+async function pool<T>(n: number, width: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array<T>(n);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) {
+        const i = next++;
+        out[i] = await fn(i);
+      }
+    }),
+  );
+  return out;
+}
+
+async function register(prefix: string, i: number): Promise<{ http: HttpClient; id: string }> {
+  const http = new HttpClient(url);
+  const s = await http.register(`${prefix}${process.pid}x${i}`, 'correct horse battery');
+  return { http, id: s.user.id };
+}
+
+let token = '';
+try {
+  const setupStart = performance.now();
+  const reader = new HttpClient(url);
+  const session = await reader.register(`reader${process.pid}`, 'correct horse battery');
+  token = session.token;
+  const authors = await pool(AUTHORS, 8, (i) => register('author', i));
+  // the first PULLED authors (who also post last, so the first page shows them) get extra followers, so they are above the push threshold
+  const extra = await pool(PUSH_MAX + 1, 4, (i) => register('fan', i));
+  await pool(PULLED * extra.length, 8, async (k) => extra[k % extra.length]!.http.follow(authors[Math.floor(k / extra.length)]!.id));
+  await pool(AUTHORS, 8, async (i) => reader.follow(authors[i]!.id));
+  await pool(AUTHORS * VIDEOS_PER_AUTHOR, 8, async (k) => authors[AUTHORS - 1 - (k % AUTHORS)]!.http.createVideo({ title: `video ${k}` }));
+  // fan-out is off the request path: wait until the feed shows every author's videos
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const page = await reader.feed({ limit: 100 });
+    if (page.items.length === 100 || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const first = await reader.feed();
+  const pulledIds = new Set(authors.slice(0, PULLED).map((a) => a.id));
+  console.log(
+    `setup: ${AUTHORS} authors (${PULLED} above the push threshold of ${PUSH_MAX} followers), ${AUTHORS * VIDEOS_PER_AUTHOR} videos, ` +
+      `${fmt((performance.now() - setupStart) / 1000, 1)} s; first page: ${first.items.length} videos, ` +
+      `${first.items.filter((v) => pulledIds.has(v.ownerId)).length} from pulled authors`,
+  );
+
+  const feedUrl = `${url}/v1/feed`;
+  const headers = { authorization: `Bearer ${token}` };
+  // body size of one answer, for the baseline
+  const res = await fetch(feedUrl, { headers });
+  const bytes = (await res.arrayBuffer()).byteLength;
+  if (res.status !== 200) throw new Error(`GET /v1/feed answered ${res.status}`);
+  const bare = startChild(here('./helpers/constant-http.ts'), { BODY_BYTES: String(bytes) });
+  const { url: bareUrl } = (await bare.ready) as { url: string };
+
+  const load = { connections: Number(argv.connections), seconds: Number(argv.seconds) };
+  await autocannon(feedUrl, { ...load, seconds: 2, headers }); // warm-up
+  await autocannon(bareUrl, { ...load, seconds: 2 });
+  const feedRuns: LoadResult[] = [];
+  const bareRuns: LoadResult[] = [];
+  for (let r = 0; r < Number(argv.runs); r++) {
+    feedRuns.push(await autocannon(feedUrl, { ...load, headers }));
+    bareRuns.push(await autocannon(bareUrl, load));
+  }
+  // where the ceiling of this server is, whatever the route does: the framework alone
+  // (GET /healthz) and a signed-in read of one cached profile (JWT verify + rate limits)
+  const floorHealth = await autocannon(`${url}/healthz`, load);
+  const floorProfile = await autocannon(`${url}/v1/users/${session.user.id}`, { ...load, headers });
+  await bare.stop();
+  const bad = feedRuns.reduce((n, r) => n + r.non2xx + r.errors, 0);
+  if (bad) throw new Error(`${bad} feed requests failed or were not 2xx`);
+
+  const feed = summarize(feedRuns.map((r) => r.reqPerSec));
+  const ceiling = summarize(bareRuns.map((r) => r.reqPerSec));
+  const p99 = summarize(feedRuns.map((r) => r.p99), true);
+  const bp99 = summarize(bareRuns.map((r) => r.p99), true);
+  console.log(`GET /v1/feed (${argv.storage}, ${bytes} B body), autocannon -c ${load.connections} -d ${load.seconds}, best of ${argv.runs}`);
+  console.log(`tremolo:   req/s ${describe(feed)}; p99 ms ${describe(p99)}`);
+  console.log(`bare http: req/s ${describe(ceiling)}; p99 ms ${describe(bp99)}`);
+  console.log(`same server, other routes (one run each): GET /healthz ${fmt(floorHealth.reqPerSec)} req/s; signed-in GET /v1/users/:id ${fmt(floorProfile.reqPerSec)} req/s`);
+  report(argv.storage === 'memory' ? 'feed' : `feed-${argv.storage}`, 'req/s', feed.best, ceiling.best);
+} finally {
+  await server.call('close').catch(() => {});
+  await server.call('exit').catch(() => {}); // a clean exit, so a CPU profile gets written
+  await new Promise((r) => setTimeout(r, 500));
+  await server.stop();
+}

@@ -1,0 +1,19 @@
+/**
+ * Child process: a real tremolo, configured from the environment exactly as
+ * `tremolo serve` would be (PORT=0 picks a free port). Tells the parent its URL, then
+ * answers `stats` (memory and CPU of this process, after GC on request).
+ */
+import { loadConfig } from '../../src/config.ts';
+import { startTremolo } from '../../src/main.ts';
+import { serveParent } from './child.ts';
+
+const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent', ...process.env });
+const tremolo = await startTremolo(config, { logger: false });
+serveParent({
+  sockets: () => ({ sockets: tremolo.gateway.connectedSockets }),
+  close: async () => {
+    await tremolo.close();
+    return {};
+  },
+});
+process.send?.({ ready: true, url: tremolo.url, pid: process.pid });

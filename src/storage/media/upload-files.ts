@@ -1,0 +1,146 @@
+/**
+ * Uploaded source files under DATA_DIR/uploads, as the tus file store lays them out:
+ * `<uploadId>` (the bytes) beside `<uploadId>.json` (tus's record: size, offset, metadata).
+ *
+ * Upload ids are `<ownerId>-<random>`, so a user's uploads are found by name (for the
+ * quota) without reading anyone else's records; the owner is also kept in the metadata,
+ * which is what ownership checks trust. Which job processes an upload is recorded in
+ * DATA_DIR/upload-jobs/<uploadId>, created with link(2) so that of two processes racing
+ * to start a job for the same upload exactly one wins.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { link, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TremoloError } from '../../protocol/errors.ts';
+
+/** What tus keeps about an upload (the subset we read). */
+export interface UploadInfo {
+  id: string;
+  size?: number;
+  /** Bytes received so far (the file's length: tus's record keeps only the declared size). */
+  offset: number;
+  metadata: Record<string, string | null>;
+  creationDate?: string;
+}
+
+const UPLOAD_ID = /^[A-Za-z0-9]{1,64}-[a-f0-9]{32}$/;
+
+/** Checksum algorithms accepted in the `checksum` metadata (`<algorithm> <base64 digest>`). */
+export const CHECKSUM_ALGORITHMS: ReadonlySet<string> = new Set(['sha256', 'sha1', 'md5']);
+
+export class UploadFiles {
+  readonly dir: string;
+  readonly #jobsDir: string;
+
+  constructor(opts: { dataDir: string }) {
+    this.dir = join(opts.dataDir, 'uploads');
+    this.#jobsDir = join(opts.dataDir, 'upload-jobs');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    await mkdir(this.#jobsDir, { recursive: true });
+  }
+
+  static newId(ownerId: string): string {
+    return `${ownerId}-${randomBytes(16).toString('hex')}`;
+  }
+
+  static isId(id: string): boolean {
+    return UPLOAD_ID.test(id);
+  }
+
+  /** Absolute path of an upload's bytes. */
+  path(uploadId: string): string {
+    if (!UploadFiles.isId(uploadId)) throw new TremoloError('E_UPLOAD_NOT_FOUND');
+    return join(this.dir, uploadId);
+  }
+
+  async info(uploadId: string): Promise<UploadInfo | null> {
+    if (!UploadFiles.isId(uploadId)) return null;
+    try {
+      const raw = JSON.parse(await readFile(join(this.dir, `${uploadId}.json`), 'utf8')) as {
+        id?: unknown;
+        size?: unknown;
+        metadata?: unknown;
+        creation_date?: unknown;
+      };
+      const bytes = await stat(join(this.dir, uploadId)).then((st) => st.size, () => 0);
+      return {
+        id: uploadId,
+        ...(typeof raw.size === 'number' ? { size: raw.size } : {}),
+        offset: bytes,
+        metadata: raw.metadata && typeof raw.metadata === 'object' ? (raw.metadata as Record<string, string | null>) : {},
+        ...(typeof raw.creation_date === 'string' ? { creationDate: raw.creation_date } : {}),
+      };
+    } catch {
+      return null;
+    }
+  }
+
+  /** The upload if it exists and belongs to `userId`; E_UPLOAD_NOT_FOUND otherwise (others' uploads look absent). */
+  async owned(uploadId: string, userId: string): Promise<UploadInfo> {
+    const info = await this.info(uploadId);
+    if (!info || info.metadata.owner !== userId) throw new TremoloError('E_UPLOAD_NOT_FOUND');
+    return info;
+  }
+
+  /** Declared bytes of every upload the user holds, finished or not (what the quota counts). */
+  async bytesHeldBy(userId: string): Promise<number> {
+    const prefix = `${userId}-`;
+    let total = 0;
+    for (const name of await readdir(this.dir)) {
+      if (!name.startsWith(prefix) || !name.endsWith('.json')) continue;
+      const info = await this.info(name.slice(0, -'.json'.length));
+      if (info?.metadata.owner === userId) total += info.size ?? 0;
+    }
+    return total;
+  }
+
+  /** Compares the file with a declared `<algorithm> <base64>` checksum. */
+  async checksumMatches(uploadId: string, declared: string): Promise<boolean> {
+    const { algorithm, digest } = parseChecksum(declared);
+    const hash = createHash(algorithm);
+    for await (const chunk of createReadStream(this.path(uploadId))) hash.update(chunk as Buffer);
+    return hash.digest('base64') === digest;
+  }
+
+  /** The job recorded for an upload, or null. */
+  async jobOf(uploadId: string): Promise<string | null> {
+    if (!UploadFiles.isId(uploadId)) return null;
+    const text = await readFile(join(this.#jobsDir, uploadId), 'utf8').catch(() => null);
+    return text ? text.trim() : null;
+  }
+
+  /**
+   * Records `jobId` as the upload's job unless one is recorded already; returns the job
+   * that is recorded afterwards (ours, or the one that won the race).
+   */
+  async linkJob(uploadId: string, jobId: string): Promise<string> {
+    const tmp = join(this.#jobsDir, `.${uploadId}.${randomBytes(6).toString('hex')}`);
+    await writeFile(tmp, jobId);
+    try {
+      await link(tmp, join(this.#jobsDir, uploadId));
+      return jobId;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      return (await this.jobOf(uploadId)) ?? jobId;
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  async unlinkJob(uploadId: string): Promise<void> {
+    if (UploadFiles.isId(uploadId)) await rm(join(this.#jobsDir, uploadId), { force: true });
+  }
+}
+
+/** `sha256 <base64>` -> parts; E_VALIDATION for anything else. */
+export function parseChecksum(value: string): { algorithm: string; digest: string } {
+  const m = /^([a-z0-9]+) ([A-Za-z0-9+/]+={0,2})$/.exec(value.trim());
+  if (!m || !CHECKSUM_ALGORITHMS.has(m[1]!)) {
+    throw new TremoloError('E_VALIDATION', 'checksum must be "<sha256|sha1|md5> <base64 digest>"', { details: { field: 'checksum' } });
+  }
+  return { algorithm: m[1]!, digest: m[2]! };
+}

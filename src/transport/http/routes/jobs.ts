@@ -1,0 +1,114 @@
+/**
+ * Media jobs over REST: start the job of a finished upload, watch it, cancel it.
+ * Live progress goes to the owner's sockets as `job:progress`; these routes are for
+ * clients without a socket and for picking up after a reconnect.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { JobRecord } from '../../../storage/jobs.ts';
+import { userOf } from '../server.ts';
+
+/** What a client sees of a job: no lease bookkeeping. */
+export interface JobView {
+  id: string;
+  uploadId: string;
+  title: string;
+  description: string;
+  stage: JobRecord['stage'];
+  percent: number;
+  attempts: number;
+  createdAt: string;
+  updatedAt: string;
+  videoId?: string;
+  error?: { code: string; message: string };
+  cancelRequested?: boolean;
+}
+
+export function jobView(job: JobRecord): JobView {
+  return {
+    id: job.id,
+    uploadId: job.uploadId,
+    title: job.title,
+    description: job.description,
+    stage: job.stage,
+    percent: job.percent,
+    attempts: job.attempts,
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+    ...(job.videoId !== undefined ? { videoId: job.videoId } : {}),
+    ...(job.error !== undefined ? { error: job.error } : {}),
+    ...(job.cancelRequested ? { cancelRequested: true } : {}),
+  };
+}
+
+export interface JobRouteDeps {
+  /** The upload's job, created if it has none; E_QUEUE_FULL when this process has no room. */
+  startJob: (uploadId: string, userId: string) => Promise<{ job: JobRecord; created: boolean }>;
+  /** The caller's job; E_JOB_NOT_FOUND for anyone else's. */
+  getJob: (jobId: string, userId: string) => Promise<JobRecord>;
+  /** Cancels a queued or running job; E_JOB_FINISHED once it has ended. */
+  cancelJob: (jobId: string, userId: string) => Promise<JobRecord>;
+}
+
+const jobSchema = {
+  type: 'object',
+  required: ['id', 'uploadId', 'title', 'description', 'stage', 'percent', 'attempts', 'createdAt', 'updatedAt'],
+  properties: {
+    id: { type: 'string' },
+    uploadId: { type: 'string' },
+    title: { type: 'string' },
+    description: { type: 'string' },
+    stage: { type: 'string', enum: ['queued', 'probing', 'transcoding', 'tagging', 'ready', 'failed', 'cancelled'] },
+    percent: { type: 'number' },
+    attempts: { type: 'integer' },
+    createdAt: { type: 'string' },
+    updatedAt: { type: 'string' },
+    videoId: { type: 'string' },
+    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
+    cancelRequested: { type: 'boolean' },
+  },
+} as const;
+
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
+
+export async function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): Promise<void> {
+  const security = [{ bearer: [] }];
+
+  app.post<{ Body: { uploadId: string } }>(
+    '/v1/jobs',
+    {
+      preHandler: app.requireUser,
+      schema: {
+        tags: ['uploads'],
+        summary: "Start the job of a finished upload (idempotent: an upload has one job; 200 when it exists already)",
+        security,
+        body: { type: 'object', required: ['uploadId'], additionalProperties: false, properties: { uploadId: { type: 'string', minLength: 1, maxLength: 128 } } },
+        response: { 201: jobSchema, 200: jobSchema },
+      },
+    },
+    async (req, reply) => {
+      const { job, created } = await deps.startJob(req.body.uploadId, userOf(req));
+      return reply.code(created ? 201 : 200).send(jobView(job));
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/jobs/:id',
+    { preHandler: app.requireUser, schema: { tags: ['uploads'], summary: 'A job of yours', security, params: idParams, response: { 200: jobSchema } } },
+    async (req) => jobView(await deps.getJob(req.params.id, userOf(req))),
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/v1/jobs/:id',
+    {
+      preHandler: app.requireUser,
+      schema: {
+        tags: ['uploads'],
+        summary: 'Cancel a job: queued ones at once, running ones at their next heartbeat (202)',
+        security,
+        params: idParams,
+        response: { 202: jobSchema },
+      },
+    },
+    async (req, reply) => reply.code(202).send(jobView(await deps.cancelJob(req.params.id, userOf(req)))),
+  );
+}

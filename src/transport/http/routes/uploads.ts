@@ -1,0 +1,226 @@
+/**
+ * Resumable uploads: the tus 1.0 protocol at `/v1/uploads` (extensions: creation,
+ * creation-with-upload, termination, expiration), served by @tus/server with its file
+ * store under DATA_DIR/uploads.
+ *
+ * tus runs behind fastify rather than beside it, so uploads share authentication, rate
+ * limits, request ids and the error catalog with every other route:
+ * - fastify leaves `application/offset+octet-stream` bodies unread; the raw request is
+ *   handed to tus as a web Request and its web Response copied back onto the reply;
+ * - every request but OPTIONS needs the same bearer token as the rest of the API, and an
+ *   upload is visible only to the user who created it (others get E_UPLOAD_NOT_FOUND);
+ * - errors raised in our hooks reach the client as the catalog's JSON body, with
+ *   Retry-After where it applies; tus's own refusals keep their status codes (tus
+ *   clients act on them) and get a catalog code too.
+ *
+ * Checksums cover the whole file: `checksum` in Upload-Metadata (`sha256 <base64>`) is
+ * checked when the last byte arrives; a mismatch removes the upload (E_CHECKSUM_MISMATCH).
+ * The final PATCH starts the upload's media job and names it in `Tremolo-Job-Id`.
+ */
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { FileStore } from '@tus/file-store';
+import { Server as TusServer } from '@tus/server';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { TremoloError, toTremoloError, type ErrorCode } from '../../../protocol/errors.ts';
+import { parseChecksum, UploadFiles, type UploadInfo } from '../../../storage/media/upload-files.ts';
+import { sendError, userOf } from '../server.ts';
+
+export const UPLOADS_PATH = '/v1/uploads';
+export const JOB_ID_HEADER = 'Tremolo-Job-Id';
+
+export interface UploadLimits {
+  maxBytes: number;
+  quotaBytes: number;
+  expiryS: number;
+  titleMaxChars: number;
+  descriptionMaxChars: number;
+}
+
+export interface UploadRouteDeps {
+  files: UploadFiles;
+  limits: UploadLimits;
+  /** Base URL for Location headers (PUBLIC_URL); else taken from the request's Host. */
+  publicUrl?: string;
+  /** Starts (or finds) the job of a finished upload; E_QUEUE_FULL when there is no room. */
+  startJob: (upload: UploadInfo, userId: string) => Promise<{ jobId: string }>;
+  /** The upload was terminated: cancel its job if one is still running. */
+  onTerminated: (uploadId: string, userId: string) => Promise<void>;
+  onError: (err: unknown, context: string) => void;
+}
+
+/** Thrown from tus hooks: tus needs `status_code`/`body`; we keep the TremoloError to answer with. */
+class HookRefusal {
+  constructor(readonly error: TremoloError) {}
+  get status_code(): number {
+    return this.error.status;
+  }
+  get body(): string {
+    return JSON.stringify({ error: this.error.toJSON() });
+  }
+}
+
+/** tus's own refusals (plain-text bodies) -> catalog codes, keeping tus's status codes. */
+function tusCode(status: number): ErrorCode {
+  if (status === 404 || status === 410) return 'E_UPLOAD_NOT_FOUND';
+  if (status === 413) return 'E_PAYLOAD_TOO_LARGE';
+  if (status === 460) return 'E_CHECKSUM_MISMATCH';
+  if (status === 415) return 'E_UNSUPPORTED_MEDIA_TYPE';
+  if (status >= 500) return 'E_INTERNAL';
+  return 'E_VALIDATION';
+}
+
+export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps): Promise<void> {
+  const { files, limits } = deps;
+  await files.init();
+
+  /** Per request: who is asking, and the error one of our hooks refused it with. */
+  const users = new WeakMap<Request, string>();
+  const refusals = new WeakMap<Request, TremoloError>();
+  const refuse = (req: Request, error: TremoloError): HookRefusal => {
+    refusals.set(req, error);
+    return new HookRefusal(error);
+  };
+
+  const tus = new TusServer({
+    path: UPLOADS_PATH,
+    datastore: new FileStore({ directory: files.dir, expirationPeriodInMilliseconds: limits.expiryS * 1000 }),
+    ...(deps.publicUrl
+      ? { generateUrl: (_req: Request, o: { path: string; id: string }) => `${deps.publicUrl!.replace(/\/+$/, '')}${o.path}/${o.id}` }
+      : {}),
+    exposedHeaders: [JOB_ID_HEADER],
+    namingFunction: (req) => UploadFiles.newId(users.get(req) ?? 'anonymous'),
+    onUploadCreate: async (req, upload) => {
+      const userId = users.get(req);
+      if (!userId) throw refuse(req, new TremoloError('E_TOKEN_MISSING'));
+      const meta = upload.metadata ?? {};
+      const check = (cond: boolean, field: string, message: string): void => {
+        if (!cond) throw refuse(req, new TremoloError('E_VALIDATION', message, { details: { field } }));
+      };
+      check(upload.size !== undefined, 'Upload-Length', 'Upload-Length is required (deferred lengths are not accepted)');
+      const size = upload.size ?? 0;
+      check(size > 0, 'Upload-Length', 'An upload must not be empty');
+      if (size > limits.maxBytes) {
+        throw refuse(req, new TremoloError('E_PAYLOAD_TOO_LARGE', `An upload may be at most ${limits.maxBytes} bytes`, { details: { maxBytes: limits.maxBytes } }));
+      }
+      const title = (meta.title ?? meta.filename ?? '').trim();
+      check(title.length > 0, 'title', 'Upload-Metadata must carry a title');
+      check([...title].length <= limits.titleMaxChars, 'title', `title may be at most ${limits.titleMaxChars} characters`);
+      const description = meta.description ?? '';
+      check([...description].length <= limits.descriptionMaxChars, 'description', `description may be at most ${limits.descriptionMaxChars} characters`);
+      if (meta.checksum != null) {
+        try {
+          parseChecksum(meta.checksum);
+        } catch (err) {
+          throw refuse(req, toTremoloError(err));
+        }
+      }
+      const used = await files.bytesHeldBy(userId);
+      if (used + size > limits.quotaBytes) {
+        throw refuse(
+          req,
+          new TremoloError('E_QUOTA_EXCEEDED', undefined, { details: { quotaBytes: limits.quotaBytes, usedBytes: used } }),
+        );
+      }
+      return { metadata: { ...meta, title, description, owner: userId } };
+    },
+    onUploadFinish: async (req, upload) => {
+      const userId = users.get(req);
+      if (!userId) throw refuse(req, new TremoloError('E_TOKEN_MISSING'));
+      const checksum = upload.metadata?.checksum;
+      if (checksum && !(await files.checksumMatches(upload.id, checksum))) {
+        await tus.datastore.remove(upload.id).catch((err: unknown) => deps.onError(err, 'removing an upload'));
+        throw refuse(req, new TremoloError('E_CHECKSUM_MISMATCH', 'The file does not match the checksum in its metadata; it was removed'));
+      }
+      const info = await files.owned(upload.id, userId);
+      try {
+        const { jobId } = await deps.startJob(info, userId);
+        return { headers: { [JOB_ID_HEADER]: jobId } };
+      } catch (err) {
+        throw refuse(req, toTremoloError(err));
+      }
+    },
+    onResponseError: (_req, err) => {
+      if (err instanceof HookRefusal) return { status_code: err.status_code, body: err.body };
+      const status = 'status_code' in err ? err.status_code : 500;
+      if (status >= 500) deps.onError(err, 'upload');
+      return undefined;
+    },
+  });
+
+  // Expired (unfinished) uploads are removed in the background.
+  const sweepMs = Math.min(limits.expiryS * 1000, 15 * 60_000);
+  const sweep = setInterval(() => {
+    tus.cleanUpExpiredUploads().catch((err: unknown) => deps.onError(err, 'removing expired uploads'));
+  }, sweepMs);
+  sweep.unref();
+  app.addHook('onClose', async () => clearInterval(sweep));
+
+  // The body is tus's to read, chunk by chunk, straight into the file.
+  app.addContentTypeParser('application/offset+octet-stream', (_req, _payload, done) => done(null));
+
+  const handle = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const web = toWebRequest(req);
+    if (req.method !== 'OPTIONS') {
+      const userId = userOf(req);
+      users.set(web, userId);
+      const id = (req.params as { id?: string }).id;
+      if (id !== undefined) await files.owned(id, userId);
+    }
+    const res = await tus.handleWeb(web);
+    const refusal = refusals.get(web);
+    if (refusal) {
+      copyHeaders(res, reply, true);
+      return sendError(reply, refusal);
+    }
+    if (req.method === 'DELETE' && res.status === 204) {
+      const id = (req.params as { id?: string }).id;
+      if (id) await deps.onTerminated(id, userOf(req));
+    }
+    const text = await res.text();
+    if (res.status >= 400) {
+      copyHeaders(res, reply, true);
+      // tus clients act on the exact status (409 offset mismatch, 410 expired, ...): keep it.
+      const error = new TremoloError(tusCode(res.status), text.trim() || undefined);
+      return reply.code(res.status).type('application/json').send({ error: error.toJSON() });
+    }
+    copyHeaders(res, reply, false);
+    return reply.code(res.status).send(text.length ? text : undefined);
+  };
+
+  const methods = ['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+  const auth = (req: FastifyRequest): Promise<void> | undefined => (req.method === 'OPTIONS' ? undefined : app.requireUser(req));
+  const preHandler = async (req: FastifyRequest): Promise<void> => auth(req);
+  const schema = { tags: ['uploads'], summary: 'tus 1.0 resumable upload (creation, termination, expiration)' } as const;
+  app.route({ method: [...methods], url: UPLOADS_PATH, preHandler, schema, handler: handle });
+  app.route({
+    method: [...methods],
+    url: `${UPLOADS_PATH}/:id`,
+    preHandler,
+    schema: { ...schema, params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 128 } } } },
+    handler: handle,
+  });
+}
+
+function toWebRequest(req: FastifyRequest): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.raw.headers)) {
+    if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+  }
+  const withBody = req.method === 'PATCH' || req.method === 'POST';
+  const init: RequestInit & { duplex?: 'half' } = { method: req.method, headers };
+  if (withBody) {
+    init.body = Readable.toWeb(req.raw) as NodeReadableStream<Uint8Array> as unknown as ReadableStream<Uint8Array>;
+    init.duplex = 'half';
+  }
+  return new Request(`http://${req.headers.host ?? 'localhost'}${req.raw.url ?? '/'}`, init);
+}
+
+/** tus's headers onto our reply; Content-Length is fastify's to set for the body we send. */
+function copyHeaders(res: Response, reply: FastifyReply, forError: boolean): void {
+  res.headers.forEach((value, name) => {
+    const n = name.toLowerCase();
+    if (n === 'content-length' || (forError && n === 'content-type')) return;
+    reply.header(name, value);
+  });
+}

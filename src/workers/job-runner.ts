@@ -1,0 +1,361 @@
+/**
+ * JobRunner: the part of each process that turns queued media jobs into published videos.
+ *
+ * It claims jobs from storage (so with several processes on one Redis each job runs in
+ * exactly one of them at a time), keeps each claimed job's lease alive while it works,
+ * and runs probe -> transcode -> tag on the MediaPool. Storage is the only thing it shares
+ * with the rest of the system: the HTTP side creates job records and sets
+ * `cancelRequested`; the runner notices on its heartbeat.
+ *
+ * - A lease it fails to renew means another process may own the job now: it stops at once
+ *   and touches neither the record nor the files.
+ * - A job whose lease lapsed (its process died) is claimed again by whoever polls next;
+ *   storage counts attempts and fails the job after JOB_MAX_ATTEMPTS.
+ * - The runner never holds more jobs than the pool has slots (threads + queue), so a task
+ *   it submits is never refused; should the pool still be full (another user of the
+ *   pool), it waits Retry-After and submits again. Nothing claimed is dropped.
+ * - Tagging is best effort: a video whose tagging failed is published untagged and the
+ *   failure is recorded on the job's `error`.
+ */
+import { join } from 'node:path';
+import type { EventSink } from '../actors/events.ts';
+import type { Clock } from '../domain/clock.ts';
+import { TremoloError, toTremoloError } from '../protocol/errors.ts';
+import type { MediaRefs, TagInfo } from '../protocol/model.ts';
+import type { JobPatch, JobRecord, JobStage, JobStore } from '../storage/jobs.ts';
+import type { MediaStore } from '../storage/media/media-store.ts';
+import type { MediaPool, RunOptions, TaskInput, TaskName, TaskOutput } from './pool.ts';
+import type { TaggerOptions } from './tasks/tag/types.ts';
+
+/** What the runner needs to publish a finished job (the Engine and the Store provide it). */
+export interface Publisher {
+  createVideo(ownerId: string, input: { title: string; description: string; media: MediaRefs }): Promise<{ id: string }>;
+  setTagging(videoId: string, tagging: TagInfo): Promise<void>;
+}
+
+export interface JobRunnerSettings {
+  /** Lease holder name: unique per process (`<nodeId>-<pid>`). */
+  owner: string;
+  leaseMs: number;
+  maxAttempts: number;
+  /** Longest one attempt may run (JOB_TIMEOUT). */
+  timeoutMs: number;
+  /** Jobs run at once by this process: the pool's threads + queue. */
+  capacity: number;
+  /** How often storage is asked for work when nobody pokes the runner. Default 1 s. */
+  pollMs?: number;
+  maxDurationS: number;
+  ffmpegPath?: string;
+  ffprobePath?: string;
+  tagger: TaggerOptions;
+}
+
+export interface JobRunnerDeps {
+  jobs: JobStore;
+  pool: Pick<MediaPool, 'run'>;
+  publisher: Publisher;
+  sink: EventSink;
+  media: MediaStore;
+  /** Absolute path of an upload's bytes. */
+  uploadPath: (uploadId: string) => string;
+  clock: Clock;
+  onError: (err: unknown, context: string) => void;
+  settings: JobRunnerSettings;
+}
+
+/** Why a running job is being stopped. `lost`/`shutdown` leave the record alone. */
+type StopCause = 'cancelled' | 'timeout' | 'lost' | 'shutdown';
+
+interface Running {
+  job: JobRecord;
+  stop: (cause: StopCause) => void;
+  done: Promise<void>;
+}
+
+/** Storage writes of progress are at most this frequent per job (live events are not throttled). */
+const PERSIST_EVERY_MS = 1000;
+
+export class JobRunner {
+  readonly #deps: JobRunnerDeps;
+  readonly #s: Required<Pick<JobRunnerSettings, 'pollMs'>> & JobRunnerSettings;
+  readonly #running = new Map<string, Running>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #claiming: Promise<void> | undefined;
+  #again = false;
+  #closing = false;
+  /** Mean run time of finished jobs, for Retry-After. */
+  #meanJobMs = 0;
+
+  constructor(deps: JobRunnerDeps) {
+    const s = deps.settings;
+    if (!Number.isInteger(s.capacity) || s.capacity < 1) throw new RangeError('capacity must be an integer >= 1');
+    if (s.leaseMs < 100) throw new RangeError('leaseMs must be >= 100');
+    this.#deps = deps;
+    this.#s = { ...s, pollMs: s.pollMs ?? 1000 };
+  }
+
+  /** Starts polling storage for work. */
+  start(): void {
+    if (this.#timer || this.#closing) return;
+    this.#timer = setInterval(() => this.poke(), this.#s.pollMs);
+    this.#timer.unref();
+    this.poke();
+  }
+
+  /** Looks for work now (a job was just created). */
+  poke(): void {
+    if (this.#closing) return;
+    if (this.#claiming) {
+      this.#again = true;
+      return;
+    }
+    this.#claiming = this.#claimLoop()
+      .catch((err: unknown) => this.#deps.onError(err, 'job claim'))
+      .finally(() => {
+        this.#claiming = undefined;
+        if (this.#again) {
+          this.#again = false;
+          this.poke();
+        }
+      });
+  }
+
+  /** Jobs running in this process now. */
+  get active(): number {
+    return this.#running.size;
+  }
+
+  /** True when this process has no room for another job: new jobs get E_QUEUE_FULL. */
+  get saturated(): boolean {
+    return this.#closing || this.#running.size >= this.#s.capacity;
+  }
+
+  /** Seconds until a slot is likely free. */
+  retryAfterS(): number {
+    if (this.#meanJobMs === 0) return 5;
+    return Math.min(600, Math.max(1, Math.ceil(this.#meanJobMs / 1000)));
+  }
+
+  /** Refuses new work with E_QUEUE_FULL (and a Retry-After) while the process is saturated. */
+  admit(): void {
+    if (this.#closing) throw new TremoloError('E_SHUTTING_DOWN');
+    if (this.saturated) throw new TremoloError('E_QUEUE_FULL', undefined, { retryAfter: this.retryAfterS() });
+  }
+
+  /**
+   * Stops claiming and stops the running jobs (their ffmpeg is killed, partial output
+   * removed). Their records are left as they are: the leases lapse and the jobs are
+   * claimed again by this process after a restart, or by another process sooner.
+   */
+  async close(): Promise<void> {
+    this.#closing = true;
+    clearInterval(this.#timer);
+    await this.#claiming;
+    const running = [...this.#running.values()];
+    for (const r of running) r.stop('shutdown');
+    await Promise.all(running.map((r) => r.done));
+  }
+
+  async #claimLoop(): Promise<void> {
+    const { jobs, clock } = this.#deps;
+    while (!this.#closing && this.#running.size < this.#s.capacity) {
+      const job = await jobs.claim(this.#s.owner, { now: clock.now(), leaseMs: this.#s.leaseMs, maxAttempts: this.#s.maxAttempts });
+      if (!job) return;
+      this.#launch(job);
+    }
+  }
+
+  #launch(job: JobRecord): void {
+    const ctl = new AbortController();
+    let cause: StopCause | undefined;
+    const stop = (c: StopCause): void => {
+      if (cause) return;
+      cause = c;
+      // The pool reads 'timeout' as E_JOB_TIMEOUT and anything else as a cancellation.
+      ctl.abort(c === 'timeout' ? 'timeout' : 'cancelled');
+    };
+    const entry: Running = { job, stop, done: Promise.resolve() };
+    this.#running.set(job.id, entry);
+    const started = performance.now();
+    entry.done = this.#run(job, ctl.signal, stop, () => cause)
+      .catch((err: unknown) => this.#deps.onError(err, `job ${job.id}`))
+      .finally(() => {
+        this.#running.delete(job.id);
+        const ms = performance.now() - started;
+        this.#meanJobMs = this.#meanJobMs === 0 ? ms : this.#meanJobMs * 0.8 + ms * 0.2;
+        this.poke();
+      });
+  }
+
+  async #run(job: JobRecord, signal: AbortSignal, stop: (c: StopCause) => void, causeOf: () => StopCause | undefined): Promise<void> {
+    const { jobs, clock, media, settings } = { ...this.#deps, settings: this.#s };
+    const owner = settings.owner;
+    if (job.cancelRequested) {
+      await this.#finish(job, { stage: 'cancelled', percent: job.percent });
+      return;
+    }
+
+    const timeout = setTimeout(() => stop('timeout'), settings.timeoutMs);
+    const beatMs = Math.max(50, Math.min(1000, Math.floor(settings.leaseMs / 3)));
+    let beating = false;
+    const heartbeat = setInterval(() => {
+      if (beating) return;
+      beating = true;
+      void (async () => {
+        try {
+          if (!(await jobs.renew(job.id, owner, { now: clock.now(), leaseMs: settings.leaseMs }))) return stop('lost');
+          const now = await jobs.get(job.id);
+          if (!now) stop('lost');
+          else if (now.cancelRequested) stop('cancelled');
+        } catch (err) {
+          // Storage trouble: keep working; the lease lapses if it does not come back.
+          this.#deps.onError(err, `job ${job.id} heartbeat`);
+        } finally {
+          beating = false;
+        }
+      })();
+    }, beatMs);
+
+    let current: JobRecord = job;
+    let lastPersist = 0;
+    /** Moves to a stage (persisted) and tells the owner. False when the lease is gone. */
+    const enter = async (stage: JobStage, percent = 0): Promise<void> => {
+      const updated = await jobs.update(job.id, { stage, percent }, { now: clock.now(), owner });
+      if (!updated) {
+        stop('lost');
+        throw new TremoloError('E_JOB_CANCELLED');
+      }
+      current = updated;
+      lastPersist = clock.now();
+      this.#emit(current, stage, percent);
+    };
+    const progress = (stage: JobStage) => (p: { percent: number }): void => {
+      this.#emit(current, stage, p.percent);
+      if (clock.now() - lastPersist < PERSIST_EVERY_MS) return;
+      lastPersist = clock.now();
+      jobs.update(job.id, { percent: p.percent }, { now: clock.now(), owner }).catch((err: unknown) => this.#deps.onError(err, `job ${job.id} progress`));
+    };
+
+    const source = this.#deps.uploadPath(job.uploadId);
+    const outDir = media.dirFor(job.id);
+    try {
+      await enter('probing');
+      const probe = await this.#task('probe', { file: source, maxDurationS: settings.maxDurationS, ...bins(settings) }, { signal });
+
+      await enter('transcoding');
+      const manifest = await this.#task(
+        'transcode',
+        { input: source, outDir, probe, maxDurationS: settings.maxDurationS, ...bins(settings) },
+        { signal, onProgress: progress('transcoding') },
+      );
+
+      await enter('tagging');
+      let tagging: TagInfo | undefined;
+      let tagError: { code: string; message: string } | undefined;
+      try {
+        const result = await this.#task(
+          'tag',
+          {
+            keyframes: manifest.keyframes.map((k) => join(manifest.dir, k)),
+            videoPath: source,
+            options: { ...settings.tagger, ...(settings.ffmpegPath ? { ffmpegPath: settings.ffmpegPath } : {}) },
+          },
+          { signal, onProgress: progress('tagging') },
+        );
+        tagging = {
+          tags: result.tags,
+          ocr: result.ocr.map((l) => ({ text: l.text, confidence: Math.round(l.confidence * 1000) / 1000 })),
+          speechRatio: result.speech.ratio,
+        };
+      } catch (err) {
+        if (signal.aborted) throw err;
+        const e = toTremoloError(err);
+        this.#deps.onError(err, `job ${job.id} tagging`);
+        tagError = { code: e.code === 'E_INTERNAL' ? 'E_TAGGING_FAILED' : e.code, message: e.message };
+      }
+      if (signal.aborted) throw new TremoloError(causeOf() === 'timeout' ? 'E_JOB_TIMEOUT' : 'E_JOB_CANCELLED');
+
+      // Past this point the video exists: no more cancelling, only finishing.
+      const rel = (p: string): string => `${job.id}/${p}`;
+      const videoId =
+        current.videoId ??
+        (
+          await this.#deps.publisher.createVideo(job.ownerId, {
+            title: job.title,
+            description: job.description,
+            media: { hls: rel(manifest.hls.master), mp4: rel(manifest.mp4), poster: rel(manifest.poster) },
+          })
+        ).id;
+      await jobs.update(job.id, { videoId }, { now: clock.now(), owner });
+      if (tagging) await this.#deps.publisher.setTagging(videoId, tagging);
+      await this.#finish(current, { stage: 'ready', percent: 100, videoId, ...(tagError ? { error: tagError } : {}) });
+    } catch (err) {
+      const cause = causeOf();
+      if (cause === 'lost' || cause === 'shutdown') {
+        // Not ours any more (or we are stopping): leave record and files to the next holder,
+        // unless the job was cancelled while queued and we raced that.
+        if (cause === 'lost' && (await jobs.get(job.id).catch(() => null))?.stage === 'cancelled') await media.remove(job.id);
+        return;
+      }
+      await media.remove(job.id).catch((e: unknown) => this.#deps.onError(e, `job ${job.id} cleanup`));
+      if (cause === 'cancelled') {
+        await this.#finish(current, { stage: 'cancelled' });
+      } else {
+        const e = cause === 'timeout' ? new TremoloError('E_JOB_TIMEOUT') : toTremoloError(err);
+        if (e.code === 'E_INTERNAL') this.#deps.onError(err, `job ${job.id}`);
+        await this.#finish(current, { stage: 'failed', error: { code: e.code, message: e.message } });
+      }
+    } finally {
+      clearTimeout(timeout);
+      clearInterval(heartbeat);
+    }
+  }
+
+  /** Runs a pool task; a full pool is waited out (Retry-After), never a reason to drop the job. */
+  async #task<K extends TaskName>(task: K, input: TaskInput<K>, opts: RunOptions & { signal: AbortSignal }): Promise<TaskOutput<K>> {
+    for (;;) {
+      try {
+        return await this.#deps.pool.run(task, input, opts);
+      } catch (err) {
+        if (!(err instanceof TremoloError) || err.code !== 'E_QUEUE_FULL' || opts.signal.aborted) throw err;
+        await sleep((err.retryAfter ?? 1) * 1000, opts.signal);
+      }
+    }
+  }
+
+  /** Writes a final stage (only while holding the lease) and tells the owner. */
+  async #finish(job: JobRecord, patch: JobPatch & { stage: JobStage }): Promise<void> {
+    const { jobs, clock } = this.#deps;
+    const updated = await jobs.update(job.id, patch, { now: clock.now(), owner: this.#s.owner });
+    if (updated) this.#emit(updated, patch.stage, updated.percent);
+  }
+
+  #emit(job: JobRecord, stage: JobStage, percent: number): void {
+    if (this.#closing) return; // the transport is going away; the record says where the job stands
+    this.#deps.sink.publish({
+      type: 'job:progress',
+      userId: job.ownerId,
+      jobId: job.id,
+      stage,
+      percent: Math.round(percent),
+      ...(job.videoId ? { videoId: job.videoId } : {}),
+      ...(job.error ? { error: job.error } : {}),
+    });
+  }
+}
+
+function bins(s: JobRunnerSettings): { ffmpegPath?: string; ffprobePath?: string } {
+  return { ...(s.ffmpegPath ? { ffmpegPath: s.ffmpegPath } : {}), ...(s.ffprobePath ? { ffprobePath: s.ffprobePath } : {}) };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

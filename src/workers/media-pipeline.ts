@@ -1,0 +1,240 @@
+/**
+ * The media pipeline, assembled: uploads (tus) -> job records -> JobRunner on the MediaPool
+ * -> published videos, plus the signed `/media/*` routes that serve the result.
+ *
+ * main.ts calls `startMediaPipeline` once and gets back the routes to register, the
+ * `presentMedia` that turns stored media paths into freshly signed URLs in every video
+ * response, `mediaFromUpload` for `POST /v1/videos { uploadId }`, and `close`.
+ *
+ * Several processes may share one Redis and one DATA_DIR: any of them can take an upload,
+ * any can run its job (storage leases decide which), any can serve its media.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Engine } from '../actors/engine.ts';
+import type { EventSink } from '../actors/events.ts';
+import type { Config } from '../config.ts';
+import type { Clock } from '../domain/clock.ts';
+import { TremoloError } from '../protocol/errors.ts';
+import type { MediaRefs, Video } from '../protocol/model.ts';
+import { FINAL_STAGES, type JobRecord } from '../storage/jobs.ts';
+import { FileMediaStore } from '../storage/media/media-store.ts';
+import { UploadFiles } from '../storage/media/upload-files.ts';
+import type { Store } from '../storage/store.ts';
+import { jobRoutes } from '../transport/http/routes/jobs.ts';
+import { uploadRoutes } from '../transport/http/routes/uploads.ts';
+import { mediaRoutes, mediaUrlPath } from '../transport/media/routes.ts';
+import { MediaSigner } from '../transport/media/signing.ts';
+import { JobRunner } from './job-runner.ts';
+import { MediaPool } from './pool.ts';
+import type { TaggerOptions } from './tasks/tag/types.ts';
+
+export interface MediaPipelineDeps {
+  config: Config;
+  engine: Engine;
+  store: Store;
+  sink: EventSink;
+  clock: Clock;
+  onError: (err: unknown, context: string) => void;
+}
+
+export interface MediaPipeline {
+  /** Registers `/v1/uploads`, `/v1/jobs` and `/media/*`. */
+  routes: (app: FastifyInstance) => Promise<void>;
+  /** Stored (relative) media paths -> signed URLs; external media as is. */
+  presentMedia: (video: Video) => Video;
+  /** Media of the caller's upload whose job is ready (`POST /v1/videos { uploadId }`). */
+  mediaFromUpload: (uploadId: string, userId: string) => Promise<MediaRefs>;
+  readonly runner: JobRunner;
+  /** Stops the runner (running jobs are stopped, their leases lapse) and the pool. */
+  close(): Promise<void>;
+}
+
+export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<MediaPipeline> {
+  const { config, engine, store, sink, clock, onError } = deps;
+  const files = new UploadFiles({ dataDir: config.dataDir });
+  await files.init();
+  const media = new FileMediaStore({ root: join(config.dataDir, 'media') });
+  await mkdir(media.root, { recursive: true });
+  const signer = new MediaSigner({ secret: config.mediaSecret, ttlS: config.mediaUrlTtlS });
+  // Threads start with the first task: a process that never runs a job never pays for them.
+  let poolInstance: MediaPool | undefined;
+  const pool: Pick<MediaPool, 'run'> = {
+    run: (task, input, opts) => (poolInstance ??= new MediaPool({ threads: config.workerThreads, maxQueue: config.workerMaxQueue })).run(task, input, opts),
+  };
+
+  const runner = new JobRunner({
+    jobs: store.jobs,
+    pool,
+    publisher: {
+      createVideo: (ownerId, input) => engine.createVideo(ownerId, input),
+      setTagging: (videoId, tagging) => engine.setTagging(videoId, tagging),
+    },
+    sink,
+    media,
+    uploadPath: (id) => files.path(id),
+    clock,
+    onError,
+    settings: {
+      // Unique per runner, not just per process: tests run several servers in one process.
+      owner: `${config.nodeId}-${process.pid}-${randomBytes(3).toString('hex')}`,
+      leaseMs: config.jobLeaseMs,
+      maxAttempts: config.jobMaxAttempts,
+      timeoutMs: config.jobTimeoutMs,
+      capacity: config.workerThreads + config.workerMaxQueue,
+      pollMs: Math.min(1000, Math.max(100, Math.floor(config.jobLeaseMs / 2))),
+      maxDurationS: config.videoMaxSeconds,
+      ...(config.ffmpegPath ? { ffmpegPath: config.ffmpegPath } : {}),
+      ...(config.ffprobePath ? { ffprobePath: config.ffprobePath } : {}),
+      tagger: taggerOptions(config),
+    },
+  });
+
+  const getJob = async (jobId: string, userId: string): Promise<JobRecord> => {
+    const job = await store.jobs.get(jobId);
+    if (!job || job.ownerId !== userId) throw new TremoloError('E_JOB_NOT_FOUND');
+    return job;
+  };
+
+  const startJob = async (uploadId: string, userId: string): Promise<{ job: JobRecord; created: boolean }> => {
+    const info = await files.owned(uploadId, userId);
+    if (info.size === undefined || info.offset < info.size) throw new TremoloError('E_UPLOAD_NOT_FOUND');
+    const linked = await files.jobOf(uploadId);
+    if (linked) {
+      const job = await store.jobs.get(linked);
+      if (job) return { job, created: false };
+      await files.unlinkJob(uploadId); // its record is gone (memory storage restarted): start afresh
+    }
+    runner.admit();
+    const now = clock.now();
+    const at = new Date(now).toISOString();
+    const job: JobRecord = {
+      id: engine.newId(),
+      ownerId: userId,
+      uploadId,
+      title: info.metadata.title ?? '',
+      description: info.metadata.description ?? '',
+      stage: 'queued',
+      percent: 0,
+      attempts: 0,
+      createdAt: at,
+      updatedAt: at,
+    };
+    await store.jobs.create(job);
+    const winner = await files.linkJob(uploadId, job.id);
+    if (winner !== job.id) {
+      // Another request started this upload's job first: ours never ran; withdraw it.
+      await store.jobs.update(job.id, { stage: 'cancelled' }, { now });
+      const other = await store.jobs.get(winner);
+      if (!other) throw new TremoloError('E_BUSY');
+      return { job: other, created: false };
+    }
+    sink.publish({ type: 'job:progress', userId, jobId: job.id, stage: 'queued', percent: 0 });
+    runner.poke();
+    return { job, created: true };
+  };
+
+  const cancelJob = async (jobId: string, userId: string): Promise<JobRecord> => {
+    const job = await getJob(jobId, userId);
+    if (FINAL_STAGES.has(job.stage)) throw new TremoloError('E_JOB_FINISHED');
+    const now = clock.now();
+    const held = job.leaseOwner !== undefined && (job.leaseUntil ?? 0) > now;
+    if (held) {
+      // The holder sees the flag on its next heartbeat, kills ffmpeg and cleans up.
+      return (await store.jobs.update(jobId, { cancelRequested: true }, { now })) ?? job;
+    }
+    const updated = (await store.jobs.update(jobId, { stage: 'cancelled', cancelRequested: true }, { now })) ?? job;
+    await media.remove(jobId);
+    sink.publish({ type: 'job:progress', userId, jobId, stage: 'cancelled', percent: updated.percent });
+    return updated;
+  };
+
+  const base = config.publicUrl ? config.publicUrl.replace(/\/+$/, '') : '';
+  const isAbsolute = (p: string): boolean => /^([a-z][a-z0-9+.-]*:|\/)/i.test(p);
+  const presentMedia = (video: Video): Video => {
+    const m = video.media;
+    if (m.hls === undefined && m.mp4 === undefined && m.poster === undefined) return video;
+    const out: MediaRefs = { ...m };
+    for (const key of ['hls', 'mp4', 'poster'] as const) {
+      const p = m[key];
+      if (p === undefined || isAbsolute(p)) continue;
+      try {
+        out[key] = base + signer.sign(mediaUrlPath(p));
+      } catch (err) {
+        delete out[key]; // a path we would refuse to serve is better left out than served broken
+        onError(err, `media path of video ${video.id}`);
+      }
+    }
+    return { ...video, media: out };
+  };
+
+  const mediaFromUpload = async (uploadId: string, userId: string): Promise<MediaRefs> => {
+    await files.owned(uploadId, userId);
+    const jobId = await files.jobOf(uploadId);
+    const job = jobId ? await store.jobs.get(jobId) : null;
+    if (!job || job.ownerId !== userId || job.stage !== 'ready' || !job.videoId) throw new TremoloError('E_UPLOAD_NOT_FOUND');
+    const published = await engine.getVideo(job.videoId).catch(() => null);
+    if (!published) throw new TremoloError('E_UPLOAD_NOT_FOUND');
+    const { hls, mp4, poster } = published.value.media;
+    return { ...(hls ? { hls } : {}), ...(mp4 ? { mp4 } : {}), ...(poster ? { poster } : {}) };
+  };
+
+  const routes = async (app: FastifyInstance): Promise<void> => {
+    await app.register(uploadRoutes, {
+      files,
+      limits: {
+        maxBytes: config.uploadMaxBytes,
+        quotaBytes: config.uploadQuotaBytes,
+        expiryS: config.uploadExpiryS,
+        titleMaxChars: config.titleMaxChars,
+        descriptionMaxChars: config.descriptionMaxChars,
+      },
+      ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+      startJob: async (upload, userId) => ({ jobId: (await startJob(upload.id, userId)).job.id }),
+      onTerminated: async (uploadId, userId) => {
+        const jobId = await files.jobOf(uploadId);
+        await files.unlinkJob(uploadId);
+        if (jobId) await cancelJob(jobId, userId).catch(() => undefined); // finished or gone: nothing to stop
+      },
+      onError,
+    });
+    await app.register(jobRoutes, { startJob, getJob, cancelJob });
+    await app.register(mediaRoutes, { signer, store: media });
+  };
+
+  runner.start();
+  return {
+    routes,
+    presentMedia,
+    mediaFromUpload,
+    runner,
+    close: async () => {
+      await runner.close();
+      await poolInstance?.close({ cancel: true });
+    },
+  };
+}
+
+function taggerOptions(config: Config): TaggerOptions {
+  const triple = (text: string, name: string): [number, number, number] => {
+    const v = text.split(',').map((x) => Number(x.trim()));
+    if (v.length !== 3 || v.some((x) => !Number.isFinite(x))) throw new RangeError(`${name} must be three comma-separated numbers`);
+    return [v[0]!, v[1]!, v[2]!];
+  };
+  const base: TaggerOptions = { device: config.taggerDevice, threads: config.taggerThreads };
+  if (!config.taggerClassifierModel || !config.taggerClassifierLabels) return base;
+  return {
+    ...base,
+    classifier: {
+      modelPath: config.taggerClassifierModel,
+      labelsPath: config.taggerClassifierLabels,
+      size: config.taggerClassifierSize,
+      mean: triple(config.taggerClassifierMean, 'TAGGER_CLASSIFIER_MEAN'),
+      std: triple(config.taggerClassifierStd, 'TAGGER_CLASSIFIER_STD'),
+      topK: config.taggerClassifierTopK,
+      threshold: config.taggerClassifierThreshold,
+    },
+  };
+}

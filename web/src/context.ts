@@ -1,0 +1,10 @@
+/** What every view of a signed-in page shares: the SDK clients and the user directory. */
+import type { HttpClient, LiveClient, UserProfile } from '../../src/client/index.ts';
+import type { People } from './people.ts';
+
+export interface AppContext {
+  readonly http: HttpClient;
+  readonly live: LiveClient;
+  readonly people: People;
+  readonly me: UserProfile;
+}
