@@ -36,6 +36,7 @@ const RATE = Number(argv.rate);
 const LIKERS = 200;
 const here = (p: string) => new URL(p, import.meta.url);
 const now = () => performance.timeOrigin + performance.now();
+const progress = (msg: string) => console.error(`  [${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
 interface Outcome {
   watchers: number;
@@ -62,6 +63,7 @@ async function scenario(watchers: number, coalesce: boolean, seconds: number): P
     USER_MAX_SOCKETS: '100000',
   });
   const clients: Child[] = [];
+  progress(`${coalesce ? 'coalesced' : 'naive'}, ${watchers} watchers: starting`);
   try {
     const { url } = (await server.ready) as { url: string };
     const tag = (Date.now() % 1e9).toString(36);
@@ -84,6 +86,7 @@ async function scenario(watchers: number, coalesce: boolean, seconds: number): P
     await Promise.all(
       shards.map((s, k) => s.call('open', { url, n: k === 0 ? half : watchers - half, kind: 'sio', videoId: video.id, sampleEvery, offset: k * half })),
     );
+    progress(`${watchers} watchers connected and watching`);
     await new Promise((r) => setTimeout(r, 1000));
     await Promise.all(shards.map((s) => s.call('reset')));
 
@@ -100,14 +103,15 @@ async function scenario(watchers: number, coalesce: boolean, seconds: number): P
     // wait until every watcher has the final version (or the drain limit)
     const final = await new HttpClient(url).getVideo(video.id);
     const deadline = now() + Number(argv['drain-s']) * 1000;
-    let results: { delivered: number; minLikes: number; maxLikes: number; timelines: [number, number][][] }[] = [];
+    let results: { delivered: number; minLikes: number; maxLikes: number; minVersion: number; timelines: [number, number][][] }[] = [];
     for (;;) {
       results = await Promise.all(shards.map((s) => s.call<(typeof results)[number]>('results')));
-      const done = results.every((r) => r.minLikes === final.counters.likes && r.maxLikes === final.counters.likes);
+      const done = results.every((r) => r.minVersion >= final.counters.version);
       if (done || now() > deadline) break;
       await new Promise((r) => setTimeout(r, 250));
     }
     const elapsed = (now() - t0) / 1000;
+    progress(`likes done, watchers ${results.every((r) => r.minVersion >= final.counters.version) ? 'caught up' : 'NOT caught up'} after ${fmt(elapsed, 1)} s`);
     const cpu1 = (await server.call<{ cpuS: number }>('stats')).cpuS;
     const delivered = results.reduce((n, r) => n + r.delivered, 0);
 
@@ -142,7 +146,7 @@ async function scenario(watchers: number, coalesce: boolean, seconds: number): P
       missing,
       deliveredPerSec: delivered / elapsed,
       cpuPer100k: delivered ? ((cpu1 - cpu0) * 1e5) / delivered : Number.NaN,
-      exact: minSeen === final.counters.likes && maxSeen === final.counters.likes,
+      exact: minSeen === final.counters.likes && maxSeen === final.counters.likes && results.every((r) => r.minVersion >= final.counters.version),
       finalLikes: final.counters.likes,
       minSeen,
       maxSeen,

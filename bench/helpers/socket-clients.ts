@@ -154,7 +154,9 @@ serveParent({
   results: () => {
     const watching = sockets;
     const likes = watching.map((w) => w.likes);
+    const versions = watching.map((w) => w.version);
     return {
+      minVersion: Math.min(...versions),
       sockets: watching.length,
       delivered,
       minLikes: Math.min(...likes),

@@ -161,6 +161,9 @@ export class JobRunner {
     while (!this.#closing && this.#running.size < this.#s.capacity) {
       const job = await jobs.claim(this.#s.owner, { now: clock.now(), leaseMs: this.#s.leaseMs, maxAttempts: this.#s.maxAttempts });
       if (!job) return;
+      // Our own lease lapsed (a stalled heartbeat) and we claimed the job again: the run in
+      // progress holds the new lease too (same owner), so it simply carries on.
+      if (this.#running.has(job.id)) continue;
       this.#launch(job);
     }
   }
@@ -188,7 +191,8 @@ export class JobRunner {
   }
 
   async #run(job: JobRecord, signal: AbortSignal, stop: (c: StopCause) => void, causeOf: () => StopCause | undefined): Promise<void> {
-    const { jobs, clock, media, settings } = { ...this.#deps, settings: this.#s };
+    const { jobs, clock, media } = this.#deps;
+    const settings = this.#s;
     const owner = settings.owner;
     if (job.cancelRequested) {
       await this.#finish(job, { stage: 'cancelled', percent: job.percent });

@@ -66,6 +66,7 @@ function tusCode(status: number): ErrorCode {
   if (status === 413) return 'E_PAYLOAD_TOO_LARGE';
   if (status === 460) return 'E_CHECKSUM_MISMATCH';
   if (status === 415) return 'E_UNSUPPORTED_MEDIA_TYPE';
+  if (status === 501) return 'E_VALIDATION'; // an extension we do not offer (deferred length)
   if (status >= 500) return 'E_INTERNAL';
   return 'E_VALIDATION';
 }
@@ -82,9 +83,12 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
     return new HookRefusal(error);
   };
 
+  const datastore = new FileStore({ directory: files.dir, expirationPeriodInMilliseconds: limits.expiryS * 1000 });
+  // Size limits and the quota are checked when an upload is created, so its length must be known then.
+  datastore.extensions = datastore.extensions.filter((e) => e !== 'creation-defer-length');
   const tus = new TusServer({
     path: UPLOADS_PATH,
-    datastore: new FileStore({ directory: files.dir, expirationPeriodInMilliseconds: limits.expiryS * 1000 }),
+    datastore,
     ...(deps.publicUrl
       ? { generateUrl: (_req: Request, o: { path: string; id: string }) => `${deps.publicUrl!.replace(/\/+$/, '')}${o.path}/${o.id}` }
       : {}),
