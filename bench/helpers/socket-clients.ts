@@ -43,7 +43,8 @@ function openOne(url: string, i: number, kind: 'sio' | 'ws', videoId: string | u
       if (type === '0') return ws.send('40'); // engine.io open -> socket.io connect
       if (text.startsWith('40')) {
         if (!videoId) return resolve();
-        return ws.send(`421${JSON.stringify(['video:watch', { videoId }])}`);
+        // sinceOffset: joining watchers are not counted as views (a view is a counter change, which the naive baseline would broadcast to the whole room per join)
+        return ws.send(`421${JSON.stringify(['video:watch', { videoId, sinceOffset: 0 }])}`);
       }
       if (text.startsWith('431')) {
         const [ack] = JSON.parse(text.slice(3)) as [{ ok: boolean; snapshot?: { counters: { likes: number; version: number } } }];
@@ -73,9 +74,9 @@ function openOne(url: string, i: number, kind: 'sio' | 'ws', videoId: string | u
 
 /**
  * Signed-in sockets that alternate like/unlike on one video (so every op changes the
- * counter), `ratePerSec` ops in total, for `seconds`; returns [ack time, version] of each.
+ * counter), `ratePerSec` ops in total, for `seconds`; returns [ack time, version, send time] of each.
  */
-async function like(url: string, tokens: string[], videoId: string, ratePerSec: number, seconds: number): Promise<{ acks: [number, number][]; failed: number; last: { likes: number; version: number } }> {
+async function like(url: string, tokens: string[], videoId: string, ratePerSec: number, seconds: number): Promise<{ acks: [number, number, number][]; failed: number; last: { likes: number; version: number } }> {
   const conns = await Promise.all(
     tokens.map(
       (token, i) =>
@@ -99,7 +100,7 @@ async function like(url: string, tokens: string[], videoId: string, ratePerSec: 
         }),
     ),
   );
-  const acks: [number, number][] = [];
+  const acks: [number, number, number][] = []; // [ack time, version, send time]
   let failed = 0;
   let last = { likes: -1, version: -1 };
   const total = Math.round(ratePerSec * seconds);
@@ -115,11 +116,12 @@ async function like(url: string, tokens: string[], videoId: string, ratePerSec: 
     c.liked = !c.liked;
     inflight.push(
       new Promise<void>((resolve) => {
+        const sent = now();
         c.pending.set(id, (payload) => {
           const at = now();
           const [ack] = JSON.parse(payload) as [{ ok: boolean; counters?: { likes: number; version: number } }];
           if (ack.ok && ack.counters) {
-            acks.push([at, ack.counters.version]);
+            acks.push([at, ack.counters.version, sent]);
             if (ack.counters.version > last.version) last = { likes: ack.counters.likes, version: ack.counters.version };
           } else failed++;
           resolve();
