@@ -63,6 +63,9 @@ export class Engine {
   readonly feed: FeedService;
   private readonly videoCache: ReadCache<VideoState>;
   private readonly profileCache: ReadCache<UserProfile>;
+  private readonly feedPages: ReadCache<Page<string>>;
+  /** Bumped to retire every cached feed page of a user at once. */
+  private readonly feedGeneration = new Map<string, number>();
   private readonly hotDirty = new Map<string, { video: VideoRecord; counters: Counters }>();
   private hotTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -87,6 +90,14 @@ export class Engine {
     const cacheOpts = { ...limits.cache, clock, metrics: metrics?.cache };
     this.videoCache = new ReadCache({ ...cacheOpts, name: 'video', load: (id) => store.videos.get(id) });
     this.profileCache = new ReadCache({ ...cacheOpts, name: 'user', load: (id) => store.users.profile(id) });
+    this.feedPages = new ReadCache({
+      ...cacheOpts,
+      name: 'feed',
+      load: (key) => {
+        const [userId, , limit, cursor] = key.split('|') as [string, string, string, string];
+        return this.feed.following(userId, { limit: Number(limit), ...(cursor ? { cursor } : {}) });
+      },
+    });
     deps.invalidation.onRemote((key) => this.dropLocal(key));
     this.feed = new FeedService({
       store,
@@ -95,6 +106,7 @@ export class Engine {
       followerCount: async (id) => (await this.profileCache.get(id)).value?.followers ?? 0,
       existing: async (videoIds) => (await Promise.all(videoIds.map((id) => this.videoCache.get(id)))).map((r) => r.value !== null),
       onError: deps.onError,
+      onInboxesChanged: (userIds) => userIds.forEach((id) => this.retireFeedPages(id)),
     });
     metrics?.gauge('tremolo_actors_active', 'Actor activations in memory by kind', ['kind'], (set) => {
       for (const kind of [VIDEO_ACTOR, USER_ACTOR]) set({ kind }, this.actors.activeCount(kind));
@@ -286,8 +298,16 @@ export class Engine {
 
   // ------------------------------------------------------------ feeds
 
+  /**
+   * The following feed. Its page of ids is cached per (user, cursor, limit): building it merges
+   * the inbox with every pulled author's outbox, which is the expensive part of a feed read.
+   * The videos themselves come through the video cache, so counters stay fresh. A user's cached
+   * pages are dropped when their follows change or a post lands in their inbox here; a post
+   * fanned out by another process shows within CACHE_TTL_MS (and arrives live as `feed:new`).
+   */
   async followingFeed(userId: string, page: PageRequest): Promise<Page<Video>> {
-    const ids = await this.feed.following(userId, page);
+    const key = `${userId}|${this.feedGeneration.get(userId) ?? 0}|${page.limit}|${page.cursor ?? ''}`;
+    const ids = (await this.feedPages.get(key)).value ?? { items: [] };
     const videos = await this.videosById(ids.items, userId);
     return ids.nextCursor ? { items: videos, nextCursor: ids.nextCursor } : { items: videos };
   }
@@ -379,7 +399,12 @@ export class Engine {
       this.actors.invalidate(VIDEO_ACTOR, id);
     } else if (kind === 'user') {
       this.profileCache.invalidate(id);
+      this.retireFeedPages(id);
     }
+  }
+
+  private retireFeedPages(userId: string): void {
+    this.feedGeneration.set(userId, (this.feedGeneration.get(userId) ?? 0) + 1);
   }
 }
 

@@ -31,6 +31,8 @@ export interface FeedDeps {
   /** Which of these videos still exist (through the video cache). */
   existing: (videoIds: string[]) => Promise<boolean[]>;
   onError: (err: unknown, context: string) => void;
+  /** Told after posts were pushed into these users' inboxes (their cached feed pages are stale). */
+  onInboxesChanged?: (userIds: string[]) => void;
 }
 
 export class FeedService {
@@ -62,6 +64,7 @@ export class FeedService {
       const page = await store.users.followers(video.ownerId, { cursor, limit: options.fanoutBatch });
       if (page.items.length) {
         if (push) await store.feeds.pushToInboxes(page.items, entry, options.inboxMax);
+        this.deps.onInboxesChanged?.(page.items);
         sink.publish({ type: 'feed:new', userIds: page.items, videoId: video.id, authorId: video.ownerId });
       }
       cursor = page.nextCursor;

@@ -4,7 +4,7 @@
  * JWKS URL. Every failure maps to a distinct catalog code: missing, expired, invalid
  * (malformed, tampered, wrong issuer/audience) and wrong algorithm (`none` included).
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { SignJWT, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { TremoloError } from '../../protocol/errors.ts';
 
@@ -44,7 +44,8 @@ export class TokenService {
       this.verifyKey = Promise.resolve(key);
     } else {
       this.algorithms = ['HS256'];
-      this.verifyKey = Promise.resolve(this.secret);
+      // a KeyObject made once: given raw bytes, jose would import a key on every verify
+      this.verifyKey = Promise.resolve(createSecretKey(Buffer.from(this.secret)));
     }
   }
 
