@@ -12,7 +12,7 @@
  */
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { TremoloError } from '../protocol/errors.ts';
 import {
@@ -174,7 +174,7 @@ export class MediaPool {
     const entry: InFlight = { state, cancel };
     const onAbort = (): void => cancel(reasonOf(signal));
 
-    port1.on('message', (msg: WorkerMessage) => {
+    const onMessage = (msg: WorkerMessage): void => {
       if (msg.type === 'progress' && onProgress) {
         try {
           onProgress(msg.progress);
@@ -182,7 +182,8 @@ export class MediaPool {
           // a caller's progress handler must not break the task
         }
       }
-    });
+    };
+    port1.on('message', onMessage);
     port1.unref();
 
     this.#inFlight.add(entry);
@@ -203,6 +204,9 @@ export class MediaPool {
       clearTimeout(grace);
       signal?.removeEventListener('abort', onAbort);
       this.#inFlight.delete(entry);
+      // The result travels on piscina's channel, progress on ours: deliver progress the
+      // task posted before finishing (its final 100 %) before the port goes away.
+      for (let m = receiveMessageOnPort(port1); m; m = receiveMessageOnPort(port1)) onMessage(m.message as WorkerMessage);
       port1.close();
     }
   }
