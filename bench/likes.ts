@@ -20,6 +20,7 @@ import { FanoutSink } from '../src/actors/events.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { systemClock } from '../src/domain/clock.ts';
 import { TsidGenerator } from '../src/domain/ids.ts';
+import { engineLimits } from '../src/main.ts';
 import { LocalInvalidationBus } from '../src/storage/cache/invalidation.ts';
 import { guardStore } from '../src/storage/guard.ts';
 import { RedisStore } from '../src/storage/redis/redis-store.ts';
@@ -92,15 +93,7 @@ function buildEngine(store: Store, config: Config, ids: TsidGenerator): Engine {
     ids,
     invalidation: new LocalInvalidationBus(),
     onError: (err) => console.error(err),
-    limits: {
-      titleMaxChars: config.titleMaxChars,
-      descriptionMaxChars: config.descriptionMaxChars,
-      commentMaxChars: config.commentMaxChars,
-      readStaleMs: config.actorReadStaleMs,
-      cache: { max: config.cacheMaxEntries, ttlMs: config.cacheTtlMs, negativeTtlMs: config.cacheNegativeTtlMs },
-      actors: { idleMs: config.actorIdleMs, maxActive: config.actorMaxActive, maxBatch: config.actorMaxBatch, mailboxLimit: config.actorMailboxLimit },
-      feed: { pushMaxFollowers: config.fanoutPushMaxFollowers, inboxMax: config.feedInboxMax, fanoutBatch: config.fanoutBatch },
-    },
+    limits: engineLimits(config),
   });
 }
 

@@ -6,7 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Cluster, type Redis } from 'ioredis';
-import { Engine } from './actors/engine.ts';
+import { Engine, type EngineLimits } from './actors/engine.ts';
 import { FanoutSink } from './actors/events.ts';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './domain/clock.ts';
@@ -111,20 +111,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     metrics,
     invalidation,
     onError: (err, context) => log.error({ err }, context),
-    limits: {
-      titleMaxChars: config.titleMaxChars,
-      descriptionMaxChars: config.descriptionMaxChars,
-      commentMaxChars: config.commentMaxChars,
-      readStaleMs: config.actorReadStaleMs,
-      cache: { max: config.cacheMaxEntries, ttlMs: config.cacheTtlMs, negativeTtlMs: config.cacheNegativeTtlMs },
-      actors: {
-        idleMs: config.actorIdleMs,
-        maxActive: config.actorMaxActive,
-        maxBatch: config.actorMaxBatch,
-        mailboxLimit: config.actorMailboxLimit,
-      },
-      feed: { pushMaxFollowers: config.fanoutPushMaxFollowers, inboxMax: config.feedInboxMax, fanoutBatch: config.fanoutBatch },
-    },
+    limits: engineLimits(config),
   });
 
   // ---- transport
@@ -230,4 +217,22 @@ async function connectedDuplicate(redis: Redis | Cluster, opts: { sharded?: bool
   client.on('error', () => {}); // the store's own client reports connection trouble
   await client.connect();
   return client;
+}
+
+/** The engine's limits, from configuration (shared with the benchmarks that build an Engine). */
+export function engineLimits(config: Config): EngineLimits {
+  return {
+    titleMaxChars: config.titleMaxChars,
+    descriptionMaxChars: config.descriptionMaxChars,
+    commentMaxChars: config.commentMaxChars,
+    readStaleMs: config.actorReadStaleMs,
+    cache: { max: config.cacheMaxEntries, ttlMs: config.cacheTtlMs, negativeTtlMs: config.cacheNegativeTtlMs },
+    actors: {
+      idleMs: config.actorIdleMs,
+      maxActive: config.actorMaxActive,
+      maxBatch: config.actorMaxBatch,
+      mailboxLimit: config.actorMailboxLimit,
+    },
+    feed: { pushMaxFollowers: config.fanoutPushMaxFollowers, inboxMax: config.feedInboxMax, fanoutBatch: config.fanoutBatch },
+  };
 }
