@@ -53,6 +53,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Resolves once a redis-server on `port` answers PING (about 5 s at most). */
+async function waitForRedis(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await connectRedis(`redis://127.0.0.1:${port}`);
+      r.disconnect();
+      return;
+    } catch {
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  }
+  throw new Error(`redis-server on port ${port} did not start`);
+}
+
 export interface PrivateRedis {
   port: number;
   url: string;
@@ -75,16 +89,7 @@ export async function startRedis(opts: { persist?: boolean } = {}): Promise<Priv
     child = spawn('redis-server', ['--port', String(port), '--save', '', ...persistence, '--bind', '127.0.0.1'], {
       stdio: 'ignore',
     });
-    for (let i = 0; i < 100; i++) {
-      try {
-        const r = await connectRedis(`redis://127.0.0.1:${port}`);
-        r.disconnect();
-        return;
-      } catch {
-        await new Promise((res) => setTimeout(res, 50));
-      }
-    }
-    throw new Error(`redis-server on port ${port} did not start`);
+    await waitForRedis(port);
   };
   const stop = async () => {
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
@@ -114,18 +119,7 @@ export async function startRedisCluster(): Promise<PrivateCluster> {
       { stdio: 'ignore' },
     ),
   );
-  for (const port of ports) {
-    for (let i = 0; ; i++) {
-      try {
-        const r = await connectRedis(`redis://127.0.0.1:${port}`);
-        r.disconnect();
-        break;
-      } catch (err) {
-        if (i > 100) throw err;
-        await new Promise((res) => setTimeout(res, 50));
-      }
-    }
-  }
+  for (const port of ports) await waitForRedis(port);
   const nodes = ports.map((p) => `127.0.0.1:${p}`);
   await new Promise<void>((resolve, reject) => {
     const cli = spawn('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
