@@ -103,8 +103,14 @@ try {
   await autocannon(bareUrl, { ...load, seconds: 2 });
   const feedRuns: LoadResult[] = [];
   const bareRuns: LoadResult[] = [];
+  // server CPU (all its threads, user + system) per request: steadier than req/s on a shared box
+  const cpuS = async () => ((await server.call('stats')) as { cpuS: number }).cpuS;
+  const cpuPerRequest: number[] = [];
   for (let r = 0; r < Number(argv.runs); r++) {
-    feedRuns.push(await autocannon(feedUrl, { ...load, headers }));
+    const before = await cpuS();
+    const run = await autocannon(feedUrl, { ...load, headers });
+    cpuPerRequest.push(((await cpuS()) - before) / (run.reqPerSec * load.seconds));
+    feedRuns.push(run);
     bareRuns.push(await autocannon(bareUrl, load));
   }
   // where the ceiling of this server is, whatever the route does: the framework alone
@@ -120,7 +126,7 @@ try {
   const p99 = summarize(feedRuns.map((r) => r.p99), true);
   const bp99 = summarize(bareRuns.map((r) => r.p99), true);
   console.log(`GET /v1/feed (${argv.storage}, ${bytes} B body), autocannon -c ${load.connections} -d ${load.seconds}, best of ${argv.runs}`);
-  console.log(`tremolo:   req/s ${describe(feed)}; p99 ms ${describe(p99)}`);
+  console.log(`tremolo:   req/s ${describe(feed)}; p99 ms ${describe(p99)}; server CPU µs per request ${describe(summarize(cpuPerRequest.map((s) => s * 1e6), true))}`);
   console.log(`bare http: req/s ${describe(ceiling)}; p99 ms ${describe(bp99)}`);
   console.log(`same server, other routes (one run each): GET /healthz ${fmt(floorHealth.reqPerSec)} req/s; signed-in GET /v1/users/:id ${fmt(floorProfile.reqPerSec)} req/s`);
   report(argv.storage === 'memory' ? 'feed' : `feed-${argv.storage}`, 'req/s', feed.best, ceiling.best);

@@ -24,6 +24,7 @@ import { docsRoutes } from './transport/http/routes/docs.ts';
 import { feedRoutes } from './transport/http/routes/feeds.ts';
 import { healthRoutes } from './transport/http/routes/health.ts';
 import { userRoutes } from './transport/http/routes/users.ts';
+import { VideoJson } from './transport/http/video-json.ts';
 import { videoRoutes } from './transport/http/routes/videos.ts';
 import { webRoutes } from './transport/http/routes/web.ts';
 import { createHttpServer } from './transport/http/server.ts';
@@ -117,6 +118,8 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   // ---- transport
   const media = await startMediaPipeline({ config, engine, store, sink, clock, onError: (err, context) => log.error({ err }, context) });
   const { presentMedia } = media;
+  // a tenth of a signed URL's life, at most a minute: a kept URL always has 90 % of it left
+  const videoJson = new VideoJson({ present: presentMedia, clock, maxAgeMs: Math.min(60_000, config.mediaUrlTtlS * 100) });
   await docsRoutes(app, { version: VERSION });
   await app.register(healthRoutes, {
     version: VERSION,
@@ -125,10 +128,10 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     isShuttingDown: () => shuttingDown,
   });
   await app.register(authRoutes, { engine, tokens, limits: rateLimits, handleMaxChars: config.handleMaxChars });
-  await app.register(videoRoutes, { engine, presentMedia, mediaFromUpload: media.mediaFromUpload });
+  await app.register(videoRoutes, { engine, presentMedia, videoJson, mediaFromUpload: media.mediaFromUpload });
   await app.register(media.routes);
-  await app.register(userRoutes, { engine, presentMedia });
-  await app.register(feedRoutes, { engine, presentMedia });
+  await app.register(userRoutes, { engine, videoJson });
+  await app.register(feedRoutes, { engine, videoJson });
   await app.register(webRoutes, {});
 
   const adapterRedis = redis ? await adapterClients(redis, config.redisPrefix, closers) : undefined;

@@ -13,6 +13,7 @@ import type { Metrics } from '../metrics.ts';
 import { TremoloError } from '../protocol/errors.ts';
 import type { Comment, Counters, MediaRefs, Page, PageRequest, TagInfo, UserProfile, Video, VideoEvent, VideoRecord } from '../protocol/model.ts';
 import { ReadCache } from '../storage/cache/read-cache.ts';
+import { TaggedCache } from '../storage/cache/tagged-cache.ts';
 import type { InvalidationBus } from '../storage/cache/invalidation.ts';
 import { decodeCursor, decodeOffsetCursor, encodeCursor } from '../storage/cursor.ts';
 import type { CommentOrder, LogHead, Store, UserRecord, VideoState } from '../storage/store.ts';
@@ -58,12 +59,26 @@ export interface WatchResult {
 
 const LATEST_COMMENTS = 20;
 
+/** A page of videos; `degraded` when served from cache while storage was unavailable. */
+export type VideoPage = Readonly<Page<Video> & { degraded?: true }>;
+
+interface VideoViews {
+  anonymous?: Video;
+  liked?: Video;
+  notLiked?: Video;
+}
+
 export class Engine {
   readonly actors: ActorSystem;
   readonly feed: FeedService;
   private readonly videoCache: ReadCache<VideoState>;
   private readonly profileCache: ReadCache<UserProfile>;
   private readonly feedPages: ReadCache<Page<string>>;
+  /** Finished following-feed pages, tagged with their reader and videos. */
+  private readonly feedViews: TaggedCache<VideoPage>;
+  /** Counts video invalidations, so a page read across one is not kept. */
+  private videoChanges = 0;
+  private readonly videoViews = new WeakMap<VideoState, VideoViews>();
   /** Bumped to retire every cached feed page of a user at once. */
   private readonly feedGeneration = new Map<string, number>();
   private readonly hotDirty = new Map<string, { video: VideoRecord; counters: Counters }>();
@@ -90,6 +105,7 @@ export class Engine {
     const cacheOpts = { ...limits.cache, clock, metrics: metrics?.cache };
     this.videoCache = new ReadCache({ ...cacheOpts, name: 'video', load: (id) => store.videos.get(id) });
     this.profileCache = new ReadCache({ ...cacheOpts, name: 'user', load: (id) => store.users.profile(id) });
+    this.feedViews = new TaggedCache({ max: limits.cache.max, ttlMs: limits.cache.ttlMs, clock });
     this.feedPages = new ReadCache({
       ...cacheOpts,
       name: 'feed',
@@ -104,9 +120,10 @@ export class Engine {
       sink,
       options: limits.feed,
       followerCount: async (id) => (await this.profileCache.get(id)).value?.followers ?? 0,
-      existing: async (videoIds) => (await Promise.all(videoIds.map((id) => this.videoCache.get(id)))).map((r) => r.value !== null),
+      existing: async (videoIds) => (await this.videoCache.getMany(videoIds)).map((r) => r.value !== null),
       onError: deps.onError,
-      onInboxesChanged: (userIds) => userIds.forEach((id) => this.retireFeedPages(id)),
+      // one message per fan-out batch tells every process to drop these readers' kept pages
+      onInboxesChanged: (userIds) => this.changed(`feeds:${userIds.join(',')}`),
     });
     metrics?.gauge('tremolo_actors_active', 'Actor activations in memory by kind', ['kind'], (set) => {
       for (const kind of [VIDEO_ACTOR, USER_ACTOR]) set({ kind }, this.actors.activeCount(kind));
@@ -169,7 +186,7 @@ export class Engine {
     return this.deps.store.users.following(userId, page);
   }
 
-  async userVideos(userId: string, page: PageRequest, viewerId?: string): Promise<Page<Video>> {
+  async userVideos(userId: string, page: PageRequest, viewerId?: string): Promise<VideoPage> {
     await this.profile(userId);
     const before = page.cursor ? decodeCursorId(page.cursor) : undefined;
     const ids = await this.deps.store.feeds.outbox(userId, before, page.limit + 1);
@@ -205,7 +222,7 @@ export class Engine {
     if (!r.value) throw new TremoloError('E_VIDEO_NOT_FOUND');
     const video: Video = { ...r.value.video, counters: r.value.counters };
     if (viewerId !== undefined && !r.degraded) {
-      video.likedByMe = (await this.deps.store.videos.likedBy(videoId, [viewerId]))[0] ?? false;
+      video.likedByMe = (await this.deps.store.videos.likedByUser(viewerId, [videoId]))[0] ?? false;
     }
     return { value: video, degraded: r.degraded };
   }
@@ -290,33 +307,40 @@ export class Engine {
     return { snapshot: await snapshot(), recovered: false };
   }
 
-  async byTag(tag: string, page: PageRequest, viewerId?: string): Promise<Page<Video>> {
+  async byTag(tag: string, page: PageRequest, viewerId?: string): Promise<VideoPage> {
     const ids = await this.deps.store.videos.byTag(tag.toLowerCase(), { cursor: page.cursor, limit: page.limit });
-    const videos = await this.videosById(ids.items, viewerId);
-    return ids.nextCursor ? { items: videos, nextCursor: ids.nextCursor } : { items: videos };
+    return this.videoPage(ids.items, ids.nextCursor, viewerId);
   }
 
   // ------------------------------------------------------------ feeds
 
   /**
-   * The following feed. Its page of ids is cached per (user, cursor, limit): building it merges
-   * the inbox with every pulled author's outbox, which is the expensive part of a feed read.
-   * The videos themselves come through the video cache, so counters stay fresh. A user's cached
-   * pages are dropped when their follows change or a post lands in their inbox here; a post
-   * fanned out by another process shows within CACHE_TTL_MS (and arrives live as `feed:new`).
+   * The following feed, cached at two levels. Its page of ids is cached per (user, cursor,
+   * limit): building it merges the inbox with every pulled author's outbox, the expensive part.
+   * The finished page is kept too, tagged with its reader and each of its videos, and dropped
+   * when any of them changes (a like, a comment, a view, an edit, a delete, here or in another
+   * process): readers see fresh counters, and a repeat read costs one lookup. A user's pages
+   * go when their follows change or a post is fanned out to them, by any process.
    */
-  async followingFeed(userId: string, page: PageRequest): Promise<Page<Video>> {
+  async followingFeed(userId: string, page: PageRequest): Promise<VideoPage> {
     const key = `${userId}|${this.feedGeneration.get(userId) ?? 0}|${page.limit}|${page.cursor ?? ''}`;
-    const ids = (await this.feedPages.get(key)).value ?? { items: [] };
-    const videos = await this.videosById(ids.items, userId);
-    return ids.nextCursor ? { items: videos, nextCursor: ids.nextCursor } : { items: videos };
+    const kept = this.feedViews.get(key);
+    if (kept) return kept;
+    const changesBefore = this.videoChanges;
+    const ids = await this.feedPages.get(key);
+    const items = ids.value?.items ?? [];
+    const view = await this.videoPage(items, ids.value?.nextCursor, userId, ids.degraded);
+    // a video that changed while this page was being read may be in it with its old state
+    if (!view.degraded && this.videoChanges === changesBefore) {
+      this.feedViews.set(key, view, [`feed:${userId}`, ...items.map((id) => `video:${id}`)]);
+    }
+    return view;
   }
 
-  async hotFeed(page: PageRequest, viewerId?: string): Promise<Page<Video>> {
+  async hotFeed(page: PageRequest, viewerId?: string): Promise<VideoPage> {
     const offset = decodeOffsetCursor(page.cursor);
     const ids = await this.deps.store.feeds.hot(offset, page.limit + 1);
-    const videos = await this.videosById(ids.slice(0, page.limit), viewerId);
-    return ids.length > page.limit ? { items: videos, nextCursor: encodeCursor(offset + page.limit) } : { items: videos };
+    return this.videoPage(ids.slice(0, page.limit), ids.length > page.limit ? encodeCursor(offset + page.limit) : undefined, viewerId);
   }
 
   /** Flushes pending background work (fan-out, hot scores) and stops the actors. */
@@ -338,7 +362,7 @@ export class Engine {
   private async snapshotFor(videoId: string, snap: VideoSnapshot, userId?: string): Promise<WatchResult['snapshot']> {
     const [latest, liked] = await Promise.all([
       this.deps.store.videos.comments(videoId, 'newest', { limit: LATEST_COMMENTS }),
-      userId === undefined ? Promise.resolve([false]) : this.deps.store.videos.likedBy(videoId, [userId]),
+      userId === undefined ? Promise.resolve([false]) : this.deps.store.videos.likedByUser(userId, [videoId]),
     ]);
     return {
       counters: snap.counters,
@@ -350,16 +374,45 @@ export class Engine {
     };
   }
 
-  private async videosById(ids: string[], viewerId?: string): Promise<Video[]> {
-    const reads = await Promise.all(ids.map((id) => this.videoCache.get(id)));
+  /**
+   * The videos of `ids` that still exist, in order, as `viewerId` sees them. A page built from
+   * a cache that storage could not refresh is marked degraded (and has no likedByMe, which
+   * would need storage).
+   */
+  private async videoPage(ids: string[], nextCursor: string | undefined, viewerId?: string, degraded = false): Promise<VideoPage> {
+    const reads = await this.videoCache.getMany(ids);
     const states = reads.map((r) => r.value).filter((s): s is VideoState => s !== null);
-    const liked = viewerId === undefined ? [] : await Promise.all(states.map((s) => this.deps.store.videos.likedBy(s.video.id, [viewerId])));
-    return states.map((s, i) => ({ ...s.video, counters: s.counters, ...(viewerId !== undefined ? { likedByMe: liked[i]?.[0] ?? false } : {}) }));
+    const stale = degraded || reads.some((r) => r.degraded);
+    let items: Video[];
+    if (viewerId === undefined || stale) {
+      items = states.map((s) => this.videoOf(s, 'anonymous'));
+    } else {
+      const liked = await this.deps.store.videos.likedByUser(
+        viewerId,
+        states.map((s) => s.video.id),
+      );
+      items = states.map((s, i) => this.videoOf(s, liked[i] ? 'liked' : 'notLiked'));
+    }
+    return Object.freeze({ items, ...(nextCursor !== undefined ? { nextCursor } : {}), ...(stale ? { degraded: true as const } : {}) });
   }
 
-  private async pageOfVideos(ids: string[], limit: number, viewerId?: string): Promise<Page<Video>> {
-    const items = await this.videosById(ids.slice(0, limit), viewerId);
-    return ids.length > limit ? { items, nextCursor: encodeCursor(ids[limit - 1]!) } : { items };
+  /**
+   * The Video of a cached state as seen by an anonymous reader, a liker or a non-liker: made
+   * once per state, so a page of hot videos allocates nothing and the HTTP layer can keep
+   * each one's JSON (keyed by the object) until the state is replaced. Never mutate the result.
+   */
+  private videoOf(state: VideoState, seenBy: keyof VideoViews): Video {
+    let views = this.videoViews.get(state);
+    if (!views) this.videoViews.set(state, (views = {}));
+    return (views[seenBy] ??= Object.freeze({
+      ...state.video,
+      counters: state.counters,
+      ...(seenBy === 'anonymous' ? {} : { likedByMe: seenBy === 'liked' }),
+    }));
+  }
+
+  private pageOfVideos(ids: string[], limit: number, viewerId?: string): Promise<VideoPage> {
+    return this.videoPage(ids.slice(0, limit), ids.length > limit ? encodeCursor(ids[limit - 1]!) : undefined, viewerId);
   }
 
   /**
@@ -369,7 +422,7 @@ export class Engine {
   private countersChanged(video: VideoRecord, counters: Counters): void {
     // Here the actor holds the new state, so only the read cache goes; other processes
     // drop both (their activation of this video, if any, is now behind).
-    this.videoCache.invalidate(video.id);
+    this.videoChanged(video.id);
     this.deps.invalidation.publish(`video:${video.id}`);
     this.hotDirty.set(video.id, { video, counters });
     this.hotTimer ??= setTimeout(() => {
@@ -395,16 +448,25 @@ export class Engine {
   private dropLocal(key: string): void {
     const [kind, id] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
     if (kind === 'video') {
-      this.videoCache.invalidate(id);
+      this.videoChanged(id);
       this.actors.invalidate(VIDEO_ACTOR, id);
     } else if (kind === 'user') {
       this.profileCache.invalidate(id);
       this.retireFeedPages(id);
+    } else if (kind === 'feeds') {
+      for (const userId of id.split(',')) this.retireFeedPages(userId);
     }
   }
 
   private retireFeedPages(userId: string): void {
     this.feedGeneration.set(userId, (this.feedGeneration.get(userId) ?? 0) + 1);
+    this.feedViews.invalidateTag(`feed:${userId}`);
+  }
+
+  private videoChanged(videoId: string): void {
+    this.videoChanges++;
+    this.videoCache.invalidate(videoId);
+    this.feedViews.invalidateTag(`video:${videoId}`);
   }
 }
 

@@ -94,7 +94,6 @@ export interface SocketData {
   userId?: string;
   /** Seconds since the epoch at which the socket's token expires. */
   tokenExp?: number;
-  watching: Set<string>;
   strikes: number;
 }
 
@@ -110,5 +109,7 @@ export const CLIENT_EVENTS = [
   'user:unfollow',
 ] as const satisfies readonly (keyof ClientToServerEvents)[];
 
-export const videoRoom = (videoId: string) => `video:${videoId}`;
+const VIDEO_ROOM = 'video:';
+export const videoRoom = (videoId: string) => `${VIDEO_ROOM}${videoId}`;
+export const isVideoRoom = (room: string) => room.startsWith(VIDEO_ROOM);
 export const userRoom = (userId: string) => `user:${userId}`;

@@ -102,6 +102,8 @@ export interface VideoStore {
   applyOps(videoId: string, ops: VideoOp[], opts: { now: number }): Promise<VideoBatchResult>;
   /** Which of `userIds` like the video (same order). */
   likedBy(videoId: string, userIds: string[]): Promise<boolean[]>;
+  /** Which of `videoIds` the user likes (same order; false for unknown videos): a page's `likedByMe` in one call. */
+  likedByUser(userId: string, videoIds: readonly string[]): Promise<boolean[]>;
   comments(videoId: string, order: CommentOrder, page: PageRequest): Promise<Page<Comment>>;
   /** Events with offset > sinceOffset, oldest first, at most `limit`. */
   events(videoId: string, sinceOffset: number, limit: number): Promise<EventRange>;

@@ -194,6 +194,16 @@ export function storeContract(driver: string, open: () => Promise<{ store: Store
         assert.equal(r2.counters.version, 3);
       });
 
+      it("answers a page's likedByMe for one user in one call", async () => {
+        const [a, b] = [await user(), await user()];
+        const [v1, v2, v3] = [await video(a.id), await video(a.id), await video(b.id)];
+        await store.videos.applyOps(v1.id, [{ type: 'like', userId: a.id }], { now });
+        await store.videos.applyOps(v3.id, [{ type: 'like', userId: a.id }, { type: 'like', userId: b.id }], { now });
+        assert.deepEqual(await store.videos.likedByUser(a.id, [v1.id, v2.id, v3.id, '0000000000000']), [true, false, true, false]);
+        assert.deepEqual(await store.videos.likedByUser(b.id, [v3.id, v1.id]), [true, false]);
+        assert.deepEqual(await store.videos.likedByUser(b.id, []), []);
+      });
+
       it('never counts likes below zero', async () => {
         const a = await user();
         const v = await video(a.id);

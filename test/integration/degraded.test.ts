@@ -21,10 +21,14 @@ describe('storage outage', () => {
     });
     try {
       const alice = await newUser(server, 'deg');
+      const bob = await newUser(server, 'deg');
+      await bob.http.follow(alice.id);
       const video = await alice.http.createVideo({ title: 'outage' });
       await alice.http.like(video.id);
       assert.equal((await alice.http.getVideo(video.id)).counters.likes, 1); // now cached
       await alice.http.user(alice.id); // and so is the profile
+      await server.engine.feed.idle();
+      assert.equal((await bob.http.feed()).items[0]?.id, video.id); // and bob's feed
 
       await redis.stop();
       await new Promise((r) => setTimeout(r, 150)); // past the cache TTL
@@ -38,6 +42,17 @@ describe('storage outage', () => {
 
       const profile = await fetch(new URL(`/v1/users/${alice.id}`, server.url));
       assert.equal(profile.status, 200, 'profiles read before the outage are served too');
+
+      const feed = await fetch(new URL('/v1/feed', server.url), { headers: { authorization: `Bearer ${bob.token}` } });
+      assert.equal(feed.status, 200, 'so are feed pages');
+      assert.equal(feed.headers.get('x-degraded'), '1');
+      const page = (await feed.json()) as { degraded: boolean; items: { id: string; counters: { likes: number }; likedByMe?: boolean }[] };
+      assert.equal(page.degraded, true);
+      assert.deepEqual(
+        page.items.map((v) => [v.id, v.counters.likes, v.likedByMe]),
+        [[video.id, 1, undefined]],
+        'with the last known counters, and no likedByMe (that needs storage)',
+      );
 
       for (let i = 0; i < 4; i++) {
         await assert.rejects(alice.http.comment(video.id, `lost ${i}`), (e: TremoloClientError & { status: number; retryAfter: string }) => {

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { io as rawIo } from 'socket.io-client';
 import { LiveClient, TremoloClientError } from '../../src/client/live-client.ts';
 import type { Tremolo } from '../../src/main.ts';
@@ -209,6 +212,58 @@ describe('live limits', () => {
       c.close();
     } finally {
       await strict.close();
+    }
+  });
+});
+
+describe('live connection state', () => {
+  let server: Tremolo;
+  before(async () => {
+    server = await startServer({ SOCKET_MAX_WATCHES: '2' });
+  });
+  after(async () => server.close());
+
+  it('lets the HTTP request that opened a WebSocket be collected while the socket stays', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    let opened: WeakRef<IncomingMessage> | undefined;
+    const onUpgrade = (req: IncomingMessage) => (opened = new WeakRef(req));
+    server.app.server.on('upgrade', onUpgrade);
+    const c = await liveClient(server); // the SDK connects with a WebSocket straight away
+    server.app.server.off('upgrade', onUpgrade);
+    try {
+      assert.ok(opened, 'the client connected with a WebSocket upgrade');
+      await eventually(async () => {
+        gc();
+        await new Promise((r) => setImmediate(r));
+        return opened!.deref() === undefined;
+      }, 'the upgrade request to be garbage-collected', 5000);
+      const v = await (await newUser(server)).http.createVideo({ title: 'still live' });
+      assert.equal((await c.watch(v.id)).snapshot.counters.likes, 0, 'and the socket still works');
+    } finally {
+      c.close();
+    }
+  });
+
+  it('counts watches from the socket rooms: unwatching frees a slot, concurrent watches never overshoot', async () => {
+    const u = await newUser(server);
+    const vids = await Promise.all([1, 2, 3].map((i) => u.http.createVideo({ title: `w${i}` })));
+    const c = await liveClient(server, { token: u.token });
+    try {
+      await c.watch(vids[0]!.id);
+      await c.watch(vids[1]!.id);
+      await c.watch(vids[1]!.id); // again: takes no second slot
+      await assert.rejects(c.watch(vids[2]!.id), (e) => codeOf(e) === 'E_TOO_MANY_WATCHES');
+      await c.unwatch(vids[0]!.id);
+      await c.watch(vids[2]!.id);
+      await c.unwatch(vids[1]!.id);
+      await c.unwatch(vids[2]!.id);
+      const results = await Promise.allSettled(vids.map((v) => c.watch(v.id)));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 2);
+      const refused = results.filter((r) => r.status === 'rejected');
+      assert.deepEqual(refused.map((r) => codeOf(r.reason)), ['E_TOO_MANY_WATCHES']);
+    } finally {
+      c.close();
     }
   });
 });

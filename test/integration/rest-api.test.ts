@@ -147,6 +147,43 @@ describe('REST API', () => {
     assert.ok(mine.nextCursor);
   });
 
+  it('a feed page read again shows every change to its videos since: counters, likedByMe, tags, deletes, follows', async () => {
+    const reader = await newUser(server, 'agr');
+    const author = await newUser(server, 'aga');
+    const other = await newUser(server, 'ago');
+    await reader.http.follow(author.id);
+    const [v1, v2, v3] = [
+      await author.http.createVideo({ title: 'one' }),
+      await author.http.createVideo({ title: 'two' }),
+      await author.http.createVideo({ title: 'three' }),
+    ];
+    await server.engine.feed.idle();
+    const read = async () => new Map((await reader.http.feed()).items.map((v) => [v.id, v]));
+    const first = await read();
+    assert.deepEqual([...first.keys()], [v3.id, v2.id, v1.id]);
+    assert.deepEqual(await read(), first, 'a repeat read answers the same');
+    assert.deepEqual(first.get(v1.id), await reader.http.getVideo(v1.id), 'a feed item is the video as GET /v1/videos/:id shows it');
+
+    await other.http.like(v1.id);
+    await reader.http.like(v2.id);
+    await other.http.comment(v3.id, 'hello');
+    let now = await read();
+    assert.equal(now.get(v1.id)?.counters.likes, 1);
+    assert.equal(now.get(v1.id)?.likedByMe, false);
+    assert.equal(now.get(v2.id)?.counters.likes, 1);
+    assert.equal(now.get(v2.id)?.likedByMe, true);
+    assert.equal(now.get(v3.id)?.counters.comments, 1);
+
+    await server.engine.setTagging(v1.id, { tags: ['cats'], ocr: [], speechRatio: 0 });
+    await author.http.deleteVideo(v3.id);
+    now = await read();
+    assert.deepEqual(now.get(v1.id)?.tagging?.tags, ['cats']);
+    assert.deepEqual([...now.keys()], [v2.id, v1.id]);
+
+    await reader.http.unfollow(author.id);
+    assert.equal((await read()).size, 0);
+  });
+
   it('hot feed ranks by engagement and pages by offset', async () => {
     const author = await newUser(server, 'hot');
     const likers = [await newUser(server, 'l'), await newUser(server, 'l'), await newUser(server, 'l')];

@@ -90,4 +90,16 @@ describe('three processes on one Redis', () => {
     await a.http.like(video.id); // through s1
     await eventually(async () => (await readVia(s2)).counters.likes === 1, 's2 to see the like before its TTL', 5000);
   });
+
+  it("drops a kept feed page in the other processes when one of its videos changes", async () => {
+    const [s1, s2] = servers as [ServerProcess, ServerProcess];
+    const author = await newUser(s1, 'kpa');
+    const reader = await newUser(s2, 'kpr');
+    await reader.http.follow(author.id);
+    const video = await author.http.createVideo({ title: 'kept' });
+    await eventually(async () => (await reader.http.feed()).items.some((v) => v.id === video.id), 'the post to reach the feed', 5000);
+    assert.equal((await reader.http.feed()).items[0]?.counters.likes, 0); // kept in s2
+    await author.http.like(video.id); // through s1
+    await eventually(async () => (await reader.http.feed()).items[0]?.counters.likes === 1, "s2's feed to show the like before its TTL", 5000);
+  });
 });

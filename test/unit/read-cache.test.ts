@@ -118,4 +118,22 @@ describe('ReadCache', () => {
     await stale;
     assert.equal((await h.cache.get('a')).value?.v, 9);
   });
+
+  it('getMany answers hits at once and loads only the misses, sharing loads already under way', async () => {
+    const h = harness();
+    h.db.set('b', { v: 2 });
+    await h.cache.get('a');
+    const open = h.hold();
+    const single = h.cache.get('b'); // a load of b under way
+    const many = h.cache.getMany(['a', 'b', 'missing', 'a']);
+    open();
+    const reads = await many;
+    assert.deepEqual(
+      reads.map((r) => r.value?.v ?? null),
+      [1, 2, null, 1],
+    );
+    assert.equal((await single).value?.v, 2);
+    assert.deepEqual(h.loads, ['a', 'b', 'missing'], 'a from the first get; b once for both readers; missing once');
+    assert.deepEqual(await h.cache.getMany([]), []);
+  });
 });

@@ -13,7 +13,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../domain/clock.ts';
 import { TremoloError } from '../../protocol/errors.ts';
-import type { CacheMetrics } from '../../metrics.ts';
+import type { CacheLookups, CacheMetrics } from '../../metrics.ts';
 
 export interface CacheRead<V> {
   value: V | null;
@@ -40,45 +40,38 @@ interface Entry<V> {
 
 export class ReadCache<V extends object> {
   private readonly lru: LRUCache<string, Entry<V>>;
+  /** Loads under way. invalidate() drops a key's entry, so a load it overtook never stores its result. */
   private readonly inflight = new Map<string, Promise<V | null>>();
-  /** Bumped by invalidate(); a load that started before it must not repopulate the entry. */
-  private readonly generation = new Map<string, number>();
   private readonly refreshAheadMs: number;
+  private readonly lookups: CacheLookups | undefined;
 
   constructor(private readonly opts: ReadCacheOptions<V>) {
     this.lru = new LRUCache({ max: opts.max });
+    this.lookups = opts.metrics?.lookups(opts.name);
     this.refreshAheadMs = opts.refreshAheadMs ?? Math.floor(opts.ttlMs / 5);
   }
 
   async get(key: string): Promise<CacheRead<V>> {
+    return this.hit(key, this.opts.clock.now()) ?? this.miss(key);
+  }
+
+  /** Several keys at once, in order: hits cost no promise each, only the misses load (together). */
+  async getMany(keys: readonly string[]): Promise<CacheRead<V>[]> {
     const now = this.opts.clock.now();
-    const entry = this.lru.get(key);
-    if (entry && now < entry.expiresAt) {
-      this.count(entry.value === null ? 'negative' : 'hit');
-      if (entry.value !== null && entry.expiresAt - now <= this.refreshAheadMs && !this.inflight.has(key)) {
-        this.count('refresh');
-        this.load(key).catch(() => {
-          /* the entry stays; the next miss reports the failure */
-        });
-      }
-      return { value: entry.value, degraded: false };
-    }
-    this.count(entry ? 'stale' : 'miss');
-    try {
-      return { value: await this.load(key), degraded: false };
-    } catch (err) {
-      if (entry && err instanceof TremoloError && err.code === 'E_STORAGE_UNAVAILABLE') {
-        this.count('degraded');
-        return { value: entry.value, degraded: true };
-      }
-      throw err;
-    }
+    const out = new Array<CacheRead<V>>(keys.length);
+    let misses: Promise<void>[] | undefined;
+    keys.forEach((key, i) => {
+      const hit = this.hit(key, now);
+      if (hit) out[i] = hit;
+      else (misses ??= []).push(this.miss(key).then((r) => void (out[i] = r)));
+    });
+    if (misses) await Promise.all(misses);
+    return out;
   }
 
   /** Drops a key (after a write here, or when another process says it changed). */
   invalidate(key: string): void {
     this.lru.delete(key);
-    this.generation.set(key, (this.generation.get(key) ?? 0) + 1);
     this.inflight.delete(key);
   }
 
@@ -92,14 +85,43 @@ export class ReadCache<V extends object> {
     return this.lru.size;
   }
 
+  /** A live entry, refreshed in the background when it is close to expiry. */
+  private hit(key: string, now: number): CacheRead<V> | undefined {
+    const entry = this.lru.get(key);
+    if (!entry || now >= entry.expiresAt) return undefined;
+    this.count(entry.value === null ? 'negative' : 'hit');
+    if (entry.value !== null && entry.expiresAt - now <= this.refreshAheadMs && !this.inflight.has(key)) {
+      this.count('refresh');
+      this.load(key).catch(() => {
+        /* the entry stays; the next miss reports the failure */
+      });
+    }
+    return { value: entry.value, degraded: false };
+  }
+
+  private async miss(key: string): Promise<CacheRead<V>> {
+    const entry = this.lru.get(key);
+    this.count(entry ? 'stale' : 'miss');
+    try {
+      return { value: await this.load(key), degraded: false };
+    } catch (err) {
+      if (entry && err instanceof TremoloError && err.code === 'E_STORAGE_UNAVAILABLE') {
+        this.count('degraded');
+        return { value: entry.value, degraded: true };
+      }
+      throw err;
+    }
+  }
+
   private load(key: string): Promise<V | null> {
     const running = this.inflight.get(key);
     if (running) return running;
-    const gen = this.generation.get(key) ?? 0;
     const p = this.opts.load(key).then(
       (value) => {
-        if ((this.generation.get(key) ?? 0) === gen) this.set(key, value);
-        if (this.inflight.get(key) === p) this.inflight.delete(key);
+        if (this.inflight.get(key) === p) {
+          this.inflight.delete(key);
+          this.set(key, value);
+        }
         return value;
       },
       (err: unknown) => {
@@ -111,7 +133,7 @@ export class ReadCache<V extends object> {
     return p;
   }
 
-  private count(result: string): void {
-    this.opts.metrics?.lookups.inc({ cache: this.opts.name, result });
+  private count(result: keyof CacheLookups): void {
+    if (this.lookups) this.lookups[result]++;
   }
 }

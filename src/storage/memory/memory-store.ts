@@ -272,6 +272,10 @@ class MemoryVideos implements VideoStore {
     return userIds.map((u) => row?.likers.has(u) ?? false);
   }
 
+  async likedByUser(userId: string, videoIds: readonly string[]): Promise<boolean[]> {
+    return videoIds.map((id) => this.rows.get(id)?.likers.has(userId) ?? false);
+  }
+
   async comments(videoId: string, order: CommentOrder, page: PageRequest): Promise<Page<Comment>> {
     const row = this.rows.get(videoId);
     if (!row) throw new TremoloError('E_VIDEO_NOT_FOUND');

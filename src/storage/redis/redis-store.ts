@@ -318,6 +318,13 @@ class RedisVideos implements VideoStore {
     return flags.map((f) => f === 1);
   }
 
+  async likedByUser(userId: string, videoIds: readonly string[]): Promise<boolean[]> {
+    const { client, keys } = this.ctx;
+    // one key per video, each in its own cluster slot: issued together, they share one round trip
+    const flags = await io(() => Promise.all(videoIds.map((id) => client.sismember(keys.video(id).likers, userId))));
+    return flags.map((f) => f === 1);
+  }
+
   async comments(videoId: string, order: CommentOrder, page: PageRequest): Promise<Page<Comment>> {
     const { client, keys, scripts } = this.ctx;
     const k = keys.video(videoId);

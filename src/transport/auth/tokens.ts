@@ -6,6 +6,7 @@
  */
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { SignJWT, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { TremoloError } from '../../protocol/errors.ts';
 
 export interface TokenSettings {
@@ -25,11 +26,21 @@ export interface Principal {
 }
 
 const ASYMMETRIC = ['RS256', 'EdDSA', 'ES256'];
+/** Verified tokens remembered, and for how long at most (a token is never trusted past its own `exp`). */
+const VERIFIED_MAX = 10_000;
+const VERIFIED_TTL_MS = 5 * 60_000;
 
 export class TokenService {
   private readonly secret: Uint8Array;
   private readonly algorithms: string[];
   private readonly verifyKey: Promise<Uint8Array | KeyObject | JWTVerifyGetKey>;
+  /**
+   * A client sends the same token with every request for the token's whole life, and jose
+   * verifies through WebCrypto, an asynchronous round trip through the thread pool for each
+   * call. Remembering the verified principal per token string makes a repeat request cost one
+   * map lookup. Only successes are remembered: a tampered token is another string.
+   */
+  private readonly verified = new LRUCache<string, Principal>({ max: VERIFIED_MAX, ttl: VERIFIED_TTL_MS });
 
   constructor(private readonly settings: TokenSettings) {
     this.secret = new TextEncoder().encode(settings.secret);
@@ -44,7 +55,6 @@ export class TokenService {
       this.verifyKey = Promise.resolve(key);
     } else {
       this.algorithms = ['HS256'];
-      // a KeyObject made once: given raw bytes, jose would import a key on every verify
       this.verifyKey = Promise.resolve(createSecretKey(Buffer.from(this.secret)));
     }
   }
@@ -66,6 +76,12 @@ export class TokenService {
   /** Verifies a token; throws a TremoloError with the precise code otherwise. */
   async verify(token: string | undefined | null): Promise<Principal> {
     if (!token) throw new TremoloError('E_TOKEN_MISSING');
+    const known = this.verified.get(token);
+    if (known) {
+      if (known.expiresAt > Date.now() / 1000) return known;
+      this.verified.delete(token);
+      throw new TremoloError('E_TOKEN_EXPIRED');
+    }
     let alg: string | undefined;
     try {
       alg = decodeProtectedHeader(token).alg;
@@ -81,11 +97,13 @@ export class TokenService {
         audience: this.settings.audience,
       });
       if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') throw new TremoloError('E_TOKEN_INVALID');
-      return {
+      const principal: Principal = {
         userId: payload.sub,
         ...(typeof payload['handle'] === 'string' ? { handle: payload['handle'] } : {}),
         expiresAt: payload.exp,
       };
+      this.verified.set(token, principal);
+      return principal;
     } catch (err) {
       if (err instanceof TremoloError) throw err;
       if (err instanceof errors.JWTExpired) throw new TremoloError('E_TOKEN_EXPIRED');

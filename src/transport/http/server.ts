@@ -47,17 +47,20 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
 
-  app.addHook('onSend', async (req, reply) => {
+  // set as the request arrives (a synchronous hook): every answer carries it, errors included
+  app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
+    done();
   });
 
   if (deps.metrics) {
     const histogram = deps.metrics.httpDuration;
-    app.addHook('onResponse', async (req, reply) => {
+    app.addHook('onResponse', (req, reply, done) => {
       histogram.observe(
         { method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
         reply.elapsedTime / 1000,
       );
+      done();
     });
   }
 

@@ -9,6 +9,7 @@
  * room broadcasts that the adapter carries.
  */
 import type { Server as HttpServer } from 'node:http';
+import type { Socket as TcpSocket } from 'node:net';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Cluster, Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
@@ -20,6 +21,7 @@ import type { Metrics } from '../../metrics.ts';
 import { TremoloError, failedAck } from '../../protocol/errors.ts';
 import {
   CLIENT_EVENTS,
+  isVideoRoom,
   userRoom,
   videoRoom,
   type ClientToServerEvents,
@@ -108,10 +110,7 @@ export class LiveGateway implements EventSink {
       );
     }
 
-    // Socket.IO's memory advice: drop the reference to the first HTTP request of each connection.
-    this.io.engine.on('connection', (raw: { request: unknown }) => {
-      raw.request = null;
-    });
+    this.io.engine.on('connection', releaseUpgradeRequest);
 
     this.socketLimiter = new RateLimiterMemory({ keyPrefix: 'sock', points: settings.socketEventsPerSec, duration: 1 });
     this.userLimiter = deps.redis
@@ -244,7 +243,6 @@ export class LiveGateway implements EventSink {
 
   private async authenticate(socket: IoSocket): Promise<void> {
     const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
-    socket.data.watching = new Set();
     socket.data.strikes = 0;
     if (token === undefined || token === null || token === '') {
       if (!this.deps.settings.allowAnonymous) throw new TremoloError('E_TOKEN_MISSING');
@@ -318,12 +316,13 @@ export class LiveGateway implements EventSink {
           const videoId = requireString(req, 'videoId');
           const sinceOffset = optionalOffset(req);
           const epoch = optionalString(req, 'epoch');
-          if (!socket.data.watching.has(videoId) && socket.data.watching.size >= this.deps.settings.maxWatches) {
+          // the socket's rooms are the record of what it watches (no per-socket set of our own);
+          // checked and joined in one synchronous step, so concurrent watches cannot overshoot
+          if (!socket.rooms.has(videoRoom(videoId)) && watchedCount(socket) >= this.deps.settings.maxWatches) {
             throw new TremoloError('E_TOO_MANY_WATCHES');
           }
           // join first, so no event committed after the snapshot is missed (duplicates are dropped by offset)
           await socket.join(videoRoom(videoId));
-          socket.data.watching.add(videoId);
           try {
             const watch = await engine.watch(videoId, {
               ...(userId !== undefined ? { userId } : {}),
@@ -338,7 +337,6 @@ export class LiveGateway implements EventSink {
               ...(watch.recovered !== undefined ? { recovered: watch.recovered } : {}),
             };
           } catch (err) {
-            socket.data.watching.delete(videoId);
             await socket.leave(videoRoom(videoId));
             throw err;
           }
@@ -348,7 +346,6 @@ export class LiveGateway implements EventSink {
         needsUser: false,
         run: async (socket, req) => {
           const videoId = requireString(req, 'videoId');
-          socket.data.watching.delete(videoId);
           await socket.leave(videoRoom(videoId));
           return { videoId };
         },
@@ -438,6 +435,30 @@ export class LiveGateway implements EventSink {
       this.expiry.delete(exp);
     }
   }
+}
+
+/**
+ * Socket.IO's memory advice is to drop the engine's reference to the HTTP request that opened
+ * each connection. engine.io 6 keeps a second one: for a WebSocket upgrade it wraps the request
+ * in a `WebSocketResponse` whose `socket.once('close', () => this.emit('close'))` listener (for
+ * HTTP middlewares, which tremolo does not install on the engine) holds request, headers and
+ * query until the connection ends, about 1.7 KB per socket. Both go here; the gateway test
+ * checks with a WeakRef that the request is really collected, so an engine.io that changes
+ * this shows up there.
+ */
+function releaseUpgradeRequest(raw: { request: unknown; transport: { socket?: { _socket?: TcpSocket } } }): void {
+  raw.request = null;
+  const tcp = raw.transport.socket?._socket; // the ws WebSocket's net.Socket (absent for polling)
+  if (!tcp) return;
+  for (const wrapper of tcp.rawListeners('close') as ((() => void) & { listener?: () => void })[]) {
+    if (wrapper.listener?.toString().includes('this.emit("close")')) tcp.removeListener('close', wrapper);
+  }
+}
+
+function watchedCount(socket: IoSocket): number {
+  let n = 0;
+  for (const room of socket.rooms) if (isVideoRoom(room)) n++;
+  return n;
 }
 
 function requireString(req: unknown, field: string): string {

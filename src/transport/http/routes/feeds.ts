@@ -3,11 +3,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Engine } from '../../../actors/engine.ts';
-import type { Video } from '../../../protocol/model.ts';
 import { schemas } from '../../../protocol/schemas.ts';
 import { userOf } from '../server.ts';
+import type { VideoJson } from '../video-json.ts';
 
-export async function feedRoutes(app: FastifyInstance, deps: { engine: Engine; presentMedia: (v: Video) => Video }): Promise<void> {
+export async function feedRoutes(app: FastifyInstance, deps: { engine: Engine; videoJson: VideoJson }): Promise<void> {
   const { engine } = deps;
   type PageQuery = { Querystring: { cursor?: string; limit: number } };
   const videoPage = schemas.pageOf(schemas.video);
@@ -24,10 +24,7 @@ export async function feedRoutes(app: FastifyInstance, deps: { engine: Engine; p
         response: { 200: videoPage },
       },
     },
-    async (req) => {
-      const page = await engine.followingFeed(userOf(req), { cursor: req.query.cursor, limit: req.query.limit });
-      return { ...page, items: page.items.map(deps.presentMedia) };
-    },
+    async (req, reply) => deps.videoJson.send(reply, await engine.followingFeed(userOf(req), { cursor: req.query.cursor, limit: req.query.limit })),
   );
 
   app.get<PageQuery>(
@@ -41,9 +38,6 @@ export async function feedRoutes(app: FastifyInstance, deps: { engine: Engine; p
         response: { 200: videoPage },
       },
     },
-    async (req) => {
-      const page = await engine.hotFeed({ cursor: req.query.cursor, limit: req.query.limit }, req.principal?.userId);
-      return { ...page, items: page.items.map(deps.presentMedia) };
-    },
+    async (req, reply) => deps.videoJson.send(reply, await engine.hotFeed({ cursor: req.query.cursor, limit: req.query.limit }, req.principal?.userId)),
   );
 }

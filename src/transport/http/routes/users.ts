@@ -3,12 +3,12 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Engine } from '../../../actors/engine.ts';
-import type { Video } from '../../../protocol/model.ts';
 import { schemas } from '../../../protocol/schemas.ts';
 import { userOf } from '../server.ts';
+import type { VideoJson } from '../video-json.ts';
 import { degradedAware } from './videos.ts';
 
-export async function userRoutes(app: FastifyInstance, deps: { engine: Engine; presentMedia: (v: Video) => Video }): Promise<void> {
+export async function userRoutes(app: FastifyInstance, deps: { engine: Engine; videoJson: VideoJson }): Promise<void> {
   const { engine } = deps;
   const auth = [{ bearer: [] }];
   const idPage = schemas.pageOf(schemas.id);
@@ -26,10 +26,8 @@ export async function userRoutes(app: FastifyInstance, deps: { engine: Engine; p
       preHandler: app.optionalUser,
       schema: { tags: ['users'], params: schemas.idParams, querystring: schemas.pageQuery, response: { 200: schemas.pageOf(schemas.video) } },
     },
-    async (req) => {
-      const page = await engine.userVideos(req.params.id, { cursor: req.query.cursor, limit: req.query.limit }, req.principal?.userId);
-      return { ...page, items: page.items.map(deps.presentMedia) };
-    },
+    async (req, reply) =>
+      deps.videoJson.send(reply, await engine.userVideos(req.params.id, { cursor: req.query.cursor, limit: req.query.limit }, req.principal?.userId)),
   );
 
   app.get<PageQuery>(

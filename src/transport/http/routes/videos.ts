@@ -8,11 +8,14 @@ import type { MediaRefs, Video } from '../../../protocol/model.ts';
 import { TremoloError } from '../../../protocol/errors.ts';
 import { schemas } from '../../../protocol/schemas.ts';
 import { userOf } from '../server.ts';
+import type { VideoJson } from '../video-json.ts';
 
 export interface VideoRouteDeps {
   engine: Engine;
   /** Turns stored media paths into freshly signed URLs (identity when no media pipeline). */
   presentMedia: (video: Video) => Video;
+  /** Lists of videos, serialized from kept per-video JSON. */
+  videoJson: VideoJson;
   /** Resolves a finished upload to the media of a published video (the media pipeline). */
   mediaFromUpload?: (uploadId: string, userId: string) => Promise<MediaRefs>;
 }
@@ -184,9 +187,7 @@ export async function videoRoutes(app: FastifyInstance, deps: VideoRouteDeps): P
         response: { 200: schemas.pageOf(schemas.video) },
       },
     },
-    async (req) => {
-      const page = await engine.byTag(req.params.tag, { cursor: req.query.cursor, limit: req.query.limit }, req.principal?.userId);
-      return { ...page, items: page.items.map(deps.presentMedia) };
-    },
+    async (req, reply) =>
+      deps.videoJson.send(reply, await engine.byTag(req.params.tag, { cursor: req.query.cursor, limit: req.query.limit }, req.principal?.userId)),
   );
 }
