@@ -57,6 +57,9 @@ interface Outcome {
   maxSeen: number;
 }
 
+// BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each server (open it in Chrome DevTools)
+const prof = process.env.BENCH_CPU_PROF;
+
 async function scenario(watchers: number, coalesce: boolean, seconds: number): Promise<Outcome> {
   const server = startChild(here('./helpers/tremolo-server.ts'), {
     LIVE_COUNTER_COALESCE: String(coalesce),
@@ -66,7 +69,7 @@ async function scenario(watchers: number, coalesce: boolean, seconds: number): P
     RATE_USER_PER_MIN: '100000000',
     LOGIN_RATE_PER_MIN: '100000',
     USER_MAX_SOCKETS: '100000',
-  });
+  }, prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []);
   const clients: Child[] = [];
   progress(`${coalesce ? 'coalesced' : 'naive'}, ${watchers} watchers: starting`);
   try {
@@ -172,6 +175,10 @@ async function scenario(watchers: number, coalesce: boolean, seconds: number): P
     for (const c of clients) {
       await c.call('close').catch(() => {});
       await c.stop();
+    }
+    if (prof) {
+      await server.call('exit').catch(() => {}); // a clean exit, so the profile gets written
+      await new Promise((r) => setTimeout(r, 500));
     }
     await server.stop();
   }

@@ -152,6 +152,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       maxSocketsPerUser: config.userMaxSockets,
       counterIntervalMs: config.liveCounterIntervalMs,
       deliveryBudget: config.liveDeliveryBudget,
+      broadcastSlice: config.liveBroadcastSlice,
       coalesceCounters: config.liveCounterCoalesce,
     },
     ...(adapterRedis ? { redis: adapterRedis } : {}),

@@ -268,6 +268,30 @@ describe('live connection state', () => {
   });
 });
 
+describe('live delivery to a big room', () => {
+  it('writes a counter update to every watcher when the room is delivered in slices', async () => {
+    const server = await startServer({ LIVE_BROADCAST_SLICE: '2', LIVE_COUNTER_INTERVAL_MS: '10' });
+    const watchers: LiveClient[] = [];
+    try {
+      const author = await newUser(server);
+      const video = await author.http.createVideo({ title: 'sliced' });
+      const latest = new Map<LiveClient, CounterPayload>();
+      for (let i = 0; i < 7; i++) {
+        const w = await liveClient(server); // anonymous watchers
+        watchers.push(w);
+        w.on('counters', (c) => latest.set(w, c));
+        await w.watch(video.id);
+      }
+      const likers = await Promise.all([1, 2, 3].map(() => newUser(server)));
+      for (const l of likers) await l.http.like(video.id);
+      await eventually(async () => watchers.every((w) => latest.get(w)?.likes === 3), 'all 7 watchers (4 slices) to see 3 likes', 5000);
+    } finally {
+      for (const w of watchers) w.close();
+      await server.close();
+    }
+  });
+});
+
 describe('live sessions', () => {
   it('disconnects a socket whose token expires; the SDK refreshes and keeps watching', async () => {
     const server = await startServer();
