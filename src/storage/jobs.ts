@@ -43,4 +43,9 @@ export interface JobStore {
   claim(owner: string, opts: { now: number; leaseMs: number; maxAttempts: number }): Promise<JobRecord | null>;
   /** Extends the lease; false when `owner` no longer holds it. */
   renew(id: string, owner: string, opts: { now: number; leaseMs: number }): Promise<boolean>;
+  /**
+   * Gives the lease up (graceful shutdown): claimable at once by any process, and the
+   * interrupted attempt is not counted. False when `owner` no longer holds it.
+   */
+  release(id: string, owner: string): Promise<boolean>;
 }

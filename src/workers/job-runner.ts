@@ -63,7 +63,7 @@ export interface JobRunnerDeps {
   settings: JobRunnerSettings;
 }
 
-/** Why a running job is being stopped. `lost`/`shutdown` leave the record alone. */
+/** Why a running job is being stopped. `lost`/`shutdown` leave the record alone (a shutdown then releases the lease). */
 type StopCause = 'cancelled' | 'timeout' | 'lost' | 'shutdown';
 
 interface Running {
@@ -144,8 +144,9 @@ export class JobRunner {
 
   /**
    * Stops claiming and stops the running jobs (their ffmpeg is killed, partial output
-   * removed). Their records are left as they are: the leases lapse and the jobs are
-   * claimed again by this process after a restart, or by another process sooner.
+   * removed), then gives their leases up: another process (or this one after a restart)
+   * claims them at once instead of waiting out JOB_LEASE, and the interrupted attempt is not
+   * counted. If storage cannot be reached the leases simply lapse, as after a crash.
    */
   async close(): Promise<void> {
     this.#closing = true;
@@ -154,6 +155,11 @@ export class JobRunner {
     const running = [...this.#running.values()];
     for (const r of running) r.stop('shutdown');
     await Promise.all(running.map((r) => r.done));
+    await Promise.all(
+      running.map((r) =>
+        this.#deps.jobs.release(r.job.id, this.#s.owner).catch((err: unknown) => this.#deps.onError(err, `job ${r.job.id} lease release`)),
+      ),
+    );
   }
 
   async #claimLoop(): Promise<void> {

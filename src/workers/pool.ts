@@ -56,6 +56,17 @@ function taskFile(name: TaskName): string {
   return new URL(`./tasks/${TASK_MODULES[name]}${ext}`, import.meta.url).href;
 }
 
+/**
+ * Worker threads inherit `node --import tsx` (npm start, the tests), but not tsx registered
+ * through its API, as `bin/tremolo.js` does in a checkout without a build: then the `.ts`
+ * tasks would not load. Compiled `.js` tasks need nothing.
+ */
+function workerExecArgv(): { execArgv?: string[] } {
+  const fromSources = extname(fileURLToPath(import.meta.url)) === '.ts';
+  if (!fromSources || process.execArgv.some((a) => a.includes('tsx'))) return {};
+  return { execArgv: [...process.execArgv, '--import', 'tsx'] };
+}
+
 export interface MediaPoolOptions {
   /** Worker threads (WORKER_THREADS). Each runs one task at a time. */
   threads: number;
@@ -109,6 +120,7 @@ export class MediaPool {
       maxQueue: Math.max(1, opts.maxQueue),
       idleTimeout: opts.idleTimeoutMs ?? Number.MAX_SAFE_INTEGER,
       concurrentTasksPerWorker: 1,
+      ...workerExecArgv(),
       // Tasks await child processes and port messages; piscina's blocking Atomics.wait
       // between tasks would stall those, and it buys nothing for tasks lasting seconds.
       atomics: 'disabled',

@@ -496,6 +496,21 @@ export function storeContract(driver: string, open: () => Promise<{ store: Store
         assert.ok(failed?.error);
       });
 
+      it('a released lease is claimable at once, without counting the interrupted attempt', async () => {
+        const j = job(ids.next());
+        await store.jobs.create(j);
+        const opts = { now, leaseMs: 60_000, maxAttempts: 1 };
+        assert.equal((await store.jobs.claim('A', opts))?.attempts, 1);
+        assert.equal(await store.jobs.release(j.id, 'B'), false, 'only the holder can release');
+        assert.equal(await store.jobs.release(j.id, 'A'), true);
+        assert.equal(await store.jobs.release(j.id, 'A'), false, 'released already');
+        const again = await store.jobs.claim('B', opts); // long before A's lease would have lapsed
+        assert.equal(again?.leaseOwner, 'B');
+        assert.equal(again?.attempts, 1, 'the attempt A gave back is not counted, so maxAttempts 1 still runs it');
+        await store.jobs.update(j.id, { stage: 'failed', error: { code: 'E_X', message: 'x' } }, { now, owner: 'B' });
+        assert.equal(await store.jobs.release(j.id, 'B'), false, 'a final job has no lease to give up');
+      });
+
       it('final stages end the lease; unknown jobs read as null', async () => {
         const j = job(ids.next());
         await store.jobs.create(j);

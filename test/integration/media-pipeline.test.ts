@@ -15,6 +15,7 @@ import type { Video } from '../../src/protocol/model.ts';
 import type { Tremolo } from '../../src/main.ts';
 import { makeClip, processesMentioning, tempDir, truncatedCopy } from '../helpers/ffmpeg-fixtures.ts';
 import { ffmpegPath, requireFont } from '../helpers/media-fixtures.ts';
+import { spawnServer } from '../helpers/process.ts';
 import { connectRedis, dropPrefix, randomPrefix, REDIS_URL } from '../helpers/redis.ts';
 import { eventually, liveClient, newUser, startServer } from '../helpers/server.ts';
 import { execFile } from 'node:child_process';
@@ -83,7 +84,7 @@ interface JobBody {
   cancelRequested?: boolean;
 }
 
-async function api<T>(server: Tremolo, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: T; headers: Headers }> {
+async function api<T>(server: { url: string }, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: T; headers: Headers }> {
   const res = await fetch(`${server.url}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
@@ -93,7 +94,7 @@ async function api<T>(server: Tremolo, token: string, method: string, path: stri
   return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T, headers: res.headers };
 }
 
-const getJob = async (server: Tremolo, token: string, id: string): Promise<JobBody> => {
+const getJob = async (server: { url: string }, token: string, id: string): Promise<JobBody> => {
   const r = await api<JobBody>(server, token, 'GET', `/v1/jobs/${id}`);
   assert.equal(r.status, 200, JSON.stringify(r.body));
   return r.body;
@@ -327,36 +328,47 @@ test('with the pool full, finishing an upload answers 429 E_QUEUE_FULL with Retr
 
 // ------------------------------------------------------------------ restarts, on Redis
 
-test('on Redis, a job interrupted by a restart is claimed again, and failed after JOB_MAX_ATTEMPTS', async () => {
+test('on Redis, a gracefully stopped job is taken over at once without using an attempt; crashes use attempts up', async () => {
   const redis = await connectRedis();
   const prefix = randomPrefix('pipeline');
   const dataDir = await tempDir('tremolo-pipeline-restart-');
-  // A lease long enough that a busy 2-core box never lets a live holder's lapse.
-  const env = { STORAGE: 'redis', REDIS_URL, REDIS_PREFIX: prefix, DATA_DIR: dataDir, JOB_LEASE: '2s', JOB_MAX_ATTEMPTS: '2' };
-  let server = await startServer(env);
+  const env = { STORAGE: 'redis', REDIS_URL, REDIS_PREFIX: prefix, DATA_DIR: dataDir, JOB_MAX_ATTEMPTS: '2' };
+  // a lease far longer than this test waits: only a lease given back lets the next server in
+  let server = await startServer({ ...env, JOB_LEASE: '10m' });
   try {
     const user = await newUser(server, 'restart');
-    const { jobId } = await tusUpload(server, await readFile(longClip), user.token, { title: 'survivor' });
+    const { jobId, url } = await tusUpload(server, await readFile(longClip), user.token, { title: 'survivor' });
+    const uploadId = uploadIdOf(url);
     await jobReaches(server, user.token, jobId, ['transcoding']);
-    await server.close(); // ffmpeg stopped; the record keeps its (lapsing) lease
+    await server.close(); // ffmpeg stopped, the lease given back
 
-    server = await startServer(env);
-    await eventually(async () => (await getJob(server, user.token, jobId)).attempts === 2, 'claimed again after the lease lapsed', 20_000);
+    server = await startServer({ ...env, JOB_LEASE: '10m' });
     await eventually(async () => {
       const j = await getJob(server, user.token, jobId);
-      return j.stage === 'transcoding' && j.percent > 0;
-    }, 'the second attempt transcoding', 30_000);
+      return j.stage === 'transcoding' && j.percent > 0 && j.attempts === 1;
+    }, 'taken over at once, the interrupted attempt not counted', 30_000);
     await server.close();
 
-    server = await startServer(env);
+    // Crashes give nothing back: the lease lapses (2 s) and each one costs an attempt.
+    for (const attempt of [1, 2]) {
+      const proc = await spawnServer({ ...env, JOB_LEASE: '2s' });
+      try {
+        await eventually(async () => {
+          const j = await getJob(proc, user.token, jobId);
+          return j.stage === 'transcoding' && j.attempts === attempt && (await processesMentioning(uploadId)).length > 0;
+        }, `attempt ${attempt} transcoding in a process that will crash`, 30_000);
+      } finally {
+        const exited = new Promise((r) => proc.child.once('exit', r));
+        proc.child.kill('SIGKILL');
+        await exited;
+        for (const pid of await processesMentioning(uploadId)) process.kill(pid, 'SIGKILL'); // its orphaned ffmpeg
+      }
+    }
+
+    server = await startServer({ ...env, JOB_LEASE: '2s' });
     const failed = await jobReaches(server, user.token, jobId, ['failed', 'ready'], 20_000);
     assert.equal(failed.stage, 'failed');
     assert.match(failed.error?.message ?? '', /2 attempts/);
-    assert.deepEqual(
-      (await readdir(join(dataDir, 'media'))).filter((d) => d.includes('.partial-')),
-      [],
-      'stopped transcodes left no staging directories',
-    );
   } finally {
     await server.close();
     await dropPrefix(redis, prefix);

@@ -437,6 +437,15 @@ class MemoryJobs implements JobStore {
     job.leaseUntil = opts.now + opts.leaseMs;
     return true;
   }
+
+  async release(id: string, owner: string): Promise<boolean> {
+    const job = this.rows.get(id);
+    if (!job || job.leaseOwner !== owner || FINAL_STAGES.has(job.stage)) return false;
+    delete job.leaseOwner;
+    delete job.leaseUntil;
+    job.attempts = Math.max(0, job.attempts - 1);
+    return true;
+  }
 }
 
 export class MemoryStore implements Store {

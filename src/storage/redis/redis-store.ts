@@ -557,6 +557,11 @@ class RedisJobs implements JobStore {
     const { keys, scripts } = this.ctx;
     return (await scripts.run('job-renew', [keys.job(id)], [owner, opts.now + opts.leaseMs, FINALS])) === 1;
   }
+
+  async release(id: string, owner: string): Promise<boolean> {
+    const { keys, scripts } = this.ctx;
+    return (await scripts.run('job-release', [keys.job(id)], [owner, FINALS])) === 1;
+  }
 }
 
 // ---------------------------------------------------------------- the whole

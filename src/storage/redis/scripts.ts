@@ -30,6 +30,7 @@ export const SCRIPT_NAMES = [
   'job-update',
   'job-claim',
   'job-renew',
+  'job-release',
 ] as const;
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
