@@ -76,8 +76,6 @@ export class Engine {
   private readonly feedPages: ReadCache<Page<string>>;
   /** Finished following-feed pages, tagged with their reader and videos. */
   private readonly feedViews: TaggedCache<VideoPage>;
-  /** Counts video invalidations, so a page read across one is not kept. */
-  private videoChanges = 0;
   private readonly videoViews = new WeakMap<VideoState, VideoViews>();
   /** Bumped to retire every cached feed page of a user at once. */
   private readonly feedGeneration = new Map<string, number>();
@@ -326,14 +324,12 @@ export class Engine {
     const key = `${userId}|${this.feedGeneration.get(userId) ?? 0}|${page.limit}|${page.cursor ?? ''}`;
     const kept = this.feedViews.get(key);
     if (kept) return kept;
-    const changesBefore = this.videoChanges;
+    const mark = this.feedViews.mark();
     const ids = await this.feedPages.get(key);
     const items = ids.value?.items ?? [];
     const view = await this.videoPage(items, ids.value?.nextCursor, userId, ids.degraded);
-    // a video that changed while this page was being read may be in it with its old state
-    if (!view.degraded && this.videoChanges === changesBefore) {
-      this.feedViews.set(key, view, [`feed:${userId}`, ...items.map((id) => `video:${id}`)]);
-    }
+    // not kept if one of its videos changed while it was read (it may hold the old state)
+    if (!view.degraded) this.feedViews.set(key, view, [`feed:${userId}`, ...items.map((id) => `video:${id}`)], mark);
     return view;
   }
 
@@ -464,7 +460,6 @@ export class Engine {
   }
 
   private videoChanged(videoId: string): void {
-    this.videoChanges++;
     this.videoCache.invalidate(videoId);
     this.feedViews.invalidateTag(`video:${videoId}`);
   }

@@ -40,4 +40,19 @@ describe('TaggedCache', () => {
     assert.equal(cache.size, 0);
     assert.equal(cache.tagCount, 0);
   });
+
+  it('does not keep a value built across an invalidation of one of its own tags', () => {
+    const cache = new TaggedCache<{ n: number }>({ max: 10, ttlMs: 1000, clock: new ManualClock() });
+    let mark = cache.mark();
+    cache.invalidateTag('video:other'); // something else changed meanwhile: kept
+    assert.equal(cache.set('a', page(1), ['video:x'], mark), true);
+    mark = cache.mark();
+    cache.invalidateTag('video:x'); // its own source changed meanwhile: not kept
+    assert.equal(cache.set('b', page(2), ['feed:ada', 'video:x'], mark), false);
+    assert.equal(cache.get('b'), undefined);
+    mark = cache.mark();
+    for (let i = 0; i < 2000; i++) cache.invalidateTag(`video:n${i}`); // too many to check
+    assert.equal(cache.set('c', page(3), ['video:y'], mark), false);
+    assert.equal(cache.set('c', page(3), ['video:y'], cache.mark()), true);
+  });
 });

@@ -15,9 +15,15 @@ interface Tagged<V> {
   expiresAt: number;
 }
 
+/** Invalidated tags remembered for `set(..., since)`; more than this many since a mark and the value is not kept. */
+const RECENT = 1024;
+
 export class TaggedCache<V extends object> {
   private readonly lru: LRUCache<string, Tagged<V>>;
   private readonly keysByTag = new Map<string, Set<string>>();
+  private invalidations = 0;
+  /** The last RECENT invalidated tags, by invalidation number modulo RECENT. */
+  private readonly recent: string[] = new Array<string>(RECENT);
 
   constructor(private readonly opts: { max: number; ttlMs: number; clock: Pick<Clock, 'now'> }) {
     this.lru = new LRUCache<string, Tagged<V>>({
@@ -41,19 +47,38 @@ export class TaggedCache<V extends object> {
     return undefined;
   }
 
-  set(key: string, value: V, tags: readonly string[]): void {
+  /** Taken before reading what a value is built from; pass it to `set`. */
+  mark(): number {
+    return this.invalidations;
+  }
+
+  /**
+   * Keeps `value` under `key`, tagged. With `since` (a `mark()` taken before the value's
+   * sources were read), a value one of whose tags was invalidated meanwhile is not kept: it
+   * may hold the old state. Returns whether it was kept.
+   */
+  set(key: string, value: V, tags: readonly string[], since?: number): boolean {
+    if (since !== undefined && this.invalidatedSince(since, tags)) return false;
     this.lru.set(key, { value, tags, expiresAt: this.opts.clock.now() + this.opts.ttlMs });
     for (const tag of tags) {
       let keys = this.keysByTag.get(tag);
       if (!keys) this.keysByTag.set(tag, (keys = new Set()));
       keys.add(key);
     }
+    return true;
   }
 
   invalidateTag(tag: string): void {
+    this.recent[++this.invalidations % RECENT] = tag;
     const keys = this.keysByTag.get(tag);
     if (!keys) return;
     for (const key of [...keys]) this.lru.delete(key);
+  }
+
+  private invalidatedSince(since: number, tags: readonly string[]): boolean {
+    if (this.invalidations - since >= RECENT) return true; // too many to tell: assume so
+    for (let n = since + 1; n <= this.invalidations; n++) if (tags.includes(this.recent[n % RECENT]!)) return true;
+    return false;
   }
 
   get size(): number {
