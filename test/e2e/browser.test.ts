@@ -107,9 +107,10 @@ describe('web demo in Chromium', () => {
     await page.locator('dialog.upload input[name=title]').fill('Test pattern');
     await page.locator('dialog.upload button[name=start]').click();
     await page.locator('dialog.upload[data-stage="ready"]').waitFor({ timeout: 90_000 });
+    // the stage turns ready with the job event; the page then fetches the video and says so
+    await page.locator('dialog.upload .result', { hasText: 'is live' }).waitFor();
     const status = await page.locator('dialog.upload .status').textContent();
     assert.equal(status, 'Ready');
-    await page.locator('dialog.upload .result', { hasText: 'is live' }).waitFor();
     const tags = await page.locator('dialog.upload .tags li').allTextContents();
     await page.locator('dialog.upload button', { hasText: 'Close' }).click();
 

@@ -64,6 +64,11 @@ export class CounterCoalescer {
     return Math.max(this.opts.baseIntervalMs, (1000 * this.opts.roomSize(videoId)) / share);
   }
 
+  /** The newest counters seen for a video (what the next emission would carry). */
+  latest(videoId: string): CounterPayload | undefined {
+    return this.entries.get(videoId)?.latest;
+  }
+
   close(): void {
     for (const e of this.entries.values()) if (e.timer) this.opts.clock.clearTimeout(e.timer);
     this.entries.clear();

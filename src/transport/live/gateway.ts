@@ -125,7 +125,7 @@ export class LiveGateway implements EventSink {
       baseIntervalMs: settings.counterIntervalMs,
       budgetPerSec: settings.deliveryBudget,
       roomSize: (videoId) => this.io.of('/').adapter.rooms.get(videoRoom(videoId))?.size ?? 0,
-      emit: (payload) => this.emitInSlices(videoRoom(payload.videoId), payload),
+      emit: (payload) => this.deliverCounters(payload),
     });
 
     this.io.on('video:events', ({ videoId, events }) => this.deliverVideoEvents(videoId, events));
@@ -236,13 +236,16 @@ export class LiveGateway implements EventSink {
   }
 
   /**
-   * A counter update to the local sockets of a room, `broadcastSlice` sockets per turn of the
-   * event loop. One broadcast to 10,000 sockets is 10,000 socket writes, about 100 ms here in
-   * which nothing else runs: every like's ack would wait behind it (p99 ~360 ms in the fanout
-   * benchmark, ~40 ms sliced). Slices of two updates may interleave for a socket; counters carry
-   * their version and clients keep the newest.
+   * A counter update to the local sockets of a room. A big room is delivered rolling: its
+   * sockets in slices of `broadcastSlice`, the slices spread evenly over the room's interval,
+   * each carrying the newest counters at the moment it goes out. Every socket still gets one
+   * update per interval (the budget holds), but no socket waits behind the rest of the room,
+   * and the event loop never spends more than one slice at a time: one broadcast to 10,000
+   * sockets is 10,000 socket writes, ~100 ms here in which every like's ack would wait.
    */
-  private emitInSlices(room: string, payload: CounterPayload): void {
+  private deliverCounters(payload: CounterPayload): void {
+    const { videoId } = payload;
+    const room = videoRoom(videoId);
     const members = this.io.of('/').adapter.rooms.get(room);
     if (!members) return;
     this.count('video:counters');
@@ -252,13 +255,15 @@ export class LiveGateway implements EventSink {
       return;
     }
     const ids = [...members];
-    let at = 0;
-    const next = (): void => {
+    const slices = Math.ceil(ids.length / slice);
+    const step = this.coalescer.intervalFor(videoId) / slices;
+    for (let k = 0; k < slices; k++) {
+      const part = ids.slice(k * slice, (k + 1) * slice);
       // a socket's own id is a room: this reaches exactly the slice, with one encoding per slice
-      this.io.local.to(ids.slice(at, (at += slice))).emit('video:counters', payload);
-      if (at < ids.length) setImmediate(next);
-    };
-    next();
+      const send = () => this.io.local.to(part).emit('video:counters', this.coalescer.latest(videoId) ?? payload);
+      if (k === 0) send();
+      else this.deps.clock.setTimeout(send, k * step).unref?.();
+    }
   }
 
   private count(event: string, n = 1): void {
