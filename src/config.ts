@@ -135,7 +135,7 @@ export const SETTINGS = {
   liveAllowAnonymous: def('LIVE_ALLOW_ANONYMOUS', 'true', bool, 'Sockets without a token may watch videos (writes always need a user).'),
   liveCounterIntervalMs: def('LIVE_COUNTER_INTERVAL_MS', '100', int(10), 'Shortest interval between counter events of one video.'),
   liveDeliveryBudget: def('LIVE_DELIVERY_BUDGET', '50000', int(100), 'Counter messages per second this process may deliver; big rooms get longer intervals to stay inside it.'),
-  liveBroadcastSlice: def('LIVE_BROADCAST_SLICE', '1000', int(0), 'Sockets a counter update is written to per turn of the event loop (big rooms are delivered in slices, so acks and reads are not held up behind one broadcast); 0 writes a whole room at once.'),
+  liveBroadcastSlice: def('LIVE_BROADCAST_SLICE', '1000', int(0), 'Slice size for counter updates to big rooms: their sockets get updates in slices of this many, spread evenly over the room\'s interval, so no socket waits behind the rest and acks are not held up behind one broadcast; 0 writes a whole room at once.'),
   liveCounterCoalesce: def('LIVE_COUNTER_COALESCE', 'true', bool, 'Coalesce counter events per video (see LIVE_COUNTER_INTERVAL_MS); `false` sends one event per committed write, for comparison only (bench/fanout.ts).'),
   socketParser: def('SOCKET_PARSER', 'json', oneOf('json', 'msgpack'), 'Socket.IO wire format.'),
   socketMaxPayloadBytes: def('SOCKET_MAX_PAYLOAD_BYTES', '16384', int(256), 'Largest socket message accepted.'),

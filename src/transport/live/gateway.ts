@@ -48,7 +48,7 @@ export interface LiveSettings {
   maxSocketsPerUser: number;
   counterIntervalMs: number;
   deliveryBudget: number;
-  /** Sockets written per event-loop turn when a counter update goes to a big room; 0: the whole room at once. Default 1000. */
+  /** Slice size of the rolling delivery of counter updates to big rooms; 0: the whole room at once. Default 1000. */
   broadcastSlice?: number;
   /** false: one counter event per committed write, no coalescing (the naive design, for benchmarks). Default true. */
   coalesceCounters?: boolean;
