@@ -118,6 +118,19 @@ export interface FeedEntry {
   authorId: string;
 }
 
+/**
+ * An inbox member, `<videoId>:<authorId>`, in both drivers: members sort by video id (':'
+ * sorts after every id character), and the author rides along for unfollow filtering.
+ */
+export function inboxMember(entry: FeedEntry): string {
+  return `${entry.videoId}:${entry.authorId}`;
+}
+
+export function inboxEntry(member: string): FeedEntry {
+  const i = member.indexOf(':');
+  return { videoId: member.slice(0, i), authorId: member.slice(i + 1) };
+}
+
 export interface FeedStore {
   /** Adds a video to each inbox, trimming every inbox to `cap` newest entries. */
   pushToInboxes(userIds: string[], entry: FeedEntry, cap: number): Promise<void>;
@@ -132,6 +145,12 @@ export interface FeedStore {
 }
 
 // ---------------------------------------------------------------- the whole
+
+/** What both drivers bound the same way. */
+export interface StoreLimits {
+  eventLogMax: number;
+  viewDedupS: number;
+}
 
 export interface Store {
   readonly driver: 'memory' | 'redis';

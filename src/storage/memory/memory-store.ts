@@ -17,6 +17,7 @@ import type {
   FeedEntry,
   FeedStore,
   Store,
+  StoreLimits,
   UserOp,
   UserOpResult,
   UserRecord,
@@ -27,11 +28,7 @@ import type {
   VideoState,
   VideoStore,
 } from '../store.ts';
-
-export interface StoreLimits {
-  eventLogMax: number;
-  viewDedupS: number;
-}
+import { inboxEntry, inboxMember } from '../store.ts';
 
 const copy = <T>(value: T): T => structuredClone(value);
 
@@ -352,15 +349,14 @@ class MemoryFeeds implements FeedStore {
     for (const id of userIds) {
       const inbox = this.users.rows.get(id)?.inbox;
       if (!inbox) continue;
-      inbox.add(`${entry.videoId}:${entry.authorId}`);
+      inbox.add(inboxMember(entry));
       inbox.trimTo(cap);
     }
   }
 
   async inbox(userId: string, before: string | undefined, limit: number): Promise<FeedEntry[]> {
     const inbox = this.users.rows.get(userId)?.inbox;
-    // members are `${videoId}:${authorId}`; ':' sorts after every id character
-    return (inbox?.descending(before, limit) ?? []).map(splitEntry);
+    return (inbox?.descending(before, limit) ?? []).map(inboxEntry);
   }
 
   async outbox(authorId: string, before: string | undefined, limit: number): Promise<string[]> {
@@ -378,11 +374,6 @@ class MemoryFeeds implements FeedStore {
       .slice(offset, offset + limit)
       .map(([id]) => id);
   }
-}
-
-export function splitEntry(member: string): FeedEntry {
-  const i = member.indexOf(':');
-  return { videoId: member.slice(0, i), authorId: member.slice(i + 1) };
 }
 
 class MemoryJobs implements JobStore {

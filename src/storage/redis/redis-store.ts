@@ -17,13 +17,13 @@ import type { Comment, Counters, Page, PageRequest, TagInfo, UserProfile, VideoE
 import { decodeCursor, pageOf } from '../cursor.ts';
 import type { JobPatch, JobRecord, JobStage, JobStore } from '../jobs.ts';
 import { FINAL_STAGES } from '../jobs.ts';
-import { splitEntry, type StoreLimits } from '../memory/memory-store.ts';
 import type {
   CommentOrder,
   EventRange,
   FeedEntry,
   FeedStore,
   Store,
+  StoreLimits,
   UserOp,
   UserOpResult,
   UserRecord,
@@ -34,10 +34,9 @@ import type {
   VideoState,
   VideoStore,
 } from '../store.ts';
+import { inboxEntry, inboxMember } from '../store.ts';
 import { RedisKeys } from './keys.ts';
 import { failureCode, io, isScriptFailure, scriptFailure, Scripts, storageError, type RedisClient } from './scripts.ts';
-
-export type { StoreLimits };
 
 export interface RedisStoreOptions {
   /** A connected ioredis client; the caller owns it (close() leaves it open). */
@@ -414,7 +413,7 @@ class RedisFeeds implements FeedStore {
 
   async pushToInboxes(userIds: string[], entry: FeedEntry, cap: number): Promise<void> {
     const { keys, scripts } = this.ctx;
-    const member = `${entry.videoId}:${entry.authorId}`;
+    const member = inboxMember(entry);
     await scripts.runMany(
       'feed-push',
       userIds.map((id) => ({ keys: [keys.user(id), keys.inbox(id)], args: [member, cap] })),
@@ -424,10 +423,9 @@ class RedisFeeds implements FeedStore {
   async inbox(userId: string, before: string | undefined, limit: number): Promise<FeedEntry[]> {
     const { client, keys } = this.ctx;
     if (!(limit > 0)) return [];
-    // members are `${videoId}:${authorId}`; ':' sorts after every id character, so
-    // `(${before}` excludes the entry of `before` itself
+    // members sort by video id (see inboxMember), so `(${before}` excludes `before` itself
     const members = await io(() => client.zrevrangebylex(keys.inbox(userId), exclusive(before, '+'), '-', 'LIMIT', 0, limit));
-    return members.map(splitEntry);
+    return members.map(inboxEntry);
   }
 
   async outbox(authorId: string, before: string | undefined, limit: number): Promise<string[]> {
