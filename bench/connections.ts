@@ -7,7 +7,7 @@
  *   npm run bench -- connections [--sockets 10000] [--runs 3]
  */
 import { parseArgs } from 'node:util';
-import { startChild, type Child } from './helpers/child.ts';
+import { startChild, startTremoloChild, type Child } from './helpers/child.ts';
 import { describe, fmt, summarize } from './helpers/stats.ts';
 import { report } from './report.ts';
 
@@ -48,7 +48,7 @@ async function perSocket(server: Child, kind: 'sio' | 'ws'): Promise<{ rss: numb
 
 async function round(kind: 'sio' | 'ws'): Promise<{ rss: number; heap: number }> {
   const server =
-    kind === 'sio' ? startChild(here('./helpers/tremolo-server.ts'), { USER_MAX_SOCKETS: '100000' }) : startChild(here('./helpers/ws-server.ts'));
+    kind === 'sio' ? startTremoloChild({ USER_MAX_SOCKETS: '100000' }) : startChild(here('./helpers/ws-server.ts'));
   try {
     return await perSocket(server, kind);
   } finally {

@@ -18,7 +18,7 @@
  */
 import { parseArgs } from 'node:util';
 import { HttpClient } from '../src/client/http-client.ts';
-import { startChild, type Child } from './helpers/child.ts';
+import { startChild, startTremoloChild, type Child } from './helpers/child.ts';
 import { describe, fmt, percentile, summarize } from './helpers/stats.ts';
 import { report } from './report.ts';
 
@@ -57,11 +57,9 @@ interface Outcome {
   maxSeen: number;
 }
 
-// BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each server (open it in Chrome DevTools)
-const prof = process.env.BENCH_CPU_PROF;
-
 async function scenario(watchers: number, coalesce: boolean, seconds: number): Promise<Outcome> {
-  const server = startChild(here('./helpers/tremolo-server.ts'), {
+  // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each server
+  const server = startTremoloChild({
     LIVE_COUNTER_COALESCE: String(coalesce),
     SOCKET_EVENTS_PER_SEC: '100000',
     USER_EVENTS_PER_SEC: '100000',
@@ -69,7 +67,7 @@ async function scenario(watchers: number, coalesce: boolean, seconds: number): P
     RATE_USER_PER_MIN: '100000000',
     LOGIN_RATE_PER_MIN: '100000',
     USER_MAX_SOCKETS: '100000',
-  }, prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []);
+  });
   const clients: Child[] = [];
   progress(`${coalesce ? 'coalesced' : 'naive'}, ${watchers} watchers: starting`);
   try {
@@ -175,10 +173,6 @@ async function scenario(watchers: number, coalesce: boolean, seconds: number): P
     for (const c of clients) {
       await c.call('close').catch(() => {});
       await c.stop();
-    }
-    if (prof) {
-      await server.call('exit').catch(() => {}); // a clean exit, so the profile gets written
-      await new Promise((r) => setTimeout(r, 500));
     }
     await server.stop();
   }

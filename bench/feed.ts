@@ -10,7 +10,7 @@
 import { parseArgs } from 'node:util';
 import { HttpClient } from '../src/client/http-client.ts';
 import { autocannon, type LoadResult } from './helpers/autocannon.ts';
-import { startChild } from './helpers/child.ts';
+import { startChild, startTremoloChild } from './helpers/child.ts';
 import { describe, fmt, summarize } from './helpers/stats.ts';
 import { report } from './report.ts';
 
@@ -36,9 +36,8 @@ const env: Record<string, string> = {
   LOGIN_RATE_PER_MIN: '100000',
   ...(argv.storage === 'redis' ? { REDIS_PREFIX: `tremolo-bench-feed-${process.pid}:` } : {}),
 };
-// BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server (open it in Chrome DevTools)
-const prof = process.env.BENCH_CPU_PROF;
-const server = startChild(here('./helpers/tremolo-server.ts'), env, prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []);
+// BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server
+const server = startTremoloChild(env);
 const { url } = (await server.ready) as { url: string };
 
 /** In parallel, `width` at a time. */
@@ -132,7 +131,5 @@ try {
   report(argv.storage === 'memory' ? 'feed' : `feed-${argv.storage}`, 'req/s', feed.best, ceiling.best);
 } finally {
   await server.call('close').catch(() => {});
-  await server.call('exit').catch(() => {}); // a clean exit, so a CPU profile gets written
-  await new Promise((r) => setTimeout(r, 500));
   await server.stop();
 }

@@ -38,7 +38,24 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];
-  const cacheLookups = new Map<string, CacheLookups>();
+  const cacheTallies = new Map<string, CacheLookups>();
+  const cacheLookups = (cache: string): CacheLookups => {
+    let tally = cacheTallies.get(cache);
+    if (!tally) cacheTallies.set(cache, (tally = Object.fromEntries(CACHE_RESULTS.map((r) => [r, 0])) as CacheLookups));
+    return tally;
+  };
+  new Counter({
+    name: 'tremolo_cache_lookups_total',
+    help: `Read-cache lookups by result (${CACHE_RESULTS.join(', ')})`,
+    labelNames: ['cache', 'result'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [cache, tally] of cacheTallies) {
+        for (const result of CACHE_RESULTS) if (tally[result] > 0) this.inc({ cache, result }, tally[result]);
+      }
+    },
+  });
   return {
     registry,
     httpDuration: new Histogram({
@@ -66,26 +83,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       rejected: new Counter({ name: 'tremolo_actor_busy_total', help: 'Messages refused with E_BUSY (full mailbox)', labelNames: ['kind'], registers }),
       evicted: new Counter({ name: 'tremolo_actor_evictions_total', help: 'Activations evicted above ACTOR_MAX_ACTIVE', labelNames: ['kind'], registers }),
     },
-    cache: (() => {
-      new Counter({
-        name: 'tremolo_cache_lookups_total',
-        help: `Read-cache lookups by result (${CACHE_RESULTS.join(', ')})`,
-        labelNames: ['cache', 'result'],
-        registers,
-        collect() {
-          this.reset();
-          for (const [cache, tally] of cacheLookups) {
-            for (const result of CACHE_RESULTS) if (tally[result] > 0) this.inc({ cache, result }, tally[result]);
-          }
-        },
-      });
-      const lookups = (cache: string): CacheLookups => {
-        let tally = cacheLookups.get(cache);
-        if (!tally) cacheLookups.set(cache, (tally = { hit: 0, miss: 0, stale: 0, refresh: 0, negative: 0, degraded: 0 }));
-        return tally;
-      };
-      return { lookups };
-    })(),
+    cache: { lookups: cacheLookups },
     liveEvents: new Counter({ name: 'tremolo_live_events_total', help: 'Events emitted to socket rooms', labelNames: ['event'], registers }),
     liveSockets: new Gauge({ name: 'tremolo_live_sockets', help: 'Connected sockets in this process', registers }),
     gauge(name, help, labelNames, collect) {

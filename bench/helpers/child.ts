@@ -70,6 +70,26 @@ export function startChild(script: URL, env: Record<string, string> = {}, execAr
   };
 }
 
+/**
+ * A real tremolo server as a child (helpers/tremolo-server.ts), configured by `env`. With
+ * BENCH_CPU_PROF=<dir> it writes a V8 CPU profile there (open it in Chrome DevTools): V8
+ * writes it on a clean exit only, so `stop` first asks the server to exit by itself.
+ */
+export function startTremoloChild(env: Record<string, string> = {}): Child {
+  const dir = process.env.BENCH_CPU_PROF;
+  const child = startChild(new URL('./tremolo-server.ts', import.meta.url), env, dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : []);
+  if (!dir) return child;
+  return {
+    ...child,
+    stop: async () => {
+      const exited = new Promise((resolve) => (child.process.exitCode !== null ? resolve(null) : child.process.once('exit', resolve)));
+      await child.call('close').catch(() => {});
+      await child.call('exit').catch(() => {});
+      await exited;
+    },
+  };
+}
+
 type Handler = (args: Record<string, unknown>) => Promise<object> | object;
 
 /** In a child: answers the parent's commands with `handlers`; `stats` and `exit` are built in. */
