@@ -2,8 +2,9 @@
 # Build stage: install everything, compile TypeScript to dist/.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
-ENV ONNXRUNTIME_NODE_INSTALL=skip
-COPY package.json package-lock.json .npmrc ./
+# package.json's allowScripts keeps onnxruntime-node's CUDA download from running: its CPU
+# binaries ship inside the package.
+COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
