@@ -16,6 +16,7 @@ const REQUIREMENTS = [
   { what: 'a CJK font (text rendered into OCR test frames)', present: () => existsSync('/usr/share/fonts/truetype/wqy/wqy-microhei.ttc'), pkg: 'fonts-wqy-microhei' },
   { what: 'a Latin font (text rendered into OCR test frames)', present: () => existsSync('/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf'), pkg: 'fonts-dejavu-core' },
   { what: 'Chromium (browser tests, driven by playwright-core)', present: () => existsSync('/usr/bin/chromium'), pkg: 'chromium' },
+  { what: 'curl (resumes a media download with -C -)', present: () => onPath('curl'), pkg: 'curl' },
   { what: 'promtool (checks the /metrics exposition)', present: () => onPath('promtool'), pkg: 'prometheus' },
 ];
 

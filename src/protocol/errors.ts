@@ -44,6 +44,7 @@ export const ERROR_CATALOG = {
   // media
   E_MEDIA_INVALID: { status: 422, message: 'The file is not a playable video' },
   E_MEDIA_TOO_LONG: { status: 422, message: 'The video is longer than allowed' },
+  E_RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested range is outside the file' },
   E_CHECKSUM_MISMATCH: { status: 460, message: 'The checksum does not match the data' },
   E_SIGNATURE_INVALID: { status: 403, message: 'The media URL signature is invalid' },
   E_SIGNATURE_EXPIRED: { status: 403, message: 'The media URL has expired' },

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -51,6 +52,44 @@ describe('mediaRoutes', () => {
     assert.equal(res.statusCode, 206);
     assert.equal(res.headers['content-range'], `bytes 100-1099/${bytes.length}`);
     assert.deepEqual(res.rawPayload, bytes.subarray(100, 1100));
+  });
+
+  it('answers an unsatisfiable or invalid Range with 416 and Content-Range: bytes */size (RFC 9110 14.4)', async () => {
+    for (const range of ['bytes=99999999-', 'bytes=5-2', 'bytes=-0', `bytes=${bytes.length}-`, 'bytes=abc']) {
+      const res = await app.inject({ method: 'GET', url: url('vid1/video.mp4'), headers: { range } });
+      assert.equal(res.statusCode, 416, range);
+      assert.equal(res.headers['content-range'], `bytes */${bytes.length}`, range);
+      assert.equal(res.json().error.code, 'E_RANGE_NOT_SATISFIABLE', range);
+    }
+    // A suffix range and an open range inside the file are still served; another unit is ignored.
+    const suffix = await app.inject({ method: 'GET', url: url('vid1/video.mp4'), headers: { range: 'bytes=-10' } });
+    assert.equal(suffix.statusCode, 206);
+    assert.deepEqual(suffix.rawPayload, bytes.subarray(bytes.length - 10));
+    const other = await app.inject({ method: 'GET', url: url('vid1/video.mp4'), headers: { range: 'items=0-1' } });
+    assert.equal(other.statusCode, 200);
+  });
+
+  it('lets `curl -C -` resume a file it already has completely and exit 0', async () => {
+    const dir = await tempDir('tremolo-curl-');
+    const server = Fastify();
+    await server.register(mediaRoutes, { signer, store: new FileMediaStore({ root }), now: () => clock });
+    const base = await server.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const out = join(dir, 'video.mp4');
+      await writeFile(out, bytes);
+      const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+        const child = spawn('curl', ['-sS', '-C', '-', '-o', out, `${base}${url('vid1/video.mp4')}`]);
+        let err = '';
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.on('error', reject);
+        child.on('close', (c) => resolve({ code: c, stderr: err }));
+      });
+      assert.equal(code, 0, stderr);
+      assert.deepEqual(await readFile(out), bytes);
+    } finally {
+      await server.close();
+      await removeDir(dir);
+    }
   });
 
   it('refuses a missing, tampered, expired or misapplied signature with the error body', async () => {

@@ -10,6 +10,7 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { TremoloError, toTremoloError } from '../../protocol/errors.ts';
 import type { LocalMediaStore } from '../../storage/media/media-store.ts';
+import { rangeVerdict } from './byte-ranges.ts';
 import type { MediaSigner } from './signing.ts';
 
 export interface MediaRoutesOptions {
@@ -67,6 +68,10 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaRoutesOptions
       if (relPath.endsWith('.m3u8')) {
         const text = await readFile(store.resolve(relPath), 'utf8');
         return reply.type('application/vnd.apple.mpegurl').send(signPlaylist(text, path, exp, signer));
+      }
+      if (rangeVerdict(request.headers.range, info.size) === 'unsatisfiable') {
+        reply.header('content-range', `bytes */${info.size}`);
+        throw new TremoloError('E_RANGE_NOT_SATISFIABLE', `The range is not satisfiable: the file has ${info.size} bytes`);
       }
       return reply.sendFile(relPath);
     } catch (err) {
