@@ -11,6 +11,7 @@ export const ERROR_CATALOG = {
   E_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The content type is not supported' },
   E_ROUTE_NOT_FOUND: { status: 404, message: 'No such route' },
   E_UNKNOWN_EVENT: { status: 400, message: 'No such event' },
+  E_PARSER_MISMATCH: { status: 400, message: 'The client\'s Socket.IO parser does not match the server\'s' },
   E_BAD_CURSOR: { status: 400, message: 'The cursor is malformed or expired' },
 
   // authentication and authorisation

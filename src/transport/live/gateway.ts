@@ -34,6 +34,7 @@ import {
   type SocketData,
 } from '../../protocol/live.ts';
 import { msgpackParser } from '../../protocol/msgpack-parser.ts';
+import { answerParserMismatch } from './parser-mismatch.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { consume } from '../http/rate-limits.ts';
 import { CounterCoalescer } from './counter-coalescer.ts';
@@ -114,6 +115,7 @@ export class LiveGateway implements EventSink {
     }
 
     this.io.engine.on('connection', releaseUpgradeRequest);
+    this.io.engine.on('connection', answerParserMismatch(settings.parser));
 
     this.socketLimiter = new RateLimiterMemory({ keyPrefix: 'sock', points: settings.socketEventsPerSec, duration: 1 });
     this.userLimiter = deps.redis
