@@ -95,6 +95,8 @@ export interface SocketData {
   /** Seconds since the epoch at which the socket's token expires. */
   tokenExp?: number;
   strikes: number;
+  /** Per watched video, the newest offset of the ack it joined the room with (watch-holds.ts). */
+  watchHeads?: Map<string, number>;
 }
 
 /** Names of client events; anything else gets E_UNKNOWN_EVENT. */

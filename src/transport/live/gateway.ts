@@ -32,12 +32,14 @@ import {
   type LiveVideoEvent,
   type ServerToClientEvents,
   type SocketData,
+  type WatchReply,
 } from '../../protocol/live.ts';
 import { msgpackParser } from '../../protocol/msgpack-parser.ts';
 import { answerParserMismatch } from './parser-mismatch.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { consume } from '../http/rate-limits.ts';
 import { CounterCoalescer } from './counter-coalescer.ts';
+import { WatchHolds, unsentEvents } from './watch-holds.ts';
 
 export interface LiveSettings {
   allowAnonymous: boolean;
@@ -72,6 +74,17 @@ export interface GatewayDeps {
 type IoServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
+/**
+ * A handler's reply with packets that must reach the client after the ack, in this order
+ * (a watch's held events: watch-holds.ts).
+ */
+class AckThen {
+  constructor(
+    readonly reply: object,
+    readonly afterAck: () => void,
+  ) {}
+}
+
 /** One client event's handler; `userId` is '' for an anonymous socket. */
 interface Handler {
   needsUser: boolean;
@@ -84,6 +97,7 @@ export class LiveGateway implements EventSink {
   private readonly socketLimiter: RateLimiterAbstract;
   private readonly userLimiter: RateLimiterAbstract;
   private readonly socketsPerUser = new Map<string, number>();
+  private readonly holds = new WatchHolds();
   private readonly pendingComments = new Map<string, { added: CommentAdded[]; deleted: CommentDeleted[] }>();
   private flushScheduled = false;
   private readonly expiry = new Map<number, Set<IoSocket>>(); // second -> sockets whose token expires then
@@ -116,6 +130,9 @@ export class LiveGateway implements EventSink {
 
     this.io.engine.on('connection', releaseUpgradeRequest);
     this.io.engine.on('connection', answerParserMismatch(settings.parser));
+    this.io.of('/').adapter.on('delete-room', (room: string) => {
+      if (isVideoRoom(room)) this.holds.roomClosed(room.slice(videoRoom('').length));
+    });
 
     this.socketLimiter = new RateLimiterMemory({ keyPrefix: 'sock', points: settings.socketEventsPerSec, duration: 1 });
     this.userLimiter = deps.redis
@@ -208,8 +225,9 @@ export class LiveGateway implements EventSink {
     for (const e of events) {
       if (e.type === 'counters') {
         const payload = { videoId, ...e.counters, offset: e.offset };
+        this.holds.counters(payload);
         if (this.deps.settings.coalesceCounters === false) {
-          this.io.local.to(videoRoom(videoId)).emit('video:counters', payload);
+          this.io.local.to(videoRoom(videoId)).except(this.aheadOf(videoId, payload.offset)).emit('video:counters', payload);
           this.count('video:counters');
         } else this.coalescer.offer(payload);
       } else {
@@ -229,9 +247,20 @@ export class LiveGateway implements EventSink {
   private flushComments(): void {
     this.flushScheduled = false;
     for (const [videoId, { added, deleted }] of this.pendingComments) {
-      const room = this.io.local.to(videoRoom(videoId));
+      const fresh = this.holds.freshIn(videoId);
+      const room = fresh ? this.io.local.to(videoRoom(videoId)).except([...fresh.keys()]) : this.io.local.to(videoRoom(videoId));
       if (added.length) room.emit('comment:added', added);
       if (deleted.length) room.emit('comment:deleted', deleted);
+      // sockets that joined with an ack newer than some of these get only what is above it
+      for (const [id, acked] of fresh ?? []) {
+        const socket = this.io.of('/').sockets.get(id);
+        const newAdded = added.filter((e) => e.offset > acked);
+        const newDeleted = deleted.filter((e) => e.offset > acked);
+        if (newAdded.length) socket?.emit('comment:added', newAdded);
+        if (newDeleted.length) socket?.emit('comment:deleted', newDeleted);
+      }
+      this.holds.comments(videoId, added, deleted);
+      this.holds.passed(videoId, Math.max(...added.map((e) => e.offset), ...deleted.map((e) => e.offset)));
       this.count('comment', added.length + deleted.length);
     }
     this.pendingComments.clear();
@@ -253,7 +282,7 @@ export class LiveGateway implements EventSink {
     this.count('video:counters');
     const slice = this.deps.settings.broadcastSlice ?? 1000;
     if (slice === 0 || members.size <= slice) {
-      this.io.local.to(room).emit('video:counters', payload);
+      this.io.local.to(room).except(this.aheadOf(videoId, payload.offset)).emit('video:counters', payload);
       return;
     }
     const ids = [...members];
@@ -262,10 +291,22 @@ export class LiveGateway implements EventSink {
     for (let k = 0; k < slices; k++) {
       const part = ids.slice(k * slice, (k + 1) * slice);
       // a socket's own id is a room: this reaches exactly the slice, with one encoding per slice
-      const send = () => this.io.local.to(part).emit('video:counters', this.coalescer.latest(videoId) ?? payload);
+      const send = () => {
+        const latest = this.coalescer.latest(videoId) ?? payload;
+        this.io.local.to(part).except(this.aheadOf(videoId, latest.offset)).emit('video:counters', latest);
+      };
       if (k === 0) send();
       else this.deps.clock.setTimeout(send, k * step).unref?.();
     }
+  }
+
+  /** Sockets that joined with an ack newer than `offset`: counters this old would step them back. */
+  private aheadOf(videoId: string, offset: number): string[] {
+    const fresh = this.holds.freshIn(videoId);
+    if (!fresh) return [];
+    const ids: string[] = [];
+    for (const [id, acked] of fresh) if (acked >= offset) ids.push(id);
+    return ids;
   }
 
   private count(event: string, n = 1): void {
@@ -349,36 +390,63 @@ export class LiveGateway implements EventSink {
           const videoId = requireString(req, 'videoId');
           const sinceOffset = optionalOffset(req);
           const epoch = optionalString(req, 'epoch');
-          // the socket's rooms are the record of what it watches (no per-socket set of our own);
-          // checked and joined in one synchronous step, so concurrent watches cannot overshoot
-          if (!socket.rooms.has(videoRoom(videoId)) && watchedCount(socket) >= this.deps.settings.maxWatches) {
+          const room = videoRoom(videoId);
+          const watching = socket.rooms.has(room);
+          // the socket's rooms and its pending watches are the record of what it watches (no
+          // per-socket set of our own); checked and held in one synchronous step, so
+          // concurrent watches cannot overshoot
+          if (!watching && watchedCount(socket) + this.holds.pendingFor(socket.id) >= this.deps.settings.maxWatches) {
             throw new TremoloError('E_TOO_MANY_WATCHES');
           }
-          // join first, so no event committed after the snapshot is missed (duplicates are dropped by offset)
-          await socket.join(videoRoom(videoId));
+          // Out of the room until the ack is written; what the room gets meanwhile is held
+          // (leave and hold in one synchronous step, so nothing falls between them).
+          const joinedAt = watching ? socket.data.watchHeads?.get(videoId) : undefined;
+          const sent = watching ? this.holds.sentRange(videoId) : undefined;
+          const left = watching ? socket.leave(room) : undefined;
+          const hold = this.holds.begin(socket.id, videoId);
+          let reply: WatchReply;
+          let acked: number;
           try {
+            await left;
             const watch = await engine.watch(videoId, {
               ...(userId !== undefined ? { userId } : {}),
               ...(sinceOffset !== undefined ? { sinceOffset } : {}),
               ...(epoch !== undefined ? { epoch } : {}),
             });
             if (sinceOffset === undefined) engine.view(videoId, userId).catch(() => {}); // a view is best effort
-            return {
+            const events = watch.events?.map((e): LiveVideoEvent => ({ ...e, videoId }));
+            acked = Math.max(watch.snapshot.offset, ...(events ?? []).map((e) => e.offset));
+            reply = {
               videoId,
               snapshot: watch.snapshot,
-              ...(watch.events ? { events: watch.events.map((e): LiveVideoEvent => ({ ...e, videoId })) } : {}),
+              ...(events ? { events: unsentEvents(events, sinceOffset ?? 0, joinedAt, sent) } : {}),
               ...(watch.recovered !== undefined ? { recovered: watch.recovered } : {}),
             };
           } catch (err) {
-            await socket.leave(videoRoom(videoId));
+            this.holds.end(hold);
             throw err;
           }
+          return new AckThen(reply, () => {
+            // Another watch of this video by the same socket got in first: the room has
+            // already sent this socket whatever was held here.
+            const joined = socket.rooms.has(room);
+            const held = this.holds.end(hold, acked);
+            if (!socket.connected || joined) return;
+            void socket.join(room);
+            (socket.data.watchHeads ??= new Map()).set(videoId, acked);
+            this.holds.joined(videoId, socket.id, acked);
+            if (held.added.length) socket.emit('comment:added', held.added);
+            if (held.deleted.length) socket.emit('comment:deleted', held.deleted);
+            if (held.counters) socket.emit('video:counters', held.counters);
+          });
         },
       },
       'video:unwatch': {
         needsUser: false,
         run: async (socket, req) => {
           const videoId = requireString(req, 'videoId');
+          socket.data.watchHeads?.delete(videoId);
+          this.holds.unwatched(videoId, socket.id);
           await socket.leave(videoRoom(videoId));
           return { videoId };
         },
@@ -440,7 +508,10 @@ export class LiveGateway implements EventSink {
       if (handler.needsUser && userId === undefined) throw new TremoloError('E_TOKEN_MISSING', 'Sign in to do this');
       if (typeof req !== 'object' || req === null) throw new TremoloError('E_VALIDATION', 'The payload must be an object');
       const result = await handler.run(socket, req, userId ?? '');
-      reply({ ok: true, ...result });
+      if (result instanceof AckThen) {
+        reply({ ok: true, ...result.reply });
+        result.afterAck();
+      } else reply({ ok: true, ...result });
     } catch (err) {
       const e = err instanceof TremoloError ? err : new TremoloError('E_INTERNAL', undefined, { cause: err });
       if (e.code === 'E_INTERNAL') this.deps.log.error({ err, event }, 'socket event failed');
