@@ -1,6 +1,8 @@
 /**
  * The Socket.IO contract: every event and its payload, typed once and shared by the
- * server gateway, the client SDK and the tests (a typo is a compile error).
+ * server gateway, the client SDK and the tests (a typo is a compile error). The README's
+ * "Socket.IO events" tables describe the same shapes for clients in other languages; keep
+ * them in step. Optional fields are absent, never null.
  */
 import type { ErrorCode, FailedAck } from './errors.ts';
 import type { Comment, Counters, Notification } from './model.ts';
@@ -49,7 +51,9 @@ export type CommentDeleted = Extract<LiveVideoEvent, { type: 'comment:deleted' }
 
 export interface JobProgressPayload {
   jobId: string;
+  /** queued, probing, transcoding, tagging, ready, failed or cancelled. */
   stage: string;
+  /** 0-100. */
   percent: number;
   videoId?: string;
   error?: { code: string; message: string };
