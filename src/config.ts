@@ -148,6 +148,7 @@ export const SETTINGS = {
   fanoutPushMaxFollowers: def('FANOUT_PUSH_MAX_FOLLOWERS', '10000', int(0), 'Authors with at most this many followers push new posts into inboxes; above it they are pulled at read time.'),
   feedInboxMax: def('FEED_INBOX_MAX', '1000', int(10), 'Entries kept in each user\'s feed inbox.'),
   fanoutBatch: def('FANOUT_BATCH', '500', int(1), 'Inboxes written per storage call during fan-out.'),
+  fanoutQueueMax: def('FANOUT_QUEUE_MAX', '10000', int(1), 'New posts whose fan-out may wait at once in this process; above it posting answers 503 `E_BUSY` with Retry-After.'),
   cacheMaxEntries: def('CACHE_MAX_ENTRIES', '50000', int(1), 'Entries in the in-process read cache.'),
   cacheTtlMs: def('CACHE_TTL_MS', '5000', int(1), 'Lifetime of a cached read.'),
   cacheNegativeTtlMs: def('CACHE_NEGATIVE_TTL_MS', '1000', int(1), 'Lifetime of a cached not-found.'),

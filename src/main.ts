@@ -237,6 +237,6 @@ export function engineLimits(config: Config): EngineLimits {
       maxBatch: config.actorMaxBatch,
       mailboxLimit: config.actorMailboxLimit,
     },
-    feed: { pushMaxFollowers: config.fanoutPushMaxFollowers, inboxMax: config.feedInboxMax, fanoutBatch: config.fanoutBatch },
+    feed: { pushMaxFollowers: config.fanoutPushMaxFollowers, inboxMax: config.feedInboxMax, fanoutBatch: config.fanoutBatch, maxQueued: config.fanoutQueueMax },
   };
 }

@@ -84,7 +84,10 @@ export class Engine {
 
   constructor(private readonly deps: EngineDeps) {
     const { store, sink, clock, ids, limits, metrics } = deps;
-    this.actors = new ActorSystem(clock, limits.actors, metrics?.actors);
+    this.actors = new ActorSystem(clock, limits.actors, {
+      ...(metrics ? { metrics: metrics.actors } : {}),
+      onError: ({ kind, id, phase, batchSize, error }) => deps.onError(error, `actor ${kind} ${id}: ${phase} of ${batchSize} message(s) failed`),
+    });
     this.actors.register<Parameters<ReturnType<typeof videoActor>['turn']>[0], VideoMsg, VideoReply>(
       VIDEO_ACTOR,
       videoActor({
@@ -198,6 +201,7 @@ export class Engine {
     const description =
       input.description === undefined ? '' : requireText('description', input.description, { min: 0, max: this.deps.limits.descriptionMaxChars });
     const owner = await this.profile(ownerId);
+    const fanout = this.feed.reserve();
     const record: VideoRecord = {
       id: this.deps.ids.next(),
       ownerId: owner.value.id,
@@ -206,11 +210,17 @@ export class Engine {
       createdAt: new Date(this.deps.clock.now()).toISOString(),
       media: input.media ?? {},
     };
-    const state = await this.deps.store.videos.create(record);
-    this.videoCache.set(record.id, state);
-    this.changed(`user:${ownerId}`);
-    await this.deps.store.feeds.setHotScore(record.id, hotScore(state.counters, Date.parse(record.createdAt)));
-    this.feed.publish(record);
+    let state: VideoState;
+    try {
+      state = await this.deps.store.videos.create(record);
+      this.videoCache.set(record.id, state);
+      this.changed(`user:${ownerId}`);
+      await this.deps.store.feeds.setHotScore(record.id, hotScore(state.counters, Date.parse(record.createdAt)));
+    } catch (err) {
+      fanout.release();
+      throw err;
+    }
+    fanout.publish(record);
     return { ...state.video, counters: state.counters };
   }
 
