@@ -36,6 +36,7 @@
      2  a retried comment whose original has been deleted since
     -3  E_COMMENT_NOT_FOUND   -4  E_FORBIDDEN   -5  E_REPLY_TARGET
 ]]
+--- @include "renew-epoch"
 local meta = redis.call('HMGET', KEYS[1], 'owner', 'views', 'version', 'head', 'epoch', 'lastComment', 'epochStart')
 local owner = meta[1]
 if not owner then
@@ -44,15 +45,9 @@ end
 local views = tonumber(meta[2])
 local version = tonumber(meta[3])
 local head = tonumber(meta[4])
-local epoch = meta[5]
+local epoch = renewEpoch(KEYS[1], KEYS[8], head, meta[5], meta[7], ARGV[5])
 -- offset of the newest comment event: comment events chain through `prev`
 local lastComment = tonumber(meta[6]) or 0
-if head > (tonumber(meta[7]) or 0) and redis.call('EXISTS', KEYS[8]) == 0 then
-  -- events were appended in this epoch and the log is gone (evicted, deleted): old
-  -- client offsets mean nothing now. The new epoch starts at the current head.
-  epoch = ARGV[5]
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'epochStart', head)
-end
 
 local likes = redis.call('SCARD', KEYS[2])
 local comments = redis.call('ZCARD', KEYS[6])
