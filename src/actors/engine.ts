@@ -8,6 +8,7 @@ import type { Clock } from '../domain/clock.ts';
 import { hotScore } from '../domain/feed-policy.ts';
 import type { TsidGenerator } from '../domain/ids.ts';
 import { isTsid } from '../domain/ids.ts';
+import { boundTagging, TagTokenizer } from '../domain/tags.ts';
 import { requireText } from '../domain/text.ts';
 import type { Metrics } from '../metrics.ts';
 import { TremoloError } from '../protocol/errors.ts';
@@ -42,6 +43,8 @@ export interface EngineDeps {
   metrics?: Metrics;
   invalidation: InvalidationBus;
   onError: (err: unknown, context: string) => void;
+  /** Reads tag searches; one per process (its Chinese dictionary loads on first use). Default: a new one. */
+  tags?: TagTokenizer;
 }
 
 /** What a reader gets, plus whether it came from cache while storage was failing. */
@@ -58,6 +61,10 @@ export interface WatchResult {
 }
 
 const LATEST_COMMENTS = 20;
+/** A search for several words reads the index of one of them in chunks of this many ids... */
+const TAG_SCAN_CHUNK = 50;
+/** ...and checks at most this many per request (the page may then be short: follow its cursor). */
+const TAG_SCAN_MAX = 500;
 
 /** A page of videos; `degraded` when served from cache while storage was unavailable. */
 export type VideoPage = Readonly<Page<Video> & { degraded?: true }>;
@@ -81,9 +88,11 @@ export class Engine {
   private readonly feedGeneration = new Map<string, number>();
   private readonly hotDirty = new Map<string, { video: VideoRecord; counters: Counters }>();
   private hotTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly tags: TagTokenizer;
 
   constructor(private readonly deps: EngineDeps) {
     const { store, sink, clock, ids, limits, metrics } = deps;
+    this.tags = deps.tags ?? new TagTokenizer();
     this.actors = new ActorSystem(clock, limits.actors, metrics?.actors);
     this.actors.register<Parameters<ReturnType<typeof videoActor>['turn']>[0], VideoMsg, VideoReply>(
       VIDEO_ACTOR,
@@ -266,10 +275,13 @@ export class Engine {
     });
   }
 
-  /** Stores a video's tags (from the media pipeline) and drops cached copies everywhere. */
+  /**
+   * Stores a video's tags (from the media pipeline) and drops cached copies everywhere. Tags
+   * are normalised and every list capped (`boundTagging`).
+   */
   async setTagging(videoId: string, tagging: TagInfo): Promise<void> {
     requireId('videoId', videoId);
-    await this.deps.store.videos.setTagging(videoId, tagging);
+    await this.deps.store.videos.setTagging(videoId, boundTagging(tagging));
     this.changed(`video:${videoId}`);
   }
 
@@ -305,9 +317,48 @@ export class Engine {
     return { snapshot: await snapshot(), recovered: false };
   }
 
+  /**
+   * Videos carrying a tag, newest first. The query is read by the tagger's own rules: `#Travel`
+   * finds `travel`; a query that is a tag itself (a hashtag, `no-audio`) finds that tag; else
+   * the videos carrying every word of it (`美食探店第3期` finds a video tagged 美食, 探店, 第3期).
+   */
   async byTag(tag: string, page: PageRequest, viewerId?: string): Promise<VideoPage> {
-    const ids = await this.deps.store.videos.byTag(tag.toLowerCase(), { cursor: page.cursor, limit: page.limit });
-    return this.videoPage(ids.items, ids.nextCursor, viewerId);
+    const { key, words } = this.tags.query(tag);
+    const videos = this.deps.store.videos;
+    const one = async (t: string): Promise<VideoPage> => {
+      const ids = await videos.byTag(t, { cursor: page.cursor, limit: page.limit });
+      return this.videoPage(ids.items, ids.nextCursor, viewerId);
+    };
+    if (words.length === 0 || (words.length === 1 && words[0] === key)) return one(key);
+    if ((await videos.byTag(key, { limit: 1 })).items.length > 0) return one(key);
+    if (words.length === 1) return one(words[0]!);
+    return this.byAllTags(words, page, viewerId);
+  }
+
+  /**
+   * Videos carrying every one of `tags`: walks the index of the longest (likely the rarest)
+   * and keeps the videos whose tags hold the others. Bounded work per request.
+   */
+  private async byAllTags(tags: string[], page: PageRequest, viewerId?: string): Promise<VideoPage> {
+    const [walk, ...others] = [...tags].sort((a, b) => [...b].length - [...a].length);
+    const found: string[] = [];
+    let cursor = page.cursor;
+    for (let scanned = 0; scanned < TAG_SCAN_MAX; ) {
+      const chunk = await this.deps.store.videos.byTag(walk!, { cursor, limit: TAG_SCAN_CHUNK });
+      const states = await this.videoCache.getMany(chunk.items);
+      for (const [i, id] of chunk.items.entries()) {
+        const have = states[i]?.value?.video.tagging?.tags;
+        if (have && others.every((t) => have.includes(t))) found.push(id);
+        if (found.length === page.limit) {
+          const more = i < chunk.items.length - 1 || chunk.nextCursor !== undefined;
+          return this.videoPage(found, more ? encodeCursor(id) : undefined, viewerId);
+        }
+      }
+      scanned += chunk.items.length;
+      cursor = chunk.nextCursor;
+      if (cursor === undefined) break;
+    }
+    return this.videoPage(found, cursor, viewerId);
   }
 
   // ------------------------------------------------------------ feeds
