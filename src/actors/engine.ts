@@ -61,9 +61,9 @@ export interface WatchResult {
 }
 
 const LATEST_COMMENTS = 20;
-/** A search for several words reads the index of one of them in chunks of this many ids... */
+/** A tag search of several words reads tag indexes in chunks of this many ids... */
 const TAG_SCAN_CHUNK = 50;
-/** ...and checks at most this many per request (the page may then be short: follow its cursor). */
+/** ...and looks at most at this many videos per request (the page may then be short: follow its cursor). */
 const TAG_SCAN_MAX = 500;
 
 /** A page of videos; `degraded` when served from cache while storage was unavailable. */
@@ -318,47 +318,56 @@ export class Engine {
   }
 
   /**
-   * Videos carrying a tag, newest first. The query is read by the tagger's own rules: `#Travel`
-   * finds `travel`; a query that is a tag itself (a hashtag, `no-audio`) finds that tag; else
-   * the videos carrying every word of it (`美食探店第3期` finds a video tagged 美食, 探店, 第3期).
+   * Videos carrying a tag, newest first. The query is read by the tagger's own rules (`#Travel`
+   * is `travel`); a query of several words finds the videos tagged with it whole (a hashtag,
+   * `no-audio`) and those carrying every word of it (`美食探店第3期`: 美食, 探店 and 第3期).
    */
   async byTag(tag: string, page: PageRequest, viewerId?: string): Promise<VideoPage> {
     const { key, words } = this.tags.query(tag);
-    const videos = this.deps.store.videos;
-    const one = async (t: string): Promise<VideoPage> => {
-      const ids = await videos.byTag(t, { cursor: page.cursor, limit: page.limit });
+    if (words.length === 0 || (words.length === 1 && words[0] === key)) {
+      const ids = await this.deps.store.videos.byTag(key, { cursor: page.cursor, limit: page.limit });
       return this.videoPage(ids.items, ids.nextCursor, viewerId);
-    };
-    if (words.length === 0 || (words.length === 1 && words[0] === key)) return one(key);
-    if ((await videos.byTag(key, { limit: 1 })).items.length > 0) return one(key);
-    if (words.length === 1) return one(words[0]!);
-    return this.byAllTags(words, page, viewerId);
-  }
-
-  /**
-   * Videos carrying every one of `tags`: walks the index of the longest (likely the rarest)
-   * and keeps the videos whose tags hold the others. Bounded work per request.
-   */
-  private async byAllTags(tags: string[], page: PageRequest, viewerId?: string): Promise<VideoPage> {
-    const [walk, ...others] = [...tags].sort((a, b) => [...b].length - [...a].length);
+    }
+    // Walk the whole key's index and the index of the longest word (likely the rarest) side by
+    // side, newest first; a video of the word's index counts when it carries every word.
+    const [longest] = [...words].sort((a, b) => [...b].length - [...a].length);
+    const streams = [
+      this.scanTag(key, page.cursor, () => true),
+      this.scanTag(longest!, page.cursor, (tags) => words.every((w) => tags.includes(w))),
+    ];
+    const heads = await Promise.all(streams.map((s) => s.next()));
     const found: string[] = [];
-    let cursor = page.cursor;
-    for (let scanned = 0; scanned < TAG_SCAN_MAX; ) {
-      const chunk = await this.deps.store.videos.byTag(walk!, { cursor, limit: TAG_SCAN_CHUNK });
-      const states = await this.videoCache.getMany(chunk.items);
-      for (const [i, id] of chunk.items.entries()) {
-        const have = states[i]?.value?.video.tagging?.tags;
-        if (have && others.every((t) => have.includes(t))) found.push(id);
-        if (found.length === page.limit) {
-          const more = i < chunk.items.length - 1 || chunk.nextCursor !== undefined;
-          return this.videoPage(found, more ? encodeCursor(id) : undefined, viewerId);
+    let last: string | undefined;
+    for (let scanned = 0; ; scanned++) {
+      let next: string | undefined;
+      for (const h of heads) if (!h.done && (next === undefined || h.value.id > next)) next = h.value.id;
+      if (next === undefined) return this.videoPage(found, undefined, viewerId);
+      // bounded work per request: the page may be short, its cursor goes on from here
+      if (found.length === page.limit || scanned === TAG_SCAN_MAX) return this.videoPage(found, encodeCursor(last!), viewerId);
+      let match = false;
+      for (const [i, stream] of streams.entries()) {
+        for (let h = heads[i]!; !h.done && h.value.id === next; h = heads[i]!) {
+          match ||= h.value.match;
+          heads[i] = await stream.next();
         }
       }
-      scanned += chunk.items.length;
-      cursor = chunk.nextCursor;
-      if (cursor === undefined) break;
+      if (match) found.push(next);
+      last = next;
     }
-    return this.videoPage(found, cursor, viewerId);
+  }
+
+  /** The ids of a tag's index from `cursor` on, newest first, each with whether `match` holds for its video's tags. */
+  private async *scanTag(tag: string, cursor: string | undefined, match: (tags: readonly string[]) => boolean): AsyncGenerator<{ id: string; match: boolean }> {
+    for (;;) {
+      const chunk = await this.deps.store.videos.byTag(tag, { cursor, limit: TAG_SCAN_CHUNK });
+      const states = await this.videoCache.getMany(chunk.items);
+      for (const [i, id] of chunk.items.entries()) {
+        const tags = states[i]?.value?.video.tagging?.tags;
+        yield { id, match: tags !== undefined && match(tags) };
+      }
+      if (chunk.nextCursor === undefined) return;
+      cursor = chunk.nextCursor;
+    }
   }
 
   // ------------------------------------------------------------ feeds
