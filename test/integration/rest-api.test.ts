@@ -254,6 +254,23 @@ describe('REST API', () => {
       assert.deepEqual(seen, both);
     });
 
+    it('a search for several words does bounded work: a short page whose cursor goes on', async () => {
+      const author = await newUser(server, 'tagw');
+      const match = await author.http.createVideo({ title: 'the one' });
+      await server.engine.setTagging(match.id, { tags: ['sunrise', 'aerial'] });
+      // 520 newer videos carry the longer word only: more than one request looks at
+      for (let i = 0; i < 520; i++) {
+        const v = await server.engine.createVideo(author.id, { title: `other ${i}` });
+        await server.engine.setTagging(v.id, { tags: ['sunrise'] });
+      }
+      const first = await author.http.byTag('sunrise aerial', { limit: 5 });
+      assert.deepEqual(first.items, [], 'nothing among the first 500 looked at');
+      assert.ok(first.nextCursor, 'but the walk goes on');
+      const second = await author.http.byTag('sunrise aerial', { limit: 5, cursor: first.nextCursor });
+      assert.deepEqual(second.items.map((v) => v.id), [match.id]);
+      assert.equal(second.nextCursor, undefined);
+    });
+
     it('a video keeps its OCR boxes and speech segments, capped in number', async () => {
       const author = await newUser(server, 'tagb');
       const v = await author.http.createVideo({ title: 'boxes' });
