@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TremoloError } from '../../src/protocol/errors.ts';
-import type { Comment, VideoEvent, VideoRecord } from '../../src/protocol/model.ts';
+import type { Comment, TagInfo, VideoEvent, VideoRecord } from '../../src/protocol/model.ts';
 import { TsidGenerator } from '../../src/domain/ids.ts';
 import type { Store, UserRecord } from '../../src/storage/store.ts';
 
@@ -416,6 +416,23 @@ export function storeContract(driver: string, open: () => Promise<{ store: Store
         assert.deepEqual((await store.videos.byTag('speech', { limit: 5 })).items, [v1.id]);
         await store.videos.setTagging(v1.id, { tags: ['dogs'] });
         assert.deepEqual((await store.videos.byTag('speech', { limit: 5 })).items, []);
+      });
+
+      it('keeps OCR boxes, keyframe size and speech segments; indexes Chinese and multi-word tags', async () => {
+        const a = await user();
+        const v = await video(a.id);
+        const tagging: TagInfo = {
+          tags: ['travel', '美食', '第3期', 'game over', 'no-audio'],
+          ocr: [{ text: '#Travel 美食探店第3期', confidence: 0.987, box: [[10, 20], [300, 18], [301, 60], [11, 62]] }],
+          frame: { width: 640, height: 360 },
+          speechRatio: 0.25,
+          speechSegments: [{ startS: 0.5, endS: 1.25 }, { startS: 2, endS: 2.75 }],
+        };
+        await store.videos.setTagging(v.id, tagging);
+        assert.deepEqual((await store.videos.get(v.id))?.video.tagging, tagging);
+        assert.deepEqual((await store.videos.getMany([v.id]))[0]?.video.tagging, tagging);
+        for (const tag of tagging.tags) assert.deepEqual((await store.videos.byTag(tag, { limit: 5 })).items, [v.id], tag);
+        assert.deepEqual((await store.videos.byTag('game', { limit: 5 })).items, [], 'a tag is found whole, not by a word of it');
       });
     });
 

@@ -54,10 +54,19 @@ export interface ClassifierLabel {
   score: number;
 }
 
+/** Pixel size of an image. */
+export interface FrameSize {
+  width: number;
+  height: number;
+}
+
 export interface TagResult {
+  /** Normalised tags (src/domain/tags.ts): no leading `#`, lower case. */
   tags: string[];
   /** Text lines read from the keyframes, de-duplicated across frames. */
   ocr: OcrLine[];
+  /** Size of the keyframes (the space of the OCR boxes); absent without keyframes. */
+  frame?: FrameSize;
   speech: SpeechSummary;
   classifier?: ClassifierLabel[];
   /** Where the models actually ran (cuda falls back to cpu). */
