@@ -95,6 +95,10 @@ export interface SocketData {
   /** Seconds since the epoch at which the socket's token expires. */
   tokenExp?: number;
   strikes: number;
+  /** The client's address key (behind trusted proxies, the client's; IPv6 by /64): per-IP limits count under it. */
+  address: string;
+  /** Videos whose view this connection has counted (made on its first watch). */
+  viewed?: Set<string>;
 }
 
 /** Names of client events; anything else gets E_UNKNOWN_EVENT. */
