@@ -5,9 +5,17 @@
  * (status, code, Retry-After), never timings.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import type { Tremolo } from '../../src/main.ts';
+import { connectRedis, dropPrefix, randomPrefix, REDIS_URL } from '../helpers/redis.ts';
 import { eventually, requestFrom, startServer, type Answer } from '../helpers/server.ts';
+
+const prefix = randomPrefix('auth-limits');
+after(async () => {
+  const redis = await connectRedis();
+  await dropPrefix(redis, prefix);
+  redis.disconnect();
+});
 
 const PASSWORD = 'correct horse battery';
 let seq = 0;
@@ -59,9 +67,13 @@ describe('sign-ups are limited by their cost', () => {
   });
 });
 
-describe('failed logins', () => {
+for (const rateStore of ['memory', 'redis'] as const) describe(`failed logins (RATE_STORE=${rateStore})`, () => {
+  // counters in this process, or in Redis where every process sees them
+  const start = (env: Record<string, string> = {}) =>
+    startServer({ ...(rateStore === 'redis' ? { STORAGE: 'redis', REDIS_URL, REDIS_PREFIX: prefix, RATE_STORE: 'redis' } : {}), ...env });
+
   it('delay the address that guesses, not the owner signing in from another one', async () => {
-    const server = await startServer(); // defaults: 5 failures per (handle, address), 10 attempts/min per address
+    const server = await start(); // defaults: 5 failures per (handle, address), 10 attempts/min per address
     try {
       const victim = handle('victim');
       assert.equal((await signUp(server, '127.0.0.2', victim)).status, 201);
@@ -76,7 +88,7 @@ describe('failed logins', () => {
   });
 
   it('make each further attempt from the guessing address wait longer', async () => {
-    const server = await startServer({ LOGIN_FAILS_PER_HANDLE_IP: '2', LOGIN_RATE_PER_MIN: '100000' });
+    const server = await start({ LOGIN_FAILS_PER_HANDLE_IP: '2', LOGIN_RATE_PER_MIN: '100000' });
     try {
       const victim = handle('victim');
       assert.equal((await signUp(server, '127.0.0.2', victim)).status, 201);
@@ -97,7 +109,7 @@ describe('failed logins', () => {
   });
 
   it('past the looser per-handle limit, delay strangers but not an address the owner used before', async () => {
-    const server = await startServer({ LOGIN_FAILS_PER_HANDLE: '3', LOGIN_FAILS_PER_HANDLE_IP: '100' });
+    const server = await start({ LOGIN_FAILS_PER_HANDLE: '3', LOGIN_FAILS_PER_HANDLE_IP: '100' });
     try {
       const victim = handle('victim');
       assert.equal((await signUp(server, '127.0.0.2', victim)).status, 201);
