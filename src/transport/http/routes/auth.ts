@@ -9,6 +9,7 @@ import type { Engine } from '../../../actors/engine.ts';
 import { normalizeHandle } from '../../../domain/text.ts';
 import { TremoloError } from '../../../protocol/errors.ts';
 import { schemas } from '../../../protocol/schemas.ts';
+import type { UserRecord } from '../../../storage/store.ts';
 import { DUMMY_HASH, checkPasswordRules, hashPassword, verifyPassword } from '../../auth/passwords.ts';
 import type { HashingQueue } from '../../auth/hashing-queue.ts';
 import type { TokenService } from '../../auth/tokens.ts';
@@ -85,13 +86,15 @@ export async function authRoutes(app: FastifyInstance, deps: AuthDeps): Promise<
       const address = addressKey(req.ip);
       await deps.limits.consumeLogin(address);
       await deps.limits.logins.begin(handle, address);
-      const record = await deps.engine.store.users.getByHandle(handle);
-      // compare against a dummy hash for unknown handles so timing does not tell them apart
+      let record: UserRecord | null;
       let ok: boolean;
       try {
-        ok = await deps.hashing.run('login', () => verifyPassword(password, record?.passwordHash ?? DUMMY_HASH));
+        record = await deps.engine.store.users.getByHandle(handle);
+        // compare against a dummy hash for unknown handles so timing does not tell them apart
+        const stored = record?.passwordHash ?? DUMMY_HASH;
+        ok = await deps.hashing.run('login', () => verifyPassword(password, stored));
       } catch (err) {
-        await deps.limits.logins.unchecked(handle, address); // refused as busy: not a guess
+        await deps.limits.logins.unchecked(handle, address); // busy or storage down: the password was not checked
         throw err;
       }
       if (!record || !ok) {
