@@ -6,6 +6,8 @@
  * keeps the two in step.
  */
 
+import { isIP } from 'node:net';
+
 type Parser<T> = (raw: string) => T;
 
 interface Setting<T> {
@@ -80,6 +82,35 @@ const duration =
     return ms;
   };
 
+/**
+ * Which peers' X-Forwarded-For is believed: nobody (`off`), the nearest `hops` proxies, or
+ * proxies at these addresses and ranges (IPs, CIDRs, or `loopback`, `linklocal`, `uniquelocal`).
+ */
+export type TrustProxy = { kind: 'off' } | { kind: 'hops'; hops: number } | { kind: 'ranges'; ranges: string[] };
+
+const TRUST_PROXY_ALLOWED = 'off, a hop count from 1 to 16, or a comma list of IP addresses, CIDR ranges, loopback, linklocal, uniquelocal';
+const RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+const trustProxy: Parser<TrustProxy> = (raw) => {
+  const text = raw.trim().toLowerCase();
+  if (text === '' || text === 'off' || text === 'false') return { kind: 'off' };
+  if (/^\d+$/.test(text)) {
+    const hops = Number(text);
+    if (hops < 1 || hops > 16) throw new ConfigValueError(TRUST_PROXY_ALLOWED);
+    return { kind: 'hops', hops };
+  }
+  const ranges = text.split(',').map((r) => r.trim());
+  for (const range of ranges) {
+    if (RANGE_NAMES.includes(range)) continue;
+    const [address = '', prefix, extra] = range.split('/');
+    const family = isIP(address);
+    const bits = family === 4 ? 32 : 128;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
+    if (family === 0 || !prefixOk || extra !== undefined) throw new ConfigValueError(TRUST_PROXY_ALLOWED);
+  }
+  return { kind: 'ranges', ranges };
+};
+
 const def = <T>(env: string, dflt: string, parse: Parser<T>, doc: string): Setting<T> => ({
   env,
   default: dflt,
@@ -95,6 +126,7 @@ export const SETTINGS = {
   logLevel: def('LOG_LEVEL', 'info', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), 'pino log level.'),
   shutdownTimeoutMs: def('SHUTDOWN_TIMEOUT', '10s', duration(100), 'Longest graceful shutdown before the process exits anyway.'),
   bodyLimitBytes: def('BODY_LIMIT_BYTES', '65536', int(1024), 'Largest JSON request body accepted.'),
+  trustProxy: def('TRUST_PROXY', 'off', trustProxy, 'Reverse proxies whose `X-Forwarded-For` names the client: `off` (the peer is the client), a hop count (the nearest N proxies), or a comma list of their addresses and CIDR ranges (`loopback`, `linklocal`, `uniquelocal` name the usual ones). Every per-IP limit keys on the client found this way.'),
   publicUrl: def('PUBLIC_URL', '', optional(url('http:', 'https:')), 'Base URL clients reach this server at, used in signed media URLs (defaults to the request\'s host).'),
 
   // storage
@@ -111,7 +143,13 @@ export const SETTINGS = {
   jwtTtlS: def('JWT_TTL_S', '3600', int(10), 'Lifetime of issued access tokens in seconds.'),
   jwtPublicKey: def('JWT_PUBLIC_KEY', '', optional(str), 'PEM public key (SPKI) to verify RS256/EdDSA tokens issued elsewhere, instead of HS256.'),
   jwksUrl: def('JWT_JWKS_URL', '', optional(url('http:', 'https:')), 'JWKS URL to verify RS256/EdDSA tokens issued elsewhere, instead of HS256.'),
-  loginRatePerMin: def('LOGIN_RATE_PER_MIN', '10', int(1), 'Login attempts allowed per handle and per IP each minute.'),
+  loginRatePerMin: def('LOGIN_RATE_PER_MIN', '10', int(1), 'Login attempts allowed per client IP each minute, whatever their outcome.'),
+  loginFailsPerHandleIp: def('LOGIN_FAILS_PER_HANDLE_IP', '5', int(1), 'Failed logins to one handle from one client IP (counted over a day) before each further attempt from there must wait: 1 s, then 2 s, 4 s, ... up to LOGIN_DELAY_MAX. A success clears them.'),
+  loginFailsPerHandle: def('LOGIN_FAILS_PER_HANDLE', '50', int(1), 'Failed logins to one handle from anywhere (counted over a day) before attempts to it must wait the same growing delays, except from addresses that logged in to it before.'),
+  loginDelayMaxMs: def('LOGIN_DELAY_MAX', '15m', duration(1000), 'Longest wait imposed between login attempts after repeated failures.'),
+  signupRatePerHour: def('SIGNUP_RATE_PER_HOUR', '60', int(1), 'Sign-ups allowed per client IP each hour (each costs a password hash).'),
+  passwordHashConcurrency: def('PASSWORD_HASH_CONCURRENCY', '2', int(1, 64), 'Password hashes (sign-ups and logins) computed at once; the rest wait, so hashing never takes every thread of the libuv pool.'),
+  passwordHashQueue: def('PASSWORD_HASH_QUEUE', '16', int(0), 'Sign-ups, and separately logins, that may wait for a hash; beyond it 503 `E_BUSY` with Retry-After. Logins are hashed first.'),
 
   // limits
   handleMaxChars: def('HANDLE_MAX_CHARS', '24', int(3, 64), 'Longest user handle.'),
@@ -128,7 +166,7 @@ export const SETTINGS = {
   actorMaxBatch: def('ACTOR_MAX_BATCH', '512', int(1, 100_000), 'Most messages one actor turn applies in a single storage call.'),
   actorMailboxLimit: def('ACTOR_MAILBOX_LIMIT', '10000', int(1), 'Messages an actor may have queued; above it `E_BUSY`.'),
   actorReadStaleMs: def('ACTOR_READ_STALE_MS', '1000', int(0), 'A read never serves actor state older than this; older state is reloaded from storage.'),
-  viewDedupS: def('VIEW_DEDUP_S', '3600', int(0), 'A user\'s repeated views of one video within this many seconds count once.'),
+  viewDedupS: def('VIEW_DEDUP_S', '3600', int(0), 'Repeated views of one video within this many seconds count once: per user when signed in; per connection and per client IP when anonymous.'),
   eventLogMax: def('EVENT_LOG_MAX', '1000', int(10), 'Events kept per video for recovery after a reconnect.'),
 
   // live
@@ -143,6 +181,7 @@ export const SETTINGS = {
   userEventsPerSec: def('USER_EVENTS_PER_SEC', '50', int(1), 'Client events allowed per user (all their sockets) each second.'),
   socketMaxWatches: def('SOCKET_MAX_WATCHES', '50', int(1), 'Videos one socket may watch at once.'),
   userMaxSockets: def('USER_MAX_SOCKETS', '10', int(1), 'Open sockets allowed per user in this process.'),
+  socketMaxPerIp: def('SOCKET_MAX_PER_IP', '100', int(1), 'Open sockets (anonymous or signed in) allowed per client IP in this process; IPv6 clients count per /64.'),
 
   // feed and cache
   fanoutPushMaxFollowers: def('FANOUT_PUSH_MAX_FOLLOWERS', '10000', int(0), 'Authors with at most this many followers push new posts into inboxes; above it they are pulled at read time.'),

@@ -17,6 +17,7 @@ import { guardStore } from './storage/guard.ts';
 import { MemoryStore } from './storage/memory/memory-store.ts';
 import { RedisStore } from './storage/redis/redis-store.ts';
 import type { Store } from './storage/store.ts';
+import { HashingQueue } from './transport/auth/hashing-queue.ts';
 import { TokenService } from './transport/auth/tokens.ts';
 import { RateLimits } from './transport/http/rate-limits.ts';
 import { authRoutes } from './transport/http/routes/auth.ts';
@@ -82,18 +83,28 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   // ---- actors
   const sink = new FanoutSink();
   const ids = new TsidGenerator({ nodeId: config.nodeId, clock });
-  const tokens = new TokenService({
+  const tokens = new TokenService(
+    {
       secret: config.jwtSecret,
       issuer: config.jwtIssuer,
       audience: config.jwtAudience,
       ttlS: config.jwtTtlS,
       ...(config.jwtPublicKey ? { publicKeyPem: config.jwtPublicKey } : {}),
       ...(config.jwksUrl ? { jwksUrl: config.jwksUrl } : {}),
-  });
+    },
+    // a token's subject must be an account (the engine is built below, before any request)
+    { userExists: (userId) => engine.userExists(userId) },
+  );
   const rateLimits = new RateLimits({
     ipPerMin: config.rateIpPerMin,
     userPerMin: config.rateUserPerMin,
     loginPerMin: config.loginRatePerMin,
+    signupPerHour: config.signupRatePerHour,
+    loginFailures: {
+      perHandleIp: config.loginFailsPerHandleIp,
+      perHandle: config.loginFailsPerHandle,
+      maxDelayS: Math.ceil(config.loginDelayMaxMs / 1000),
+    },
     ...(config.rateStore === 'redis' && redis ? { redis: { client: redis, prefix: config.redisPrefix } } : {}),
   });
   const app = createHttpServer({
@@ -127,7 +138,8 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     metrics: config.metricsEnabled ? metrics : undefined,
     isShuttingDown: () => shuttingDown,
   });
-  await app.register(authRoutes, { engine, tokens, limits: rateLimits, handleMaxChars: config.handleMaxChars });
+  const hashing = new HashingQueue({ concurrency: config.passwordHashConcurrency, queueMax: config.passwordHashQueue });
+  await app.register(authRoutes, { engine, tokens, limits: rateLimits, hashing, handleMaxChars: config.handleMaxChars });
   await app.register(videoRoutes, { engine, presentMedia, videoJson, mediaFromUpload: media.mediaFromUpload });
   await app.register(media.routes);
   await app.register(userRoutes, { engine, videoJson });
@@ -150,6 +162,8 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       userEventsPerSec: config.userEventsPerSec,
       maxWatches: config.socketMaxWatches,
       maxSocketsPerUser: config.userMaxSockets,
+      maxSocketsPerIp: config.socketMaxPerIp,
+      trustProxy: config.trustProxy,
       counterIntervalMs: config.liveCounterIntervalMs,
       deliveryBudget: config.liveDeliveryBudget,
       broadcastSlice: config.liveBroadcastSlice,

@@ -66,6 +66,9 @@ const TAG_SCAN_CHUNK = 50;
 /** ...and looks at most at this many videos per request (the page may then be short: follow its cursor). */
 const TAG_SCAN_MAX = 500;
 
+/** Who viewed a video: a signed-in user, or an anonymous viewer known by a key. */
+export type Viewer = { userId: string } | { anonymousKey: string };
+
 /** A page of videos; `degraded` when served from cache while storage was unavailable. */
 export type VideoPage = Readonly<Page<Video> & { degraded?: true }>;
 
@@ -169,6 +172,12 @@ export class Engine {
     return { ...rest, followers: 0, following: 0, videos: 0 };
   }
 
+  /** Whether `userId` is a well-formed id of an existing account (cached, as profiles are). */
+  async userExists(userId: string): Promise<boolean> {
+    if (!isTsid(userId)) return false;
+    return (await this.profileCache.get(userId)).value !== null;
+  }
+
   async profile(userId: string): Promise<Read<UserProfile>> {
     requireId('userId', userId);
     const r = await this.profileCache.get(userId);
@@ -176,12 +185,14 @@ export class Engine {
     return { value: r.value, degraded: r.degraded };
   }
 
-  follow(userId: string, targetId: string): Promise<UserReply> {
+  async follow(userId: string, targetId: string): Promise<UserReply> {
+    requireId('userId', userId);
     requireId('userId', targetId);
     return this.actors.ask<UserMsg, UserReply>(USER_ACTOR, userId, { type: 'follow', targetId });
   }
 
-  unfollow(userId: string, targetId: string): Promise<UserReply> {
+  async unfollow(userId: string, targetId: string): Promise<UserReply> {
+    requireId('userId', userId);
     requireId('userId', targetId);
     return this.actors.ask<UserMsg, UserReply>(USER_ACTOR, userId, { type: 'unfollow', targetId });
   }
@@ -255,19 +266,34 @@ export class Engine {
     this.deps.sink.publish({ type: 'video:deleted', videoId });
   }
 
-  like(videoId: string, userId: string) {
+  async like(videoId: string, userId: string) {
+    requireId('userId', userId);
     return this.videoWrite<{ changed: boolean; counters: Counters; log: LogHead }>(videoId, { type: 'like', userId });
   }
 
-  unlike(videoId: string, userId: string) {
+  async unlike(videoId: string, userId: string) {
+    requireId('userId', userId);
     return this.videoWrite<{ changed: boolean; counters: Counters; log: LogHead }>(videoId, { type: 'unlike', userId });
   }
 
-  view(videoId: string, userId?: string) {
-    return this.videoWrite<{ counted: boolean; counters: Counters; log: LogHead }>(videoId, userId === undefined ? { type: 'view' } : { type: 'view', userId });
+  /**
+   * Counts a view. Repeats by one viewer within VIEW_DEDUP_S count once: a signed-in viewer
+   * is its user id; an anonymous one a key the transport derives (e.g. from its address).
+   */
+  async view(videoId: string, viewer: Viewer) {
+    let viewerId: string;
+    if ('userId' in viewer) {
+      requireId('userId', viewer.userId);
+      viewerId = viewer.userId;
+    } else {
+      // never a TSID, so an anonymous viewer cannot stand in for a user
+      viewerId = `~${viewer.anonymousKey}`;
+    }
+    return this.videoWrite<{ counted: boolean; counters: Counters; log: LogHead }>(videoId, { type: 'view', viewerId });
   }
 
-  addComment(videoId: string, authorId: string, input: { text: unknown; replyTo?: unknown; idempotencyKey?: unknown }) {
+  async addComment(videoId: string, authorId: string, input: { text: unknown; replyTo?: unknown; idempotencyKey?: unknown }) {
+    requireId('userId', authorId);
     const text = requireText('text', input.text, { min: 1, max: this.deps.limits.commentMaxChars });
     if (input.replyTo !== undefined && (typeof input.replyTo !== 'string' || !input.replyTo.startsWith(`${videoId}-`))) {
       throw new TremoloError('E_REPLY_TARGET');
@@ -295,7 +321,8 @@ export class Engine {
     this.changed(`video:${videoId}`);
   }
 
-  deleteComment(commentId: string, userId: string) {
+  async deleteComment(commentId: string, userId: string) {
+    requireId('userId', userId);
     const videoId = videoOfComment(commentId);
     return this.videoWrite<{ deleted: boolean; counters: Counters; log: LogHead }>(videoId, { type: 'deleteComment', commentId, userId });
   }

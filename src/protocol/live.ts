@@ -101,6 +101,10 @@ export interface SocketData {
   strikes: number;
   /** Per watched video, the newest offset of the ack it joined the room with (watch-holds.ts). */
   watchHeads?: Map<string, number>;
+  /** The client's address key (behind trusted proxies, the client's; IPv6 by /64): per-IP limits count under it. */
+  address: string;
+  /** Videos whose view this connection has counted (made on its first watch). */
+  viewed?: Set<string>;
 }
 
 /** Names of client events; anything else gets E_UNKNOWN_EVENT. */

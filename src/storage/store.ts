@@ -49,7 +49,8 @@ export interface UserStore {
 export type VideoOp =
   | { type: 'like'; userId: string }
   | { type: 'unlike'; userId: string }
-  | { type: 'view'; userId?: string }
+  /** Repeats by one `viewerId` (a user id, or an anonymous viewer's key) within the dedup window count once; without one, every view counts. */
+  | { type: 'view'; viewerId?: string }
   | { type: 'comment'; comment: Comment; idempotencyKey: string }
   | { type: 'deleteComment'; commentId: string; userId: string };
 

@@ -216,11 +216,11 @@ export function storeContract(driver: string, open: () => Promise<{ store: Store
         const v = await video(a.id);
         const r = await store.videos.applyOps(
           v.id,
-          [{ type: 'view', userId: a.id }, { type: 'view', userId: a.id }, { type: 'view' }, { type: 'view' }],
+          [{ type: 'view', viewerId: a.id }, { type: 'view', viewerId: a.id }, { type: 'view' }, { type: 'view' }],
           { now },
         );
         assert.equal(r.counters.views, 3);
-        const later = await store.videos.applyOps(v.id, [{ type: 'view', userId: a.id }], {
+        const later = await store.videos.applyOps(v.id, [{ type: 'view', viewerId: a.id }], {
           now: now + (CONTRACT_LIMITS.viewDedupS + 1) * 1000,
         });
         assert.equal(later.counters.views, 4);

@@ -182,7 +182,7 @@ describe('tokens issued elsewhere', () => {
 });
 
 describe('rate limits', () => {
-  it('answers 429 with Retry-After and E_RATE_LIMITED per IP, and limits logins per handle', async () => {
+  it('answers 429 with Retry-After and E_RATE_LIMITED per IP, and limits login attempts per IP', async () => {
     const server = await startServer({ RATE_IP_PER_MIN: '5', LOGIN_RATE_PER_MIN: '2' });
     try {
       const codes: number[] = [];

@@ -44,7 +44,7 @@ interface VideoRow {
   record: VideoRecord;
   counters: Counters;
   likers: Set<string>;
-  viewers: Map<string, number>; // userId -> last counted view (ms)
+  viewers: Map<string, number>; // viewer id -> last counted view (ms), oldest first
   comments: Map<string, Comment>; // by comment id
   commentOrder: SortedIds;
   idempotency: Map<string, string>; // `${userId}:${key}` -> comment id
@@ -214,12 +214,20 @@ class MemoryVideos implements VideoStore {
           return { ok: true, type: op.type, changed };
         }
         case 'view': {
-          if (op.userId !== undefined) {
-            const last = row.viewers.get(op.userId);
-            if (last !== undefined && opts.now - last < this.limits.viewDedupS * 1000) {
+          if (op.viewerId !== undefined) {
+            const window = this.limits.viewDedupS * 1000;
+            const last = row.viewers.get(op.viewerId);
+            if (last !== undefined && opts.now - last < window) {
               return { ok: true, type: 'view', counted: false };
             }
-            row.viewers.set(op.userId, opts.now);
+            // re-inserted, so the map stays in time order and views older than the window
+            // (which dedup nothing) are trimmed from its front, as the Redis driver trims its zset
+            row.viewers.delete(op.viewerId);
+            row.viewers.set(op.viewerId, opts.now);
+            for (const [viewer, at] of row.viewers) {
+              if (opts.now - at < window) break;
+              row.viewers.delete(viewer);
+            }
           }
           c.views++;
           c.version++;

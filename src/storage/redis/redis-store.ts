@@ -274,7 +274,7 @@ class RedisVideos implements VideoStore {
         case 'unlike':
           return ['u', op.userId];
         case 'view':
-          return op.userId === undefined ? ['v'] : ['v', op.userId];
+          return op.viewerId === undefined ? ['v'] : ['v', op.viewerId];
         case 'comment': {
           const n = FIRST_TEXT_ARG + text.length;
           text.push(op.idempotencyKey, JSON.stringify(op.comment));

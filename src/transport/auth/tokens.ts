@@ -7,6 +7,7 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { SignJWT, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
+import { isTsid } from '../../domain/ids.ts';
 import { TremoloError } from '../../protocol/errors.ts';
 
 export interface TokenSettings {
@@ -42,7 +43,16 @@ export class TokenService {
    */
   private readonly verified = new LRUCache<string, Principal>({ max: VERIFIED_MAX, ttl: VERIFIED_TTL_MS });
 
-  constructor(private readonly settings: TokenSettings) {
+  /**
+   * @param opts.userExists Whether a well-formed user id names an existing account. With it,
+   *   a validly signed token whose subject is not a user (forged with a leaked key, issued by
+   *   another system, or for a removed account) is refused; answers are remembered with the
+   *   verified token, so a request pays for the lookup once per token.
+   */
+  constructor(
+    private readonly settings: TokenSettings,
+    private readonly opts: { userExists?: (userId: string) => Promise<boolean> } = {},
+  ) {
     this.secret = new TextEncoder().encode(settings.secret);
     if (settings.jwksUrl) {
       this.algorithms = ASYMMETRIC;
@@ -89,6 +99,7 @@ export class TokenService {
       throw new TremoloError('E_TOKEN_INVALID');
     }
     if (!alg || !this.algorithms.includes(alg)) throw new TremoloError('E_TOKEN_ALGORITHM');
+    let principal: Principal;
     try {
       const key = await this.verifyKey;
       const { payload } = await jwtVerify(token, key as Uint8Array, {
@@ -97,19 +108,24 @@ export class TokenService {
         audience: this.settings.audience,
       });
       if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') throw new TremoloError('E_TOKEN_INVALID');
-      const principal: Principal = {
+      principal = {
         userId: payload.sub,
         ...(typeof payload['handle'] === 'string' ? { handle: payload['handle'] } : {}),
         expiresAt: payload.exp,
       };
-      this.verified.set(token, principal);
-      return principal;
     } catch (err) {
       if (err instanceof TremoloError) throw err;
       if (err instanceof errors.JWTExpired) throw new TremoloError('E_TOKEN_EXPIRED');
       if (err instanceof errors.JOSEAlgNotAllowed) throw new TremoloError('E_TOKEN_ALGORITHM');
       throw new TremoloError('E_TOKEN_INVALID', undefined, { cause: err });
     }
+    // the subject becomes the author of every write: it must be a user id, and a user's
+    if (!isTsid(principal.userId)) throw new TremoloError('E_TOKEN_INVALID', 'The access token does not name a user');
+    if (this.opts.userExists && !(await this.opts.userExists(principal.userId))) {
+      throw new TremoloError('E_TOKEN_INVALID', 'The access token names no existing user');
+    }
+    this.verified.set(token, principal);
+    return principal;
   }
 }
 

@@ -9,6 +9,7 @@ import type { Metrics } from '../../metrics.ts';
 import { ERROR_CATALOG, TremoloError, type ErrorBody } from '../../protocol/errors.ts';
 import type { Principal, TokenService } from '../auth/tokens.ts';
 import { bearerToken } from '../auth/tokens.ts';
+import { addressKey, trustFunction } from '../client-address.ts';
 import type { RateLimits } from './rate-limits.ts';
 
 declare module 'fastify' {
@@ -41,7 +42,8 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
     },
     requestIdHeader: false,
-    trustProxy: false,
+    // req.ip is the client behind the proxies TRUST_PROXY names (the same rule as sockets)
+    trustProxy: trustFunction(deps.config.trustProxy),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
@@ -91,7 +93,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
 
   app.addHook('onRequest', async (req) => {
     if (req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics') return;
-    await deps.limits.consumeIp(req.ip);
+    await deps.limits.consumeIp(addressKey(req.ip));
   });
 
   return app;

@@ -8,7 +8,7 @@
  * for its own rooms and budget. User-room events (notifications, feed, jobs) are plain
  * room broadcasts that the adapter carries.
  */
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Socket as TcpSocket } from 'node:net';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Cluster, Redis } from 'ioredis';
@@ -16,6 +16,7 @@ import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'r
 import { Server, type Socket } from 'socket.io';
 import type { Engine } from '../../actors/engine.ts';
 import type { EngineEvent, EventSink } from '../../actors/events.ts';
+import type { TrustProxy } from '../../config.ts';
 import type { Clock } from '../../domain/clock.ts';
 import type { Metrics } from '../../metrics.ts';
 import { TremoloError, failedAck } from '../../protocol/errors.ts';
@@ -37,6 +38,7 @@ import {
 import { msgpackParser } from '../../protocol/msgpack-parser.ts';
 import { answerParserMismatch } from './parser-mismatch.ts';
 import type { TokenService } from '../auth/tokens.ts';
+import { addressKey, anonymousViewerKey, clientAddress, trustFunction, type TrustFn } from '../client-address.ts';
 import { consume } from '../http/rate-limits.ts';
 import { CounterCoalescer } from './counter-coalescer.ts';
 import { WatchHolds, unsentEvents } from './watch-holds.ts';
@@ -49,6 +51,10 @@ export interface LiveSettings {
   userEventsPerSec: number;
   maxWatches: number;
   maxSocketsPerUser: number;
+  /** Open sockets per client address (key) in this process, anonymous or not. */
+  maxSocketsPerIp: number;
+  /** Proxies whose X-Forwarded-For names the client (as for HTTP). Default: none. */
+  trustProxy?: TrustProxy;
   counterIntervalMs: number;
   deliveryBudget: number;
   /** Slice size of the rolling delivery of counter updates to big rooms; 0: the whole room at once. Default 1000. */
@@ -98,6 +104,9 @@ export class LiveGateway implements EventSink {
   private readonly userLimiter: RateLimiterAbstract;
   private readonly socketsPerUser = new Map<string, number>();
   private readonly holds = new WatchHolds();
+  /** Open sockets, and handshakes under way, per client address key. */
+  private readonly socketsPerIp = new Map<string, number>();
+  private readonly trust: TrustFn | false;
   private readonly pendingComments = new Map<string, { added: CommentAdded[]; deleted: CommentDeleted[] }>();
   private flushScheduled = false;
   private readonly expiry = new Map<number, Set<IoSocket>>(); // second -> sockets whose token expires then
@@ -107,6 +116,7 @@ export class LiveGateway implements EventSink {
 
   constructor(private readonly deps: GatewayDeps) {
     const { settings } = deps;
+    this.trust = trustFunction(settings.trustProxy ?? { kind: 'off' });
     this.io = new Server(deps.httpServer, {
       serveClient: false,
       maxHttpBufferSize: settings.maxPayloadBytes,
@@ -128,7 +138,11 @@ export class LiveGateway implements EventSink {
       );
     }
 
-    this.io.engine.on('connection', releaseUpgradeRequest);
+    // the client's address is read from the opening request before that request is released
+    this.io.engine.on('connection', (raw: EngineConnection) => {
+      raw.clientAddress = addressKey(clientAddress(raw.remoteAddress, raw.request?.headers['x-forwarded-for'], this.trust));
+      releaseUpgradeRequest(raw);
+    });
     this.io.engine.on('connection', answerParserMismatch(settings.parser));
     this.io.of('/').adapter.on('delete-room', (room: string) => {
       if (isVideoRoom(room)) this.holds.roomClosed(room.slice(videoRoom('').length));
@@ -315,7 +329,34 @@ export class LiveGateway implements EventSink {
 
   // ------------------------------------------------------------ connections
 
+  /**
+   * The handshake: a place under the client address's cap, then the token. The place is
+   * taken at once and held while the token is checked, so a burst of concurrent handshakes
+   * cannot all pass the check; it passes to the connection (onConnection counts it again
+   * within the same tick) or is given back when the handshake fails.
+   */
   private async authenticate(socket: IoSocket): Promise<void> {
+    const address = (socket.conn as unknown as EngineConnection).clientAddress ?? addressKey(socket.handshake.address);
+    const held = this.socketsPerIp.get(address) ?? 0;
+    if (held >= this.deps.settings.maxSocketsPerIp) {
+      throw new TremoloError('E_TOO_MANY_CONNECTIONS', 'Too many open connections from this address');
+    }
+    socket.data.address = address;
+    this.socketsPerIp.set(address, held + 1);
+    try {
+      await this.authenticateToken(socket);
+    } finally {
+      this.releaseAddress(address);
+    }
+  }
+
+  private releaseAddress(address: string): void {
+    const n = (this.socketsPerIp.get(address) ?? 1) - 1;
+    if (n <= 0) this.socketsPerIp.delete(address);
+    else this.socketsPerIp.set(address, n);
+  }
+
+  private async authenticateToken(socket: IoSocket): Promise<void> {
     const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
     socket.data.strikes = 0;
     if (token === undefined || token === null || token === '') {
@@ -338,8 +379,9 @@ export class LiveGateway implements EventSink {
    * closures this replaces were about a third of the gateway's memory per socket.
    */
   private onConnection(socket: IoSocket): void {
-    const { userId, tokenExp } = socket.data;
+    const { userId, tokenExp, address } = socket.data;
     this.deps.metrics?.liveSockets.inc();
+    this.socketsPerIp.set(address, (this.socketsPerIp.get(address) ?? 0) + 1);
     if (userId !== undefined) {
       this.socketsPerUser.set(userId, (this.socketsPerUser.get(userId) ?? 0) + 1);
       void socket.join(userRoom(userId));
@@ -356,8 +398,9 @@ export class LiveGateway implements EventSink {
   /** Shared by every socket (`this` is the socket). */
   private readonly onDisconnect = ((gateway: LiveGateway) =>
     function (this: IoSocket): void {
-      const { userId, tokenExp } = this.data;
+      const { userId, tokenExp, address } = this.data;
       gateway.deps.metrics?.liveSockets.dec();
+      gateway.releaseAddress(address);
       if (userId !== undefined) {
         const n = (gateway.socketsPerUser.get(userId) ?? 1) - 1;
         if (n <= 0) gateway.socketsPerUser.delete(userId);
@@ -413,7 +456,7 @@ export class LiveGateway implements EventSink {
               ...(sinceOffset !== undefined ? { sinceOffset } : {}),
               ...(epoch !== undefined ? { epoch } : {}),
             });
-            if (sinceOffset === undefined) engine.view(videoId, userId).catch(() => {}); // a view is best effort
+            if (sinceOffset === undefined) this.countView(socket, videoId, userId);
             const events = watch.events?.map((e): LiveVideoEvent => ({ ...e, videoId }));
             acked = Math.max(watch.snapshot.offset, ...(events ?? []).map((e) => e.offset));
             reply = {
@@ -489,6 +532,21 @@ export class LiveGateway implements EventSink {
   );
 
   /**
+   * A watch counts a view, once per connection and video (re-watching is free); the store
+   * then counts a viewer once per VIEW_DEDUP_S: a signed-in viewer by user, an anonymous one
+   * by its address, so new connections from one address do not add views either.
+   */
+  private countView(socket: IoSocket, videoId: string, userId: string | undefined): void {
+    const viewed = (socket.data.viewed ??= new Set());
+    if (viewed.has(videoId)) return;
+    // bounded: a connection that watched this many videos falls back on the store's dedup alone
+    if (viewed.size >= MAX_VIEWED_PER_SOCKET) viewed.delete(viewed.values().next().value as string);
+    viewed.add(videoId);
+    const viewer = userId !== undefined ? { userId } : { anonymousKey: anonymousViewerKey(socket.data.address) };
+    this.deps.engine.view(videoId, viewer).catch(() => {}); // a view is best effort
+  }
+
+  /**
    * Runs one client event: rate limits, a user for writes, payload checks, and an ack
    * that carries either the result (sent after the write is durable) or a catalog error.
    */
@@ -541,6 +599,15 @@ export class LiveGateway implements EventSink {
   }
 }
 
+/** What the gateway uses of an engine.io connection. */
+interface EngineConnection {
+  remoteAddress: string;
+  request: IncomingMessage | null;
+  transport: { socket?: { _socket?: TcpSocket } };
+  /** The client's address key, set when the connection opens (before `request` is released). */
+  clientAddress?: string;
+}
+
 /**
  * Socket.IO's memory advice is to drop the engine's reference to the HTTP request that opened
  * each connection. engine.io 6 keeps a second one: for a WebSocket upgrade it wraps the request
@@ -550,7 +617,7 @@ export class LiveGateway implements EventSink {
  * checks with a WeakRef that the request is really collected, so an engine.io that changes
  * this shows up there.
  */
-function releaseUpgradeRequest(raw: { request: unknown; transport: { socket?: { _socket?: TcpSocket } } }): void {
+function releaseUpgradeRequest(raw: EngineConnection): void {
   raw.request = null;
   const tcp = raw.transport.socket?._socket; // the ws WebSocket's net.Socket (absent for polling)
   if (!tcp) return;
@@ -558,6 +625,9 @@ function releaseUpgradeRequest(raw: { request: unknown; transport: { socket?: { 
     if (wrapper.listener?.toString().includes('this.emit("close")')) tcp.removeListener('close', wrapper);
   }
 }
+
+/** Videos a connection remembers having counted a view of. */
+const MAX_VIEWED_PER_SOCKET = 256;
 
 function watchedCount(socket: IoSocket): number {
   let n = 0;

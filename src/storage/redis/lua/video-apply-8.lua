@@ -4,7 +4,7 @@
 
   KEYS[1] v:{id}:meta             hash: owner, views, version, head, lastComment, epoch, epochStart
   KEYS[2] v:{id}:likers           set of user ids (likes = SCARD)
-  KEYS[3] v:{id}:viewers          zset: user id -> last counted view (ms)
+  KEYS[3] v:{id}:viewers          zset: viewer id -> last counted view (ms)
   KEYS[4] v:{id}:comments         hash: comment id -> comment JSON
   KEYS[5] v:{id}:comment-authors  hash: comment id -> author id
   KEYS[6] v:{id}:comment-order    zset, score 0 (comments = ZCARD)
@@ -14,7 +14,8 @@
   ARGV[1] ops as a JSON array, each op an array:
             ["l", userId]                            like
             ["u", userId]                            unlike
-            ["v"] | ["v", userId]                    view (anonymous | by a user)
+            ["v"] | ["v", viewerId]                  view (always counted | deduplicated per viewer:
+                                                     a user id or an anonymous viewer's key)
             ["c", authorId, commentId, n, replyTo?]  comment; ARGV[n] is the idempotency key
                                                      and ARGV[n + 1] the comment JSON (client
                                                      text never goes through cjson.decode)
