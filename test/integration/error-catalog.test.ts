@@ -6,7 +6,10 @@
  * node:net for requests fetch refuses to send.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm, symlink, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Tremolo } from '../../src/main.ts';
 import { ERROR_CATALOG, isErrorCode } from '../../src/protocol/errors.ts';
@@ -340,3 +343,73 @@ for (const driver of ['memory', 'redis'] as const) {
     });
   });
 }
+
+describe('tus failures', () => {
+  let server: Tremolo;
+  let dataDir: string;
+  let token: string;
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'tremolo-errors-'));
+    server = await startServer({ DATA_DIR: dataDir, WORKER_THREADS: '1' });
+    token = (await newUser(server)).token;
+  });
+  after(async () => {
+    await server.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const tus = (method: string, url: string, headers: Record<string, string> = {}, body?: Buffer) =>
+    fetch(url, { method, headers: { authorization: `Bearer ${token}`, 'tus-resumable': '1.0.0', ...headers }, ...(body ? { body: new Uint8Array(body) } : {}) });
+  const create = async (): Promise<string> => {
+    const res = await tus('POST', `${server.url}/v1/uploads`, {
+      'upload-length': '10',
+      'upload-metadata': `title ${Buffer.from('clip').toString('base64')}`,
+    });
+    assert.equal(res.status, 201, await res.text());
+    return new URL(res.headers.get('location')!, server.url).href;
+  };
+
+  it('a tus 500 answers E_INTERNAL with the catalog message, never tus\'s internal text', async () => {
+    const url = await create();
+    const id = url.split('/').pop()!;
+    // the upload's file becomes a symlink loop: stat fails with ELOOP inside @tus/file-store
+    const file = join(dataDir, 'uploads', id);
+    await unlink(file);
+    await symlink(file, file);
+    const res = await tus('PATCH', url, { 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' }, Buffer.alloc(10));
+    const answer = { status: res.status, body: await res.text() };
+    const error = assertCatalog(answer, 'E_INTERNAL', 500);
+    assert.equal(error.message, ERROR_CATALOG.E_INTERNAL.message);
+    assert.doesNotMatch(answer.body, /ELOOP|Something went wrong|uploads|tremolo-errors-/);
+    await unlink(file);
+  });
+
+  it("tus's refusals keep their status and carry a catalog code and our message", async () => {
+    const url = await create();
+    const cases: [Promise<Response>, number, string][] = [
+      [tus('PATCH', url, { 'upload-offset': '5', 'content-type': 'application/offset+octet-stream' }, Buffer.alloc(1)), 409, 'E_VALIDATION'],
+      [tus('PATCH', url, { 'content-type': 'application/offset+octet-stream' }, Buffer.alloc(1)), 403, 'E_VALIDATION'],
+      // (text/plain was a 500: fastify read the body, then handing it to tus threw)
+      [tus('PATCH', url, { 'upload-offset': '0', 'content-type': 'text/plain' }, Buffer.alloc(1)), 400, 'E_UNSUPPORTED_MEDIA_TYPE'],
+      [tus('PATCH', url, { 'upload-offset': '0' }, Buffer.alloc(1)), 415, 'E_UNSUPPORTED_MEDIA_TYPE'],
+      [tus('POST', `${server.url}/v1/uploads`, { 'upload-length': '10', 'upload-metadata': 'title !!!,title x' }), 400, 'E_VALIDATION'],
+      [fetch(`${server.url}/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'upload-length': '10' } }), 412, 'E_VALIDATION'],
+      [tus('PATCH', url, { 'upload-offset': 'abc', 'content-type': 'application/offset+octet-stream' }, Buffer.alloc(1)), 400, 'E_VALIDATION'],
+    ];
+    for (const [pending, status, code] of cases) {
+      const res = await pending;
+      const answer = { status: res.status, body: await res.text() };
+      assertCatalog(answer, code, status);
+      assert.doesNotMatch(answer.body, /\\n|header required|Upload-Metadata is invalid/, answer.body);
+    }
+  });
+
+  it('refuses an upload titled only with invisible characters at creation', async () => {
+    const res = await tus('POST', `${server.url}/v1/uploads`, {
+      'upload-length': '10',
+      'upload-metadata': `title ${Buffer.from('\u200B\u2060').toString('base64')}`,
+    });
+    const error = assertCatalog({ status: res.status, body: await res.text() }, 'E_VALIDATION');
+    assert.equal(error.details?.field, 'title');
+    assert.deepEqual((await readdir(join(dataDir, 'uploads'))).filter((f) => !f.endsWith('.json') && !f.includes('-')), []);
+  });
+});
