@@ -13,6 +13,11 @@ export const ERROR_CATALOG = {
   E_UNKNOWN_EVENT: { status: 400, message: 'No such event' },
   E_PARSER_MISMATCH: { status: 400, message: 'The client\'s Socket.IO parser does not match the server\'s' },
   E_BAD_CURSOR: { status: 400, message: 'The cursor is malformed or expired' },
+  E_MALFORMED_REQUEST: { status: 400, message: 'The request is not well-formed HTTP' },
+  E_URI_TOO_LONG: { status: 414, message: 'The request URL is too long' },
+  E_HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large' },
+  E_REQUEST_TIMEOUT: { status: 408, message: 'The request did not arrive in time' },
+  E_EXPECTATION_FAILED: { status: 417, message: 'Only the Expect: 100-continue expectation is supported' },
 
   // authentication and authorisation
   E_TOKEN_MISSING: { status: 401, message: 'An access token is required' },

@@ -141,7 +141,10 @@ export interface FeedStore {
   outbox(authorId: string, before: string | undefined, limit: number): Promise<string[]>;
   /** Sets a video's hot score (see domain/feed-policy.ts); removes it when score is null. */
   setHotScore(videoId: string, score: number | null): Promise<void>;
-  /** Video ids by descending hot score; `offset` pagination (scores move, ids do not). */
+  /**
+   * Video ids by descending hot score; `offset` pagination (scores move, ids do not).
+   * `offset` comes from a client's cursor: anything but a non-negative safe integer is E_BAD_CURSOR.
+   */
   hot(offset: number, limit: number): Promise<string[]>;
 }
 

@@ -475,6 +475,43 @@ export function storeContract(driver: string, open: () => Promise<{ store: Store
       });
     });
 
+    // Offsets and positions come from client cursors: whatever they hold, every driver
+    // answers the same E_BAD_CURSOR (never a server error) or an empty page.
+    describe('cursors from clients', () => {
+      const badCursor = (e: TremoloError) => e instanceof TremoloError && e.code === 'E_BAD_CURSOR';
+
+      it('refuses hot-feed offsets that are not non-negative safe integers with E_BAD_CURSOR', async () => {
+        const a = await user();
+        await store.feeds.setHotScore((await video(a.id)).id, 5);
+        // 1e21 is an integer to JavaScript but "1e+21" to Redis; 2^63 is past Redis's range
+        for (const offset of [1e21, 2 ** 63, 2 ** 53, 1e300, -1, 0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+          await assert.rejects(store.feeds.hot(offset, 21), badCursor, `offset ${offset}`);
+        }
+      });
+
+      it('answers an empty page for a valid offset past the end', async () => {
+        assert.deepEqual(await store.feeds.hot(Number.MAX_SAFE_INTEGER, 21), []);
+        assert.deepEqual(await store.feeds.hot(1_000_000, 21), []);
+      });
+
+      it('refuses malformed page cursors and takes odd positions as plain positions', async () => {
+        const a = await user();
+        const v = await video(a.id);
+        for (const cursor of ['!!', 'bm90IGpzb24', Buffer.from('[1,2]').toString('base64url'), Buffer.from('[12]').toString('base64url')]) {
+          await assert.rejects(store.videos.comments(v.id, 'newest', { cursor, limit: 5 }), badCursor, cursor);
+          await assert.rejects(store.users.followers(a.id, { cursor, limit: 5 }), badCursor, cursor);
+          await assert.rejects(store.videos.byTag('any', { cursor, limit: 5 }), badCursor, cursor);
+        }
+        // positions that mean something to Redis's lex ranges are just strings
+        for (const position of ['[', '(', '-', '+', '\u0000', 'x'.repeat(300)]) {
+          const cursor = Buffer.from(JSON.stringify([position])).toString('base64url');
+          assert.deepEqual((await store.videos.byTag('any', { cursor, limit: 5 })).items, [], position);
+          assert.ok(Array.isArray((await store.videos.comments(v.id, 'oldest', { cursor, limit: 5 })).items), position);
+          assert.ok(Array.isArray((await store.users.following(a.id, { cursor, limit: 5 })).items), position);
+        }
+      });
+    });
+
     describe('jobs', () => {
       const job = (id: string) => ({
         id,

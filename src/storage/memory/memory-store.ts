@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { TremoloError } from '../../protocol/errors.ts';
 import type { Comment, Counters, Page, PageRequest, TagInfo, UserProfile, VideoEvent, VideoRecord } from '../../protocol/model.ts';
-import { decodeCursor, pageOf } from '../cursor.ts';
+import { decodeCursor, pageOf, requireOffset } from '../cursor.ts';
 import type { JobPatch, JobRecord, JobStore } from '../jobs.ts';
 import { FINAL_STAGES } from '../jobs.ts';
 import { SortedIds } from '../sorted-ids.ts';
@@ -312,7 +312,8 @@ class MemoryVideos implements VideoStore {
   }
 
   async byTag(tag: string, page: PageRequest): Promise<Page<string>> {
-    const ids = this.tags.get(tag)?.descending(decodeCursor(page.cursor), page.limit + 1) ?? [];
+    const before = decodeCursor(page.cursor); // a bad cursor is refused even for an unknown tag
+    const ids = this.tags.get(tag)?.descending(before, page.limit + 1) ?? [];
     return pageOf(ids, page.limit, (id) => id);
   }
 
@@ -377,6 +378,7 @@ class MemoryFeeds implements FeedStore {
   }
 
   async hot(offset: number, limit: number): Promise<string[]> {
+    requireOffset(offset);
     return [...this.hotScores]
       .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? 1 : -1))
       .slice(offset, offset + limit)

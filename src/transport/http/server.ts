@@ -10,7 +10,9 @@ import { ERROR_CATALOG, TremoloError, type ErrorBody } from '../../protocol/erro
 import type { Principal, TokenService } from '../auth/tokens.ts';
 import { bearerToken } from '../auth/tokens.ts';
 import { addressKey, trustFunction } from '../client-address.ts';
+import { answerClientError, answerUnmetExpectation } from './client-errors.ts';
 import type { RateLimits } from './rate-limits.ts';
+import { requestValidators } from './validators.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -44,9 +46,21 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     requestIdHeader: false,
     // req.ip is the client behind the proxies TRUST_PROXY names (the same rule as sockets)
     trustProxy: trustFunction(deps.config.trustProxy),
-    return503OnClosing: true,
+    // a closing server and a request without Host answer from the catalog (hook below),
+    // not with fastify's and node's own bodies
+    return503OnClosing: false,
+    http: { requireHostHeader: false },
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    // bodies are validated without type coercion (validators.ts)
+    schemaController: { compilersFactory: { buildValidator: requestValidators() } },
+    // requests refused before routing (bad percent-encoding, over-long parameters) and by
+    // node's parser (malformed, oversized headers) answer from the catalog too
+    frameworkErrors: (err, req, reply) => {
+      reply.header('x-request-id', req.id);
+      void sendError(reply, toHttpError(err));
+    },
+    clientErrorHandler: answerClientError,
   });
 
   // set as the request arrives (a synchronous hook): every answer carries it, errors included
@@ -54,6 +68,21 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     reply.header('x-request-id', req.id);
     done();
   });
+
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (req, _reply, done) => {
+    // requests still arriving on open connections while the server drains
+    if (closing) return done(new TremoloError('E_SHUTTING_DOWN', undefined, { retryAfter: 1 }));
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) {
+      return done(new TremoloError('E_MALFORMED_REQUEST', 'An HTTP/1.1 request needs a Host header'));
+    }
+    done();
+  });
+  app.server.on('checkExpectation', answerUnmetExpectation);
 
   if (deps.metrics) {
     const histogram = deps.metrics.httpDuration;
@@ -131,6 +160,10 @@ export function toHttpError(err: FastifyError | Error): TremoloError {
     });
   }
   switch (fe.code) {
+    case 'FST_ERR_BAD_URL':
+      return new TremoloError('E_MALFORMED_REQUEST', 'The URL is not valid percent-encoded UTF-8');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new TremoloError('E_URI_TOO_LONG', 'A path parameter is longer than allowed');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new TremoloError('E_BAD_JSON');
@@ -141,6 +174,8 @@ export function toHttpError(err: FastifyError | Error): TremoloError {
   }
   if (err instanceof SyntaxError && fe.statusCode === 400) return new TremoloError('E_BAD_JSON');
   if (fe.statusCode === 413) return new TremoloError('E_PAYLOAD_TOO_LARGE');
+  if (fe.statusCode === 414) return new TremoloError('E_URI_TOO_LONG');
+  if (fe.statusCode === 431) return new TremoloError('E_HEADERS_TOO_LARGE');
   if (fe.statusCode === 503) return new TremoloError('E_SHUTTING_DOWN');
   if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return new TremoloError('E_VALIDATION', ERROR_CATALOG.E_VALIDATION.message);
   return new TremoloError('E_INTERNAL', undefined, { cause: err });

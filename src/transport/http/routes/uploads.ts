@@ -11,7 +11,7 @@
  *   upload is visible only to the user who created it (others get E_UPLOAD_NOT_FOUND);
  * - errors raised in our hooks reach the client as the catalog's JSON body, with
  *   Retry-After where it applies; tus's own refusals keep their status codes (tus
- *   clients act on them) and get a catalog code too.
+ *   clients act on them) and get a catalog code and message (tus-errors.ts), never tus's text.
  *
  * Checksums cover the whole file: `checksum` in Upload-Metadata (`sha256 <base64>`) is
  * checked when the last byte arrives; a mismatch removes the upload (E_CHECKSUM_MISMATCH).
@@ -22,9 +22,11 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { FileStore } from '@tus/file-store';
 import { Server as TusServer } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { TremoloError, toTremoloError, type ErrorCode } from '../../../protocol/errors.ts';
+import { requireText } from '../../../domain/text.ts';
+import { TremoloError, toTremoloError } from '../../../protocol/errors.ts';
 import { parseChecksum, UploadFiles, type UploadInfo } from '../../../storage/media/upload-files.ts';
 import { sendError, userOf } from '../server.ts';
+import { tusError } from '../tus-errors.ts';
 
 export const UPLOADS_PATH = '/v1/uploads';
 export const JOB_ID_HEADER = 'Tremolo-Job-Id';
@@ -58,17 +60,6 @@ class HookRefusal {
   get body(): string {
     return JSON.stringify({ error: this.error.toJSON() });
   }
-}
-
-/** tus's own refusals (plain-text bodies) -> catalog codes, keeping tus's status codes. */
-function tusCode(status: number): ErrorCode {
-  if (status === 404 || status === 410) return 'E_UPLOAD_NOT_FOUND';
-  if (status === 413) return 'E_PAYLOAD_TOO_LARGE';
-  if (status === 460) return 'E_CHECKSUM_MISMATCH';
-  if (status === 415) return 'E_UNSUPPORTED_MEDIA_TYPE';
-  if (status === 501) return 'E_VALIDATION'; // an extension we do not offer (deferred length)
-  if (status >= 500) return 'E_INTERNAL';
-  return 'E_VALIDATION';
 }
 
 export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps): Promise<void> {
@@ -107,11 +98,16 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
       if (size > limits.maxBytes) {
         throw refuse(req, new TremoloError('E_PAYLOAD_TOO_LARGE', `An upload may be at most ${limits.maxBytes} bytes`, { details: { maxBytes: limits.maxBytes } }));
       }
-      const title = (meta.title ?? meta.filename ?? '').trim();
-      check(title.length > 0, 'title', 'Upload-Metadata must carry a title');
-      check([...title].length <= limits.titleMaxChars, 'title', `title may be at most ${limits.titleMaxChars} characters`);
-      const description = meta.description ?? '';
-      check([...description].length <= limits.descriptionMaxChars, 'description', `description may be at most ${limits.descriptionMaxChars} characters`);
+      check((meta.title ?? meta.filename ?? '').trim().length > 0, 'title', 'Upload-Metadata must carry a title');
+      let title: string;
+      let description: string;
+      try {
+        // the rules the video will be published with (lengths, visible characters, valid Unicode)
+        title = requireText('title', meta.title ?? meta.filename ?? '', { min: 1, max: limits.titleMaxChars });
+        description = requireText('description', meta.description ?? '', { min: 0, max: limits.descriptionMaxChars });
+      } catch (err) {
+        throw refuse(req, toTremoloError(err));
+      }
       if (meta.checksum != null) {
         try {
           parseChecksum(meta.checksum);
@@ -185,7 +181,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
     if (res.status >= 400) {
       copyHeaders(res, reply, true);
       // tus clients act on the exact status (409 offset mismatch, 410 expired, ...): keep it.
-      const error = new TremoloError(tusCode(res.status), text.trim() || undefined);
+      const error = tusError(res.status, text);
       return reply.code(res.status).type('application/json').send({ error: error.toJSON() });
     }
     copyHeaders(res, reply, false);
@@ -211,7 +207,8 @@ function toWebRequest(req: FastifyRequest): Request {
   for (const [name, value] of Object.entries(req.raw.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
-  const withBody = req.method === 'PATCH' || req.method === 'POST';
+  // a body of another type was read by fastify's own parser (text/plain): tus gets none and refuses the type
+  const withBody = (req.method === 'PATCH' || req.method === 'POST') && !req.raw.readableDidRead;
   const init: RequestInit & { duplex?: 'half' } = { method: req.method, headers };
   if (withBody) {
     init.body = Readable.toWeb(req.raw) as NodeReadableStream<Uint8Array> as unknown as ReadableStream<Uint8Array>;
