@@ -61,10 +61,7 @@ export async function textFile(dir: string): Promise<string> {
   return p;
 }
 
-/**
- * Frame size of the first video stream, read by ffmpeg itself. (The static ffprobe from
- * @ffprobe-installer crashes on MPEG-TS, so HLS outputs are checked this way.)
- */
+/** Frame size of the first video stream (an HLS playlist included: our own output), read by ffmpeg itself. */
 export async function videoSize(file: string): Promise<{ width: number; height: number }> {
   const { ffmpegPath } = resolveBinaries();
   const stderr = await run(ffmpegPath, ['-hide_banner', '-i', file]).then(

@@ -7,30 +7,19 @@
  */
 import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { resolve as resolvePath } from 'node:path';
 import ffmpeg from 'fluent-ffmpeg';
 import { TremoloError } from '../../protocol/errors.ts';
 import { stoppedError } from '../task-protocol.ts';
+import { demuxerOptions, FORMAT_NAMES, sniffContainer, truncationOf, type Container } from './containers.ts';
+import { resolveBinaries } from './tools.ts';
 
-export interface MediaBinaries {
-  ffmpegPath: string;
-  ffprobePath: string;
-}
-
-/**
- * Binaries to use: the configured ones (FFMPEG_PATH / FFPROBE_PATH), else the static builds
- * shipped by @ffmpeg-installer and @ffprobe-installer. Loaded lazily so a configured path
- * works on platforms those packages do not cover.
- */
-export function resolveBinaries(opts: { ffmpegPath?: string | undefined; ffprobePath?: string | undefined } = {}): MediaBinaries {
-  const require = createRequire(import.meta.url);
-  const ffmpegPath = opts.ffmpegPath ?? (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
-  const ffprobePath = opts.ffprobePath ?? (require('@ffprobe-installer/ffprobe') as { path: string }).path;
-  return { ffmpegPath, ffprobePath };
-}
+export { resolveBinaries, type MediaBinaries } from './tools.ts';
 
 /** What the pipeline needs to know about an uploaded video. */
 export interface MediaProbe {
+  /** The demuxer the file was probed with, chosen from its signature; every later ffmpeg run on it uses the same. */
+  container: Container;
   durationS: number;
   /** Stored frame size; see `rotation` for how it is displayed. */
   width: number;
@@ -80,17 +69,28 @@ interface FfprobeOutput {
 const invalid = (reason: string, cause?: unknown): TremoloError =>
   new TremoloError('E_MEDIA_INVALID', `The file is not a playable video: ${reason}`, cause === undefined ? {} : { cause });
 
-/** Reads a video's metadata; refuses what the pipeline cannot or must not process. */
-export async function probeMedia(file: string, opts: ProbeOptions = {}): Promise<MediaProbe> {
+/**
+ * Reads a video's metadata; refuses what the pipeline cannot or must not process.
+ *
+ * The demuxer is decided from the file's signature (see containers.ts) and named to ffprobe,
+ * never guessed; a file whose own index points past its end is refused as truncated.
+ */
+export async function probeMedia(source: string, opts: ProbeOptions = {}): Promise<MediaProbe> {
+  // Absolute, so no part of the name can read as a protocol (`x:...`).
+  const file = resolvePath(source);
   const size = await stat(file).then(
     (s) => (s.isFile() ? s.size : -1),
     () => -1,
   );
   if (size < 0) throw invalid('the file is missing');
   if (size === 0) throw invalid('the file is empty');
+  const container = await sniffContainer(file);
+  const cut = await truncationOf(file, container);
+  if (cut !== null) throw invalid(cut);
+  if (opts.signal?.aborted) throw stoppedError(opts.signal);
 
   const ffprobePath = opts.ffprobePath ?? resolveBinaries().ffprobePath;
-  const args = ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', file];
+  const args = ['-v', 'error', ...demuxerOptions(container), '-print_format', 'json', '-show_format', '-show_streams', '-i', file];
   const raw = await new Promise<string>((resolve, reject) => {
     execFile(
       ffprobePath,
@@ -122,19 +122,12 @@ export async function probeMedia(file: string, opts: ProbeOptions = {}): Promise
   const height = video.height ?? 0;
   if (width <= 0 || height <= 0) throw invalid('the video stream has no frame size');
 
-  const formatName = out.format?.format_name ?? '';
-  if (/(^|,)(image2|[a-z0-9]+_pipe|gif)(,|$)/.test(formatName)) throw invalid('it is a still image');
+  // Forced with -f, so anything else means a tool that does not honour it: refuse rather than trust.
+  if (out.format?.format_name !== FORMAT_NAMES[container]) throw invalid(`it was read as ${out.format?.format_name ?? 'nothing'}, not ${container}`);
   const durationS = Number(out.format?.duration ?? video.duration);
   if (!Number.isFinite(durationS) || durationS <= 0) throw invalid('it has no duration');
   const fps = parseRate(video.avg_frame_rate) || parseRate(video.r_frame_rate);
   if (!(fps > 0) || fps > 1000) throw invalid('the frame rate is unknown');
-
-  // An MP4/MOV whose sample table points past the end of the file was cut short
-  // (typical of an interrupted copy); its header still claims the full duration.
-  if (/mp4|mov/.test(formatName)) {
-    const claimedBytes = streams.reduce((sum, s) => sum + (Number(s.bit_rate) || 0), 0) * (durationS / 8);
-    if (claimedBytes > size * 1.1 + 65_536) throw invalid('it is truncated');
-  }
 
   if (opts.maxDurationS !== undefined && durationS > opts.maxDurationS) {
     throw new TremoloError('E_MEDIA_TOO_LONG', `The video is ${Math.ceil(durationS)} s long; at most ${opts.maxDurationS} s are allowed`, {
@@ -144,6 +137,7 @@ export async function probeMedia(file: string, opts: ProbeOptions = {}): Promise
 
   const bitrate = Number(out.format?.bit_rate) || Math.round((size * 8) / durationS);
   return {
+    container,
     durationS,
     width,
     height,
