@@ -63,7 +63,7 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
     onError(
       new TremoloError('E_MEDIA_UNAVAILABLE', undefined, { cause: tools.reason }),
       `media processing is off (uploads and jobs answer 503 E_MEDIA_UNAVAILABLE): ${tools.reason}. ` +
-        `Install ffmpeg ${MIN_FFMPEG_RELEASE} or newer (apt-get install ffmpeg) or set FFMPEG_PATH and FFPROBE_PATH.`,
+        `Install ffmpeg ${MIN_FFMPEG_RELEASE} or newer (apt-get install ffmpeg) or point FFMPEG_PATH and FFPROBE_PATH at it.`,
     );
   }
   const unavailable = (): TremoloError => new TremoloError('E_MEDIA_UNAVAILABLE');

@@ -89,25 +89,7 @@ export async function probeMedia(source: string, opts: ProbeOptions = {}): Promi
   if (cut !== null) throw invalid(cut);
   if (opts.signal?.aborted) throw stoppedError(opts.signal);
 
-  const ffprobePath = opts.ffprobePath ?? resolveBinaries().ffprobePath;
-  const args = ['-v', 'error', ...demuxerOptions(container), '-print_format', 'json', '-show_format', '-show_streams', '-i', file];
-  const raw = await new Promise<string>((resolve, reject) => {
-    execFile(
-      ffprobePath,
-      args,
-      { timeout: opts.timeoutMs ?? 30_000, maxBuffer: 16 << 20, killSignal: 'SIGKILL', ...(opts.signal ? { signal: opts.signal } : {}) },
-      (err, stdout, stderr) => {
-        if (!err) return resolve(stdout);
-        const e = err as NodeJS.ErrnoException & { killed?: boolean; signal?: string | null };
-        if (opts.signal?.aborted) return reject(stoppedError(opts.signal));
-        if (e.code === 'ENOENT') return reject(new TremoloError('E_INTERNAL', undefined, { cause: `ffprobe not found at ${ffprobePath}` }));
-        const detail = String(stderr).trim().split('\n').slice(-3).join(' | ') || e.message;
-        if (e.killed || e.signal) return reject(invalid('it could not be read (the probe was stopped or crashed)', detail));
-        reject(invalid('the format is not recognised or the file is corrupt', detail));
-      },
-    );
-  });
-
+  const raw = await ffprobe(file, container, ['-show_format', '-show_streams'], opts);
   let out: FfprobeOutput;
   try {
     out = JSON.parse(raw) as FfprobeOutput;
@@ -124,7 +106,8 @@ export async function probeMedia(source: string, opts: ProbeOptions = {}): Promi
 
   // Forced with -f, so anything else means a tool that does not honour it: refuse rather than trust.
   if (out.format?.format_name !== FORMAT_NAMES[container]) throw invalid(`it was read as ${out.format?.format_name ?? 'nothing'}, not ${container}`);
-  const durationS = Number(out.format?.duration ?? video.duration);
+  // A live recording (a browser's MediaRecorder WebM) states no duration: its packets do.
+  const durationS = Number(out.format?.duration ?? video.duration ?? (await lastPacketEnd(file, container, opts)));
   if (!Number.isFinite(durationS) || durationS <= 0) throw invalid('it has no duration');
   const fps = parseRate(video.avg_frame_rate) || parseRate(video.r_frame_rate);
   if (!(fps > 0) || fps > 1000) throw invalid('the frame rate is unknown');
@@ -147,6 +130,43 @@ export async function probeMedia(source: string, opts: ProbeOptions = {}): Promi
     bitrate,
     rotation: rotationOf(video),
   };
+}
+
+/** Runs ffprobe on an upload with its demuxer named and local files only; JSON on stdout. */
+function ffprobe(file: string, container: Container, show: string[], opts: ProbeOptions): Promise<string> {
+  const ffprobePath = opts.ffprobePath ?? resolveBinaries().ffprobePath;
+  const args = ['-v', 'error', ...demuxerOptions(container), '-print_format', 'json', ...show, '-i', file];
+  return new Promise<string>((resolve, reject) => {
+    execFile(
+      ffprobePath,
+      args,
+      { timeout: opts.timeoutMs ?? 30_000, maxBuffer: 16 << 20, killSignal: 'SIGKILL', ...(opts.signal ? { signal: opts.signal } : {}) },
+      (err, stdout, stderr) => {
+        if (!err) return resolve(stdout);
+        const e = err as NodeJS.ErrnoException & { killed?: boolean; signal?: string | null };
+        if (opts.signal?.aborted) return reject(stoppedError(opts.signal));
+        if (e.code === 'ENOENT') return reject(new TremoloError('E_INTERNAL', undefined, { cause: `ffprobe not found at ${ffprobePath}` }));
+        const detail = String(stderr).trim().split('\n').slice(-3).join(' | ') || e.message;
+        if (e.killed || e.signal) return reject(invalid('it could not be read (the probe was stopped or crashed)', detail));
+        reject(invalid('the format is not recognised or the file is corrupt', detail));
+      },
+    );
+  });
+}
+
+/** Seconds to the end of the first video stream's last packet (packets are read, not decoded); undefined when none. */
+async function lastPacketEnd(file: string, container: Container, opts: ProbeOptions): Promise<number | undefined> {
+  const raw = await ffprobe(file, container, ['-select_streams', 'v:0', '-show_entries', 'packet=pts_time,duration_time'], opts);
+  let end: number | undefined;
+  try {
+    for (const p of (JSON.parse(raw) as { packets?: { pts_time?: string; duration_time?: string }[] }).packets ?? []) {
+      const t = Number(p.pts_time) + (Number(p.duration_time) || 0);
+      if (Number.isFinite(t)) end = Math.max(end ?? 0, t);
+    }
+  } catch (err) {
+    throw invalid('its packets could not be read', err);
+  }
+  return end;
 }
 
 function parseRate(rate: string | undefined): number {

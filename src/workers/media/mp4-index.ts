@@ -47,7 +47,7 @@ async function check(src: FileBytes): Promise<string | null> {
   if (!moov) return 'it is truncated: it has no index (moov box)';
   if (moov.end - moov.start > MAX_INDEX_BYTES) throw new MalformedIndex(`the moov box is larger than ${MAX_INDEX_BYTES} bytes`);
   const index = await src.read(moov.start, moov.end - moov.start);
-  const end = dataEnd(index);
+  const end = dataEnd(index, moov.start);
   if (end > size) return `it is truncated: its sample tables point to byte ${end}, but the file has ${size} bytes`;
   return null;
 }
@@ -76,33 +76,34 @@ function boxAt(buf: Buffer, at: number, limit: number, fileAt: number, topLevel 
   return { type, start: at + header, end: Number.isFinite(size) ? at + size : Number.NaN };
 }
 
-function children(buf: Buffer, parent: { start: number; end: number }): Box[] {
+/** The boxes inside `parent`; `base` is the file offset of `buf`, for messages. */
+function children(buf: Buffer, parent: { start: number; end: number }, base: number): Box[] {
   const out: Box[] = [];
   let at = parent.start;
   while (parent.end - at >= 8) {
-    const box = boxAt(buf, at, parent.end, at);
+    const box = boxAt(buf, at, parent.end, base + at);
     out.push(box);
     at = box.end;
   }
   return out;
 }
 
-const child = (buf: Buffer, parent: Box, type: string): Box | undefined => children(buf, parent).find((b) => b.type === type);
+const child = (buf: Buffer, parent: Box, type: string, base: number): Box | undefined => children(buf, parent, base).find((b) => b.type === type);
 
-/** The byte after the last sample of any track (0 when no track keeps samples in the moov's tables). */
-function dataEnd(moov: Buffer): number {
+/** The byte after the last sample of any track (0 when no track keeps samples in the moov's tables); `base` is the moov payload's file offset. */
+function dataEnd(moov: Buffer, base: number): number {
   let end = 0;
-  for (const trak of children(moov, { start: 0, end: moov.length }).filter((b) => b.type === 'trak')) {
-    const mdia = child(moov, trak, 'mdia');
-    const minf = mdia && child(moov, mdia, 'minf');
-    const stbl = minf && child(moov, minf, 'stbl');
-    if (stbl) end = Math.max(end, trackEnd(moov, stbl));
+  for (const trak of children(moov, { start: 0, end: moov.length }, base).filter((b) => b.type === 'trak')) {
+    const mdia = child(moov, trak, 'mdia', base);
+    const minf = mdia && child(moov, mdia, 'minf', base);
+    const stbl = minf && child(moov, minf, 'stbl', base);
+    if (stbl) end = Math.max(end, trackEnd(moov, stbl, base));
   }
   return end;
 }
 
-function trackEnd(buf: Buffer, stbl: Box): number {
-  const boxes = children(buf, stbl);
+function trackEnd(buf: Buffer, stbl: Box, base: number): number {
+  const boxes = children(buf, stbl, base);
   const find = (...types: string[]): Box | undefined => boxes.find((b) => types.includes(b.type));
   const offsets = chunkOffsets(buf, find('stco', 'co64'));
   if (offsets.length === 0) return 0; // fragmented MP4: samples live in moof/mdat pairs, checked as top-level boxes

@@ -86,7 +86,7 @@ export type MediaToolsReport =
 export async function checkMediaTools(bins: MediaBinaries, opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<MediaToolsReport> {
   const check = async (name: 'ffmpeg' | 'ffprobe', command: string): Promise<{ path: string; release: string } | string> => {
     const path = await findExecutable(command, opts.env);
-    if (!path) return `${name} not found (${command}); install Debian's ffmpeg package or set ${name === 'ffmpeg' ? 'FFMPEG_PATH' : 'FFPROBE_PATH'}`;
+    if (!path) return command.includes('/') ? `${name} not found at ${command}` : `${name} not found on PATH (as ${command})`;
     const out = await new Promise<string | Error>((done) => {
       execFile(path, ['-version'], { timeout: opts.timeoutMs ?? 10_000, killSignal: 'SIGKILL' }, (err, stdout) => done(err ?? String(stdout)));
     });
