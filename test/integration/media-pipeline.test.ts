@@ -233,7 +233,8 @@ describe('on one server', () => {
     // the named file (another job's output) into this upload's published video.
     const victim = join(dataDir, 'media', 'victimjob');
     await mkdir(victim, { recursive: true });
-    await copyFile(wordClip, join(victim, 'video.mp4'));
+    // As a finished job leaves it: an MP4 with faststart, which HLS reads as a segment.
+    await copyFile(await makeClip(clips, { seconds: 2, width: 640, height: 360, faststart: true }), join(victim, 'video.mp4'));
     try {
       const mallory = await newUser(server, 'media');
       const attack = await playlistDisguisedAsTs(clips, 'attack', '../media/victimjob/video.mp4');

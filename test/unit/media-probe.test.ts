@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TremoloError } from '../../src/protocol/errors.ts';
 import { probe } from '../../src/workers/tasks/probe.ts';
@@ -76,8 +76,8 @@ describe('probe', () => {
     try {
       await mkdir(join(root, 'media', 'jobA'), { recursive: true });
       await mkdir(join(root, 'uploads'));
-      await makeClip(join(root, 'media', 'jobA'), { seconds: 1, width: 320, height: 240 });
-      const upload = await playlistDisguisedAsTs(join(root, 'uploads'), 'upload-b', '../media/jobA/clip-320x240-30-1s-a.mp4');
+      const target = await makeClip(join(root, 'media', 'jobA'), { seconds: 1, width: 320, height: 240, faststart: true });
+      const upload = await playlistDisguisedAsTs(join(root, 'uploads'), 'upload-b', `../media/jobA/${basename(target)}`);
       await assert.rejects(probe({ file: upload, ffprobePath }), isMediaError('E_MEDIA_INVALID', /not recognised/));
     } finally {
       await removeDir(root);

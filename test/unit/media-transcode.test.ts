@@ -111,8 +111,10 @@ describe('transcode', () => {
     // Issue 13: an upload made of an HLS line naming another video, then a short MPEG-TS.
     const parent = await tempDir('tremolo-hls-');
     try {
-      const upload = await playlistDisguisedAsTs(parent, 'upload', clip);
-      const probe = await probeMedia(clip); // what a probe of the named file would say
+      // Faststart, like every video.mp4 the pipeline publishes: HLS reads it as a segment.
+      const target = await makeClip(dir, { seconds: 2, width: 640, height: 360, faststart: true });
+      const upload = await playlistDisguisedAsTs(parent, 'upload', target);
+      const probe = await probeMedia(target); // what a probe of the named file would say
       await assert.rejects(transcode({ input: upload, outDir: join(parent, 'v'), probe, ...bins }), (e: unknown) => e instanceof TremoloError && e.code === 'E_MEDIA_INVALID');
       assert.deepEqual((await readdir(parent)).filter((f) => f.startsWith('v')), [], 'no output');
     } finally {
