@@ -67,6 +67,14 @@ describe('containers', () => {
     assert.match((await truncationOf(noIndex, 'mov')) ?? '', /^it is truncated: /);
   });
 
+  it('MP4: bytes after the last box that are no box (a vendor trailer) are not a cut', async () => {
+    const plain = await readFile(await makeClip(dir, { seconds: 1, width: 160, height: 120, fps: 10, audio: false }));
+    const trailer = Buffer.alloc(16);
+    trailer.writeUInt32BE(0x7fffffff, 0);
+    trailer.write('SEFT', 4, 'latin1');
+    assert.equal(await truncationOf(await write('trailer.mp4', Buffer.concat([plain, trailer])), 'mov'), null);
+  });
+
   it('MP4: sample tables pointing past the end, even when every box header was made to fit', async () => {
     const fast = await readFile(await makeClip(dir, { seconds: 2, width: 160, height: 120, fps: 10, audio: false, faststart: true }));
     const data = Buffer.from(fast.subarray(0, Math.floor(fast.length * 0.3)));

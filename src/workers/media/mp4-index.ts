@@ -1,12 +1,15 @@
 /**
- * Is an MP4/MOV file complete? Judged from its own structure, not from bitrates: every
- * top-level box must fit in the file, and every chunk the sample tables point at
- * (`stco`/`co64` offsets, sized by `stsc` and `stsz`/`stz2`) must end within it.
+ * Is an MP4/MOV file complete? Judged from its own structure, not from bitrates: the index
+ * (`moov`) and media (`mdat`, `moof`) boxes must fit in the file, and every chunk the sample
+ * tables point at (`stco`/`co64` offsets, sized by `stsc` and `stsz`/`stz2`) must end within it.
  *
  * A file cut short keeps a header that claims the full duration (with faststart the whole
  * index is at the front), so ffprobe alone takes a 30 % copy for a shorter, valid video.
  */
 import { FileBytes, MalformedIndex, MAX_INDEX_BYTES } from './file-bytes.ts';
+
+/** Top-level boxes that hold the index or the media: one of them running past the end means the file was cut. */
+const CUT_OFF_BOXES: ReadonlySet<string> = new Set(['moov', 'mdat', 'moof', 'sidx', 'mfra']);
 
 interface Box {
   type: string;
@@ -39,7 +42,10 @@ async function check(src: FileBytes): Promise<string | null> {
     const box = boxAt(head, 0, head.length, pos, true);
     const boxEnd = Number.isNaN(box.end) ? size : pos + box.end;
     if (boxEnd > size) {
-      return `it is truncated: its ${printable(box.type)} box at byte ${pos} ends at byte ${boxEnd}, but the file has ${size} bytes`;
+      if (CUT_OFF_BOXES.has(box.type)) {
+        return `it is truncated: its ${printable(box.type)} box at byte ${pos} ends at byte ${boxEnd}, but the file has ${size} bytes`;
+      }
+      break; // bytes that are no box (a vendor trailer): ignored, as players do; the sample tables still have to fit
     }
     if (box.type === 'moov' && !moov) moov = { type: 'moov', start: pos + box.start, end: boxEnd };
     pos = boxEnd;
