@@ -205,8 +205,8 @@ export const SETTINGS = {
   jobTimeoutMs: def('JOB_TIMEOUT', '10m', duration(1000), 'Longest a media job may run.'),
   jobMaxAttempts: def('JOB_MAX_ATTEMPTS', '3', int(1, 100), 'Attempts before an interrupted job is marked failed.'),
   jobLeaseMs: def('JOB_LEASE', '30s', duration(500), 'A running job\'s lease; the running process renews it, another takes over when it lapses.'),
-  ffmpegPath: def('FFMPEG_PATH', '', optional(str), 'ffmpeg binary (default: the one from @ffmpeg-installer/ffmpeg).'),
-  ffprobePath: def('FFPROBE_PATH', '', optional(str), 'ffprobe binary (default: the one from @ffprobe-installer/ffprobe).'),
+  ffmpegPath: def('FFMPEG_PATH', '', optional(str), 'ffmpeg binary, a path or a command name (default: `ffmpeg` on PATH); 5.1 or newer, else media processing is off.'),
+  ffprobePath: def('FFPROBE_PATH', '', optional(str), 'ffprobe binary, a path or a command name (default: `ffprobe` on PATH); 5.1 or newer, else media processing is off.'),
 
   // tagging
   taggerDevice: def('TAGGER_DEVICE', 'cpu', oneOf('cpu', 'cuda'), 'Where ONNX models run; `cuda` falls back to CPU with a warning when unavailable.'),

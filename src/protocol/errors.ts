@@ -57,6 +57,7 @@ export const ERROR_CATALOG = {
   E_JOB_TIMEOUT: { status: 504, message: 'The job took longer than allowed' },
   E_JOB_CANCELLED: { status: 409, message: 'The job was cancelled' },
   E_TAGGING_FAILED: { status: 500, message: 'Tagging failed' },
+  E_MEDIA_UNAVAILABLE: { status: 503, message: 'Video processing is not available on this server' },
 
   // infrastructure
   E_STORAGE_UNAVAILABLE: { status: 503, message: 'Storage is unavailable; retry later' },

@@ -267,7 +267,8 @@ export class JobRunner {
           'tag',
           {
             keyframes: manifest.keyframes.map((k) => join(manifest.dir, k)),
-            videoPath: source,
+            // Our own output, not the upload: only the probe and the transcode open untrusted bytes.
+            videoPath: join(manifest.dir, manifest.audio ?? manifest.mp4),
             options: { ...settings.tagger, ...(settings.ffmpegPath ? { ffmpegPath: settings.ffmpegPath } : {}) },
           },
           { signal, onProgress: progress('tagging') },

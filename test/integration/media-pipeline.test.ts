@@ -6,14 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tus from 'tus-js-client';
 import type { JobProgressPayload } from '../../src/protocol/live.ts';
 import type { Video } from '../../src/protocol/model.ts';
 import type { Tremolo } from '../../src/main.ts';
-import { makeClip, processesMentioning, tempDir, truncatedCopy } from '../helpers/ffmpeg-fixtures.ts';
+import { makeClip, playlistDisguisedAsTs, processesMentioning, tempDir, truncatedCopy } from '../helpers/ffmpeg-fixtures.ts';
 import { ffmpegPath, requireFont } from '../helpers/media-fixtures.ts';
 import { spawnServer } from '../helpers/process.ts';
 import { connectRedis, dropPrefix, randomPrefix, REDIS_URL } from '../helpers/redis.ts';
@@ -116,7 +116,8 @@ describe('on one server', () => {
 
   before(async () => {
     dataDir = await tempDir('tremolo-pipeline-data-');
-    server = await startServer({ DATA_DIR: dataDir, JOB_LEASE: '1500ms' });
+    // The tools named explicitly (the default, Debian's on PATH), so the attack test below means the same binaries on any revision.
+    server = await startServer({ DATA_DIR: dataDir, JOB_LEASE: '1500ms', FFMPEG_PATH: 'ffmpeg', FFPROBE_PATH: 'ffprobe' });
   });
 
   after(async () => {
@@ -270,6 +271,28 @@ describe('on one server', () => {
     assert.equal(job.stage, 'failed');
     assert.equal(job.error?.code, 'E_MEDIA_INVALID');
     await assert.rejects(stat(join(dataDir, 'media', jobId)), { code: 'ENOENT' });
+  });
+
+  test('an upload that is an HLS playlist naming another user\'s video (disguised as MPEG-TS) fails E_MEDIA_INVALID; nothing is copied', async () => {
+    // Issue 13: probed as a stream and accepted, then opened as HLS by ffmpeg, which copied
+    // the named file (another job's output) into this upload's published video.
+    const victim = join(dataDir, 'media', 'victimjob');
+    await mkdir(victim, { recursive: true });
+    // As a finished job leaves it: an MP4 with faststart, which HLS reads as a segment.
+    await copyFile(await makeClip(clips, { seconds: 2, width: 640, height: 360, faststart: true }), join(victim, 'video.mp4'));
+    try {
+      const mallory = await newUser(server, 'media');
+      const attack = await playlistDisguisedAsTs(clips, 'attack', '../media/victimjob/video.mp4');
+      const { jobId } = await tusUpload(server, await readFile(attack), mallory.token, { title: 'not mine' });
+      const job = await jobReaches(server, mallory.token, jobId, ['failed', 'ready']);
+      assert.equal(job.stage, 'failed', `published as video ${job.videoId}`);
+      assert.equal(job.error?.code, 'E_MEDIA_INVALID');
+      assert.match(job.error?.message ?? '', /not recognised/);
+      assert.equal(job.videoId, undefined);
+      await assert.rejects(stat(join(dataDir, 'media', jobId)), { code: 'ENOENT' });
+    } finally {
+      await rm(victim, { recursive: true, force: true });
+    }
   });
 
   test('a job whose holder died is taken over when its lease lapses, and completes', async () => {

@@ -77,7 +77,10 @@ export interface TagResult {
 export interface TagInput {
   /** Keyframe image files (JPEG/PNG), in time order. */
   keyframes: string[];
-  /** The source video, for its audio track. */
+  /**
+   * A file the pipeline wrote whose audio track is analysed (the transcode's 16 kHz WAV, or
+   * its MP4 when the video is silent); never the upload itself. JPEG/PNG/WAV/MP4 only.
+   */
   videoPath: string;
   options: TaggerOptions & { ffmpegPath?: string };
 }
