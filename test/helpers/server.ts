@@ -6,9 +6,19 @@ import { loadConfig } from '../../src/config.ts';
 import { startTremolo, type StartOptions, type Tremolo } from '../../src/main.ts';
 import { HttpClient } from '../../src/client/http-client.ts';
 import { LiveClient, type LiveClientOptions } from '../../src/client/live-client.ts';
+import { TEST_SERVER_ENV } from './server-env.ts';
 
-export async function startServer(env: Record<string, string> = {}, opts: StartOptions = {}): Promise<Tremolo> {
-  const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent', RATE_IP_PER_MIN: '100000', RATE_USER_PER_MIN: '100000', ...env });
+/** `env` overrides the test defaults; a variable given as undefined is unset. */
+export async function startServer(env: Record<string, string | undefined> = {}, opts: StartOptions = {}): Promise<Tremolo> {
+  const config = loadConfig({
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'silent',
+    RATE_IP_PER_MIN: '100000',
+    RATE_USER_PER_MIN: '100000',
+    ...TEST_SERVER_ENV,
+    ...env,
+  });
   return startTremolo(config, { logger: false, ...opts });
 }
 

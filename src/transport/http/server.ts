@@ -9,7 +9,9 @@ import type { Metrics } from '../../metrics.ts';
 import { ERROR_CATALOG, TremoloError, type ErrorBody } from '../../protocol/errors.ts';
 import type { Principal, TokenService } from '../auth/tokens.ts';
 import { bearerToken } from '../auth/tokens.ts';
+import type { OriginPolicy } from './origins.ts';
 import type { RateLimits } from './rate-limits.ts';
+import { SECURITY_HEADERS } from './security-headers.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -22,8 +24,10 @@ export interface HttpDeps {
   tokens: TokenService;
   limits: RateLimits;
   metrics?: Metrics;
-  /** Logger options, or false for none (tests). */
-  logger?: boolean | { level: string };
+  /** Browser origins allowed: this site and CORS_ORIGINS. */
+  origins: OriginPolicy;
+  /** Logger options, or false for none (tests); `stream` receives the JSON lines instead of stdout. */
+  logger?: boolean | { level?: string; stream?: NodeJS.WritableStream };
 }
 
 export function createHttpServer(deps: HttpDeps): FastifyInstance {
@@ -32,8 +36,9 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
       deps.logger === false
         ? false
         : {
-            level: typeof deps.logger === 'object' ? deps.logger.level : deps.config.logLevel,
+            level: (typeof deps.logger === 'object' ? deps.logger.level : undefined) ?? deps.config.logLevel,
             redact: ['req.headers.authorization', 'req.body.password', 'password'],
+            ...(typeof deps.logger === 'object' && deps.logger.stream ? { stream: deps.logger.stream } : {}),
           },
     bodyLimit: deps.config.bodyLimitBytes,
     genReqId: (req) => {
@@ -47,11 +52,13 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
 
-  // set as the request arrives (a synchronous hook): every answer carries it, errors included
+  // set as the request arrives (a synchronous hook): every answer carries them, errors included
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
+    reply.headers(SECURITY_HEADERS);
     done();
   });
+  deps.origins.register(app, sendError);
 
   if (deps.metrics) {
     const histogram = deps.metrics.httpDuration;
@@ -70,9 +77,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const e = toHttpError(err);
-    if (e.status >= 500 && e.code !== 'E_STORAGE_UNAVAILABLE' && e.code !== 'E_BUSY' && e.code !== 'E_SHUTTING_DOWN') {
-      req.log.error({ err }, 'request failed');
-    }
+    logRequestError(req, e, err);
     return sendError(reply, e);
   });
 
@@ -90,7 +95,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   app.decorate('optionalUser', authenticate(false));
 
   app.addHook('onRequest', async (req) => {
-    if (req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics') return;
+    if (req.url === '/healthz' || req.url === '/readyz') return;
     await deps.limits.consumeIp(req.ip);
   });
 
@@ -108,6 +113,19 @@ declare module 'fastify' {
 export function userOf(req: FastifyRequest): string {
   if (!req.principal) throw new TremoloError('E_TOKEN_MISSING');
   return req.principal.userId;
+}
+
+/** 5xx codes that say the server is briefly unable (reported where that is detected), not broken. */
+const UNAVAILABLE = new Set(['E_STORAGE_UNAVAILABLE', 'E_BUSY', 'E_SHUTTING_DOWN']);
+
+/**
+ * Logs a failed request at the level it deserves: a server fault is an error; what the
+ * client caused (4xx, and 501 for what this deployment does not offer) is routine and
+ * stays at debug, so no client can fill the error log.
+ */
+export function logRequestError(req: FastifyRequest, e: TremoloError, err: unknown): void {
+  if (e.status >= 500 && e.status !== 501 && !UNAVAILABLE.has(e.code)) req.log.error({ err }, 'request failed');
+  else req.log.debug({ code: e.code, status: e.status }, 'request refused');
 }
 
 export function sendError(reply: FastifyReply, e: TremoloError): FastifyReply {

@@ -35,6 +35,7 @@ import {
 } from '../../protocol/live.ts';
 import { msgpackParser } from '../../protocol/msgpack-parser.ts';
 import type { TokenService } from '../auth/tokens.ts';
+import type { OriginPolicy } from '../http/origins.ts';
 import { consume } from '../http/rate-limits.ts';
 import { CounterCoalescer } from './counter-coalescer.ts';
 
@@ -63,6 +64,8 @@ export interface GatewayDeps {
   clock: Clock;
   settings: LiveSettings;
   metrics?: Metrics;
+  /** Browser origins that may open sockets: this site and CORS_ORIGINS. */
+  origins: OriginPolicy;
   /** With Redis: the adapter's pub/sub clients, and the rate limiter's store. */
   redis?: { pub: Redis | Cluster; sub: Redis | Cluster; prefix: string; cluster: boolean };
   log: { warn: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void };
@@ -100,7 +103,9 @@ export class LiveGateway implements EventSink {
       connectionStateRecovery: undefined,
       pingInterval: 25_000,
       pingTimeout: 20_000,
-      cors: { origin: true, credentials: true },
+      // Pages of other sites get CORS headers (long polling) only when CORS_ORIGINS lists
+      // them, never with credentials: the token travels in `auth`, not in a cookie.
+      ...(deps.origins.listed.length ? { cors: { origin: deps.origins.listed, credentials: false } } : {}),
     });
     if (deps.redis) {
       const { pub, sub, prefix, cluster } = deps.redis;
@@ -273,6 +278,11 @@ export class LiveGateway implements EventSink {
   // ------------------------------------------------------------ connections
 
   private async authenticate(socket: IoSocket): Promise<void> {
+    // WebSockets are not subject to CORS: the Origin of the handshake is checked here
+    const { origin, host } = socket.handshake.headers;
+    if (!this.deps.origins.admits(origin, host)) {
+      throw new TremoloError('E_ORIGIN_NOT_ALLOWED', `Origin ${origin} is not allowed (CORS_ORIGINS)`);
+    }
     const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
     socket.data.strikes = 0;
     if (token === undefined || token === null || token === '') {

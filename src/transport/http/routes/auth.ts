@@ -40,10 +40,12 @@ export async function authRoutes(app: FastifyInstance, deps: AuthDeps): Promise<
             displayName: { type: 'string', maxLength: 64 },
           },
         },
-        response: { 201: session, 409: schemas.errorBody },
+        response: { 201: session, 409: schemas.errorBody, 501: schemas.errorBody },
       },
     },
     async (req, reply) => {
+      // an account nobody could sign in to is not created (tokens come from elsewhere)
+      if (!deps.tokens.canIssue) throw new TremoloError('E_LOCAL_LOGIN_DISABLED');
       const handle = normalizeHandle(req.body.handle, deps.handleMaxChars);
       checkPasswordRules(req.body.password);
       const passwordHash = await hashPassword(req.body.password);
@@ -69,10 +71,11 @@ export async function authRoutes(app: FastifyInstance, deps: AuthDeps): Promise<
           additionalProperties: false,
           properties: { handle: { type: 'string', maxLength: 64 }, password: { type: 'string', maxLength: 256 } },
         },
-        response: { 200: session, 401: schemas.errorBody, 429: schemas.errorBody },
+        response: { 200: session, 401: schemas.errorBody, 429: schemas.errorBody, 501: schemas.errorBody },
       },
     },
     async (req) => {
+      if (!deps.tokens.canIssue) throw new TremoloError('E_LOCAL_LOGIN_DISABLED');
       await deps.limits.consumeLogin(req.body.handle, req.ip);
       const record = await deps.engine.store.users.getByHandle(req.body.handle);
       // compare against a dummy hash for unknown handles so timing does not tell them apart
