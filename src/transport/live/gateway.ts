@@ -89,6 +89,8 @@ export class LiveGateway implements EventSink {
   private readonly pendingComments = new Map<string, { added: CommentAdded[]; deleted: CommentDeleted[] }>();
   private flushScheduled = false;
   private readonly expiry = new Map<number, Set<IoSocket>>(); // second -> sockets whose token expires then
+  /** Engine connections whose Origin is not admitted; refused at the handshake with a code. */
+  private readonly foreignOrigin = new WeakSet<object>();
   private readonly expiryTimer: ReturnType<typeof setInterval>;
   private closing = false;
   private inflight = 0;
@@ -118,7 +120,13 @@ export class LiveGateway implements EventSink {
       );
     }
 
-    this.io.engine.on('connection', releaseUpgradeRequest);
+    this.io.engine.on('connection', (raw: EngineConnection) => {
+      // The Origin is judged now, while the request is at hand (it is released just below);
+      // browsers apply no CORS to WebSockets, so this is the only check a WebSocket gets.
+      const { origin, host } = raw.request?.headers ?? {};
+      if (!deps.origins.admits(origin, host)) this.foreignOrigin.add(raw);
+      releaseUpgradeRequest(raw);
+    });
 
     this.socketLimiter = new RateLimiterMemory({ keyPrefix: 'sock', points: settings.socketEventsPerSec, duration: 1 });
     this.userLimiter = deps.redis
@@ -278,11 +286,7 @@ export class LiveGateway implements EventSink {
   // ------------------------------------------------------------ connections
 
   private async authenticate(socket: IoSocket): Promise<void> {
-    // WebSockets are not subject to CORS: the Origin of the handshake is checked here
-    const { origin, host } = socket.handshake.headers;
-    if (!this.deps.origins.admits(origin, host)) {
-      throw new TremoloError('E_ORIGIN_NOT_ALLOWED', `Origin ${origin} is not allowed (CORS_ORIGINS)`);
-    }
+    if (this.foreignOrigin.has(socket.conn)) throw new TremoloError('E_ORIGIN_NOT_ALLOWED', 'This origin may not open sockets here (CORS_ORIGINS)');
     const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
     socket.data.strikes = 0;
     if (token === undefined || token === null || token === '') {
@@ -487,7 +491,13 @@ export class LiveGateway implements EventSink {
  * checks with a WeakRef that the request is really collected, so an engine.io that changes
  * this shows up there.
  */
-function releaseUpgradeRequest(raw: { request: unknown; transport: { socket?: { _socket?: TcpSocket } } }): void {
+/** The parts of an engine.io connection used here. */
+interface EngineConnection {
+  request: { headers: { origin?: string; host?: string } } | null;
+  transport: { socket?: { _socket?: TcpSocket } };
+}
+
+function releaseUpgradeRequest(raw: EngineConnection): void {
   raw.request = null;
   const tcp = raw.transport.socket?._socket; // the ws WebSocket's net.Socket (absent for polling)
   if (!tcp) return;
