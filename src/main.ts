@@ -36,8 +36,8 @@ import { startMediaPipeline } from './workers/media-pipeline.ts';
 
 export interface StartOptions {
   clock?: Clock;
-  /** false silences logs (tests); `{ stream }` sends the JSON log lines there instead of stdout. */
-  logger?: false | { stream: NodeJS.WritableStream };
+  /** false silences logs (tests). */
+  logger?: boolean;
 }
 
 export interface Tremolo {
@@ -121,7 +121,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     limits: rateLimits,
     metrics,
     origins,
-    ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
+    ...(opts.logger === false ? { logger: false } : {}),
   });
   const log = app.log;
   if (config.generatedSecrets.length) {

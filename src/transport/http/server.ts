@@ -26,8 +26,8 @@ export interface HttpDeps {
   metrics?: Metrics;
   /** Browser origins allowed: this site and CORS_ORIGINS. */
   origins: OriginPolicy;
-  /** Logger options, or false for none (tests); `stream` receives the JSON lines instead of stdout. */
-  logger?: boolean | { level?: string; stream?: NodeJS.WritableStream };
+  /** Logger options, or false for none (tests). */
+  logger?: boolean | { level: string };
 }
 
 export function createHttpServer(deps: HttpDeps): FastifyInstance {
@@ -36,9 +36,8 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
       deps.logger === false
         ? false
         : {
-            level: (typeof deps.logger === 'object' ? deps.logger.level : undefined) ?? deps.config.logLevel,
+            level: typeof deps.logger === 'object' ? deps.logger.level : deps.config.logLevel,
             redact: ['req.headers.authorization', 'req.body.password', 'password'],
-            ...(typeof deps.logger === 'object' && deps.logger.stream ? { stream: deps.logger.stream } : {}),
           },
     bodyLimit: deps.config.bodyLimitBytes,
     genReqId: (req) => {
