@@ -188,7 +188,7 @@ describe('tremolo loadtest on Redis: two servers, two shard processes', () => {
   it('mixed over two targets: nothing lost, deliveries cross processes', async () => {
     let videos: string[] = [];
     const report = await runLoadtest(
-      { targets: servers.map((s) => s.url), scenario: 'mixed', durationMs: 3000, users: 16, accounts: 8, videos: 3, dwellMs: 600, processes: 2, rampMs: 300, zipf: 1.2 },
+      { targets: servers.map((s) => s.url), metrics: servers.map((s) => s.metricsUrl ?? ''), scenario: 'mixed', durationMs: 3000, users: 16, accounts: 8, videos: 3, dwellMs: 600, processes: 2, rampMs: 300, zipf: 1.2 },
       { beforeVerify: async (f) => void (videos = f.videos) },
     );
     assert.equal(report.ok, true, JSON.stringify(report.verify));
@@ -213,7 +213,7 @@ describe('tremolo loadtest on Redis: two servers, two shard processes', () => {
     const out = await new Promise<{ code: number; stdout: string }>((resolve) => {
       execFile(
         process.execPath,
-        ['--import', 'tsx', MAIN, 'loadtest', '--target', s.url, '--scenario', 'interact', '--duration', '1500ms', '--users', '4', '--videos', '2', '--comment-rate', '3', '--like-rate', '0', '--json', join(dir, 'cli.json'), '--html', join(dir, 'cli.html')],
+        ['--import', 'tsx', MAIN, 'loadtest', '--target', s.url, '--metrics', s.metricsUrl ?? '', '--scenario', 'interact', '--duration', '1500ms', '--users', '4', '--videos', '2', '--comment-rate', '3', '--like-rate', '0', '--json', join(dir, 'cli.json'), '--html', join(dir, 'cli.html')],
         { encoding: 'utf8', timeout: 60_000 },
         (err, stdout) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout }),
       );
