@@ -126,9 +126,10 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   const log = app.log;
   if (config.generatedSecrets.length) {
     const names = config.generatedSecrets.join(' and ');
+    const lost = config.generatedSecrets.map((n) => (n === 'JWT_SECRET' ? 'access tokens' : 'signed media URLs')).join(' and ');
     log.warn(
       { generated: config.generatedSecrets },
-      `${names} not set: using random values made at start, so tokens and signed media URLs will not survive a restart; set ${names} (at least 32 random bytes) to keep them`,
+      `${names} not set: using random values made at start, so ${lost} will not survive a restart; set ${names} (at least 32 random bytes) to keep them`,
     );
   }
   const engine = new Engine({

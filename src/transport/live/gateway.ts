@@ -482,6 +482,12 @@ export class LiveGateway implements EventSink {
   }
 }
 
+/** The parts of an engine.io connection used here. */
+interface EngineConnection {
+  request: { headers: { origin?: string; host?: string } } | null;
+  transport: { socket?: { _socket?: TcpSocket } };
+}
+
 /**
  * Socket.IO's memory advice is to drop the engine's reference to the HTTP request that opened
  * each connection. engine.io 6 keeps a second one: for a WebSocket upgrade it wraps the request
@@ -491,12 +497,6 @@ export class LiveGateway implements EventSink {
  * checks with a WeakRef that the request is really collected, so an engine.io that changes
  * this shows up there.
  */
-/** The parts of an engine.io connection used here. */
-interface EngineConnection {
-  request: { headers: { origin?: string; host?: string } } | null;
-  transport: { socket?: { _socket?: TcpSocket } };
-}
-
 function releaseUpgradeRequest(raw: EngineConnection): void {
   raw.request = null;
   const tcp = raw.transport.socket?._socket; // the ws WebSocket's net.Socket (absent for polling)

@@ -30,7 +30,7 @@ export const MEDIA_PREFIX = '/media/';
 const CLIENT_MEDIA = /^[A-Za-z0-9_-]{1,64}\/(?:video\.mp4|poster\.jpg|hls\/master\.m3u8|hls\/\d{2,4}p\/(?:index\.m3u8|seg_\d{1,6}\.ts))$/;
 
 /** Whether a stored file is one handed to clients (and so may be served). */
-export function isClientMedia(relPath: string): boolean {
+function isClientMedia(relPath: string): boolean {
   return CLIENT_MEDIA.test(relPath);
 }
 

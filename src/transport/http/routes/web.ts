@@ -1,7 +1,8 @@
 /**
  * The browser demo at `/`: the static files `npm run build:web` writes to web/dist (the UI
  * with the client SDK bundled). A server started without them still runs, and answers `/`
- * with how to build them instead of a 404.
+ * with how to build them instead of a 404. Pages go out with a strict Content-Security-Policy
+ * (security-headers.ts): only the bundle's own script, never framed.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
