@@ -19,6 +19,8 @@ import { RedisStore } from './storage/redis/redis-store.ts';
 import type { Store } from './storage/store.ts';
 import { HashingQueue } from './transport/auth/hashing-queue.ts';
 import { TokenService } from './transport/auth/tokens.ts';
+import { startMetricsServer, type MetricsServer } from './transport/http/metrics-server.ts';
+import { OriginPolicy } from './transport/http/origins.ts';
 import { RateLimits } from './transport/http/rate-limits.ts';
 import { authRoutes } from './transport/http/routes/auth.ts';
 import { docsRoutes } from './transport/http/routes/docs.ts';
@@ -48,6 +50,8 @@ export interface Tremolo {
   readonly store: Store;
   /** http://host:port the server listens on. */
   readonly url: string;
+  /** Where Prometheus scrapes (`http://METRICS_HOST:port/metrics`), when metrics are enabled. */
+  readonly metricsUrl: string | undefined;
   /** Graceful shutdown: stop accepting, finish in-flight work, flush storage. */
   close(): Promise<void>;
 }
@@ -58,6 +62,19 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   const limits = { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS };
   const closers: (() => Promise<unknown>)[] = [];
   let shuttingDown = false;
+
+  // ---- metrics, first: a taken METRICS_PORT stops start-up before anything else holds resources
+  let metricsServer: MetricsServer | undefined;
+  if (config.metricsEnabled) {
+    const server = await startMetricsServer({
+      registry: metrics.registry,
+      host: config.metricsHost,
+      port: config.metricsPort,
+      ...(config.metricsToken ? { token: config.metricsToken } : {}),
+    });
+    closers.push(() => server.close());
+    metricsServer = server;
+  }
 
   // ---- storage
   let store: Store;
@@ -85,16 +102,18 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   const ids = new TsidGenerator({ nodeId: config.nodeId, clock });
   const tokens = new TokenService(
     {
-      secret: config.jwtSecret,
+      ...(config.jwtSecret ? { secret: config.jwtSecret } : {}),
       issuer: config.jwtIssuer,
       audience: config.jwtAudience,
       ttlS: config.jwtTtlS,
+      ...(config.jwtPrivateKey ? { privateKeyPem: config.jwtPrivateKey } : {}),
       ...(config.jwtPublicKey ? { publicKeyPem: config.jwtPublicKey } : {}),
       ...(config.jwksUrl ? { jwksUrl: config.jwksUrl } : {}),
     },
     // a token's subject must be an account (the engine is built below, before any request)
     { userExists: (userId) => engine.userExists(userId) },
   );
+  const origins = new OriginPolicy({ listed: config.corsOrigins, publicUrl: config.publicUrl });
   const rateLimits = new RateLimits({
     ipPerMin: config.rateIpPerMin,
     userPerMin: config.rateUserPerMin,
@@ -112,9 +131,18 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     tokens,
     limits: rateLimits,
     metrics,
+    origins,
     ...(opts.logger === false ? { logger: false } : {}),
   });
   const log = app.log;
+  if (config.generatedSecrets.length) {
+    const names = config.generatedSecrets.join(' and ');
+    const lost = config.generatedSecrets.map((n) => (n === 'JWT_SECRET' ? 'access tokens' : 'signed media URLs')).join(' and ');
+    log.warn(
+      { generated: config.generatedSecrets },
+      `${names} not set: using random values made at start, so ${lost} will not survive a restart; set ${names} (at least 32 random bytes) to keep them`,
+    );
+  }
   const engine = new Engine({
     store,
     sink,
@@ -135,7 +163,6 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   await app.register(healthRoutes, {
     version: VERSION,
     checks: { storage: () => store.ping() },
-    metrics: config.metricsEnabled ? metrics : undefined,
     isShuttingDown: () => shuttingDown,
   });
   const hashing = new HashingQueue({ concurrency: config.passwordHashConcurrency, queueMax: config.passwordHashQueue });
@@ -144,7 +171,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   await app.register(media.routes);
   await app.register(userRoutes, { engine, videoJson });
   await app.register(feedRoutes, { engine, videoJson });
-  await app.register(webRoutes, {});
+  await app.register(webRoutes, { publicUrl: config.publicUrl });
 
   const adapterRedis = redis ? await adapterClients(redis, config.redisPrefix, closers) : undefined;
   const gateway = new LiveGateway({
@@ -153,6 +180,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     tokens,
     clock,
     metrics,
+    origins,
     log,
     settings: {
       allowAnonymous: config.liveAllowAnonymous,
@@ -208,7 +236,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       await step('storage', () => store.close());
     })());
 
-  return { config, engine, app, gateway, metrics, store, url, close };
+  return { config, engine, app, gateway, metrics, store, url, metricsUrl: metricsServer?.url, close };
 }
 
 /** The Socket.IO Redis adapter needs a publisher and a dedicated subscriber connection. */

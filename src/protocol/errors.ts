@@ -26,6 +26,8 @@ export const ERROR_CATALOG = {
   E_TOKEN_ALGORITHM: { status: 401, message: 'The access token uses an algorithm that is not accepted' },
   E_BAD_CREDENTIALS: { status: 401, message: 'Handle or password is wrong' },
   E_FORBIDDEN: { status: 403, message: 'You are not allowed to do this' },
+  E_LOCAL_LOGIN_DISABLED: { status: 501, message: 'This server does not issue tokens: sign in with the identity provider that issues them' },
+  E_ORIGIN_NOT_ALLOWED: { status: 403, message: 'Requests from this origin are not allowed' },
 
   // domain
   E_NOT_FOUND: { status: 404, message: 'Not found' },

@@ -220,6 +220,7 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
         descriptionMaxChars: config.descriptionMaxChars,
       },
       ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+      corsOrigins: config.corsOrigins,
       startJob: async (upload, userId) => ({ jobId: (await startJob(upload.id, userId)).job.id }),
       onTerminated: async (uploadId, userId) => {
         const jobId = await files.jobOf(uploadId);

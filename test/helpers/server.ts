@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config.ts';
 import { startTremolo, type StartOptions, type Tremolo } from '../../src/main.ts';
 import { HttpClient } from '../../src/client/http-client.ts';
 import { LiveClient, type LiveClientOptions } from '../../src/client/live-client.ts';
+import { TEST_SERVER_ENV } from './server-env.ts';
 
 /**
  * Tests make many accounts and sockets from one address: the per-IP limits are raised here,
@@ -20,8 +21,16 @@ const TEST_LIMITS = {
   SOCKET_MAX_PER_IP: '100000',
 };
 
-export async function startServer(env: Record<string, string> = {}, opts: StartOptions = {}): Promise<Tremolo> {
-  const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent', ...TEST_LIMITS, ...env });
+/** `env` overrides the test defaults; a variable given as undefined is unset. */
+export async function startServer(env: Record<string, string | undefined> = {}, opts: StartOptions = {}): Promise<Tremolo> {
+  const config = loadConfig({
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'silent',
+    ...TEST_LIMITS,
+    ...TEST_SERVER_ENV,
+    ...env,
+  });
   return startTremolo(config, { logger: false, ...opts });
 }
 

@@ -27,6 +27,11 @@ describe('mediaRoutes', () => {
     await writeFile(join(dir, 'hls', 'master.m3u8'), '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000,RESOLUTION=854x480\n480p/index.m3u8\n');
     await writeFile(join(dir, 'hls', '480p', 'index.m3u8'), '#EXTM3U\n#EXTINF:2.0,\nseg_000.ts\n#EXT-X-ENDLIST\n');
     await writeFile(join(dir, 'hls', '480p', 'seg_000.ts'), bytes.subarray(0, 188));
+    await writeFile(join(dir, 'poster.jpg'), bytes.subarray(0, 64));
+    // what a transcode leaves for tagging: never meant for clients
+    await mkdir(join(dir, 'keyframes'));
+    await writeFile(join(dir, 'keyframes', 'kf_01.jpg'), 'a keyframe');
+    await writeFile(join(dir, 'audio.wav'), 'the audio track');
     await writeFile(join(root, 'secret.txt'), 'do not serve');
     app = Fastify();
     await app.register(mediaRoutes, { signer, store, now: () => clock });
@@ -127,8 +132,19 @@ describe('mediaRoutes', () => {
     assert.equal(res.json().error.code, 'E_VALIDATION');
   });
 
+  it('serves only files made for players: a valid signature for an audio extract or a keyframe gets 404', async () => {
+    for (const rel of ['vid1/video.mp4', 'vid1/poster.jpg', 'vid1/hls/master.m3u8', 'vid1/hls/480p/index.m3u8', 'vid1/hls/480p/seg_000.ts']) {
+      assert.equal((await app.inject({ method: 'GET', url: url(rel) })).statusCode, 200, rel);
+    }
+    for (const rel of ['vid1/audio.wav', 'vid1/keyframes/kf_01.jpg']) {
+      const res = await app.inject({ method: 'GET', url: url(rel) });
+      assert.equal(res.statusCode, 404, rel);
+      assert.equal(res.json().error.code, 'E_NOT_FOUND', rel);
+    }
+  });
+
   it('answers 404 in the error shape for a signed URL to a missing file', async () => {
-    const res = await app.inject({ method: 'GET', url: url('vid1/nope.mp4') });
+    const res = await app.inject({ method: 'GET', url: url('vid1/hls/720p/index.m3u8') });
     assert.equal(res.statusCode, 404);
     assert.equal(res.json().error.code, 'E_NOT_FOUND');
   });

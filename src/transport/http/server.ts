@@ -11,7 +11,9 @@ import type { Principal, TokenService } from '../auth/tokens.ts';
 import { bearerToken } from '../auth/tokens.ts';
 import { addressKey, trustFunction } from '../client-address.ts';
 import { answerClientError, answerUnmetExpectation } from './client-errors.ts';
+import type { OriginPolicy } from './origins.ts';
 import type { RateLimits } from './rate-limits.ts';
+import { SECURITY_HEADERS } from './security-headers.ts';
 import { requestValidators } from './validators.ts';
 
 declare module 'fastify' {
@@ -25,6 +27,8 @@ export interface HttpDeps {
   tokens: TokenService;
   limits: RateLimits;
   metrics?: Metrics;
+  /** Browser origins allowed: this site and CORS_ORIGINS. */
+  origins: OriginPolicy;
   /** Logger options, or false for none (tests). */
   logger?: boolean | { level: string };
 }
@@ -63,11 +67,13 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     clientErrorHandler: answerClientError,
   });
 
-  // set as the request arrives (a synchronous hook): every answer carries it, errors included
+  // set as the request arrives (a synchronous hook): every answer carries them, errors included
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
+    reply.headers(SECURITY_HEADERS);
     done();
   });
+  deps.origins.register(app, sendError);
 
   let closing = false;
   app.addHook('preClose', (done) => {
@@ -101,9 +107,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const e = toHttpError(err);
-    if (e.status >= 500 && e.code !== 'E_STORAGE_UNAVAILABLE' && e.code !== 'E_BUSY' && e.code !== 'E_SHUTTING_DOWN') {
-      req.log.error({ err }, 'request failed');
-    }
+    logRequestError(req, e, err);
     return sendError(reply, e);
   });
 
@@ -121,7 +125,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   app.decorate('optionalUser', authenticate(false));
 
   app.addHook('onRequest', async (req) => {
-    if (req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics') return;
+    if (req.url === '/healthz' || req.url === '/readyz') return;
     await deps.limits.consumeIp(addressKey(req.ip));
   });
 
@@ -139,6 +143,19 @@ declare module 'fastify' {
 export function userOf(req: FastifyRequest): string {
   if (!req.principal) throw new TremoloError('E_TOKEN_MISSING');
   return req.principal.userId;
+}
+
+/** 5xx codes that say the server is briefly unable (reported where that is detected), not broken. */
+const UNAVAILABLE = new Set(['E_STORAGE_UNAVAILABLE', 'E_BUSY', 'E_SHUTTING_DOWN']);
+
+/**
+ * Logs a failed request at the level it deserves: a server fault is an error; what the
+ * client caused (4xx, and 501 for what this deployment does not offer) is routine and
+ * stays at debug, so no client can fill the error log.
+ */
+export function logRequestError(req: FastifyRequest, e: TremoloError, err: unknown): void {
+  if (e.status >= 500 && e.status !== 501 && !UNAVAILABLE.has(e.code)) req.log.error({ err }, 'request failed');
+  else req.log.debug({ code: e.code, status: e.status }, 'request refused');
 }
 
 export function sendError(reply: FastifyReply, e: TremoloError): FastifyReply {

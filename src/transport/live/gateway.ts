@@ -39,6 +39,7 @@ import { msgpackParser } from '../../protocol/msgpack-parser.ts';
 import { answerParserMismatch } from './parser-mismatch.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { addressKey, anonymousViewerKey, clientAddress, trustFunction, type TrustFn } from '../client-address.ts';
+import type { OriginPolicy } from '../http/origins.ts';
 import { consume } from '../http/rate-limits.ts';
 import { CounterCoalescer } from './counter-coalescer.ts';
 import { WatchHolds, unsentEvents } from './watch-holds.ts';
@@ -72,6 +73,8 @@ export interface GatewayDeps {
   clock: Clock;
   settings: LiveSettings;
   metrics?: Metrics;
+  /** Browser origins that may open sockets: this site and CORS_ORIGINS. */
+  origins: OriginPolicy;
   /** With Redis: the adapter's pub/sub clients, and the rate limiter's store. */
   redis?: { pub: Redis | Cluster; sub: Redis | Cluster; prefix: string; cluster: boolean };
   log: { warn: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void };
@@ -110,6 +113,8 @@ export class LiveGateway implements EventSink {
   private readonly pendingComments = new Map<string, { added: CommentAdded[]; deleted: CommentDeleted[] }>();
   private flushScheduled = false;
   private readonly expiry = new Map<number, Set<IoSocket>>(); // second -> sockets whose token expires then
+  /** Engine connections whose Origin is not admitted; refused at the handshake with a code. */
+  private readonly foreignOrigin = new WeakSet<object>();
   private readonly expiryTimer: ReturnType<typeof setInterval>;
   private closing = false;
   private inflight = 0;
@@ -125,7 +130,9 @@ export class LiveGateway implements EventSink {
       connectionStateRecovery: undefined,
       pingInterval: 25_000,
       pingTimeout: 20_000,
-      cors: { origin: true, credentials: true },
+      // Pages of other sites get CORS headers (long polling) only when CORS_ORIGINS lists
+      // them, never with credentials: the token travels in `auth`, not in a cookie.
+      ...(deps.origins.listed.length ? { cors: { origin: deps.origins.listed, credentials: false } } : {}),
     });
     if (deps.redis) {
       const { pub, sub, prefix, cluster } = deps.redis;
@@ -138,9 +145,13 @@ export class LiveGateway implements EventSink {
       );
     }
 
-    // the client's address is read from the opening request before that request is released
     this.io.engine.on('connection', (raw: EngineConnection) => {
+      // The client's address and the Origin are read now, while the opening request is at
+      // hand (it is released just below). Browsers apply no CORS to WebSockets, so this is
+      // the only Origin check a WebSocket gets.
       raw.clientAddress = addressKey(clientAddress(raw.remoteAddress, raw.request?.headers['x-forwarded-for'], this.trust));
+      const { origin, host } = raw.request?.headers ?? {};
+      if (!deps.origins.admits(origin, host)) this.foreignOrigin.add(raw);
       releaseUpgradeRequest(raw);
     });
     this.io.engine.on('connection', answerParserMismatch(settings.parser));
@@ -336,6 +347,7 @@ export class LiveGateway implements EventSink {
    * within the same tick) or is given back when the handshake fails.
    */
   private async authenticate(socket: IoSocket): Promise<void> {
+    if (this.foreignOrigin.has(socket.conn)) throw new TremoloError('E_ORIGIN_NOT_ALLOWED', 'This origin may not open sockets here (CORS_ORIGINS)');
     const address = (socket.conn as unknown as EngineConnection).clientAddress ?? addressKey(socket.handshake.address);
     const held = this.socketsPerIp.get(address) ?? 0;
     if (held >= this.deps.settings.maxSocketsPerIp) {

@@ -47,10 +47,12 @@ export async function authRoutes(app: FastifyInstance, deps: AuthDeps): Promise<
             displayName: { type: 'string', maxLength: 64 },
           },
         },
-        response: { 201: session, 409: schemas.errorBody, 429: schemas.errorBody, 503: schemas.errorBody },
+        response: { 201: session, 409: schemas.errorBody, 429: schemas.errorBody, 501: schemas.errorBody, 503: schemas.errorBody },
       },
     },
     async (req, reply) => {
+      // an account nobody could sign in to is not created (tokens come from elsewhere)
+      if (!deps.tokens.canIssue) throw new TremoloError('E_LOCAL_LOGIN_DISABLED');
       const handle = normalizeHandle(req.body.handle, deps.handleMaxChars);
       checkPasswordRules(req.body.password);
       await deps.limits.consumeSignup(addressKey(req.ip));
@@ -78,10 +80,11 @@ export async function authRoutes(app: FastifyInstance, deps: AuthDeps): Promise<
           additionalProperties: false,
           properties: { handle: { type: 'string', maxLength: 64 }, password: { type: 'string', maxLength: 256 } },
         },
-        response: { 200: session, 401: schemas.errorBody, 429: schemas.errorBody, 503: schemas.errorBody },
+        response: { 200: session, 401: schemas.errorBody, 429: schemas.errorBody, 501: schemas.errorBody, 503: schemas.errorBody },
       },
     },
     async (req) => {
+      if (!deps.tokens.canIssue) throw new TremoloError('E_LOCAL_LOGIN_DISABLED');
       const { handle, password } = req.body;
       const address = addressKey(req.ip);
       await deps.limits.consumeLogin(address);

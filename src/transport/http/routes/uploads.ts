@@ -44,6 +44,8 @@ export interface UploadRouteDeps {
   limits: UploadLimits;
   /** Base URL for Location headers (PUBLIC_URL); else taken from the request's Host. */
   publicUrl?: string;
+  /** Other sites' origins allowed to read the answers (CORS_ORIGINS); tus would allow any. */
+  corsOrigins?: readonly string[];
   /** Starts (or finds) the job of a finished upload; E_QUEUE_FULL when there is no room. */
   startJob: (upload: UploadInfo, userId: string) => Promise<{ jobId: string }>;
   /** The upload was terminated: cancel its job if one is still running. */
@@ -84,6 +86,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
       ? { generateUrl: (_req: Request, o: { path: string; id: string }) => `${deps.publicUrl!.replace(/\/+$/, '')}${o.path}/${o.id}` }
       : {}),
     exposedHeaders: [JOB_ID_HEADER],
+    allowedOrigins: (origin: string) => deps.corsOrigins?.includes(origin) ?? false,
     namingFunction: (req) => UploadFiles.newId(users.get(req) ?? 'anonymous'),
     onUploadCreate: async (req, upload) => {
       const userId = users.get(req);
@@ -143,7 +146,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
     onResponseError: (_req, err) => {
       if (err instanceof HookRefusal) return { status_code: err.status_code, body: err.body };
       const status = 'status_code' in err ? err.status_code : 500;
-      if (status >= 500) deps.onError(err, 'upload');
+      if (status >= 500 && status !== 501) deps.onError(err, 'upload'); // 501: an extension we do not offer, the client's doing
       return undefined;
     },
   });
