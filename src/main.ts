@@ -111,7 +111,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       ...(config.jwksUrl ? { jwksUrl: config.jwksUrl } : {}),
     },
     // a token's subject must be an account (the engine is built below, before any request)
-    { userExists: (userId) => engine.userExists(userId) },
+    { userExists: (userId) => engine.userExists(userId), clock },
   );
   const origins = new OriginPolicy({ listed: config.corsOrigins, publicUrl: config.publicUrl });
   const rateLimits = new RateLimits({

@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { calculateJwkThumbprint, decodeProtectedHeader, exportJWK } from 'jose';
+import { ManualClock } from '../../src/domain/clock.ts';
 import { TremoloError } from '../../src/protocol/errors.ts';
 import { TokenService } from '../../src/transport/auth/tokens.ts';
 
 const settings = { secret: 'test-secret-test-secret-test-secret', issuer: 'tremolo', audience: 'tremolo-clients', ttlS: 3600 };
 const user = { id: '0ABCDEFGHJKMN', handle: 'ada' };
 const code = (c: string) => (e: unknown) => e instanceof TremoloError && e.code === c;
-const nowS = () => Math.floor(Date.now() / 1000);
 
 describe('TokenService', () => {
   it('verifies a token it issued, the same on a repeat verify', async () => {
@@ -21,14 +20,48 @@ describe('TokenService', () => {
     assert.deepEqual(await tokens.verify(token), first);
   });
 
-  it('rejects a remembered token once it expires', async () => {
-    const tokens = new TokenService(settings);
-    // issued so that it expires within two seconds
-    const { token } = await tokens.issue(user, nowS() - settings.ttlS + 2);
+  it('rejects a remembered token once it expires on its clock', async () => {
+    const clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000); // a whole second, as `exp` is
+    const tokens = new TokenService(settings, { clock });
+    const { token, expiresAt } = await tokens.issue(user);
+    assert.equal(Date.parse(expiresAt), clock.now() + settings.ttlS * 1000, 'issued at the clock\'s time');
     assert.equal((await tokens.verify(token)).userId, user.id);
-    await sleep(2100);
+    clock.advance(settings.ttlS * 1000 - 1000);
+    assert.equal((await tokens.verify(token)).userId, user.id, 'a second left');
+    clock.advance(1000);
     await assert.rejects(tokens.verify(token), code('E_TOKEN_EXPIRED'));
-    await assert.rejects(tokens.verify(token), code('E_TOKEN_EXPIRED'));
+    await assert.rejects(tokens.verify(token), code('E_TOKEN_EXPIRED'), 'and again, once no longer remembered');
+  });
+
+  it('checks expiry against its clock on a first verify too (not the wall clock)', async () => {
+    const clock = new ManualClock(Date.now());
+    const issuer = new TokenService(settings, { clock });
+    const { token } = await issuer.issue(user);
+    clock.advance(settings.ttlS * 1000);
+    await assert.rejects(new TokenService(settings, { clock }).verify(token), code('E_TOKEN_EXPIRED'));
+    // and a token issued in the clock's future is good on that clock
+    const later = new ManualClock(Date.now() + 10 * settings.ttlS * 1000);
+    const ahead = await new TokenService(settings, { clock: later }).issue(user);
+    assert.equal((await new TokenService(settings, { clock: later }).verify(ahead.token)).userId, user.id);
+  });
+
+  it('forgets a remembered token after five minutes on its clock and verifies it afresh', async () => {
+    const clock = new ManualClock(Date.now());
+    let lookups = 0;
+    const tokens = new TokenService(settings, {
+      clock,
+      userExists: async () => {
+        lookups++;
+        return true;
+      },
+    });
+    const { token } = await tokens.issue(user);
+    await tokens.verify(token);
+    await tokens.verify(token);
+    assert.equal(lookups, 1, 'remembered');
+    clock.advance(5 * 60_000 + 1);
+    await tokens.verify(token);
+    assert.equal(lookups, 2, 'verified again after VERIFIED_TTL');
   });
 
   it('does not let a verified token vouch for a tampered one', async () => {

@@ -18,6 +18,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { LRUCache } from 'lru-cache';
+import { systemClock, type Clock } from '../../domain/clock.ts';
 import { isTsid } from '../../domain/ids.ts';
 import { tokenKeyAlg } from '../../config.ts';
 import { TremoloError } from '../../protocol/errors.ts';
@@ -64,18 +65,24 @@ export class TokenService {
    * call. Remembering the verified principal per token string makes a repeat request cost one
    * map lookup. Only successes are remembered: a tampered token is another string.
    */
-  private readonly verified = new LRUCache<string, Principal>({ max: VERIFIED_MAX, ttl: VERIFIED_TTL_MS });
+  private readonly verified: LRUCache<string, Principal>;
+  private readonly clock: Pick<Clock, 'now'>;
 
   /**
    * @param opts.userExists Whether a well-formed user id names an existing account. With it,
    *   a validly signed token whose subject is not a user (forged with a leaked key, issued by
    *   another system, or for a removed account) is refused; answers are remembered with the
    *   verified token, so a request pays for the lookup once per token.
+   * @param opts.clock What `exp` and `iat` are measured against (issuing, verifying, the
+   *   remembered tokens' expiry). Default: the system clock.
    */
   constructor(
     private readonly settings: TokenSettings,
-    private readonly opts: { userExists?: (userId: string) => Promise<boolean> } = {},
+    private readonly opts: { userExists?: (userId: string) => Promise<boolean>; clock?: Pick<Clock, 'now'> } = {},
   ) {
+    const clock = (this.clock = opts.clock ?? systemClock);
+    // ttlResolution 0: the cache reads the clock on every lookup rather than reusing a reading for 1 ms of real time
+    this.verified = new LRUCache<string, Principal>({ max: VERIFIED_MAX, ttl: VERIFIED_TTL_MS, ttlResolution: 0, perf: { now: () => clock.now() } });
     const own = settings.privateKeyPem ? ownKeyPair(settings.privateKeyPem) : undefined;
     if (own) {
       this.signer = own.kid.then((kid) => ({ alg: own.alg, key: own.privateKey, kid }));
@@ -114,7 +121,7 @@ export class TokenService {
   }
 
   /** Issues a token for a user of this service; E_LOCAL_LOGIN_DISABLED when it has no signing key. */
-  async issue(user: { id: string; handle: string }, nowS = Math.floor(Date.now() / 1000)): Promise<{ token: string; expiresAt: string }> {
+  async issue(user: { id: string; handle: string }, nowS = Math.floor(this.clock.now() / 1000)): Promise<{ token: string; expiresAt: string }> {
     if (!this.signer) throw new TremoloError('E_LOCAL_LOGIN_DISABLED');
     const { alg, key, kid } = await this.signer;
     const exp = nowS + this.settings.ttlS;
@@ -134,7 +141,7 @@ export class TokenService {
     if (!token) throw new TremoloError('E_TOKEN_MISSING');
     const known = this.verified.get(token);
     if (known) {
-      if (known.expiresAt > Date.now() / 1000) return known;
+      if (known.expiresAt > this.clock.now() / 1000) return known;
       this.verified.delete(token);
       throw new TremoloError('E_TOKEN_EXPIRED');
     }
@@ -152,6 +159,7 @@ export class TokenService {
         algorithms: this.algorithms,
         issuer: this.settings.issuer,
         audience: this.settings.audience,
+        currentDate: new Date(this.clock.now()),
       });
       if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') throw new TremoloError('E_TOKEN_INVALID');
       principal = {
