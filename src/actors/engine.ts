@@ -1,11 +1,15 @@
 /**
  * Engine: the one in-process API that the HTTP routes, the Socket.IO gateway, the media
- * pipeline and the tests all use. Writes go through actors (group commit, output gate);
- * reads go through the two-level cache. Nothing here knows about sockets or HTTP.
+ * pipeline and the tests all use, a facade over the parts that do the work:
+ * - writes go through typed actor refs (runtime.ts: group commit, output gate);
+ * - reads go through the read model (read-model.ts: caches, feed pages);
+ * - every change that makes a copy stale is named once, as a typed value, and dropped here
+ *   and in the other processes (invalidations.ts);
+ * - hot scores are batched on the injected Clock (hot-scores.ts).
+ * Nothing here knows about sockets or HTTP.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../domain/clock.ts';
-import { hotScore } from '../domain/feed-policy.ts';
 import type { TsidGenerator } from '../domain/ids.ts';
 import { isTsid } from '../domain/ids.ts';
 import { boundTagging, TagTokenizer } from '../domain/tags.ts';
@@ -13,16 +17,28 @@ import { requireText } from '../domain/text.ts';
 import type { Metrics } from '../metrics.ts';
 import { TremoloError } from '../protocol/errors.ts';
 import type { Comment, Counters, MediaRefs, Page, PageRequest, TagInfo, UserProfile, Video, VideoEvent, VideoRecord } from '../protocol/model.ts';
-import { ReadCache } from '../storage/cache/read-cache.ts';
-import { TaggedCache } from '../storage/cache/tagged-cache.ts';
 import type { InvalidationBus } from '../storage/cache/invalidation.ts';
 import { decodeCursor, decodeOffsetCursor, encodeCursor } from '../storage/cursor.ts';
-import type { CommentOrder, LogHead, Store, UserRecord, VideoState } from '../storage/store.ts';
+import type { CommentOrder, Store, UserRecord, VideoState } from '../storage/store.ts';
 import type { EventSink } from './events.ts';
 import { FeedService, type FeedOptions } from './feed.ts';
+import { HotScores } from './hot-scores.ts';
+import { Invalidations, type Change, type ChangeSource } from './invalidations.ts';
+import { ReadModel, type VideoPage } from './read-model.ts';
 import { ActorSystem, type ActorLimits } from './runtime.ts';
-import { USER_ACTOR, userActor, type UserMsg, type UserReply } from './user-actor.ts';
-import { VIDEO_ACTOR, videoActor, type VideoMsg, type VideoReply, type VideoSnapshot } from './video-actor.ts';
+import { USER_ACTOR, userActor, type UserReply } from './user-actor.ts';
+import {
+  VIDEO_ACTOR,
+  videoActor,
+  type CommentReply,
+  type DeleteCommentReply,
+  type LikeReply,
+  type VideoMsg,
+  type VideoSnapshot,
+  type ViewReply,
+} from './video-actor.ts';
+
+export type { VideoPage } from './read-model.ts';
 
 export interface EngineLimits {
   titleMaxChars: number;
@@ -69,38 +85,31 @@ const TAG_SCAN_MAX = 500;
 /** Who viewed a video: a signed-in user, or an anonymous viewer known by a key. */
 export type Viewer = { userId: string } | { anonymousKey: string };
 
-/** A page of videos; `degraded` when served from cache while storage was unavailable. */
-export type VideoPage = Readonly<Page<Video> & { degraded?: true }>;
-
-interface VideoViews {
-  anonymous?: Video;
-  liked?: Video;
-  notLiked?: Video;
-}
-
 export class Engine {
-  readonly actors: ActorSystem;
   readonly feed: FeedService;
-  private readonly videoCache: ReadCache<VideoState>;
-  private readonly profileCache: ReadCache<UserProfile>;
-  private readonly feedPages: ReadCache<Page<string>>;
-  /** Finished following-feed pages, tagged with their reader and videos. */
-  private readonly feedViews: TaggedCache<VideoPage>;
-  private readonly videoViews = new WeakMap<VideoState, VideoViews>();
-  /** Bumped to retire every cached feed page of a user at once. */
-  private readonly feedGeneration = new Map<string, number>();
-  private readonly hotDirty = new Map<string, { video: VideoRecord; counters: Counters }>();
-  private hotTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly actors: ActorSystem;
+  private readonly reads: ReadModel;
+  private readonly invalidations: Invalidations;
+  private readonly hotScores: HotScores;
   private readonly tags: TagTokenizer;
 
   constructor(private readonly deps: EngineDeps) {
     const { store, sink, clock, ids, limits, metrics } = deps;
     this.tags = deps.tags ?? new TagTokenizer();
     this.actors = new ActorSystem(clock, limits.actors, {
-      ...(metrics ? { metrics: metrics.actors } : {}),
+      ...(metrics ? { metrics } : {}),
       onError: ({ kind, id, phase, batchSize, error }) => deps.onError(error, `actor ${kind} ${id}: ${phase} of ${batchSize} message(s) failed`),
     });
-    this.actors.register<Parameters<ReturnType<typeof videoActor>['turn']>[0], VideoMsg, VideoReply>(
+    this.reads = new ReadModel({
+      store,
+      clock,
+      cache: limits.cache,
+      ...(metrics ? { metrics: metrics.cache } : {}),
+      followingPage: (userId, page) => this.feed.following(userId, page),
+    });
+    this.invalidations = new Invalidations(deps.invalidation, (change, source) => this.dropLocal(change, source));
+    this.hotScores = new HotScores({ feeds: store.feeds, clock, onError: deps.onError });
+    this.actors.register(
       VIDEO_ACTOR,
       videoActor({
         store,
@@ -108,41 +117,26 @@ export class Engine {
         clock,
         ids,
         readStaleMs: limits.readStaleMs,
-        onCountersChanged: (video, counters) => this.countersChanged(video, counters),
+        onCountersChanged: (video, counters) => {
+          // the actor holds the new state: only copies elsewhere (and other processes' actors) are stale
+          this.invalidations.changed({ kind: 'video', videoId: video.id }, 'actor');
+          this.hotScores.changed(video, counters);
+        },
       }),
     );
-    this.actors.register<{ id: string }, UserMsg, UserReply>(
+    this.actors.register(
       USER_ACTOR,
-      userActor({ store, sink, onFollowsChanged: (userIds) => userIds.forEach((id) => this.changed(`user:${id}`)) }),
+      userActor({ store, sink, onFollowsChanged: (userIds) => userIds.forEach((userId) => this.invalidations.changed({ kind: 'user', userId })) }),
     );
-    const cacheOpts = { ...limits.cache, clock, metrics: metrics?.cache };
-    this.videoCache = new ReadCache({ ...cacheOpts, name: 'video', load: (id) => store.videos.get(id) });
-    this.profileCache = new ReadCache({ ...cacheOpts, name: 'user', load: (id) => store.users.profile(id) });
-    this.feedViews = new TaggedCache({ max: limits.cache.max, ttlMs: limits.cache.ttlMs, clock });
-    this.feedPages = new ReadCache({
-      ...cacheOpts,
-      name: 'feed',
-      load: (key) => {
-        const [userId, , limit, cursor] = key.split('|') as [string, string, string, string];
-        return this.feed.following(userId, { limit: Number(limit), ...(cursor ? { cursor } : {}) });
-      },
-    });
-    deps.invalidation.onRemote((key) => this.dropLocal(key));
     this.feed = new FeedService({
       store,
       sink,
       options: limits.feed,
-      followerCount: async (id) => (await this.profileCache.get(id)).value?.followers ?? 0,
-      existing: async (videoIds) => (await this.videoCache.getMany(videoIds)).map((r) => r.value !== null),
+      followerCount: async (id) => (await this.reads.profile(id)).value?.followers ?? 0,
+      existing: async (videoIds) => (await this.reads.videos(videoIds)).map((r) => r.value !== null),
       onError: deps.onError,
       // one message per fan-out batch tells every process to drop these readers' kept pages
-      onInboxesChanged: (userIds) => this.changed(`feeds:${userIds.join(',')}`),
-    });
-    metrics?.gauge('tremolo_actors_active', 'Actor activations in memory by kind', ['kind'], (set) => {
-      for (const kind of [VIDEO_ACTOR, USER_ACTOR]) set({ kind }, this.actors.activeCount(kind));
-    });
-    metrics?.gauge('tremolo_actor_mailbox_depth', 'Queued actor messages by kind', ['kind'], (set) => {
-      for (const kind of [VIDEO_ACTOR, USER_ACTOR]) set({ kind }, this.actors.mailboxDepth(kind));
+      onInboxesChanged: (userIds) => this.invalidations.changed({ kind: 'inboxes', userIds }),
     });
   }
 
@@ -167,7 +161,7 @@ export class Engine {
       passwordHash: input.passwordHash,
     };
     await this.deps.store.users.create(record);
-    this.changed(`user:${record.id}`);
+    this.invalidations.changed({ kind: 'user', userId: record.id });
     const { passwordHash: _secret, ...rest } = record;
     return { ...rest, followers: 0, following: 0, videos: 0 };
   }
@@ -175,12 +169,12 @@ export class Engine {
   /** Whether `userId` is a well-formed id of an existing account (cached, as profiles are). */
   async userExists(userId: string): Promise<boolean> {
     if (!isTsid(userId)) return false;
-    return (await this.profileCache.get(userId)).value !== null;
+    return (await this.reads.profile(userId)).value !== null;
   }
 
   async profile(userId: string): Promise<Read<UserProfile>> {
     requireId('userId', userId);
-    const r = await this.profileCache.get(userId);
+    const r = await this.reads.profile(userId);
     if (!r.value) throw new TremoloError('E_USER_NOT_FOUND');
     return { value: r.value, degraded: r.degraded };
   }
@@ -188,13 +182,13 @@ export class Engine {
   async follow(userId: string, targetId: string): Promise<UserReply> {
     requireId('userId', userId);
     requireId('userId', targetId);
-    return this.actors.ask<UserMsg, UserReply>(USER_ACTOR, userId, { type: 'follow', targetId });
+    return this.actors.ask(USER_ACTOR, userId, { type: 'follow', targetId });
   }
 
   async unfollow(userId: string, targetId: string): Promise<UserReply> {
     requireId('userId', userId);
     requireId('userId', targetId);
-    return this.actors.ask<UserMsg, UserReply>(USER_ACTOR, userId, { type: 'unfollow', targetId });
+    return this.actors.ask(USER_ACTOR, userId, { type: 'unfollow', targetId });
   }
 
   async followers(userId: string, page: PageRequest): Promise<Page<string>> {
@@ -233,9 +227,9 @@ export class Engine {
     let state: VideoState;
     try {
       state = await this.deps.store.videos.create(record);
-      this.videoCache.set(record.id, state);
-      this.changed(`user:${ownerId}`);
-      await this.deps.store.feeds.setHotScore(record.id, hotScore(state.counters, Date.parse(record.createdAt)));
+      this.reads.keepVideo(state);
+      this.invalidations.changed({ kind: 'user', userId: ownerId });
+      await this.hotScores.created(record, state.counters);
     } catch (err) {
       fanout.release();
       throw err;
@@ -246,7 +240,7 @@ export class Engine {
 
   async getVideo(videoId: string, viewerId?: string): Promise<Read<Video>> {
     requireId('videoId', videoId);
-    const r = await this.videoCache.get(videoId);
+    const r = await this.reads.video(videoId);
     if (!r.value) throw new TremoloError('E_VIDEO_NOT_FOUND');
     const video: Video = { ...r.value.video, counters: r.value.counters };
     if (viewerId !== undefined && !r.degraded) {
@@ -259,28 +253,27 @@ export class Engine {
     const { value } = await this.getVideo(videoId);
     if (value.ownerId !== userId) throw new TremoloError('E_FORBIDDEN', 'Only the owner can delete a video');
     await this.deps.store.videos.delete(videoId);
-    await this.deps.store.feeds.setHotScore(videoId, null);
-    this.actors.invalidate(VIDEO_ACTOR, videoId);
-    this.changed(`video:${videoId}`);
-    this.changed(`user:${userId}`);
+    await this.hotScores.removed(videoId);
+    this.invalidations.changed({ kind: 'video', videoId });
+    this.invalidations.changed({ kind: 'user', userId });
     this.deps.sink.publish({ type: 'video:deleted', videoId });
   }
 
-  async like(videoId: string, userId: string) {
+  async like(videoId: string, userId: string): Promise<LikeReply> {
     requireId('userId', userId);
-    return this.videoWrite<{ changed: boolean; counters: Counters; log: LogHead }>(videoId, { type: 'like', userId });
+    return this.videoWrite(videoId, { type: 'like', userId });
   }
 
-  async unlike(videoId: string, userId: string) {
+  async unlike(videoId: string, userId: string): Promise<LikeReply> {
     requireId('userId', userId);
-    return this.videoWrite<{ changed: boolean; counters: Counters; log: LogHead }>(videoId, { type: 'unlike', userId });
+    return this.videoWrite(videoId, { type: 'unlike', userId });
   }
 
   /**
    * Counts a view. Repeats by one viewer within VIEW_DEDUP_S count once: a signed-in viewer
    * is its user id; an anonymous one a key the transport derives (e.g. from its address).
    */
-  async view(videoId: string, viewer: Viewer) {
+  async view(videoId: string, viewer: Viewer): Promise<ViewReply> {
     let viewerId: string;
     if ('userId' in viewer) {
       requireId('userId', viewer.userId);
@@ -289,10 +282,10 @@ export class Engine {
       // never a TSID, so an anonymous viewer cannot stand in for a user
       viewerId = `~${viewer.anonymousKey}`;
     }
-    return this.videoWrite<{ counted: boolean; counters: Counters; log: LogHead }>(videoId, { type: 'view', viewerId });
+    return this.videoWrite(videoId, { type: 'view', viewerId });
   }
 
-  async addComment(videoId: string, authorId: string, input: { text: unknown; replyTo?: unknown; idempotencyKey?: unknown }) {
+  async addComment(videoId: string, authorId: string, input: { text: unknown; replyTo?: unknown; idempotencyKey?: unknown }): Promise<CommentReply> {
     requireId('userId', authorId);
     const text = requireText('text', input.text, { min: 1, max: this.deps.limits.commentMaxChars });
     if (input.replyTo !== undefined && (typeof input.replyTo !== 'string' || !input.replyTo.startsWith(`${videoId}-`))) {
@@ -302,7 +295,7 @@ export class Engine {
     if (typeof key !== 'string' || key.length < 1 || key.length > 128) {
       throw new TremoloError('E_VALIDATION', 'idempotencyKey must be a string of 1 to 128 characters', { details: { field: 'idempotencyKey' } });
     }
-    return this.videoWrite<{ comment: Comment; duplicate: boolean; counters: Counters; log: LogHead }>(videoId, {
+    return this.videoWrite(videoId, {
       type: 'comment',
       authorId,
       text,
@@ -318,13 +311,13 @@ export class Engine {
   async setTagging(videoId: string, tagging: TagInfo): Promise<void> {
     requireId('videoId', videoId);
     await this.deps.store.videos.setTagging(videoId, boundTagging(tagging));
-    this.changed(`video:${videoId}`);
+    this.invalidations.changed({ kind: 'video', videoId });
   }
 
-  async deleteComment(commentId: string, userId: string) {
+  async deleteComment(commentId: string, userId: string): Promise<DeleteCommentReply> {
     requireId('userId', userId);
     const videoId = videoOfComment(commentId);
-    return this.videoWrite<{ deleted: boolean; counters: Counters; log: LogHead }>(videoId, { type: 'deleteComment', commentId, userId });
+    return this.videoWrite(videoId, { type: 'deleteComment', commentId, userId });
   }
 
   async comments(videoId: string, order: CommentOrder, page: PageRequest): Promise<Page<Comment>> {
@@ -335,7 +328,7 @@ export class Engine {
   /** Counters from the video's actor (fresh within ACTOR_READ_STALE_MS). */
   async snapshot(videoId: string): Promise<VideoSnapshot> {
     requireId('videoId', videoId);
-    return (await this.actors.ask<VideoMsg, VideoReply>(VIDEO_ACTOR, videoId, { type: 'read' })) as VideoSnapshot;
+    return this.actors.ask(VIDEO_ACTOR, videoId, { type: 'read' });
   }
 
   /**
@@ -363,7 +356,7 @@ export class Engine {
     const { key, words } = this.tags.query(tag);
     if (words.length === 0 || (words.length === 1 && words[0] === key)) {
       const ids = await this.deps.store.videos.byTag(key, { cursor: page.cursor, limit: page.limit });
-      return this.videoPage(ids.items, ids.nextCursor, viewerId);
+      return this.reads.videoPage(ids.items, ids.nextCursor, viewerId);
     }
     // Walk the whole key's index and the index of the longest word (likely the rarest) side by
     // side, newest first; a video of the word's index counts when it carries every word.
@@ -378,9 +371,9 @@ export class Engine {
     for (let scanned = 0; ; scanned++) {
       let next: string | undefined;
       for (const h of heads) if (!h.done && (next === undefined || h.value.id > next)) next = h.value.id;
-      if (next === undefined) return this.videoPage(found, undefined, viewerId);
+      if (next === undefined) return this.reads.videoPage(found, undefined, viewerId);
       // bounded work per request: the page may be short, its cursor goes on from here
-      if (found.length === page.limit || scanned === TAG_SCAN_MAX) return this.videoPage(found, encodeCursor(last!), viewerId);
+      if (found.length === page.limit || scanned === TAG_SCAN_MAX) return this.reads.videoPage(found, encodeCursor(last!), viewerId);
       let match = false;
       for (const [i, stream] of streams.entries()) {
         for (let h = heads[i]!; !h.done && h.value.id === next; h = heads[i]!) {
@@ -397,7 +390,7 @@ export class Engine {
   private async *scanTag(tag: string, cursor: string | undefined, match: (tags: readonly string[]) => boolean): AsyncGenerator<{ id: string; match: boolean }> {
     for (;;) {
       const chunk = await this.deps.store.videos.byTag(tag, { cursor, limit: TAG_SCAN_CHUNK });
-      const states = await this.videoCache.getMany(chunk.items);
+      const states = await this.reads.videos(chunk.items);
       for (const [i, id] of chunk.items.entries()) {
         const tags = states[i]?.value?.video.tagging?.tags;
         yield { id, match: tags !== undefined && match(tags) };
@@ -418,38 +411,34 @@ export class Engine {
    * go when their follows change or a post is fanned out to them, by any process.
    */
   async followingFeed(userId: string, page: PageRequest): Promise<VideoPage> {
-    const key = `${userId}|${this.feedGeneration.get(userId) ?? 0}|${page.limit}|${page.cursor ?? ''}`;
-    const kept = this.feedViews.get(key);
-    if (kept) return kept;
-    const mark = this.feedViews.mark();
-    const ids = await this.feedPages.get(key);
-    const items = ids.value?.items ?? [];
-    const view = await this.videoPage(items, ids.value?.nextCursor, userId, ids.degraded);
-    // not kept if one of its videos changed while it was read (it may hold the old state)
-    if (!view.degraded) this.feedViews.set(key, view, [`feed:${userId}`, ...items.map((id) => `video:${id}`)], mark);
-    return view;
+    return this.reads.followingFeed(userId, page);
   }
 
   async hotFeed(page: PageRequest, viewerId?: string): Promise<VideoPage> {
     const offset = decodeOffsetCursor(page.cursor);
     const ids = await this.deps.store.feeds.hot(offset, page.limit + 1);
-    return this.videoPage(ids.slice(0, page.limit), ids.length > page.limit ? encodeCursor(offset + page.limit) : undefined, viewerId);
+    return this.reads.videoPage(ids.slice(0, page.limit), ids.length > page.limit ? encodeCursor(offset + page.limit) : undefined, viewerId);
   }
 
   /** Flushes pending background work (fan-out, hot scores) and stops the actors. */
   async shutdown(timeoutMs: number): Promise<void> {
     await this.actors.drainAll(timeoutMs);
     await this.feed.idle();
-    await this.flushHotScores();
-    await this.deps.invalidation.close();
+    await this.hotScores.close();
+    await this.invalidations.close();
+  }
+
+  /** Writes pending hot-score updates now (normally batched once a second). */
+  flushHotScores(): Promise<void> {
+    return this.hotScores.flush();
   }
 
   // ------------------------------------------------------------ internals
 
-  private async videoWrite<R>(videoId: string, msg: VideoMsg): Promise<R> {
+  private async videoWrite<M extends Exclude<VideoMsg, { type: 'read' }>>(videoId: string, msg: M) {
     requireId('videoId', videoId);
-    // caches are invalidated once per committed turn (countersChanged), not per message
-    return (await this.actors.ask<VideoMsg, VideoReply>(VIDEO_ACTOR, videoId, msg)) as R;
+    // caches are invalidated once per committed turn (onCountersChanged), not per message
+    return this.actors.ask(VIDEO_ACTOR, videoId, msg);
   }
 
   private async snapshotFor(videoId: string, snap: VideoSnapshot, userId?: string): Promise<WatchResult['snapshot']> {
@@ -467,98 +456,15 @@ export class Engine {
     };
   }
 
-  /**
-   * The videos of `ids` that still exist, in order, as `viewerId` sees them. A page built from
-   * a cache that storage could not refresh is marked degraded (and has no likedByMe, which
-   * would need storage).
-   */
-  private async videoPage(ids: string[], nextCursor: string | undefined, viewerId?: string, degraded = false): Promise<VideoPage> {
-    const reads = await this.videoCache.getMany(ids);
-    const states = reads.map((r) => r.value).filter((s): s is VideoState => s !== null);
-    const stale = degraded || reads.some((r) => r.degraded);
-    let items: Video[];
-    if (viewerId === undefined || stale) {
-      items = states.map((s) => this.videoOf(s, 'anonymous'));
-    } else {
-      const liked = await this.deps.store.videos.likedByUser(
-        viewerId,
-        states.map((s) => s.video.id),
-      );
-      items = states.map((s, i) => this.videoOf(s, liked[i] ? 'liked' : 'notLiked'));
-    }
-    return Object.freeze({ items, ...(nextCursor !== undefined ? { nextCursor } : {}), ...(stale ? { degraded: true as const } : {}) });
-  }
-
-  /**
-   * The Video of a cached state as seen by an anonymous reader, a liker or a non-liker: made
-   * once per state, so a page of hot videos allocates nothing and the HTTP layer can keep
-   * each one's JSON (keyed by the object) until the state is replaced. Never mutate the result.
-   */
-  private videoOf(state: VideoState, seenBy: keyof VideoViews): Video {
-    let views = this.videoViews.get(state);
-    if (!views) this.videoViews.set(state, (views = {}));
-    return (views[seenBy] ??= Object.freeze({
-      ...state.video,
-      counters: state.counters,
-      ...(seenBy === 'anonymous' ? {} : { likedByMe: seenBy === 'liked' }),
-    }));
-  }
-
   private pageOfVideos(ids: string[], limit: number, viewerId?: string): Promise<VideoPage> {
-    return this.videoPage(ids.slice(0, limit), ids.length > limit ? encodeCursor(ids[limit - 1]!) : undefined, viewerId);
+    return this.reads.videoPage(ids.slice(0, limit), ids.length > limit ? encodeCursor(ids[limit - 1]!) : undefined, viewerId);
   }
 
-  /**
-   * After each committed turn that changed counters. Hot scores are derived data:
-   * batched once a second rather than one write per turn.
-   */
-  private countersChanged(video: VideoRecord, counters: Counters): void {
-    // Here the actor holds the new state, so only the read cache goes; other processes
-    // drop both (their activation of this video, if any, is now behind).
-    this.videoChanged(video.id);
-    this.deps.invalidation.publish(`video:${video.id}`);
-    this.hotDirty.set(video.id, { video, counters });
-    this.hotTimer ??= setTimeout(() => {
-      this.hotTimer = undefined;
-      this.flushHotScores().catch((err: unknown) => this.deps.onError(err, 'hot score update'));
-    }, 1000);
-    this.hotTimer.unref?.();
-  }
-
-  /** Writes pending hot-score updates now (normally batched once a second). */
-  async flushHotScores(): Promise<void> {
-    const dirty = [...this.hotDirty.values()];
-    this.hotDirty.clear();
-    await Promise.all(dirty.map(({ video, counters }) => this.deps.store.feeds.setHotScore(video.id, hotScore(counters, Date.parse(video.createdAt)))));
-  }
-
-  /** A cached key changed here: drop it here and tell the other processes. */
-  private changed(key: string): void {
-    this.dropLocal(key);
-    this.deps.invalidation.publish(key);
-  }
-
-  private dropLocal(key: string): void {
-    const [kind, id] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
-    if (kind === 'video') {
-      this.videoChanged(id);
-      this.actors.invalidate(VIDEO_ACTOR, id);
-    } else if (kind === 'user') {
-      this.profileCache.invalidate(id);
-      this.retireFeedPages(id);
-    } else if (kind === 'feeds') {
-      for (const userId of id.split(',')) this.retireFeedPages(userId);
-    }
-  }
-
-  private retireFeedPages(userId: string): void {
-    this.feedGeneration.set(userId, (this.feedGeneration.get(userId) ?? 0) + 1);
-    this.feedViews.invalidateTag(`feed:${userId}`);
-  }
-
-  private videoChanged(videoId: string): void {
-    this.videoCache.invalidate(videoId);
-    this.feedViews.invalidateTag(`video:${videoId}`);
+  /** Drops this process's copies of what a change made stale. */
+  private dropLocal(change: Change, source: ChangeSource): void {
+    this.reads.drop(change);
+    // a video's actor state is stale unless the change is the one it just committed
+    if (change.kind === 'video' && source !== 'actor') this.actors.invalidate(VIDEO_ACTOR, change.videoId);
   }
 }
 

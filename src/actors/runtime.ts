@@ -13,24 +13,61 @@
  *   behaviour: callers get E_INTERNAL and `onError` gets the actor, the batch and the error.
  * - Idle activations are passivated after `idleMs`; above `maxActive` the least recently
  *   used idle ones are evicted. One sweep timer serves the whole system, not one per actor.
+ * - Every kind is typed by its protocol (`ActorKind`): each message type has its reply type,
+ *   for callers (`ask` resolves with the reply of the message sent) and for the behaviour
+ *   (one answer function per message type), so a wrong reply is a compile error, not a cast.
  */
 import type { Clock, TimerHandle } from '../domain/clock.ts';
 import { TremoloError } from '../protocol/errors.ts';
-import type { ActorMetrics } from '../metrics.ts';
+import type { Metrics } from '../metrics.ts';
 
-export interface TurnOutcome<Reply> {
-  /** One per message of the batch, in order: a reply or the error for that message. */
-  replies: (Reply | TremoloError)[];
+/** A message to an actor; its `type` names the reply it gets. */
+export interface ActorMessage {
+  readonly type: string;
+}
+
+/** What a kind answers each type of message with, e.g. `{ like: LikeReply; read: VideoSnapshot }`. */
+export type ReplyMap<Msg extends ActorMessage> = { readonly [T in Msg['type']]: unknown };
+
+/**
+ * A kind of actor: its name and, in its type, its protocol (the messages it takes and the
+ * reply each type gets). Made once per kind with `actorKind`; refs and behaviours take it.
+ */
+export interface ActorKind<Msg extends ActorMessage, R extends ReplyMap<Msg>> {
+  readonly name: string;
+  /** Never set: it only carries the protocol's types. */
+  readonly protocol?: (msg: Msg) => R;
+}
+
+/** Declares a kind of actor with its protocol. */
+export function actorKind<Msg extends ActorMessage, R extends ReplyMap<Msg>>(name: string): ActorKind<Msg, R> {
+  return { name };
+}
+
+/** Any kind, where only its name matters (counts, invalidation). */
+export type SomeKind = Pick<ActorKind<ActorMessage, ReplyMap<ActorMessage>>, 'name'>;
+
+/**
+ * How a turn answers its batch: one function per message type, called for each message of
+ * that type (with its index in the batch) after the turn's write resolved. Each returns that
+ * type's reply or the error for that one message.
+ */
+export type Answers<Msg extends ActorMessage, R extends ReplyMap<Msg>> = {
+  readonly [T in Msg['type']]: (msg: Extract<Msg, { type: T }>, index: number) => R[T] | TremoloError;
+};
+
+export interface TurnOutcome<Msg extends ActorMessage, R extends ReplyMap<Msg>> {
+  answer: Answers<Msg, R>;
   /** Runs after the replies are resolved: publish the turn's events here. */
   afterCommit?: () => void;
 }
 
 /** What a kind of actor does. State is the behaviour's own; the runtime only holds it. */
-export interface ActorBehavior<State, Msg, Reply> {
+export interface ActorBehavior<State, Msg extends ActorMessage, R extends ReplyMap<Msg>> {
   /** Loads the state of a new activation (one storage read). */
   activate(id: string): Promise<State>;
   /** Applies a batch with at most one storage write; throwing fails the whole turn. */
-  turn(state: State, batch: readonly Msg[], id: string): Promise<TurnOutcome<Reply>>;
+  turn(state: State, batch: readonly Msg[], id: string): Promise<TurnOutcome<Msg, R>>;
 }
 
 export interface ActorLimits {
@@ -51,46 +88,49 @@ export interface TurnFailure {
 }
 
 export interface ActorSystemOptions {
-  metrics?: ActorMetrics;
+  /** Turn and mailbox metrics, and gauges of activations and queued messages by kind. */
+  metrics?: Pick<Metrics, 'actors' | 'gauge'>;
   /** Told of every turn that failed with a bug, not a catalog error (log it). */
   onError?: (failure: TurnFailure) => void;
 }
 
-export interface ActorRef<Msg, Reply> {
+/** One actor of a kind, as callers hold it. */
+export interface ActorRef<Msg extends ActorMessage, R extends ReplyMap<Msg>> {
   readonly kind: string;
   readonly id: string;
   /** Sends a message and waits for its reply. Never throws synchronously. */
-  ask(msg: Msg): Promise<Reply>;
+  ask<const M extends Msg>(msg: M): Promise<R[M['type']]>;
 }
 
-interface Envelope<Msg, Reply> {
-  msg: Msg;
-  resolve(reply: Reply): void;
+interface Envelope {
+  msg: ActorMessage;
+  resolve(reply: unknown): void;
   reject(err: TremoloError): void;
 }
 
-interface Activation<State, Msg, Reply> {
+interface Activation {
   readonly key: string;
   readonly kind: string;
   readonly id: string;
-  state: State | undefined;
-  mailbox: Envelope<Msg, Reply>[];
-  running: boolean;
+  state: unknown;
+  mailbox: Envelope[];
+  /** The drain under way, if any. */
+  running: Promise<void> | undefined;
   lastUsed: number;
 }
 
-// Behaviours of different kinds have unrelated type parameters; the registry erases them.
-type AnyBehavior = ActorBehavior<unknown, unknown, unknown>;
-type AnyActivation = Activation<unknown, unknown, unknown>;
+// Behaviours of different kinds have unrelated protocols; the registry erases them. What
+// `ask` sends and resolves with is typed by the kind at both ends, so nothing is lost.
+type AnyBehavior = ActorBehavior<unknown, ActorMessage, ReplyMap<ActorMessage>>;
 
 export class ActorSystem {
   private readonly behaviors = new Map<string, AnyBehavior>();
   /** Insertion order is recency order: touching an activation moves it to the end. */
-  private readonly active = new Map<string, AnyActivation>();
+  private readonly active = new Map<string, Activation>();
   private sweepTimer: TimerHandle | undefined;
   private stopped = false;
 
-  private readonly metrics: ActorMetrics | undefined;
+  private readonly metrics: ActorSystemOptions['metrics'];
   private readonly onError: ((failure: TurnFailure) => void) | undefined;
 
   constructor(
@@ -103,54 +143,63 @@ export class ActorSystem {
     for (const [name, value] of Object.entries(limits)) {
       if (!Number.isInteger(value) || value < 1) throw new RangeError(`actor limit ${name} must be a positive integer`);
     }
-  }
-
-  register<State, Msg, Reply>(kind: string, behavior: ActorBehavior<State, Msg, Reply>): void {
-    if (this.behaviors.has(kind)) throw new Error(`actor kind ${kind} is already registered`);
-    this.behaviors.set(kind, behavior as AnyBehavior);
-  }
-
-  ref<Msg, Reply>(kind: string, id: string): ActorRef<Msg, Reply> {
-    return { kind, id, ask: (msg: Msg) => this.ask<Msg, Reply>(kind, id, msg) };
-  }
-
-  ask<Msg, Reply>(kind: string, id: string, msg: Msg): Promise<Reply> {
-    if (this.stopped) return Promise.reject(new TremoloError('E_SHUTTING_DOWN'));
-    const behavior = this.behaviors.get(kind);
-    if (!behavior) return Promise.reject(new TremoloError('E_INTERNAL', `no actor kind ${kind}`));
-    const act = this.activation(kind, id) as Activation<unknown, Msg, Reply>;
-    if (act.mailbox.length >= this.limits.mailboxLimit) {
-      this.metrics?.rejected.inc({ kind });
-      return Promise.reject(new TremoloError('E_BUSY', undefined, { retryAfter: 1 }));
-    }
-    return new Promise<Reply>((resolve, reject) => {
-      act.mailbox.push({ msg, resolve, reject });
-      if (!act.running) void this.drain(act as AnyActivation, behavior);
+    const kinds = () => this.behaviors.keys();
+    this.metrics?.gauge('tremolo_actors_active', 'Actor activations in memory by kind', ['kind'], (set) => {
+      for (const kind of kinds()) set({ kind }, this.activeCount({ name: kind }));
+    });
+    this.metrics?.gauge('tremolo_actor_mailbox_depth', 'Queued actor messages by kind', ['kind'], (set) => {
+      for (const kind of kinds()) set({ kind }, this.mailboxDepth({ name: kind }));
     });
   }
 
-  /** Activations currently in memory, by kind. */
-  activeCount(kind?: string): number {
+  register<State, Msg extends ActorMessage, R extends ReplyMap<Msg>>(kind: ActorKind<Msg, R>, behavior: ActorBehavior<State, Msg, R>): void {
+    if (this.behaviors.has(kind.name)) throw new Error(`actor kind ${kind.name} is already registered`);
+    this.behaviors.set(kind.name, behavior as unknown as AnyBehavior);
+  }
+
+  ref<Msg extends ActorMessage, R extends ReplyMap<Msg>>(kind: ActorKind<Msg, R>, id: string): ActorRef<Msg, R> {
+    return { kind: kind.name, id, ask: (msg) => this.ask(kind, id, msg) };
+  }
+
+  /** Sends `msg` to the actor `id` of `kind` and resolves with its reply. Never throws synchronously. */
+  ask<Msg extends ActorMessage, R extends ReplyMap<Msg>, const M extends Msg>(kind: ActorKind<Msg, R>, id: string, msg: M): Promise<R[M['type']]> {
+    if (this.stopped) return Promise.reject(new TremoloError('E_SHUTTING_DOWN'));
+    const behavior = this.behaviors.get(kind.name);
+    if (!behavior) return Promise.reject(new TremoloError('E_INTERNAL', `no actor kind ${kind.name}`));
+    const act = this.activation(kind.name, id);
+    if (act.mailbox.length >= this.limits.mailboxLimit) {
+      this.metrics?.actors.rejected.inc({ kind: kind.name });
+      return Promise.reject(new TremoloError('E_BUSY', undefined, { retryAfter: 1 }));
+    }
+    return new Promise<R[M['type']]>((resolve, reject) => {
+      // the behaviour answered this message through its answer for `msg.type` (see Answers)
+      act.mailbox.push({ msg, resolve: resolve as (reply: unknown) => void, reject });
+      act.running ??= this.drain(act, behavior);
+    });
+  }
+
+  /** Activations currently in memory, of one kind or of all. */
+  activeCount(kind?: SomeKind): number {
     if (kind === undefined) return this.active.size;
     let n = 0;
-    for (const act of this.active.values()) if (act.kind === kind) n++;
+    for (const act of this.active.values()) if (act.kind === kind.name) n++;
     return n;
   }
 
   /** Queued messages over all activations of a kind. */
-  mailboxDepth(kind: string): number {
+  mailboxDepth(kind: SomeKind): number {
     let n = 0;
-    for (const act of this.active.values()) if (act.kind === kind) n += act.mailbox.length;
+    for (const act of this.active.values()) if (act.kind === kind.name) n += act.mailbox.length;
     return n;
   }
 
-  isActive(kind: string, id: string): boolean {
-    return this.active.has(`${kind}\u0000${id}`);
+  isActive(kind: SomeKind, id: string): boolean {
+    return this.active.has(`${kind.name}\u0000${id}`);
   }
 
   /** Drops the in-memory state of one actor so its next message reloads from storage. */
-  invalidate(kind: string, id: string): void {
-    const act = this.active.get(`${kind}\u0000${id}`);
+  invalidate(kind: SomeKind, id: string): void {
+    const act = this.active.get(`${kind.name}\u0000${id}`);
     if (act && !act.running) this.active.delete(act.key);
     else if (act) act.state = undefined;
   }
@@ -164,23 +213,29 @@ export class ActorSystem {
     }
   }
 
-  /** Stops taking messages and waits for every mailbox to drain (graceful shutdown). */
+  /**
+   * Stops taking messages and waits for every mailbox to drain (graceful shutdown), for at
+   * most `timeoutMs` on the clock.
+   */
   async drainAll(timeoutMs: number): Promise<void> {
     this.stopped = true;
     if (this.sweepTimer) this.clock.clearTimeout(this.sweepTimer);
-    const deadline = this.clock.now() + timeoutMs;
-    while ([...this.active.values()].some((a) => a.running || a.mailbox.length) && this.clock.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    // No new message is taken, so the drains under way are all there is to wait for.
+    const drains = [...this.active.values()].flatMap((a) => a.running ?? []);
+    if (drains.length === 0) return;
+    let timer: TimerHandle | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = this.clock.setTimeout(resolve, timeoutMs)));
+    await Promise.race([Promise.all(drains), deadline]);
+    if (timer) this.clock.clearTimeout(timer);
   }
 
-  private activation(kind: string, id: string): AnyActivation {
+  private activation(kind: string, id: string): Activation {
     const key = `${kind}\u0000${id}`;
     let act = this.active.get(key);
     if (act) {
       this.active.delete(key);
     } else {
-      act = { key, kind, id, state: undefined, mailbox: [], running: false, lastUsed: 0 };
+      act = { key, kind, id, state: undefined, mailbox: [], running: undefined, lastUsed: 0 };
       this.evictOverflow();
     }
     act.lastUsed = this.clock.now();
@@ -195,7 +250,7 @@ export class ActorSystem {
       if (this.active.size < this.limits.maxActive) return;
       if (!act.running && act.mailbox.length === 0) {
         this.active.delete(act.key);
-        this.metrics?.evicted.inc({ kind: act.kind });
+        this.metrics?.actors.evicted.inc({ kind: act.kind });
       }
     }
   }
@@ -214,14 +269,13 @@ export class ActorSystem {
    * A failure as the catalog error its callers see. Stores throw catalog errors
    * (E_STORAGE_UNAVAILABLE for an outage); anything else is a bug, reported to `onError`.
    */
-  private failure(act: AnyActivation, phase: TurnFailure['phase'], batchSize: number, err: unknown): TremoloError {
+  private failure(act: Activation, phase: TurnFailure['phase'], batchSize: number, err: unknown): TremoloError {
     if (err instanceof TremoloError) return err;
     this.onError?.({ kind: act.kind, id: act.id, phase, batchSize, error: err });
     return new TremoloError('E_INTERNAL', undefined, { cause: err });
   }
 
-  private async drain(act: AnyActivation, behavior: AnyBehavior): Promise<void> {
-    act.running = true;
+  private async drain(act: Activation, behavior: AnyBehavior): Promise<void> {
     try {
       while (act.mailbox.length) {
         if (act.state === undefined) {
@@ -236,9 +290,9 @@ export class ActorSystem {
           }
         }
         const batch = act.mailbox.splice(0, this.limits.maxBatch);
-        this.metrics?.batchSize.observe({ kind: act.kind }, batch.length);
+        this.metrics?.actors.batchSize.observe({ kind: act.kind }, batch.length);
         const started = performance.now();
-        let outcome: TurnOutcome<unknown>;
+        let outcome: TurnOutcome<ActorMessage, ReplyMap<ActorMessage>>;
         try {
           outcome = await behavior.turn(
             act.state,
@@ -251,20 +305,26 @@ export class ActorSystem {
           for (const env of batch) env.reject(e);
           continue;
         } finally {
-          this.metrics?.turnSeconds.observe({ kind: act.kind }, (performance.now() - started) / 1000);
+          this.metrics?.actors.turnSeconds.observe({ kind: act.kind }, (performance.now() - started) / 1000);
         }
         batch.forEach((env, i) => {
-          const reply = outcome.replies[i];
+          let reply: unknown;
+          try {
+            const answer = outcome.answer[env.msg.type];
+            if (!answer) throw new TypeError(`no answer to a message of type ${env.msg.type}`);
+            reply = answer(env.msg, i);
+          } catch (err) {
+            // the write stands; only this message's caller is told (and onError of the bug)
+            reply = this.failure(act, 'turn', 1, err);
+          }
           if (reply instanceof TremoloError) env.reject(reply);
           else env.resolve(reply);
         });
         outcome.afterCommit?.();
       }
     } finally {
-      act.running = false;
+      act.running = undefined;
       act.lastUsed = this.clock.now();
     }
   }
 }
-
-

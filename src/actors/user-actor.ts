@@ -5,14 +5,21 @@
 import { TremoloError } from '../protocol/errors.ts';
 import type { Store, UserOp } from '../storage/store.ts';
 import type { EventSink } from './events.ts';
-import type { ActorBehavior } from './runtime.ts';
-
-export const USER_ACTOR = 'user';
+import { actorKind, type ActorBehavior } from './runtime.ts';
 
 export type UserMsg = UserOp;
 export interface UserReply {
+  /** False when the follow (or unfollow) was already in place. */
   changed: boolean;
 }
+
+/** The reply to each type of UserMsg. */
+export interface UserReplies {
+  follow: UserReply;
+  unfollow: UserReply;
+}
+
+export const USER_ACTOR = actorKind<UserMsg, UserReplies>('user');
 
 export interface UserActorDeps {
   store: Store;
@@ -21,7 +28,7 @@ export interface UserActorDeps {
   onFollowsChanged?: (userIds: string[]) => void;
 }
 
-export function userActor(deps: UserActorDeps): ActorBehavior<{ id: string }, UserMsg, UserReply> {
+export function userActor(deps: UserActorDeps): ActorBehavior<{ id: string }, UserMsg, UserReplies> {
   return {
     async activate(id) {
       if (!(await deps.store.users.get(id))) throw new TremoloError('E_USER_NOT_FOUND');
@@ -30,9 +37,13 @@ export function userActor(deps: UserActorDeps): ActorBehavior<{ id: string }, Us
 
     async turn(_state, batch, id) {
       const results = await deps.store.users.applyOps(id, [...batch]);
-      const replies = results.map((r) => (r.ok ? { changed: r.changed } : new TremoloError(r.code)));
+      const reply = (_msg: UserMsg, i: number): UserReply | TremoloError => {
+        const r = results[i];
+        if (r === undefined) return new TremoloError('E_INTERNAL', 'the store answered fewer ops than it was given');
+        return r.ok ? { changed: r.changed } : new TremoloError(r.code);
+      };
       return {
-        replies,
+        answer: { follow: reply, unfollow: reply },
         afterCommit: () => {
           const touched = new Set<string>();
           batch.forEach((op, i) => {

@@ -7,11 +7,9 @@ import type { Clock } from '../domain/clock.ts';
 import type { TsidGenerator } from '../domain/ids.ts';
 import { TremoloError } from '../protocol/errors.ts';
 import type { Comment, Counters, VideoRecord } from '../protocol/model.ts';
-import type { LogHead, Store, VideoOp } from '../storage/store.ts';
+import type { LogHead, Store, VideoOp, VideoOpResult } from '../storage/store.ts';
 import type { EventSink } from './events.ts';
-import type { ActorBehavior, TurnOutcome } from './runtime.ts';
-
-export const VIDEO_ACTOR = 'video';
+import { actorKind, type ActorBehavior, type Answers, type TurnOutcome } from './runtime.ts';
 
 export type VideoMsg =
   | { type: 'read' }
@@ -27,12 +25,41 @@ export interface VideoSnapshot {
   log: LogHead;
 }
 
-export type VideoReply =
-  | VideoSnapshot
-  | { changed: boolean; counters: Counters; log: LogHead }
-  | { counted: boolean; counters: Counters; log: LogHead }
-  | { comment: Comment; duplicate: boolean; counters: Counters; log: LogHead }
-  | { deleted: boolean; counters: Counters; log: LogHead };
+/** Every write is answered with the authoritative counters and log head after it. */
+interface Written {
+  counters: Counters;
+  log: LogHead;
+}
+export interface LikeReply extends Written {
+  /** False when the like (or unlike) was already in place. */
+  changed: boolean;
+}
+export interface ViewReply extends Written {
+  /** False for a repeat view within the dedup window. */
+  counted: boolean;
+}
+export interface CommentReply extends Written {
+  comment: Comment;
+  /** True when the idempotency key was seen before: `comment` is the one stored then. */
+  duplicate: boolean;
+}
+export interface DeleteCommentReply extends Written {
+  deleted: boolean;
+}
+
+/** The reply to each type of VideoMsg. */
+export interface VideoReplies {
+  read: VideoSnapshot;
+  like: LikeReply;
+  unlike: LikeReply;
+  view: ViewReply;
+  comment: CommentReply;
+  deleteComment: DeleteCommentReply;
+}
+
+export type VideoReply = VideoReplies[keyof VideoReplies];
+
+export const VIDEO_ACTOR = actorKind<VideoMsg, VideoReplies>('video');
 
 interface VideoState extends VideoSnapshot {
   loadedAt: number;
@@ -49,7 +76,7 @@ export interface VideoActorDeps {
   onCountersChanged?: (video: VideoRecord, counters: Counters) => void;
 }
 
-export function videoActor(deps: VideoActorDeps): ActorBehavior<VideoState, VideoMsg, VideoReply> {
+export function videoActor(deps: VideoActorDeps): ActorBehavior<VideoState, VideoMsg, VideoReplies> {
   const load = async (id: string): Promise<VideoState> => {
     const state = await deps.store.videos.get(id);
     if (!state) throw new TremoloError('E_VIDEO_NOT_FOUND');
@@ -59,7 +86,7 @@ export function videoActor(deps: VideoActorDeps): ActorBehavior<VideoState, Vide
   return {
     activate: load,
 
-    async turn(state, batch, id): Promise<TurnOutcome<VideoReply>> {
+    async turn(state, batch, id): Promise<TurnOutcome<VideoMsg, VideoReplies>> {
       const now = deps.clock.now();
       const ops: VideoOp[] = [];
       const opIndex: number[] = []; // message index -> op index (-1 for reads)
@@ -87,8 +114,7 @@ export function videoActor(deps: VideoActorDeps): ActorBehavior<VideoState, Vide
 
       if (ops.length === 0) {
         if (now - state.loadedAt > deps.readStaleMs) Object.assign(state, await load(id));
-        const snapshot = { video: state.video, counters: state.counters, log: state.log };
-        return { replies: batch.map(() => snapshot) };
+        return { answer: answers(state, [], opIndex) };
       }
 
       const result = await deps.store.videos.applyOps(id, ops, { now });
@@ -97,26 +123,8 @@ export function videoActor(deps: VideoActorDeps): ActorBehavior<VideoState, Vide
       state.log = result.log;
       state.loadedAt = now;
       const { counters, log } = result;
-      const replies = batch.map((msg, i): VideoReply | TremoloError => {
-        const k = opIndex[i]!;
-        if (k < 0) return { video: state.video, counters, log };
-        const r = result.results[k]!;
-        if (!r.ok) return new TremoloError(r.code);
-        switch (r.type) {
-          case 'like':
-          case 'unlike':
-            return { changed: r.changed, counters, log };
-          case 'view':
-            return { counted: r.counted, counters, log };
-          case 'comment':
-            return { comment: r.comment, duplicate: r.duplicate, counters, log };
-          case 'deleteComment':
-            return { deleted: r.deleted, counters, log };
-        }
-      });
-
       return {
-        replies,
+        answer: answers({ video: state.video, counters, log }, result.results, opIndex),
         afterCommit: () => {
           if (result.events.length) {
             deps.sink.publish({ type: 'video', videoId: id, epoch: log.epoch, events: result.events });
@@ -129,6 +137,36 @@ export function videoActor(deps: VideoActorDeps): ActorBehavior<VideoState, Vide
       };
     },
   };
+}
+
+type OkResult = Extract<VideoOpResult, { ok: true }>;
+
+/**
+ * Each message's reply, from the state after the turn and the store's result for its op
+ * (`opIndex`: message index -> op index; reads have none).
+ */
+function answers(after: VideoSnapshot, results: readonly VideoOpResult[], opIndex: readonly number[]): Answers<VideoMsg, VideoReplies> {
+  const { counters, log } = after;
+  /** The reply to the i-th message from its op's result, when the result is of one of `types`. */
+  const written = <T extends OkResult['type'], Reply>(i: number, types: readonly T[], reply: (r: Extract<OkResult, { type: T }>) => Reply) => {
+    const r = results[opIndex[i] ?? -1];
+    if (r === undefined) return new TremoloError('E_INTERNAL', 'the store answered fewer ops than it was given');
+    if (!r.ok) return new TremoloError(r.code);
+    if (!isOfType(r, types)) return new TremoloError('E_INTERNAL', `the store answered a ${types.join('/')} op with a ${r.type} result`);
+    return reply(r);
+  };
+  return {
+    read: () => ({ video: after.video, counters, log }),
+    like: (_msg, i) => written(i, ['like', 'unlike'], (r) => ({ changed: r.changed, counters, log })),
+    unlike: (_msg, i) => written(i, ['like', 'unlike'], (r) => ({ changed: r.changed, counters, log })),
+    view: (_msg, i) => written(i, ['view'], (r) => ({ counted: r.counted, counters, log })),
+    comment: (_msg, i) => written(i, ['comment'], (r) => ({ comment: r.comment, duplicate: r.duplicate, counters, log })),
+    deleteComment: (_msg, i) => written(i, ['deleteComment'], (r) => ({ deleted: r.deleted, counters, log })),
+  };
+}
+
+function isOfType<T extends OkResult['type']>(r: OkResult, types: readonly T[]): r is Extract<OkResult, { type: T }> {
+  return (types as readonly string[]).includes(r.type);
 }
 
 /** The owner hears of new likes (one notification per turn, however many) and each new comment. */

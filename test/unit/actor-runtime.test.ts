@@ -1,9 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ActorSystem, type ActorBehavior, type TurnFailure } from '../../src/actors/runtime.ts';
+import { ActorSystem, actorKind, type ActorBehavior, type TurnFailure } from '../../src/actors/runtime.ts';
 import { ManualClock } from '../../src/domain/clock.ts';
 import { TremoloError } from '../../src/protocol/errors.ts';
 import { createMetrics } from '../../src/metrics.ts';
+
+/** A counter: `add` answers the new total; `peek` answers the state without writing. */
+type CounterMsg = { type: 'add'; n: number } | { type: 'peek' };
+interface CounterReplies {
+  add: number;
+  peek: { total: number };
+}
+const COUNTER = actorKind<CounterMsg, CounterReplies>('counter');
+const add = (n: number) => ({ type: 'add', n }) as const;
 
 /** A counter actor over a fake storage whose calls the test completes by hand. */
 function harness(limits = { idleMs: 1000, maxActive: 100, maxBatch: 100, mailboxLimit: 100 }) {
@@ -15,7 +24,7 @@ function harness(limits = { idleMs: 1000, maxActive: 100, maxBatch: 100, mailbox
   let holdLoads = false;
   const stored = new Map<string, number>();
 
-  const behavior: ActorBehavior<{ total: number }, number, number> = {
+  const behavior: ActorBehavior<{ total: number }, CounterMsg, CounterReplies> = {
     async activate(id) {
       loads.push(id);
       if (holdLoads) {
@@ -24,20 +33,24 @@ function harness(limits = { idleMs: 1000, maxActive: 100, maxBatch: 100, mailbox
       return { total: stored.get(id) ?? 0 };
     },
     async turn(state, batch, id) {
-      const next = state.total + batch.reduce((a, b) => a + b, 0);
-      await new Promise<void>((done, fail) => writes.push({ id, batch: [...batch], done, fail }));
+      const added = batch.flatMap((m) => (m.type === 'add' ? [m.n] : []));
+      const next = state.total + added.reduce((a, b) => a + b, 0);
+      await new Promise<void>((done, fail) => writes.push({ id, batch: added, done, fail }));
       stored.set(id, next);
       state.total = next;
       return {
-        replies: batch.map((n) => (n < 0 ? new TremoloError('E_VALIDATION') : next)),
+        answer: {
+          add: (m) => (m.n < 0 ? new TremoloError('E_VALIDATION') : next),
+          peek: () => ({ total: next }),
+        },
         afterCommit: () => published.push(`${id}:${next}`),
       };
     },
   };
   const metrics = createMetrics({ defaultMetrics: false });
   const failures: TurnFailure[] = [];
-  const system = new ActorSystem(clock, limits, { metrics: metrics.actors, onError: (f) => failures.push(f) });
-  system.register('counter', behavior);
+  const system = new ActorSystem(clock, limits, { metrics, onError: (f) => failures.push(f) });
+  system.register(COUNTER, behavior);
   const tick = () => new Promise((r) => setImmediate(r));
   return {
     clock,
@@ -64,11 +77,11 @@ function harness(limits = { idleMs: 1000, maxActive: 100, maxBatch: 100, mailbox
 describe('actor runtime', () => {
   it('group-commits: messages queued during a write form the next batch, one storage call each', async () => {
     const h = harness();
-    const ref = h.system.ref<number, number>('counter', 'a');
-    const p1 = ref.ask(1);
+    const ref = h.system.ref(COUNTER, 'a');
+    const p1 = ref.ask(add(1));
     await h.tick();
     assert.equal(h.writes.length, 1);
-    const rest = [ref.ask(2), ref.ask(3), ref.ask(4)];
+    const rest = [ref.ask(add(2)), ref.ask(add(3)), ref.ask(add(4))];
     await h.tick();
     assert.equal(h.writes.length, 1, 'no second write while the first is in flight');
     h.writes[0]!.done();
@@ -84,8 +97,8 @@ describe('actor runtime', () => {
     const h = harness();
     let settled = false;
     const p = h.system
-      .ref<number, number>('counter', 'a')
-      .ask(5)
+      .ref(COUNTER, 'a')
+      .ask(add(5))
       .then(() => (settled = true));
     for (let i = 0; i < 5; i++) await h.tick();
     assert.equal(settled, false);
@@ -98,10 +111,10 @@ describe('actor runtime', () => {
 
   it('caps a batch at maxBatch', async () => {
     const h = harness({ idleMs: 1000, maxActive: 10, maxBatch: 2, mailboxLimit: 100 });
-    const ref = h.system.ref<number, number>('counter', 'a');
-    const first = ref.ask(1);
+    const ref = h.system.ref(COUNTER, 'a');
+    const first = ref.ask(add(1));
     await h.tick();
-    const more = [ref.ask(1), ref.ask(1), ref.ask(1)];
+    const more = [ref.ask(add(1)), ref.ask(add(1)), ref.ask(add(1))];
     h.writes[0]!.done();
     await first;
     await h.tick();
@@ -117,8 +130,8 @@ describe('actor runtime', () => {
   it('loads state once; messages during the load wait for it', async () => {
     const h = harness();
     h.hold();
-    const ref = h.system.ref<number, number>('counter', 'a');
-    const ps = [ref.ask(1), ref.ask(1), ref.ask(1)];
+    const ref = h.system.ref(COUNTER, 'a');
+    const ps = [ref.ask(add(1)), ref.ask(add(1)), ref.ask(add(1))];
     await h.tick();
     assert.deepEqual(h.loads, ['a']);
     h.release(100);
@@ -133,13 +146,13 @@ describe('actor runtime', () => {
   it('a failed load rejects the waiting messages; the next message loads again', async () => {
     const h = harness();
     h.hold();
-    const ref = h.system.ref<number, number>('counter', 'a');
-    const p = ref.ask(1);
+    const ref = h.system.ref(COUNTER, 'a');
+    const p = ref.ask(add(1));
     await h.tick();
     h.failLoad(new TremoloError('E_STORAGE_UNAVAILABLE')); // how a store reports an outage
     await assert.rejects(p, (e: TremoloError) => e.code === 'E_STORAGE_UNAVAILABLE');
     assert.deepEqual(h.failures, [], 'an outage is not a bug');
-    const p2 = ref.ask(2);
+    const p2 = ref.ask(add(2));
     await h.tick();
     h.writes[0]!.done();
     assert.equal(await p2, 2);
@@ -148,11 +161,11 @@ describe('actor runtime', () => {
 
   it('rejects at once with E_BUSY when the mailbox is full', async () => {
     const h = harness({ idleMs: 1000, maxActive: 10, maxBatch: 100, mailboxLimit: 2 });
-    const ref = h.system.ref<number, number>('counter', 'a');
-    const inflight = ref.ask(1);
+    const ref = h.system.ref(COUNTER, 'a');
+    const inflight = ref.ask(add(1));
     await h.tick(); // taken into a turn: the mailbox is empty again
-    const q = [ref.ask(1), ref.ask(1)];
-    await assert.rejects(ref.ask(1), (e: TremoloError) => e.code === 'E_BUSY' && e.retryAfter === 1);
+    const q = [ref.ask(add(1)), ref.ask(add(1))];
+    await assert.rejects(ref.ask(add(1)), (e: TremoloError) => e.code === 'E_BUSY' && e.retryAfter === 1);
     h.writes[0]!.done();
     await inflight;
     await h.tick();
@@ -164,10 +177,10 @@ describe('actor runtime', () => {
 
   it('a failed turn rejects its messages, drops state and reloads; other actors are unaffected', async () => {
     const h = harness();
-    const a = h.system.ref<number, number>('counter', 'a');
-    const b = h.system.ref<number, number>('counter', 'b');
-    const pa = a.ask(1);
-    const pb = b.ask(1);
+    const a = h.system.ref(COUNTER, 'a');
+    const b = h.system.ref(COUNTER, 'b');
+    const pa = a.ask(add(1));
+    const pb = b.ask(add(1));
     await h.tick();
     h.writes.find((w) => w.id === 'a')!.fail(new TremoloError('E_STORAGE_UNAVAILABLE'));
     h.writes.find((w) => w.id === 'b')!.done();
@@ -175,7 +188,7 @@ describe('actor runtime', () => {
     assert.equal(await pb, 1);
     assert.deepEqual(h.loads, ['a', 'b']);
     h.stored.set('a', 50); // storage is the truth: the reload sees it
-    const pa2 = a.ask(1);
+    const pa2 = a.ask(add(1));
     await h.tick();
     assert.deepEqual(h.loads, ['a', 'b', 'a']);
     h.writes.at(-1)!.done();
@@ -184,9 +197,9 @@ describe('actor runtime', () => {
 
   it('a bug in a turn or a load is E_INTERNAL for callers and reported with the actor and batch, not called an outage', async () => {
     const h = harness();
-    const ref = h.system.ref<number, number>('counter', 'a');
-    const p1 = ref.ask(1);
-    const p2 = ref.ask(2);
+    const ref = h.system.ref(COUNTER, 'a');
+    const p1 = ref.ask(add(1));
+    const p2 = ref.ask(add(2));
     await h.tick();
     const bug = new TypeError("Cannot read properties of undefined (reading 'likes')");
     h.writes[0]!.fail(bug);
@@ -195,7 +208,7 @@ describe('actor runtime', () => {
     assert.deepEqual(h.failures, [{ kind: 'counter', id: 'a', phase: 'turn', batchSize: 2, error: bug }]);
 
     h.hold();
-    const p3 = h.system.ref<number, number>('counter', 'b').ask(1);
+    const p3 = h.system.ref(COUNTER, 'b').ask(add(1));
     await h.tick();
     const loadBug = new RangeError('bad state');
     h.failLoad(loadBug);
@@ -205,9 +218,9 @@ describe('actor runtime', () => {
 
   it('per-message errors reject only that message', async () => {
     const h = harness();
-    const ref = h.system.ref<number, number>('counter', 'a');
-    const ok = ref.ask(1);
-    const bad = ref.ask(-1);
+    const ref = h.system.ref(COUNTER, 'a');
+    const ok = ref.ask(add(1));
+    const bad = ref.ask(add(-1));
     await h.tick();
     h.writes[0]!.done();
     assert.equal(await ok, 0);
@@ -216,18 +229,18 @@ describe('actor runtime', () => {
 
   it('passivates idle actors after idleMs without sleeping', async () => {
     const h = harness();
-    const ref = h.system.ref<number, number>('counter', 'a');
-    const p = ref.ask(1);
+    const ref = h.system.ref(COUNTER, 'a');
+    const p = ref.ask(add(1));
     await h.tick();
     h.writes[0]!.done();
     await p;
     await h.tick();
-    assert.equal(h.system.isActive('counter', 'a'), true);
+    assert.equal(h.system.isActive(COUNTER, 'a'), true);
     h.clock.advance(600);
-    assert.equal(h.system.isActive('counter', 'a'), true, 'not idle long enough');
+    assert.equal(h.system.isActive(COUNTER, 'a'), true, 'not idle long enough');
     h.clock.advance(1000);
-    assert.equal(h.system.isActive('counter', 'a'), false);
-    const p2 = ref.ask(1);
+    assert.equal(h.system.isActive(COUNTER, 'a'), false);
+    const p2 = ref.ask(add(1));
     await h.tick();
     h.writes[1]!.done();
     assert.equal(await p2, 2, 'state reloaded from storage');
@@ -237,37 +250,137 @@ describe('actor runtime', () => {
   it('evicts the least recently used idle actor above maxActive', async () => {
     const h = harness({ idleMs: 100_000, maxActive: 2, maxBatch: 100, mailboxLimit: 100 });
     for (const id of ['a', 'b']) {
-      const p = h.system.ref<number, number>('counter', id).ask(1);
+      const p = h.system.ref(COUNTER, id).ask(add(1));
       await h.tick();
       h.writes.at(-1)!.done();
       await p;
     }
     await h.tick();
     // touch a so b is the least recently used
-    const pa = h.system.ref<number, number>('counter', 'a').ask(1);
+    const pa = h.system.ref(COUNTER, 'a').ask(add(1));
     await h.tick();
     h.writes.at(-1)!.done();
     await pa;
     await h.tick();
-    const pc = h.system.ref<number, number>('counter', 'c').ask(1);
+    const pc = h.system.ref(COUNTER, 'c').ask(add(1));
     await h.tick();
     h.writes.at(-1)!.done();
     await pc;
-    assert.equal(h.system.isActive('counter', 'a'), true);
-    assert.equal(h.system.isActive('counter', 'b'), false);
-    assert.equal(h.system.isActive('counter', 'c'), true);
-    assert.equal(h.system.activeCount('counter'), 2);
+    assert.equal(h.system.isActive(COUNTER, 'a'), true);
+    assert.equal(h.system.isActive(COUNTER, 'b'), false);
+    assert.equal(h.system.isActive(COUNTER, 'c'), true);
+    assert.equal(h.system.activeCount(COUNTER), 2);
   });
 
   it('refuses new messages after drainAll and lets queued ones finish', async () => {
     const h = harness();
-    const ref = h.system.ref<number, number>('counter', 'a');
-    const p = ref.ask(1);
+    const ref = h.system.ref(COUNTER, 'a');
+    const p = ref.ask(add(1));
     await h.tick();
     const drained = h.system.drainAll(5000);
-    await assert.rejects(ref.ask(1), (e: TremoloError) => e.code === 'E_SHUTTING_DOWN');
+    await assert.rejects(ref.ask(add(1)), (e: TremoloError) => e.code === 'E_SHUTTING_DOWN');
     h.writes[0]!.done();
     assert.equal(await p, 1);
     await drained;
+  });
+
+  it('gives up waiting in drainAll after timeoutMs on its clock', async () => {
+    const h = harness();
+    const p = h.system.ref(COUNTER, 'a').ask(add(1));
+    await h.tick();
+    let drained = false;
+    const drain = h.system.drainAll(5000).then(() => (drained = true));
+    h.clock.advance(4999);
+    await h.tick();
+    assert.equal(drained, false, 'the turn is still writing');
+    h.clock.advance(1);
+    await drain;
+    h.writes[0]!.done();
+    assert.equal(await p, 1, 'the turn itself still completes');
+  });
+
+  it('answers each message with the reply of its type, in one turn', async () => {
+    const h = harness();
+    const ref = h.system.ref(COUNTER, 'a');
+    const sum = ref.ask(add(2));
+    const peek = ref.ask({ type: 'peek' });
+    await h.tick();
+    h.writes[0]!.done();
+    const total: number = await sum;
+    const state: { total: number } = await peek;
+    assert.deepEqual([total, state], [2, { total: 2 }]);
+  });
+
+  it('a bug in one answer rejects only that message with E_INTERNAL and is reported; the write stands', async () => {
+    const clock = new ManualClock();
+    const failures: TurnFailure[] = [];
+    const system = new ActorSystem(clock, { idleMs: 1000, maxActive: 10, maxBatch: 10, mailboxLimit: 10 }, { onError: (f) => failures.push(f) });
+    const bug = new TypeError('answer bug');
+    let total = 0;
+    system.register(COUNTER, {
+      activate: async () => ({}),
+      turn: async (_state, batch) => {
+        for (const m of batch) if (m.type === 'add') total += m.n;
+        return {
+          answer: {
+            add: () => total,
+            peek: () => {
+              throw bug;
+            },
+          },
+        };
+      },
+    });
+    const ref = system.ref(COUNTER, 'a');
+    const [added, peeked] = await Promise.allSettled([ref.ask(add(3)), ref.ask({ type: 'peek' })]);
+    assert.deepEqual(added, { status: 'fulfilled', value: 3 });
+    assert.equal(peeked.status, 'rejected');
+    assert.equal((peeked as PromiseRejectedResult).reason.code, 'E_INTERNAL');
+    assert.deepEqual(failures, [{ kind: 'counter', id: 'a', phase: 'turn', batchSize: 1, error: bug }]);
+  });
+
+  it('reports activations and queued messages of every registered kind as gauges', async () => {
+    const h = harness();
+    const p = h.system.ref(COUNTER, 'a').ask(add(1));
+    await h.tick();
+    const queued = h.system.ref(COUNTER, 'a').ask(add(1));
+    const text = await h.metrics.registry.metrics();
+    assert.match(text, /tremolo_actors_active\{kind="counter"\} 1/);
+    assert.match(text, /tremolo_actor_mailbox_depth\{kind="counter"\} 1/);
+    h.writes[0]!.done();
+    await p;
+    await h.tick();
+    h.writes[1]!.done();
+    await queued;
+  });
+
+  it('types every reply by its message, for callers and behaviours alike (a wrong one does not compile)', () => {
+    const h = harness();
+    const ref = h.system.ref(COUNTER, 'a');
+    // Only type-checked (tsc runs over the tests): nothing here is sent.
+    const _typed = async () => {
+      const n: number = await ref.ask(add(1));
+      // @ts-expect-error a peek is answered with { total }, not a number
+      const wrong: number = await ref.ask({ type: 'peek' });
+      // @ts-expect-error not a message of this kind
+      await ref.ask({ type: 'subtract', n: 1 });
+      return [n, wrong];
+    };
+    const _wrongBehaviour: ActorBehavior<object, CounterMsg, CounterReplies> = {
+      activate: async () => ({}),
+      // @ts-expect-error an add is answered with a number, not { total }
+      turn: async () => ({
+        answer: {
+          add: () => ({ total: 1 }),
+          peek: () => ({ total: 1 }),
+        },
+      }),
+    };
+    const _missing: ActorBehavior<object, CounterMsg, CounterReplies> = {
+      activate: async () => ({}),
+      // @ts-expect-error every message type needs its answer
+      turn: async () => ({ answer: { add: () => 1 } }),
+    };
+    assert.equal(h.system.activeCount(COUNTER), 0);
   });
 });
