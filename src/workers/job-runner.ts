@@ -19,7 +19,7 @@
  */
 import { join } from 'node:path';
 import type { EventSink } from '../actors/events.ts';
-import type { Clock } from '../domain/clock.ts';
+import type { Clock, TimerHandle } from '../domain/clock.ts';
 import { TremoloError, toTremoloError } from '../protocol/errors.ts';
 import type { MediaRefs, PixelPoint, TagInfo } from '../protocol/model.ts';
 import type { JobPatch, JobRecord, JobStage, JobStore } from '../storage/jobs.ts';
@@ -58,6 +58,7 @@ export interface JobRunnerDeps {
   media: MediaStore;
   /** Absolute path of an upload's bytes. */
   uploadPath: (uploadId: string) => string;
+  /** Lease times, and every timer: the poll, heartbeats, attempt timeouts, Retry-After waits. */
   clock: Clock;
   onError: (err: unknown, context: string) => void;
   settings: JobRunnerSettings;
@@ -79,7 +80,7 @@ export class JobRunner {
   readonly #deps: JobRunnerDeps;
   readonly #s: Required<Pick<JobRunnerSettings, 'pollMs'>> & JobRunnerSettings;
   readonly #running = new Map<string, Running>();
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: TimerHandle | undefined;
   #claiming: Promise<void> | undefined;
   #again = false;
   #closing = false;
@@ -97,8 +98,8 @@ export class JobRunner {
   /** Starts polling storage for work. */
   start(): void {
     if (this.#timer || this.#closing) return;
-    this.#timer = setInterval(() => this.poke(), this.#s.pollMs);
-    this.#timer.unref();
+    this.#timer = this.#deps.clock.setInterval(() => this.poke(), this.#s.pollMs);
+    this.#timer.unref?.();
     this.poke();
   }
 
@@ -150,7 +151,7 @@ export class JobRunner {
    */
   async close(): Promise<void> {
     this.#closing = true;
-    clearInterval(this.#timer);
+    if (this.#timer) this.#deps.clock.clearInterval(this.#timer);
     await this.#claiming;
     const running = [...this.#running.values()];
     for (const r of running) r.stop('shutdown');
@@ -205,10 +206,10 @@ export class JobRunner {
       return;
     }
 
-    const timeout = setTimeout(() => stop('timeout'), settings.timeoutMs);
+    const timeout = clock.setTimeout(() => stop('timeout'), settings.timeoutMs);
     const beatMs = Math.max(50, Math.min(1000, Math.floor(settings.leaseMs / 3)));
     let beating = false;
-    const heartbeat = setInterval(() => {
+    const heartbeat = clock.setInterval(() => {
       if (beating) return;
       beating = true;
       void (async () => {
@@ -325,8 +326,8 @@ export class JobRunner {
         await this.#finish(current, { stage: 'failed', error: { code: e.code, message: e.message } });
       }
     } finally {
-      clearTimeout(timeout);
-      clearInterval(heartbeat);
+      clock.clearTimeout(timeout);
+      clock.clearInterval(heartbeat);
     }
   }
 
@@ -337,7 +338,7 @@ export class JobRunner {
         return await this.#deps.pool.run(task, input, opts);
       } catch (err) {
         if (!(err instanceof TremoloError) || err.code !== 'E_QUEUE_FULL' || opts.signal.aborted) throw err;
-        await sleep((err.retryAfter ?? 1) * 1000, opts.signal);
+        await sleep(this.#deps.clock, (err.retryAfter ?? 1) * 1000, opts.signal);
       }
     }
   }
@@ -367,11 +368,12 @@ function bins(s: JobRunnerSettings): { ffmpegPath?: string; ffprobePath?: string
   return { ...(s.ffmpegPath ? { ffmpegPath: s.ffmpegPath } : {}), ...(s.ffprobePath ? { ffprobePath: s.ffprobePath } : {}) };
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/** Waits `ms` on the clock, or until `signal` aborts. */
+function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
+    const t = clock.setTimeout(done, ms);
     function done(): void {
-      clearTimeout(t);
+      clock.clearTimeout(t);
       signal.removeEventListener('abort', done);
       resolve();
     }
