@@ -6,19 +6,25 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TremoloClientError } from '../../src/client/live-client.ts';
+import { ManualClock } from '../../src/domain/clock.ts';
 import { randomPrefix, startRedis } from '../helpers/redis.ts';
 import { eventually, newUser, startServer } from '../helpers/server.ts';
 
 describe('storage outage', () => {
   it('degrades reads to cache, fails writes fast, and recovers', async () => {
     const redis = await startRedis({ persist: true });
-    const server = await startServer({
-      STORAGE: 'redis',
-      REDIS_URL: redis.url,
-      REDIS_PREFIX: randomPrefix('degraded'),
-      STORAGE_TIMEOUT: '300ms',
-      CACHE_TTL_MS: '100',
-    });
+    // cache expiry is on the server's clock, moved by the test
+    const clock = new ManualClock(Date.now());
+    const server = await startServer(
+      {
+        STORAGE: 'redis',
+        REDIS_URL: redis.url,
+        REDIS_PREFIX: randomPrefix('degraded'),
+        STORAGE_TIMEOUT: '300ms',
+        CACHE_TTL_MS: '100',
+      },
+      { clock },
+    );
     try {
       const alice = await newUser(server, 'deg');
       const bob = await newUser(server, 'deg');
@@ -31,7 +37,7 @@ describe('storage outage', () => {
       assert.equal((await bob.http.feed()).items[0]?.id, video.id); // and bob's feed
 
       await redis.stop();
-      await new Promise((r) => setTimeout(r, 150)); // past the cache TTL
+      clock.advance(150); // past the cache TTL
 
       const res = await fetch(new URL(`/v1/videos/${video.id}`, server.url));
       assert.equal(res.status, 200);

@@ -128,15 +128,12 @@ describe('RedisStore: outages', () => {
     const blocker = await connectRedis(server.url);
     try {
       const { user, video } = await seed(store);
-      // a script that keeps the server busy for 1.2 s (below busy-reply-threshold, so no BUSY replies)
-      const busy = blocker.eval(
-        "local t = redis.call('TIME') local s = t[1] + t[2] / 1e6 repeat local n = redis.call('TIME') until n[1] + n[2] / 1e6 - s > 1.2 return 1",
-        0,
-      );
-      await new Promise((r) => setTimeout(r, 100));
+      // the server stops answering anyone for 1.2 s; once the reply to PAUSE is here, it is in effect
+      await blocker.call('CLIENT', 'PAUSE', '1200', 'ALL');
       const took = await unavailableWithin(() => store.videos.applyOps(video.id, [{ type: 'like', userId: user.id }], { now }));
       assert.ok(took >= 250 && took < 1000, `took ${took} ms`);
-      await busy;
+      // a PING answered after the pause comes after the late reply to the like
+      await eventually(() => store.ping(), 10_000);
       // the late reply did not desynchronise the connection
       assert.deepEqual(await store.users.get(user.id), user);
       const state = await store.videos.get(video.id);
