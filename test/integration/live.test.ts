@@ -5,6 +5,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { io as rawIo } from 'socket.io-client';
 import { LiveClient, TremoloClientError } from '../../src/client/live-client.ts';
+import { ManualClock } from '../../src/domain/clock.ts';
 import type { Tremolo } from '../../src/main.ts';
 import { TokenService } from '../../src/transport/auth/tokens.ts';
 import { msgpackParser } from '../../src/protocol/msgpack-parser.ts';
@@ -185,8 +186,10 @@ describe('live limits', () => {
       const second = new LiveClient({ url: server.url, token: u.token });
       await assert.rejects(second.connect(), (e) => codeOf(e) === 'E_TOO_MANY_CONNECTIONS');
       second.close();
-      await new Promise((r) => setTimeout(r, 1100)); // a fresh rate window
-      const results = await Promise.allSettled(Array.from({ length: 8 }, () => c.like(vids[0]!.id)));
+      // a socket of its own, whose rate window opens with its first event
+      const burst = await liveClient(server, { token: (await newUser(server)).token });
+      const results = await Promise.allSettled(Array.from({ length: 8 }, () => burst.like(vids[0]!.id)));
+      burst.close();
       const limited = results.filter((r) => r.status === 'rejected' && codeOf(r.reason) === 'E_RATE_LIMITED');
       assert.ok(limited.length >= 3, `expected refusals, got ${limited.length}`);
     } finally {
@@ -294,17 +297,22 @@ describe('live delivery to a big room', () => {
 
 describe('live sessions', () => {
   it('disconnects a socket whose token expires; the SDK refreshes and keeps watching', async () => {
-    const server = await startServer();
+    // token expiry is on the server's clock, which the test moves
+    const clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000);
+    const server = await startServer({}, { clock });
     try {
       const owner = await newUser(server);
       const v = await owner.http.createVideo({ title: 'expiring' });
-      const service = new TokenService({
-        secret: server.config.jwtSecret,
-        issuer: server.config.jwtIssuer,
-        audience: server.config.jwtAudience,
-        ttlS: server.config.jwtTtlS,
-      });
-      const nowS = Math.floor(Date.now() / 1000);
+      const service = new TokenService(
+        {
+          secret: server.config.jwtSecret,
+          issuer: server.config.jwtIssuer,
+          audience: server.config.jwtAudience,
+          ttlS: server.config.jwtTtlS,
+        },
+        { clock },
+      );
+      const nowS = clock.now() / 1000;
       const short = await service.issue({ id: owner.id, handle: owner.handle }, nowS - server.config.jwtTtlS + 2);
       let refreshed = 0;
       const c = await liveClient(server, {
@@ -316,6 +324,7 @@ describe('live sessions', () => {
       });
       await c.watch(v.id);
       const reconnected = new Promise<void>((resolve) => c.once('reconnected', () => resolve()));
+      clock.advance(2000); // the short token's exp
       await reconnected;
       assert.equal(refreshed, 1);
       const like = await c.like(v.id);
