@@ -42,7 +42,7 @@ import { addressKey, anonymousViewerKey, clientAddress, trustFunction, type Trus
 import type { OriginPolicy } from '../http/origins.ts';
 import { consume } from '../http/rate-limits.ts';
 import { CounterCoalescer } from './counter-coalescer.ts';
-import { WatchHolds, unsentEvents } from './watch-holds.ts';
+import { WatchHolds } from './watch-holds.ts';
 
 export interface LiveSettings {
   allowAnonymous: boolean;
@@ -455,8 +455,6 @@ export class LiveGateway implements EventSink {
           }
           // Out of the room until the ack is written; what the room gets meanwhile is held
           // (leave and hold in one synchronous step, so nothing falls between them).
-          const joinedAt = watching ? socket.data.watchHeads?.get(videoId) : undefined;
-          const sent = watching ? this.holds.sentRange(videoId) : undefined;
           const left = watching ? socket.leave(room) : undefined;
           const hold = this.holds.begin(socket.id, videoId);
           let reply: WatchReply;
@@ -470,11 +468,13 @@ export class LiveGateway implements EventSink {
             });
             if (sinceOffset === undefined) this.countView(socket, videoId, userId);
             const events = watch.events?.map((e): LiveVideoEvent => ({ ...e, videoId }));
-            acked = Math.max(watch.snapshot.offset, ...(events ?? []).map((e) => e.offset));
+            // What the ack covers: the events it carries when it recovered (the snapshot is read
+            // after them and may be ahead: what lies between still comes live), else the snapshot.
+            acked = events ? Math.max(sinceOffset ?? 0, ...events.map((e) => e.offset)) : watch.snapshot.offset;
             reply = {
               videoId,
               snapshot: watch.snapshot,
-              ...(events ? { events: unsentEvents(events, sinceOffset ?? 0, joinedAt, sent) } : {}),
+              ...(events ? { events } : {}),
               ...(watch.recovered !== undefined ? { recovered: watch.recovered } : {}),
             };
           } catch (err) {
@@ -488,7 +488,6 @@ export class LiveGateway implements EventSink {
             const held = this.holds.end(hold, acked);
             if (!socket.connected || joined) return;
             void socket.join(room);
-            (socket.data.watchHeads ??= new Map()).set(videoId, acked);
             this.holds.joined(videoId, socket.id, acked);
             if (held.added.length) socket.emit('comment:added', held.added);
             if (held.deleted.length) socket.emit('comment:deleted', held.deleted);
@@ -500,7 +499,6 @@ export class LiveGateway implements EventSink {
         needsUser: false,
         run: async (socket, req) => {
           const videoId = requireString(req, 'videoId');
-          socket.data.watchHeads?.delete(videoId);
           this.holds.unwatched(videoId, socket.id);
           await socket.leave(videoRoom(videoId));
           return { videoId };
