@@ -224,3 +224,63 @@ test('UPLOAD_MAX_BYTES and the per-user quota are enforced at creation; terminat
   const now = await upload(randomBytes(5 * 1024 * 1024), dave.token, { stopAt: 1, chunkSize: 1024 * 1024 });
   assert.ok(now.url, 'room again after termination');
 });
+
+/** Creates an upload of `size` bytes by hand and sends its first `sent` bytes; returns its URL. */
+async function partialUpload(token: string, size: number, sent: Buffer): Promise<string> {
+  const created = await fetch(`${server.url}/v1/uploads`, {
+    method: 'POST',
+    headers: { ...tusHeaders(token), 'upload-length': String(size), 'upload-metadata': `title ${Buffer.from('mine').toString('base64')}` },
+  });
+  assert.equal(created.status, 201);
+  const url = created.headers.get('location')!;
+  const patch = await fetch(url, {
+    method: 'PATCH',
+    headers: { ...tusHeaders(token), 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
+    body: new Uint8Array(sent),
+  });
+  assert.equal(patch.status, 204);
+  return url;
+}
+
+test('tus acts on the upload the ownership check saw: a query string cannot name another one', async () => {
+  const alice = await newUser(server, 'up');
+  const bob = await newUser(server, 'up');
+  const aliceBytes = randomBytes(40);
+  const aliceUrl = await partialUpload(alice.token, 100, aliceBytes);
+  const aliceId = aliceUrl.slice(aliceUrl.lastIndexOf('/') + 1);
+  const bobUrl = await partialUpload(bob.token, 100, randomBytes(10));
+
+  // HEAD with Alice's id hidden in the query: nothing of hers comes back.
+  const peek = await fetch(`${server.url}/v1/uploads?x=/${aliceId}`, { method: 'HEAD', headers: tusHeaders(bob.token) });
+  assert.equal(peek.status, 404, 'HEAD through the query string');
+  assert.equal(peek.headers.get('upload-metadata'), null);
+  assert.equal(peek.headers.get('upload-offset'), null);
+
+  // PATCH of Bob's own URL, Alice's id in the query, at Alice's offset: it is not written into hers.
+  const write = await fetch(`${bobUrl}?x=/${aliceId}`, {
+    method: 'PATCH',
+    headers: { ...tusHeaders(bob.token), 'upload-offset': '40', 'content-type': 'application/offset+octet-stream' },
+    body: new Uint8Array(randomBytes(10)),
+  });
+  assert.notEqual(write.status, 204, 'PATCH through the query string');
+
+  // DELETE with Alice's id in the query.
+  const del = await fetch(`${server.url}/v1/uploads?x=/${aliceId}`, { method: 'DELETE', headers: tusHeaders(bob.token) });
+  assert.equal(del.status, 404, 'DELETE through the query string');
+
+  // Alice's upload is untouched.
+  const mine = await head(aliceUrl, alice.token);
+  assert.equal(mine.status, 200);
+  assert.equal(mine.headers.get('upload-offset'), '40');
+  assert.deepEqual(await readFile(join(dataDir, 'uploads', aliceId)), aliceBytes);
+});
+
+test('HEAD answers the metadata the client sent, never the internal owner key', async () => {
+  const alice = await newUser(server, 'up');
+  const url = await partialUpload(alice.token, 100, randomBytes(10));
+  const res = await head(url, alice.token);
+  assert.equal(res.status, 200);
+  const keys = (res.headers.get('upload-metadata') ?? '').split(',').map((pair) => pair.trim().split(' ')[0]);
+  assert.ok(keys.includes('title'), `metadata keys: ${keys.join(', ')}`);
+  assert.ok(!keys.includes('owner'), `metadata keys: ${keys.join(', ')}`);
+});

@@ -24,6 +24,9 @@ export interface UploadInfo {
   creationDate?: string;
 }
 
+/** The metadata key that names an upload's owner: set by the server, trusted by `owned`, never shown to clients. */
+export const OWNER_METADATA_KEY = 'owner';
+
 const UPLOAD_ID = /^[A-Za-z0-9]{1,64}-[a-f0-9]{32}$/;
 
 /** Checksum algorithms accepted in the `checksum` metadata (`<algorithm> <base64 digest>`). */
@@ -82,7 +85,7 @@ export class UploadFiles {
   /** The upload if it exists and belongs to `userId`; E_UPLOAD_NOT_FOUND otherwise (others' uploads look absent). */
   async owned(uploadId: string, userId: string): Promise<UploadInfo> {
     const info = await this.info(uploadId);
-    if (!info || info.metadata.owner !== userId) throw new TremoloError('E_UPLOAD_NOT_FOUND');
+    if (!info || info.metadata[OWNER_METADATA_KEY] !== userId) throw new TremoloError('E_UPLOAD_NOT_FOUND');
     return info;
   }
 
@@ -93,7 +96,7 @@ export class UploadFiles {
     for (const name of await readdir(this.dir)) {
       if (!name.startsWith(prefix) || !name.endsWith('.json')) continue;
       const info = await this.info(name.slice(0, -'.json'.length));
-      if (info?.metadata.owner === userId) total += info.size ?? 0;
+      if (info?.metadata[OWNER_METADATA_KEY] === userId) total += info.size ?? 0;
     }
     return total;
   }

@@ -23,7 +23,7 @@ import { FileStore } from '@tus/file-store';
 import { Server as TusServer } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TremoloError, toTremoloError, type ErrorCode } from '../../../protocol/errors.ts';
-import { parseChecksum, UploadFiles, type UploadInfo } from '../../../storage/media/upload-files.ts';
+import { OWNER_METADATA_KEY, parseChecksum, UploadFiles, type UploadInfo } from '../../../storage/media/upload-files.ts';
 import { sendError, userOf } from '../server.ts';
 
 export const UPLOADS_PATH = '/v1/uploads';
@@ -94,6 +94,8 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
       : {}),
     exposedHeaders: [JOB_ID_HEADER],
     namingFunction: (req) => UploadFiles.newId(users.get(req) ?? 'anonymous'),
+    // tus's own parser takes whatever follows the URL's last '/', query string included.
+    getFileIdFromRequest: (req) => uploadIdOf(req.url),
     onUploadCreate: async (req, upload) => {
       const userId = users.get(req);
       if (!userId) throw refuse(req, new TremoloError('E_TOKEN_MISSING'));
@@ -126,7 +128,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
           new TremoloError('E_QUOTA_EXCEEDED', undefined, { details: { quotaBytes: limits.quotaBytes, usedBytes: used } }),
         );
       }
-      return { metadata: { ...meta, title, description, owner: userId } };
+      return { metadata: { ...meta, title, description, [OWNER_METADATA_KEY]: userId } };
     },
     onUploadFinish: async (req, upload) => {
       const userId = users.get(req);
@@ -165,11 +167,15 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
 
   const handle = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const web = toWebRequest(req);
+    const id = (req.params as { id?: string }).id;
     if (req.method !== 'OPTIONS') {
       const userId = userOf(req);
       users.set(web, userId);
-      const id = (req.params as { id?: string }).id;
-      if (id !== undefined) await files.owned(id, userId);
+      if (id !== undefined) {
+        // The upload checked here must be the one tus acts on: both read it through uploadIdOf.
+        if (uploadIdOf(web.url) !== id) throw new TremoloError('E_UPLOAD_NOT_FOUND');
+        await files.owned(id, userId);
+      }
     }
     const res = await tus.handleWeb(web);
     const refusal = refusals.get(web);
@@ -177,10 +183,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
       copyHeaders(res, reply, true);
       return sendError(reply, refusal);
     }
-    if (req.method === 'DELETE' && res.status === 204) {
-      const id = (req.params as { id?: string }).id;
-      if (id) await deps.onTerminated(id, userOf(req));
-    }
+    if (req.method === 'DELETE' && res.status === 204 && id !== undefined) await deps.onTerminated(id, userOf(req));
     const text = await res.text();
     if (res.status >= 400) {
       copyHeaders(res, reply, true);
@@ -192,18 +195,42 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
     return reply.code(res.status).send(text.length ? text : undefined);
   };
 
-  const methods = ['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS'] as const;
   const auth = (req: FastifyRequest): Promise<void> | undefined => (req.method === 'OPTIONS' ? undefined : app.requireUser(req));
   const preHandler = async (req: FastifyRequest): Promise<void> => auth(req);
   const schema = { tags: ['uploads'], summary: 'tus 1.0 resumable upload (creation, termination, expiration)' } as const;
-  app.route({ method: [...methods], url: UPLOADS_PATH, preHandler, schema, handler: handle });
+  // Creation on the collection; everything else names one upload in the path.
+  app.route({ method: ['POST', 'OPTIONS'], url: UPLOADS_PATH, preHandler, schema, handler: handle });
   app.route({
-    method: [...methods],
+    method: ['HEAD', 'PATCH', 'DELETE', 'OPTIONS'],
     url: `${UPLOADS_PATH}/:id`,
     preHandler,
     schema: { ...schema, params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 128 } } } },
     handler: handle,
   });
+}
+
+/**
+ * The upload a request URL names: the one path segment after UPLOADS_PATH, read from the
+ * path alone (a query string never counts), or undefined. The ownership check and tus
+ * (`getFileIdFromRequest`) both take the id from here, so they cannot act on different ones.
+ */
+export function uploadIdOf(url: string): string | undefined {
+  let path: string;
+  try {
+    path = new URL(url, 'http://localhost').pathname;
+  } catch {
+    return undefined;
+  }
+  const id = path.startsWith(`${UPLOADS_PATH}/`) ? path.slice(UPLOADS_PATH.length + 1) : '';
+  return UploadFiles.isId(id) ? id : undefined;
+}
+
+/** Upload-Metadata as tus would answer it, without the keys only the server sets (`owner`). */
+function publicMetadata(header: string): string {
+  return header
+    .split(',')
+    .filter((pair) => pair.trim().split(' ')[0] !== OWNER_METADATA_KEY)
+    .join(',');
 }
 
 function toWebRequest(req: FastifyRequest): Request {
@@ -217,7 +244,8 @@ function toWebRequest(req: FastifyRequest): Request {
     init.body = Readable.toWeb(req.raw) as NodeReadableStream<Uint8Array> as unknown as ReadableStream<Uint8Array>;
     init.duplex = 'half';
   }
-  return new Request(`http://${req.headers.host ?? 'localhost'}${req.raw.url ?? '/'}`, init);
+  // A fixed origin: tus reads the upload id from this URL, so no request header may shape it.
+  return new Request(`http://localhost${req.raw.url ?? '/'}`, init);
 }
 
 /** tus's headers onto our reply; Content-Length is fastify's to set for the body we send. */
@@ -225,6 +253,6 @@ function copyHeaders(res: Response, reply: FastifyReply, forError: boolean): voi
   res.headers.forEach((value, name) => {
     const n = name.toLowerCase();
     if (n === 'content-length' || (forError && n === 'content-type')) return;
-    reply.header(name, value);
+    reply.header(name, n === 'upload-metadata' ? publicMetadata(value) : value);
   });
 }
