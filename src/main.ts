@@ -128,7 +128,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     isShuttingDown: () => shuttingDown,
   });
   await app.register(authRoutes, { engine, tokens, limits: rateLimits, handleMaxChars: config.handleMaxChars });
-  await app.register(videoRoutes, { engine, presentMedia, videoJson, mediaFromUpload: media.mediaFromUpload });
+  await app.register(videoRoutes, { engine, presentMedia, videoJson, media: media.videoMedia });
   await app.register(media.routes);
   await app.register(userRoutes, { engine, videoJson });
   await app.register(feedRoutes, { engine, videoJson });

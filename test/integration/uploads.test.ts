@@ -14,6 +14,8 @@ import { after, before, test } from 'node:test';
 import * as tus from 'tus-js-client';
 import type { Tremolo } from '../../src/main.ts';
 import { tempDir } from '../helpers/ffmpeg-fixtures.ts';
+import { spawnServer } from '../helpers/process.ts';
+import { connectRedis, dropPrefix, randomPrefix, REDIS_URL } from '../helpers/redis.ts';
 import { eventually, newUser, startServer } from '../helpers/server.ts';
 
 let server: Tremolo;
@@ -283,4 +285,50 @@ test('HEAD answers the metadata the client sent, never the internal owner key', 
   const keys = (res.headers.get('upload-metadata') ?? '').split(',').map((pair) => pair.trim().split(' ')[0]);
   assert.ok(keys.includes('title'), `metadata keys: ${keys.join(', ')}`);
   assert.ok(!keys.includes('owner'), `metadata keys: ${keys.join(', ')}`);
+});
+
+/** Creates an upload of `size` bytes (no data yet); resolves with the status and error code. */
+async function create(url: string, token: string, size: number): Promise<{ status: number; code?: string }> {
+  const res = await fetch(`${url}/v1/uploads`, {
+    method: 'POST',
+    headers: { ...tusHeaders(token), 'upload-length': String(size), 'upload-metadata': `title ${Buffer.from('race').toString('base64')}` },
+  });
+  const text = await res.text();
+  return { status: res.status, ...(res.status >= 400 ? { code: (JSON.parse(text) as { error: { code: string } }).error.code } : {}) };
+}
+
+test('parallel creations cannot overshoot the quota: it is reserved atomically', async () => {
+  const frank = await newUser(server, 'up');
+  // twelve 2 MiB uploads at once against the 8 MiB quota: exactly four fit
+  const results = await Promise.all(Array.from({ length: 12 }, () => create(server.url, frank.token, 2 * 1024 * 1024)));
+  assert.equal(results.filter((r) => r.status === 201).length, 4, JSON.stringify(results));
+  assert.ok(results.every((r) => r.status === 201 || (r.status === 413 && r.code === 'E_QUOTA_EXCEEDED')), JSON.stringify(results));
+  assert.equal(await server.store.uploads.usedBytes(frank.id), QUOTA);
+});
+
+test('several processes on one Redis share one quota: parallel creations through all of them cannot overshoot it', async () => {
+  const redis = await connectRedis();
+  const prefix = randomPrefix('quota');
+  const shared = await tempDir('tremolo-uploads-shared-');
+  // secrets given, so that every process accepts the others' tokens
+  const env = {
+    STORAGE: 'redis', REDIS_URL, REDIS_PREFIX: prefix, DATA_DIR: shared, UPLOAD_QUOTA_BYTES: String(QUOTA),
+    JWT_SECRET: randomBytes(32).toString('hex'), MEDIA_SECRET: randomBytes(32).toString('hex'), WORKER_THREADS: '1',
+  };
+  const local = await startServer({ ...env, NODE_ID: '1' });
+  const others = await Promise.all([spawnServer({ ...env, NODE_ID: '2' }), spawnServer({ ...env, NODE_ID: '3' })]);
+  try {
+    const grace = await newUser(local, 'up');
+    const urls = [local.url, ...others.map((o) => o.url)];
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => create(urls[i % 3]!, grace.token, 2 * 1024 * 1024)));
+    assert.equal(results.filter((r) => r.status === 201).length, 4, JSON.stringify(results));
+    assert.equal(results.filter((r) => r.code === 'E_QUOTA_EXCEEDED').length, 8, JSON.stringify(results));
+    assert.equal(await local.store.uploads.usedBytes(grace.id), QUOTA);
+  } finally {
+    await Promise.all(others.map((o) => o.stop()));
+    await local.close();
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+    await rm(shared, { recursive: true, force: true });
+  }
 });

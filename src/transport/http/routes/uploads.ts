@@ -42,10 +42,18 @@ export interface UploadRouteDeps {
   limits: UploadLimits;
   /** Base URL for Location headers (PUBLIC_URL); else taken from the request's Host. */
   publicUrl?: string;
+  /**
+   * Reserves a new upload's declared size of the user's quota in storage, atomically, so
+   * parallel creations cannot overshoot it; E_QUOTA_EXCEEDED when it does not fit.
+   */
+  reserveQuota: (userId: string, uploadId: string, bytes: number) => Promise<void>;
   /** Starts (or finds) the job of a finished upload; E_QUEUE_FULL when there is no room. */
   startJob: (upload: UploadInfo, userId: string) => Promise<{ jobId: string }>;
-  /** The upload was terminated: cancel its job if one is still running. */
-  onTerminated: (uploadId: string, userId: string) => Promise<void>;
+  /**
+   * The upload's files are gone (terminated, refused by its checksum, or never created):
+   * give back its quota and stop its job, unless a video still shows media made from it.
+   */
+  onRemoved: (uploadId: string, userId: string) => Promise<void>;
   onError: (err: unknown, context: string) => void;
 }
 
@@ -75,9 +83,10 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
   const { files, limits } = deps;
   await files.init();
 
-  /** Per request: who is asking, and the error one of our hooks refused it with. */
+  /** Per request: who is asking, the error one of our hooks refused it with, the upload it reserved quota for. */
   const users = new WeakMap<Request, string>();
   const refusals = new WeakMap<Request, TremoloError>();
+  const reserved = new WeakMap<Request, string>();
   const refuse = (req: Request, error: TremoloError): HookRefusal => {
     refusals.set(req, error);
     return new HookRefusal(error);
@@ -121,13 +130,13 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
           throw refuse(req, toTremoloError(err));
         }
       }
-      const used = await files.bytesHeldBy(userId);
-      if (used + size > limits.quotaBytes) {
-        throw refuse(
-          req,
-          new TremoloError('E_QUOTA_EXCEEDED', undefined, { details: { quotaBytes: limits.quotaBytes, usedBytes: used } }),
-        );
+      // Last, so that nothing after it refuses an upload that holds a reservation.
+      try {
+        await deps.reserveQuota(userId, upload.id, size);
+      } catch (err) {
+        throw refuse(req, toTremoloError(err));
       }
+      reserved.set(req, upload.id);
       return { metadata: { ...meta, title, description, [OWNER_METADATA_KEY]: userId } };
     },
     onUploadFinish: async (req, upload) => {
@@ -135,7 +144,10 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
       if (!userId) throw refuse(req, new TremoloError('E_TOKEN_MISSING'));
       const checksum = upload.metadata?.checksum;
       if (checksum && !(await files.checksumMatches(upload.id, checksum))) {
-        await tus.datastore.remove(upload.id).catch((err: unknown) => deps.onError(err, 'removing an upload'));
+        await tus.datastore
+          .remove(upload.id)
+          .then(() => deps.onRemoved(upload.id, userId))
+          .catch((err: unknown) => deps.onError(err, 'removing an upload'));
         throw refuse(req, new TremoloError('E_CHECKSUM_MISMATCH', 'The file does not match the checksum in its metadata; it was removed'));
       }
       const info = await files.owned(upload.id, userId);
@@ -154,14 +166,6 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
     },
   });
 
-  // Expired (unfinished) uploads are removed in the background.
-  const sweepMs = Math.min(limits.expiryS * 1000, 15 * 60_000);
-  const sweep = setInterval(() => {
-    tus.cleanUpExpiredUploads().catch((err: unknown) => deps.onError(err, 'removing expired uploads'));
-  }, sweepMs);
-  sweep.unref();
-  app.addHook('onClose', async () => clearInterval(sweep));
-
   // The body is tus's to read, chunk by chunk, straight into the file.
   app.addContentTypeParser('application/offset+octet-stream', (_req, _payload, done) => done(null));
 
@@ -178,12 +182,17 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
       }
     }
     const res = await tus.handleWeb(web);
+    const createdId = reserved.get(web);
+    if (createdId !== undefined && res.status >= 400 && !(await files.info(createdId))) {
+      // reserved, then refused or failed before the upload was stored: nothing holds the bytes
+      await deps.onRemoved(createdId, userOf(req));
+    }
     const refusal = refusals.get(web);
     if (refusal) {
       copyHeaders(res, reply, true);
       return sendError(reply, refusal);
     }
-    if (req.method === 'DELETE' && res.status === 204 && id !== undefined) await deps.onTerminated(id, userOf(req));
+    if (req.method === 'DELETE' && res.status === 204 && id !== undefined) await deps.onRemoved(id, userOf(req));
     const text = await res.text();
     if (res.status >= 400) {
       copyHeaders(res, reply, true);
