@@ -9,6 +9,10 @@
  *   handed to tus as a web Request and its web Response copied back onto the reply;
  * - every request but OPTIONS needs the same bearer token as the rest of the API, and an
  *   upload is visible only to the user who created it (others get E_UPLOAD_NOT_FOUND);
+ * - an upload is named by its path alone (`/v1/uploads/<id>`): the ownership check and tus
+ *   both read the id through `uploadIdOf`, and HEAD never answers the server's `owner` key;
+ * - creating an upload reserves its size of the user's quota in storage, atomically
+ *   (storage/uploads.ts); a removed upload gives it back through `onRemoved`;
  * - errors raised in our hooks reach the client as the catalog's JSON body, with
  *   Retry-After where it applies; tus's own refusals keep their status codes (tus
  *   clients act on them) and get a catalog code too.
