@@ -2,8 +2,9 @@
 # Build stage: install everything, compile TypeScript to dist/.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
-ENV ONNXRUNTIME_NODE_INSTALL=skip
-COPY package.json package-lock.json .npmrc ./
+# package.json's allowScripts keeps onnxruntime-node's CUDA download from running: its CPU
+# binaries ship inside the package.
+COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
@@ -15,6 +16,8 @@ RUN npm run build && npm run build:web && npm prune --omit=dev
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production PORT=3000 DATA_DIR=/data
+# The media pipeline's ffmpeg/ffprobe: Debian 12's 5.1, maintained by its security team.
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/web/dist ./web/dist

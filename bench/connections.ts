@@ -48,7 +48,7 @@ async function perSocket(server: Child, kind: 'sio' | 'ws'): Promise<{ rss: numb
 
 async function round(kind: 'sio' | 'ws'): Promise<{ rss: number; heap: number }> {
   const server =
-    kind === 'sio' ? startTremoloChild({ USER_MAX_SOCKETS: '100000' }) : startChild(here('./helpers/ws-server.ts'));
+    kind === 'sio' ? startTremoloChild({ USER_MAX_SOCKETS: '100000', SOCKET_MAX_PER_IP: '100000' }) : startChild(here('./helpers/ws-server.ts'));
   try {
     return await perSocket(server, kind);
   } finally {

@@ -67,6 +67,9 @@ async function scenario(watchers: number, coalesce: boolean, seconds: number): P
     RATE_USER_PER_MIN: '100000000',
     LOGIN_RATE_PER_MIN: '100000',
     USER_MAX_SOCKETS: '100000',
+    SOCKET_MAX_PER_IP: '100000',
+    SIGNUP_RATE_PER_HOUR: '100000',
+    PASSWORD_HASH_QUEUE: '10000',
   });
   const clients: Child[] = [];
   progress(`${coalesce ? 'coalesced' : 'naive'}, ${watchers} watchers: starting`);

@@ -34,6 +34,8 @@ const env: Record<string, string> = {
   RATE_IP_PER_MIN: '100000000',
   RATE_USER_PER_MIN: '100000000',
   LOGIN_RATE_PER_MIN: '100000',
+  SIGNUP_RATE_PER_HOUR: '100000',
+  PASSWORD_HASH_QUEUE: '10000',
   ...(argv.storage === 'redis' ? { REDIS_PREFIX: `tremolo-bench-feed-${process.pid}:` } : {}),
 };
 // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server

@@ -2,9 +2,15 @@
  * Every setting tremolo reads, declared once: name, default, parser and meaning.
  * `loadConfig(env)` reads them all and validates them together, so a bad value stops
  * start-up with one message naming each variable and what it allows. The README's
- * configuration table is generated from SETTINGS (`npm run config-table`) and a test
+ * configuration table is generated from SETTINGS (`tremolo config`) and a test
  * keeps the two in step.
+ *
+ * No secret has a built-in value. An unset JWT_SECRET or MEDIA_SECRET is replaced by a
+ * random one only where nothing else must agree on it (one process on the memory store,
+ * not production); `generatedSecrets` names them so start-up can warn.
  */
+import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { isIP } from 'node:net';
 
 type Parser<T> = (raw: string) => T;
 
@@ -13,6 +19,8 @@ interface Setting<T> {
   readonly default: string;
   readonly parse: Parser<T>;
   readonly doc: string;
+  /** A secret: its value is never repeated in an error message. */
+  readonly secret?: boolean;
 }
 
 class ConfigValueError extends Error {}
@@ -80,11 +88,89 @@ const duration =
     return ms;
   };
 
-const def = <T>(env: string, dflt: string, parse: Parser<T>, doc: string): Setting<T> => ({
+/**
+ * Which peers' X-Forwarded-For is believed: nobody (`off`), the nearest `hops` proxies, or
+ * proxies at these addresses and ranges (IPs, CIDRs, or `loopback`, `linklocal`, `uniquelocal`).
+ */
+export type TrustProxy = { kind: 'off' } | { kind: 'hops'; hops: number } | { kind: 'ranges'; ranges: string[] };
+
+const TRUST_PROXY_ALLOWED = 'off, a hop count from 1 to 16, or a comma list of IP addresses, CIDR ranges, loopback, linklocal, uniquelocal';
+const RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+const trustProxy: Parser<TrustProxy> = (raw) => {
+  const text = raw.trim().toLowerCase();
+  if (text === '' || text === 'off' || text === 'false') return { kind: 'off' };
+  if (/^\d+$/.test(text)) {
+    const hops = Number(text);
+    if (hops < 1 || hops > 16) throw new ConfigValueError(TRUST_PROXY_ALLOWED);
+    return { kind: 'hops', hops };
+  }
+  const ranges = text.split(',').map((r) => r.trim());
+  for (const range of ranges) {
+    if (RANGE_NAMES.includes(range)) continue;
+    const [address = '', prefix, extra] = range.split('/');
+    const family = isIP(address);
+    const bits = family === 4 ? 32 : 128;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
+    if (family === 0 || !prefixOk || extra !== undefined) throw new ConfigValueError(TRUST_PROXY_ALLOWED);
+  }
+  return { kind: 'ranges', ranges };
+};
+
+/** Shared secrets: unset ('') or at least `minBytes` bytes (a short one is guessable). */
+const secretValue =
+  (minBytes: number): Parser<string> =>
+  (raw) => {
+    if (raw !== '' && Buffer.byteLength(raw, 'utf8') < minBytes) throw new ConfigValueError(`at least ${minBytes} bytes`);
+    return raw;
+  };
+
+/** The JWT algorithm of a token key: RSA -> RS256, Ed25519 -> EdDSA, P-256 -> ES256; else undefined. */
+export function tokenKeyAlg(key: KeyObject): 'RS256' | 'EdDSA' | 'ES256' | undefined {
+  if (key.asymmetricKeyType === 'rsa') return 'RS256';
+  if (key.asymmetricKeyType === 'ed25519') return 'EdDSA';
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256';
+  return undefined;
+}
+
+/** PEM keys for tokens: only those `tokenKeyAlg` knows. */
+const pemKey =
+  (kind: 'public' | 'private'): Parser<string> =>
+  (raw) => {
+    let key: KeyObject;
+    try {
+      key = kind === 'public' ? createPublicKey(raw) : createPrivateKey(raw);
+    } catch {
+      throw new ConfigValueError(`a PEM ${kind === 'public' ? 'public key (SPKI)' : 'private key (PKCS#8)'}`);
+    }
+    if (!tokenKeyAlg(key)) throw new ConfigValueError('an RSA, Ed25519 or P-256 key');
+    return raw;
+  };
+
+/** Comma-separated browser origins (`scheme://host[:port]`, nothing after). */
+const origins: Parser<string[]> = (raw) => {
+  const list = raw
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  for (const o of list) {
+    let origin: string | undefined;
+    try {
+      origin = new URL(o).origin;
+    } catch {
+      // reported below
+    }
+    if (origin !== o.replace(/\/$/, '') || origin === 'null') throw new ConfigValueError('comma-separated origins such as https://app.example.com');
+  }
+  return list.map((o) => o.replace(/\/$/, ''));
+};
+
+const def = <T>(env: string, dflt: string, parse: Parser<T>, doc: string, opts: { secret?: boolean } = {}): Setting<T> => ({
   env,
   default: dflt,
   parse,
   doc,
+  ...(opts.secret ? { secret: true } : {}),
 });
 
 export const SETTINGS = {
@@ -95,7 +181,10 @@ export const SETTINGS = {
   logLevel: def('LOG_LEVEL', 'info', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), 'pino log level.'),
   shutdownTimeoutMs: def('SHUTDOWN_TIMEOUT', '10s', duration(100), 'Longest graceful shutdown before the process exits anyway.'),
   bodyLimitBytes: def('BODY_LIMIT_BYTES', '65536', int(1024), 'Largest JSON request body accepted.'),
+  trustProxy: def('TRUST_PROXY', 'off', trustProxy, 'Reverse proxies whose `X-Forwarded-For` names the client: `off` (the peer is the client), a hop count (the nearest N proxies), or a comma list of their addresses and CIDR ranges (`loopback`, `linklocal`, `uniquelocal` name the usual ones). Every per-IP limit keys on the client found this way.'),
   publicUrl: def('PUBLIC_URL', '', optional(url('http:', 'https:')), 'Base URL clients reach this server at, used in signed media URLs (defaults to the request\'s host).'),
+  nodeEnv: def('NODE_ENV', '', str, '`production` refuses to start without JWT_SECRET and MEDIA_SECRET instead of making random ones.'),
+  corsOrigins: def('CORS_ORIGINS', '', origins, 'Comma-separated browser origins (https://app.example.com) allowed to call the REST API and open sockets from another site; unset: same origin only.'),
 
   // storage
   storage: def('STORAGE', 'memory', oneOf('memory', 'redis'), 'Storage driver: `memory` (embedded, single process) or `redis`.'),
@@ -105,13 +194,20 @@ export const SETTINGS = {
   storageTimeoutMs: def('STORAGE_TIMEOUT', '2s', duration(10), 'A storage call slower than this counts as a failure for the circuit breaker.'),
 
   // auth
-  jwtSecret: def('JWT_SECRET', 'dev-secret-change-me-dev-secret-change-me', str, 'HS256 secret used to sign and verify access tokens (at least 32 characters). Change it in production.'),
+  jwtSecret: def('JWT_SECRET', '', secretValue(32), 'HS256 secret that signs and verifies access tokens, at least 32 bytes. Unset: a random one per process (memory store only, with a warning: tokens do not survive a restart); required with STORAGE=redis or NODE_ENV=production.', { secret: true }),
   jwtIssuer: def('JWT_ISSUER', 'tremolo', str, 'Issuer (`iss`) put in and required of access tokens.'),
   jwtAudience: def('JWT_AUDIENCE', 'tremolo', str, 'Audience (`aud`) put in and required of access tokens.'),
   jwtTtlS: def('JWT_TTL_S', '3600', int(10), 'Lifetime of issued access tokens in seconds.'),
-  jwtPublicKey: def('JWT_PUBLIC_KEY', '', optional(str), 'PEM public key (SPKI) to verify RS256/EdDSA tokens issued elsewhere, instead of HS256.'),
+  jwtPublicKey: def('JWT_PUBLIC_KEY', '', optional(pemKey('public')), 'PEM public key (SPKI) to verify RS256/EdDSA tokens issued elsewhere, instead of HS256.'),
   jwksUrl: def('JWT_JWKS_URL', '', optional(url('http:', 'https:')), 'JWKS URL to verify RS256/EdDSA tokens issued elsewhere, instead of HS256.'),
-  loginRatePerMin: def('LOGIN_RATE_PER_MIN', '10', int(1), 'Login attempts allowed per handle and per IP each minute.'),
+  jwtPrivateKey: def('JWT_PRIVATE_KEY', '', optional(pemKey('private')), 'PEM private key (PKCS#8; RSA, Ed25519 or P-256) that signs access tokens (RS256, EdDSA or ES256; `kid` = its RFC 7638 thumbprint) instead of JWT_SECRET; verified with its own public half, and with JWT_PUBLIC_KEY/JWT_JWKS_URL for tokens issued elsewhere. Without it, those modes answer local logins with `E_LOCAL_LOGIN_DISABLED`.', { secret: true }),
+  loginRatePerMin: def('LOGIN_RATE_PER_MIN', '10', int(1), 'Login attempts allowed per client IP each minute, whatever their outcome.'),
+  loginFailsPerHandleIp: def('LOGIN_FAILS_PER_HANDLE_IP', '5', int(1), 'Failed logins to one handle from one client IP (counted over a day) before each further attempt from there must wait: 1 s, then 2 s, 4 s, ... up to LOGIN_DELAY_MAX. A success clears them.'),
+  loginFailsPerHandle: def('LOGIN_FAILS_PER_HANDLE', '50', int(1), 'Failed logins to one handle from anywhere (counted over a day) before attempts to it must wait the same growing delays, except from addresses that logged in to it before.'),
+  loginDelayMaxMs: def('LOGIN_DELAY_MAX', '15m', duration(1000), 'Longest wait imposed between login attempts after repeated failures.'),
+  signupRatePerHour: def('SIGNUP_RATE_PER_HOUR', '60', int(1), 'Sign-ups allowed per client IP each hour (each costs a password hash).'),
+  passwordHashConcurrency: def('PASSWORD_HASH_CONCURRENCY', '2', int(1, 64), 'Password hashes (sign-ups and logins) computed at once; the rest wait, so hashing never takes every thread of the libuv pool.'),
+  passwordHashQueue: def('PASSWORD_HASH_QUEUE', '16', int(0), 'Sign-ups, and separately logins, that may wait for a hash; beyond it 503 `E_BUSY` with Retry-After. Logins are hashed first.'),
 
   // limits
   handleMaxChars: def('HANDLE_MAX_CHARS', '24', int(3, 64), 'Longest user handle.'),
@@ -128,7 +224,7 @@ export const SETTINGS = {
   actorMaxBatch: def('ACTOR_MAX_BATCH', '512', int(1, 100_000), 'Most messages one actor turn applies in a single storage call.'),
   actorMailboxLimit: def('ACTOR_MAILBOX_LIMIT', '10000', int(1), 'Messages an actor may have queued; above it `E_BUSY`.'),
   actorReadStaleMs: def('ACTOR_READ_STALE_MS', '1000', int(0), 'A read never serves actor state older than this; older state is reloaded from storage.'),
-  viewDedupS: def('VIEW_DEDUP_S', '3600', int(0), 'A user\'s repeated views of one video within this many seconds count once.'),
+  viewDedupS: def('VIEW_DEDUP_S', '3600', int(0), 'Repeated views of one video within this many seconds count once: per user when signed in; per connection and per client IP when anonymous.'),
   eventLogMax: def('EVENT_LOG_MAX', '1000', int(10), 'Events kept per video for recovery after a reconnect.'),
 
   // live
@@ -143,11 +239,13 @@ export const SETTINGS = {
   userEventsPerSec: def('USER_EVENTS_PER_SEC', '50', int(1), 'Client events allowed per user (all their sockets) each second.'),
   socketMaxWatches: def('SOCKET_MAX_WATCHES', '50', int(1), 'Videos one socket may watch at once.'),
   userMaxSockets: def('USER_MAX_SOCKETS', '10', int(1), 'Open sockets allowed per user in this process.'),
+  socketMaxPerIp: def('SOCKET_MAX_PER_IP', '100', int(1), 'Open sockets (anonymous or signed in) allowed per client IP in this process; IPv6 clients count per /64.'),
 
   // feed and cache
   fanoutPushMaxFollowers: def('FANOUT_PUSH_MAX_FOLLOWERS', '10000', int(0), 'Authors with at most this many followers push new posts into inboxes; above it they are pulled at read time.'),
   feedInboxMax: def('FEED_INBOX_MAX', '1000', int(10), 'Entries kept in each user\'s feed inbox.'),
   fanoutBatch: def('FANOUT_BATCH', '500', int(1), 'Inboxes written per storage call during fan-out.'),
+  fanoutQueueMax: def('FANOUT_QUEUE_MAX', '10000', int(1), 'New posts whose fan-out may wait at once in this process; above it posting answers 503 `E_BUSY` with Retry-After.'),
   cacheMaxEntries: def('CACHE_MAX_ENTRIES', '50000', int(1), 'Entries in the in-process read cache.'),
   cacheTtlMs: def('CACHE_TTL_MS', '5000', int(1), 'Lifetime of a cached read.'),
   cacheNegativeTtlMs: def('CACHE_NEGATIVE_TTL_MS', '1000', int(1), 'Lifetime of a cached not-found.'),
@@ -155,7 +253,7 @@ export const SETTINGS = {
   // media
   dataDir: def('DATA_DIR', '.data', str, 'Directory for uploads, media and (memory driver) nothing else.'),
   mediaUrlTtlS: def('MEDIA_URL_TTL_S', '300', int(1), 'Lifetime of signed media URLs.'),
-  mediaSecret: def('MEDIA_SECRET', 'dev-media-secret-change-me', str, 'HMAC secret for signed media URLs.'),
+  mediaSecret: def('MEDIA_SECRET', '', secretValue(32), 'HMAC secret for signed media URLs, at least 32 bytes. Unset: as JWT_SECRET (random per process on the memory store; required with STORAGE=redis or NODE_ENV=production).', { secret: true }),
   uploadMaxBytes: def('UPLOAD_MAX_BYTES', '524288000', int(1), 'Largest upload.'),
   uploadQuotaBytes: def('UPLOAD_QUOTA_BYTES', '2147483648', int(1), 'Total upload bytes allowed per user.'),
   uploadExpiryS: def('UPLOAD_EXPIRY_S', '86400', int(60), 'Unfinished uploads are removed after this many seconds.'),
@@ -165,8 +263,8 @@ export const SETTINGS = {
   jobTimeoutMs: def('JOB_TIMEOUT', '10m', duration(1000), 'Longest a media job may run.'),
   jobMaxAttempts: def('JOB_MAX_ATTEMPTS', '3', int(1, 100), 'Attempts before an interrupted job is marked failed.'),
   jobLeaseMs: def('JOB_LEASE', '30s', duration(500), 'A running job\'s lease; the running process renews it, another takes over when it lapses.'),
-  ffmpegPath: def('FFMPEG_PATH', '', optional(str), 'ffmpeg binary (default: the one from @ffmpeg-installer/ffmpeg).'),
-  ffprobePath: def('FFPROBE_PATH', '', optional(str), 'ffprobe binary (default: the one from @ffprobe-installer/ffprobe).'),
+  ffmpegPath: def('FFMPEG_PATH', '', optional(str), 'ffmpeg binary, a path or a command name (default: `ffmpeg` on PATH); 5.1 or newer, else media processing is off.'),
+  ffprobePath: def('FFPROBE_PATH', '', optional(str), 'ffprobe binary, a path or a command name (default: `ffprobe` on PATH); 5.1 or newer, else media processing is off.'),
 
   // tagging
   taggerDevice: def('TAGGER_DEVICE', 'cpu', oneOf('cpu', 'cuda'), 'Where ONNX models run; `cuda` falls back to CPU with a warning when unavailable.'),
@@ -180,11 +278,17 @@ export const SETTINGS = {
   taggerClassifierThreshold: def('TAGGER_CLASSIFIER_THRESHOLD', '0.5', num(0, 1), 'Least probability for a classifier label to become a tag.'),
 
   // metrics
-  metricsEnabled: def('METRICS_ENABLED', 'true', bool, 'Serve Prometheus metrics at /metrics.'),
+  metricsEnabled: def('METRICS_ENABLED', 'true', bool, 'Serve Prometheus metrics at /metrics on their own listener (METRICS_HOST:METRICS_PORT), never on PORT.'),
+  metricsHost: def('METRICS_HOST', '127.0.0.1', str, 'Interface of the metrics listener; anything but loopback needs METRICS_TOKEN.'),
+  metricsPort: def('METRICS_PORT', '9464', int(0, 65535), 'Port of the metrics listener (0 picks a free port); give each process on a machine its own.'),
+  metricsToken: def('METRICS_TOKEN', '', secretValue(32), 'When set, a scrape must send `Authorization: Bearer <METRICS_TOKEN>` (at least 32 bytes).', { secret: true }),
 } as const;
 
 type Settings = typeof SETTINGS;
-export type Config = { readonly [K in keyof Settings]: ReturnType<Settings[K]['parse']> };
+export type Config = { readonly [K in keyof Settings]: ReturnType<Settings[K]['parse']> } & {
+  /** Secrets that were unset and made up at random for this process (start-up warns about them). */
+  readonly generatedSecrets: readonly ('JWT_SECRET' | 'MEDIA_SECRET')[];
+};
 
 /** Raised when one or more settings are invalid; its message lists every bad variable. */
 export class ConfigError extends Error {
@@ -207,15 +311,59 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       out[key] = setting.parse(raw);
     } catch (err) {
       const allowed = err instanceof ConfigValueError ? err.message : String(err);
-      problems.push(`${setting.env}=${JSON.stringify(raw)} is invalid: expected ${allowed}`);
+      const shown = setting.secret ? ` (${Buffer.byteLength(raw, 'utf8')} bytes)` : `=${JSON.stringify(raw)}`;
+      problems.push(`${setting.env}${shown} is invalid: expected ${allowed}`);
     }
   }
-  const cfg = out as Config;
-  if (problems.length === 0 && cfg.jwtSecret.length < 32 && !cfg.jwtPublicKey && !cfg.jwksUrl) {
-    problems.push('JWT_SECRET is too short: expected at least 32 characters');
-  }
+  if (problems.length) throw new ConfigError(problems);
+  const cfg = out as { -readonly [K in keyof Config]: Config[K] };
+  cfg.generatedSecrets = overrides.generatedSecrets ?? [];
+  problems.push(...crossChecks(cfg));
   if (problems.length) throw new ConfigError(problems);
   return Object.freeze(cfg);
+}
+
+/** Rules between settings; fills in the random secrets a lone memory-store process may use. */
+function crossChecks(cfg: { -readonly [K in keyof Config]: Config[K] }): string[] {
+  const problems: string[] = [];
+  // HS256 is used only when no key pair is configured.
+  const hs256 = !cfg.jwtPrivateKey && !cfg.jwtPublicKey && !cfg.jwksUrl;
+  const generated: ('JWT_SECRET' | 'MEDIA_SECRET')[] = [];
+  for (const [key, name, needed] of [
+    ['jwtSecret', 'JWT_SECRET', hs256],
+    ['mediaSecret', 'MEDIA_SECRET', true],
+  ] as const) {
+    if (!needed || cfg[key] !== '') continue;
+    if (cfg.nodeEnv === 'production') {
+      problems.push(`${name} is not set: NODE_ENV=production needs it (at least 32 random bytes)`);
+    } else if (cfg.storage === 'redis') {
+      problems.push(`${name} is not set: STORAGE=redis needs it, as every process must share it (at least 32 random bytes)`);
+    } else {
+      cfg[key] = randomBytes(32).toString('base64url');
+      generated.push(name);
+    }
+  }
+  if (generated.length) cfg.generatedSecrets = [...cfg.generatedSecrets, ...generated];
+  if (cfg.jwtPrivateKey && cfg.jwtPublicKey && !samePublicKey(cfg.jwtPrivateKey, cfg.jwtPublicKey)) {
+    // a mismatch would issue tokens this very server refuses
+    problems.push('JWT_PRIVATE_KEY does not belong to JWT_PUBLIC_KEY: expected the two halves of one key pair');
+  }
+  if (cfg.metricsEnabled && !cfg.metricsToken && !isLoopback(cfg.metricsHost)) {
+    problems.push(`METRICS_HOST=${JSON.stringify(cfg.metricsHost)} is not a loopback address: set METRICS_TOKEN too, or bind metrics to 127.0.0.1`);
+  }
+  return problems;
+}
+
+function samePublicKey(privatePem: string, publicPem: string): boolean {
+  const der = (pem: string, priv: boolean) =>
+    (priv ? createPublicKey(createPrivateKey(pem)) : createPublicKey(pem)).export({ type: 'spki', format: 'der' });
+  return der(privatePem, true).equals(der(publicPem, false));
+}
+
+/** 127.0.0.0/8, ::1 and `localhost`: reachable from this machine only. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  return isIP(host) === 4 && host.startsWith('127.');
 }
 
 /** The README table: `| Variable | Default | Meaning |`. */

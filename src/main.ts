@@ -17,7 +17,10 @@ import { guardStore } from './storage/guard.ts';
 import { MemoryStore } from './storage/memory/memory-store.ts';
 import { RedisStore } from './storage/redis/redis-store.ts';
 import type { Store } from './storage/store.ts';
+import { HashingQueue } from './transport/auth/hashing-queue.ts';
 import { TokenService } from './transport/auth/tokens.ts';
+import { startMetricsServer, type MetricsServer } from './transport/http/metrics-server.ts';
+import { OriginPolicy } from './transport/http/origins.ts';
 import { RateLimits } from './transport/http/rate-limits.ts';
 import { authRoutes } from './transport/http/routes/auth.ts';
 import { docsRoutes } from './transport/http/routes/docs.ts';
@@ -47,6 +50,8 @@ export interface Tremolo {
   readonly store: Store;
   /** http://host:port the server listens on. */
   readonly url: string;
+  /** Where Prometheus scrapes (`http://METRICS_HOST:port/metrics`), when metrics are enabled. */
+  readonly metricsUrl: string | undefined;
   /** Graceful shutdown: stop accepting, finish in-flight work, flush storage. */
   close(): Promise<void>;
 }
@@ -57,6 +62,19 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   const limits = { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS };
   const closers: (() => Promise<unknown>)[] = [];
   let shuttingDown = false;
+
+  // ---- metrics, first: a taken METRICS_PORT stops start-up before anything else holds resources
+  let metricsServer: MetricsServer | undefined;
+  if (config.metricsEnabled) {
+    const server = await startMetricsServer({
+      registry: metrics.registry,
+      host: config.metricsHost,
+      port: config.metricsPort,
+      ...(config.metricsToken ? { token: config.metricsToken } : {}),
+    });
+    closers.push(() => server.close());
+    metricsServer = server;
+  }
 
   // ---- storage
   let store: Store;
@@ -82,18 +100,30 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   // ---- actors
   const sink = new FanoutSink();
   const ids = new TsidGenerator({ nodeId: config.nodeId, clock });
-  const tokens = new TokenService({
-      secret: config.jwtSecret,
+  const tokens = new TokenService(
+    {
+      ...(config.jwtSecret ? { secret: config.jwtSecret } : {}),
       issuer: config.jwtIssuer,
       audience: config.jwtAudience,
       ttlS: config.jwtTtlS,
+      ...(config.jwtPrivateKey ? { privateKeyPem: config.jwtPrivateKey } : {}),
       ...(config.jwtPublicKey ? { publicKeyPem: config.jwtPublicKey } : {}),
       ...(config.jwksUrl ? { jwksUrl: config.jwksUrl } : {}),
-  });
+    },
+    // a token's subject must be an account (the engine is built below, before any request)
+    { userExists: (userId) => engine.userExists(userId) },
+  );
+  const origins = new OriginPolicy({ listed: config.corsOrigins, publicUrl: config.publicUrl });
   const rateLimits = new RateLimits({
     ipPerMin: config.rateIpPerMin,
     userPerMin: config.rateUserPerMin,
     loginPerMin: config.loginRatePerMin,
+    signupPerHour: config.signupRatePerHour,
+    loginFailures: {
+      perHandleIp: config.loginFailsPerHandleIp,
+      perHandle: config.loginFailsPerHandle,
+      maxDelayS: Math.ceil(config.loginDelayMaxMs / 1000),
+    },
     ...(config.rateStore === 'redis' && redis ? { redis: { client: redis, prefix: config.redisPrefix } } : {}),
   });
   const app = createHttpServer({
@@ -101,9 +131,18 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     tokens,
     limits: rateLimits,
     metrics,
+    origins,
     ...(opts.logger === false ? { logger: false } : {}),
   });
   const log = app.log;
+  if (config.generatedSecrets.length) {
+    const names = config.generatedSecrets.join(' and ');
+    const lost = config.generatedSecrets.map((n) => (n === 'JWT_SECRET' ? 'access tokens' : 'signed media URLs')).join(' and ');
+    log.warn(
+      { generated: config.generatedSecrets },
+      `${names} not set: using random values made at start, so ${lost} will not survive a restart; set ${names} (at least 32 random bytes) to keep them`,
+    );
+  }
   const engine = new Engine({
     store,
     sink,
@@ -124,15 +163,15 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   await app.register(healthRoutes, {
     version: VERSION,
     checks: { storage: () => store.ping() },
-    metrics: config.metricsEnabled ? metrics : undefined,
     isShuttingDown: () => shuttingDown,
   });
-  await app.register(authRoutes, { engine, tokens, limits: rateLimits, handleMaxChars: config.handleMaxChars });
+  const hashing = new HashingQueue({ concurrency: config.passwordHashConcurrency, queueMax: config.passwordHashQueue });
+  await app.register(authRoutes, { engine, tokens, limits: rateLimits, hashing, handleMaxChars: config.handleMaxChars });
   await app.register(videoRoutes, { engine, presentMedia, videoJson, media: media.videoMedia });
   await app.register(media.routes);
   await app.register(userRoutes, { engine, videoJson });
   await app.register(feedRoutes, { engine, videoJson });
-  await app.register(webRoutes, {});
+  await app.register(webRoutes, { publicUrl: config.publicUrl });
 
   const adapterRedis = redis ? await adapterClients(redis, config.redisPrefix, closers) : undefined;
   const gateway = new LiveGateway({
@@ -141,6 +180,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     tokens,
     clock,
     metrics,
+    origins,
     log,
     settings: {
       allowAnonymous: config.liveAllowAnonymous,
@@ -150,6 +190,8 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       userEventsPerSec: config.userEventsPerSec,
       maxWatches: config.socketMaxWatches,
       maxSocketsPerUser: config.userMaxSockets,
+      maxSocketsPerIp: config.socketMaxPerIp,
+      trustProxy: config.trustProxy,
       counterIntervalMs: config.liveCounterIntervalMs,
       deliveryBudget: config.liveDeliveryBudget,
       broadcastSlice: config.liveBroadcastSlice,
@@ -194,7 +236,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       await step('storage', () => store.close());
     })());
 
-  return { config, engine, app, gateway, metrics, store, url, close };
+  return { config, engine, app, gateway, metrics, store, url, metricsUrl: metricsServer?.url, close };
 }
 
 /** The Socket.IO Redis adapter needs a publisher and a dedicated subscriber connection. */
@@ -237,6 +279,6 @@ export function engineLimits(config: Config): EngineLimits {
       maxBatch: config.actorMaxBatch,
       mailboxLimit: config.actorMailboxLimit,
     },
-    feed: { pushMaxFollowers: config.fanoutPushMaxFollowers, inboxMax: config.feedInboxMax, fanoutBatch: config.fanoutBatch },
+    feed: { pushMaxFollowers: config.fanoutPushMaxFollowers, inboxMax: config.feedInboxMax, fanoutBatch: config.fanoutBatch, maxQueued: config.fanoutQueueMax },
   };
 }

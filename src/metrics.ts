@@ -36,7 +36,15 @@ export interface Metrics {
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
-  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  if (opts.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry });
+    // prom-client names three gauges `*_total`, a suffix reserved for counters, so
+    // `promtool check metrics` fails on them. Their per-type siblings (`nodejs_active_handles`,
+    // `nodejs_active_requests`, `nodejs_active_resources`) stay; sum() of those is the total.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      registry.removeSingleMetric(name);
+    }
+  }
   const registers = [registry];
   const cacheTallies = new Map<string, CacheLookups>();
   const cacheLookups = (cache: string): CacheLookups => {

@@ -8,6 +8,7 @@ import type { Clock } from '../domain/clock.ts';
 import { hotScore } from '../domain/feed-policy.ts';
 import type { TsidGenerator } from '../domain/ids.ts';
 import { isTsid } from '../domain/ids.ts';
+import { boundTagging, TagTokenizer } from '../domain/tags.ts';
 import { requireText } from '../domain/text.ts';
 import type { Metrics } from '../metrics.ts';
 import { TremoloError } from '../protocol/errors.ts';
@@ -42,6 +43,8 @@ export interface EngineDeps {
   metrics?: Metrics;
   invalidation: InvalidationBus;
   onError: (err: unknown, context: string) => void;
+  /** Reads tag searches; one per process (its Chinese dictionary loads on first use). Default: a new one. */
+  tags?: TagTokenizer;
 }
 
 /** What a reader gets, plus whether it came from cache while storage was failing. */
@@ -58,6 +61,13 @@ export interface WatchResult {
 }
 
 const LATEST_COMMENTS = 20;
+/** A tag search of several words reads tag indexes in chunks of this many ids... */
+const TAG_SCAN_CHUNK = 50;
+/** ...and looks at most at this many videos per request (the page may then be short: follow its cursor). */
+const TAG_SCAN_MAX = 500;
+
+/** Who viewed a video: a signed-in user, or an anonymous viewer known by a key. */
+export type Viewer = { userId: string } | { anonymousKey: string };
 
 /** A page of videos; `degraded` when served from cache while storage was unavailable. */
 export type VideoPage = Readonly<Page<Video> & { degraded?: true }>;
@@ -81,10 +91,15 @@ export class Engine {
   private readonly feedGeneration = new Map<string, number>();
   private readonly hotDirty = new Map<string, { video: VideoRecord; counters: Counters }>();
   private hotTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly tags: TagTokenizer;
 
   constructor(private readonly deps: EngineDeps) {
     const { store, sink, clock, ids, limits, metrics } = deps;
-    this.actors = new ActorSystem(clock, limits.actors, metrics?.actors);
+    this.tags = deps.tags ?? new TagTokenizer();
+    this.actors = new ActorSystem(clock, limits.actors, {
+      ...(metrics ? { metrics: metrics.actors } : {}),
+      onError: ({ kind, id, phase, batchSize, error }) => deps.onError(error, `actor ${kind} ${id}: ${phase} of ${batchSize} message(s) failed`),
+    });
     this.actors.register<Parameters<ReturnType<typeof videoActor>['turn']>[0], VideoMsg, VideoReply>(
       VIDEO_ACTOR,
       videoActor({
@@ -157,6 +172,12 @@ export class Engine {
     return { ...rest, followers: 0, following: 0, videos: 0 };
   }
 
+  /** Whether `userId` is a well-formed id of an existing account (cached, as profiles are). */
+  async userExists(userId: string): Promise<boolean> {
+    if (!isTsid(userId)) return false;
+    return (await this.profileCache.get(userId)).value !== null;
+  }
+
   async profile(userId: string): Promise<Read<UserProfile>> {
     requireId('userId', userId);
     const r = await this.profileCache.get(userId);
@@ -164,12 +185,14 @@ export class Engine {
     return { value: r.value, degraded: r.degraded };
   }
 
-  follow(userId: string, targetId: string): Promise<UserReply> {
+  async follow(userId: string, targetId: string): Promise<UserReply> {
+    requireId('userId', userId);
     requireId('userId', targetId);
     return this.actors.ask<UserMsg, UserReply>(USER_ACTOR, userId, { type: 'follow', targetId });
   }
 
-  unfollow(userId: string, targetId: string): Promise<UserReply> {
+  async unfollow(userId: string, targetId: string): Promise<UserReply> {
+    requireId('userId', userId);
     requireId('userId', targetId);
     return this.actors.ask<UserMsg, UserReply>(USER_ACTOR, userId, { type: 'unfollow', targetId });
   }
@@ -198,6 +221,7 @@ export class Engine {
     const description =
       input.description === undefined ? '' : requireText('description', input.description, { min: 0, max: this.deps.limits.descriptionMaxChars });
     const owner = await this.profile(ownerId);
+    const fanout = this.feed.reserve();
     const record: VideoRecord = {
       id: this.deps.ids.next(),
       ownerId: owner.value.id,
@@ -206,11 +230,17 @@ export class Engine {
       createdAt: new Date(this.deps.clock.now()).toISOString(),
       media: input.media ?? {},
     };
-    const state = await this.deps.store.videos.create(record);
-    this.videoCache.set(record.id, state);
-    this.changed(`user:${ownerId}`);
-    await this.deps.store.feeds.setHotScore(record.id, hotScore(state.counters, Date.parse(record.createdAt)));
-    this.feed.publish(record);
+    let state: VideoState;
+    try {
+      state = await this.deps.store.videos.create(record);
+      this.videoCache.set(record.id, state);
+      this.changed(`user:${ownerId}`);
+      await this.deps.store.feeds.setHotScore(record.id, hotScore(state.counters, Date.parse(record.createdAt)));
+    } catch (err) {
+      fanout.release();
+      throw err;
+    }
+    fanout.publish(record);
     return { ...state.video, counters: state.counters };
   }
 
@@ -238,19 +268,34 @@ export class Engine {
     return value;
   }
 
-  like(videoId: string, userId: string) {
+  async like(videoId: string, userId: string) {
+    requireId('userId', userId);
     return this.videoWrite<{ changed: boolean; counters: Counters; log: LogHead }>(videoId, { type: 'like', userId });
   }
 
-  unlike(videoId: string, userId: string) {
+  async unlike(videoId: string, userId: string) {
+    requireId('userId', userId);
     return this.videoWrite<{ changed: boolean; counters: Counters; log: LogHead }>(videoId, { type: 'unlike', userId });
   }
 
-  view(videoId: string, userId?: string) {
-    return this.videoWrite<{ counted: boolean; counters: Counters; log: LogHead }>(videoId, userId === undefined ? { type: 'view' } : { type: 'view', userId });
+  /**
+   * Counts a view. Repeats by one viewer within VIEW_DEDUP_S count once: a signed-in viewer
+   * is its user id; an anonymous one a key the transport derives (e.g. from its address).
+   */
+  async view(videoId: string, viewer: Viewer) {
+    let viewerId: string;
+    if ('userId' in viewer) {
+      requireId('userId', viewer.userId);
+      viewerId = viewer.userId;
+    } else {
+      // never a TSID, so an anonymous viewer cannot stand in for a user
+      viewerId = `~${viewer.anonymousKey}`;
+    }
+    return this.videoWrite<{ counted: boolean; counters: Counters; log: LogHead }>(videoId, { type: 'view', viewerId });
   }
 
-  addComment(videoId: string, authorId: string, input: { text: unknown; replyTo?: unknown; idempotencyKey?: unknown }) {
+  async addComment(videoId: string, authorId: string, input: { text: unknown; replyTo?: unknown; idempotencyKey?: unknown }) {
+    requireId('userId', authorId);
     const text = requireText('text', input.text, { min: 1, max: this.deps.limits.commentMaxChars });
     if (input.replyTo !== undefined && (typeof input.replyTo !== 'string' || !input.replyTo.startsWith(`${videoId}-`))) {
       throw new TremoloError('E_REPLY_TARGET');
@@ -268,14 +313,18 @@ export class Engine {
     });
   }
 
-  /** Stores a video's tags (from the media pipeline) and drops cached copies everywhere. */
+  /**
+   * Stores a video's tags (from the media pipeline) and drops cached copies everywhere. Tags
+   * are normalised and every list capped (`boundTagging`).
+   */
   async setTagging(videoId: string, tagging: TagInfo): Promise<void> {
     requireId('videoId', videoId);
-    await this.deps.store.videos.setTagging(videoId, tagging);
+    await this.deps.store.videos.setTagging(videoId, boundTagging(tagging));
     this.changed(`video:${videoId}`);
   }
 
-  deleteComment(commentId: string, userId: string) {
+  async deleteComment(commentId: string, userId: string) {
+    requireId('userId', userId);
     const videoId = videoOfComment(commentId);
     return this.videoWrite<{ deleted: boolean; counters: Counters; log: LogHead }>(videoId, { type: 'deleteComment', commentId, userId });
   }
@@ -307,9 +356,57 @@ export class Engine {
     return { snapshot: await snapshot(), recovered: false };
   }
 
+  /**
+   * Videos carrying a tag, newest first. The query is read by the tagger's own rules (`#Travel`
+   * is `travel`); a query of several words finds the videos tagged with it whole (a hashtag,
+   * `no-audio`) and those carrying every word of it (`美食探店第3期`: 美食, 探店 and 第3期).
+   */
   async byTag(tag: string, page: PageRequest, viewerId?: string): Promise<VideoPage> {
-    const ids = await this.deps.store.videos.byTag(tag.toLowerCase(), { cursor: page.cursor, limit: page.limit });
-    return this.videoPage(ids.items, ids.nextCursor, viewerId);
+    const { key, words } = this.tags.query(tag);
+    if (words.length === 0 || (words.length === 1 && words[0] === key)) {
+      const ids = await this.deps.store.videos.byTag(key, { cursor: page.cursor, limit: page.limit });
+      return this.videoPage(ids.items, ids.nextCursor, viewerId);
+    }
+    // Walk the whole key's index and the index of the longest word (likely the rarest) side by
+    // side, newest first; a video of the word's index counts when it carries every word.
+    const [longest] = [...words].sort((a, b) => [...b].length - [...a].length);
+    const streams = [
+      this.scanTag(key, page.cursor, () => true),
+      this.scanTag(longest!, page.cursor, (tags) => words.every((w) => tags.includes(w))),
+    ];
+    const heads = await Promise.all(streams.map((s) => s.next()));
+    const found: string[] = [];
+    let last: string | undefined;
+    for (let scanned = 0; ; scanned++) {
+      let next: string | undefined;
+      for (const h of heads) if (!h.done && (next === undefined || h.value.id > next)) next = h.value.id;
+      if (next === undefined) return this.videoPage(found, undefined, viewerId);
+      // bounded work per request: the page may be short, its cursor goes on from here
+      if (found.length === page.limit || scanned === TAG_SCAN_MAX) return this.videoPage(found, encodeCursor(last!), viewerId);
+      let match = false;
+      for (const [i, stream] of streams.entries()) {
+        for (let h = heads[i]!; !h.done && h.value.id === next; h = heads[i]!) {
+          match ||= h.value.match;
+          heads[i] = await stream.next();
+        }
+      }
+      if (match) found.push(next);
+      last = next;
+    }
+  }
+
+  /** The ids of a tag's index from `cursor` on, newest first, each with whether `match` holds for its video's tags. */
+  private async *scanTag(tag: string, cursor: string | undefined, match: (tags: readonly string[]) => boolean): AsyncGenerator<{ id: string; match: boolean }> {
+    for (;;) {
+      const chunk = await this.deps.store.videos.byTag(tag, { cursor, limit: TAG_SCAN_CHUNK });
+      const states = await this.videoCache.getMany(chunk.items);
+      for (const [i, id] of chunk.items.entries()) {
+        const tags = states[i]?.value?.video.tagging?.tags;
+        yield { id, match: tags !== undefined && match(tags) };
+      }
+      if (chunk.nextCursor === undefined) return;
+      cursor = chunk.nextCursor;
+    }
   }
 
   // ------------------------------------------------------------ feeds

@@ -9,8 +9,11 @@
  *   so a page boundary never moves: no gaps and no duplicates across pages, whichever
  *   way a post arrived (a post present both ways is shown once).
  * - Unfollowed authors and deleted videos are filtered at read time.
+ * - The queue is bounded (`maxQueued`): a post takes its place before it is written, so a
+ *   full queue refuses the post (E_BUSY, retry shortly) rather than dropping its fan-out.
  */
 import { pushesToInboxes } from '../domain/feed-policy.ts';
+import { TremoloError } from '../protocol/errors.ts';
 import type { Page, PageRequest, VideoRecord } from '../protocol/model.ts';
 import { decodeCursor, encodeCursor } from '../storage/cursor.ts';
 import type { Store } from '../storage/store.ts';
@@ -20,6 +23,16 @@ export interface FeedOptions {
   pushMaxFollowers: number;
   inboxMax: number;
   fanoutBatch: number;
+  /** Posts whose fan-out may wait at once; above it new posts are refused with E_BUSY. */
+  maxQueued: number;
+}
+
+/** A place in the fan-out queue; exactly one of its methods takes effect. */
+export interface FanoutTicket {
+  /** The video was written: queue its fan-out. */
+  publish(video: VideoRecord): void;
+  /** The write failed: give the place back. */
+  release(): void;
 }
 
 export interface FeedDeps {
@@ -37,22 +50,50 @@ export interface FeedDeps {
 
 export class FeedService {
   private queue: Promise<void> = Promise.resolve();
+  /** Fan-outs queued or running. */
   private pending = 0;
+  /** Places taken by posts still being written. */
+  private reserved = 0;
 
   constructor(private readonly deps: FeedDeps) {}
 
-  /** Queues the fan-out of a new video; returns at once. */
-  publish(video: VideoRecord): void {
-    this.pending++;
-    this.queue = this.queue
-      .then(() => this.fanOut(video))
-      .catch((err: unknown) => this.deps.onError(err, `fan-out of video ${video.id}`))
-      .finally(() => this.pending--);
+  /** Takes a place for a post about to be written; E_BUSY when the queue is full. */
+  reserve(): FanoutTicket {
+    if (this.pending + this.reserved >= this.deps.options.maxQueued) {
+      throw new TremoloError('E_BUSY', 'Too many new posts are waiting to reach followers; retry shortly', { retryAfter: 1 });
+    }
+    this.reserved++;
+    let used = false;
+    const take = (): boolean => {
+      if (used) return false;
+      used = true;
+      this.reserved--;
+      return true;
+    };
+    return {
+      publish: (video) => {
+        if (take()) this.enqueue(video);
+      },
+      release: () => void take(),
+    };
+  }
+
+  /** Fan-outs waiting or running, and places reserved (metrics, tests). */
+  get depth(): number {
+    return this.pending + this.reserved;
   }
 
   /** Resolves when every queued fan-out has finished (tests, graceful shutdown). */
   async idle(): Promise<void> {
     while (this.pending > 0) await this.queue;
+  }
+
+  private enqueue(video: VideoRecord): void {
+    this.pending++;
+    this.queue = this.queue
+      .then(() => this.fanOut(video))
+      .catch((err: unknown) => this.deps.onError(err, `fan-out of video ${video.id}`))
+      .finally(() => this.pending--);
   }
 
   private async fanOut(video: VideoRecord): Promise<void> {

@@ -8,7 +8,9 @@
  *   resolved and events published only after that call resolved (the output gate).
  * - Mailboxes are bounded: a full one rejects at once with E_BUSY.
  * - A failed turn rejects its messages, drops the in-memory state and reloads it on the
- *   next message; other actors are unaffected.
+ *   next message; other actors are unaffected. A storage failure reaches callers as the
+ *   store's own catalog error (E_STORAGE_UNAVAILABLE); anything else thrown is a bug in the
+ *   behaviour: callers get E_INTERNAL and `onError` gets the actor, the batch and the error.
  * - Idle activations are passivated after `idleMs`; above `maxActive` the least recently
  *   used idle ones are evicted. One sweep timer serves the whole system, not one per actor.
  */
@@ -36,6 +38,22 @@ export interface ActorLimits {
   maxActive: number;
   maxBatch: number;
   mailboxLimit: number;
+}
+
+/** A turn or activation that threw something other than a catalog error. */
+export interface TurnFailure {
+  kind: string;
+  id: string;
+  phase: 'activate' | 'turn';
+  /** Messages whose callers got E_INTERNAL. */
+  batchSize: number;
+  error: unknown;
+}
+
+export interface ActorSystemOptions {
+  metrics?: ActorMetrics;
+  /** Told of every turn that failed with a bug, not a catalog error (log it). */
+  onError?: (failure: TurnFailure) => void;
 }
 
 export interface ActorRef<Msg, Reply> {
@@ -72,11 +90,16 @@ export class ActorSystem {
   private sweepTimer: TimerHandle | undefined;
   private stopped = false;
 
+  private readonly metrics: ActorMetrics | undefined;
+  private readonly onError: ((failure: TurnFailure) => void) | undefined;
+
   constructor(
     private readonly clock: Clock,
     private readonly limits: ActorLimits,
-    private readonly metrics?: ActorMetrics,
+    opts: ActorSystemOptions = {},
   ) {
+    this.metrics = opts.metrics;
+    this.onError = opts.onError;
     for (const [name, value] of Object.entries(limits)) {
       if (!Number.isInteger(value) || value < 1) throw new RangeError(`actor limit ${name} must be a positive integer`);
     }
@@ -187,6 +210,16 @@ export class ActorSystem {
     this.sweepTimer.unref?.();
   }
 
+  /**
+   * A failure as the catalog error its callers see. Stores throw catalog errors
+   * (E_STORAGE_UNAVAILABLE for an outage); anything else is a bug, reported to `onError`.
+   */
+  private failure(act: AnyActivation, phase: TurnFailure['phase'], batchSize: number, err: unknown): TremoloError {
+    if (err instanceof TremoloError) return err;
+    this.onError?.({ kind: act.kind, id: act.id, phase, batchSize, error: err });
+    return new TremoloError('E_INTERNAL', undefined, { cause: err });
+  }
+
   private async drain(act: AnyActivation, behavior: AnyBehavior): Promise<void> {
     act.running = true;
     try {
@@ -196,8 +229,9 @@ export class ActorSystem {
             act.state = await behavior.activate(act.id);
           } catch (err) {
             // a failed load fails everything waiting for it; the next message tries again
-            const e = storageError(err);
-            for (const env of act.mailbox.splice(0)) env.reject(e);
+            const waiting = act.mailbox.splice(0);
+            const e = this.failure(act, 'activate', waiting.length, err);
+            for (const env of waiting) env.reject(e);
             break;
           }
         }
@@ -213,7 +247,7 @@ export class ActorSystem {
           );
         } catch (err) {
           act.state = undefined;
-          const e = storageError(err);
+          const e = this.failure(act, 'turn', batch.length, err);
           for (const env of batch) env.reject(e);
           continue;
         } finally {
@@ -233,8 +267,4 @@ export class ActorSystem {
   }
 }
 
-/** A turn's failure as the catalog error its callers see. */
-function storageError(err: unknown): TremoloError {
-  return err instanceof TremoloError ? err : new TremoloError('E_STORAGE_UNAVAILABLE', undefined, { cause: err });
-}
 

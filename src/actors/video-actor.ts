@@ -17,7 +17,7 @@ export type VideoMsg =
   | { type: 'read' }
   | { type: 'like'; userId: string }
   | { type: 'unlike'; userId: string }
-  | { type: 'view'; userId?: string }
+  | { type: 'view'; viewerId?: string }
   | { type: 'comment'; authorId: string; text: string; replyTo?: string; idempotencyKey: string }
   | { type: 'deleteComment'; commentId: string; userId: string };
 

@@ -28,7 +28,7 @@ async function serve(): Promise<void> {
   }
   const { startTremolo } = await import('../main.ts');
   const tremolo = await startTremolo(config);
-  tremolo.app.log.info({ url: tremolo.url, storage: config.storage, nodeId: config.nodeId }, 'tremolo is serving');
+  tremolo.app.log.info({ url: tremolo.url, metrics: tremolo.metricsUrl, storage: config.storage, nodeId: config.nodeId }, 'tremolo is serving');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

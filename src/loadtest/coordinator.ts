@@ -1,7 +1,7 @@
 /**
  * `runLoadtest`: creates the fixtures, runs the shards (in this process, or one forked
  * process each with `processes > 1`), adds up their figures every second, watches the
- * servers' `/metrics`, and ends with the final check of acknowledged writes.
+ * servers' metrics endpoints, and ends with the final check of acknowledged writes.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -65,7 +65,7 @@ export async function runLoadtest(input: Parameters<typeof resolveOptions>[0], h
 
   const startAt = Date.now() + 200;
   const stopAt = startAt + o.durationMs;
-  const server = new ServerWatch(o.targets, startAt);
+  const server = new ServerWatch(o.targets, startAt, { urls: o.metrics, token: o.metricsToken });
   await server.scrape();
   server.markLoadStart();
   handles.forEach((h, index) => h.start({ index, count: handles.length, options: o, fixtures, startAt, stopAt }));

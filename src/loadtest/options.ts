@@ -10,6 +10,13 @@ export type ScenarioName = (typeof SCENARIOS)[number];
 export interface LoadtestOptions {
   /** Server base URLs; virtual users are spread over them round-robin. */
   targets: string[];
+  /**
+   * Each target's Prometheus endpoint (its METRICS_HOST:METRICS_PORT), in target order;
+   * default: port 9464 (METRICS_PORT's default) on each target's host.
+   */
+  metrics: string[];
+  /** Sent as `Authorization: Bearer` when scraping (the servers' METRICS_TOKEN). */
+  metricsToken?: string;
   scenario: ScenarioName;
   durationMs: number;
   /** Virtual users (each holds its own socket, or is a REST reader). */
@@ -51,7 +58,11 @@ export interface LoadtestOptions {
   verifySettleMs: number;
 }
 
+/** METRICS_PORT's default on the servers. */
+const DEFAULT_METRICS_PORT = '9464';
+
 export const DEFAULTS: Omit<LoadtestOptions, 'targets' | 'scenario'> = {
+  metrics: [],
   durationMs: 60_000,
   users: 100,
   accounts: 0, // 0: min(users, 200)
@@ -79,6 +90,22 @@ export function resolveOptions(input: Partial<LoadtestOptions> & Pick<LoadtestOp
   const o: LoadtestOptions = { ...DEFAULTS, ...input };
   if (o.targets.length === 0) throw new TypeError('--target is required (http://HOST:PORT, repeatable or comma-separated)');
   o.targets = o.targets.map((t) => normaliseTarget(t));
+  if (o.metrics.length === 0) {
+    o.metrics = o.targets.map((t) => {
+      const u = new URL('/metrics', t);
+      u.port = DEFAULT_METRICS_PORT;
+      return u.href;
+    });
+  } else if (o.metrics.length !== o.targets.length) {
+    throw new RangeError(`--metrics needs one URL per --target (${o.targets.length}); got ${o.metrics.length}`);
+  }
+  o.metrics = o.metrics.map((m) => {
+    try {
+      return new URL(/^https?:\/\//.test(m) ? m : `http://${m}`).href;
+    } catch {
+      throw new TypeError(`invalid --metrics ${JSON.stringify(m)}: expected http://HOST:PORT/metrics`);
+    }
+  });
   if (!SCENARIOS.includes(o.scenario)) throw new TypeError(`--scenario must be one of ${SCENARIOS.join(', ')}; got ${JSON.stringify(o.scenario)}`);
   positiveInt('users', o.users);
   positiveInt('videos', o.videos);
@@ -150,6 +177,9 @@ export function parseSourceAddresses(text: string): string[] {
 export const CLI_USAGE = `usage: tremolo loadtest --target http://HOST:PORT --scenario NAME [options]
 
   --target URL            server to drive; repeat (or comma-separate) to spread users over several
+  --metrics URL           each target's metrics endpoint, in target order (default: port 9464 of
+                          each target's host, METRICS_PORT's default); read for server RSS and CPU
+  --metrics-token T       sent as Authorization: Bearer when scraping (the servers' METRICS_TOKEN)
   --scenario NAME         ${SCENARIOS.join(' | ')}
   --duration 60s          how long load is applied (setup and the final check come on top)
   --users N               virtual users (default ${DEFAULTS.users})
@@ -184,6 +214,8 @@ export function parseCliArgs(args: string[], isTty: boolean): LoadtestOptions {
     strict: true,
     options: {
       target: { type: 'string', multiple: true },
+      metrics: { type: 'string', multiple: true },
+      'metrics-token': { type: 'string' },
       scenario: { type: 'string' },
       duration: { type: 'string' },
       users: { type: 'string' },
@@ -245,6 +277,8 @@ export function parseCliArgs(args: string[], isTty: boolean): LoadtestOptions {
   return resolveOptions({
     ...defined,
     targets: (values.target ?? []).flatMap((t) => t.split(',')).filter(Boolean),
+    metrics: (values.metrics ?? []).flatMap((t) => t.split(',')).filter(Boolean),
+    ...(values['metrics-token'] !== undefined ? { metricsToken: values['metrics-token'] } : {}),
     scenario,
     parser,
     progress,

@@ -84,7 +84,8 @@ export interface LoadtestReport {
   scenario: ScenarioName;
   description: string;
   startedAt: string;
-  options: Omit<LoadtestOptions, 'progress' | 'jsonPath' | 'htmlPath'>;
+  /** As run; without where the files went and how metrics were read (the token is a secret). */
+  options: Omit<LoadtestOptions, 'progress' | 'jsonPath' | 'htmlPath' | 'metrics' | 'metricsToken'>;
   setup: { runId: string; accounts: number; videos: number; setupMs: number };
   /** Length of the load phase actually measured, in seconds. */
   durationS: number;
@@ -122,7 +123,7 @@ export function buildReport(input: {
   verify: VerifyResult;
 }): LoadtestReport {
   const { agg, options, durationS } = input;
-  const { progress: _p, jsonPath: _j, htmlPath: _h, ...opts } = options;
+  const { progress: _p, jsonPath: _j, htmlPath: _h, metrics: _m, metricsToken: _t, ...opts } = options;
   const acks: LoadtestReport['acks'] = {};
   for (const [name, n] of agg.counters) {
     const m = /^ack\.(.+)\.([^.]+)$/.exec(name);

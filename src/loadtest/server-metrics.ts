@@ -1,5 +1,5 @@
 /**
- * Server resource use, read from each target's Prometheus `/metrics` (the standard
+ * Server resource use, read from each target's Prometheus endpoint (the standard
  * process metrics prom-client exports): resident memory, CPU seconds, open sockets.
  * CPU % is the CPU time used between two scrapes over the wall time between them
  * (100% = one core busy).
@@ -35,14 +35,19 @@ export class ServerWatch {
   private readonly samples = new Map<string, ServerSample[]>();
   private readonly failed = new Set<string>();
 
+  /**
+   * @param targets server base URLs (the keys of the summary)
+   * @param scrape per target, its metrics URL and the METRICS_TOKEN to send, if any
+   */
   constructor(
     private readonly targets: string[],
     private readonly startedAt: number,
+    private readonly scrapeFrom: { urls: string[]; token?: string | undefined },
   ) {}
 
   /** Scrapes every target once; a target that does not answer is marked unavailable. */
   async scrape(): Promise<void> {
-    await Promise.all(this.targets.map((t) => this.scrapeOne(t)));
+    await Promise.all(this.targets.map((t, i) => this.scrapeOne(t, this.scrapeFrom.urls[i] ?? new URL('/metrics', t).href)));
   }
 
   /** Starts the CPU average over from the latest scrape (the start of the load phase). */
@@ -79,10 +84,11 @@ export class ServerWatch {
     });
   }
 
-  private async scrapeOne(target: string): Promise<void> {
+  private async scrapeOne(target: string, url: string): Promise<void> {
     let text: string;
     try {
-      const res = await fetch(new URL('/metrics', target), { signal: AbortSignal.timeout(2000) });
+      const { token } = this.scrapeFrom;
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000), ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       text = await res.text();
     } catch {

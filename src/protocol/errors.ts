@@ -11,7 +11,13 @@ export const ERROR_CATALOG = {
   E_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The content type is not supported' },
   E_ROUTE_NOT_FOUND: { status: 404, message: 'No such route' },
   E_UNKNOWN_EVENT: { status: 400, message: 'No such event' },
+  E_PARSER_MISMATCH: { status: 400, message: 'The client\'s Socket.IO parser does not match the server\'s' },
   E_BAD_CURSOR: { status: 400, message: 'The cursor is malformed or expired' },
+  E_MALFORMED_REQUEST: { status: 400, message: 'The request is not well-formed HTTP' },
+  E_URI_TOO_LONG: { status: 414, message: 'The request URL is too long' },
+  E_HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large' },
+  E_REQUEST_TIMEOUT: { status: 408, message: 'The request did not arrive in time' },
+  E_EXPECTATION_FAILED: { status: 417, message: 'Only the Expect: 100-continue expectation is supported' },
 
   // authentication and authorisation
   E_TOKEN_MISSING: { status: 401, message: 'An access token is required' },
@@ -20,6 +26,8 @@ export const ERROR_CATALOG = {
   E_TOKEN_ALGORITHM: { status: 401, message: 'The access token uses an algorithm that is not accepted' },
   E_BAD_CREDENTIALS: { status: 401, message: 'Handle or password is wrong' },
   E_FORBIDDEN: { status: 403, message: 'You are not allowed to do this' },
+  E_LOCAL_LOGIN_DISABLED: { status: 501, message: 'This server does not issue tokens: sign in with the identity provider that issues them' },
+  E_ORIGIN_NOT_ALLOWED: { status: 403, message: 'Requests from this origin are not allowed' },
 
   // domain
   E_NOT_FOUND: { status: 404, message: 'Not found' },
@@ -44,12 +52,14 @@ export const ERROR_CATALOG = {
   // media
   E_MEDIA_INVALID: { status: 422, message: 'The file is not a playable video' },
   E_MEDIA_TOO_LONG: { status: 422, message: 'The video is longer than allowed' },
+  E_RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested range is outside the file' },
   E_CHECKSUM_MISMATCH: { status: 460, message: 'The checksum does not match the data' },
   E_SIGNATURE_INVALID: { status: 403, message: 'The media URL signature is invalid' },
   E_SIGNATURE_EXPIRED: { status: 403, message: 'The media URL has expired' },
   E_JOB_TIMEOUT: { status: 504, message: 'The job took longer than allowed' },
   E_JOB_CANCELLED: { status: 409, message: 'The job was cancelled' },
   E_TAGGING_FAILED: { status: 500, message: 'Tagging failed' },
+  E_MEDIA_UNAVAILABLE: { status: 503, message: 'Video processing is not available on this server' },
 
   // infrastructure
   E_STORAGE_UNAVAILABLE: { status: 503, message: 'Storage is unavailable; retry later' },

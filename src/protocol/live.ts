@@ -1,6 +1,8 @@
 /**
  * The Socket.IO contract: every event and its payload, typed once and shared by the
- * server gateway, the client SDK and the tests (a typo is a compile error).
+ * server gateway, the client SDK and the tests (a typo is a compile error). The README's
+ * "Socket.IO events" tables describe the same shapes for clients in other languages; keep
+ * them in step. Optional fields are absent, never null.
  */
 import type { ErrorCode, FailedAck } from './errors.ts';
 import type { Comment, Counters, Notification } from './model.ts';
@@ -49,7 +51,9 @@ export type CommentDeleted = Extract<LiveVideoEvent, { type: 'comment:deleted' }
 
 export interface JobProgressPayload {
   jobId: string;
+  /** queued, probing, transcoding, tagging, ready, failed or cancelled. */
   stage: string;
+  /** 0-100. */
   percent: number;
   videoId?: string;
   error?: { code: string; message: string };
@@ -95,6 +99,12 @@ export interface SocketData {
   /** Seconds since the epoch at which the socket's token expires. */
   tokenExp?: number;
   strikes: number;
+  /** Per watched video, the newest offset of the ack it joined the room with (watch-holds.ts). */
+  watchHeads?: Map<string, number>;
+  /** The client's address key (behind trusted proxies, the client's; IPv6 by /64): per-IP limits count under it. */
+  address: string;
+  /** Videos whose view this connection has counted (made on its first watch). */
+  viewed?: Set<string>;
 }
 
 /** Names of client events; anything else gets E_UNKNOWN_EVENT. */

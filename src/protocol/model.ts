@@ -20,10 +20,38 @@ export interface MediaRefs {
   external?: string;
 }
 
+/** A point in pixels: x from the left, y from the top. */
+export type PixelPoint = [number, number];
+
+/** One line of on-screen text the tagger read. */
+export interface OcrText {
+  text: string;
+  /** Mean per-character probability, 0..1. */
+  confidence: number;
+  /**
+   * Where the line is: four corners (top-left, top-right, bottom-right, bottom-left of the text,
+   * so rotated lines keep their angle) in pixels of the keyframe it was read on (`frame`).
+   */
+  box?: [PixelPoint, PixelPoint, PixelPoint, PixelPoint];
+}
+
+/** A stretch of speech in the audio track, in seconds from the start. */
+export interface SpeechSpan {
+  startS: number;
+  endS: number;
+}
+
+/** What the media pipeline's tagger found in a video. */
 export interface TagInfo {
+  /** Normalised (see src/domain/tags.ts): lower case, no leading `#`. */
   tags: string[];
-  ocr?: { text: string; confidence: number }[];
+  /** Text lines read from the keyframes, de-duplicated across frames. */
+  ocr?: OcrText[];
+  /** Size of the keyframes the OCR boxes refer to (the size of the MP4 rendition and poster). */
+  frame?: { width: number; height: number };
+  /** Share of the audio that is speech, 0..1. */
   speechRatio?: number;
+  speechSegments?: SpeechSpan[];
 }
 
 export interface VideoRecord {

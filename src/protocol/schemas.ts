@@ -35,13 +35,38 @@ export const video = {
     },
     tagging: {
       type: 'object',
+      description: 'What the media pipeline found in the video',
       properties: {
-        tags: { type: 'array', items: { type: 'string' } },
+        tags: { type: 'array', items: { type: 'string' }, description: 'Normalised: lower case, no leading #' },
         ocr: {
           type: 'array',
-          items: { type: 'object', properties: { text: { type: 'string' }, confidence: { type: 'number' } } },
+          description: 'On-screen text lines, de-duplicated across keyframes (at most 50)',
+          items: {
+            type: 'object',
+            properties: {
+              text: { type: 'string' },
+              confidence: { type: 'number' },
+              box: {
+                type: 'array',
+                description: 'Corners [x, y] in pixels of the keyframe (see frame): top-left, top-right, bottom-right, bottom-left',
+                items: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 },
+                minItems: 4,
+                maxItems: 4,
+              },
+            },
+          },
         },
-        speechRatio: { type: 'number' },
+        frame: {
+          type: 'object',
+          description: 'Size of the keyframes the OCR boxes refer to (the MP4 rendition and poster size)',
+          properties: { width: { type: 'integer' }, height: { type: 'integer' } },
+        },
+        speechRatio: { type: 'number', description: 'Share of the audio that is speech, 0..1' },
+        speechSegments: {
+          type: 'array',
+          description: 'Stretches of speech in seconds from the start (at most 200)',
+          items: { type: 'object', properties: { startS: { type: 'number' }, endS: { type: 'number' } } },
+        },
       },
     },
     counters,

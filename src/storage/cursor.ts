@@ -18,8 +18,17 @@ export function decodeCursor(cursor: string | undefined): string | undefined {
 export function decodeOffsetCursor(cursor: string | undefined): number {
   if (cursor === undefined || cursor === '') return 0;
   const position = parse(cursor);
-  if (typeof position !== 'number' || !Number.isInteger(position) || position < 0) throw new TremoloError('E_BAD_CURSOR');
-  return position;
+  return requireOffset(typeof position === 'number' ? position : Number.NaN);
+}
+
+/**
+ * An offset from a client's cursor, as every driver accepts it: a non-negative safe
+ * integer. Anything else is E_BAD_CURSOR, e.g. 1e21, an integer to JavaScript that
+ * Redis would be sent as "1e+21" and refuse.
+ */
+export function requireOffset(offset: number): number {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new TremoloError('E_BAD_CURSOR');
+  return offset;
 }
 
 function parse(cursor: string): unknown {

@@ -50,7 +50,8 @@ export interface UserStore {
 export type VideoOp =
   | { type: 'like'; userId: string }
   | { type: 'unlike'; userId: string }
-  | { type: 'view'; userId?: string }
+  /** Repeats by one `viewerId` (a user id, or an anonymous viewer's key) within the dedup window count once; without one, every view counts. */
+  | { type: 'view'; viewerId?: string }
   | { type: 'comment'; comment: Comment; idempotencyKey: string }
   | { type: 'deleteComment'; commentId: string; userId: string };
 
@@ -141,7 +142,10 @@ export interface FeedStore {
   outbox(authorId: string, before: string | undefined, limit: number): Promise<string[]>;
   /** Sets a video's hot score (see domain/feed-policy.ts); removes it when score is null. */
   setHotScore(videoId: string, score: number | null): Promise<void>;
-  /** Video ids by descending hot score; `offset` pagination (scores move, ids do not). */
+  /**
+   * Video ids by descending hot score; `offset` pagination (scores move, ids do not).
+   * `offset` comes from a client's cursor: anything but a non-negative safe integer is E_BAD_CURSOR.
+   */
   hot(offset: number, limit: number): Promise<string[]>;
 }
 

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import type { EventSink } from '../actors/events.ts';
 import type { Clock } from '../domain/clock.ts';
 import { TremoloError, toTremoloError } from '../protocol/errors.ts';
-import type { MediaRefs, TagInfo } from '../protocol/model.ts';
+import type { MediaRefs, PixelPoint, TagInfo } from '../protocol/model.ts';
 import type { JobPatch, JobRecord, JobStage, JobStore } from '../storage/jobs.ts';
 import type { MediaStore } from '../storage/media/media-store.ts';
 import type { UploadStore } from '../storage/uploads.ts';
@@ -272,15 +272,24 @@ export class JobRunner {
           'tag',
           {
             keyframes: manifest.keyframes.map((k) => join(manifest.dir, k)),
-            videoPath: source,
+            // Our own output, not the upload: only the probe and the transcode open untrusted bytes.
+            videoPath: join(manifest.dir, manifest.audio ?? manifest.mp4),
             options: { ...settings.tagger, ...(settings.ffmpegPath ? { ffmpegPath: settings.ffmpegPath } : {}) },
           },
           { signal, onProgress: progress('tagging') },
         );
+        // Boxes and speech segments are kept (the engine caps their number): clients place
+        // captions and skip to speech with them.
         tagging = {
           tags: result.tags,
-          ocr: result.ocr.map((l) => ({ text: l.text, confidence: Math.round(l.confidence * 1000) / 1000 })),
+          ocr: result.ocr.map((l) => ({
+            text: l.text,
+            confidence: Math.round(l.confidence * 1000) / 1000,
+            box: [pixel(l.box[0]), pixel(l.box[1]), pixel(l.box[2]), pixel(l.box[3])],
+          })),
+          ...(result.frame ? { frame: result.frame } : {}),
           speechRatio: result.speech.ratio,
+          speechSegments: result.speech.segments,
         };
       } catch (err) {
         if (signal.aborted) throw err;
@@ -381,4 +390,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/** OCR corners to whole pixels (sub-pixel precision means nothing to a client placing a caption). */
+function pixel([x, y]: readonly [number, number]): PixelPoint {
+  return [Math.round(x), Math.round(y)];
 }

@@ -34,6 +34,7 @@ import { mediaRoutes, mediaUrlPath } from '../transport/media/routes.ts';
 import { MediaSigner } from '../transport/media/signing.ts';
 import { JobRunner } from './job-runner.ts';
 import { MediaReclaimer } from './media-reclaimer.ts';
+import { checkMediaTools, MIN_FFMPEG_RELEASE, resolveBinaries, type MediaToolsReport } from './media/tools.ts';
 import { MediaPool } from './pool.ts';
 import type { TaggerOptions } from './tasks/tag/types.ts';
 
@@ -55,12 +56,24 @@ export interface MediaPipeline {
   videoMedia: VideoMedia;
   readonly runner: JobRunner;
   readonly reclaimer: MediaReclaimer;
+  /** The start-up check of ffmpeg/ffprobe: when not ok, uploads and jobs answer E_MEDIA_UNAVAILABLE and no job runs here. */
+  readonly tools: MediaToolsReport;
   /** Stops the runner (running jobs are stopped, their leases lapse) and the pool. */
   close(): Promise<void>;
 }
 
 export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<MediaPipeline> {
   const { config, engine, store, sink, clock, onError } = deps;
+  // Checked once at start: without a trusted ffmpeg the server still serves everything else.
+  const tools = await checkMediaTools(resolveBinaries({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath }));
+  if (!tools.ok) {
+    onError(
+      new TremoloError('E_MEDIA_UNAVAILABLE', undefined, { cause: tools.reason }),
+      `media processing is off (uploads and jobs answer 503 E_MEDIA_UNAVAILABLE): ${tools.reason}. ` +
+        `Install ffmpeg ${MIN_FFMPEG_RELEASE} or newer (apt-get install ffmpeg) or point FFMPEG_PATH and FFPROBE_PATH at it.`,
+    );
+  }
+  const unavailable = (): TremoloError => new TremoloError('E_MEDIA_UNAVAILABLE');
   const files = new UploadFiles({ dataDir: config.dataDir });
   await files.init();
   const media = new FileMediaStore({ root: join(config.dataDir, 'media') });
@@ -95,8 +108,8 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
       capacity: config.workerThreads + config.workerMaxQueue,
       pollMs: Math.min(1000, Math.max(100, Math.floor(config.jobLeaseMs / 2))),
       maxDurationS: config.videoMaxSeconds,
-      ...(config.ffmpegPath ? { ffmpegPath: config.ffmpegPath } : {}),
-      ...(config.ffprobePath ? { ffprobePath: config.ffprobePath } : {}),
+      // The very files the check ran, not whatever PATH finds later.
+      ...(tools.ok ? tools.binaries : {}),
       tagger: taggerOptions(config),
     },
   });
@@ -108,6 +121,7 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
   };
 
   const startJob = async (uploadId: string, userId: string): Promise<{ job: JobRecord; created: boolean }> => {
+    if (!tools.ok) throw unavailable();
     const info = await files.owned(uploadId, userId);
     if (info.size === undefined || info.offset < info.size) throw new TremoloError('E_UPLOAD_NOT_FOUND');
     const linked = await files.jobOf(uploadId);
@@ -219,6 +233,20 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
   };
 
   const routes = async (app: FastifyInstance): Promise<void> => {
+    await app.register(async (scope) => {
+      // Without media tools, nothing new is accepted (no upload started or continued, no job
+      // started); reading, cancelling and deleting what exists still works.
+      if (!tools.ok) {
+        scope.addHook('onRequest', async (req) => {
+          if (req.method === 'POST' || req.method === 'PATCH') throw unavailable();
+        });
+      }
+      await registerUploadsAndJobs(scope);
+    });
+    await app.register(mediaRoutes, { signer, store: media });
+  };
+
+  const registerUploadsAndJobs = async (app: FastifyInstance): Promise<void> => {
     await app.register(uploadRoutes, {
       files,
       limits: {
@@ -229,13 +257,13 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
         descriptionMaxChars: config.descriptionMaxChars,
       },
       ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+      corsOrigins: config.corsOrigins,
       reserveQuota,
       startJob: async (upload, userId) => ({ jobId: (await startJob(upload.id, userId)).job.id }),
       onRemoved: (uploadId, userId) => reclaimer.uploadRemoved(userId, uploadId),
       onError,
     });
     await app.register(jobRoutes, { startJob, getJob, cancelJob });
-    await app.register(mediaRoutes, { signer, store: media });
   };
 
   // What a crash or a restart left behind is reclaimed now and then (and expired uploads removed).
@@ -250,13 +278,15 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
   sweepTimer.unref();
   sweep();
 
-  runner.start();
+  // A process without usable tools claims no job: another process (on shared storage) may.
+  if (tools.ok) runner.start();
   return {
     routes,
     presentMedia,
     videoMedia: { publishFromUpload, videoDeleted: (video) => reclaimer.videoDeleted(video) },
     runner,
     reclaimer,
+    tools,
     close: async () => {
       clearInterval(sweepTimer);
       await sweeping;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TremoloError } from '../../src/protocol/errors.ts';
-import type { Comment, VideoEvent, VideoRecord } from '../../src/protocol/model.ts';
+import type { Comment, TagInfo, VideoEvent, VideoRecord } from '../../src/protocol/model.ts';
 import { TsidGenerator } from '../../src/domain/ids.ts';
 import type { Store, UserRecord } from '../../src/storage/store.ts';
 
@@ -216,11 +216,11 @@ export function storeContract(driver: string, open: () => Promise<{ store: Store
         const v = await video(a.id);
         const r = await store.videos.applyOps(
           v.id,
-          [{ type: 'view', userId: a.id }, { type: 'view', userId: a.id }, { type: 'view' }, { type: 'view' }],
+          [{ type: 'view', viewerId: a.id }, { type: 'view', viewerId: a.id }, { type: 'view' }, { type: 'view' }],
           { now },
         );
         assert.equal(r.counters.views, 3);
-        const later = await store.videos.applyOps(v.id, [{ type: 'view', userId: a.id }], {
+        const later = await store.videos.applyOps(v.id, [{ type: 'view', viewerId: a.id }], {
           now: now + (CONTRACT_LIMITS.viewDedupS + 1) * 1000,
         });
         assert.equal(later.counters.views, 4);
@@ -417,6 +417,23 @@ export function storeContract(driver: string, open: () => Promise<{ store: Store
         await store.videos.setTagging(v1.id, { tags: ['dogs'] });
         assert.deepEqual((await store.videos.byTag('speech', { limit: 5 })).items, []);
       });
+
+      it('keeps OCR boxes, keyframe size and speech segments; indexes Chinese and multi-word tags', async () => {
+        const a = await user();
+        const v = await video(a.id);
+        const tagging: TagInfo = {
+          tags: ['travel', '美食', '第3期', 'game over', 'no-audio'],
+          ocr: [{ text: '#Travel 美食探店第3期', confidence: 0.987, box: [[10, 20], [300, 18], [301, 60], [11, 62]] }],
+          frame: { width: 640, height: 360 },
+          speechRatio: 0.25,
+          speechSegments: [{ startS: 0.5, endS: 1.25 }, { startS: 2, endS: 2.75 }],
+        };
+        await store.videos.setTagging(v.id, tagging);
+        assert.deepEqual((await store.videos.get(v.id))?.video.tagging, tagging);
+        assert.deepEqual((await store.videos.getMany([v.id]))[0]?.video.tagging, tagging);
+        for (const tag of tagging.tags) assert.deepEqual((await store.videos.byTag(tag, { limit: 5 })).items, [v.id], tag);
+        assert.deepEqual((await store.videos.byTag('game', { limit: 5 })).items, [], 'a tag is found whole, not by a word of it');
+      });
     });
 
     describe('feeds', () => {
@@ -455,6 +472,43 @@ export function storeContract(driver: string, open: () => Promise<{ store: Store
         assert.deepEqual(top, [v2.id, v3.id, v1.id]);
         await store.feeds.setHotScore(v2.id, null);
         assert.deepEqual(await store.feeds.hot(0, 2), [v3.id, v1.id]);
+      });
+    });
+
+    // Offsets and positions come from client cursors: whatever they hold, every driver
+    // answers the same E_BAD_CURSOR (never a server error) or an empty page.
+    describe('cursors from clients', () => {
+      const badCursor = (e: TremoloError) => e instanceof TremoloError && e.code === 'E_BAD_CURSOR';
+
+      it('refuses hot-feed offsets that are not non-negative safe integers with E_BAD_CURSOR', async () => {
+        const a = await user();
+        await store.feeds.setHotScore((await video(a.id)).id, 5);
+        // 1e21 is an integer to JavaScript but "1e+21" to Redis; 2^63 is past Redis's range
+        for (const offset of [1e21, 2 ** 63, 2 ** 53, 1e300, -1, 0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+          await assert.rejects(store.feeds.hot(offset, 21), badCursor, `offset ${offset}`);
+        }
+      });
+
+      it('answers an empty page for a valid offset past the end', async () => {
+        assert.deepEqual(await store.feeds.hot(Number.MAX_SAFE_INTEGER, 21), []);
+        assert.deepEqual(await store.feeds.hot(1_000_000, 21), []);
+      });
+
+      it('refuses malformed page cursors and takes odd positions as plain positions', async () => {
+        const a = await user();
+        const v = await video(a.id);
+        for (const cursor of ['!!', 'bm90IGpzb24', Buffer.from('[1,2]').toString('base64url'), Buffer.from('[12]').toString('base64url')]) {
+          await assert.rejects(store.videos.comments(v.id, 'newest', { cursor, limit: 5 }), badCursor, cursor);
+          await assert.rejects(store.users.followers(a.id, { cursor, limit: 5 }), badCursor, cursor);
+          await assert.rejects(store.videos.byTag('any', { cursor, limit: 5 }), badCursor, cursor);
+        }
+        // positions that mean something to Redis's lex ranges are just strings
+        for (const position of ['[', '(', '-', '+', '\u0000', 'x'.repeat(300)]) {
+          const cursor = Buffer.from(JSON.stringify([position])).toString('base64url');
+          assert.deepEqual((await store.videos.byTag('any', { cursor, limit: 5 })).items, [], position);
+          assert.ok(Array.isArray((await store.videos.comments(v.id, 'oldest', { cursor, limit: 5 })).items), position);
+          assert.ok(Array.isArray((await store.users.following(a.id, { cursor, limit: 5 })).items), position);
+        }
       });
     });
 

@@ -33,7 +33,7 @@ export interface BrowserUser {
   id: string;
   /** The same account over REST, for setting the scene from the test. */
   http: HttpClient;
-  /** Page errors (uncaught exceptions): a test can assert there were none. */
+  /** Page errors (uncaught exceptions, Content-Security-Policy violations): a test can assert there were none. */
   errors: string[];
 }
 
@@ -46,6 +46,10 @@ export async function signUp(browser: Browser, baseUrl: string, prefix: string):
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(err.message));
+  // the page runs under a strict CSP (security-headers.ts): anything it blocks is a bug
+  page.on('console', (msg) => {
+    if (/Content.Security.Policy/i.test(msg.text())) errors.push(msg.text());
+  });
   const handle = `${prefix}${process.pid % 10000}x${++seq}`;
   await page.goto(baseUrl);
   await page.fill('input[name=handle]', handle);

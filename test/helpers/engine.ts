@@ -37,7 +37,7 @@ export function testEngine(
       readStaleMs: opts.readStaleMs ?? 1000,
       cache: { max: 1000, ttlMs: 5000, negativeTtlMs: 1000 },
       actors: { idleMs: 60_000, maxActive: 10_000, maxBatch: 512, mailboxLimit: opts.mailboxLimit ?? 10_000 },
-      feed: { pushMaxFollowers: 10_000, inboxMax: 1000, fanoutBatch: 500 },
+      feed: { pushMaxFollowers: 10_000, inboxMax: 1000, fanoutBatch: 500, maxQueued: 10_000 },
     },
   });
   return { engine, sink, errors };

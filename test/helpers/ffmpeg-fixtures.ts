@@ -47,6 +47,47 @@ export async function makeClip(dir: string, spec: ClipSpec = {}): Promise<string
   return out;
 }
 
+/**
+ * A Matroska (H.264/AAC `.mkv`) or WebM (VP8/Opus `.webm`) clip, 320x240, written as ffmpeg
+ * writes a finished file (segment size, seek head and cues filled in) or, with `live`, as a
+ * recorder streams it (segment of unknown size, no cues).
+ */
+export async function makeMatroska(dir: string, spec: { seconds?: number; webm?: boolean; live?: boolean } = {}): Promise<string> {
+  const s = { seconds: 2, webm: false, live: false, ...spec };
+  const out = join(dir, `clip-${s.seconds}s${s.live ? '-live' : ''}.${s.webm ? 'webm' : 'mkv'}`);
+  if (await stat(out).then(() => true, () => false)) return out;
+  const { ffmpegPath } = resolveBinaries();
+  await run(ffmpegPath, [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=10',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-t', String(s.seconds), '-g', '10', '-pix_fmt', 'yuv420p',
+    ...(s.webm ? ['-c:v', 'libvpx', '-b:v', '200k', '-c:a', 'libopus'] : ['-c:v', 'libx264', '-preset', 'ultrafast', '-c:a', 'aac']),
+    ...(s.live ? ['-live', '1', '-f', 'webm'] : []),
+    out,
+  ]);
+  return out;
+}
+
+/**
+ * The attack from issue 13: an HLS playlist naming `target` (relative to the upload, or
+ * absolute) followed by a short MPEG-TS. A demuxer guessed from the content reads it as HLS
+ * and pulls `target` in.
+ */
+export async function playlistDisguisedAsTs(dir: string, name: string, target: string): Promise<string> {
+  const { ffmpegPath } = resolveBinaries();
+  const ts = join(dir, `${name}.tail.ts`);
+  await run(ffmpegPath, [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', 'color=c=red:size=320x240:rate=10', '-t', '1',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-f', 'mpegts', ts,
+  ]);
+  const playlist = `#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n${target}\n#EXT-X-ENDLIST\n`;
+  const out = join(dir, name);
+  await writeFile(out, Buffer.concat([Buffer.from(playlist), await readFile(ts)]));
+  return out;
+}
+
 /** Copies the first `fraction` of a file, like an interrupted upload. */
 export async function truncatedCopy(src: string, dst: string, fraction: number): Promise<string> {
   const data = await readFile(src);
@@ -61,10 +102,7 @@ export async function textFile(dir: string): Promise<string> {
   return p;
 }
 
-/**
- * Frame size of the first video stream, read by ffmpeg itself. (The static ffprobe from
- * @ffprobe-installer crashes on MPEG-TS, so HLS outputs are checked this way.)
- */
+/** Frame size of the first video stream (an HLS playlist included: our own output), read by ffmpeg itself. */
 export async function videoSize(file: string): Promise<{ width: number; height: number }> {
   const { ffmpegPath } = resolveBinaries();
   const stderr = await run(ffmpegPath, ['-hide_banner', '-i', file]).then(

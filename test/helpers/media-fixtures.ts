@@ -9,13 +9,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
+import { resolveBinaries } from '../../src/workers/media/tools.ts';
 
 const run = promisify(execFile);
 
-export const ffmpegPath: string = ffmpegInstaller.path;
+/** The ffmpeg the server uses by default (`ffmpeg` on PATH, or FFMPEG_PATH). */
+export const ffmpegPath: string = resolveBinaries({ ffmpegPath: process.env.FFMPEG_PATH }).ffmpegPath;
 
-/** Fonts the CI installs: `apt-get install -y fonts-wqy-microhei fonts-dejavu-core espeak-ng`. */
+/** Fonts the CI installs: `apt-get install -y ffmpeg fonts-wqy-microhei fonts-dejavu-core espeak-ng`. */
 export const FONTS = {
   latin: '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf',
   cjk: '/usr/share/fonts/truetype/wqy/wqy-microhei.ttc',

@@ -4,30 +4,40 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort } from './redis.ts';
+import { TEST_SERVER_ENV } from './server-env.ts';
 
 export interface ServerProcess {
   url: string;
   child: ChildProcess;
+  /** What the process wrote so far (its JSON log lines on stdout, then stderr). */
+  output(): string;
   stop(): Promise<number | null>;
 }
 
 const BIN = new URL('../../bin/tremolo.js', import.meta.url).pathname;
 
-export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+/** `env` overrides the defaults below; a variable given as undefined is removed. */
+export async function spawnServer(env: Record<string, string | undefined>): Promise<ServerProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, [BIN, 'serve'], {
-    env: {
+    env: withoutUndefined({
       ...process.env,
       HOST: '127.0.0.1',
       PORT: String(port),
       LOG_LEVEL: 'warn',
       RATE_IP_PER_MIN: '1000000',
       RATE_USER_PER_MIN: '1000000',
+      SIGNUP_RATE_PER_HOUR: '1000000',
+      PASSWORD_HASH_QUEUE: '10000',
+      SOCKET_MAX_PER_IP: '1000000',
+      ...TEST_SERVER_ENV,
       ...env,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    }),
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let stdout = '';
   let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
@@ -44,6 +54,7 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
   return {
     url,
     child,
+    output: () => stdout + stderr,
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve(child.exitCode);
@@ -51,4 +62,8 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
         child.kill('SIGTERM');
       }),
   };
+}
+
+function withoutUndefined(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 }

@@ -41,9 +41,10 @@ describe('HTTP foundation', () => {
     assert.equal(res.headers.get('x-request-id'), 'abc-123');
   });
 
-  it('serves Prometheus metrics with process metrics and an HTTP histogram', async () => {
+  it('serves Prometheus metrics with process metrics and an HTTP histogram (on the metrics listener)', async () => {
     await get('/healthz');
-    const text = await (await get('/metrics')).text();
+    assert.ok(server.metricsUrl);
+    const text = await (await fetch(server.metricsUrl)).text();
     assert.match(text, /process_cpu_user_seconds_total/);
     assert.match(text, /tremolo_http_request_duration_seconds_bucket\{.*route="\/healthz".*status="200"/);
   });
@@ -182,7 +183,7 @@ describe('tokens issued elsewhere', () => {
 });
 
 describe('rate limits', () => {
-  it('answers 429 with Retry-After and E_RATE_LIMITED per IP, and limits logins per handle', async () => {
+  it('answers 429 with Retry-After and E_RATE_LIMITED per IP, and limits login attempts per IP', async () => {
     const server = await startServer({ RATE_IP_PER_MIN: '5', LOGIN_RATE_PER_MIN: '2' });
     try {
       const codes: number[] = [];

@@ -6,14 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tus from 'tus-js-client';
 import type { JobProgressPayload } from '../../src/protocol/live.ts';
 import type { Video } from '../../src/protocol/model.ts';
 import type { Tremolo } from '../../src/main.ts';
-import { makeClip, processesMentioning, tempDir, truncatedCopy } from '../helpers/ffmpeg-fixtures.ts';
+import { makeClip, playlistDisguisedAsTs, processesMentioning, tempDir, truncatedCopy } from '../helpers/ffmpeg-fixtures.ts';
 import { ffmpegPath, requireFont } from '../helpers/media-fixtures.ts';
 import { spawnServer } from '../helpers/process.ts';
 import { connectRedis, dropPrefix, randomPrefix, REDIS_URL } from '../helpers/redis.ts';
@@ -116,7 +116,8 @@ describe('on one server', () => {
 
   before(async () => {
     dataDir = await tempDir('tremolo-pipeline-data-');
-    server = await startServer({ DATA_DIR: dataDir, JOB_LEASE: '1500ms' });
+    // The tools named explicitly (the default, Debian's on PATH), so the attack test below means the same binaries on any revision.
+    server = await startServer({ DATA_DIR: dataDir, JOB_LEASE: '1500ms', FFMPEG_PATH: 'ffmpeg', FFPROBE_PATH: 'ffprobe' });
   });
 
   after(async () => {
@@ -196,6 +197,51 @@ describe('on one server', () => {
     }
   });
 
+  test('on-screen hashtags and Chinese captions become tags people can search; OCR boxes and speech segments stay on the video', async () => {
+    // 640x360: "#Travel" in the upper half, "美食探店第3期" in the lower half; spoken English.
+    const font = requireFont('cjk');
+    const hashtag = join(clips, 'hashtag.txt');
+    const caption = join(clips, 'caption.txt');
+    await writeFile(hashtag, '#Travel');
+    await writeFile(caption, '美食探店第3期');
+    const speech = join(clips, 'speech.wav');
+    await run('espeak-ng', ['-s', '150', '-w', speech, 'Welcome back to my channel. Today we travel and eat together.']);
+    const clip = join(clips, 'tags.mp4');
+    const text = (file: string, y: number): string => `drawtext=fontfile=${font}:textfile=${file}:fontsize=56:fontcolor=black:x=(w-text_w)/2:y=${y}`;
+    await run(ffmpegPath, [
+      '-hide_banner', '-loglevel', 'error', '-y',
+      '-f', 'lavfi', '-i', 'color=c=white:s=640x360:r=25', '-i', speech,
+      '-vf', `${text(hashtag, 70)},${text(caption, 220)}`,
+      '-shortest', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '96k',
+      clip,
+    ]);
+    const dana = await newUser(server, 'tags');
+    const { jobId } = await tusUpload(server, await readFile(clip), dana.token, { title: 'Food trip' });
+    const job = await jobReaches(server, dana.token, jobId, ['ready', 'failed']);
+    assert.equal(job.stage, 'ready', JSON.stringify(job.error));
+    assert.equal(job.error, undefined, 'tagging succeeded');
+
+    const tagging = (await api<Video>(server, dana.token, 'GET', `/v1/videos/${job.videoId}`)).body.tagging;
+    const tags = tagging?.tags ?? [];
+    for (const tag of ['travel', '美食', '探店', '第3期', 'speech']) assert.ok(tags.includes(tag), `${tag} in ${tags.join(' ')}`);
+    assert.ok(tags.every((t) => !t.startsWith('#')), 'hashtags are stored without #');
+    for (const q of ['travel', '#Travel', 'TRAVEL', '探店', '第3期', '美食探店第3期']) {
+      const found = await api<{ items: Video[] }>(server, dana.token, 'GET', `/v1/tags/${encodeURIComponent(q)}/videos`);
+      assert.equal(found.status, 200);
+      assert.ok(found.body.items.some((v) => v.id === job.videoId), `GET /v1/tags/${q}/videos finds the video`);
+    }
+
+    // The boxes come with the size of the keyframes they were read on; the caption sits low.
+    assert.deepEqual(tagging?.frame, { width: 640, height: 360 });
+    const line = tagging?.ocr?.find((l) => l.text.includes('探店'));
+    assert.ok(line?.box, JSON.stringify(tagging?.ocr));
+    assert.ok(line.box.every(([x, y]) => x >= 0 && x <= 640 && y >= 0 && y <= 360 && Number.isInteger(x) && Number.isInteger(y)));
+    const middle = line.box.reduce((sum, [, y]) => sum + y, 0) / 4;
+    assert.ok(middle > 180 && middle < 330, `caption box centred at y=${middle}`);
+    const segments = tagging?.speechSegments ?? [];
+    assert.ok(segments.length > 0 && segments.every((g) => g.endS > g.startS && g.startS >= 0), JSON.stringify(segments));
+  });
+
   test('cancelling a running job kills ffmpeg and removes partial output', async () => {
     const carol = await newUser(server, 'media');
     const { url, jobId } = await tusUpload(server, await readFile(longClip), carol.token, { title: 'long one' });
@@ -225,6 +271,28 @@ describe('on one server', () => {
     assert.equal(job.stage, 'failed');
     assert.equal(job.error?.code, 'E_MEDIA_INVALID');
     await assert.rejects(stat(join(dataDir, 'media', jobId)), { code: 'ENOENT' });
+  });
+
+  test('an upload that is an HLS playlist naming another user\'s video (disguised as MPEG-TS) fails E_MEDIA_INVALID; nothing is copied', async () => {
+    // Issue 13: probed as a stream and accepted, then opened as HLS by ffmpeg, which copied
+    // the named file (another job's output) into this upload's published video.
+    const victim = join(dataDir, 'media', 'victimjob');
+    await mkdir(victim, { recursive: true });
+    // As a finished job leaves it: an MP4 with faststart, which HLS reads as a segment.
+    await copyFile(await makeClip(clips, { seconds: 2, width: 640, height: 360, faststart: true }), join(victim, 'video.mp4'));
+    try {
+      const mallory = await newUser(server, 'media');
+      const attack = await playlistDisguisedAsTs(clips, 'attack', '../media/victimjob/video.mp4');
+      const { jobId } = await tusUpload(server, await readFile(attack), mallory.token, { title: 'not mine' });
+      const job = await jobReaches(server, mallory.token, jobId, ['failed', 'ready']);
+      assert.equal(job.stage, 'failed', `published as video ${job.videoId}`);
+      assert.equal(job.error?.code, 'E_MEDIA_INVALID');
+      assert.match(job.error?.message ?? '', /not recognised/);
+      assert.equal(job.videoId, undefined);
+      await assert.rejects(stat(join(dataDir, 'media', jobId)), { code: 'ENOENT' });
+    } finally {
+      await rm(victim, { recursive: true, force: true });
+    }
   });
 
   test('a job whose holder died is taken over when its lease lapses, and completes', async () => {

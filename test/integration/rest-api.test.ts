@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { TagTokenizer } from '../../src/domain/tags.ts';
 import type { Tremolo } from '../../src/main.ts';
+import type { TagInfo } from '../../src/protocol/model.ts';
+import { keywordTags } from '../../src/workers/tasks/tag/keywords.ts';
 import { newUser, startServer } from '../helpers/server.ts';
 
 const code = (e: unknown) => (e as { code: string }).code;
@@ -198,5 +201,91 @@ describe('REST API', () => {
     const p1 = await author.http.hot({ limit: 1 });
     const p2 = await author.http.hot({ limit: 1, cursor: p1.nextCursor });
     assert.notEqual(p1.items[0]!.id, p2.items[0]!.id);
+  });
+
+  describe('tags a person can use', () => {
+    const tokenizer = new TagTokenizer();
+    /** Tags the real keyword tagger gives for these on-screen lines. */
+    const tagsOf = (...texts: string[]): string[] =>
+      keywordTags(texts.map((text) => ({ text, confidence: 0.99, box: [[0, 0], [1, 0], [1, 1], [0, 1]] })), tokenizer);
+
+    it('finds videos by tag the way people type tags: #Travel, TRAVEL, a word of a phrase, the whole phrase', async () => {
+      const author = await newUser(server, 'tagt');
+      const reader = await newUser(server, 'tagr');
+      const trip = await author.http.createVideo({ title: 'trip' });
+      const food = await author.http.createVideo({ title: 'food' });
+      await server.engine.setTagging(trip.id, { tags: tagsOf('#Travel 美食探店第3期', 'Game Over') });
+      await server.engine.setTagging(food.id, { tags: tagsOf('美食 第3期') });
+      // tagged with the caption whole but not its words, and with a label that is no word
+      const whole = await author.http.createVideo({ title: 'whole' });
+      await server.engine.setTagging(whole.id, { tags: ['#美食探店第3期', 'no-audio'] });
+      const found = async (q: string): Promise<string[]> => (await reader.http.byTag(q)).items.map((v) => v.id);
+
+      const shown = (await reader.http.getVideo(trip.id)).tagging?.tags ?? [];
+      assert.ok(shown.includes('travel') && shown.every((t) => !t.startsWith('#')), `stored without #: ${shown.join(' ')}`);
+      for (const q of ['travel', '#Travel', 'TRAVEL', '＃ｔｒａｖｅｌ']) assert.deepEqual(await found(q), [trip.id], q);
+      for (const q of ['探店', 'game', 'over', 'Game Over', '#game', '美食探店']) assert.deepEqual(await found(q), [trip.id], q);
+      for (const q of ['美食', '第3期', '第３期']) assert.deepEqual(await found(q), [food.id, trip.id], q);
+      assert.deepEqual(await found('第3期 美食'), [food.id, trip.id], 'every word, in any order');
+      for (const q of ['美食探店第3期', '#美食探店第３期']) assert.deepEqual(await found(q), [whole.id, trip.id], `the tag whole or all its words: ${q}`);
+      for (const q of ['no-audio', 'NO-AUDIO']) assert.deepEqual(await found(q), [whole.id], q);
+      assert.deepEqual(await found('the'), [], 'a function word alone finds nothing, without an error');
+      await assert.rejects(reader.http.byTag('#'), (e) => code(e) === 'E_VALIDATION');
+    });
+
+    it('a search for several words pages through every match', async () => {
+      const author = await newUser(server, 'tagp');
+      const reader = await newUser(server, 'tagq');
+      const both: string[] = [];
+      for (let i = 0; i < 7; i++) {
+        const v = await author.http.createVideo({ title: `clip ${i}` });
+        // every other video carries both words; the rest only the longer one
+        await server.engine.setTagging(v.id, { tags: tagsOf(i % 2 === 0 ? 'Sunset Timelapse' : 'Timelapse') });
+        if (i % 2 === 0) both.unshift(v.id);
+      }
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await reader.http.byTag('sunset timelapse', { limit: 2, ...(cursor ? { cursor } : {}) });
+        assert.ok(page.items.length <= 2);
+        seen.push(...page.items.map((v) => v.id));
+        cursor = page.nextCursor;
+      } while (cursor);
+      assert.deepEqual(seen, both);
+    });
+
+    it('a search for several words does bounded work: a short page whose cursor goes on', async () => {
+      const author = await newUser(server, 'tagw');
+      const match = await author.http.createVideo({ title: 'the one' });
+      await server.engine.setTagging(match.id, { tags: ['sunrise', 'aerial'] });
+      // 520 newer videos carry the longer word only: more than one request looks at
+      for (let i = 0; i < 520; i++) {
+        const v = await server.engine.createVideo(author.id, { title: `other ${i}` });
+        await server.engine.setTagging(v.id, { tags: ['sunrise'] });
+      }
+      const first = await author.http.byTag('sunrise aerial', { limit: 5 });
+      assert.deepEqual(first.items, [], 'nothing among the first 500 looked at');
+      assert.ok(first.nextCursor, 'but the walk goes on');
+      const second = await author.http.byTag('sunrise aerial', { limit: 5, cursor: first.nextCursor });
+      assert.deepEqual(second.items.map((v) => v.id), [match.id]);
+      assert.equal(second.nextCursor, undefined);
+    });
+
+    it('a video keeps its OCR boxes and speech segments, capped in number', async () => {
+      const author = await newUser(server, 'tagb');
+      const v = await author.http.createVideo({ title: 'boxes' });
+      const box: NonNullable<TagInfo['ocr']>[number]['box'] = [[10, 20], [110, 22], [109, 60], [9, 58]];
+      const segments = Array.from({ length: 1000 }, (_, i) => ({ startS: i, endS: i + 0.5 }));
+      const ocr = Array.from({ length: 80 }, (_, i) => ({ text: `line ${i}`, confidence: 0.9, box }));
+      await server.engine.setTagging(v.id, { tags: ['boxes'], ocr, frame: { width: 640, height: 360 }, speechRatio: 0.4, speechSegments: segments });
+      const got = (await author.http.getVideo(v.id)).tagging;
+      assert.deepEqual(got?.ocr?.[0], { text: 'line 0', confidence: 0.9, box });
+      assert.deepEqual(got?.frame, { width: 640, height: 360 });
+      assert.deepEqual(got?.speechSegments?.slice(0, 2), [{ startS: 0, endS: 0.5 }, { startS: 1, endS: 1.5 }]);
+      assert.equal(got?.speechSegments?.length, 200, 'capped');
+      assert.equal(got?.ocr?.length, 50, 'capped');
+      const listed = (await author.http.byTag('boxes')).items[0]?.tagging;
+      assert.deepEqual(listed, got, 'tag listings carry the same tagging');
+    });
   });
 });

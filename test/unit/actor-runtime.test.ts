@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ActorSystem, type ActorBehavior } from '../../src/actors/runtime.ts';
+import { ActorSystem, type ActorBehavior, type TurnFailure } from '../../src/actors/runtime.ts';
 import { ManualClock } from '../../src/domain/clock.ts';
 import { TremoloError } from '../../src/protocol/errors.ts';
 import { createMetrics } from '../../src/metrics.ts';
@@ -35,7 +35,8 @@ function harness(limits = { idleMs: 1000, maxActive: 100, maxBatch: 100, mailbox
     },
   };
   const metrics = createMetrics({ defaultMetrics: false });
-  const system = new ActorSystem(clock, limits, metrics.actors);
+  const failures: TurnFailure[] = [];
+  const system = new ActorSystem(clock, limits, { metrics: metrics.actors, onError: (f) => failures.push(f) });
   system.register('counter', behavior);
   const tick = () => new Promise((r) => setImmediate(r));
   return {
@@ -46,6 +47,7 @@ function harness(limits = { idleMs: 1000, maxActive: 100, maxBatch: 100, mailbox
     published,
     stored,
     metrics,
+    failures,
     tick,
     hold: () => (holdLoads = true),
     release: (v: number) => {
@@ -134,8 +136,9 @@ describe('actor runtime', () => {
     const ref = h.system.ref<number, number>('counter', 'a');
     const p = ref.ask(1);
     await h.tick();
-    h.failLoad(new Error('redis down'));
+    h.failLoad(new TremoloError('E_STORAGE_UNAVAILABLE')); // how a store reports an outage
     await assert.rejects(p, (e: TremoloError) => e.code === 'E_STORAGE_UNAVAILABLE');
+    assert.deepEqual(h.failures, [], 'an outage is not a bug');
     const p2 = ref.ask(2);
     await h.tick();
     h.writes[0]!.done();
@@ -166,7 +169,7 @@ describe('actor runtime', () => {
     const pa = a.ask(1);
     const pb = b.ask(1);
     await h.tick();
-    h.writes.find((w) => w.id === 'a')!.fail(new Error('connection reset'));
+    h.writes.find((w) => w.id === 'a')!.fail(new TremoloError('E_STORAGE_UNAVAILABLE'));
     h.writes.find((w) => w.id === 'b')!.done();
     await assert.rejects(pa, (e: TremoloError) => e.code === 'E_STORAGE_UNAVAILABLE');
     assert.equal(await pb, 1);
@@ -177,6 +180,27 @@ describe('actor runtime', () => {
     assert.deepEqual(h.loads, ['a', 'b', 'a']);
     h.writes.at(-1)!.done();
     assert.equal(await pa2, 51);
+  });
+
+  it('a bug in a turn or a load is E_INTERNAL for callers and reported with the actor and batch, not called an outage', async () => {
+    const h = harness();
+    const ref = h.system.ref<number, number>('counter', 'a');
+    const p1 = ref.ask(1);
+    const p2 = ref.ask(2);
+    await h.tick();
+    const bug = new TypeError("Cannot read properties of undefined (reading 'likes')");
+    h.writes[0]!.fail(bug);
+    await assert.rejects(p1, (e: TremoloError) => e.code === 'E_INTERNAL' && e.cause === bug);
+    await assert.rejects(p2, (e: TremoloError) => e.code === 'E_INTERNAL');
+    assert.deepEqual(h.failures, [{ kind: 'counter', id: 'a', phase: 'turn', batchSize: 2, error: bug }]);
+
+    h.hold();
+    const p3 = h.system.ref<number, number>('counter', 'b').ask(1);
+    await h.tick();
+    const loadBug = new RangeError('bad state');
+    h.failLoad(loadBug);
+    await assert.rejects(p3, (e: TremoloError) => e.code === 'E_INTERNAL');
+    assert.deepEqual(h.failures.at(-1), { kind: 'counter', id: 'b', phase: 'activate', batchSize: 1, error: loadBug });
   });
 
   it('per-message errors reject only that message', async () => {

@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ConfigError, SETTINGS, configTable, loadConfig } from '../../src/config.ts';
 import { ERROR_CATALOG } from '../../src/protocol/errors.ts';
+
+const SECRETS = { JWT_SECRET: 'j'.repeat(32), MEDIA_SECRET: 'm'.repeat(32) };
+const pem = (type: 'rsa' | 'ed25519') => {
+  const { publicKey, privateKey } = type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ed25519');
+  return { publicKey: publicKey.export({ type: 'spki', format: 'pem' }) as string, privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
+};
 
 describe('config', () => {
   it('has working defaults: the embedded in-memory server', () => {
@@ -14,7 +21,7 @@ describe('config', () => {
   });
 
   it('reads and parses values', () => {
-    const c = loadConfig({ STORAGE: 'redis', PORT: '8080', SHUTDOWN_TIMEOUT: '2m', LIVE_ALLOW_ANONYMOUS: 'off', TAGGER_CLASSIFIER_THRESHOLD: '0.25' });
+    const c = loadConfig({ ...SECRETS, STORAGE: 'redis', PORT: '8080', SHUTDOWN_TIMEOUT: '2m', LIVE_ALLOW_ANONYMOUS: 'off', TAGGER_CLASSIFIER_THRESHOLD: '0.25' });
     assert.equal(c.storage, 'redis');
     assert.equal(c.port, 8080);
     assert.equal(c.shutdownTimeoutMs, 120_000);
@@ -37,8 +44,92 @@ describe('config', () => {
     );
   });
 
-  it('refuses a short JWT secret', () => {
-    assert.throws(() => loadConfig({ JWT_SECRET: 'short' }), /JWT_SECRET is too short/);
+  it('has no built-in secret: unset secrets on one memory-store process are random, different each start, and reported', () => {
+    for (const { name, doc } of Object.values(SETTINGS).map((s) => ({ name: s.env, doc: s.default }))) {
+      if (/SECRET|TOKEN|PRIVATE_KEY/.test(name)) assert.equal(doc, '', `${name} has no default`);
+    }
+    const a = loadConfig({});
+    const b = loadConfig({});
+    assert.deepEqual(a.generatedSecrets, ['JWT_SECRET', 'MEDIA_SECRET']);
+    assert.ok(Buffer.byteLength(a.jwtSecret) >= 32 && Buffer.byteLength(a.mediaSecret) >= 32);
+    assert.notEqual(a.jwtSecret, b.jwtSecret);
+    assert.notEqual(a.mediaSecret, b.mediaSecret);
+    assert.notEqual(a.jwtSecret, a.mediaSecret);
+    assert.deepEqual(loadConfig(SECRETS).generatedSecrets, []);
+    assert.equal(loadConfig(SECRETS).jwtSecret, SECRETS.JWT_SECRET);
+  });
+
+  it('refuses to start without secrets in production or on Redis, naming each variable', () => {
+    for (const env of [{ NODE_ENV: 'production' }, { STORAGE: 'redis' }]) {
+      assert.throws(
+        () => loadConfig(env),
+        (err: ConfigError) => {
+          assert.ok(err instanceof ConfigError);
+          assert.equal(err.problems.length, 2, err.message);
+          assert.match(err.problems[0]!, /^JWT_SECRET is not set/);
+          assert.match(err.problems[1]!, /^MEDIA_SECRET is not set/);
+          return true;
+        },
+      );
+      assert.throws(() => loadConfig({ ...env, JWT_SECRET: SECRETS.JWT_SECRET }), /^(?!.*JWT_SECRET)[\s\S]*MEDIA_SECRET is not set/);
+      assert.equal(loadConfig({ ...env, ...SECRETS }).generatedSecrets.length, 0);
+    }
+  });
+
+  it('refuses secrets shorter than 32 bytes without repeating them', () => {
+    for (const name of ['JWT_SECRET', 'MEDIA_SECRET', 'METRICS_TOKEN']) {
+      assert.throws(
+        () => loadConfig({ ...SECRETS, [name]: 'short-secret-value' }),
+        (err: ConfigError) => {
+          assert.match(err.message, new RegExp(`${name} \\(18 bytes\\) is invalid: expected at least 32 bytes`));
+          assert.doesNotMatch(err.message, /short-secret-value/);
+          return true;
+        },
+      );
+    }
+    // 32 bytes, not 32 characters: 11 three-byte characters are 33 bytes
+    assert.equal(loadConfig({ ...SECRETS, JWT_SECRET: '抖'.repeat(11) }).jwtSecret, '抖'.repeat(11));
+  });
+
+  it('needs no JWT_SECRET when tokens are signed or verified with keys', () => {
+    const { publicKey, privateKey } = pem('ed25519');
+    const env = { NODE_ENV: 'production', MEDIA_SECRET: SECRETS.MEDIA_SECRET };
+    assert.equal(loadConfig({ ...env, JWT_PUBLIC_KEY: publicKey }).jwtSecret, '');
+    assert.equal(loadConfig({ ...env, JWT_PRIVATE_KEY: privateKey }).jwtPrivateKey, privateKey);
+    assert.equal(loadConfig({ ...env, JWT_JWKS_URL: 'https://id.example/jwks.json' }).generatedSecrets.length, 0);
+  });
+
+  it('checks token keys: PEM of a supported type, and the two halves of one pair', () => {
+    const rsa = pem('rsa');
+    const ed = pem('ed25519');
+    assert.throws(() => loadConfig({ ...SECRETS, JWT_PUBLIC_KEY: 'not a key' }), /JWT_PUBLIC_KEY="not a key" is invalid: expected a PEM public key/);
+    assert.throws(
+      () => loadConfig({ ...SECRETS, JWT_PRIVATE_KEY: 'nope' }),
+      (err: ConfigError) => /JWT_PRIVATE_KEY \(4 bytes\) is invalid: expected a PEM private key/.test(err.message) && !err.message.includes('nope'),
+    );
+    assert.throws(() => loadConfig({ ...SECRETS, JWT_PRIVATE_KEY: rsa.privateKey, JWT_PUBLIC_KEY: ed.publicKey }), /JWT_PRIVATE_KEY does not belong to JWT_PUBLIC_KEY/);
+    assert.equal(loadConfig({ ...SECRETS, JWT_PRIVATE_KEY: rsa.privateKey, JWT_PUBLIC_KEY: rsa.publicKey }).jwtPublicKey, rsa.publicKey);
+  });
+
+  it('serves metrics on loopback unless a token protects them', () => {
+    const c = loadConfig(SECRETS);
+    assert.equal(c.metricsHost, '127.0.0.1');
+    assert.equal(c.metricsPort, 9464);
+    assert.throws(() => loadConfig({ ...SECRETS, METRICS_HOST: '0.0.0.0' }), /METRICS_HOST="0.0.0.0" is not a loopback address: set METRICS_TOKEN/);
+    assert.equal(loadConfig({ ...SECRETS, METRICS_HOST: '0.0.0.0', METRICS_TOKEN: 't'.repeat(32) }).metricsHost, '0.0.0.0');
+    assert.equal(loadConfig({ ...SECRETS, METRICS_HOST: '0.0.0.0', METRICS_ENABLED: 'false' }).metricsEnabled, false);
+    for (const host of ['::1', 'localhost', '127.0.0.2']) assert.equal(loadConfig({ ...SECRETS, METRICS_HOST: host }).metricsHost, host);
+  });
+
+  it('reads CORS_ORIGINS as a list of origins', () => {
+    assert.deepEqual(loadConfig(SECRETS).corsOrigins, []);
+    assert.deepEqual(loadConfig({ ...SECRETS, CORS_ORIGINS: 'https://app.example.com, http://localhost:5173/' }).corsOrigins, [
+      'https://app.example.com',
+      'http://localhost:5173',
+    ]);
+    for (const bad of ['*', 'app.example.com', 'https://app.example.com/path', 'null']) {
+      assert.throws(() => loadConfig({ ...SECRETS, CORS_ORIGINS: bad }), /CORS_ORIGINS=.* is invalid: expected comma-separated origins/, bad);
+    }
   });
 
   it('is documented in the README: the configuration table matches SETTINGS', () => {

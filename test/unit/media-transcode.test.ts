@@ -4,9 +4,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TremoloError } from '../../src/protocol/errors.ts';
 import { probeMedia } from '../../src/workers/media/ffmpeg.ts';
-import { parseMediaPlaylist, transcode, type TranscodeManifest } from '../../src/workers/tasks/transcode.ts';
+import { parseMediaPlaylist, planTranscode, transcode, type TranscodeManifest } from '../../src/workers/tasks/transcode.ts';
 import type { TaskProgress } from '../../src/workers/task-protocol.ts';
-import { makeClip, processesMentioning, removeDir, tempDir, textFile, videoSize } from '../helpers/ffmpeg-fixtures.ts';
+import { makeClip, makeMatroska, playlistDisguisedAsTs, processesMentioning, removeDir, tempDir, textFile, videoSize } from '../helpers/ffmpeg-fixtures.ts';
+
+/** Debian's tools from PATH, named explicitly so these tests mean the same binaries on any revision. */
+const bins = { ffmpegPath: 'ffmpeg', ffprobePath: 'ffprobe' };
 
 describe('transcode', () => {
   let dir: string;
@@ -92,6 +95,41 @@ describe('transcode', () => {
     const portrait = await makeClip(dir, { seconds: 2, width: 720, height: 1280 });
     const m = await transcode({ input: portrait, outDir: join(dir, 'portrait') });
     assert.deepEqual(m.hls.variants.map((v) => [v.width, v.height]), [[720, 1280], [480, 854]]);
+  });
+
+  it('opens the source only with the demuxer its probe named, local files only', async () => {
+    const probe = await probeMedia(clip);
+    const { plan } = planTranscode(clip, probe, dir);
+    assert.equal(plan.inputs.length, 2);
+    for (const input of plan.inputs) {
+      const o = input.options.join(' ');
+      assert.ok(o.includes('-protocol_whitelist file -f mov -enable_drefs 0'), o);
+    }
+  });
+
+  it('never reads another file through a playlist, even when handed a probe of a real video', async () => {
+    // Issue 13: an upload made of an HLS line naming another video, then a short MPEG-TS.
+    const parent = await tempDir('tremolo-hls-');
+    try {
+      // Faststart, like every video.mp4 the pipeline publishes: HLS reads it as a segment.
+      const target = await makeClip(dir, { seconds: 2, width: 640, height: 360, faststart: true });
+      const upload = await playlistDisguisedAsTs(parent, 'upload', target);
+      const probe = await probeMedia(target); // what a probe of the named file would say
+      await assert.rejects(transcode({ input: upload, outDir: join(parent, 'v'), probe, ...bins }), (e: unknown) => e instanceof TremoloError && e.code === 'E_MEDIA_INVALID');
+      assert.deepEqual((await readdir(parent)).filter((f) => f.startsWith('v')), [], 'no output');
+    } finally {
+      await removeDir(parent);
+    }
+  });
+
+  it('transcodes a live-recorded WebM (no duration, Matroska demuxer)', async () => {
+    const webm = await makeMatroska(dir, { webm: true, live: true });
+    const m = await transcode({ input: webm, outDir: join(dir, 'webm'), ...bins });
+    assert.equal(m.probe.container, 'matroska');
+    assert.deepEqual(m.hls.variants.map((v) => [v.width, v.height]), [[320, 240]]);
+    assert.ok(m.audio);
+    const out = await probeMedia(join(m.dir, m.mp4));
+    assert.ok(Math.abs(out.durationS - 2) < 0.3, `${out.durationS} s`);
   });
 
   it('fails with E_MEDIA_INVALID on a non-video and leaves nothing behind', async () => {

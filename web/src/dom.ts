@@ -26,6 +26,11 @@ export function compact(n: number): string {
   return `${v < 10 ? v.toFixed(1).replace(/\.0$/, '') : Math.floor(v)}${unit}`;
 }
 
+/** A tag as shown: `#travel`. Tags are stored without `#`; records tagged before that kept theirs. */
+export function tagLabel(tag: string): string {
+  return `#${tag.replace(/^#+/, '')}`;
+}
+
 /** "3m", "2h", "5d" ago. */
 export function ago(iso: string, now = Date.now()): string {
   const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));

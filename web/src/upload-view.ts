@@ -6,7 +6,7 @@
 import * as tus from 'tus-js-client';
 import type { JobProgressPayload, Video } from '../../src/client/index.ts';
 import type { AppContext } from './context.ts';
-import { h, messageOf } from './dom.ts';
+import { h, messageOf, tagLabel } from './dom.ts';
 
 const UPLOADS_PATH = '/v1/uploads';
 /** The final PATCH of an upload answers with the id of the media job it started. */
@@ -163,7 +163,7 @@ export class UploadView {
     this.#say('Ready', 100);
     this.#result.replaceChildren(
       h('p', {}, h('strong', {}, video.title), ' is live.'),
-      tags.length ? h('ul', { class: 'tags' }, ...tags.map((t) => h('li', {}, `#${t}`))) : h('p', { class: 'muted' }, 'No tags found.'),
+      tags.length ? h('ul', { class: 'tags' }, ...tags.map((t) => h('li', {}, tagLabel(t)))) : h('p', { class: 'muted' }, 'No tags found.'),
     );
   }
 

@@ -5,7 +5,7 @@
  */
 import type { Comment, Counters, Video, VideoSnapshotPayload } from '../../src/client/index.ts';
 import type { AppContext } from './context.ts';
-import { ago, compact, h, icon, messageOf } from './dom.ts';
+import { ago, compact, h, icon, messageOf, tagLabel } from './dom.ts';
 import { Player } from './player.ts';
 
 export class VideoCard {
@@ -86,7 +86,7 @@ export class VideoCard {
         h('div', { class: 'author' }, avatar, h('div', { class: 'byline' }, authorName, h('time', { datetime: video.createdAt }, ago(video.createdAt))), this.#followButton),
         h('h2', {}, video.title),
         video.description ? h('p', { class: 'description' }, video.description) : null,
-        tags.length ? h('ul', { class: 'tags' }, ...tags.map((t) => h('li', {}, `#${t}`))) : null,
+        tags.length ? h('ul', { class: 'tags' }, ...tags.map((t) => h('li', {}, tagLabel(t)))) : null,
         this.player.source ? null : h('p', { class: 'muted' }, 'This video is still being processed.'),
         h('h3', {}, 'Comments'),
         this.#commentList,

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { TremoloError } from '../../protocol/errors.ts';
 import type { Comment, Counters, Page, PageRequest, TagInfo, UserProfile, VideoEvent, VideoRecord } from '../../protocol/model.ts';
-import { decodeCursor, pageOf } from '../cursor.ts';
+import { decodeCursor, pageOf, requireOffset } from '../cursor.ts';
 import type { JobPatch, JobRecord, JobStore } from '../jobs.ts';
 import { FINAL_STAGES } from '../jobs.ts';
 import { SortedIds } from '../sorted-ids.ts';
@@ -45,7 +45,7 @@ interface VideoRow {
   record: VideoRecord;
   counters: Counters;
   likers: Set<string>;
-  viewers: Map<string, number>; // userId -> last counted view (ms)
+  viewers: Map<string, number>; // viewer id -> last counted view (ms), oldest first
   comments: Map<string, Comment>; // by comment id
   commentOrder: SortedIds;
   idempotency: Map<string, string>; // `${userId}:${key}` -> comment id
@@ -215,12 +215,20 @@ class MemoryVideos implements VideoStore {
           return { ok: true, type: op.type, changed };
         }
         case 'view': {
-          if (op.userId !== undefined) {
-            const last = row.viewers.get(op.userId);
-            if (last !== undefined && opts.now - last < this.limits.viewDedupS * 1000) {
+          if (op.viewerId !== undefined) {
+            const window = this.limits.viewDedupS * 1000;
+            const last = row.viewers.get(op.viewerId);
+            if (last !== undefined && opts.now - last < window) {
               return { ok: true, type: 'view', counted: false };
             }
-            row.viewers.set(op.userId, opts.now);
+            // re-inserted, so the map stays in time order and views older than the window
+            // (which dedup nothing) are trimmed from its front, as the Redis driver trims its zset
+            row.viewers.delete(op.viewerId);
+            row.viewers.set(op.viewerId, opts.now);
+            for (const [viewer, at] of row.viewers) {
+              if (opts.now - at < window) break;
+              row.viewers.delete(viewer);
+            }
           }
           c.views++;
           c.version++;
@@ -305,7 +313,8 @@ class MemoryVideos implements VideoStore {
   }
 
   async byTag(tag: string, page: PageRequest): Promise<Page<string>> {
-    const ids = this.tags.get(tag)?.descending(decodeCursor(page.cursor), page.limit + 1) ?? [];
+    const before = decodeCursor(page.cursor); // a bad cursor is refused even for an unknown tag
+    const ids = this.tags.get(tag)?.descending(before, page.limit + 1) ?? [];
     return pageOf(ids, page.limit, (id) => id);
   }
 
@@ -370,6 +379,7 @@ class MemoryFeeds implements FeedStore {
   }
 
   async hot(offset: number, limit: number): Promise<string[]> {
+    requireOffset(offset);
     return [...this.hotScores]
       .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? 1 : -1))
       .slice(offset, offset + limit)

@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { TremoloError } from '../../protocol/errors.ts';
 import type { Comment, Counters, Page, PageRequest, TagInfo, UserProfile, VideoEvent, VideoRecord } from '../../protocol/model.ts';
-import { decodeCursor, pageOf } from '../cursor.ts';
+import { decodeCursor, pageOf, requireOffset } from '../cursor.ts';
 import type { JobPatch, JobRecord, JobStage, JobStore } from '../jobs.ts';
 import { FINAL_STAGES } from '../jobs.ts';
 import type {
@@ -275,7 +275,7 @@ class RedisVideos implements VideoStore {
         case 'unlike':
           return ['u', op.userId];
         case 'view':
-          return op.userId === undefined ? ['v'] : ['v', op.userId];
+          return op.viewerId === undefined ? ['v'] : ['v', op.viewerId];
         case 'comment': {
           const n = FIRST_TEXT_ARG + text.length;
           text.push(op.idempotencyKey, JSON.stringify(op.comment));
@@ -447,10 +447,12 @@ class RedisFeeds implements FeedStore {
 
   async hot(offset: number, limit: number): Promise<string[]> {
     const { client, keys } = this.ctx;
+    const start = requireOffset(offset);
     if (!(limit > 0)) return [];
-    const start = Math.max(0, offset);
+    // both bounds stay integers Redis can read (a number past 2^53 would be sent as 1e+21)
+    const stop = Math.min(start + Math.ceil(limit) - 1, Number.MAX_SAFE_INTEGER);
     // ZREVRANGE breaks score ties by member, descending: the memory driver's order
-    return io(() => client.zrevrange(keys.hot(), start, start + limit - 1));
+    return io(() => client.zrevrange(keys.hot(), start, stop));
   }
 }
 

@@ -3,6 +3,11 @@
  * with EVALSHA, falling back to EVAL when the server answers NOSCRIPT (after a restart,
  * SCRIPT FLUSH, or on a Cluster node that has not seen the script yet).
  *
+ * A script may include shared Lua with a line `--- @include "<name>"` (BullMQ's convention):
+ * the loader puts `lua/includes/<name>.lua` there, once per script however often it is
+ * asked for, includes of includes too, so each rule (the log's epoch, a job's lease) is
+ * written once.
+ *
  * Also the two error translations of the driver, each in one place: a script's failure
  * code -> TremoloError (`scriptFailure`), and a client/connection error -> TremoloError
  * (`storageError`).
@@ -163,11 +168,28 @@ function loadScripts(dir: URL): Map<ScriptName, LoadedScript> {
     if (!match) continue;
     const name = match[1] as ScriptName;
     if (!SCRIPT_NAMES.includes(name)) throw new Error(`unexpected Lua script ${file}`);
-    const lua = readFileSync(new URL(file, dir), 'utf8');
+    const lua = expandIncludes(readFileSync(new URL(file, dir), 'utf8'), new URL('includes/', dir), new Set(), file);
     scripts.set(name, { lua, sha: createHash('sha1').update(lua).digest('hex'), numKeys: Number(match[2]) });
   }
   for (const name of SCRIPT_NAMES) {
     if (!scripts.has(name)) throw new Error(`Lua script ${name}-<numKeys>.lua is missing from ${dir.href}`);
   }
   return scripts;
+}
+
+const INCLUDE = /^--- @include "([a-z0-9-]+)"[ \t]*$/gm;
+
+/** Replaces each `--- @include "<name>"` line with that include's text (each at most once). */
+export function expandIncludes(lua: string, includes: URL, seen: Set<string>, from: string): string {
+  return lua.replace(INCLUDE, (_line, name: string) => {
+    if (seen.has(name)) return `-- (${name} is already included)`;
+    seen.add(name);
+    let text: string;
+    try {
+      text = readFileSync(new URL(`${name}.lua`, includes), 'utf8');
+    } catch {
+      throw new Error(`${from} includes "${name}", but ${includes.href}${name}.lua does not exist`);
+    }
+    return expandIncludes(text, includes, seen, `${name}.lua`).trimEnd();
+  });
 }

@@ -1,21 +1,45 @@
 /**
- * Access tokens (JWT via jose). tremolo issues HS256 tokens signed with JWT_SECRET; it
- * can instead verify RS256/EdDSA tokens issued elsewhere, with a PEM public key or a
- * JWKS URL. Every failure maps to a distinct catalog code: missing, expired, invalid
- * (malformed, tampered, wrong issuer/audience) and wrong algorithm (`none` included).
+ * Access tokens (JWT via jose). tremolo issues HS256 tokens signed with JWT_SECRET, or,
+ * given a private key, RS256/EdDSA/ES256 tokens; it can verify tokens issued elsewhere
+ * with a PEM public key or a JWKS URL. A server always verifies what it issues: with a
+ * public key or JWKS and no private key it issues nothing (E_LOCAL_LOGIN_DISABLED).
+ * Every failure maps to a distinct catalog code: missing, expired, invalid (malformed,
+ * tampered, wrong issuer/audience) and wrong algorithm (`none` included).
  */
-import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
-import { SignJWT, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import {
+  SignJWT,
+  calculateJwkThumbprint,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors,
+  exportJWK,
+  jwtVerify,
+  type JWTVerifyGetKey,
+} from 'jose';
 import { LRUCache } from 'lru-cache';
+import { isTsid } from '../../domain/ids.ts';
+import { tokenKeyAlg } from '../../config.ts';
 import { TremoloError } from '../../protocol/errors.ts';
 
 export interface TokenSettings {
-  secret: string;
+  /** HS256 secret; used only when no key below is given. */
+  secret?: string;
   issuer: string;
   audience: string;
   ttlS: number;
+  /** Signs issued tokens (RS256, EdDSA or ES256 by key type); its public half verifies them. */
+  privateKeyPem?: string;
+  /** Verifies tokens issued elsewhere. */
   publicKeyPem?: string;
   jwksUrl?: string;
+}
+
+/** How issued tokens are signed. */
+interface Signer {
+  alg: string;
+  key: Uint8Array | KeyObject;
+  kid?: string;
 }
 
 export interface Principal {
@@ -31,7 +55,7 @@ const VERIFIED_MAX = 10_000;
 const VERIFIED_TTL_MS = 5 * 60_000;
 
 export class TokenService {
-  private readonly secret: Uint8Array;
+  private readonly signer: Promise<Signer> | undefined;
   private readonly algorithms: string[];
   private readonly verifyKey: Promise<Uint8Array | KeyObject | JWTVerifyGetKey>;
   /**
@@ -42,34 +66,66 @@ export class TokenService {
    */
   private readonly verified = new LRUCache<string, Principal>({ max: VERIFIED_MAX, ttl: VERIFIED_TTL_MS });
 
-  constructor(private readonly settings: TokenSettings) {
-    this.secret = new TextEncoder().encode(settings.secret);
+  /**
+   * @param opts.userExists Whether a well-formed user id names an existing account. With it,
+   *   a validly signed token whose subject is not a user (forged with a leaked key, issued by
+   *   another system, or for a removed account) is refused; answers are remembered with the
+   *   verified token, so a request pays for the lookup once per token.
+   */
+  constructor(
+    private readonly settings: TokenSettings,
+    private readonly opts: { userExists?: (userId: string) => Promise<boolean> } = {},
+  ) {
+    const own = settings.privateKeyPem ? ownKeyPair(settings.privateKeyPem) : undefined;
+    if (own) {
+      this.signer = own.kid.then((kid) => ({ alg: own.alg, key: own.privateKey, kid }));
+    } else if (!settings.publicKeyPem && !settings.jwksUrl) {
+      if (!settings.secret) throw new TypeError('TokenService needs a secret, a private key, a public key or a JWKS URL');
+      const secret = new TextEncoder().encode(settings.secret);
+      this.signer = Promise.resolve({ alg: 'HS256', key: secret });
+    }
+
     if (settings.jwksUrl) {
       this.algorithms = ASYMMETRIC;
-      this.verifyKey = Promise.resolve(createRemoteJWKSet(new URL(settings.jwksUrl)));
+      const remote = createRemoteJWKSet(new URL(settings.jwksUrl));
+      // Our own tokens verify with our own key even when the JWKS does not list it.
+      this.verifyKey = own
+        ? own.kid.then((kid): JWTVerifyGetKey => (header, token) => (header.kid === kid ? own.publicKey : remote(header, token)))
+        : Promise.resolve(remote);
     } else if (settings.publicKeyPem) {
       const key = createPublicKey(settings.publicKeyPem);
-      const alg = { rsa: 'RS256', ed25519: 'EdDSA', ec: 'ES256' }[key.asymmetricKeyType as string];
+      const alg = tokenKeyAlg(key);
       if (!alg) throw new RangeError(`JWT_PUBLIC_KEY: unsupported key type ${key.asymmetricKeyType}`);
+      // config checks that a private key given with it is its other half
       this.algorithms = [alg];
       this.verifyKey = Promise.resolve(key);
+    } else if (own) {
+      this.algorithms = [own.alg];
+      this.verifyKey = Promise.resolve(own.publicKey);
     } else {
       this.algorithms = ['HS256'];
-      this.verifyKey = Promise.resolve(createSecretKey(Buffer.from(this.secret)));
+      this.verifyKey = Promise.resolve(createSecretKey(Buffer.from(settings.secret ?? '')));
     }
   }
 
-  /** Issues an HS256 token for a user of this service. */
+  /** Whether this service issues tokens (local sign-up and log-in); false when tokens only come from elsewhere. */
+  get canIssue(): boolean {
+    return this.signer !== undefined;
+  }
+
+  /** Issues a token for a user of this service; E_LOCAL_LOGIN_DISABLED when it has no signing key. */
   async issue(user: { id: string; handle: string }, nowS = Math.floor(Date.now() / 1000)): Promise<{ token: string; expiresAt: string }> {
+    if (!this.signer) throw new TremoloError('E_LOCAL_LOGIN_DISABLED');
+    const { alg, key, kid } = await this.signer;
     const exp = nowS + this.settings.ttlS;
     const token = await new SignJWT({ handle: user.handle })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setProtectedHeader({ alg, typ: 'JWT', ...(kid ? { kid } : {}) })
       .setSubject(user.id)
       .setIssuer(this.settings.issuer)
       .setAudience(this.settings.audience)
       .setIssuedAt(nowS)
       .setExpirationTime(exp)
-      .sign(this.secret);
+      .sign(key);
     return { token, expiresAt: new Date(exp * 1000).toISOString() };
   }
 
@@ -89,6 +145,7 @@ export class TokenService {
       throw new TremoloError('E_TOKEN_INVALID');
     }
     if (!alg || !this.algorithms.includes(alg)) throw new TremoloError('E_TOKEN_ALGORITHM');
+    let principal: Principal;
     try {
       const key = await this.verifyKey;
       const { payload } = await jwtVerify(token, key as Uint8Array, {
@@ -97,20 +154,34 @@ export class TokenService {
         audience: this.settings.audience,
       });
       if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') throw new TremoloError('E_TOKEN_INVALID');
-      const principal: Principal = {
+      principal = {
         userId: payload.sub,
         ...(typeof payload['handle'] === 'string' ? { handle: payload['handle'] } : {}),
         expiresAt: payload.exp,
       };
-      this.verified.set(token, principal);
-      return principal;
     } catch (err) {
       if (err instanceof TremoloError) throw err;
       if (err instanceof errors.JWTExpired) throw new TremoloError('E_TOKEN_EXPIRED');
       if (err instanceof errors.JOSEAlgNotAllowed) throw new TremoloError('E_TOKEN_ALGORITHM');
       throw new TremoloError('E_TOKEN_INVALID', undefined, { cause: err });
     }
+    // the subject becomes the author of every write: it must be a user id, and a user's
+    if (!isTsid(principal.userId)) throw new TremoloError('E_TOKEN_INVALID', 'The access token does not name a user');
+    if (this.opts.userExists && !(await this.opts.userExists(principal.userId))) {
+      throw new TremoloError('E_TOKEN_INVALID', 'The access token names no existing user');
+    }
+    this.verified.set(token, principal);
+    return principal;
   }
+}
+
+/** A signing key pair from a PEM private key; `kid` is the RFC 7638 thumbprint of its public half. */
+function ownKeyPair(pem: string): { alg: string; privateKey: KeyObject; publicKey: KeyObject; kid: Promise<string> } {
+  const privateKey = createPrivateKey(pem);
+  const publicKey = createPublicKey(privateKey);
+  const alg = tokenKeyAlg(publicKey);
+  if (!alg) throw new RangeError(`JWT_PRIVATE_KEY: unsupported key type ${publicKey.asymmetricKeyType}`);
+  return { alg, privateKey, publicKey, kid: exportJWK(publicKey).then((jwk) => calculateJwkThumbprint(jwk)) };
 }
 
 /** The token of an `Authorization: Bearer <token>` header, if any. */

@@ -1,33 +1,48 @@
 /**
- * Request rate limits (rate-limiter-flexible): per client IP, per signed-in user, and
- * for logins per handle and per IP. Counters live in this process or, with
- * RATE_STORE=redis, in Redis so the limits hold across processes.
+ * Request rate limits (rate-limiter-flexible): per client IP, per signed-in user, sign-ups
+ * per IP, login attempts per IP, and failed logins (LoginThrottle). Counters live in this
+ * process or, with RATE_STORE=redis, in Redis so the limits hold across processes. Callers
+ * pass addresses through `addressKey` (IPv6 counts per /64).
  */
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Cluster, Redis } from 'ioredis';
 import { TremoloError } from '../../protocol/errors.ts';
+import { LoginThrottle, type LoginFailureSettings } from './login-throttle.ts';
 
 export interface RateLimitSettings {
   ipPerMin: number;
   userPerMin: number;
+  /** Login attempts per IP each minute, whatever their outcome. */
   loginPerMin: number;
+  /** Sign-ups per IP each hour. Default 60. */
+  signupPerHour?: number;
+  /** Failed-login limits (see LoginThrottle). Default 5 per (handle, IP), 50 per handle, delays up to 15 min. */
+  loginFailures?: LoginFailureSettings;
   /** Present when counters are shared through Redis. */
   redis?: { client: Redis | Cluster; prefix: string };
 }
 
+/** Makes a limiter of `points` per `duration` seconds, in memory or in Redis. */
+export type LimiterFactory = (name: string, points: number, duration: number) => RateLimiterAbstract;
+
 export class RateLimits {
+  /** Failed-login delays. */
+  readonly logins: LoginThrottle;
   private readonly ip: RateLimiterAbstract;
   private readonly user: RateLimiterAbstract;
   private readonly login: RateLimiterAbstract;
+  private readonly signup: RateLimiterAbstract;
 
   constructor(settings: RateLimitSettings) {
-    const make = (name: string, points: number, duration: number): RateLimiterAbstract =>
+    const make: LimiterFactory = (name, points, duration) =>
       settings.redis
         ? new RateLimiterRedis({ storeClient: settings.redis.client, keyPrefix: `${settings.redis.prefix}rl:${name}`, points, duration })
         : new RateLimiterMemory({ keyPrefix: name, points, duration });
     this.ip = make('ip', settings.ipPerMin, 60);
     this.user = make('user', settings.userPerMin, 60);
     this.login = make('login', settings.loginPerMin, 60);
+    this.signup = make('signup', settings.signupPerHour ?? 60, 3600);
+    this.logins = new LoginThrottle(make, settings.loginFailures ?? { perHandleIp: 5, perHandle: 50, maxDelayS: 900 });
   }
 
   consumeIp(ip: string): Promise<void> {
@@ -38,10 +53,14 @@ export class RateLimits {
     return consume(this.user, userId);
   }
 
-  /** A login attempt counts against both the handle and the IP. */
-  async consumeLogin(handle: string, ip: string): Promise<void> {
-    await consume(this.login, `h:${handle.toLowerCase()}`);
-    await consume(this.login, `ip:${ip}`);
+  /** A login attempt from `ip`, counted before any password is checked. */
+  consumeLogin(ip: string): Promise<void> {
+    return consume(this.login, ip);
+  }
+
+  /** A sign-up from `ip`, counted before its password is hashed. */
+  consumeSignup(ip: string): Promise<void> {
+    return consume(this.signup, ip);
   }
 }
 

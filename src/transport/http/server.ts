@@ -9,7 +9,12 @@ import type { Metrics } from '../../metrics.ts';
 import { ERROR_CATALOG, TremoloError, type ErrorBody } from '../../protocol/errors.ts';
 import type { Principal, TokenService } from '../auth/tokens.ts';
 import { bearerToken } from '../auth/tokens.ts';
+import { addressKey, trustFunction } from '../client-address.ts';
+import { answerClientError, answerUnmetExpectation } from './client-errors.ts';
+import type { OriginPolicy } from './origins.ts';
 import type { RateLimits } from './rate-limits.ts';
+import { SECURITY_HEADERS } from './security-headers.ts';
+import { requestValidators } from './validators.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -22,6 +27,8 @@ export interface HttpDeps {
   tokens: TokenService;
   limits: RateLimits;
   metrics?: Metrics;
+  /** Browser origins allowed: this site and CORS_ORIGINS. */
+  origins: OriginPolicy;
   /** Logger options, or false for none (tests). */
   logger?: boolean | { level: string };
 }
@@ -41,17 +48,47 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
     },
     requestIdHeader: false,
-    trustProxy: false,
-    return503OnClosing: true,
+    // req.ip is the client behind the proxies TRUST_PROXY names (the same rule as sockets)
+    trustProxy: trustFunction(deps.config.trustProxy),
+    // a closing server and a request without Host answer from the catalog (hook below),
+    // not with fastify's and node's own bodies
+    return503OnClosing: false,
+    http: { requireHostHeader: false },
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    // bodies are validated without type coercion (validators.ts)
+    schemaController: { compilersFactory: { buildValidator: requestValidators() } },
+    // requests refused before routing (bad percent-encoding, over-long parameters) and by
+    // node's parser (malformed, oversized headers) answer from the catalog too
+    frameworkErrors: (err, req, reply) => {
+      reply.header('x-request-id', req.id);
+      void sendError(reply, toHttpError(err));
+    },
+    clientErrorHandler: answerClientError,
   });
 
-  // set as the request arrives (a synchronous hook): every answer carries it, errors included
+  // set as the request arrives (a synchronous hook): every answer carries them, errors included
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
+    reply.headers(SECURITY_HEADERS);
     done();
   });
+  deps.origins.register(app, sendError);
+
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (req, _reply, done) => {
+    // requests still arriving on open connections while the server drains
+    if (closing) return done(new TremoloError('E_SHUTTING_DOWN', undefined, { retryAfter: 1 }));
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) {
+      return done(new TremoloError('E_MALFORMED_REQUEST', 'An HTTP/1.1 request needs a Host header'));
+    }
+    done();
+  });
+  app.server.on('checkExpectation', answerUnmetExpectation);
 
   if (deps.metrics) {
     const histogram = deps.metrics.httpDuration;
@@ -70,9 +107,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const e = toHttpError(err);
-    if (e.status >= 500 && e.code !== 'E_STORAGE_UNAVAILABLE' && e.code !== 'E_BUSY' && e.code !== 'E_SHUTTING_DOWN') {
-      req.log.error({ err }, 'request failed');
-    }
+    logRequestError(req, e, err);
     return sendError(reply, e);
   });
 
@@ -90,8 +125,8 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   app.decorate('optionalUser', authenticate(false));
 
   app.addHook('onRequest', async (req) => {
-    if (req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics') return;
-    await deps.limits.consumeIp(req.ip);
+    if (req.url === '/healthz' || req.url === '/readyz') return;
+    await deps.limits.consumeIp(addressKey(req.ip));
   });
 
   return app;
@@ -108,6 +143,19 @@ declare module 'fastify' {
 export function userOf(req: FastifyRequest): string {
   if (!req.principal) throw new TremoloError('E_TOKEN_MISSING');
   return req.principal.userId;
+}
+
+/** 5xx codes that say the server is briefly unable (reported where that is detected), not broken. */
+const UNAVAILABLE = new Set(['E_STORAGE_UNAVAILABLE', 'E_BUSY', 'E_SHUTTING_DOWN']);
+
+/**
+ * Logs a failed request at the level it deserves: a server fault is an error; what the
+ * client caused (4xx, and 501 for what this deployment does not offer) is routine and
+ * stays at debug, so no client can fill the error log.
+ */
+export function logRequestError(req: FastifyRequest, e: TremoloError, err: unknown): void {
+  if (e.status >= 500 && e.status !== 501 && !UNAVAILABLE.has(e.code)) req.log.error({ err }, 'request failed');
+  else req.log.debug({ code: e.code, status: e.status }, 'request refused');
 }
 
 export function sendError(reply: FastifyReply, e: TremoloError): FastifyReply {
@@ -129,6 +177,10 @@ export function toHttpError(err: FastifyError | Error): TremoloError {
     });
   }
   switch (fe.code) {
+    case 'FST_ERR_BAD_URL':
+      return new TremoloError('E_MALFORMED_REQUEST', 'The URL is not valid percent-encoded UTF-8');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new TremoloError('E_URI_TOO_LONG', 'A path parameter is longer than allowed');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new TremoloError('E_BAD_JSON');
@@ -139,6 +191,8 @@ export function toHttpError(err: FastifyError | Error): TremoloError {
   }
   if (err instanceof SyntaxError && fe.statusCode === 400) return new TremoloError('E_BAD_JSON');
   if (fe.statusCode === 413) return new TremoloError('E_PAYLOAD_TOO_LARGE');
+  if (fe.statusCode === 414) return new TremoloError('E_URI_TOO_LONG');
+  if (fe.statusCode === 431) return new TremoloError('E_HEADERS_TOO_LARGE');
   if (fe.statusCode === 503) return new TremoloError('E_SHUTTING_DOWN');
   if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return new TremoloError('E_VALIDATION', ERROR_CATALOG.E_VALIDATION.message);
   return new TremoloError('E_INTERNAL', undefined, { cause: err });

@@ -8,7 +8,7 @@
  * for its own rooms and budget. User-room events (notifications, feed, jobs) are plain
  * room broadcasts that the adapter carries.
  */
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Socket as TcpSocket } from 'node:net';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Cluster, Redis } from 'ioredis';
@@ -16,6 +16,7 @@ import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'r
 import { Server, type Socket } from 'socket.io';
 import type { Engine } from '../../actors/engine.ts';
 import type { EngineEvent, EventSink } from '../../actors/events.ts';
+import type { TrustProxy } from '../../config.ts';
 import type { Clock } from '../../domain/clock.ts';
 import type { Metrics } from '../../metrics.ts';
 import { TremoloError, failedAck } from '../../protocol/errors.ts';
@@ -32,11 +33,16 @@ import {
   type LiveVideoEvent,
   type ServerToClientEvents,
   type SocketData,
+  type WatchReply,
 } from '../../protocol/live.ts';
 import { msgpackParser } from '../../protocol/msgpack-parser.ts';
+import { answerParserMismatch } from './parser-mismatch.ts';
 import type { TokenService } from '../auth/tokens.ts';
+import { addressKey, anonymousViewerKey, clientAddress, trustFunction, type TrustFn } from '../client-address.ts';
+import type { OriginPolicy } from '../http/origins.ts';
 import { consume } from '../http/rate-limits.ts';
 import { CounterCoalescer } from './counter-coalescer.ts';
+import { WatchHolds, unsentEvents } from './watch-holds.ts';
 
 export interface LiveSettings {
   allowAnonymous: boolean;
@@ -46,6 +52,10 @@ export interface LiveSettings {
   userEventsPerSec: number;
   maxWatches: number;
   maxSocketsPerUser: number;
+  /** Open sockets per client address (key) in this process, anonymous or not. */
+  maxSocketsPerIp: number;
+  /** Proxies whose X-Forwarded-For names the client (as for HTTP). Default: none. */
+  trustProxy?: TrustProxy;
   counterIntervalMs: number;
   deliveryBudget: number;
   /** Slice size of the rolling delivery of counter updates to big rooms; 0: the whole room at once. Default 1000. */
@@ -63,6 +73,8 @@ export interface GatewayDeps {
   clock: Clock;
   settings: LiveSettings;
   metrics?: Metrics;
+  /** Browser origins that may open sockets: this site and CORS_ORIGINS. */
+  origins: OriginPolicy;
   /** With Redis: the adapter's pub/sub clients, and the rate limiter's store. */
   redis?: { pub: Redis | Cluster; sub: Redis | Cluster; prefix: string; cluster: boolean };
   log: { warn: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void };
@@ -70,6 +82,17 @@ export interface GatewayDeps {
 
 type IoServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+/**
+ * A handler's reply with packets that must reach the client after the ack, in this order
+ * (a watch's held events: watch-holds.ts).
+ */
+class AckThen {
+  constructor(
+    readonly reply: object,
+    readonly afterAck: () => void,
+  ) {}
+}
 
 /** One client event's handler; `userId` is '' for an anonymous socket. */
 interface Handler {
@@ -83,15 +106,22 @@ export class LiveGateway implements EventSink {
   private readonly socketLimiter: RateLimiterAbstract;
   private readonly userLimiter: RateLimiterAbstract;
   private readonly socketsPerUser = new Map<string, number>();
+  private readonly holds = new WatchHolds();
+  /** Open sockets, and handshakes under way, per client address key. */
+  private readonly socketsPerIp = new Map<string, number>();
+  private readonly trust: TrustFn | false;
   private readonly pendingComments = new Map<string, { added: CommentAdded[]; deleted: CommentDeleted[] }>();
   private flushScheduled = false;
   private readonly expiry = new Map<number, Set<IoSocket>>(); // second -> sockets whose token expires then
+  /** Engine connections whose Origin is not admitted; refused at the handshake with a code. */
+  private readonly foreignOrigin = new WeakSet<object>();
   private readonly expiryTimer: ReturnType<typeof setInterval>;
   private closing = false;
   private inflight = 0;
 
   constructor(private readonly deps: GatewayDeps) {
     const { settings } = deps;
+    this.trust = trustFunction(settings.trustProxy ?? { kind: 'off' });
     this.io = new Server(deps.httpServer, {
       serveClient: false,
       maxHttpBufferSize: settings.maxPayloadBytes,
@@ -100,7 +130,9 @@ export class LiveGateway implements EventSink {
       connectionStateRecovery: undefined,
       pingInterval: 25_000,
       pingTimeout: 20_000,
-      cors: { origin: true, credentials: true },
+      // Pages of other sites get CORS headers (long polling) only when CORS_ORIGINS lists
+      // them, never with credentials: the token travels in `auth`, not in a cookie.
+      ...(deps.origins.listed.length ? { cors: { origin: deps.origins.listed, credentials: false } } : {}),
     });
     if (deps.redis) {
       const { pub, sub, prefix, cluster } = deps.redis;
@@ -113,7 +145,19 @@ export class LiveGateway implements EventSink {
       );
     }
 
-    this.io.engine.on('connection', releaseUpgradeRequest);
+    this.io.engine.on('connection', (raw: EngineConnection) => {
+      // The client's address and the Origin are read now, while the opening request is at
+      // hand (it is released just below). Browsers apply no CORS to WebSockets, so this is
+      // the only Origin check a WebSocket gets.
+      raw.clientAddress = addressKey(clientAddress(raw.remoteAddress, raw.request?.headers['x-forwarded-for'], this.trust));
+      const { origin, host } = raw.request?.headers ?? {};
+      if (!deps.origins.admits(origin, host)) this.foreignOrigin.add(raw);
+      releaseUpgradeRequest(raw);
+    });
+    this.io.engine.on('connection', answerParserMismatch(settings.parser));
+    this.io.of('/').adapter.on('delete-room', (room: string) => {
+      if (isVideoRoom(room)) this.holds.roomClosed(room.slice(videoRoom('').length));
+    });
 
     this.socketLimiter = new RateLimiterMemory({ keyPrefix: 'sock', points: settings.socketEventsPerSec, duration: 1 });
     this.userLimiter = deps.redis
@@ -206,8 +250,9 @@ export class LiveGateway implements EventSink {
     for (const e of events) {
       if (e.type === 'counters') {
         const payload = { videoId, ...e.counters, offset: e.offset };
+        this.holds.counters(payload);
         if (this.deps.settings.coalesceCounters === false) {
-          this.io.local.to(videoRoom(videoId)).emit('video:counters', payload);
+          this.io.local.to(videoRoom(videoId)).except(this.aheadOf(videoId, payload.offset)).emit('video:counters', payload);
           this.count('video:counters');
         } else this.coalescer.offer(payload);
       } else {
@@ -227,9 +272,20 @@ export class LiveGateway implements EventSink {
   private flushComments(): void {
     this.flushScheduled = false;
     for (const [videoId, { added, deleted }] of this.pendingComments) {
-      const room = this.io.local.to(videoRoom(videoId));
+      const fresh = this.holds.freshIn(videoId);
+      const room = fresh ? this.io.local.to(videoRoom(videoId)).except([...fresh.keys()]) : this.io.local.to(videoRoom(videoId));
       if (added.length) room.emit('comment:added', added);
       if (deleted.length) room.emit('comment:deleted', deleted);
+      // sockets that joined with an ack newer than some of these get only what is above it
+      for (const [id, acked] of fresh ?? []) {
+        const socket = this.io.of('/').sockets.get(id);
+        const newAdded = added.filter((e) => e.offset > acked);
+        const newDeleted = deleted.filter((e) => e.offset > acked);
+        if (newAdded.length) socket?.emit('comment:added', newAdded);
+        if (newDeleted.length) socket?.emit('comment:deleted', newDeleted);
+      }
+      this.holds.comments(videoId, added, deleted);
+      this.holds.passed(videoId, Math.max(...added.map((e) => e.offset), ...deleted.map((e) => e.offset)));
       this.count('comment', added.length + deleted.length);
     }
     this.pendingComments.clear();
@@ -251,7 +307,7 @@ export class LiveGateway implements EventSink {
     this.count('video:counters');
     const slice = this.deps.settings.broadcastSlice ?? 1000;
     if (slice === 0 || members.size <= slice) {
-      this.io.local.to(room).emit('video:counters', payload);
+      this.io.local.to(room).except(this.aheadOf(videoId, payload.offset)).emit('video:counters', payload);
       return;
     }
     const ids = [...members];
@@ -260,10 +316,22 @@ export class LiveGateway implements EventSink {
     for (let k = 0; k < slices; k++) {
       const part = ids.slice(k * slice, (k + 1) * slice);
       // a socket's own id is a room: this reaches exactly the slice, with one encoding per slice
-      const send = () => this.io.local.to(part).emit('video:counters', this.coalescer.latest(videoId) ?? payload);
+      const send = () => {
+        const latest = this.coalescer.latest(videoId) ?? payload;
+        this.io.local.to(part).except(this.aheadOf(videoId, latest.offset)).emit('video:counters', latest);
+      };
       if (k === 0) send();
       else this.deps.clock.setTimeout(send, k * step).unref?.();
     }
+  }
+
+  /** Sockets that joined with an ack newer than `offset`: counters this old would step them back. */
+  private aheadOf(videoId: string, offset: number): string[] {
+    const fresh = this.holds.freshIn(videoId);
+    if (!fresh) return [];
+    const ids: string[] = [];
+    for (const [id, acked] of fresh) if (acked >= offset) ids.push(id);
+    return ids;
   }
 
   private count(event: string, n = 1): void {
@@ -272,7 +340,35 @@ export class LiveGateway implements EventSink {
 
   // ------------------------------------------------------------ connections
 
+  /**
+   * The handshake: a place under the client address's cap, then the token. The place is
+   * taken at once and held while the token is checked, so a burst of concurrent handshakes
+   * cannot all pass the check; it passes to the connection (onConnection counts it again
+   * within the same tick) or is given back when the handshake fails.
+   */
   private async authenticate(socket: IoSocket): Promise<void> {
+    if (this.foreignOrigin.has(socket.conn)) throw new TremoloError('E_ORIGIN_NOT_ALLOWED', 'This origin may not open sockets here (CORS_ORIGINS)');
+    const address = (socket.conn as unknown as EngineConnection).clientAddress ?? addressKey(socket.handshake.address);
+    const held = this.socketsPerIp.get(address) ?? 0;
+    if (held >= this.deps.settings.maxSocketsPerIp) {
+      throw new TremoloError('E_TOO_MANY_CONNECTIONS', 'Too many open connections from this address');
+    }
+    socket.data.address = address;
+    this.socketsPerIp.set(address, held + 1);
+    try {
+      await this.authenticateToken(socket);
+    } finally {
+      this.releaseAddress(address);
+    }
+  }
+
+  private releaseAddress(address: string): void {
+    const n = (this.socketsPerIp.get(address) ?? 1) - 1;
+    if (n <= 0) this.socketsPerIp.delete(address);
+    else this.socketsPerIp.set(address, n);
+  }
+
+  private async authenticateToken(socket: IoSocket): Promise<void> {
     const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
     socket.data.strikes = 0;
     if (token === undefined || token === null || token === '') {
@@ -295,8 +391,9 @@ export class LiveGateway implements EventSink {
    * closures this replaces were about a third of the gateway's memory per socket.
    */
   private onConnection(socket: IoSocket): void {
-    const { userId, tokenExp } = socket.data;
+    const { userId, tokenExp, address } = socket.data;
     this.deps.metrics?.liveSockets.inc();
+    this.socketsPerIp.set(address, (this.socketsPerIp.get(address) ?? 0) + 1);
     if (userId !== undefined) {
       this.socketsPerUser.set(userId, (this.socketsPerUser.get(userId) ?? 0) + 1);
       void socket.join(userRoom(userId));
@@ -313,8 +410,9 @@ export class LiveGateway implements EventSink {
   /** Shared by every socket (`this` is the socket). */
   private readonly onDisconnect = ((gateway: LiveGateway) =>
     function (this: IoSocket): void {
-      const { userId, tokenExp } = this.data;
+      const { userId, tokenExp, address } = this.data;
       gateway.deps.metrics?.liveSockets.dec();
+      gateway.releaseAddress(address);
       if (userId !== undefined) {
         const n = (gateway.socketsPerUser.get(userId) ?? 1) - 1;
         if (n <= 0) gateway.socketsPerUser.delete(userId);
@@ -347,36 +445,63 @@ export class LiveGateway implements EventSink {
           const videoId = requireString(req, 'videoId');
           const sinceOffset = optionalOffset(req);
           const epoch = optionalString(req, 'epoch');
-          // the socket's rooms are the record of what it watches (no per-socket set of our own);
-          // checked and joined in one synchronous step, so concurrent watches cannot overshoot
-          if (!socket.rooms.has(videoRoom(videoId)) && watchedCount(socket) >= this.deps.settings.maxWatches) {
+          const room = videoRoom(videoId);
+          const watching = socket.rooms.has(room);
+          // the socket's rooms and its pending watches are the record of what it watches (no
+          // per-socket set of our own); checked and held in one synchronous step, so
+          // concurrent watches cannot overshoot
+          if (!watching && watchedCount(socket) + this.holds.pendingFor(socket.id) >= this.deps.settings.maxWatches) {
             throw new TremoloError('E_TOO_MANY_WATCHES');
           }
-          // join first, so no event committed after the snapshot is missed (duplicates are dropped by offset)
-          await socket.join(videoRoom(videoId));
+          // Out of the room until the ack is written; what the room gets meanwhile is held
+          // (leave and hold in one synchronous step, so nothing falls between them).
+          const joinedAt = watching ? socket.data.watchHeads?.get(videoId) : undefined;
+          const sent = watching ? this.holds.sentRange(videoId) : undefined;
+          const left = watching ? socket.leave(room) : undefined;
+          const hold = this.holds.begin(socket.id, videoId);
+          let reply: WatchReply;
+          let acked: number;
           try {
+            await left;
             const watch = await engine.watch(videoId, {
               ...(userId !== undefined ? { userId } : {}),
               ...(sinceOffset !== undefined ? { sinceOffset } : {}),
               ...(epoch !== undefined ? { epoch } : {}),
             });
-            if (sinceOffset === undefined) engine.view(videoId, userId).catch(() => {}); // a view is best effort
-            return {
+            if (sinceOffset === undefined) this.countView(socket, videoId, userId);
+            const events = watch.events?.map((e): LiveVideoEvent => ({ ...e, videoId }));
+            acked = Math.max(watch.snapshot.offset, ...(events ?? []).map((e) => e.offset));
+            reply = {
               videoId,
               snapshot: watch.snapshot,
-              ...(watch.events ? { events: watch.events.map((e): LiveVideoEvent => ({ ...e, videoId })) } : {}),
+              ...(events ? { events: unsentEvents(events, sinceOffset ?? 0, joinedAt, sent) } : {}),
               ...(watch.recovered !== undefined ? { recovered: watch.recovered } : {}),
             };
           } catch (err) {
-            await socket.leave(videoRoom(videoId));
+            this.holds.end(hold);
             throw err;
           }
+          return new AckThen(reply, () => {
+            // Another watch of this video by the same socket got in first: the room has
+            // already sent this socket whatever was held here.
+            const joined = socket.rooms.has(room);
+            const held = this.holds.end(hold, acked);
+            if (!socket.connected || joined) return;
+            void socket.join(room);
+            (socket.data.watchHeads ??= new Map()).set(videoId, acked);
+            this.holds.joined(videoId, socket.id, acked);
+            if (held.added.length) socket.emit('comment:added', held.added);
+            if (held.deleted.length) socket.emit('comment:deleted', held.deleted);
+            if (held.counters) socket.emit('video:counters', held.counters);
+          });
         },
       },
       'video:unwatch': {
         needsUser: false,
         run: async (socket, req) => {
           const videoId = requireString(req, 'videoId');
+          socket.data.watchHeads?.delete(videoId);
+          this.holds.unwatched(videoId, socket.id);
           await socket.leave(videoRoom(videoId));
           return { videoId };
         },
@@ -419,6 +544,21 @@ export class LiveGateway implements EventSink {
   );
 
   /**
+   * A watch counts a view, once per connection and video (re-watching is free); the store
+   * then counts a viewer once per VIEW_DEDUP_S: a signed-in viewer by user, an anonymous one
+   * by its address, so new connections from one address do not add views either.
+   */
+  private countView(socket: IoSocket, videoId: string, userId: string | undefined): void {
+    const viewed = (socket.data.viewed ??= new Set());
+    if (viewed.has(videoId)) return;
+    // bounded: a connection that watched this many videos falls back on the store's dedup alone
+    if (viewed.size >= MAX_VIEWED_PER_SOCKET) viewed.delete(viewed.values().next().value as string);
+    viewed.add(videoId);
+    const viewer = userId !== undefined ? { userId } : { anonymousKey: anonymousViewerKey(socket.data.address) };
+    this.deps.engine.view(videoId, viewer).catch(() => {}); // a view is best effort
+  }
+
+  /**
    * Runs one client event: rate limits, a user for writes, payload checks, and an ack
    * that carries either the result (sent after the write is durable) or a catalog error.
    */
@@ -438,7 +578,10 @@ export class LiveGateway implements EventSink {
       if (handler.needsUser && userId === undefined) throw new TremoloError('E_TOKEN_MISSING', 'Sign in to do this');
       if (typeof req !== 'object' || req === null) throw new TremoloError('E_VALIDATION', 'The payload must be an object');
       const result = await handler.run(socket, req, userId ?? '');
-      reply({ ok: true, ...result });
+      if (result instanceof AckThen) {
+        reply({ ok: true, ...result.reply });
+        result.afterAck();
+      } else reply({ ok: true, ...result });
     } catch (err) {
       const e = err instanceof TremoloError ? err : new TremoloError('E_INTERNAL', undefined, { cause: err });
       if (e.code === 'E_INTERNAL') this.deps.log.error({ err, event }, 'socket event failed');
@@ -468,6 +611,15 @@ export class LiveGateway implements EventSink {
   }
 }
 
+/** What the gateway uses of an engine.io connection. */
+interface EngineConnection {
+  remoteAddress: string;
+  request: IncomingMessage | null;
+  transport: { socket?: { _socket?: TcpSocket } };
+  /** The client's address key, set when the connection opens (before `request` is released). */
+  clientAddress?: string;
+}
+
 /**
  * Socket.IO's memory advice is to drop the engine's reference to the HTTP request that opened
  * each connection. engine.io 6 keeps a second one: for a WebSocket upgrade it wraps the request
@@ -477,7 +629,7 @@ export class LiveGateway implements EventSink {
  * checks with a WeakRef that the request is really collected, so an engine.io that changes
  * this shows up there.
  */
-function releaseUpgradeRequest(raw: { request: unknown; transport: { socket?: { _socket?: TcpSocket } } }): void {
+function releaseUpgradeRequest(raw: EngineConnection): void {
   raw.request = null;
   const tcp = raw.transport.socket?._socket; // the ws WebSocket's net.Socket (absent for polling)
   if (!tcp) return;
@@ -485,6 +637,9 @@ function releaseUpgradeRequest(raw: { request: unknown; transport: { socket?: { 
     if (wrapper.listener?.toString().includes('this.emit("close")')) tcp.removeListener('close', wrapper);
   }
 }
+
+/** Videos a connection remembers having counted a view of. */
+const MAX_VIEWED_PER_SOCKET = 256;
 
 function watchedCount(socket: IoSocket): number {
   let n = 0;

@@ -10,6 +10,7 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { TremoloError, toTremoloError } from '../../protocol/errors.ts';
 import type { LocalMediaStore } from '../../storage/media/media-store.ts';
+import { rangeVerdict } from './byte-ranges.ts';
 import type { MediaSigner } from './signing.ts';
 
 export interface MediaRoutesOptions {
@@ -20,6 +21,19 @@ export interface MediaRoutesOptions {
 }
 
 export const MEDIA_PREFIX = '/media/';
+
+/**
+ * The files made for players, relative to the media root: `<id>/` + the MP4, the poster,
+ * the HLS master and per-rung playlists and segments (see tasks/transcode.ts). What else a
+ * job leaves there (audio extract, keyframes for tagging) is never served, whatever the
+ * signature says: a signature vouches for a path, not for what the path holds.
+ */
+const CLIENT_MEDIA = /^[A-Za-z0-9_-]{1,64}\/(?:video\.mp4|poster\.jpg|hls\/master\.m3u8|hls\/\d{2,4}p\/(?:index\.m3u8|seg_\d{1,6}\.ts))$/;
+
+/** Whether a stored file is one handed to clients (and so may be served). */
+function isClientMedia(relPath: string): boolean {
+  return CLIENT_MEDIA.test(relPath);
+}
 
 /** The URL path under which a stored file is served, ready to sign. */
 export function mediaUrlPath(relPath: string): string {
@@ -60,6 +74,7 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaRoutesOptions
       const t = now();
       const exp = signer.verify(path, str(query.exp), str(query.sig), t);
       const relPath = path.slice(MEDIA_PREFIX.length);
+      if (!isClientMedia(relPath)) throw new TremoloError('E_NOT_FOUND', 'No such media file');
       const info = await store.stat(relPath);
       if (!info) throw new TremoloError('E_NOT_FOUND', 'No such media file');
       const maxAge = Math.max(0, exp - Math.floor(t / 1000));
@@ -67,6 +82,10 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaRoutesOptions
       if (relPath.endsWith('.m3u8')) {
         const text = await readFile(store.resolve(relPath), 'utf8');
         return reply.type('application/vnd.apple.mpegurl').send(signPlaylist(text, path, exp, signer));
+      }
+      if (rangeVerdict(request.headers.range, info.size) === 'unsatisfiable') {
+        reply.header('content-range', `bytes */${info.size}`);
+        throw new TremoloError('E_RANGE_NOT_SATISFIABLE', `The range is not satisfiable: the file has ${info.size} bytes`);
       }
       return reply.sendFile(relPath);
     } catch (err) {

@@ -7,30 +7,19 @@
  */
 import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { resolve as resolvePath } from 'node:path';
 import ffmpeg from 'fluent-ffmpeg';
 import { TremoloError } from '../../protocol/errors.ts';
 import { stoppedError } from '../task-protocol.ts';
+import { demuxerOptions, FORMAT_NAMES, sniffContainer, truncationOf, type Container } from './containers.ts';
+import { resolveBinaries } from './tools.ts';
 
-export interface MediaBinaries {
-  ffmpegPath: string;
-  ffprobePath: string;
-}
-
-/**
- * Binaries to use: the configured ones (FFMPEG_PATH / FFPROBE_PATH), else the static builds
- * shipped by @ffmpeg-installer and @ffprobe-installer. Loaded lazily so a configured path
- * works on platforms those packages do not cover.
- */
-export function resolveBinaries(opts: { ffmpegPath?: string | undefined; ffprobePath?: string | undefined } = {}): MediaBinaries {
-  const require = createRequire(import.meta.url);
-  const ffmpegPath = opts.ffmpegPath ?? (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
-  const ffprobePath = opts.ffprobePath ?? (require('@ffprobe-installer/ffprobe') as { path: string }).path;
-  return { ffmpegPath, ffprobePath };
-}
+export { resolveBinaries, type MediaBinaries } from './tools.ts';
 
 /** What the pipeline needs to know about an uploaded video. */
 export interface MediaProbe {
+  /** The demuxer the file was probed with, chosen from its signature; every later ffmpeg run on it uses the same. */
+  container: Container;
   durationS: number;
   /** Stored frame size; see `rotation` for how it is displayed. */
   width: number;
@@ -80,18 +69,74 @@ interface FfprobeOutput {
 const invalid = (reason: string, cause?: unknown): TremoloError =>
   new TremoloError('E_MEDIA_INVALID', `The file is not a playable video: ${reason}`, cause === undefined ? {} : { cause });
 
-/** Reads a video's metadata; refuses what the pipeline cannot or must not process. */
-export async function probeMedia(file: string, opts: ProbeOptions = {}): Promise<MediaProbe> {
+/**
+ * Reads a video's metadata; refuses what the pipeline cannot or must not process.
+ *
+ * The demuxer is decided from the file's signature (see containers.ts) and named to ffprobe,
+ * never guessed; a file whose own index points past its end is refused as truncated.
+ */
+export async function probeMedia(source: string, opts: ProbeOptions = {}): Promise<MediaProbe> {
+  // Absolute, so no part of the name can read as a protocol (`x:...`).
+  const file = resolvePath(source);
   const size = await stat(file).then(
     (s) => (s.isFile() ? s.size : -1),
     () => -1,
   );
   if (size < 0) throw invalid('the file is missing');
   if (size === 0) throw invalid('the file is empty');
+  const container = await sniffContainer(file);
+  const cut = await truncationOf(file, container);
+  if (cut !== null) throw invalid(cut);
+  if (opts.signal?.aborted) throw stoppedError(opts.signal);
 
+  const raw = await ffprobe(file, container, ['-show_format', '-show_streams'], opts);
+  let out: FfprobeOutput;
+  try {
+    out = JSON.parse(raw) as FfprobeOutput;
+  } catch (err) {
+    throw invalid('its metadata could not be read', err);
+  }
+  const streams = out.streams ?? [];
+  const video = streams.find((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
+  if (!video) throw invalid('it has no video stream');
+  const audio = streams.find((s) => s.codec_type === 'audio');
+  const width = video.width ?? 0;
+  const height = video.height ?? 0;
+  if (width <= 0 || height <= 0) throw invalid('the video stream has no frame size');
+
+  // Forced with -f, so anything else means a tool that does not honour it: refuse rather than trust.
+  if (out.format?.format_name !== FORMAT_NAMES[container]) throw invalid(`it was read as ${out.format?.format_name ?? 'nothing'}, not ${container}`);
+  // A live recording (a browser's MediaRecorder WebM) states no duration: its packets do.
+  const durationS = Number(out.format?.duration ?? video.duration ?? (await lastPacketEnd(file, container, opts)));
+  if (!Number.isFinite(durationS) || durationS <= 0) throw invalid('it has no duration');
+  const fps = parseRate(video.avg_frame_rate) || parseRate(video.r_frame_rate);
+  if (!(fps > 0) || fps > 1000) throw invalid('the frame rate is unknown');
+
+  if (opts.maxDurationS !== undefined && durationS > opts.maxDurationS) {
+    throw new TremoloError('E_MEDIA_TOO_LONG', `The video is ${Math.ceil(durationS)} s long; at most ${opts.maxDurationS} s are allowed`, {
+      details: { durationS, maxDurationS: opts.maxDurationS },
+    });
+  }
+
+  const bitrate = Number(out.format?.bit_rate) || Math.round((size * 8) / durationS);
+  return {
+    container,
+    durationS,
+    width,
+    height,
+    fps: Math.round(fps * 1000) / 1000,
+    videoCodec: video.codec_name ?? 'unknown',
+    ...(audio ? { audioCodec: audio.codec_name ?? 'unknown' } : {}),
+    bitrate,
+    rotation: rotationOf(video),
+  };
+}
+
+/** Runs ffprobe on an upload with its demuxer named and local files only; JSON on stdout. */
+function ffprobe(file: string, container: Container, show: string[], opts: ProbeOptions): Promise<string> {
   const ffprobePath = opts.ffprobePath ?? resolveBinaries().ffprobePath;
-  const args = ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', file];
-  const raw = await new Promise<string>((resolve, reject) => {
+  const args = ['-v', 'error', ...demuxerOptions(container), '-print_format', 'json', ...show, '-i', file];
+  return new Promise<string>((resolve, reject) => {
     execFile(
       ffprobePath,
       args,
@@ -107,52 +152,21 @@ export async function probeMedia(file: string, opts: ProbeOptions = {}): Promise
       },
     );
   });
+}
 
-  let out: FfprobeOutput;
+/** Seconds to the end of the first video stream's last packet (packets are read, not decoded); undefined when none. */
+async function lastPacketEnd(file: string, container: Container, opts: ProbeOptions): Promise<number | undefined> {
+  const raw = await ffprobe(file, container, ['-select_streams', 'v:0', '-show_entries', 'packet=pts_time,duration_time'], opts);
+  let end: number | undefined;
   try {
-    out = JSON.parse(raw) as FfprobeOutput;
+    for (const p of (JSON.parse(raw) as { packets?: { pts_time?: string; duration_time?: string }[] }).packets ?? []) {
+      const t = Number(p.pts_time) + (Number(p.duration_time) || 0);
+      if (Number.isFinite(t)) end = Math.max(end ?? 0, t);
+    }
   } catch (err) {
-    throw invalid('its metadata could not be read', err);
+    throw invalid('its packets could not be read', err);
   }
-  const streams = out.streams ?? [];
-  const video = streams.find((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
-  if (!video) throw invalid('it has no video stream');
-  const audio = streams.find((s) => s.codec_type === 'audio');
-  const width = video.width ?? 0;
-  const height = video.height ?? 0;
-  if (width <= 0 || height <= 0) throw invalid('the video stream has no frame size');
-
-  const formatName = out.format?.format_name ?? '';
-  if (/(^|,)(image2|[a-z0-9]+_pipe|gif)(,|$)/.test(formatName)) throw invalid('it is a still image');
-  const durationS = Number(out.format?.duration ?? video.duration);
-  if (!Number.isFinite(durationS) || durationS <= 0) throw invalid('it has no duration');
-  const fps = parseRate(video.avg_frame_rate) || parseRate(video.r_frame_rate);
-  if (!(fps > 0) || fps > 1000) throw invalid('the frame rate is unknown');
-
-  // An MP4/MOV whose sample table points past the end of the file was cut short
-  // (typical of an interrupted copy); its header still claims the full duration.
-  if (/mp4|mov/.test(formatName)) {
-    const claimedBytes = streams.reduce((sum, s) => sum + (Number(s.bit_rate) || 0), 0) * (durationS / 8);
-    if (claimedBytes > size * 1.1 + 65_536) throw invalid('it is truncated');
-  }
-
-  if (opts.maxDurationS !== undefined && durationS > opts.maxDurationS) {
-    throw new TremoloError('E_MEDIA_TOO_LONG', `The video is ${Math.ceil(durationS)} s long; at most ${opts.maxDurationS} s are allowed`, {
-      details: { durationS, maxDurationS: opts.maxDurationS },
-    });
-  }
-
-  const bitrate = Number(out.format?.bit_rate) || Math.round((size * 8) / durationS);
-  return {
-    durationS,
-    width,
-    height,
-    fps: Math.round(fps * 1000) / 1000,
-    videoCodec: video.codec_name ?? 'unknown',
-    ...(audio ? { audioCodec: audio.codec_name ?? 'unknown' } : {}),
-    bitrate,
-    rotation: rotationOf(video),
-  };
+  return end;
 }
 
 function parseRate(rate: string | undefined): number {

@@ -3,6 +3,7 @@
  * and its audio track (speech). Runs inside a piscina worker; ONNX sessions are created on the
  * first task of each worker and reused by every later one (see tag/sessions.ts).
  */
+import { normaliseTag, TagTokenizer } from '../../domain/tags.ts';
 import { TremoloError } from '../../protocol/errors.ts';
 import { ImageClassifier } from './tag/classifier.ts';
 import { keywordTags, dedupeLines } from './tag/keywords.ts';
@@ -11,15 +12,21 @@ import { OcrEngine } from './tag/ocr.ts';
 import { workerSessions, type SessionSpec } from './tag/sessions.ts';
 import { defineTask, stoppedError, type TaskContext } from '../task-protocol.ts';
 import { SpeechDetector, speechTag } from './tag/speech.ts';
-import type { ClassifierLabel, OcrLine, RawImage, TagInput, TaggerOptions, TagResult } from './tag/types.ts';
+import type { ClassifierLabel, FrameSize, OcrLine, RawImage, TagInput, TaggerOptions, TagResult } from './tag/types.ts';
 
 export type { TagInput, TagResult, TaggerOptions } from './tag/types.ts';
+
+/**
+ * This worker thread's tokenizer (each piscina worker has its own module instance); its
+ * Chinese dictionary loads with the first Chinese text and stays for the worker's life.
+ */
+const workerTokenizer = new TagTokenizer();
 
 /**
  * Tags a video in the calling thread (the worker task below wraps this). Models are not
  * interruptible mid-run, so cancellation is checked between frames.
  */
-export async function tag(input: TagInput, ctx: Partial<TaskContext> = {}): Promise<TagResult> {
+export async function tag(input: TagInput, ctx: Partial<TaskContext> = {}, tokenizer: TagTokenizer = workerTokenizer): Promise<TagResult> {
   const { keyframes, videoPath, options } = validate(input);
   const { signal } = ctx;
   const report = (percent: number): void => ctx.progress?.({ percent, stage: 'tag' });
@@ -32,28 +39,32 @@ export async function tag(input: TagInput, ctx: Partial<TaskContext> = {}): Prom
       options.classifier ? ImageClassifier.load(workerSessions, spec, options.classifier) : undefined,
     ]);
     // Frames are read one after another: each run already uses the session's threads.
-    const readFrames = async (): Promise<{ lines: OcrLine[]; labels?: ClassifierLabel[] }> => {
+    const readFrames = async (): Promise<{ lines: OcrLine[]; frame?: FrameSize; labels?: ClassifierLabel[] }> => {
       const lines: OcrLine[] = [];
       const images: RawImage[] = [];
+      let frame: FrameSize | undefined;
       for (const [i, path] of keyframes.entries()) {
         if (signal?.aborted) throw stoppedError(signal);
         const img = await decodeImage(path, ffmpegPath);
+        frame ??= { width: img.width, height: img.height };
         lines.push(...(await ocr.read(img)));
         if (classifier) images.push(img);
         report(((i + 1) / keyframes.length) * 90);
       }
-      return classifier ? { lines, labels: await classifier.classifyFrames(images) } : { lines };
+      return { lines, ...(frame ? { frame } : {}), ...(classifier ? { labels: await classifier.classifyFrames(images) } : {}) };
     };
     report(0);
     const [frames, speechReport] = await Promise.all([readFrames(), speech.analyseFile(videoPath, ffmpegPath)]);
     if (signal?.aborted) throw stoppedError(signal);
-    const tags = new Set<string>(keywordTags(frames.lines));
+    const tags = new Set<string>(keywordTags(frames.lines, tokenizer));
     tags.add(speechTag(speechReport, speech.settings));
     for (const l of frames.labels ?? []) tags.add(labelTag(l.label));
+    tags.delete('');
     const usedCuda = ocr.device === 'cuda' && speech.device === 'cuda' && (classifier?.device ?? 'cuda') === 'cuda';
     return {
       tags: [...tags],
       ocr: dedupeLines(frames.lines),
+      ...(frames.frame ? { frame: frames.frame } : {}),
       speech: { ratio: Math.round(speechReport.ratio * 1000) / 1000, segments: speechReport.segments },
       ...(frames.labels ? { classifier: frames.labels } : {}),
       device: usedCuda ? 'cuda' : 'cpu',
@@ -73,9 +84,9 @@ export async function ocrFrame(input: { keyframe: string; options: TaggerOptions
   return ocr.read(await decodeImage(input.keyframe, options.ffmpegPath ?? defaultFfmpegPath));
 }
 
-/** Labels become tags in the same shape as keywords: lower case, words joined by dashes. */
+/** Labels become tags in the same shape as keywords: normalised, words joined by dashes. */
 function labelTag(label: string): string {
-  return label.trim().toLowerCase().replace(/\s+/g, '-');
+  return normaliseTag(label).replace(/ /g, '-');
 }
 
 function validate(input: TagInput): TagInput {

@@ -12,6 +12,9 @@
  * encoded once and written to both HLS and MP4 through the tee muxer. On a 2-core box the
  * pool runs two such tasks side by side, which beats one multi-threaded ffmpeg per task.
  *
+ * The source is opened with the demuxer its probe named (`-f`, local files only), never one
+ * ffmpeg guesses: a guessed HLS or concat demuxer would read other files into the output.
+ *
  * Output is written to a staging directory beside `outDir` and renamed into place when
  * complete, so `outDir` is either a full result or absent; on failure or cancellation the
  * staging directory (the only thing this task created) is removed.
@@ -20,6 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { TremoloError } from '../../protocol/errors.ts';
+import { demuxerOptions, sniffContainer } from '../media/containers.ts';
 import { displaySize, probeMedia, resolveBinaries, runFfmpeg, type FfmpegPlan, type MediaProbe } from '../media/ffmpeg.ts';
 import { defineTask, stoppedError, type TaskContext } from '../task-protocol.ts';
 
@@ -118,6 +122,7 @@ export function planTranscode(
   const posterAt = Math.min(1, probe.durationS / 4);
   const kfEvery = probe.durationS / kfCount;
   const src = resolvePath(source);
+  const demuxer = demuxerOptions(probe.container);
 
   const fps = probe.fps > MAX_FPS + 0.5 ? `fps=${MAX_FPS},` : '';
   const branches = rungs.map((_, i) => `[s${i}]`).join('');
@@ -166,8 +171,8 @@ export function planTranscode(
     cwd,
     inputs: [
       // Global options ride on the first input; ffmpeg accepts them anywhere before the outputs.
-      { path: src, options: ['-hide_banner', '-nostdin', '-loglevel', 'error', '-stats', '-filter_complex_threads', '1', '-threads', '1'] },
-      { path: src, options: ['-threads', '1', '-skip_frame', 'nokey'] },
+      { path: src, options: ['-hide_banner', '-nostdin', '-loglevel', 'error', '-stats', '-filter_complex_threads', '1', '-threads', '1', ...demuxer] },
+      { path: src, options: ['-threads', '1', '-skip_frame', 'nokey', ...demuxer] },
     ],
     filterGraph: graph,
     outputs,
@@ -247,6 +252,10 @@ export async function transcode(input: TranscodeTaskInput, ctx: Partial<TaskCont
   const probe =
     input.probe ?? (await probeMedia(input.input, { ffprobePath: bins.ffprobePath, maxDurationS: input.maxDurationS, signal }));
   if (signal?.aborted) throw stoppedError(signal);
+  // A probe handed in by the caller must still describe this file.
+  if ((await sniffContainer(input.input)) !== probe.container) {
+    throw new TremoloError('E_MEDIA_INVALID', 'The file is not a playable video: it changed since it was probed');
+  }
 
   const staging = `${outDir}.partial-${randomBytes(6).toString('hex')}`;
   await mkdir(staging, { recursive: true });

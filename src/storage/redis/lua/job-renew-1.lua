@@ -9,14 +9,10 @@
 
   Returns 1 when renewed, 0 when the job is gone, final, or held by someone else.
 ]]
+--- @include "lease-held"
 local job = redis.call('HMGET', KEYS[1], 'stage', 'leaseOwner')
-if not job[1] or job[2] ~= ARGV[1] then
+if not leaseHeld(job[1], job[2], ARGV[1], ARGV[3]) then
   return 0
-end
-for stage in string.gmatch(ARGV[3], '[^,]+') do
-  if job[1] == stage then
-    return 0
-  end
 end
 redis.call('HSET', KEYS[1], 'leaseUntil', ARGV[2])
 return 1

@@ -16,6 +16,7 @@
   Returns nil when the job does not exist or the owner does not hold it; otherwise the
   record as HGETALL's flat field/value array.
 ]]
+--- @include "lease-held"
 local finals = {}
 for stage in string.gmatch(ARGV[4], '[^,]+') do
   finals[stage] = true
@@ -24,7 +25,7 @@ local current = redis.call('HMGET', KEYS[1], 'stage', 'leaseOwner')
 if not current[1] then
   return nil
 end
-if ARGV[2] == '1' and (current[2] ~= ARGV[3] or finals[current[1]]) then
+if ARGV[2] == '1' and not leaseHeld(current[1], current[2], ARGV[3], ARGV[4]) then
   return nil
 end
 local n = tonumber(ARGV[5])

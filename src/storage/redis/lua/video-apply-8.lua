@@ -4,7 +4,7 @@
 
   KEYS[1] v:{id}:meta             hash: owner, views, version, head, lastComment, epoch, epochStart
   KEYS[2] v:{id}:likers           set of user ids (likes = SCARD)
-  KEYS[3] v:{id}:viewers          zset: user id -> last counted view (ms)
+  KEYS[3] v:{id}:viewers          zset: viewer id -> last counted view (ms)
   KEYS[4] v:{id}:comments         hash: comment id -> comment JSON
   KEYS[5] v:{id}:comment-authors  hash: comment id -> author id
   KEYS[6] v:{id}:comment-order    zset, score 0 (comments = ZCARD)
@@ -14,7 +14,8 @@
   ARGV[1] ops as a JSON array, each op an array:
             ["l", userId]                            like
             ["u", userId]                            unlike
-            ["v"] | ["v", userId]                    view (anonymous | by a user)
+            ["v"] | ["v", viewerId]                  view (always counted | deduplicated per viewer:
+                                                     a user id or an anonymous viewer's key)
             ["c", authorId, commentId, n, replyTo?]  comment; ARGV[n] is the idempotency key
                                                      and ARGV[n + 1] the comment JSON (client
                                                      text never goes through cjson.decode)
@@ -36,6 +37,7 @@
      2  a retried comment whose original has been deleted since
     -3  E_COMMENT_NOT_FOUND   -4  E_FORBIDDEN   -5  E_REPLY_TARGET
 ]]
+--- @include "renew-epoch"
 local meta = redis.call('HMGET', KEYS[1], 'owner', 'views', 'version', 'head', 'epoch', 'lastComment', 'epochStart')
 local owner = meta[1]
 if not owner then
@@ -44,15 +46,9 @@ end
 local views = tonumber(meta[2])
 local version = tonumber(meta[3])
 local head = tonumber(meta[4])
-local epoch = meta[5]
+local epoch = renewEpoch(KEYS[1], KEYS[8], head, meta[5], meta[7], ARGV[5])
 -- offset of the newest comment event: comment events chain through `prev`
 local lastComment = tonumber(meta[6]) or 0
-if head > (tonumber(meta[7]) or 0) and redis.call('EXISTS', KEYS[8]) == 0 then
-  -- events were appended in this epoch and the log is gone (evicted, deleted): old
-  -- client offsets mean nothing now. The new epoch starts at the current head.
-  epoch = ARGV[5]
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'epochStart', head)
-end
 
 local likes = redis.call('SCARD', KEYS[2])
 local comments = redis.call('ZCARD', KEYS[6])

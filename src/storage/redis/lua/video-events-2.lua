@@ -13,18 +13,13 @@
   Returns -1 when the video does not exist; otherwise
     { epoch, head, complete (1|0), { {streamId, {'e', eventJson}}... } }
 ]]
+--- @include "renew-epoch"
 local meta = redis.call('HMGET', KEYS[1], 'head', 'epoch', 'epochStart')
 if not meta[1] then
   return -1
 end
 local head = tonumber(meta[1])
-local epoch = meta[2]
-if head > (tonumber(meta[3]) or 0) and redis.call('EXISTS', KEYS[2]) == 0 then
-  -- events were appended in this epoch and the log is gone (evicted, deleted): old
-  -- client offsets mean nothing now. The new epoch starts at the current head.
-  epoch = ARGV[3]
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'epochStart', head)
-end
+local epoch = renewEpoch(KEYS[1], KEYS[2], head, meta[2], meta[3], ARGV[3])
 local since = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local first = head + 1

@@ -12,18 +12,13 @@
   Returns nil when the video does not exist; otherwise
     { record JSON, tagging JSON or '', likes, comments, views, version, head, epoch }
 ]]
+--- @include "renew-epoch"
 local meta = redis.call('HMGET', KEYS[1], 'record', 'tagging', 'views', 'version', 'head', 'epoch', 'epochStart')
 if not meta[1] then
   return nil
 end
 local head = tonumber(meta[5])
-local epoch = meta[6]
-if head > (tonumber(meta[7]) or 0) and redis.call('EXISTS', KEYS[4]) == 0 then
-  -- events were appended in this epoch and the log is gone (evicted, deleted): old
-  -- client offsets mean nothing now. The new epoch starts at the current head.
-  epoch = ARGV[1]
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'epochStart', head)
-end
+local epoch = renewEpoch(KEYS[1], KEYS[4], head, meta[6], meta[7], ARGV[1])
 return {
   meta[1],
   meta[2] or '',

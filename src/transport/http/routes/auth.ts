@@ -1,19 +1,26 @@
 /**
  * Accounts: POST /v1/users registers, POST /v1/sessions logs in and returns a JWT.
+ * Both cost a password hash, so both are limited before it: sign-ups per client address,
+ * login attempts per address, failed logins per (handle, address) and per handle with
+ * growing delays (LoginThrottle), and every hash waits its turn in a bounded HashingQueue.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Engine } from '../../../actors/engine.ts';
 import { normalizeHandle } from '../../../domain/text.ts';
 import { TremoloError } from '../../../protocol/errors.ts';
 import { schemas } from '../../../protocol/schemas.ts';
+import type { UserRecord } from '../../../storage/store.ts';
 import { DUMMY_HASH, checkPasswordRules, hashPassword, verifyPassword } from '../../auth/passwords.ts';
+import type { HashingQueue } from '../../auth/hashing-queue.ts';
 import type { TokenService } from '../../auth/tokens.ts';
+import { addressKey } from '../../client-address.ts';
 import type { RateLimits } from '../rate-limits.ts';
 
 export interface AuthDeps {
   engine: Engine;
   tokens: TokenService;
   limits: RateLimits;
+  hashing: HashingQueue;
   handleMaxChars: number;
 }
 
@@ -40,13 +47,17 @@ export async function authRoutes(app: FastifyInstance, deps: AuthDeps): Promise<
             displayName: { type: 'string', maxLength: 64 },
           },
         },
-        response: { 201: session, 409: schemas.errorBody },
+        response: { 201: session, 409: schemas.errorBody, 429: schemas.errorBody, 501: schemas.errorBody, 503: schemas.errorBody },
       },
     },
     async (req, reply) => {
+      // an account nobody could sign in to is not created (tokens come from elsewhere)
+      if (!deps.tokens.canIssue) throw new TremoloError('E_LOCAL_LOGIN_DISABLED');
       const handle = normalizeHandle(req.body.handle, deps.handleMaxChars);
       checkPasswordRules(req.body.password);
-      const passwordHash = await hashPassword(req.body.password);
+      await deps.limits.consumeSignup(addressKey(req.ip));
+      const password = req.body.password;
+      const passwordHash = await deps.hashing.run('signup', () => hashPassword(password));
       const user = await deps.engine.createUser({
         handle,
         passwordHash,
@@ -69,15 +80,31 @@ export async function authRoutes(app: FastifyInstance, deps: AuthDeps): Promise<
           additionalProperties: false,
           properties: { handle: { type: 'string', maxLength: 64 }, password: { type: 'string', maxLength: 256 } },
         },
-        response: { 200: session, 401: schemas.errorBody, 429: schemas.errorBody },
+        response: { 200: session, 401: schemas.errorBody, 429: schemas.errorBody, 501: schemas.errorBody, 503: schemas.errorBody },
       },
     },
     async (req) => {
-      await deps.limits.consumeLogin(req.body.handle, req.ip);
-      const record = await deps.engine.store.users.getByHandle(req.body.handle);
-      // compare against a dummy hash for unknown handles so timing does not tell them apart
-      const ok = await verifyPassword(req.body.password, record?.passwordHash ?? DUMMY_HASH);
-      if (!record || !ok) throw new TremoloError('E_BAD_CREDENTIALS');
+      if (!deps.tokens.canIssue) throw new TremoloError('E_LOCAL_LOGIN_DISABLED');
+      const { handle, password } = req.body;
+      const address = addressKey(req.ip);
+      await deps.limits.consumeLogin(address);
+      await deps.limits.logins.begin(handle, address);
+      let record: UserRecord | null;
+      let ok: boolean;
+      try {
+        record = await deps.engine.store.users.getByHandle(handle);
+        // compare against a dummy hash for unknown handles so timing does not tell them apart
+        const stored = record?.passwordHash ?? DUMMY_HASH;
+        ok = await deps.hashing.run('login', () => verifyPassword(password, stored));
+      } catch (err) {
+        await deps.limits.logins.unchecked(handle, address); // busy or storage down: the password was not checked
+        throw err;
+      }
+      if (!record || !ok) {
+        await deps.limits.logins.failed(handle, address);
+        throw new TremoloError('E_BAD_CREDENTIALS');
+      }
+      await deps.limits.logins.succeeded(handle, address);
       const user = (await deps.engine.profile(record.id)).value;
       return { ...(await deps.tokens.issue(user)), user };
     },

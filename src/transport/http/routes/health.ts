@@ -1,15 +1,14 @@
 /**
  * Liveness and readiness. /healthz answers UP while the process serves; /readyz also
- * asks storage and answers 503 naming the dependency that failed.
+ * asks storage and answers 503 naming the dependency that failed. (Metrics have their
+ * own listener: metrics-server.ts.)
  */
 import type { FastifyInstance } from 'fastify';
-import type { Metrics } from '../../../metrics.ts';
 
 export interface HealthDeps {
   version: string;
   /** Named checks; each resolves when its dependency answers. */
   checks: Record<string, () => Promise<void>>;
-  metrics?: Metrics;
   isShuttingDown: () => boolean;
 }
 
@@ -47,13 +46,6 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
     const up = !deps.isShuttingDown() && Object.values(checks).every((c) => c.status === 'UP');
     return reply.code(up ? 200 : 503).send({ status: up ? 'UP' : 'DOWN', timestamp: new Date().toISOString(), version: deps.version, checks });
   });
-
-  if (deps.metrics) {
-    const registry = deps.metrics.registry;
-    app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
-      return reply.type(registry.contentType).send(await registry.metrics());
-    });
-  }
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

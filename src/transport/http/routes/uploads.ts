@@ -15,7 +15,7 @@
  *   (storage/uploads.ts); a removed upload gives it back through `onRemoved`;
  * - errors raised in our hooks reach the client as the catalog's JSON body, with
  *   Retry-After where it applies; tus's own refusals keep their status codes (tus
- *   clients act on them) and get a catalog code too.
+ *   clients act on them) and get a catalog code and message (tus-errors.ts), never tus's text.
  *
  * Checksums cover the whole file: `checksum` in Upload-Metadata (`sha256 <base64>`) is
  * checked when the last byte arrives; a mismatch removes the upload (E_CHECKSUM_MISMATCH).
@@ -26,9 +26,11 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { FileStore } from '@tus/file-store';
 import { Server as TusServer } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { TremoloError, toTremoloError, type ErrorCode } from '../../../protocol/errors.ts';
+import { requireText } from '../../../domain/text.ts';
+import { TremoloError, toTremoloError } from '../../../protocol/errors.ts';
 import { OWNER_METADATA_KEY, parseChecksum, UploadFiles, type UploadInfo } from '../../../storage/media/upload-files.ts';
 import { sendError, userOf } from '../server.ts';
+import { tusError } from '../tus-errors.ts';
 
 export const UPLOADS_PATH = '/v1/uploads';
 export const JOB_ID_HEADER = 'Tremolo-Job-Id';
@@ -46,6 +48,8 @@ export interface UploadRouteDeps {
   limits: UploadLimits;
   /** Base URL for Location headers (PUBLIC_URL); else taken from the request's Host. */
   publicUrl?: string;
+  /** Other sites' origins allowed to read the answers (CORS_ORIGINS); tus would allow any. */
+  corsOrigins?: readonly string[];
   /**
    * Reserves a new upload's declared size of the user's quota in storage, atomically, so
    * parallel creations cannot overshoot it; E_QUOTA_EXCEEDED when it does not fit.
@@ -72,17 +76,6 @@ class HookRefusal {
   }
 }
 
-/** tus's own refusals (plain-text bodies) -> catalog codes, keeping tus's status codes. */
-function tusCode(status: number): ErrorCode {
-  if (status === 404 || status === 410) return 'E_UPLOAD_NOT_FOUND';
-  if (status === 413) return 'E_PAYLOAD_TOO_LARGE';
-  if (status === 460) return 'E_CHECKSUM_MISMATCH';
-  if (status === 415) return 'E_UNSUPPORTED_MEDIA_TYPE';
-  if (status === 501) return 'E_VALIDATION'; // an extension we do not offer (deferred length)
-  if (status >= 500) return 'E_INTERNAL';
-  return 'E_VALIDATION';
-}
-
 export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps): Promise<void> {
   const { files, limits } = deps;
   await files.init();
@@ -106,6 +99,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
       ? { generateUrl: (_req: Request, o: { path: string; id: string }) => `${deps.publicUrl!.replace(/\/+$/, '')}${o.path}/${o.id}` }
       : {}),
     exposedHeaders: [JOB_ID_HEADER],
+    allowedOrigins: (origin: string) => deps.corsOrigins?.includes(origin) ?? false,
     namingFunction: (req) => UploadFiles.newId(users.get(req) ?? 'anonymous'),
     // tus's own parser takes whatever follows the URL's last '/', query string included.
     getFileIdFromRequest: (req) => uploadIdOf(req.url),
@@ -122,11 +116,16 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
       if (size > limits.maxBytes) {
         throw refuse(req, new TremoloError('E_PAYLOAD_TOO_LARGE', `An upload may be at most ${limits.maxBytes} bytes`, { details: { maxBytes: limits.maxBytes } }));
       }
-      const title = (meta.title ?? meta.filename ?? '').trim();
-      check(title.length > 0, 'title', 'Upload-Metadata must carry a title');
-      check([...title].length <= limits.titleMaxChars, 'title', `title may be at most ${limits.titleMaxChars} characters`);
-      const description = meta.description ?? '';
-      check([...description].length <= limits.descriptionMaxChars, 'description', `description may be at most ${limits.descriptionMaxChars} characters`);
+      check((meta.title ?? meta.filename ?? '').trim().length > 0, 'title', 'Upload-Metadata must carry a title');
+      let title: string;
+      let description: string;
+      try {
+        // the rules the video will be published with (lengths, visible characters, valid Unicode)
+        title = requireText('title', meta.title ?? meta.filename ?? '', { min: 1, max: limits.titleMaxChars });
+        description = requireText('description', meta.description ?? '', { min: 0, max: limits.descriptionMaxChars });
+      } catch (err) {
+        throw refuse(req, toTremoloError(err));
+      }
       if (meta.checksum != null) {
         try {
           parseChecksum(meta.checksum);
@@ -165,7 +164,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
     onResponseError: (_req, err) => {
       if (err instanceof HookRefusal) return { status_code: err.status_code, body: err.body };
       const status = 'status_code' in err ? err.status_code : 500;
-      if (status >= 500) deps.onError(err, 'upload');
+      if (status >= 500 && status !== 501) deps.onError(err, 'upload'); // 501: an extension we do not offer, the client's doing
       return undefined;
     },
   });
@@ -201,7 +200,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
     if (res.status >= 400) {
       copyHeaders(res, reply, true);
       // tus clients act on the exact status (409 offset mismatch, 410 expired, ...): keep it.
-      const error = new TremoloError(tusCode(res.status), text.trim() || undefined);
+      const error = tusError(res.status, text);
       return reply.code(res.status).type('application/json').send({ error: error.toJSON() });
     }
     copyHeaders(res, reply, false);
@@ -251,7 +250,8 @@ function toWebRequest(req: FastifyRequest): Request {
   for (const [name, value] of Object.entries(req.raw.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
-  const withBody = req.method === 'PATCH' || req.method === 'POST';
+  // a body of another type was read by fastify's own parser (text/plain): tus gets none and refuses the type
+  const withBody = (req.method === 'PATCH' || req.method === 'POST') && !req.raw.readableDidRead;
   const init: RequestInit & { duplex?: 'half' } = { method: req.method, headers };
   if (withBody) {
     init.body = Readable.toWeb(req.raw) as NodeReadableStream<Uint8Array> as unknown as ReadableStream<Uint8Array>;

@@ -1,10 +1,31 @@
 import { spawn } from 'node:child_process';
-import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
+import { extname } from 'node:path';
 import { TremoloError } from '../../../protocol/errors.ts';
+import { demuxerOptions } from '../../media/containers.ts';
+import { resolveBinaries } from '../../media/tools.ts';
 import type { RawImage } from './types.ts';
 
-/** The static ffmpeg shipped in @ffmpeg-installer/ffmpeg; a setting may point elsewhere. */
-export const defaultFfmpegPath: string = ffmpegInstaller.path;
+/** `ffmpeg` from PATH; FFMPEG_PATH reaches the tasks as `options.ffmpegPath`. */
+export const defaultFfmpegPath: string = resolveBinaries().ffmpegPath;
+
+/**
+ * Input options for a file the pipeline wrote itself (keyframes, the 16 kHz WAV, the MP4):
+ * its demuxer named from its extension, local files only. Nothing is left for ffmpeg to
+ * guess, so a file can never be opened as a playlist that reads others.
+ */
+export function ownFileInput(path: string): string[] {
+  const ext = extname(path).toLowerCase();
+  const demuxer: Record<string, string[]> = {
+    '.jpg': ['-protocol_whitelist', 'file', '-f', 'jpeg_pipe'],
+    '.jpeg': ['-protocol_whitelist', 'file', '-f', 'jpeg_pipe'],
+    '.png': ['-protocol_whitelist', 'file', '-f', 'png_pipe'],
+    '.wav': ['-protocol_whitelist', 'file', '-f', 'wav'],
+    '.mp4': demuxerOptions('mov'),
+  };
+  const options = demuxer[ext];
+  if (!options) throw new TremoloError('E_MEDIA_INVALID', `Files of type ${ext || '(none)'} are not decoded here`);
+  return options;
+}
 
 /** Most bytes read from one ffmpeg run, so a hostile file cannot exhaust worker memory. */
 const MAX_OUTPUT_BYTES = 512 * 1024 * 1024;
@@ -53,7 +74,7 @@ export function runFfmpeg(ffmpegPath: string, args: readonly string[]): Promise<
  */
 export async function decodeImage(path: string, ffmpegPath: string = defaultFfmpegPath): Promise<RawImage> {
   const run = await runFfmpeg(ffmpegPath, [
-    '-v', 'error', '-i', path, '-frames:v', '1', '-f', 'image2pipe', '-vcodec', 'ppm', '-pix_fmt', 'rgb24', 'pipe:1',
+    '-v', 'error', ...ownFileInput(path), '-i', path, '-frames:v', '1', '-f', 'image2pipe', '-vcodec', 'ppm', '-pix_fmt', 'rgb24', 'pipe:1',
   ]);
   if (run.code !== 0 || run.stdout.length === 0) {
     throw new TremoloError('E_MEDIA_INVALID', 'The image could not be decoded', {
@@ -101,7 +122,7 @@ export async function decodeAudio16k(
   maxSeconds = 600,
 ): Promise<Float32Array | null> {
   const run = await runFfmpeg(ffmpegPath, [
-    '-v', 'error', '-i', path, '-map', '0:a:0?', '-vn', '-t', String(maxSeconds),
+    '-v', 'error', ...ownFileInput(path), '-i', path, '-map', '0:a:0?', '-vn', '-t', String(maxSeconds),
     '-ac', '1', '-ar', '16000', '-f', 'f32le', 'pipe:1',
   ]);
   if (run.code !== 0) {

@@ -54,10 +54,19 @@ export interface ClassifierLabel {
   score: number;
 }
 
+/** Pixel size of an image. */
+export interface FrameSize {
+  width: number;
+  height: number;
+}
+
 export interface TagResult {
+  /** Normalised tags (src/domain/tags.ts): no leading `#`, lower case. */
   tags: string[];
   /** Text lines read from the keyframes, de-duplicated across frames. */
   ocr: OcrLine[];
+  /** Size of the keyframes (the space of the OCR boxes); absent without keyframes. */
+  frame?: FrameSize;
   speech: SpeechSummary;
   classifier?: ClassifierLabel[];
   /** Where the models actually ran (cuda falls back to cpu). */
@@ -68,7 +77,10 @@ export interface TagResult {
 export interface TagInput {
   /** Keyframe image files (JPEG/PNG), in time order. */
   keyframes: string[];
-  /** The source video, for its audio track. */
+  /**
+   * A file the pipeline wrote whose audio track is analysed (the transcode's 16 kHz WAV, or
+   * its MP4 when the video is silent); never the upload itself. JPEG/PNG/WAV/MP4 only.
+   */
   videoPath: string;
   options: TaggerOptions & { ffmpegPath?: string };
 }

@@ -1,0 +1,164 @@
+/**
+ * Exactly-once delivery across a `video:watch`, at the protocol level: a plain Socket.IO
+ * client that (re-)watches with `sinceOffset` sees every comment event once, in offset order,
+ * whatever was committed while the watch was in flight, without dropping duplicates itself
+ * (Centrifugo merges recovered and buffered publications the same way). Two parts:
+ *
+ * - Holds. While a watch is answered the socket is out of the video's room; what the room is
+ *   sent meanwhile is held for it. After the ack, the socket joins and is sent only the held
+ *   events above the ack's newest offset.
+ * - Fresh joiners. An ack may carry events that are durable but not yet published (the
+ *   watch read the log before the writer's turn released them); the room gets them after the
+ *   socket joined. Until the room has been sent something newer than a joiner's ack, each
+ *   batch goes to that socket filtered to what is above its ack.
+ * - What the room already sent. A socket re-watching while in the room has been sent (or has
+ *   in flight) events its `sinceOffset` predates; those are left out of the ack. Each room's
+ *   sent comment events are tracked as one contiguous range of offsets (the `prev` chain),
+ *   and each watching socket keeps the offset it joined at (`SocketData.watchHeads`).
+ *
+ * Offsets are one total order per video, published in order by the process that commits;
+ * events of one video committed by several processes at once may still reach a room out of
+ * order, which the `prev` chain shows the client.
+ */
+import type { CommentAdded, CommentDeleted, CounterPayload, LiveVideoEvent } from '../../protocol/live.ts';
+
+/** What one socket is owed for one video once its watch is acknowledged. */
+export interface WatchHold {
+  readonly socketId: string;
+  readonly videoId: string;
+  added: CommentAdded[];
+  deleted: CommentDeleted[];
+  counters?: CounterPayload;
+}
+
+/** The held events still to send after the ack. */
+export interface HeldEvents {
+  added: CommentAdded[];
+  deleted: CommentDeleted[];
+  counters?: CounterPayload;
+}
+
+/** Every comment event with an offset in (from, through] has been sent to the room. */
+export interface SentRange {
+  from: number;
+  through: number;
+}
+
+const isCommentEvent = (e: LiveVideoEvent): boolean => e.type === 'comment:added' || e.type === 'comment:deleted';
+
+export class WatchHolds {
+  private readonly byVideo = new Map<string, Set<WatchHold>>();
+  private readonly perSocket = new Map<string, number>();
+  private readonly sent = new Map<string, SentRange>();
+  /** videoId -> socket id -> the ack offset it joined at, until the room has passed it. */
+  private readonly fresh = new Map<string, Map<string, number>>();
+
+  /** Starts holding the video's events for a socket whose watch is being answered. */
+  begin(socketId: string, videoId: string): WatchHold {
+    const hold: WatchHold = { socketId, videoId, added: [], deleted: [] };
+    let holds = this.byVideo.get(videoId);
+    if (!holds) this.byVideo.set(videoId, (holds = new Set()));
+    holds.add(hold);
+    this.perSocket.set(socketId, (this.perSocket.get(socketId) ?? 0) + 1);
+    return hold;
+  }
+
+  /** Watches of this socket still being answered (they count against its watch limit). */
+  pendingFor(socketId: string): number {
+    return this.perSocket.get(socketId) ?? 0;
+  }
+
+  /** A batch of comment events the video's room was just sent. */
+  comments(videoId: string, added: readonly CommentAdded[], deleted: readonly CommentDeleted[]): void {
+    for (const hold of this.byVideo.get(videoId) ?? []) {
+      hold.added.push(...added);
+      hold.deleted.push(...deleted);
+    }
+    let range = this.sent.get(videoId);
+    for (const e of [...added, ...deleted].sort((a, b) => a.offset - b.offset)) {
+      if (range && e.prev === range.through) range.through = e.offset;
+      // a gap (an event this process never got): the contiguous range starts again here
+      else if (!range || e.offset > range.through) this.sent.set(videoId, (range = { from: e.prev, through: e.offset }));
+    }
+  }
+
+  /** Counters of the video for its holds: only the newest is kept, as it supersedes the rest. */
+  counters(payload: CounterPayload): void {
+    for (const hold of this.byVideo.get(payload.videoId) ?? []) {
+      if (!hold.counters || payload.offset > hold.counters.offset) hold.counters = payload;
+    }
+  }
+
+  /** A socket joined the video's room with an ack that covered events up to `ackedOffset`. */
+  joined(videoId: string, socketId: string, ackedOffset: number): void {
+    let sockets = this.fresh.get(videoId);
+    if (!sockets) this.fresh.set(videoId, (sockets = new Map()));
+    sockets.set(socketId, ackedOffset);
+  }
+
+  /** Sockets that joined the room at an offset that events still to come may predate. */
+  freshIn(videoId: string): ReadonlyMap<string, number> | undefined {
+    return this.fresh.get(videoId);
+  }
+
+  /** The room was just sent events up to `offset`: joiners whose ack it has passed are settled. */
+  passed(videoId: string, offset: number): void {
+    const sockets = this.fresh.get(videoId);
+    if (!sockets) return;
+    for (const [id, acked] of sockets) if (offset > acked) sockets.delete(id);
+    if (sockets.size === 0) this.fresh.delete(videoId);
+  }
+
+  /** The socket stopped watching the video. */
+  unwatched(videoId: string, socketId: string): void {
+    const sockets = this.fresh.get(videoId);
+    sockets?.delete(socketId);
+    if (sockets?.size === 0) this.fresh.delete(videoId);
+  }
+
+  /** The room is gone (no socket watches the video here): forget what it was sent. */
+  roomClosed(videoId: string): void {
+    this.sent.delete(videoId);
+    this.fresh.delete(videoId);
+  }
+
+  /** What the room has been sent so far (a copy: take it when the socket leaves the room). */
+  sentRange(videoId: string): SentRange | undefined {
+    const range = this.sent.get(videoId);
+    return range && { ...range };
+  }
+
+  /**
+   * Stops holding and returns what the socket has not seen: held events above `ackedOffset`,
+   * the newest offset its ack covered. Without `ackedOffset` (the watch failed) nothing.
+   */
+  end(hold: WatchHold, ackedOffset?: number): HeldEvents {
+    const holds = this.byVideo.get(hold.videoId);
+    holds?.delete(hold);
+    if (holds?.size === 0) this.byVideo.delete(hold.videoId);
+    const n = (this.perSocket.get(hold.socketId) ?? 1) - 1;
+    if (n <= 0) this.perSocket.delete(hold.socketId);
+    else this.perSocket.set(hold.socketId, n);
+    if (ackedOffset === undefined) return { added: [], deleted: [] };
+    const newer = <E extends { offset: number }>(e: E) => e.offset > ackedOffset;
+    return {
+      added: hold.added.filter(newer),
+      deleted: hold.deleted.filter(newer),
+      ...(hold.counters && newer(hold.counters) ? { counters: hold.counters } : {}),
+    };
+  }
+}
+
+/**
+ * Of the events an ack would carry, those the socket has not already been sent through the
+ * room. `since` is what the client asked from; `joinedAt` the ack offset the socket joined the
+ * room at, and `sent` the room's range when it left (both undefined when it was not in the
+ * room). The room has sent it every comment event in (max(since, joinedAt), sent.through]
+ * when the range reaches back that far.
+ */
+export function unsentEvents(events: LiveVideoEvent[], since: number, joinedAt?: number, sent?: SentRange): LiveVideoEvent[] {
+  if (joinedAt === undefined || !sent) return events;
+  const from = Math.max(since, joinedAt);
+  if (sent.from > from || sent.through <= from) return events;
+  return events.filter((e) => !isCommentEvent(e) || e.offset <= from || e.offset > sent.through);
+}
