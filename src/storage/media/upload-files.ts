@@ -4,9 +4,9 @@
  *
  * Upload ids are `<ownerId>-<random>`; the owner is also kept in the metadata, which is
  * what ownership checks trust. The quota is not counted here but reserved in storage
- * (storage/uploads.ts), so that it holds across processes. Which job processes an upload is recorded in
- * DATA_DIR/upload-jobs/<uploadId>, created with link(2) so that of two processes racing
- * to start a job for the same upload exactly one wins.
+ * (storage/uploads.ts), so that it holds across processes. Which job processes an upload
+ * is recorded in DATA_DIR/upload-jobs/<uploadId>, created with link(2) so that of two
+ * processes racing to start a job for the same upload exactly one wins.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
