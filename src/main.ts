@@ -167,7 +167,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   });
   const hashing = new HashingQueue({ concurrency: config.passwordHashConcurrency, queueMax: config.passwordHashQueue });
   await app.register(authRoutes, { engine, tokens, limits: rateLimits, hashing, handleMaxChars: config.handleMaxChars });
-  await app.register(videoRoutes, { engine, presentMedia, videoJson, mediaFromUpload: media.mediaFromUpload });
+  await app.register(videoRoutes, { engine, presentMedia, videoJson, media: media.videoMedia });
   await app.register(media.routes);
   await app.register(userRoutes, { engine, videoJson });
   await app.register(feedRoutes, { engine, videoJson });

@@ -255,7 +255,8 @@ export class Engine {
     return { value: video, degraded: r.degraded };
   }
 
-  async deleteVideo(videoId: string, userId: string): Promise<void> {
+  /** Deletes the owner's video with its likes, comments and events; resolves with what was deleted. */
+  async deleteVideo(videoId: string, userId: string): Promise<Video> {
     const { value } = await this.getVideo(videoId);
     if (value.ownerId !== userId) throw new TremoloError('E_FORBIDDEN', 'Only the owner can delete a video');
     await this.deps.store.videos.delete(videoId);
@@ -264,6 +265,7 @@ export class Engine {
     this.changed(`video:${videoId}`);
     this.changed(`user:${userId}`);
     this.deps.sink.publish({ type: 'video:deleted', videoId });
+    return value;
   }
 
   async like(videoId: string, userId: string) {

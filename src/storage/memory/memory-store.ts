@@ -11,6 +11,7 @@ import { decodeCursor, pageOf, requireOffset } from '../cursor.ts';
 import type { JobPatch, JobRecord, JobStore } from '../jobs.ts';
 import { FINAL_STAGES } from '../jobs.ts';
 import { SortedIds } from '../sorted-ids.ts';
+import type { ReleaseOutcome, Reservation, UploadStore } from '../uploads.ts';
 import type {
   CommentOrder,
   EventRange,
@@ -449,18 +450,71 @@ class MemoryJobs implements JobStore {
   }
 }
 
+interface UploadRow {
+  bytes: number;
+  videos: Set<string>;
+}
+
+class MemoryUploads implements UploadStore {
+  private readonly owners = new Map<string, { used: number; uploads: Map<string, UploadRow> }>();
+
+  async reserve(ownerId: string, uploadId: string, bytes: number, quotaBytes: number): Promise<Reservation> {
+    let owner = this.owners.get(ownerId);
+    const used = owner?.used ?? 0;
+    if (owner?.uploads.has(uploadId)) return { ok: true, usedBytes: used };
+    if (used + bytes > quotaBytes) return { ok: false, usedBytes: used };
+    if (!owner) this.owners.set(ownerId, (owner = { used: 0, uploads: new Map() }));
+    owner.uploads.set(uploadId, { bytes, videos: new Set() });
+    owner.used += bytes;
+    return { ok: true, usedBytes: owner.used };
+  }
+
+  async usedBytes(ownerId: string): Promise<number> {
+    return this.owners.get(ownerId)?.used ?? 0;
+  }
+
+  async addVideo(ownerId: string, uploadId: string, videoId: string): Promise<boolean> {
+    const row = this.owners.get(ownerId)?.uploads.get(uploadId);
+    row?.videos.add(videoId);
+    return row !== undefined;
+  }
+
+  async removeVideo(ownerId: string, uploadId: string, videoId: string): Promise<number> {
+    const row = this.owners.get(ownerId)?.uploads.get(uploadId);
+    row?.videos.delete(videoId);
+    return row?.videos.size ?? 0;
+  }
+
+  async videos(ownerId: string, uploadId: string): Promise<string[]> {
+    return [...(this.owners.get(ownerId)?.uploads.get(uploadId)?.videos ?? [])].sort();
+  }
+
+  async release(ownerId: string, uploadId: string): Promise<ReleaseOutcome> {
+    const owner = this.owners.get(ownerId);
+    const row = owner?.uploads.get(uploadId);
+    if (!owner || !row) return 'absent';
+    if (row.videos.size > 0) return 'held';
+    owner.uploads.delete(uploadId);
+    owner.used -= row.bytes;
+    if (owner.uploads.size === 0) this.owners.delete(ownerId);
+    return 'released';
+  }
+}
+
 export class MemoryStore implements Store {
   readonly driver = 'memory' as const;
   readonly users: MemoryUsers;
   readonly videos: MemoryVideos;
   readonly feeds: MemoryFeeds;
   readonly jobs: MemoryJobs;
+  readonly uploads: MemoryUploads;
 
   constructor(limits: StoreLimits) {
     this.users = new MemoryUsers();
     this.videos = new MemoryVideos(this.users, limits);
     this.feeds = new MemoryFeeds(this.users);
     this.jobs = new MemoryJobs();
+    this.uploads = new MemoryUploads();
   }
 
   async ping(): Promise<void> {}

@@ -4,11 +4,19 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Engine, Read } from '../../../actors/engine.ts';
-import type { MediaRefs, Video } from '../../../protocol/model.ts';
+import type { MediaRefs, Video, VideoRecord } from '../../../protocol/model.ts';
 import { TremoloError } from '../../../protocol/errors.ts';
 import { schemas } from '../../../protocol/schemas.ts';
 import { userOf } from '../server.ts';
 import type { VideoJson } from '../video-json.ts';
+
+/** The media pipeline's part in publishing and deleting videos. */
+export interface VideoMedia {
+  /** Publishes the processed media of the caller's finished upload again, as a new video (E_UPLOAD_NOT_FOUND otherwise). */
+  publishFromUpload: (userId: string, uploadId: string, input: { title: unknown; description?: unknown }) => Promise<Video>;
+  /** A video was deleted: its media goes once no other video shows it, before this resolves. */
+  videoDeleted: (video: VideoRecord) => Promise<void>;
+}
 
 export interface VideoRouteDeps {
   engine: Engine;
@@ -16,8 +24,8 @@ export interface VideoRouteDeps {
   presentMedia: (video: Video) => Video;
   /** Lists of videos, serialized from kept per-video JSON. */
   videoJson: VideoJson;
-  /** Resolves a finished upload to the media of a published video (the media pipeline). */
-  mediaFromUpload?: (uploadId: string, userId: string) => Promise<MediaRefs>;
+  /** The media pipeline's part: publishing an upload's media again, letting go of a deleted video's media. */
+  media?: VideoMedia;
 }
 
 const likeResult = {
@@ -61,14 +69,15 @@ export async function videoRoutes(app: FastifyInstance, deps: VideoRouteDeps): P
     },
     async (req, reply) => {
       const userId = userOf(req);
-      const { uploadId, mediaUrl } = req.body;
-      let media: MediaRefs = {};
-      if (mediaUrl !== undefined) media = { external: mediaUrl };
+      const { uploadId, mediaUrl, title, description } = req.body;
+      let video: Video;
       if (uploadId !== undefined) {
-        if (!deps.mediaFromUpload) throw new TremoloError('E_UPLOAD_NOT_FOUND');
-        media = await deps.mediaFromUpload(uploadId, userId);
+        if (!deps.media) throw new TremoloError('E_UPLOAD_NOT_FOUND');
+        video = await deps.media.publishFromUpload(userId, uploadId, { title, description });
+      } else {
+        const media: MediaRefs = mediaUrl !== undefined ? { external: mediaUrl } : {};
+        video = await engine.createVideo(userId, { title, description, media });
       }
-      const video = await engine.createVideo(userId, { title: req.body.title, description: req.body.description, media });
       return reply.code(201).send(deps.presentMedia(video));
     },
   );
@@ -86,7 +95,9 @@ export async function videoRoutes(app: FastifyInstance, deps: VideoRouteDeps): P
     '/v1/videos/:id',
     { preHandler: app.requireUser, schema: { tags: ['videos'], security: auth, params: schemas.idParams } },
     async (req, reply) => {
-      await engine.deleteVideo(req.params.id, userOf(req));
+      const deleted = await engine.deleteVideo(req.params.id, userOf(req));
+      // its media stops being served before we answer (unless another video shows it)
+      await deps.media?.videoDeleted(deleted);
       return reply.code(204).send();
     },
   );
