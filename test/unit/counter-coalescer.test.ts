@@ -124,7 +124,8 @@ describe('CounterCoalescer', () => {
       [0, 'v', 5],
       [100, 'v', 7],
     ]);
-    h.offer('v', 4); // after the emission: still older than what clients have
+    h.offer('v', 7); // after the emission: what clients already have
+    h.offer('v', 4); // and older than that
     h.clock.advance(1000);
     assert.equal(h.emitted.length, 2);
     assert.equal(h.clock.pendingTimers, 0);
