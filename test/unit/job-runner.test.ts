@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, afterEach, describe, it } from 'node:test';
 import { RecordingSink, type EngineEvent } from '../../src/actors/events.ts';
 import { ManualClock } from '../../src/domain/clock.ts';
 import { TremoloError } from '../../src/protocol/errors.ts';
@@ -28,6 +28,9 @@ import { eventually } from '../helpers/eventually.ts';
 const LEASE_MS = 300;
 const root = mkdtempSync(join(tmpdir(), 'tremolo-job-runner-'));
 after(() => rmSync(root, { recursive: true, force: true }));
+/** Every runner a test made; closed after it, passed or failed (their heartbeats hold the process). */
+const runners: JobRunner[] = [];
+afterEach(() => Promise.all(runners.splice(0).map((r) => r.close())));
 
 /** One `run` call the test answers by hand (or `auto` answers). */
 interface TaskCall {
@@ -110,7 +113,6 @@ function world() {
   const sink = new RecordingSink();
   const published: { ownerId: string; title: string; media: MediaRefs }[] = [];
   const tagged: [string, TagInfo][] = [];
-  const runners: JobRunner[] = [];
 
   const runner = (owner: string, opts: { settings?: Partial<JobRunnerSettings>; jobs?: JobStore } = {}) => {
     const pool = new TaskBench();
@@ -174,8 +176,7 @@ function world() {
     sink.events
       .filter((e): e is Extract<EngineEvent, { type: 'job:progress' }> => e.type === 'job:progress' && e.jobId === jobId)
       .map((e) => [e.stage, e.percent]);
-  const closeAll = () => Promise.all(runners.map((r) => r.close()));
-  return { store, clock, media, sink, published, tagged, runner, job, get, stageIs, progress, closeAll };
+  return { store, clock, media, sink, published, tagged, runner, job, get, stageIs, progress };
 }
 
 /** A JobStore whose renew can be made to fail, as a storage outage would for one process. */
@@ -250,7 +251,6 @@ describe('JobRunner', () => {
     ]);
     assert.equal(a.runner.active, 0);
     assert.deepEqual(a.errors, []);
-    await w.closeAll();
   });
 
   it('a job runs in one process: a second runner cannot claim it while the lease is renewed', async () => {
@@ -274,7 +274,6 @@ describe('JobRunner', () => {
     assert.equal(b.pool.calls.length, 0);
     assert.equal((await w.get(j.id)).leaseOwner, 'node-a');
     assert.equal((await w.get(j.id)).attempts, 1);
-    await w.closeAll();
   });
 
   it('holds at most `capacity` jobs; the next is claimed when one finishes, and admit() refuses while saturated', async () => {
@@ -301,7 +300,6 @@ describe('JobRunner', () => {
     assert.equal((await w.get(jobs[0]!.id)).stage, 'failed');
     assert.ok(activeAtClaim.length >= 3);
     assert.ok(activeAtClaim.every((n) => n < 2), `never asks for work while full: ${activeAtClaim.join(',')}`);
-    await w.closeAll();
   });
 
   it('a task failure fails the job at once with its code, removes partial output, and is not retried', async () => {
@@ -326,7 +324,6 @@ describe('JobRunner', () => {
     await eventually(() => spy.results.length > asked, 'the runner asked for work again');
     assert.ok(spy.results.slice(asked).every((r) => r === null), 'a failed job is final: nothing to claim');
     assert.equal(a.pool.of('probe').length, 1);
-    await w.closeAll();
   });
 
   it('tagging is best effort: a failed tag task still publishes the video, untagged, with the error on the job', async () => {
@@ -342,7 +339,6 @@ describe('JobRunner', () => {
     assert.equal(w.published.length, 1);
     assert.deepEqual(w.tagged, []);
     assert.ok(a.errors.some(([, context]) => context === `job ${j.id} tagging`));
-    await w.closeAll();
   });
 
   it('a lapsed lease is claimed again by a polling process (counting an attempt); the old holder stops and touches nothing', async () => {
@@ -385,7 +381,6 @@ describe('JobRunner', () => {
       [],
       'nobody reported the job failed or cancelled',
     );
-    await w.closeAll();
   });
 
   it('gives up after maxAttempts claims: the job is failed, not run again', async () => {
@@ -414,7 +409,6 @@ describe('JobRunner', () => {
     assert.equal(failed.error?.code, 'E_JOB_TIMEOUT');
     assert.equal(failed.attempts, 2);
     assert.equal(c.pool.calls.length, 0, 'not run a third time');
-    await w.closeAll();
   });
 
   it('cancel: a running job stops at the next heartbeat, its output is removed and the owner is told', async () => {
@@ -437,7 +431,6 @@ describe('JobRunner', () => {
     assert.deepEqual(w.progress(j.id).at(-1), ['cancelled', 0]);
     assert.equal(a.pool.of('tag').length, 0);
     assert.equal(w.published.length, 0);
-    await w.closeAll();
   });
 
   it('cancel: a job cancelled while queued is finished as cancelled without running a task', async () => {
@@ -448,7 +441,6 @@ describe('JobRunner', () => {
     await w.stageIs(j.id, 'cancelled');
     assert.deepEqual(w.progress(j.id), [['cancelled', 0]]);
     assert.equal(a.pool.calls.length, 0);
-    await w.closeAll();
   });
 
   it('timeout: an attempt longer than timeoutMs is stopped and the job fails with E_JOB_TIMEOUT', async () => {
@@ -463,7 +455,6 @@ describe('JobRunner', () => {
     assert.equal(failed.error?.code, 'E_JOB_TIMEOUT');
     assert.equal(failed.leaseOwner, undefined);
     assert.deepEqual(w.progress(j.id).at(-1), ['failed', 0]);
-    await w.closeAll();
   });
 
   it('a full pool (E_QUEUE_FULL) is waited out for Retry-After and the task submitted again, never dropped', async () => {
@@ -479,7 +470,6 @@ describe('JobRunner', () => {
     await w.stageIs(j.id, 'ready');
     assert.equal(a.pool.of('probe').length, 2);
     assert.deepEqual(a.errors, []);
-    await w.closeAll();
   });
 
   it('close() stops running jobs and gives their leases back: another process claims them at once, the attempt not counted', async () => {
@@ -505,6 +495,5 @@ describe('JobRunner', () => {
     const taken = await w.get(j.id);
     assert.equal(taken.leaseOwner, 'node-b');
     assert.equal(taken.attempts, 1);
-    await w.closeAll();
   });
 });

@@ -23,8 +23,8 @@ type WriteReply = { changed: boolean; counters: Counters; log: LogHead };
 type CommentReply = { comment: Comment; duplicate: boolean; counters: Counters; log: LogHead };
 
 /**
- * A memory store whose `videos` records every call by name. With `hold`, the next
- * `applyOps` waits until the test calls the returned `release`.
+ * A VideoActor in an ActorSystem over a memory store whose `videos` records every call by
+ * name; `hold()` makes the next `applyOps` wait until released.
  */
 function world() {
   // after the TSID epoch (2024): ManualClock's default start predates it
