@@ -6,11 +6,31 @@ import { after, before, describe, it } from 'node:test';
 import { TremoloError } from '../../src/protocol/errors.ts';
 import type { Comment, TagInfo, VideoEvent, VideoRecord } from '../../src/protocol/model.ts';
 import { TsidGenerator } from '../../src/domain/ids.ts';
+import { eventually } from '../helpers/eventually.ts';
 import type { Store, UserRecord } from '../../src/storage/store.ts';
 
 export const CONTRACT_LIMITS = { eventLogMax: 20, viewDedupS: 60 };
 
-export function storeContract(driver: string, open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>): void {
+/** A store of the driver under test whose storage the test can take away and bring back. */
+export interface StorageOutage {
+  store: Store;
+  /** Makes the storage unreachable (the server is gone). */
+  stop(): Promise<void>;
+  /** Brings it back. */
+  start(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export interface ContractOptions {
+  /** For drivers whose storage lives outside the process and can go away; in-process drivers have none. */
+  outage?: () => Promise<StorageOutage>;
+}
+
+export function storeContract(
+  driver: string,
+  open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>,
+  opts: ContractOptions = {},
+): void {
   describe(`Store contract: ${driver}`, () => {
     let store: Store;
     let cleanup: () => Promise<void>;
@@ -58,9 +78,25 @@ export function storeContract(driver: string, open: () => Promise<{ store: Store
       await cleanup();
     });
 
-    it('pings', async () => {
-      await store.ping();
+    it('ping resolves, with nothing, while storage answers', async () => {
+      assert.equal(await store.ping(), undefined);
     });
+
+    const { outage } = opts;
+    if (outage) {
+      it('ping follows storage: E_STORAGE_UNAVAILABLE while it is away, resolves again once it is back', async () => {
+        const o = await outage();
+        try {
+          assert.equal(await o.store.ping(), undefined);
+          await o.stop();
+          await assert.rejects(o.store.ping(), (e: unknown) => e instanceof TremoloError && e.code === 'E_STORAGE_UNAVAILABLE');
+          await o.start();
+          await eventually(() => o.store.ping().then(() => true, () => false), 'storage to answer again');
+        } finally {
+          await o.cleanup();
+        }
+      });
+    }
 
     describe('users', () => {
       it('creates, reads by id and by handle case-insensitively', async () => {
