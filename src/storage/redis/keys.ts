@@ -29,6 +29,15 @@
  * | hot                         | zset   | video id -> hot score                                |
  * | {jobs}:job:<id>             | hash   | one job record, field per property                   |
  * | {jobs}:active               | zset   | ids of jobs not in a final stage, score 0            |
+ * | rl:<name>:<key>             | string | a rate-limit counter (rate-limiter-flexible), TTL    |
+ *
+ * Pub/sub channels (not keys, but named the same way so deployments sharing a Redis
+ * stay apart):
+ *
+ * | channel                     | carries                                              |
+ * |-----------------------------|------------------------------------------------------|
+ * | invalidate                  | `<sender>|<cache key>`: drop a cached read           |
+ * | socket.io*                  | Socket.IO's Redis adapter (rooms across processes)   |
  */
 
 /** The per-video keys, in the order every video script declares them as KEYS. */
@@ -120,5 +129,22 @@ export class RedisKeys {
 
   activeJobs(): string {
     return `${this.prefix}{jobs}:active`;
+  }
+
+  // ------------------------------------------------------------ beside the Store
+
+  /** The key prefix of one rate limiter's counters (the limiter appends `:<key>`). */
+  rateLimit(name: string): string {
+    return `${this.prefix}rl:${name}`;
+  }
+
+  /** The pub/sub channel of cache invalidations between processes. */
+  invalidation(): string {
+    return `${this.prefix}invalidate`;
+  }
+
+  /** The channel (prefix) of the Socket.IO Redis adapter. */
+  socketIo(): string {
+    return `${this.prefix}socket.io`;
   }
 }
