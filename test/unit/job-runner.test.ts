@@ -88,7 +88,7 @@ async function transcoded(call: TaskCall): Promise<TranscodeManifest> {
   };
 }
 
-const PROBE: TaskOutput<'probe'> = { durationS: 5, width: 1280, height: 720, fps: 30, videoCodec: 'h264', audioCodec: 'aac', bitrate: 1_000_000, rotation: 0 };
+const PROBE: TaskOutput<'probe'> = { durationS: 5, width: 1280, height: 720, fps: 30, videoCodec: 'h264', audioCodec: 'aac', bitrate: 1_000_000, rotation: 0, container: 'mov' };
 const TAGS: TagResult = {
   tags: ['cat'],
   ocr: [{ text: 'HELLO', confidence: 0.98765, box: [[0, 0], [1, 0], [1, 1], [0, 1]] }],
@@ -113,6 +113,8 @@ function world() {
   const sink = new RecordingSink();
   const published: { ownerId: string; title: string; media: MediaRefs }[] = [];
   const tagged: [string, TagInfo][] = [];
+  /** Videos taken back because their upload was gone when they were published. */
+  const taken: string[] = [];
 
   const runner = (owner: string, opts: { settings?: Partial<JobRunnerSettings>; jobs?: JobStore } = {}) => {
     const pool = new TaskBench();
@@ -128,7 +130,11 @@ function world() {
         setTagging: async (videoId, tagging) => {
           tagged.push([videoId, tagging]);
         },
+        deleteVideo: async (videoId) => {
+          taken.push(videoId);
+        },
       },
+      uploads: store.uploads,
       sink,
       media,
       uploadPath: (id) => join(root, 'uploads', id),
@@ -166,6 +172,8 @@ function world() {
       updatedAt: at,
       ...over,
     };
+    // as POST /v1/uploads does: the upload holds its quota, so its video can be recorded on it
+    await store.uploads.reserve(record.ownerId, record.uploadId, 1, Number.MAX_SAFE_INTEGER);
     await store.jobs.create(record);
     return record;
   };
@@ -176,7 +184,7 @@ function world() {
     sink.events
       .filter((e): e is Extract<EngineEvent, { type: 'job:progress' }> => e.type === 'job:progress' && e.jobId === jobId)
       .map((e) => [e.stage, e.percent]);
-  return { store, clock, media, sink, published, tagged, runner, job, get, stageIs, progress };
+  return { store, clock, media, sink, published, tagged, taken, runner, job, get, stageIs, progress };
 }
 
 /** A JobStore whose renew can be made to fail, as a storage outage would for one process. */
@@ -240,7 +248,9 @@ describe('JobRunner', () => {
     assert.equal(done.leaseOwner, undefined, 'a finished job holds no lease');
     assert.equal(done.error, undefined);
     assert.deepEqual(w.published, [{ ownerId: 'OWNER', title: j.title, media: { hls: `${j.id}/master.m3u8`, mp4: `${j.id}/video.mp4`, poster: `${j.id}/poster.jpg` } }]);
-    assert.deepEqual(w.tagged, [['VID1', { tags: ['cat'], ocr: [{ text: 'HELLO', confidence: 0.988 }], speechRatio: 0.5 }]]);
+    assert.deepEqual(w.tagged, [
+      ['VID1', { tags: ['cat'], ocr: [{ text: 'HELLO', confidence: 0.988, box: [[0, 0], [1, 0], [1, 1], [0, 1]] }], speechRatio: 0.5, speechSegments: [] }],
+    ]);
     assert.deepEqual(w.progress(j.id), [
       ['probing', 0],
       ['transcoding', 0],

@@ -96,7 +96,7 @@ describe('VideoActor', () => {
       w.ask<WriteReply>(v.id, { type: 'like', userId: 'U2' }),
       w.ask<WriteReply>(v.id, { type: 'unlike', userId: 'U1' }),
       w.ask<CommentReply>(v.id, { type: 'comment', authorId: 'U3', text: 'first!', idempotencyKey: 'k1' }),
-      w.ask(v.id, { type: 'view', userId: 'U4' }),
+      w.ask(v.id, { type: 'view', viewerId: 'U4' }),
       w.ask<VideoSnapshot>(v.id, { type: 'read' }),
     ]);
     const [like1, like2, unlike1, comment, view, read] = await replies;

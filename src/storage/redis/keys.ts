@@ -33,6 +33,15 @@
  * | up:{uid}                    | hash   | upload id -> bytes reserved of the user's quota      |
  * | up:{uid}:used               | string | the sum of up:{uid}'s values                         |
  * | up:{uid}:videos:<uploadId>  | set    | ids of videos showing media made from the upload     |
+ * | rl:<name>:<key>             | string | a rate-limit counter (rate-limiter-flexible), TTL    |
+ *
+ * Pub/sub channels (not keys, but named the same way so deployments sharing a Redis
+ * stay apart):
+ *
+ * | channel                     | carries                                              |
+ * |-----------------------------|------------------------------------------------------|
+ * | invalidate                  | `<sender>|<cache key>`: drop a cached read           |
+ * | socket.io*                  | Socket.IO's Redis adapter (rooms across processes)   |
  */
 
 /** The per-video keys, in the order every video script declares them as KEYS. */
@@ -139,5 +148,22 @@ export class RedisKeys {
 
   uploadVideos(userId: string, uploadId: string): string {
     return `${this.reservations(userId)}:videos:${uploadId}`;
+  }
+
+  // ------------------------------------------------------------ beside the Store
+
+  /** The key prefix of one rate limiter's counters (the limiter appends `:<key>`). */
+  rateLimit(name: string): string {
+    return `${this.prefix}rl:${name}`;
+  }
+
+  /** The pub/sub channel of cache invalidations between processes. */
+  invalidation(): string {
+    return `${this.prefix}invalidate`;
+  }
+
+  /** The channel (prefix) of the Socket.IO Redis adapter. */
+  socketIo(): string {
+    return `${this.prefix}socket.io`;
   }
 }

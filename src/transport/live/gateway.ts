@@ -10,16 +10,15 @@
  */
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Socket as TcpSocket } from 'node:net';
-import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
-import type { Cluster, Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { Server, type Socket } from 'socket.io';
+import { RateLimiterMemory, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { Engine } from '../../actors/engine.ts';
 import type { EngineEvent, EventSink } from '../../actors/events.ts';
 import type { TrustProxy } from '../../config.ts';
 import type { Clock } from '../../domain/clock.ts';
 import type { Metrics } from '../../metrics.ts';
 import { TremoloError, failedAck } from '../../protocol/errors.ts';
+import type { RateLimitStore } from '../../storage/rate-limits.ts';
 import {
   CLIENT_EVENTS,
   isVideoRoom,
@@ -75,8 +74,13 @@ export interface GatewayDeps {
   metrics?: Metrics;
   /** Browser origins that may open sockets: this site and CORS_ORIGINS. */
   origins: OriginPolicy;
-  /** With Redis: the adapter's pub/sub clients, and the rate limiter's store. */
-  redis?: { pub: Redis | Cluster; sub: Redis | Cluster; prefix: string; cluster: boolean };
+  /** Where the per-user event counters (USER_EVENTS_PER_SEC, over all of a user's sockets) live. */
+  userEventCounters: RateLimitStore;
+  /**
+   * With several processes: Socket.IO's adapter that carries broadcasts between them
+   * (storage/redis/connection.ts builds it), and whether it can publish now.
+   */
+  crossProcess?: { adapter: ServerOptions['adapter']; reachable(): boolean };
   log: { warn: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void };
 }
 
@@ -134,16 +138,7 @@ export class LiveGateway implements EventSink {
       // them, never with credentials: the token travels in `auth`, not in a cookie.
       ...(deps.origins.listed.length ? { cors: { origin: deps.origins.listed, credentials: false } } : {}),
     });
-    if (deps.redis) {
-      const { pub, sub, prefix, cluster } = deps.redis;
-      // On a Redis Cluster, classic PUBLISH is copied to every node: the sharded adapter
-      // (SPUBLISH, Redis 7) keeps each room's traffic on one shard instead.
-      this.io.adapter(
-        cluster
-          ? createShardedAdapter(pub, sub, { channelPrefix: `${prefix}socket.io` })
-          : createAdapter(pub, sub, { key: `${prefix}socket.io` }),
-      );
-    }
+    if (deps.crossProcess) this.io.adapter(deps.crossProcess.adapter);
 
     this.io.engine.on('connection', (raw: EngineConnection) => {
       // The client's address and the Origin are read now, while the opening request is at
@@ -160,9 +155,7 @@ export class LiveGateway implements EventSink {
     });
 
     this.socketLimiter = new RateLimiterMemory({ keyPrefix: 'sock', points: settings.socketEventsPerSec, duration: 1 });
-    this.userLimiter = deps.redis
-      ? new RateLimiterRedis({ storeClient: deps.redis.pub, keyPrefix: `${deps.redis.prefix}rl:live-user`, points: settings.userEventsPerSec, duration: 1 })
-      : new RateLimiterMemory({ keyPrefix: 'live-user', points: settings.userEventsPerSec, duration: 1 });
+    this.userLimiter = deps.userEventCounters.limiter('live-user', settings.userEventsPerSec, 1);
 
     this.coalescer = new CounterCoalescer({
       clock: deps.clock,
@@ -195,10 +188,9 @@ export class LiveGateway implements EventSink {
     switch (event.type) {
       case 'video': {
         const events = event.events.map((e): LiveVideoEvent => ({ ...e, videoId: event.videoId }));
-        // The adapter does not handle a failed PUBLISH: only hand events over while Redis is
+        // The adapter does not handle a failed PUBLISH: only hand events over while the bus is
         // reachable. Peers that miss some recover them from the log (the `prev` chain).
-        const status = this.deps.redis?.pub.status;
-        if (status === 'ready' || status === 'connect') this.io.serverSideEmit('video:events', { videoId: event.videoId, events });
+        if (this.deps.crossProcess?.reachable()) this.io.serverSideEmit('video:events', { videoId: event.videoId, events });
         this.deliverVideoEvents(event.videoId, events);
         return;
       }
@@ -237,7 +229,7 @@ export class LiveGateway implements EventSink {
     this.io.local.emit('server:shutdown', { retryAfterMs: opts.retryAfterMs ?? 1000 });
     this.io.local.disconnectSockets(true);
     this.io.engine.close();
-    // the adapter's pub/sub connections are closed by their owner (main.ts)
+    // the adapter's connections are closed by their owner (storage's RedisConnection)
   }
 
   get connectedSockets(): number {

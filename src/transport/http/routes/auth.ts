@@ -5,11 +5,10 @@
  * growing delays (LoginThrottle), and every hash waits its turn in a bounded HashingQueue.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Engine } from '../../../actors/engine.ts';
+import type { Credentials, Engine } from '../../../actors/engine.ts';
 import { normalizeHandle } from '../../../domain/text.ts';
 import { TremoloError } from '../../../protocol/errors.ts';
 import { schemas } from '../../../protocol/schemas.ts';
-import type { UserRecord } from '../../../storage/store.ts';
 import { DUMMY_HASH, checkPasswordRules, hashPassword, verifyPassword } from '../../auth/passwords.ts';
 import type { HashingQueue } from '../../auth/hashing-queue.ts';
 import type { TokenService } from '../../auth/tokens.ts';
@@ -89,23 +88,23 @@ export async function authRoutes(app: FastifyInstance, deps: AuthDeps): Promise<
       const address = addressKey(req.ip);
       await deps.limits.consumeLogin(address);
       await deps.limits.logins.begin(handle, address);
-      let record: UserRecord | null;
+      let account: Credentials | null;
       let ok: boolean;
       try {
-        record = await deps.engine.store.users.getByHandle(handle);
+        account = await deps.engine.credentials(handle);
         // compare against a dummy hash for unknown handles so timing does not tell them apart
-        const stored = record?.passwordHash ?? DUMMY_HASH;
+        const stored = account?.passwordHash ?? DUMMY_HASH;
         ok = await deps.hashing.run('login', () => verifyPassword(password, stored));
       } catch (err) {
         await deps.limits.logins.unchecked(handle, address); // busy or storage down: the password was not checked
         throw err;
       }
-      if (!record || !ok) {
+      if (!account || !ok) {
         await deps.limits.logins.failed(handle, address);
         throw new TremoloError('E_BAD_CREDENTIALS');
       }
       await deps.limits.logins.succeeded(handle, address);
-      const user = (await deps.engine.profile(record.id)).value;
+      const user = (await deps.engine.profile(account.userId)).value;
       return { ...(await deps.tokens.issue(user)), user };
     },
   );
