@@ -22,6 +22,9 @@ declare module 'fastify' {
   }
 }
 
+/** Paths not counted against the per-address rate limit: probes must get through. */
+export const UNMETERED_PATHS: readonly string[] = ['/healthz', '/readyz'];
+
 export interface HttpDeps {
   config: Config;
   tokens: TokenService;
@@ -125,7 +128,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   app.decorate('optionalUser', authenticate(false));
 
   app.addHook('onRequest', async (req) => {
-    if (req.url === '/healthz' || req.url === '/readyz') return;
+    if (UNMETERED_PATHS.includes(req.url)) return;
     await deps.limits.consumeIp(addressKey(req.ip));
   });
 

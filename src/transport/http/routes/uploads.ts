@@ -194,7 +194,8 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
   const methods = ['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS'] as const;
   const auth = (req: FastifyRequest): Promise<void> | undefined => (req.method === 'OPTIONS' ? undefined : app.requireUser(req));
   const preHandler = async (req: FastifyRequest): Promise<void> => auth(req);
-  const schema = { tags: ['uploads'], summary: 'tus 1.0 resumable upload (creation, termination, expiration)' } as const;
+  // one route serves every tus method: the document shows each operation from openapi/tus-operations.ts
+  const schema = { hide: true } as const;
   app.route({ method: [...methods], url: UPLOADS_PATH, preHandler, schema, handler: handle });
   app.route({
     method: [...methods],
