@@ -184,6 +184,9 @@ export interface Variant {
 
 const clone = (p: Probe): Probe => structuredClone(p);
 
+/** A value for a label: long strings by their length. */
+const shown = (value: unknown) => (typeof value === 'string' && value.length > 12 ? `${value.length} characters` : JSON.stringify(value));
+
 /** Strings for lengths: letters only, which every text rule and handle pattern here admits. */
 const filler = (n: number) => 'a'.repeat(Math.max(0, n));
 
@@ -212,6 +215,8 @@ function edges(schema: Schema, asText: boolean): [unknown, boolean][] {
     if (schema.maxLength !== undefined) out.push([filler(schema.maxLength), true], [filler(schema.maxLength + 1), false]);
     if (schema.minLength !== undefined && schema.minLength > 0) out.push([filler(schema.minLength), true], [filler(schema.minLength - 1), false]);
     if (schema.pattern !== undefined) out.push(['~', false]);
+    // no limit stated: then a long one is as good as a short one
+    if (schema.maxLength === undefined && schema.pattern === undefined && !schema.enum && !schema.format) out.push([filler(1000), true]);
     if (schema.enum) out.push(['not-one-of-them', false]);
   }
   if (schema.type === 'integer' || schema.type === 'number') {
@@ -250,7 +255,7 @@ export function variantsOf(op: Operation, base: Probe): Variant[] {
     };
     if (param.required && where !== 'path') add(`${param.in} ${param.name} missing`, false, (p) => set(p, undefined));
     for (const [value, inside] of edges(schema, true)) {
-      add(`${param.in} ${param.name} = ${JSON.stringify(value).slice(0, 40)}`, inside, (p) => set(p, String(value)));
+      add(`${param.in} ${param.name} = ${shown(value)}`, inside, (p) => set(p, String(value)));
     }
     if (where === 'path') {
       const current = base.path[param.name] ?? '';
@@ -275,7 +280,7 @@ export function variantsOf(op: Operation, base: Probe): Variant[] {
           const prop = s as Schema;
           add(`body.${name} of the wrong type`, false, (p) => ((p.body as Record<string, unknown>)[name] = wrongType(prop)));
           for (const [value, inside] of edges(prop, false)) {
-            add(`body.${name} = ${JSON.stringify(value).slice(0, 40)}`, inside, (p) => ((p.body as Record<string, unknown>)[name] = value));
+            add(`body.${name} = ${shown(value)}`, inside, (p) => ((p.body as Record<string, unknown>)[name] = value));
           }
         }
       }

@@ -410,6 +410,24 @@ describe('the OpenAPI document', () => {
     }
   });
 
+  it('never rate-limits the health probes, as documented (no 429), whatever their query string', async () => {
+    const limited = await startServer({ DATA_DIR: dataDir, RATE_IP_PER_MIN: '1' });
+    try {
+      const ops = new Map(operationsOf(doc).map((o) => [`${o.method} ${o.path}`, o]));
+      assert.equal((await fetch(`${limited.url}/v1/feed/hot`)).status, 200);
+      assert.equal((await fetch(`${limited.url}/v1/feed/hot`)).status, 429);
+      for (const path of ['/healthz', '/readyz']) {
+        const op = ops.get(`get ${path}`)!;
+        assert.ok(!op.op.responses['429'], `${path} documents no 429`);
+        const answer = await send(limited.url, op, { path: {}, query: { probe: 'k8s' }, headers: {} });
+        assertDocumented(op, answer, 'a probe with a query string from a limited address');
+        assert.equal(answer.status, 200);
+      }
+    } finally {
+      await limited.close();
+    }
+  });
+
   /** The answer to `GET path` arriving on an open connection while a server shuts down. */
   async function answerWhileDraining(path: string): Promise<Answer> {
     const draining = await startServer({ DATA_DIR: dataDir });

@@ -128,7 +128,8 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   app.decorate('optionalUser', authenticate(false));
 
   app.addHook('onRequest', async (req) => {
-    if (UNMETERED_PATHS.includes(req.url)) return;
+    // by route, so a query string does not make a probe count
+    if (UNMETERED_PATHS.includes(req.routeOptions.url ?? '')) return;
     await deps.limits.consumeIp(addressKey(req.ip));
   });
 

@@ -75,7 +75,6 @@ const jobSchema = {
   },
 } as const;
 
-
 export async function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): Promise<void> {
   const security = [{ bearer: [] }];
 
