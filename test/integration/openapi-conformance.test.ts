@@ -26,7 +26,7 @@ import { newUser, startServer } from '../helpers/server.ts';
 
 /** Limits other than the defaults, so the document can only state them by reading the configuration. */
 const LIMITS = {
-  HANDLE_MAX_CHARS: '16',
+  HANDLE_MAX_CHARS: '20',
   TITLE_MAX_CHARS: '40',
   DESCRIPTION_MAX_CHARS: '60',
   COMMENT_MAX_CHARS: '30',
@@ -168,7 +168,7 @@ describe('the OpenAPI document', () => {
     getHotFeed: async () => probe({}),
     startJob: async () => probe({ token: alice.token, body: { uploadId: finishedUploadId } }),
     getJob: async () => probe({ token: alice.token, path: { id: jobId } }),
-    // the job was started a moment ago: queued or running, so it can still be cancelled
+    // the job was started a moment ago: queued or running, so it can still be cancelled (see RETRY)
     cancelJob: async () => probe({ token: alice.token, path: { id: (await finishedUpload(alice.token)).jobId } }),
     getUploadCapabilities: async () => probe({}),
     createUpload: async () => probe({ token: alice.token, headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '10', 'Upload-Metadata': `title ${b64('my clip')}` } }),
@@ -183,6 +183,12 @@ describe('the OpenAPI document', () => {
     terminateUpload: async () => probe({ token: alice.token, path: { id: await newUpload(alice.token) }, headers: { 'Tus-Resumable': '1.0.0' } }),
     getMedia: async () => probe(media('openapi1/video.mp4')),
   };
+
+  /**
+   * A valid request answered with this code is sent again (at most twice, each time made
+   * anew): a job of random bytes may fail before the cancel for it arrives.
+   */
+  const RETRY: Record<string, string> = { cancelJob: 'E_JOB_FINISHED' };
 
   /** More valid requests for answers a plain one does not show (ranges, playlists). */
   const EXTRA: Record<string, () => Promise<{ label: string; probe: Probe; refused?: boolean }[]>> = {
@@ -218,12 +224,6 @@ describe('the OpenAPI document', () => {
         {
           label: 'the last bytes, with the wrong checksum',
           probe: await (async () => {
-            const res = await fetch(`${server.url}/v1/uploads`, {
-              method: 'POST',
-              headers: tus(alice.token, { 'upload-length': '4', 'upload-metadata': `title ${b64('x')},checksum ${b64('nope')}` }),
-            });
-            // a checksum that does not parse is refused at creation; a wrong one when the last byte arrives
-            assert.equal(res.status, 400);
             const sha = createHash('sha256').update('abcd').digest('base64');
             const ok = await fetch(`${server.url}/v1/uploads`, {
               method: 'POST',
@@ -300,7 +300,7 @@ describe('the OpenAPI document', () => {
   it('states the configured limits in its request schemas', () => {
     const ops = new Map(operationsOf(doc).map((o) => [o.id, o]));
     const bodyProp = (id: string, name: string) => ops.get(id)?.body?.json?.properties?.[name] as Schema | undefined;
-    assert.equal(bodyProp('registerUser', 'handle')?.maxLength, 16);
+    assert.equal(bodyProp('registerUser', 'handle')?.maxLength, 20);
     assert.ok(bodyProp('registerUser', 'handle')?.pattern);
     assert.equal(bodyProp('createVideo', 'title')?.maxLength, 40);
     assert.equal(bodyProp('createVideo', 'description')?.maxLength, 60);
@@ -349,10 +349,14 @@ describe('the OpenAPI document', () => {
       const valid = VALID[op.id]!;
 
       await attempt(`${op.id} valid`, async () => {
-        const p = await valid();
-        assert.deepEqual(checker.requestProblems(op, p), [], `${op.id}: the valid request is valid by the document`);
-        const answer = await send(server.url, op, p);
-        assertDocumented(op, answer, 'a valid request');
+        let answer: Answer;
+        for (let tries = 1; ; tries++) {
+          const p = await valid();
+          assert.deepEqual(checker.requestProblems(op, p), [], `${op.id}: the valid request is valid by the document`);
+          answer = await send(server.url, op, p);
+          const { code } = assertDocumented(op, answer, 'a valid request');
+          if (answer.status < 300 || tries === 3 || code === undefined || RETRY[op.id] !== code) break;
+        }
         assert.ok(answer.status < 300, `${op.id}: a valid request answered ${answer.status} ${answer.body.toString().slice(0, 200)}`);
         seen.accepted++;
       });
