@@ -39,7 +39,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthDeps): Promise<
         tags: ['auth'],
         operationId: 'registerUser',
         summary: 'Register an account: returns an access token',
-        description: `At most SIGNUP_RATE_PER_HOUR sign-ups per client address (429 \`E_RATE_LIMITED\`).`,
+        description: 'At most SIGNUP_RATE_PER_HOUR sign-ups per client address (429 `E_RATE_LIMITED`).',
         security: [],
         body: {
           type: 'object',
