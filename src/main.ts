@@ -21,6 +21,7 @@ import type { Store } from './storage/store.ts';
 import { HashingQueue } from './transport/auth/hashing-queue.ts';
 import { TokenService } from './transport/auth/tokens.ts';
 import { startMetricsServer, type MetricsServer } from './transport/http/metrics-server.ts';
+import { tusOperations } from './transport/http/openapi/tus-operations.ts';
 import { OriginPolicy } from './transport/http/origins.ts';
 import { RateLimits } from './transport/http/rate-limits.ts';
 import { authRoutes } from './transport/http/routes/auth.ts';
@@ -162,7 +163,11 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   const { presentMedia } = media;
   // a tenth of a signed URL's life, at most a minute: a kept URL always has 90 % of it left
   const videoJson = new VideoJson({ present: presentMedia, clock, maxAgeMs: Math.min(60_000, config.mediaUrlTtlS * 100) });
-  await docsRoutes(app, { version: VERSION });
+  await docsRoutes(app, {
+    version: VERSION,
+    publicUrl: config.publicUrl,
+    operations: tusOperations({ maxBytes: config.uploadMaxBytes, titleMaxChars: config.titleMaxChars, descriptionMaxChars: config.descriptionMaxChars }),
+  });
   await app.register(healthRoutes, {
     version: VERSION,
     checks: { storage: () => store.ping() },
@@ -170,7 +175,13 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   });
   const hashing = new HashingQueue({ concurrency: config.passwordHashConcurrency, queueMax: config.passwordHashQueue });
   await app.register(authRoutes, { engine, tokens, limits: rateLimits, hashing, handleMaxChars: config.handleMaxChars });
-  await app.register(videoRoutes, { engine, presentMedia, videoJson, media: media.videoMedia });
+  await app.register(videoRoutes, {
+    engine,
+    presentMedia,
+    videoJson,
+    media: media.videoMedia,
+    limits: { titleMaxChars: config.titleMaxChars, descriptionMaxChars: config.descriptionMaxChars, commentMaxChars: config.commentMaxChars },
+  });
   await app.register(media.routes);
   await app.register(userRoutes, { engine, videoJson });
   await app.register(feedRoutes, { engine, videoJson });

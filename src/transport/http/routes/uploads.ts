@@ -209,8 +209,9 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
 
   const auth = (req: FastifyRequest): Promise<void> | undefined => (req.method === 'OPTIONS' ? undefined : app.requireUser(req));
   const preHandler = async (req: FastifyRequest): Promise<void> => auth(req);
-  const schema = { tags: ['uploads'], summary: 'tus 1.0 resumable upload (creation, termination, expiration)' } as const;
-  // Creation on the collection; everything else names one upload in the path.
+  // Creation on the collection; everything else names one upload in the path. The document
+  // shows each tus operation from openapi/tus-operations.ts.
+  const schema = { hide: true } as const;
   app.route({ method: ['POST', 'OPTIONS'], url: UPLOADS_PATH, preHandler, schema, handler: handle });
   app.route({
     method: ['HEAD', 'PATCH', 'DELETE', 'OPTIONS'],
