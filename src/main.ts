@@ -5,21 +5,23 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { Cluster, type Redis } from 'ioredis';
 import { Engine, type EngineLimits } from './actors/engine.ts';
 import { FanoutSink } from './actors/events.ts';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './domain/clock.ts';
 import { TsidGenerator } from './domain/ids.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
-import { LocalInvalidationBus, RedisInvalidationBus, type InvalidationBus } from './storage/cache/invalidation.ts';
+import { LocalInvalidationBus, type InvalidationBus } from './storage/cache/invalidation.ts';
 import { guardStore } from './storage/guard.ts';
 import { MemoryStore } from './storage/memory/memory-store.ts';
+import { MemoryRateLimitStore, type RateLimitStore } from './storage/rate-limits.ts';
+import { RedisConnection, type SocketAdapter } from './storage/redis/connection.ts';
 import { RedisStore } from './storage/redis/redis-store.ts';
 import type { Store } from './storage/store.ts';
 import { HashingQueue } from './transport/auth/hashing-queue.ts';
 import { TokenService } from './transport/auth/tokens.ts';
 import { startMetricsServer, type MetricsServer } from './transport/http/metrics-server.ts';
+import { tusOperations } from './transport/http/openapi/tus-operations.ts';
 import { OriginPolicy } from './transport/http/origins.ts';
 import { RateLimits } from './transport/http/rate-limits.ts';
 import { authRoutes } from './transport/http/routes/auth.ts';
@@ -79,23 +81,25 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   // ---- storage
   let store: Store;
   let invalidation: InvalidationBus = new LocalInvalidationBus();
-  let redis: Redis | Cluster | undefined;
+  let redis: RedisConnection | undefined;
   if (config.storage === 'redis') {
-    const redisStore = await RedisStore.connect({
+    const connection = await RedisConnection.open({
       url: config.redisUrl,
       ...(config.redisCluster ? { clusterNodes: config.redisCluster.split(',') } : {}),
       prefix: config.redisPrefix,
-      limits,
       timeoutMs: config.storageTimeoutMs,
     });
-    redis = redisStore.client;
-    store = guardStore(redisStore, { timeoutMs: config.storageTimeoutMs }).store;
-    const sub = await connectedDuplicate(redis);
-    closers.push(async () => sub.disconnect());
-    invalidation = new RedisInvalidationBus(redis, sub, `${config.redisPrefix}invalidate`, `${config.nodeId}-${process.pid}`, () => {});
+    closers.push(() => connection.close()); // every Redis connection, closed after what is pushed later (the media pipeline)
+    redis = connection;
+    store = guardStore(RedisStore.on(connection, limits), { timeoutMs: config.storageTimeoutMs }).store;
+    invalidation = await connection.invalidationBus(`${config.nodeId}-${process.pid}`);
   } else {
     store = new MemoryStore(limits);
   }
+  // Counters of per-user socket events are shared whenever storage is (they always were);
+  // those of the HTTP limits only with RATE_STORE=redis.
+  const sharedCounters: RateLimitStore = redis?.rateLimits() ?? new MemoryRateLimitStore();
+  const rateCounters = config.rateStore === 'redis' ? sharedCounters : new MemoryRateLimitStore();
 
   // ---- actors
   const sink = new FanoutSink();
@@ -124,7 +128,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       perHandle: config.loginFailsPerHandle,
       maxDelayS: Math.ceil(config.loginDelayMaxMs / 1000),
     },
-    ...(config.rateStore === 'redis' && redis ? { redis: { client: redis, prefix: config.redisPrefix } } : {}),
+    counters: rateCounters,
   });
   const app = createHttpServer({
     config,
@@ -159,7 +163,11 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   const { presentMedia } = media;
   // a tenth of a signed URL's life, at most a minute: a kept URL always has 90 % of it left
   const videoJson = new VideoJson({ present: presentMedia, clock, maxAgeMs: Math.min(60_000, config.mediaUrlTtlS * 100) });
-  await docsRoutes(app, { version: VERSION });
+  await docsRoutes(app, {
+    version: VERSION,
+    publicUrl: config.publicUrl,
+    operations: tusOperations({ maxBytes: config.uploadMaxBytes, titleMaxChars: config.titleMaxChars, descriptionMaxChars: config.descriptionMaxChars }),
+  });
   await app.register(healthRoutes, {
     version: VERSION,
     checks: { storage: () => store.ping() },
@@ -167,13 +175,19 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   });
   const hashing = new HashingQueue({ concurrency: config.passwordHashConcurrency, queueMax: config.passwordHashQueue });
   await app.register(authRoutes, { engine, tokens, limits: rateLimits, hashing, handleMaxChars: config.handleMaxChars });
-  await app.register(videoRoutes, { engine, presentMedia, videoJson, mediaFromUpload: media.mediaFromUpload });
+  await app.register(videoRoutes, {
+    engine,
+    presentMedia,
+    videoJson,
+    media: media.videoMedia,
+    limits: { titleMaxChars: config.titleMaxChars, descriptionMaxChars: config.descriptionMaxChars, commentMaxChars: config.commentMaxChars },
+  });
   await app.register(media.routes);
   await app.register(userRoutes, { engine, videoJson });
   await app.register(feedRoutes, { engine, videoJson });
   await app.register(webRoutes, { publicUrl: config.publicUrl });
 
-  const adapterRedis = redis ? await adapterClients(redis, config.redisPrefix, closers) : undefined;
+  const crossProcess: SocketAdapter | undefined = await redis?.socketAdapter();
   const gateway = new LiveGateway({
     httpServer: app.server,
     engine,
@@ -197,11 +211,10 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       broadcastSlice: config.liveBroadcastSlice,
       coalesceCounters: config.liveCounterCoalesce,
     },
-    ...(adapterRedis ? { redis: adapterRedis } : {}),
+    userEventCounters: sharedCounters,
+    ...(crossProcess ? { crossProcess } : {}),
   });
-  // Replies come in order: once this PING is answered, the adapter's SUBSCRIBE/PSUBSCRIBE
-  // (whose promises it never handles) have been too, so none is left pending to reject later.
-  await adapterRedis?.sub.ping();
+  await crossProcess?.subscribed();
   sink.add(gateway);
   closers.push(() => media.close()); // pushed last so it runs first: jobs stop before the connections they report through
 
@@ -237,32 +250,6 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     })());
 
   return { config, engine, app, gateway, metrics, store, url, metricsUrl: metricsServer?.url, close };
-}
-
-/** The Socket.IO Redis adapter needs a publisher and a dedicated subscriber connection. */
-async function adapterClients(redis: Redis | Cluster, prefix: string, closers: (() => Promise<unknown>)[]) {
-  const [pub, sub] = await Promise.all([connectedDuplicate(redis), connectedDuplicate(redis, { sharded: true })]);
-  closers.push(async () => {
-    pub.disconnect();
-    sub.disconnect();
-  });
-  return { pub, sub, prefix, cluster: redis instanceof Cluster };
-}
-
-/**
- * A new connection with the store's settings, connected before use: pub/sub users
- * (the Socket.IO adapter, cache invalidation) subscribe at once and do not handle a
- * subscription that is still pending when the connection closes.
- */
-async function connectedDuplicate(redis: Redis | Cluster, opts: { sharded?: boolean } = {}): Promise<Redis | Cluster> {
-  const client =
-    redis instanceof Cluster
-      ? // a sharded subscriber must follow each channel's slot to its node
-        redis.duplicate(undefined, { lazyConnect: true, enableOfflineQueue: true, shardedSubscribers: opts.sharded === true })
-      : redis.duplicate({ lazyConnect: true, enableOfflineQueue: true });
-  client.on('error', () => {}); // the store's own client reports connection trouble
-  await client.connect();
-  return client;
 }
 
 /** The engine's limits, from configuration (shared with the benchmarks that build an Engine). */

@@ -10,16 +10,15 @@
  */
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Socket as TcpSocket } from 'node:net';
-import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
-import type { Cluster, Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { Server, type Socket } from 'socket.io';
+import { RateLimiterMemory, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { Engine } from '../../actors/engine.ts';
 import type { EngineEvent, EventSink } from '../../actors/events.ts';
 import type { TrustProxy } from '../../config.ts';
 import type { Clock } from '../../domain/clock.ts';
 import type { Metrics } from '../../metrics.ts';
 import { TremoloError, failedAck } from '../../protocol/errors.ts';
+import type { RateLimitStore } from '../../storage/rate-limits.ts';
 import {
   CLIENT_EVENTS,
   isVideoRoom,
@@ -42,7 +41,7 @@ import { addressKey, anonymousViewerKey, clientAddress, trustFunction, type Trus
 import type { OriginPolicy } from '../http/origins.ts';
 import { consume } from '../http/rate-limits.ts';
 import { CounterCoalescer } from './counter-coalescer.ts';
-import { WatchHolds, unsentEvents } from './watch-holds.ts';
+import { WatchHolds } from './watch-holds.ts';
 
 export interface LiveSettings {
   allowAnonymous: boolean;
@@ -75,8 +74,13 @@ export interface GatewayDeps {
   metrics?: Metrics;
   /** Browser origins that may open sockets: this site and CORS_ORIGINS. */
   origins: OriginPolicy;
-  /** With Redis: the adapter's pub/sub clients, and the rate limiter's store. */
-  redis?: { pub: Redis | Cluster; sub: Redis | Cluster; prefix: string; cluster: boolean };
+  /** Where the per-user event counters (USER_EVENTS_PER_SEC, over all of a user's sockets) live. */
+  userEventCounters: RateLimitStore;
+  /**
+   * With several processes: Socket.IO's adapter that carries broadcasts between them
+   * (storage/redis/connection.ts builds it), and whether it can publish now.
+   */
+  crossProcess?: { adapter: ServerOptions['adapter']; reachable(): boolean };
   log: { warn: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void };
 }
 
@@ -134,16 +138,7 @@ export class LiveGateway implements EventSink {
       // them, never with credentials: the token travels in `auth`, not in a cookie.
       ...(deps.origins.listed.length ? { cors: { origin: deps.origins.listed, credentials: false } } : {}),
     });
-    if (deps.redis) {
-      const { pub, sub, prefix, cluster } = deps.redis;
-      // On a Redis Cluster, classic PUBLISH is copied to every node: the sharded adapter
-      // (SPUBLISH, Redis 7) keeps each room's traffic on one shard instead.
-      this.io.adapter(
-        cluster
-          ? createShardedAdapter(pub, sub, { channelPrefix: `${prefix}socket.io` })
-          : createAdapter(pub, sub, { key: `${prefix}socket.io` }),
-      );
-    }
+    if (deps.crossProcess) this.io.adapter(deps.crossProcess.adapter);
 
     this.io.engine.on('connection', (raw: EngineConnection) => {
       // The client's address and the Origin are read now, while the opening request is at
@@ -160,9 +155,7 @@ export class LiveGateway implements EventSink {
     });
 
     this.socketLimiter = new RateLimiterMemory({ keyPrefix: 'sock', points: settings.socketEventsPerSec, duration: 1 });
-    this.userLimiter = deps.redis
-      ? new RateLimiterRedis({ storeClient: deps.redis.pub, keyPrefix: `${deps.redis.prefix}rl:live-user`, points: settings.userEventsPerSec, duration: 1 })
-      : new RateLimiterMemory({ keyPrefix: 'live-user', points: settings.userEventsPerSec, duration: 1 });
+    this.userLimiter = deps.userEventCounters.limiter('live-user', settings.userEventsPerSec, 1);
 
     this.coalescer = new CounterCoalescer({
       clock: deps.clock,
@@ -195,10 +188,9 @@ export class LiveGateway implements EventSink {
     switch (event.type) {
       case 'video': {
         const events = event.events.map((e): LiveVideoEvent => ({ ...e, videoId: event.videoId }));
-        // The adapter does not handle a failed PUBLISH: only hand events over while Redis is
+        // The adapter does not handle a failed PUBLISH: only hand events over while the bus is
         // reachable. Peers that miss some recover them from the log (the `prev` chain).
-        const status = this.deps.redis?.pub.status;
-        if (status === 'ready' || status === 'connect') this.io.serverSideEmit('video:events', { videoId: event.videoId, events });
+        if (this.deps.crossProcess?.reachable()) this.io.serverSideEmit('video:events', { videoId: event.videoId, events });
         this.deliverVideoEvents(event.videoId, events);
         return;
       }
@@ -237,7 +229,7 @@ export class LiveGateway implements EventSink {
     this.io.local.emit('server:shutdown', { retryAfterMs: opts.retryAfterMs ?? 1000 });
     this.io.local.disconnectSockets(true);
     this.io.engine.close();
-    // the adapter's pub/sub connections are closed by their owner (main.ts)
+    // the adapter's connections are closed by their owner (storage's RedisConnection)
   }
 
   get connectedSockets(): number {
@@ -455,8 +447,6 @@ export class LiveGateway implements EventSink {
           }
           // Out of the room until the ack is written; what the room gets meanwhile is held
           // (leave and hold in one synchronous step, so nothing falls between them).
-          const joinedAt = watching ? socket.data.watchHeads?.get(videoId) : undefined;
-          const sent = watching ? this.holds.sentRange(videoId) : undefined;
           const left = watching ? socket.leave(room) : undefined;
           const hold = this.holds.begin(socket.id, videoId);
           let reply: WatchReply;
@@ -470,11 +460,13 @@ export class LiveGateway implements EventSink {
             });
             if (sinceOffset === undefined) this.countView(socket, videoId, userId);
             const events = watch.events?.map((e): LiveVideoEvent => ({ ...e, videoId }));
-            acked = Math.max(watch.snapshot.offset, ...(events ?? []).map((e) => e.offset));
+            // What the ack covers: the events it carries when it recovered (the snapshot is read
+            // after them and may be ahead: what lies between still comes live), else the snapshot.
+            acked = events ? Math.max(sinceOffset ?? 0, ...events.map((e) => e.offset)) : watch.snapshot.offset;
             reply = {
               videoId,
               snapshot: watch.snapshot,
-              ...(events ? { events: unsentEvents(events, sinceOffset ?? 0, joinedAt, sent) } : {}),
+              ...(events ? { events } : {}),
               ...(watch.recovered !== undefined ? { recovered: watch.recovered } : {}),
             };
           } catch (err) {
@@ -488,7 +480,6 @@ export class LiveGateway implements EventSink {
             const held = this.holds.end(hold, acked);
             if (!socket.connected || joined) return;
             void socket.join(room);
-            (socket.data.watchHeads ??= new Map()).set(videoId, acked);
             this.holds.joined(videoId, socket.id, acked);
             if (held.added.length) socket.emit('comment:added', held.added);
             if (held.deleted.length) socket.emit('comment:deleted', held.deleted);
@@ -500,7 +491,6 @@ export class LiveGateway implements EventSink {
         needsUser: false,
         run: async (socket, req) => {
           const videoId = requireString(req, 'videoId');
-          socket.data.watchHeads?.delete(videoId);
           this.holds.unwatched(videoId, socket.id);
           await socket.leave(videoRoom(videoId));
           return { videoId };
