@@ -2,9 +2,10 @@
  * JobRunner over the memory store's jobs, real media files in a temporary directory and a
  * stand-in MediaPool (the runner's `Pick<MediaPool, 'run'>` seam) whose tasks the test answers.
  *
- * The runner takes a Clock for lease times (a ManualClock here, so a lease lapses only when
- * the test says so), but its poll, heartbeat and timeout run on real timers: waits on those
- * are bounded polls (`eventually`), never sleeps.
+ * The runner takes a Clock for lease times and for every timer it sets (poll, heartbeat,
+ * attempt timeout, Retry-After wait): a ManualClock here, so a lease lapses, a heartbeat beats
+ * or an attempt times out only when the test moves the clock. Waits for the runner's own
+ * asynchronous work are bounded polls (`eventually`), never sleeps.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,8 @@ import type { TagResult } from '../../src/workers/tasks/tag/types.ts';
 import { eventually } from '../helpers/eventually.ts';
 
 const LEASE_MS = 300;
+/** The runner's heartbeat period for that lease (a third of it). */
+const BEAT_MS = LEASE_MS / 3;
 const root = mkdtempSync(join(tmpdir(), 'tremolo-job-runner-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 /** Every runner a test made; closed after it, passed or failed (their heartbeats hold the process). */
@@ -273,10 +276,10 @@ describe('JobRunner', () => {
     a.runner.poke();
     await a.pool.nth('probe');
 
-    // time passes far beyond the lease: A's heartbeat keeps renewing it from the current time
-    for (let i = 0; i < 3; i++) {
-      w.clock.advance(LEASE_MS * 2);
-      await eventually(async () => (await w.get(j.id)).leaseUntil! > w.clock.now(), 'lease renewed');
+    // time passes far beyond the lease: each of A's heartbeats renews it from the current time
+    for (let i = 0; i < 6; i++) {
+      w.clock.advance(BEAT_MS);
+      await eventually(async () => (await w.get(j.id)).leaseUntil === w.clock.now() + LEASE_MS, 'lease renewed');
     }
     b.runner.poke();
     await eventually(() => claims.length > 0, 'B asked for work');
@@ -373,8 +376,9 @@ describe('JobRunner', () => {
     assert.equal(taken.leaseOwner, 'node-b');
     assert.equal(taken.attempts, 2);
 
-    // A's storage comes back: its renew is refused, so it stops without touching the job
+    // A's storage comes back: its next renew is refused, so it stops without touching the job
     flaky.state.failing = false;
+    w.clock.advance(BEAT_MS);
     await eventually(() => a.runner.active === 0, 'A stopped');
     assert.equal(aTranscode.opts.signal?.aborted, true, 'A\u2019s ffmpeg was told to stop');
     assert.equal(existsSync(join(w.media.dirFor(j.id), 'video.mp4')), true, 'A left the files to the new holder');
@@ -431,6 +435,7 @@ describe('JobRunner', () => {
     assert.equal(existsSync(w.media.dirFor(j.id)), true);
 
     await w.store.jobs.update(j.id, { cancelRequested: true }, { now: w.clock.now() });
+    w.clock.advance(BEAT_MS); // the next heartbeat reads the record
     await w.stageIs(j.id, 'cancelled');
     await eventually(() => a.runner.active === 0, 'runner idle');
     assert.equal(a.pool.of('transcode')[0]!.opts.signal?.aborted, true);
@@ -459,6 +464,7 @@ describe('JobRunner', () => {
     const j = await w.job();
     a.runner.poke();
     const probe = await a.pool.nth('probe'); // never answered
+    w.clock.advance(150);
     await w.stageIs(j.id, 'failed');
     assert.equal(probe.opts.signal?.reason, 'timeout');
     const failed = await w.get(j.id);
@@ -477,6 +483,11 @@ describe('JobRunner', () => {
       else succeed(call);
     };
     a.runner.poke();
+    // the runner waits Retry-After on its clock: move it until the probe is submitted again
+    await eventually(() => {
+      w.clock.advance(250);
+      return a.pool.of('probe').length === 2;
+    }, 'the probe submitted again');
     await w.stageIs(j.id, 'ready');
     assert.equal(a.pool.of('probe').length, 2);
     assert.deepEqual(a.errors, []);

@@ -7,20 +7,18 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RecordingSink, type EngineEvent } from '../../src/actors/events.ts';
 import { ActorSystem } from '../../src/actors/runtime.ts';
-import { VIDEO_ACTOR, videoActor, type VideoMsg, type VideoReply, type VideoSnapshot } from '../../src/actors/video-actor.ts';
+import { VIDEO_ACTOR, videoActor, type CommentReply, type LikeReply, type VideoMsg } from '../../src/actors/video-actor.ts';
 import { ManualClock } from '../../src/domain/clock.ts';
 import { TsidGenerator } from '../../src/domain/ids.ts';
 import { TremoloError } from '../../src/protocol/errors.ts';
-import type { Comment, Counters, VideoEvent, VideoRecord } from '../../src/protocol/model.ts';
+import type { Counters, VideoEvent, VideoRecord } from '../../src/protocol/model.ts';
 import { MemoryStore } from '../../src/storage/memory/memory-store.ts';
-import type { LogHead, Store, VideoStore } from '../../src/storage/store.ts';
+import type { Store, VideoStore } from '../../src/storage/store.ts';
 
 const LIMITS = { eventLogMax: 100, viewDedupS: 60 };
 const READ_STALE_MS = 500;
 const OWNER = 'OWNER00000000';
 
-type WriteReply = { changed: boolean; counters: Counters; log: LogHead };
-type CommentReply = { comment: Comment; duplicate: boolean; counters: Counters; log: LogHead };
 
 /**
  * A VideoActor in an ActorSystem over a memory store whose `videos` records every call by
@@ -62,7 +60,8 @@ function world() {
   });
   const system = new ActorSystem(clock, { idleMs: 60_000, maxActive: 100, maxBatch: 100, mailboxLimit: 100 });
   system.register(VIDEO_ACTOR, behavior);
-  const ask = <R extends VideoReply>(videoId: string, msg: VideoMsg) => system.ask<VideoMsg, VideoReply>(VIDEO_ACTOR, videoId, msg) as Promise<R>;
+  // typed by VIDEO_ACTOR's protocol: each message resolves with its own reply type
+  const ask = <const M extends VideoMsg>(videoId: string, msg: M) => system.ask(VIDEO_ACTOR, videoId, msg);
   const video = async (): Promise<VideoRecord> => {
     const record: VideoRecord = { id: ids.next(), ownerId: OWNER, title: 't', description: '', createdAt: new Date(clock.now()).toISOString(), media: {} };
     await memory.videos.create(record);
@@ -92,12 +91,12 @@ describe('VideoActor', () => {
     const v = await w.video();
     // sent together to a fresh activation: they queue behind its load and form one batch
     const replies = Promise.all([
-      w.ask<WriteReply>(v.id, { type: 'like', userId: 'U1' }),
-      w.ask<WriteReply>(v.id, { type: 'like', userId: 'U2' }),
-      w.ask<WriteReply>(v.id, { type: 'unlike', userId: 'U1' }),
-      w.ask<CommentReply>(v.id, { type: 'comment', authorId: 'U3', text: 'first!', idempotencyKey: 'k1' }),
+      w.ask(v.id, { type: 'like', userId: 'U1' }),
+      w.ask(v.id, { type: 'like', userId: 'U2' }),
+      w.ask(v.id, { type: 'unlike', userId: 'U1' }),
+      w.ask(v.id, { type: 'comment', authorId: 'U3', text: 'first!', idempotencyKey: 'k1' }),
       w.ask(v.id, { type: 'view', viewerId: 'U4' }),
-      w.ask<VideoSnapshot>(v.id, { type: 'read' }),
+      w.ask(v.id, { type: 'read' }),
     ]);
     const [like1, like2, unlike1, comment, view, read] = await replies;
     assert.deepEqual(w.calls, ['get', 'applyOps'], 'one load, then one write for the whole batch');
@@ -124,21 +123,21 @@ describe('VideoActor', () => {
     const w = world();
     const v = await w.video();
     const [a, b] = await Promise.all([
-      w.ask<WriteReply>(v.id, { type: 'like', userId: 'U1' }),
-      w.ask<WriteReply>(v.id, { type: 'like', userId: 'U1' }),
+      w.ask(v.id, { type: 'like', userId: 'U1' }),
+      w.ask(v.id, { type: 'like', userId: 'U1' }),
     ]);
     assert.deepEqual([a.changed, b.changed], [true, false]);
     assert.deepEqual(b.counters, { likes: 1, comments: 0, views: 0, version: 1 });
     const published = w.sink.events.length;
 
-    const again = await w.ask<WriteReply>(v.id, { type: 'like', userId: 'U1' });
+    const again = await w.ask(v.id, { type: 'like', userId: 'U1' });
     assert.equal(again.changed, false);
     assert.deepEqual(again.counters, { likes: 1, comments: 0, views: 0, version: 1 }, 'version moves only with a change');
     assert.equal(w.sink.events.length, published, 'nothing changed: no event, no notification');
     assert.equal(w.countersChanged.length, 1);
 
-    const gone = await w.ask<WriteReply>(v.id, { type: 'unlike', userId: 'U1' });
-    const goneAgain = await w.ask<WriteReply>(v.id, { type: 'unlike', userId: 'U1' });
+    const gone = await w.ask(v.id, { type: 'unlike', userId: 'U1' });
+    const goneAgain = await w.ask(v.id, { type: 'unlike', userId: 'U1' });
     assert.deepEqual([gone.changed, goneAgain.changed], [true, false]);
     assert.deepEqual(goneAgain.counters, { likes: 0, comments: 0, views: 0, version: 2 });
   });
@@ -147,19 +146,19 @@ describe('VideoActor', () => {
     const w = world();
     const v = await w.video();
     const [first, retry] = await Promise.all([
-      w.ask<CommentReply>(v.id, { type: 'comment', authorId: 'U1', text: 'hello', idempotencyKey: 'k' }),
-      w.ask<CommentReply>(v.id, { type: 'comment', authorId: 'U1', text: 'hello', idempotencyKey: 'k' }),
+      w.ask(v.id, { type: 'comment', authorId: 'U1', text: 'hello', idempotencyKey: 'k' }),
+      w.ask(v.id, { type: 'comment', authorId: 'U1', text: 'hello', idempotencyKey: 'k' }),
     ]);
     assert.equal(first.duplicate, false);
     assert.equal(retry.duplicate, true);
     assert.deepEqual(retry.comment, first.comment);
 
     w.clock.advance(10_000);
-    const late = await w.ask<CommentReply>(v.id, { type: 'comment', authorId: 'U1', text: 'hello (edited retry)', idempotencyKey: 'k' });
+    const late = await w.ask(v.id, { type: 'comment', authorId: 'U1', text: 'hello (edited retry)', idempotencyKey: 'k' });
     assert.equal(late.duplicate, true);
     assert.deepEqual(late.comment, first.comment, 'the stored original, not the retry\u2019s text or time');
 
-    const other = await w.ask<CommentReply>(v.id, { type: 'comment', authorId: 'U2', text: 'me too', idempotencyKey: 'k' });
+    const other = await w.ask(v.id, { type: 'comment', authorId: 'U2', text: 'me too', idempotencyKey: 'k' });
     assert.equal(other.duplicate, false);
     assert.notEqual(other.comment.id, first.comment.id);
     assert.equal(other.counters.comments, 2);
@@ -175,23 +174,23 @@ describe('VideoActor', () => {
     const w = world();
     const v = await w.video();
     const elsewhere = await w.video();
-    const foreign = await w.ask<CommentReply>(elsewhere.id, { type: 'comment', authorId: 'U1', text: 'on the other video', idempotencyKey: 'f' });
-    const own = await w.ask<CommentReply>(v.id, { type: 'comment', authorId: 'U1', text: 'mine', idempotencyKey: 'o' });
+    const foreign = await w.ask(elsewhere.id, { type: 'comment', authorId: 'U1', text: 'on the other video', idempotencyKey: 'f' });
+    const own = await w.ask(v.id, { type: 'comment', authorId: 'U1', text: 'mine', idempotencyKey: 'o' });
     const loads = w.count('get');
 
     const settled = await Promise.allSettled([
-      w.ask<WriteReply>(v.id, { type: 'like', userId: 'U2' }),
-      w.ask<CommentReply>(v.id, { type: 'comment', authorId: 'U2', text: 'reply', replyTo: foreign.comment.id, idempotencyKey: 'r1' }),
-      w.ask<CommentReply>(v.id, { type: 'comment', authorId: 'U2', text: 'real reply', replyTo: own.comment.id, idempotencyKey: 'r2' }),
+      w.ask(v.id, { type: 'like', userId: 'U2' }),
+      w.ask(v.id, { type: 'comment', authorId: 'U2', text: 'reply', replyTo: foreign.comment.id, idempotencyKey: 'r1' }),
+      w.ask(v.id, { type: 'comment', authorId: 'U2', text: 'real reply', replyTo: own.comment.id, idempotencyKey: 'r2' }),
       w.ask(v.id, { type: 'deleteComment', commentId: own.comment.id, userId: 'U9' }),
       w.ask(v.id, { type: 'deleteComment', commentId: `${v.id}-0000000000000`, userId: 'U1' }),
-      w.ask<WriteReply>(v.id, { type: 'like', userId: 'U3' }),
+      w.ask(v.id, { type: 'like', userId: 'U3' }),
     ]);
     assert.deepEqual(
       settled.map((s) => (s.status === 'fulfilled' ? 'ok' : (s.reason as TremoloError).code)),
       ['ok', 'E_REPLY_TARGET', 'ok', 'E_FORBIDDEN', 'E_COMMENT_NOT_FOUND', 'ok'],
     );
-    const last = (settled[5] as PromiseFulfilledResult<WriteReply>).value;
+    const last = (settled[5] as PromiseFulfilledResult<LikeReply>).value;
     assert.deepEqual(last.counters, { likes: 2, comments: 2, views: 0, version: 4 });
     const reply = (settled[2] as PromiseFulfilledResult<CommentReply>).value;
     assert.equal(reply.comment.replyTo, own.comment.id);
@@ -199,7 +198,7 @@ describe('VideoActor', () => {
     assert.deepEqual((await w.memory.videos.comments(v.id, 'oldest', { limit: 10 })).items.map((c) => c.id), [own.comment.id, reply.comment.id]);
 
     // the owner may delete anyone's comment; the author their own
-    const byOwner = await w.ask<{ deleted: boolean; counters: Counters; log: LogHead }>(v.id, { type: 'deleteComment', commentId: reply.comment.id, userId: OWNER });
+    const byOwner = await w.ask(v.id, { type: 'deleteComment', commentId: reply.comment.id, userId: OWNER });
     assert.equal(byOwner.deleted, true);
     assert.equal(byOwner.counters.comments, 1);
   });
@@ -209,11 +208,11 @@ describe('VideoActor', () => {
     const v = await w.video();
     const held = w.hold();
     const replies = Promise.all([
-      w.ask<CommentReply>(v.id, { type: 'comment', authorId: 'U1', text: 'one', idempotencyKey: 'a' }),
-      w.ask<WriteReply>(v.id, { type: 'like', userId: 'U1' }),
-      w.ask<WriteReply>(v.id, { type: 'like', userId: OWNER }),
-      w.ask<CommentReply>(v.id, { type: 'comment', authorId: OWNER, text: 'two', idempotencyKey: 'b' }),
-      w.ask<WriteReply>(v.id, { type: 'like', userId: 'U2' }),
+      w.ask(v.id, { type: 'comment', authorId: 'U1', text: 'one', idempotencyKey: 'a' }),
+      w.ask(v.id, { type: 'like', userId: 'U1' }),
+      w.ask(v.id, { type: 'like', userId: OWNER }),
+      w.ask(v.id, { type: 'comment', authorId: OWNER, text: 'two', idempotencyKey: 'b' }),
+      w.ask(v.id, { type: 'like', userId: 'U2' }),
     ]);
     let answered = false;
     void replies.then(() => (answered = true));
@@ -244,7 +243,7 @@ describe('VideoActor', () => {
 
     // the next turn continues the offsets and the prev chain
     w.sink.events.length = 0;
-    await w.ask<CommentReply>(v.id, { type: 'comment', authorId: 'U3', text: 'three', idempotencyKey: 'c' });
+    await w.ask(v.id, { type: 'comment', authorId: 'U3', text: 'three', idempotencyKey: 'c' });
     assert.deepEqual(
       videoEvents(w.sink.events).flatMap((e) => e.events.map((x) => [x.type, x.offset, 'prev' in x ? x.prev : null])),
       [
@@ -273,7 +272,7 @@ describe('VideoActor', () => {
   it('reads serve the activation\u2019s state for at most readStaleMs, then reload from storage', async () => {
     const w = world();
     const v = await w.video();
-    const read = () => w.ask<VideoSnapshot>(v.id, { type: 'read' });
+    const read = () => w.ask(v.id, { type: 'read' });
     assert.equal((await read()).counters.likes, 0);
     assert.equal(w.count('get'), 1);
 
@@ -290,7 +289,7 @@ describe('VideoActor', () => {
 
     // a write brings the state up to date as well, restarting the bound
     w.clock.advance(READ_STALE_MS - 1);
-    await w.ask<WriteReply>(v.id, { type: 'like', userId: 'U1' });
+    await w.ask(v.id, { type: 'like', userId: 'U1' });
     await w.memory.videos.applyOps(v.id, [{ type: 'view' }], { now: w.clock.now() });
     w.clock.advance(READ_STALE_MS);
     assert.deepEqual((await read()).counters, { likes: 2, comments: 0, views: 0, version: 2 });
