@@ -23,6 +23,7 @@ import { FileStore } from '@tus/file-store';
 import { Server as TusServer } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireText } from '../../../domain/text.ts';
+import type { UploadMetrics } from '../../../metrics.ts';
 import { TremoloError, toTremoloError } from '../../../protocol/errors.ts';
 import { parseChecksum, UploadFiles, type UploadInfo } from '../../../storage/media/upload-files.ts';
 import { sendError, userOf } from '../server.ts';
@@ -51,6 +52,8 @@ export interface UploadRouteDeps {
   /** The upload was terminated: cancel its job if one is still running. */
   onTerminated: (uploadId: string, userId: string) => Promise<void>;
   onError: (err: unknown, context: string) => void;
+  /** Bytes received and requests receiving now. */
+  metrics?: UploadMetrics;
 }
 
 /** Thrown from tus hooks: tus needs `status_code`/`body`; we keep the TremoloError to answer with. */
@@ -163,14 +166,22 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
   app.addContentTypeParser('application/offset+octet-stream', (_req, _payload, done) => done(null));
 
   const handle = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    const web = toWebRequest(req);
+    const received = deps.metrics?.receivedBytes;
+    const web = toWebRequest(req, received && ((n) => received.inc(n)));
     if (req.method !== 'OPTIONS') {
       const userId = userOf(req);
       users.set(web, userId);
       const id = (req.params as { id?: string }).id;
       if (id !== undefined) await files.owned(id, userId);
     }
-    const res = await tus.handleWeb(web);
+    const receiving = web.body !== null ? deps.metrics?.active : undefined;
+    receiving?.inc();
+    let res: Response;
+    try {
+      res = await tus.handleWeb(web);
+    } finally {
+      receiving?.dec();
+    }
     const refusal = refusals.get(web);
     if (refusal) {
       copyHeaders(res, reply, true);
@@ -205,7 +216,8 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
   });
 }
 
-function toWebRequest(req: FastifyRequest): Request {
+/** The request as tus reads it; `onBody` is told the size of each body chunk tus reads. */
+function toWebRequest(req: FastifyRequest, onBody?: (bytes: number) => void): Request {
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.raw.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
@@ -214,7 +226,17 @@ function toWebRequest(req: FastifyRequest): Request {
   const withBody = (req.method === 'PATCH' || req.method === 'POST') && !req.raw.readableDidRead;
   const init: RequestInit & { duplex?: 'half' } = { method: req.method, headers };
   if (withBody) {
-    init.body = Readable.toWeb(req.raw) as NodeReadableStream<Uint8Array> as unknown as ReadableStream<Uint8Array>;
+    const body = Readable.toWeb(req.raw) as NodeReadableStream<Uint8Array> as unknown as ReadableStream<Uint8Array>;
+    init.body = onBody
+      ? body.pipeThrough(
+          new TransformStream<Uint8Array, Uint8Array>({
+            transform(chunk, out) {
+              onBody(chunk.byteLength);
+              out.enqueue(chunk);
+            },
+          }),
+        )
+      : body;
     init.duplex = 'half';
   }
   return new Request(`http://${req.headers.host ?? 'localhost'}${req.raw.url ?? '/'}`, init);
