@@ -27,6 +27,7 @@ import { FileStore } from '@tus/file-store';
 import { Server as TusServer } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireText } from '../../../domain/text.ts';
+import type { UploadMetrics } from '../../../metrics.ts';
 import { TremoloError, toTremoloError } from '../../../protocol/errors.ts';
 import { OWNER_METADATA_KEY, parseChecksum, UploadFiles, type UploadInfo } from '../../../storage/media/upload-files.ts';
 import { sendError, userOf } from '../server.ts';
@@ -63,6 +64,8 @@ export interface UploadRouteDeps {
    */
   onRemoved: (uploadId: string, userId: string) => Promise<void>;
   onError: (err: unknown, context: string) => void;
+  /** Bytes received and requests receiving now. */
+  metrics?: UploadMetrics;
 }
 
 /** Thrown from tus hooks: tus needs `status_code`/`body`; we keep the TremoloError to answer with. */
@@ -173,7 +176,8 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
   app.addContentTypeParser('application/offset+octet-stream', (_req, _payload, done) => done(null));
 
   const handle = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    const web = toWebRequest(req);
+    const received = deps.metrics?.receivedBytes;
+    const web = toWebRequest(req, received && ((n) => received.inc(n)));
     const id = (req.params as { id?: string }).id;
     if (req.method !== 'OPTIONS') {
       const userId = userOf(req);
@@ -184,7 +188,14 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
         await files.owned(id, userId);
       }
     }
-    const res = await tus.handleWeb(web);
+    const receiving = web.body !== null ? deps.metrics?.active : undefined;
+    receiving?.inc();
+    let res: Response;
+    try {
+      res = await tus.handleWeb(web);
+    } finally {
+      receiving?.dec();
+    }
     const createdId = reserved.get(web);
     if (createdId !== undefined && res.status >= 400 && !(await files.info(createdId))) {
       // reserved, then refused or failed before the upload was stored: nothing holds the bytes
@@ -246,7 +257,8 @@ function publicMetadata(header: string): string {
     .join(',');
 }
 
-function toWebRequest(req: FastifyRequest): Request {
+/** The request as tus reads it; `onBody` is told the size of each body chunk tus reads. */
+function toWebRequest(req: FastifyRequest, onBody?: (bytes: number) => void): Request {
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.raw.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
@@ -255,7 +267,17 @@ function toWebRequest(req: FastifyRequest): Request {
   const withBody = (req.method === 'PATCH' || req.method === 'POST') && !req.raw.readableDidRead;
   const init: RequestInit & { duplex?: 'half' } = { method: req.method, headers };
   if (withBody) {
-    init.body = Readable.toWeb(req.raw) as NodeReadableStream<Uint8Array> as unknown as ReadableStream<Uint8Array>;
+    const body = Readable.toWeb(req.raw) as NodeReadableStream<Uint8Array> as unknown as ReadableStream<Uint8Array>;
+    init.body = onBody
+      ? body.pipeThrough(
+          new TransformStream<Uint8Array, Uint8Array>({
+            transform(chunk, out) {
+              onBody(chunk.byteLength);
+              out.enqueue(chunk);
+            },
+          }),
+        )
+      : body;
     init.duplex = 'half';
   }
   // A fixed origin: tus reads the upload id from this URL, so no request header may shape it.
