@@ -75,7 +75,7 @@ function patch(url: string, token: string, offset: number, body: Uint8Array, ext
   return fetch(url, {
     method: 'PATCH',
     headers: { ...tusHeaders(token), 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream', ...extra },
-    body,
+    body: new Uint8Array(body),
   });
 }
 
