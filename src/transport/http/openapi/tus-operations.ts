@@ -236,6 +236,37 @@ export function tusOperations(limits: TusDocLimits): Record<string, OpenAPIV3.Pa
           ),
         },
       },
+      post: {
+        operationId: 'overrideUploadMethod',
+        summary: 'PATCH, HEAD or DELETE for clients behind proxies that block them (X-HTTP-Method-Override)',
+        description:
+          'Answers as the method named in X-HTTP-Method-Override, with its headers and body (tus-js-client `overridePatchMethod`). ' +
+          "A POST to an upload's URL without it is refused: uploads are created at POST /v1/uploads only.",
+        tags,
+        security,
+        parameters: [
+          uploadIdParam,
+          tusResumable,
+          {
+            name: 'X-HTTP-Method-Override',
+            in: 'header',
+            required: true,
+            schema: { type: 'string', enum: ['PATCH', 'HEAD', 'DELETE'] },
+            description: 'The method this request stands for',
+          },
+        ],
+        requestBody: { required: false, content: bytes('The next bytes of the file, for PATCH') },
+        responses: {
+          200: { description: 'As HEAD', headers: { 'Upload-Offset': header('Bytes stored', { type: 'integer', minimum: 0 }), 'Tus-Resumable': tusResumableOut } },
+          204: { description: 'As PATCH or DELETE', headers: { 'Upload-Offset': header('Bytes stored now (PATCH)', { type: 'integer', minimum: 0 }), 'Tus-Resumable': tusResumableOut, 'Tremolo-Job-Id': jobId } },
+          ...refusals(
+            'post',
+            ['FILE_NOT_FOUND', 'MISSING_OFFSET', 'INVALID_CONTENT_TYPE', 'FILE_NO_LONGER_EXISTS', 'INVALID_OFFSET', 'INVALID_TERMINATION', 'ERR_SIZE_EXCEEDED', 'FILE_WRITE_ERROR', ...ANY_HANDLER],
+            [...PRECONDITIONS, CONTENT_TYPE_CHECK],
+            ['E_VALIDATION', 'E_UPLOAD_NOT_FOUND', ...FINISH],
+          ),
+        },
+      },
       delete: {
         operationId: 'terminateUpload',
         summary: 'Remove an upload (tus termination); a job it started is cancelled',
