@@ -187,6 +187,31 @@ test("a final upload made of another user's partials, of unfinished partials or 
   assert.deepEqual(await codeOf(await final(erin.token, [hers, whole])), { status: 400, code: 'E_VALIDATION' });
   assert.deepEqual(await codeOf(await final(erin.token, [hers, hers])), { status: 400, code: 'E_VALIDATION' });
 
+  // the whole-file checksum in a final upload's metadata is checked on the joined bytes
+  const other = await create(erin.token, 10, { partial: true });
+  const otherBytes = randomBytes(10);
+  assert.equal((await patch(other, erin.token, 0, otherBytes)).status, 204);
+  const wrongSum = await fetch(`${server.url}/v1/uploads`, {
+    method: 'POST',
+    headers: {
+      ...tusHeaders(erin.token),
+      'upload-concat': `final;${new URL(other).pathname}`,
+      'upload-metadata': `title ${b64('joined')},checksum ${b64(`sha256 ${digest('sha256', Buffer.from('not these bytes'))}`)}`,
+    },
+  });
+  assert.deepEqual(await codeOf(wrongSum), { status: 460, code: 'E_CHECKSUM_MISMATCH' });
+  assert.equal(await offsetOf(other, erin.token), '10', 'the partial is kept');
+  const rightSum = await fetch(`${server.url}/v1/uploads`, {
+    method: 'POST',
+    headers: {
+      ...tusHeaders(erin.token),
+      'upload-concat': `final;${new URL(other).pathname}`, // a relative URL names it too
+      'upload-metadata': `title ${b64('joined')},checksum ${b64(`sha256 ${digest('sha256', otherBytes)}`)}`,
+    },
+  });
+  assert.equal(rightSum.status, 201);
+  assert.ok(rightSum.headers.get('tremolo-job-id'));
+
   // a metadata key only the server sets cannot turn a whole upload into a partial
   const forged = await fetch(`${server.url}/v1/uploads`, {
     method: 'POST',

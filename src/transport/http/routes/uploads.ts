@@ -217,7 +217,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
     const invalid = (field: string, message: string): TremoloError => new TremoloError('E_VALIDATION', message, { details: { field } });
     if (req.headers['upload-length'] !== undefined) throw invalid('Upload-Length', 'A final upload takes its length from its partial uploads: send no Upload-Length');
     const urls = concat.slice('final;'.length).trim().split(/ +/).filter((u) => u.length > 0);
-    const ids = urls.map((u) => uploadIdOf(u));
+    const ids = urls.map((u) => partialIdOf(u));
     if (urls.length === 0 || urls.length > MAX_CONCAT_PARTS || ids.some((i) => i === undefined) || new Set(ids).size !== ids.length) {
       throw invalid('Upload-Concat', `Upload-Concat must be "final;" and 1 to ${MAX_CONCAT_PARTS} distinct URLs of partial uploads`);
     }
@@ -245,6 +245,9 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
     try {
       let offset = 0;
       for (const part of parts) offset = await datastore.write(createReadStream(files.path(part.id)), finalId, offset);
+      if (meta.checksum && !(await files.checksumMatches(finalId, meta.checksum))) {
+        throw new TremoloError('E_CHECKSUM_MISMATCH', 'The joined file does not match the checksum in its metadata; the partial uploads are kept');
+      }
       // The partials' reservations make room for the final's: the bytes count once.
       for (const part of parts) await deps.onRemoved(part.id, userId);
       try {
@@ -368,6 +371,22 @@ export function uploadIdOf(url: string): string | undefined {
     return undefined;
   }
   const id = path.startsWith(`${UPLOADS_PATH}/`) ? path.slice(UPLOADS_PATH.length + 1) : '';
+  return UploadFiles.isId(id) ? id : undefined;
+}
+
+/**
+ * The upload a partial upload's URL in `Upload-Concat: final;...` names: absolute (Location,
+ * PUBLIC_URL based, whatever its path prefix) or relative. Ownership is checked on the id.
+ */
+function partialIdOf(url: string): string | undefined {
+  let path: string;
+  try {
+    path = new URL(url, 'http://localhost').pathname;
+  } catch {
+    return undefined;
+  }
+  const at = path.lastIndexOf(`${UPLOADS_PATH}/`);
+  const id = at < 0 ? '' : path.slice(at + UPLOADS_PATH.length + 1);
   return UploadFiles.isId(id) ? id : undefined;
 }
 
