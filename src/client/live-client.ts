@@ -80,6 +80,8 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
   private readonly watched = new Map<string, Watched>();
   private readonly ackTimeoutMs: number;
   private connectedOnce = false;
+  /** The reconnect a `server:shutdown` scheduled; cleared by close(). */
+  private comeBack: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly opts: LiveClientOptions) {
     super();
@@ -107,7 +109,9 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     this.socket.on('session:expired', () => void this.reauthenticate());
     this.socket.on('server:shutdown', ({ retryAfterMs }) => {
       // the server is going away: come back (to whichever process answers) after the hint
-      setTimeout(() => this.socket.connect(), retryAfterMs).unref?.();
+      clearTimeout(this.comeBack);
+      this.comeBack = setTimeout(() => this.socket.connect(), retryAfterMs);
+      this.comeBack.unref?.();
     });
     this.socket.on('connect', () => {
       if (this.connectedOnce) {
@@ -143,6 +147,8 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
   }
 
   close(): void {
+    // a closed client must not come back: that reconnect would retry for as long as the process lives
+    clearTimeout(this.comeBack);
     this.socket.disconnect();
   }
 
