@@ -5,7 +5,9 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import { Cluster, type Redis } from 'ioredis';
+import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { Engine, type EngineLimits } from './actors/engine.ts';
 import { FanoutSink } from './actors/events.ts';
 import type { Config } from './config.ts';
@@ -21,7 +23,7 @@ import { HashingQueue } from './transport/auth/hashing-queue.ts';
 import { TokenService } from './transport/auth/tokens.ts';
 import { startMetricsServer, type MetricsServer } from './transport/http/metrics-server.ts';
 import { OriginPolicy } from './transport/http/origins.ts';
-import { RateLimits } from './transport/http/rate-limits.ts';
+import { RateLimits, type LimiterFactory } from './transport/http/rate-limits.ts';
 import { authRoutes } from './transport/http/routes/auth.ts';
 import { docsRoutes } from './transport/http/routes/docs.ts';
 import { feedRoutes } from './transport/http/routes/feeds.ts';
@@ -31,7 +33,7 @@ import { VideoJson } from './transport/http/video-json.ts';
 import { videoRoutes } from './transport/http/routes/videos.ts';
 import { webRoutes } from './transport/http/routes/web.ts';
 import { createHttpServer } from './transport/http/server.ts';
-import { LiveGateway } from './transport/live/gateway.ts';
+import { LiveGateway, type LiveCluster } from './transport/live/gateway.ts';
 import { VERSION } from './version.ts';
 import { startMediaPipeline } from './workers/media-pipeline.ts';
 
@@ -39,6 +41,12 @@ export interface StartOptions {
   clock?: Clock;
   /** false silences logs (tests). */
   logger?: boolean;
+  /**
+   * Runs this server as one of several nodes in one process (tests of multi-node behaviour):
+   * the nodes share `store`, and `invalidation` and `live` stand in for Redis pub/sub. The
+   * caller owns the store. Overrides STORAGE.
+   */
+  node?: { store: Store; invalidation: InvalidationBus; live: LiveCluster };
 }
 
 export interface Tremolo {
@@ -80,7 +88,10 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   let store: Store;
   let invalidation: InvalidationBus = new LocalInvalidationBus();
   let redis: Redis | Cluster | undefined;
-  if (config.storage === 'redis') {
+  if (opts.node) {
+    store = opts.node.store;
+    invalidation = opts.node.invalidation;
+  } else if (config.storage === 'redis') {
     const redisStore = await RedisStore.connect({
       url: config.redisUrl,
       ...(config.redisCluster ? { clusterNodes: config.redisCluster.split(',') } : {}),
@@ -174,6 +185,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   await app.register(webRoutes, { publicUrl: config.publicUrl });
 
   const adapterRedis = redis ? await adapterClients(redis, config.redisPrefix, closers) : undefined;
+  const live = opts.node ? { cluster: opts.node.live } : adapterRedis ? redisLive(adapterRedis) : {};
   const gateway = new LiveGateway({
     httpServer: app.server,
     engine,
@@ -197,7 +209,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       broadcastSlice: config.liveBroadcastSlice,
       coalesceCounters: config.liveCounterCoalesce,
     },
-    ...(adapterRedis ? { redis: adapterRedis } : {}),
+    ...live,
   });
   // Replies come in order: once this PING is answered, the adapter's SUBSCRIBE/PSUBSCRIBE
   // (whose promises it never handles) have been too, so none is left pending to reject later.
@@ -233,7 +245,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       await step('http server', () => httpClosed);
       await step('engine', () => engine.shutdown(config.shutdownTimeoutMs));
       for (const c of closers.reverse()) await step('connection', c);
-      await step('storage', () => store.close());
+      if (!opts.node) await step('storage', () => store.close());
     })());
 
   return { config, engine, app, gateway, metrics, store, url, metricsUrl: metricsServer?.url, close };
@@ -247,6 +259,22 @@ async function adapterClients(redis: Redis | Cluster, prefix: string, closers: (
     sub.disconnect();
   });
   return { pub, sub, prefix, cluster: redis instanceof Cluster };
+}
+
+/**
+ * How the gateway reaches the other processes on Redis: the Socket.IO Redis adapter, and
+ * the per-user event limiter kept in Redis so that it holds across them.
+ */
+function redisLive({ pub, sub, prefix, cluster }: Awaited<ReturnType<typeof adapterClients>>): { cluster: LiveCluster; limiters: LimiterFactory } {
+  return {
+    cluster: {
+      // On a Redis Cluster, classic PUBLISH is copied to every node: the sharded adapter
+      // (SPUBLISH, Redis 7) keeps each room's traffic on one shard instead.
+      adapter: cluster ? createShardedAdapter(pub, sub, { channelPrefix: `${prefix}socket.io` }) : createAdapter(pub, sub, { key: `${prefix}socket.io` }),
+      canPublish: () => pub.status === 'ready' || pub.status === 'connect',
+    },
+    limiters: (name, points, duration) => new RateLimiterRedis({ storeClient: pub, keyPrefix: `${prefix}rl:${name}`, points, duration }),
+  };
 }
 
 /**

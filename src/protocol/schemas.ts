@@ -88,6 +88,16 @@ export const comment = {
   },
 } as const;
 
+/** A comment id, `<videoId>-<tsid>`. */
+export const commentId = { type: 'string', maxLength: 64 } as const;
+
+/** The fields of a comment a client adds (the REST body, the socket's `comment:add`). */
+export const commentFields = {
+  text: { type: 'string' },
+  replyTo: commentId,
+  idempotencyKey: { type: 'string', minLength: 1, maxLength: 128 },
+} as const;
+
 export const userProfile = {
   type: 'object',
   required: ['id', 'handle', 'displayName', 'bio', 'createdAt', 'followers', 'following', 'videos'],
@@ -147,4 +157,4 @@ export const idParams = {
   properties: { id },
 } as const;
 
-export const schemas = { id, counters, video, comment, userProfile, errorBody, pageOf, pageQuery, idParams };
+export const schemas = { id, counters, video, comment, commentId, commentFields, userProfile, errorBody, pageOf, pageQuery, idParams };

@@ -7,6 +7,7 @@ import type { Engine, Read } from '../../../actors/engine.ts';
 import type { MediaRefs, Video } from '../../../protocol/model.ts';
 import { TremoloError } from '../../../protocol/errors.ts';
 import { schemas } from '../../../protocol/schemas.ts';
+import { likeReply } from '../../replies.ts';
 import { userOf } from '../server.ts';
 import type { VideoJson } from '../video-json.ts';
 
@@ -95,8 +96,7 @@ export async function videoRoutes(app: FastifyInstance, deps: VideoRouteDeps): P
     '/v1/videos/:id/like',
     { preHandler: app.requireUser, schema: { tags: ['likes'], security: auth, params: schemas.idParams, response: { 200: likeResult } } },
     async (req) => {
-      const r = await engine.like(req.params.id, userOf(req));
-      return { changed: r.changed, counters: r.counters, offset: r.log.offset };
+      return likeReply(await engine.like(req.params.id, userOf(req)));
     },
   );
 
@@ -104,8 +104,7 @@ export async function videoRoutes(app: FastifyInstance, deps: VideoRouteDeps): P
     '/v1/videos/:id/like',
     { preHandler: app.requireUser, schema: { tags: ['likes'], security: auth, params: schemas.idParams, response: { 200: likeResult } } },
     async (req) => {
-      const r = await engine.unlike(req.params.id, userOf(req));
-      return { changed: r.changed, counters: r.counters, offset: r.log.offset };
+      return likeReply(await engine.unlike(req.params.id, userOf(req)));
     },
   );
 
@@ -139,11 +138,7 @@ export async function videoRoutes(app: FastifyInstance, deps: VideoRouteDeps): P
           type: 'object',
           required: ['text'],
           additionalProperties: false,
-          properties: {
-            text: { type: 'string' },
-            replyTo: { type: 'string', maxLength: 64 },
-            idempotencyKey: { type: 'string', minLength: 1, maxLength: 128 },
-          },
+          properties: schemas.commentFields,
         },
         response: { 201: schemas.comment, 200: schemas.comment },
       },
@@ -166,7 +161,7 @@ export async function videoRoutes(app: FastifyInstance, deps: VideoRouteDeps): P
       schema: {
         tags: ['comments'],
         security: auth,
-        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } },
+        params: { type: 'object', required: ['id'], properties: { id: schemas.commentId } },
       },
     },
     async (req, reply) => {
