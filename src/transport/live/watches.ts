@@ -57,7 +57,10 @@ export class Watches {
       });
       if (sinceOffset === undefined) this.countView(socket, videoId, userId);
       const events = watch.events?.map((e): LiveVideoEvent => ({ ...e, videoId }));
-      acked = Math.max(watch.snapshot.offset, ...(events ?? []).map((e) => e.offset));
+      // What the ack covers: the events it carries, or else the snapshot. The snapshot is read
+      // after the events, so its head may be newer than the last of them; what lies between
+      // reaches the socket through the hold or the room, as anything newer than the ack does.
+      acked = events ? Math.max(sinceOffset ?? 0, ...events.map((e) => e.offset)) : watch.snapshot.offset;
       reply = {
         videoId,
         snapshot: watch.snapshot,
