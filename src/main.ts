@@ -5,25 +5,25 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
-import { Cluster, type Redis } from 'ioredis';
-import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { Engine, type EngineLimits } from './actors/engine.ts';
 import { FanoutSink } from './actors/events.ts';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './domain/clock.ts';
 import { TsidGenerator } from './domain/ids.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
-import { LocalInvalidationBus, RedisInvalidationBus, type InvalidationBus } from './storage/cache/invalidation.ts';
+import { LocalInvalidationBus, type InvalidationBus } from './storage/cache/invalidation.ts';
 import { guardStore } from './storage/guard.ts';
 import { MemoryStore } from './storage/memory/memory-store.ts';
+import { MemoryRateLimitStore, type RateLimitStore } from './storage/rate-limits.ts';
+import { RedisConnection, type SocketAdapter } from './storage/redis/connection.ts';
 import { RedisStore } from './storage/redis/redis-store.ts';
 import type { Store } from './storage/store.ts';
 import { HashingQueue } from './transport/auth/hashing-queue.ts';
 import { TokenService } from './transport/auth/tokens.ts';
 import { startMetricsServer, type MetricsServer } from './transport/http/metrics-server.ts';
+import { tusOperations } from './transport/http/openapi/tus-operations.ts';
 import { OriginPolicy } from './transport/http/origins.ts';
-import { RateLimits, type LimiterFactory } from './transport/http/rate-limits.ts';
+import { RateLimits } from './transport/http/rate-limits.ts';
 import { authRoutes } from './transport/http/routes/auth.ts';
 import { docsRoutes } from './transport/http/routes/docs.ts';
 import { feedRoutes } from './transport/http/routes/feeds.ts';
@@ -33,7 +33,7 @@ import { VideoJson } from './transport/http/video-json.ts';
 import { videoRoutes } from './transport/http/routes/videos.ts';
 import { webRoutes } from './transport/http/routes/web.ts';
 import { createHttpServer } from './transport/http/server.ts';
-import { LiveGateway, type LiveCluster } from './transport/live/gateway.ts';
+import { LiveGateway, type CrossProcess } from './transport/live/gateway.ts';
 import { VERSION } from './version.ts';
 import { startMediaPipeline } from './workers/media-pipeline.ts';
 
@@ -43,10 +43,10 @@ export interface StartOptions {
   logger?: boolean;
   /**
    * Runs this server as one of several nodes in one process (tests of multi-node behaviour):
-   * the nodes share `store`, and `invalidation` and `live` stand in for Redis pub/sub. The
-   * caller owns the store. Overrides STORAGE.
+   * the nodes share `store` (the caller's, left open), and `invalidation` and `crossProcess`
+   * stand in for Redis pub/sub. Overrides STORAGE.
    */
-  node?: { store: Store; invalidation: InvalidationBus; live: LiveCluster };
+  node?: { store: Store; invalidation: InvalidationBus; crossProcess: CrossProcess };
 }
 
 export interface Tremolo {
@@ -87,26 +87,28 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   // ---- storage
   let store: Store;
   let invalidation: InvalidationBus = new LocalInvalidationBus();
-  let redis: Redis | Cluster | undefined;
+  let redis: RedisConnection | undefined;
   if (opts.node) {
     store = opts.node.store;
     invalidation = opts.node.invalidation;
   } else if (config.storage === 'redis') {
-    const redisStore = await RedisStore.connect({
+    const connection = await RedisConnection.open({
       url: config.redisUrl,
       ...(config.redisCluster ? { clusterNodes: config.redisCluster.split(',') } : {}),
       prefix: config.redisPrefix,
-      limits,
       timeoutMs: config.storageTimeoutMs,
     });
-    redis = redisStore.client;
-    store = guardStore(redisStore, { timeoutMs: config.storageTimeoutMs }).store;
-    const sub = await connectedDuplicate(redis);
-    closers.push(async () => sub.disconnect());
-    invalidation = new RedisInvalidationBus(redis, sub, `${config.redisPrefix}invalidate`, `${config.nodeId}-${process.pid}`, () => {});
+    closers.push(() => connection.close()); // every Redis connection, closed after what is pushed later (the media pipeline)
+    redis = connection;
+    store = guardStore(RedisStore.on(connection, limits), { timeoutMs: config.storageTimeoutMs }).store;
+    invalidation = await connection.invalidationBus(`${config.nodeId}-${process.pid}`);
   } else {
     store = new MemoryStore(limits);
   }
+  // Counters of per-user socket events are shared whenever storage is (they always were);
+  // those of the HTTP limits only with RATE_STORE=redis.
+  const sharedCounters: RateLimitStore = redis?.rateLimits() ?? new MemoryRateLimitStore();
+  const rateCounters = config.rateStore === 'redis' ? sharedCounters : new MemoryRateLimitStore();
 
   // ---- actors
   const sink = new FanoutSink();
@@ -135,7 +137,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       perHandle: config.loginFailsPerHandle,
       maxDelayS: Math.ceil(config.loginDelayMaxMs / 1000),
     },
-    ...(config.rateStore === 'redis' && redis ? { redis: { client: redis, prefix: config.redisPrefix } } : {}),
+    counters: rateCounters,
   });
   const app = createHttpServer({
     config,
@@ -170,7 +172,11 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   const { presentMedia } = media;
   // a tenth of a signed URL's life, at most a minute: a kept URL always has 90 % of it left
   const videoJson = new VideoJson({ present: presentMedia, clock, maxAgeMs: Math.min(60_000, config.mediaUrlTtlS * 100) });
-  await docsRoutes(app, { version: VERSION });
+  await docsRoutes(app, {
+    version: VERSION,
+    publicUrl: config.publicUrl,
+    operations: tusOperations({ maxBytes: config.uploadMaxBytes, titleMaxChars: config.titleMaxChars, descriptionMaxChars: config.descriptionMaxChars }),
+  });
   await app.register(healthRoutes, {
     version: VERSION,
     checks: { storage: () => store.ping() },
@@ -178,14 +184,20 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   });
   const hashing = new HashingQueue({ concurrency: config.passwordHashConcurrency, queueMax: config.passwordHashQueue });
   await app.register(authRoutes, { engine, tokens, limits: rateLimits, hashing, handleMaxChars: config.handleMaxChars });
-  await app.register(videoRoutes, { engine, presentMedia, videoJson, mediaFromUpload: media.mediaFromUpload });
+  await app.register(videoRoutes, {
+    engine,
+    presentMedia,
+    videoJson,
+    media: media.videoMedia,
+    limits: { titleMaxChars: config.titleMaxChars, descriptionMaxChars: config.descriptionMaxChars, commentMaxChars: config.commentMaxChars },
+  });
   await app.register(media.routes);
   await app.register(userRoutes, { engine, videoJson });
   await app.register(feedRoutes, { engine, videoJson });
   await app.register(webRoutes, { publicUrl: config.publicUrl });
 
-  const adapterRedis = redis ? await adapterClients(redis, config.redisPrefix, closers) : undefined;
-  const live = opts.node ? { cluster: opts.node.live } : adapterRedis ? redisLive(adapterRedis) : {};
+  const socketAdapter: SocketAdapter | undefined = await redis?.socketAdapter();
+  const crossProcess = opts.node?.crossProcess ?? socketAdapter;
   const gateway = new LiveGateway({
     httpServer: app.server,
     engine,
@@ -208,12 +220,12 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       deliveryBudget: config.liveDeliveryBudget,
       broadcastSlice: config.liveBroadcastSlice,
       coalesceCounters: config.liveCounterCoalesce,
+      commentMaxChars: config.commentMaxChars,
     },
-    ...live,
+    userEventCounters: sharedCounters,
+    ...(crossProcess ? { crossProcess } : {}),
   });
-  // Replies come in order: once this PING is answered, the adapter's SUBSCRIBE/PSUBSCRIBE
-  // (whose promises it never handles) have been too, so none is left pending to reject later.
-  await adapterRedis?.sub.ping();
+  await socketAdapter?.subscribed();
   sink.add(gateway);
   closers.push(() => media.close()); // pushed last so it runs first: jobs stop before the connections they report through
 
@@ -249,48 +261,6 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     })());
 
   return { config, engine, app, gateway, metrics, store, url, metricsUrl: metricsServer?.url, close };
-}
-
-/** The Socket.IO Redis adapter needs a publisher and a dedicated subscriber connection. */
-async function adapterClients(redis: Redis | Cluster, prefix: string, closers: (() => Promise<unknown>)[]) {
-  const [pub, sub] = await Promise.all([connectedDuplicate(redis), connectedDuplicate(redis, { sharded: true })]);
-  closers.push(async () => {
-    pub.disconnect();
-    sub.disconnect();
-  });
-  return { pub, sub, prefix, cluster: redis instanceof Cluster };
-}
-
-/**
- * How the gateway reaches the other processes on Redis: the Socket.IO Redis adapter, and
- * the per-user event limiter kept in Redis so that it holds across them.
- */
-function redisLive({ pub, sub, prefix, cluster }: Awaited<ReturnType<typeof adapterClients>>): { cluster: LiveCluster; limiters: LimiterFactory } {
-  return {
-    cluster: {
-      // On a Redis Cluster, classic PUBLISH is copied to every node: the sharded adapter
-      // (SPUBLISH, Redis 7) keeps each room's traffic on one shard instead.
-      adapter: cluster ? createShardedAdapter(pub, sub, { channelPrefix: `${prefix}socket.io` }) : createAdapter(pub, sub, { key: `${prefix}socket.io` }),
-      canPublish: () => pub.status === 'ready' || pub.status === 'connect',
-    },
-    limiters: (name, points, duration) => new RateLimiterRedis({ storeClient: pub, keyPrefix: `${prefix}rl:${name}`, points, duration }),
-  };
-}
-
-/**
- * A new connection with the store's settings, connected before use: pub/sub users
- * (the Socket.IO adapter, cache invalidation) subscribe at once and do not handle a
- * subscription that is still pending when the connection closes.
- */
-async function connectedDuplicate(redis: Redis | Cluster, opts: { sharded?: boolean } = {}): Promise<Redis | Cluster> {
-  const client =
-    redis instanceof Cluster
-      ? // a sharded subscriber must follow each channel's slot to its node
-        redis.duplicate(undefined, { lazyConnect: true, enableOfflineQueue: true, shardedSubscribers: opts.sharded === true })
-      : redis.duplicate({ lazyConnect: true, enableOfflineQueue: true });
-  client.on('error', () => {}); // the store's own client reports connection trouble
-  await client.connect();
-  return client;
 }
 
 /** The engine's limits, from configuration (shared with the benchmarks that build an Engine). */

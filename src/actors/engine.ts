@@ -66,6 +66,12 @@ const TAG_SCAN_CHUNK = 50;
 /** ...and looks at most at this many videos per request (the page may then be short: follow its cursor). */
 const TAG_SCAN_MAX = 500;
 
+/** An account's id and password hash (scrypt, see transport/auth/passwords.ts), for logins only. */
+export interface Credentials {
+  userId: string;
+  passwordHash: string;
+}
+
 /** Who viewed a video: a signed-in user, or an anonymous viewer known by a key. */
 export type Viewer = { userId: string } | { anonymousKey: string };
 
@@ -146,10 +152,6 @@ export class Engine {
     });
   }
 
-  get store(): Store {
-    return this.deps.store;
-  }
-
   newId(): string {
     return this.deps.ids.next();
   }
@@ -170,6 +172,16 @@ export class Engine {
     this.changed(`user:${record.id}`);
     const { passwordHash: _secret, ...rest } = record;
     return { ...rest, followers: 0, following: 0, videos: 0 };
+  }
+
+  /**
+   * What a login checks a password against: the account of `handle` (case-insensitive)
+   * and its password hash; null when no account has that handle. Never cached: a changed
+   * password counts at once.
+   */
+  async credentials(handle: string): Promise<Credentials | null> {
+    const record = await this.deps.store.users.getByHandle(handle);
+    return record ? { userId: record.id, passwordHash: record.passwordHash } : null;
   }
 
   /** Whether `userId` is a well-formed id of an existing account (cached, as profiles are). */
@@ -255,7 +267,8 @@ export class Engine {
     return { value: video, degraded: r.degraded };
   }
 
-  async deleteVideo(videoId: string, userId: string): Promise<void> {
+  /** Deletes the owner's video with its likes, comments and events; resolves with what was deleted. */
+  async deleteVideo(videoId: string, userId: string): Promise<Video> {
     const { value } = await this.getVideo(videoId);
     if (value.ownerId !== userId) throw new TremoloError('E_FORBIDDEN', 'Only the owner can delete a video');
     await this.deps.store.videos.delete(videoId);
@@ -264,6 +277,7 @@ export class Engine {
     this.changed(`video:${videoId}`);
     this.changed(`user:${userId}`);
     this.deps.sink.publish({ type: 'video:deleted', videoId });
+    return value;
   }
 
   async like(videoId: string, userId: string) {

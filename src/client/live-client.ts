@@ -4,10 +4,8 @@
  *
  * - Each watched video remembers the offset of the last comment event applied. An
  *   event at or below it is a duplicate and dropped; an event whose `prev` is above it
- *   means one is missing: it is kept until the missing one arrives (events committed by
- *   several servers at once may overtake each other, and the server never sends an event
- *   twice), and the client fetches what it missed from the server's event log (or gets a
- *   fresh snapshot, `reset`, when the log no longer reaches back).
+ *   means one was missed, so the client fetches what it missed from the server's event
+ *   log (or gets a fresh snapshot, `reset`, when the log no longer reaches back).
  * - Counters are kept by version: an older update is dropped.
  * - After a reconnect (network loss, server restart, token refresh) every watched
  *   video is re-watched from its last offset, so an app never misses or duplicates a
@@ -73,11 +71,7 @@ interface Watched {
   version: number;
   /** Events that arrived while a watch/recovery was in flight. */
   buffer: LiveVideoEvent[] | undefined;
-  /** Comment events that arrived ahead of a missing one, by offset, until it arrives. */
-  ahead: Map<number, CommentEvent>;
 }
-
-type CommentEvent = CommentAdded | CommentDeleted;
 
 type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -160,7 +154,7 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
 
   /** Watches a video: live counters and comments from now on, after the returned snapshot. */
   async watch(videoId: string): Promise<WatchReply> {
-    const state: Watched = { commentOffset: 0, epoch: '', version: -1, buffer: [], ahead: new Map() };
+    const state: Watched = { commentOffset: 0, epoch: '', version: -1, buffer: [] };
     this.watched.set(videoId, state);
     try {
       const reply = await this.call('video:watch', { videoId });
@@ -251,30 +245,12 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     }
     if (e.offset <= state.commentOffset) return; // already applied
     if (e.prev > state.commentOffset) {
-      // one or more comment events are missing: keep this one for when they arrive
-      state.ahead.set(e.offset, e);
-      void this.recover(videoId);
+      void this.recover(videoId); // one or more comment events were missed
       return;
     }
-    this.applyComment(videoId, state, e);
-    this.applyAhead(videoId, state);
-  }
-
-  private applyComment(videoId: string, state: Watched, e: CommentEvent): void {
     state.commentOffset = e.offset;
     if (e.type === 'comment:added') this.emit('comment', { ...e.comment, offset: e.offset });
     else this.emit('commentDeleted', { videoId, commentId: e.commentId, offset: e.offset });
-  }
-
-  /** Applies the kept events that now follow on, in order; drops those already covered. */
-  private applyAhead(videoId: string, state: Watched): void {
-    for (;;) {
-      let next: CommentEvent | undefined;
-      for (const e of state.ahead.values()) if (e.prev <= state.commentOffset && (!next || e.offset < next.offset)) next = e;
-      if (!next) return;
-      state.ahead.delete(next.offset);
-      if (next.offset > state.commentOffset) this.applyComment(videoId, state, next);
-    }
   }
 
   /** Fetches what was missed since the last applied comment, or starts over from a snapshot. */
@@ -310,7 +286,6 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     const pending = state.buffer ?? [];
     state.buffer = undefined;
     this.applyCounters(videoId, state, snapshot);
-    this.applyAhead(videoId, state);
     for (const e of pending) this.apply(videoId, state, e);
   }
 

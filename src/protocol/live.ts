@@ -114,8 +114,6 @@ export interface SocketData {
   /** Seconds since the epoch at which the socket's token expires. */
   tokenExp?: number;
   strikes: number;
-  /** Per watched video, the newest offset of the ack it joined the room with (watch-holds.ts). */
-  watchHeads?: Map<string, number>;
   /** The client's address key (behind trusted proxies, the client's; IPv6 by /64): per-IP limits count under it. */
   address: string;
   /** Videos whose view this connection has counted (made on its first watch). */

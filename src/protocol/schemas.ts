@@ -1,8 +1,32 @@
 /**
  * JSON schemas of the REST bodies. Routes use them for validation and for response
  * serialization (fast-json-stringify), and the OpenAPI document is generated from them.
+ * Fields with configured limits are built from those limits at start (`handleField`,
+ * `textField`), so the document states the limits the server enforces.
  */
-const id = { type: 'string', pattern: '^[0-9A-HJKMNP-TV-Z]{13}$', description: 'A 13-character TSID' } as const;
+import { ERROR_CATALOG, type ErrorCode } from './errors.ts';
+
+const TSID = '[0-9A-HJKMNP-TV-Z]{13}';
+const id = { type: 'string', pattern: `^${TSID}$`, description: 'A 13-character TSID', examples: ['0APCR7QP80000'] } as const;
+
+/** A comment id: its video's id and its own TSID. */
+const commentId = {
+  type: 'string',
+  pattern: `^${TSID}-${TSID}$`,
+  description: '`<videoId>-<tsid>`',
+  examples: ['0APCR7QP80000-0APCR7RS00000'],
+} as const;
+
+/** A client's key for a write it may send again: a retry with the same key is stored once. */
+const idempotencyKey = { type: 'string', minLength: 1, maxLength: 128 } as const;
+
+/** An upload id, as the tus server names uploads: `<ownerId>-<32 hex digits>`. */
+const uploadId = {
+  type: 'string',
+  pattern: '^[A-Za-z0-9]{1,64}-[a-f0-9]{32}$',
+  description: 'An upload id: the last segment of the upload\'s `Location`',
+  examples: ['0APCR7QP80000-78f27383749f6560b551a43bdeb268b5'],
+} as const;
 
 export const counters = {
   type: 'object',
@@ -88,16 +112,6 @@ export const comment = {
   },
 } as const;
 
-/** A comment id, `<videoId>-<tsid>`. */
-export const commentId = { type: 'string', maxLength: 64 } as const;
-
-/** The fields of a comment a client adds (the REST body, the socket's `comment:add`). */
-export const commentFields = {
-  text: { type: 'string' },
-  replyTo: commentId,
-  idempotencyKey: { type: 'string', minLength: 1, maxLength: 128 },
-} as const;
-
 export const userProfile = {
   type: 'object',
   required: ['id', 'handle', 'displayName', 'bio', 'createdAt', 'followers', 'following', 'videos'],
@@ -130,6 +144,33 @@ export const errorBody = {
   },
 } as const;
 
+/** The error body of an answer that carries one of `codes` (and nothing else). */
+export function errorBodyOf(codes: readonly ErrorCode[]) {
+  const known = [...new Set(codes)].sort();
+  return {
+    type: 'object',
+    required: ['error'],
+    properties: {
+      error: {
+        type: 'object',
+        required: ['code', 'message'],
+        properties: {
+          code: { type: 'string', enum: known },
+          message: { type: 'string', description: 'For people; act on the code' },
+          details: { type: 'object', additionalProperties: true, description: 'Fields a client may act on, e.g. `{ "field": "title" }`' },
+        },
+      },
+    },
+  };
+}
+
+/** The catalog codes an error body schema made by `errorBodyOf` admits. */
+export function codesOf(schema: unknown): ErrorCode[] {
+  const error = (schema as { properties?: { error?: { properties?: { code?: { enum?: unknown } } } } } | undefined)?.properties?.error;
+  const list = error?.properties?.code?.enum;
+  return Array.isArray(list) ? list.filter((c): c is ErrorCode => typeof c === 'string' && Object.hasOwn(ERROR_CATALOG, c)) : [];
+}
+
 export function pageOf(items: object) {
   return {
     type: 'object',
@@ -157,4 +198,27 @@ export const idParams = {
   properties: { id },
 } as const;
 
-export const schemas = { id, counters, video, comment, commentId, commentFields, userProfile, errorBody, pageOf, pageQuery, idParams };
+/** A user handle of at most `max` characters (HANDLE_MAX_CHARS), as registration checks it. */
+export function handleField(max: number) {
+  return {
+    type: 'string',
+    minLength: 3,
+    maxLength: max,
+    pattern: '^[a-zA-Z][a-zA-Z0-9_.]*$',
+    description: `3 to ${max} letters, digits, "_" or ".", starting with a letter; case-insensitive`,
+    examples: ['alice'],
+  } as const;
+}
+
+/**
+ * User text (titles, descriptions, comments) of `min` to `max` characters (the configured
+ * limits). Characters are code points, as the server counts them; the schema counts them as
+ * sent, then the server trims the text and removes control characters, and non-empty text
+ * must show a visible character.
+ */
+export function textField(min: number, max: number, what: string) {
+  const rules = min > 0 ? '; trimmed, control characters removed, and it must show a visible character' : '; cleaned as titles are';
+  return { type: 'string', minLength: min, maxLength: max, description: `${what}: ${min} to ${max} characters${rules}` } as const;
+}
+
+export const schemas = { id, commentId, idempotencyKey, uploadId, counters, video, comment, userProfile, errorBody, errorBodyOf, pageOf, pageQuery, idParams };

@@ -58,6 +58,7 @@ export function guardStore(store: Store, opts: GuardOptions): { store: Store; br
     videos: wrap(store.videos),
     feeds: wrap(store.feeds),
     jobs: wrap(store.jobs),
+    uploads: wrap(store.uploads),
     // the readiness probe must see the real state, not the breaker's
     ping: () => store.ping(),
     close: () => store.close(),

@@ -9,6 +9,7 @@
  */
 import type { Comment, Counters, Page, PageRequest, TagInfo, UserProfile, VideoEvent, VideoRecord } from '../protocol/model.ts';
 import type { JobStore } from './jobs.ts';
+import type { UploadStore } from './uploads.ts';
 
 // ---------------------------------------------------------------- users
 
@@ -162,6 +163,7 @@ export interface Store {
   readonly videos: VideoStore;
   readonly feeds: FeedStore;
   readonly jobs: JobStore;
+  readonly uploads: UploadStore;
   /** Resolves when storage answers; rejects with the reason otherwise (readiness probe). */
   ping(): Promise<void>;
   close(): Promise<void>;

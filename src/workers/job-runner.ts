@@ -24,6 +24,7 @@ import { TremoloError, toTremoloError } from '../protocol/errors.ts';
 import type { MediaRefs, PixelPoint, TagInfo } from '../protocol/model.ts';
 import type { JobPatch, JobRecord, JobStage, JobStore } from '../storage/jobs.ts';
 import type { MediaStore } from '../storage/media/media-store.ts';
+import type { UploadStore } from '../storage/uploads.ts';
 import type { MediaPool, RunOptions, TaskInput, TaskName, TaskOutput } from './pool.ts';
 import type { TaggerOptions } from './tasks/tag/types.ts';
 
@@ -31,6 +32,8 @@ import type { TaggerOptions } from './tasks/tag/types.ts';
 export interface Publisher {
   createVideo(ownerId: string, input: { title: string; description: string; media: MediaRefs }): Promise<{ id: string }>;
   setTagging(videoId: string, tagging: TagInfo): Promise<void>;
+  /** Takes back a video whose upload was removed while it was being published. */
+  deleteVideo(videoId: string, ownerId: string): Promise<void>;
 }
 
 export interface JobRunnerSettings {
@@ -52,6 +55,8 @@ export interface JobRunnerSettings {
 
 export interface JobRunnerDeps {
   jobs: JobStore;
+  /** Where a published video is recorded on its upload, which keeps the upload's quota reserved. */
+  uploads: UploadStore;
   pool: Pick<MediaPool, 'run'>;
   publisher: Publisher;
   sink: EventSink;
@@ -294,7 +299,8 @@ export class JobRunner {
       }
       if (signal.aborted) throw new TremoloError(causeOf() === 'timeout' ? 'E_JOB_TIMEOUT' : 'E_JOB_CANCELLED');
 
-      // Past this point the video exists: no more cancelling, only finishing.
+      // Past this point the video exists: no more cancelling, only finishing (or taking it back
+      // when its upload is gone).
       const rel = (p: string): string => `${job.id}/${p}`;
       const videoId =
         current.videoId ??
@@ -306,6 +312,13 @@ export class JobRunner {
           })
         ).id;
       await jobs.update(job.id, { videoId }, { now: clock.now(), owner });
+      if (!(await this.#deps.uploads.addVideo(job.ownerId, job.uploadId, videoId))) {
+        // The upload was removed (its quota released) while we published: nothing may show
+        // media that no reservation pays for.
+        await this.#deps.publisher.deleteVideo(videoId, job.ownerId);
+        stop('cancelled');
+        throw new TremoloError('E_JOB_CANCELLED');
+      }
       if (tagging) await this.#deps.publisher.setTagging(videoId, tagging);
       await this.#finish(current, { stage: 'ready', percent: 100, videoId, ...(tagError ? { error: tagError } : {}) });
     } catch (err) {

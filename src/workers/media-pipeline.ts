@@ -4,7 +4,11 @@
  *
  * main.ts calls `startMediaPipeline` once and gets back the routes to register, the
  * `presentMedia` that turns stored media paths into freshly signed URLs in every video
- * response, `mediaFromUpload` for `POST /v1/videos { uploadId }`, and `close`.
+ * response, `videoMedia` for the video routes (`POST /v1/videos { uploadId }`, and letting
+ * go of a deleted video's media), and `close`.
+ *
+ * The upload quota is reserved in storage (storage/uploads.ts) when an upload is created and
+ * given back by the MediaReclaimer once the upload and every video showing its media are gone.
  *
  * Several processes may share one Redis and one DATA_DIR: any of them can take an upload,
  * any can run its job (storage leases decide which), any can serve its media.
@@ -17,7 +21,7 @@ import type { Engine } from '../actors/engine.ts';
 import type { EventSink } from '../actors/events.ts';
 import type { Config } from '../config.ts';
 import type { Clock } from '../domain/clock.ts';
-import { TremoloError } from '../protocol/errors.ts';
+import { TremoloError, type ErrorCode } from '../protocol/errors.ts';
 import type { MediaRefs, Video } from '../protocol/model.ts';
 import { FINAL_STAGES, type JobRecord } from '../storage/jobs.ts';
 import { FileMediaStore } from '../storage/media/media-store.ts';
@@ -25,9 +29,11 @@ import { UploadFiles } from '../storage/media/upload-files.ts';
 import type { Store } from '../storage/store.ts';
 import { jobRoutes } from '../transport/http/routes/jobs.ts';
 import { uploadRoutes } from '../transport/http/routes/uploads.ts';
+import type { VideoMedia } from '../transport/http/routes/videos.ts';
 import { mediaRoutes, mediaUrlPath } from '../transport/media/routes.ts';
 import { MediaSigner } from '../transport/media/signing.ts';
 import { JobRunner } from './job-runner.ts';
+import { MediaReclaimer } from './media-reclaimer.ts';
 import { checkMediaTools, MIN_FFMPEG_RELEASE, resolveBinaries, type MediaToolsReport } from './media/tools.ts';
 import { MediaPool } from './pool.ts';
 import type { TaggerOptions } from './tasks/tag/types.ts';
@@ -46,9 +52,10 @@ export interface MediaPipeline {
   routes: (app: FastifyInstance) => Promise<void>;
   /** Stored (relative) media paths -> signed URLs; external media as is. */
   presentMedia: (video: Video) => Video;
-  /** Media of the caller's upload whose job is ready (`POST /v1/videos { uploadId }`). */
-  mediaFromUpload: (uploadId: string, userId: string) => Promise<MediaRefs>;
+  /** The pipeline's part in publishing and deleting videos (the video routes). */
+  videoMedia: VideoMedia;
   readonly runner: JobRunner;
+  readonly reclaimer: MediaReclaimer;
   /** The start-up check of ffmpeg/ffprobe: when not ok, uploads and jobs answer E_MEDIA_UNAVAILABLE and no job runs here. */
   readonly tools: MediaToolsReport;
   /** Stops the runner (running jobs are stopped, their leases lapse) and the pool. */
@@ -80,10 +87,12 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
 
   const runner = new JobRunner({
     jobs: store.jobs,
+    uploads: store.uploads,
     pool,
     publisher: {
       createVideo: (ownerId, input) => engine.createVideo(ownerId, input),
       setTagging: (videoId, tagging) => engine.setTagging(videoId, tagging),
+      deleteVideo: (videoId, ownerId) => engine.deleteVideo(videoId, ownerId).then(() => undefined, ignoreCode('E_VIDEO_NOT_FOUND')),
     },
     sink,
     media,
@@ -150,6 +159,13 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
     return { job, created: true };
   };
 
+  /** Reserves an upload's declared size of the user's quota (E_QUOTA_EXCEEDED when it would not fit). */
+  const reserveQuota = async (userId: string, uploadId: string, bytes: number): Promise<void> => {
+    const quotaBytes = config.uploadQuotaBytes;
+    const r = await store.uploads.reserve(userId, uploadId, bytes, quotaBytes);
+    if (!r.ok) throw new TremoloError('E_QUOTA_EXCEEDED', undefined, { details: { quotaBytes, usedBytes: r.usedBytes } });
+  };
+
   const cancelJob = async (jobId: string, userId: string): Promise<JobRecord> => {
     const job = await getJob(jobId, userId);
     if (FINAL_STAGES.has(job.stage)) throw new TremoloError('E_JOB_FINISHED');
@@ -184,7 +200,21 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
     return { ...video, media: out };
   };
 
-  const mediaFromUpload = async (uploadId: string, userId: string): Promise<MediaRefs> => {
+  const reclaimer = new MediaReclaimer({
+    jobs: store.jobs,
+    uploads: store.uploads,
+    videos: store.videos,
+    media,
+    files,
+    cancelJob: async (job) => {
+      await cancelJob(job.id, job.ownerId).catch(ignoreCode('E_JOB_FINISHED'));
+    },
+    expiryMs: config.uploadExpiryS * 1000,
+    forgetsOnRestart: store.driver === 'memory',
+    onError,
+  });
+
+  const publishFromUpload: VideoMedia['publishFromUpload'] = async (userId, uploadId, input) => {
     await files.owned(uploadId, userId);
     const jobId = await files.jobOf(uploadId);
     const job = jobId ? await store.jobs.get(jobId) : null;
@@ -192,7 +222,14 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
     const published = await engine.getVideo(job.videoId).catch(() => null);
     if (!published) throw new TremoloError('E_UPLOAD_NOT_FOUND');
     const { hls, mp4, poster } = published.value.media;
-    return { ...(hls ? { hls } : {}), ...(mp4 ? { mp4 } : {}), ...(poster ? { poster } : {}) };
+    const media: MediaRefs = { ...(hls ? { hls } : {}), ...(mp4 ? { mp4 } : {}), ...(poster ? { poster } : {}) };
+    const video = await engine.createVideo(userId, { ...input, media });
+    if (!(await store.uploads.addVideo(userId, uploadId, video.id))) {
+      // the upload was removed meanwhile: its media is no longer anyone's to show
+      await engine.deleteVideo(video.id, userId);
+      throw new TremoloError('E_UPLOAD_NOT_FOUND');
+    }
+    return video;
   };
 
   const routes = async (app: FastifyInstance): Promise<void> => {
@@ -221,29 +258,48 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
       },
       ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
       corsOrigins: config.corsOrigins,
+      reserveQuota,
       startJob: async (upload, userId) => ({ jobId: (await startJob(upload.id, userId)).job.id }),
-      onTerminated: async (uploadId, userId) => {
-        const jobId = await files.jobOf(uploadId);
-        await files.unlinkJob(uploadId);
-        if (jobId) await cancelJob(jobId, userId).catch(() => undefined); // finished or gone: nothing to stop
-      },
+      onRemoved: (uploadId, userId) => reclaimer.uploadRemoved(userId, uploadId),
       onError,
     });
     await app.register(jobRoutes, { startJob, getJob, cancelJob });
   };
+
+  // What a crash or a restart left behind is reclaimed now and then (and expired uploads removed).
+  let sweeping: Promise<void> | undefined;
+  const sweep = (): void => {
+    sweeping ??= reclaimer
+      .sweep(clock.now())
+      .catch((err: unknown) => onError(err, 'media sweep'))
+      .finally(() => (sweeping = undefined));
+  };
+  const sweepTimer = setInterval(sweep, Math.min(config.uploadExpiryS * 1000, 15 * 60_000));
+  sweepTimer.unref();
+  sweep();
 
   // A process without usable tools claims no job: another process (on shared storage) may.
   if (tools.ok) runner.start();
   return {
     routes,
     presentMedia,
-    mediaFromUpload,
+    videoMedia: { publishFromUpload, videoDeleted: (video) => reclaimer.videoDeleted(video) },
     runner,
+    reclaimer,
     tools,
     close: async () => {
+      clearInterval(sweepTimer);
+      await sweeping;
       await runner.close();
       await poolInstance?.close({ cancel: true });
     },
+  };
+}
+
+/** A rejection handler that lets one expected code pass (the thing is gone or done already). */
+function ignoreCode(code: ErrorCode): (err: unknown) => void {
+  return (err) => {
+    if (!(err instanceof TremoloError) || err.code !== code) throw err;
   };
 }
 

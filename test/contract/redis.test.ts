@@ -1,12 +1,13 @@
 /**
  * The storage contract against real Redis (REDIS_URL, default redis://127.0.0.1:6379),
- * under a random key prefix that is removed afterwards.
+ * under a random key prefix that is removed afterwards. Outages use a private redis-server
+ * that the test kills and restarts.
  */
 import { RedisStore } from '../../src/storage/redis/redis-store.ts';
-import { connectRedis, dropPrefix, randomPrefix } from '../helpers/redis.ts';
-import { CONTRACT_LIMITS, storeContract } from './store.contract.ts';
+import { connectRedis, dropPrefix, randomPrefix, startRedis } from '../helpers/redis.ts';
+import { CONTRACT_LIMITS, storeContract, type StorageOutage } from './store.contract.ts';
 
-storeContract('redis', async () => {
+async function open() {
   const redis = await connectRedis();
   const prefix = randomPrefix('contract');
   const store = new RedisStore({ redis, prefix, limits: CONTRACT_LIMITS });
@@ -18,4 +19,20 @@ storeContract('redis', async () => {
       await redis.quit();
     },
   };
-});
+}
+
+async function outage(): Promise<StorageOutage> {
+  const server = await startRedis();
+  const store = await RedisStore.connect({ url: server.url, prefix: 'outage:', limits: CONTRACT_LIMITS, timeoutMs: 500 });
+  return {
+    store,
+    stop: () => server.stop(),
+    start: () => server.start(),
+    cleanup: async () => {
+      await store.close();
+      await server.stop();
+    },
+  };
+}
+
+storeContract('redis', open, { outage });

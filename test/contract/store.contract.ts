@@ -6,11 +6,31 @@ import { after, before, describe, it } from 'node:test';
 import { TremoloError } from '../../src/protocol/errors.ts';
 import type { Comment, TagInfo, VideoEvent, VideoRecord } from '../../src/protocol/model.ts';
 import { TsidGenerator } from '../../src/domain/ids.ts';
+import { eventually } from '../helpers/eventually.ts';
 import type { Store, UserRecord } from '../../src/storage/store.ts';
 
 export const CONTRACT_LIMITS = { eventLogMax: 20, viewDedupS: 60 };
 
-export function storeContract(driver: string, open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>): void {
+/** A store of the driver under test whose storage the test can take away and bring back. */
+export interface StorageOutage {
+  store: Store;
+  /** Makes the storage unreachable (the server is gone). */
+  stop(): Promise<void>;
+  /** Brings it back. */
+  start(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export interface ContractOptions {
+  /** For drivers whose storage lives outside the process and can go away; in-process drivers have none. */
+  outage?: () => Promise<StorageOutage>;
+}
+
+export function storeContract(
+  driver: string,
+  open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>,
+  opts: ContractOptions = {},
+): void {
   describe(`Store contract: ${driver}`, () => {
     let store: Store;
     let cleanup: () => Promise<void>;
@@ -58,9 +78,25 @@ export function storeContract(driver: string, open: () => Promise<{ store: Store
       await cleanup();
     });
 
-    it('pings', async () => {
-      await store.ping();
+    it('ping resolves, with nothing, while storage answers', async () => {
+      assert.equal(await store.ping(), undefined);
     });
+
+    const { outage } = opts;
+    if (outage) {
+      it('ping follows storage: E_STORAGE_UNAVAILABLE while it is away, resolves again once it is back', async () => {
+        const o = await outage();
+        try {
+          assert.equal(await o.store.ping(), undefined);
+          await o.stop();
+          await assert.rejects(o.store.ping(), (e: unknown) => e instanceof TremoloError && e.code === 'E_STORAGE_UNAVAILABLE');
+          await o.start();
+          await eventually(() => o.store.ping().then(() => true, () => false), 'storage to answer again');
+        } finally {
+          await o.cleanup();
+        }
+      });
+    }
 
     describe('users', () => {
       it('creates, reads by id and by handle case-insensitively', async () => {
@@ -575,6 +611,75 @@ export function storeContract(driver: string, open: () => Promise<{ store: Store
         assert.equal(await store.jobs.renew(j.id, 'A', { now, leaseMs: 1000 }), false);
         assert.equal(await store.jobs.get('nope'), null);
         assert.equal(await store.jobs.update('nope', { percent: 1 }, { now }), null);
+      });
+    });
+
+    describe('uploads (quota)', () => {
+      const upload = (ownerId: string) => `${ownerId}-${ids.next().toLowerCase()}`;
+
+      it('reserves within the quota, refuses past it with the bytes in use, per owner', async () => {
+        const [a, b] = [ids.next(), ids.next()];
+        assert.equal(await store.uploads.usedBytes(a), 0);
+        assert.deepEqual(await store.uploads.reserve(a, upload(a), 600, 1000), { ok: true, usedBytes: 600 });
+        assert.deepEqual(await store.uploads.reserve(a, upload(a), 400, 1000), { ok: true, usedBytes: 1000 }, 'up to the quota exactly');
+        assert.deepEqual(await store.uploads.reserve(a, upload(a), 1, 1000), { ok: false, usedBytes: 1000 });
+        assert.deepEqual(await store.uploads.reserve(b, upload(b), 1000, 1000), { ok: true, usedBytes: 1000 }, 'another owner has their own');
+        assert.deepEqual(await store.uploads.reserve(b, upload(b), 1001, 1000 * 1000), { ok: true, usedBytes: 2001 });
+        assert.equal(await store.uploads.usedBytes(a), 1000);
+      });
+
+      it('reserving an upload again changes nothing, even at the quota', async () => {
+        const a = ids.next();
+        const id = upload(a);
+        assert.equal((await store.uploads.reserve(a, id, 700, 1000)).ok, true);
+        assert.deepEqual(await store.uploads.reserve(a, id, 700, 1000), { ok: true, usedBytes: 700 });
+        assert.deepEqual(await store.uploads.reserve(a, id, 900, 1000), { ok: true, usedBytes: 700 }, 'the first size stands');
+      });
+
+      it('parallel reservations never overshoot the quota', async () => {
+        const a = ids.next();
+        // twelve 500-byte uploads at once against a quota of 2,000: exactly four fit
+        const results = await Promise.all(Array.from({ length: 12 }, () => store.uploads.reserve(a, upload(a), 500, 2000)));
+        assert.equal(results.filter((r) => r.ok).length, 4);
+        assert.ok(results.every((r) => r.usedBytes <= 2000));
+        assert.equal(await store.uploads.usedBytes(a), 2000);
+      });
+
+      it('keeps the reservation while a video shows the upload\'s media, and releases it after the last one', async () => {
+        const a = ids.next();
+        const id = upload(a);
+        const [v1, v2] = [ids.next(), ids.next()];
+        assert.equal(await store.uploads.addVideo(a, id, v1), false, 'no reservation, no video');
+        await store.uploads.reserve(a, id, 300, 1000);
+        assert.equal(await store.uploads.addVideo(a, id, v1), true);
+        assert.equal(await store.uploads.addVideo(a, id, v1), true, 'idempotent');
+        assert.equal(await store.uploads.addVideo(a, id, v2), true);
+        assert.deepEqual(await store.uploads.videos(a, id), [v1, v2].sort());
+
+        assert.equal(await store.uploads.release(a, id), 'held');
+        assert.equal(await store.uploads.usedBytes(a), 300, 'held: nothing changed');
+        assert.equal(await store.uploads.removeVideo(a, id, v1), 1);
+        assert.equal(await store.uploads.removeVideo(a, id, v1), 1, 'removing twice counts once');
+        assert.equal(await store.uploads.release(a, id), 'held');
+        assert.equal(await store.uploads.removeVideo(a, id, v2), 0);
+        assert.deepEqual(await store.uploads.videos(a, id), []);
+
+        assert.equal(await store.uploads.release(a, id), 'released');
+        assert.equal(await store.uploads.usedBytes(a), 0);
+        assert.equal(await store.uploads.release(a, id), 'absent', 'released once');
+        assert.equal(await store.uploads.addVideo(a, id, v1), false, 'a released upload takes no video');
+        assert.equal(await store.uploads.removeVideo(a, id, v1), 0);
+        assert.deepEqual(await store.uploads.reserve(a, upload(a), 1000, 1000), { ok: true, usedBytes: 1000 }, 'the bytes are free again');
+      });
+
+      it('of parallel removals of an upload\'s videos exactly one sees none left', async () => {
+        const a = ids.next();
+        const id = upload(a);
+        await store.uploads.reserve(a, id, 10, 1000);
+        const videos = Array.from({ length: 8 }, () => ids.next());
+        for (const v of videos) await store.uploads.addVideo(a, id, v);
+        const left = await Promise.all(videos.map((v) => store.uploads.removeVideo(a, id, v)));
+        assert.equal(left.filter((n) => n === 0).length, 1);
       });
     });
   });

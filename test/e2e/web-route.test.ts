@@ -13,6 +13,7 @@ import { webRoutes } from '../../src/transport/http/routes/web.ts';
 import { loadConfig } from '../../src/config.ts';
 import { TokenService } from '../../src/transport/auth/tokens.ts';
 import { RateLimits } from '../../src/transport/http/rate-limits.ts';
+import { MemoryRateLimitStore } from '../../src/storage/rate-limits.ts';
 import { OriginPolicy } from '../../src/transport/http/origins.ts';
 
 async function appServing(root: string) {
@@ -20,7 +21,7 @@ async function appServing(root: string) {
   const app = createHttpServer({
     config,
     tokens: new TokenService({ secret: config.jwtSecret, issuer: 'tremolo', audience: 'tremolo', ttlS: 60 }),
-    limits: new RateLimits({ ipPerMin: 1000, userPerMin: 1000, loginPerMin: 1000 }),
+    limits: new RateLimits({ ipPerMin: 1000, userPerMin: 1000, loginPerMin: 1000, counters: new MemoryRateLimitStore() }),
     origins: new OriginPolicy({ listed: [] }),
     logger: false,
   });

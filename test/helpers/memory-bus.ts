@@ -12,7 +12,7 @@
 import { Packr } from 'msgpackr';
 import { ClusterAdapterWithHeartbeat, type ClusterMessage, type ClusterResponse, type Offset, type ServerId } from 'socket.io-adapter';
 import type { InvalidationBus } from '../../src/storage/cache/invalidation.ts';
-import type { LiveCluster } from '../../src/transport/live/gateway.ts';
+import type { CrossProcess } from '../../src/transport/live/gateway.ts';
 
 const packr = new Packr({ useRecords: false });
 
@@ -99,9 +99,9 @@ export class MemoryBus {
   constructor(private readonly latency: LinkLatency = (from, to) => 1 + ((from + 2 * to) % 3)) {}
 
   /** What one more node uses to reach the others. */
-  node(): { invalidation: InvalidationBus; live: LiveCluster } {
+  node(): { invalidation: InvalidationBus; crossProcess: CrossProcess } {
     const node = this.nodes++;
-    return { invalidation: new MemoryBusInvalidation(this, node), live: { adapter: adapterClass(this, node), canPublish: () => true } };
+    return { invalidation: new MemoryBusInvalidation(this, node), crossProcess: { adapter: adapterClass(this, node), reachable: () => true } };
   }
 
   /** Later, in order on its link, and as a copy: what pub/sub does to a message. */

@@ -11,6 +11,22 @@ import { msgpackParser } from '../../src/protocol/msgpack-parser.ts';
 import type { CommentAdded, WatchReply } from '../../src/protocol/live.ts';
 import { eventually, newUser, startServer } from '../helpers/server.ts';
 
+type WatchAck = WatchReply & { ok: boolean };
+
+/**
+ * `video:watch` with a plain ack callback that records the ack's comment events the moment the
+ * ack is read, so `seen` is in wire order (an awaited emitWithAck resumes only after the packets
+ * that follow the ack in the same read have been handled).
+ */
+function watchInto(socket: Socket, seen: CommentAdded[], videoId: string, sinceOffset?: number): Promise<WatchAck> {
+  return new Promise((resolve) => {
+    socket.emit('video:watch', { videoId, ...(sinceOffset !== undefined ? { sinceOffset } : {}) }, (ack: WatchAck) => {
+      for (const e of ack.events ?? []) if (e.type === 'comment:added') seen.push(e);
+      resolve(ack);
+    });
+  });
+}
+
 for (const parser of ['json', 'msgpack'] as const) {
   describe(`re-watch with sinceOffset (${parser}, raw socket.io-client)`, () => {
     let server: Tremolo;
@@ -32,16 +48,12 @@ for (const parser of ['json', 'msgpack'] as const) {
       return s;
     };
 
-    it('delivers every comment event exactly once and in order while re-watching under writes', async () => {
+    it('delivers every comment event exactly once and in order to a client that unwatches and re-watches under writes', async () => {
       const author = await newUser(server, 'rewatch');
       const video = await author.http.createVideo({ title: 're-watch' });
       const seen: CommentAdded[] = [];
       socket.on('comment:added', (batch: CommentAdded[]) => seen.push(...batch));
-      const watch = (sinceOffset?: number) =>
-        socket.emitWithAck('video:watch', { videoId: video.id, ...(sinceOffset !== undefined ? { sinceOffset } : {}) }) as Promise<
-          WatchReply & { ok: boolean }
-        >;
-      const first = await watch();
+      const first = await watchInto(socket, seen, video.id);
       assert.equal(first.ok, true);
 
       const total = 120;
@@ -54,11 +66,12 @@ for (const parser of ['json', 'msgpack'] as const) {
       })();
       let rewatches = 0;
       while (written < total) {
+        // on the same connection: unwatch first, so nothing more is on its way; then resume
+        assert.equal(((await socket.emitWithAck('video:unwatch', { videoId: video.id })) as { ok: boolean }).ok, true);
         const last = seen.at(-1)?.offset ?? first.snapshot.offset;
-        const ack = await watch(last);
+        const ack = await watchInto(socket, seen, video.id, last);
         assert.equal(ack.ok, true);
         assert.notEqual(ack.recovered, false);
-        for (const e of ack.events ?? []) if (e.type === 'comment:added') seen.push(e);
         rewatches++;
       }
       await writer;
@@ -95,9 +108,8 @@ for (const parser of ['json', 'msgpack'] as const) {
       while (written < total) {
         const s = await connect();
         s.on('comment:added', (batch: CommentAdded[]) => seen.push(...batch));
-        const ack = (await s.emitWithAck('video:watch', { videoId: video.id, sinceOffset: since })) as WatchReply & { ok: boolean };
+        const ack = await watchInto(s, seen, video.id, since);
         assert.equal(ack.ok, true);
-        for (const e of ack.events ?? []) if (e.type === 'comment:added') seen.push(e);
         await eventually(() => seen.length >= Math.min(written, total) || written >= total, 'the connection catches up');
         s.off('comment:added'); // what arrives after this is not seen: the next connection asks again
         s.close();
@@ -107,8 +119,7 @@ for (const parser of ['json', 'msgpack'] as const) {
       await writer;
       const last = await connect();
       last.on('comment:added', (batch: CommentAdded[]) => seen.push(...batch));
-      const ack = (await last.emitWithAck('video:watch', { videoId: video.id, sinceOffset: since })) as WatchReply & { ok: boolean };
-      for (const e of ack.events ?? []) if (e.type === 'comment:added') seen.push(e);
+      await watchInto(last, seen, video.id, since);
       last.close();
 
       const offsets = seen.map((e) => e.offset);

@@ -297,10 +297,12 @@ describe('on one server', () => {
 
   test('a job whose holder died is taken over when its lease lapses, and completes', async () => {
     const erin = await newUser(server, 'media');
-    // What a process leaves behind when it dies mid-job: a finished upload, and a job record
-    // leased to it, never renewed.
+    // What a process leaves behind when it dies mid-job: a finished upload (with its quota
+    // reservation), and a job record leased to it, never renewed.
     const uploadId = `${erin.id}-${randomBytes(16).toString('hex')}`;
-    await writeFile(join(dataDir, 'uploads', uploadId), await readFile(wordClip));
+    const clip = await readFile(wordClip);
+    await writeFile(join(dataDir, 'uploads', uploadId), clip);
+    await server.store.uploads.reserve(erin.id, uploadId, clip.length, Number.MAX_SAFE_INTEGER);
     const now = Date.now();
     const id = server.engine.newId();
     await server.store.jobs.create({
@@ -461,6 +463,7 @@ test('on Redis, jobs polled for by two processes at once each run in exactly one
       [1, 2, 3].map(async (n) => {
         const uploadId = `${user.id}-${randomBytes(16).toString('hex')}`;
         await writeFile(join(dataDir, 'uploads', uploadId), clip);
+        await a.store.uploads.reserve(user.id, uploadId, clip.length, Number.MAX_SAFE_INTEGER);
         const id = a.engine.newId();
         const at = new Date(now).toISOString();
         await a.store.jobs.create({ id, ownerId: user.id, uploadId, title: `clip ${n}`, description: '', stage: 'queued', percent: 0, attempts: 0, createdAt: at, updatedAt: at });

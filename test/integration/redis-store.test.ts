@@ -230,6 +230,20 @@ describe('RedisStore: shared Redis', () => {
     assert.equal((await b.users.profile(user.id))?.followers, 1);
   });
 
+  it('reservations made through several stores at once never overshoot the upload quota', async () => {
+    const owner = ids.next();
+    // each store has its own connection, as each process would
+    const stores = [a, b, new RedisStore({ redis: raw, prefix, limits: LIMITS })];
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => stores[i % 3]!.uploads.reserve(owner, `${owner}-${i}`, 500, 2000)),
+    );
+    assert.equal(results.filter((r) => r.ok).length, 4);
+    assert.equal(await b.uploads.usedBytes(owner), 2000);
+    const kept = results.map((r, i) => (r.ok ? `${owner}-${i}` : '')).filter(Boolean);
+    assert.deepEqual(await Promise.all(kept.map((id, i) => stores[i % 3]!.uploads.release(owner, id))), ['released', 'released', 'released', 'released']);
+    assert.equal(await a.uploads.usedBytes(owner), 0);
+  });
+
   it('keeps going after SCRIPT FLUSH (EVALSHA falls back to EVAL)', async () => {
     const { user, video } = await seed(a);
     await raw.script('FLUSH');

@@ -49,7 +49,9 @@ describe('REST API', () => {
     await assert.rejects(alice.http.createVideo({ title: 'x'.repeat(151) }), (e) => code(e) === 'E_VALIDATION');
     await assert.rejects(alice.http.getVideo('not-an-id'), (e) => code(e) === 'E_VALIDATION');
     await assert.rejects(alice.http.getVideo('0000000000000'), (e) => code(e) === 'E_VIDEO_NOT_FOUND');
-    await assert.rejects(alice.http.createVideo({ title: 't', uploadId: 'nope' }), (e) => code(e) === 'E_UPLOAD_NOT_FOUND');
+    // as with video ids: a malformed upload id is invalid, a well-formed one nobody has is not found
+    await assert.rejects(alice.http.createVideo({ title: 't', uploadId: 'nope' }), (e) => code(e) === 'E_VALIDATION');
+    await assert.rejects(alice.http.createVideo({ title: 't', uploadId: `${alice.id}-${'0'.repeat(32)}` }), (e) => code(e) === 'E_UPLOAD_NOT_FOUND');
     await assert.rejects(alice.http.comments('0000000000000', { cursor: 'garbage!' }), (e) => code(e) === 'E_BAD_CURSOR' || code(e) === 'E_VIDEO_NOT_FOUND');
   });
 

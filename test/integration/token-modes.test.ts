@@ -46,7 +46,7 @@ describe('tokens in key-pair modes', () => {
         assert.equal(res.status, 501, path);
         assert.equal(await errorCode(res), 'E_LOCAL_LOGIN_DISABLED', path);
       }
-      assert.equal(await server.engine.store.users.getByHandle('someone_new'), null, 'no account nobody could sign in to');
+      assert.equal(await server.store.users.getByHandle('someone_new'), null, 'no account nobody could sign in to');
       // tokens of the identity provider are what this mode is for
       const external = await new SignJWT({})
         .setProtectedHeader({ alg: 'RS256' })

@@ -14,6 +14,8 @@ import { after, before, test } from 'node:test';
 import * as tus from 'tus-js-client';
 import type { Tremolo } from '../../src/main.ts';
 import { tempDir } from '../helpers/ffmpeg-fixtures.ts';
+import { spawnServer } from '../helpers/process.ts';
+import { connectRedis, dropPrefix, randomPrefix, REDIS_URL } from '../helpers/redis.ts';
 import { eventually, newUser, startServer } from '../helpers/server.ts';
 
 let server: Tremolo;
@@ -223,4 +225,110 @@ test('UPLOAD_MAX_BYTES and the per-user quota are enforced at creation; terminat
   assert.equal((await head(first.url, dave.token)).status, 404);
   const now = await upload(randomBytes(5 * 1024 * 1024), dave.token, { stopAt: 1, chunkSize: 1024 * 1024 });
   assert.ok(now.url, 'room again after termination');
+});
+
+/** Creates an upload of `size` bytes by hand and sends its first `sent` bytes; returns its URL. */
+async function partialUpload(token: string, size: number, sent: Buffer): Promise<string> {
+  const created = await fetch(`${server.url}/v1/uploads`, {
+    method: 'POST',
+    headers: { ...tusHeaders(token), 'upload-length': String(size), 'upload-metadata': `title ${Buffer.from('mine').toString('base64')}` },
+  });
+  assert.equal(created.status, 201);
+  const url = created.headers.get('location')!;
+  const patch = await fetch(url, {
+    method: 'PATCH',
+    headers: { ...tusHeaders(token), 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
+    body: new Uint8Array(sent),
+  });
+  assert.equal(patch.status, 204);
+  return url;
+}
+
+test('tus acts on the upload the ownership check saw: a query string cannot name another one', async () => {
+  const alice = await newUser(server, 'up');
+  const bob = await newUser(server, 'up');
+  const aliceBytes = randomBytes(40);
+  const aliceUrl = await partialUpload(alice.token, 100, aliceBytes);
+  const aliceId = aliceUrl.slice(aliceUrl.lastIndexOf('/') + 1);
+  const bobUrl = await partialUpload(bob.token, 100, randomBytes(10));
+
+  // HEAD with Alice's id hidden in the query: nothing of hers comes back.
+  const peek = await fetch(`${server.url}/v1/uploads?x=/${aliceId}`, { method: 'HEAD', headers: tusHeaders(bob.token) });
+  assert.equal(peek.status, 404, 'HEAD through the query string');
+  assert.equal(peek.headers.get('upload-metadata'), null);
+  assert.equal(peek.headers.get('upload-offset'), null);
+
+  // PATCH of Bob's own URL, Alice's id in the query, at Alice's offset: it is not written into hers.
+  const write = await fetch(`${bobUrl}?x=/${aliceId}`, {
+    method: 'PATCH',
+    headers: { ...tusHeaders(bob.token), 'upload-offset': '40', 'content-type': 'application/offset+octet-stream' },
+    body: new Uint8Array(randomBytes(10)),
+  });
+  assert.notEqual(write.status, 204, 'PATCH through the query string');
+
+  // DELETE with Alice's id in the query.
+  const del = await fetch(`${server.url}/v1/uploads?x=/${aliceId}`, { method: 'DELETE', headers: tusHeaders(bob.token) });
+  assert.equal(del.status, 404, 'DELETE through the query string');
+
+  // Alice's upload is untouched.
+  const mine = await head(aliceUrl, alice.token);
+  assert.equal(mine.status, 200);
+  assert.equal(mine.headers.get('upload-offset'), '40');
+  assert.deepEqual(await readFile(join(dataDir, 'uploads', aliceId)), aliceBytes);
+});
+
+test('HEAD answers the metadata the client sent, never the internal owner key', async () => {
+  const alice = await newUser(server, 'up');
+  const url = await partialUpload(alice.token, 100, randomBytes(10));
+  const res = await head(url, alice.token);
+  assert.equal(res.status, 200);
+  const keys = (res.headers.get('upload-metadata') ?? '').split(',').map((pair) => pair.trim().split(' ')[0]);
+  assert.ok(keys.includes('title'), `metadata keys: ${keys.join(', ')}`);
+  assert.ok(!keys.includes('owner'), `metadata keys: ${keys.join(', ')}`);
+});
+
+/** Creates an upload of `size` bytes (no data yet); resolves with the status and error code. */
+async function create(url: string, token: string, size: number): Promise<{ status: number; code?: string }> {
+  const res = await fetch(`${url}/v1/uploads`, {
+    method: 'POST',
+    headers: { ...tusHeaders(token), 'upload-length': String(size), 'upload-metadata': `title ${Buffer.from('race').toString('base64')}` },
+  });
+  const text = await res.text();
+  return { status: res.status, ...(res.status >= 400 ? { code: (JSON.parse(text) as { error: { code: string } }).error.code } : {}) };
+}
+
+test('parallel creations cannot overshoot the quota: it is reserved atomically', async () => {
+  const frank = await newUser(server, 'up');
+  // twelve 2 MiB uploads at once against the 8 MiB quota: exactly four fit
+  const results = await Promise.all(Array.from({ length: 12 }, () => create(server.url, frank.token, 2 * 1024 * 1024)));
+  assert.equal(results.filter((r) => r.status === 201).length, 4, JSON.stringify(results));
+  assert.ok(results.every((r) => r.status === 201 || (r.status === 413 && r.code === 'E_QUOTA_EXCEEDED')), JSON.stringify(results));
+  assert.equal(await server.store.uploads.usedBytes(frank.id), QUOTA);
+});
+
+test('several processes on one Redis share one quota: parallel creations through all of them cannot overshoot it', async () => {
+  const redis = await connectRedis();
+  const prefix = randomPrefix('quota');
+  const shared = await tempDir('tremolo-uploads-shared-');
+  // secrets given, so that every process accepts the others' tokens
+  const env = {
+    STORAGE: 'redis', REDIS_URL, REDIS_PREFIX: prefix, DATA_DIR: shared, UPLOAD_QUOTA_BYTES: String(QUOTA),
+    JWT_SECRET: randomBytes(32).toString('hex'), MEDIA_SECRET: randomBytes(32).toString('hex'), WORKER_THREADS: '1',
+  };
+  const local = await startServer({ ...env, NODE_ID: '1' });
+  const others = await Promise.all([spawnServer({ ...env, NODE_ID: '2' }), spawnServer({ ...env, NODE_ID: '3' })]);
+  try {
+    const grace = await newUser(local, 'up');
+    const urls = [local.url, ...others.map((o) => o.url)];
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => create(urls[i % 3]!, grace.token, 2 * 1024 * 1024)));
+    assert.equal(results.filter((r) => r.status === 201).length, 4, JSON.stringify(results));
+    assert.equal(results.filter((r) => r.code === 'E_QUOTA_EXCEEDED').length, 8, JSON.stringify(results));
+    assert.equal(await local.store.uploads.usedBytes(grace.id), QUOTA);
+  } finally {
+    await Promise.all(others.map((o) => o.stop()));
+    await local.close();
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+    await rm(shared, { recursive: true, force: true });
+  }
 });

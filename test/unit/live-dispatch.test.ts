@@ -25,7 +25,7 @@ function harness() {
   const dispatch = new LiveDispatch({
     engine,
     watches: new Watches({ engine: engine as never, holds: new WatchHolds(), maxWatches: 10 }),
-    requests: new ClientRequests(),
+    requests: new ClientRequests({ commentMaxChars: 500 }),
     socketLimiter: new RateLimiterMemory({ points: 1000, duration: 1 }),
     userLimiter: new RateLimiterMemory({ points: 1000, duration: 1 }),
     clock,

@@ -2,7 +2,7 @@
  * Where transcoded media lives. Narrow on purpose so an object-store driver can be added
  * later: callers name videos and relative paths, never directories they build themselves.
  */
-import { rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { TremoloError } from '../../protocol/errors.ts';
 
@@ -20,6 +20,8 @@ export interface MediaStore {
   remove(videoId: string): Promise<void>;
   /** Size and modification time of a stored file, or null when there is none. */
   stat(relPath: string): Promise<MediaFileInfo | null>;
+  /** The ids media is stored under (finished output only, not work in progress). */
+  list(): Promise<string[]>;
 }
 
 /** Media stored as files under a local directory that this process can serve directly. */
@@ -57,6 +59,12 @@ export class FileMediaStore implements LocalMediaStore {
 
   async remove(videoId: string): Promise<void> {
     await rm(this.dirFor(videoId), { recursive: true, force: true });
+  }
+
+  async list(): Promise<string[]> {
+    const entries = await readdir(this.root, { withFileTypes: true }).catch(() => []);
+    // a transcode's staging directory (`<id>.partial-<hex>`) is not a valid id
+    return entries.filter((e) => e.isDirectory() && VIDEO_ID.test(e.name)).map((e) => e.name);
   }
 
   async stat(relPath: string): Promise<MediaFileInfo | null> {

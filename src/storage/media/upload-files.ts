@@ -2,11 +2,11 @@
  * Uploaded source files under DATA_DIR/uploads, as the tus file store lays them out:
  * `<uploadId>` (the bytes) beside `<uploadId>.json` (tus's record: size, offset, metadata).
  *
- * Upload ids are `<ownerId>-<random>`, so a user's uploads are found by name (for the
- * quota) without reading anyone else's records; the owner is also kept in the metadata,
- * which is what ownership checks trust. Which job processes an upload is recorded in
- * DATA_DIR/upload-jobs/<uploadId>, created with link(2) so that of two processes racing
- * to start a job for the same upload exactly one wins.
+ * Upload ids are `<ownerId>-<random>`; the owner is also kept in the metadata, which is
+ * what ownership checks trust. The quota is not counted here but reserved in storage
+ * (storage/uploads.ts), so that it holds across processes. Which job processes an upload
+ * is recorded in DATA_DIR/upload-jobs/<uploadId>, created with link(2) so that of two
+ * processes racing to start a job for the same upload exactly one wins.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -23,6 +23,9 @@ export interface UploadInfo {
   metadata: Record<string, string | null>;
   creationDate?: string;
 }
+
+/** The metadata key that names an upload's owner: set by the server, trusted by `owned`, never shown to clients. */
+export const OWNER_METADATA_KEY = 'owner';
 
 const UPLOAD_ID = /^[A-Za-z0-9]{1,64}-[a-f0-9]{32}$/;
 
@@ -82,20 +85,27 @@ export class UploadFiles {
   /** The upload if it exists and belongs to `userId`; E_UPLOAD_NOT_FOUND otherwise (others' uploads look absent). */
   async owned(uploadId: string, userId: string): Promise<UploadInfo> {
     const info = await this.info(uploadId);
-    if (!info || info.metadata.owner !== userId) throw new TremoloError('E_UPLOAD_NOT_FOUND');
+    if (!info || info.metadata[OWNER_METADATA_KEY] !== userId) throw new TremoloError('E_UPLOAD_NOT_FOUND');
     return info;
   }
 
-  /** Declared bytes of every upload the user holds, finished or not (what the quota counts). */
-  async bytesHeldBy(userId: string): Promise<number> {
-    const prefix = `${userId}-`;
-    let total = 0;
+  /** Every upload on disk (for sweeps: one read per upload). */
+  async list(): Promise<UploadInfo[]> {
+    const infos: UploadInfo[] = [];
     for (const name of await readdir(this.dir)) {
-      if (!name.startsWith(prefix) || !name.endsWith('.json')) continue;
+      if (!name.endsWith('.json')) continue;
       const info = await this.info(name.slice(0, -'.json'.length));
-      if (info?.metadata.owner === userId) total += info.size ?? 0;
+      if (info) infos.push(info);
     }
-    return total;
+    return infos;
+  }
+
+  /** Removes an upload's bytes and tus's record of it; a missing upload is not an error. */
+  async remove(uploadId: string): Promise<void> {
+    if (!UploadFiles.isId(uploadId)) return;
+    // the record last: a removal cut short leaves a record that sweeps still find (bytes alone they would not)
+    await rm(join(this.dir, uploadId), { force: true });
+    await rm(join(this.dir, `${uploadId}.json`), { force: true });
   }
 
   /** Compares the file with a declared `<algorithm> <base64>` checksum. */

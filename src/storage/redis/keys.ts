@@ -3,7 +3,8 @@
  *
  * Keys of one entity share a Redis Cluster hash tag (the part in braces), so every
  * script touches one slot: `v:{id}:*` for a video, `u:{id}:*` for a user, `{jobs}:*`
- * for all job records (the claim script scans them together). Cross-entity indexes
+ * for all job records (the claim script scans them together), `up:{id}*` for a user's
+ * upload quota. Cross-entity indexes
  * (handle -> user, tag -> videos, the hot ranking) live in their own slots and are
  * written as separate, idempotent steps.
  *
@@ -29,6 +30,18 @@
  * | hot                         | zset   | video id -> hot score                                |
  * | {jobs}:job:<id>             | hash   | one job record, field per property                   |
  * | {jobs}:active               | zset   | ids of jobs not in a final stage, score 0            |
+ * | up:{uid}                    | hash   | upload id -> bytes reserved of the user's quota      |
+ * | up:{uid}:used               | string | the sum of up:{uid}'s values                         |
+ * | up:{uid}:videos:<uploadId>  | set    | ids of videos showing media made from the upload     |
+ * | rl:<name>:<key>             | string | a rate-limit counter (rate-limiter-flexible), TTL    |
+ *
+ * Pub/sub channels (not keys, but named the same way so deployments sharing a Redis
+ * stay apart):
+ *
+ * | channel                     | carries                                              |
+ * |-----------------------------|------------------------------------------------------|
+ * | invalidate                  | `<sender>|<cache key>`: drop a cached read           |
+ * | socket.io*                  | Socket.IO's Redis adapter (rooms across processes)   |
  */
 
 /** The per-video keys, in the order every video script declares them as KEYS. */
@@ -120,5 +133,37 @@ export class RedisKeys {
 
   activeJobs(): string {
     return `${this.prefix}{jobs}:active`;
+  }
+
+  // ------------------------------------------------------------ uploads (quota)
+
+  /** Upload id -> reserved bytes, for one user. */
+  reservations(userId: string): string {
+    return `${this.prefix}up:{${userId}}`;
+  }
+
+  reservedBytes(userId: string): string {
+    return `${this.reservations(userId)}:used`;
+  }
+
+  uploadVideos(userId: string, uploadId: string): string {
+    return `${this.reservations(userId)}:videos:${uploadId}`;
+  }
+
+  // ------------------------------------------------------------ beside the Store
+
+  /** The key prefix of one rate limiter's counters (the limiter appends `:<key>`). */
+  rateLimit(name: string): string {
+    return `${this.prefix}rl:${name}`;
+  }
+
+  /** The pub/sub channel of cache invalidations between processes. */
+  invalidation(): string {
+    return `${this.prefix}invalidate`;
+  }
+
+  /** The channel (prefix) of the Socket.IO Redis adapter. */
+  socketIo(): string {
+    return `${this.prefix}socket.io`;
   }
 }

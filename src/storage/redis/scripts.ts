@@ -36,6 +36,10 @@ export const SCRIPT_NAMES = [
   'job-claim',
   'job-renew',
   'job-release',
+  'upload-reserve',
+  'upload-release',
+  'upload-add-video',
+  'upload-remove-video',
 ] as const;
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];

@@ -13,7 +13,7 @@
  */
 import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import { TremoloError } from '../../protocol/errors.ts';
-import type { LimiterFactory } from './rate-limits.ts';
+import type { RateLimitStore } from '../../storage/rate-limits.ts';
 
 export interface LoginFailureSettings {
   /** Failures per (handle, address) in a day before delays start. */
@@ -36,13 +36,13 @@ export class LoginThrottle {
   private readonly knownPairs: RateLimiterAbstract;
 
   constructor(
-    make: LimiterFactory,
+    counters: RateLimitStore,
     private readonly settings: LoginFailureSettings,
   ) {
-    this.pairFailures = make('login-fail-pair', settings.perHandleIp, DAY_S);
-    this.handleFailures = make('login-fail-handle', settings.perHandle, DAY_S);
-    this.delays = make('login-delay', 1, 1);
-    this.knownPairs = make('login-known', 1, KNOWN_S);
+    this.pairFailures = counters.limiter('login-fail-pair', settings.perHandleIp, DAY_S);
+    this.handleFailures = counters.limiter('login-fail-handle', settings.perHandle, DAY_S);
+    this.delays = counters.limiter('login-delay', 1, 1);
+    this.knownPairs = counters.limiter('login-known', 1, KNOWN_S);
   }
 
   /**

@@ -1,12 +1,13 @@
 /**
  * Request rate limits (rate-limiter-flexible): per client IP, per signed-in user, sign-ups
- * per IP, login attempts per IP, and failed logins (LoginThrottle). Counters live in this
- * process or, with RATE_STORE=redis, in Redis so the limits hold across processes. Callers
- * pass addresses through `addressKey` (IPv6 counts per /64).
+ * per IP, login attempts per IP, and failed logins (LoginThrottle). Where the counters live
+ * is the storage layer's choice (`RateLimitStore`): in this process or, with
+ * RATE_STORE=redis, in Redis so the limits hold across processes. Callers pass addresses
+ * through `addressKey` (IPv6 counts per /64).
  */
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { Cluster, Redis } from 'ioredis';
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { TremoloError } from '../../protocol/errors.ts';
+import type { RateLimitStore } from '../../storage/rate-limits.ts';
 import { LoginThrottle, type LoginFailureSettings } from './login-throttle.ts';
 
 export interface RateLimitSettings {
@@ -18,12 +19,9 @@ export interface RateLimitSettings {
   signupPerHour?: number;
   /** Failed-login limits (see LoginThrottle). Default 5 per (handle, IP), 50 per handle, delays up to 15 min. */
   loginFailures?: LoginFailureSettings;
-  /** Present when counters are shared through Redis. */
-  redis?: { client: Redis | Cluster; prefix: string };
+  /** Where the counters live (storage/rate-limits.ts). */
+  counters: RateLimitStore;
 }
-
-/** Makes a limiter of `points` per `duration` seconds, in memory or in Redis. */
-export type LimiterFactory = (name: string, points: number, duration: number) => RateLimiterAbstract;
 
 export class RateLimits {
   /** Failed-login delays. */
@@ -34,15 +32,12 @@ export class RateLimits {
   private readonly signup: RateLimiterAbstract;
 
   constructor(settings: RateLimitSettings) {
-    const make: LimiterFactory = (name, points, duration) =>
-      settings.redis
-        ? new RateLimiterRedis({ storeClient: settings.redis.client, keyPrefix: `${settings.redis.prefix}rl:${name}`, points, duration })
-        : new RateLimiterMemory({ keyPrefix: name, points, duration });
-    this.ip = make('ip', settings.ipPerMin, 60);
-    this.user = make('user', settings.userPerMin, 60);
-    this.login = make('login', settings.loginPerMin, 60);
-    this.signup = make('signup', settings.signupPerHour ?? 60, 3600);
-    this.logins = new LoginThrottle(make, settings.loginFailures ?? { perHandleIp: 5, perHandle: 50, maxDelayS: 900 });
+    const { counters } = settings;
+    this.ip = counters.limiter('ip', settings.ipPerMin, 60);
+    this.user = counters.limiter('user', settings.userPerMin, 60);
+    this.login = counters.limiter('login', settings.loginPerMin, 60);
+    this.signup = counters.limiter('signup', settings.signupPerHour ?? 60, 3600);
+    this.logins = new LoginThrottle(counters, settings.loginFailures ?? { perHandleIp: 5, perHandle: 50, maxDelayS: 900 });
   }
 
   consumeIp(ip: string): Promise<void> {

@@ -22,6 +22,9 @@ declare module 'fastify' {
   }
 }
 
+/** Paths not counted against the per-address rate limit: probes must get through. */
+export const UNMETERED_PATHS: readonly string[] = ['/healthz', '/readyz'];
+
 export interface HttpDeps {
   config: Config;
   tokens: TokenService;
@@ -125,7 +128,8 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   app.decorate('optionalUser', authenticate(false));
 
   app.addHook('onRequest', async (req) => {
-    if (req.url === '/healthz' || req.url === '/readyz') return;
+    // by route, so a query string does not make a probe count
+    if (UNMETERED_PATHS.includes(req.routeOptions.url ?? '')) return;
     await deps.limits.consumeIp(addressKey(req.ip));
   });
 

@@ -8,35 +8,42 @@
 import AjvCompiler from '@fastify/ajv-compiler';
 import { TremoloError } from '../../protocol/errors.ts';
 import type { ClientEvent, RequestOf } from '../../protocol/live.ts';
-import { schemas } from '../../protocol/schemas.ts';
+import { schemas, textField } from '../../protocol/schemas.ts';
 import { issueField, type ValidationIssue } from '../http/validators.ts';
 
 const videoRef = { type: 'object', required: ['videoId'], properties: { videoId: schemas.id } } as const;
 const userRef = { type: 'object', required: ['userId'], properties: { userId: schemas.id } } as const;
 
-/** Every client event's payload schema. */
-export const CLIENT_REQUEST_SCHEMAS = {
-  'video:watch': {
-    type: 'object',
-    required: ['videoId'],
-    properties: {
-      videoId: schemas.id,
-      sinceOffset: { type: 'integer', minimum: 0, nullable: true },
-      epoch: { type: 'string', minLength: 1, maxLength: 128, nullable: true },
+/** Every client event's payload schema; text limits come from the configuration, as for REST. */
+export function clientRequestSchemas(limits: { commentMaxChars: number }) {
+  return {
+    'video:watch': {
+      type: 'object',
+      required: ['videoId'],
+      properties: {
+        videoId: schemas.id,
+        sinceOffset: { type: 'integer', minimum: 0, nullable: true },
+        epoch: { type: 'string', minLength: 1, maxLength: 128, nullable: true },
+      },
     },
-  },
-  'video:unwatch': videoRef,
-  'video:like': videoRef,
-  'video:unlike': videoRef,
-  'comment:add': {
-    type: 'object',
-    required: ['videoId', 'text', 'idempotencyKey'],
-    properties: { videoId: schemas.id, ...schemas.commentFields },
-  },
-  'comment:delete': { type: 'object', required: ['commentId'], properties: { commentId: schemas.commentId } },
-  'user:follow': userRef,
-  'user:unfollow': userRef,
-} as const satisfies Record<ClientEvent, object>;
+    'video:unwatch': videoRef,
+    'video:like': videoRef,
+    'video:unlike': videoRef,
+    'comment:add': {
+      type: 'object',
+      required: ['videoId', 'text', 'idempotencyKey'],
+      properties: {
+        videoId: schemas.id,
+        text: textField(1, limits.commentMaxChars, 'Comment'),
+        replyTo: schemas.commentId,
+        idempotencyKey: schemas.idempotencyKey,
+      },
+    },
+    'comment:delete': { type: 'object', required: ['commentId'], properties: { commentId: schemas.commentId } },
+    'user:follow': userRef,
+    'user:unfollow': userRef,
+  } as const satisfies Record<ClientEvent, object>;
+}
 
 /** A compiled schema: true when `data` passes, else false with `errors` set. */
 interface Check {
@@ -49,9 +56,9 @@ type Pool = (externalSchemas: object, options: { customOptions: Record<string, u
 export class ClientRequests {
   private readonly checks = new Map<ClientEvent, Check>();
 
-  constructor() {
+  constructor(limits: { commentMaxChars: number }) {
     const compile = (AjvCompiler as unknown as () => Pool)()({}, { customOptions: { coerceTypes: false } });
-    for (const [event, schema] of Object.entries(CLIENT_REQUEST_SCHEMAS)) this.checks.set(event as ClientEvent, compile({ schema }));
+    for (const [event, schema] of Object.entries(clientRequestSchemas(limits))) this.checks.set(event as ClientEvent, compile({ schema }));
   }
 
   /** `req` as event `E`'s payload, or E_VALIDATION naming the first field that is wrong. */

@@ -15,9 +15,9 @@ import type { Clock } from '../../domain/clock.ts';
 import type { Metrics } from '../../metrics.ts';
 import { TremoloError } from '../../protocol/errors.ts';
 import { msgpackParser } from '../../protocol/msgpack-parser.ts';
+import type { RateLimitStore } from '../../storage/rate-limits.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { OriginPolicy } from '../http/origins.ts';
-import type { LimiterFactory } from '../http/rate-limits.ts';
 import { ClientRequests } from './client-requests.ts';
 import { LiveDelivery, type DeliverySettings } from './delivery.ts';
 import { LiveDispatch } from './dispatch.ts';
@@ -34,14 +34,16 @@ export interface LiveSettings extends SessionSettings, DeliverySettings {
   maxWatches: number;
   /** Strikes (malformed or refused events) before a socket is disconnected. */
   maxStrikes?: number;
+  /** COMMENT_MAX_CHARS, which `comment:add` payloads are checked against (as REST bodies are). */
+  commentMaxChars: number;
 }
 
-/** How this process reaches the others serving the same sockets' rooms. */
-export interface LiveCluster {
+/** How this process reaches the others serving the same videos' rooms. */
+export interface CrossProcess {
   /** The Socket.IO adapter that carries room broadcasts and `serverSideEmit` between processes. */
   adapter: NonNullable<ServerOptions['adapter']>;
-  /** Whether the channel takes a message now (the Redis adapter does not handle a failed PUBLISH). */
-  canPublish(): boolean;
+  /** Whether it can publish now (the Redis adapter does not handle a failed PUBLISH). */
+  reachable(): boolean;
 }
 
 export interface GatewayDeps {
@@ -53,14 +55,15 @@ export interface GatewayDeps {
   metrics?: Metrics;
   /** Browser origins that may open sockets: this site and CORS_ORIGINS. */
   origins: OriginPolicy;
-  /** With other processes: the adapter between them. Absent: this process is alone. */
-  cluster?: LiveCluster;
-  /** Makes the per-user event limiter, shared by the processes; default: in this process. */
-  limiters?: LimiterFactory;
+  /** Where the per-user event counters (USER_EVENTS_PER_SEC, over all of a user's sockets) live. */
+  userEventCounters: RateLimitStore;
+  /**
+   * With several processes: the adapter between them (storage/redis/connection.ts builds
+   * Redis's; tests use an in-memory bus). Absent: this process is alone.
+   */
+  crossProcess?: CrossProcess;
   log: { warn: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void };
 }
-
-const inProcessLimiters: LimiterFactory = (name, points, duration) => new RateLimiterMemory({ keyPrefix: name, points, duration });
 
 export class LiveGateway implements EventSink {
   readonly io: IoServer;
@@ -82,20 +85,19 @@ export class LiveGateway implements EventSink {
       // them, never with credentials: the token travels in `auth`, not in a cookie.
       ...(deps.origins.listed.length ? { cors: { origin: deps.origins.listed, credentials: false } } : {}),
     });
-    const { cluster } = deps;
-    if (cluster) this.io.adapter(cluster.adapter);
+    const { crossProcess } = deps;
+    if (crossProcess) this.io.adapter(crossProcess.adapter);
 
     this.sessions = new LiveSessions({ tokens: deps.tokens, clock, origins: deps.origins, settings, ...(metrics ? { metrics } : {}) });
     this.io.engine.on('connection', (raw: EngineConnection) => this.sessions.opened(raw));
     this.io.engine.on('connection', answerParserMismatch(settings.parser));
-    this.delivery = new LiveDelivery({ io: this.io, clock, settings, ...(metrics ? { metrics } : {}), ...(cluster ? { canReachPeers: () => cluster.canPublish() } : {}) });
-    const limiters = deps.limiters ?? inProcessLimiters;
+    this.delivery = new LiveDelivery({ io: this.io, clock, settings, ...(metrics ? { metrics } : {}), ...(crossProcess ? { canReachPeers: () => crossProcess.reachable() } : {}) });
     this.dispatch = new LiveDispatch({
       engine: deps.engine,
       watches: new Watches({ engine: deps.engine, holds: this.delivery.holds, maxWatches: settings.maxWatches }),
-      requests: new ClientRequests(),
+      requests: new ClientRequests({ commentMaxChars: settings.commentMaxChars }),
       socketLimiter: new RateLimiterMemory({ keyPrefix: 'sock', points: settings.socketEventsPerSec, duration: 1 }),
-      userLimiter: limiters('live-user', settings.userEventsPerSec, 1),
+      userLimiter: deps.userEventCounters.limiter('live-user', settings.userEventsPerSec, 1),
       clock,
       ...(settings.maxStrikes !== undefined ? { maxStrikes: settings.maxStrikes } : {}),
       log: deps.log,
@@ -132,7 +134,7 @@ export class LiveGateway implements EventSink {
     this.io.local.emit('server:shutdown', { retryAfterMs: opts.retryAfterMs ?? 1000 });
     this.io.local.disconnectSockets(true);
     this.io.engine.close();
-    // the adapter's connections are closed by their owner (main.ts)
+    // the adapter's connections are closed by their owner (storage's RedisConnection)
   }
 
   get connectedSockets(): number {

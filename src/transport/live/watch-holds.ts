@@ -2,7 +2,7 @@
  * Exactly-once delivery across a `video:watch`, at the protocol level: a plain Socket.IO
  * client that (re-)watches with `sinceOffset` sees every comment event once, in offset order,
  * whatever was committed while the watch was in flight, without dropping duplicates itself
- * (Centrifugo merges recovered and buffered publications the same way). Two parts:
+ * (Centrifugo merges recovered and buffered publications the same way).
  *
  * - Holds. While a watch is answered the socket is out of the video's room; what the room is
  *   sent meanwhile is held for it. After the ack, the socket joins and is sent only the held
@@ -11,16 +11,15 @@
  *   watch read the log before the writer's turn released them); the room gets them after the
  *   socket joined. Until the room has been sent something newer than a joiner's ack, each
  *   batch goes to that socket filtered to what is above its ack.
- * - What the room already sent. A socket re-watching while in the room has been sent (or has
- *   in flight) events its `sinceOffset` predates; those are left out of the ack. Each room's
- *   sent comment events are tracked as one contiguous range of offsets (the `prev` chain),
- *   and each watching socket keeps the offset it joined at (`SocketData.watchHeads`).
+ * - A re-watch on the same connection cannot know which events are already on their way to
+ *   the client: such a client sends `video:unwatch` first, then watches from the last offset it
+ *   has seen (the README says so). The ack carries exactly what was asked for.
  *
  * Offsets are one total order per video, published in order by the process that commits;
  * events of one video committed by several processes at once may still reach a room out of
  * order, which the `prev` chain shows the client.
  */
-import type { CommentAdded, CommentDeleted, CounterPayload, LiveVideoEvent } from '../../protocol/live.ts';
+import type { CommentAdded, CommentDeleted, CounterPayload } from '../../protocol/live.ts';
 
 /** What one socket is owed for one video once its watch is acknowledged. */
 export interface WatchHold {
@@ -38,18 +37,9 @@ export interface HeldEvents {
   counters?: CounterPayload;
 }
 
-/** Every comment event with an offset in (from, through] has been sent to the room. */
-export interface SentRange {
-  from: number;
-  through: number;
-}
-
-const isCommentEvent = (e: LiveVideoEvent): boolean => e.type === 'comment:added' || e.type === 'comment:deleted';
-
 export class WatchHolds {
   private readonly byVideo = new Map<string, Set<WatchHold>>();
   private readonly perSocket = new Map<string, number>();
-  private readonly sent = new Map<string, SentRange>();
   /** videoId -> socket id -> the ack offset it joined at, until the room has passed it. */
   private readonly fresh = new Map<string, Map<string, number>>();
 
@@ -73,12 +63,6 @@ export class WatchHolds {
     for (const hold of this.byVideo.get(videoId) ?? []) {
       hold.added.push(...added);
       hold.deleted.push(...deleted);
-    }
-    let range = this.sent.get(videoId);
-    for (const e of [...added, ...deleted].sort((a, b) => a.offset - b.offset)) {
-      if (range && e.prev === range.through) range.through = e.offset;
-      // a gap (an event this process never got): the contiguous range starts again here
-      else if (!range || e.offset > range.through) this.sent.set(videoId, (range = { from: e.prev, through: e.offset }));
     }
   }
 
@@ -116,16 +100,9 @@ export class WatchHolds {
     if (sockets?.size === 0) this.fresh.delete(videoId);
   }
 
-  /** The room is gone (no socket watches the video here): forget what it was sent. */
+  /** The room is gone (no socket watches the video here). */
   roomClosed(videoId: string): void {
-    this.sent.delete(videoId);
     this.fresh.delete(videoId);
-  }
-
-  /** What the room has been sent so far (a copy: take it when the socket leaves the room). */
-  sentRange(videoId: string): SentRange | undefined {
-    const range = this.sent.get(videoId);
-    return range && { ...range };
   }
 
   /**
@@ -149,16 +126,3 @@ export class WatchHolds {
   }
 }
 
-/**
- * Of the events an ack would carry, those the socket has not already been sent through the
- * room. `since` is what the client asked from; `joinedAt` the ack offset the socket joined the
- * room at, and `sent` the room's range when it left (both undefined when it was not in the
- * room). The room has sent it every comment event in (max(since, joinedAt), sent.through]
- * when the range reaches back that far.
- */
-export function unsentEvents(events: LiveVideoEvent[], since: number, joinedAt?: number, sent?: SentRange): LiveVideoEvent[] {
-  if (joinedAt === undefined || !sent) return events;
-  const from = Math.max(since, joinedAt);
-  if (sent.from > from || sent.through <= from) return events;
-  return events.filter((e) => !isCommentEvent(e) || e.offset <= from || e.offset > sent.through);
-}

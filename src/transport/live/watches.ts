@@ -9,7 +9,7 @@ import { TremoloError } from '../../protocol/errors.ts';
 import { isVideoRoom, videoRoom, type LiveVideoEvent, type WatchReply, type WatchRequest } from '../../protocol/live.ts';
 import { anonymousViewerKey } from '../client-address.ts';
 import type { IoSocket } from './io.ts';
-import { unsentEvents, type WatchHolds } from './watch-holds.ts';
+import type { WatchHolds } from './watch-holds.ts';
 
 export interface WatchDeps {
   engine: Pick<Engine, 'watch' | 'view'>;
@@ -42,8 +42,6 @@ export class Watches {
     }
     // Out of the room until the ack is written; what the room gets meanwhile is held
     // (leave and hold in one synchronous step, so nothing falls between them).
-    const joinedAt = watching ? socket.data.watchHeads?.get(videoId) : undefined;
-    const sent = watching ? holds.sentRange(videoId) : undefined;
     const left = watching ? socket.leave(room) : undefined;
     const hold = holds.begin(socket.id, videoId);
     let reply: WatchReply;
@@ -64,7 +62,7 @@ export class Watches {
       reply = {
         videoId,
         snapshot: watch.snapshot,
-        ...(events ? { events: unsentEvents(events, sinceOffset ?? 0, joinedAt, sent) } : {}),
+        ...(events ? { events } : {}),
         ...(watch.recovered !== undefined ? { recovered: watch.recovered } : {}),
       };
     } catch (err) {
@@ -78,7 +76,6 @@ export class Watches {
       const held = holds.end(hold, acked);
       if (!socket.connected || joined) return;
       void socket.join(room);
-      (socket.data.watchHeads ??= new Map()).set(videoId, acked);
       holds.joined(videoId, socket.id, acked);
       if (held.added.length) socket.emit('comment:added', held.added);
       if (held.deleted.length) socket.emit('comment:deleted', held.deleted);
@@ -88,7 +85,6 @@ export class Watches {
   }
 
   async unwatch(socket: IoSocket, { videoId }: { videoId: string }): Promise<{ videoId: string }> {
-    socket.data.watchHeads?.delete(videoId);
     this.deps.holds.unwatched(videoId, socket.id);
     await socket.leave(videoRoom(videoId));
     return { videoId };

@@ -7,8 +7,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import fastifyStatic from '@fastify/static';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifySchema } from 'fastify';
 import { TremoloError, toTremoloError } from '../../protocol/errors.ts';
+import { errorResponses } from '../http/openapi/operation-errors.ts';
 import type { LocalMediaStore } from '../../storage/media/media-store.ts';
 import { rangeVerdict } from './byte-ranges.ts';
 import type { MediaSigner } from './signing.ts';
@@ -28,7 +29,8 @@ export const MEDIA_PREFIX = '/media/';
  * job leaves there (audio extract, keyframes for tagging) is never served, whatever the
  * signature says: a signature vouches for a path, not for what the path holds.
  */
-const CLIENT_MEDIA = /^[A-Za-z0-9_-]{1,64}\/(?:video\.mp4|poster\.jpg|hls\/master\.m3u8|hls\/\d{2,4}p\/(?:index\.m3u8|seg_\d{1,6}\.ts))$/;
+const CLIENT_MEDIA_FILES = '[A-Za-z0-9_-]{1,64}/(?:video\\.mp4|poster\\.jpg|hls/master\\.m3u8|hls/\\d{2,4}p/(?:index\\.m3u8|seg_\\d{1,6}\\.ts))';
+const CLIENT_MEDIA = new RegExp(`^${CLIENT_MEDIA_FILES}$`);
 
 /** Whether a stored file is one handed to clients (and so may be served). */
 function isClientMedia(relPath: string): boolean {
@@ -64,7 +66,7 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaRoutesOptions
   const now = opts.now ?? Date.now;
   await app.register(fastifyStatic, { root: store.root, serve: false, cacheControl: false, etag: true, lastModified: true });
 
-  app.get(`${MEDIA_PREFIX}*`, async (request, reply) => {
+  app.get(`${MEDIA_PREFIX}*`, { schema: MEDIA_SCHEMA, config: { swaggerTransform: documentMedia } }, async (request, reply) => {
     try {
       const raw = request.raw.url ?? '';
       const q = raw.indexOf('?');
@@ -92,4 +94,74 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaRoutesOptions
       return sendError(reply, err);
     }
   });
+}
+
+/** What the handler refuses with (fastify serializes these answers with the same schemas). */
+const MEDIA_SCHEMA: FastifySchema = {
+  response: {
+    ...errorResponses('E_SIGNATURE_INVALID', 'E_SIGNATURE_EXPIRED', 'E_VALIDATION', 'E_NOT_FOUND'),
+    416: {
+      ...errorResponses('E_RANGE_NOT_SATISFIABLE')[416],
+      headers: { 'Content-Range': { type: 'string', description: '`bytes */<size>`' } },
+    },
+  },
+};
+
+/**
+ * The operation as the document shows it. The wildcard becomes the parameter `path` (OpenAPI
+ * has no wildcards), and what the signature check reads itself (the path, `exp`, `sig`,
+ * Range) is documented here without fastify validating it: a missing or malformed signature
+ * stays 403 E_SIGNATURE_INVALID.
+ */
+function documentMedia({ schema }: { schema: FastifySchema }): { schema: FastifySchema; url: string } {
+  const binary = { schema: { type: 'string', format: 'binary' } };
+  const content = { 'video/mp4': binary, 'image/jpeg': binary, 'application/vnd.apple.mpegurl': binary, 'video/mp2t': binary };
+  const fileHeaders = {
+    'Cache-Control': { type: 'string', description: '`private, max-age=<seconds the URL has left>`' },
+    ETag: { type: 'string' },
+    'Last-Modified': { type: 'string' },
+  };
+  return {
+    url: `${MEDIA_PREFIX}{path}`,
+    schema: {
+      ...schema,
+      tags: ['media'],
+      operationId: 'getMedia',
+      summary: 'A media file under a signed URL (as video responses give them), with Range support',
+      description:
+        'The MP4, the poster, and the HLS master and rendition playlists and segments of a video; nothing else is served, ' +
+        'whatever the signature. Playlists come back with every URI in them signed with the same expiry.',
+      security: [],
+      params: {
+        type: 'object',
+        required: ['path'],
+        properties: {
+          path: {
+            type: 'string',
+            pattern: `^${CLIENT_MEDIA_FILES}$`,
+            description: 'The file, with its slashes (not percent-encoded), e.g. `<id>/hls/master.m3u8`',
+          },
+        },
+      },
+      querystring: {
+        type: 'object',
+        required: ['exp', 'sig'],
+        properties: {
+          exp: { type: 'string', pattern: '^\\d{1,12}$', description: 'Expiry, unix seconds' },
+          sig: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$', description: 'base64url HMAC-SHA256 of the path and exp' },
+        },
+      },
+      headers: { type: 'object', properties: { range: { type: 'string', description: 'One byte range, e.g. `bytes=0-1023`' } } },
+      response: {
+        ...(schema.response as object),
+        200: { description: 'The file', content, headers: { ...fileHeaders, 'Accept-Ranges': { type: 'string', description: '`bytes`' } } },
+        206: {
+          description: 'The requested range',
+          content,
+          headers: { ...fileHeaders, 'Content-Range': { type: 'string', description: '`bytes <first>-<last>/<size>`' } },
+        },
+        304: { type: 'null', description: 'Not modified (If-None-Match / If-Modified-Since)' },
+      },
+    },
+  };
 }

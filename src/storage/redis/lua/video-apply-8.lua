@@ -83,17 +83,11 @@ end
 for i = 1, #ops do
   local op = ops[i]
   local kind = op[1]
-  if kind == 'l' then
-    local changed = redis.call('SADD', KEYS[2], op[2])
+  if kind == 'l' or kind == 'u' then
+    -- a set membership: liking twice (or unliking what is not liked) changes nothing
+    local changed = redis.call(kind == 'l' and 'SADD' or 'SREM', KEYS[2], op[2])
     if changed == 1 then
-      likes = likes + 1
-      version = version + 1
-    end
-    results[i] = changed
-  elseif kind == 'u' then
-    local changed = redis.call('SREM', KEYS[2], op[2])
-    if changed == 1 then
-      likes = likes - 1
+      likes = likes + (kind == 'l' and 1 or -1)
       version = version + 1
     end
     results[i] = changed

@@ -5,15 +5,15 @@
  * growing delays (LoginThrottle), and every hash waits its turn in a bounded HashingQueue.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Engine } from '../../../actors/engine.ts';
+import type { Credentials, Engine } from '../../../actors/engine.ts';
 import { normalizeHandle } from '../../../domain/text.ts';
 import { TremoloError } from '../../../protocol/errors.ts';
-import { schemas } from '../../../protocol/schemas.ts';
-import type { UserRecord } from '../../../storage/store.ts';
+import { handleField, schemas } from '../../../protocol/schemas.ts';
 import { DUMMY_HASH, checkPasswordRules, hashPassword, verifyPassword } from '../../auth/passwords.ts';
 import type { HashingQueue } from '../../auth/hashing-queue.ts';
 import type { TokenService } from '../../auth/tokens.ts';
 import { addressKey } from '../../client-address.ts';
+import { errorResponses } from '../openapi/operation-errors.ts';
 import type { RateLimits } from '../rate-limits.ts';
 
 export interface AuthDeps {
@@ -36,18 +36,25 @@ export async function authRoutes(app: FastifyInstance, deps: AuthDeps): Promise<
     {
       schema: {
         tags: ['auth'],
-        summary: 'Register an account',
+        operationId: 'registerUser',
+        summary: 'Register an account: returns an access token',
+        description: 'At most SIGNUP_RATE_PER_HOUR sign-ups per client address (429 `E_RATE_LIMITED`).',
+        security: [],
         body: {
           type: 'object',
           required: ['handle', 'password'],
           additionalProperties: false,
           properties: {
-            handle: { type: 'string', description: '3+ characters: letters, digits, "_" or ".", starting with a letter; case-insensitive' },
+            handle: handleField(deps.handleMaxChars),
             password: { type: 'string', minLength: 8, maxLength: 256 },
-            displayName: { type: 'string', maxLength: 64 },
+            displayName: { type: 'string', minLength: 1, maxLength: 64, description: 'Shown instead of the handle; cleaned as titles are' },
           },
         },
-        response: { 201: session, 409: schemas.errorBody, 429: schemas.errorBody, 501: schemas.errorBody, 503: schemas.errorBody },
+        response: {
+          201: session,
+          // E_BUSY: too many password hashes waiting
+          ...errorResponses('E_HANDLE_TAKEN', 'E_LOCAL_LOGIN_DISABLED', 'E_BUSY', 'E_STORAGE_UNAVAILABLE'),
+        },
       },
     },
     async (req, reply) => {
@@ -73,14 +80,20 @@ export async function authRoutes(app: FastifyInstance, deps: AuthDeps): Promise<
     {
       schema: {
         tags: ['auth'],
+        operationId: 'createSession',
         summary: 'Log in: returns an access token',
+        description:
+          'At most LOGIN_RATE_PER_MIN attempts per client address; failed logins of a handle make its next attempts wait ' +
+          '(429 `E_RATE_LIMITED` with Retry-After).',
+        security: [],
         body: {
           type: 'object',
           required: ['handle', 'password'],
           additionalProperties: false,
+          // any handle that could ever have been registered (HANDLE_MAX_CHARS may have been lowered since)
           properties: { handle: { type: 'string', maxLength: 64 }, password: { type: 'string', maxLength: 256 } },
         },
-        response: { 200: session, 401: schemas.errorBody, 429: schemas.errorBody, 501: schemas.errorBody, 503: schemas.errorBody },
+        response: { 200: session, ...errorResponses('E_BAD_CREDENTIALS', 'E_LOCAL_LOGIN_DISABLED', 'E_BUSY', 'E_STORAGE_UNAVAILABLE') },
       },
     },
     async (req) => {
@@ -89,23 +102,23 @@ export async function authRoutes(app: FastifyInstance, deps: AuthDeps): Promise<
       const address = addressKey(req.ip);
       await deps.limits.consumeLogin(address);
       await deps.limits.logins.begin(handle, address);
-      let record: UserRecord | null;
+      let account: Credentials | null;
       let ok: boolean;
       try {
-        record = await deps.engine.store.users.getByHandle(handle);
+        account = await deps.engine.credentials(handle);
         // compare against a dummy hash for unknown handles so timing does not tell them apart
-        const stored = record?.passwordHash ?? DUMMY_HASH;
+        const stored = account?.passwordHash ?? DUMMY_HASH;
         ok = await deps.hashing.run('login', () => verifyPassword(password, stored));
       } catch (err) {
         await deps.limits.logins.unchecked(handle, address); // busy or storage down: the password was not checked
         throw err;
       }
-      if (!record || !ok) {
+      if (!account || !ok) {
         await deps.limits.logins.failed(handle, address);
         throw new TremoloError('E_BAD_CREDENTIALS');
       }
       await deps.limits.logins.succeeded(handle, address);
-      const user = (await deps.engine.profile(record.id)).value;
+      const user = (await deps.engine.profile(account.userId)).value;
       return { ...(await deps.tokens.issue(user)), user };
     },
   );

@@ -4,6 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Engine } from '../../../actors/engine.ts';
 import { schemas } from '../../../protocol/schemas.ts';
+import { errorResponses } from '../openapi/operation-errors.ts';
 import { userOf } from '../server.ts';
 import type { VideoJson } from '../video-json.ts';
 
@@ -11,6 +12,7 @@ export async function feedRoutes(app: FastifyInstance, deps: { engine: Engine; v
   const { engine } = deps;
   type PageQuery = { Querystring: { cursor?: string; limit: number } };
   const videoPage = schemas.pageOf(schemas.video);
+  const pageErrors = errorResponses('E_BAD_CURSOR', 'E_STORAGE_UNAVAILABLE');
 
   app.get<PageQuery>(
     '/v1/feed',
@@ -18,10 +20,11 @@ export async function feedRoutes(app: FastifyInstance, deps: { engine: Engine; v
       preHandler: app.requireUser,
       schema: {
         tags: ['feeds'],
+        operationId: 'getFollowingFeed',
         summary: 'Videos of the people you follow, newest first',
         security: [{ bearer: [] }],
         querystring: schemas.pageQuery,
-        response: { 200: videoPage },
+        response: { 200: videoPage, ...pageErrors },
       },
     },
     async (req, reply) => deps.videoJson.send(reply, await engine.followingFeed(userOf(req), { cursor: req.query.cursor, limit: req.query.limit })),
@@ -33,9 +36,11 @@ export async function feedRoutes(app: FastifyInstance, deps: { engine: Engine; v
       preHandler: app.optionalUser,
       schema: {
         tags: ['feeds'],
+        operationId: 'getHotFeed',
         summary: 'Videos ranked by engagement with time decay (see README)',
+        security: [{}, { bearer: [] }],
         querystring: schemas.pageQuery,
-        response: { 200: videoPage },
+        response: { 200: videoPage, ...pageErrors },
       },
     },
     async (req, reply) => deps.videoJson.send(reply, await engine.hotFeed({ cursor: req.query.cursor, limit: req.query.limit }, req.principal?.userId)),

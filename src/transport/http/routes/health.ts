@@ -4,6 +4,7 @@
  * own listener: metrics-server.ts.)
  */
 import type { FastifyInstance } from 'fastify';
+import { errorBodyOf } from '../../../protocol/schemas.ts';
 
 export interface HealthDeps {
   version: string;
@@ -15,37 +16,64 @@ export interface HealthDeps {
 const CHECK_TIMEOUT_MS = 2000;
 
 export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Promise<void> {
-  const healthSchema = {
+  const health = (status: 'UP' | 'DOWN') => ({
     type: 'object',
     required: ['status', 'timestamp', 'version'],
     properties: {
-      status: { type: 'string', enum: ['UP', 'DOWN'] },
+      status: { type: 'string', enum: [status] },
       timestamp: { type: 'string', format: 'date-time' },
       version: { type: 'string' },
       checks: { type: 'object', additionalProperties: { type: 'object', properties: { status: { type: 'string' }, error: { type: 'string' } } } },
     },
-  } as const;
-
-  app.get('/healthz', { schema: { tags: ['health'], response: { 200: healthSchema, 503: healthSchema } } }, async (_req, reply) => {
-    const status = deps.isShuttingDown() ? 'DOWN' : 'UP';
-    return reply.code(status === 'UP' ? 200 : 503).send({ status, timestamp: new Date().toISOString(), version: deps.version });
   });
 
-  app.get('/readyz', { schema: { tags: ['health'], response: { 200: healthSchema, 503: healthSchema } } }, async (_req, reply) => {
-    const checks: Record<string, { status: 'UP' | 'DOWN'; error?: string }> = {};
-    await Promise.all(
-      Object.entries(deps.checks).map(async ([name, check]) => {
-        try {
-          await withTimeout(check(), CHECK_TIMEOUT_MS);
-          checks[name] = { status: 'UP' };
-        } catch (err) {
-          checks[name] = { status: 'DOWN', error: err instanceof Error ? err.message : String(err) };
-        }
-      }),
-    );
-    const up = !deps.isShuttingDown() && Object.values(checks).every((c) => c.status === 'UP');
-    return reply.code(up ? 200 : 503).send({ status: up ? 'UP' : 'DOWN', timestamp: new Date().toISOString(), version: deps.version, checks });
-  });
+  // a draining server answers any request 503 E_SHUTTING_DOWN before the route runs: both
+  // bodies are 503s, and the answer is serialized with this schema
+  const down = (what: string) => ({ description: what, anyOf: [health('DOWN'), errorBodyOf(['E_SHUTTING_DOWN'])] });
+  const probe = { tags: ['health'], security: [] };
+
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        ...probe,
+        operationId: 'getLiveness',
+        summary: 'Liveness: UP while the process serves',
+        response: { 200: { ...health('UP'), description: 'UP' }, 503: down('DOWN: the server is shutting down') },
+      },
+    },
+    async (_req, reply) => {
+      const status = deps.isShuttingDown() ? 'DOWN' : 'UP';
+      return reply.code(status === 'UP' ? 200 : 503).send({ status, timestamp: new Date().toISOString(), version: deps.version });
+    },
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        ...probe,
+        operationId: 'getReadiness',
+        summary: 'Readiness: UP when storage answers too; DOWN names the check that failed',
+        response: { 200: { ...health('UP'), description: 'UP' }, 503: down('DOWN: a dependency failed (see checks), or the server is shutting down') },
+      },
+    },
+    async (_req, reply) => {
+      const checks: Record<string, { status: 'UP' | 'DOWN'; error?: string }> = {};
+      await Promise.all(
+        Object.entries(deps.checks).map(async ([name, check]) => {
+          try {
+            await withTimeout(check(), CHECK_TIMEOUT_MS);
+            checks[name] = { status: 'UP' };
+          } catch (err) {
+            checks[name] = { status: 'DOWN', error: err instanceof Error ? err.message : String(err) };
+          }
+        }),
+      );
+      const up = !deps.isShuttingDown() && Object.values(checks).every((c) => c.status === 'UP');
+      return reply.code(up ? 200 : 503).send({ status: up ? 'UP' : 'DOWN', timestamp: new Date().toISOString(), version: deps.version, checks });
+    },
+  );
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

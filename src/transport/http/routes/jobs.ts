@@ -4,7 +4,9 @@
  * clients without a socket and for picking up after a reconnect.
  */
 import type { FastifyInstance } from 'fastify';
+import { schemas } from '../../../protocol/schemas.ts';
 import type { JobRecord } from '../../../storage/jobs.ts';
+import { errorResponses } from '../openapi/operation-errors.ts';
 import { userOf } from '../server.ts';
 
 /** What a client sees of a job: no lease bookkeeping. */
@@ -53,22 +55,25 @@ const jobSchema = {
   type: 'object',
   required: ['id', 'uploadId', 'title', 'description', 'stage', 'percent', 'attempts', 'createdAt', 'updatedAt'],
   properties: {
-    id: { type: 'string' },
-    uploadId: { type: 'string' },
+    id: schemas.id,
+    uploadId: schemas.uploadId,
     title: { type: 'string' },
     description: { type: 'string' },
     stage: { type: 'string', enum: ['queued', 'probing', 'transcoding', 'tagging', 'ready', 'failed', 'cancelled'] },
-    percent: { type: 'number' },
-    attempts: { type: 'integer' },
-    createdAt: { type: 'string' },
-    updatedAt: { type: 'string' },
-    videoId: { type: 'string' },
-    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
-    cancelRequested: { type: 'boolean' },
+    percent: { type: 'number', minimum: 0, maximum: 100 },
+    attempts: { type: 'integer', minimum: 0 },
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+    videoId: { ...schemas.id, description: 'The published video, once ready' },
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      description: 'Why it failed (E_MEDIA_INVALID, E_MEDIA_TOO_LONG, E_JOB_TIMEOUT, ...)',
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+    },
+    cancelRequested: { type: 'boolean', description: 'Cancelled while running: it stops at its next heartbeat' },
   },
 } as const;
-
-const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
 
 export async function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): Promise<void> {
   const security = [{ bearer: [] }];
@@ -79,10 +84,16 @@ export async function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): Promi
       preHandler: app.requireUser,
       schema: {
         tags: ['uploads'],
-        summary: "Start the job of a finished upload (idempotent: an upload has one job; 200 when it exists already)",
+        operationId: 'startJob',
+        summary: 'Start the job of a finished upload (idempotent: an upload has one job; 200 when it exists already)',
         security,
-        body: { type: 'object', required: ['uploadId'], additionalProperties: false, properties: { uploadId: { type: 'string', minLength: 1, maxLength: 128 } } },
-        response: { 201: jobSchema, 200: jobSchema },
+        body: { type: 'object', required: ['uploadId'], additionalProperties: false, properties: { uploadId: schemas.uploadId } },
+        response: {
+          201: { ...jobSchema, description: 'Started' },
+          200: { ...jobSchema, description: 'The job the upload already has' },
+          // E_QUEUE_FULL: no room in this process's pool; E_MEDIA_UNAVAILABLE: no usable ffmpeg here
+          ...errorResponses('E_UPLOAD_NOT_FOUND', 'E_QUEUE_FULL', 'E_MEDIA_UNAVAILABLE', 'E_BUSY', 'E_STORAGE_UNAVAILABLE'),
+        },
       },
     },
     async (req, reply) => {
@@ -93,7 +104,17 @@ export async function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): Promi
 
   app.get<{ Params: { id: string } }>(
     '/v1/jobs/:id',
-    { preHandler: app.requireUser, schema: { tags: ['uploads'], summary: 'A job of yours', security, params: idParams, response: { 200: jobSchema } } },
+    {
+      preHandler: app.requireUser,
+      schema: {
+        tags: ['uploads'],
+        operationId: 'getJob',
+        summary: 'A job of yours: its stage and progress',
+        security,
+        params: schemas.idParams,
+        response: { 200: jobSchema, ...errorResponses('E_JOB_NOT_FOUND', 'E_STORAGE_UNAVAILABLE') },
+      },
+    },
     async (req) => jobView(await deps.getJob(req.params.id, userOf(req))),
   );
 
@@ -103,10 +124,11 @@ export async function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): Promi
       preHandler: app.requireUser,
       schema: {
         tags: ['uploads'],
+        operationId: 'cancelJob',
         summary: 'Cancel a job: queued ones at once, running ones at their next heartbeat (202)',
         security,
-        params: idParams,
-        response: { 202: jobSchema },
+        params: schemas.idParams,
+        response: { 202: { ...jobSchema, description: 'Cancelled, or to be at its next heartbeat' }, ...errorResponses('E_JOB_NOT_FOUND', 'E_JOB_FINISHED', 'E_STORAGE_UNAVAILABLE') },
       },
     },
     async (req, reply) => reply.code(202).send(jobView(await deps.cancelJob(req.params.id, userOf(req)))),

@@ -9,6 +9,10 @@
  *   handed to tus as a web Request and its web Response copied back onto the reply;
  * - every request but OPTIONS needs the same bearer token as the rest of the API, and an
  *   upload is visible only to the user who created it (others get E_UPLOAD_NOT_FOUND);
+ * - an upload is named by its path alone (`/v1/uploads/<id>`): the ownership check and tus
+ *   both read the id through `uploadIdOf`, and HEAD never answers the server's `owner` key;
+ * - creating an upload reserves its size of the user's quota in storage, atomically
+ *   (storage/uploads.ts); a removed upload gives it back through `onRemoved`;
  * - errors raised in our hooks reach the client as the catalog's JSON body, with
  *   Retry-After where it applies; tus's own refusals keep their status codes (tus
  *   clients act on them) and get a catalog code and message (tus-errors.ts), never tus's text.
@@ -24,7 +28,7 @@ import { Server as TusServer } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireText } from '../../../domain/text.ts';
 import { TremoloError, toTremoloError } from '../../../protocol/errors.ts';
-import { parseChecksum, UploadFiles, type UploadInfo } from '../../../storage/media/upload-files.ts';
+import { OWNER_METADATA_KEY, parseChecksum, UploadFiles, type UploadInfo } from '../../../storage/media/upload-files.ts';
 import { sendError, userOf } from '../server.ts';
 import { tusError } from '../tus-errors.ts';
 
@@ -46,10 +50,18 @@ export interface UploadRouteDeps {
   publicUrl?: string;
   /** Other sites' origins allowed to read the answers (CORS_ORIGINS); tus would allow any. */
   corsOrigins?: readonly string[];
+  /**
+   * Reserves a new upload's declared size of the user's quota in storage, atomically, so
+   * parallel creations cannot overshoot it; E_QUOTA_EXCEEDED when it does not fit.
+   */
+  reserveQuota: (userId: string, uploadId: string, bytes: number) => Promise<void>;
   /** Starts (or finds) the job of a finished upload; E_QUEUE_FULL when there is no room. */
   startJob: (upload: UploadInfo, userId: string) => Promise<{ jobId: string }>;
-  /** The upload was terminated: cancel its job if one is still running. */
-  onTerminated: (uploadId: string, userId: string) => Promise<void>;
+  /**
+   * The upload's files are gone (terminated, refused by its checksum, or never created):
+   * give back its quota and stop its job, unless a video still shows media made from it.
+   */
+  onRemoved: (uploadId: string, userId: string) => Promise<void>;
   onError: (err: unknown, context: string) => void;
 }
 
@@ -68,9 +80,10 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
   const { files, limits } = deps;
   await files.init();
 
-  /** Per request: who is asking, and the error one of our hooks refused it with. */
+  /** Per request: who is asking, the error one of our hooks refused it with, the upload it reserved quota for. */
   const users = new WeakMap<Request, string>();
   const refusals = new WeakMap<Request, TremoloError>();
+  const reserved = new WeakMap<Request, string>();
   const refuse = (req: Request, error: TremoloError): HookRefusal => {
     refusals.set(req, error);
     return new HookRefusal(error);
@@ -88,6 +101,8 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
     exposedHeaders: [JOB_ID_HEADER],
     allowedOrigins: (origin: string) => deps.corsOrigins?.includes(origin) ?? false,
     namingFunction: (req) => UploadFiles.newId(users.get(req) ?? 'anonymous'),
+    // tus's own parser takes whatever follows the URL's last '/', query string included.
+    getFileIdFromRequest: (req) => uploadIdOf(req.url),
     onUploadCreate: async (req, upload) => {
       const userId = users.get(req);
       if (!userId) throw refuse(req, new TremoloError('E_TOKEN_MISSING'));
@@ -118,21 +133,24 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
           throw refuse(req, toTremoloError(err));
         }
       }
-      const used = await files.bytesHeldBy(userId);
-      if (used + size > limits.quotaBytes) {
-        throw refuse(
-          req,
-          new TremoloError('E_QUOTA_EXCEEDED', undefined, { details: { quotaBytes: limits.quotaBytes, usedBytes: used } }),
-        );
+      // Last, so that nothing after it refuses an upload that holds a reservation.
+      try {
+        await deps.reserveQuota(userId, upload.id, size);
+      } catch (err) {
+        throw refuse(req, toTremoloError(err));
       }
-      return { metadata: { ...meta, title, description, owner: userId } };
+      reserved.set(req, upload.id);
+      return { metadata: { ...meta, title, description, [OWNER_METADATA_KEY]: userId } };
     },
     onUploadFinish: async (req, upload) => {
       const userId = users.get(req);
       if (!userId) throw refuse(req, new TremoloError('E_TOKEN_MISSING'));
       const checksum = upload.metadata?.checksum;
       if (checksum && !(await files.checksumMatches(upload.id, checksum))) {
-        await tus.datastore.remove(upload.id).catch((err: unknown) => deps.onError(err, 'removing an upload'));
+        await tus.datastore
+          .remove(upload.id)
+          .then(() => deps.onRemoved(upload.id, userId))
+          .catch((err: unknown) => deps.onError(err, 'removing an upload'));
         throw refuse(req, new TremoloError('E_CHECKSUM_MISMATCH', 'The file does not match the checksum in its metadata; it was removed'));
       }
       const info = await files.owned(upload.id, userId);
@@ -151,35 +169,33 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
     },
   });
 
-  // Expired (unfinished) uploads are removed in the background.
-  const sweepMs = Math.min(limits.expiryS * 1000, 15 * 60_000);
-  const sweep = setInterval(() => {
-    tus.cleanUpExpiredUploads().catch((err: unknown) => deps.onError(err, 'removing expired uploads'));
-  }, sweepMs);
-  sweep.unref();
-  app.addHook('onClose', async () => clearInterval(sweep));
-
   // The body is tus's to read, chunk by chunk, straight into the file.
   app.addContentTypeParser('application/offset+octet-stream', (_req, _payload, done) => done(null));
 
   const handle = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const web = toWebRequest(req);
+    const id = (req.params as { id?: string }).id;
     if (req.method !== 'OPTIONS') {
       const userId = userOf(req);
       users.set(web, userId);
-      const id = (req.params as { id?: string }).id;
-      if (id !== undefined) await files.owned(id, userId);
+      if (id !== undefined) {
+        // The upload checked here must be the one tus acts on: both read it through uploadIdOf.
+        if (uploadIdOf(web.url) !== id) throw new TremoloError('E_UPLOAD_NOT_FOUND');
+        await files.owned(id, userId);
+      }
     }
     const res = await tus.handleWeb(web);
+    const createdId = reserved.get(web);
+    if (createdId !== undefined && res.status >= 400 && !(await files.info(createdId))) {
+      // reserved, then refused or failed before the upload was stored: nothing holds the bytes
+      await deps.onRemoved(createdId, userOf(req));
+    }
     const refusal = refusals.get(web);
     if (refusal) {
       copyHeaders(res, reply, true);
       return sendError(reply, refusal);
     }
-    if (req.method === 'DELETE' && res.status === 204) {
-      const id = (req.params as { id?: string }).id;
-      if (id) await deps.onTerminated(id, userOf(req));
-    }
+    if (req.method === 'DELETE' && res.status === 204 && id !== undefined) await deps.onRemoved(id, userOf(req));
     const text = await res.text();
     if (res.status >= 400) {
       copyHeaders(res, reply, true);
@@ -191,18 +207,43 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
     return reply.code(res.status).send(text.length ? text : undefined);
   };
 
-  const methods = ['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS'] as const;
   const auth = (req: FastifyRequest): Promise<void> | undefined => (req.method === 'OPTIONS' ? undefined : app.requireUser(req));
   const preHandler = async (req: FastifyRequest): Promise<void> => auth(req);
-  const schema = { tags: ['uploads'], summary: 'tus 1.0 resumable upload (creation, termination, expiration)' } as const;
-  app.route({ method: [...methods], url: UPLOADS_PATH, preHandler, schema, handler: handle });
+  // Creation on the collection; everything else names one upload in the path. The document
+  // shows each tus operation from openapi/tus-operations.ts.
+  const schema = { hide: true } as const;
+  app.route({ method: ['POST', 'OPTIONS'], url: UPLOADS_PATH, preHandler, schema, handler: handle });
   app.route({
-    method: [...methods],
+    method: ['HEAD', 'PATCH', 'DELETE', 'OPTIONS'],
     url: `${UPLOADS_PATH}/:id`,
     preHandler,
     schema: { ...schema, params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 128 } } } },
     handler: handle,
   });
+}
+
+/**
+ * The upload a request URL names: the one path segment after UPLOADS_PATH, read from the
+ * path alone (a query string never counts), or undefined. The ownership check and tus
+ * (`getFileIdFromRequest`) both take the id from here, so they cannot act on different ones.
+ */
+export function uploadIdOf(url: string): string | undefined {
+  let path: string;
+  try {
+    path = new URL(url, 'http://localhost').pathname;
+  } catch {
+    return undefined;
+  }
+  const id = path.startsWith(`${UPLOADS_PATH}/`) ? path.slice(UPLOADS_PATH.length + 1) : '';
+  return UploadFiles.isId(id) ? id : undefined;
+}
+
+/** Upload-Metadata as tus would answer it, without the keys only the server sets (`owner`). */
+function publicMetadata(header: string): string {
+  return header
+    .split(',')
+    .filter((pair) => pair.trim().split(' ')[0] !== OWNER_METADATA_KEY)
+    .join(',');
 }
 
 function toWebRequest(req: FastifyRequest): Request {
@@ -217,7 +258,8 @@ function toWebRequest(req: FastifyRequest): Request {
     init.body = Readable.toWeb(req.raw) as NodeReadableStream<Uint8Array> as unknown as ReadableStream<Uint8Array>;
     init.duplex = 'half';
   }
-  return new Request(`http://${req.headers.host ?? 'localhost'}${req.raw.url ?? '/'}`, init);
+  // A fixed origin: tus reads the upload id from this URL, so no request header may shape it.
+  return new Request(`http://localhost${req.raw.url ?? '/'}`, init);
 }
 
 /** tus's headers onto our reply; Content-Length is fastify's to set for the body we send. */
@@ -225,6 +267,6 @@ function copyHeaders(res: Response, reply: FastifyReply, forError: boolean): voi
   res.headers.forEach((value, name) => {
     const n = name.toLowerCase();
     if (n === 'content-length' || (forError && n === 'content-type')) return;
-    reply.header(name, value);
+    reply.header(name, n === 'upload-metadata' ? publicMetadata(value) : value);
   });
 }

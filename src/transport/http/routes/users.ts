@@ -4,6 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Engine } from '../../../actors/engine.ts';
 import { schemas } from '../../../protocol/schemas.ts';
+import { errorResponses } from '../openapi/operation-errors.ts';
 import { userOf } from '../server.ts';
 import type { VideoJson } from '../video-json.ts';
 import { degradedAware } from './videos.ts';
@@ -12,11 +13,23 @@ export async function userRoutes(app: FastifyInstance, deps: { engine: Engine; v
   const { engine } = deps;
   const auth = [{ bearer: [] }];
   const idPage = schemas.pageOf(schemas.id);
+  const listErrors = errorResponses('E_USER_NOT_FOUND', 'E_BAD_CURSOR', 'E_STORAGE_UNAVAILABLE');
+  // a follow is a write to the follower's actor; the followee must exist
+  const followErrors = errorResponses('E_USER_NOT_FOUND', 'E_SELF_FOLLOW', 'E_BUSY', 'E_STORAGE_UNAVAILABLE');
   type PageQuery = { Params: { id: string }; Querystring: { cursor?: string; limit: number } };
 
   app.get<{ Params: { id: string } }>(
     '/v1/users/:id',
-    { schema: { tags: ['users'], params: schemas.idParams, response: { 200: schemas.userProfile } } },
+    {
+      schema: {
+        tags: ['users'],
+        operationId: 'getUser',
+        summary: 'A profile with exact follower, following and video counts',
+        security: [],
+        params: schemas.idParams,
+        response: { 200: schemas.userProfile, ...errorResponses('E_USER_NOT_FOUND', 'E_STORAGE_UNAVAILABLE') },
+      },
+    },
     async (req, reply) => degradedAware(reply, await engine.profile(req.params.id)),
   );
 
@@ -24,7 +37,15 @@ export async function userRoutes(app: FastifyInstance, deps: { engine: Engine; v
     '/v1/users/:id/videos',
     {
       preHandler: app.optionalUser,
-      schema: { tags: ['users'], params: schemas.idParams, querystring: schemas.pageQuery, response: { 200: schemas.pageOf(schemas.video) } },
+      schema: {
+        tags: ['users'],
+        operationId: 'listUserVideos',
+        summary: "A user's videos, newest first",
+        security: [{}, { bearer: [] }],
+        params: schemas.idParams,
+        querystring: schemas.pageQuery,
+        response: { 200: schemas.pageOf(schemas.video), ...listErrors },
+      },
     },
     async (req, reply) =>
       deps.videoJson.send(reply, await engine.userVideos(req.params.id, { cursor: req.query.cursor, limit: req.query.limit }, req.principal?.userId)),
@@ -32,13 +53,33 @@ export async function userRoutes(app: FastifyInstance, deps: { engine: Engine; v
 
   app.get<PageQuery>(
     '/v1/users/:id/followers',
-    { schema: { tags: ['users'], summary: 'Follower ids, in sign-up order', params: schemas.idParams, querystring: schemas.pageQuery, response: { 200: idPage } } },
+    {
+      schema: {
+        tags: ['users'],
+        operationId: 'listFollowers',
+        summary: 'Follower ids, in sign-up order',
+        security: [],
+        params: schemas.idParams,
+        querystring: schemas.pageQuery,
+        response: { 200: idPage, ...listErrors },
+      },
+    },
     async (req) => engine.followers(req.params.id, { cursor: req.query.cursor, limit: req.query.limit }),
   );
 
   app.get<PageQuery>(
     '/v1/users/:id/following',
-    { schema: { tags: ['users'], summary: 'Followed ids, in sign-up order', params: schemas.idParams, querystring: schemas.pageQuery, response: { 200: idPage } } },
+    {
+      schema: {
+        tags: ['users'],
+        operationId: 'listFollowing',
+        summary: 'Followed ids, in sign-up order',
+        security: [],
+        params: schemas.idParams,
+        querystring: schemas.pageQuery,
+        response: { 200: idPage, ...listErrors },
+      },
+    },
     async (req) => engine.following(req.params.id, { cursor: req.query.cursor, limit: req.query.limit }),
   );
 
@@ -46,13 +87,33 @@ export async function userRoutes(app: FastifyInstance, deps: { engine: Engine; v
 
   app.post<{ Params: { id: string } }>(
     '/v1/users/:id/follow',
-    { preHandler: app.requireUser, schema: { tags: ['users'], security: auth, params: schemas.idParams, response: { 200: followResult } } },
+    {
+      preHandler: app.requireUser,
+      schema: {
+        tags: ['users'],
+        operationId: 'followUser',
+        summary: 'Follow a user (idempotent: `changed` says whether it was new)',
+        security: auth,
+        params: schemas.idParams,
+        response: { 200: followResult, ...followErrors },
+      },
+    },
     async (req) => engine.follow(userOf(req), req.params.id),
   );
 
   app.delete<{ Params: { id: string } }>(
     '/v1/users/:id/follow',
-    { preHandler: app.requireUser, schema: { tags: ['users'], security: auth, params: schemas.idParams, response: { 200: followResult } } },
+    {
+      preHandler: app.requireUser,
+      schema: {
+        tags: ['users'],
+        operationId: 'unfollowUser',
+        summary: 'Stop following a user (idempotent)',
+        security: auth,
+        params: schemas.idParams,
+        response: { 200: followResult, ...followErrors },
+      },
+    },
     async (req) => engine.unfollow(userOf(req), req.params.id),
   );
 }

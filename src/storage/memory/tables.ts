@@ -1,0 +1,57 @@
+/**
+ * The memory driver's data: every table, in one object that each aggregate (users.ts,
+ * videos.ts, feeds.ts, jobs.ts, uploads.ts) is given. An aggregate writes the tables it owns and
+ * reads or updates another's only where the Redis driver touches that entity's keys too
+ * (a new video joins its owner's outbox; a fan-out writes the followers' inboxes).
+ */
+import type { Comment, Counters, VideoEvent, VideoRecord } from '../../protocol/model.ts';
+import type { JobRecord } from '../jobs.ts';
+import { SortedIds } from '../sorted-ids.ts';
+import type { UserRecord } from '../store.ts';
+
+export interface UserRow {
+  record: UserRecord;
+  followers: SortedIds;
+  following: SortedIds;
+  /** The user's own videos (the outbox). */
+  videos: SortedIds;
+  inbox: SortedIds; // members `${videoId}:${authorId}`
+}
+
+export interface VideoRow {
+  record: VideoRecord;
+  counters: Counters;
+  likers: Set<string>;
+  viewers: Map<string, number>; // viewer id -> last counted view (ms), oldest first
+  comments: Map<string, Comment>; // by comment id
+  commentOrder: SortedIds;
+  idempotency: Map<string, string>; // `${userId}:${key}` -> comment id
+  log: VideoEvent[];
+  head: number;
+  /** Offset of the newest comment event (the `prev` of the next one). */
+  lastComment: number;
+  epoch: string;
+}
+
+export interface MemoryTables {
+  /** By user id. */
+  readonly users: Map<string, UserRow>;
+  /** Lower-cased handle -> user id. */
+  readonly handles: Map<string, string>;
+  /** By video id. */
+  readonly videos: Map<string, VideoRow>;
+  /** Tag -> ids of the videos carrying it. */
+  readonly tags: Map<string, SortedIds>;
+  /** Video id -> hot score. */
+  readonly hotScores: Map<string, number>;
+  /** By job id. */
+  readonly jobs: Map<string, JobRecord>;
+  /** Owner id -> bytes reserved by their uploads, and per upload its bytes and the videos showing its media. */
+  readonly quotas: Map<string, { used: number; uploads: Map<string, { bytes: number; videos: Set<string> }> }>;
+}
+
+export function memoryTables(): MemoryTables {
+  return { users: new Map(), handles: new Map(), videos: new Map(), tags: new Map(), hotScores: new Map(), jobs: new Map(), quotas: new Map() };
+}
+
+export const copy = <T>(value: T): T => structuredClone(value);
