@@ -168,7 +168,15 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   });
 
   // ---- transport
-  const media = await startMediaPipeline({ config, engine, store, sink, clock, onError: (err, context) => log.error({ err }, context) });
+  const media = await startMediaPipeline({
+    config,
+    engine,
+    store,
+    sink,
+    clock,
+    metrics: metrics.media,
+    onError: (err, context) => log.error({ err }, context),
+  });
   const { presentMedia } = media;
   // a tenth of a signed URL's life, at most a minute: a kept URL always has 90 % of it left
   const videoJson = new VideoJson({ present: presentMedia, clock, maxAgeMs: Math.min(60_000, config.mediaUrlTtlS * 100) });

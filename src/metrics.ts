@@ -23,6 +23,46 @@ export interface CacheMetrics {
   lookups(cache: string): CacheLookups;
 }
 
+/** Job stages that do work (and are timed); the others are waiting or final. */
+export type MediaStage = 'probing' | 'transcoding' | 'tagging';
+/**
+ * How a stage run ended: `ok`, `failed`, `cancelled`, `timeout` (JOB_TIMEOUT), or
+ * `interrupted` (the lease went to another process, or this one shut down: the job goes on elsewhere).
+ */
+export type StageOutcome = 'ok' | 'failed' | 'cancelled' | 'timeout' | 'interrupted';
+
+/** Upload traffic, recorded by the upload routes. */
+export interface UploadMetrics {
+  /** Upload body bytes read from clients. */
+  receivedBytes: Counter;
+  /** Upload requests receiving a body now. */
+  active: Gauge;
+}
+
+/** What the worker pool holds, read at scrape time. */
+export interface PoolLoad {
+  queued: number;
+  running: number;
+}
+
+/** The media pipeline: uploads, jobs and their stages, the worker pool, the tagger's models. */
+export interface MediaMetrics {
+  uploads: UploadMetrics;
+  /** Jobs this process is running, by the stage they are in. */
+  jobsRunning: Gauge<'stage'>;
+  /**
+   * Wall time of each stage run that ended (waiting for a pool thread included), by stage and
+   * outcome; its `_count` is the number of stage runs by outcome.
+   */
+  stageSeconds: Histogram<'stage' | 'outcome'>;
+  /** Jobs this process brought to a final stage: `ready`, `failed` or `cancelled`. */
+  jobsFinished: Counter<'outcome'>;
+  /** Time spent in each tagging model on one video (pre- and post-processing included). */
+  taggingModelSeconds: Histogram<'model'>;
+  /** The pool whose queue depth and running tasks are reported (one pool per engine; the latest wins). */
+  watchPool(read: () => PoolLoad): void;
+}
+
 export interface Metrics {
   registry: Registry;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
@@ -30,6 +70,7 @@ export interface Metrics {
   cache: CacheMetrics;
   liveEvents: Counter<'event'>;
   liveSockets: Gauge;
+  media: MediaMetrics;
   /** Adds a gauge computed at scrape time. */
   gauge(name: string, help: string, labelNames: string[], collect: (set: (labels: Record<string, string>, v: number) => void) => void): void;
 }
@@ -66,6 +107,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   });
   return {
     registry,
+    media: createMediaMetrics(registers),
     httpDuration: new Histogram({
       name: 'tremolo_http_request_duration_seconds',
       help: 'HTTP request duration by route and status',
@@ -104,6 +146,52 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
           collect((labels, v) => this.set(labels, v));
         },
       });
+    },
+  };
+}
+
+function createMediaMetrics(registers: Registry[]): MediaMetrics {
+  let pool: (() => PoolLoad) | undefined;
+  const poolGauge = (name: string, help: string, field: keyof PoolLoad): void => {
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(pool?.()[field] ?? 0);
+      },
+    });
+  };
+  poolGauge('tremolo_media_pool_queue_depth', 'Media tasks (probe, transcode, tag) waiting for a worker thread', 'queued');
+  poolGauge('tremolo_media_pool_running_tasks', 'Media tasks running on a worker thread', 'running');
+  return {
+    uploads: {
+      receivedBytes: new Counter({ name: 'tremolo_upload_received_bytes_total', help: 'Upload body bytes read from clients (tus PATCH and creation-with-upload)', registers }),
+      active: new Gauge({ name: 'tremolo_uploads_active', help: 'Upload requests receiving a body now', registers }),
+    },
+    jobsRunning: new Gauge({ name: 'tremolo_media_jobs_running', help: 'Media jobs this process is running, by stage', labelNames: ['stage'], registers }),
+    stageSeconds: new Histogram({
+      name: 'tremolo_media_stage_duration_seconds',
+      help: 'Wall time of a media job stage run, waiting for a worker thread included, by stage and outcome (ok, failed, cancelled, timeout, interrupted)',
+      labelNames: ['stage', 'outcome'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+      registers,
+    }),
+    jobsFinished: new Counter({
+      name: 'tremolo_media_jobs_finished_total',
+      help: 'Media jobs this process brought to a final stage (ready, failed, cancelled)',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    taggingModelSeconds: new Histogram({
+      name: 'tremolo_tagging_model_duration_seconds',
+      help: 'Time spent in one tagging model (ocr, speech, classifier) for one video, pre- and post-processing included',
+      labelNames: ['model'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    watchPool(read) {
+      pool = read;
     },
   };
 }

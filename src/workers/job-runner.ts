@@ -20,6 +20,7 @@
 import { join } from 'node:path';
 import type { EventSink } from '../actors/events.ts';
 import type { Clock } from '../domain/clock.ts';
+import type { MediaMetrics, MediaStage, StageOutcome } from '../metrics.ts';
 import { TremoloError, toTremoloError } from '../protocol/errors.ts';
 import type { MediaRefs, PixelPoint, TagInfo } from '../protocol/model.ts';
 import type { JobPatch, JobRecord, JobStage, JobStore } from '../storage/jobs.ts';
@@ -66,6 +67,8 @@ export interface JobRunnerDeps {
   clock: Clock;
   onError: (err: unknown, context: string) => void;
   settings: JobRunnerSettings;
+  /** Jobs running by stage, stage durations and outcomes, finished jobs, tagging model times. */
+  metrics?: Pick<MediaMetrics, 'jobsRunning' | 'stageSeconds' | 'jobsFinished' | 'taggingModelSeconds'>;
 }
 
 /** Why a running job is being stopped. `lost`/`shutdown` leave the record alone (a shutdown then releases the lease). */
@@ -231,15 +234,28 @@ export class JobRunner {
       })();
     }, beatMs);
 
+    const metrics = this.#deps.metrics;
+    /** The stage being timed: it ends when the next one begins, or with the job. */
+    let timing: { stage: MediaStage; started: number } | undefined;
+    const endStage = (outcome: StageOutcome): void => {
+      if (!timing) return;
+      metrics?.jobsRunning.dec({ stage: timing.stage });
+      metrics?.stageSeconds.observe({ stage: timing.stage, outcome }, (performance.now() - timing.started) / 1000);
+      timing = undefined;
+    };
+
     let current: JobRecord = job;
     let lastPersist = 0;
     /** Moves to a stage (persisted) and tells the owner. False when the lease is gone. */
-    const enter = async (stage: JobStage, percent = 0): Promise<void> => {
+    const enter = async (stage: MediaStage, percent = 0): Promise<void> => {
+      endStage('ok');
       const updated = await jobs.update(job.id, { stage, percent }, { now: clock.now(), owner });
       if (!updated) {
         stop('lost');
         throw new TremoloError('E_JOB_CANCELLED');
       }
+      timing = { stage, started: performance.now() };
+      metrics?.jobsRunning.inc({ stage });
       current = updated;
       lastPersist = clock.now();
       this.#emit(current, stage, percent);
@@ -278,6 +294,7 @@ export class JobRunner {
           },
           { signal, onProgress: progress('tagging') },
         );
+        for (const [model, seconds] of Object.entries(result.modelSeconds)) metrics?.taggingModelSeconds.observe({ model }, seconds);
         // Boxes and speech segments are kept (the engine caps their number): clients place
         // captions and skip to speech with them.
         tagging = {
@@ -298,6 +315,8 @@ export class JobRunner {
         tagError = { code: e.code === 'E_INTERNAL' ? 'E_TAGGING_FAILED' : e.code, message: e.message };
       }
       if (signal.aborted) throw new TremoloError(causeOf() === 'timeout' ? 'E_JOB_TIMEOUT' : 'E_JOB_CANCELLED');
+      // Tagging is best effort: a failed run still publishes the video.
+      endStage(tagError ? 'failed' : 'ok');
 
       // Past this point the video exists: no more cancelling, only finishing (or taking it back
       // when its upload is gone).
@@ -323,6 +342,7 @@ export class JobRunner {
       await this.#finish(current, { stage: 'ready', percent: 100, videoId, ...(tagError ? { error: tagError } : {}) });
     } catch (err) {
       const cause = causeOf();
+      endStage(cause === 'lost' || cause === 'shutdown' ? 'interrupted' : cause ?? 'failed');
       if (cause === 'lost' || cause === 'shutdown') {
         // Not ours any more (or we are stopping): leave record and files to the next holder,
         // unless the job was cancelled while queued and we raced that.
@@ -338,6 +358,7 @@ export class JobRunner {
         await this.#finish(current, { stage: 'failed', error: { code: e.code, message: e.message } });
       }
     } finally {
+      endStage('failed'); // only if something escaped the paths above: the gauge must not leak
       clearTimeout(timeout);
       clearInterval(heartbeat);
     }
@@ -359,7 +380,9 @@ export class JobRunner {
   async #finish(job: JobRecord, patch: JobPatch & { stage: JobStage }): Promise<void> {
     const { jobs, clock } = this.#deps;
     const updated = await jobs.update(job.id, patch, { now: clock.now(), owner: this.#s.owner });
-    if (updated) this.#emit(updated, patch.stage, updated.percent);
+    if (!updated) return;
+    this.#deps.metrics?.jobsFinished.inc({ outcome: patch.stage });
+    this.#emit(updated, patch.stage, updated.percent);
   }
 
   #emit(job: JobRecord, stage: JobStage, percent: number): void {

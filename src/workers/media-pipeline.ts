@@ -21,6 +21,7 @@ import type { Engine } from '../actors/engine.ts';
 import type { EventSink } from '../actors/events.ts';
 import type { Config } from '../config.ts';
 import type { Clock } from '../domain/clock.ts';
+import type { MediaMetrics } from '../metrics.ts';
 import { TremoloError, type ErrorCode } from '../protocol/errors.ts';
 import type { MediaRefs, Video } from '../protocol/model.ts';
 import { FINAL_STAGES, type JobRecord } from '../storage/jobs.ts';
@@ -45,6 +46,8 @@ export interface MediaPipelineDeps {
   sink: EventSink;
   clock: Clock;
   onError: (err: unknown, context: string) => void;
+  /** Uploads, jobs, the pool's queue, tagging models (the engine's registry). */
+  metrics?: MediaMetrics;
 }
 
 export interface MediaPipeline {
@@ -63,7 +66,7 @@ export interface MediaPipeline {
 }
 
 export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<MediaPipeline> {
-  const { config, engine, store, sink, clock, onError } = deps;
+  const { config, engine, store, sink, clock, onError, metrics } = deps;
   // Checked once at start: without a trusted ffmpeg the server still serves everything else.
   const tools = await checkMediaTools(resolveBinaries({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath }));
   if (!tools.ok) {
@@ -82,7 +85,7 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
   // Threads start with the first task: a process that never runs a job never pays for them.
   let poolInstance: MediaPool | undefined;
   const pool: Pick<MediaPool, 'run'> = {
-    run: (task, input, opts) => (poolInstance ??= new MediaPool({ threads: config.workerThreads, maxQueue: config.workerMaxQueue })).run(task, input, opts),
+    run: (task, input, opts) => (poolInstance ??= new MediaPool({ threads: config.workerThreads, maxQueue: config.workerMaxQueue, ...(metrics ? { metrics } : {}) })).run(task, input, opts),
   };
 
   const runner = new JobRunner({
@@ -99,6 +102,7 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
     uploadPath: (id) => files.path(id),
     clock,
     onError,
+    ...(metrics ? { metrics } : {}),
     settings: {
       // Unique per runner, not just per process: tests run several servers in one process.
       owner: `${config.nodeId}-${process.pid}-${randomBytes(3).toString('hex')}`,
@@ -259,6 +263,7 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
       ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
       corsOrigins: config.corsOrigins,
       reserveQuota,
+      ...(metrics ? { metrics: metrics.uploads } : {}),
       startJob: async (upload, userId) => ({ jobId: (await startJob(upload.id, userId)).job.id }),
       onRemoved: (uploadId, userId) => reclaimer.uploadRemoved(userId, uploadId),
       onError,

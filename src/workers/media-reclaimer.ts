@@ -24,7 +24,7 @@
 import type { MediaRefs, VideoRecord } from '../protocol/model.ts';
 import { FINAL_STAGES, type JobRecord, type JobStore } from '../storage/jobs.ts';
 import type { MediaStore } from '../storage/media/media-store.ts';
-import { OWNER_METADATA_KEY, type UploadFiles } from '../storage/media/upload-files.ts';
+import { isPartial, OWNER_METADATA_KEY, type UploadFiles } from '../storage/media/upload-files.ts';
 import type { VideoStore } from '../storage/store.ts';
 import type { UploadStore } from '../storage/uploads.ts';
 
@@ -82,7 +82,8 @@ export class MediaReclaimer {
   async sweep(now: number): Promise<void> {
     const { files, jobs, media, onError } = this.#d;
     for (const upload of await files.list()) {
-      if (upload.size !== undefined && upload.offset >= upload.size) continue; // finished: kept until removed or reclaimed
+      // finished: kept until removed or reclaimed; a finished partial (concatenation) still expires
+      if (upload.size !== undefined && upload.offset >= upload.size && !isPartial(upload)) continue;
       if (!(Date.parse(upload.creationDate ?? '') + this.#d.expiryMs <= now)) continue;
       try {
         await files.remove(upload.id);

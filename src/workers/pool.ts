@@ -14,6 +14,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import type { MediaMetrics } from '../metrics.ts';
 import { TremoloError } from '../protocol/errors.ts';
 import {
   deserializeTaskError,
@@ -81,6 +82,8 @@ export interface MediaPoolOptions {
   cancelGraceMs?: number;
   /** Idle threads are kept this long (ms). Default: forever (threads are cheap, start-up is not). */
   idleTimeoutMs?: number;
+  /** Where the queue depth and running tasks are reported (read at scrape time). */
+  metrics?: Pick<MediaMetrics, 'watchPool'>;
 }
 
 export interface RunOptions {
@@ -125,6 +128,7 @@ export class MediaPool {
       // between tasks would stall those, and it buys nothing for tasks lasting seconds.
       atomics: 'disabled',
     });
+    opts.metrics?.watchPool(() => ({ queued: this.queueSize, running: this.running }));
   }
 
   /** Tasks accepted but not yet started by a worker. */

@@ -15,6 +15,7 @@ import type { Video } from '../../src/protocol/model.ts';
 import type { Tremolo } from '../../src/main.ts';
 import { makeClip, playlistDisguisedAsTs, processesMentioning, tempDir, truncatedCopy } from '../helpers/ffmpeg-fixtures.ts';
 import { ffmpegPath, requireFont } from '../helpers/media-fixtures.ts';
+import { sample, stageRuns } from '../helpers/metrics.ts';
 import { spawnServer } from '../helpers/process.ts';
 import { connectRedis, dropPrefix, randomPrefix, REDIS_URL } from '../helpers/redis.ts';
 import { eventually, liveClient, newUser, startServer } from '../helpers/server.ts';
@@ -244,12 +245,15 @@ describe('on one server', () => {
 
   test('cancelling a running job kills ffmpeg and removes partial output', async () => {
     const carol = await newUser(server, 'media');
+    const registry = server.metrics.registry;
+    const cancelledBefore = await stageRuns(registry, 'transcoding', 'cancelled');
     const { url, jobId } = await tusUpload(server, await readFile(longClip), carol.token, { title: 'long one' });
     const uploadId = uploadIdOf(url);
     await eventually(async () => {
       const j = await getJob(server, carol.token, jobId);
       return j.stage === 'transcoding' && (await processesMentioning(uploadId)).length > 0;
     }, 'ffmpeg transcoding the upload', 30_000);
+    assert.equal(await sample(registry, 'tremolo_media_jobs_running', { stage: 'transcoding' }), 1, 'the job is counted while it transcodes');
 
     const del = await api<JobBody>(server, carol.token, 'DELETE', `/v1/jobs/${jobId}`);
     assert.equal(del.status, 202);
@@ -261,6 +265,8 @@ describe('on one server', () => {
     const leftovers = (await readdir(join(dataDir, 'media'))).filter((d) => d.startsWith(jobId));
     assert.deepEqual(leftovers, [], 'no partial output left');
     assert.equal((await api<{ error: { code: string } }>(server, carol.token, 'DELETE', `/v1/jobs/${jobId}`)).status, 409);
+    assert.equal((await stageRuns(registry, 'transcoding', 'cancelled')) - cancelledBefore, 1, 'the transcoding run is counted cancelled');
+    assert.equal(await sample(registry, 'tremolo_media_jobs_running', { stage: 'transcoding' }), 0);
   });
 
   test('a file that is not a playable video ends failed with E_MEDIA_INVALID', async () => {
@@ -382,6 +388,10 @@ test('with the pool full, finishing an upload answers 429 E_QUEUE_FULL with Retr
       assert.equal(done.stage, 'failed');
       assert.equal(done.error?.code, 'E_JOB_TIMEOUT');
     }
+    const registry = server.metrics.registry;
+    const timedOut = (await stageRuns(registry, 'probing', 'timeout')) + (await stageRuns(registry, 'transcoding', 'timeout'));
+    assert.equal(timedOut, 2, 'each stage run cut short is counted as a timeout');
+    assert.equal(await sample(registry, 'tremolo_media_jobs_finished_total', { outcome: 'failed' }), 2);
     // Room again: the kept upload starts, runs, and is cleaned up after its own timeout.
     let started: { status: number; body: JobBody } | undefined;
     await eventually(async () => (started = await api<JobBody>(server, user.token, 'POST', '/v1/jobs', { uploadId })).status === 201, 'room for the third job', 20_000);

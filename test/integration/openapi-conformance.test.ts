@@ -181,6 +181,13 @@ describe('the OpenAPI document', () => {
         rawBody: { type: 'application/offset+octet-stream', data: randomBytes(5) },
       }),
     terminateUpload: async () => probe({ token: alice.token, path: { id: await newUpload(alice.token) }, headers: { 'Tus-Resumable': '1.0.0' } }),
+    overrideUploadMethod: async () =>
+      probe({
+        token: alice.token,
+        path: { id: await newUpload(alice.token) },
+        headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'X-HTTP-Method-Override': 'PATCH' },
+        rawBody: { type: 'application/offset+octet-stream', data: randomBytes(5) },
+      }),
     getMedia: async () => probe(media('openapi1/video.mp4')),
   };
 

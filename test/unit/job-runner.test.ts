@@ -94,6 +94,7 @@ const TAGS: TagResult = {
   ocr: [{ text: 'HELLO', confidence: 0.98765, box: [[0, 0], [1, 0], [1, 1], [0, 1]] }],
   speech: { ratio: 0.5, segments: [] },
   device: 'cpu',
+  modelSeconds: {},
 };
 
 /** Answers every task successfully, in the pipeline's order. */

@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createMetrics } from '../../src/metrics.ts';
 import { TremoloError } from '../../src/protocol/errors.ts';
 import { mapPoolError, MediaPool } from '../../src/workers/pool.ts';
 import type { TaskProgress } from '../../src/workers/task-protocol.ts';
 import { makeClip, processesMentioning, removeDir, tempDir } from '../helpers/ffmpeg-fixtures.ts';
+import { sample } from '../helpers/metrics.ts';
 
 /** Resolves once the task reports real transcoding progress, i.e. ffmpeg is running. */
 function firstProgress(): { onProgress: (p: TaskProgress) => void; started: Promise<void> } {
@@ -62,7 +64,9 @@ describe('MediaPool', () => {
   });
 
   it('refuses work beyond threads + maxQueue with E_QUEUE_FULL and Retry-After, without throwing synchronously', async () => {
-    const pool = new MediaPool({ threads: 1, maxQueue: 1 });
+    const metrics = createMetrics({ defaultMetrics: false });
+    const gauge = (name: string): Promise<number> => sample(metrics.registry, name);
+    const pool = new MediaPool({ threads: 1, maxQueue: 1, metrics: metrics.media });
     const stop = new AbortController();
     try {
       const { onProgress, started } = firstProgress();
@@ -70,6 +74,8 @@ describe('MediaPool', () => {
       const queued = pool.run('probe', { file: clip }, { signal: stop.signal });
       await started;
       assert.equal(pool.queueSize, 1);
+      assert.equal(await gauge('tremolo_media_pool_queue_depth'), 1, 'the queue depth is exposed');
+      assert.equal(await gauge('tremolo_media_pool_running_tasks'), 1);
       let third: Promise<unknown> | undefined;
       assert.doesNotThrow(() => {
         third = pool.run('probe', { file: clip });
@@ -89,6 +95,8 @@ describe('MediaPool', () => {
       }
       // the pool keeps working afterwards
       assert.equal((await pool.run('probe', { file: clip })).width, 1280);
+      assert.equal(await gauge('tremolo_media_pool_queue_depth'), 0);
+      assert.equal(await gauge('tremolo_media_pool_running_tasks'), 0);
     } finally {
       await pool.close();
     }

@@ -55,11 +55,12 @@ describe('MediaReclaimer', () => {
   const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
 
   /** An upload on disk as tus leaves it, with its reservation; `sent` bytes of `size` arrived. */
-  async function upload(ownerId: string, opts: { size?: number; sent?: number; createdAt?: number } = {}): Promise<string> {
+  async function upload(ownerId: string, opts: { size?: number; sent?: number; createdAt?: number; partial?: boolean } = {}): Promise<string> {
     const { size = 100, sent = size, createdAt = now } = opts;
     const id = UploadFiles.newId(ownerId);
     await writeFile(join(files.dir, id), Buffer.alloc(sent));
-    const record = { id, size, offset: 0, metadata: { title: 't', owner: ownerId }, creation_date: new Date(createdAt).toISOString() };
+    const metadata = opts.partial ? { concat: 'partial', owner: ownerId } : { title: 't', owner: ownerId };
+    const record = { id, size, offset: 0, metadata, creation_date: new Date(createdAt).toISOString() };
     await writeFile(join(files.dir, `${id}.json`), JSON.stringify(record));
     assert.equal((await store.uploads.reserve(ownerId, id, size, 10_000)).ok, true);
     return id;
@@ -94,6 +95,16 @@ describe('MediaReclaimer', () => {
     assert.equal(await exists(join(files.dir, fresh)), true);
     assert.equal(await exists(join(files.dir, finishedLongAgo)), true, 'finished uploads are kept until removed or reclaimed');
     assert.equal(await store.uploads.usedBytes(owner), 200);
+  });
+
+  it('a finished partial upload (concatenation) that no final upload took expires like an unfinished one', async () => {
+    const owner = ids.next();
+    const partial = await upload(owner, { size: 100, sent: 100, createdAt: now - 2 * HOUR, partial: true });
+    const freshPartial = await upload(owner, { size: 100, sent: 100, createdAt: now, partial: true });
+    await reclaimer().sweep(now);
+    assert.equal(await exists(join(files.dir, partial)), false);
+    assert.equal(await exists(join(files.dir, freshPartial)), true);
+    assert.equal(await store.uploads.usedBytes(owner), 100);
   });
 
   it('a sweep reclaims media no existing video shows, with its source and quota; media being made or shown stays', async () => {

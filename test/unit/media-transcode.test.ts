@@ -1,15 +1,45 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { TremoloError } from '../../src/protocol/errors.ts';
 import { probeMedia } from '../../src/workers/media/ffmpeg.ts';
-import { parseMediaPlaylist, planTranscode, transcode, type TranscodeManifest } from '../../src/workers/tasks/transcode.ts';
+import { keyframeIntervalS, parseMediaPlaylist, planTranscode, transcode, type TranscodeManifest } from '../../src/workers/tasks/transcode.ts';
 import type { TaskProgress } from '../../src/workers/task-protocol.ts';
 import { makeClip, makeMatroska, playlistDisguisedAsTs, processesMentioning, removeDir, tempDir, textFile, videoSize } from '../helpers/ffmpeg-fixtures.ts';
 
 /** Debian's tools from PATH, named explicitly so these tests mean the same binaries on any revision. */
 const bins = { ffmpegPath: 'ffmpeg', ffprobePath: 'ffprobe' };
+
+const run = promisify(execFile);
+
+/** ffprobe's start time of each stream type of a file or playlist (our own output). */
+async function startTimes(file: string): Promise<Record<string, number>> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,start_time', '-of', 'json', file]);
+  const streams = (JSON.parse(stdout) as { streams: { codec_type: string; start_time: string }[] }).streams;
+  return Object.fromEntries(streams.map((s) => [s.codec_type, Number(s.start_time)]));
+}
+
+/** Presentation times of the video keyframes of a file or playlist, as the demuxer flags them. */
+async function keyframeTimes(file: string): Promise<number[]> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,flags', '-of', 'csv=p=0', file], {
+    maxBuffer: 16 << 20,
+  });
+  return stdout
+    .split('\n')
+    .filter((l) => /,K/.test(l))
+    .map((l) => Number(l.split(',')[0]));
+}
+
+/** H.264 NAL unit types of the video slices (1 = non-IDR, 5 = IDR), in stream order. */
+async function sliceTypes(file: string): Promise<number[]> {
+  const { stderr } = await run('ffmpeg', ['-hide_banner', '-i', file, '-map', '0:v', '-c', 'copy', '-bsf:v', 'trace_headers', '-f', 'null', '-'], {
+    maxBuffer: 64 << 20,
+  });
+  return [...stderr.matchAll(/nal_unit_type\s+\d+ = (\d+)$/gm)].map((m) => Number(m[1])).filter((t) => t === 1 || t === 5);
+}
 
 describe('transcode', () => {
   let dir: string;
@@ -56,6 +86,46 @@ describe('transcode', () => {
     assert.equal(mp4.height, 720);
     assert.equal(mp4.videoCodec, 'h264');
     assert.equal(mp4.audioCodec, 'aac');
+  });
+
+  it('gives every rendition one timeline: video and audio start within a frame of the top rung', async () => {
+    // Issue 15: the lower rungs started 1.4 s after the top one (plain hls muxer vs tee).
+    const frame = 1 / manifest.probe.fps;
+    const [top, ...rest] = await Promise.all(manifest.hls.variants.map((v) => startTimes(join(manifest.dir, v.playlist))));
+    assert.ok(rest.length >= 1, 'several renditions');
+    assert.ok(top!.video! < 0.5, `the top rung starts at the beginning (${top!.video})`);
+    for (const [i, r] of rest.entries()) {
+      const name = manifest.hls.variants[i + 1]!.playlist;
+      for (const kind of ['video', 'audio']) {
+        assert.ok(Math.abs(r[kind]! - top![kind]!) <= frame, `${name} ${kind} starts at ${r[kind]} s, the top rung at ${top![kind]} s`);
+      }
+    }
+  });
+
+  it('puts IDR frames every 2 s on one grid in every rendition, and one at the start of each segment', async () => {
+    const frame = 1 / manifest.probe.fps;
+    const grids = await Promise.all(manifest.hls.variants.map((v) => keyframeTimes(join(manifest.dir, v.playlist))));
+    const start = grids[0]![0]!;
+    const expected = [0, 2, 4].map((t) => start + t); // a 5 s clip
+    for (const [i, grid] of grids.entries()) {
+      const name = manifest.hls.variants[i]!.playlist;
+      assert.equal(grid.length, expected.length, `${name} keyframes at ${grid.join(', ')}`);
+      grid.forEach((t, k) => assert.ok(Math.abs(t - expected[k]!) <= frame / 2, `${name} keyframe ${k} at ${t} s, expected ${expected[k]} s`));
+      const slices = await sliceTypes(join(manifest.dir, manifest.hls.variants[i]!.playlist));
+      assert.equal(slices.filter((t) => t === 5).length, expected.length, `${name}: every keyframe is an IDR, no other frame is`);
+      for (const seg of parseMediaPlaylist(await readFile(join(manifest.dir, manifest.hls.variants[i]!.playlist), 'utf8'))) {
+        const first = await sliceTypes(join(manifest.dir, dirname(manifest.hls.variants[i]!.playlist), seg.uri));
+        assert.equal(first[0], 5, `${name} ${seg.uri} starts with an IDR frame`);
+      }
+    }
+  });
+
+  it('spaces IDR frames at most 2 s apart, a whole number of them per segment', () => {
+    assert.equal(keyframeIntervalS(2), 2);
+    assert.equal(keyframeIntervalS(6), 2);
+    assert.equal(keyframeIntervalS(1), 1);
+    assert.equal(keyframeIntervalS(3), 1.5);
+    assert.throws(() => keyframeIntervalS(0), RangeError);
   });
 
   it('writes the MP4 with its index first (faststart)', async () => {

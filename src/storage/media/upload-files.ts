@@ -10,7 +10,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TremoloError } from '../../protocol/errors.ts';
 
@@ -26,6 +26,18 @@ export interface UploadInfo {
 
 /** The metadata key that names an upload's owner: set by the server, trusted by `owned`, never shown to clients. */
 export const OWNER_METADATA_KEY = 'owner';
+
+/**
+ * The metadata key that marks a partial upload of the tus concatenation extension (value
+ * `partial`): set by the server, never shown to clients. A partial has no job of its own
+ * and expires even when finished, unless a final upload took its bytes first.
+ */
+export const CONCAT_METADATA_KEY = 'concat';
+
+/** True for a partial upload (concatenation), which only a final upload of its owner may use. */
+export function isPartial(info: Pick<UploadInfo, 'metadata'>): boolean {
+  return info.metadata[CONCAT_METADATA_KEY] === 'partial';
+}
 
 const UPLOAD_ID = /^[A-Za-z0-9]{1,64}-[a-f0-9]{32}$/;
 
@@ -106,6 +118,13 @@ export class UploadFiles {
     // the record last: a removal cut short leaves a record that sweeps still find (bytes alone they would not)
     await rm(join(this.dir, uploadId), { force: true });
     await rm(join(this.dir, `${uploadId}.json`), { force: true });
+  }
+
+  /** Cuts an upload's bytes back to `length` (bytes that failed a chunk checksum); never lengthens it. */
+  async truncate(uploadId: string, length: number): Promise<void> {
+    if (!Number.isSafeInteger(length) || length < 0) return;
+    const bytes = await stat(this.path(uploadId)).then((st) => st.size, () => 0);
+    if (bytes > length) await truncate(this.path(uploadId), length);
   }
 
   /** Compares the file with a declared `<algorithm> <base64>` checksum. */

@@ -12,7 +12,7 @@ import { OcrEngine } from './tag/ocr.ts';
 import { workerSessions, type SessionSpec } from './tag/sessions.ts';
 import { defineTask, stoppedError, type TaskContext } from '../task-protocol.ts';
 import { SpeechDetector, speechTag } from './tag/speech.ts';
-import type { ClassifierLabel, FrameSize, OcrLine, RawImage, TagInput, TaggerOptions, TagResult } from './tag/types.ts';
+import type { ClassifierLabel, FrameSize, OcrLine, RawImage, TagInput, TaggerOptions, TaggingModel, TagResult } from './tag/types.ts';
 
 export type { TagInput, TagResult, TaggerOptions } from './tag/types.ts';
 
@@ -38,6 +38,15 @@ export async function tag(input: TagInput, ctx: Partial<TaskContext> = {}, token
       SpeechDetector.load(workerSessions, spec),
       options.classifier ? ImageClassifier.load(workerSessions, spec, options.classifier) : undefined,
     ]);
+    const modelSeconds: Partial<Record<TaggingModel, number>> = {};
+    const timed = async <T>(model: TaggingModel, run: () => Promise<T>): Promise<T> => {
+      const started = performance.now();
+      try {
+        return await run();
+      } finally {
+        modelSeconds[model] = (modelSeconds[model] ?? 0) + (performance.now() - started) / 1000;
+      }
+    };
     // Frames are read one after another: each run already uses the session's threads.
     const readFrames = async (): Promise<{ lines: OcrLine[]; frame?: FrameSize; labels?: ClassifierLabel[] }> => {
       const lines: OcrLine[] = [];
@@ -47,14 +56,15 @@ export async function tag(input: TagInput, ctx: Partial<TaskContext> = {}, token
         if (signal?.aborted) throw stoppedError(signal);
         const img = await decodeImage(path, ffmpegPath);
         frame ??= { width: img.width, height: img.height };
-        lines.push(...(await ocr.read(img)));
+        lines.push(...(await timed('ocr', () => ocr.read(img))));
         if (classifier) images.push(img);
         report(((i + 1) / keyframes.length) * 90);
       }
-      return { lines, ...(frame ? { frame } : {}), ...(classifier ? { labels: await classifier.classifyFrames(images) } : {}) };
+      const labels = classifier ? await timed('classifier', () => classifier.classifyFrames(images)) : undefined;
+      return { lines, ...(frame ? { frame } : {}), ...(labels ? { labels } : {}) };
     };
     report(0);
-    const [frames, speechReport] = await Promise.all([readFrames(), speech.analyseFile(videoPath, ffmpegPath)]);
+    const [frames, speechReport] = await Promise.all([readFrames(), timed('speech', () => speech.analyseFile(videoPath, ffmpegPath))]);
     if (signal?.aborted) throw stoppedError(signal);
     const tags = new Set<string>(keywordTags(frames.lines, tokenizer));
     tags.add(speechTag(speechReport, speech.settings));
@@ -68,6 +78,7 @@ export async function tag(input: TagInput, ctx: Partial<TaskContext> = {}, token
       speech: { ratio: Math.round(speechReport.ratio * 1000) / 1000, segments: speechReport.segments },
       ...(frames.labels ? { classifier: frames.labels } : {}),
       device: usedCuda ? 'cuda' : 'cpu',
+      modelSeconds,
     };
   } catch (err) {
     if (err instanceof TremoloError) throw err;

@@ -12,6 +12,11 @@
  * encoded once and written to both HLS and MP4 through the tee muxer. On a 2-core box the
  * pool runs two such tasks side by side, which beats one multi-threaded ffmpeg per task.
  *
+ * Every rendition shares one timeline (RFC 8216 section 6.2.4: a player switching variants
+ * relies on matching timestamps): each is muxed the same way, through tee to hls with the
+ * MPEG-TS muxing delay pinned to 0, and each has IDR frames on the same grid, at most 2 s
+ * apart (Apple's HLS authoring spec) and dividing the segment length, so segments align.
+ *
  * The source is opened with the demuxer its probe named (`-f`, local files only), never one
  * ffmpeg guesses: a guessed HLS or concat demuxer would read other files into the output.
  *
@@ -80,6 +85,15 @@ const LADDER = [
 ] as const;
 
 const MAX_FPS = 30;
+/** IDR frames at most this far apart (Apple's HLS authoring specification asks for 2 s). */
+const MAX_KEYFRAME_INTERVAL_S = 2;
+
+/** Seconds between IDR frames for a segment length: at most 2 s, and a whole number of them per segment. */
+export function keyframeIntervalS(segmentS: number): number {
+  if (!Number.isFinite(segmentS) || segmentS <= 0) throw new RangeError('segmentS must be a positive number of seconds');
+  // the epsilon keeps 2 / 2 at one interval despite floating point
+  return segmentS / Math.ceil(segmentS / MAX_KEYFRAME_INTERVAL_S - 1e-9);
+}
 const even = (n: number): number => Math.max(2, Math.round(n / 2) * 2);
 
 /** The rungs for a source: the ladder's rungs no larger than the source, or the source's own size. */
@@ -117,6 +131,7 @@ export function planTranscode(
   const rungs = ladderFor(probe);
   const top = rungs[0]!;
   const seg = opts.segmentS ?? 2;
+  const gop = keyframeIntervalS(seg);
   const kfCount = Math.max(1, opts.keyframeCount ?? 6);
   const hasAudio = probe.audioCodec !== undefined;
   const posterAt = Math.min(1, probe.durationS / 4);
@@ -141,25 +156,26 @@ export function planTranscode(
     '-c:v', 'libx264', '-preset', 'veryfast', '-threads', '1',
     '-profile:v', 'high', '-level:v', '3.1', '-pix_fmt', 'yuv420p',
     '-crf', '23', '-maxrate', `${r.maxrateK}k`, '-bufsize', `${r.maxrateK * 2}k`,
-    // Keyframes on the same grid in every rung, so segments align for bitrate switching.
-    '-force_key_frames', `expr:gte(t,n_forced*${seg})`,
+    // IDR frames on the same time grid in every rung and nowhere else (no scene-cut
+    // keyframes), so segments and switch points align for bitrate switching.
+    '-force_key_frames', `expr:gte(t,n_forced*${gop})`, '-forced-idr', '1', '-sc_threshold', '0',
     ...(hasAudio ? ['-c:a', 'aac', '-b:a', `${r.audioK}k`, '-ac', '2'] : []),
-  ];
-  const hlsOpts = (dir: string): string[] => [
-    '-f', 'hls', '-hls_time', String(seg), '-hls_playlist_type', 'vod',
-    '-hls_flags', 'independent_segments', '-hls_segment_filename', `${dir}/seg_%03d.ts`,
   ];
   const variantPlaylists = rungs.map((r) => `hls/${r.name}/index.m3u8`);
   const mp4 = 'video.mp4';
+  // One muxer stack for every rendition. A plain `-f hls` output inherits ffmpeg's default
+  // -muxdelay (0.7 s), which MPEG-TS turns into a 1.4 s timestamp offset, while a tee slave
+  // gets none: renditions muxed the two ways start 1.4 s apart and a player switching
+  // between them replays or skips that much. max_delay=0 pins it for every rendition.
+  const hlsSlave = (i: number, dir: string): string =>
+    `[f=hls:max_delay=0:hls_time=${seg}:hls_playlist_type=vod:hls_flags=independent_segments:hls_segment_filename=${dir}/seg_%03d.ts]${variantPlaylists[i]}`;
 
   const outputs: FfmpegPlan['outputs'] = rungs.map((r, i) => {
-    const dir = `hls/${r.name}`;
-    if (i === 0) {
-      // Encode the top rung once; tee writes it to both the MP4 fallback and the HLS variant.
-      const tee = `[f=mp4:movflags=+faststart]${mp4}|[f=hls:hls_time=${seg}:hls_playlist_type=vod:hls_flags=independent_segments:hls_segment_filename=${dir}/seg_%03d.ts]${variantPlaylists[i]}`;
-      return { path: tee, options: [...video(i, r), '-flags', '+global_header', '-f', 'tee'] };
-    }
-    return { path: variantPlaylists[i]!, options: [...video(i, r), ...hlsOpts(dir)] };
+    const slave = hlsSlave(i, `hls/${r.name}`);
+    if (i > 0) return { path: slave, options: [...video(i, r), '-f', 'tee'] };
+    // Encode the top rung once; tee writes it to both the MP4 fallback (which needs the
+    // codec headers out of band) and the HLS variant.
+    return { path: `[f=mp4:movflags=+faststart]${mp4}|${slave}`, options: [...video(i, r), '-flags', '+global_header', '-f', 'tee'] };
   });
   outputs.push({ path: 'poster.jpg', options: ['-map', '[poster]', '-frames:v', '1', '-q:v', '3'] });
   outputs.push({ path: 'keyframes/kf_%02d.jpg', options: ['-map', '[kf]', '-frames:v', String(kfCount), '-q:v', '4'] });

@@ -43,9 +43,9 @@ const TUS_LEADS: Record<number, string> = {
   409: "Upload-Offset is not the upload's offset: HEAD the upload for it",
   410: 'The upload expired or was removed',
   412: 'Tus-Resumable: 1.0.0 is required',
-  460: 'The file does not match the checksum in its metadata; the upload was removed',
+  460: "The bytes do not match their checksum: a PATCH's Upload-Checksum (nothing of it stored) or the whole-file checksum in the metadata (the upload was removed)",
   500: 'The upload could not be locked in time (retry), or the server failed',
-  501: 'A tus extension this server does not offer (concatenation, deferred length)',
+  501: 'A tus extension this server does not offer (deferred length)',
 };
 
 /** Answers of our hooks when the last byte arrives: the checksum, then the upload's job. */
@@ -90,7 +90,9 @@ export function tusOperations(limits: TusDocLimits): Record<string, OpenAPIV3.Pa
             headers: {
               'Tus-Resumable': tusResumableOut,
               'Tus-Version': header('Versions offered: 1.0.0', { type: 'string' }, true),
-              'Tus-Extension': header('creation, creation-with-upload, termination, expiration', { type: 'string' }, true),
+              'Tus-Extension': header('creation, creation-with-upload, termination, expiration, checksum, concatenation', { type: 'string' }, true),
+              'Tus-Max-Size': header(`The largest upload in bytes: ${limits.maxBytes} (UPLOAD_MAX_BYTES)`, { type: 'integer', minimum: 1 }, true),
+              'Tus-Checksum-Algorithm': header('Algorithms accepted in Upload-Checksum: sha1,sha256', { type: 'string' }, true),
             },
           },
           ...refusals('options', [], [], ['E_ORIGIN_NOT_ALLOWED'], 'A CORS preflight from an origin not in CORS_ORIGINS'),
@@ -104,7 +106,10 @@ export function tusOperations(limits: TusDocLimits): Record<string, OpenAPIV3.Pa
           `\`filename\` stands in for it), \`description\` (at most ${limits.descriptionMaxChars}), and \`checksum\` (\`sha256 <base64 digest>\`, ` +
           'also sha1 or md5) of the whole file, checked when the last byte arrives. Titles follow the text rules of videos. ' +
           'An upload counts against the user\'s quota (UPLOAD_QUOTA_BYTES) until it expires or is terminated. ' +
-          'When the bytes sent complete the upload, its media job starts and is named in Tremolo-Job-Id.',
+          'When the bytes sent complete the upload, its media job starts and is named in Tremolo-Job-Id. ' +
+          'Concatenation (parallel uploads): `Upload-Concat: partial` creates a partial upload (no metadata needed, no job; it counts ' +
+          'against the quota); `Upload-Concat: final;<URL> <URL> ...` with Upload-Metadata and no Upload-Length creates the upload from ' +
+          'finished partial uploads of the same user, in that order, removes them (their quota passes to it, so the bytes count once) and starts its job.',
         tags,
         security,
         parameters: [
@@ -112,17 +117,24 @@ export function tusOperations(limits: TusDocLimits): Record<string, OpenAPIV3.Pa
           {
             name: 'Upload-Length',
             in: 'header',
-            required: true,
+            required: false,
             schema: { type: 'integer', minimum: 1, maximum: limits.maxBytes },
-            description: `The size of the whole file in bytes, at most ${limits.maxBytes} (UPLOAD_MAX_BYTES); deferred lengths are not accepted`,
+            description: `The size of the whole file in bytes, at most ${limits.maxBytes} (UPLOAD_MAX_BYTES); required but for a final upload (concatenation), which must not send it; deferred lengths are not accepted`,
+          },
+          {
+            name: 'Upload-Concat',
+            in: 'header',
+            required: false,
+            schema: { type: 'string', pattern: '^(partial|final;.+)$' },
+            description: `\`partial\`, or \`final;\` and 1 to 64 space-separated URLs of the user's finished partial uploads (concatenation)`,
           },
           {
             name: 'Upload-Metadata',
             in: 'header',
-            required: true,
+            required: false,
             // one of the pairs is a non-empty title (or filename)
             schema: { type: 'string', pattern: '(^|,) *(title|filename) [A-Za-z0-9+/]+={0,2} *(,|$)' },
-            description: 'Comma-separated `key base64value` pairs with unique keys; `title` is required (see above)',
+            description: 'Comma-separated `key base64value` pairs with unique keys; `title` is required (see above) but for a partial upload',
             examples: { title: { value: 'title bXkgY2xpcA==' } },
           },
         ],
@@ -140,7 +152,7 @@ export function tusOperations(limits: TusDocLimits): Record<string, OpenAPIV3.Pa
           },
           ...refusals(
             'post',
-            ['INVALID_LENGTH', 'INVALID_METADATA', 'UNSUPPORTED_CONCATENATION_EXTENSION', 'UNSUPPORTED_CREATION_DEFER_LENGTH_EXTENSION', 'ERR_SIZE_EXCEEDED', 'ERR_MAX_SIZE_EXCEEDED', 'FILE_WRITE_ERROR', ...ANY_HANDLER],
+            ['INVALID_LENGTH', 'INVALID_METADATA', 'UNSUPPORTED_CREATION_DEFER_LENGTH_EXTENSION', 'ERR_SIZE_EXCEEDED', 'ERR_MAX_SIZE_EXCEEDED', 'FILE_WRITE_ERROR', ...ANY_HANDLER],
             PRECONDITIONS,
             ['E_VALIDATION', 'E_PAYLOAD_TOO_LARGE', 'E_QUOTA_EXCEEDED', ...FINISH],
           ),
@@ -160,7 +172,8 @@ export function tusOperations(limits: TusDocLimits): Record<string, OpenAPIV3.Pa
             headers: {
               'Upload-Offset': header('Bytes stored', { type: 'integer', minimum: 0 }, true),
               'Upload-Length': header('The size of the whole file', { type: 'integer', minimum: 1 }, true),
-              'Upload-Metadata': header('The metadata, as stored (with the owner)', { type: 'string' }),
+              'Upload-Metadata': header('The metadata the client sent (keys only the server sets are left out)', { type: 'string' }),
+              'Upload-Concat': header('`partial` for a partial upload (concatenation)', { type: 'string' }),
               'Upload-Expires': uploadExpires,
               'Cache-Control': header('no-store', { type: 'string' }, true),
               'Tus-Resumable': tusResumableOut,
@@ -183,6 +196,13 @@ export function tusOperations(limits: TusDocLimits): Record<string, OpenAPIV3.Pa
             required: true,
             schema: { type: 'integer', minimum: 0 },
             description: 'Where these bytes go: the upload\'s current offset (from HEAD)',
+          },
+          {
+            name: 'Upload-Checksum',
+            in: 'header',
+            required: false,
+            schema: { type: 'string', pattern: '^(sha1|sha256) [A-Za-z0-9+/]+={0,2}$' },
+            description: 'The checksum of this request\'s bytes (tus checksum extension): on a mismatch 460 and none of them is stored',
           },
         ],
         requestBody: { required: true, content: bytes('The next bytes of the file') },
@@ -212,7 +232,38 @@ export function tusOperations(limits: TusDocLimits): Record<string, OpenAPIV3.Pa
               ...ANY_HANDLER,
             ],
             [...PRECONDITIONS, CONTENT_TYPE_CHECK],
-            ['E_UPLOAD_NOT_FOUND', ...FINISH],
+            ['E_VALIDATION', 'E_UPLOAD_NOT_FOUND', ...FINISH],
+          ),
+        },
+      },
+      post: {
+        operationId: 'overrideUploadMethod',
+        summary: 'PATCH, HEAD or DELETE for clients behind proxies that block them (X-HTTP-Method-Override)',
+        description:
+          'Answers as the method named in X-HTTP-Method-Override, with its headers and body (tus-js-client `overridePatchMethod`). ' +
+          "A POST to an upload's URL without it is refused: uploads are created at POST /v1/uploads only.",
+        tags,
+        security,
+        parameters: [
+          uploadIdParam,
+          tusResumable,
+          {
+            name: 'X-HTTP-Method-Override',
+            in: 'header',
+            required: true,
+            schema: { type: 'string', enum: ['PATCH', 'HEAD', 'DELETE'] },
+            description: 'The method this request stands for',
+          },
+        ],
+        requestBody: { required: false, content: bytes('The next bytes of the file, for PATCH') },
+        responses: {
+          200: { description: 'As HEAD', headers: { 'Upload-Offset': header('Bytes stored', { type: 'integer', minimum: 0 }), 'Tus-Resumable': tusResumableOut } },
+          204: { description: 'As PATCH or DELETE', headers: { 'Upload-Offset': header('Bytes stored now (PATCH)', { type: 'integer', minimum: 0 }), 'Tus-Resumable': tusResumableOut, 'Tremolo-Job-Id': jobId } },
+          ...refusals(
+            'post',
+            ['FILE_NOT_FOUND', 'MISSING_OFFSET', 'INVALID_CONTENT_TYPE', 'FILE_NO_LONGER_EXISTS', 'INVALID_OFFSET', 'INVALID_TERMINATION', 'ERR_SIZE_EXCEEDED', 'FILE_WRITE_ERROR', ...ANY_HANDLER],
+            [...PRECONDITIONS, CONTENT_TYPE_CHECK],
+            ['E_VALIDATION', 'E_UPLOAD_NOT_FOUND', ...FINISH],
           ),
         },
       },

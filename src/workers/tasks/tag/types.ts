@@ -60,6 +60,9 @@ export interface FrameSize {
   height: number;
 }
 
+/** The models the tagger runs. */
+export type TaggingModel = 'ocr' | 'speech' | 'classifier';
+
 export interface TagResult {
   /** Normalised tags (src/domain/tags.ts): no leading `#`, lower case. */
   tags: string[];
@@ -71,6 +74,8 @@ export interface TagResult {
   classifier?: ClassifierLabel[];
   /** Where the models actually ran (cuda falls back to cpu). */
   device: TaggerDevice;
+  /** Seconds spent in each model that ran (its pre- and post-processing included), for metrics. */
+  modelSeconds: Partial<Record<TaggingModel, number>>;
 }
 
 /** Input of the worker task `tag`. */
