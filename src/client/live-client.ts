@@ -80,8 +80,10 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
   private readonly watched = new Map<string, Watched>();
   private readonly ackTimeoutMs: number;
   private connectedOnce = false;
-  /** The reconnect a `server:shutdown` scheduled; cleared by close(). */
-  private comeBack: ReturnType<typeof setTimeout> | undefined;
+  /** Set by close(): a closed client is not brought back (by a shutdown notice's timer or a token refresh). */
+  private closed = false;
+  /** The reconnect a shutdown notice scheduled, if any. */
+  private comeback: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly opts: LiveClientOptions) {
     super();
@@ -109,9 +111,12 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     this.socket.on('session:expired', () => void this.reauthenticate());
     this.socket.on('server:shutdown', ({ retryAfterMs }) => {
       // the server is going away: come back (to whichever process answers) after the hint
-      clearTimeout(this.comeBack);
-      this.comeBack = setTimeout(() => this.socket.connect(), retryAfterMs);
-      this.comeBack.unref?.();
+      clearTimeout(this.comeback);
+      this.comeback = setTimeout(() => {
+        this.comeback = undefined;
+        if (!this.closed) this.socket.connect();
+      }, retryAfterMs);
+      this.comeback.unref?.();
     });
     this.socket.on('connect', () => {
       if (this.connectedOnce) {
@@ -129,6 +134,7 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
 
   /** Connects; rejects with the server's code when the handshake is refused. */
   connect(): Promise<void> {
+    this.closed = false;
     if (this.socket.connected) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const onConnect = () => {
@@ -146,9 +152,10 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     });
   }
 
+  /** Disconnects for good: nothing reconnects it until `connect()` is called again. */
   close(): void {
-    // a closed client must not come back: that reconnect would retry for as long as the process lives
-    clearTimeout(this.comeBack);
+    this.closed = true;
+    clearTimeout(this.comeback);
     this.socket.disconnect();
   }
 
@@ -300,6 +307,7 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     if (!this.opts.refreshToken) return;
     try {
       this.opts.token = await this.opts.refreshToken();
+      if (this.closed) return;
       this.socket.disconnect();
       this.socket.connect();
     } catch {
