@@ -137,41 +137,27 @@ export async function videoRoutes(app: FastifyInstance, deps: VideoRouteDeps): P
     },
   );
 
-  app.post<{ Params: { id: string } }>(
-    '/v1/videos/:id/like',
-    {
+  // a like and its undoing: one route shape, one reply (the socket's too)
+  const likeRoutes = [
+    { method: 'POST', operationId: 'likeVideo', summary: 'Like a video (idempotent: `changed` says whether it was new)', write: engine.like.bind(engine) },
+    { method: 'DELETE', operationId: 'unlikeVideo', summary: 'Take a like back (idempotent)', write: engine.unlike.bind(engine) },
+  ] as const;
+  for (const { method, operationId, summary, write } of likeRoutes) {
+    app.route<{ Params: { id: string } }>({
+      method,
+      url: '/v1/videos/:id/like',
       preHandler: app.requireUser,
       schema: {
         tags: ['likes'],
-        operationId: 'likeVideo',
-        summary: 'Like a video (idempotent: `changed` says whether it was new)',
+        operationId,
+        summary,
         security: auth,
         params: schemas.idParams,
         response: { 200: likeResult, ...errorResponses(...VIDEO_WRITE) },
       },
-    },
-    async (req) => {
-      return likeReply(await engine.like(req.params.id, userOf(req)));
-    },
-  );
-
-  app.delete<{ Params: { id: string } }>(
-    '/v1/videos/:id/like',
-    {
-      preHandler: app.requireUser,
-      schema: {
-        tags: ['likes'],
-        operationId: 'unlikeVideo',
-        summary: 'Take a like back (idempotent)',
-        security: auth,
-        params: schemas.idParams,
-        response: { 200: likeResult, ...errorResponses(...VIDEO_WRITE) },
-      },
-    },
-    async (req) => {
-      return likeReply(await engine.unlike(req.params.id, userOf(req)));
-    },
-  );
+      handler: async (req) => likeReply(await write(req.params.id, userOf(req))),
+    });
+  }
 
   app.get<{ Params: { id: string }; Querystring: { cursor?: string; limit: number; order: 'newest' | 'oldest' } }>(
     '/v1/videos/:id/comments',
