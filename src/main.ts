@@ -33,7 +33,7 @@ import { VideoJson } from './transport/http/video-json.ts';
 import { videoRoutes } from './transport/http/routes/videos.ts';
 import { webRoutes } from './transport/http/routes/web.ts';
 import { createHttpServer } from './transport/http/server.ts';
-import { LiveGateway } from './transport/live/gateway.ts';
+import { LiveGateway, type CrossProcess } from './transport/live/gateway.ts';
 import { VERSION } from './version.ts';
 import { startMediaPipeline } from './workers/media-pipeline.ts';
 
@@ -41,6 +41,12 @@ export interface StartOptions {
   clock?: Clock;
   /** false silences logs (tests). */
   logger?: boolean;
+  /**
+   * Runs this server as one of several nodes in one process (tests of multi-node behaviour):
+   * the nodes share `store` (the caller's, left open), and `invalidation` and `crossProcess`
+   * stand in for Redis pub/sub. Overrides STORAGE.
+   */
+  node?: { store: Store; invalidation: InvalidationBus; crossProcess: CrossProcess };
 }
 
 export interface Tremolo {
@@ -82,7 +88,10 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   let store: Store;
   let invalidation: InvalidationBus = new LocalInvalidationBus();
   let redis: RedisConnection | undefined;
-  if (config.storage === 'redis') {
+  if (opts.node) {
+    store = opts.node.store;
+    invalidation = opts.node.invalidation;
+  } else if (config.storage === 'redis') {
     const connection = await RedisConnection.open({
       url: config.redisUrl,
       ...(config.redisCluster ? { clusterNodes: config.redisCluster.split(',') } : {}),
@@ -195,7 +204,8 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   await app.register(feedRoutes, { engine, videoJson });
   await app.register(webRoutes, { publicUrl: config.publicUrl });
 
-  const crossProcess: SocketAdapter | undefined = await redis?.socketAdapter();
+  const socketAdapter: SocketAdapter | undefined = await redis?.socketAdapter();
+  const crossProcess = opts.node?.crossProcess ?? socketAdapter;
   const gateway = new LiveGateway({
     httpServer: app.server,
     engine,
@@ -218,11 +228,12 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       deliveryBudget: config.liveDeliveryBudget,
       broadcastSlice: config.liveBroadcastSlice,
       coalesceCounters: config.liveCounterCoalesce,
+      commentMaxChars: config.commentMaxChars,
     },
     userEventCounters: sharedCounters,
     ...(crossProcess ? { crossProcess } : {}),
   });
-  await crossProcess?.subscribed();
+  await socketAdapter?.subscribed();
   sink.add(gateway);
   closers.push(() => media.close()); // pushed last so it runs first: jobs stop before the connections they report through
 
@@ -254,7 +265,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       await step('http server', () => httpClosed);
       await step('engine', () => engine.shutdown(config.shutdownTimeoutMs));
       for (const c of closers.reverse()) await step('connection', c);
-      await step('storage', () => store.close());
+      if (!opts.node) await step('storage', () => store.close());
     })());
 
   return { config, engine, app, gateway, metrics, store, url, metricsUrl: metricsServer?.url, close };

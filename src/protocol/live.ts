@@ -59,11 +59,19 @@ export interface JobProgressPayload {
   error?: { code: string; message: string };
 }
 
+/** What a like or an unlike is acknowledged with, over the socket and REST alike. */
+export interface LikeReply {
+  changed: boolean;
+  counters: Counters;
+  /** Head of the video's event log after the write. */
+  offset: number;
+}
+
 export interface ClientToServerEvents {
   'video:watch': (req: WatchRequest, ack: AckFn<WatchReply>) => void;
   'video:unwatch': (req: { videoId: string }, ack: AckFn<{ videoId: string }>) => void;
-  'video:like': (req: { videoId: string }, ack: AckFn<{ changed: boolean; counters: Counters; offset: number }>) => void;
-  'video:unlike': (req: { videoId: string }, ack: AckFn<{ changed: boolean; counters: Counters; offset: number }>) => void;
+  'video:like': (req: { videoId: string }, ack: AckFn<LikeReply>) => void;
+  'video:unlike': (req: { videoId: string }, ack: AckFn<LikeReply>) => void;
   'comment:add': (
     req: { videoId: string; text: string; replyTo?: string; idempotencyKey: string },
     ack: AckFn<{ comment: Comment; duplicate: boolean; offset: number }>,
@@ -72,6 +80,13 @@ export interface ClientToServerEvents {
   'user:follow': (req: { userId: string }, ack: AckFn<{ changed: boolean }>) => void;
   'user:unfollow': (req: { userId: string }, ack: AckFn<{ changed: boolean }>) => void;
 }
+
+/** A client event's name. */
+export type ClientEvent = keyof ClientToServerEvents;
+/** The payload a client sends with event `E`. */
+export type RequestOf<E extends ClientEvent> = Parameters<ClientToServerEvents[E]>[0];
+/** What a successful ack of event `E` carries besides `ok: true`. */
+export type ReplyOf<E extends ClientEvent> = Parameters<ClientToServerEvents[E]>[1] extends AckFn<infer T extends object> ? T : never;
 
 export interface ServerToClientEvents {
   /** Coalesced: at most one per interval per video, with the latest values. */

@@ -17,6 +17,9 @@ const commentId = {
   examples: ['0APCR7QP80000-0APCR7RS00000'],
 } as const;
 
+/** A client's key for a write it may send again: a retry with the same key is stored once. */
+const idempotencyKey = { type: 'string', minLength: 1, maxLength: 128 } as const;
+
 /** An upload id, as the tus server names uploads: `<ownerId>-<32 hex digits>`. */
 const uploadId = {
   type: 'string',
@@ -218,4 +221,4 @@ export function textField(min: number, max: number, what: string) {
   return { type: 'string', minLength: min, maxLength: max, description: `${what}: ${min} to ${max} characters${rules}` } as const;
 }
 
-export const schemas = { id, commentId, uploadId, counters, video, comment, userProfile, errorBody, errorBodyOf, pageOf, pageQuery, idParams };
+export const schemas = { id, commentId, idempotencyKey, uploadId, counters, video, comment, userProfile, errorBody, errorBodyOf, pageOf, pageQuery, idParams };

@@ -14,7 +14,7 @@ import { answerClientError, answerUnmetExpectation } from './client-errors.ts';
 import type { OriginPolicy } from './origins.ts';
 import type { RateLimits } from './rate-limits.ts';
 import { SECURITY_HEADERS } from './security-headers.ts';
-import { requestValidators } from './validators.ts';
+import { issueField, requestValidators } from './validators.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -174,7 +174,7 @@ export function toHttpError(err: FastifyError | Error): TremoloError {
   const fe = err as FastifyError;
   if (fe.validation) {
     const first = fe.validation[0];
-    const path = first?.instancePath?.replace(/^\//, '').replace(/\//g, '.') || (first?.params as { missingProperty?: string })?.missingProperty || '';
+    const path = issueField(first);
     const field = [fe.validationContext === 'body' ? '' : fe.validationContext, path].filter(Boolean).join('.');
     return new TremoloError('E_VALIDATION', `${field || fe.validationContext || 'request'} ${first?.message ?? 'is invalid'}`, {
       details: { field: field || fe.validationContext },

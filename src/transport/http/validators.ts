@@ -35,3 +35,15 @@ export function requestValidators(): ValidatorFactory {
   };
   return build as unknown as ValidatorFactory;
 }
+
+/** What the message of a failed check needs from one ajv error. */
+export interface ValidationIssue {
+  instancePath?: string;
+  message?: string;
+  params?: unknown;
+}
+
+/** The field an ajv error is about, as a dotted path (`a.b`); '' for the value as a whole. */
+export function issueField(issue: ValidationIssue | undefined): string {
+  return issue?.instancePath?.replace(/^\//, '').replace(/\//g, '.') || (issue?.params as { missingProperty?: string } | undefined)?.missingProperty || '';
+}

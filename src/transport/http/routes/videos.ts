@@ -7,6 +7,7 @@ import type { Engine, Read } from '../../../actors/engine.ts';
 import type { MediaRefs, Video, VideoRecord } from '../../../protocol/model.ts';
 import { TremoloError } from '../../../protocol/errors.ts';
 import { schemas, textField } from '../../../protocol/schemas.ts';
+import { likeReply } from '../../replies.ts';
 import { errorResponses } from '../openapi/operation-errors.ts';
 import { userOf } from '../server.ts';
 import type { VideoJson } from '../video-json.ts';
@@ -40,7 +41,7 @@ const likeResult = {
 /** What a write to a video's actor can meet: no such video, a full mailbox, storage down. */
 const VIDEO_WRITE = ['E_VIDEO_NOT_FOUND', 'E_BUSY', 'E_STORAGE_UNAVAILABLE'] as const;
 
-const IDEMPOTENCY_KEY = { type: 'string', minLength: 1, maxLength: 128 } as const;
+const IDEMPOTENCY_KEY = schemas.idempotencyKey;
 
 /** Marks a body read from cache while storage failed, in the body and as a header. */
 export function degradedAware<T extends object>(reply: FastifyReply, read: Read<T>): T & { degraded?: true } {
@@ -136,43 +137,27 @@ export async function videoRoutes(app: FastifyInstance, deps: VideoRouteDeps): P
     },
   );
 
-  app.post<{ Params: { id: string } }>(
-    '/v1/videos/:id/like',
-    {
+  // a like and its undoing: one route shape, one reply (the socket's too)
+  const likeRoutes = [
+    { method: 'POST', operationId: 'likeVideo', summary: 'Like a video (idempotent: `changed` says whether it was new)', write: engine.like.bind(engine) },
+    { method: 'DELETE', operationId: 'unlikeVideo', summary: 'Take a like back (idempotent)', write: engine.unlike.bind(engine) },
+  ] as const;
+  for (const { method, operationId, summary, write } of likeRoutes) {
+    app.route<{ Params: { id: string } }>({
+      method,
+      url: '/v1/videos/:id/like',
       preHandler: app.requireUser,
       schema: {
         tags: ['likes'],
-        operationId: 'likeVideo',
-        summary: 'Like a video (idempotent: `changed` says whether it was new)',
+        operationId,
+        summary,
         security: auth,
         params: schemas.idParams,
         response: { 200: likeResult, ...errorResponses(...VIDEO_WRITE) },
       },
-    },
-    async (req) => {
-      const r = await engine.like(req.params.id, userOf(req));
-      return { changed: r.changed, counters: r.counters, offset: r.log.offset };
-    },
-  );
-
-  app.delete<{ Params: { id: string } }>(
-    '/v1/videos/:id/like',
-    {
-      preHandler: app.requireUser,
-      schema: {
-        tags: ['likes'],
-        operationId: 'unlikeVideo',
-        summary: 'Take a like back (idempotent)',
-        security: auth,
-        params: schemas.idParams,
-        response: { 200: likeResult, ...errorResponses(...VIDEO_WRITE) },
-      },
-    },
-    async (req) => {
-      const r = await engine.unlike(req.params.id, userOf(req));
-      return { changed: r.changed, counters: r.counters, offset: r.log.offset };
-    },
-  );
+      handler: async (req) => likeReply(await write(req.params.id, userOf(req))),
+    });
+  }
 
   app.get<{ Params: { id: string }; Querystring: { cursor?: string; limit: number; order: 'newest' | 'oldest' } }>(
     '/v1/videos/:id/comments',

@@ -1,0 +1,191 @@
+/**
+ * Engine events to sockets. A process that commits a change hands its video events to every
+ * other process (`serverSideEmit` through the cluster adapter); each process then delivers to
+ * its OWN sockets (`io.local`): comments batched per tick, counters coalesced with an interval
+ * sized for its own rooms and budget, big rooms in slices. User-room events (notifications,
+ * feed, jobs) are plain room broadcasts that the adapter carries. What a watch being answered
+ * must not miss or see twice is kept in `holds` (watch-holds.ts).
+ */
+import type { EngineEvent, EventSink } from '../../actors/events.ts';
+import type { Clock } from '../../domain/clock.ts';
+import type { Metrics } from '../../metrics.ts';
+import { isVideoRoom, userRoom, videoRoom, type CommentAdded, type CommentDeleted, type CounterPayload, type LiveVideoEvent } from '../../protocol/live.ts';
+import { CounterCoalescer } from './counter-coalescer.ts';
+import type { IoServer } from './io.ts';
+import { WatchHolds } from './watch-holds.ts';
+
+export interface DeliverySettings {
+  counterIntervalMs: number;
+  deliveryBudget: number;
+  /** Slice size of the rolling delivery of counter updates to big rooms; 0: the whole room at once. Default 1000. */
+  broadcastSlice?: number;
+  /** false: one counter event per committed write, no coalescing (the naive design, for benchmarks). Default true. */
+  coalesceCounters?: boolean;
+}
+
+export interface DeliveryDeps {
+  io: IoServer;
+  clock: Clock;
+  settings: DeliverySettings;
+  metrics?: Metrics;
+  /**
+   * With other processes: whether their channel takes a message now. Absent: this process is
+   * alone and keeps its events to itself.
+   */
+  canReachPeers?: () => boolean;
+}
+
+export class LiveDelivery implements EventSink {
+  /** What watches being answered are owed, and what each room has been sent. */
+  readonly holds = new WatchHolds();
+  private readonly coalescer: CounterCoalescer;
+  private readonly pendingComments = new Map<string, { added: CommentAdded[]; deleted: CommentDeleted[] }>();
+  private flushScheduled = false;
+
+  constructor(private readonly deps: DeliveryDeps) {
+    const { io, settings } = deps;
+    this.coalescer = new CounterCoalescer({
+      clock: deps.clock,
+      baseIntervalMs: settings.counterIntervalMs,
+      budgetPerSec: settings.deliveryBudget,
+      roomSize: (videoId) => io.of('/').adapter.rooms.get(videoRoom(videoId))?.size ?? 0,
+      emit: (payload) => this.deliverCounters(payload),
+    });
+    io.on('video:events', ({ videoId, events }) => this.deliverVideoEvents(videoId, events));
+    io.of('/').adapter.on('delete-room', (room: string) => {
+      if (isVideoRoom(room)) this.holds.roomClosed(room.slice(videoRoom('').length));
+    });
+  }
+
+  publish(event: EngineEvent): void {
+    const { io } = this.deps;
+    switch (event.type) {
+      case 'video': {
+        const events = event.events.map((e): LiveVideoEvent => ({ ...e, videoId: event.videoId }));
+        // The Redis adapter does not handle a failed PUBLISH: only hand events over while the
+        // channel is up. Peers that miss some recover them from the log (the `prev` chain).
+        if (this.deps.canReachPeers?.()) io.serverSideEmit('video:events', { videoId: event.videoId, events });
+        this.deliverVideoEvents(event.videoId, events);
+        return;
+      }
+      case 'video:deleted':
+        io.to(videoRoom(event.videoId)).emit('video:deleted', { videoId: event.videoId });
+        return;
+      case 'notification':
+        io.to(userRoom(event.userId)).emit('user:notification', event.notification);
+        this.count('user:notification');
+        return;
+      case 'feed:new':
+        io.to(event.userIds.map(userRoom)).emit('feed:new', { videoId: event.videoId, authorId: event.authorId });
+        this.count('feed:new');
+        return;
+      case 'job:progress': {
+        const { type: _t, userId, ...payload } = event;
+        io.to(userRoom(userId)).emit('job:progress', payload);
+        this.count('job:progress');
+        return;
+      }
+    }
+  }
+
+  /** Sends the comments still batched and stops the counter timers (shutdown). */
+  close(): void {
+    this.flushComments();
+    this.coalescer.close();
+  }
+
+  private deliverVideoEvents(videoId: string, events: LiveVideoEvent[]): void {
+    for (const e of events) {
+      if (e.type === 'counters') {
+        const payload = { videoId, ...e.counters, offset: e.offset };
+        this.holds.counters(payload);
+        if (this.deps.settings.coalesceCounters === false) {
+          this.deps.io.local.to(videoRoom(videoId)).except(this.aheadOf(videoId, payload.offset)).emit('video:counters', payload);
+          this.count('video:counters');
+        } else this.coalescer.offer(payload);
+      } else {
+        let pending = this.pendingComments.get(videoId);
+        if (!pending) this.pendingComments.set(videoId, (pending = { added: [], deleted: [] }));
+        if (e.type === 'comment:added') pending.added.push(e);
+        else pending.deleted.push(e);
+      }
+    }
+    if (this.pendingComments.size && !this.flushScheduled) {
+      this.flushScheduled = true;
+      // the end of this turn of the event loop, not a time: every event committed in it goes out together
+      setImmediate(() => this.flushComments());
+    }
+  }
+
+  /** Comments go out each one, but batched per tick: one message per room per tick. */
+  private flushComments(): void {
+    const { io } = this.deps;
+    this.flushScheduled = false;
+    for (const [videoId, { added, deleted }] of this.pendingComments) {
+      const fresh = this.holds.freshIn(videoId);
+      const room = fresh ? io.local.to(videoRoom(videoId)).except([...fresh.keys()]) : io.local.to(videoRoom(videoId));
+      if (added.length) room.emit('comment:added', added);
+      if (deleted.length) room.emit('comment:deleted', deleted);
+      // sockets that joined with an ack newer than some of these get only what is above it
+      for (const [id, acked] of fresh ?? []) {
+        const socket = io.of('/').sockets.get(id);
+        const newAdded = added.filter((e) => e.offset > acked);
+        const newDeleted = deleted.filter((e) => e.offset > acked);
+        if (newAdded.length) socket?.emit('comment:added', newAdded);
+        if (newDeleted.length) socket?.emit('comment:deleted', newDeleted);
+      }
+      this.holds.comments(videoId, added, deleted);
+      this.holds.passed(videoId, Math.max(...added.map((e) => e.offset), ...deleted.map((e) => e.offset)));
+      this.count('comment', added.length + deleted.length);
+    }
+    this.pendingComments.clear();
+  }
+
+  /**
+   * A counter update to the local sockets of a room. A big room is delivered rolling: its
+   * sockets in slices of `broadcastSlice`, the slices spread evenly over the room's interval,
+   * each carrying the newest counters at the moment it goes out. Every socket still gets one
+   * update per interval (the budget holds), but no socket waits behind the rest of the room,
+   * and the event loop never spends more than one slice at a time: one broadcast to 10,000
+   * sockets is 10,000 socket writes, ~100 ms here in which every like's ack would wait.
+   */
+  private deliverCounters(payload: CounterPayload): void {
+    const { io } = this.deps;
+    const { videoId } = payload;
+    const room = videoRoom(videoId);
+    const members = io.of('/').adapter.rooms.get(room);
+    if (!members) return;
+    this.count('video:counters');
+    const slice = this.deps.settings.broadcastSlice ?? 1000;
+    if (slice === 0 || members.size <= slice) {
+      io.local.to(room).except(this.aheadOf(videoId, payload.offset)).emit('video:counters', payload);
+      return;
+    }
+    const ids = [...members];
+    const slices = Math.ceil(ids.length / slice);
+    const step = this.coalescer.intervalFor(videoId) / slices;
+    for (let k = 0; k < slices; k++) {
+      const part = ids.slice(k * slice, (k + 1) * slice);
+      // a socket's own id is a room: this reaches exactly the slice, with one encoding per slice
+      const send = () => {
+        const latest = this.coalescer.latest(videoId) ?? payload;
+        io.local.to(part).except(this.aheadOf(videoId, latest.offset)).emit('video:counters', latest);
+      };
+      if (k === 0) send();
+      else this.deps.clock.setTimeout(send, k * step).unref?.();
+    }
+  }
+
+  /** Sockets that joined with an ack newer than `offset`: counters this old would step them back. */
+  private aheadOf(videoId: string, offset: number): string[] {
+    const fresh = this.holds.freshIn(videoId);
+    if (!fresh) return [];
+    const ids: string[] = [];
+    for (const [id, acked] of fresh) if (acked >= offset) ids.push(id);
+    return ids;
+  }
+
+  private count(event: string, n = 1): void {
+    this.deps.metrics?.liveEvents.inc({ event }, n);
+  }
+}
