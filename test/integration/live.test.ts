@@ -140,8 +140,13 @@ for (const parser of ['json', 'msgpack'] as const) {
       await reader.watch(v.id);
       const resets: number[] = [];
       reader.on('reset', (r) => resets.push(r.snapshot.latestComments.length));
+      // offline for the whole flood: it must not reconnect halfway through and catch up live
+      reader.socket.io.reconnection(false);
       reader.socket.io.engine.close();
+      await eventually(() => !reader.socket.connected, 'the reader to be offline');
       for (let i = 0; i < 15; i++) await writer.comment(v.id, `flood${i}`); // > EVENT_LOG_MAX events
+      reader.socket.io.reconnection(true);
+      reader.socket.connect();
       await eventually(() => resets.length === 1, 'reset');
       assert.equal(resets[0], 15);
     });

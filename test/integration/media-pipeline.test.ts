@@ -28,6 +28,8 @@ let clips: string;
 let wordClip: string;
 /** 30 s 720p: long enough to still be transcoding when a test acts on it. */
 let longClip: string;
+/** 150 s: no attempt gets through it within the pool-full test's JOB_TIMEOUT, however fast the machine. */
+let veryLongClip: string;
 
 before(async () => {
   clips = await tempDir('tremolo-pipeline-');
@@ -46,6 +48,8 @@ before(async () => {
   const short = await makeClip(clips, { seconds: 5, width: 1280, height: 720, fps: 30 });
   longClip = join(clips, 'long.mp4');
   await run(ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-y', '-stream_loop', '5', '-i', short, '-c', 'copy', longClip]);
+  veryLongClip = join(clips, 'very-long.mp4');
+  await run(ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-y', '-stream_loop', '29', '-i', short, '-c', 'copy', veryLongClip]);
 });
 
 after(async () => {
@@ -343,11 +347,13 @@ describe('on one server', () => {
 test('with the pool full, finishing an upload answers 429 E_QUEUE_FULL with Retry-After; jobs time out with E_JOB_TIMEOUT', async () => {
   const dataDir = await tempDir('tremolo-pipeline-full-');
   // One thread and one queue slot: two running jobs fill this process. Each attempt may run
-  // 2 s, far less than the 30 s clip needs, so every job here ends in E_JOB_TIMEOUT.
-  const server = await startServer({ DATA_DIR: dataDir, WORKER_THREADS: '1', WORKER_MAX_QUEUE: '1', JOB_LEASE: '1500ms', JOB_TIMEOUT: '2s' });
+  // 6 s, far less than the 150 s clip needs, so every job here ends in E_JOB_TIMEOUT; and long
+  // enough that both jobs still hold the pool while the test uploads the next one (with 2 s a
+  // loaded machine let the first job time out before the check that it runs).
+  const server = await startServer({ DATA_DIR: dataDir, WORKER_THREADS: '1', WORKER_MAX_QUEUE: '1', JOB_LEASE: '1500ms', JOB_TIMEOUT: '6s' });
   try {
     const user = await newUser(server, 'full');
-    const data = await readFile(longClip);
+    const data = await readFile(veryLongClip);
     // The third upload is sent up to its last byte before the pool fills.
     const created = await fetch(`${server.url}/v1/uploads`, {
       method: 'POST',
@@ -369,8 +375,9 @@ test('with the pool full, finishing an upload answers 429 E_QUEUE_FULL with Retr
     assert.equal((await patch(0, data.subarray(0, data.length - 1))).status, 204);
 
     const first = await tusUpload(server, data, user.token, { title: 'one' });
+    await jobReaches(server, user.token, first.jobId, ['probing', 'transcoding']);
     const second = await tusUpload(server, data, user.token, { title: 'two' });
-    for (const j of [first, second]) await jobReaches(server, user.token, j.jobId, ['probing', 'transcoding']);
+    await jobReaches(server, user.token, second.jobId, ['probing', 'transcoding']);
 
     const full = await patch(data.length - 1, data.subarray(data.length - 1));
     assert.equal(full.status, 429);
