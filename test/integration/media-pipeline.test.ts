@@ -347,10 +347,10 @@ describe('on one server', () => {
 test('with the pool full, finishing an upload answers 429 E_QUEUE_FULL with Retry-After; jobs time out with E_JOB_TIMEOUT', async () => {
   const dataDir = await tempDir('tremolo-pipeline-full-');
   // One thread and one queue slot: two running jobs fill this process. Each attempt may run
-  // 6 s, far less than the 150 s clip needs, so every job here ends in E_JOB_TIMEOUT; and long
-  // enough that both jobs still hold the pool while the test uploads the next one (with 2 s a
-  // loaded machine let the first job time out before the check that it runs).
-  const server = await startServer({ DATA_DIR: dataDir, WORKER_THREADS: '1', WORKER_MAX_QUEUE: '1', JOB_LEASE: '1500ms', JOB_TIMEOUT: '6s' });
+  // 15 s, far less than the 150 s clip needs, so every job here ends in E_JOB_TIMEOUT; and long
+  // enough that both jobs still hold the pool while the test uploads the next one on a loaded
+  // machine (with 2 s the first job could time out before the check that it runs).
+  const server = await startServer({ DATA_DIR: dataDir, WORKER_THREADS: '1', WORKER_MAX_QUEUE: '1', JOB_LEASE: '1500ms', JOB_TIMEOUT: '15s' });
   try {
     const user = await newUser(server, 'full');
     const data = await readFile(veryLongClip);
@@ -391,7 +391,7 @@ test('with the pool full, finishing an upload answers 429 E_QUEUE_FULL with Retr
 
     // The two accepted jobs were not disturbed: they run until their time is up.
     for (const j of [first, second]) {
-      const done = await jobReaches(server, user.token, j.jobId, ['failed', 'ready', 'cancelled'], 20_000);
+      const done = await jobReaches(server, user.token, j.jobId, ['failed', 'ready', 'cancelled'], 60_000);
       assert.equal(done.stage, 'failed');
       assert.equal(done.error?.code, 'E_JOB_TIMEOUT');
     }
@@ -401,9 +401,9 @@ test('with the pool full, finishing an upload answers 429 E_QUEUE_FULL with Retr
     assert.equal(await sample(registry, 'tremolo_media_jobs_finished_total', { outcome: 'failed' }), 2);
     // Room again: the kept upload starts, runs, and is cleaned up after its own timeout.
     let started: { status: number; body: JobBody } | undefined;
-    await eventually(async () => (started = await api<JobBody>(server, user.token, 'POST', '/v1/jobs', { uploadId })).status === 201, 'room for the third job', 20_000);
+    await eventually(async () => (started = await api<JobBody>(server, user.token, 'POST', '/v1/jobs', { uploadId })).status === 201, 'room for the third job', 60_000);
     await jobReaches(server, user.token, started!.body.id, ['probing', 'transcoding', 'failed']);
-    const third = await jobReaches(server, user.token, started!.body.id, ['failed', 'ready'], 20_000);
+    const third = await jobReaches(server, user.token, started!.body.id, ['failed', 'ready'], 60_000);
     assert.equal(third.error?.code, 'E_JOB_TIMEOUT');
     assert.deepEqual(await processesMentioning(uploadId), [], 'its ffmpeg was stopped');
     assert.deepEqual(await readdir(join(dataDir, 'media')), [], 'no output left behind by timed-out jobs');
