@@ -128,25 +128,8 @@ export const userProfile = {
   },
 } as const;
 
-export const errorBody = {
-  type: 'object',
-  required: ['error'],
-  properties: {
-    error: {
-      type: 'object',
-      required: ['code', 'message'],
-      properties: {
-        code: { type: 'string' },
-        message: { type: 'string' },
-        details: { type: 'object', additionalProperties: true },
-      },
-    },
-  },
-} as const;
-
-/** The error body of an answer that carries one of `codes` (and nothing else). */
-export function errorBodyOf(codes: readonly ErrorCode[]) {
-  const known = [...new Set(codes)].sort();
+/** `{ error: { code, message, details? } }`, with `code` described by the given schema. */
+function errorEnvelope(code: { type: 'string'; enum?: string[] }) {
   return {
     type: 'object',
     required: ['error'],
@@ -155,13 +138,20 @@ export function errorBodyOf(codes: readonly ErrorCode[]) {
         type: 'object',
         required: ['code', 'message'],
         properties: {
-          code: { type: 'string', enum: known },
+          code,
           message: { type: 'string', description: 'For people; act on the code' },
           details: { type: 'object', additionalProperties: true, description: 'Fields a client may act on, e.g. `{ "field": "title" }`' },
         },
       },
     },
   };
+}
+
+export const errorBody = errorEnvelope({ type: 'string' });
+
+/** The error body of an answer that carries one of `codes` (and nothing else). */
+export function errorBodyOf(codes: readonly ErrorCode[]) {
+  return errorEnvelope({ type: 'string', enum: [...new Set(codes)].sort() });
 }
 
 /** The catalog codes an error body schema made by `errorBodyOf` admits. */

@@ -171,25 +171,35 @@ describe('a draining server', () => {
   });
 });
 
-describe('JSON bodies are not coerced', () => {
-  let server: Tremolo;
-  let token: string;
-  let videoId: string;
+/** For a describe block: a server with one signed-in user and a video of theirs, and a JSON POST. */
+function userWithVideo(title: string) {
+  const w = {
+    server: undefined as unknown as Tremolo,
+    token: '',
+    videoId: '',
+    /** POSTs a raw JSON body, signed in unless `auth` is false; answers status and body text. */
+    post: async (path: string, body: string, auth = true) => {
+      const res = await fetch(new URL(path, w.server.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${w.token}` } : {}) },
+        body,
+      });
+      return { status: res.status, body: await res.text() };
+    },
+  };
   before(async () => {
-    server = await startServer();
-    const user = await newUser(server);
-    token = user.token;
-    videoId = (await user.http.createVideo({ title: 'typed' })).id;
+    w.server = await startServer();
+    const user = await newUser(w.server);
+    w.token = user.token;
+    w.videoId = (await user.http.createVideo({ title })).id;
   });
-  after(async () => {
-    await server.close();
-  });
-  const post = (path: string, body: string, auth = true) =>
-    fetch(new URL(path, server.url), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${token}` } : {}) },
-      body,
-    });
+  after(() => w.server.close());
+  return w;
+}
+
+describe('JSON bodies are not coerced', () => {
+  const w = userWithVideo('typed');
+  const post = w.post;
   const answer = async (res: Response) => ({ status: res.status, body: await res.text() });
 
   it('refuses wrong JSON types with E_VALIDATION naming the field', async () => {
@@ -199,13 +209,13 @@ describe('JSON bodies are not coerced', () => {
       ['/v1/videos', '{"title":["a"]}', 'title'],
       ['/v1/videos', '{"title":null}', 'title'],
       ['/v1/videos', '{"title":"ok","description":5}', 'description'],
-      [`/v1/videos/${videoId}/comments`, '{"text":12}', 'text'],
-      [`/v1/videos/${videoId}/comments`, '{"text":["hi"]}', 'text'],
-      [`/v1/videos/${videoId}/comments`, '{"text":"hi","idempotencyKey":7}', 'idempotencyKey'],
+      [`/v1/videos/${w.videoId}/comments`, '{"text":12}', 'text'],
+      [`/v1/videos/${w.videoId}/comments`, '{"text":["hi"]}', 'text'],
+      [`/v1/videos/${w.videoId}/comments`, '{"text":"hi","idempotencyKey":7}', 'idempotencyKey'],
       ['/v1/jobs', '{"uploadId":5}', 'uploadId'],
     ];
     for (const [path, body, field] of cases) {
-      const error = assertCatalog(await answer(await post(path, body)), 'E_VALIDATION');
+      const error = assertCatalog(await (await post(path, body)), 'E_VALIDATION');
       assert.equal(error.details?.field, field, `${path} ${body}`);
     }
     const users: [string, string][] = [
@@ -214,52 +224,36 @@ describe('JSON bodies are not coerced', () => {
       ['{"handle":"typed_user","password":"12345678","displayName":5}', 'displayName'],
     ];
     for (const [body, field] of users) {
-      const error = assertCatalog(await answer(await post('/v1/users', body, false)), 'E_VALIDATION');
+      const error = assertCatalog(await (await post('/v1/users', body, false)), 'E_VALIDATION');
       assert.equal(error.details?.field, field, body);
     }
-    const login = assertCatalog(await answer(await post('/v1/sessions', '{"handle":"typed_user","password":12345678}', false)), 'E_VALIDATION');
+    const login = assertCatalog(await (await post('/v1/sessions', '{"handle":"typed_user","password":12345678}', false)), 'E_VALIDATION');
     assert.equal(login.details?.field, 'password');
   });
 
   it('refuses bodies that are not objects', async () => {
     for (const body of ['true', '["a"]', '12', '"title"', 'null']) {
-      assertCatalog(await answer(await post('/v1/videos', body)), 'E_VALIDATION');
-      assertCatalog(await answer(await post('/v1/users', body, false)), 'E_VALIDATION');
+      assertCatalog(await (await post('/v1/videos', body)), 'E_VALIDATION');
+      assertCatalog(await (await post('/v1/users', body, false)), 'E_VALIDATION');
     }
   });
 
   it('still reads numbers from the querystring and strings from the path', async () => {
-    const hot = await fetch(new URL('/v1/feed/hot?limit=1', server.url));
+    const hot = await fetch(new URL('/v1/feed/hot?limit=1', w.server.url));
     assert.equal(hot.status, 200);
     assert.ok(((await hot.json()) as { items: unknown[] }).items.length <= 1);
-    const comments = await fetch(new URL(`/v1/videos/${videoId}/comments?limit=5&order=oldest`, server.url));
+    const comments = await fetch(new URL(`/v1/videos/${w.videoId}/comments?limit=5&order=oldest`, w.server.url));
     assert.equal(comments.status, 200);
-    assertCatalog(await answer(await fetch(new URL('/v1/feed/hot?limit=abc', server.url))), 'E_VALIDATION');
-    assertCatalog(await answer(await fetch(new URL('/v1/feed/hot?limit=0', server.url))), 'E_VALIDATION');
+    assertCatalog(await answer(await fetch(new URL('/v1/feed/hot?limit=abc', w.server.url))), 'E_VALIDATION');
+    assertCatalog(await answer(await fetch(new URL('/v1/feed/hot?limit=0', w.server.url))), 'E_VALIDATION');
     const created = await post('/v1/videos', '{"title":"a real title","description":"text"}');
     assert.equal(created.status, 201);
   });
 });
 
 describe('text made only of invisible characters', () => {
-  let server: Tremolo;
-  let token: string;
-  let videoId: string;
-  before(async () => {
-    server = await startServer();
-    const user = await newUser(server);
-    token = user.token;
-    videoId = (await user.http.createVideo({ title: 'visible' })).id;
-  });
-  after(async () => {
-    await server.close();
-  });
-  const post = (path: string, body: unknown, auth = true) =>
-    fetch(new URL(path, server.url), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify(body),
-    }).then(async (res) => ({ status: res.status, body: await res.text() }));
+  const w = userWithVideo('visible');
+  const post = (path: string, body: unknown, auth = true) => w.post(path, JSON.stringify(body), auth);
   const invisible = ['\u200B', '\u2060', '\u200B\u2060', '\u0301', '\u200B \u0301 \u2060', '\uFEFF', '\u3164', '\u2800'];
 
   it('refuses such titles, descriptions, comments and display names over REST with E_VALIDATION', async () => {
@@ -270,7 +264,7 @@ describe('text made only of invisible characters', () => {
       if (text.trim() !== '') {
         assert.equal(assertCatalog(await post('/v1/videos', { title: 'ok', description: text }), 'E_VALIDATION').details?.field, 'description', what);
       }
-      assert.equal(assertCatalog(await post(`/v1/videos/${videoId}/comments`, { text }), 'E_VALIDATION').details?.field, 'text', what);
+      assert.equal(assertCatalog(await post(`/v1/videos/${w.videoId}/comments`, { text }), 'E_VALIDATION').details?.field, 'text', what);
       const handle = `inv${Math.floor(Math.random() * 1e9)}`;
       assert.equal(assertCatalog(await post('/v1/users', { handle, password: 'correct horse', displayName: text }, false), 'E_VALIDATION').details?.field, 'displayName', what);
     }
@@ -285,17 +279,17 @@ describe('text made only of invisible characters', () => {
   });
 
   it('refuses invisible comments over the socket with a failed E_VALIDATION ack (the same rule)', async () => {
-    const live = await liveClient(server, { token });
+    const live = await liveClient(w.server, { token: w.token });
     try {
-      await live.watch(videoId);
+      await live.watch(w.videoId);
       for (const text of invisible) {
         await assert.rejects(
-          live.comment(videoId, text),
+          live.comment(w.videoId, text),
           (e: { code: string }) => e.code === 'E_VALIDATION',
           JSON.stringify(text),
         );
       }
-      const ok = await live.comment(videoId, 'still works');
+      const ok = await live.comment(w.videoId, 'still works');
       assert.equal(ok.comment.text, 'still works');
     } finally {
       live.close();
