@@ -50,14 +50,8 @@ export async function liveClient(server: { url: string }, opts: Partial<LiveClie
   return client;
 }
 
-/** Waits until `predicate` holds, polling; fails with `what` after `ms`. */
-export async function eventually(predicate: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Waits until `predicate` holds, polling (see eventually.ts). */
+export { eventually } from './eventually.ts';
 
 export interface Answer<T = unknown> {
   status: number;
