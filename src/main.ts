@@ -286,5 +286,26 @@ export function engineLimits(config: Config): EngineLimits {
       mailboxLimit: config.actorMailboxLimit,
     },
     feed: { pushMaxFollowers: config.fanoutPushMaxFollowers, inboxMax: config.feedInboxMax, fanoutBatch: config.fanoutBatch, maxQueued: config.fanoutQueueMax },
+    recommendations: {
+      limits: {
+        interestsMax: config.forYouInterestsMax,
+        interestHalfLifeMs: config.forYouInterestHalfLifeS * 1000,
+        seenMax: config.forYouSeenMax,
+        seenTtlMs: config.forYouSeenTtlS * 1000,
+        engagedMax: config.forYouEngagedMax,
+        similarMax: config.forYouSimilarMax,
+        stateTtlMs: config.forYouStateTtlS * 1000,
+        subjectsMax: config.forYouSubjectsMax,
+        freshPoolMax: config.forYouFreshPoolMax,
+      },
+      perSource: config.forYouSourceSize,
+      sourceDeadlineMs: config.forYouSourceDeadlineMs,
+      interestSources: config.forYouInterestSources,
+      maxPerAuthor: config.forYouMaxPerAuthor,
+      maxPerTag: config.forYouMaxPerTag,
+      exploreShare: config.forYouExploreShare,
+      freshMaxImpressions: config.forYouFreshImpressions,
+      seed: config.forYouSeed,
+    },
   };
 }
