@@ -231,6 +231,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       commentMaxChars: config.commentMaxChars,
     },
     userEventCounters: sharedCounters,
+    presentVideo: presentMedia,
     ...(crossProcess ? { crossProcess } : {}),
   });
   await socketAdapter?.subscribed();
