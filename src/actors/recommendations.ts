@@ -113,12 +113,16 @@ export class Recommendations {
     found.forEach((ids, i) => {
       for (const id of ids) if (!sourceOf.has(id)) sourceOf.set(id, sources[i]![0]);
     });
-    const ids = [...sourceOf.keys()];
-    const [seen, states] = await Promise.all([store.recommendations.seen(subject, ids, now, limits), this.deps.videos(ids)]);
+    // the seen filter first: most of a subject's trending candidates were shown already, and
+    // only the rest need reading
+    const all = [...sourceOf.keys()];
+    const seen = await store.recommendations.seen(subject, all, now, limits);
+    const ids = all.filter((_, i) => !seen[i]);
+    const states = await this.deps.videos(ids);
     const live: RankInput[] = [];
     ids.forEach((id, i) => {
       const state = states[i];
-      if (seen[i] || !state) return;
+      if (!state) return;
       if (userId !== undefined && state.video.ownerId === userId) return;
       live.push({
         id,
@@ -198,9 +202,9 @@ export class Recommendations {
     const { store, options } = this.deps;
     const top = [...weights].filter(([, w]) => w > 0).slice(0, options.interestSources);
     if (top.length === 0) return [];
-    // each source reads a full `perSource`: the newest of a tag are the first to be seen, and
+    // together they read twice `perSource`: the newest of a tag are the first to be seen, and
     // the seen filter then drops them, so a shallower read would dry up after a few pages
-    const each = options.perSource;
+    const each = Math.max(1, Math.ceil((2 * options.perSource) / top.length));
     const lists = await Promise.all(
       top.map(async ([feature]) =>
         feature.startsWith('tag:')

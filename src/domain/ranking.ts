@@ -90,7 +90,7 @@ export interface Scored extends RankInput {
   score: number;
   interest: number;
   /** The feature that contributed most to `interest` (for the reason), if any was positive. */
-  topFeature?: string;
+  topFeature: string | undefined;
 }
 
 export function quality(likes: number, views: number): number {
@@ -111,16 +111,32 @@ export function scoreCandidate(c: RankInput, weights: ReadonlyMap<string, number
   let interest = 0;
   let top: string | undefined;
   let topWeight = 0;
-  for (const f of [...c.tags.map(tagFeature), authorFeature(c.authorId)]) {
+  const add = (f: string): void => {
     const w = weights.get(f) ?? 0;
     interest += w;
     if (w > topWeight) {
       topWeight = w;
       top = f;
     }
+  };
+  if (weights.size > 0) {
+    for (const t of c.tags) add(tagFeature(t));
+    add(authorFeature(c.authorId));
   }
   const score = affinity(interest) * quality(c.likes, c.views) * recency(c.createdAtMs, now) * SOURCE_WEIGHT[c.source];
-  return { ...c, score, interest, ...(top !== undefined ? { topFeature: top } : {}) };
+  // every field spelled out: a spread with a conditional part made this ~20x slower (dictionary-mode objects)
+  return {
+    id: c.id,
+    authorId: c.authorId,
+    tags: c.tags,
+    likes: c.likes,
+    views: c.views,
+    createdAtMs: c.createdAtMs,
+    source: c.source,
+    score,
+    interest,
+    topFeature: top,
+  };
 }
 
 /** Why an item is shown, as the feed reports it. */

@@ -228,7 +228,8 @@ describe('For You determinism and deadlines (memory)', () => {
     await catalogue(engine, 3, 10, 0);
     await engine.flushHotScores();
     // the co-engagement source never answers
-    const slow: Store = { ...store, recommendations: Object.assign(Object.create(store.recommendations) as Store['recommendations'], { similar: () => new Promise<string[]>(() => {}) }) };
+    const slowSimilar = Object.assign(Object.create(store.recommendations) as Store['recommendations'], { similar: () => new Promise<string[]>(() => {}) });
+    const slow = Object.assign(Object.create(store) as Store, { recommendations: slowSimilar });
     const late: CandidateSource[] = [];
     const recs = new Recommendations({
       store: slow,

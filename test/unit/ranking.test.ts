@@ -79,7 +79,7 @@ describe('ranking expression', () => {
 });
 
 describe('page composition', () => {
-  const scored = (c: RankInput, score: number): Scored => ({ ...c, score, interest: 0 });
+  const scored = (c: RankInput, score: number): Scored => ({ ...c, score, interest: 0, topFeature: undefined });
 
   it('caps items per author and per tag, best first', () => {
     const ranked = Array.from({ length: 30 }, (_, i) => scored(cand(String(100 + i), { authorId: `a${i % 3}`, tags: [`t${i % 2}`] }), 100 - i));

@@ -107,10 +107,20 @@ export class MemoryRecommendations implements RecommendationStore {
 
   async fresh(limit: number): Promise<string[]> {
     if (limit <= 0) return [];
-    return [...this.tables.fresh]
-      .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))
-      .slice(0, limit)
-      .map(([id]) => id);
+    // read on every page: bucket by impressions (small integers) and sort only the buckets
+    // that fill the answer, rather than the whole pool
+    const buckets = new Map<number, string[]>();
+    for (const [id, n] of this.tables.fresh) {
+      const bucket = buckets.get(n);
+      if (bucket) bucket.push(id);
+      else buckets.set(n, [id]);
+    }
+    const out: string[] = [];
+    for (const n of [...buckets.keys()].sort((a, b) => a - b)) {
+      out.push(...buckets.get(n)!.sort());
+      if (out.length >= limit) break;
+    }
+    return out.slice(0, limit);
   }
 
   async forgetVideo(videoId: string): Promise<void> {
