@@ -215,4 +215,40 @@ describe('the worked session in docs/protocol.md', () => {
       assert.ok(real.has(`${f.who} ${frameKey(f)}`), `no frame of this shape in a real session: ${f.who} ${f.dir} ${f.text.slice(0, 160)}`);
     }
   });
+
+  it('answers each event with the codes docs/protocol.md gives it', async () => {
+    const alice = await newUser(server, 'alice');
+    const bob = await newUser(server, 'bob');
+    const video = await alice.http.createVideo({ title: 'codes' });
+    const unknownId = '0000000000000'; // a well-formed id of nothing
+    const scratch: Frame[] = [];
+    const a = new RawClient(server.url, 'A', scratch);
+    const b = new RawClient(server.url, 'B', scratch);
+    clients.push(a, b);
+    await a.connect({ token: alice.token });
+    await b.connect({ token: bob.token });
+    const code = async (c: RawClient, event: string, payload: unknown) => (await c.request(event, payload)).code;
+
+    assert.equal(await code(b, 'video:watch', { videoId: unknownId }), 'E_VIDEO_NOT_FOUND');
+    assert.equal(await code(b, 'video:like', { videoId: unknownId }), 'E_VIDEO_NOT_FOUND');
+    assert.equal(await code(b, 'video:watch', { videoId: video.id, epoch: '' }), 'E_VALIDATION');
+    assert.equal(await code(b, 'video:watch', { videoId: video.id, sinceOffset: -1 }), 'E_VALIDATION');
+    assert.deepEqual(await b.request('video:unwatch', { videoId: video.id }), { ok: true, videoId: video.id });
+    assert.equal((await b.request('video:unlike', { videoId: video.id })).changed, false);
+
+    const added = await a.request('comment:add', { videoId: video.id, text: 'mine', idempotencyKey: 'k' });
+    const commentId = (added.comment as { id: string }).id;
+    const other = await alice.http.createVideo({ title: 'other' });
+    const otherComment = await a.request('comment:add', { videoId: other.id, text: 'there', idempotencyKey: 'k' });
+    const foreignReply = { videoId: video.id, text: 'reply', idempotencyKey: 'r', replyTo: (otherComment.comment as { id: string }).id };
+    assert.equal(await code(b, 'comment:add', foreignReply), 'E_REPLY_TARGET');
+    assert.equal(await code(b, 'comment:add', { videoId: video.id, text: '\u200b', idempotencyKey: 'z' }), 'E_VALIDATION');
+    assert.equal(await code(b, 'comment:delete', { commentId }), 'E_FORBIDDEN');
+    assert.equal(await code(b, 'comment:delete', { commentId: `${video.id}-${unknownId}` }), 'E_COMMENT_NOT_FOUND');
+    assert.deepEqual(await a.request('comment:delete', { commentId }), { ok: true, deleted: true });
+
+    assert.equal(await code(b, 'user:follow', { userId: bob.id }), 'E_SELF_FOLLOW');
+    assert.equal(await code(b, 'user:follow', { userId: unknownId }), 'E_USER_NOT_FOUND');
+    assert.deepEqual(await b.request('user:unfollow', { userId: alice.id }), { ok: true, changed: false });
+  });
 });
