@@ -78,6 +78,7 @@ describe('documentation', () => {
     const serverEvents = eventsOf('ServerToClientEvents');
     assert.ok(serverEvents.length >= 9);
     for (const event of serverEvents) assert.ok(page.includes(`| \`${event}\` |`), `docs/protocol.md's table has the server event ${event}`);
+    for (const event of eventsOf('InterServerEvents')) assert.ok(page.includes(`\`${event}\``), `docs/protocol.md names the inter-server event ${event}`);
   });
 
   it('resolves every relative link in the README and docs/, anchors included', () => {
