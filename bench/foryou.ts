@@ -127,7 +127,7 @@ interface Built {
 }
 
 async function build(store: Store, world: World, userCount: number): Promise<Built> {
-  const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent', CACHE_MAX_ENTRIES: String(Math.max(50_000, VIDEOS * 2)), ACTOR_MAX_ACTIVE: '50000' });
+  const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent', CACHE_MAX_ENTRIES: String(Math.max(50_000, VIDEOS * 2)), ACTOR_MAX_ACTIVE: '50000', FANOUT_QUEUE_MAX: String(VIDEOS * 2) });
   const start = Date.parse('2026-11-26T00:00:00Z');
   const clock = new ManualClock(start);
   const engine = new Engine({
@@ -154,6 +154,7 @@ async function build(store: Store, world: World, userCount: number): Promise<Bui
     indexOf.set(v.id, i);
   }, (i) => clock.set(start + Math.floor((i * span) / VIDEOS)));
   clock.set(start + span);
+  await engine.feed.idle();
   await engine.flushHotScores();
   return { engine, clock, users, indexOf, videoIds };
 }
