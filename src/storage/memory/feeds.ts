@@ -6,8 +6,11 @@ import type { MemoryTables } from './tables.ts';
 
 /** The FeedStore of the memory driver. */
 export class MemoryFeeds implements FeedStore {
-  /** The hot ranking sorted, rebuilt on the first read after a score changed (scores are written in batches). */
-  private ranking: HotPosition[] | undefined;
+  /**
+   * The hot ranking, kept sorted (score desc, id desc) as scores change: a changed score moves one
+   * entry (a binary search and a splice), so a read never sorts the whole ranking.
+   */
+  private readonly ranking: HotPosition[] = [];
 
   constructor(private readonly tables: MemoryTables) {}
 
@@ -30,40 +33,38 @@ export class MemoryFeeds implements FeedStore {
   }
 
   async setHotScore(videoId: string, score: number | null): Promise<void> {
-    if (score === null) this.tables.hotScores.delete(videoId);
-    else this.tables.hotScores.set(videoId, score);
-    this.ranking = undefined;
+    const old = this.tables.hotScores.get(videoId);
+    if (old !== undefined) this.ranking.splice(this.below({ id: videoId, score: old }) - 1, 1);
+    if (score === null) {
+      this.tables.hotScores.delete(videoId);
+      return;
+    }
+    this.tables.hotScores.set(videoId, score);
+    this.ranking.splice(this.below({ id: videoId, score }), 0, { id: videoId, score });
   }
 
   async hot(offset: number, limit: number): Promise<string[]> {
     requireOffset(offset);
-    return this.sorted()
-      .slice(offset, offset + Math.max(0, limit))
-      .map((p) => p.id);
+    return this.ranking.slice(offset, offset + Math.max(0, limit)).map((p) => p.id);
   }
 
   async hotAfter(after: HotPosition | undefined, limit: number): Promise<HotPosition[]> {
-    const ranking = this.sorted();
     if (!(limit > 0)) return [];
-    let start = 0;
-    if (after) {
-      // the first entry strictly below `after` in (score desc, id desc) order
-      let lo = 0;
-      let hi = ranking.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        const p = ranking[mid]!;
-        if (p.score > after.score || (p.score === after.score && p.id >= after.id)) lo = mid + 1;
-        else hi = mid;
-      }
-      start = lo;
-    }
-    return ranking.slice(start, start + limit).map((p) => ({ ...p }));
+    const start = after ? this.below(after) : 0;
+    return this.ranking.slice(start, start + limit).map((p) => ({ ...p }));
   }
 
-  private sorted(): HotPosition[] {
-    return (this.ranking ??= [...this.tables.hotScores]
-      .map(([id, score]) => ({ id, score }))
-      .sort((a, b) => b.score - a.score || (a.id < b.id ? 1 : -1)));
+  /** The index of the first entry strictly after `at` in (score desc, id desc) order. */
+  private below(at: HotPosition): number {
+    const ranking = this.ranking;
+    let lo = 0;
+    let hi = ranking.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const p = ranking[mid]!;
+      if (p.score > at.score || (p.score === at.score && p.id >= at.id)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 }
