@@ -90,7 +90,7 @@ export class Recommendations {
     return 'userId' in viewer ? viewer.userId : `~s:${viewer.sessionId}`;
   }
 
-  /** One page of the subject's For You feed. `userId` is set for signed-in subjects (following, own videos). */
+  /** One page of the subject's For You feed. `userId` is set for signed-in subjects (the following source). */
   async page(subject: Subject, userId: string | undefined, req: { cursor?: string; limit: number }): Promise<Page<ForYouItem>> {
     const { store, options, clock } = this.deps;
     const pageIndex = decodeOffsetCursor(req.cursor);
@@ -123,7 +123,6 @@ export class Recommendations {
     ids.forEach((id, i) => {
       const state = states[i];
       if (!state) return;
-      if (userId !== undefined && state.video.ownerId === userId) return;
       live.push({
         id,
         authorId: state.video.ownerId,
