@@ -178,9 +178,11 @@ interface ArmStats {
   watched: number[];
   items: number[];
   latencyMs: number[];
+  /** CPU time of this process per page call (user + system): what a loaded machine inflates least. */
+  cpuMs: number[];
 }
 
-const newStats = (): ArmStats => ({ likes: new Array(PAGES).fill(0), watched: new Array(PAGES).fill(0), items: new Array(PAGES).fill(0), latencyMs: [] });
+const newStats = (): ArmStats => ({ likes: new Array(PAGES).fill(0), watched: new Array(PAGES).fill(0), items: new Array(PAGES).fill(0), latencyMs: [], cpuMs: [] });
 
 /** The population scrolls: `pages` rounds, every user one page per round. */
 async function simulate(b: Built, world: World, arms: readonly Arm[], pages: number): Promise<Record<Arm, ArmStats>> {
@@ -195,6 +197,7 @@ async function simulate(b: Built, world: World, arms: readonly Arm[], pages: num
       const cursor = cursors.get(u);
       let ids: string[];
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       if (arm === 'foryou') {
         const page = await b.engine.forYouFeed({ userId }, { limit: LIMIT, ...(cursor ? { cursor } : {}) });
         ids = page.items.map((v) => v.id);
@@ -213,6 +216,8 @@ async function simulate(b: Built, world: World, arms: readonly Arm[], pages: num
         ids = order.slice(p * LIMIT, (p + 1) * LIMIT).map((i) => b.videoIds[i]!);
       }
       stats[arm].latencyMs.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      stats[arm].cpuMs.push((c.user + c.system) / 1000);
       for (const id of ids) {
         const i = b.indexOf.get(id)!;
         const { fraction, like } = react(world, u, i, rnd);
@@ -287,10 +292,10 @@ async function main(): Promise<void> {
   const stats = await simulate(mem, world, ARMS, PAGES);
   console.log(`memory: ${USERS * PAGES} pages simulated in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
-  console.log('\narm          like rate   mean watch fraction   page p50    page p99');
+  console.log('\narm          like rate   mean watch fraction   page p50    page p99    page CPU p50 / p99');
   for (const arm of ARMS) {
     const s = stats[arm];
-    const lat = arm === 'random' ? '-' : `${ms(pct(s.latencyMs, 0.5))}  ${ms(pct(s.latencyMs, 0.99))}`;
+    const lat = arm === 'random' ? '-' : `${ms(pct(s.latencyMs, 0.5))}  ${ms(pct(s.latencyMs, 0.99))}  ${ms(pct(s.cpuMs, 0.5))} / ${ms(pct(s.cpuMs, 0.99))}`;
     console.log(`${arm.padEnd(12)} ${(rate(s) * 100).toFixed(2).padStart(7)} %   ${watch(s).toFixed(3).padStart(10)}            ${lat}`);
   }
   console.log('\nlike rate by page (the learning curve):');
@@ -315,7 +320,9 @@ async function main(): Promise<void> {
       console.log(`\nredis: catalogue built in ${((performance.now() - t) / 1000).toFixed(1)} s`);
       const rs = await simulate(red, world, ['foryou', 'hot'], redisPages);
       for (const arm of ['foryou', 'hot'] as const) {
-        console.log(`redis ${arm.padEnd(7)} page p50 ${ms(pct(rs[arm].latencyMs, 0.5))}, p99 ${ms(pct(rs[arm].latencyMs, 0.99))} (${rs[arm].latencyMs.length} pages)`);
+        console.log(
+          `redis ${arm.padEnd(7)} page p50 ${ms(pct(rs[arm].latencyMs, 0.5))}, p99 ${ms(pct(rs[arm].latencyMs, 0.99))}; CPU p50 ${ms(pct(rs[arm].cpuMs, 0.5))}, p99 ${ms(pct(rs[arm].cpuMs, 0.99))} (${rs[arm].latencyMs.length} pages)`,
+        );
       }
     } finally {
       await store.close();
