@@ -281,13 +281,13 @@ export const SETTINGS = {
   // tagging
   taggerDevice: def('TAGGER_DEVICE', 'cpu', oneOf('cpu', 'cuda'), 'Where ONNX models run; `cuda` falls back to CPU with a warning when unavailable.'),
   taggerThreads: def('TAGGER_THREADS', '1', int(1, 64), 'Intra-op threads per ONNX session.'),
-  taggerClassifierModel: def('TAGGER_CLASSIFIER_MODEL', '', optional(str), 'Path of an optional ONNX image classifier (with TAGGER_CLASSIFIER_LABELS).'),
-  taggerClassifierLabels: def('TAGGER_CLASSIFIER_LABELS', '', optional(str), 'Labels file of the classifier, one label a line.'),
+  taggerClassifierModel: def('TAGGER_CLASSIFIER_MODEL', '', optional(str), 'Path of an optional ONNX image classifier taking float32 `[1,3,size,size]` RGB; set with TAGGER_CLASSIFIER_LABELS, or neither (no classifier).'),
+  taggerClassifierLabels: def('TAGGER_CLASSIFIER_LABELS', '', optional(str), 'Labels file of the classifier, one label a line, in output order.'),
   taggerClassifierSize: def('TAGGER_CLASSIFIER_SIZE', '224', int(8, 4096), 'Square input size of the classifier.'),
   taggerClassifierMean: def('TAGGER_CLASSIFIER_MEAN', '0.485,0.456,0.406', rgb(0, 1), 'Per-channel mean (R,G,B, for pixels scaled to 0..1) of the classifier input.'),
   taggerClassifierStd: def('TAGGER_CLASSIFIER_STD', '0.229,0.224,0.225', rgb(0.001, 10), 'Per-channel std (R,G,B, for pixels scaled to 0..1) of the classifier input.'),
-  taggerClassifierTopK: def('TAGGER_CLASSIFIER_TOP_K', '3', int(1, 100), 'Classifier labels kept per video.'),
-  taggerClassifierThreshold: def('TAGGER_CLASSIFIER_THRESHOLD', '0.5', num(0, 1), 'Least probability for a classifier label to become a tag.'),
+  taggerClassifierTopK: def('TAGGER_CLASSIFIER_TOP_K', '3', int(1, 100), 'Most classifier labels kept per video (probabilities averaged over keyframes).'),
+  taggerClassifierThreshold: def('TAGGER_CLASSIFIER_THRESHOLD', '0.5', num(0, 1), 'Least probability for a classifier label to become a tag; outputs that are not probabilities get a softmax.'),
 
   // metrics
   metricsEnabled: def('METRICS_ENABLED', 'true', bool, 'Serve Prometheus metrics at /metrics on their own listener (METRICS_HOST:METRICS_PORT), never on PORT.'),
