@@ -6,8 +6,9 @@
  * (users.ts, videos.ts, feeds.ts, jobs.ts, uploads.ts), all over one MemoryTables object (tables.ts).
  */
 import type { JobStore } from '../jobs.ts';
-import type { FeedStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
+import type { ConversationStore, FeedStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
 import type { UploadStore } from '../uploads.ts';
+import { MemoryConversations } from './conversations.ts';
 import { MemoryFeeds } from './feeds.ts';
 import { MemoryJobs } from './jobs.ts';
 import { memoryTables } from './tables.ts';
@@ -22,6 +23,7 @@ export class MemoryStore implements Store {
   readonly feeds: FeedStore;
   readonly jobs: JobStore;
   readonly uploads: UploadStore;
+  readonly conversations: ConversationStore;
 
   constructor(limits: StoreLimits) {
     const tables = memoryTables();
@@ -30,6 +32,7 @@ export class MemoryStore implements Store {
     this.feeds = new MemoryFeeds(tables);
     this.jobs = new MemoryJobs(tables);
     this.uploads = new MemoryUploads(tables);
+    this.conversations = new MemoryConversations(limits);
   }
 
   async ping(): Promise<void> {}
