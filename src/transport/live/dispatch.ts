@@ -101,25 +101,9 @@ export class LiveDispatch {
   private async dmSync(req: { since?: number; cursors?: SyncCursor[] }, userId: string, ctx: EventContext): Promise<SyncReply> {
     const lanes = this.deps.dmLanes;
     if (!lanes) return this.deps.engine.dm.sync(userId, req.since ?? 0, req.cursors ?? []);
-    const socketId = ctx.socket.id;
-    lanes.beginSync(socketId);
-    let reply: SyncReply | undefined;
-    try {
-      const cursors = new Map<string, SyncCursor>();
-      for (const c of req.cursors ?? []) cursors.set(c.conversationId, c);
-      for (const held of lanes.heldCursors(socketId)) {
-        const given = cursors.get(held.conversationId);
-        if (!given || given.epoch === undefined || given.epoch === held.epoch) {
-          if (!given || held.seq > given.seq) cursors.set(held.conversationId, held);
-        }
-      }
-      reply = await this.deps.engine.dm.sync(userId, req.since ?? 0, [...cursors.values()]);
-      return reply;
-    } finally {
-      const answered = reply;
-      if (answered) ctx.afterAck(() => lanes.endSync(socketId, answered));
-      else lanes.endSync(socketId, undefined);
-    }
+    const { reply, done } = await lanes.sync(ctx.socket.id, req.cursors ?? [], (cursors) => this.deps.engine.dm.sync(userId, req.since ?? 0, cursors));
+    ctx.afterAck(done);
+    return reply;
   }
 
   /** Shared by every socket (`this` is the socket): routes a client event to its handler. */

@@ -35,6 +35,10 @@ export interface DmLaneDeps {
 interface Lane {
   /** The last seq this socket was sent; undefined: nothing yet (the next entry starts it). */
   cursor: number | undefined;
+  /** The first seq sent since the lane started without a sync (0: the socket holds everything up to `cursor`). */
+  start: number;
+  /** Entries after `cursor` this socket already has (sent live before a sync from further back): passed over, not sent. */
+  skip: { from: number; to: number } | undefined;
   epoch: string | undefined;
   /** Catching up, or its socket is syncing: entries wait in `queue`. */
   busy: boolean;
@@ -82,44 +86,74 @@ export class DmLanes {
     return epoch === undefined || lane.epoch === undefined || lane.epoch === epoch ? lane.cursor : undefined;
   }
 
-  /** What this socket was sent of each conversation, as sync cursors. */
-  heldCursors(socketId: string): SyncCursor[] {
-    const out: SyncCursor[] = [];
-    for (const [conversationId, lane] of this.sockets.get(socketId)?.lanes ?? []) {
-      if (lane.cursor !== undefined && lane.epoch !== undefined) out.push({ conversationId, seq: lane.cursor, epoch: lane.epoch });
-    }
-    return out;
-  }
-
-  /** A `dm:sync` is being answered: the socket's lanes hold what arrives until `endSync`. */
-  beginSync(socketId: string): void {
-    this.socket(socketId).syncing++;
-  }
-
   /**
-   * The sync reply was sent (or failed: `reply` undefined). Each conversation in it continues
-   * from its last entry there; the rest of the log up to the head follows as `dm:events`.
+   * Answers a `dm:sync` for this socket: `run` makes the reply from the cursors given to it.
+   * While it runs, entries for the socket wait in its lanes. Each conversation is read from
+   * after what the socket holds: the client's seq, or the lane's when this socket was already
+   * sent everything up to it. When the client is behind what this socket was sent live (it
+   * connected, got entries, then asked from further back), those entries are left out of the
+   * reply and skipped later, so none arrives twice. `done` is called once the reply is sent
+   * (or with nothing if it failed): each conversation then continues after the reply's last
+   * entry, and the rest of its log up to the head follows as `dm:events`.
    */
-  endSync(socketId: string, reply: SyncReply | undefined): void {
-    const s = this.sockets.get(socketId);
-    if (!s) return;
-    s.syncing = Math.max(0, s.syncing - 1);
-    for (const synced of reply?.conversations ?? []) {
-      const { id, epoch, head } = synced.conversation;
-      const lane = this.lane(s, id);
-      const before = lane.epoch === epoch ? lane.cursor : undefined;
-      const last = synced.events.at(-1)?.seq;
-      // the socket now holds up to the reply's last entry; with none, what it held (or, holding nothing, the head)
-      lane.cursor = Math.max(last ?? before ?? head, before ?? 0);
-      lane.epoch = epoch;
-      if (lane.cursor < head) {
-        // the reply stopped at a page: the rest follows now
-        lane.busy = true;
-        void this.catchUp(socketId, id, lane, head);
+  async sync(socketId: string, given: readonly SyncCursor[], run: (cursors: SyncCursor[]) => Promise<SyncReply>): Promise<{ reply: SyncReply; done: () => void }> {
+    const s = this.socket(socketId);
+    s.syncing++;
+    let finished = false;
+    const fail = () => {
+      if (finished) return;
+      finished = true;
+      s.syncing = Math.max(0, s.syncing - 1);
+      this.releaseAll(socketId, s);
+    };
+    try {
+      const cursors = new Map<string, SyncCursor>();
+      for (const c of given) cursors.set(c.conversationId, c);
+      /** Per conversation: entries this socket was sent that lie after the cursor used. */
+      const skips = new Map<string, { from: number; to: number; epoch: string }>();
+      for (const [conversationId, lane] of s.lanes) {
+        if (lane.cursor === undefined || lane.epoch === undefined) continue;
+        const c = cursors.get(conversationId);
+        if (c && c.epoch !== undefined && c.epoch !== lane.epoch) continue; // the client is in another epoch: it gets a snapshot
+        if (!c || c.seq >= lane.start - 1) {
+          if (!c || lane.cursor > c.seq) cursors.set(conversationId, { conversationId, seq: lane.cursor, epoch: lane.epoch });
+        } else if (lane.cursor >= lane.start) {
+          skips.set(conversationId, { from: lane.start, to: lane.cursor, epoch: lane.epoch });
+        }
       }
+      const reply = await run([...cursors.values()]);
+      const lastOf = new Map<string, number | undefined>();
+      for (const synced of reply.conversations) {
+        const id = synced.conversation.id;
+        lastOf.set(id, synced.events.at(-1)?.seq ?? (synced.recovered ? cursors.get(id)?.seq : undefined));
+        const skip = skips.get(id);
+        if (skip && skip.epoch === synced.conversation.epoch) synced.events = synced.events.filter((e) => e.seq < skip.from || e.seq > skip.to);
+      }
+      const done = () => {
+        if (finished) return;
+        finished = true;
+        s.syncing = Math.max(0, s.syncing - 1);
+        for (const synced of reply.conversations) {
+          const { id, epoch, head } = synced.conversation;
+          const lane = this.lane(s, id);
+          const skip = skips.get(id);
+          lane.cursor = lastOf.get(id) ?? head;
+          lane.start = 0;
+          lane.epoch = epoch;
+          lane.skip = skip && skip.epoch === epoch && skip.to > lane.cursor ? { from: skip.from, to: skip.to } : undefined;
+          if (lane.cursor < head) {
+            // the reply stopped at a page: the rest follows now
+            lane.busy = true;
+            void this.catchUp(socketId, id, lane, head);
+          }
+        }
+        this.releaseAll(socketId, s);
+      };
+      return { reply, done };
+    } catch (err) {
+      fail();
+      throw err;
     }
-    if (s.syncing > 0) return;
-    for (const [conversationId, lane] of s.lanes) if (lane.busy && !this.catchingUp.has(lane)) this.release(socketId, conversationId, lane);
   }
 
   // ------------------------------------------------------------ internals
@@ -145,7 +179,7 @@ export class DmLanes {
           }
         }
       }
-      lane = { cursor: undefined, epoch: undefined, busy: s.syncing > 0, queue: [], queueEpoch: undefined, overflowed: false };
+      lane = { cursor: undefined, start: 0, skip: undefined, epoch: undefined, busy: s.syncing > 0, queue: [], queueEpoch: undefined, overflowed: false };
     }
     s.lanes.set(conversationId, lane);
     return lane;
@@ -172,12 +206,20 @@ export class DmLanes {
 
   /** Sends what follows the cursor; at a gap, holds the rest and reads the gap from the log. */
   private apply(socketId: string, conversationId: string, lane: Lane, epoch: string, events: DmEvent[]): void {
-    if (lane.epoch !== undefined && lane.epoch !== epoch) lane.cursor = undefined; // a new epoch: old seqs mean nothing
+    if (lane.epoch !== undefined && lane.epoch !== epoch) {
+      // a new epoch: old seqs mean nothing
+      lane.cursor = undefined;
+      lane.skip = undefined;
+    }
     lane.epoch = epoch;
     const fresh: DmEvent[] = [];
     for (const [i, e] of events.entries()) {
-      lane.cursor ??= e.seq - 1;
+      if (lane.cursor === undefined) {
+        lane.cursor = e.seq - 1;
+        lane.start = e.seq;
+      }
       if (e.seq <= lane.cursor) continue;
+      if (this.passOver(lane, e.seq)) continue;
       if (e.seq !== lane.cursor + 1) {
         this.emit(socketId, conversationId, epoch, fresh);
         lane.busy = true;
@@ -203,18 +245,18 @@ export class DmLanes {
         if (!range.complete || (lane.epoch !== undefined && range.epoch !== lane.epoch)) {
           // the log no longer reaches back: the device must sync; nothing it holds is repeated
           lane.cursor = undefined;
+          lane.skip = undefined;
           lane.queue = [];
           lane.overflowed = false;
           this.deps.io.of('/').sockets.get(socketId)?.emit('dm:resync', { conversationId });
           break;
         }
-        const fresh = range.events.filter((e) => e.seq > since);
-        if (fresh.length) {
-          lane.cursor = fresh.at(-1)!.seq;
-          this.emit(socketId, conversationId, range.epoch, fresh);
-        }
-        if (lane.cursor !== undefined && lane.cursor >= target && fresh.length < this.deps.settings.page && !lane.overflowed) break;
-        if (fresh.length === 0 && !lane.overflowed) break;
+        const read = range.events.filter((e) => e.seq > since);
+        const fresh = read.filter((e) => !this.passOver(lane, e.seq));
+        if (read.length) lane.cursor = read.at(-1)!.seq;
+        this.emit(socketId, conversationId, range.epoch, fresh);
+        if (lane.cursor !== undefined && lane.cursor >= target && read.length < this.deps.settings.page && !lane.overflowed) break;
+        if (read.length === 0 && !lane.overflowed) break;
         lane.overflowed = false;
       }
     } catch (err) {
@@ -225,6 +267,21 @@ export class DmLanes {
     }
     const s = this.sockets.get(socketId);
     if (s && s.syncing === 0) this.release(socketId, conversationId, lane);
+  }
+
+  /** Whether `seq` (the next after the cursor) is one the socket already has: then the cursor passes over it. */
+  private passOver(lane: Lane, seq: number): boolean {
+    const { skip } = lane;
+    if (!skip || seq < skip.from || seq > skip.to) return false;
+    lane.cursor = seq;
+    if (seq >= skip.to) lane.skip = undefined;
+    return true;
+  }
+
+  /** After a sync: every lane not catching up lets its held entries through. */
+  private releaseAll(socketId: string, s: SocketLanes): void {
+    if (s.syncing > 0) return;
+    for (const [conversationId, lane] of s.lanes) if (lane.busy && !this.catchingUp.has(lane)) this.release(socketId, conversationId, lane);
   }
 
   /** Lets a lane's held entries through, in order. */
