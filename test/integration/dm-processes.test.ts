@@ -65,7 +65,7 @@ describe('direct messages across processes on Redis', () => {
     const cid = first.message.conversationId;
 
     // many sends in flight at once (they form batches), and the process is killed among them
-    const keys = Array.from({ length: 400 }, () => randomUUID());
+    const keys: string[] = Array.from({ length: 400 }, () => randomUUID());
     const acked = new Map<string, number>();
     keys.forEach((key, i) => {
       onA.emit('dm:send', { conversationId: cid, text: `m${i}`, idempotencyKey: key }, (r: Ack<SendReply>) => {

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { io as rawIo, type Socket } from 'socket.io-client';
 import type { DmEvent, DmEventsPayload, DmReceiptPayload, DmTypingPayload, SyncReply } from '../../src/protocol/dm.ts';
 import type { Tremolo } from '../../src/main.ts';
-import { eventually, newUser, startServer } from '../helpers/server.ts';
+import { eventually, liveClient, newUser, startServer } from '../helpers/server.ts';
 
 type Ack<T> = ({ ok: true } & T) | { ok: false; code: string; message: string };
 
@@ -268,5 +268,27 @@ describe('direct messages over raw sockets', () => {
     assert.equal(bad.ok === false && bad.code, 'E_VALIDATION', 'a message without text or video');
     const junk = await a1.emit('dm:sync', { since: -1 });
     assert.equal(junk.ok === false && junk.code, 'E_VALIDATION');
+  });
+
+  it('the SDK sends, receives, and catches up by itself after a reconnect', async () => {
+    const { a, b } = await friends();
+    const alice = await liveClient(server, { token: a.token });
+    const bob = await liveClient(server, { token: b.token });
+    try {
+      const got: number[] = [];
+      bob.on('dm', ({ events }) => got.push(...events.map((e) => e.seq)));
+      await bob.syncMessages();
+      const sent = await alice.sendMessage({ toUserId: b.id, text: 'sdk hi' });
+      await eventually(() => got.length === 1, 'bob gets it live');
+      bob.socket.disconnect();
+      for (let i = 0; i < 20; i++) await alice.sendMessage({ conversationId: sent.message.conversationId, text: `while away ${i}` });
+      bob.socket.connect();
+      await eventually(() => got.length === 21, 'bob catches up after reconnecting');
+      assert.deepEqual(got, range(1, 21));
+      assert.equal(bob.seqOf(sent.message.conversationId), 21);
+    } finally {
+      alice.close();
+      bob.close();
+    }
   });
 });

@@ -13,7 +13,6 @@
 import type { EngineEvent } from '../../actors/events.ts';
 import type { DmEvent, SyncCursor, SyncReply } from '../../protocol/dm.ts';
 import { userRoom } from '../../protocol/live.ts';
-import type { DmEventRange } from '../../storage/store.ts';
 import type { IoServer } from './io.ts';
 
 export interface DmLaneSettings {
@@ -27,7 +26,8 @@ export interface DmLaneSettings {
 
 export interface DmLaneDeps {
   io: IoServer;
-  catchUp(conversationId: string, sinceSeq: number, limit: number): Promise<DmEventRange>;
+  /** Log entries after a seq; `complete` false when the log no longer reaches back (the engine's ConversationService.catchUp). */
+  catchUp(conversationId: string, sinceSeq: number, limit: number): Promise<{ epoch: string; events: DmEvent[]; complete: boolean; head: number }>;
   settings: DmLaneSettings;
   log: { error: (obj: object, msg: string) => void };
 }
