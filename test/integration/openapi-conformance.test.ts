@@ -215,7 +215,8 @@ describe('the OpenAPI document', () => {
     listMessages: async () => probe({ token: alice.token, path: { id: await newConversation() }, query: { limit: '5' } }),
     sendMessage: async () => {
       const conversationId = await newConversation();
-      return probe({ token: alice.token, body: { conversationId, text: 'hi back', idempotencyKey: unique('dm') } });
+      // bob again: alice accepts anyone, bob only mutual followers
+      return probe({ token: bob.token, body: { conversationId, text: 'one more', idempotencyKey: unique('dm') } });
     },
     getDmPolicy: async () => probe({ token: alice.token }),
     setDmPolicy: async () => probe({ token: alice.token, body: { policy: 'anyone' } }),
