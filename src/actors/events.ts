@@ -4,7 +4,7 @@
  */
 import type { DmEvent, DmReceiptPayload, DmTypingPayload } from '../protocol/dm.ts';
 import type { Notification, VideoEvent } from '../protocol/model.ts';
-import type { JobStage } from '../storage/jobs.ts';
+import type { JobStage } from '../domain/jobs.ts';
 
 export type EngineEvent =
   /** Events appended to a video's log by one turn, in offset order. */
