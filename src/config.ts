@@ -279,6 +279,14 @@ export const SETTINGS = {
   cacheTtlMs: def('CACHE_TTL_MS', '5000', int(1), 'Lifetime of a cached read.'),
   cacheNegativeTtlMs: def('CACHE_NEGATIVE_TTL_MS', '1000', int(1), 'Lifetime of a cached not-found.'),
 
+  // direct messages
+  dmGroupMax: def('DM_GROUP_MAX', '32', int(2, 1000), 'Most members of a group conversation, its creator included.'),
+  dmTextMaxChars: def('DM_TEXT_MAX_CHARS', '2000', int(1, 100_000), 'Longest direct message, in characters, after trimming.'),
+  dmDeleteWindowS: def('DM_DELETE_WINDOW_S', '120', int(0), 'How long after sending a message its sender may delete it for everyone.'),
+  dmLogMax: def('DM_LOG_MAX', '10000', int(10), 'Entries kept in each conversation\'s log: history and offline sync reach back this far (older ones get a snapshot).'),
+  dmSyncPage: def('DM_SYNC_PAGE', '100', int(1, 10_000), 'Log entries per conversation in one `dm:sync` reply (and per catch-up read); the rest follow as `dm:events`.'),
+  dmTypingIntervalMs: def('DM_TYPING_INTERVAL_MS', '1000', int(0), 'One typing indicator per user and conversation per this interval; more are dropped (`sent: false`).'),
+
   // media
   dataDir: def('DATA_DIR', '.data', str, 'Directory for uploads, media and (memory driver) nothing else.'),
   mediaUrlTtlS: def('MEDIA_URL_TTL_S', '300', int(1), 'Lifetime of signed media URLs.'),

@@ -30,6 +30,7 @@ import { docsRoutes } from './transport/http/routes/docs.ts';
 import { feedRoutes } from './transport/http/routes/feeds.ts';
 import { healthRoutes } from './transport/http/routes/health.ts';
 import { userRoutes } from './transport/http/routes/users.ts';
+import { messageRoutes } from './transport/http/routes/messages.ts';
 import { VideoJson } from './transport/http/video-json.ts';
 import { videoRoutes } from './transport/http/routes/videos.ts';
 import { webRoutes } from './transport/http/routes/web.ts';
@@ -70,7 +71,7 @@ export interface Tremolo {
 export async function startTremolo(config: Config, opts: StartOptions = {}): Promise<Tremolo> {
   const clock = opts.clock ?? systemClock;
   const metrics = createMetrics();
-  const limits = { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS };
+  const limits = { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS, dmLogMax: config.dmLogMax };
   const closers: (() => Promise<unknown>)[] = [];
   let shuttingDown = false;
 
@@ -226,6 +227,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     onError: (err, context) => log.error({ err }, context),
   });
   await app.register(userRoutes, { engine, videoJson });
+  await app.register(messageRoutes, { engine, textMaxChars: config.dmTextMaxChars, groupMax: config.dmGroupMax });
   await app.register(feedRoutes, { engine, videoJson });
   await app.register(webRoutes, { publicUrl: config.publicUrl });
 
@@ -254,6 +256,8 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       broadcastSlice: config.liveBroadcastSlice,
       coalesceCounters: config.liveCounterCoalesce,
       commentMaxChars: config.commentMaxChars,
+      dmTextMaxChars: config.dmTextMaxChars,
+      dmGroupMax: config.dmGroupMax,
     },
     userEventCounters: sharedCounters,
     presentVideo: presentMedia,
@@ -332,6 +336,13 @@ export function engineLimits(config: Config): EngineLimits {
       exploreShare: config.forYouExploreShare,
       freshMaxImpressions: config.forYouFreshImpressions,
       seed: config.forYouSeed,
+    },
+    dm: {
+      groupMax: config.dmGroupMax,
+      textMaxChars: config.dmTextMaxChars,
+      deleteWindowMs: config.dmDeleteWindowS * 1000,
+      syncPage: config.dmSyncPage,
+      typingIntervalMs: config.dmTypingIntervalMs,
     },
   };
 }

@@ -29,6 +29,8 @@ import { Recommendations, type RecommendationOptions } from './recommendations.t
 import { ReadModel, type VideoPage } from './read-model.ts';
 import { ActorSystem, type ActorLimits } from './runtime.ts';
 import { USER_ACTOR, userActor, type UserReply } from './user-actor.ts';
+import { CONVERSATION_ACTOR, conversationActor } from './conversation-actor.ts';
+import { ConversationService, DEFAULT_DM_LIMITS, type DmLimits } from './conversations.ts';
 import {
   VIDEO_ACTOR,
   videoActor,
@@ -51,6 +53,8 @@ export interface EngineLimits {
   actors: ActorLimits;
   feed: FeedOptions;
   recommendations: RecommendationOptions;
+  /** Direct messages; defaults where absent (DEFAULT_DM_LIMITS). */
+  dm?: Partial<DmLimits>;
 }
 
 export interface EngineDeps {
@@ -108,6 +112,8 @@ export type Viewer = { userId: string } | { anonymousKey: string };
 export class Engine {
   readonly feed: FeedService;
   readonly recommendations: Recommendations;
+  /** Direct messages (conversations.ts). */
+  readonly dm: ConversationService;
   private readonly actors: ActorSystem;
   private readonly reads: ReadModel;
   private readonly invalidations: Invalidations;
@@ -149,6 +155,20 @@ export class Engine {
       USER_ACTOR,
       userActor({ store, sink, onFollowsChanged: (userIds) => userIds.forEach((userId) => this.invalidations.changed({ kind: 'user', userId })) }),
     );
+    const dmLimits: DmLimits = { ...DEFAULT_DM_LIMITS, ...limits.dm };
+    this.actors.register(
+      CONVERSATION_ACTOR,
+      conversationActor({ store, sink, clock, readStaleMs: limits.readStaleMs, deleteWindowMs: dmLimits.deleteWindowMs }),
+    );
+    this.dm = new ConversationService({
+      store,
+      sink,
+      clock,
+      actors: this.actors,
+      limits: dmLimits,
+      userExists: (userId) => this.userExists(userId),
+      videoExists: async (videoId) => (await this.reads.video(videoId)).value !== null,
+    });
     this.feed = new FeedService({
       store,
       sink,

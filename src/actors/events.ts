@@ -2,6 +2,7 @@
  * What actors and services publish once a change is durable. Transport implements
  * EventSink (socket rooms); tests use a recorder. Actors never see sockets.
  */
+import type { DmEvent, DmReceiptPayload, DmTypingPayload } from '../protocol/dm.ts';
 import type { Notification, VideoEvent } from '../protocol/model.ts';
 import type { JobStage } from '../domain/jobs.ts';
 
@@ -12,7 +13,13 @@ export type EngineEvent =
   | { type: 'notification'; userId: string; notification: Notification }
   /** A followed author published; delivered to each follower's own room. */
   | { type: 'feed:new'; userIds: string[]; videoId: string; authorId: string }
-  | { type: 'job:progress'; userId: string; jobId: string; stage: JobStage; percent: number; videoId?: string; error?: { code: string; message: string } };
+  | { type: 'job:progress'; userId: string; jobId: string; stage: JobStage; percent: number; videoId?: string; error?: { code: string; message: string } }
+  // ---- direct messages: each goes to every device of `userIds`
+  /** Entries appended to a conversation's log by one turn, in seq order. */
+  | { type: 'dm:events'; conversationId: string; epoch: string; userIds: string[]; events: DmEvent[] }
+  | { type: 'dm:receipt'; userIds: string[]; receipt: DmReceiptPayload }
+  /** Ephemeral: never stored; `userIds` are the other members. */
+  | { type: 'dm:typing'; userIds: string[]; typing: DmTypingPayload };
 
 export interface EventSink {
   publish(event: EngineEvent): void;

@@ -3,6 +3,7 @@
  * the catalog code from the `{ error: { code, message } }` body.
  */
 import type { Comment, Counters, ForYouVideo, Page, UserProfile, Video } from '../protocol/model.ts';
+import type { ConversationView, DmEvent, DmPolicy, SendReply, SendRequest } from '../protocol/dm.ts';
 import { TremoloClientError } from './live-client.ts';
 
 export interface Session {
@@ -87,6 +88,27 @@ export class HttpClient {
   }
   byTag(tag: string, q: { cursor?: string; limit?: number } = {}) {
     return this.request<Page<Video>>('GET', `/v1/tags/${encodeURIComponent(tag)}/videos${query(q)}`);
+  }
+
+  // ---- direct messages
+  conversations(q: { cursor?: string; limit?: number } = {}) {
+    return this.request<Page<ConversationView>>('GET', `/v1/conversations${query(q)}`);
+  }
+  conversation(id: string) {
+    return this.request<ConversationView>('GET', `/v1/conversations/${id}`);
+  }
+  /** A conversation's log, newest first. */
+  messages(id: string, q: { cursor?: string; limit?: number } = {}) {
+    return this.request<Page<DmEvent>>('GET', `/v1/conversations/${id}/messages${query(q)}`);
+  }
+  sendMessage(req: SendRequest) {
+    return this.request<SendReply>('POST', '/v1/messages', req);
+  }
+  dmPolicy() {
+    return this.request<{ policy: DmPolicy }>('GET', '/v1/me/dm-policy');
+  }
+  setDmPolicy(policy: DmPolicy) {
+    return this.request<{ policy: DmPolicy }>('PUT', '/v1/me/dm-policy', { policy });
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -27,6 +27,7 @@ import type {
   WatchReply,
 } from '../protocol/live.ts';
 import type { Comment, Counters, Notification } from '../protocol/model.ts';
+import type { ConversationView, DmEvent, DmReceiptPayload, DmTypingPayload, SendRequest, SyncReply } from '../protocol/dm.ts';
 import { msgpackParser } from '../protocol/msgpack-parser.ts';
 
 export class TremoloClientError extends Error {
@@ -63,6 +64,12 @@ export interface LiveClientEvents {
   videoDeleted: [{ videoId: string }];
   reconnected: [];
   disconnected: [string];
+  /** Direct messages: new log entries of a conversation, in seq order, each once. */
+  dm: [{ conversationId: string; events: DmEvent[] }];
+  /** `dm:sync` found the log no longer reaching back: replace what you hold of it with this. */
+  dmReset: [{ conversation: ConversationView; events: DmEvent[] }];
+  dmReceipt: [DmReceiptPayload];
+  dmTyping: [DmTypingPayload];
 }
 
 interface Watched {
@@ -109,6 +116,11 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     this.socket.on('feed:new', (p) => this.emit('feed', p));
     this.socket.on('job:progress', (p) => this.emit('job', p));
     this.socket.on('session:expired', () => void this.reauthenticate());
+    // ---- direct messages
+    this.socket.on('dm:events', ({ conversationId, epoch, events }) => this.takeDm(conversationId, epoch, events));
+    this.socket.on('dm:receipt', (p) => this.emit('dmReceipt', p));
+    this.socket.on('dm:typing', (p) => this.emit('dmTyping', p));
+    this.socket.on('dm:resync', () => void this.syncMessages().catch(() => undefined));
     this.socket.on('server:shutdown', ({ retryAfterMs }) => {
       // the server is going away: come back (to whichever process answers) after the hint
       clearTimeout(this.comeback);
@@ -121,6 +133,8 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     this.socket.on('connect', () => {
       if (this.connectedOnce) {
         for (const videoId of this.watched.keys()) void this.recover(videoId);
+        // what came while away: only if this client synced before (it asked for messages)
+        if (this.dmSynced) void this.syncMessages().catch(() => undefined);
         this.emit('reconnected');
       }
       this.connectedOnce = true;
@@ -211,6 +225,78 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
   /** A page of the For You feed (anonymous sockets pass `session`, an id the client keeps). */
   forYou(req: { cursor?: string; limit?: number; session?: string } = {}) {
     return this.call('feed:foryou', req);
+  }
+
+  // ------------------------------------------------------------ direct messages
+
+  /** Sends a direct message; a retried send with the same idempotencyKey is stored once. */
+  sendMessage(req: Omit<SendRequest, 'idempotencyKey'> & { idempotencyKey?: string }) {
+    return this.call('dm:send', { ...req, idempotencyKey: req.idempotencyKey ?? globalThis.crypto.randomUUID() });
+  }
+
+  deleteMessage(conversationId: string, seq: number) {
+    return this.call('dm:delete', { conversationId, seq });
+  }
+
+  markRead(conversationId: string, seq: number) {
+    return this.call('dm:receipt', { conversationId, read: seq });
+  }
+
+  markDelivered(conversationId: string, seq: number) {
+    return this.call('dm:receipt', { conversationId, delivered: seq });
+  }
+
+  typing(conversationId: string) {
+    return this.call('dm:typing', { conversationId });
+  }
+
+  mute(conversationId: string, muted: boolean) {
+    return this.call('dm:mute', { conversationId, muted });
+  }
+
+  leave(conversationId: string) {
+    return this.call('dm:leave', { conversationId });
+  }
+
+  /**
+   * Catches up on every conversation changed since the last sync, from what this client holds
+   * of each; done again by itself after every reconnect once called. New entries come as `dm`
+   * events (the rest of a long catch-up follows them the same way); a conversation the log no
+   * longer reaches comes as `dmReset`.
+   */
+  async syncMessages(): Promise<SyncReply> {
+    this.dmSynced = true;
+    const cursors = [...this.dmHeld].map(([conversationId, h]) => ({ conversationId, seq: h.seq, epoch: h.epoch }));
+    for (;;) {
+      const reply = await this.call('dm:sync', { since: this.dmSyncPoint, cursors });
+      for (const c of reply.conversations) {
+        if (c.recovered) this.takeDm(c.conversation.id, c.conversation.epoch, c.events);
+        else {
+          this.dmHeld.set(c.conversation.id, { seq: c.events.at(-1)?.seq ?? c.conversation.head, epoch: c.conversation.epoch });
+          this.emit('dmReset', { conversation: c.conversation, events: c.events });
+        }
+      }
+      this.dmSyncPoint = Math.max(this.dmSyncPoint, reply.syncPoint);
+      if (!reply.more) return reply;
+    }
+  }
+
+  /** The last seq held of a conversation (tests, diagnostics). */
+  seqOf(conversationId: string): number | undefined {
+    return this.dmHeld.get(conversationId)?.seq;
+  }
+
+  private dmSynced = false;
+  private dmSyncPoint = 0;
+  private readonly dmHeld = new Map<string, { seq: number; epoch: string }>();
+
+  private takeDm(conversationId: string, epoch: string, events: DmEvent[]): void {
+    const held = this.dmHeld.get(conversationId);
+    const after = held && held.epoch === epoch ? held.seq : 0;
+    const fresh = events.filter((e) => e.seq > after);
+    if (fresh.length === 0) return;
+    this.dmHeld.set(conversationId, { seq: fresh.at(-1)!.seq, epoch });
+    this.emit('dm', { conversationId, events: fresh });
   }
 
   /** The last comment offset applied for a watched video (for tests and diagnostics). */

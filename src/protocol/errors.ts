@@ -40,6 +40,13 @@ export const ERROR_CATALOG = {
   E_SELF_FOLLOW: { status: 400, message: 'You cannot follow yourself' },
   E_REPLY_TARGET: { status: 400, message: 'A reply must point at a comment of the same video' },
   E_JOB_FINISHED: { status: 409, message: 'The job has already finished' },
+  // direct messages (issue 19)
+  E_CONVERSATION_NOT_FOUND: { status: 404, message: 'No such conversation, or you are not in it' },
+  E_MESSAGE_NOT_FOUND: { status: 404, message: 'No such message in this conversation' },
+  E_BLOCKED: { status: 403, message: 'One of you has blocked the other' },
+  E_DM_NOT_ALLOWED: { status: 403, message: 'This user does not accept messages from you' },
+  E_DM_DELETE_EXPIRED: { status: 409, message: 'The message is too old to delete for everyone' },
+  E_GROUP_FULL: { status: 400, message: 'A group has too many members' },
 
   // limits and load
   E_RATE_LIMITED: { status: 429, message: 'Too many requests; retry later' },

@@ -6,6 +6,7 @@
  */
 import type { ErrorCode, FailedAck } from './errors.ts';
 import type { Comment, Counters, ForYouVideo, Notification, Page } from './model.ts';
+import type { DmEvent, DmEventsPayload, DmReceiptPayload, DmTypingPayload, SendReply, SendRequest, SyncCursor, SyncReply } from './dm.ts';
 
 export type Ack<T> = ({ ok: true } & T) | FailedAck;
 export type AckFn<T> = (reply: Ack<T>) => void;
@@ -81,6 +82,14 @@ export interface ClientToServerEvents {
   'user:unfollow': (req: { userId: string }, ack: AckFn<{ changed: boolean }>) => void;
   /** A page of the For You feed: the signed-in user's, or anonymous `session`'s (an id the client keeps). */
   'feed:foryou': (req: ForYouRequest, ack: AckFn<Page<ForYouVideo>>) => void;
+  // ---- direct messages (protocol/dm.ts)
+  'dm:send': (req: SendRequest, ack: AckFn<SendReply>) => void;
+  'dm:delete': (req: { conversationId: string; seq: number }, ack: AckFn<{ deleted: boolean }>) => void;
+  'dm:receipt': (req: { conversationId: string; delivered?: number; read?: number }, ack: AckFn<{ delivered: number; read: number; unread: number }>) => void;
+  'dm:typing': (req: { conversationId: string }, ack: AckFn<{ sent: boolean }>) => void;
+  'dm:sync': (req: { since?: number; cursors?: SyncCursor[] }, ack: AckFn<SyncReply>) => void;
+  'dm:mute': (req: { conversationId: string; muted: boolean }, ack: AckFn<{ muted: boolean }>) => void;
+  'dm:leave': (req: { conversationId: string }, ack: AckFn<{ left: boolean }>) => void;
 }
 
 export interface ForYouRequest {
@@ -112,11 +121,18 @@ export interface ServerToClientEvents {
   'session:expired': (payload: { code: ErrorCode }) => void;
   /** Sent to every socket on graceful shutdown, before the disconnect: reconnect (elsewhere) after `retryAfterMs`. */
   'server:shutdown': (payload: { retryAfterMs: number }) => void;
+  // ---- direct messages: each entry reaches each device exactly once, in seq order per conversation
+  'dm:events': (payload: DmEventsPayload) => void;
+  'dm:receipt': (payload: DmReceiptPayload) => void;
+  'dm:typing': (payload: DmTypingPayload) => void;
+  /** The log no longer reaches back to what this device holds of a conversation: call `dm:sync`. */
+  'dm:resync': (payload: { conversationId: string }) => void;
 }
 
 /** Events between server processes (through the Redis adapter). */
 export interface InterServerEvents {
   'video:events': (payload: { videoId: string; events: LiveVideoEvent[] }) => void;
+  'dm:events': (payload: { conversationId: string; epoch: string; userIds: string[]; events: DmEvent[] }) => void;
 }
 
 export interface SocketData {
@@ -141,6 +157,13 @@ export const CLIENT_EVENTS = [
   'user:follow',
   'user:unfollow',
   'feed:foryou',
+  'dm:send',
+  'dm:delete',
+  'dm:receipt',
+  'dm:typing',
+  'dm:sync',
+  'dm:mute',
+  'dm:leave',
 ] as const satisfies readonly (keyof ClientToServerEvents)[];
 
 const VIDEO_ROOM = 'video:';

@@ -60,6 +60,7 @@ export function guardStore(store: Store, opts: GuardOptions): { store: Store; br
     recommendations: wrap(store.recommendations),
     jobs: wrap(store.jobs),
     uploads: wrap(store.uploads),
+    conversations: wrap(store.conversations),
     // the readiness probe must see the real state, not the breaker's
     ping: () => store.ping(),
     close: () => store.close(),

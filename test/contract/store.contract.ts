@@ -9,8 +9,9 @@ import { TsidGenerator } from '../../src/domain/ids.ts';
 import { eventually } from '../helpers/eventually.ts';
 import type { Store, UserRecord } from '../../src/storage/store.ts';
 import { recommendationsContract } from './recommendations.contract.ts';
+import { conversationsContract } from './conversations.contract.ts';
 
-export const CONTRACT_LIMITS = { eventLogMax: 20, viewDedupS: 60 };
+export const CONTRACT_LIMITS = { eventLogMax: 20, viewDedupS: 60, dmLogMax: 20 };
 
 /** A store of the driver under test whose storage the test can take away and bring back. */
 export interface StorageOutage {
@@ -685,5 +686,7 @@ export function storeContract(
         assert.equal(left.filter((n) => n === 0).length, 1);
       });
     });
+
+    conversationsContract(() => store, CONTRACT_LIMITS.dmLogMax);
   });
 }

@@ -138,6 +138,23 @@ describe('the OpenAPI document', () => {
     return { path: { path: rel }, query: { exp: url.searchParams.get('exp')!, sig: url.searchParams.get('sig')! } };
   };
   const probe = (p: Partial<Probe>): Probe => ({ path: {}, query: {}, headers: {}, ...p });
+  /** Alice accepts messages from anyone; bob writes to her: the id of their conversation. */
+  const newConversation = async (): Promise<string> => {
+    const put = await fetch(`${server.url}/v1/me/dm-policy`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${alice.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ policy: 'anyone' }),
+    });
+    assert.equal(put.status, 200, await put.text());
+    const sent = await json<{ message: { conversationId: string } }>(
+      await fetch(`${server.url}/v1/messages`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bob.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ toUserId: alice.id, text: 'hello', idempotencyKey: unique('dm') }),
+      }),
+    );
+    return sent.message.conversationId;
+  };
 
   /**
    * One valid request per operation, by operationId: what a client would send. `fresh` ones
@@ -190,6 +207,20 @@ describe('the OpenAPI document', () => {
         rawBody: { type: 'application/offset+octet-stream', data: randomBytes(5) },
       }),
     getMedia: async () => probe(media('openapi1/video.mp4')),
+    // direct messages
+    listConversations: async () => {
+      await newConversation();
+      return probe({ token: bob.token, query: { limit: '10' } });
+    },
+    getConversation: async () => probe({ token: bob.token, path: { id: await newConversation() } }),
+    listMessages: async () => probe({ token: alice.token, path: { id: await newConversation() }, query: { limit: '5' } }),
+    sendMessage: async () => {
+      const conversationId = await newConversation();
+      // bob again: alice accepts anyone, bob only mutual followers
+      return probe({ token: bob.token, body: { conversationId, text: 'one more', idempotencyKey: unique('dm') } });
+    },
+    getDmPolicy: async () => probe({ token: alice.token }),
+    setDmPolicy: async () => probe({ token: alice.token, body: { policy: 'anyone' } }),
   };
 
   /**

@@ -6,8 +6,9 @@
  * (users.ts, videos.ts, feeds.ts, jobs.ts, uploads.ts), all over one MemoryTables object (tables.ts).
  */
 import type { JobStore } from '../jobs.ts';
-import type { FeedStore, RecommendationStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
+import type { ConversationStore, FeedStore, RecommendationStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
 import type { UploadStore } from '../uploads.ts';
+import { MemoryConversations } from './conversations.ts';
 import { MemoryFeeds } from './feeds.ts';
 import { MemoryRecommendations } from './recommendations.ts';
 import { MemoryJobs } from './jobs.ts';
@@ -24,6 +25,7 @@ export class MemoryStore implements Store {
   readonly recommendations: RecommendationStore;
   readonly jobs: JobStore;
   readonly uploads: UploadStore;
+  readonly conversations: ConversationStore;
 
   constructor(limits: StoreLimits) {
     const tables = memoryTables();
@@ -33,6 +35,7 @@ export class MemoryStore implements Store {
     this.recommendations = new MemoryRecommendations(tables);
     this.jobs = new MemoryJobs(tables);
     this.uploads = new MemoryUploads(tables);
+    this.conversations = new MemoryConversations(limits);
   }
 
   async ping(): Promise<void> {}

@@ -42,6 +42,14 @@
  * | up:{uid}:used               | string | the sum of up:{uid}'s values                         |
  * | up:{uid}:videos:<uploadId>  | set    | ids of videos showing media made from the upload     |
  * | rl:<name>:<key>             | string | a rate-limit counter (rate-limiter-flexible), TTL    |
+ * | c:{cid}:meta                | hash   | id, kind, members (JSON), head, epoch, epochStart,   |
+ * |                             |        | activity (ms), lastMessage (seq)                     |
+ * | c:{cid}:members             | hash   | user id -> receipts/unread/muted JSON                |
+ * | c:{cid}:log                 | stream | entries, id `<seq>-1`, MAXLEN dmLogMax               |
+ * | c:{cid}:idem                | zset   | `${senderId}:${key}` -> seq                          |
+ * | c:{cid}:deleted             | zset   | seqs of messages deleted for everyone                |
+ * | u:{uid}:dms                 | zset   | conversation id -> last activity (ms)                |
+ * | u:{uid}:dm-policy           | string | anyone, mutual (default when absent) or nobody       |
  *
  * Pub/sub channels (not keys, but named the same way so deployments sharing a Redis
  * stay apart):
@@ -62,6 +70,15 @@ export interface VideoKeys {
   commentOrder: string;
   idempotency: string;
   log: string;
+}
+
+/** The per-conversation keys, in the order conversation-apply declares them as KEYS. */
+export interface ConversationKeys {
+  meta: string;
+  members: string;
+  log: string;
+  idempotency: string;
+  deleted: string;
 }
 
 export class RedisKeys {
@@ -176,6 +193,23 @@ export class RedisKeys {
 
   uploadVideos(userId: string, uploadId: string): string {
     return `${this.reservations(userId)}:videos:${uploadId}`;
+  }
+
+  // ------------------------------------------------------------ conversations (direct messages)
+
+  /** One hash tag per conversation: every conversation script touches one slot. */
+  conversation(id: string): ConversationKeys {
+    const base = `${this.prefix}c:{${id}}`;
+    return { meta: `${base}:meta`, members: `${base}:members`, log: `${base}:log`, idempotency: `${base}:idem`, deleted: `${base}:deleted` };
+  }
+
+  /** A user's conversations by last activity (in the user's slot). */
+  userConversations(userId: string): string {
+    return `${this.user(userId)}:dms`;
+  }
+
+  dmPolicy(userId: string): string {
+    return `${this.user(userId)}:dm-policy`;
   }
 
   // ------------------------------------------------------------ beside the Store

@@ -13,10 +13,11 @@
  */
 import { Cluster, Redis } from 'ioredis';
 import type { JobStore } from '../jobs.ts';
-import type { FeedStore, RecommendationStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
+import type { ConversationStore, FeedStore, RecommendationStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
 import type { UploadStore } from '../uploads.ts';
 import { closeClient, connectClient, type RedisClientOptions, type RedisConnection } from './connection.ts';
 import type { RedisContext } from './context.ts';
+import { RedisConversations } from './conversations.ts';
 import { RedisFeeds } from './feeds.ts';
 import { RedisRecommendations } from './recommendations.ts';
 import { RedisJobs } from './jobs.ts';
@@ -47,6 +48,7 @@ export class RedisStore implements Store {
   readonly recommendations: RecommendationStore;
   readonly jobs: JobStore;
   readonly uploads: UploadStore;
+  readonly conversations: ConversationStore;
   readonly #client: RedisClient;
   /** True when connect() made the client, so close() closes it. */
   #owned = false;
@@ -64,6 +66,7 @@ export class RedisStore implements Store {
     this.recommendations = new RedisRecommendations(ctx);
     this.jobs = new RedisJobs(ctx);
     this.uploads = new RedisUploads(ctx);
+    this.conversations = new RedisConversations(ctx);
   }
 
   /** A store on a connection's main client; the connection owns it (close() leaves it open). */

@@ -47,6 +47,9 @@ export const SCRIPT_NAMES = [
   'upload-release',
   'upload-add-video',
   'upload-remove-video',
+  'conversation-apply',
+  'conversation-state',
+  'conversation-events',
 ] as const;
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
@@ -68,6 +71,7 @@ const FAILURES = {
   [-3]: 'E_COMMENT_NOT_FOUND',
   [-4]: 'E_FORBIDDEN',
   [-5]: 'E_REPLY_TARGET',
+  [-6]: 'E_CONVERSATION_NOT_FOUND',
 } as const satisfies Record<number, ErrorCode>;
 
 export type ScriptFailureCode = (typeof FAILURES)[keyof typeof FAILURES];

@@ -8,15 +8,60 @@
 import AjvCompiler from '@fastify/ajv-compiler';
 import { TremoloError } from '../../protocol/errors.ts';
 import type { ClientEvent, RequestOf } from '../../protocol/live.ts';
+import { CONVERSATION_ID_PATTERN } from '../../protocol/dm.ts';
 import { schemas, textField } from '../../protocol/schemas.ts';
 import { issueField, type ValidationIssue } from '../http/validators.ts';
 
 const videoRef = { type: 'object', required: ['videoId'], properties: { videoId: schemas.id } } as const;
 const userRef = { type: 'object', required: ['userId'], properties: { userId: schemas.id } } as const;
+const conversationId = { type: 'string', pattern: CONVERSATION_ID_PATTERN } as const;
+const seq = (min: number) => ({ type: 'integer', minimum: min, maximum: Number.MAX_SAFE_INTEGER }) as const;
+const conversationRef = { type: 'object', required: ['conversationId'], properties: { conversationId } } as const;
+
+/** Direct-message payloads; text limits from DM_TEXT_MAX_CHARS, the group size from DM_GROUP_MAX. */
+function dmRequestSchemas(limits: { dmTextMaxChars: number; dmGroupMax: number }) {
+  return {
+    'dm:send': {
+      type: 'object',
+      required: ['idempotencyKey'],
+      properties: {
+        conversationId,
+        toUserId: schemas.id,
+        // a few more than a group holds, so a list that is too long gets E_GROUP_FULL, not a schema error
+        memberIds: { type: 'array', items: schemas.id, minItems: 1, maxItems: limits.dmGroupMax + 8 },
+        text: textField(0, limits.dmTextMaxChars, 'Message'),
+        videoId: schemas.id,
+        replyTo: seq(1),
+        idempotencyKey: schemas.idempotencyKey,
+      },
+    },
+    'dm:delete': { type: 'object', required: ['conversationId', 'seq'], properties: { conversationId, seq: seq(1) } },
+    'dm:receipt': { type: 'object', required: ['conversationId'], properties: { conversationId, delivered: seq(0), read: seq(0) } },
+    'dm:typing': conversationRef,
+    'dm:sync': {
+      type: 'object',
+      properties: {
+        since: seq(0),
+        cursors: {
+          type: 'array',
+          maxItems: 1000,
+          items: {
+            type: 'object',
+            required: ['conversationId', 'seq'],
+            properties: { conversationId, seq: seq(0), epoch: { type: 'string', minLength: 1, maxLength: 128 } },
+          },
+        },
+      },
+    },
+    'dm:mute': { type: 'object', required: ['conversationId', 'muted'], properties: { conversationId, muted: { type: 'boolean' } } },
+    'dm:leave': conversationRef,
+  } as const;
+}
 
 /** Every client event's payload schema; text limits come from the configuration, as for REST. */
-export function clientRequestSchemas(limits: { commentMaxChars: number }) {
+export function clientRequestSchemas(limits: RequestLimits) {
   return {
+    ...dmRequestSchemas({ dmTextMaxChars: limits.dmTextMaxChars ?? 2000, dmGroupMax: limits.dmGroupMax ?? 32 }),
     'video:watch': {
       type: 'object',
       required: ['videoId'],
@@ -53,6 +98,12 @@ export function clientRequestSchemas(limits: { commentMaxChars: number }) {
   } as const satisfies Record<ClientEvent, object>;
 }
 
+export interface RequestLimits {
+  commentMaxChars: number;
+  dmTextMaxChars?: number;
+  dmGroupMax?: number;
+}
+
 /** A compiled schema: true when `data` passes, else false with `errors` set. */
 interface Check {
   (data: unknown): boolean;
@@ -64,7 +115,7 @@ type Pool = (externalSchemas: object, options: { customOptions: Record<string, u
 export class ClientRequests {
   private readonly checks = new Map<ClientEvent, Check>();
 
-  constructor(limits: { commentMaxChars: number }) {
+  constructor(limits: RequestLimits) {
     const compile = (AjvCompiler as unknown as () => Pool)()({}, { customOptions: { coerceTypes: false } });
     for (const [event, schema] of Object.entries(clientRequestSchemas(limits))) this.checks.set(event as ClientEvent, compile({ schema }));
   }

@@ -15,13 +15,17 @@ import type { Video } from '../../protocol/model.ts';
 import { consume } from '../http/rate-limits.ts';
 import { likeReply } from '../replies.ts';
 import type { ClientRequests } from './client-requests.ts';
+import type { DmLanes } from './dm-lanes.ts';
+import type { SyncCursor, SyncReply } from '../../protocol/dm.ts';
 import type { IoSocket } from './io.ts';
 import type { Watches } from './watches.ts';
 
 export interface DispatchDeps {
-  engine: Pick<Engine, 'like' | 'unlike' | 'addComment' | 'deleteComment' | 'follow' | 'unfollow' | 'forYouFeed'>;
+  engine: Pick<Engine, 'like' | 'unlike' | 'addComment' | 'deleteComment' | 'follow' | 'unfollow' | 'forYouFeed' | 'dm'>;
   /** Stored media paths -> signed URLs, for the videos a feed page carries. Default: as stored. */
   presentVideo?: (video: Video) => Video;
+  /** Direct messages' per-socket delivery state (dm:sync hands it its reply). The gateway always gives one. */
+  dmLanes?: DmLanes;
   watches: Watches;
   requests: ClientRequests;
   /** Events per socket. */
@@ -87,7 +91,35 @@ export class LiveDispatch {
         return { items, ...(page.nextCursor !== undefined ? { nextCursor: page.nextCursor } : {}) };
       },
     },
+    // ---- direct messages
+    'dm:send': { signedIn: true, run: (req, userId) => this.deps.engine.dm.send(userId, req) },
+    'dm:delete': { signedIn: true, run: (req, userId) => this.deps.engine.dm.deleteMessage(userId, req.conversationId, req.seq) },
+    'dm:receipt': {
+      signedIn: true,
+      run: async ({ conversationId, delivered, read }, userId) => {
+        const m = await this.deps.engine.dm.receipt(userId, conversationId, { ...(delivered !== undefined ? { delivered } : {}), ...(read !== undefined ? { read } : {}) });
+        return { delivered: m.delivered, read: m.read, unread: m.unread };
+      },
+    },
+    'dm:typing': { signedIn: true, run: (req, userId) => this.deps.engine.dm.typing(userId, req.conversationId) },
+    'dm:sync': { signedIn: true, run: (req, userId, ctx) => this.dmSync(req, userId, ctx) },
+    'dm:mute': { signedIn: true, run: async (req, userId) => ({ muted: (await this.deps.engine.dm.mute(userId, req.conversationId, req.muted)).muted }) },
+    'dm:leave': { signedIn: true, run: (req, userId) => this.deps.engine.dm.leave(userId, req.conversationId) },
   };
+
+  /**
+   * A device catching up. While the reply is made, entries for this socket wait in its lanes;
+   * each conversation is read from after what the socket holds (the client's seq, or further
+   * when this socket was already sent more), so nothing reaches it twice. Entries past the
+   * reply's page follow right after the ack as `dm:events`.
+   */
+  private async dmSync(req: { since?: number; cursors?: SyncCursor[] }, userId: string, ctx: EventContext): Promise<SyncReply> {
+    const lanes = this.deps.dmLanes;
+    if (!lanes) return this.deps.engine.dm.sync(userId, req.since ?? 0, req.cursors ?? []);
+    const { reply, done } = await lanes.sync(ctx.socket.id, req.cursors ?? [], (cursors) => this.deps.engine.dm.sync(userId, req.since ?? 0, cursors));
+    ctx.afterAck(done);
+    return reply;
+  }
 
   /** Shared by every socket (`this` is the socket): routes a client event to its handler. */
   readonly onEvent = ((dispatch: LiveDispatch) =>

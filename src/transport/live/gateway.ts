@@ -22,6 +22,7 @@ import type { OriginPolicy } from '../http/origins.ts';
 import { ClientRequests } from './client-requests.ts';
 import { LiveDelivery, type DeliverySettings } from './delivery.ts';
 import { LiveDispatch } from './dispatch.ts';
+import { DmDelivery, DmLanes } from './dm-lanes.ts';
 import type { IoServer } from './io.ts';
 import { answerParserMismatch } from './parser-mismatch.ts';
 import { LiveSessions, type EngineConnection, type SessionSettings } from './sessions.ts';
@@ -37,6 +38,9 @@ export interface LiveSettings extends SessionSettings, DeliverySettings {
   maxStrikes?: number;
   /** COMMENT_MAX_CHARS, which `comment:add` payloads are checked against (as REST bodies are). */
   commentMaxChars: number;
+  /** DM_TEXT_MAX_CHARS and DM_GROUP_MAX, for `dm:send` payloads. Defaults 2000 and 32. */
+  dmTextMaxChars?: number;
+  dmGroupMax?: number;
 }
 
 /** How this process reaches the others serving the same videos' rooms. */
@@ -73,6 +77,8 @@ export class LiveGateway implements EventSink {
   private readonly sessions: LiveSessions;
   private readonly delivery: LiveDelivery;
   private readonly dispatch: LiveDispatch;
+  private readonly dmLanes: DmLanes;
+  private readonly dmDelivery: DmDelivery;
 
   constructor(deps: GatewayDeps) {
     const { settings, clock, metrics } = deps;
@@ -95,11 +101,23 @@ export class LiveGateway implements EventSink {
     this.io.engine.on('connection', (raw: EngineConnection) => this.sessions.opened(raw));
     this.io.engine.on('connection', answerParserMismatch(settings.parser));
     this.delivery = new LiveDelivery({ io: this.io, clock, settings, ...(metrics ? { metrics } : {}), ...(crossProcess ? { canReachPeers: () => crossProcess.reachable() } : {}) });
+    this.dmLanes = new DmLanes({
+      io: this.io,
+      catchUp: (conversationId, sinceSeq, limit) => deps.engine.dm.catchUp(conversationId, sinceSeq, limit),
+      settings: { page: deps.engine.dm.limits.syncPage, maxLanesPerSocket: 256, maxQueued: 10_000 },
+      log: deps.log,
+    });
+    this.dmDelivery = new DmDelivery(this.io, this.dmLanes, crossProcess ? () => crossProcess.reachable() : undefined);
     this.dispatch = new LiveDispatch({
       engine: deps.engine,
       ...(deps.presentVideo ? { presentVideo: deps.presentVideo } : {}),
+      dmLanes: this.dmLanes,
       watches: new Watches({ engine: deps.engine, holds: this.delivery.holds, maxWatches: settings.maxWatches }),
-      requests: new ClientRequests({ commentMaxChars: settings.commentMaxChars }),
+      requests: new ClientRequests({
+        commentMaxChars: settings.commentMaxChars,
+        ...(settings.dmTextMaxChars !== undefined ? { dmTextMaxChars: settings.dmTextMaxChars } : {}),
+        ...(settings.dmGroupMax !== undefined ? { dmGroupMax: settings.dmGroupMax } : {}),
+      }),
       socketLimiter: new RateLimiterMemory({ keyPrefix: 'sock', points: settings.socketEventsPerSec, duration: 1 }),
       userLimiter: deps.userEventCounters.limiter('live-user', settings.userEventsPerSec, 1),
       clock,
@@ -119,12 +137,20 @@ export class LiveGateway implements EventSink {
     this.io.on('connection', (socket) => {
       this.sessions.connected(socket);
       socket.onAny(this.dispatch.onEvent);
+      socket.on('disconnect', this.dmClosed);
     });
   }
 
   publish(event: EngineEvent): void {
-    this.delivery.publish(event);
+    if (DmDelivery.handles(event)) this.dmDelivery.publish(event);
+    else this.delivery.publish(event);
   }
+
+  /** Shared by every socket (`this` is the socket): its direct-message lanes go with it. */
+  private readonly dmClosed = ((lanes: () => DmLanes) =>
+    function (this: { id: string }): void {
+      lanes().closed(this.id);
+    })(() => this.dmLanes);
 
   /**
    * Graceful shutdown: refuse new events (E_SHUTTING_DOWN), let in-flight ones finish

@@ -29,6 +29,7 @@ const TAGS: OpenAPIV3.TagObject[] = [
   { name: 'likes', description: 'Idempotent likes' },
   { name: 'comments', description: 'Comments, with idempotent retries' },
   { name: 'users', description: 'Profiles and the follow graph' },
+  { name: 'messages', description: 'Direct messages: inbox, history, sending, who may message you' },
   { name: 'feeds', description: 'The following feed and the hot feed' },
   { name: 'uploads', description: 'Resumable uploads (tus 1.0) and their media jobs' },
   { name: 'media', description: 'Transcoded media under signed URLs' },

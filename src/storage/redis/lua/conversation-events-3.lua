@@ -1,0 +1,47 @@
+--[[
+  Reads a conversation's log, with the same rules as the memory driver: after a seq (oldest
+  first, `complete` when the log still reaches back to it) or before a seq (newest first, for
+  history pages). Deleted messages come back as stubs.
+
+  KEYS[1] c:{id}:meta
+  KEYS[2] c:{id}:log
+  KEYS[3] c:{id}:deleted
+
+  ARGV[1] 'after' | 'before'
+  ARGV[2] the seq (for 'before', 0 means from the head)
+  ARGV[3] limit
+  ARGV[4] a fresh epoch, stored only when the log was lost
+
+  Returns -6 when the conversation does not exist; otherwise JSON {epoch, head, complete, events}.
+]]
+--- @include "renew-epoch"
+--- @include "dm-entry"
+local meta = redis.call('HMGET', KEYS[1], 'head', 'epoch', 'epochStart')
+if not meta[1] then
+  return -6
+end
+local head = tonumber(meta[1])
+local epoch = renewEpoch(KEYS[1], KEYS[2], head, meta[2], meta[3], ARGV[4])
+local seq = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local entries = {}
+local complete = true
+if ARGV[1] == 'after' then
+  local first = head + 1
+  local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+  if oldest[1] then
+    first = tonumber(string.match(oldest[1][1], '^(%d+)'))
+  end
+  complete = seq >= first - 1 and seq <= head
+  if complete and limit > 0 then
+    entries = redis.call('XRANGE', KEYS[2], string.format('%d-1', seq + 1), '+', 'COUNT', limit)
+  end
+elseif limit > 0 then
+  local from = seq > 0 and string.format('(%d-1', seq) or '+'
+  entries = redis.call('XREVRANGE', KEYS[2], from, '-', 'COUNT', limit)
+end
+local events = {}
+for i, se in ipairs(entries) do
+  events[i] = dmDecode(se, KEYS[3])
+end
+return cjson.encode({ epoch = epoch, head = head, complete = complete, events = events })

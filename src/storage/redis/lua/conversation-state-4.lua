@@ -1,0 +1,20 @@
+--[[
+  One conversation's state (ConversationState).
+
+  KEYS[1] c:{id}:meta
+  KEYS[2] c:{id}:members
+  KEYS[3] c:{id}:log
+  KEYS[4] c:{id}:deleted
+
+  ARGV[1] a fresh epoch, stored only when the log was lost
+
+  Returns '' when the conversation does not exist, else the state as JSON.
+]]
+--- @include "renew-epoch"
+--- @include "dm-entry"
+local meta = redis.call('HMGET', KEYS[1], 'head', 'epoch', 'epochStart')
+if not meta[1] then
+  return ''
+end
+local epoch = renewEpoch(KEYS[1], KEYS[3], tonumber(meta[1]), meta[2], meta[3], ARGV[1])
+return cjson.encode(dmState(KEYS[1], KEYS[2], KEYS[3], KEYS[4], epoch))
