@@ -132,7 +132,7 @@ export class Engine {
     );
     this.actors.register(
       USER_ACTOR,
-      userActor({ store, sink, onFollowsChanged: (userIds) => userIds.forEach((userId) => this.invalidations.changed({ kind: 'user', userId })) }),
+      userActor({ store, sink, clock, onFollowsChanged: (userIds) => userIds.forEach((userId) => this.invalidations.changed({ kind: 'user', userId })) }),
     );
     this.feed = new FeedService({
       store,

@@ -59,6 +59,7 @@ export function guardStore(store: Store, opts: GuardOptions): { store: Store; br
     feeds: wrap(store.feeds),
     jobs: wrap(store.jobs),
     uploads: wrap(store.uploads),
+    interactions: wrap(store.interactions),
     // the readiness probe must see the real state, not the breaker's
     ping: () => store.ping(),
     close: () => store.close(),

@@ -8,6 +8,7 @@
  * when several processes hold an activation of the same entity).
  */
 import type { Comment, Counters, Page, PageRequest, TagInfo, UserProfile, VideoEvent, VideoRecord } from '../protocol/model.ts';
+import type { InteractionLimits, InteractionLog } from './interactions.ts';
 import type { JobStore } from './jobs.ts';
 import type { UploadStore } from './uploads.ts';
 
@@ -34,8 +35,11 @@ export interface UserStore {
   getByHandle(handle: string): Promise<UserRecord | null>;
   /** Profile with exact counts; null when the user does not exist. */
   profile(id: string): Promise<UserProfile | null>;
-  /** Follow/unfollow ops of ONE follower (`userId`), applied in order; idempotent. */
-  applyOps(userId: string, ops: UserOp[]): Promise<UserOpResult[]>;
+  /**
+   * Follow/unfollow ops of ONE follower (`userId`), applied in order; idempotent. Each op that
+   * changes something records a `follow`/`unfollow` interaction at `now` in the same write.
+   */
+  applyOps(userId: string, ops: UserOp[], opts: { now: number }): Promise<UserOpResult[]>;
   isFollowing(userId: string, targetId: string): Promise<boolean>;
   followerCount(userId: string): Promise<number>;
   /** Ordered by user id (sign-up order), cursor-paginated. */
@@ -100,7 +104,12 @@ export interface VideoStore {
   getMany(ids: string[]): Promise<(VideoState | null)[]>;
   /** Removes the video with its likes, comments and events. False when it did not exist. */
   delete(id: string): Promise<boolean>;
-  /** Applies a turn's ops atomically. Fails with E_VIDEO_NOT_FOUND when the video is gone. */
+  /**
+   * Applies a turn's ops atomically. Fails with E_VIDEO_NOT_FOUND when the video is gone, and
+   * with E_EXPORT_BACKLOG (nothing written) when the behaviour log is full (storage/interactions.ts).
+   * In the same write, every view, and every like, unlike, comment and comment delete that took
+   * effect, records its interaction event.
+   */
   applyOps(videoId: string, ops: VideoOp[], opts: { now: number }): Promise<VideoBatchResult>;
   /** Which of `userIds` like the video (same order). */
   likedBy(videoId: string, userIds: string[]): Promise<boolean[]>;
@@ -155,6 +164,8 @@ export interface FeedStore {
 export interface StoreLimits {
   eventLogMax: number;
   viewDedupS: number;
+  /** The behaviour log's bound; DEFAULT_INTERACTION_LIMITS when absent. */
+  interactions?: InteractionLimits;
 }
 
 export interface Store {
@@ -164,6 +175,8 @@ export interface Store {
   readonly feeds: FeedStore;
   readonly jobs: JobStore;
   readonly uploads: UploadStore;
+  /** The behaviour log (storage/interactions.ts). */
+  readonly interactions: InteractionLog;
   /** Resolves when storage answers; rejects with the reason otherwise (readiness probe). */
   ping(): Promise<void>;
   close(): Promise<void>;
