@@ -16,7 +16,20 @@ import { boundTagging, TagTokenizer } from '../domain/tags.ts';
 import { requireText } from '../domain/text.ts';
 import type { Metrics } from '../metrics.ts';
 import { TremoloError } from '../protocol/errors.ts';
-import type { Comment, Counters, MediaRefs, Page, PageRequest, TagInfo, UserProfile, Video, VideoEvent, VideoRecord } from '../protocol/model.ts';
+import type {
+  AnalyticsQuery,
+  Comment,
+  Counters,
+  MediaRefs,
+  Page,
+  PageRequest,
+  TagInfo,
+  UserProfile,
+  Video,
+  VideoAnalytics,
+  VideoEvent,
+  VideoRecord,
+} from '../protocol/model.ts';
 import type { InvalidationBus } from '../storage/cache/invalidation.ts';
 import { decodeCursor, decodeOffsetCursor, encodeCursor } from '../storage/cursor.ts';
 import type { CommentOrder, Store, UserRecord, VideoState } from '../storage/store.ts';
@@ -25,6 +38,8 @@ import { FeedService, type FeedOptions } from './feed.ts';
 import { HotScores } from './hot-scores.ts';
 import { Invalidations, type Change, type ChangeSource } from './invalidations.ts';
 import { ReadModel, type VideoPage } from './read-model.ts';
+import { analyticsWindow, bucketIso, totalsOf, type AnalyticsSource } from './analytics.ts';
+import { InteractionService, type ReportLimits } from './interactions.ts';
 import { ActorSystem, type ActorLimits } from './runtime.ts';
 import { USER_ACTOR, userActor, type UserReply } from './user-actor.ts';
 import {
@@ -48,7 +63,11 @@ export interface EngineLimits {
   cache: { max: number; ttlMs: number; negativeTtlMs: number };
   actors: ActorLimits;
   feed: FeedOptions;
+  /** Client-reported events (watch progress, impressions). Default: DEFAULT_REPORT_LIMITS. */
+  reports?: ReportLimits;
 }
+
+export const DEFAULT_REPORT_LIMITS: ReportLimits = { progressIntervalMs: 2000, maxAgeMs: 3_600_000, maxSkewMs: 60_000 };
 
 export interface EngineDeps {
   store: Store;
@@ -61,6 +80,8 @@ export interface EngineDeps {
   onError: (err: unknown, context: string) => void;
   /** Reads tag searches; one per process (its Chinese dictionary loads on first use). Default: a new one. */
   tags?: TagTokenizer;
+  /** The behaviour log's analytics (ClickHouse); without it, analytics come from the counters. */
+  analytics?: AnalyticsSource;
 }
 
 /** What a reader gets, plus whether it came from cache while storage was failing. */
@@ -93,6 +114,11 @@ export type Viewer = { userId: string } | { anonymousKey: string };
 
 export class Engine {
   readonly feed: FeedService;
+  /**
+   * The behaviour log: client reports (watch progress, impressions), its reading side for
+   * backend consumers (`read`), and `onRecorded` for in-process listeners (the For You feed).
+   */
+  readonly interactions: InteractionService;
   private readonly actors: ActorSystem;
   private readonly reads: ReadModel;
   private readonly invalidations: Invalidations;
@@ -102,6 +128,7 @@ export class Engine {
   constructor(private readonly deps: EngineDeps) {
     const { store, sink, clock, ids, limits, metrics } = deps;
     this.tags = deps.tags ?? new TagTokenizer();
+    this.interactions = new InteractionService({ store, clock, ids, limits: limits.reports ?? DEFAULT_REPORT_LIMITS, onError: deps.onError });
     this.actors = new ActorSystem(clock, limits.actors, {
       ...(metrics ? { metrics } : {}),
       onError: ({ kind, id, phase, batchSize, error }) => deps.onError(error, `actor ${kind} ${id}: ${phase} of ${batchSize} message(s) failed`),
@@ -412,6 +439,31 @@ export class Engine {
       if (chunk.nextCursor === undefined) return;
       cursor = chunk.nextCursor;
     }
+  }
+
+  /**
+   * A video's analytics for its owner (E_FORBIDDEN for anyone else): per bucket from the
+   * behaviour log when one is configured, else the lifetime counters (`source: "counters"`).
+   */
+  async videoAnalytics(videoId: string, userId: string, query: AnalyticsQuery): Promise<VideoAnalytics> {
+    requireId('userId', userId);
+    const window = analyticsWindow(query, this.deps.clock);
+    const { value } = await this.getVideo(videoId);
+    if (value.ownerId !== userId) throw new TremoloError('E_FORBIDDEN', 'Only the owner sees a video\'s analytics');
+    const span = { videoId, bucket: window.bucket, from: new Date(window.from).toISOString(), to: new Date(window.to).toISOString() };
+    const source = this.deps.analytics;
+    if (!source) {
+      const { views, likes, comments } = value.counters;
+      return { ...span, source: 'counters', totals: { views, likes, comments }, buckets: [] };
+    }
+    let buckets;
+    try {
+      buckets = await source.videoAnalytics(videoId, value.ownerId, window.from, window.to, window.bucket);
+    } catch (err) {
+      if (err instanceof TremoloError) throw err;
+      throw new TremoloError('E_STORAGE_UNAVAILABLE', 'The behaviour log is unavailable; retry later', { cause: err, retryAfter: 5 });
+    }
+    return { ...span, source: 'clickhouse', totals: totalsOf(buckets), buckets: buckets.map(bucketIso) };
   }
 
   // ------------------------------------------------------------ feeds

@@ -80,7 +80,7 @@ export interface ProgressReport {
 }
 
 /** One item of the `POST /v1/events` body. `at` (ms) is when the client saw it; `userId`, when sent, must be the caller. */
-export type ClientEvent =
+export type ReportedEvent =
   | ({ type: 'watch'; at?: number; userId?: string } & ProgressReport)
   | { type: 'impression'; at?: number; userId?: string; videoId: string; feed: FeedKind; position: number };
 
@@ -88,13 +88,20 @@ export type ClientEvent =
  * The `POST /v1/events` body. `token` is for `navigator.sendBeacon`, which cannot set an
  * Authorization header; `sessionId` names an anonymous viewer's session.
  */
-export interface ClientEventBatch {
+export interface ReportedEventBatch {
   token?: string;
   sessionId?: string;
-  events: ClientEvent[];
+  events: ReportedEvent[];
 }
 
-/** Bounds of client-reported events. */
-export const CLIENT_EVENTS_MAX = 50;
+/** A page of the behaviour log (Engine.interactions.read). */
+export interface InteractionPage {
+  events: InteractionEvent[];
+  /** Opaque; pass it back to read on from here. */
+  position: string;
+}
+
+/** Bounds of client-reported events: items per `POST /v1/events`. */
+export const REPORTED_EVENTS_MAX = 50;
 /** A video is at most this long as far as progress reports go (24 h). */
 export const PROGRESS_MAX_MS = 24 * 3600 * 1000;

@@ -5,6 +5,7 @@
  * them in step. Optional fields are absent, never null.
  */
 import type { ErrorCode, FailedAck } from './errors.ts';
+import type { ProgressReport } from './interactions.ts';
 import type { Comment, Counters, Notification } from './model.ts';
 
 export type Ack<T> = ({ ok: true } & T) | FailedAck;
@@ -79,6 +80,8 @@ export interface ClientToServerEvents {
   'comment:delete': (req: { commentId: string }, ack: AckFn<{ deleted: boolean }>) => void;
   'user:follow': (req: { userId: string }, ack: AckFn<{ changed: boolean }>) => void;
   'user:unfollow': (req: { userId: string }, ack: AckFn<{ changed: boolean }>) => void;
+  /** Watch progress of a video (see protocol/interactions.ts); at most one per PROGRESS_INTERVAL per viewer and video. */
+  'video:progress': (req: ProgressReport, ack: AckFn<{ videoId: string }>) => void;
 }
 
 /** A client event's name. */
@@ -130,6 +133,7 @@ export const CLIENT_EVENTS = [
   'comment:delete',
   'user:follow',
   'user:unfollow',
+  'video:progress',
 ] as const satisfies readonly (keyof ClientToServerEvents)[];
 
 const VIDEO_ROOM = 'video:';

@@ -10,7 +10,7 @@
  * - ring (no sink): nobody waits for the events, so the oldest go, as in the video event log;
  *   they stay readable for live consumers (`read`).
  */
-import type { InteractionEvent } from '../protocol/interactions.ts';
+import type { InteractionEvent, InteractionPage } from '../protocol/interactions.ts';
 
 export interface InteractionLimits {
   /** Events per stream (EXPORT_MAX_LAG). */
@@ -21,12 +21,7 @@ export interface InteractionLimits {
 
 export const DEFAULT_INTERACTION_LIMITS: InteractionLimits = { max: 100_000, hold: false };
 
-export interface InteractionPage {
-  /** Oldest first within each stream. */
-  events: InteractionEvent[];
-  /** Opaque; pass it back to read on from here (or to `trim` what was read). */
-  position: string;
-}
+export type { InteractionPage };
 
 export interface InteractionLog {
   /**
@@ -35,7 +30,10 @@ export interface InteractionLog {
    * nothing of the call is written). E_EXPORT_BACKLOG when a stream is full in hold mode.
    */
   record(events: readonly InteractionEvent[]): Promise<void>;
-  /** Events after `position` (null: the oldest kept), at most about `limit` (never fewer than one per stream that has one). */
+  /**
+   * Events after `position` (null: the oldest kept), at most `limit`, oldest first within each
+   * stream; the page's position reads on from there, or is passed to `trim`.
+   */
   read(position: string | null, limit: number): Promise<InteractionPage>;
   /** Removes every event up to and including `position` (a sink acknowledged them). */
   trim(position: string): Promise<void>;

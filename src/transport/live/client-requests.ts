@@ -42,6 +42,18 @@ export function clientRequestSchemas(limits: { commentMaxChars: number }) {
     'comment:delete': { type: 'object', required: ['commentId'], properties: { commentId: schemas.commentId } },
     'user:follow': userRef,
     'user:unfollow': userRef,
+    // ranges and the other rules are checked by the engine, the same for REST (actors/interactions.ts)
+    'video:progress': {
+      type: 'object',
+      required: ['videoId', 'watchedMs', 'positionMs', 'durationMs', 'completed'],
+      properties: {
+        videoId: schemas.id,
+        watchedMs: { type: 'integer' },
+        positionMs: { type: 'integer' },
+        durationMs: { type: 'integer' },
+        completed: { type: 'boolean' },
+      },
+    },
   } as const satisfies Record<ClientEvent, object>;
 }
 

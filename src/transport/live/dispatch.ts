@@ -11,6 +11,7 @@ import type { Engine } from '../../actors/engine.ts';
 import type { Clock } from '../../domain/clock.ts';
 import { TremoloError, failedAck } from '../../protocol/errors.ts';
 import type { Ack, ClientEvent, ReplyOf, RequestOf } from '../../protocol/live.ts';
+import { anonymousViewerKey } from '../client-address.ts';
 import { consume } from '../http/rate-limits.ts';
 import { likeReply } from '../replies.ts';
 import type { ClientRequests } from './client-requests.ts';
@@ -18,7 +19,7 @@ import type { IoSocket } from './io.ts';
 import type { Watches } from './watches.ts';
 
 export interface DispatchDeps {
-  engine: Pick<Engine, 'like' | 'unlike' | 'addComment' | 'deleteComment' | 'follow' | 'unfollow'>;
+  engine: Pick<Engine, 'like' | 'unlike' | 'addComment' | 'deleteComment' | 'follow' | 'unfollow' | 'interactions'>;
   watches: Watches;
   requests: ClientRequests;
   /** Events per socket. */
@@ -72,6 +73,16 @@ export class LiveDispatch {
     },
     'user:follow': { signedIn: true, run: (req, userId) => this.deps.engine.follow(userId, req.userId) },
     'user:unfollow': { signedIn: true, run: (req, userId) => this.deps.engine.unfollow(userId, req.userId) },
+    'video:progress': {
+      signedIn: false,
+      run: async ({ videoId, watchedMs, positionMs, durationMs, completed }, userId, ctx) => {
+        // an anonymous socket reports as the anonymous viewer its views are counted as
+        const reporter = userId !== undefined ? { userId } : { sessionId: anonymousViewerKey(ctx.socket.data.address) };
+        // only the known fields go on: the socket ignores unknown ones, the engine would refuse them
+        await this.deps.engine.interactions.progress(reporter, { videoId, watchedMs, positionMs, durationMs, completed });
+        return { videoId };
+      },
+    },
   };
 
   /** Shared by every socket (`this` is the socket): routes a client event to its handler. */
