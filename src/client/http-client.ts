@@ -2,7 +2,8 @@
  * The REST half of the SDK (fetch). Failed calls reject with TremoloClientError carrying
  * the catalog code from the `{ error: { code, message } }` body.
  */
-import type { Comment, Counters, Page, UserProfile, Video } from '../protocol/model.ts';
+import type { ReportedEventBatch } from '../protocol/interactions.ts';
+import type { AnalyticsQuery, Comment, Counters, Page, UserProfile, Video, VideoAnalytics } from '../protocol/model.ts';
 import { TremoloClientError } from './live-client.ts';
 
 export interface Session {
@@ -80,6 +81,14 @@ export class HttpClient {
   }
   hot(q: { cursor?: string; limit?: number } = {}) {
     return this.request<Page<Video>>('GET', `/v1/feed/hot${query(q)}`);
+  }
+  /** Reports watch progress and impressions (signed in with this client's token, or as `sessionId`). */
+  reportEvents(batch: ReportedEventBatch) {
+    return this.request<{ accepted: number }>('POST', '/v1/events', batch);
+  }
+  /** Your video's analytics per hour or day. */
+  analytics(id: string, q: AnalyticsQuery = {}) {
+    return this.request<VideoAnalytics>('GET', `/v1/videos/${id}/analytics${query({ ...q })}`);
   }
   byTag(tag: string, q: { cursor?: string; limit?: number } = {}) {
     return this.request<Page<Video>>('GET', `/v1/tags/${encodeURIComponent(tag)}/videos${query(q)}`);
