@@ -8,7 +8,7 @@
  * Errors carrying `Code: N`.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { TremoloError } from '../../protocol/errors.ts';
 import type { InteractionEvent } from '../../protocol/interactions.ts';
 import { toRow } from './rows.ts';
@@ -98,6 +98,8 @@ export class BehaviourLog {
       request_timeout: opts.timeoutMs ?? 30_000,
       // the exporter retries whole batches itself; a kept-alive socket that the server closed must not fail one
       keep_alive: { enabled: true },
+      // failures reach the caller (the exporter logs them once, with its retry); no second log
+      log: { level: ClickHouseLogLevel.OFF },
     });
     try {
       const version = await serverVersion(client);
