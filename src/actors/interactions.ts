@@ -61,7 +61,7 @@ export class InteractionService {
    * has trimmed are gone (a consumer that must see every event reads before they are exported,
    * or from a sink).
    */
-  read(position: string | null, limit: number): Promise<InteractionPage> {
+  async read(position: string | null, limit: number): Promise<InteractionPage> {
     if (position !== null && (typeof position !== 'string' || position.length > 1_000_000)) throw new TremoloError('E_BAD_CURSOR');
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
       throw new TremoloError('E_VALIDATION', 'limit must be an integer from 1 to 10000', { details: { field: 'limit' } });
