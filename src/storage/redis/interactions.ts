@@ -128,7 +128,7 @@ function decodePosition(position: string): Map<string, string> {
     if (!Array.isArray(pairs)) throw new Error('not a list');
     const map = new Map<string, string>();
     for (const pair of pairs) {
-      if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !/^\d{1,5}$/.test(pair[0]) || typeof pair[1] !== 'string' || !STREAM_ID.test(pair[1])) {
+      if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !/^\d{1,9}$/.test(pair[0]) || typeof pair[1] !== 'string' || !STREAM_ID.test(pair[1])) {
         throw new Error('not a stream position');
       }
       map.set(pair[0], pair[1]);
