@@ -28,7 +28,7 @@ import { LocalInvalidationBus } from '../src/storage/cache/invalidation.ts';
 import { BehaviourLog } from '../src/storage/clickhouse/behaviour-log.ts';
 import { RedisStore } from '../src/storage/redis/redis-store.ts';
 import { startClickHouse } from '../test/helpers/clickhouse.ts';
-import { connectRedis, dropPrefix, randomPrefix, REDIS_URL } from '../test/helpers/redis.ts';
+import { connectRedis, dropPrefix, randomPrefix } from '../test/helpers/redis.ts';
 import { report } from './report.ts';
 
 const { values: argv } = parseArgs({
