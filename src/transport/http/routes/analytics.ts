@@ -17,6 +17,9 @@ const figures = {
   followersGained: { type: 'integer' },
 } as const;
 
+/** An ISO 8601 date-time or ms since the epoch (the engine refuses impossible dates, such as a 13th month). */
+const TIME = { type: 'string', maxLength: 40, pattern: '^(\\d{1,15}|\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2}))?)$' } as const;
+
 export async function analyticsRoutes(app: FastifyInstance, deps: { engine: Pick<Engine, 'videoAnalytics'> }): Promise<void> {
   app.get<{ Params: { id: string }; Querystring: AnalyticsQuery }>(
     '/v1/videos/:id/analytics',
@@ -35,8 +38,8 @@ export async function analyticsRoutes(app: FastifyInstance, deps: { engine: Pick
           type: 'object',
           additionalProperties: false,
           properties: {
-            from: { type: 'string', maxLength: 40, description: 'ISO 8601 time or ms since the epoch' },
-            to: { type: 'string', maxLength: 40, description: 'ISO 8601 time or ms since the epoch (exclusive)' },
+            from: { ...TIME, description: 'ISO 8601 time (UTC or with an offset) or ms since the epoch' },
+            to: { ...TIME, description: 'ISO 8601 time (UTC or with an offset) or ms since the epoch; exclusive' },
             bucket: { type: 'string', enum: ['hour', 'day'] },
           },
         },
