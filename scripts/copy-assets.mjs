@@ -2,3 +2,4 @@
 import { cpSync } from 'node:fs';
 
 cpSync('src/storage/redis/lua', 'dist/storage/redis/lua', { recursive: true });
+cpSync('src/storage/clickhouse/migrations', 'dist/storage/clickhouse/migrations', { recursive: true });

@@ -18,6 +18,9 @@ const REQUIREMENTS = [
   { what: 'Chromium (browser tests, driven by playwright-core)', present: () => existsSync('/usr/bin/chromium'), pkg: 'chromium' },
   { what: 'curl (resumes a media download with -C -)', present: () => onPath('curl'), pkg: 'curl' },
   { what: 'promtool (checks the /metrics exposition)', present: () => onPath('promtool'), pkg: 'prometheus' },
+  { what: 'clickhouse-server (private servers for the behaviour-log export tests)', present: () => existsSync('/usr/sbin/clickhouse-server'), pkg: 'clickhouse-server' },
+  { what: 'clickhouse-client (the export tests\' schema checks)', present: () => onPath('clickhouse-client'), pkg: 'clickhouse-client' },
+  { what: 'nats-server (private JetStream servers for the export tests)', present: () => existsSync('/usr/sbin/nats-server') || onPath('nats-server'), pkg: 'nats-server' },
 ];
 
 function onPath(cmd) {

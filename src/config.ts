@@ -314,6 +314,21 @@ export const SETTINGS = {
   taggerClassifierTopK: def('TAGGER_CLASSIFIER_TOP_K', '3', int(1, 100), 'Most classifier labels kept per video (probabilities averaged over keyframes).'),
   taggerClassifierThreshold: def('TAGGER_CLASSIFIER_THRESHOLD', '0.5', num(0, 1), 'Least probability for a classifier label to become a tag; outputs that are not probabilities get a softmax.'),
 
+  // behaviour analytics
+  clickhouseUrl: def('CLICKHOUSE_URL', '', optional(url('http:', 'https:')), 'ClickHouse HTTP endpoint (http://user:password@host:8123) of the behaviour log; when set, interactions are exported there and creator analytics are answered from it. 18.16 or newer.'),
+  clickhouseDatabase: def('CLICKHOUSE_DATABASE', 'tremolo', str, 'ClickHouse database of the behaviour log (created at start, with its migrations).'),
+  natsUrl: def('NATS_URL', '', optional(url('nats:', 'tls:')), 'NATS server (nats://host:4222) with JetStream; when set, interactions are also published there for real-time consumers.'),
+  natsStream: def('NATS_STREAM', 'TREMOLO_INTERACTIONS', str, 'JetStream stream the interactions go to (created when missing, subjects `<NATS_SUBJECT>.>`).'),
+  natsSubject: def('NATS_SUBJECT', 'tremolo.interactions', str, 'Subject prefix: each event is published to `<NATS_SUBJECT>.<type>` with `Nats-Msg-Id` = its id.'),
+  exportInProcess: def('EXPORT_IN_PROCESS', 'true', bool, 'Run the exporter inside the server when a sink (CLICKHOUSE_URL, NATS_URL) is set; `false` when `tremolo export` runs as its own process.'),
+  exportMaxLag: def('EXPORT_MAX_LAG', '100000', int(100), 'Interaction events one stream (one Redis slot; the whole log on the memory store) may hold. With a sink, events wait there until exported and writes beyond it are refused with 503 `E_EXPORT_BACKLOG` (a warning and `tremolo_export_lag` from 80 %); without one, the oldest go.'),
+  exportBatchMax: def('EXPORT_BATCH_MAX', '10000', int(1, 1_000_000), 'Most events the exporter reads and writes to its sinks in one batch.'),
+  exportBatchWaitMs: def('EXPORT_BATCH_WAIT', '1s', duration(1), 'Longest the exporter waits to fill a batch before writing what it has.'),
+  exportRetryMaxMs: def('EXPORT_RETRY_MAX', '10s', duration(10), 'Longest pause between retries while a sink is failing (doubling from 100 ms).'),
+  progressIntervalMs: def('PROGRESS_INTERVAL', '2s', duration(0), 'Watch progress is accepted at most once per this interval per user (or anonymous session) and video; faster reports get `E_RATE_LIMITED`.'),
+  eventMaxAgeMs: def('EVENT_MAX_AGE', '1h', duration(1000), 'Client-reported events (`POST /v1/events`) older than this are refused with `E_EVENT_TIME`.'),
+  eventMaxSkewMs: def('EVENT_MAX_SKEW', '1m', duration(0), 'Client-reported events dated more than this ahead of the server clock are refused with `E_EVENT_TIME`.'),
+
   // metrics
   metricsEnabled: def('METRICS_ENABLED', 'true', bool, 'Serve Prometheus metrics at /metrics on their own listener (METRICS_HOST:METRICS_PORT), never on PORT.'),
   metricsHost: def('METRICS_HOST', '127.0.0.1', str, 'Interface of the metrics listener; anything but loopback needs METRICS_TOKEN.'),

@@ -11,7 +11,9 @@ import type { Config } from './config.ts';
 import { systemClock, type Clock } from './domain/clock.ts';
 import { TsidGenerator } from './domain/ids.ts';
 import { startMediaPipeline } from './media/pipeline.ts';
+import { createExporter, interactionLimits, openSinks, type Exporter } from './export/index.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { BehaviourLog } from './storage/clickhouse/behaviour-log.ts';
 import { LocalInvalidationBus, type InvalidationBus } from './storage/cache/invalidation.ts';
 import { guardStore } from './storage/guard.ts';
 import { MemoryStore } from './storage/memory/memory-store.ts';
@@ -25,8 +27,10 @@ import { startMetricsServer, type MetricsServer } from './transport/http/metrics
 import { tusOperations } from './transport/http/openapi/tus-operations.ts';
 import { OriginPolicy } from './transport/http/origins.ts';
 import { RateLimits } from './transport/http/rate-limits.ts';
+import { analyticsRoutes } from './transport/http/routes/analytics.ts';
 import { authRoutes } from './transport/http/routes/auth.ts';
 import { docsRoutes } from './transport/http/routes/docs.ts';
+import { eventRoutes } from './transport/http/routes/events.ts';
 import { feedRoutes } from './transport/http/routes/feeds.ts';
 import { healthRoutes } from './transport/http/routes/health.ts';
 import { userRoutes } from './transport/http/routes/users.ts';
@@ -60,6 +64,8 @@ export interface Tremolo {
   readonly gateway: LiveGateway;
   readonly metrics: Metrics;
   readonly store: Store;
+  /** The in-process behaviour-log exporter, when a sink is configured and EXPORT_IN_PROCESS. */
+  readonly exporter?: Exporter;
   /** http://host:port the server listens on. */
   readonly url: string;
   /** Where Prometheus scrapes (`http://METRICS_HOST:port/metrics`), when metrics are enabled. */
@@ -71,7 +77,9 @@ export interface Tremolo {
 export async function startTremolo(config: Config, opts: StartOptions = {}): Promise<Tremolo> {
   const clock = opts.clock ?? systemClock;
   const metrics = createMetrics();
-  const limits = { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS, dmLogMax: config.dmLogMax };
+  const limits = { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS, dmLogMax: config.dmLogMax, interactions: interactionLimits(config) };
+  // one id generator per process: actors' ids and the store's interaction event ids never collide
+  const ids = new TsidGenerator({ nodeId: config.nodeId, clock });
   const closers: (() => Promise<unknown>)[] = [];
   let shuttingDown = false;
 
@@ -104,10 +112,10 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     });
     closers.push(() => connection.close()); // every Redis connection, closed after what is pushed later (the media pipeline)
     redis = connection;
-    store = guardStore(RedisStore.on(connection, limits), { timeoutMs: config.storageTimeoutMs }).store;
+    store = guardStore(RedisStore.on(connection, limits, ids), { timeoutMs: config.storageTimeoutMs }).store;
     invalidation = await connection.invalidationBus(`${config.nodeId}-${process.pid}`);
   } else {
-    store = new MemoryStore(limits);
+    store = new MemoryStore(limits, ids);
   }
   // Counters of per-user socket events are shared whenever storage is (they always were);
   // those of the HTTP limits only with RATE_STORE=redis.
@@ -116,7 +124,6 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
 
   // ---- actors
   const sink = new FanoutSink();
-  const ids = new TsidGenerator({ nodeId: config.nodeId, clock });
   const tokens = new TokenService(
     {
       ...(config.jwtSecret ? { secret: config.jwtSecret } : {}),
@@ -160,6 +167,27 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       `${names} not set: using random values made at start, so ${lost} will not survive a restart; set ${names} (at least 32 random bytes) to keep them`,
     );
   }
+  // ---- behaviour log: analytics read ClickHouse; the in-process exporter feeds every sink
+  let analytics: BehaviourLog | undefined;
+  let exporter: Exporter | undefined;
+  if (config.clickhouseUrl) {
+    analytics = await BehaviourLog.open({ url: config.clickhouseUrl, database: config.clickhouseDatabase });
+    const opened = analytics;
+    closers.push(() => opened.close());
+  }
+  if (config.exportInProcess && (config.clickhouseUrl || config.natsUrl)) {
+    const sinks = await openSinks(config);
+    exporter = createExporter(config, { log: store.interactions, sinks, clock, metrics: metrics.export, logger: log });
+    exporter.start();
+    const running = exporter;
+    // pushed before the media pipeline's closer, so it runs after it: the last events are exported too
+    closers.push(async () => {
+      await running.stop();
+      await running.drain().catch((err: unknown) => log.warn({ err }, 'shutdown: the last interactions wait in storage for the next exporter'));
+      await Promise.allSettled(sinks.map((s) => s.close()));
+    });
+  }
+
   const engine = new Engine({
     store,
     sink,
@@ -169,6 +197,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     invalidation,
     onError: (err, context) => log.error({ err }, context),
     limits: engineLimits(config),
+    ...(analytics ? { analytics } : {}),
   });
 
   // ---- media: upload files, jobs and their runner (below transport)
@@ -229,6 +258,8 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   await app.register(userRoutes, { engine, videoJson });
   await app.register(messageRoutes, { engine, textMaxChars: config.dmTextMaxChars, groupMax: config.dmGroupMax });
   await app.register(feedRoutes, { engine, videoJson });
+  await app.register(eventRoutes, { engine, tokens });
+  await app.register(analyticsRoutes, { engine });
   await app.register(webRoutes, { publicUrl: config.publicUrl });
 
   const socketAdapter: SocketAdapter | undefined = await redis?.socketAdapter();
@@ -298,7 +329,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       if (!opts.node) await step('storage', () => store.close());
     })());
 
-  return { config, engine, app, gateway, metrics, store, url, metricsUrl: metricsServer?.url, close };
+  return { config, engine, app, gateway, metrics, store, url, metricsUrl: metricsServer?.url, ...(exporter ? { exporter } : {}), close };
 }
 
 /** The engine's limits, from configuration (shared with the benchmarks that build an Engine). */
@@ -344,5 +375,6 @@ export function engineLimits(config: Config): EngineLimits {
       syncPage: config.dmSyncPage,
       typingIntervalMs: config.dmTypingIntervalMs,
     },
+    reports: { progressIntervalMs: config.progressIntervalMs, maxAgeMs: config.eventMaxAgeMs, maxSkewMs: config.eventMaxSkewMs },
   };
 }

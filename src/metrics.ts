@@ -63,8 +63,23 @@ export interface MediaMetrics {
   watchPool(read: () => PoolLoad): void;
 }
 
+/** The behaviour-log exporter (src/export/exporter.ts). */
+export interface ExportMetrics {
+  /** Events waiting in storage for export: all streams together, and the fullest stream. */
+  lag: Gauge<'scope'>;
+  /** Events per delivered batch. */
+  batchSize: Histogram;
+  /** Time from reading a batch to every sink acknowledging it. */
+  batchSeconds: Histogram<'sink'>;
+  /** Failed batch writes, by sink. */
+  failures: Counter<'sink'>;
+  /** Events acknowledged by each sink (a redelivered batch counts again; the sinks deduplicate). */
+  rows: Counter<'sink'>;
+}
+
 export interface Metrics {
   registry: Registry;
+  export: ExportMetrics;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
   actors: ActorMetrics;
   cache: CacheMetrics;
@@ -108,6 +123,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   return {
     registry,
     media: createMediaMetrics(registers),
+    export: createExportMetrics(registers),
     httpDuration: new Histogram({
       name: 'tremolo_http_request_duration_seconds',
       help: 'HTTP request duration by route and status',
@@ -193,5 +209,26 @@ function createMediaMetrics(registers: Registry[]): MediaMetrics {
     watchPool(read) {
       pool = read;
     },
+  };
+}
+
+function createExportMetrics(registers: Registry[]): ExportMetrics {
+  return {
+    lag: new Gauge({ name: 'tremolo_export_lag', help: 'Interaction events waiting for export (scope: total, or fullest stream)', labelNames: ['scope'], registers }),
+    batchSize: new Histogram({
+      name: 'tremolo_export_batch_size',
+      help: 'Interaction events per exported batch',
+      buckets: [1, 10, 100, 1000, 5000, 10_000, 50_000, 100_000],
+      registers,
+    }),
+    batchSeconds: new Histogram({
+      name: 'tremolo_export_batch_seconds',
+      help: 'Time from reading a batch to its sink acknowledging it',
+      labelNames: ['sink'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    failures: new Counter({ name: 'tremolo_export_failures_total', help: 'Failed batch writes to a sink (the batch is retried)', labelNames: ['sink'], registers }),
+    rows: new Counter({ name: 'tremolo_export_rows_total', help: 'Interaction events a sink acknowledged (redeliveries count again)', labelNames: ['sink'], registers }),
   };
 }

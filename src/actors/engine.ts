@@ -17,7 +17,20 @@ import { boundTagging, TagTokenizer } from '../domain/tags.ts';
 import { requireText } from '../domain/text.ts';
 import type { Metrics } from '../metrics.ts';
 import { TremoloError } from '../protocol/errors.ts';
-import type { Comment, Counters, MediaRefs, Page, PageRequest, TagInfo, UserProfile, Video, VideoEvent, VideoRecord } from '../protocol/model.ts';
+import type {
+  AnalyticsQuery,
+  Comment,
+  Counters,
+  MediaRefs,
+  Page,
+  PageRequest,
+  TagInfo,
+  UserProfile,
+  Video,
+  VideoAnalytics,
+  VideoEvent,
+  VideoRecord,
+} from '../protocol/model.ts';
 import type { InvalidationBus } from '../storage/cache/invalidation.ts';
 import { decodeCursor, encodeCursor } from '../storage/cursor.ts';
 import type { CommentOrder, HotPosition, Store, UserRecord, VideoState } from '../storage/store.ts';
@@ -27,6 +40,8 @@ import { HotScores } from './hot-scores.ts';
 import { Invalidations, type Change, type ChangeSource } from './invalidations.ts';
 import { Recommendations, type RecommendationOptions } from './recommendations.ts';
 import { ReadModel, type VideoPage } from './read-model.ts';
+import { analyticsWindow, bucketIso, totalsOf, type AnalyticsSource } from './analytics.ts';
+import { InteractionService, type ReportLimits } from './interactions.ts';
 import { ActorSystem, type ActorLimits } from './runtime.ts';
 import { USER_ACTOR, userActor, type UserReply } from './user-actor.ts';
 import { CONVERSATION_ACTOR, conversationActor } from './conversation-actor.ts';
@@ -55,7 +70,11 @@ export interface EngineLimits {
   recommendations: RecommendationOptions;
   /** Direct messages; defaults where absent (DEFAULT_DM_LIMITS). */
   dm?: Partial<DmLimits>;
+  /** Client-reported events (watch progress, impressions). Default: DEFAULT_REPORT_LIMITS. */
+  reports?: ReportLimits;
 }
+
+export const DEFAULT_REPORT_LIMITS: ReportLimits = { progressIntervalMs: 2000, maxAgeMs: 3_600_000, maxSkewMs: 60_000 };
 
 export interface EngineDeps {
   store: Store;
@@ -70,6 +89,8 @@ export interface EngineDeps {
   tags?: TagTokenizer;
   /** Which of `authorIds` a For You subject blocked (see Recommendations). Default: none. */
   blocked?: (subject: string, authorIds: readonly string[]) => Promise<boolean[]>;
+  /** The behaviour log's analytics (ClickHouse); without it, analytics come from the counters. */
+  analytics?: AnalyticsSource;
 }
 
 /** Who asks for a For You page: a signed-in user, or an anonymous session the client keeps. */
@@ -114,6 +135,11 @@ export class Engine {
   readonly recommendations: Recommendations;
   /** Direct messages (conversations.ts). */
   readonly dm: ConversationService;
+  /**
+   * The behaviour log: client reports (watch progress, impressions), its reading side for
+   * backend consumers (`read`), and `onRecorded` for in-process listeners (the For You feed).
+   */
+  readonly interactions: InteractionService;
   private readonly actors: ActorSystem;
   private readonly reads: ReadModel;
   private readonly invalidations: Invalidations;
@@ -123,6 +149,7 @@ export class Engine {
   constructor(private readonly deps: EngineDeps) {
     const { store, sink, clock, ids, limits, metrics } = deps;
     this.tags = deps.tags ?? new TagTokenizer();
+    this.interactions = new InteractionService({ store, clock, ids, limits: limits.reports ?? DEFAULT_REPORT_LIMITS, onError: deps.onError });
     this.actors = new ActorSystem(clock, limits.actors, {
       ...(metrics ? { metrics } : {}),
       onError: ({ kind, id, phase, batchSize, error }) => deps.onError(error, `actor ${kind} ${id}: ${phase} of ${batchSize} message(s) failed`),
@@ -153,7 +180,7 @@ export class Engine {
     );
     this.actors.register(
       USER_ACTOR,
-      userActor({ store, sink, onFollowsChanged: (userIds) => userIds.forEach((userId) => this.invalidations.changed({ kind: 'user', userId })) }),
+      userActor({ store, sink, clock, onFollowsChanged: (userIds) => userIds.forEach((userId) => this.invalidations.changed({ kind: 'user', userId })) }),
     );
     const dmLimits: DmLimits = { ...DEFAULT_DM_LIMITS, ...limits.dm };
     this.actors.register(
@@ -503,6 +530,31 @@ export class Engine {
       if (chunk.nextCursor === undefined) return;
       cursor = chunk.nextCursor;
     }
+  }
+
+  /**
+   * A video's analytics for its owner (E_FORBIDDEN for anyone else): per bucket from the
+   * behaviour log when one is configured, else the lifetime counters (`source: "counters"`).
+   */
+  async videoAnalytics(videoId: string, userId: string, query: AnalyticsQuery): Promise<VideoAnalytics> {
+    requireId('userId', userId);
+    const window = analyticsWindow(query, this.deps.clock);
+    const { value } = await this.getVideo(videoId);
+    if (value.ownerId !== userId) throw new TremoloError('E_FORBIDDEN', 'Only the owner sees a video\'s analytics');
+    const span = { videoId, bucket: window.bucket, from: new Date(window.from).toISOString(), to: new Date(window.to).toISOString() };
+    const source = this.deps.analytics;
+    if (!source) {
+      const { views, likes, comments } = value.counters;
+      return { ...span, source: 'counters', totals: { views, likes, comments }, buckets: [] };
+    }
+    let buckets;
+    try {
+      buckets = await source.videoAnalytics(videoId, value.ownerId, window.from, window.to, window.bucket);
+    } catch (err) {
+      if (err instanceof TremoloError) throw err;
+      throw new TremoloError('E_STORAGE_UNAVAILABLE', 'The behaviour log is unavailable; retry later', { cause: err, retryAfter: 5 });
+    }
+    return { ...span, source: 'clickhouse', totals: totalsOf(buckets), buckets: buckets.map(bucketIso) };
   }
 
   // ------------------------------------------------------------ feeds

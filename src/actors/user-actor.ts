@@ -2,6 +2,7 @@
  * UserActor: one user's follows. A turn applies its batch of follow/unfollow ops in one
  * `users.applyOps` call and then tells each newly followed user.
  */
+import type { Clock } from '../domain/clock.ts';
 import { TremoloError } from '../protocol/errors.ts';
 import type { Store, UserOp } from '../storage/store.ts';
 import type { EventSink } from './events.ts';
@@ -23,6 +24,7 @@ export const USER_ACTOR = actorKind<UserMsg, UserReplies>('user');
 
 export interface UserActorDeps {
   store: Store;
+  clock: Clock;
   sink: EventSink;
   /** Told after follows change, with every user whose counts moved (caches). */
   onFollowsChanged?: (userIds: string[]) => void;
@@ -36,7 +38,7 @@ export function userActor(deps: UserActorDeps): ActorBehavior<{ id: string }, Us
     },
 
     async turn(_state, batch, id) {
-      const results = await deps.store.users.applyOps(id, [...batch]);
+      const results = await deps.store.users.applyOps(id, [...batch], { now: deps.clock.now() });
       const reply = (_msg: UserMsg, i: number): UserReply | TremoloError => {
         const r = results[i];
         if (r === undefined) return new TremoloError('E_INTERNAL', 'the store answered fewer ops than it was given');

@@ -3,6 +3,7 @@
  * The `tremolo` command.
  *   tremolo serve                         start the server (settings from the environment)
  *   tremolo healthcheck [--target H:P] [--timeout 5s] [--path /healthz]
+ *   tremolo export                        the behaviour-log exporter as its own process
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
@@ -11,14 +12,14 @@ import { healthcheck, parseDuration } from './healthcheck.ts';
 const USAGE = `usage:
   tremolo serve
   tremolo healthcheck [--target HOST:PORT] [--timeout 5s] [--path /healthz]
+  tremolo export                 export interactions to CLICKHOUSE_URL / NATS_URL (STORAGE=redis)
   tremolo config                 print every setting as a Markdown table
   tremolo loadtest --target http://HOST:PORT --scenario NAME [--duration 60s] [--users N] ...
                                  drive a server through the SDK and check it lost nothing (--help)`;
 
-async function serve(): Promise<void> {
-  let config;
+function configOrExit() {
   try {
-    config = loadConfig();
+    return loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
@@ -26,6 +27,10 @@ async function serve(): Promise<void> {
     }
     throw err;
   }
+}
+
+async function serve(): Promise<void> {
+  const config = configOrExit();
   const { startTremolo } = await import('../main.ts');
   const tremolo = await startTremolo(config);
   tremolo.app.log.info({ url: tremolo.url, metrics: tremolo.metricsUrl, storage: config.storage, nodeId: config.nodeId }, 'tremolo is serving');
@@ -72,6 +77,10 @@ async function main(argv: string[]): Promise<void> {
       return serve();
     case 'healthcheck':
       return runHealthcheck(rest);
+    case 'export': {
+      const { runExport } = await import('./export.ts');
+      return process.exit(await runExport(configOrExit()));
+    }
     case 'loadtest': {
       const { runLoadtestCommand } = await import('./loadtest.ts');
       return process.exit(await runLoadtestCommand(rest));

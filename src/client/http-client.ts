@@ -2,8 +2,9 @@
  * The REST half of the SDK (fetch). Failed calls reject with TremoloClientError carrying
  * the catalog code from the `{ error: { code, message } }` body.
  */
-import type { Comment, Counters, ForYouVideo, Page, UserProfile, Video } from '../protocol/model.ts';
 import type { ConversationView, DmEvent, DmPolicy, SendReply, SendRequest } from '../protocol/dm.ts';
+import type { ReportedEventBatch } from '../protocol/interactions.ts';
+import type { AnalyticsQuery, Comment, Counters, ForYouVideo, Page, UserProfile, Video, VideoAnalytics } from '../protocol/model.ts';
 import { TremoloClientError } from './live-client.ts';
 
 export interface Session {
@@ -85,6 +86,14 @@ export class HttpClient {
   /** The For You feed: signed in, the user's; anonymous, pass `session` (an id the client keeps). Each item says why it is shown. */
   forYou(q: { cursor?: string; limit?: number; session?: string } = {}) {
     return this.request<Page<ForYouVideo>>('GET', `/v1/feed/foryou${query(q)}`);
+  }
+  /** Reports watch progress and impressions (signed in with this client's token, or as `sessionId`). */
+  reportEvents(batch: ReportedEventBatch) {
+    return this.request<{ accepted: number }>('POST', '/v1/events', batch);
+  }
+  /** Your video's analytics per hour or day. */
+  analytics(id: string, q: AnalyticsQuery = {}) {
+    return this.request<VideoAnalytics>('GET', `/v1/videos/${id}/analytics${query({ ...q })}`);
   }
   byTag(tag: string, q: { cursor?: string; limit?: number } = {}) {
     return this.request<Page<Video>>('GET', `/v1/tags/${encodeURIComponent(tag)}/videos${query(q)}`);

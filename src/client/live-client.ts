@@ -11,6 +11,7 @@
  *   video is re-watched from its last offset, so an app never misses or duplicates a
  *   comment across a reconnect.
  */
+import type { ProgressReport } from '../protocol/interactions.ts';
 import { EventEmitter } from 'node:events';
 import { io, type Socket } from 'socket.io-client';
 import type { ErrorCode } from '../protocol/errors.ts';
@@ -216,6 +217,11 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
 
   follow(userId: string) {
     return this.call('user:follow', { userId });
+  }
+
+  /** Reports watch progress of a video (at most once per PROGRESS_INTERVAL per video). */
+  progress(report: ProgressReport) {
+    return this.call('video:progress', report);
   }
 
   unfollow(userId: string) {

@@ -55,6 +55,13 @@ const REFUSED = new Set(['E_RATE_LIMITED', 'E_BUSY', 'E_VALIDATION', 'E_VIDEO_NO
 /** Codes after which a comment is sent again under the same idempotency key. */
 const RETRY = new Set(['E_ACK_TIMEOUT', 'E_DISCONNECTED', 'E_BUSY', 'E_RATE_LIMITED', 'E_STORAGE_UNAVAILABLE']);
 const GRACE_MS = 1500;
+/** How long a loadtest video is, for watch-progress reports. */
+const PROGRESS_DURATION_MS = 15_000;
+/**
+ * Progress is reported only after a dwell at least this long: the server accepts one report per
+ * viewer and video every PROGRESS_INTERVAL (2 s by default), and reports are separated by dwells.
+ */
+export const PROGRESS_MIN_DWELL_MS = 2500;
 
 export class Shard {
   readonly stats = new ShardStats();
@@ -222,6 +229,19 @@ export class Shard {
     if (!set) this.watchers.set(videoId, (set = new Map()));
     set.set(conn.id, conn.vu.account);
     return true;
+  }
+
+  /**
+   * Reports how long the connection watched its current video (`video:progress`), as a player
+   * does when the viewer swipes on; the loadtest's videos count as PROGRESS_DURATION_MS long.
+   */
+  async progress(conn: Connection, watchedMs: number): Promise<void> {
+    if (conn.closed || conn.watching === undefined) return;
+    const durationMs = PROGRESS_DURATION_MS;
+    const watched = Math.min(durationMs, Math.max(0, Math.round(watchedMs)));
+    const report = { videoId: this.videoId(conn.watching), watchedMs: watched, positionMs: watched, durationMs, completed: watched === durationMs };
+    // counted as ack.video:progress.<outcome>; a refused report loses nothing the run verifies
+    await this.ack('video:progress', () => conn.client.progress(report)).catch(() => undefined);
   }
 
   /** Likes the video, or unlikes it when this account's last acknowledged op liked it. */

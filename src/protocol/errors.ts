@@ -55,6 +55,8 @@ export const ERROR_CATALOG = {
   E_TOO_MANY_WATCHES: { status: 429, message: 'This connection watches too many videos' },
   E_TOO_MANY_CONNECTIONS: { status: 429, message: 'This user has too many open connections' },
   E_BUSY: { status: 503, message: 'The server is busy; retry shortly' },
+  E_EXPORT_BACKLOG: { status: 503, message: 'Interactions are waiting for export; retry later' },
+  E_EVENT_TIME: { status: 400, message: 'The event time is in the future or too far in the past' },
 
   // media
   E_MEDIA_INVALID: { status: 422, message: 'The file is not a playable video' },

@@ -7,6 +7,7 @@
 import type { ErrorCode, FailedAck } from './errors.ts';
 import type { Comment, Counters, ForYouVideo, Notification, Page } from './model.ts';
 import type { DmEvent, DmEventsPayload, DmReceiptPayload, DmTypingPayload, SendReply, SendRequest, SyncCursor, SyncReply } from './dm.ts';
+import type { ProgressReport } from './interactions.ts';
 
 export type Ack<T> = ({ ok: true } & T) | FailedAck;
 export type AckFn<T> = (reply: Ack<T>) => void;
@@ -80,6 +81,8 @@ export interface ClientToServerEvents {
   'comment:delete': (req: { commentId: string }, ack: AckFn<{ deleted: boolean }>) => void;
   'user:follow': (req: { userId: string }, ack: AckFn<{ changed: boolean }>) => void;
   'user:unfollow': (req: { userId: string }, ack: AckFn<{ changed: boolean }>) => void;
+  /** Watch progress of a video (see protocol/interactions.ts); at most one per PROGRESS_INTERVAL per viewer and video. */
+  'video:progress': (req: ProgressReport, ack: AckFn<{ videoId: string }>) => void;
   /** A page of the For You feed: the signed-in user's, or anonymous `session`'s (an id the client keeps). */
   'feed:foryou': (req: ForYouRequest, ack: AckFn<Page<ForYouVideo>>) => void;
   // ---- direct messages (protocol/dm.ts)
@@ -164,6 +167,7 @@ export const CLIENT_EVENTS = [
   'dm:sync',
   'dm:mute',
   'dm:leave',
+  'video:progress',
 ] as const satisfies readonly (keyof ClientToServerEvents)[];
 
 const VIDEO_ROOM = 'video:';

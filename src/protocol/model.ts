@@ -121,3 +121,31 @@ export type Notification =
   | { type: 'video:liked'; videoId: string; likerIds: string[]; likes: number }
   | { type: 'video:commented'; videoId: string; commentId: string; authorId: string; text: string }
   | { type: 'user:followed'; followerId: string; followers?: number };
+
+/** `GET /v1/videos/:id/analytics` query: times as ISO 8601 or ms since the epoch; [from, to). */
+export interface AnalyticsQuery {
+  from?: string;
+  to?: string;
+  bucket?: 'hour' | 'day';
+}
+
+/** One bucket (or the totals) of a video's analytics. */
+export interface AnalyticsFigures {
+  views: number;
+  uniqueViewers: number;
+  avgWatchMs: number;
+  completionRate: number;
+  likes: number;
+  likeRate: number;
+  comments: number;
+  followersGained: number;
+}
+
+/**
+ * A video's analytics for its owner. `source: "clickhouse"`: per bucket from the behaviour
+ * log. `source: "counters"` (no behaviour log configured): lifetime `totals` of what storage
+ * counts (views, likes, comments), no buckets.
+ */
+export type VideoAnalytics =
+  | { videoId: string; source: 'clickhouse'; bucket: 'hour' | 'day'; from: string; to: string; totals: AnalyticsFigures; buckets: (AnalyticsFigures & { start: string })[] }
+  | { videoId: string; source: 'counters'; bucket: 'hour' | 'day'; from: string; to: string; totals: { views: number; likes: number; comments: number }; buckets: (AnalyticsFigures & { start: string })[] };

@@ -61,6 +61,7 @@ export function guardStore(store: Store, opts: GuardOptions): { store: Store; br
     jobs: wrap(store.jobs),
     uploads: wrap(store.uploads),
     conversations: wrap(store.conversations),
+    interactions: wrap(store.interactions),
     // the readiness probe must see the real state, not the breaker's
     ping: () => store.ping(),
     close: () => store.close(),

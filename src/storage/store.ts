@@ -9,6 +9,7 @@
  */
 import type { Comment, Counters, Page, PageRequest, TagInfo, UserProfile, VideoEvent, VideoRecord } from '../protocol/model.ts';
 import type { ConversationKind, DirectMessage, DmEvent, DmPolicy, MemberState } from '../protocol/dm.ts';
+import type { InteractionLimits, InteractionLog } from './interactions.ts';
 import type { JobStore } from './jobs.ts';
 import type { UploadStore } from './uploads.ts';
 
@@ -35,8 +36,11 @@ export interface UserStore {
   getByHandle(handle: string): Promise<UserRecord | null>;
   /** Profile with exact counts; null when the user does not exist. */
   profile(id: string): Promise<UserProfile | null>;
-  /** Follow/unfollow ops of ONE follower (`userId`), applied in order; idempotent. */
-  applyOps(userId: string, ops: UserOp[]): Promise<UserOpResult[]>;
+  /**
+   * Follow/unfollow ops of ONE follower (`userId`), applied in order; idempotent. Each op that
+   * changes something records a `follow`/`unfollow` interaction at `now` in the same write.
+   */
+  applyOps(userId: string, ops: UserOp[], opts: { now: number }): Promise<UserOpResult[]>;
   isFollowing(userId: string, targetId: string): Promise<boolean>;
   followerCount(userId: string): Promise<number>;
   /** Ordered by user id (sign-up order), cursor-paginated. */
@@ -101,7 +105,12 @@ export interface VideoStore {
   getMany(ids: string[]): Promise<(VideoState | null)[]>;
   /** Removes the video with its likes, comments and events. False when it did not exist. */
   delete(id: string): Promise<boolean>;
-  /** Applies a turn's ops atomically. Fails with E_VIDEO_NOT_FOUND when the video is gone. */
+  /**
+   * Applies a turn's ops atomically. Fails with E_VIDEO_NOT_FOUND when the video is gone, and
+   * with E_EXPORT_BACKLOG (nothing written) when the behaviour log is full (storage/interactions.ts).
+   * In the same write, every view, and every like, unlike, comment and comment delete that took
+   * effect, records its interaction event.
+   */
   applyOps(videoId: string, ops: VideoOp[], opts: { now: number }): Promise<VideoBatchResult>;
   /** Which of `userIds` like the video (same order). */
   likedBy(videoId: string, userIds: string[]): Promise<boolean[]>;
@@ -332,6 +341,8 @@ export interface StoreLimits {
   viewDedupS: number;
   /** Entries kept in each conversation's log (DM_LOG_MAX); optional so older callers keep working. */
   dmLogMax?: number;
+  /** The behaviour log's bound; DEFAULT_INTERACTION_LIMITS when absent. */
+  interactions?: InteractionLimits;
 }
 
 /** DM_LOG_MAX's default, where a caller gave none. */
@@ -346,6 +357,8 @@ export interface Store {
   readonly jobs: JobStore;
   readonly uploads: UploadStore;
   readonly conversations: ConversationStore;
+  /** The behaviour log (storage/interactions.ts). */
+  readonly interactions: InteractionLog;
   /** Resolves when storage answers; rejects with the reason otherwise (readiness probe). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,4 +1,4 @@
 import { MemoryStore } from '../../src/storage/memory/memory-store.ts';
 import { CONTRACT_LIMITS, storeContract } from './store.contract.ts';
 
-storeContract('memory', async () => ({ store: new MemoryStore(CONTRACT_LIMITS), cleanup: async () => {} }));
+storeContract('memory', async (limits = CONTRACT_LIMITS) => ({ store: new MemoryStore(limits), cleanup: async () => {} }));

@@ -3,14 +3,15 @@
  * under a random key prefix that is removed afterwards. Outages use a private redis-server
  * that the test kills and restarts.
  */
+import type { StoreLimits } from '../../src/storage/store.ts';
 import { RedisStore } from '../../src/storage/redis/redis-store.ts';
 import { connectRedis, dropPrefix, randomPrefix, startRedis } from '../helpers/redis.ts';
 import { CONTRACT_LIMITS, storeContract, type StorageOutage } from './store.contract.ts';
 
-async function open() {
+async function open(limits: StoreLimits = CONTRACT_LIMITS) {
   const redis = await connectRedis();
   const prefix = randomPrefix('contract');
-  const store = new RedisStore({ redis, prefix, limits: CONTRACT_LIMITS });
+  const store = new RedisStore({ redis, prefix, limits });
   return {
     store,
     cleanup: async () => {

@@ -7,9 +7,11 @@ import { TremoloError } from '../../src/protocol/errors.ts';
 import type { Comment, TagInfo, VideoEvent, VideoRecord } from '../../src/protocol/model.ts';
 import { TsidGenerator } from '../../src/domain/ids.ts';
 import { eventually } from '../helpers/eventually.ts';
-import type { Store, UserRecord } from '../../src/storage/store.ts';
 import { recommendationsContract } from './recommendations.contract.ts';
 import { conversationsContract } from './conversations.contract.ts';
+import type { InteractionEvent } from '../../src/protocol/interactions.ts';
+import type { InteractionLimits } from '../../src/storage/interactions.ts';
+import type { Store, StoreLimits, UserRecord } from '../../src/storage/store.ts';
 
 export const CONTRACT_LIMITS = { eventLogMax: 20, viewDedupS: 60, dmLogMax: 20 };
 
@@ -30,7 +32,8 @@ export interface ContractOptions {
 
 export function storeContract(
   driver: string,
-  open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>,
+  /** A fresh, empty store of the driver (CONTRACT_LIMITS unless `limits` is given). */
+  open: (limits?: StoreLimits) => Promise<{ store: Store; cleanup: () => Promise<void> }>,
   opts: ContractOptions = {},
 ): void {
   describe(`Store contract: ${driver}`, () => {
@@ -122,7 +125,7 @@ export function storeContract(
           { type: 'follow', targetId: c.id },
           { type: 'follow', targetId: a.id },
           { type: 'follow', targetId: '0000000000000' },
-        ]);
+        ], { now: Date.now() });
         assert.deepEqual(r, [
           { ok: true, changed: true },
           { ok: true, changed: false },
@@ -138,7 +141,7 @@ export function storeContract(
         const r2 = await store.users.applyOps(a.id, [
           { type: 'unfollow', targetId: b.id },
           { type: 'unfollow', targetId: b.id },
-        ]);
+        ], { now: Date.now() });
         assert.deepEqual(r2, [
           { ok: true, changed: true },
           { ok: true, changed: false },
@@ -153,7 +156,7 @@ export function storeContract(
         for (let i = 0; i < 7; i++) {
           const f = await user();
           fans.push(f.id);
-          await store.users.applyOps(f.id, [{ type: 'follow', targetId: star.id }]);
+          await store.users.applyOps(f.id, [{ type: 'follow', targetId: star.id }], { now: Date.now() });
         }
         const seen: string[] = [];
         let cursor: string | undefined;
@@ -166,7 +169,7 @@ export function storeContract(
           if (pages === 1) {
             // a new follower arriving between pages does not shift the next page
             const late = await user();
-            await store.users.applyOps(late.id, [{ type: 'follow', targetId: star.id }]);
+            await store.users.applyOps(late.id, [{ type: 'follow', targetId: star.id }], { now: Date.now() });
             fans.push(late.id);
           }
         } while (cursor);
@@ -688,5 +691,121 @@ export function storeContract(
     });
 
     conversationsContract(() => store, CONTRACT_LIMITS.dmLogMax);
+    describe('interactions (the behaviour log)', () => {
+      /** A store of its own, so the log holds only this test's events. */
+      const withStore = async (interactions: InteractionLimits, body: (s: Store) => Promise<void>) => {
+        const opened = await open({ ...CONTRACT_LIMITS, interactions });
+        try {
+          await body(opened.store);
+        } finally {
+          await opened.cleanup();
+        }
+      };
+      const seed = async (s: Store) => {
+        const mk = (): UserRecord => ({ id: ids.next(), handle: `i${ids.next().toLowerCase()}`, displayName: 'x', bio: '', createdAt: new Date().toISOString(), passwordHash: 'x' });
+        const [a, b] = [mk(), mk()];
+        await s.users.create(a);
+        await s.users.create(b);
+        const v: VideoRecord = { id: ids.next(), ownerId: b.id, title: 't', description: '', createdAt: new Date().toISOString(), media: {} };
+        await s.videos.create(v);
+        return { a, b, v };
+      };
+      const readAll = async (s: Store): Promise<InteractionEvent[]> => {
+        const page = await s.interactions.read(null, 10_000);
+        return [...page.events].sort((x, y) => (x.id < y.id ? -1 : 1));
+      };
+      const BIG = { max: 1000, hold: true };
+
+      it('records one event per interaction that took effect, in the same write, with a TSID and the write time', async () => {
+        await withStore(BIG, async (s) => {
+          const { a, b, v } = await seed(s);
+          const c = comment(v.id, a.id);
+          await s.videos.applyOps(v.id, [{ type: 'like', userId: a.id }, { type: 'like', userId: a.id }], { now });
+          await s.videos.applyOps(v.id, [{ type: 'view', viewerId: a.id }, { type: 'view', viewerId: a.id }, { type: 'view', viewerId: '~anon1' }], { now });
+          await s.videos.applyOps(v.id, [{ type: 'comment', comment: c, idempotencyKey: 'k' }, { type: 'comment', comment: c, idempotencyKey: 'k' }], { now });
+          await s.videos.applyOps(v.id, [{ type: 'deleteComment', commentId: c.id, userId: a.id }, { type: 'unlike', userId: a.id }, { type: 'unlike', userId: a.id }], { now });
+          await s.users.applyOps(a.id, [{ type: 'follow', targetId: b.id }, { type: 'follow', targetId: b.id }, { type: 'unfollow', targetId: b.id }], { now });
+          const events = await readAll(s);
+          assert.deepEqual(
+            events.map((e) => ({ ...e, id: undefined })),
+            [
+              { type: 'like', userId: a.id, videoId: v.id },
+              { type: 'view', userId: a.id, videoId: v.id },
+              { type: 'view', userId: a.id, videoId: v.id },
+              { type: 'view', sessionId: 'anon1', videoId: v.id },
+              { type: 'comment', userId: a.id, videoId: v.id, commentId: c.id },
+              { type: 'comment_delete', userId: a.id, videoId: v.id, commentId: c.id },
+              { type: 'unlike', userId: a.id, videoId: v.id },
+              { type: 'follow', userId: a.id, targetId: b.id },
+              { type: 'unfollow', userId: a.id, targetId: b.id },
+            ].map((e) => ({ v: 1, at: now, ...e, id: undefined })),
+          );
+          assert.equal(new Set(events.map((e) => e.id)).size, events.length, 'ids are unique');
+          assert.ok(events.every((e) => /^[0-9A-Z]{13}$/.test(e.id)));
+        });
+      });
+
+      it('records watch progress and impressions of existing videos; an unknown video refuses the whole call', async () => {
+        await withStore(BIG, async (s) => {
+          const { a, v } = await seed(s);
+          const watch: InteractionEvent = { v: 1, id: ids.next(), type: 'watch', at: now, userId: a.id, videoId: v.id, watchedMs: 4000, positionMs: 4000, durationMs: 8000, completed: false };
+          const seen: InteractionEvent = { v: 1, id: ids.next(), type: 'impression', at: now, userId: a.id, videoId: v.id, feed: 'hot', position: 3 };
+          await s.interactions.record([watch, seen]);
+          const ghost: InteractionEvent = { ...watch, id: ids.next(), videoId: '0000000000000' };
+          await assert.rejects(s.interactions.record([{ ...watch, id: ids.next() }, ghost]), (e: unknown) => e instanceof TremoloError && e.code === 'E_VIDEO_NOT_FOUND');
+          assert.deepEqual(await readAll(s), [watch, seen]);
+        });
+      });
+
+      it('reads on from a position, and trims only what was read', async () => {
+        await withStore(BIG, async (s) => {
+          const { a, v } = await seed(s);
+          for (let i = 0; i < 5; i++) await s.videos.applyOps(v.id, [{ type: 'view' }], { now });
+          const first = await s.interactions.read(null, 2);
+          assert.equal(first.events.length, 2);
+          await s.users.applyOps(a.id, [{ type: 'follow', targetId: v.ownerId }], { now });
+          const rest = await s.interactions.read(first.position, 100);
+          assert.equal(rest.events.length, 4);
+          const seenIds = [...first.events, ...rest.events].map((e) => e.id);
+          assert.equal(new Set(seenIds).size, 6, 'no event twice');
+          assert.deepEqual((await s.interactions.read(rest.position, 100)).events, [], 'nothing after the end');
+          assert.deepEqual(await s.interactions.lag(), { total: 6, fullest: s.driver === 'memory' ? 6 : 5 });
+          await s.interactions.trim(first.position);
+          assert.equal((await s.interactions.lag()).total, 4);
+          assert.deepEqual((await s.interactions.read(null, 100)).events.map((e) => e.id).sort(), rest.events.map((e) => e.id).sort());
+          await s.interactions.trim(rest.position);
+          assert.equal((await s.interactions.lag()).total, 0);
+          await assert.rejects(s.interactions.read('not a position', 1), (e: unknown) => e instanceof TremoloError && e.code === 'E_BAD_CURSOR');
+        });
+      });
+
+      it('hold mode: a write that would overflow the log is refused whole with E_EXPORT_BACKLOG, and accepted again after a trim', async () => {
+        await withStore({ max: 3, hold: true }, async (s) => {
+          const { a, b, v } = await seed(s);
+          await s.videos.applyOps(v.id, [{ type: 'view' }, { type: 'view' }], { now });
+          const full = (e: unknown) => e instanceof TremoloError && e.code === 'E_EXPORT_BACKLOG' && e.status === 503 && e.retryAfter !== undefined;
+          await assert.rejects(s.videos.applyOps(v.id, [{ type: 'view' }, { type: 'like', userId: a.id }], { now }), full);
+          assert.deepEqual((await s.videos.get(v.id))?.counters, { likes: 0, comments: 0, views: 2, version: 2 }, 'nothing of the refused turn');
+          if (s.driver === 'memory') {
+            // one stream in memory; on Redis the follower's stream is another slot's
+            await assert.rejects(s.users.applyOps(a.id, [{ type: 'follow', targetId: b.id }, { type: 'follow', targetId: v.ownerId }], { now }), full);
+          }
+          const page = await s.interactions.read(null, 10);
+          assert.equal(page.events.length, 2);
+          await s.interactions.trim(page.position);
+          await s.videos.applyOps(v.id, [{ type: 'view' }, { type: 'like', userId: a.id }], { now });
+          assert.equal((await s.videos.get(v.id))?.counters.likes, 1);
+        });
+      });
+
+      it('ring mode (no exporter): the oldest events go, the newest stay readable', async () => {
+        await withStore({ max: 3, hold: false }, async (s) => {
+          const { v } = await seed(s);
+          for (let i = 0; i < 5; i++) await s.videos.applyOps(v.id, [{ type: 'view' }], { now: now + i });
+          const page = await s.interactions.read(null, 10);
+          assert.deepEqual(page.events.map((e) => e.at), [now + 2, now + 3, now + 4]);
+        });
+      });
+    });
   });
 }

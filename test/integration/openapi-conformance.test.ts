@@ -221,6 +221,9 @@ describe('the OpenAPI document', () => {
     },
     getDmPolicy: async () => probe({ token: alice.token }),
     setDmPolicy: async () => probe({ token: alice.token, body: { policy: 'anyone' } }),
+    // impressions: watch progress is rate-limited per video, and a valid request is sent more than once
+    reportEvents: async () => probe({ token: bob.token, body: { events: [{ type: 'impression', videoId, feed: 'hot', position: 0 }] } }),
+    getVideoAnalytics: async () => probe({ token: alice.token, path: { id: videoId }, query: { bucket: 'day' } }),
   };
 
   /**
@@ -250,6 +253,12 @@ describe('the OpenAPI document', () => {
     createSession: async () => [{ label: 'a wrong password', probe: probe({ body: { handle: bob.handle, password: 'wrong password' } }), refused: true }],
     deleteVideo: async () => [{ label: "someone else's video", probe: probe({ token: bob.token, path: { id: videoId } }), refused: true }],
     followUser: async () => [{ label: 'oneself', probe: probe({ token: alice.token, path: { id: alice.id } }), refused: true }],
+    reportEvents: async () => [
+      { label: "another user's event", probe: probe({ token: bob.token, body: { events: [{ type: 'impression', videoId, feed: 'hot', position: 0, userId: alice.id }] } }), refused: true },
+      { label: 'a future-dated event', probe: probe({ token: bob.token, body: { events: [{ type: 'impression', videoId, feed: 'hot', position: 0, at: Date.now() + 86_400_000 }] } }), refused: true },
+      { label: 'an anonymous session', probe: probe({ body: { sessionId: 'openapi-session', events: [{ type: 'impression', videoId, feed: 'hot', position: 1 }] } }) },
+    ],
+    getVideoAnalytics: async () => [{ label: "someone else's video", probe: probe({ token: bob.token, path: { id: videoId } }), refused: true }],
     cancelJob: async () => [{ label: 'a finished job', probe: probe({ token: alice.token, path: { id: jobId } }), refused: true }],
     appendToUpload: async () => {
       const id = await newUpload(alice.token);

@@ -222,7 +222,7 @@ describe('RedisStore: shared Redis', () => {
     assert.deepEqual(retry.results[0], { ok: true, type: 'comment', comment: original.comment, duplicate: true });
 
     // follows through one store are seen through the other
-    await a.users.applyOps(first.id, [{ type: 'follow', targetId: user.id }]);
+    await a.users.applyOps(first.id, [{ type: 'follow', targetId: user.id }], { now: Date.now() });
     assert.equal(await b.users.isFollowing(first.id, user.id), true);
     assert.equal((await b.users.profile(user.id))?.followers, 1);
   });

@@ -46,7 +46,7 @@ describe('FeedService', () => {
     const w = await world({ pushMaxFollowers: 5 });
     const author = await w.user('author');
     const followers = await Promise.all(['a', 'b', 'c'].map((h) => w.user(h)));
-    for (const f of followers) await w.store.users.applyOps(f, [{ type: 'follow', targetId: author }]);
+    for (const f of followers) await w.store.users.applyOps(f, [{ type: 'follow', targetId: author }], { now: Date.now() });
     const video = await w.post(author);
     w.feed.reserve().publish(video);
     await w.feed.idle();
@@ -65,8 +65,8 @@ describe('FeedService', () => {
     const small = await w.user('small');
     const reader = await w.user('reader');
     const other = await w.user('other');
-    await w.store.users.applyOps(reader, [{ type: 'follow', targetId: big }, { type: 'follow', targetId: small }]);
-    await w.store.users.applyOps(other, [{ type: 'follow', targetId: big }]); // big now has 2 > 1: pulled
+    await w.store.users.applyOps(reader, [{ type: 'follow', targetId: big }, { type: 'follow', targetId: small }], { now: Date.now() });
+    await w.store.users.applyOps(other, [{ type: 'follow', targetId: big }], { now: Date.now() }); // big now has 2 > 1: pulled
     const posted: string[] = [];
     for (let i = 0; i < 5; i++) {
       for (const author of [big, small]) {

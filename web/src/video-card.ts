@@ -6,7 +6,9 @@
 import type { Comment, Counters, Video, VideoSnapshotPayload } from '../../src/client/index.ts';
 import type { AppContext } from './context.ts';
 import { ago, compact, h, icon, messageOf, tagLabel } from './dom.ts';
+import { analyticsPanel } from './analytics-chart.ts';
 import { Player } from './player.ts';
+import { WatchReporter } from './watch-reporter.ts';
 
 export class VideoCard {
   readonly el: HTMLElement;
@@ -26,6 +28,7 @@ export class VideoCard {
   readonly #followButton: HTMLButtonElement | undefined;
   readonly #error: HTMLElement;
   readonly #unsubscribe: () => void;
+  readonly #watching: WatchReporter;
 
   constructor(
     private readonly ctx: AppContext,
@@ -37,6 +40,7 @@ export class VideoCard {
     const videoEl = h('video', { class: 'player', 'aria-label': video.title });
     this.player = new Player(videoEl, async () => (await ctx.http.getVideo(video.id)).media);
     this.player.load(video.media);
+    this.#watching = new WatchReporter(ctx.live, video.id, videoEl);
 
     this.#likeCount = h('span', { class: 'count' });
     this.#likeButton = h('button', { class: 'rail-button like', type: 'button', 'aria-label': 'Like', onclick: () => void this.#toggleLike() }, h('span', { class: 'icon' }, icon('heart')), this.#likeCount);
@@ -88,6 +92,7 @@ export class VideoCard {
         video.description ? h('p', { class: 'description' }, video.description) : null,
         tags.length ? h('ul', { class: 'tags' }, ...tags.map((t) => h('li', {}, tagLabel(t)))) : null,
         this.player.source ? null : h('p', { class: 'muted' }, 'This video is still being processed.'),
+        own ? analyticsPanel(ctx.http, video.id) : null,
         h('h3', {}, 'Comments'),
         this.#commentList,
         this.#error,
@@ -132,12 +137,18 @@ export class VideoCard {
 
   setActive(active: boolean): void {
     this.el.classList.toggle('active', active);
-    if (active) this.player.play();
-    else this.player.pause();
+    if (active) {
+      this.player.play();
+      this.#watching.start();
+    } else {
+      this.player.pause();
+      this.#watching.stop();
+    }
   }
 
   destroy(): void {
     this.#unsubscribe();
+    this.#watching.stop();
     this.player.destroy();
     this.el.remove();
   }

@@ -1,11 +1,16 @@
-/** `watch`: viewers swipe through videos by Zipf popularity; each watch counts a view. */
-import type { Shard, VirtualUser } from '../shard.ts';
+/**
+ * `watch`: viewers swipe through videos by Zipf popularity; each watch counts a view, and a
+ * long enough dwell is reported as watch progress (`video:progress`) before swiping on.
+ */
+import { PROGRESS_MIN_DWELL_MS, type Shard, type VirtualUser } from '../shard.ts';
 
 export async function watch(shard: Shard, vu: VirtualUser): Promise<void> {
   const conn = await shard.connect(vu);
   if (!conn) return;
   while (!shard.stopped) {
-    await shard.watch(conn, shard.zipf.sample(vu.rng));
-    await shard.sleep(vu.rng.exp(shard.options.dwellMs));
+    const watching = await shard.watch(conn, shard.zipf.sample(vu.rng));
+    const dwell = vu.rng.exp(shard.options.dwellMs);
+    await shard.sleep(dwell);
+    if (watching && dwell >= PROGRESS_MIN_DWELL_MS) await shard.progress(conn, dwell);
   }
 }

@@ -5,12 +5,16 @@
  * copies so callers never share mutable state with the store. One file per aggregate
  * (users.ts, videos.ts, feeds.ts, jobs.ts, uploads.ts), all over one MemoryTables object (tables.ts).
  */
+import { randomInt } from 'node:crypto';
+import { TsidGenerator } from '../../domain/ids.ts';
+import { DEFAULT_INTERACTION_LIMITS, type InteractionLog } from '../interactions.ts';
 import type { JobStore } from '../jobs.ts';
 import type { ConversationStore, FeedStore, RecommendationStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
 import type { UploadStore } from '../uploads.ts';
 import { MemoryConversations } from './conversations.ts';
 import { MemoryFeeds } from './feeds.ts';
 import { MemoryRecommendations } from './recommendations.ts';
+import { MemoryInteractions } from './interactions.ts';
 import { MemoryJobs } from './jobs.ts';
 import { memoryTables } from './tables.ts';
 import { MemoryUploads } from './uploads.ts';
@@ -26,9 +30,11 @@ export class MemoryStore implements Store {
   readonly jobs: JobStore;
   readonly uploads: UploadStore;
   readonly conversations: ConversationStore;
+  readonly interactions: InteractionLog;
 
-  constructor(limits: StoreLimits) {
-    const tables = memoryTables();
+  /** `eventIds` issues interaction event ids (main.ts passes the process's generator; default: a random node id). */
+  constructor(limits: StoreLimits, eventIds: TsidGenerator = new TsidGenerator({ nodeId: randomInt(1024) })) {
+    const tables = memoryTables(limits.interactions ?? DEFAULT_INTERACTION_LIMITS, () => eventIds.next());
     this.users = new MemoryUsers(tables);
     this.videos = new MemoryVideos(tables, limits);
     this.feeds = new MemoryFeeds(tables);
@@ -36,6 +42,7 @@ export class MemoryStore implements Store {
     this.jobs = new MemoryJobs(tables);
     this.uploads = new MemoryUploads(tables);
     this.conversations = new MemoryConversations(limits);
+    this.interactions = new MemoryInteractions(tables);
   }
 
   async ping(): Promise<void> {}

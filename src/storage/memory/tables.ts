@@ -6,8 +6,10 @@
  */
 import type { Comment, Counters, VideoEvent, VideoRecord } from '../../protocol/model.ts';
 import type { JobRecord } from '../jobs.ts';
+import type { InteractionLimits } from '../interactions.ts';
 import { SortedIds } from '../sorted-ids.ts';
 import type { UserRecord } from '../store.ts';
+import { MemoryInteractionStream } from './interactions.ts';
 
 export interface UserRow {
   record: UserRecord;
@@ -68,10 +70,27 @@ export interface MemoryTables {
   readonly jobs: Map<string, JobRecord>;
   /** Owner id -> bytes reserved by their uploads, and per upload its bytes and the videos showing its media. */
   readonly quotas: Map<string, { used: number; uploads: Map<string, { bytes: number; videos: Set<string> }> }>;
+  /** The behaviour log: every aggregate appends in the same synchronous write as its change. */
+  readonly interactions: MemoryInteractionStream;
+  /** Issues the ids of interaction events. */
+  readonly eventId: () => string;
 }
 
-export function memoryTables(): MemoryTables {
-  return { users: new Map(), handles: new Map(), videos: new Map(), tags: new Map(), hotScores: new Map(), subjects: new Map(), engagers: new Map(), fresh: new Map(), jobs: new Map(), quotas: new Map() };
+export function memoryTables(interactions: InteractionLimits, eventId: () => string): MemoryTables {
+  return {
+    users: new Map(),
+    handles: new Map(),
+    videos: new Map(),
+    tags: new Map(),
+    hotScores: new Map(),
+    subjects: new Map(),
+    engagers: new Map(),
+    fresh: new Map(),
+    jobs: new Map(),
+    quotas: new Map(),
+    interactions: new MemoryInteractionStream(interactions),
+    eventId,
+  };
 }
 
 export const copy = <T>(value: T): T => structuredClone(value);

@@ -2,6 +2,7 @@
 import { TremoloError } from '../../protocol/errors.ts';
 import type { Page, PageRequest, UserProfile } from '../../protocol/model.ts';
 import { decodeCursor, pageOf } from '../cursor.ts';
+import { userOpEvent } from '../interaction-events.ts';
 import { SortedIds } from '../sorted-ids.ts';
 import type { UserOp, UserOpResult, UserRecord, UserStore } from '../store.ts';
 import { copy, type MemoryTables } from './tables.ts';
@@ -46,10 +47,12 @@ export class MemoryUsers implements UserStore {
     };
   }
 
-  async applyOps(userId: string, ops: UserOp[]): Promise<UserOpResult[]> {
-    const { users } = this.tables;
+  async applyOps(userId: string, ops: UserOp[], opts: { now: number }): Promise<UserOpResult[]> {
+    const { users, interactions } = this.tables;
     const me = users.get(userId);
     if (!me) throw new TremoloError('E_USER_NOT_FOUND');
+    interactions.reserve(ops.length);
+    const record = (op: UserOp) => interactions.append(userOpEvent(userId, op, this.tables.eventId(), opts.now));
     return ops.map((op): UserOpResult => {
       if (op.targetId === userId) return { ok: false, code: 'E_SELF_FOLLOW' };
       const target = users.get(op.targetId);
@@ -57,10 +60,12 @@ export class MemoryUsers implements UserStore {
       if (op.type === 'follow') {
         const changed = me.following.add(op.targetId);
         target.followers.add(userId);
+        if (changed) record(op);
         return { ok: true, changed };
       }
       const changed = me.following.delete(op.targetId);
       target.followers.delete(userId);
+      if (changed) record(op);
       return { ok: true, changed };
     });
   }

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { TremoloError } from '../../protocol/errors.ts';
 import type { Comment, Page, PageRequest, TagInfo, VideoEvent, VideoRecord } from '../../protocol/model.ts';
 import { decodeCursor, pageOf } from '../cursor.ts';
+import { videoOpEvent } from '../interaction-events.ts';
 import { SortedIds } from '../sorted-ids.ts';
 import type { CommentOrder, EventRange, StoreLimits, VideoBatchResult, VideoOp, VideoOpResult, VideoState, VideoStore } from '../store.ts';
 import { copy, type MemoryTables, type VideoRow } from './tables.ts';
@@ -68,6 +69,9 @@ export class MemoryVideos implements VideoStore {
   async applyOps(videoId: string, ops: VideoOp[], opts: { now: number }): Promise<VideoBatchResult> {
     const row = this.rows.get(videoId);
     if (!row) throw new TremoloError('E_VIDEO_NOT_FOUND');
+    // each op records at most one interaction: refuse the whole batch before changing anything
+    this.tables.interactions.reserve(ops.length);
+    const record = (op: VideoOp) => this.tables.interactions.append(videoOpEvent(videoId, op, this.tables.eventId(), opts.now));
     const c = row.counters;
     const before = { likes: c.likes, comments: c.comments, views: c.views };
     const events: VideoEvent[] = [];
@@ -85,10 +89,13 @@ export class MemoryVideos implements VideoStore {
             else row.likers.delete(op.userId);
             c.likes = row.likers.size;
             c.version++;
+            record(op);
           }
           return { ok: true, type: op.type, changed };
         }
         case 'view': {
+          // a view is an interaction even when the dedup window does not count it again
+          record(op);
           if (op.viewerId !== undefined) {
             const window = this.limits.viewDedupS * 1000;
             const last = row.viewers.get(op.viewerId);
@@ -125,6 +132,7 @@ export class MemoryVideos implements VideoStore {
           c.comments++;
           c.version++;
           appendComment(row, append, { type: 'comment:added', comment: copy(op.comment) });
+          record(op);
           return { ok: true, type: 'comment', comment: copy(op.comment), duplicate: false };
         }
         case 'deleteComment': {
@@ -136,6 +144,7 @@ export class MemoryVideos implements VideoStore {
           c.comments--;
           c.version++;
           appendComment(row, append, { type: 'comment:deleted', commentId: op.commentId, version: c.version });
+          record(op);
           return { ok: true, type: 'deleteComment', deleted: true };
         }
       }

@@ -2,7 +2,9 @@
  * What every aggregate of the Redis driver works with (users.ts, videos.ts, feeds.ts,
  * jobs.ts), and the small reply helpers they share.
  */
+import type { InteractionLimits } from '../interactions.ts';
 import type { StoreLimits } from '../store.ts';
+import type { InteractionStreams } from './interactions.ts';
 import type { RedisKeys } from './keys.ts';
 import type { RedisClient, Scripts } from './scripts.ts';
 
@@ -11,6 +13,10 @@ export interface RedisContext {
   keys: RedisKeys;
   scripts: Scripts;
   limits: StoreLimits;
+  /** The behaviour log: its bound, its streams, and the ids of its events. */
+  interactions: InteractionLimits;
+  streams: InteractionStreams;
+  eventId: () => string;
 }
 
 export const copy = <T>(value: T): T => structuredClone(value);

@@ -50,6 +50,10 @@
  * | c:{cid}:deleted             | zset   | seqs of messages deleted for everyone                |
  * | u:{uid}:dms                 | zset   | conversation id -> last activity (ms)                |
  * | u:{uid}:dm-policy           | string | anyone, mutual (default when absent) or nobody       |
+ * | ix:{<slot tag>}             | stream | interaction events of every entity in that slot      |
+ * |                             |        | (slots.ts), field `e` = event JSON; bounded by       |
+ * |                             |        | EXPORT_MAX_LAG, trimmed by the exporter              |
+ * | ix:streams                  | set    | slot tags of the ix streams ever written (<= 16384)  |
  *
  * Pub/sub channels (not keys, but named the same way so deployments sharing a Redis
  * stay apart):
@@ -59,6 +63,8 @@
  * | invalidate                  | `<sender>|<cache key>`: drop a cached read           |
  * | socket.io*                  | Socket.IO's Redis adapter (rooms across processes)   |
  */
+
+import { SlotTags } from './slots.ts';
 
 /** The per-video keys, in the order every video script declares them as KEYS. */
 export interface VideoKeys {
@@ -82,6 +88,8 @@ export interface ConversationKeys {
 }
 
 export class RedisKeys {
+  readonly #slotTags = new SlotTags();
+
   constructor(readonly prefix: string) {
     if (typeof prefix !== 'string') throw new TypeError('prefix must be a string');
     // a brace in the prefix would become the hash tag and put every key in one slot
@@ -210,6 +218,23 @@ export class RedisKeys {
 
   dmPolicy(userId: string): string {
     return `${this.user(userId)}:dm-policy`;
+  }
+
+  // ------------------------------------------------------------ the behaviour log
+
+  /** The slot tag of the interaction stream that shares `hashTag`'s slot (a video id, a user id, `jobs`). */
+  interactionTag(hashTag: string): string {
+    return this.#slotTags.sameSlotAs(hashTag);
+  }
+
+  /** The interaction stream of one slot tag. */
+  interactionStream(slotTag: string): string {
+    return `${this.prefix}ix:{${slotTag}}`;
+  }
+
+  /** The set of slot tags whose streams were ever written: how an exporter finds them. */
+  interactionStreams(): string {
+    return `${this.prefix}ix:streams`;
   }
 
   // ------------------------------------------------------------ beside the Store

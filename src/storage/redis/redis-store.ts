@@ -11,7 +11,10 @@
  * - Every client failure surfaces as TremoloError: E_STORAGE_UNAVAILABLE when Redis is
  *   unreachable or slow (scripts.ts `storageError`), never an ioredis type.
  */
+import { randomInt } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
+import { TsidGenerator } from '../../domain/ids.ts';
+import { DEFAULT_INTERACTION_LIMITS, type InteractionLog } from '../interactions.ts';
 import type { JobStore } from '../jobs.ts';
 import type { ConversationStore, FeedStore, RecommendationStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
 import type { UploadStore } from '../uploads.ts';
@@ -20,6 +23,7 @@ import type { RedisContext } from './context.ts';
 import { RedisConversations } from './conversations.ts';
 import { RedisFeeds } from './feeds.ts';
 import { RedisRecommendations } from './recommendations.ts';
+import { InteractionStreams, RedisInteractions } from './interactions.ts';
 import { RedisJobs } from './jobs.ts';
 import { RedisKeys } from './keys.ts';
 import { io, Scripts, type RedisClient } from './scripts.ts';
@@ -33,6 +37,8 @@ export interface RedisStoreOptions {
   /** Prepended to every key, e.g. `tremolo:`. Must not contain braces. */
   prefix: string;
   limits: StoreLimits;
+  /** Issues interaction event ids (main.ts passes the process's generator; default: a random node id). */
+  eventIds?: TsidGenerator;
 }
 
 export type RedisConnectOptions = RedisClientOptions & {
@@ -49,6 +55,7 @@ export class RedisStore implements Store {
   readonly jobs: JobStore;
   readonly uploads: UploadStore;
   readonly conversations: ConversationStore;
+  readonly interactions: InteractionLog;
   readonly #client: RedisClient;
   /** True when connect() made the client, so close() closes it. */
   #owned = false;
@@ -59,7 +66,17 @@ export class RedisStore implements Store {
     if (!Number.isInteger(limits.eventLogMax) || limits.eventLogMax < 0) throw new RangeError('limits.eventLogMax must be an integer >= 0');
     if (!Number.isFinite(limits.viewDedupS) || limits.viewDedupS < 0) throw new RangeError('limits.viewDedupS must be a number >= 0');
     this.#client = redis;
-    const ctx: RedisContext = { client: redis, keys: new RedisKeys(prefix), scripts: new Scripts(redis), limits: { ...limits } };
+    const keys = new RedisKeys(prefix);
+    const eventIds = opts.eventIds ?? new TsidGenerator({ nodeId: randomInt(1024) });
+    const ctx: RedisContext = {
+      client: redis,
+      keys,
+      scripts: new Scripts(redis),
+      limits: { ...limits },
+      interactions: { ...(limits.interactions ?? DEFAULT_INTERACTION_LIMITS) },
+      streams: new InteractionStreams({ client: redis, keys }),
+      eventId: () => eventIds.next(),
+    };
     this.users = new RedisUsers(ctx);
     this.videos = new RedisVideos(ctx);
     this.feeds = new RedisFeeds(ctx);
@@ -67,11 +84,12 @@ export class RedisStore implements Store {
     this.jobs = new RedisJobs(ctx);
     this.uploads = new RedisUploads(ctx);
     this.conversations = new RedisConversations(ctx);
+    this.interactions = new RedisInteractions(ctx, ctx.streams, ctx.interactions);
   }
 
   /** A store on a connection's main client; the connection owns it (close() leaves it open). */
-  static on(connection: RedisConnection, limits: StoreLimits): RedisStore {
-    return new RedisStore({ redis: connection.client, prefix: connection.keys.prefix, limits });
+  static on(connection: RedisConnection, limits: StoreLimits, eventIds?: TsidGenerator): RedisStore {
+    return new RedisStore({ redis: connection.client, prefix: connection.keys.prefix, limits, ...(eventIds ? { eventIds } : {}) });
   }
 
   /**

@@ -28,6 +28,7 @@ export const SCRIPT_NAMES = [
   'video-delete',
   'video-tagging',
   'user-follow',
+  'interaction-record',
   'user-list',
   'user-videos',
   'feed-push',
@@ -72,6 +73,7 @@ const FAILURES = {
   [-4]: 'E_FORBIDDEN',
   [-5]: 'E_REPLY_TARGET',
   [-6]: 'E_CONVERSATION_NOT_FOUND',
+  [-7]: 'E_EXPORT_BACKLOG',
 } as const satisfies Record<number, ErrorCode>;
 
 export type ScriptFailureCode = (typeof FAILURES)[keyof typeof FAILURES];
@@ -89,7 +91,10 @@ export function failureCode(code: number): ScriptFailureCode {
 
 /** The one translation of a script's failure code into the error a caller sees. */
 export function scriptFailure(code: number): TremoloError {
-  return new TremoloError(failureCode(code));
+  const failure = failureCode(code);
+  // the exporter drains the log within seconds once its sink answers again
+  if (failure === 'E_EXPORT_BACKLOG') return new TremoloError(failure, undefined, { retryAfter: 5 });
+  return new TremoloError(failure);
 }
 
 /** Server replies that mean "not now" rather than "wrong": the caller may retry later. */

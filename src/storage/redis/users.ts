@@ -5,8 +5,10 @@
 import { TremoloError } from '../../protocol/errors.ts';
 import type { Page, PageRequest, UserProfile } from '../../protocol/model.ts';
 import { decodeCursor, pageOf } from '../cursor.ts';
+import { userOpEvent } from '../interaction-events.ts';
 import type { UserOp, UserOpResult, UserRecord, UserStore } from '../store.ts';
 import { asArray, exclusive, type RedisContext } from './context.ts';
+import { boundArgs } from './interactions.ts';
 import { io, isScriptFailure, scriptFailure } from './scripts.ts';
 
 const USER_FIELDS = ['id', 'handle', 'displayName', 'bio', 'createdAt', 'passwordHash'] as const;
@@ -76,20 +78,21 @@ export class RedisUsers implements UserStore {
    * finds step one already done (`changed: false`) and redoes step two, so both sides
    * converge. Counts are ZCARD, so always exact for each side.
    */
-  async applyOps(userId: string, ops: UserOp[]): Promise<UserOpResult[]> {
+  async applyOps(userId: string, ops: UserOp[], opts: { now: number }): Promise<UserOpResult[]> {
     const { client, keys, scripts } = this.ctx;
     const targets = [...new Set(ops.map((op) => op.targetId).filter((t) => t !== userId))];
     const found = await Promise.all(targets.map((t) => io(() => client.exists(keys.user(t)))));
     const known = new Set(targets.filter((_, i) => found[i] === 1));
 
-    const args: string[] = [];
+    const args: (string | number)[] = [...boundArgs(this.ctx.interactions)];
     const intent = new Map<string, UserOp['type']>();
     for (const op of ops) {
       if (op.targetId === userId || !known.has(op.targetId)) continue;
-      args.push(op.type === 'follow' ? 'f' : 'u', op.targetId);
+      args.push(op.type === 'follow' ? 'f' : 'u', op.targetId, JSON.stringify(userOpEvent(userId, op, this.ctx.eventId(), opts.now)));
       intent.set(op.targetId, op.type);
     }
-    const reply = await scripts.run('user-follow', [keys.user(userId), keys.following(userId)], args);
+    const stream = await this.ctx.streams.streamFor(userId);
+    const reply = await scripts.run('user-follow', [keys.user(userId), keys.following(userId), stream], args);
     if (isScriptFailure(reply)) throw scriptFailure(reply);
     const changed = asArray(reply);
 

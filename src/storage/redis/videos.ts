@@ -1,14 +1,16 @@
 /**
  * Videos on Redis: each video's keys share one hash tag, so every write to a video is one
- * script on one slot (video-apply-8.lua holds the rules); the owner's outbox and the tag
+ * script on one slot (video-apply-9.lua holds the rules); the owner's outbox and the tag
  * indexes are other slots, written as idempotent steps around it.
  */
 import { randomUUID } from 'node:crypto';
 import { TremoloError } from '../../protocol/errors.ts';
 import type { Comment, Counters, Page, PageRequest, TagInfo, VideoEvent, VideoRecord } from '../../protocol/model.ts';
 import { decodeCursor, pageOf } from '../cursor.ts';
+import { videoOpEvent } from '../interaction-events.ts';
 import type { CommentOrder, EventRange, VideoBatchResult, VideoOp, VideoOpResult, VideoState, VideoStore } from '../store.ts';
 import { asArray, copy, exclusive, type RedisContext } from './context.ts';
+import { boundArgs } from './interactions.ts';
 import { failureCode, io, isScriptFailure, scriptFailure } from './scripts.ts';
 
 type WireOp = [string, ...(string | number)[]];
@@ -64,7 +66,9 @@ export class RedisVideos implements VideoStore {
     // client-supplied text (idempotency keys, comment JSON) travels as separate ARGV
     // entries, so cjson never has to decode it (it rejects lone surrogate escapes)
     const text: string[] = [];
-    const FIRST_TEXT_ARG = 6;
+    // ARGV: 7 fixed, then one interaction event per op, then the texts (video-apply-9.lua)
+    const FIRST_TEXT_ARG = 8 + ops.length;
+    const interactions = ops.map((op) => JSON.stringify(videoOpEvent(videoId, op, this.ctx.eventId(), opts.now)));
     const wire = ops.map((op): WireOp => {
       switch (op.type) {
         case 'like':
@@ -83,12 +87,15 @@ export class RedisVideos implements VideoStore {
           return ['d', op.commentId, op.userId];
       }
     });
-    const reply = await scripts.run('video-apply', keys.videoAll(videoId), [
+    const stream = await this.ctx.streams.streamFor(videoId);
+    const reply = await scripts.run('video-apply', [...keys.videoAll(videoId), stream], [
       JSON.stringify(wire),
       opts.now,
       limits.viewDedupS * 1000,
       limits.eventLogMax,
       randomUUID(),
+      ...boundArgs(this.ctx.interactions),
+      ...interactions,
       ...text,
     ]);
     if (isScriptFailure(reply)) throw scriptFailure(reply);
@@ -182,7 +189,7 @@ export class RedisVideos implements VideoStore {
   }
 }
 
-/** One video-apply per-op reply -> the op's result (codes in video-apply-8.lua). */
+/** One video-apply per-op reply -> the op's result (codes in video-apply-9.lua). */
 function opResult(op: VideoOp, raw: unknown): VideoOpResult {
   if (isScriptFailure(raw)) {
     const code = failureCode(raw);

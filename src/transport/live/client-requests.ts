@@ -95,6 +95,18 @@ export function clientRequestSchemas(limits: RequestLimits) {
         session: { type: 'string', pattern: '^[A-Za-z0-9_-]{16,64}$', nullable: true },
       },
     },
+    // ranges and the other rules are checked by the engine, the same for REST (actors/interactions.ts)
+    'video:progress': {
+      type: 'object',
+      required: ['videoId', 'watchedMs', 'positionMs', 'durationMs', 'completed'],
+      properties: {
+        videoId: schemas.id,
+        watchedMs: { type: 'integer' },
+        positionMs: { type: 'integer' },
+        durationMs: { type: 'integer' },
+        completed: { type: 'boolean' },
+      },
+    },
   } as const satisfies Record<ClientEvent, object>;
 }
 

@@ -12,6 +12,7 @@ import type { Clock } from '../../domain/clock.ts';
 import { TremoloError, failedAck } from '../../protocol/errors.ts';
 import type { Ack, ClientEvent, ReplyOf, RequestOf } from '../../protocol/live.ts';
 import type { Video } from '../../protocol/model.ts';
+import { anonymousViewerKey } from '../client-address.ts';
 import { consume } from '../http/rate-limits.ts';
 import { likeReply } from '../replies.ts';
 import type { ClientRequests } from './client-requests.ts';
@@ -21,7 +22,7 @@ import type { IoSocket } from './io.ts';
 import type { Watches } from './watches.ts';
 
 export interface DispatchDeps {
-  engine: Pick<Engine, 'like' | 'unlike' | 'addComment' | 'deleteComment' | 'follow' | 'unfollow' | 'forYouFeed' | 'dm'>;
+  engine: Pick<Engine, 'like' | 'unlike' | 'addComment' | 'deleteComment' | 'follow' | 'unfollow' | 'forYouFeed' | 'dm' | 'interactions'>;
   /** Stored media paths -> signed URLs, for the videos a feed page carries. Default: as stored. */
   presentVideo?: (video: Video) => Video;
   /** Direct messages' per-socket delivery state (dm:sync hands it its reply). The gateway always gives one. */
@@ -105,6 +106,16 @@ export class LiveDispatch {
     'dm:sync': { signedIn: true, run: (req, userId, ctx) => this.dmSync(req, userId, ctx) },
     'dm:mute': { signedIn: true, run: async (req, userId) => ({ muted: (await this.deps.engine.dm.mute(userId, req.conversationId, req.muted)).muted }) },
     'dm:leave': { signedIn: true, run: (req, userId) => this.deps.engine.dm.leave(userId, req.conversationId) },
+    'video:progress': {
+      signedIn: false,
+      run: async ({ videoId, watchedMs, positionMs, durationMs, completed }, userId, ctx) => {
+        // an anonymous socket reports as the anonymous viewer its views are counted as
+        const reporter = userId !== undefined ? { userId } : { sessionId: anonymousViewerKey(ctx.socket.data.address) };
+        // only the known fields go on: the socket ignores unknown ones, the engine would refuse them
+        await this.deps.engine.interactions.progress(reporter, { videoId, watchedMs, positionMs, durationMs, completed });
+        return { videoId };
+      },
+    },
   };
 
   /**

@@ -1,6 +1,7 @@
 --[[
   Applies one actor turn's ops to a video, atomically, and appends the resulting
-  events to the video's log. Mirrors MemoryVideos.applyOps exactly.
+  events to the video's log, and each op's interaction event to the slot's behaviour log.
+  Mirrors MemoryVideos.applyOps exactly.
 
   KEYS[1] v:{id}:meta             hash: owner, views, version, head, lastComment, epoch, epochStart
   KEYS[2] v:{id}:likers           set of user ids (likes = SCARD)
@@ -10,6 +11,7 @@
   KEYS[6] v:{id}:comment-order    zset, score 0 (comments = ZCARD)
   KEYS[7] v:{id}:idempotency      hash: `${authorId}:${key}` -> comment id
   KEYS[8] v:{id}:log              stream, ids `<offset>-1`
+  KEYS[9] ix:{<slot tag>}         stream: interaction events of this slot
 
   ARGV[1] ops as a JSON array, each op an array:
             ["l", userId]                            like
@@ -25,9 +27,14 @@
   ARGV[4] event log cap (MAXLEN)
   ARGV[5] a fresh epoch, stored only when the log was lost
           (no stream although events were appended since the epoch began)
-  ARGV[6..] idempotency keys and comment JSONs referenced by comment ops
+  ARGV[6] interaction log bound (EXPORT_MAX_LAG)
+  ARGV[7] '1': hold events for an exporter (refuse when full) | '0': ring (drop the oldest)
+  ARGV[8 .. 7 + #ops] each op's interaction event JSON, appended when the op takes effect
+          (a view always; like/unlike when changed; a comment when added; a delete when done)
+  ARGV[8 + #ops ..] idempotency keys and comment JSONs referenced by comment ops
 
-  Returns -1 when the video does not exist; otherwise a cjson string
+  Returns -1 when the video does not exist, -7 when the interaction log is full (hold mode);
+  otherwise a cjson string
     { r = {per-op result...}, c = {likes, comments, views, version}, h = head, e = epoch,
       ev = {event JSON without its offset...} }   (events are at offsets h-#ev+1 .. h)
   A per-op result is
@@ -38,10 +45,17 @@
     -3  E_COMMENT_NOT_FOUND   -4  E_FORBIDDEN   -5  E_REPLY_TARGET
 ]]
 --- @include "renew-epoch"
+--- @include "interaction-room"
 local meta = redis.call('HMGET', KEYS[1], 'owner', 'views', 'version', 'head', 'epoch', 'lastComment', 'epochStart')
 local owner = meta[1]
 if not owner then
   return -1
+end
+local ixMax, ixHold = ARGV[6], ARGV[7]
+-- every op records at most one event: refuse the whole turn before writing anything
+local ops = cjson.decode(ARGV[1])
+if not interactionRoom(KEYS[9], #ops, ixMax, ixHold) then
+  return -7
 end
 local views = tonumber(meta[2])
 local version = tonumber(meta[3])
@@ -56,7 +70,6 @@ local likes0, comments0, views0 = likes, comments, views
 local now = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 local cap = ARGV[4]
-local ops = cjson.decode(ARGV[1])
 -- validate before writing anything: a script that fails half-way keeps its writes
 local KINDS = { l = true, u = true, v = true, c = true, d = true }
 for i = 1, #ops do
@@ -66,6 +79,9 @@ for i = 1, #ops do
 end
 local results = {}
 local events = {}
+local function record(i)
+  recordInteraction(KEYS[9], ARGV[7 + i], ixMax, ixHold)
+end
 local viewedByUser = false
 
 local function append(json)
@@ -89,9 +105,12 @@ for i = 1, #ops do
     if changed == 1 then
       likes = likes + (kind == 'l' and 1 or -1)
       version = version + 1
+      record(i)
     end
     results[i] = changed
   elseif kind == 'v' then
+    -- a view is an interaction even when the dedup window does not count it again
+    record(i)
     local counted = 1
     local user = op[2]
     if user then
@@ -125,6 +144,7 @@ for i = 1, #ops do
       comments = comments + 1
       version = version + 1
       appendComment('"type":"comment:added","comment":' .. json .. '}')
+      record(i)
       results[i] = 1
     end
   elseif kind == 'd' then
@@ -141,6 +161,7 @@ for i = 1, #ops do
       comments = comments - 1
       version = version + 1
       appendComment(string.format('"type":"comment:deleted","commentId":%s,"version":%d}', cjson.encode(id), version))
+      record(i)
       results[i] = 1
     end
   end

@@ -1,0 +1,150 @@
+/**
+ * The behaviour log end to end (issue 17): interactions per second from an acknowledged
+ * write to a row in ClickHouse.
+ *
+ * Ours: views through the Engine on the Redis driver (group commit; each view's event is
+ * XADDed to its slot's stream inside the same Lua script), with the exporter running beside
+ * it (batches of EXPORT_BATCH_MAX, one JSONEachRow INSERT each, trimmed after the ack). The
+ * clock runs from the first write to the moment ClickHouse holds a row for every
+ * acknowledged view. Baseline, in the same run against the same servers: the simple design,
+ * each acknowledged write followed by its own INSERT of one row (WINDOW in flight).
+ *
+ * Exits non-zero when a row is missing or doubled (rows and distinct ids are both counted
+ * with FINAL, and without FINAL for the raw insert count).
+ *
+ *   npm run bench -- export [--events 100000] [--baseline-events 2000] [--window 2000] [--videos 100]
+ */
+import { parseArgs } from 'node:util';
+import { Engine } from '../src/actors/engine.ts';
+import { FanoutSink } from '../src/actors/events.ts';
+import { loadConfig } from '../src/config.ts';
+import { systemClock } from '../src/domain/clock.ts';
+import { TsidGenerator } from '../src/domain/ids.ts';
+import { ClickHouseSink } from '../src/export/clickhouse-sink.ts';
+import { Exporter } from '../src/export/exporter.ts';
+import { engineLimits } from '../src/main.ts';
+import { INTERACTION_SCHEMA_VERSION } from '../src/protocol/interactions.ts';
+import { LocalInvalidationBus } from '../src/storage/cache/invalidation.ts';
+import { BehaviourLog } from '../src/storage/clickhouse/behaviour-log.ts';
+import { RedisStore } from '../src/storage/redis/redis-store.ts';
+import { startClickHouse } from '../test/helpers/clickhouse.ts';
+import { connectRedis, dropPrefix, randomPrefix } from '../test/helpers/redis.ts';
+import { report } from './report.ts';
+
+const { values: argv } = parseArgs({
+  options: {
+    events: { type: 'string', default: '100000' },
+    'baseline-events': { type: 'string', default: '2000' },
+    window: { type: 'string', default: '2000' },
+    videos: { type: 'string', default: '100' },
+  },
+});
+const EVENTS = Number(argv.events);
+const BASELINE_EVENTS = Number(argv['baseline-events']);
+const WINDOW = Number(argv.window);
+const VIDEOS = Number(argv.videos);
+
+/** Runs `op` for i in [0, n) with `window` calls outstanding. */
+async function drive(n: number, window: number, op: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < n) await op(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(window, n) }, worker));
+}
+
+async function until(predicate: () => Promise<boolean>, what: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function main(): Promise<number> {
+  const config = loadConfig({ LOG_LEVEL: 'silent', EXPORT_BATCH_MAX: '20000', EXPORT_BATCH_WAIT: '100ms' });
+  const clickhouse = await startClickHouse();
+  const prefix = randomPrefix('bench-export');
+  const redis = await connectRedis();
+  const ids = new TsidGenerator({ nodeId: 9 });
+  const store = new RedisStore({
+    redis,
+    prefix,
+    limits: { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS, interactions: { max: 10_000_000, hold: true } },
+    eventIds: ids,
+  });
+  const ours = await BehaviourLog.open({ url: clickhouse.url, database: 'bench_ours' });
+  const naive = await BehaviourLog.open({ url: clickhouse.url, database: 'bench_naive' });
+  const engine = new Engine({
+    store,
+    sink: new FanoutSink(),
+    clock: systemClock,
+    ids,
+    invalidation: new LocalInvalidationBus(),
+    onError: (err) => console.error(err),
+    limits: engineLimits(config),
+  });
+  const log = { warn: (o: object, m: string) => console.error(m, o), info: () => {} };
+  try {
+    const owner = await engine.createUser({ handle: `bench${Date.now()}`, passwordHash: 'x' });
+    const videos: string[] = [];
+    for (let v = 0; v < VIDEOS; v++) videos.push((await engine.createVideo(owner.id, { title: `video ${v}` })).id);
+    // every view counts and records an event: a distinct anonymous viewer each
+    const view = (i: number) => engine.view(videos[i % VIDEOS]!, { anonymousKey: `b${i}` });
+
+    // ---- ours: writes and the exporter at once; done when ClickHouse holds every row
+    const exporter = new Exporter({
+      log: store.interactions,
+      sinks: [new ClickHouseSink(ours)],
+      clock: systemClock,
+      batchMax: config.exportBatchMax,
+      batchWaitMs: config.exportBatchWaitMs,
+      retryMaxMs: 1000,
+      maxLag: 10_000_000,
+      logger: log,
+    });
+    const start = performance.now();
+    exporter.start();
+    await drive(EVENTS, WINDOW, view);
+    const acked = performance.now();
+    await until(async () => (await store.interactions.lag()).total === 0, 'the exporter to drain', 600_000);
+    const seconds = (performance.now() - start) / 1000;
+    await exporter.stop();
+    const rows = await ours.countDistinct();
+    const raw = await ours.countDistinct().then(async () => Number((await rawCount(clickhouse.url, 'bench_ours')) ?? 0));
+    console.error(
+      `ours: ${EVENTS} views acknowledged in ${((acked - start) / 1000).toFixed(2)} s, all in ClickHouse after ${seconds.toFixed(2)} s; ` +
+        `${exporter.stats.batches} batches; rows ${rows.rows}, distinct ${rows.distinct}, inserted ${raw}`,
+    );
+
+    // ---- baseline: each acknowledged write, then its own INSERT
+    const baseStart = performance.now();
+    await drive(BASELINE_EVENTS, Math.min(WINDOW, 64), async (i) => {
+      await view(EVENTS + i);
+      await naive.insert([{ v: INTERACTION_SCHEMA_VERSION, id: ids.next(), type: 'view', at: Date.now(), sessionId: `b${i}`, videoId: videos[i % VIDEOS]! }]);
+    });
+    const baseSeconds = (performance.now() - baseStart) / 1000;
+    const naiveRows = await naive.countDistinct();
+    console.error(`baseline: ${BASELINE_EVENTS} views, one INSERT each, in ${baseSeconds.toFixed(2)} s; rows ${naiveRows.rows}`);
+
+    const ok = rows.rows === EVENTS && rows.distinct === EVENTS && naiveRows.distinct === BASELINE_EVENTS;
+    report('export', 'events/s into ClickHouse', EVENTS / seconds, BASELINE_EVENTS / baseSeconds);
+    if (!ok) console.error(`LOSS OR DOUBLES: expected ${EVENTS} rows, got ${rows.rows} (distinct ${rows.distinct})`);
+    return ok ? 0 : 1;
+  } finally {
+    await engine.shutdown(5000);
+    await ours.close();
+    await naive.close();
+    await dropPrefix(redis, prefix);
+    await redis.quit();
+    await clickhouse.cleanup();
+  }
+}
+
+/** Rows as inserted (before ReplacingMergeTree collapses duplicates). */
+async function rawCount(url: string, database: string): Promise<string | undefined> {
+  const res = await fetch(`${url}/?query=${encodeURIComponent(`SELECT count() FROM ${database}.interactions`)}`);
+  return (await res.text()).trim();
+}
+
+process.exit(await main());

@@ -1,0 +1,33 @@
+/**
+ * The InteractionEvent each store write records, built the same way by both drivers (the
+ * Redis driver hands the JSON to its scripts, which append it when the op took effect).
+ */
+import { INTERACTION_SCHEMA_VERSION, type InteractionEvent } from '../protocol/interactions.ts';
+import type { UserOp, VideoOp } from './store.ts';
+
+/** A viewer key that is not a user id (`~<key>`, see Engine.view) is an anonymous session. */
+function actor(viewerId: string | undefined): { userId?: string; sessionId?: string } {
+  if (viewerId === undefined) return {};
+  return viewerId.startsWith('~') ? { sessionId: viewerId.slice(1) } : { userId: viewerId };
+}
+
+/** The event a video op records when it takes effect. */
+export function videoOpEvent(videoId: string, op: VideoOp, id: string, at: number): InteractionEvent {
+  const base = { v: INTERACTION_SCHEMA_VERSION, id, at };
+  switch (op.type) {
+    case 'like':
+    case 'unlike':
+      return { ...base, type: op.type, userId: op.userId, videoId };
+    case 'view':
+      return { ...base, type: 'view', ...actor(op.viewerId), videoId };
+    case 'comment':
+      return { ...base, type: 'comment', userId: op.comment.authorId, videoId, commentId: op.comment.id };
+    case 'deleteComment':
+      return { ...base, type: 'comment_delete', userId: op.userId, videoId, commentId: op.commentId };
+  }
+}
+
+/** The event a follow op records when it takes effect. */
+export function userOpEvent(userId: string, op: UserOp, id: string, at: number): InteractionEvent {
+  return { v: INTERACTION_SCHEMA_VERSION, id, at, type: op.type, userId, targetId: op.targetId };
+}

@@ -1,0 +1,89 @@
+/**
+ * The behaviour log in memory: one in-process stream with the Redis streams' bound
+ * semantics (storage/interactions.ts). Positions are sequence numbers: `m<seq>` is the
+ * sequence of the last event read.
+ */
+import { TremoloError } from '../../protocol/errors.ts';
+import type { InteractionEvent } from '../../protocol/interactions.ts';
+import type { InteractionLimits, InteractionLog, InteractionPage } from '../interactions.ts';
+import { copy, type MemoryTables } from './tables.ts';
+
+/** The in-process stream every aggregate appends to (held by MemoryTables). */
+export class MemoryInteractionStream {
+  private events: InteractionEvent[] = [];
+  /** Sequence number of events[0]; sequences start at 1. */
+  private first = 1;
+
+  constructor(private readonly limits: InteractionLimits) {}
+
+  get length(): number {
+    return this.events.length;
+  }
+
+  /** Throws E_EXPORT_BACKLOG, before anything is written, when `n` more events would not fit in hold mode. */
+  reserve(n: number): void {
+    if (this.limits.hold && this.events.length + n > this.limits.max) throw backlogFull();
+  }
+
+  append(event: InteractionEvent): void {
+    this.events.push(copy(event));
+    if (!this.limits.hold && this.events.length > this.limits.max) {
+      const drop = this.events.length - this.limits.max;
+      this.events.splice(0, drop);
+      this.first += drop;
+    }
+  }
+
+  /** Events with sequence > `after`, at most `limit`, and the sequence of the last one returned. */
+  after(after: number, limit: number): { events: InteractionEvent[]; last: number } {
+    const from = Math.max(0, after + 1 - this.first);
+    const events = this.events.slice(from, from + Math.max(0, limit));
+    return { events: copy(events), last: events.length ? this.first + from + events.length - 1 : Math.max(after, this.first - 1) };
+  }
+
+  /** Drops events with sequence <= `upTo`. */
+  trim(upTo: number): void {
+    const drop = Math.min(this.events.length, Math.max(0, upTo + 1 - this.first));
+    this.events.splice(0, drop);
+    this.first += drop;
+  }
+}
+
+export function backlogFull(): TremoloError {
+  return new TremoloError('E_EXPORT_BACKLOG', undefined, { retryAfter: 5 });
+}
+
+/** The InteractionLog of the memory driver. */
+export class MemoryInteractions implements InteractionLog {
+  constructor(private readonly tables: MemoryTables) {}
+
+  async record(events: readonly InteractionEvent[]): Promise<void> {
+    const stream = this.tables.interactions;
+    for (const e of events) {
+      if (!('videoId' in e) || e.videoId === undefined || !this.tables.videos.has(e.videoId)) throw new TremoloError('E_VIDEO_NOT_FOUND');
+    }
+    stream.reserve(events.length);
+    for (const e of events) stream.append(e);
+  }
+
+  async read(position: string | null, limit: number): Promise<InteractionPage> {
+    const after = position === null ? 0 : decodePosition(position);
+    const { events, last } = this.tables.interactions.after(after, limit);
+    return { events, position: `m${last}` };
+  }
+
+  async trim(position: string): Promise<void> {
+    this.tables.interactions.trim(decodePosition(position));
+  }
+
+  async lag(): Promise<{ total: number; fullest: number }> {
+    const n = this.tables.interactions.length;
+    return { total: n, fullest: n };
+  }
+}
+
+function decodePosition(position: string): number {
+  const m = /^m(\d{1,15})$/.exec(position);
+  if (!m) throw new TremoloError('E_BAD_CURSOR', 'The interaction position is malformed');
+  return Number(m[1]);
+}

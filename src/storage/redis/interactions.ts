@@ -1,0 +1,140 @@
+/**
+ * The behaviour log on Redis: one stream per Cluster slot, `ix:{<slot tag>}` (keys.ts,
+ * slots.ts), so the script that changes an entity appends its event to a stream of the same
+ * slot, atomically. A set, `ix:streams`, names every stream ever written; a writer adds its
+ * stream there BEFORE its first write (idempotent, remembered per process), so a crash
+ * between the two can leave an empty registered stream but never an unregistered event.
+ *
+ * A position is the last id read in each stream (base64url JSON); streams it does not name
+ * are read from their start.
+ */
+import { TremoloError } from '../../protocol/errors.ts';
+import type { InteractionEvent } from '../../protocol/interactions.ts';
+import type { InteractionLimits, InteractionLog, InteractionPage } from '../interactions.ts';
+import type { RedisContext } from './context.ts';
+import { io, isScriptFailure, scriptFailure } from './scripts.ts';
+
+/** Finds and registers the slot streams. One per store. */
+export class InteractionStreams {
+  /** Slot tags this process has registered (at most 16384: the registry never shrinks). */
+  readonly #registered = new Set<string>();
+
+  constructor(private readonly ctx: Pick<RedisContext, 'client' | 'keys'>) {}
+
+  /** The stream that shares `hashTag`'s slot, registered before the caller writes to it. */
+  async streamFor(hashTag: string): Promise<string> {
+    const { client, keys } = this.ctx;
+    const tag = keys.interactionTag(hashTag);
+    if (!this.#registered.has(tag)) {
+      await io(() => client.sadd(keys.interactionStreams(), tag));
+      this.#registered.add(tag);
+    }
+    return keys.interactionStream(tag);
+  }
+
+  async all(): Promise<string[]> {
+    const { client, keys } = this.ctx;
+    return (await io(() => client.smembers(keys.interactionStreams()))).sort();
+  }
+}
+
+/** The script arguments that carry the log's bound. */
+export function boundArgs(limits: InteractionLimits): [number, string] {
+  return [limits.max, limits.hold ? '1' : '0'];
+}
+
+/** The InteractionLog of the Redis driver. */
+export class RedisInteractions implements InteractionLog {
+  constructor(
+    private readonly ctx: RedisContext,
+    private readonly streams: InteractionStreams,
+    private readonly limits: InteractionLimits,
+  ) {}
+
+  async record(events: readonly InteractionEvent[]): Promise<void> {
+    const { client, keys, scripts } = this.ctx;
+    const byVideo = new Map<string, string[]>();
+    for (const e of events) {
+      if (!('videoId' in e) || e.videoId === undefined) throw new TremoloError('E_VIDEO_NOT_FOUND');
+      const list = byVideo.get(e.videoId) ?? [];
+      list.push(JSON.stringify(e));
+      byVideo.set(e.videoId, list);
+    }
+    // every video first, so an unknown one refuses the call before anything is written
+    const found = await Promise.all([...byVideo.keys()].map((id) => io(() => client.exists(keys.video(id).meta))));
+    if (found.some((f) => f !== 1)) throw new TremoloError('E_VIDEO_NOT_FOUND');
+    const replies = await Promise.all(
+      [...byVideo].map(async ([videoId, jsons]) =>
+        scripts.run('interaction-record', [keys.video(videoId).meta, await this.streams.streamFor(videoId)], [...boundArgs(this.limits), ...jsons]),
+      ),
+    );
+    for (const reply of replies) if (isScriptFailure(reply)) throw scriptFailure(reply);
+  }
+
+  async read(position: string | null, limit: number): Promise<InteractionPage> {
+    const { client, keys } = this.ctx;
+    const after = position === null ? new Map<string, string>() : decodePosition(position);
+    const tags = await this.streams.all();
+    const want = Math.max(0, Math.trunc(limit));
+    if (tags.length === 0 || want === 0) return { events: [], position: encodePosition(after) };
+    const each = Math.max(1, Math.ceil(want / tags.length));
+    const ranges = await Promise.all(
+      tags.map((tag) => {
+        const from = after.get(tag);
+        return io(() => client.xrange(keys.interactionStream(tag), from === undefined ? '-' : `(${from}`, '+', 'COUNT', each));
+      }),
+    );
+    const events: InteractionEvent[] = [];
+    const next = new Map(after);
+    ranges.forEach((entries, i) => {
+      for (const [id, fields] of entries) {
+        if (events.length >= want) return;
+        events.push(JSON.parse(fields[1] ?? '{}') as InteractionEvent);
+        next.set(tags[i]!, id);
+      }
+    });
+    return { events, position: encodePosition(next) };
+  }
+
+  async trim(position: string): Promise<void> {
+    const { client, keys } = this.ctx;
+    await Promise.all(
+      [...decodePosition(position)].map(([tag, id]) => io(() => client.xtrim(keys.interactionStream(tag), 'MINID', successor(id)))),
+    );
+  }
+
+  async lag(): Promise<{ total: number; fullest: number }> {
+    const { client, keys } = this.ctx;
+    const lengths = await Promise.all((await this.streams.all()).map((tag) => io(() => client.xlen(keys.interactionStream(tag)))));
+    return { total: lengths.reduce((a, b) => a + b, 0), fullest: Math.max(0, ...lengths) };
+  }
+}
+
+const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
+
+/** The smallest stream id after `id` (XTRIM MINID keeps ids >= its argument). */
+function successor(id: string): string {
+  const [ms, seq] = id.split('-') as [string, string];
+  return `${ms}-${(BigInt(seq) + 1n).toString()}`;
+}
+
+function encodePosition(streams: ReadonlyMap<string, string>): string {
+  return Buffer.from(JSON.stringify([...streams]), 'utf8').toString('base64url');
+}
+
+function decodePosition(position: string): Map<string, string> {
+  try {
+    const pairs = JSON.parse(Buffer.from(position, 'base64url').toString('utf8')) as unknown;
+    if (!Array.isArray(pairs)) throw new Error('not a list');
+    const map = new Map<string, string>();
+    for (const pair of pairs) {
+      if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !/^\d{1,9}$/.test(pair[0]) || typeof pair[1] !== 'string' || !STREAM_ID.test(pair[1])) {
+        throw new Error('not a stream position');
+      }
+      map.set(pair[0], pair[1]);
+    }
+    return map;
+  } catch (err) {
+    throw new TremoloError('E_BAD_CURSOR', 'The interaction position is malformed', { cause: err });
+  }
+}

@@ -1,0 +1,24 @@
+--[[
+  Records interaction events that change no other state (watch progress, impressions) of
+  ONE video, atomically, if the video exists.
+
+  KEYS[1] v:{id}:meta         the video (must exist)
+  KEYS[2] ix:{<slot tag>}     stream: interaction events of the video's slot
+
+  ARGV[1] interaction log bound (EXPORT_MAX_LAG)
+  ARGV[2] '1': hold events for an exporter (refuse when full) | '0': ring (drop the oldest)
+  ARGV[3..] event JSONs
+
+  Returns 1; -1 when the video does not exist; -7 when the log is full (hold mode).
+]]
+--- @include "interaction-room"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return -1
+end
+if not interactionRoom(KEYS[2], #ARGV - 2, ARGV[1], ARGV[2]) then
+  return -7
+end
+for i = 3, #ARGV do
+  recordInteraction(KEYS[2], ARGV[i], ARGV[1], ARGV[2])
+end
+return 1
