@@ -40,6 +40,9 @@ export const ERROR_CATALOG = {
   E_SELF_FOLLOW: { status: 400, message: 'You cannot follow yourself' },
   E_REPLY_TARGET: { status: 400, message: 'A reply must point at a comment of the same video' },
   E_JOB_FINISHED: { status: 409, message: 'The job has already finished' },
+  E_BLOCKED: { status: 403, message: 'This user has blocked you, or you have blocked them' },
+  E_BLOCK_LIMIT: { status: 409, message: 'You have blocked as many users as allowed' },
+  E_CONTENT_REJECTED: { status: 422, message: 'The text contains words that are not allowed' },
 
   // limits and load
   E_RATE_LIMITED: { status: 429, message: 'Too many requests; retry later' },

@@ -59,6 +59,9 @@ export function guardStore(store: Store, opts: GuardOptions): { store: Store; br
     feeds: wrap(store.feeds),
     jobs: wrap(store.jobs),
     uploads: wrap(store.uploads),
+    notifications: wrap(store.notifications),
+    blocks: wrap(store.blocks),
+    moderation: wrap(store.moderation),
     // the readiness probe must see the real state, not the breaker's
     ping: () => store.ping(),
     close: () => store.close(),

@@ -8,6 +8,7 @@ import type { Comment, TagInfo, VideoEvent, VideoRecord } from '../../src/protoc
 import { TsidGenerator } from '../../src/domain/ids.ts';
 import { eventually } from '../helpers/eventually.ts';
 import type { Store, UserRecord } from '../../src/storage/store.ts';
+import { socialContract } from './social.contract.ts';
 
 export const CONTRACT_LIMITS = { eventLogMax: 20, viewDedupS: 60 };
 
@@ -97,6 +98,8 @@ export function storeContract(
         }
       });
     }
+
+    socialContract({ store: () => store, ids, user: () => user() });
 
     describe('users', () => {
       it('creates, reads by id and by handle case-insensitively', async () => {

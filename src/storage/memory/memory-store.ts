@@ -6,6 +6,7 @@
  * (users.ts, videos.ts, feeds.ts, jobs.ts, uploads.ts), all over one MemoryTables object (tables.ts).
  */
 import type { JobStore } from '../jobs.ts';
+import type { BlockStore, ModerationStore, NotificationStore } from '../social.ts';
 import type { FeedStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
 import type { UploadStore } from '../uploads.ts';
 import { MemoryFeeds } from './feeds.ts';
@@ -13,6 +14,7 @@ import { MemoryJobs } from './jobs.ts';
 import { memoryTables } from './tables.ts';
 import { MemoryUploads } from './uploads.ts';
 import { MemoryUsers } from './users.ts';
+import { MemoryBlocks, MemoryModeration, MemoryNotifications } from './social.ts';
 import { MemoryVideos } from './videos.ts';
 
 export class MemoryStore implements Store {
@@ -22,6 +24,9 @@ export class MemoryStore implements Store {
   readonly feeds: FeedStore;
   readonly jobs: JobStore;
   readonly uploads: UploadStore;
+  readonly notifications: NotificationStore;
+  readonly blocks: BlockStore;
+  readonly moderation: ModerationStore;
 
   constructor(limits: StoreLimits) {
     const tables = memoryTables();
@@ -30,6 +35,9 @@ export class MemoryStore implements Store {
     this.feeds = new MemoryFeeds(tables);
     this.jobs = new MemoryJobs(tables);
     this.uploads = new MemoryUploads(tables);
+    this.notifications = new MemoryNotifications(tables);
+    this.blocks = new MemoryBlocks(tables);
+    this.moderation = new MemoryModeration();
   }
 
   async ping(): Promise<void> {}

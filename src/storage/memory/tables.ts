@@ -48,10 +48,12 @@ export interface MemoryTables {
   readonly jobs: Map<string, JobRecord>;
   /** Owner id -> bytes reserved by their uploads, and per upload its bytes and the videos showing its media. */
   readonly quotas: Map<string, { used: number; uploads: Map<string, { bytes: number; videos: Set<string> }> }>;
+  /** User id -> whom the user blocks, and who blocks the user (social.ts; follows check both). */
+  readonly blocks: Map<string, { blocks: SortedIds; blockedBy: SortedIds }>;
 }
 
 export function memoryTables(): MemoryTables {
-  return { users: new Map(), handles: new Map(), videos: new Map(), tags: new Map(), hotScores: new Map(), jobs: new Map(), quotas: new Map() };
+  return { users: new Map(), handles: new Map(), videos: new Map(), tags: new Map(), hotScores: new Map(), jobs: new Map(), quotas: new Map(), blocks: new Map() };
 }
 
 export const copy = <T>(value: T): T => structuredClone(value);

@@ -13,6 +13,7 @@
  */
 import { Cluster, Redis } from 'ioredis';
 import type { JobStore } from '../jobs.ts';
+import type { BlockStore, ModerationStore, NotificationStore } from '../social.ts';
 import type { FeedStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
 import type { UploadStore } from '../uploads.ts';
 import { closeClient, connectClient, type RedisClientOptions, type RedisConnection } from './connection.ts';
@@ -23,6 +24,7 @@ import { RedisKeys } from './keys.ts';
 import { io, Scripts, type RedisClient } from './scripts.ts';
 import { RedisUploads } from './uploads.ts';
 import { RedisUsers } from './users.ts';
+import { RedisBlocks, RedisModeration, RedisNotifications } from './social.ts';
 import { RedisVideos } from './videos.ts';
 
 export interface RedisStoreOptions {
@@ -45,6 +47,9 @@ export class RedisStore implements Store {
   readonly feeds: FeedStore;
   readonly jobs: JobStore;
   readonly uploads: UploadStore;
+  readonly notifications: NotificationStore;
+  readonly blocks: BlockStore;
+  readonly moderation: ModerationStore;
   readonly #client: RedisClient;
   /** True when connect() made the client, so close() closes it. */
   #owned = false;
@@ -61,6 +66,9 @@ export class RedisStore implements Store {
     this.feeds = new RedisFeeds(ctx);
     this.jobs = new RedisJobs(ctx);
     this.uploads = new RedisUploads(ctx);
+    this.notifications = new RedisNotifications(ctx);
+    this.blocks = new RedisBlocks(ctx);
+    this.moderation = new RedisModeration(ctx);
   }
 
   /** A store on a connection's main client; the connection owns it (close() leaves it open). */

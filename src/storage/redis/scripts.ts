@@ -40,6 +40,13 @@ export const SCRIPT_NAMES = [
   'upload-release',
   'upload-add-video',
   'upload-remove-video',
+  // social depth (redis/social.ts)
+  'inbox-add',
+  'inbox-list',
+  'inbox-read',
+  'user-block',
+  'mod-report',
+  'mod-resolve',
 ] as const;
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
@@ -61,6 +68,7 @@ const FAILURES = {
   [-3]: 'E_COMMENT_NOT_FOUND',
   [-4]: 'E_FORBIDDEN',
   [-5]: 'E_REPLY_TARGET',
+  [-6]: 'E_BLOCK_LIMIT',
 } as const satisfies Record<number, ErrorCode>;
 
 export type ScriptFailureCode = (typeof FAILURES)[keyof typeof FAILURES];
