@@ -3,6 +3,7 @@
  * EventSink (socket rooms); tests use a recorder. Actors never see sockets.
  */
 import type { Notification, VideoEvent } from '../protocol/model.ts';
+import type { InboxEntry } from '../protocol/social.ts';
 import type { JobStage } from '../storage/jobs.ts';
 
 export type EngineEvent =
@@ -12,6 +13,12 @@ export type EngineEvent =
   | { type: 'notification'; userId: string; notification: Notification }
   /** A followed author published; delivered to each follower's own room. */
   | { type: 'feed:new'; userIds: string[]; videoId: string; authorId: string }
+  /** Inbox entries a turn created or updated (durable), and the user's unread count after it. */
+  | { type: 'inbox'; userId: string; entries: InboxEntry[]; unread: number }
+  /** The user's unread count changed without a new entry (marked read). */
+  | { type: 'inbox:unread'; userId: string; unread: number }
+  /** A moderator hid a video or a comment: watchers drop it. */
+  | { type: 'content:hidden'; videoId: string; commentId?: string }
   | { type: 'job:progress'; userId: string; jobId: string; stage: JobStage; percent: number; videoId?: string; error?: { code: string; message: string } };
 
 export interface EventSink {

@@ -70,6 +70,8 @@ export interface ModerationStore {
   hide(target: ModerationTarget, record: HiddenRecord): Promise<boolean>;
   /** False when it was not hidden. */
   restore(target: ModerationTarget): Promise<boolean>;
+  /** Who wrote a comment (`<videoId>-<tsid>`), to tell them of an outcome; null when there is no such comment. */
+  commentAuthor(commentId: string): Promise<string | null>;
   /** The hidden record of each target (same order), null when visible. */
   hidden(targets: readonly ModerationTarget[]): Promise<(HiddenRecord | null)[]>;
 }

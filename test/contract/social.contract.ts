@@ -216,5 +216,17 @@ export function socialContract({ store: s, ids, user }: SocialContractContext): 
       assert.deepEqual(await store.moderation.hidden([v]), [null]);
       assert.deepEqual(await store.moderation.hidden([]), []);
     });
+
+    it('names the author of a comment, null for none', async () => {
+      const store = s();
+      const u = await user();
+      const v = ids.next();
+      await store.videos.create({ id: v, ownerId: u.id, title: 't', description: '', createdAt: new Date().toISOString(), media: {} });
+      const c = { id: `${v}-${ids.next()}`, videoId: v, authorId: u.id, text: 'hi', createdAt: new Date().toISOString() };
+      await store.videos.applyOps(v, [{ type: 'comment', comment: c, idempotencyKey: 'k' }], { now: Date.now() });
+      assert.equal(await store.moderation.commentAuthor(c.id), u.id);
+      assert.equal(await store.moderation.commentAuthor(`${v}-${ids.next()}`), null);
+      assert.equal(await store.moderation.commentAuthor(`${ids.next()}-${ids.next()}`), null);
+    });
   });
 }

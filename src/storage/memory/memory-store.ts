@@ -37,7 +37,7 @@ export class MemoryStore implements Store {
     this.uploads = new MemoryUploads(tables);
     this.notifications = new MemoryNotifications(tables);
     this.blocks = new MemoryBlocks(tables);
-    this.moderation = new MemoryModeration();
+    this.moderation = new MemoryModeration(tables);
   }
 
   async ping(): Promise<void> {}

@@ -155,6 +155,12 @@ export class MemoryModeration implements ModerationStore {
   private readonly dedup = new Map<string, string>();
   private readonly hiddenTargets = new Map<string, HiddenRecord>();
 
+  constructor(private readonly tables: MemoryTables) {}
+
+  async commentAuthor(commentId: string): Promise<string | null> {
+    return this.tables.videos.get(commentId.slice(0, 13))?.comments.get(commentId)?.authorId ?? null;
+  }
+
   async report(report: Report, maxOpen: number): Promise<{ report: Report; duplicate: boolean }> {
     const key = `${report.reporterId}|${targetKey(report.target)}`;
     const first = this.open.get(this.dedup.get(key) ?? '');

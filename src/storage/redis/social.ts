@@ -134,6 +134,11 @@ export class RedisModeration implements ModerationStore {
     return Number(await scripts.run('mod-resolve', [m.reports, m.data, m.dedup, keys.targetReports(key)], [key]));
   }
 
+  async commentAuthor(commentId: string): Promise<string | null> {
+    const { client, keys } = this.ctx;
+    return io(() => client.hget(keys.video(commentId.slice(0, 13)).commentAuthors, commentId));
+  }
+
   async hide(target: ModerationTarget, record: HiddenRecord): Promise<boolean> {
     const { client, keys } = this.ctx;
     return (await io(() => client.hsetnx(keys.moderation().hidden, targetKey(target), JSON.stringify(record)))) === 1;
