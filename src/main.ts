@@ -7,9 +7,11 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Engine, type EngineLimits } from './actors/engine.ts';
 import { FanoutSink } from './actors/events.ts';
+import type { SocialLimits } from './actors/social.ts';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './domain/clock.ts';
 import { TsidGenerator } from './domain/ids.ts';
+import { ContentFilter } from './domain/moderation.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { LocalInvalidationBus, type InvalidationBus } from './storage/cache/invalidation.ts';
 import { guardStore } from './storage/guard.ts';
@@ -28,6 +30,7 @@ import { authRoutes } from './transport/http/routes/auth.ts';
 import { docsRoutes } from './transport/http/routes/docs.ts';
 import { feedRoutes } from './transport/http/routes/feeds.ts';
 import { healthRoutes } from './transport/http/routes/health.ts';
+import { socialRoutes } from './transport/http/routes/social.ts';
 import { userRoutes } from './transport/http/routes/users.ts';
 import { VideoJson } from './transport/http/video-json.ts';
 import { videoRoutes } from './transport/http/routes/videos.ts';
@@ -165,6 +168,8 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     invalidation,
     onError: (err, context) => log.error({ err }, context),
     limits: engineLimits(config),
+    social: socialLimits(config),
+    ...(config.moderationWordsFile === 'none' ? {} : { contentFilter: ContentFilter.fromFile(config.moderationWordsFile || undefined) }),
   });
 
   // ---- transport
@@ -201,6 +206,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   });
   await app.register(media.routes);
   await app.register(userRoutes, { engine, videoJson });
+  await app.register(socialRoutes, { engine });
   await app.register(feedRoutes, { engine, videoJson });
   await app.register(webRoutes, { publicUrl: config.publicUrl });
 
@@ -269,6 +275,17 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     })());
 
   return { config, engine, app, gateway, metrics, store, url, metricsUrl: metricsServer?.url, close };
+}
+
+/** The inbox, blocks, mentions and moderation bounds, from configuration. */
+export function socialLimits(config: Config): SocialLimits {
+  return {
+    inbox: { max: config.inboxMax, windowMs: config.inboxWindowMs, actorsKept: config.inboxActorsKept },
+    blocksMax: config.blocksMax,
+    reportsOpenMax: config.reportsOpenMax,
+    mentionsMax: config.mentionsMax,
+    admins: config.adminUsers,
+  };
 }
 
 /** The engine's limits, from configuration (shared with the benchmarks that build an Engine). */

@@ -42,6 +42,9 @@ export function clientRequestSchemas(limits: { commentMaxChars: number }) {
     'comment:delete': { type: 'object', required: ['commentId'], properties: { commentId: schemas.commentId } },
     'user:follow': userRef,
     'user:unfollow': userRef,
+    'inbox:read': { type: 'object', properties: { entryId: { ...schemas.id, nullable: true } } },
+    'user:block': userRef,
+    'user:unblock': userRef,
   } as const satisfies Record<ClientEvent, object>;
 }
 

@@ -18,7 +18,7 @@ import type { IoSocket } from './io.ts';
 import type { Watches } from './watches.ts';
 
 export interface DispatchDeps {
-  engine: Pick<Engine, 'like' | 'unlike' | 'addComment' | 'deleteComment' | 'follow' | 'unfollow'>;
+  engine: Pick<Engine, 'like' | 'unlike' | 'addComment' | 'deleteComment' | 'follow' | 'unfollow' | 'block' | 'unblock' | 'social'>;
   watches: Watches;
   requests: ClientRequests;
   /** Events per socket. */
@@ -72,6 +72,9 @@ export class LiveDispatch {
     },
     'user:follow': { signedIn: true, run: (req, userId) => this.deps.engine.follow(userId, req.userId) },
     'user:unfollow': { signedIn: true, run: (req, userId) => this.deps.engine.unfollow(userId, req.userId) },
+    'inbox:read': { signedIn: true, run: (req, userId) => this.deps.engine.social.markRead(userId, req.entryId ?? undefined) },
+    'user:block': { signedIn: true, run: (req, userId) => this.deps.engine.block(userId, req.userId) },
+    'user:unblock': { signedIn: true, run: (req, userId) => this.deps.engine.unblock(userId, req.userId) },
   };
 
   /** Shared by every socket (`this` is the socket): routes a client event to its handler. */
