@@ -593,6 +593,8 @@ export class Engine {
 
   /** A page without hidden videos and those of users the viewer blocks (it may be short: its cursor goes on). */
   private async visible(page: VideoPage, viewerId?: string): Promise<VideoPage> {
+    // a page served from cache while storage is down cannot be checked: it goes out as it was kept
+    if (page.degraded) return page;
     return { ...page, items: await this.social.visibleVideos(page.items, viewerId) };
   }
 
