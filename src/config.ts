@@ -177,6 +177,16 @@ const origins: Parser<string[]> = (raw) => {
   return list.map((o) => o.replace(/\/$/, ''));
 };
 
+/** Comma-separated user ids (TSIDs). */
+const userIds: Parser<string[]> = (raw) => {
+  const list = raw
+    .split(',')
+    .map((id) => id.trim())
+    .filter(Boolean);
+  if (list.some((id) => !/^[0-9A-HJKMNP-TV-Z]{13}$/.test(id))) throw new ConfigValueError('comma-separated user ids (13-character TSIDs)');
+  return list;
+};
+
 const def = <T>(env: string, dflt: string, parse: Parser<T>, doc: string, opts: { secret?: boolean } = {}): Setting<T> => ({
   env,
   default: dflt,
@@ -286,6 +296,15 @@ export const SETTINGS = {
   dmLogMax: def('DM_LOG_MAX', '10000', int(10), 'Entries kept in each conversation\'s log: history and offline sync reach back this far (older ones get a snapshot).'),
   dmSyncPage: def('DM_SYNC_PAGE', '100', int(1, 10_000), 'Log entries per conversation in one `dm:sync` reply (and per catch-up read); the rest follow as `dm:events`.'),
   dmTypingIntervalMs: def('DM_TYPING_INTERVAL_MS', '1000', int(0), 'One typing indicator per user and conversation per this interval; more are dropped (`sent: false`).'),
+  // social: notifications inbox, blocks, mentions, moderation
+  inboxMax: def('INBOX_MAX', '500', int(1, 100_000), 'Entries kept in each user\'s notifications inbox; the least recently updated go first.'),
+  inboxWindowMs: def('INBOX_WINDOW', '24h', duration(1000), 'Notifications of one type about one target (a video, a comment, the user) within this long of the first fold into one inbox entry ("ana and 14 others liked your video").'),
+  inboxActorsKept: def('INBOX_ACTORS_KEPT', '5', int(1, 50), 'Latest actors an inbox entry names; `count` says how many notifications it folds.'),
+  blocksMax: def('BLOCKS_MAX', '1000', int(1), 'Users one user may block; beyond it 409 `E_BLOCK_LIMIT`.'),
+  mentionsMax: def('MENTIONS_MAX', '10', int(0, 100), 'Distinct `@handle`s resolved (and notified) per comment or description; further ones stay plain text.'),
+  reportsOpenMax: def('REPORTS_OPEN_MAX', '100000', int(1), 'Open reports kept; beyond it new reports get 429 `E_QUEUE_FULL` until operators resolve some.'),
+  adminUsers: def('ADMIN_USERS', '', userIds, 'Comma-separated user ids (not handles: ids never change hands) of operators, who list reports and hide or restore videos and comments. Tokens with a `role: "admin"` (or `roles` containing it) claim are operators too.'),
+  moderationWordsFile: def('MODERATION_WORDS_FILE', '', str, 'Sensitive-word list (`[<category> reject|mask]` sections, one word a line) applied to handles, titles, descriptions, comments and OCR text; empty: the shipped config/sensitive-words.txt; `none`: no filtering.'),
 
   // media
   dataDir: def('DATA_DIR', '.data', str, 'Directory for uploads, media and (memory driver) nothing else.'),

@@ -7,11 +7,13 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Engine, type EngineLimits } from './actors/engine.ts';
 import { FanoutSink } from './actors/events.ts';
+import type { SocialLimits } from './actors/social.ts';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './domain/clock.ts';
 import { TsidGenerator } from './domain/ids.ts';
 import { startMediaPipeline } from './media/pipeline.ts';
 import { createExporter, interactionLimits, openSinks, type Exporter } from './export/index.ts';
+import { ContentFilter } from './domain/moderation.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { BehaviourLog } from './storage/clickhouse/behaviour-log.ts';
 import { LocalInvalidationBus, type InvalidationBus } from './storage/cache/invalidation.ts';
@@ -33,6 +35,7 @@ import { docsRoutes } from './transport/http/routes/docs.ts';
 import { eventRoutes } from './transport/http/routes/events.ts';
 import { feedRoutes } from './transport/http/routes/feeds.ts';
 import { healthRoutes } from './transport/http/routes/health.ts';
+import { socialRoutes } from './transport/http/routes/social.ts';
 import { userRoutes } from './transport/http/routes/users.ts';
 import { messageRoutes } from './transport/http/routes/messages.ts';
 import { VideoJson } from './transport/http/video-json.ts';
@@ -198,6 +201,8 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     onError: (err, context) => log.error({ err }, context),
     limits: engineLimits(config),
     ...(analytics ? { analytics } : {}),
+    social: socialLimits(config),
+    ...(config.moderationWordsFile === 'none' ? {} : { contentFilter: ContentFilter.fromFile(config.moderationWordsFile || undefined) }),
   });
 
   // ---- media: upload files, jobs and their runner (below transport)
@@ -257,6 +262,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   });
   await app.register(userRoutes, { engine, videoJson });
   await app.register(messageRoutes, { engine, textMaxChars: config.dmTextMaxChars, groupMax: config.dmGroupMax });
+  await app.register(socialRoutes, { engine });
   await app.register(feedRoutes, { engine, videoJson });
   await app.register(eventRoutes, { engine, tokens });
   await app.register(analyticsRoutes, { engine });
@@ -330,6 +336,17 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     })());
 
   return { config, engine, app, gateway, metrics, store, url, metricsUrl: metricsServer?.url, ...(exporter ? { exporter } : {}), close };
+}
+
+/** The inbox, blocks, mentions and moderation bounds, from configuration. */
+export function socialLimits(config: Config): SocialLimits {
+  return {
+    inbox: { max: config.inboxMax, windowMs: config.inboxWindowMs, actorsKept: config.inboxActorsKept },
+    blocksMax: config.blocksMax,
+    reportsOpenMax: config.reportsOpenMax,
+    mentionsMax: config.mentionsMax,
+    admins: config.adminUsers,
+  };
 }
 
 /** The engine's limits, from configuration (shared with the benchmarks that build an Engine). */

@@ -32,9 +32,12 @@ import type {
   VideoRecord,
 } from '../protocol/model.ts';
 import type { InvalidationBus } from '../storage/cache/invalidation.ts';
-import { decodeCursor, encodeCursor } from '../storage/cursor.ts';
 import type { CommentOrder, HotPosition, Store, UserRecord, VideoState } from '../storage/store.ts';
+import { decodeCursor, decodeOffsetCursor, encodeCursor } from '../storage/cursor.ts';
+import type { ContentFilter } from '../domain/moderation.ts';
+import type { ModerationTarget } from '../protocol/social.ts';
 import type { EventSink } from './events.ts';
+import { DEFAULT_SOCIAL_LIMITS, Social, type Actor, type SocialLimits } from './social.ts';
 import { FeedService, type FeedOptions } from './feed.ts';
 import { HotScores } from './hot-scores.ts';
 import { Invalidations, type Change, type ChangeSource } from './invalidations.ts';
@@ -91,6 +94,10 @@ export interface EngineDeps {
   blocked?: (subject: string, authorIds: readonly string[]) => Promise<boolean[]>;
   /** The behaviour log's analytics (ClickHouse); without it, analytics come from the counters. */
   analytics?: AnalyticsSource;
+  /** Inbox, blocks, mentions and moderation bounds. Default: DEFAULT_SOCIAL_LIMITS. */
+  social?: SocialLimits;
+  /** The sensitive-word filter for handles, titles, descriptions, comments and OCR text. Absent: none. */
+  contentFilter?: ContentFilter;
 }
 
 /** Who asks for a For You page: a signed-in user, or an anonymous session the client keeps. */
@@ -140,6 +147,8 @@ export class Engine {
    * backend consumers (`read`), and `onRecorded` for in-process listeners (the For You feed).
    */
   readonly interactions: InteractionService;
+  /** The inbox, blocks, mentions and moderation (social.ts). */
+  readonly social: Social;
   private readonly actors: ActorSystem;
   private readonly reads: ReadModel;
   private readonly invalidations: Invalidations;
@@ -163,11 +172,23 @@ export class Engine {
     });
     this.invalidations = new Invalidations(deps.invalidation, (change, source) => this.dropLocal(change, source));
     this.hotScores = new HotScores({ feeds: store.feeds, clock, onError: deps.onError });
+    this.social = new Social({
+      store,
+      sink,
+      clock,
+      ids,
+      actors: this.actors,
+      limits: deps.social ?? DEFAULT_SOCIAL_LIMITS,
+      ...(deps.contentFilter ? { filter: deps.contentFilter } : {}),
+      onError: deps.onError,
+    });
+    // actors publish through the inbox router: every notification also lands in its recipient's inbox
+    const actorSink = this.social.router;
     this.actors.register(
       VIDEO_ACTOR,
       videoActor({
         store,
-        sink,
+        sink: actorSink,
         clock,
         ids,
         readStaleMs: limits.readStaleMs,
@@ -180,7 +201,7 @@ export class Engine {
     );
     this.actors.register(
       USER_ACTOR,
-      userActor({ store, sink, clock, onFollowsChanged: (userIds) => userIds.forEach((userId) => this.invalidations.changed({ kind: 'user', userId })) }),
+      userActor({ store, sink: actorSink, clock, onFollowsChanged: (userIds) => userIds.forEach((userId) => this.invalidations.changed({ kind: 'user', userId })) }),
     );
     const dmLimits: DmLimits = { ...DEFAULT_DM_LIMITS, ...limits.dm };
     this.actors.register(
@@ -227,8 +248,9 @@ export class Engine {
   async createUser(input: { handle: string; passwordHash: string; displayName?: string }): Promise<UserProfile> {
     const record: UserRecord = {
       id: this.deps.ids.next(),
-      handle: input.handle,
-      displayName: input.displayName === undefined ? input.handle : requireText('displayName', input.displayName, { min: 1, max: 64 }),
+      handle: this.social.handle(input.handle),
+      displayName:
+        input.displayName === undefined ? input.handle : this.social.text('displayName', requireText('displayName', input.displayName, { min: 1, max: 64 })),
       bio: '',
       createdAt: new Date(this.deps.clock.now()).toISOString(),
       passwordHash: input.passwordHash,
@@ -294,10 +316,13 @@ export class Engine {
   // ------------------------------------------------------------ videos
 
   async createVideo(ownerId: string, input: { title: unknown; description?: unknown; media?: MediaRefs }): Promise<Video> {
-    const title = requireText('title', input.title, { min: 1, max: this.deps.limits.titleMaxChars });
-    const description =
-      input.description === undefined ? '' : requireText('description', input.description, { min: 0, max: this.deps.limits.descriptionMaxChars });
+    const title = this.social.text('title', requireText('title', input.title, { min: 1, max: this.deps.limits.titleMaxChars }));
+    const description = this.social.text(
+      'description',
+      input.description === undefined ? '' : requireText('description', input.description, { min: 0, max: this.deps.limits.descriptionMaxChars }),
+    );
     const owner = await this.profile(ownerId);
+    const mentions = await this.social.mentions(ownerId, description);
     const fanout = this.feed.reserve();
     const record: VideoRecord = {
       id: this.deps.ids.next(),
@@ -306,6 +331,7 @@ export class Engine {
       description,
       createdAt: new Date(this.deps.clock.now()).toISOString(),
       media: input.media ?? {},
+      ...(mentions.length ? { mentions } : {}),
     };
     let state: VideoState;
     try {
@@ -319,6 +345,7 @@ export class Engine {
       throw err;
     }
     fanout.publish(record);
+    this.social.notifyMentions(ownerId, mentions, { videoId: record.id, text: description });
     return { ...state.video, counters: state.counters };
   }
 
@@ -326,6 +353,8 @@ export class Engine {
     requireId('videoId', videoId);
     const r = await this.reads.video(videoId);
     if (!r.value) throw new TremoloError('E_VIDEO_NOT_FOUND');
+    // a hidden video is gone for everyone but its owner
+    if (r.value.video.ownerId !== viewerId && !r.degraded && (await this.social.isHidden({ type: 'video', id: videoId }))) throw new TremoloError('E_VIDEO_NOT_FOUND');
     const video: Video = { ...r.value.video, counters: r.value.counters };
     if (viewerId !== undefined && !r.degraded) {
       video.likedByMe = (await this.deps.store.videos.likedByUser(viewerId, [videoId]))[0] ?? false;
@@ -419,21 +448,46 @@ export class Engine {
 
   async addComment(videoId: string, authorId: string, input: { text: unknown; replyTo?: unknown; idempotencyKey?: unknown }): Promise<CommentReply> {
     requireId('userId', authorId);
-    const text = requireText('text', input.text, { min: 1, max: this.deps.limits.commentMaxChars });
+    const text = this.social.text('text', requireText('text', input.text, { min: 1, max: this.deps.limits.commentMaxChars }));
     if (input.replyTo !== undefined && (typeof input.replyTo !== 'string' || !input.replyTo.startsWith(`${videoId}-`))) {
       throw new TremoloError('E_REPLY_TARGET');
     }
+    const mentions = await this.commentChecks(videoId, authorId, text, input.replyTo);
     const key = input.idempotencyKey ?? randomUUID();
     if (typeof key !== 'string' || key.length < 1 || key.length > 128) {
       throw new TremoloError('E_VALIDATION', 'idempotencyKey must be a string of 1 to 128 characters', { details: { field: 'idempotencyKey' } });
     }
-    return this.videoWrite(videoId, {
+    const reply = await this.videoWrite(videoId, {
       type: 'comment',
       authorId,
       text,
       idempotencyKey: key,
       ...(input.replyTo !== undefined ? { replyTo: input.replyTo as string } : {}),
+      ...(mentions.length ? { mentions } : {}),
     });
+    if (!reply.duplicate) this.social.notifyMentions(authorId, mentions, { videoId, commentId: reply.comment.id, text });
+    return reply;
+  }
+
+  /**
+   * What a comment must pass besides its text: its video is visible, neither the video's owner
+   * nor the author of the comment it replies to blocks the author, and every user it mentions
+   * accepts mentions from the author. Resolves with the mentions.
+   */
+  private async commentChecks(videoId: string, authorId: string, text: string, replyTo: unknown) {
+    requireId('videoId', videoId);
+    const video = (await this.reads.video(videoId)).value?.video;
+    if (!video) throw new TremoloError('E_VIDEO_NOT_FOUND');
+    const [hidden, , mentions] = await Promise.all([
+      video.ownerId === authorId ? false : this.social.isHidden({ type: 'video', id: videoId }),
+      this.social.refuseBlocked(video.ownerId, authorId),
+      this.social.mentions(authorId, text),
+      typeof replyTo === 'string'
+        ? this.deps.store.moderation.commentAuthor(replyTo).then((repliedTo) => (repliedTo === null ? undefined : this.social.refuseBlocked(repliedTo, authorId)))
+        : undefined,
+    ]);
+    if (hidden) throw new TremoloError('E_VIDEO_NOT_FOUND');
+    return mentions;
   }
 
   /**
@@ -442,7 +496,7 @@ export class Engine {
    */
   async setTagging(videoId: string, tagging: TagInfo): Promise<void> {
     requireId('videoId', videoId);
-    await this.deps.store.videos.setTagging(videoId, boundTagging(tagging));
+    await this.deps.store.videos.setTagging(videoId, this.filterTagging(boundTagging(tagging)));
     this.invalidations.changed({ kind: 'video', videoId });
   }
 
@@ -452,9 +506,11 @@ export class Engine {
     return this.videoWrite(videoId, { type: 'deleteComment', commentId, userId });
   }
 
-  async comments(videoId: string, order: CommentOrder, page: PageRequest): Promise<Page<Comment>> {
+  /** A page of comments; hidden ones, and for a signed-in viewer those of users they block, are left out (the page may be short). */
+  async comments(videoId: string, order: CommentOrder, page: PageRequest, viewerId?: string): Promise<Page<Comment>> {
     requireId('videoId', videoId);
-    return this.deps.store.videos.comments(videoId, order, page);
+    const found = await this.deps.store.videos.comments(videoId, order, page);
+    return { ...found, items: await this.social.visibleComments(found.items, viewerId) };
   }
 
   /** Counters from the video's actor (fresh within ACTOR_READ_STALE_MS). */
@@ -488,7 +544,7 @@ export class Engine {
     const { key, words } = this.tags.query(tag);
     if (words.length === 0 || (words.length === 1 && words[0] === key)) {
       const ids = await this.deps.store.videos.byTag(key, { cursor: page.cursor, limit: page.limit });
-      return this.reads.videoPage(ids.items, ids.nextCursor, viewerId);
+      return this.visible(await this.reads.videoPage(ids.items, ids.nextCursor, viewerId), viewerId);
     }
     // Walk the whole key's index and the index of the longest word (likely the rarest) side by
     // side, newest first; a video of the word's index counts when it carries every word.
@@ -503,9 +559,9 @@ export class Engine {
     for (let scanned = 0; ; scanned++) {
       let next: string | undefined;
       for (const h of heads) if (!h.done && (next === undefined || h.value.id > next)) next = h.value.id;
-      if (next === undefined) return this.reads.videoPage(found, undefined, viewerId);
+      if (next === undefined) return this.visible(await this.reads.videoPage(found, undefined, viewerId), viewerId);
       // bounded work per request: the page may be short, its cursor goes on from here
-      if (found.length === page.limit || scanned === TAG_SCAN_MAX) return this.reads.videoPage(found, encodeCursor(last!), viewerId);
+      if (found.length === page.limit || scanned === TAG_SCAN_MAX) return this.visible(await this.reads.videoPage(found, encodeCursor(last!), viewerId), viewerId);
       let match = false;
       for (const [i, stream] of streams.entries()) {
         for (let h = heads[i]!; !h.done && h.value.id === next; h = heads[i]!) {
@@ -557,6 +613,67 @@ export class Engine {
     return { ...span, source: 'clickhouse', totals: totalsOf(buckets), buckets: buckets.map(bucketIso) };
   }
 
+  // ------------------------------------------------------------ blocks and moderation (the rules live in social.ts)
+
+  /** `userId` blocks `targetId` (an existing user); follows between them end both ways. */
+  async block(userId: string, targetId: string): Promise<{ changed: boolean }> {
+    requireId('userId', userId);
+    await this.profile(targetId);
+    return this.social.block(userId, targetId);
+  }
+
+  async unblock(userId: string, targetId: string): Promise<{ changed: boolean }> {
+    requireId('userId', userId);
+    await this.profile(targetId);
+    return this.social.unblock(userId, targetId);
+  }
+
+  /** Files a report on an existing video, comment or user (deduplicated per reporter while open). */
+  async report(reporterId: string, target: ModerationTarget, reason: unknown) {
+    requireId('userId', reporterId);
+    await this.about(target);
+    return this.social.report(reporterId, target, reason);
+  }
+
+  /** An operator hides a video or a comment (reason recorded, author told, watchers drop it live). */
+  async hide(actor: Actor, target: ModerationTarget, reason: unknown): Promise<{ changed: boolean }> {
+    if (target.type === 'user') throw new TremoloError('E_VALIDATION', 'Only videos and comments can be hidden', { details: { field: 'target' } });
+    this.social.requireAdmin(actor);
+    const r = await this.social.hide(actor, target, await this.about(target), reason);
+    this.invalidations.changed({ kind: 'video', videoId: target.type === 'video' ? target.id : videoOfComment(target.id) });
+    return r;
+  }
+
+  /** An operator restores a hidden video or comment (its author is told). */
+  async restore(actor: Actor, target: ModerationTarget): Promise<{ changed: boolean }> {
+    if (target.type === 'user') throw new TremoloError('E_VALIDATION', 'Only videos and comments can be restored', { details: { field: 'target' } });
+    this.social.requireAdmin(actor);
+    const r = await this.social.restore(actor, target, await this.about(target));
+    this.invalidations.changed({ kind: 'video', videoId: target.type === 'video' ? target.id : videoOfComment(target.id) });
+    return r;
+  }
+
+  /** The video and the author of a target (E_*_NOT_FOUND when there is none); hidden ones count. */
+  private async about(target: ModerationTarget): Promise<{ videoId: string; authorId: string }> {
+    switch (target.type) {
+      case 'video': {
+        requireId('videoId', target.id);
+        const r = await this.reads.video(target.id);
+        if (!r.value) throw new TremoloError('E_VIDEO_NOT_FOUND');
+        return { videoId: target.id, authorId: r.value.video.ownerId };
+      }
+      case 'comment': {
+        const videoId = videoOfComment(target.id);
+        const authorId = await this.deps.store.moderation.commentAuthor(target.id);
+        if (authorId === null) throw new TremoloError('E_COMMENT_NOT_FOUND');
+        return { videoId, authorId };
+      }
+      case 'user':
+        await this.profile(target.id);
+        return { videoId: '', authorId: target.id };
+    }
+  }
+
   // ------------------------------------------------------------ feeds
 
   /**
@@ -568,7 +685,7 @@ export class Engine {
    * go when their follows change or a post is fanned out to them, by any process.
    */
   async followingFeed(userId: string, page: PageRequest): Promise<VideoPage> {
-    return this.reads.followingFeed(userId, page);
+    return this.visible(await this.reads.followingFeed(userId, page), userId);
   }
 
   /**
@@ -589,6 +706,9 @@ export class Engine {
       next,
       viewerId,
     );
+    const offset = decodeOffsetCursor(page.cursor);
+    const ids = await this.deps.store.feeds.hot(offset, page.limit + 1);
+    return this.visible(await this.reads.videoPage(ids.slice(0, page.limit), ids.length > page.limit ? encodeCursor(offset + page.limit) : undefined, viewerId), viewerId);
   }
 
   /** Flushes pending background work (fan-out, hot scores) and stops the actors. */
@@ -622,13 +742,37 @@ export class Engine {
       version: snap.counters.version,
       offset: snap.log.offset,
       epoch: snap.log.epoch,
-      latestComments: latest.items,
+      latestComments: await this.social.visibleComments(latest.items, userId),
       likedByMe: liked[0] ?? false,
     };
   }
 
-  private pageOfVideos(ids: string[], limit: number, viewerId?: string): Promise<VideoPage> {
-    return this.reads.videoPage(ids.slice(0, limit), ids.length > limit ? encodeCursor(ids[limit - 1]!) : undefined, viewerId);
+  private async pageOfVideos(ids: string[], limit: number, viewerId?: string): Promise<VideoPage> {
+    return this.visible(await this.reads.videoPage(ids.slice(0, limit), ids.length > limit ? encodeCursor(ids[limit - 1]!) : undefined, viewerId), viewerId);
+  }
+
+  /** A page without hidden videos and those of users the viewer blocks (it may be short: its cursor goes on). */
+  private async visible(page: VideoPage, viewerId?: string): Promise<VideoPage> {
+    // a page served from cache while storage is down cannot be checked: it goes out as it was kept
+    if (page.degraded) return page;
+    return { ...page, items: await this.social.visibleVideos(page.items, viewerId) };
+  }
+
+  /** OCR lines through the sensitive-word filter (masked; a rejecting word drops the line), and no tag that holds a listed word. */
+  private filterTagging(tagging: TagInfo): TagInfo {
+    const out: TagInfo = { ...tagging };
+    if (tagging.ocr) {
+      out.ocr = tagging.ocr.flatMap((line) => {
+        try {
+          return [{ ...line, text: this.social.text('ocr', line.text) }];
+        } catch (err) {
+          if (err instanceof TremoloError && err.code === 'E_CONTENT_REJECTED') return [];
+          throw err;
+        }
+      });
+    }
+    if (tagging.tags) out.tags = tagging.tags.filter((t) => !this.deps.contentFilter?.matches(t));
+    return out;
   }
 
   /** Drops this process's copies of what a change made stale. */

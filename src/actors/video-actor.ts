@@ -7,6 +7,7 @@ import type { Clock } from '../domain/clock.ts';
 import type { TsidGenerator } from '../domain/ids.ts';
 import { TremoloError } from '../protocol/errors.ts';
 import type { Comment, Counters, VideoRecord } from '../protocol/model.ts';
+import type { Mention } from '../protocol/social.ts';
 import type { LogHead, Store, VideoOp, VideoOpResult } from '../storage/store.ts';
 import type { EventSink } from './events.ts';
 import { actorKind, type ActorBehavior, type Answers, type TurnOutcome } from './runtime.ts';
@@ -16,7 +17,7 @@ export type VideoMsg =
   | { type: 'like'; userId: string }
   | { type: 'unlike'; userId: string }
   | { type: 'view'; viewerId?: string }
-  | { type: 'comment'; authorId: string; text: string; replyTo?: string; idempotencyKey: string }
+  | { type: 'comment'; authorId: string; text: string; replyTo?: string; idempotencyKey: string; mentions?: Mention[] }
   | { type: 'deleteComment'; commentId: string; userId: string };
 
 export interface VideoSnapshot {
@@ -103,6 +104,7 @@ export function videoActor(deps: VideoActorDeps): ActorBehavior<VideoState, Vide
               text: msg.text,
               createdAt: new Date(now).toISOString(),
               ...(msg.replyTo !== undefined ? { replyTo: msg.replyTo } : {}),
+              ...(msg.mentions?.length ? { mentions: msg.mentions } : {}),
             };
             ops.push({ type: 'comment', comment, idempotencyKey: msg.idempotencyKey });
             break;

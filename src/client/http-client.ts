@@ -5,6 +5,7 @@
 import type { ConversationView, DmEvent, DmPolicy, SendReply, SendRequest } from '../protocol/dm.ts';
 import type { ReportedEventBatch } from '../protocol/interactions.ts';
 import type { AnalyticsQuery, Comment, Counters, ForYouVideo, Page, UserProfile, Video, VideoAnalytics } from '../protocol/model.ts';
+import type { InboxPage, ModerationTarget, Report } from '../protocol/social.ts';
 import { TremoloClientError } from './live-client.ts';
 
 export interface Session {
@@ -118,6 +119,41 @@ export class HttpClient {
   }
   setDmPolicy(policy: DmPolicy) {
     return this.request<{ policy: DmPolicy }>('PUT', '/v1/me/dm-policy', { policy });
+  }
+  // ---- inbox, blocks, reports, moderation
+
+  notifications(q: { cursor?: string; limit?: number } = {}) {
+    return this.request<InboxPage>('GET', `/v1/me/notifications${query(q)}`);
+  }
+  unreadCount() {
+    return this.request<{ unread: number }>('GET', '/v1/me/notifications/unread');
+  }
+  /** Marks one entry read, or all of them without `entryId`. */
+  markNotificationsRead(entryId?: string) {
+    return this.request<{ unread: number }>('POST', '/v1/me/notifications/read', entryId === undefined ? {} : { entryId });
+  }
+  block(id: string) {
+    return this.request<{ changed: boolean }>('POST', `/v1/users/${id}/block`);
+  }
+  unblock(id: string) {
+    return this.request<{ changed: boolean }>('DELETE', `/v1/users/${id}/block`);
+  }
+  blocked(q: { cursor?: string; limit?: number } = {}) {
+    return this.request<Page<string>>('GET', `/v1/me/blocks${query(q)}`);
+  }
+  report(target: ModerationTarget, reason: string) {
+    return this.request<{ report: Report; duplicate: boolean }>('POST', '/v1/reports', { target, reason });
+  }
+  /** Operators only. */
+  openReports(q: { cursor?: string; limit?: number } = {}) {
+    return this.request<Page<Report>>('GET', `/v1/admin/reports${query(q)}`);
+  }
+  /** Operators only: hides a video or a comment (`reason` is recorded and told to its author). */
+  hide(target: { type: 'video' | 'comment'; id: string }, reason: string) {
+    return this.request<{ changed: boolean }>('POST', `/v1/admin/${target.type}s/${target.id}/hide`, { reason });
+  }
+  restore(target: { type: 'video' | 'comment'; id: string }) {
+    return this.request<{ changed: boolean }>('POST', `/v1/admin/${target.type}s/${target.id}/restore`);
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -3,3 +3,4 @@ export { LiveClient, TremoloClientError, type LiveClientOptions, type LiveClient
 export { HttpClient, type Session } from './http-client.ts';
 export type * from '../protocol/live.ts';
 export type * from '../protocol/model.ts';
+export type * from '../protocol/social.ts';

@@ -29,6 +29,7 @@ import type {
 } from '../protocol/live.ts';
 import type { Comment, Counters, Notification } from '../protocol/model.ts';
 import type { ConversationView, DmEvent, DmReceiptPayload, DmTypingPayload, SendRequest, SyncReply } from '../protocol/dm.ts';
+import type { InboxEntry } from '../protocol/social.ts';
 import { msgpackParser } from '../protocol/msgpack-parser.ts';
 
 export class TremoloClientError extends Error {
@@ -60,6 +61,13 @@ export interface LiveClientEvents {
   /** The log no longer reached back: start over from this snapshot. */
   reset: [{ videoId: string; snapshot: VideoSnapshotPayload }];
   notification: [Notification];
+  /** An inbox entry created or updated (stored), on every socket of the user. */
+  inbox: [InboxEntry];
+  /** The unread inbox count changed. */
+  unread: [number];
+  /** A moderator hid a watched video, or one of its comments. */
+  videoHidden: [{ videoId: string }];
+  commentHidden: [{ videoId: string; commentId: string }];
   feed: [{ videoId: string; authorId: string }];
   job: [JobProgressPayload];
   videoDeleted: [{ videoId: string }];
@@ -115,6 +123,10 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     });
     this.socket.on('user:notification', (n) => this.emit('notification', n));
     this.socket.on('feed:new', (p) => this.emit('feed', p));
+    this.socket.on('notification', (entry) => this.emit('inbox', entry));
+    this.socket.on('unread', ({ count }) => this.emit('unread', count));
+    this.socket.on('video:hidden', (p) => this.emit('videoHidden', p));
+    this.socket.on('comment:hidden', (p) => this.emit('commentHidden', p));
     this.socket.on('job:progress', (p) => this.emit('job', p));
     this.socket.on('session:expired', () => void this.reauthenticate());
     // ---- direct messages
@@ -303,6 +315,19 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     if (fresh.length === 0) return;
     this.dmHeld.set(conversationId, { seq: fresh.at(-1)!.seq, epoch });
     this.emit('dm', { conversationId, events: fresh });
+  }
+
+  block(userId: string) {
+    return this.call('user:block', { userId });
+  }
+
+  unblock(userId: string) {
+    return this.call('user:unblock', { userId });
+  }
+
+  /** Marks one inbox entry read, or all of them; resolves with the unread count. */
+  markNotificationsRead(entryId?: string) {
+    return this.call('inbox:read', entryId === undefined ? {} : { entryId });
   }
 
   /** The last comment offset applied for a watched video (for tests and diagnostics). */

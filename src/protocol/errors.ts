@@ -43,10 +43,12 @@ export const ERROR_CATALOG = {
   // direct messages (issue 19)
   E_CONVERSATION_NOT_FOUND: { status: 404, message: 'No such conversation, or you are not in it' },
   E_MESSAGE_NOT_FOUND: { status: 404, message: 'No such message in this conversation' },
-  E_BLOCKED: { status: 403, message: 'One of you has blocked the other' },
   E_DM_NOT_ALLOWED: { status: 403, message: 'This user does not accept messages from you' },
   E_DM_DELETE_EXPIRED: { status: 409, message: 'The message is too old to delete for everyone' },
   E_GROUP_FULL: { status: 400, message: 'A group has too many members' },
+  E_BLOCKED: { status: 403, message: 'This user has blocked you, or you have blocked them' },
+  E_BLOCK_LIMIT: { status: 409, message: 'You have blocked as many users as allowed' },
+  E_CONTENT_REJECTED: { status: 422, message: 'The text contains words that are not allowed' },
 
   // limits and load
   E_RATE_LIMITED: { status: 429, message: 'Too many requests; retry later' },

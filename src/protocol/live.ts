@@ -8,6 +8,7 @@ import type { ErrorCode, FailedAck } from './errors.ts';
 import type { Comment, Counters, ForYouVideo, Notification, Page } from './model.ts';
 import type { DmEvent, DmEventsPayload, DmReceiptPayload, DmTypingPayload, SendReply, SendRequest, SyncCursor, SyncReply } from './dm.ts';
 import type { ProgressReport } from './interactions.ts';
+import type { InboxEntry } from './social.ts';
 
 export type Ack<T> = ({ ok: true } & T) | FailedAck;
 export type AckFn<T> = (reply: Ack<T>) => void;
@@ -93,6 +94,11 @@ export interface ClientToServerEvents {
   'dm:sync': (req: { since?: number; cursors?: SyncCursor[] }, ack: AckFn<SyncReply>) => void;
   'dm:mute': (req: { conversationId: string; muted: boolean }, ack: AckFn<{ muted: boolean }>) => void;
   'dm:leave': (req: { conversationId: string }, ack: AckFn<{ left: boolean }>) => void;
+  // social depth: inbox and blocks
+  /** Marks one inbox entry read, or all of them without `entryId`; acked with the unread count. */
+  'inbox:read': (req: { entryId?: string }, ack: AckFn<{ unread: number }>) => void;
+  'user:block': (req: { userId: string }, ack: AckFn<{ changed: boolean }>) => void;
+  'user:unblock': (req: { userId: string }, ack: AckFn<{ changed: boolean }>) => void;
 }
 
 export interface ForYouRequest {
@@ -118,6 +124,13 @@ export interface ServerToClientEvents {
   'comment:deleted': (events: CommentDeleted[]) => void;
   'video:deleted': (payload: { videoId: string }) => void;
   'user:notification': (notification: Notification) => void;
+  /** An inbox entry created or updated (after it is stored), to every socket of its user on any process. */
+  notification: (entry: InboxEntry) => void;
+  /** The user's unread inbox count, whenever it changes. */
+  unread: (payload: { count: number }) => void;
+  /** A moderator hid the video (watchers drop it) or one of its comments. */
+  'video:hidden': (payload: { videoId: string }) => void;
+  'comment:hidden': (payload: { videoId: string; commentId: string }) => void;
   'feed:new': (payload: { videoId: string; authorId: string }) => void;
   'job:progress': (payload: JobProgressPayload) => void;
   /** Sent just before the server disconnects a socket whose token expired. */
@@ -168,6 +181,9 @@ export const CLIENT_EVENTS = [
   'dm:mute',
   'dm:leave',
   'video:progress',
+  'inbox:read',
+  'user:block',
+  'user:unblock',
 ] as const satisfies readonly (keyof ClientToServerEvents)[];
 
 const VIDEO_ROOM = 'video:';

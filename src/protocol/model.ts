@@ -2,6 +2,7 @@
  * Domain shapes that cross a process boundary: REST bodies, socket payloads,
  * storage results. Typed once here and shared by server, client SDK and tests.
  */
+import type { Mention } from './social.ts';
 
 export interface Counters {
   likes: number;
@@ -62,6 +63,8 @@ export interface VideoRecord {
   createdAt: string;
   media: MediaRefs;
   tagging?: TagInfo;
+  /** The `@handle`s in `description` that named users when it was written. */
+  mentions?: Mention[];
 }
 
 export interface Video extends VideoRecord {
@@ -81,6 +84,8 @@ export interface Comment {
   text: string;
   replyTo?: string;
   createdAt: string;
+  /** The `@handle`s in `text` that named users when it was written (protocol/social.ts). */
+  mentions?: Mention[];
 }
 
 export interface UserProfile {
@@ -120,7 +125,11 @@ export interface PageRequest {
 export type Notification =
   | { type: 'video:liked'; videoId: string; likerIds: string[]; likes: number }
   | { type: 'video:commented'; videoId: string; commentId: string; authorId: string; text: string }
-  | { type: 'user:followed'; followerId: string; followers?: number };
+  | { type: 'user:followed'; followerId: string; followers?: number }
+  // social depth: mentions and moderation outcomes (protocol/social.ts)
+  | { type: 'user:mentioned'; videoId: string; commentId?: string; authorId: string; text: string }
+  | { type: 'content:hidden'; videoId: string; commentId?: string; reason: string }
+  | { type: 'content:restored'; videoId: string; commentId?: string };
 
 /** `GET /v1/videos/:id/analytics` query: times as ISO 8601 or ms since the epoch; [from, to). */
 export interface AnalyticsQuery {

@@ -9,6 +9,13 @@ import { ERROR_CATALOG, type ErrorCode } from './errors.ts';
 const TSID = '[0-9A-HJKMNP-TV-Z]{13}';
 const id = { type: 'string', pattern: `^${TSID}$`, description: 'A 13-character TSID', examples: ['0APCR7QP80000'] } as const;
 
+/** `@handle`s resolved when a text was written (social: mentions); also in social-schemas.ts. */
+const mentionList = {
+  type: 'array',
+  description: 'The `@handle`s that named users when the text was written (offsets in UTF-16 code units)',
+  items: { type: 'object', required: ['userId', 'start', 'end'], properties: { userId: id, start: { type: 'integer' }, end: { type: 'integer' } } },
+} as const;
+
 /** A comment id: its video's id and its own TSID. */
 const commentId = {
   type: 'string',
@@ -94,6 +101,7 @@ export const video = {
       },
     },
     counters,
+    mentions: mentionList,
     likedByMe: { type: 'boolean' },
     degraded: { type: 'boolean', description: 'Served from cache while storage is unavailable' },
   },
@@ -109,6 +117,7 @@ export const comment = {
     text: { type: 'string' },
     replyTo: { type: 'string' },
     createdAt: { type: 'string', format: 'date-time' },
+    mentions: mentionList,
   },
 } as const;
 

@@ -62,6 +62,9 @@ export function guardStore(store: Store, opts: GuardOptions): { store: Store; br
     uploads: wrap(store.uploads),
     conversations: wrap(store.conversations),
     interactions: wrap(store.interactions),
+    notifications: wrap(store.notifications),
+    blocks: wrap(store.blocks),
+    moderation: wrap(store.moderation),
     // the readiness probe must see the real state, not the breaker's
     ping: () => store.ping(),
     close: () => store.close(),

@@ -11,6 +11,7 @@ import type { Comment, Counters, Page, PageRequest, TagInfo, UserProfile, VideoE
 import type { ConversationKind, DirectMessage, DmEvent, DmPolicy, MemberState } from '../protocol/dm.ts';
 import type { InteractionLimits, InteractionLog } from './interactions.ts';
 import type { JobStore } from './jobs.ts';
+import type { BlockStore, ModerationStore, NotificationStore } from './social.ts';
 import type { UploadStore } from './uploads.ts';
 
 // ---------------------------------------------------------------- users
@@ -27,7 +28,7 @@ export interface UserRecord {
 
 export type UserOp = { type: 'follow'; targetId: string } | { type: 'unfollow'; targetId: string };
 
-export type UserOpResult = { ok: true; changed: boolean } | { ok: false; code: 'E_USER_NOT_FOUND' | 'E_SELF_FOLLOW' };
+export type UserOpResult = { ok: true; changed: boolean } | { ok: false; code: 'E_USER_NOT_FOUND' | 'E_SELF_FOLLOW' | 'E_BLOCKED' };
 
 export interface UserStore {
   /** Fails with E_HANDLE_TAKEN when the handle (case-insensitive) is in use. */
@@ -359,6 +360,10 @@ export interface Store {
   readonly conversations: ConversationStore;
   /** The behaviour log (storage/interactions.ts). */
   readonly interactions: InteractionLog;
+  // social depth (social.ts): the notifications inbox, blocks, reports and hidden content
+  readonly notifications: NotificationStore;
+  readonly blocks: BlockStore;
+  readonly moderation: ModerationStore;
   /** Resolves when storage answers; rejects with the reason otherwise (readiness probe). */
   ping(): Promise<void>;
   close(): Promise<void>;

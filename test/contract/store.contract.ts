@@ -12,6 +12,7 @@ import { conversationsContract } from './conversations.contract.ts';
 import type { InteractionEvent } from '../../src/protocol/interactions.ts';
 import type { InteractionLimits } from '../../src/storage/interactions.ts';
 import type { Store, StoreLimits, UserRecord } from '../../src/storage/store.ts';
+import { socialContract } from './social.contract.ts';
 
 export const CONTRACT_LIMITS = { eventLogMax: 20, viewDedupS: 60, dmLogMax: 20 };
 
@@ -102,6 +103,8 @@ export function storeContract(
         }
       });
     }
+
+    socialContract({ store: () => store, ids, user: () => user() });
 
     describe('users', () => {
       it('creates, reads by id and by handle case-insensitively', async () => {

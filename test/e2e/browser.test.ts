@@ -2,7 +2,8 @@
  * The web demo end to end, in a real Chromium: two users on two pages of one server.
  * B sees A's like and comment arrive live; A is notified when B follows; after B's
  * connection drops and comes back, B's page shows the comments it missed, each once;
- * an upload goes through the media pipeline and plays. Leaves a screenshot of the feed
+ * an upload goes through the media pipeline and plays; the bell reads the stored inbox and a
+ * card's Block button ends the follow. Leaves a screenshot of the feed
  * in test-artifacts/feed.png.
  */
 import assert from 'node:assert/strict';
@@ -143,5 +144,21 @@ describe('web demo in Chromium', () => {
     // job is 'ready' only once its video, tags included, can be read
     assert.ok(tags.includes('#no-speech'), `tags shown when the job was ready: [${tags.join(' ')}]`);
     assert.deepEqual(cardTags, tags, 'the card shows the same tags');
+  });
+
+  it("the bell reads the stored inbox after a reload; blocking from a card ends the follow", async () => {
+    await alice.page.reload();
+    await alice.page.locator('.bell').click();
+    await alice.page.locator('.notifications li[data-type="user:followed"]', { hasText: `@${bob.handle}` }).waitFor();
+    await alice.page.keyboard.press('Escape');
+    assert.deepEqual((await alice.http.followers(alice.id)).items, [bob.id]);
+
+    const theirs = await liveCard(bob, videoId);
+    await theirs.locator('button.block').click();
+    await theirs.and(bob.page.locator('[data-blocked="true"]')).waitFor();
+    await theirs.locator('button.block', { hasText: 'Unblock' }).waitFor();
+    assert.deepEqual((await alice.http.followers(alice.id)).items, [], 'the follow ended');
+    assert.deepEqual((await bob.http.blocked()).items, [alice.id]);
+    assert.deepEqual(bob.errors, []);
   });
 });

@@ -15,6 +15,7 @@ import { connect } from 'node:net';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { SignJWT } from 'jose';
 import type { OpenAPIV3 } from 'openapi-types';
 import type { Tremolo } from '../../src/main.ts';
 import { isErrorCode } from '../../src/protocol/errors.ts';
@@ -224,7 +225,31 @@ describe('the OpenAPI document', () => {
     // impressions: watch progress is rate-limited per video, and a valid request is sent more than once
     reportEvents: async () => probe({ token: bob.token, body: { events: [{ type: 'impression', videoId, feed: 'hot', position: 0 }] } }),
     getVideoAnalytics: async () => probe({ token: alice.token, path: { id: videoId }, query: { bucket: 'day' } }),
+    // social depth: inbox, blocks, reports, operators (an `admin` role claim)
+    listNotifications: async () => probe({ token: alice.token, query: { limit: '5' } }),
+    getUnreadCount: async () => probe({ token: alice.token }),
+    markNotificationsRead: async () => probe({ token: alice.token, body: {} }),
+    blockUser: async () => probe({ token: alice.token, path: { id: (await newUser(server, 'ok')).id } }),
+    unblockUser: async () => probe({ token: alice.token, path: { id: bob.id } }),
+    listBlockedUsers: async () => probe({ token: alice.token }),
+    createReport: async () => probe({ token: bob.token, body: { target: { type: 'video', id: videoId }, reason: 'spam' } }),
+    listOpenReports: async () => probe({ token: await adminToken(), query: { limit: '5' } }),
+    hideVideo: async () => probe({ token: await adminToken(), path: { id: await newVideo() }, body: { reason: 'spam' } }),
+    restoreVideo: async () => probe({ token: await adminToken(), path: { id: videoId } }),
+    hideComment: async () => probe({ token: await adminToken(), path: { id: await newComment() }, body: { reason: 'rude' } }),
+    restoreComment: async () => probe({ token: await adminToken(), path: { id: await newComment() } }),
   };
+
+  /** A token with the `admin` role claim for alice, signed as the server signs its own. */
+  const adminToken = () =>
+    new SignJWT({ role: 'admin' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(alice.id)
+      .setIssuer(server.config.jwtIssuer)
+      .setAudience(server.config.jwtAudience)
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .sign(Buffer.from(server.config.jwtSecret!));
 
   /**
    * A valid request answered with this code is sent again (at most twice, each time made

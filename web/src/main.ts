@@ -74,6 +74,7 @@ async function start(session: Session): Promise<void> {
 
   const upload = new UploadView(ctx, (video) => feed.prepend(video));
   const notifications = new NotificationsView(ctx);
+  void notifications.load().catch(() => {});
   const logout = () => {
     upload.abort();
     live.close();

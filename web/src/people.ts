@@ -1,12 +1,13 @@
 /**
  * What the page knows about other users: handles (fetched once per id) and whom the
- * signed-in user follows, so every card of an author shows the same follow state.
+ * signed-in user follows and blocks, so every card of an author shows the same state.
  */
 import type { HttpClient, LiveClient, UserProfile } from '../../src/client/index.ts';
 
 export class People {
   readonly #profiles = new Map<string, Promise<UserProfile | undefined>>();
   readonly #following = new Set<string>();
+  readonly #blocked = new Set<string>();
   readonly #listeners = new Set<(userId: string, following: boolean) => void>();
 
   constructor(
@@ -58,6 +59,24 @@ export class People {
     if (follow) this.#following.add(userId);
     else this.#following.delete(userId);
     for (const l of this.#listeners) l(userId, follow);
+  }
+
+  isBlocked(userId: string): boolean {
+    return this.#blocked.has(userId);
+  }
+
+  /**
+   * Blocks (or unblocks) a user: the server ends follows both ways, so the follow state
+   * changes too, and their videos and comments leave my feeds from the next page on.
+   */
+  async setBlocked(userId: string, block: boolean): Promise<void> {
+    if (block) await this.live.block(userId);
+    else await this.live.unblock(userId);
+    if (block) {
+      this.#blocked.add(userId);
+      this.#following.delete(userId);
+    } else this.#blocked.delete(userId);
+    for (const l of this.#listeners) l(userId, this.#following.has(userId));
   }
 
   onFollowChange(listener: (userId: string, following: boolean) => void): () => void {

@@ -26,6 +26,7 @@ export class VideoCard {
   readonly #viewCount: HTMLElement;
   readonly #commentList: HTMLUListElement;
   readonly #followButton: HTMLButtonElement | undefined;
+  readonly #blockButton: HTMLButtonElement | undefined;
   readonly #error: HTMLElement;
   readonly #unsubscribe: () => void;
   readonly #watching: WatchReporter;
@@ -50,6 +51,7 @@ export class VideoCard {
     const own = video.ownerId === ctx.me.id;
     if (!own) {
       this.#followButton = h('button', { class: 'follow', type: 'button', onclick: () => void this.#toggleFollow() });
+      this.#blockButton = h('button', { class: 'block link', type: 'button', onclick: () => void this.#toggleBlock() });
     }
     const authorName = h('span', { class: 'handle' });
     ctx.people.label(authorName, video.ownerId);
@@ -87,7 +89,7 @@ export class VideoCard {
       h(
         'aside',
         { class: 'panel' },
-        h('div', { class: 'author' }, avatar, h('div', { class: 'byline' }, authorName, h('time', { datetime: video.createdAt }, ago(video.createdAt))), this.#followButton),
+        h('div', { class: 'author' }, avatar, h('div', { class: 'byline' }, authorName, h('time', { datetime: video.createdAt }, ago(video.createdAt))), this.#followButton, this.#blockButton),
         h('h2', {}, video.title),
         video.description ? h('p', { class: 'description' }, video.description) : null,
         tags.length ? h('ul', { class: 'tags' }, ...tags.map((t) => h('li', {}, tagLabel(t)))) : null,
@@ -228,7 +230,26 @@ export class VideoCard {
     this.el.dataset.comments = String(this.#counters.comments);
   }
 
+  async #toggleBlock(): Promise<void> {
+    const button = this.#blockButton;
+    if (!button) return;
+    button.disabled = true;
+    try {
+      await this.ctx.people.setBlocked(this.video.ownerId, !this.ctx.people.isBlocked(this.video.ownerId));
+    } catch (err) {
+      this.#error.textContent = messageOf(err);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   #renderFollow(): void {
+    if (this.#blockButton) {
+      const blocked = this.ctx.people.isBlocked(this.video.ownerId);
+      this.#blockButton.textContent = blocked ? 'Unblock' : 'Block';
+      this.el.dataset.blocked = String(blocked);
+      if (this.#followButton) this.#followButton.hidden = blocked;
+    }
     if (!this.#followButton) return;
     const following = this.ctx.people.isFollowing(this.video.ownerId);
     this.#followButton.textContent = following ? 'Following' : 'Follow';

@@ -10,6 +10,7 @@ import { TsidGenerator } from '../../domain/ids.ts';
 import { DEFAULT_INTERACTION_LIMITS, type InteractionLog } from '../interactions.ts';
 import type { JobStore } from '../jobs.ts';
 import type { ConversationStore, FeedStore, RecommendationStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
+import type { BlockStore, ModerationStore, NotificationStore } from '../social.ts';
 import type { UploadStore } from '../uploads.ts';
 import { MemoryConversations } from './conversations.ts';
 import { MemoryFeeds } from './feeds.ts';
@@ -19,6 +20,7 @@ import { MemoryJobs } from './jobs.ts';
 import { memoryTables } from './tables.ts';
 import { MemoryUploads } from './uploads.ts';
 import { MemoryUsers } from './users.ts';
+import { MemoryBlocks, MemoryModeration, MemoryNotifications } from './social.ts';
 import { MemoryVideos } from './videos.ts';
 
 export class MemoryStore implements Store {
@@ -31,6 +33,9 @@ export class MemoryStore implements Store {
   readonly uploads: UploadStore;
   readonly conversations: ConversationStore;
   readonly interactions: InteractionLog;
+  readonly notifications: NotificationStore;
+  readonly blocks: BlockStore;
+  readonly moderation: ModerationStore;
 
   /** `eventIds` issues interaction event ids (main.ts passes the process's generator; default: a random node id). */
   constructor(limits: StoreLimits, eventIds: TsidGenerator = new TsidGenerator({ nodeId: randomInt(1024) })) {
@@ -43,6 +48,9 @@ export class MemoryStore implements Store {
     this.uploads = new MemoryUploads(tables);
     this.conversations = new MemoryConversations(limits);
     this.interactions = new MemoryInteractions(tables);
+    this.notifications = new MemoryNotifications(tables);
+    this.blocks = new MemoryBlocks(tables);
+    this.moderation = new MemoryModeration(tables);
   }
 
   async ping(): Promise<void> {}

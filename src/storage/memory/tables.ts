@@ -74,6 +74,8 @@ export interface MemoryTables {
   readonly interactions: MemoryInteractionStream;
   /** Issues the ids of interaction events. */
   readonly eventId: () => string;
+  /** User id -> whom the user blocks, and who blocks the user (social.ts; follows check both). */
+  readonly blocks: Map<string, { blocks: SortedIds; blockedBy: SortedIds }>;
 }
 
 export function memoryTables(interactions: InteractionLimits, eventId: () => string): MemoryTables {
@@ -89,6 +91,7 @@ export function memoryTables(interactions: InteractionLimits, eventId: () => str
     jobs: new Map(),
     quotas: new Map(),
     interactions: new MemoryInteractionStream(interactions),
+    blocks: new Map(),
     eventId,
   };
 }

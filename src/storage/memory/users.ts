@@ -58,6 +58,9 @@ export class MemoryUsers implements UserStore {
       const target = users.get(op.targetId);
       if (!target) return { ok: false, code: 'E_USER_NOT_FOUND' };
       if (op.type === 'follow') {
+        // either side's block refuses a follow (checked in the follower's own data, as on Redis)
+        const blocks = this.tables.blocks.get(userId);
+        if (blocks?.blocks.has(op.targetId) || blocks?.blockedBy.has(op.targetId)) return { ok: false, code: 'E_BLOCKED' };
         const changed = me.following.add(op.targetId);
         target.followers.add(userId);
         if (changed) record(op);

@@ -54,6 +54,18 @@
  * |                             |        | (slots.ts), field `e` = event JSON; bounded by       |
  * |                             |        | EXPORT_MAX_LAG, trimmed by the exporter              |
  * | ix:streams                  | set    | slot tags of the ix streams ever written (<= 16384)  |
+ * | u:{uid}:notes               | zset   | inbox entry ids by update sequence (newest highest)  |
+ * | u:{uid}:notes:data          | hash   | entry id -> entry JSON; `<id>:n` -> latest notification JSON |
+ * | u:{uid}:notes:agg           | hash   | `<type>|<target>` -> id of the entry taking them now |
+ * | u:{uid}:notes:unread        | set    | unread entry ids; unread = SCARD                     |
+ * | u:{uid}:notes:seq           | string | the inbox's update sequence (INCR)                   |
+ * | u:{uid}:blocks              | zset   | ids the user blocks, score 0                         |
+ * | u:{uid}:blocked-by          | zset   | ids blocking the user, score 0 (follows check it)    |
+ * | {mod}:reports               | zset   | open report ids, score 0 (lex = filing order)        |
+ * | {mod}:report-data           | hash   | report id -> report JSON                             |
+ * | {mod}:report-dedup          | hash   | `<reporterId>|<target>` -> open report id            |
+ * | {mod}:target:<target>       | set    | open report ids on one target (`video:<id>`, ...)    |
+ * | {mod}:hidden                | hash   | `<type>:<id>` -> why it is hidden (JSON)             |
  *
  * Pub/sub channels (not keys, but named the same way so deployments sharing a Redis
  * stay apart):
@@ -116,6 +128,34 @@ export class RedisKeys {
 
   inbox(id: string): string {
     return `${this.user(id)}:inbox`;
+  }
+
+  // ------------------------------------------------------------ social: inbox, blocks (user slot)
+
+  /** The user's inbox keys, in the order inbox-add declares them (then the user's blocks). */
+  notes(id: string): { order: string; data: string; agg: string; unread: string; seq: string } {
+    const base = `${this.user(id)}:notes`;
+    return { order: base, data: `${base}:data`, agg: `${base}:agg`, unread: `${base}:unread`, seq: `${base}:seq` };
+  }
+
+  blocks(id: string): string {
+    return `${this.user(id)}:blocks`;
+  }
+
+  blockedBy(id: string): string {
+    return `${this.user(id)}:blocked-by`;
+  }
+
+  // ------------------------------------------------------------ moderation (one slot: low volume)
+
+  moderation(): { reports: string; data: string; dedup: string; hidden: string } {
+    const base = `${this.prefix}{mod}`;
+    return { reports: `${base}:reports`, data: `${base}:report-data`, dedup: `${base}:report-dedup`, hidden: `${base}:hidden` };
+  }
+
+  /** Open report ids on one target (`video:<id>`, ...). */
+  targetReports(target: string): string {
+    return `${this.prefix}{mod}:target:${target}`;
   }
 
   /** `normalizedHandle` is already lower-cased. */

@@ -17,6 +17,7 @@ import { TsidGenerator } from '../../domain/ids.ts';
 import { DEFAULT_INTERACTION_LIMITS, type InteractionLog } from '../interactions.ts';
 import type { JobStore } from '../jobs.ts';
 import type { ConversationStore, FeedStore, RecommendationStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
+import type { BlockStore, ModerationStore, NotificationStore } from '../social.ts';
 import type { UploadStore } from '../uploads.ts';
 import { closeClient, connectClient, type RedisClientOptions, type RedisConnection } from './connection.ts';
 import type { RedisContext } from './context.ts';
@@ -29,6 +30,7 @@ import { RedisKeys } from './keys.ts';
 import { io, Scripts, type RedisClient } from './scripts.ts';
 import { RedisUploads } from './uploads.ts';
 import { RedisUsers } from './users.ts';
+import { RedisBlocks, RedisModeration, RedisNotifications } from './social.ts';
 import { RedisVideos } from './videos.ts';
 
 export interface RedisStoreOptions {
@@ -56,6 +58,9 @@ export class RedisStore implements Store {
   readonly uploads: UploadStore;
   readonly conversations: ConversationStore;
   readonly interactions: InteractionLog;
+  readonly notifications: NotificationStore;
+  readonly blocks: BlockStore;
+  readonly moderation: ModerationStore;
   readonly #client: RedisClient;
   /** True when connect() made the client, so close() closes it. */
   #owned = false;
@@ -85,6 +90,9 @@ export class RedisStore implements Store {
     this.uploads = new RedisUploads(ctx);
     this.conversations = new RedisConversations(ctx);
     this.interactions = new RedisInteractions(ctx, ctx.streams, ctx.interactions);
+    this.notifications = new RedisNotifications(ctx);
+    this.blocks = new RedisBlocks(ctx);
+    this.moderation = new RedisModeration(ctx);
   }
 
   /** A store on a connection's main client; the connection owns it (close() leaves it open). */

@@ -51,6 +51,13 @@ export const SCRIPT_NAMES = [
   'conversation-apply',
   'conversation-state',
   'conversation-events',
+  // social depth (redis/social.ts)
+  'inbox-add',
+  'inbox-list',
+  'inbox-read',
+  'user-block',
+  'mod-report',
+  'mod-resolve',
 ] as const;
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
@@ -74,6 +81,7 @@ const FAILURES = {
   [-5]: 'E_REPLY_TARGET',
   [-6]: 'E_CONVERSATION_NOT_FOUND',
   [-7]: 'E_EXPORT_BACKLOG',
+  [-8]: 'E_BLOCK_LIMIT',
 } as const satisfies Record<number, ErrorCode>;
 
 export type ScriptFailureCode = (typeof FAILURES)[keyof typeof FAILURES];

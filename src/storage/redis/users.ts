@@ -92,10 +92,16 @@ export class RedisUsers implements UserStore {
       intent.set(op.targetId, op.type);
     }
     const stream = await this.ctx.streams.streamFor(userId);
-    const reply = await scripts.run('user-follow', [keys.user(userId), keys.following(userId), stream], args);
+    const reply = await scripts.run('user-follow', [keys.user(userId), keys.following(userId), keys.blocks(userId), keys.blockedBy(userId), stream], args);
     if (isScriptFailure(reply)) throw scriptFailure(reply);
     const changed = asArray(reply);
 
+    // a follow refused for a block leaves the followee's side alone
+    let k = 0;
+    for (const op of ops) {
+      if (op.targetId === userId || !known.has(op.targetId)) continue;
+      if (changed[k++] === 2 && op.type === 'follow') intent.delete(op.targetId);
+    }
     await Promise.all(
       [...intent].map(([target, type]) =>
         io(() => (type === 'follow' ? client.zadd(keys.followers(target), 0, userId) : client.zrem(keys.followers(target), userId))),
@@ -106,7 +112,8 @@ export class RedisUsers implements UserStore {
     return ops.map((op): UserOpResult => {
       if (op.targetId === userId) return { ok: false, code: 'E_SELF_FOLLOW' };
       if (!known.has(op.targetId)) return { ok: false, code: 'E_USER_NOT_FOUND' };
-      return { ok: true, changed: changed[next++] === 1 };
+      const c = changed[next++];
+      return c === 2 ? { ok: false, code: 'E_BLOCKED' } : { ok: true, changed: c === 1 };
     });
   }
 

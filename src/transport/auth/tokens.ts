@@ -46,6 +46,8 @@ interface Signer {
 export interface Principal {
   userId: string;
   handle?: string;
+  /** Roles from the token's `role` (a string) or `roles` (an array) claim; `admin` makes an operator (see ADMIN_USERS). */
+  roles?: string[];
   /** Seconds since the epoch at which the token expires. */
   expiresAt: number;
 }
@@ -165,6 +167,7 @@ export class TokenService {
       principal = {
         userId: payload.sub,
         ...(typeof payload['handle'] === 'string' ? { handle: payload['handle'] } : {}),
+        ...rolesOf(payload['role'], payload['roles']),
         expiresAt: payload.exp,
       };
     } catch (err) {
@@ -198,4 +201,10 @@ export function bearerToken(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)$/i.exec(header);
   if (!m) throw new TremoloError('E_TOKEN_INVALID', 'The Authorization header must be "Bearer <token>"');
   return m[1];
+}
+
+/** The roles a token claims, as strings (anything else in the claims is ignored). */
+function rolesOf(role: unknown, roles: unknown): { roles?: string[] } {
+  const out = [...(typeof role === 'string' ? [role] : []), ...(Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : [])];
+  return out.length ? { roles: out.slice(0, 16) } : {};
 }

@@ -107,6 +107,9 @@ export function clientRequestSchemas(limits: RequestLimits) {
         completed: { type: 'boolean' },
       },
     },
+    'inbox:read': { type: 'object', properties: { entryId: { ...schemas.id, nullable: true } } },
+    'user:block': userRef,
+    'user:unblock': userRef,
   } as const satisfies Record<ClientEvent, object>;
 }
 

@@ -75,6 +75,20 @@ export class LiveDelivery implements EventSink {
         io.to(userRoom(event.userId)).emit('user:notification', event.notification);
         this.count('user:notification');
         return;
+      case 'inbox':
+        for (const entry of event.entries) io.to(userRoom(event.userId)).emit('notification', entry);
+        io.to(userRoom(event.userId)).emit('unread', { count: event.unread });
+        this.count('notification', event.entries.length);
+        return;
+      case 'inbox:unread':
+        io.to(userRoom(event.userId)).emit('unread', { count: event.unread });
+        this.count('unread');
+        return;
+      case 'content:hidden':
+        if (event.commentId === undefined) io.to(videoRoom(event.videoId)).emit('video:hidden', { videoId: event.videoId });
+        else io.to(videoRoom(event.videoId)).emit('comment:hidden', { videoId: event.videoId, commentId: event.commentId });
+        this.count('content:hidden');
+        return;
       case 'feed:new':
         io.to(event.userIds.map(userRoom)).emit('feed:new', { videoId: event.videoId, authorId: event.authorId });
         this.count('feed:new');

@@ -22,7 +22,7 @@ import type { IoSocket } from './io.ts';
 import type { Watches } from './watches.ts';
 
 export interface DispatchDeps {
-  engine: Pick<Engine, 'like' | 'unlike' | 'addComment' | 'deleteComment' | 'follow' | 'unfollow' | 'forYouFeed' | 'dm' | 'interactions'>;
+  engine: Pick<Engine, 'like' | 'unlike' | 'addComment' | 'deleteComment' | 'follow' | 'unfollow' | 'forYouFeed' | 'dm' | 'interactions' | 'block' | 'unblock' | 'social'>;
   /** Stored media paths -> signed URLs, for the videos a feed page carries. Default: as stored. */
   presentVideo?: (video: Video) => Video;
   /** Direct messages' per-socket delivery state (dm:sync hands it its reply). The gateway always gives one. */
@@ -116,6 +116,9 @@ export class LiveDispatch {
         return { videoId };
       },
     },
+    'inbox:read': { signedIn: true, run: (req, userId) => this.deps.engine.social.markRead(userId, req.entryId ?? undefined) },
+    'user:block': { signedIn: true, run: (req, userId) => this.deps.engine.block(userId, req.userId) },
+    'user:unblock': { signedIn: true, run: (req, userId) => this.deps.engine.unblock(userId, req.userId) },
   };
 
   /**

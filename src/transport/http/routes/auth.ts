@@ -53,7 +53,7 @@ export async function authRoutes(app: FastifyInstance, deps: AuthDeps): Promise<
         response: {
           201: session,
           // E_BUSY: too many password hashes waiting
-          ...errorResponses('E_HANDLE_TAKEN', 'E_LOCAL_LOGIN_DISABLED', 'E_BUSY', 'E_STORAGE_UNAVAILABLE'),
+          ...errorResponses('E_HANDLE_TAKEN', 'E_CONTENT_REJECTED', 'E_LOCAL_LOGIN_DISABLED', 'E_BUSY', 'E_STORAGE_UNAVAILABLE'),
         },
       },
     },

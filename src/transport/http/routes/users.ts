@@ -15,7 +15,7 @@ export async function userRoutes(app: FastifyInstance, deps: { engine: Engine; v
   const idPage = schemas.pageOf(schemas.id);
   const listErrors = errorResponses('E_USER_NOT_FOUND', 'E_BAD_CURSOR', 'E_STORAGE_UNAVAILABLE');
   // a follow is a write to the follower's actor; the followee must exist
-  const followErrors = errorResponses('E_USER_NOT_FOUND', 'E_SELF_FOLLOW', 'E_BUSY', 'E_STORAGE_UNAVAILABLE');
+  const followErrors = errorResponses('E_USER_NOT_FOUND', 'E_SELF_FOLLOW', 'E_BLOCKED', 'E_BUSY', 'E_STORAGE_UNAVAILABLE');
   type PageQuery = { Params: { id: string }; Querystring: { cursor?: string; limit: number } };
 
   app.get<{ Params: { id: string } }>(

@@ -79,7 +79,7 @@ export async function videoRoutes(app: FastifyInstance, deps: VideoRouteDeps): P
           },
         },
         // E_BUSY: too many new posts waiting for fan-out
-        response: { 201: schemas.video, ...errorResponses('E_UPLOAD_NOT_FOUND', 'E_BUSY', 'E_STORAGE_UNAVAILABLE') },
+        response: { 201: schemas.video, ...errorResponses('E_UPLOAD_NOT_FOUND', 'E_CONTENT_REJECTED', 'E_BLOCKED', 'E_BUSY', 'E_STORAGE_UNAVAILABLE') },
       },
     },
     async (req, reply) => {
@@ -162,11 +162,13 @@ export async function videoRoutes(app: FastifyInstance, deps: VideoRouteDeps): P
   app.get<{ Params: { id: string }; Querystring: { cursor?: string; limit: number; order: 'newest' | 'oldest' } }>(
     '/v1/videos/:id/comments',
     {
+      // signed in: comments of users you block are left out
+      preHandler: app.optionalUser,
       schema: {
         tags: ['comments'],
         operationId: 'listComments',
         summary: 'Comments of a video, newest or oldest first, paged',
-        security: [],
+        security: [{}, { bearer: [] }],
         params: schemas.idParams,
         querystring: {
           type: 'object',
@@ -176,7 +178,7 @@ export async function videoRoutes(app: FastifyInstance, deps: VideoRouteDeps): P
         response: { 200: schemas.pageOf(schemas.comment), ...errorResponses('E_VIDEO_NOT_FOUND', 'E_BAD_CURSOR', 'E_STORAGE_UNAVAILABLE') },
       },
     },
-    async (req) => engine.comments(req.params.id, req.query.order, { cursor: req.query.cursor, limit: req.query.limit }),
+    async (req) => engine.comments(req.params.id, req.query.order, { cursor: req.query.cursor, limit: req.query.limit }, req.principal?.userId),
   );
 
   app.post<{ Params: { id: string }; Body: { text: string; replyTo?: string; idempotencyKey?: string } }>(
@@ -206,7 +208,7 @@ export async function videoRoutes(app: FastifyInstance, deps: VideoRouteDeps): P
         response: {
           201: { ...schemas.comment, description: 'Added' },
           200: { ...schemas.comment, description: 'A retry: the comment added the first time' },
-          ...errorResponses('E_REPLY_TARGET', ...VIDEO_WRITE),
+          ...errorResponses('E_REPLY_TARGET', 'E_CONTENT_REJECTED', 'E_BLOCKED', ...VIDEO_WRITE),
         },
       },
     },
