@@ -9,7 +9,8 @@
  * random one only where nothing else must agree on it (one process on the memory store,
  * not production); `generatedSecrets` names them so start-up can warn.
  */
-import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 
 type Parser<T> = (raw: string) => T;
@@ -165,6 +166,27 @@ const origins: Parser<string[]> = (raw) => {
   return list.map((o) => o.replace(/\/$/, ''));
 };
 
+/** PEM text, given inline or as the path of a file holding it (read once, at start). */
+const pemOrFile =
+  (what: string): Parser<string> =>
+  (raw) => {
+    let pem = raw;
+    if (!raw.includes('-----BEGIN')) {
+      try {
+        pem = readFileSync(raw, 'utf8');
+      } catch {
+        throw new ConfigValueError(`a PEM ${what} or the path of a readable PEM file`);
+      }
+    }
+    try {
+      if (what === 'certificate') new X509Certificate(pem);
+      else createPrivateKey(pem);
+    } catch {
+      throw new ConfigValueError(`a PEM ${what} or the path of a readable PEM file`);
+    }
+    return pem;
+  };
+
 const def = <T>(env: string, dflt: string, parse: Parser<T>, doc: string, opts: { secret?: boolean } = {}): Setting<T> => ({
   env,
   default: dflt,
@@ -184,6 +206,9 @@ export const SETTINGS = {
   trustProxy: def('TRUST_PROXY', 'off', trustProxy, 'Reverse proxies whose `X-Forwarded-For` names the client: `off` (the peer is the client), a hop count (the nearest N proxies), or a comma list of their addresses and CIDR ranges (`loopback`, `linklocal`, `uniquelocal` name the usual ones). Every per-IP limit keys on the client found this way.'),
   publicUrl: def('PUBLIC_URL', '', optional(url('http:', 'https:')), 'Base URL clients reach this server at, used in signed media URLs (defaults to the request\'s host).'),
   nodeEnv: def('NODE_ENV', '', str, '`production` refuses to start without JWT_SECRET and MEDIA_SECRET instead of making random ones.'),
+  tlsCert: def('TLS_CERT', '', optional(pemOrFile('certificate')), 'TLS certificate chain (PEM, or the path of a PEM file). With TLS_KEY, PORT serves HTTPS offering HTTP/2 and HTTP/1.1 by ALPN (Socket.IO included), and GRPC_PORT serves gRPC over TLS.'),
+  tlsKey: def('TLS_KEY', '', optional(pemOrFile('private key')), 'Private key of TLS_CERT (PEM, or the path of a PEM file).', { secret: true }),
+  http2Cleartext: def('HTTP2_CLEARTEXT', 'false', bool, 'Without TLS: serve HTTP/2 in clear text with prior knowledge (h2c) instead of HTTP/1.1, for use behind a proxy that terminates TLS and speaks h2c. Socket.IO then works with HTTP long polling only (no WebSocket over h2c).'),
   corsOrigins: def('CORS_ORIGINS', '', origins, 'Comma-separated browser origins (https://app.example.com) allowed to call the REST API and open sockets from another site; unset: same origin only.'),
 
   // storage
@@ -277,6 +302,12 @@ export const SETTINGS = {
   taggerClassifierTopK: def('TAGGER_CLASSIFIER_TOP_K', '3', int(1, 100), 'Classifier labels kept per video.'),
   taggerClassifierThreshold: def('TAGGER_CLASSIFIER_THRESHOLD', '0.5', num(0, 1), 'Least probability for a classifier label to become a tag.'),
 
+  // gRPC
+  grpcPort: def('GRPC_PORT', '', optional(int(0, 65535)), 'Port of the gRPC interface (`tremolo.v1`, proto/ in the package); unset: off; 0 picks a free port.'),
+  grpcHost: def('GRPC_HOST', '', optional(str), 'Interface the gRPC server listens on (default: HOST).'),
+  grpcMaxStreams: def('GRPC_MAX_STREAMS', '10000', int(1), 'Server streams (WatchVideo, SubscribeInteractions) one process serves at once; above it new ones get UNAVAILABLE (`E_BUSY`).'),
+  grpcWatchPollMs: def('GRPC_WATCH_POLL', '5s', duration(100), 'A WatchVideo stream reads its video\'s log when a change is announced, and at least this often (the longest a lost announcement delays an event).'),
+
   // metrics
   metricsEnabled: def('METRICS_ENABLED', 'true', bool, 'Serve Prometheus metrics at /metrics on their own listener (METRICS_HOST:METRICS_PORT), never on PORT.'),
   metricsHost: def('METRICS_HOST', '127.0.0.1', str, 'Interface of the metrics listener; anything but loopback needs METRICS_TOKEN.'),
@@ -347,6 +378,14 @@ function crossChecks(cfg: { -readonly [K in keyof Config]: Config[K] }): string[
   if (cfg.jwtPrivateKey && cfg.jwtPublicKey && !samePublicKey(cfg.jwtPrivateKey, cfg.jwtPublicKey)) {
     // a mismatch would issue tokens this very server refuses
     problems.push('JWT_PRIVATE_KEY does not belong to JWT_PUBLIC_KEY: expected the two halves of one key pair');
+  }
+  if ((cfg.tlsCert === undefined) !== (cfg.tlsKey === undefined)) {
+    problems.push('TLS_CERT and TLS_KEY go together: set both to serve TLS, or neither');
+  } else if (cfg.tlsCert && cfg.tlsKey && !new X509Certificate(cfg.tlsCert).checkPrivateKey(createPrivateKey(cfg.tlsKey))) {
+    problems.push('TLS_KEY is not the private key of TLS_CERT');
+  }
+  if (cfg.http2Cleartext && cfg.tlsCert) {
+    problems.push('HTTP2_CLEARTEXT=true is for serving without TLS: with TLS_CERT and TLS_KEY, HTTP/2 is offered by ALPN already');
   }
   if (cfg.metricsEnabled && !cfg.metricsToken && !isLoopback(cfg.metricsHost)) {
     problems.push(`METRICS_HOST=${JSON.stringify(cfg.metricsHost)} is not a loopback address: set METRICS_TOKEN too, or bind metrics to 127.0.0.1`);
