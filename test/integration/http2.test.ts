@@ -191,6 +191,10 @@ describe('h2c (HTTP2_CLEARTEXT=true)', () => {
     assert.equal(health.status, 200);
     const missing = await h2(session, '/v1/nothing');
     assert.equal(json<{ error: { code: string } }>(missing).error.code, 'E_ROUTE_NOT_FOUND');
+    // Socket.IO's long polling handshake answers over h2c (a proxy speaking h2c to us carries it)
+    const handshake = await h2(session, '/socket.io/?EIO=4&transport=polling');
+    assert.equal(handshake.status, 200, handshake.body.toString());
+    assert.match(handshake.body.toString(), /^0\{"sid":"/);
     session.close();
     const viaCurl = await curl(['--http2-prior-knowledge', `${server.url}/healthz`]);
     assert.equal(viaCurl.version, '2');

@@ -93,7 +93,9 @@ export async function serveWatch(call: ServerWritableStream<WatchVideoRequest, V
 
   let ended = false;
   let pending = true; // read at once, then on each wake
+  /** Resolves the wait for a wake-up; `drained` the wait for the caller to take what was written. */
   let waiting: (() => void) | undefined;
+  let drained: (() => void) | undefined;
   const rouse = () => {
     pending = true;
     waiting?.();
@@ -101,6 +103,7 @@ export async function serveWatch(call: ServerWritableStream<WatchVideoRequest, V
   const end = () => {
     ended = true;
     waiting?.();
+    drained?.();
   };
   call.on('cancelled', end);
   call.on('close', end);
@@ -114,10 +117,10 @@ export async function serveWatch(call: ServerWritableStream<WatchVideoRequest, V
     await new Promise<void>((resolve) => {
       const done = () => {
         call.off('drain', done);
-        waiting = undefined;
+        drained = undefined;
         resolve();
       };
-      waiting = done;
+      drained = done;
       call.on('drain', done);
     });
   };
