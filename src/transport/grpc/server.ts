@@ -22,7 +22,7 @@ import {
 } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
-import type { Engine } from '../../actors/engine.ts';
+import { videoOfComment, type Engine } from '../../actors/engine.ts';
 import type { Clock } from '../../domain/clock.ts';
 import { TremoloError } from '../../protocol/errors.ts';
 import type { Video } from '../../protocol/model.ts';
@@ -191,8 +191,7 @@ export class GrpcServer {
         let userId = actingUser(caller, req.userId, false);
         if (userId === undefined) {
           // a service without a user moderates: it deletes as the video's owner may
-          const videoId = req.commentId?.slice(0, 13) ?? '';
-          userId = (await engine.getVideo(videoId)).value.ownerId;
+          userId = (await engine.getVideo(videoOfComment(req.commentId))).value.ownerId;
         }
         const r = await engine.deleteComment(req.commentId ?? '', userId);
         return { deleted: r.deleted, counters: r.counters };
@@ -259,10 +258,10 @@ export class GrpcServer {
         }
       })().then(
         () => {
-          if (!call.cancelled && !call.destroyed) call.end();
+          if (!call.cancelled && !call.destroyed && !call.writableEnded) call.end();
         },
         (err: unknown) => {
-          if (call.cancelled || call.destroyed) return;
+          if (call.cancelled || call.destroyed || call.writableEnded) return;
           call.emit('error', this.serviceError(err));
         },
       );
