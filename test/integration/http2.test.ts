@@ -12,10 +12,12 @@ import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders }
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { status } from '@grpc/grpc-js';
 import { io } from 'socket.io-client';
 import type { Tremolo } from '../../src/main.ts';
 import { MediaSigner } from '../../src/transport/media/signing.ts';
 import { tempDir } from '../helpers/ffmpeg-fixtures.ts';
+import { grpcClient } from '../helpers/grpc.ts';
 import { startServer } from '../helpers/server.ts';
 import { TEST_SERVER_ENV } from '../helpers/server-env.ts';
 
@@ -66,7 +68,7 @@ describe('HTTP/2 over TLS (ALPN h2 + http/1.1)', () => {
       '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
     ]);
     cert = join(dir, 'cert.pem');
-    server = await startServer({ TLS_CERT: cert, TLS_KEY: join(dir, 'key.pem'), DATA_DIR: join(dir, 'data'), WORKER_THREADS: '1' });
+    server = await startServer({ TLS_CERT: cert, TLS_KEY: join(dir, 'key.pem'), DATA_DIR: join(dir, 'data'), WORKER_THREADS: '1', GRPC_PORT: '0' });
     assert.match(server.url, /^https:/);
     session = connect(server.url, { ca: await readFile(cert) });
     const signup = await h2(session, '/v1/users', {
@@ -160,6 +162,23 @@ describe('HTTP/2 over TLS (ALPN h2 + http/1.1)', () => {
     assert.equal(head.headers['upload-offset'], '1000');
     const second = await patch(1000, data.subarray(1000));
     assert.equal(second.headers['upload-offset'], '3000');
+  });
+
+  it('serves gRPC over TLS with the same certificate', async () => {
+    const signedIn = json<{ token: string; user: { id: string } }>(
+      await h2(session, '/v1/sessions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ handle: `h2user${process.pid}`, password: 'correct horse battery' }),
+      }),
+    );
+    const grpc = grpcClient(`127.0.0.1:${server.grpc!.port}`, { rootCert: await readFile(cert, 'utf8'), token: signedIn.token });
+    const me = await grpc.call<{ id: string; handle: string }>('GetUser', { userId: signedIn.user.id });
+    assert.equal(me.handle, `h2user${process.pid}`);
+    grpc.close();
+    const plain = grpcClient(`127.0.0.1:${server.grpc!.port}`, { token: signedIn.token });
+    await assert.rejects(plain.call('GetUser', { userId: signedIn.user.id }, { deadline: Date.now() + 3000 }), { code: status.UNAVAILABLE });
+    plain.close();
   });
 
   it('Socket.IO connects on the same TLS port, over WebSocket and over long polling', async () => {
