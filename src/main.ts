@@ -33,6 +33,7 @@ import { VideoJson } from './transport/http/video-json.ts';
 import { videoRoutes } from './transport/http/routes/videos.ts';
 import { webRoutes } from './transport/http/routes/web.ts';
 import { createHttpServer } from './transport/http/server.ts';
+import type { InteractionSource } from './transport/grpc/interactions-stream.ts';
 import { GrpcServer } from './transport/grpc/server.ts';
 import { LiveGateway, type CrossProcess } from './transport/live/gateway.ts';
 import { VERSION } from './version.ts';
@@ -249,6 +250,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       limits: rateLimits,
       clock,
       presentMedia,
+      ...interactionSourceOf(engine),
       onError: (err, context) => log.error({ err }, context),
       settings: {
         host: config.grpcHost ?? config.host,
@@ -301,6 +303,17 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     })());
 
   return { config, engine, app, gateway, metrics, store, url, grpc, metricsUrl: metricsServer?.url, close };
+}
+
+/**
+ * The interaction event stream for gRPC SubscribeInteractions, once the Engine has one (the
+ * analytics work adds `engine.interactions`); until then none, and the RPC answers
+ * UNIMPLEMENTED. Read structurally so this file compiles before and after that merge; after
+ * it, `{ interactions: engine.interactions }` says the same.
+ */
+function interactionSourceOf(engine: Engine): { interactions?: InteractionSource } {
+  const candidate = (engine as unknown as { interactions?: Partial<InteractionSource> }).interactions;
+  return typeof candidate?.read === 'function' ? { interactions: candidate as InteractionSource } : {};
 }
 
 /** The engine's limits, from configuration (shared with the benchmarks that build an Engine). */

@@ -44,6 +44,7 @@ import {
   type VideoUpdate,
   type WatchVideoRequest,
 } from './messages.ts';
+import { serveInteractions, type InteractionBatchMessage, type InteractionSource } from './interactions-stream.ts';
 import { toServiceError } from './status.ts';
 import { serveWatch, VideoFollowers } from './video-stream.ts';
 
@@ -68,6 +69,11 @@ export interface GrpcDeps {
   /** Stored media paths -> signed URLs. */
   presentMedia: (video: Video) => Video;
   settings: GrpcSettings;
+  /**
+   * The interaction event stream (`engine.interactions` of the analytics work) for
+   * SubscribeInteractions; without it that RPC answers UNIMPLEMENTED.
+   */
+  interactions?: InteractionSource;
   /** Server faults (not what a caller caused). */
   onError: (err: unknown, context: string) => void;
 }
@@ -209,10 +215,13 @@ export class GrpcServer {
         const userId = caller.kind === 'user' ? caller.principal.userId : undefined;
         await serveWatch(call, { engine, followers: this.followers }, userId);
       }),
-      SubscribeInteractions: this.stream<SubscribeInteractionsRequest, unknown>(async (_call, caller) => {
+      SubscribeInteractions: this.stream<SubscribeInteractionsRequest, InteractionBatchMessage>(async (call, caller) => {
         if (caller.kind !== 'service') throw new TremoloError('E_FORBIDDEN', 'SubscribeInteractions is for service tokens');
-        // the interaction event stream (the analytics issue) is not part of this build yet
-        throw new TremoloError('E_ROUTE_NOT_FOUND', 'SubscribeInteractions is not available on this server yet: the interaction event stream is not built');
+        const source = this.deps.interactions;
+        if (!source) {
+          throw new TremoloError('E_ROUTE_NOT_FOUND', 'SubscribeInteractions is not available on this server yet: the interaction event stream is not built');
+        }
+        await serveInteractions(call, { source, clock: this.deps.clock, idleMs: this.deps.settings.watchPollMs });
       }),
     };
   }
