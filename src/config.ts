@@ -306,7 +306,7 @@ export const SETTINGS = {
   grpcPort: def('GRPC_PORT', '', optional(int(0, 65535)), 'Port of the gRPC interface (`tremolo.v1`, proto/ in the package); unset: off; 0 picks a free port.'),
   grpcHost: def('GRPC_HOST', '', optional(str), 'Interface the gRPC server listens on (default: HOST).'),
   grpcMaxStreams: def('GRPC_MAX_STREAMS', '10000', int(1), 'Server streams (WatchVideo, SubscribeInteractions) one process serves at once; above it new ones get UNAVAILABLE (`E_BUSY`).'),
-  grpcWatchPollMs: def('GRPC_WATCH_POLL', '5s', duration(100), 'A WatchVideo stream reads its video\'s log when a change is announced, and at least this often (the longest a lost announcement delays an event).'),
+  grpcWatchPollMs: def('GRPC_WATCH_POLL', '5s', duration(100), 'A WatchVideo stream reads its video\'s log when a change is announced, and at least this often (the longest a lost announcement delays an event); a SubscribeInteractions stream that has caught up reads again after this long.'),
 
   // metrics
   metricsEnabled: def('METRICS_ENABLED', 'true', bool, 'Serve Prometheus metrics at /metrics on their own listener (METRICS_HOST:METRICS_PORT), never on PORT.'),
