@@ -2,7 +2,7 @@
  * The REST half of the SDK (fetch). Failed calls reject with TremoloClientError carrying
  * the catalog code from the `{ error: { code, message } }` body.
  */
-import type { Comment, Counters, Page, UserProfile, Video } from '../protocol/model.ts';
+import type { Comment, Counters, ForYouVideo, Page, UserProfile, Video } from '../protocol/model.ts';
 import { TremoloClientError } from './live-client.ts';
 
 export interface Session {
@@ -80,6 +80,10 @@ export class HttpClient {
   }
   hot(q: { cursor?: string; limit?: number } = {}) {
     return this.request<Page<Video>>('GET', `/v1/feed/hot${query(q)}`);
+  }
+  /** The For You feed: signed in, the user's; anonymous, pass `session` (an id the client keeps). Each item says why it is shown. */
+  forYou(q: { cursor?: string; limit?: number; session?: string } = {}) {
+    return this.request<Page<ForYouVideo>>('GET', `/v1/feed/foryou${query(q)}`);
   }
   byTag(tag: string, q: { cursor?: string; limit?: number } = {}) {
     return this.request<Page<Video>>('GET', `/v1/tags/${encodeURIComponent(tag)}/videos${query(q)}`);

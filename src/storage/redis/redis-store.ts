@@ -13,11 +13,12 @@
  */
 import { Cluster, Redis } from 'ioredis';
 import type { JobStore } from '../jobs.ts';
-import type { FeedStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
+import type { FeedStore, RecommendationStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
 import type { UploadStore } from '../uploads.ts';
 import { closeClient, connectClient, type RedisClientOptions, type RedisConnection } from './connection.ts';
 import type { RedisContext } from './context.ts';
 import { RedisFeeds } from './feeds.ts';
+import { RedisRecommendations } from './recommendations.ts';
 import { RedisJobs } from './jobs.ts';
 import { RedisKeys } from './keys.ts';
 import { io, Scripts, type RedisClient } from './scripts.ts';
@@ -43,6 +44,7 @@ export class RedisStore implements Store {
   readonly users: UserStore;
   readonly videos: VideoStore;
   readonly feeds: FeedStore;
+  readonly recommendations: RecommendationStore;
   readonly jobs: JobStore;
   readonly uploads: UploadStore;
   readonly #client: RedisClient;
@@ -59,6 +61,7 @@ export class RedisStore implements Store {
     this.users = new RedisUsers(ctx);
     this.videos = new RedisVideos(ctx);
     this.feeds = new RedisFeeds(ctx);
+    this.recommendations = new RedisRecommendations(ctx);
     this.jobs = new RedisJobs(ctx);
     this.uploads = new RedisUploads(ctx);
   }
