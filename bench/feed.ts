@@ -6,7 +6,18 @@
  * node:http server answering a constant JSON body of the same size (the ceiling).
  *
  *   npm run bench -- feed [--storage memory|redis] [--runs 3] [--seconds 5] [--connections 10]
+ *
+ * With --h2 (issue 20) the server serves TLS (a certificate made for the run with openssl),
+ * and the same feed is read over HTTP/2 (--h2-sessions connections, the same number of
+ * requests in flight multiplexed on them) and over HTTP/1.1 (--connections keep-alive
+ * connections, one request in flight each), by the same load generator in one run; the
+ * HTTP/1.1 figure is the baseline. Reported as `feed-h2`.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { HttpClient } from '../src/client/http-client.ts';
 import { autocannon, type LoadResult } from './helpers/autocannon.ts';
@@ -20,8 +31,25 @@ const { values: argv } = parseArgs({
     runs: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '10' },
+    h2: { type: 'boolean', default: false },
+    'h2-sessions': { type: 'string', default: '2' },
   },
 });
+
+// --h2: a certificate for this run, trusted by this process's fetch through NODE_EXTRA_CA_CERTS
+// (read only at start-up, so the benchmark runs again in a child that has it)
+const tlsDir = process.env.BENCH_TLS_DIR;
+if (argv.h2 && !tlsDir) {
+  const dir = mkdtempSync(join(tmpdir(), 'tremolo-bench-tls-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1',
+    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_TLS_DIR: dir, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem') },
+  });
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(r.status ?? 1);
+}
 const AUTHORS = 200;
 const PULLED = 5; // authors above the push threshold
 const PUSH_MAX = 3; // FANOUT_PUSH_MAX_FOLLOWERS
@@ -37,6 +65,7 @@ const env: Record<string, string> = {
   SIGNUP_RATE_PER_HOUR: '100000',
   PASSWORD_HASH_QUEUE: '10000',
   ...(argv.storage === 'redis' ? { REDIS_PREFIX: `tremolo-bench-feed-${process.pid}:` } : {}),
+  ...(tlsDir ? { TLS_CERT: join(tlsDir, 'cert.pem'), TLS_KEY: join(tlsDir, 'key.pem') } : {}),
 };
 // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server
 const server = startTremoloChild(env);
@@ -92,6 +121,12 @@ try {
 
   const feedUrl = `${url}/v1/feed`;
   const headers = { authorization: `Bearer ${token}` };
+  if (tlsDir) {
+    await compareHttp2(feedUrl, headers, readFileSync(join(tlsDir, 'cert.pem'), 'utf8'));
+    await server.call('close').catch(() => {});
+    await server.stop();
+    process.exit(0);
+  }
   // body size of one answer, for the baseline
   const res = await fetch(feedUrl, { headers });
   const bytes = (await res.arrayBuffer()).byteLength;
@@ -134,4 +169,37 @@ try {
 } finally {
   await server.call('close').catch(() => {});
   await server.stop();
+}
+
+/** The h2 variant: the same feed over HTTP/2 and HTTP/1.1 (TLS both), same generator, same requests in flight. */
+async function compareHttp2(feedUrl: string, headers: Record<string, string>, ca: string): Promise<void> {
+  const loader = startChild(here('./helpers/request-load.ts'));
+  try {
+    await loader.ready;
+    const connections = Number(argv.connections);
+    const sessions = Number(argv['h2-sessions']);
+    const streams = Math.max(1, Math.round(connections / sessions));
+    const seconds = Number(argv.seconds);
+    const h2 = { mode: 'h2', url: feedUrl, headers, ca, connections: sessions, streams, seconds };
+    const h1 = { mode: 'h1', url: feedUrl, headers, ca, connections, seconds };
+    await loader.call('run', { ...h2, seconds: 1 }); // warm-up
+    await loader.call('run', { ...h1, seconds: 1 });
+    const h2Runs: number[] = [];
+    const h1Runs: number[] = [];
+    for (let r = 0; r < Number(argv.runs); r++) {
+      for (const [args, into] of [[h2, h2Runs], [h1, h1Runs]] as const) {
+        const res = await loader.call<{ perSec: number; failed: number }>('run', args);
+        if (res.failed) throw new Error(`${res.failed} ${args.mode} feed requests failed`);
+        into.push(res.perSec);
+      }
+    }
+    const two = summarize(h2Runs);
+    const one = summarize(h1Runs);
+    console.log(`GET /v1/feed over TLS (${argv.storage}), ${sessions * streams} requests in flight, ${seconds} s x ${argv.runs} runs`);
+    console.log(`HTTP/2:   req/s ${describe(two)} (${sessions} connections x ${streams} streams)`);
+    console.log(`HTTP/1.1: req/s ${describe(one)} (${connections} connections)`);
+    report('feed-h2', 'req/s', two.best, one.best);
+  } finally {
+    await loader.stop();
+  }
 }

@@ -9,7 +9,8 @@
  * random one only where nothing else must agree on it (one process on the memory store,
  * not production); `generatedSecrets` names them so start-up can warn.
  */
-import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { TaggerOptions } from './workers/tasks/tag/types.ts';
 
@@ -186,6 +187,26 @@ const userIds: Parser<string[]> = (raw) => {
   if (list.some((id) => !/^[0-9A-HJKMNP-TV-Z]{13}$/.test(id))) throw new ConfigValueError('comma-separated user ids (13-character TSIDs)');
   return list;
 };
+/** PEM text, given inline or as the path of a file holding it (read once, at start). */
+const pemOrFile =
+  (what: string): Parser<string> =>
+  (raw) => {
+    let pem = raw;
+    if (!raw.includes('-----BEGIN')) {
+      try {
+        pem = readFileSync(raw, 'utf8');
+      } catch {
+        throw new ConfigValueError(`a PEM ${what} or the path of a readable PEM file`);
+      }
+    }
+    try {
+      if (what === 'certificate') new X509Certificate(pem);
+      else createPrivateKey(pem);
+    } catch {
+      throw new ConfigValueError(`a PEM ${what} or the path of a readable PEM file`);
+    }
+    return pem;
+  };
 
 const def = <T>(env: string, dflt: string, parse: Parser<T>, doc: string, opts: { secret?: boolean } = {}): Setting<T> => ({
   env,
@@ -206,6 +227,9 @@ export const SETTINGS = {
   trustProxy: def('TRUST_PROXY', 'off', trustProxy, 'Reverse proxies whose `X-Forwarded-For` names the client: `off` (the peer is the client), a hop count (the nearest N proxies), or a comma list of their addresses and CIDR ranges (`loopback`, `linklocal`, `uniquelocal` name the usual ones). Every per-IP limit keys on the client found this way.'),
   publicUrl: def('PUBLIC_URL', '', optional(url('http:', 'https:')), 'Base URL clients reach this server at, used in signed media URLs (defaults to the request\'s host).'),
   nodeEnv: def('NODE_ENV', '', str, '`production` refuses to start without JWT_SECRET and MEDIA_SECRET instead of making random ones.'),
+  tlsCert: def('TLS_CERT', '', optional(pemOrFile('certificate')), 'TLS certificate chain (PEM, or the path of a PEM file). With TLS_KEY, PORT serves HTTPS offering HTTP/2 and HTTP/1.1 by ALPN (Socket.IO included), and GRPC_PORT serves gRPC over TLS.'),
+  tlsKey: def('TLS_KEY', '', optional(pemOrFile('private key')), 'Private key of TLS_CERT (PEM, or the path of a PEM file).', { secret: true }),
+  http2Cleartext: def('HTTP2_CLEARTEXT', 'false', bool, 'Without TLS: serve HTTP/2 in clear text with prior knowledge (h2c) instead of HTTP/1.1, for use behind a proxy that terminates TLS and speaks h2c. Socket.IO then works with HTTP long polling only (no WebSocket over h2c).'),
   corsOrigins: def('CORS_ORIGINS', '', origins, 'Comma-separated browser origins (https://app.example.com) allowed to call the REST API and open sockets from another site; unset: same origin only.'),
 
   // storage
@@ -347,6 +371,11 @@ export const SETTINGS = {
   progressIntervalMs: def('PROGRESS_INTERVAL', '2s', duration(0), 'Watch progress is accepted at most once per this interval per user (or anonymous session) and video; faster reports get `E_RATE_LIMITED`.'),
   eventMaxAgeMs: def('EVENT_MAX_AGE', '1h', duration(1000), 'Client-reported events (`POST /v1/events`) older than this are refused with `E_EVENT_TIME`.'),
   eventMaxSkewMs: def('EVENT_MAX_SKEW', '1m', duration(0), 'Client-reported events dated more than this ahead of the server clock are refused with `E_EVENT_TIME`.'),
+  // gRPC
+  grpcPort: def('GRPC_PORT', '', optional(int(0, 65535)), 'Port of the gRPC interface (`tremolo.v1`, proto/ in the package); unset: off; 0 picks a free port.'),
+  grpcHost: def('GRPC_HOST', '', optional(str), 'Interface the gRPC server listens on (default: HOST).'),
+  grpcMaxStreams: def('GRPC_MAX_STREAMS', '10000', int(1), 'Server streams (WatchVideo, SubscribeInteractions) one process serves at once; above it new ones get UNAVAILABLE (`E_BUSY`).'),
+  grpcWatchPollMs: def('GRPC_WATCH_POLL', '5s', duration(100), 'A WatchVideo stream reads its video\'s log when a change is announced, and at least this often (the longest a lost announcement delays an event); a SubscribeInteractions stream that has caught up reads again after this long.'),
 
   // metrics
   metricsEnabled: def('METRICS_ENABLED', 'true', bool, 'Serve Prometheus metrics at /metrics on their own listener (METRICS_HOST:METRICS_PORT), never on PORT.'),
@@ -418,6 +447,14 @@ function crossChecks(cfg: { -readonly [K in keyof Config]: Config[K] }): string[
   if (cfg.jwtPrivateKey && cfg.jwtPublicKey && !samePublicKey(cfg.jwtPrivateKey, cfg.jwtPublicKey)) {
     // a mismatch would issue tokens this very server refuses
     problems.push('JWT_PRIVATE_KEY does not belong to JWT_PUBLIC_KEY: expected the two halves of one key pair');
+  }
+  if ((cfg.tlsCert === undefined) !== (cfg.tlsKey === undefined)) {
+    problems.push('TLS_CERT and TLS_KEY go together: set both to serve TLS, or neither');
+  } else if (cfg.tlsCert && cfg.tlsKey && !new X509Certificate(cfg.tlsCert).checkPrivateKey(createPrivateKey(cfg.tlsKey))) {
+    problems.push('TLS_KEY is not the private key of TLS_CERT');
+  }
+  if (cfg.http2Cleartext && cfg.tlsCert) {
+    problems.push('HTTP2_CLEARTEXT=true is for serving without TLS: with TLS_CERT and TLS_KEY, HTTP/2 is offered by ALPN already');
   }
   if (!cfg.taggerClassifierModel !== !cfg.taggerClassifierLabels) {
     // one without the other would leave the classifier off without a word

@@ -42,6 +42,7 @@ import { VideoJson } from './transport/http/video-json.ts';
 import { videoRoutes } from './transport/http/routes/videos.ts';
 import { webRoutes } from './transport/http/routes/web.ts';
 import { createHttpServer } from './transport/http/server.ts';
+import { GrpcServer } from './transport/grpc/server.ts';
 import { LiveGateway, type CrossProcess } from './transport/live/gateway.ts';
 import { mediaPlugin } from './transport/media/plugin.ts';
 import { mediaPresenter } from './transport/media/present.ts';
@@ -69,8 +70,10 @@ export interface Tremolo {
   readonly store: Store;
   /** The in-process behaviour-log exporter, when a sink is configured and EXPORT_IN_PROCESS. */
   readonly exporter?: Exporter;
-  /** http://host:port the server listens on. */
+  /** http://host:port (https:// with TLS_CERT) the server listens on. */
   readonly url: string;
+  /** The gRPC interface, when GRPC_PORT is set. */
+  readonly grpc: GrpcServer | undefined;
   /** Where Prometheus scrapes (`http://METRICS_HOST:port/metrics`), when metrics are enabled. */
   readonly metricsUrl: string | undefined;
   /** Graceful shutdown: stop accepting, finish in-flight work, flush storage. */
@@ -304,10 +307,38 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   sink.add(gateway);
   closers.push(() => media.close()); // pushed last so it runs first: jobs stop before the connections they report through
 
-  await app.listen({ host: config.host, port: config.port });
+  const tls = config.tlsCert && config.tlsKey ? { cert: config.tlsCert, key: config.tlsKey } : undefined;
+  let grpc: GrpcServer | undefined;
+  if (config.grpcPort !== undefined) {
+    grpc = new GrpcServer({
+      engine,
+      tokens,
+      limits: rateLimits,
+      clock,
+      presentMedia,
+      interactions: engine.interactions,
+      onError: (err, context) => log.error({ err }, context),
+      settings: {
+        host: config.grpcHost ?? config.host,
+        port: config.grpcPort,
+        maxMessageBytes: config.bodyLimitBytes,
+        maxStreams: config.grpcMaxStreams,
+        watchPollMs: config.grpcWatchPollMs,
+        ...(tls ? { tls } : {}),
+      },
+    });
+    await grpc.listen();
+  }
+
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    await grpc?.close(0);
+    throw err;
+  }
   const address = app.server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
 
   let closing: Promise<void> | undefined;
   /** Each step runs even if an earlier one failed or hung (storage may be the reason we stop). */
@@ -328,14 +359,16 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     (closing ??= (async () => {
       shuttingDown = true;
       const httpClosed = app.close(); // stops accepting; in-flight requests finish
+      const grpcClosed = grpc?.close(config.shutdownTimeoutMs / 2);
       await step('live gateway', () => gateway.close({ timeoutMs: config.shutdownTimeoutMs / 2 }));
       await step('http server', () => httpClosed);
+      if (grpcClosed) await step('grpc server', () => grpcClosed);
       await step('engine', () => engine.shutdown(config.shutdownTimeoutMs));
       for (const c of closers.reverse()) await step('connection', c);
       if (!opts.node) await step('storage', () => store.close());
     })());
 
-  return { config, engine, app, gateway, metrics, store, url, metricsUrl: metricsServer?.url, ...(exporter ? { exporter } : {}), close };
+  return { config, engine, app, gateway, metrics, store, url, grpc, metricsUrl: metricsServer?.url, ...(exporter ? { exporter } : {}), close };
 }
 
 /** The inbox, blocks, mentions and moderation bounds, from configuration. */

@@ -26,4 +26,4 @@ serveParent({
     return {};
   },
 });
-process.send?.({ ready: true, url: tremolo.url, pid: process.pid });
+process.send?.({ ready: true, url: tremolo.url, pid: process.pid, ...(tremolo.grpc ? { grpcPort: tremolo.grpc.port } : {}) });

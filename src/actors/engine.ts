@@ -32,7 +32,7 @@ import type {
   VideoRecord,
 } from '../protocol/model.ts';
 import type { InvalidationBus } from '../storage/cache/invalidation.ts';
-import type { CommentOrder, HotPosition, Store, UserRecord, VideoState } from '../storage/store.ts';
+import type { CommentOrder, EventRange, HotPosition, Store, UserRecord, VideoState } from '../storage/store.ts';
 import { decodeCursor, decodeOffsetCursor, encodeCursor } from '../storage/cursor.ts';
 import type { ContentFilter } from '../domain/moderation.ts';
 import type { ModerationTarget } from '../protocol/social.ts';
@@ -123,6 +123,8 @@ export interface WatchResult {
 }
 
 const LATEST_COMMENTS = 20;
+/** Most ids one bulk read of videos may ask for. */
+export const MAX_BULK_VIDEOS = 500;
 /** A tag search of several words reads tag indexes in chunks of this many ids... */
 const TAG_SCAN_CHUNK = 50;
 /** ...and looks at most at this many videos per request (the page may then be short: follow its cursor). */
@@ -154,6 +156,7 @@ export class Engine {
   private readonly invalidations: Invalidations;
   private readonly hotScores: HotScores;
   private readonly tags: TagTokenizer;
+  private readonly videoListeners = new Set<(videoId: string) => void>();
 
   constructor(private readonly deps: EngineDeps) {
     const { store, sink, clock, ids, limits, metrics } = deps;
@@ -506,6 +509,37 @@ export class Engine {
     return this.videoWrite(videoId, { type: 'deleteComment', commentId, userId });
   }
 
+  /**
+   * Videos by id for bulk readers (GetVideos): the ones that exist, in the order asked, as
+   * `viewerId` sees them; at most MAX_BULK_VIDEOS ids.
+   */
+  async videosByIds(videoIds: readonly string[], viewerId?: string): Promise<VideoPage> {
+    if (videoIds.length > MAX_BULK_VIDEOS) {
+      throw new TremoloError('E_VALIDATION', `ids must hold at most ${MAX_BULK_VIDEOS} video ids`, { details: { field: 'ids' } });
+    }
+    for (const id of videoIds) requireId('videoId', id);
+    if (viewerId !== undefined) requireId('userId', viewerId);
+    return this.reads.videoPage(videoIds, undefined, viewerId);
+  }
+
+  /**
+   * Events of a video's log after `sinceOffset`, oldest first, at most `limit` (a log
+   * follower's read: WatchVideo). `complete: false` when the log no longer reaches back.
+   */
+  async videoEvents(videoId: string, sinceOffset: number, limit: number): Promise<EventRange> {
+    requireId('videoId', videoId);
+    return this.deps.store.videos.events(videoId, sinceOffset, limit);
+  }
+
+  /**
+   * Calls `listener` with the id of every video that changed, here or in another process
+   * (after the change is durable); returns what stops it. Log followers use it to read on.
+   */
+  onVideoChanged(listener: (videoId: string) => void): () => void {
+    this.videoListeners.add(listener);
+    return () => this.videoListeners.delete(listener);
+  }
+
   /** A page of comments; hidden ones, and for a signed-in viewer those of users they block, are left out (the page may be short). */
   async comments(videoId: string, order: CommentOrder, page: PageRequest, viewerId?: string): Promise<Page<Comment>> {
     requireId('videoId', videoId);
@@ -780,6 +814,15 @@ export class Engine {
     this.reads.drop(change);
     // a video's actor state is stale unless the change is the one it just committed
     if (change.kind === 'video' && source !== 'actor') this.actors.invalidate(VIDEO_ACTOR, change.videoId);
+    if (change.kind === 'video') {
+      for (const listener of this.videoListeners) {
+        try {
+          listener(change.videoId);
+        } catch (err) {
+          this.deps.onError(err, 'video change listener');
+        }
+      }
+    }
   }
 }
 

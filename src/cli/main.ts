@@ -14,6 +14,8 @@ const USAGE = `usage:
   tremolo healthcheck [--target HOST:PORT] [--timeout 5s] [--path /healthz]
   tremolo export                 export interactions to CLICKHOUSE_URL / NATS_URL (STORAGE=redis)
   tremolo config                 print every setting as a Markdown table
+  tremolo service-token NAME [--ttl 30d]
+                                 print a service token for gRPC callers (signed with JWT_SECRET or JWT_PRIVATE_KEY)
   tremolo loadtest --target http://HOST:PORT --scenario NAME [--duration 60s] [--users N] ...
                                  drive a server through the SDK and check it lost nothing (--help)`;
 
@@ -70,6 +72,35 @@ async function runHealthcheck(args: string[]): Promise<void> {
   process.exit(result.ok ? 0 : 1);
 }
 
+/** A token for a backend service calling the gRPC interface (`role: service`). */
+async function serviceToken(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ttl: { type: 'string', default: '30d' } } });
+  const name = positionals[0];
+  const ttl = /^(\d+)([smhd])$/.exec(values.ttl);
+  if (!name || positionals.length !== 1 || !ttl) {
+    console.error(`usage: tremolo service-token NAME [--ttl 30d] (s, m, h or d)\n${USAGE}`);
+    process.exit(2);
+  }
+  const config = loadConfig();
+  if (config.generatedSecrets.includes('JWT_SECRET')) {
+    console.error('JWT_SECRET (or JWT_PRIVATE_KEY) is not set: a token signed with a random secret would be refused by every server');
+    process.exit(2);
+  }
+  const { TokenService } = await import('../transport/auth/tokens.ts');
+  const tokens = new TokenService({
+    ...(config.jwtSecret ? { secret: config.jwtSecret } : {}),
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    ttlS: config.jwtTtlS,
+    ...(config.jwtPrivateKey ? { privateKeyPem: config.jwtPrivateKey } : {}),
+    ...(config.jwtPublicKey ? { publicKeyPem: config.jwtPublicKey } : {}),
+    ...(config.jwksUrl ? { jwksUrl: config.jwksUrl } : {}),
+  });
+  const unit = { s: 1, m: 60, h: 3600, d: 86_400 }[ttl[2] as 's' | 'm' | 'h' | 'd'];
+  const { token } = await tokens.issueService(name, Number(ttl[1]) * unit);
+  console.log(token);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -90,6 +121,8 @@ async function main(argv: string[]): Promise<void> {
       console.log(configTable());
       return;
     }
+    case 'service-token':
+      return serviceToken(rest);
     case undefined:
     case '--help':
     case '-h':

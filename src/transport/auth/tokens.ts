@@ -15,6 +15,7 @@ import {
   errors,
   exportJWK,
   jwtVerify,
+  type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose';
 import { LRUCache } from 'lru-cache';
@@ -52,6 +53,22 @@ export interface Principal {
   expiresAt: number;
 }
 
+/**
+ * A backend service calling over gRPC: a token whose `role` claim is `service` and whose
+ * subject is the service's name. It is no user: REST and sockets refuse it.
+ */
+export interface ServicePrincipal {
+  service: string;
+  expiresAt: number;
+}
+
+/** Who a gRPC call comes from. */
+export type Caller = { kind: 'user'; principal: Principal } | { kind: 'service'; principal: ServicePrincipal };
+
+/** Service names: short, printable, never mistaken for a user id. */
+const SERVICE_NAME = /^[a-z][a-z0-9-]{1,63}$/;
+const SERVICE_ROLE = 'service';
+
 const ASYMMETRIC = ['RS256', 'EdDSA', 'ES256'];
 /** Verified tokens remembered, and for how long at most (a token is never trusted past its own `exp`). */
 const VERIFIED_MAX = 10_000;
@@ -68,6 +85,8 @@ export class TokenService {
    * map lookup. Only successes are remembered: a tampered token is another string.
    */
   private readonly verified: LRUCache<string, Principal>;
+  /** Verified service tokens, remembered as user tokens are. */
+  private readonly services: LRUCache<string, ServicePrincipal>;
   private readonly clock: Pick<Clock, 'now'>;
 
   /**
@@ -85,6 +104,7 @@ export class TokenService {
     const clock = (this.clock = opts.clock ?? systemClock);
     // ttlResolution 0: the cache reads the clock on every lookup rather than reusing a reading for 1 ms of real time
     this.verified = new LRUCache<string, Principal>({ max: VERIFIED_MAX, ttl: VERIFIED_TTL_MS, ttlResolution: 0, perf: { now: () => clock.now() } });
+    this.services = new LRUCache<string, ServicePrincipal>({ max: 1000, ttl: VERIFIED_TTL_MS, ttlResolution: 0, perf: { now: () => clock.now() } });
     const own = settings.privateKeyPem ? ownKeyPair(settings.privateKeyPem) : undefined;
     if (own) {
       this.signer = own.kid.then((kid) => ({ alg: own.alg, key: own.privateKey, kid }));
@@ -138,6 +158,47 @@ export class TokenService {
     return { token, expiresAt: new Date(exp * 1000).toISOString() };
   }
 
+  /**
+   * Issues a service token (`role: service`, subject the service's name) for backend callers
+   * of the gRPC interface; E_LOCAL_LOGIN_DISABLED when this server has no signing key.
+   */
+  async issueService(service: string, ttlS: number, nowS = Math.floor(this.clock.now() / 1000)): Promise<{ token: string; expiresAt: string }> {
+    if (!SERVICE_NAME.test(service)) throw new RangeError('a service name is 2 to 64 characters: a-z, 0-9 and -, starting with a letter');
+    if (!this.signer) throw new TremoloError('E_LOCAL_LOGIN_DISABLED');
+    const { alg, key, kid } = await this.signer;
+    const exp = nowS + ttlS;
+    const token = await new SignJWT({ role: SERVICE_ROLE })
+      .setProtectedHeader({ alg, typ: 'JWT', ...(kid ? { kid } : {}) })
+      .setSubject(service)
+      .setIssuer(this.settings.issuer)
+      .setAudience(this.settings.audience)
+      .setIssuedAt(nowS)
+      .setExpirationTime(exp)
+      .sign(key);
+    return { token, expiresAt: new Date(exp * 1000).toISOString() };
+  }
+
+  /** A user's or a service's token (gRPC); throws a TremoloError with the precise code otherwise. */
+  async verifyCaller(token: string | undefined | null): Promise<Caller> {
+    if (!token) throw new TremoloError('E_TOKEN_MISSING');
+    const known = this.services.get(token);
+    if (known) {
+      if (known.expiresAt > this.clock.now() / 1000) return { kind: 'service', principal: known };
+      this.services.delete(token);
+      throw new TremoloError('E_TOKEN_EXPIRED');
+    }
+    const payload = this.verified.has(token) ? undefined : await this.verifySignature(token);
+    if (payload?.['role'] === SERVICE_ROLE) {
+      if (typeof payload.sub !== 'string' || !SERVICE_NAME.test(payload.sub) || typeof payload.exp !== 'number') {
+        throw new TremoloError('E_TOKEN_INVALID', 'The service token does not name a service');
+      }
+      const principal = { service: payload.sub, expiresAt: payload.exp };
+      this.services.set(token, principal);
+      return { kind: 'service', principal };
+    }
+    return { kind: 'user', principal: await this.verify(token) };
+  }
+
   /** Verifies a token; throws a TremoloError with the precise code otherwise. */
   async verify(token: string | undefined | null): Promise<Principal> {
     if (!token) throw new TremoloError('E_TOKEN_MISSING');
@@ -147,6 +208,26 @@ export class TokenService {
       this.verified.delete(token);
       throw new TremoloError('E_TOKEN_EXPIRED');
     }
+    const payload = await this.verifySignature(token);
+    if (payload['role'] === SERVICE_ROLE) throw new TremoloError('E_TOKEN_INVALID', 'A service token is accepted only by the gRPC interface');
+    if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') throw new TremoloError('E_TOKEN_INVALID');
+    const principal: Principal = {
+      userId: payload.sub,
+      ...(typeof payload['handle'] === 'string' ? { handle: payload['handle'] } : {}),
+      ...rolesOf(payload['role'], payload['roles']),
+      expiresAt: payload.exp,
+    };
+    // the subject becomes the author of every write: it must be a user id, and a user's
+    if (!isTsid(principal.userId)) throw new TremoloError('E_TOKEN_INVALID', 'The access token does not name a user');
+    if (this.opts.userExists && !(await this.opts.userExists(principal.userId))) {
+      throw new TremoloError('E_TOKEN_INVALID', 'The access token names no existing user');
+    }
+    this.verified.set(token, principal);
+    return principal;
+  }
+
+  /** The claims of a token whose algorithm, signature, issuer, audience and expiry check out. */
+  private async verifySignature(token: string): Promise<JWTPayload> {
     let alg: string | undefined;
     try {
       alg = decodeProtectedHeader(token).alg;
@@ -154,7 +235,6 @@ export class TokenService {
       throw new TremoloError('E_TOKEN_INVALID');
     }
     if (!alg || !this.algorithms.includes(alg)) throw new TremoloError('E_TOKEN_ALGORITHM');
-    let principal: Principal;
     try {
       const key = await this.verifyKey;
       const { payload } = await jwtVerify(token, key as Uint8Array, {
@@ -163,26 +243,13 @@ export class TokenService {
         audience: this.settings.audience,
         currentDate: new Date(this.clock.now()),
       });
-      if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') throw new TremoloError('E_TOKEN_INVALID');
-      principal = {
-        userId: payload.sub,
-        ...(typeof payload['handle'] === 'string' ? { handle: payload['handle'] } : {}),
-        ...rolesOf(payload['role'], payload['roles']),
-        expiresAt: payload.exp,
-      };
+      return payload;
     } catch (err) {
       if (err instanceof TremoloError) throw err;
       if (err instanceof errors.JWTExpired) throw new TremoloError('E_TOKEN_EXPIRED');
       if (err instanceof errors.JOSEAlgNotAllowed) throw new TremoloError('E_TOKEN_ALGORITHM');
       throw new TremoloError('E_TOKEN_INVALID', undefined, { cause: err });
     }
-    // the subject becomes the author of every write: it must be a user id, and a user's
-    if (!isTsid(principal.userId)) throw new TremoloError('E_TOKEN_INVALID', 'The access token does not name a user');
-    if (this.opts.userExists && !(await this.opts.userExists(principal.userId))) {
-      throw new TremoloError('E_TOKEN_INVALID', 'The access token names no existing user');
-    }
-    this.verified.set(token, principal);
-    return principal;
   }
 }
 

@@ -11,6 +11,7 @@ import type { Principal, TokenService } from '../auth/tokens.ts';
 import { bearerToken } from '../auth/tokens.ts';
 import { addressKey, trustFunction } from '../client-address.ts';
 import { answerClientError, answerUnmetExpectation } from './client-errors.ts';
+import { http2ServerFactory } from './listener.ts';
 import type { OriginPolicy } from './origins.ts';
 import type { RateLimits } from './rate-limits.ts';
 import { SECURITY_HEADERS } from './security-headers.ts';
@@ -21,6 +22,9 @@ declare module 'fastify' {
     principal?: Principal;
   }
 }
+
+/** An HTTP/2 connection idle this long is closed (fastify's default for its own http2 servers). */
+const HTTP2_SESSION_TIMEOUT_MS = 72_000;
 
 /** Paths not counted against the per-address rate limit: probes must get through. */
 export const UNMETERED_PATHS: readonly string[] = ['/healthz', '/readyz'];
@@ -37,6 +41,12 @@ export interface HttpDeps {
 }
 
 export function createHttpServer(deps: HttpDeps): FastifyInstance {
+  const { tlsCert, tlsKey } = deps.config;
+  const serverFactory = http2ServerFactory({
+    ...(tlsCert && tlsKey ? { tls: { cert: tlsCert, key: tlsKey } } : {}),
+    http2Cleartext: deps.config.http2Cleartext,
+    sessionTimeoutMs: HTTP2_SESSION_TIMEOUT_MS,
+  });
   const app = Fastify({
     logger:
       deps.logger === false
@@ -57,7 +67,9 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     // not with fastify's and node's own bodies
     return503OnClosing: false,
     http: { requireHostHeader: false },
-    forceCloseConnections: 'idle',
+    // an HTTP/2 server has no idle HTTP/1.1 connections to close: its sessions are closed
+    // gracefully instead (listener.ts), and HTTP/1.1 connections it accepted are tracked
+    ...(serverFactory ? { serverFactory, forceCloseConnections: true } : { forceCloseConnections: 'idle' as const }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     // bodies are validated without type coercion (validators.ts)
     schemaController: { compilersFactory: { buildValidator: requestValidators() } },

@@ -445,8 +445,13 @@ function publicMetadata(header: string): string {
 function toWebRequest(req: FastifyRequest, method: string, wrapBody?: (body: Readable) => Readable, onBody?: (bytes: number) => void): Request {
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.raw.headers)) {
-    if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+    // HTTP/2 pseudo-headers (`:method`, `:path`, ...) are no header names to fetch's Headers;
+    // `:authority` stands for Host (tus builds the upload's Location from it)
+    if (value === undefined || name.startsWith(':')) continue;
+    headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
+  const authority = req.raw.headers[':authority'];
+  if (!headers.has('host') && typeof authority === 'string') headers.set('host', authority);
   // a body of another type was read by fastify's own parser (text/plain): tus gets none and refuses the type
   const withBody = (method === 'PATCH' || method === 'POST') && !req.raw.readableDidRead;
   headers.delete('x-http-method-override');

@@ -1,0 +1,289 @@
+/**
+ * The gRPC interface (tremolo.v1, proto/tremolo/v1/tremolo.proto) for backend services, on
+ * its own port (GRPC_PORT). A transport like the HTTP routes: it authenticates the caller,
+ * validates what arrives, calls the Engine and maps catalog errors to gRPC status codes
+ * (status.ts). With the `grpc.health.v1` health service and server reflection.
+ *
+ * Callers: a user's access token acts as that user; a service token (`role: service`) may act
+ * for any user named in the request's `user_id`, and may delete any comment (moderation).
+ * Deadlines: a call whose deadline has passed is not started; a stream ends with
+ * DEADLINE_EXCEEDED when it passes (grpc-js) and lets go of everything it held.
+ */
+import {
+  Server,
+  ServerCredentials,
+  status as Status,
+  type Metadata,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type sendUnaryData,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import { videoOfComment, type Engine } from '../../actors/engine.ts';
+import type { Clock } from '../../domain/clock.ts';
+import { TremoloError } from '../../protocol/errors.ts';
+import type { Video } from '../../protocol/model.ts';
+import { bearerToken, type Caller, type TokenService } from '../auth/tokens.ts';
+import type { RateLimits } from '../http/rate-limits.ts';
+import { likeReply } from '../replies.ts';
+import { loadContract, SERVICE_NAME } from './contract.ts';
+import {
+  commentMessage,
+  userMessage,
+  videoMessage,
+  type AddCommentRequest,
+  type DeleteCommentRequest,
+  type FollowRequest,
+  type GetUserRequest,
+  type GetVideosRequest,
+  type LikeRequest,
+  type SubscribeInteractionsRequest,
+  type VideoUpdate,
+  type WatchVideoRequest,
+} from './messages.ts';
+import { serveInteractions, type InteractionBatchMessage, type InteractionSource } from './interactions-stream.ts';
+import { toServiceError } from './status.ts';
+import { serveWatch, VideoFollowers } from './video-stream.ts';
+
+export interface GrpcSettings {
+  host: string;
+  port: number;
+  /** Largest request message accepted (bytes). */
+  maxMessageBytes: number;
+  /** Streams (WatchVideo, SubscribeInteractions) this process serves at once; above it UNAVAILABLE (`E_BUSY`). */
+  maxStreams: number;
+  /** Serve over TLS with this certificate and key (TLS_CERT/TLS_KEY); else in clear text. */
+  tls?: { cert: string; key: string };
+  /** Followed video logs are read again this often without an announcement (a lost one costs at most this). */
+  watchPollMs: number;
+}
+
+export interface GrpcDeps {
+  engine: Engine;
+  tokens: TokenService;
+  limits: RateLimits;
+  clock: Clock;
+  /** Stored media paths -> signed URLs. */
+  presentMedia: (video: Video) => Video;
+  settings: GrpcSettings;
+  /**
+   * The behaviour log's reading side (`engine.interactions`), for SubscribeInteractions.
+   */
+  interactions: InteractionSource;
+  /** Server faults (not what a caller caused). */
+  onError: (err: unknown, context: string) => void;
+}
+
+type Unary<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
+
+/** A user that a call acts as. */
+function actingUser(caller: Caller, requested: string | undefined, required: true): string;
+function actingUser(caller: Caller, requested: string | undefined, required: false): string | undefined;
+function actingUser(caller: Caller, requested: string | undefined, required: boolean): string | undefined {
+  const given = requested === '' ? undefined : requested;
+  if (caller.kind === 'user') {
+    if (given !== undefined && given !== caller.principal.userId) throw new TremoloError('E_FORBIDDEN', 'A user token acts only as its own user: leave user_id empty');
+    return caller.principal.userId;
+  }
+  if (given === undefined && required) throw new TremoloError('E_VALIDATION', 'A service acting for a user names it in user_id', { details: { field: 'user_id' } });
+  return given;
+}
+
+export class GrpcServer {
+  private readonly server: Server;
+  private readonly followers: VideoFollowers;
+  private readonly health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
+  private readonly streams = new Set<ServerWritableStream<unknown, unknown>>();
+  private boundPort = 0;
+
+  constructor(private readonly deps: GrpcDeps) {
+    const { settings } = deps;
+    this.server = new Server({
+      'grpc.max_receive_message_length': settings.maxMessageBytes,
+      'grpc.max_send_message_length': 16 * 1024 * 1024,
+      // a client that vanishes without a FIN is noticed (its streams are freed)
+      'grpc.keepalive_time_ms': 60_000,
+      'grpc.keepalive_timeout_ms': 20_000,
+    });
+    const contract = loadContract();
+    const service = (contract[SERVICE_NAME] as ServiceDefinition | undefined) ?? (() => {
+      throw new Error(`${SERVICE_NAME} is missing from the contract`);
+    })();
+    this.server.addService(service, this.implementation());
+    this.health.addToServer(this.server);
+    new ReflectionService(contract).addToServer(this.server);
+    this.followers = new VideoFollowers({ engine: deps.engine, clock: deps.clock, pollMs: settings.watchPollMs });
+  }
+
+  /** Starts listening; resolves with the port (GRPC_PORT=0 picks a free one). */
+  async listen(): Promise<number> {
+    const { host, port } = this.deps.settings;
+    const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    this.boundPort = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(address, this.credentials(), (err, bound) => (err ? reject(err) : resolve(bound))),
+    );
+    return this.boundPort;
+  }
+
+  private credentials(): ServerCredentials {
+    const { tls } = this.deps.settings;
+    if (!tls) return ServerCredentials.createInsecure();
+    return ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }], false);
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** Streams open now. */
+  get openStreams(): number {
+    return this.streams.size;
+  }
+
+  /**
+   * Graceful stop: health says NOT_SERVING, new calls are refused, open streams end with
+   * UNAVAILABLE (`E_SHUTTING_DOWN`: resume elsewhere from the last offset), unary calls finish.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    this.health.setStatus('', 'NOT_SERVING');
+    this.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+    this.followers.close();
+    const shuttingDown = toServiceError(new TremoloError('E_SHUTTING_DOWN', undefined, { retryAfter: 1 }));
+    // 'error' sets the status the stream ends with (destroy() would end it without one)
+    for (const call of this.streams) call.emit('error', shuttingDown);
+    this.streams.clear();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, timeoutMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private implementation(): UntypedServiceImplementation {
+    const { engine } = this.deps;
+    return {
+      GetVideos: this.unary<GetVideosRequest, unknown>(async (req, caller) => {
+        const ids = req.ids ?? [];
+        if (ids.length === 0) throw new TremoloError('E_VALIDATION', 'ids must hold 1 to 500 video ids', { details: { field: 'ids' } });
+        const viewer = actingUser(caller, req.userId, false);
+        const page = await engine.videosByIds(ids, viewer);
+        const found = new Set(page.items.map((v) => v.id));
+        return {
+          videos: page.items.map((v) => videoMessage(this.deps.presentMedia(v))),
+          missing: ids.filter((id) => !found.has(id)),
+          degraded: page.degraded === true,
+        };
+      }),
+      Like: this.unary<LikeRequest, unknown>(async (req, caller) => likeReply(await engine.like(req.videoId ?? '', actingUser(caller, req.userId, true)))),
+      Unlike: this.unary<LikeRequest, unknown>(async (req, caller) => likeReply(await engine.unlike(req.videoId ?? '', actingUser(caller, req.userId, true)))),
+      AddComment: this.unary<AddCommentRequest, unknown>(async (req, caller) => {
+        const r = await engine.addComment(req.videoId ?? '', actingUser(caller, req.userId, true), {
+          text: req.text ?? '',
+          ...(req.replyTo ? { replyTo: req.replyTo } : {}),
+          ...(req.idempotencyKey ? { idempotencyKey: req.idempotencyKey } : {}),
+        });
+        return { comment: commentMessage(r.comment), duplicate: r.duplicate, counters: r.counters };
+      }),
+      DeleteComment: this.unary<DeleteCommentRequest, unknown>(async (req, caller) => {
+        let userId = actingUser(caller, req.userId, false);
+        if (userId === undefined) {
+          // a service without a user moderates: it deletes as the video's owner may
+          userId = (await engine.getVideo(videoOfComment(req.commentId))).value.ownerId;
+        }
+        const r = await engine.deleteComment(req.commentId ?? '', userId);
+        return { deleted: r.deleted, counters: r.counters };
+      }),
+      Follow: this.unary<FollowRequest, unknown>(async (req, caller) => {
+        const userId = actingUser(caller, req.userId, true);
+        const r = req.unfollow ? await engine.unfollow(userId, req.targetId ?? '') : await engine.follow(userId, req.targetId ?? '');
+        return { changed: r.changed };
+      }),
+      GetUser: this.unary<GetUserRequest, unknown>(async (req) => {
+        const read = await engine.profile(req.userId ?? '');
+        return userMessage(read.value, read.degraded);
+      }),
+      WatchVideo: this.stream<WatchVideoRequest, VideoUpdate>(async (call, caller) => {
+        const userId = caller.kind === 'user' ? caller.principal.userId : undefined;
+        await serveWatch(call, { engine, followers: this.followers }, userId);
+      }),
+      SubscribeInteractions: this.stream<SubscribeInteractionsRequest, InteractionBatchMessage>(async (call, caller) => {
+        if (caller.kind !== 'service') throw new TremoloError('E_FORBIDDEN', 'SubscribeInteractions is for service tokens');
+        await serveInteractions(call, { source: this.deps.interactions, clock: this.deps.clock, idleMs: this.deps.settings.watchPollMs });
+      }),
+    };
+  }
+
+  /** Who calls: from `authorization: Bearer <token>` metadata. Users are rate limited as on REST. */
+  private async caller(metadata: Metadata): Promise<Caller> {
+    const values = metadata.get('authorization');
+    const header = values.length === 1 && typeof values[0] === 'string' ? values[0] : undefined;
+    if (values.length > 1) throw new TremoloError('E_TOKEN_INVALID', 'Send one authorization entry');
+    const caller = await this.deps.tokens.verifyCaller(bearerToken(header));
+    if (caller.kind === 'user') await this.deps.limits.consumeUser(caller.principal.userId);
+    return caller;
+  }
+
+  private unary<Req, Res>(handle: (req: Req, caller: Caller) => Promise<Res>): Unary<Req, Res> {
+    return (call, callback) => {
+      void (async () => {
+        if (deadlinePassed(call.getDeadline(), this.deps.clock)) {
+          throw new TremoloError('E_REQUEST_TIMEOUT', 'The call\'s deadline passed before it started');
+        }
+        const caller = await this.caller(call.metadata);
+        return handle(call.request, caller);
+      })().then(
+        (res) => callback(null, res),
+        (err: unknown) => this.fail(err, callback),
+      );
+    };
+  }
+
+  private stream<Req, Res>(handle: (call: ServerWritableStream<Req, Res>, caller: Caller) => Promise<void>) {
+    return (call: ServerWritableStream<Req, Res>) => {
+      const held = call as ServerWritableStream<unknown, unknown>;
+      void (async () => {
+        if (this.streams.size >= this.deps.settings.maxStreams) {
+          throw new TremoloError('E_BUSY', `This server serves ${this.deps.settings.maxStreams} streams at once (GRPC_MAX_STREAMS)`, { retryAfter: 1 });
+        }
+        this.streams.add(held);
+        try {
+          const caller = await this.caller(call.metadata);
+          await handle(call, caller);
+        } finally {
+          this.streams.delete(held);
+        }
+      })().then(
+        () => {
+          if (!call.cancelled && !call.destroyed && !call.writableEnded) call.end();
+        },
+        (err: unknown) => {
+          if (call.cancelled || call.destroyed || call.writableEnded) return;
+          call.emit('error', this.serviceError(err));
+        },
+      );
+    };
+  }
+
+  private fail<Res>(err: unknown, callback: sendUnaryData<Res>): void {
+    callback(this.serviceError(err));
+  }
+
+  private serviceError(err: unknown) {
+    const e = toServiceError(err);
+    if (e.code === Status.INTERNAL) this.deps.onError(err, 'gRPC call failed');
+    return e;
+  }
+}
+
+function deadlinePassed(deadline: ReturnType<ServerUnaryCall<unknown, unknown>['getDeadline']>, clock: Pick<Clock, 'now'>): boolean {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) && at <= clock.now();
+}
