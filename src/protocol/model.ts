@@ -68,6 +68,10 @@ export interface Video extends VideoRecord {
   counters: Counters;
   /** Present when the caller is signed in. */
   likedByMe?: boolean;
+  /** How many users keep the video in their favorites (on single-video reads). */
+  favorites?: number;
+  /** On single-video reads by a signed-in caller. */
+  favoritedByMe?: boolean;
 }
 
 export interface Comment {
@@ -76,8 +80,28 @@ export interface Comment {
   videoId: string;
   authorId: string;
   text: string;
+  /**
+   * The comment this one answers (any comment of the video): `replyToCommentId` under its
+   * old name, so clients that knew only flat comments keep working.
+   */
   replyTo?: string;
   createdAt: string;
+  /** A reply's thread: the top-level comment it hangs under (absent: a top-level comment). */
+  threadId?: string;
+  /** The author of the comment answered (`replyTo`), so a reply to a reply names whom it answers. */
+  replyToUserId?: string;
+}
+
+/** A comment as thread listings show it: with its counts, and for a signed-in reader whether they like it. */
+export interface CommentView extends Comment {
+  /** Exact: the number of users who like the comment. */
+  likes: number;
+  /** Replies in its thread (top-level comments only; 0 for a reply). */
+  replies: number;
+  /** Present when the reader is signed in. */
+  likedByMe?: boolean;
+  /** True for the comment the video's owner pinned. */
+  pinned?: boolean;
 }
 
 export interface UserProfile {
@@ -100,7 +124,11 @@ export interface UserProfile {
 export type VideoEvent =
   | { offset: number; type: 'counters'; counters: Counters }
   | { offset: number; prev: number; type: 'comment:added'; comment: Comment }
-  | { offset: number; prev: number; type: 'comment:deleted'; commentId: string; version: number };
+  | { offset: number; prev: number; type: 'comment:deleted'; commentId: string; version: number }
+  /** A comment's like count after a turn that changed it (one per comment per turn; coalesced in delivery). */
+  | { offset: number; type: 'comment:counters'; commentId: string; likes: number }
+  /** The video's pinned comment changed (`commentId` null: unpinned). */
+  | { offset: number; type: 'comment:pinned'; commentId: string | null };
 
 export interface Page<T> {
   items: T[];
@@ -117,4 +145,8 @@ export interface PageRequest {
 export type Notification =
   | { type: 'video:liked'; videoId: string; likerIds: string[]; likes: number }
   | { type: 'video:commented'; videoId: string; commentId: string; authorId: string; text: string }
-  | { type: 'user:followed'; followerId: string; followers?: number };
+  | { type: 'user:followed'; followerId: string; followers?: number }
+  /** Someone liked your comment (one notification per comment per turn, however many likes). */
+  | { type: 'comment:liked'; videoId: string; commentId: string; likerIds: string[]; likes: number }
+  /** Someone saved your video to their favorites. */
+  | { type: 'video:favorited'; videoId: string; userId: string; favorites: number };

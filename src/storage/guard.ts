@@ -59,6 +59,8 @@ export function guardStore(store: Store, opts: GuardOptions): { store: Store; br
     feeds: wrap(store.feeds),
     jobs: wrap(store.jobs),
     uploads: wrap(store.uploads),
+    comments: wrap(store.comments),
+    favorites: wrap(store.favorites),
     // the readiness probe must see the real state, not the breaker's
     ping: () => store.ping(),
     close: () => store.close(),

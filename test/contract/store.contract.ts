@@ -8,6 +8,7 @@ import type { Comment, TagInfo, VideoEvent, VideoRecord } from '../../src/protoc
 import { TsidGenerator } from '../../src/domain/ids.ts';
 import { eventually } from '../helpers/eventually.ts';
 import type { Store, UserRecord } from '../../src/storage/store.ts';
+import { socialContract } from './social.contract.ts';
 
 export const CONTRACT_LIMITS = { eventLogMax: 20, viewDedupS: 60 };
 
@@ -184,6 +185,8 @@ export function storeContract(
         assert.equal(await store.users.profile('0000000000000'), null);
       });
     });
+
+    socialContract({ store: () => store, user, video, ids });
 
     describe('videos', () => {
       it('creates and reads with zero counters and an epoch', async () => {

@@ -6,8 +6,10 @@
  * (users.ts, videos.ts, feeds.ts, jobs.ts, uploads.ts), all over one MemoryTables object (tables.ts).
  */
 import type { JobStore } from '../jobs.ts';
-import type { FeedStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
+import type { CommentThreadStore, FavoriteStore, FeedStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
 import type { UploadStore } from '../uploads.ts';
+import { MemoryCommentThreads } from './comments.ts';
+import { MemoryFavorites } from './favorites.ts';
 import { MemoryFeeds } from './feeds.ts';
 import { MemoryJobs } from './jobs.ts';
 import { memoryTables } from './tables.ts';
@@ -22,6 +24,8 @@ export class MemoryStore implements Store {
   readonly feeds: FeedStore;
   readonly jobs: JobStore;
   readonly uploads: UploadStore;
+  readonly comments: CommentThreadStore;
+  readonly favorites: FavoriteStore;
 
   constructor(limits: StoreLimits) {
     const tables = memoryTables();
@@ -30,6 +34,8 @@ export class MemoryStore implements Store {
     this.feeds = new MemoryFeeds(tables);
     this.jobs = new MemoryJobs(tables);
     this.uploads = new MemoryUploads(tables);
+    this.comments = new MemoryCommentThreads(tables, limits);
+    this.favorites = new MemoryFavorites(tables);
   }
 
   async ping(): Promise<void> {}

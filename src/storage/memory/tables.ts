@@ -8,6 +8,8 @@ import type { Comment, Counters, VideoEvent, VideoRecord } from '../../protocol/
 import type { JobRecord } from '../jobs.ts';
 import { SortedIds } from '../sorted-ids.ts';
 import type { UserRecord } from '../store.ts';
+import type { CommentThreadsRow } from './comments.ts';
+import type { FavoritesTables } from './favorites.ts';
 
 export interface UserRow {
   record: UserRecord;
@@ -31,6 +33,8 @@ export interface VideoRow {
   /** Offset of the newest comment event (the `prev` of the next one). */
   lastComment: number;
   epoch: string;
+  /** Threads, comment likes, the pin (comments.ts). */
+  threads: CommentThreadsRow;
 }
 
 export interface MemoryTables {
@@ -48,10 +52,12 @@ export interface MemoryTables {
   readonly jobs: Map<string, JobRecord>;
   /** Owner id -> bytes reserved by their uploads, and per upload its bytes and the videos showing its media. */
   readonly quotas: Map<string, { used: number; uploads: Map<string, { bytes: number; videos: Set<string> }> }>;
+  /** Who keeps which video (favorites.ts). */
+  readonly favorites: FavoritesTables;
 }
 
 export function memoryTables(): MemoryTables {
-  return { users: new Map(), handles: new Map(), videos: new Map(), tags: new Map(), hotScores: new Map(), jobs: new Map(), quotas: new Map() };
+  return { users: new Map(), handles: new Map(), videos: new Map(), tags: new Map(), hotScores: new Map(), jobs: new Map(), quotas: new Map(), favorites: { byVideo: new Map(), byUser: new Map() } };
 }
 
 export const copy = <T>(value: T): T => structuredClone(value);

@@ -13,10 +13,12 @@
  */
 import { Cluster, Redis } from 'ioredis';
 import type { JobStore } from '../jobs.ts';
-import type { FeedStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
+import type { CommentThreadStore, FavoriteStore, FeedStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
 import type { UploadStore } from '../uploads.ts';
 import { closeClient, connectClient, type RedisClientOptions, type RedisConnection } from './connection.ts';
 import type { RedisContext } from './context.ts';
+import { RedisCommentThreads } from './comments.ts';
+import { RedisFavorites } from './favorites.ts';
 import { RedisFeeds } from './feeds.ts';
 import { RedisJobs } from './jobs.ts';
 import { RedisKeys } from './keys.ts';
@@ -45,6 +47,8 @@ export class RedisStore implements Store {
   readonly feeds: FeedStore;
   readonly jobs: JobStore;
   readonly uploads: UploadStore;
+  readonly comments: CommentThreadStore;
+  readonly favorites: FavoriteStore;
   readonly #client: RedisClient;
   /** True when connect() made the client, so close() closes it. */
   #owned = false;
@@ -61,6 +65,8 @@ export class RedisStore implements Store {
     this.feeds = new RedisFeeds(ctx);
     this.jobs = new RedisJobs(ctx);
     this.uploads = new RedisUploads(ctx);
+    this.comments = new RedisCommentThreads(ctx);
+    this.favorites = new RedisFavorites(ctx);
   }
 
   /** A store on a connection's main client; the connection owns it (close() leaves it open). */

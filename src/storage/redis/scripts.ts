@@ -27,6 +27,10 @@ export const SCRIPT_NAMES = [
   'video-comments',
   'video-delete',
   'video-tagging',
+  'comment-threads',
+  'comment-replies',
+  'favorite-video',
+  'favorite-user',
   'user-follow',
   'user-list',
   'user-videos',
@@ -61,6 +65,8 @@ const FAILURES = {
   [-3]: 'E_COMMENT_NOT_FOUND',
   [-4]: 'E_FORBIDDEN',
   [-5]: 'E_REPLY_TARGET',
+  [-6]: 'E_BAD_CURSOR',
+  [-7]: 'E_PIN_TARGET',
 } as const satisfies Record<number, ErrorCode>;
 
 export type ScriptFailureCode = (typeof FAILURES)[keyof typeof FAILURES];

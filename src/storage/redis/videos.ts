@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { TremoloError } from '../../protocol/errors.ts';
 import type { Comment, Counters, Page, PageRequest, TagInfo, VideoEvent, VideoRecord } from '../../protocol/model.ts';
 import { decodeCursor, pageOf } from '../cursor.ts';
+import { COMMENT_TOP_DEFAULTS } from '../store.ts';
 import type { CommentOrder, EventRange, VideoBatchResult, VideoOp, VideoOpResult, VideoState, VideoStore } from '../store.ts';
 import { asArray, copy, exclusive, type RedisContext } from './context.ts';
 import { failureCode, io, isScriptFailure, scriptFailure } from './scripts.ts';
@@ -56,6 +57,9 @@ export class RedisVideos implements VideoStore {
     // leaves the video in place, so a retry finds it and finishes.
     const tags = taggingJson ? (JSON.parse(taggingJson) as TagInfo).tags : [];
     await Promise.all([io(() => client.zrem(keys.userVideos(owner), id)), this.moveTags(id, tags, [])]);
+    // its comment threads and favoriters: the same slot, gone before the video itself
+    const ck = keys.comments(id);
+    await io(() => client.del(ck.info, ck.threads, ck.likes, ck.top, keys.favoriters(id)));
     return (await scripts.run('video-delete', keys.videoAll(id), [])) === 1;
   }
 
@@ -64,7 +68,7 @@ export class RedisVideos implements VideoStore {
     // client-supplied text (idempotency keys, comment JSON) travels as separate ARGV
     // entries, so cjson never has to decode it (it rejects lone surrogate escapes)
     const text: string[] = [];
-    const FIRST_TEXT_ARG = 6;
+    const FIRST_TEXT_ARG = 7;
     const wire = ops.map((op): WireOp => {
       switch (op.type) {
         case 'like':
@@ -77,18 +81,27 @@ export class RedisVideos implements VideoStore {
           const n = FIRST_TEXT_ARG + text.length;
           text.push(op.idempotencyKey, JSON.stringify(op.comment));
           const c = op.comment;
-          return c.replyTo === undefined ? ['c', c.authorId, c.id, n] : ['c', c.authorId, c.id, n, c.replyTo];
+          const createdMs = Date.parse(c.createdAt);
+          return c.replyTo === undefined ? ['c', c.authorId, c.id, n, createdMs] : ['c', c.authorId, c.id, n, createdMs, c.replyTo];
         }
         case 'deleteComment':
           return ['d', op.commentId, op.userId];
+        case 'likeComment':
+          return ['L', op.commentId, op.userId];
+        case 'unlikeComment':
+          return ['U', op.commentId, op.userId];
+        case 'pinComment':
+          return ['p', op.commentId ?? '', op.userId];
       }
     });
-    const reply = await scripts.run('video-apply', keys.videoAll(videoId), [
+    const ck = keys.comments(videoId);
+    const reply = await scripts.run('video-apply', [...keys.videoAll(videoId), ck.info, ck.threads, ck.likes, ck.top], [
       JSON.stringify(wire),
       opts.now,
       limits.viewDedupS * 1000,
       limits.eventLogMax,
       randomUUID(),
+      limits.commentTopHalfLifeS ?? COMMENT_TOP_DEFAULTS.commentTopHalfLifeS,
       ...text,
     ]);
     if (isScriptFailure(reply)) throw scriptFailure(reply);
@@ -186,7 +199,7 @@ export class RedisVideos implements VideoStore {
 function opResult(op: VideoOp, raw: unknown): VideoOpResult {
   if (isScriptFailure(raw)) {
     const code = failureCode(raw);
-    if (code === 'E_COMMENT_NOT_FOUND' || code === 'E_FORBIDDEN' || code === 'E_REPLY_TARGET') return { ok: false, code };
+    if (code === 'E_COMMENT_NOT_FOUND' || code === 'E_FORBIDDEN' || code === 'E_REPLY_TARGET' || code === 'E_PIN_TARGET') return { ok: false, code };
     throw new TremoloError('E_INTERNAL', undefined, { cause: new Error(`video-apply answered ${code} for one ${op.type}`) });
   }
   switch (op.type) {
@@ -195,7 +208,18 @@ function opResult(op: VideoOp, raw: unknown): VideoOpResult {
       return { ok: true, type: op.type, changed: raw === 1 };
     case 'view':
       return { ok: true, type: 'view', counted: raw === 1 };
+    case 'likeComment':
+    case 'unlikeComment': {
+      const [changed, likes, authorId] = raw as [number, number, string];
+      return { ok: true, type: op.type, changed: changed === 1, likes, authorId };
+    }
+    case 'pinComment': {
+      const [changed, pinned] = raw as [number, string];
+      return { ok: true, type: 'pinComment', changed: changed === 1, pinned: pinned === '' ? null : pinned };
+    }
     case 'comment':
+      // a new reply: stored with its thread fields
+      if (Array.isArray(raw)) return { ok: true, type: 'comment', comment: JSON.parse(String(raw[1])) as Comment, duplicate: false };
       if (typeof raw === 'string') return { ok: true, type: 'comment', comment: JSON.parse(raw) as Comment, duplicate: true };
       // 2: a retry whose original was deleted since; like the memory driver, echo the op's comment
       return { ok: true, type: 'comment', comment: copy(op.comment), duplicate: raw !== 1 };
