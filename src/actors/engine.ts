@@ -16,11 +16,12 @@ import { boundTagging, TagTokenizer } from '../domain/tags.ts';
 import { requireText } from '../domain/text.ts';
 import type { Metrics } from '../metrics.ts';
 import { TremoloError } from '../protocol/errors.ts';
-import type { Comment, Counters, MediaRefs, Page, PageRequest, TagInfo, UserProfile, Video, VideoEvent, VideoRecord } from '../protocol/model.ts';
+import type { Comment, CommentView, Counters, MediaRefs, Page, PageRequest, TagInfo, UserProfile, Video, VideoEvent, VideoRecord } from '../protocol/model.ts';
 import type { InvalidationBus } from '../storage/cache/invalidation.ts';
 import { decodeCursor, decodeOffsetCursor, encodeCursor } from '../storage/cursor.ts';
-import type { CommentOrder, Store, UserRecord, VideoState } from '../storage/store.ts';
+import type { CommentOrder, Store, ThreadOrder, UserRecord, VideoState } from '../storage/store.ts';
 import type { EventSink } from './events.ts';
+import { FAVORITES_ACTOR, favoritesActor, type FavoriteReply } from './favorites-actor.ts';
 import { FeedService, type FeedOptions } from './feed.ts';
 import { HotScores } from './hot-scores.ts';
 import { Invalidations, type Change, type ChangeSource } from './invalidations.ts';
@@ -30,8 +31,10 @@ import { USER_ACTOR, userActor, type UserReply } from './user-actor.ts';
 import {
   VIDEO_ACTOR,
   videoActor,
+  type CommentLikeReply,
   type CommentReply,
   type DeleteCommentReply,
+  type PinReply,
   type LikeReply,
   type VideoMsg,
   type VideoSnapshot,
@@ -134,6 +137,7 @@ export class Engine {
       USER_ACTOR,
       userActor({ store, sink, onFollowsChanged: (userIds) => userIds.forEach((userId) => this.invalidations.changed({ kind: 'user', userId })) }),
     );
+    this.actors.register(FAVORITES_ACTOR, favoritesActor({ store, sink, ids }));
     this.feed = new FeedService({
       store,
       sink,
@@ -256,8 +260,14 @@ export class Engine {
     if (!r.value) throw new TremoloError('E_VIDEO_NOT_FOUND');
     const video: Video = { ...r.value.video, counters: r.value.counters };
     if (viewerId !== undefined && !r.degraded) {
-      video.likedByMe = (await this.deps.store.videos.likedByUser(viewerId, [videoId]))[0] ?? false;
+      const [liked, favorited] = await Promise.all([
+        this.deps.store.videos.likedByUser(viewerId, [videoId]),
+        this.deps.store.favorites.favoritedBy(viewerId, [videoId]),
+      ]);
+      video.likedByMe = liked[0] ?? false;
+      video.favoritedByMe = favorited[0] ?? false;
     }
+    if (!r.degraded) video.favorites = (await this.deps.store.favorites.counts([videoId]))[0] ?? 0;
     return { value: video, degraded: r.degraded };
   }
 
@@ -337,6 +347,84 @@ export class Engine {
   async comments(videoId: string, order: CommentOrder, page: PageRequest): Promise<Page<Comment>> {
     requireId('videoId', videoId);
     return this.deps.store.videos.comments(videoId, order, page);
+  }
+
+  // ------------------------------------------------------------ comment threads, comment likes, pin
+
+  /** Likes a comment (idempotent); its author is notified of new likes. */
+  async likeComment(commentId: string, userId: string): Promise<CommentLikeReply> {
+    requireId('userId', userId);
+    return this.videoWrite(videoOfComment(commentId), { type: 'likeComment', commentId, userId });
+  }
+
+  async unlikeComment(commentId: string, userId: string): Promise<CommentLikeReply> {
+    requireId('userId', userId);
+    return this.videoWrite(videoOfComment(commentId), { type: 'unlikeComment', commentId, userId });
+  }
+
+  /** The video's owner pins a top-level comment of it, or unpins (`commentId` null). */
+  async pinComment(videoId: string, commentId: string | null, userId: string): Promise<PinReply> {
+    requireId('userId', userId);
+    if (commentId !== null && videoOfComment(commentId) !== videoId) throw new TremoloError('E_COMMENT_NOT_FOUND');
+    return this.videoWrite(videoId, { type: 'pinComment', commentId, userId });
+  }
+
+  /** Top-level comments with their counts; the pinned one leads the first page. */
+  async commentThreads(videoId: string, order: ThreadOrder, page: PageRequest, viewerId?: string): Promise<Page<CommentView>> {
+    requireId('videoId', videoId);
+    if (order !== 'newest' && order !== 'top') throw new TremoloError('E_VALIDATION', 'order must be newest or top', { details: { field: 'order' } });
+    return this.deps.store.comments.threads(videoId, order, { ...page, ...(viewerId !== undefined ? { viewerId } : {}) }, { now: this.deps.clock.now() });
+  }
+
+  /** A thread's replies, oldest first. */
+  async commentReplies(commentId: string, page: PageRequest, viewerId?: string): Promise<Page<CommentView>> {
+    const videoId = videoOfComment(commentId);
+    return this.deps.store.comments.replies(videoId, commentId, { ...page, ...(viewerId !== undefined ? { viewerId } : {}) });
+  }
+
+  // ------------------------------------------------------------ favorites
+
+  /** Saves a video to the user's favorites (idempotent); the owner is notified of a new one. */
+  async favorite(videoId: string, userId: string): Promise<FavoriteReply> {
+    requireId('userId', userId);
+    const { value } = await this.getVideo(videoId);
+    return this.actors.ask(FAVORITES_ACTOR, userId, { type: 'favorite', videoId, ownerId: value.ownerId });
+  }
+
+  /** Takes a video out of the user's favorites (idempotent; works for a deleted video too). */
+  async unfavorite(videoId: string, userId: string): Promise<FavoriteReply> {
+    requireId('userId', userId);
+    requireId('videoId', videoId);
+    return this.actors.ask(FAVORITES_ACTOR, userId, { type: 'unfavorite', videoId });
+  }
+
+  /**
+   * A user's favorites, latest saved first. Private unless the owner made the list public:
+   * anyone else gets E_FAVORITES_PRIVATE.
+   */
+  async favorites(userId: string, page: PageRequest, viewerId?: string): Promise<VideoPage> {
+    await this.profile(userId);
+    if (viewerId !== userId && !(await this.deps.store.favorites.isPublic(userId))) throw new TremoloError('E_FAVORITES_PRIVATE');
+    const ids = await this.deps.store.favorites.list(userId, page);
+    // deleted videos drop out of the page (which may then be short: follow its cursor)
+    return this.reads.videoPage(ids.items, ids.nextCursor, viewerId);
+  }
+
+  /** The user's own settings. */
+  async settings(userId: string): Promise<{ favoritesPublic: boolean }> {
+    await this.profile(userId);
+    return { favoritesPublic: await this.deps.store.favorites.isPublic(userId) };
+  }
+
+  async updateSettings(userId: string, input: { favoritesPublic?: unknown }): Promise<{ favoritesPublic: boolean }> {
+    await this.profile(userId);
+    if (input.favoritesPublic !== undefined) {
+      if (typeof input.favoritesPublic !== 'boolean') {
+        throw new TremoloError('E_VALIDATION', 'favoritesPublic must be a boolean', { details: { field: 'favoritesPublic' } });
+      }
+      await this.deps.store.favorites.setPublic(userId, input.favoritesPublic);
+    }
+    return this.settings(userId);
   }
 
   /** Counters from the video's actor (fresh within ACTOR_READ_STALE_MS). */
