@@ -28,6 +28,7 @@ import { authRoutes } from './transport/http/routes/auth.ts';
 import { docsRoutes } from './transport/http/routes/docs.ts';
 import { feedRoutes } from './transport/http/routes/feeds.ts';
 import { healthRoutes } from './transport/http/routes/health.ts';
+import { socialRoutes } from './transport/http/routes/social.ts';
 import { userRoutes } from './transport/http/routes/users.ts';
 import { VideoJson } from './transport/http/video-json.ts';
 import { videoRoutes } from './transport/http/routes/videos.ts';
@@ -67,7 +68,13 @@ export interface Tremolo {
 export async function startTremolo(config: Config, opts: StartOptions = {}): Promise<Tremolo> {
   const clock = opts.clock ?? systemClock;
   const metrics = createMetrics();
-  const limits = { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS };
+  const limits = {
+    eventLogMax: config.eventLogMax,
+    viewDedupS: config.viewDedupS,
+    commentTopHalfLifeS: config.commentTopHalfLifeS,
+    commentTopSnapshotS: config.commentTopSnapshotS,
+    commentTopMax: config.commentTopMax,
+  };
   const closers: (() => Promise<unknown>)[] = [];
   let shuttingDown = false;
 
@@ -201,6 +208,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   });
   await app.register(media.routes);
   await app.register(userRoutes, { engine, videoJson });
+  await app.register(socialRoutes, { engine, videoJson });
   await app.register(feedRoutes, { engine, videoJson });
   await app.register(webRoutes, { publicUrl: config.publicUrl });
 
