@@ -1,8 +1,8 @@
 /**
  * Every setting tremolo reads, declared once: name, default, parser and meaning.
  * `loadConfig(env)` reads them all and validates them together, so a bad value stops
- * start-up with one message naming each variable and what it allows. The README's
- * configuration table is generated from SETTINGS (`tremolo config`) and a test
+ * start-up with one message naming each variable and what it allows. The configuration
+ * table in docs/operations.md is generated from SETTINGS (`tremolo config`) and a test
  * keeps the two in step.
  *
  * No secret has a built-in value. An unset JWT_SECRET or MEDIA_SECRET is replaced by a
@@ -374,7 +374,7 @@ export function isLoopback(host: string): boolean {
   return isIP(host) === 4 && host.startsWith('127.');
 }
 
-/** The README table: `| Variable | Default | Meaning |`. */
+/** The table of docs/operations.md: `| Variable | Default | Meaning |`. */
 export function configTable(): string {
   const rows = Object.values(SETTINGS).map(
     (s) => `| \`${s.env}\` | ${s.default === '' ? '(unset)' : `\`${s.default}\``} | ${s.doc} |`,
