@@ -8,7 +8,7 @@ import type { AppContext } from './context.ts';
 import { h, messageOf } from './dom.ts';
 import { VideoCard } from './video-card.ts';
 
-export type FeedKind = 'hot' | 'following';
+export type FeedKind = 'hot' | 'following' | 'favorites';
 
 export class FeedView {
   readonly el: HTMLElement;
@@ -36,6 +36,8 @@ export class FeedView {
     this.#on('counters', (c) => this.#cards.get(c.videoId)?.onCounters(c));
     this.#on('comment', (c) => this.#cards.get(c.videoId)?.onComment(c));
     this.#on('commentDeleted', (d) => this.#cards.get(d.videoId)?.onCommentDeleted(d.commentId));
+    this.#on('commentCounters', (c) => this.#cards.get(c.videoId)?.onCommentLikes(c.commentId, c.likes));
+    this.#on('commentPinned', (p) => this.#cards.get(p.videoId)?.onPinned(p.commentId));
     this.#on('reset', (r) => this.#cards.get(r.videoId)?.onSnapshot(r.snapshot, true));
     this.#on('videoDeleted', (d) => this.#remove(d.videoId));
   }
@@ -52,7 +54,8 @@ export class FeedView {
     this.#loading = true;
     try {
       const q = { limit: 5, ...(this.#cursor ? { cursor: this.#cursor } : {}) };
-      const page: Page<Video> = this.kind === 'hot' ? await this.ctx.http.hot(q) : await this.ctx.http.feed(q);
+      const page: Page<Video> =
+        this.kind === 'hot' ? await this.ctx.http.hot(q) : this.kind === 'favorites' ? await this.ctx.http.favorites(this.ctx.me.id, q) : await this.ctx.http.feed(q);
       for (const v of page.items) this.#add(v, false);
       this.#cursor = page.nextCursor;
       this.#done = !page.nextCursor;
@@ -82,6 +85,7 @@ export class FeedView {
   }
 
   #emptyText(): string {
+    if (this.kind === 'favorites') return 'No favorites yet: save a video with the bookmark button.';
     return this.kind === 'following' ? 'Nothing here yet: follow someone from the For you feed.' : 'No videos yet: upload the first one.';
   }
 

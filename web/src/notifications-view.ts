@@ -35,10 +35,11 @@ export class NotificationsView {
     this.#list.querySelector('.empty')?.remove();
     const who = h('span', { class: 'who' });
     const item = h('li', { 'data-type': n.type }, who, ' ', this.#describe(n));
-    if (n.type === 'video:liked') {
+    if (n.type === 'video:liked' || n.type === 'comment:liked') {
       this.ctx.people.label(who, n.likerIds[0] ?? '');
       if (n.likerIds.length > 1) item.append(` (and ${n.likerIds.length - 1} more)`);
     } else if (n.type === 'video:commented') this.ctx.people.label(who, n.authorId);
+    else if (n.type === 'video:favorited') this.ctx.people.label(who, n.userId);
     else this.ctx.people.label(who, n.followerId);
     this.#list.prepend(item);
     while (this.#list.children.length > MAX_KEPT) this.#list.lastElementChild?.remove();
@@ -53,6 +54,10 @@ export class NotificationsView {
         return `commented: “${n.text}”`;
       case 'user:followed':
         return 'started following you';
+      case 'comment:liked':
+        return `liked your comment (${n.likes} ♥)`;
+      case 'video:favorited':
+        return `saved your video (${n.favorites} saved)`;
     }
   }
 
