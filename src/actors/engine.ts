@@ -260,14 +260,8 @@ export class Engine {
     if (!r.value) throw new TremoloError('E_VIDEO_NOT_FOUND');
     const video: Video = { ...r.value.video, counters: r.value.counters };
     if (viewerId !== undefined && !r.degraded) {
-      const [liked, favorited] = await Promise.all([
-        this.deps.store.videos.likedByUser(viewerId, [videoId]),
-        this.deps.store.favorites.favoritedBy(viewerId, [videoId]),
-      ]);
-      video.likedByMe = liked[0] ?? false;
-      video.favoritedByMe = favorited[0] ?? false;
+      video.likedByMe = (await this.deps.store.videos.likedByUser(viewerId, [videoId]))[0] ?? false;
     }
-    if (!r.degraded) video.favorites = (await this.deps.store.favorites.counts([videoId]))[0] ?? 0;
     return { value: video, degraded: r.degraded };
   }
 
@@ -389,6 +383,14 @@ export class Engine {
     requireId('userId', userId);
     const { value } = await this.getVideo(videoId);
     return this.actors.ask(FAVORITES_ACTOR, userId, { type: 'favorite', videoId, ownerId: value.ownerId });
+  }
+
+  /** A video's favorite count, and with a viewer whether they keep it. */
+  async favoriteState(videoId: string, viewerId?: string): Promise<{ videoId: string; favorites: number; favoritedByMe?: boolean }> {
+    await this.getVideo(videoId);
+    const { favorites } = this.deps.store;
+    const [count, mine] = await Promise.all([favorites.counts([videoId]), viewerId === undefined ? undefined : favorites.favoritedBy(viewerId, [videoId])]);
+    return { videoId, favorites: count[0] ?? 0, ...(mine ? { favoritedByMe: mine[0] ?? false } : {}) };
   }
 
   /** Takes a video out of the user's favorites (idempotent; works for a deleted video too). */

@@ -84,6 +84,10 @@ export class HttpClient {
   unfavorite(videoId: string) {
     return this.request<FavoriteReply>('DELETE', `/v1/videos/${videoId}/favorite`);
   }
+  /** A video's favorite count, and with a token whether you keep it. */
+  favoriteState(videoId: string) {
+    return this.request<{ videoId: string; favorites: number; favoritedByMe?: boolean }>('GET', `/v1/videos/${videoId}/favorite`);
+  }
   /** A user's favorites (yours, or anyone's public list). */
   favorites(userId: string, q: { cursor?: string; limit?: number } = {}) {
     return this.request<Page<Video>>('GET', `/v1/users/${userId}/favorites${query(q)}`);

@@ -68,10 +68,6 @@ export interface Video extends VideoRecord {
   counters: Counters;
   /** Present when the caller is signed in. */
   likedByMe?: boolean;
-  /** How many users keep the video in their favorites (on single-video reads). */
-  favorites?: number;
-  /** On single-video reads by a signed-in caller. */
-  favoritedByMe?: boolean;
 }
 
 export interface Comment {

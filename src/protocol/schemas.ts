@@ -95,8 +95,6 @@ export const video = {
     },
     counters,
     likedByMe: { type: 'boolean' },
-    favorites: { type: 'integer', description: 'How many users keep the video in their favorites (single-video reads)' },
-    favoritedByMe: { type: 'boolean', description: 'With a token, on single-video reads' },
     degraded: { type: 'boolean', description: 'Served from cache while storage is unavailable' },
   },
 } as const;

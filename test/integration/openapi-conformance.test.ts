@@ -197,6 +197,7 @@ describe('the OpenAPI document', () => {
     unpinComment: async () => probe({ token: alice.token, path: { id: videoId } }),
     favoriteVideo: async () => probe({ token: bob.token, path: { id: videoId } }),
     unfavoriteVideo: async () => probe({ token: bob.token, path: { id: videoId } }),
+    getFavoriteState: async () => probe({ token: bob.token, path: { id: videoId } }),
     listFavorites: async () => probe({ token: bob.token, path: { id: bob.id }, query: { limit: '5' } }),
     getSettings: async () => probe({ token: bob.token }),
     updateSettings: async () => probe({ token: bob.token, body: { favoritesPublic: false } }),

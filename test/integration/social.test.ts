@@ -150,7 +150,7 @@ for (const driver of ['memory', 'redis'] as const) {
       assert.equal((await cb.favorite(v1.id)).changed, false);
       assert.equal((await b.http.favorite(v2.id)).favorites, 1);
       assert.equal((await c.http.favorite(v1.id)).favorites, 2);
-      const seen = await b.http.getVideo(v1.id);
+      const seen = await b.http.favoriteState(v1.id);
       assert.deepEqual([seen.favorites, seen.favoritedByMe], [2, true]);
       await eventually(() => notes.filter((n) => n.type === 'video:favorited').length === 3, 'the owner to hear of 3 favorites');
 

@@ -376,7 +376,7 @@ export class VideoCard {
 
   async #loadFavorite(): Promise<void> {
     try {
-      const v = await this.ctx.http.getVideo(this.video.id);
+      const v = await this.ctx.http.favoriteState(this.video.id);
       this.#favorited = v.favoritedByMe ?? false;
       this.#favorites = v.favorites ?? 0;
       this.#renderFavorite();

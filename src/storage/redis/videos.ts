@@ -1,6 +1,6 @@
 /**
  * Videos on Redis: each video's keys share one hash tag, so every write to a video is one
- * script on one slot (video-apply-8.lua holds the rules); the owner's outbox and the tag
+ * script on one slot (video-apply-12.lua holds the rules); the owner's outbox and the tag
  * indexes are other slots, written as idempotent steps around it.
  */
 import { randomUUID } from 'node:crypto';
@@ -195,7 +195,7 @@ export class RedisVideos implements VideoStore {
   }
 }
 
-/** One video-apply per-op reply -> the op's result (codes in video-apply-8.lua). */
+/** One video-apply per-op reply -> the op's result (codes in video-apply-12.lua). */
 function opResult(op: VideoOp, raw: unknown): VideoOpResult {
   if (isScriptFailure(raw)) {
     const code = failureCode(raw);

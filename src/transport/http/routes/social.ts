@@ -181,6 +181,29 @@ export async function socialRoutes(app: FastifyInstance, deps: { engine: Engine;
     });
   }
 
+  app.get<{ Params: { id: string } }>(
+    '/v1/videos/:id/favorite',
+    {
+      preHandler: app.optionalUser,
+      schema: {
+        tags: ['favorites'],
+        operationId: 'getFavoriteState',
+        summary: "A video's favorite count, and with a token whether you keep it",
+        security: optionalAuth,
+        params: schemas.idParams,
+        response: {
+          200: {
+            type: 'object',
+            required: ['videoId', 'favorites'],
+            properties: { videoId: schemas.id, favorites: { type: 'integer' }, favoritedByMe: { type: 'boolean', description: 'With a token' } },
+          },
+          ...errorResponses('E_VIDEO_NOT_FOUND', 'E_STORAGE_UNAVAILABLE'),
+        },
+      },
+    },
+    async (req) => engine.favoriteState(req.params.id, req.principal?.userId),
+  );
+
   app.get<{ Params: { id: string }; Querystring: { cursor?: string; limit: number } }>(
     '/v1/users/:id/favorites',
     {
