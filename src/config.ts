@@ -11,6 +11,7 @@
  */
 import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
+import type { TaggerOptions } from './workers/tasks/tag/types.ts';
 
 type Parser<T> = (raw: string) => T;
 
@@ -58,6 +59,17 @@ const bool: Parser<boolean> = (raw) => {
 };
 
 const str: Parser<string> = (raw) => raw;
+
+/** Three comma-separated numbers from `min` to `max` (a per-channel RGB triple). */
+const rgb =
+  (min: number, max: number): Parser<readonly [number, number, number]> =>
+  (raw) => {
+    const v = raw.split(',').map((x) => Number(x.trim()));
+    if (v.length !== 3 || raw.split(',').some((x) => x.trim() === '') || v.some((x) => !Number.isFinite(x) || x < min || x > max)) {
+      throw new ConfigValueError(`three comma-separated numbers from ${min} to ${max} (R,G,B)`);
+    }
+    return [v[0]!, v[1]!, v[2]!];
+  };
 
 const url =
   (...protocols: string[]): Parser<string> =>
@@ -254,6 +266,23 @@ export const SETTINGS = {
   feedInboxMax: def('FEED_INBOX_MAX', '1000', int(10), 'Entries kept in each user\'s feed inbox.'),
   fanoutBatch: def('FANOUT_BATCH', '500', int(1), 'Inboxes written per storage call during fan-out.'),
   fanoutQueueMax: def('FANOUT_QUEUE_MAX', '10000', int(1), 'New posts whose fan-out may wait at once in this process; above it posting answers 503 `E_BUSY` with Retry-After.'),
+  forYouSourceSize: def('FORYOU_SOURCE_SIZE', '100', int(1, 1000), 'Candidates each For You source (following, interest, similar, trending, fresh) may bring to a page.'),
+  forYouSourceDeadlineMs: def('FORYOU_SOURCE_DEADLINE_MS', '50', int(1, 10_000), 'How long a For You page waits for each candidate source; a later source adds nothing to that page.'),
+  forYouInterestSources: def('FORYOU_INTEREST_SOURCES', '4', int(1, 50), 'Strongest interests (tags, authors) a For You page reads candidates from.'),
+  forYouMaxPerAuthor: def('FORYOU_MAX_PER_AUTHOR', '2', int(1), 'Videos of one author in a For You page.'),
+  forYouMaxPerTag: def('FORYOU_MAX_PER_TAG', '4', int(1), 'Videos carrying one tag in a For You page.'),
+  forYouExploreShare: def('FORYOU_EXPLORE_SHARE', '0.1', num(0, 1), 'Share of each For You page kept for fresh videos with few impressions (at least one place when above 0).'),
+  forYouFreshImpressions: def('FORYOU_FRESH_IMPRESSIONS', '200', int(1), 'Impressions after which a video leaves the For You exploration pool.'),
+  forYouFreshPoolMax: def('FORYOU_FRESH_POOL_MAX', '2000', int(1), 'Videos in the exploration pool; the oldest leave first.'),
+  forYouSeenMax: def('FORYOU_SEEN_MAX', '5000', int(10), 'Videos remembered per viewer as already shown (never shown again while remembered); the oldest go first.'),
+  forYouSeenTtlS: def('FORYOU_SEEN_TTL_S', '604800', int(60), 'How long a shown video stays in a viewer\'s seen filter.'),
+  forYouInterestHalfLifeS: def('FORYOU_INTEREST_HALF_LIFE_S', '604800', int(60), 'A viewer\'s interest in a tag or author halves every this many seconds without new signals.'),
+  forYouInterestsMax: def('FORYOU_INTERESTS_MAX', '200', int(1), 'Interest weights kept per viewer; the weakest go first.'),
+  forYouEngagedMax: def('FORYOU_ENGAGED_MAX', '50', int(1), 'Recent likes and finished watches kept per viewer, and recent engagers per video, for co-engagement.'),
+  forYouSimilarMax: def('FORYOU_SIMILAR_MAX', '300', int(1), 'Co-engaged videos kept per viewer (the strongest).'),
+  forYouStateTtlS: def('FORYOU_STATE_TTL_S', '2592000', int(60), 'A viewer\'s For You state (interests, seen filter, co-engagement) goes after this long without a page or a signal.'),
+  forYouSubjectsMax: def('FORYOU_SUBJECTS_MAX', '100000', int(1), 'Viewers (users and anonymous sessions) whose For You state the memory store keeps; the least recently active go first.'),
+  forYouSeed: def('FORYOU_SEED', '1', int(0, 2 ** 32 - 1), 'Seeds the For You exploration order: the same seed and state give the same pages.'),
   cacheMaxEntries: def('CACHE_MAX_ENTRIES', '50000', int(1), 'Entries in the in-process read cache.'),
   cacheTtlMs: def('CACHE_TTL_MS', '5000', int(1), 'Lifetime of a cached read.'),
   cacheNegativeTtlMs: def('CACHE_NEGATIVE_TTL_MS', '1000', int(1), 'Lifetime of a cached not-found.'),
@@ -277,13 +306,13 @@ export const SETTINGS = {
   // tagging
   taggerDevice: def('TAGGER_DEVICE', 'cpu', oneOf('cpu', 'cuda'), 'Where ONNX models run; `cuda` falls back to CPU with a warning when unavailable.'),
   taggerThreads: def('TAGGER_THREADS', '1', int(1, 64), 'Intra-op threads per ONNX session.'),
-  taggerClassifierModel: def('TAGGER_CLASSIFIER_MODEL', '', optional(str), 'Path of an optional ONNX image classifier.'),
-  taggerClassifierLabels: def('TAGGER_CLASSIFIER_LABELS', '', optional(str), 'Labels file of the classifier, one label a line.'),
+  taggerClassifierModel: def('TAGGER_CLASSIFIER_MODEL', '', optional(str), 'Path of an optional ONNX image classifier taking float32 `[1,3,size,size]` RGB; set with TAGGER_CLASSIFIER_LABELS, or neither (no classifier).'),
+  taggerClassifierLabels: def('TAGGER_CLASSIFIER_LABELS', '', optional(str), 'Labels file of the classifier, one label a line, in output order.'),
   taggerClassifierSize: def('TAGGER_CLASSIFIER_SIZE', '224', int(8, 4096), 'Square input size of the classifier.'),
-  taggerClassifierMean: def('TAGGER_CLASSIFIER_MEAN', '0.485,0.456,0.406', str, 'Per-channel mean (RGB) of the classifier input.'),
-  taggerClassifierStd: def('TAGGER_CLASSIFIER_STD', '0.229,0.224,0.225', str, 'Per-channel std (RGB) of the classifier input.'),
-  taggerClassifierTopK: def('TAGGER_CLASSIFIER_TOP_K', '3', int(1, 100), 'Classifier labels kept per video.'),
-  taggerClassifierThreshold: def('TAGGER_CLASSIFIER_THRESHOLD', '0.5', num(0, 1), 'Least probability for a classifier label to become a tag.'),
+  taggerClassifierMean: def('TAGGER_CLASSIFIER_MEAN', '0.485,0.456,0.406', rgb(0, 1), 'Per-channel mean (R,G,B, for pixels scaled to 0..1) of the classifier input.'),
+  taggerClassifierStd: def('TAGGER_CLASSIFIER_STD', '0.229,0.224,0.225', rgb(0.001, 10), 'Per-channel std (R,G,B, for pixels scaled to 0..1) of the classifier input.'),
+  taggerClassifierTopK: def('TAGGER_CLASSIFIER_TOP_K', '3', int(1, 100), 'Most classifier labels kept per video (probabilities averaged over keyframes).'),
+  taggerClassifierThreshold: def('TAGGER_CLASSIFIER_THRESHOLD', '0.5', num(0, 1), 'Least probability for a classifier label to become a tag; outputs that are not probabilities get a softmax.'),
 
   // metrics
   metricsEnabled: def('METRICS_ENABLED', 'true', bool, 'Serve Prometheus metrics at /metrics on their own listener (METRICS_HOST:METRICS_PORT), never on PORT.'),
@@ -356,6 +385,10 @@ function crossChecks(cfg: { -readonly [K in keyof Config]: Config[K] }): string[
     // a mismatch would issue tokens this very server refuses
     problems.push('JWT_PRIVATE_KEY does not belong to JWT_PUBLIC_KEY: expected the two halves of one key pair');
   }
+  if (!cfg.taggerClassifierModel !== !cfg.taggerClassifierLabels) {
+    // one without the other would leave the classifier off without a word
+    problems.push('TAGGER_CLASSIFIER_MODEL and TAGGER_CLASSIFIER_LABELS go together: set both to tag with a classifier, or neither');
+  }
   if (cfg.metricsEnabled && !cfg.metricsToken && !isLoopback(cfg.metricsHost)) {
     problems.push(`METRICS_HOST=${JSON.stringify(cfg.metricsHost)} is not a loopback address: set METRICS_TOKEN too, or bind metrics to 127.0.0.1`);
   }
@@ -366,6 +399,24 @@ function samePublicKey(privatePem: string, publicPem: string): boolean {
   const der = (pem: string, priv: boolean) =>
     (priv ? createPublicKey(createPrivateKey(pem)) : createPublicKey(pem)).export({ type: 'spki', format: 'der' });
   return der(privatePem, true).equals(der(publicPem, false));
+}
+
+/** The tag task's options (TAGGER_*): the classifier only when its model and labels are set. */
+export function taggerOptions(config: Config): TaggerOptions {
+  const base: TaggerOptions = { device: config.taggerDevice, threads: config.taggerThreads };
+  if (!config.taggerClassifierModel || !config.taggerClassifierLabels) return base;
+  return {
+    ...base,
+    classifier: {
+      modelPath: config.taggerClassifierModel,
+      labelsPath: config.taggerClassifierLabels,
+      size: config.taggerClassifierSize,
+      mean: config.taggerClassifierMean,
+      std: config.taggerClassifierStd,
+      topK: config.taggerClassifierTopK,
+      threshold: config.taggerClassifierThreshold,
+    },
+  };
 }
 
 /** 127.0.0.0/8, ::1 and `localhost`: reachable from this machine only. */

@@ -10,6 +10,7 @@ import { FanoutSink } from './actors/events.ts';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './domain/clock.ts';
 import { TsidGenerator } from './domain/ids.ts';
+import { startMediaPipeline } from './media/pipeline.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { LocalInvalidationBus, type InvalidationBus } from './storage/cache/invalidation.ts';
 import { guardStore } from './storage/guard.ts';
@@ -35,8 +36,10 @@ import { videoRoutes } from './transport/http/routes/videos.ts';
 import { webRoutes } from './transport/http/routes/web.ts';
 import { createHttpServer } from './transport/http/server.ts';
 import { LiveGateway, type CrossProcess } from './transport/live/gateway.ts';
+import { mediaPlugin } from './transport/media/plugin.ts';
+import { mediaPresenter } from './transport/media/present.ts';
+import { MediaSigner } from './transport/media/signing.ts';
 import { VERSION } from './version.ts';
-import { startMediaPipeline } from './workers/media-pipeline.ts';
 
 export interface StartOptions {
   clock?: Clock;
@@ -174,17 +177,24 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     limits: engineLimits(config),
   });
 
-  // ---- transport
+  // ---- media: upload files, jobs and their runner (below transport)
   const media = await startMediaPipeline({
     config,
-    engine,
+    videos: engine,
     store,
     sink,
     clock,
     metrics: metrics.media,
     onError: (err, context) => log.error({ err }, context),
   });
-  const { presentMedia } = media;
+
+  // ---- transport
+  const signer = new MediaSigner({ secret: config.mediaSecret, ttlS: config.mediaUrlTtlS });
+  const presentMedia = mediaPresenter({
+    signer,
+    ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+    onError: (err, context) => log.error({ err }, context),
+  });
   // a tenth of a signed URL's life, at most a minute: a kept URL always has 90 % of it left
   const videoJson = new VideoJson({ present: presentMedia, clock, maxAgeMs: Math.min(60_000, config.mediaUrlTtlS * 100) });
   await docsRoutes(app, {
@@ -203,10 +213,25 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     engine,
     presentMedia,
     videoJson,
-    media: media.videoMedia,
+    media: media.jobs,
     limits: { titleMaxChars: config.titleMaxChars, descriptionMaxChars: config.descriptionMaxChars, commentMaxChars: config.commentMaxChars },
   });
-  await app.register(media.routes);
+  await app.register(mediaPlugin, {
+    jobs: media.jobs,
+    files: media.files,
+    signer,
+    limits: {
+      maxBytes: config.uploadMaxBytes,
+      quotaBytes: config.uploadQuotaBytes,
+      expiryS: config.uploadExpiryS,
+      titleMaxChars: config.titleMaxChars,
+      descriptionMaxChars: config.descriptionMaxChars,
+    },
+    ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+    corsOrigins: config.corsOrigins,
+    metrics: metrics.media.uploads,
+    onError: (err, context) => log.error({ err }, context),
+  });
   await app.register(userRoutes, { engine, videoJson });
   await app.register(socialRoutes, { engine, videoJson });
   await app.register(feedRoutes, { engine, videoJson });
@@ -239,6 +264,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       commentMaxChars: config.commentMaxChars,
     },
     userEventCounters: sharedCounters,
+    presentVideo: presentMedia,
     ...(crossProcess ? { crossProcess } : {}),
   });
   await socketAdapter?.subscribed();
@@ -294,5 +320,26 @@ export function engineLimits(config: Config): EngineLimits {
       mailboxLimit: config.actorMailboxLimit,
     },
     feed: { pushMaxFollowers: config.fanoutPushMaxFollowers, inboxMax: config.feedInboxMax, fanoutBatch: config.fanoutBatch, maxQueued: config.fanoutQueueMax },
+    recommendations: {
+      limits: {
+        interestsMax: config.forYouInterestsMax,
+        interestHalfLifeMs: config.forYouInterestHalfLifeS * 1000,
+        seenMax: config.forYouSeenMax,
+        seenTtlMs: config.forYouSeenTtlS * 1000,
+        engagedMax: config.forYouEngagedMax,
+        similarMax: config.forYouSimilarMax,
+        stateTtlMs: config.forYouStateTtlS * 1000,
+        subjectsMax: config.forYouSubjectsMax,
+        freshPoolMax: config.forYouFreshPoolMax,
+      },
+      perSource: config.forYouSourceSize,
+      sourceDeadlineMs: config.forYouSourceDeadlineMs,
+      interestSources: config.forYouInterestSources,
+      maxPerAuthor: config.forYouMaxPerAuthor,
+      maxPerTag: config.forYouMaxPerTag,
+      exploreShare: config.forYouExploreShare,
+      freshMaxImpressions: config.forYouFreshImpressions,
+      seed: config.forYouSeed,
+    },
   };
 }

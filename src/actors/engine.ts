@@ -12,19 +12,21 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../domain/clock.ts';
 import type { TsidGenerator } from '../domain/ids.ts';
 import { isTsid } from '../domain/ids.ts';
+import { SIGNAL_KINDS, type SignalKind } from '../domain/ranking.ts';
 import { boundTagging, TagTokenizer } from '../domain/tags.ts';
 import { requireText } from '../domain/text.ts';
 import type { Metrics } from '../metrics.ts';
 import { TremoloError } from '../protocol/errors.ts';
 import type { Comment, CommentView, Counters, MediaRefs, Page, PageRequest, TagInfo, UserProfile, Video, VideoEvent, VideoRecord } from '../protocol/model.ts';
 import type { InvalidationBus } from '../storage/cache/invalidation.ts';
-import { decodeCursor, decodeOffsetCursor, encodeCursor } from '../storage/cursor.ts';
-import type { CommentOrder, Store, ThreadOrder, UserRecord, VideoState } from '../storage/store.ts';
+import { decodeCursor, encodeCursor } from '../storage/cursor.ts';
+import type { CommentOrder, HotPosition, Store, ThreadOrder, UserRecord, VideoState } from '../storage/store.ts';
 import type { EventSink } from './events.ts';
 import { FAVORITES_ACTOR, favoritesActor, type FavoriteReply } from './favorites-actor.ts';
 import { FeedService, type FeedOptions } from './feed.ts';
 import { HotScores } from './hot-scores.ts';
 import { Invalidations, type Change, type ChangeSource } from './invalidations.ts';
+import { Recommendations, type RecommendationOptions } from './recommendations.ts';
 import { ReadModel, type VideoPage } from './read-model.ts';
 import { ActorSystem, type ActorLimits } from './runtime.ts';
 import { USER_ACTOR, userActor, type UserReply } from './user-actor.ts';
@@ -51,6 +53,7 @@ export interface EngineLimits {
   cache: { max: number; ttlMs: number; negativeTtlMs: number };
   actors: ActorLimits;
   feed: FeedOptions;
+  recommendations: RecommendationOptions;
 }
 
 export interface EngineDeps {
@@ -64,7 +67,18 @@ export interface EngineDeps {
   onError: (err: unknown, context: string) => void;
   /** Reads tag searches; one per process (its Chinese dictionary loads on first use). Default: a new one. */
   tags?: TagTokenizer;
+  /** Which of `authorIds` a For You subject blocked (see Recommendations). Default: none. */
+  blocked?: (subject: string, authorIds: readonly string[]) => Promise<boolean[]>;
 }
+
+/** Who asks for a For You page: a signed-in user, or an anonymous session the client keeps. */
+export type ForYouViewer = { userId: string } | { sessionId: string };
+
+/** A For You page: videos, and why each is shown (same order). */
+export type ForYouPage = VideoPage & { readonly reasons: readonly string[] };
+
+/** An anonymous session id: what the client keeps between pages. */
+export const SESSION_ID = /^[A-Za-z0-9_-]{16,64}$/;
 
 /** What a reader gets, plus whether it came from cache while storage was failing. */
 export interface Read<T> {
@@ -96,6 +110,7 @@ export type Viewer = { userId: string } | { anonymousKey: string };
 
 export class Engine {
   readonly feed: FeedService;
+  readonly recommendations: Recommendations;
   private readonly actors: ActorSystem;
   private readonly reads: ReadModel;
   private readonly invalidations: Invalidations;
@@ -147,6 +162,15 @@ export class Engine {
       onError: deps.onError,
       // one message per fan-out batch tells every process to drop these readers' kept pages
       onInboxesChanged: (userIds) => this.invalidations.changed({ kind: 'inboxes', userIds }),
+    });
+    this.recommendations = new Recommendations({
+      store,
+      clock,
+      options: limits.recommendations,
+      videos: async (ids) => (await this.reads.videos(ids)).map((r) => r.value),
+      following: async (userId, limit) => (await this.feed.following(userId, { limit })).items,
+      ...(deps.blocked ? { blocked: deps.blocked } : {}),
+      onError: deps.onError,
     });
   }
 
@@ -246,6 +270,7 @@ export class Engine {
       this.reads.keepVideo(state);
       this.invalidations.changed({ kind: 'user', userId: ownerId });
       await this.hotScores.created(record, state.counters);
+      await this.recommendations.published(record.id);
     } catch (err) {
       fanout.release();
       throw err;
@@ -271,6 +296,7 @@ export class Engine {
     if (value.ownerId !== userId) throw new TremoloError('E_FORBIDDEN', 'Only the owner can delete a video');
     await this.deps.store.videos.delete(videoId);
     await this.hotScores.removed(videoId);
+    await this.recommendations.removed(videoId);
     this.invalidations.changed({ kind: 'video', videoId });
     this.invalidations.changed({ kind: 'user', userId });
     this.deps.sink.publish({ type: 'video:deleted', videoId });
@@ -279,12 +305,16 @@ export class Engine {
 
   async like(videoId: string, userId: string): Promise<LikeReply> {
     requireId('userId', userId);
-    return this.videoWrite(videoId, { type: 'like', userId });
+    const reply = await this.videoWrite(videoId, { type: 'like', userId });
+    if (reply.changed) await this.learn(userId, videoId, 'like');
+    return reply;
   }
 
   async unlike(videoId: string, userId: string): Promise<LikeReply> {
     requireId('userId', userId);
-    return this.videoWrite(videoId, { type: 'unlike', userId });
+    const reply = await this.videoWrite(videoId, { type: 'unlike', userId });
+    if (reply.changed) await this.learn(userId, videoId, 'unlike');
+    return reply;
   }
 
   /**
@@ -300,7 +330,48 @@ export class Engine {
       // never a TSID, so an anonymous viewer cannot stand in for a user
       viewerId = `~${viewer.anonymousKey}`;
     }
-    return this.videoWrite(videoId, { type: 'view', viewerId });
+    const reply = await this.videoWrite(videoId, { type: 'view', viewerId });
+    if ('userId' in viewer && reply.counted) await this.learn(viewer.userId, videoId, 'view');
+    return reply;
+  }
+
+  /**
+   * Teaches the For You feed what a viewer did with a video: the entry point for watch events
+   * (`finish`, `skip`) as well as likes and views. The viewer's next page reflects it. Fails with
+   * E_VIDEO_NOT_FOUND for an unknown video; a bad viewer or kind is E_VALIDATION.
+   */
+  async recordSignal(viewer: ForYouViewer, videoId: string, kind: SignalKind): Promise<void> {
+    requireId('videoId', videoId);
+    if (!SIGNAL_KINDS.includes(kind)) throw new TremoloError('E_VALIDATION', `signal must be one of ${SIGNAL_KINDS.join(', ')}`, { details: { field: 'signal' } });
+    if ((await this.reads.video(videoId)).value === null) throw new TremoloError('E_VIDEO_NOT_FOUND');
+    await this.recommendations.recordSignal(subjectOf(viewer), videoId, kind);
+  }
+
+  /**
+   * The For You feed of a user or an anonymous session: ranked candidates, each with its
+   * reason, never a video the viewer was already shown (see actors/recommendations.ts).
+   */
+  async forYouFeed(viewer: ForYouViewer, page: PageRequest): Promise<ForYouPage> {
+    const subject = subjectOf(viewer);
+    const userId = 'userId' in viewer ? viewer.userId : undefined;
+    const found = await this.recommendations.page(subject, userId, page);
+    const view = await this.reads.videoPage(
+      found.items.map((i) => i.videoId),
+      found.nextCursor,
+      userId,
+    );
+    // a video deleted between ranking and reading is left out of the page, with its reason
+    const reasonOf = new Map(found.items.map((i) => [i.videoId, i.reason]));
+    return Object.freeze({ ...view, reasons: view.items.map((v) => reasonOf.get(v.id) ?? 'trending') });
+  }
+
+  /** A signal from a write that already succeeded: a failure to learn is reported, never the write's failure. */
+  private async learn(userId: string, videoId: string, kind: SignalKind): Promise<void> {
+    try {
+      await this.recommendations.recordSignal(userId, videoId, kind);
+    } catch (err) {
+      this.deps.onError(err, `For You signal ${kind} of ${videoId}`);
+    }
   }
 
   async addComment(videoId: string, authorId: string, input: { text: unknown; replyTo?: unknown; idempotencyKey?: unknown }): Promise<CommentReply> {
@@ -518,10 +589,24 @@ export class Engine {
     return this.reads.followingFeed(userId, page);
   }
 
+  /**
+   * The hot feed. Its cursor is the last video's place in the ranking (score and id), not a
+   * position: likes landing between pages move videos up, and a video shown on an earlier
+   * page, now ranked higher, stays above the boundary instead of sliding onto the next page.
+   * (A score only falls with an unlike or a deleted comment; only then could a shown video
+   * cross the boundary downwards.)
+   */
   async hotFeed(page: PageRequest, viewerId?: string): Promise<VideoPage> {
-    const offset = decodeOffsetCursor(page.cursor);
-    const ids = await this.deps.store.feeds.hot(offset, page.limit + 1);
-    return this.reads.videoPage(ids.slice(0, page.limit), ids.length > page.limit ? encodeCursor(offset + page.limit) : undefined, viewerId);
+    const after = decodeHotCursor(page.cursor);
+    const found = await this.deps.store.feeds.hotAfter(after, page.limit + 1);
+    const shown = found.slice(0, page.limit);
+    const last = shown[shown.length - 1];
+    const next = found.length > page.limit && last ? encodeCursor(`${last.score}|${last.id}`) : undefined;
+    return this.reads.videoPage(
+      shown.map((p) => p.id),
+      next,
+      viewerId,
+    );
   }
 
   /** Flushes pending background work (fan-out, hot scores) and stops the actors. */
@@ -572,8 +657,30 @@ export class Engine {
   }
 }
 
+function subjectOf(viewer: ForYouViewer): string {
+  if ('userId' in viewer) {
+    requireId('userId', viewer.userId);
+    return Recommendations.subjectOf(viewer);
+  }
+  if (typeof viewer.sessionId !== 'string' || !SESSION_ID.test(viewer.sessionId)) {
+    throw new TremoloError('E_VALIDATION', 'session must be 16 to 64 letters, digits, "_" or "-"', { details: { field: 'session' } });
+  }
+  return Recommendations.subjectOf(viewer);
+}
+
 function requireId(field: string, value: unknown): asserts value is string {
   if (!isTsid(value)) throw new TremoloError('E_VALIDATION', `${field} must be a 13-character id`, { details: { field } });
+}
+
+/** A hot-feed cursor: `<score>|<id>`, the last video shown. */
+function decodeHotCursor(cursor: string | undefined): HotPosition | undefined {
+  const position = decodeCursor(cursor);
+  if (position === undefined) return undefined;
+  const sep = position.lastIndexOf('|');
+  const score = Number(position.slice(0, sep));
+  const id = position.slice(sep + 1);
+  if (sep < 1 || !Number.isFinite(score) || !isTsid(id)) throw new TremoloError('E_BAD_CURSOR');
+  return { score, id };
 }
 
 function decodeCursorId(cursor: string): string {

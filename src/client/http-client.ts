@@ -3,7 +3,7 @@
  * the catalog code from the `{ error: { code, message } }` body.
  */
 import type { CommentLikeReply, FavoriteReply } from '../protocol/live.ts';
-import type { Comment, CommentView, Counters, Page, UserProfile, Video } from '../protocol/model.ts';
+import type { Comment, CommentView, Counters, ForYouVideo, Page, UserProfile, Video } from '../protocol/model.ts';
 import { TremoloClientError } from './live-client.ts';
 
 export interface Session {
@@ -121,6 +121,10 @@ export class HttpClient {
   }
   hot(q: { cursor?: string; limit?: number } = {}) {
     return this.request<Page<Video>>('GET', `/v1/feed/hot${query(q)}`);
+  }
+  /** The For You feed: signed in, the user's; anonymous, pass `session` (an id the client keeps). Each item says why it is shown. */
+  forYou(q: { cursor?: string; limit?: number; session?: string } = {}) {
+    return this.request<Page<ForYouVideo>>('GET', `/v1/feed/foryou${query(q)}`);
   }
   byTag(tag: string, q: { cursor?: string; limit?: number } = {}) {
     return this.request<Page<Video>>('GET', `/v1/tags/${encodeURIComponent(tag)}/videos${query(q)}`);

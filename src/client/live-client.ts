@@ -254,6 +254,11 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     return this.call('user:unfollow', { userId });
   }
 
+  /** A page of the For You feed (anonymous sockets pass `session`, an id the client keeps). */
+  forYou(req: { cursor?: string; limit?: number; session?: string } = {}) {
+    return this.call('feed:foryou', req);
+  }
+
   /** The last comment offset applied for a watched video (for tests and diagnostics). */
   offsetOf(videoId: string): number | undefined {
     return this.watched.get(videoId)?.commentOffset;

@@ -5,7 +5,7 @@
  * names every event here. Optional fields are absent, never null.
  */
 import type { ErrorCode, FailedAck } from './errors.ts';
-import type { Comment, CommentView, Counters, Notification, Page } from './model.ts';
+import type { Comment, CommentView, Counters, ForYouVideo, Notification, Page } from './model.ts';
 
 export type Ack<T> = ({ ok: true } & T) | FailedAck;
 export type AckFn<T> = (reply: Ack<T>) => void;
@@ -124,6 +124,16 @@ export interface ClientToServerEvents {
   'video:unfavorite': (req: { videoId: string }, ack: AckFn<FavoriteReply>) => void;
   'user:follow': (req: { userId: string }, ack: AckFn<{ changed: boolean }>) => void;
   'user:unfollow': (req: { userId: string }, ack: AckFn<{ changed: boolean }>) => void;
+  /** A page of the For You feed: the signed-in user's, or anonymous `session`'s (an id the client keeps). */
+  'feed:foryou': (req: ForYouRequest, ack: AckFn<Page<ForYouVideo>>) => void;
+}
+
+export interface ForYouRequest {
+  cursor?: string;
+  /** 1 to 100, default 20. */
+  limit?: number;
+  /** Anonymous sockets: 16 to 64 letters, digits, `_` or `-`, kept by the client; ignored when signed in. */
+  session?: string;
 }
 
 /** A client event's name. */
@@ -185,6 +195,7 @@ export const CLIENT_EVENTS = [
   'video:unfavorite',
   'user:follow',
   'user:unfollow',
+  'feed:foryou',
 ] as const satisfies readonly (keyof ClientToServerEvents)[];
 
 const VIDEO_ROOM = 'video:';

@@ -70,6 +70,9 @@ export interface Video extends VideoRecord {
   likedByMe?: boolean;
 }
 
+/** A For You item: the video and why it is shown (`following`, `interest:<tag>`, `interest:@<authorId>`, `similar`, `trending`, `fresh`). */
+export type ForYouVideo = Video & { reason: string };
+
 export interface Comment {
   /** `<videoId>-<tsid>`: routes a delete to its video without a lookup. */
   id: string;

@@ -205,6 +205,12 @@ export function inboxEntry(member: string): FeedEntry {
   return { videoId: member.slice(0, i), authorId: member.slice(i + 1) };
 }
 
+/** A place in the hot ranking. */
+export interface HotPosition {
+  id: string;
+  score: number;
+}
+
 export interface FeedStore {
   /** Adds a video to each inbox, trimming every inbox to `cap` newest entries. */
   pushToInboxes(userIds: string[], entry: FeedEntry, cap: number): Promise<void>;
@@ -219,6 +225,86 @@ export interface FeedStore {
    * `offset` comes from a client's cursor: anything but a non-negative safe integer is E_BAD_CURSOR.
    */
   hot(offset: number, limit: number): Promise<string[]>;
+  /**
+   * Keyset pagination of the hot ranking: entries strictly below `after` in (score desc, id desc)
+   * order, with their scores, at most `limit`. A page boundary is a place in the order, not a
+   * position, so likes landing between pages cannot push a shown video onto the next page.
+   */
+  hotAfter(after: HotPosition | undefined, limit: number): Promise<HotPosition[]>;
+}
+
+// ---------------------------------------------------------------- recommendations
+
+/**
+ * A subject of recommendations: a user id, or `~s:<sessionId>` for an anonymous session.
+ * Every piece of a subject's state lives under that subject (one Cluster slot per subject).
+ */
+export type Subject = string;
+
+/** Bounds of a subject's recommendation state; both drivers apply them the same way. */
+export interface RecommendationLimits {
+  /** Interest weights kept per subject; past it the weakest (by absolute decayed weight) go. */
+  interestsMax: number;
+  /** A weight halves every this many ms without new signals. */
+  interestHalfLifeMs: number;
+  /** Ids kept in the seen filter; past it the oldest go. */
+  seenMax: number;
+  /** An id leaves the seen filter this long after it was last shown. */
+  seenTtlMs: number;
+  /** Recent engagements kept per subject, and recent engagers per video. */
+  engagedMax: number;
+  /** Co-engaged videos kept per subject (the strongest). */
+  similarMax: number;
+  /**
+   * A subject's whole state goes after this long without a signal or a page (anonymous
+   * sessions come and go). The memory driver also keeps at most `subjectsMax` subjects,
+   * dropping the least recently active; Redis keeps what its memory policy allows.
+   */
+  stateTtlMs: number;
+  subjectsMax: number;
+  /** Videos in the exploration pool; past it the oldest (by id) leave. */
+  freshPoolMax: number;
+}
+
+export interface SignalUpdate {
+  videoId: string;
+  /** Feature (`tag:<t>`, `author:<id>`) -> weight change (domain/ranking.ts signalDeltas). */
+  deltas: ReadonlyMap<string, number>;
+  /** A like or a finished watch: the video joins the subject's engagements and the video's engagers. */
+  engaged: boolean;
+  now: number;
+}
+
+export interface RecommendationStore {
+  /**
+   * Applies one signal to a subject at once and atomically: decays and moves its interest
+   * weights, adds the video to its seen filter and, when `engaged`, to its engagements.
+   */
+  recordSignal(subject: Subject, update: SignalUpdate, limits: RecommendationLimits): Promise<void>;
+  /** The subject's interest weights decayed to `now`, strongest first. */
+  interests(subject: Subject, now: number, limits: RecommendationLimits): Promise<Map<string, number>>;
+  /** Adds ids to the subject's seen filter at `now` (bounded by seenMax and seenTtlMs). */
+  markSeen(subject: Subject, videoIds: readonly string[], now: number, limits: RecommendationLimits): Promise<void>;
+  /** Which of `videoIds` the subject was shown within the seen TTL (same order). */
+  seen(subject: Subject, videoIds: readonly string[], now: number, limits: RecommendationLimits): Promise<boolean[]>;
+  /** The subject's most recent engagements (video ids), newest first. */
+  engaged(subject: Subject, limit: number): Promise<string[]>;
+  /** Recent engagers of a video (subjects), newest first; kept by recordSignal of the video, capped at engagedMax. */
+  engagers(videoId: string, limit: number): Promise<Subject[]>;
+  /** Adds a video's engager (a separate slot from the subject's own state, so its own step). */
+  addEngager(videoId: string, subject: Subject, limits: RecommendationLimits): Promise<void>;
+  /** Raises each video's co-engagement score for the subject by 1, keeping the strongest similarMax. */
+  addSimilar(subject: Subject, videoIds: readonly string[], now: number, limits: RecommendationLimits): Promise<void>;
+  /** The subject's co-engaged videos, strongest first. */
+  similar(subject: Subject, limit: number): Promise<string[]>;
+  /** A new video joins the exploration pool with no impressions. */
+  addFresh(videoId: string, limits: RecommendationLimits): Promise<void>;
+  /** Counts impressions; a video shown `maxImpressions` times leaves the pool. */
+  countImpressions(videoIds: readonly string[], maxImpressions: number): Promise<void>;
+  /** Pool videos with the fewest impressions (ties: lower id first), at most `limit`. */
+  fresh(limit: number): Promise<string[]>;
+  /** A deleted video leaves the pool and its engagers list. */
+  forgetVideo(videoId: string): Promise<void>;
 }
 
 // ---------------------------------------------------------------- the whole
@@ -242,6 +328,7 @@ export interface Store {
   readonly users: UserStore;
   readonly videos: VideoStore;
   readonly feeds: FeedStore;
+  readonly recommendations: RecommendationStore;
   readonly jobs: JobStore;
   readonly uploads: UploadStore;
   readonly comments: CommentThreadStore;

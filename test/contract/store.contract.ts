@@ -8,6 +8,7 @@ import type { Comment, TagInfo, VideoEvent, VideoRecord } from '../../src/protoc
 import { TsidGenerator } from '../../src/domain/ids.ts';
 import { eventually } from '../helpers/eventually.ts';
 import type { Store, UserRecord } from '../../src/storage/store.ts';
+import { recommendationsContract } from './recommendations.contract.ts';
 import { socialContract } from './social.contract.ts';
 
 export const CONTRACT_LIMITS = { eventLogMax: 20, viewDedupS: 60 };
@@ -516,6 +517,8 @@ export function storeContract(
 
     // Offsets and positions come from client cursors: whatever they hold, every driver
     // answers the same E_BAD_CURSOR (never a server error) or an empty page.
+    recommendationsContract(() => store);
+
     describe('cursors from clients', () => {
       const badCursor = (e: TremoloError) => e instanceof TremoloError && e.code === 'E_BAD_CURSOR';
 

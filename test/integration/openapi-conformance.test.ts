@@ -166,6 +166,7 @@ describe('the OpenAPI document', () => {
     unfollowUser: async () => probe({ token: bob.token, path: { id: alice.id } }),
     getFollowingFeed: async () => probe({ token: bob.token, query: { limit: '20' } }),
     getHotFeed: async () => probe({}),
+    getForYouFeed: async () => probe({ query: { session: 'conformance-session-01', limit: '5' } }),
     startJob: async () => probe({ token: alice.token, body: { uploadId: finishedUploadId } }),
     getJob: async () => probe({ token: alice.token, path: { id: jobId } }),
     // the job was started a moment ago: queued or running, so it can still be cancelled (see RETRY)

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { ConfigError, SETTINGS, loadConfig } from '../../src/config.ts';
+import { ConfigError, SETTINGS, loadConfig, taggerOptions } from '../../src/config.ts';
 
 const SECRETS = { JWT_SECRET: 'j'.repeat(32), MEDIA_SECRET: 'm'.repeat(32) };
 const pem = (type: 'rsa' | 'ed25519') => {
@@ -128,5 +128,37 @@ describe('config', () => {
     for (const bad of ['*', 'app.example.com', 'https://app.example.com/path', 'null']) {
       assert.throws(() => loadConfig({ ...SECRETS, CORS_ORIGINS: bad }), /CORS_ORIGINS=.* is invalid: expected comma-separated origins/, bad);
     }
+  });
+
+  it('parses the tagger settings at start: the classifier only with both its model and labels, RGB triples checked', () => {
+    assert.deepEqual(taggerOptions(loadConfig(SECRETS)), { device: 'cpu', threads: 1 });
+    const c = loadConfig({
+      ...SECRETS,
+      TAGGER_DEVICE: 'cuda',
+      TAGGER_THREADS: '2',
+      TAGGER_CLASSIFIER_MODEL: '/m/model.onnx',
+      TAGGER_CLASSIFIER_LABELS: '/m/labels.txt',
+      TAGGER_CLASSIFIER_MEAN: '0.5, 0.5,0.5',
+      TAGGER_CLASSIFIER_STD: '0.25,0.25,0.25',
+    });
+    assert.deepEqual(taggerOptions(c), {
+      device: 'cuda',
+      threads: 2,
+      classifier: { modelPath: '/m/model.onnx', labelsPath: '/m/labels.txt', size: 224, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], topK: 3, threshold: 0.5 },
+    });
+    assert.throws(
+      () => loadConfig({ ...SECRETS, TAGGER_CLASSIFIER_MEAN: '0.5,0.5', TAGGER_CLASSIFIER_STD: '0.2,0,0.2' }),
+      (err: ConfigError) => {
+        assert.equal(err.problems.length, 2);
+        assert.match(err.message, /TAGGER_CLASSIFIER_MEAN="0.5,0.5" is invalid: expected three comma-separated numbers from 0 to 1/);
+        assert.match(err.message, /TAGGER_CLASSIFIER_STD="0.2,0,0.2" is invalid: expected three comma-separated numbers from 0.001 to 10/);
+        return true;
+      },
+    );
+    for (const bad of ['a,b,c', '0.1,,0.2', '0.1,0.2,0.3,0.4', '0.1,0.2,2']) {
+      assert.throws(() => loadConfig({ ...SECRETS, TAGGER_CLASSIFIER_MEAN: bad }), /TAGGER_CLASSIFIER_MEAN=.* is invalid/, bad);
+    }
+    assert.throws(() => loadConfig({ ...SECRETS, TAGGER_CLASSIFIER_MODEL: '/m/model.onnx' }), /TAGGER_CLASSIFIER_MODEL and TAGGER_CLASSIFIER_LABELS go together/);
+    assert.throws(() => loadConfig({ ...SECRETS, TAGGER_CLASSIFIER_LABELS: '/m/labels.txt' }), /TAGGER_CLASSIFIER_MODEL and TAGGER_CLASSIFIER_LABELS go together/);
   });
 });

@@ -3,12 +3,13 @@
  * (live counters and comments), the one in view plays; more are fetched near the end.
  * SDK events are routed to cards by video id here, so a card never talks to the socket.
  */
-import type { LiveClientEvents, Page, Video } from '../../src/client/index.ts';
+import type { ForYouVideo, LiveClientEvents, Page, Video } from '../../src/client/index.ts';
 import type { AppContext } from './context.ts';
 import { h, messageOf } from './dom.ts';
 import { VideoCard } from './video-card.ts';
 
-export type FeedKind = 'hot' | 'following' | 'favorites';
+/** `foryou` is the personal feed (the "For you" tab), learning from likes and views; `hot` the same ranking for everyone. */
+export type FeedKind = 'foryou' | 'hot' | 'following' | 'favorites';
 
 export class FeedView {
   readonly el: HTMLElement;
@@ -54,8 +55,14 @@ export class FeedView {
     this.#loading = true;
     try {
       const q = { limit: 5, ...(this.#cursor ? { cursor: this.#cursor } : {}) };
-      const page: Page<Video> =
-        this.kind === 'hot' ? await this.ctx.http.hot(q) : this.kind === 'favorites' ? await this.ctx.http.favorites(this.ctx.me.id, q) : await this.ctx.http.feed(q);
+      const page: Page<Video | ForYouVideo> =
+        this.kind === 'foryou'
+          ? await this.ctx.http.forYou(q)
+          : this.kind === 'hot'
+            ? await this.ctx.http.hot(q)
+            : this.kind === 'favorites'
+              ? await this.ctx.http.favorites(this.ctx.me.id, q)
+              : await this.ctx.http.feed(q);
       for (const v of page.items) this.#add(v, false);
       this.#cursor = page.nextCursor;
       this.#done = !page.nextCursor;

@@ -54,7 +54,7 @@ async function start(session: Session): Promise<void> {
   });
   setState('live');
 
-  let feed = new FeedView(ctx, 'hot');
+  let feed = new FeedView(ctx, 'foryou');
   const tabs = new Map<FeedKind, HTMLButtonElement>();
   const newDot = h('span', { class: 'dot', hidden: true });
   const show = (kind: FeedKind) => {
@@ -65,7 +65,8 @@ async function start(session: Session): Promise<void> {
     for (const [k, b] of tabs) b.classList.toggle('on', k === kind);
     if (kind === 'following') newDot.hidden = true;
   };
-  tabs.set('hot', h('button', { type: 'button', class: 'tab on', 'data-tab': 'hot', onclick: () => show('hot') }, 'For you'));
+  tabs.set('foryou', h('button', { type: 'button', class: 'tab on', 'data-tab': 'foryou', onclick: () => show('foryou') }, 'For you'));
+  tabs.set('hot', h('button', { type: 'button', class: 'tab', 'data-tab': 'hot', onclick: () => show('hot') }, 'Hot'));
   tabs.set('following', h('button', { type: 'button', class: 'tab', 'data-tab': 'following', onclick: () => show('following') }, 'Following', newDot));
   tabs.set('favorites', h('button', { type: 'button', class: 'tab', 'data-tab': 'favorites', onclick: () => show('favorites') }, 'Favorites'));
   live.on('feed', () => {

@@ -101,7 +101,7 @@ export class VideoCard {
         'div',
         { class: 'stage' },
         videoEl,
-        h('div', { class: 'caption' }, captionName, h('p', {}, video.title)),
+        h('div', { class: 'caption' }, captionName, h('p', {}, video.title), ...reasonLine(video)),
         h(
           'div',
           { class: 'rail' },
@@ -489,4 +489,25 @@ export class VideoCard {
 function idempotencyKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Why the For You feed showed a video, in words (nothing for other feeds). */
+function reasonLine(video: Video): HTMLElement[] {
+  const reason = (video as Video & { reason?: string }).reason;
+  if (reason === undefined) return [];
+  const text =
+    reason === 'following'
+      ? 'From someone you follow'
+      : reason === 'similar'
+        ? 'Liked by people who like what you like'
+        : reason === 'trending'
+          ? 'Trending'
+          : reason === 'fresh'
+            ? 'New: be one of the first to see it'
+            : reason.startsWith('interest:@')
+              ? 'Because you watch this creator'
+              : reason.startsWith('interest:')
+                ? `Because you like #${reason.slice('interest:'.length)}`
+                : reason;
+  return [h('p', { class: 'reason', 'data-reason': reason }, text)];
 }

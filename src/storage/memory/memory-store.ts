@@ -6,11 +6,12 @@
  * (users.ts, videos.ts, feeds.ts, jobs.ts, uploads.ts), all over one MemoryTables object (tables.ts).
  */
 import type { JobStore } from '../jobs.ts';
-import type { CommentThreadStore, FavoriteStore, FeedStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
+import type { CommentThreadStore, FavoriteStore, FeedStore, RecommendationStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
 import type { UploadStore } from '../uploads.ts';
 import { MemoryCommentThreads } from './comments.ts';
 import { MemoryFavorites } from './favorites.ts';
 import { MemoryFeeds } from './feeds.ts';
+import { MemoryRecommendations } from './recommendations.ts';
 import { MemoryJobs } from './jobs.ts';
 import { memoryTables } from './tables.ts';
 import { MemoryUploads } from './uploads.ts';
@@ -22,6 +23,7 @@ export class MemoryStore implements Store {
   readonly users: UserStore;
   readonly videos: VideoStore;
   readonly feeds: FeedStore;
+  readonly recommendations: RecommendationStore;
   readonly jobs: JobStore;
   readonly uploads: UploadStore;
   readonly comments: CommentThreadStore;
@@ -32,6 +34,7 @@ export class MemoryStore implements Store {
     this.users = new MemoryUsers(tables);
     this.videos = new MemoryVideos(tables, limits);
     this.feeds = new MemoryFeeds(tables);
+    this.recommendations = new MemoryRecommendations(tables);
     this.jobs = new MemoryJobs(tables);
     this.uploads = new MemoryUploads(tables);
     this.comments = new MemoryCommentThreads(tables, limits);

@@ -37,6 +37,20 @@ export interface VideoRow {
   threads: CommentThreadsRow;
 }
 
+/** One subject's recommendation state (see RecommendationStore). */
+export interface SubjectRow {
+  /** Feature -> weight as set at `t` (decayed on read). */
+  interests: Map<string, { w: number; t: number }>;
+  /** Video id -> when it was last shown, oldest first. */
+  seen: Map<string, number>;
+  /** Recent engagements, newest first. */
+  engaged: string[];
+  /** Video id -> co-engagement score. */
+  similar: Map<string, number>;
+  /** Last signal or page (the state expires after stateTtlMs without one). */
+  touchedAt: number;
+}
+
 export interface MemoryTables {
   /** By user id. */
   readonly users: Map<string, UserRow>;
@@ -48,6 +62,12 @@ export interface MemoryTables {
   readonly tags: Map<string, SortedIds>;
   /** Video id -> hot score. */
   readonly hotScores: Map<string, number>;
+  /** Recommendation state by subject, least recently active first. */
+  readonly subjects: Map<string, SubjectRow>;
+  /** Video id -> its recent engagers, newest first. */
+  readonly engagers: Map<string, string[]>;
+  /** The exploration pool: video id -> impressions. */
+  readonly fresh: Map<string, number>;
   /** By job id. */
   readonly jobs: Map<string, JobRecord>;
   /** Owner id -> bytes reserved by their uploads, and per upload its bytes and the videos showing its media. */
@@ -57,7 +77,7 @@ export interface MemoryTables {
 }
 
 export function memoryTables(): MemoryTables {
-  return { users: new Map(), handles: new Map(), videos: new Map(), tags: new Map(), hotScores: new Map(), jobs: new Map(), quotas: new Map(), favorites: { byVideo: new Map(), byUser: new Map() } };
+  return { users: new Map(), handles: new Map(), videos: new Map(), tags: new Map(), hotScores: new Map(), subjects: new Map(), engagers: new Map(), fresh: new Map(), jobs: new Map(), quotas: new Map(), favorites: { byVideo: new Map(), byUser: new Map() } };
 }
 
 export const copy = <T>(value: T): T => structuredClone(value);

@@ -1,8 +1,8 @@
 /** Feeds on Redis: one capped inbox per user, the outbox is the user's videos, one hot ranking. */
 import { requireOffset } from '../cursor.ts';
-import type { FeedEntry, FeedStore } from '../store.ts';
+import type { FeedEntry, FeedStore, HotPosition } from '../store.ts';
 import { inboxEntry, inboxMember } from '../store.ts';
-import { exclusive, type RedisContext } from './context.ts';
+import { asArray, exclusive, type RedisContext } from './context.ts';
 import { io } from './scripts.ts';
 
 /** The FeedStore of the Redis driver. */
@@ -51,4 +51,21 @@ export class RedisFeeds implements FeedStore {
     // ZREVRANGE breaks score ties by member, descending: the memory driver's order
     return io(() => client.zrevrange(keys.hot(), start, stop));
   }
+
+  async hotAfter(after: HotPosition | undefined, limit: number): Promise<HotPosition[]> {
+    const { client, keys, scripts } = this.ctx;
+    if (!(limit > 0)) return [];
+    const n = Math.min(Math.ceil(limit), 10_000);
+    const flat = after
+      ? asArray(await scripts.run('hot-after', [keys.hot()], [redisScore(after.score), after.id, n]))
+      : await io(() => client.zrevrange(keys.hot(), 0, n - 1, 'WITHSCORES'));
+    const out: HotPosition[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ id: String(flat[i]), score: Number(flat[i + 1]) });
+    return out;
+  }
+}
+
+/** A score as Redis reads it: exact for finite numbers (String() round-trips a double), `+inf`/`-inf` otherwise. */
+function redisScore(score: number): string {
+  return score === Infinity ? '+inf' : score === -Infinity ? '-inf' : String(score);
 }

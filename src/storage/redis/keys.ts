@@ -15,6 +15,11 @@
  * | u:{uid}:following           | zset   | followed ids, score 0                                |
  * | u:{uid}:videos              | zset   | the user's video ids (outbox), score 0               |
  * | u:{uid}:inbox               | zset   | `${videoId}:${authorId}`, score 0, capped            |
+ * | u:{sid}:rec:interests       | hash   | feature -> `<weight>:<ms when set>` (decayed on read)|
+ * | u:{sid}:rec:seen            | zset   | video id -> last shown (ms); TTL, capped             |
+ * | u:{sid}:rec:engaged         | list   | recent liked/finished video ids, newest first, capped|
+ * | u:{sid}:rec:similar         | zset   | co-engaged video id -> score, capped                 |
+ * |                             |        | (sid: a user id, or `~s:<session>` for anonymous)    |
  * | h:{handle}                  | string | user id (handle lower-cased)                         |
  * | v:{vid}:meta                | hash   | record, tagging, owner, views, version, head,        |
  * |                             |        | lastComment (offset of newest comment event),        |
@@ -39,7 +44,10 @@
  * | u:{uid}:favorite-members    | hash   | video id -> its member in u:{uid}:favorites          |
  * | u:{uid}:settings            | hash   | favoritesPublic: '1' when the list is public         |
  * | t:{tag}                     | zset   | video ids, score 0                                   |
+ * | v:{vid}:engagers            | list   | recent subjects who liked/finished it, capped        |
  * | hot                         | zset   | video id -> hot score                                |
+ * | {rec}:fresh                 | zset   | exploration pool: video id -> impressions            |
+ * | {rec}:fresh-ids             | zset   | the same ids, score 0 (lex = age, for trimming)      |
  * | {jobs}:job:<id>             | hash   | one job record, field per property                   |
  * | {jobs}:active               | zset   | ids of jobs not in a final stage, score 0            |
  * | up:{uid}                    | hash   | upload id -> bytes reserved of the user's quota      |
@@ -165,6 +173,26 @@ export class RedisKeys {
 
   hot(): string {
     return `${this.prefix}hot`;
+  }
+
+  // ------------------------------------------------------------ recommendations
+
+  /** A subject's keys share the user hash tag: one slot per user (or anonymous session). */
+  recommendations(subject: string): { interests: string; seen: string; engaged: string; similar: string } {
+    const base = `${this.user(subject)}:rec`;
+    return { interests: `${base}:interests`, seen: `${base}:seen`, engaged: `${base}:engaged`, similar: `${base}:similar` };
+  }
+
+  engagers(videoId: string): string {
+    return `${this.prefix}v:{${videoId}}:engagers`;
+  }
+
+  freshPool(): string {
+    return `${this.prefix}{rec}:fresh`;
+  }
+
+  freshIds(): string {
+    return `${this.prefix}{rec}:fresh-ids`;
   }
 
   // ------------------------------------------------------------ jobs

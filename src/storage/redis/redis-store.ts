@@ -13,13 +13,14 @@
  */
 import { Cluster, Redis } from 'ioredis';
 import type { JobStore } from '../jobs.ts';
-import type { CommentThreadStore, FavoriteStore, FeedStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
+import type { CommentThreadStore, FavoriteStore, FeedStore, RecommendationStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
 import type { UploadStore } from '../uploads.ts';
 import { closeClient, connectClient, type RedisClientOptions, type RedisConnection } from './connection.ts';
 import type { RedisContext } from './context.ts';
 import { RedisCommentThreads } from './comments.ts';
 import { RedisFavorites } from './favorites.ts';
 import { RedisFeeds } from './feeds.ts';
+import { RedisRecommendations } from './recommendations.ts';
 import { RedisJobs } from './jobs.ts';
 import { RedisKeys } from './keys.ts';
 import { io, Scripts, type RedisClient } from './scripts.ts';
@@ -45,6 +46,7 @@ export class RedisStore implements Store {
   readonly users: UserStore;
   readonly videos: VideoStore;
   readonly feeds: FeedStore;
+  readonly recommendations: RecommendationStore;
   readonly jobs: JobStore;
   readonly uploads: UploadStore;
   readonly comments: CommentThreadStore;
@@ -63,6 +65,7 @@ export class RedisStore implements Store {
     this.users = new RedisUsers(ctx);
     this.videos = new RedisVideos(ctx);
     this.feeds = new RedisFeeds(ctx);
+    this.recommendations = new RedisRecommendations(ctx);
     this.jobs = new RedisJobs(ctx);
     this.uploads = new RedisUploads(ctx);
     this.comments = new RedisCommentThreads(ctx);

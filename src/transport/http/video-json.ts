@@ -58,10 +58,14 @@ export class VideoJson {
     if (kept && now < kept.staleAt) return kept.json;
     const parts: Buffer[] = [OPEN];
     let staleAt = Infinity;
+    // a For You page says why each video is shown: `reason` goes last in each video's object
+    const reasons = (page as { reasons?: readonly string[] }).reasons;
     page.items.forEach((video, i) => {
       const one = this.video(video, now);
       if (i > 0) parts.push(COMMA);
-      parts.push(one.json);
+      const reason = reasons?.[i];
+      if (reason === undefined) parts.push(one.json);
+      else parts.push(one.json.subarray(0, one.json.length - 1), Buffer.from(`,"reason":${JSON.stringify(reason)}}`));
       staleAt = Math.min(staleAt, one.staleAt);
     });
     let tail = ']';

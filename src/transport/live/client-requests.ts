@@ -63,6 +63,14 @@ export function clientRequestSchemas(limits: { commentMaxChars: number }) {
     'video:unfavorite': videoRef,
     'user:follow': userRef,
     'user:unfollow': userRef,
+    'feed:foryou': {
+      type: 'object',
+      properties: {
+        cursor: { type: 'string', maxLength: 512, nullable: true },
+        limit: { type: 'integer', minimum: 1, maximum: 100, nullable: true },
+        session: { type: 'string', pattern: '^[A-Za-z0-9_-]{16,64}$', nullable: true },
+      },
+    },
   } as const satisfies Record<ClientEvent, object>;
 }
 

@@ -11,6 +11,7 @@ import type { Engine } from '../../actors/engine.ts';
 import type { Clock } from '../../domain/clock.ts';
 import { TremoloError, failedAck } from '../../protocol/errors.ts';
 import type { Ack, ClientEvent, ReplyOf, RequestOf } from '../../protocol/live.ts';
+import type { Video } from '../../protocol/model.ts';
 import { consume } from '../http/rate-limits.ts';
 import { commentLikeReply, likeReply } from '../replies.ts';
 import type { ClientRequests } from './client-requests.ts';
@@ -36,7 +37,10 @@ export interface DispatchDeps {
     | 'commentReplies'
     | 'favorite'
     | 'unfavorite'
+    | 'forYouFeed'
   >;
+  /** Stored media paths -> signed URLs, for the videos a feed page carries. Default: as stored. */
+  presentVideo?: (video: Video) => Video;
   watches: Watches;
   requests: ClientRequests;
   /** Events per socket. */
@@ -110,6 +114,18 @@ export class LiveDispatch {
     'video:unfavorite': { signedIn: true, run: (req, userId) => this.deps.engine.unfavorite(req.videoId, userId) },
     'user:follow': { signedIn: true, run: (req, userId) => this.deps.engine.follow(userId, req.userId) },
     'user:unfollow': { signedIn: true, run: (req, userId) => this.deps.engine.unfollow(userId, req.userId) },
+    'feed:foryou': {
+      signedIn: false,
+      run: async ({ cursor, limit, session }, userId) => {
+        if (userId === undefined && (session === undefined || session === null)) {
+          throw new TremoloError('E_VALIDATION', 'Sign in, or pass session (an id the client keeps) for an anonymous For You feed', { details: { field: 'session' } });
+        }
+        const viewer = userId !== undefined ? { userId } : { sessionId: session! };
+        const page = await this.deps.engine.forYouFeed(viewer, { limit: limit ?? 20, ...(cursor ? { cursor } : {}) });
+        const items = page.items.map((video, i) => ({ ...(this.deps.presentVideo?.(video) ?? video), reason: page.reasons[i]! }));
+        return { items, ...(page.nextCursor !== undefined ? { nextCursor: page.nextCursor } : {}) };
+      },
+    },
   };
 
   /** Shared by every socket (`this` is the socket): routes a client event to its handler. */

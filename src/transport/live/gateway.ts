@@ -11,11 +11,12 @@ import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { Server, type ServerOptions } from 'socket.io';
 import type { Engine } from '../../actors/engine.ts';
 import type { EngineEvent, EventSink } from '../../actors/events.ts';
+import type { Video } from '../../protocol/model.ts';
 import type { Clock } from '../../domain/clock.ts';
 import type { Metrics } from '../../metrics.ts';
 import { TremoloError } from '../../protocol/errors.ts';
 import { msgpackParser } from '../../protocol/msgpack-parser.ts';
-import type { RateLimitStore } from '../../storage/rate-limits.ts';
+import type { RateCounters } from '../http/rate-counters.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { OriginPolicy } from '../http/origins.ts';
 import { ClientRequests } from './client-requests.ts';
@@ -56,7 +57,9 @@ export interface GatewayDeps {
   /** Browser origins that may open sockets: this site and CORS_ORIGINS. */
   origins: OriginPolicy;
   /** Where the per-user event counters (USER_EVENTS_PER_SEC, over all of a user's sockets) live. */
-  userEventCounters: RateLimitStore;
+  userEventCounters: RateCounters;
+  /** Stored media paths -> signed URLs (the media pipeline's presentMedia). Default: as stored. */
+  presentVideo?: (video: Video) => Video;
   /**
    * With several processes: the adapter between them (storage/redis/connection.ts builds
    * Redis's; tests use an in-memory bus). Absent: this process is alone.
@@ -94,6 +97,7 @@ export class LiveGateway implements EventSink {
     this.delivery = new LiveDelivery({ io: this.io, clock, settings, ...(metrics ? { metrics } : {}), ...(crossProcess ? { canReachPeers: () => crossProcess.reachable() } : {}) });
     this.dispatch = new LiveDispatch({
       engine: deps.engine,
+      ...(deps.presentVideo ? { presentVideo: deps.presentVideo } : {}),
       watches: new Watches({ engine: deps.engine, holds: this.delivery.holds, maxWatches: settings.maxWatches }),
       requests: new ClientRequests({ commentMaxChars: settings.commentMaxChars }),
       socketLimiter: new RateLimiterMemory({ keyPrefix: 'sock', points: settings.socketEventsPerSec, duration: 1 }),
