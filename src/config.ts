@@ -272,6 +272,14 @@ export const SETTINGS = {
   actorReadStaleMs: def('ACTOR_READ_STALE_MS', '1000', int(0), 'A read never serves actor state older than this; older state is reloaded from storage.'),
   viewDedupS: def('VIEW_DEDUP_S', '3600', int(0), 'Repeated views of one video within this many seconds count once: per user when signed in; per connection and per client IP when anonymous.'),
   eventLogMax: def('EVENT_LOG_MAX', '1000', int(10), 'Events kept per video for recovery after a reconnect.'),
+  commentTopHalfLifeS: def(
+    'COMMENT_TOP_HALF_LIFE_S',
+    '21600',
+    int(60),
+    'Comment `top` ordering: ranks by log2(1 + likes) + createdAt / this, so a comment this many seconds older needs twice the likes to rank level.',
+  ),
+  commentTopSnapshotS: def('COMMENT_TOP_SNAPSHOT_S', '600', int(10), 'How long the cursors of a `top` comment ranking stay valid (the ranking is frozen on its first page).'),
+  commentTopMax: def('COMMENT_TOP_MAX', '1000', int(10, 100_000), 'Most top-level comments one `top` ranking holds (the highest ranked).'),
 
   // live
   liveAllowAnonymous: def('LIVE_ALLOW_ANONYMOUS', 'true', bool, 'Sockets without a token may watch videos (writes always need a user).'),

@@ -36,6 +36,7 @@ import { eventRoutes } from './transport/http/routes/events.ts';
 import { feedRoutes } from './transport/http/routes/feeds.ts';
 import { healthRoutes } from './transport/http/routes/health.ts';
 import { socialRoutes } from './transport/http/routes/social.ts';
+import { threadRoutes } from './transport/http/routes/threads.ts';
 import { userRoutes } from './transport/http/routes/users.ts';
 import { messageRoutes } from './transport/http/routes/messages.ts';
 import { VideoJson } from './transport/http/video-json.ts';
@@ -83,9 +84,17 @@ export interface Tremolo {
 export async function startTremolo(config: Config, opts: StartOptions = {}): Promise<Tremolo> {
   const clock = opts.clock ?? systemClock;
   const metrics = createMetrics();
-  const limits = { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS, dmLogMax: config.dmLogMax, interactions: interactionLimits(config) };
   // one id generator per process: actors' ids and the store's interaction event ids never collide
   const ids = new TsidGenerator({ nodeId: config.nodeId, clock });
+  const limits = {
+    eventLogMax: config.eventLogMax,
+    viewDedupS: config.viewDedupS,
+    dmLogMax: config.dmLogMax,
+    interactions: interactionLimits(config),
+    commentTopHalfLifeS: config.commentTopHalfLifeS,
+    commentTopSnapshotS: config.commentTopSnapshotS,
+    commentTopMax: config.commentTopMax,
+  };
   const closers: (() => Promise<unknown>)[] = [];
   let shuttingDown = false;
 
@@ -266,6 +275,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   await app.register(userRoutes, { engine, videoJson });
   await app.register(messageRoutes, { engine, textMaxChars: config.dmTextMaxChars, groupMax: config.dmGroupMax });
   await app.register(socialRoutes, { engine });
+  await app.register(threadRoutes, { engine, videoJson });
   await app.register(feedRoutes, { engine, videoJson });
   await app.register(eventRoutes, { engine, tokens });
   await app.register(analyticsRoutes, { engine });

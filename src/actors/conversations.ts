@@ -25,6 +25,7 @@ import type { Page, PageRequest } from '../protocol/model.ts';
 import { decodeOffsetCursor, encodeCursor } from '../storage/cursor.ts';
 import type { ConversationState, DmEventRange, Store } from '../storage/store.ts';
 import { CONVERSATION_ACTOR, type ConversationMsg, type SendResult } from './conversation-actor.ts';
+import type { ContentFilter } from '../domain/moderation.ts';
 import { filterDmText, requireMayMessage } from './dm-permissions.ts';
 import type { EventSink } from './events.ts';
 import type { ActorSystem } from './runtime.ts';
@@ -63,6 +64,8 @@ export interface ConversationServiceDeps {
   limits: DmLimits;
   userExists(userId: string): Promise<boolean>;
   videoExists(videoId: string): Promise<boolean>;
+  /** The sensitive-word filter applied to message text; absent: none. */
+  contentFilter?: ContentFilter;
 }
 
 export class ConversationService {
@@ -85,6 +88,7 @@ export class ConversationService {
     if (hasVideo && !isTsid(req.videoId)) throw new TremoloError('E_VALIDATION', 'videoId must be a 13-character id', { details: { field: 'videoId' } });
     const text = filterDmText(
       req.text === undefined && hasVideo ? '' : requireText('text', req.text, { min: hasVideo ? 0 : 1, max: this.deps.limits.textMaxChars }),
+      this.deps.contentFilter,
     );
     if (req.replyTo !== undefined && (!Number.isSafeInteger(req.replyTo) || req.replyTo < 1)) {
       throw new TremoloError('E_VALIDATION', 'replyTo must be a positive integer', { details: { field: 'replyTo' } });

@@ -7,25 +7,21 @@
  *   the other); `nobody` (E_DM_NOT_ALLOWED).
  */
 import { TremoloError } from '../protocol/errors.ts';
+import type { ContentFilter } from '../domain/moderation.ts';
 import type { Store } from '../storage/store.ts';
 
-/**
- * MERGE POINT (blocks, branch social-b): whether either user blocks the other. Until the
- * Store has blocks this answers false; at merge it becomes the blocks Store method, e.g.
- * `store.blocks.eitherBlocks(a, b)`. Nothing else in direct messages looks at blocks.
- */
-export async function isEitherBlocking(_store: Store, _a: string, _b: string): Promise<boolean> {
-  return false;
+/** Whether either user blocks the other (the blocks of the social features). */
+export async function isEitherBlocking(store: Store, a: string, b: string): Promise<boolean> {
+  const [ab, ba] = await Promise.all([store.blocks.blocks(a, b), store.blocks.blocks(b, a)]);
+  return ab || ba;
 }
 
 /**
- * MERGE POINT (moderation, branch social-b): the sensitive-word filter applied to every
- * message's text before it is stored. Until the moderation filter exists in src/domain this
- * returns the text unchanged; at merge it calls that filter (masking, or throwing its catalog
- * error to refuse the message).
+ * A message's text after the sensitive-word filter (the one applied to comments): masked, or
+ * E_CONTENT_REJECTED naming `text`. Without a filter configured, the text as is.
  */
-export function filterDmText(text: string): string {
-  return text;
+export function filterDmText(text: string, filter: ContentFilter | undefined): string {
+  return filter ? filter.check('text', text) : text;
 }
 
 /**

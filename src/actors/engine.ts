@@ -30,14 +30,16 @@ import type {
   VideoAnalytics,
   VideoEvent,
   VideoRecord,
+  CommentView,
 } from '../protocol/model.ts';
 import type { InvalidationBus } from '../storage/cache/invalidation.ts';
-import type { CommentOrder, EventRange, HotPosition, Store, UserRecord, VideoState } from '../storage/store.ts';
+import type { CommentOrder, EventRange, HotPosition, Store, UserRecord, VideoState, ThreadOrder } from '../storage/store.ts';
 import { decodeCursor, decodeOffsetCursor, encodeCursor } from '../storage/cursor.ts';
 import type { ContentFilter } from '../domain/moderation.ts';
 import type { ModerationTarget } from '../protocol/social.ts';
 import type { EventSink } from './events.ts';
 import { DEFAULT_SOCIAL_LIMITS, Social, type Actor, type SocialLimits } from './social.ts';
+import { FAVORITES_ACTOR, favoritesActor, type FavoriteReply } from './favorites-actor.ts';
 import { FeedService, type FeedOptions } from './feed.ts';
 import { HotScores } from './hot-scores.ts';
 import { Invalidations, type Change, type ChangeSource } from './invalidations.ts';
@@ -52,8 +54,10 @@ import { ConversationService, DEFAULT_DM_LIMITS, type DmLimits } from './convers
 import {
   VIDEO_ACTOR,
   videoActor,
+  type CommentLikeReply,
   type CommentReply,
   type DeleteCommentReply,
+  type PinReply,
   type LikeReply,
   type VideoMsg,
   type VideoSnapshot,
@@ -90,7 +94,7 @@ export interface EngineDeps {
   onError: (err: unknown, context: string) => void;
   /** Reads tag searches; one per process (its Chinese dictionary loads on first use). Default: a new one. */
   tags?: TagTokenizer;
-  /** Which of `authorIds` a For You subject blocked (see Recommendations). Default: none. */
+  /** Which of `authorIds` a For You subject blocked (see Recommendations). Default: the Store's blocks. */
   blocked?: (subject: string, authorIds: readonly string[]) => Promise<boolean[]>;
   /** The behaviour log's analytics (ClickHouse); without it, analytics come from the counters. */
   analytics?: AnalyticsSource;
@@ -219,7 +223,9 @@ export class Engine {
       limits: dmLimits,
       userExists: (userId) => this.userExists(userId),
       videoExists: async (videoId) => (await this.reads.video(videoId)).value !== null,
+      ...(deps.contentFilter ? { contentFilter: deps.contentFilter } : {}),
     });
+    this.actors.register(FAVORITES_ACTOR, favoritesActor({ store, sink, ids }));
     this.feed = new FeedService({
       store,
       sink,
@@ -236,8 +242,23 @@ export class Engine {
       options: limits.recommendations,
       videos: async (ids) => (await this.reads.videos(ids)).map((r) => r.value),
       following: async (userId, limit) => (await this.feed.following(userId, { limit })).items,
-      ...(deps.blocked ? { blocked: deps.blocked } : {}),
+      // an anonymous session (`~s:...`) blocks nobody; a user's blocks are the social Store's
+      blocked:
+        deps.blocked ??
+        (async (subject, authorIds) => (subject.startsWith('~') ? authorIds.map(() => false) : Promise.all(authorIds.map((a) => store.blocks.blocks(subject, a))))),
       onError: deps.onError,
+    });
+    // a finished watch teaches the For You feed at once. (A skip cannot be told from progress
+    // reports: an early report of a video still playing looks the same; clients send `skip`
+    // through recordSignal's callers when they know the viewer swiped away.)
+    this.interactions.onRecorded((events) => {
+      for (const e of events) {
+        if (e.type !== 'watch' || !e.completed) continue;
+        // anonymous viewers learn only under a For You session id (a socket's address key is not one)
+        if (e.userId === undefined && !/^[A-Za-z0-9_-]{16,64}$/.test(e.sessionId ?? '')) continue;
+        const viewer = e.userId !== undefined ? { userId: e.userId } : { sessionId: e.sessionId ?? '' };
+        this.recordSignal(viewer, e.videoId, 'finish').catch((err: unknown) => deps.onError(err, `For You signal finish of ${e.videoId}`));
+      }
     });
   }
 
@@ -545,6 +566,92 @@ export class Engine {
     requireId('videoId', videoId);
     const found = await this.deps.store.videos.comments(videoId, order, page);
     return { ...found, items: await this.social.visibleComments(found.items, viewerId) };
+  }
+
+  // ------------------------------------------------------------ comment threads, comment likes, pin
+
+  /** Likes a comment (idempotent); its author is notified of new likes. */
+  async likeComment(commentId: string, userId: string): Promise<CommentLikeReply> {
+    requireId('userId', userId);
+    return this.videoWrite(videoOfComment(commentId), { type: 'likeComment', commentId, userId });
+  }
+
+  async unlikeComment(commentId: string, userId: string): Promise<CommentLikeReply> {
+    requireId('userId', userId);
+    return this.videoWrite(videoOfComment(commentId), { type: 'unlikeComment', commentId, userId });
+  }
+
+  /** The video's owner pins a top-level comment of it, or unpins (`commentId` null). */
+  async pinComment(videoId: string, commentId: string | null, userId: string): Promise<PinReply> {
+    requireId('userId', userId);
+    if (commentId !== null && videoOfComment(commentId) !== videoId) throw new TremoloError('E_COMMENT_NOT_FOUND');
+    return this.videoWrite(videoId, { type: 'pinComment', commentId, userId });
+  }
+
+  /** Top-level comments with their counts; the pinned one leads the first page. */
+  async commentThreads(videoId: string, order: ThreadOrder, page: PageRequest, viewerId?: string): Promise<Page<CommentView>> {
+    requireId('videoId', videoId);
+    if (order !== 'newest' && order !== 'top') throw new TremoloError('E_VALIDATION', 'order must be newest or top', { details: { field: 'order' } });
+    return this.deps.store.comments.threads(videoId, order, { ...page, ...(viewerId !== undefined ? { viewerId } : {}) }, { now: this.deps.clock.now() });
+  }
+
+  /** A thread's replies, oldest first. */
+  async commentReplies(commentId: string, page: PageRequest, viewerId?: string): Promise<Page<CommentView>> {
+    const videoId = videoOfComment(commentId);
+    return this.deps.store.comments.replies(videoId, commentId, { ...page, ...(viewerId !== undefined ? { viewerId } : {}) });
+  }
+
+  // ------------------------------------------------------------ favorites
+
+  /** Saves a video to the user's favorites (idempotent); the owner is notified of a new one. */
+  async favorite(videoId: string, userId: string): Promise<FavoriteReply> {
+    requireId('userId', userId);
+    const { value } = await this.getVideo(videoId);
+    return this.actors.ask(FAVORITES_ACTOR, userId, { type: 'favorite', videoId, ownerId: value.ownerId });
+  }
+
+  /** A video's favorite count, and with a viewer whether they keep it. */
+  async favoriteState(videoId: string, viewerId?: string): Promise<{ videoId: string; favorites: number; favoritedByMe?: boolean }> {
+    await this.getVideo(videoId);
+    const { favorites } = this.deps.store;
+    const [count, mine] = await Promise.all([favorites.counts([videoId]), viewerId === undefined ? undefined : favorites.favoritedBy(viewerId, [videoId])]);
+    return { videoId, favorites: count[0] ?? 0, ...(mine ? { favoritedByMe: mine[0] ?? false } : {}) };
+  }
+
+  /** Takes a video out of the user's favorites (idempotent; works for a deleted video too). */
+  async unfavorite(videoId: string, userId: string): Promise<FavoriteReply> {
+    requireId('userId', userId);
+    requireId('videoId', videoId);
+    return this.actors.ask(FAVORITES_ACTOR, userId, { type: 'unfavorite', videoId });
+  }
+
+  /**
+   * A user's favorites, latest saved first. Private unless the owner made the list public:
+   * anyone else gets E_FAVORITES_PRIVATE.
+   */
+  async favorites(userId: string, page: PageRequest, viewerId?: string): Promise<VideoPage> {
+    await this.profile(userId);
+    if (viewerId !== userId && !(await this.deps.store.favorites.isPublic(userId))) throw new TremoloError('E_FAVORITES_PRIVATE');
+    const ids = await this.deps.store.favorites.list(userId, page);
+    // deleted videos drop out of the page (which may then be short: follow its cursor)
+    return this.reads.videoPage(ids.items, ids.nextCursor, viewerId);
+  }
+
+  /** The user's own settings. */
+  async settings(userId: string): Promise<{ favoritesPublic: boolean }> {
+    await this.profile(userId);
+    return { favoritesPublic: await this.deps.store.favorites.isPublic(userId) };
+  }
+
+  async updateSettings(userId: string, input: { favoritesPublic?: unknown }): Promise<{ favoritesPublic: boolean }> {
+    await this.profile(userId);
+    if (input.favoritesPublic !== undefined) {
+      if (typeof input.favoritesPublic !== 'boolean') {
+        throw new TremoloError('E_VALIDATION', 'favoritesPublic must be a boolean', { details: { field: 'favoritesPublic' } });
+      }
+      await this.deps.store.favorites.setPublic(userId, input.favoritesPublic);
+    }
+    return this.settings(userId);
   }
 
   /** Counters from the video's actor (fresh within ACTOR_READ_STALE_MS). */

@@ -62,7 +62,7 @@ export function inboxActor(deps: InboxActorDeps): ActorBehavior<Record<string, n
  * What a notification folds into: its type, what it is about (a comment, else a video, else
  * the recipient, e.g. a follow) and who caused it. Read from the fields notifications carry
  * by convention (`commentId`, `videoId`; `likerIds`, `actorId`, `authorId`, `followerId`,
- * `likerId`, `byId`), so a new kind of notification folds without a change here.
+ * `likerId`, `byId`, `userId`), so a new kind of notification folds without a change here.
  */
 export function inboxItemOf(userId: string, notification: Notification): Omit<InboxItem, 'entryId'> {
   const f = notification as unknown as Record<string, unknown>;
@@ -71,7 +71,7 @@ export function inboxItemOf(userId: string, notification: Notification): Omit<In
   let actorIds: string[] = [];
   if (Array.isArray(f.likerIds)) actorIds = f.likerIds.filter(str);
   else {
-    const actor = [f.actorId, f.authorId, f.followerId, f.likerId, f.byId].find(str);
+    const actor = [f.actorId, f.authorId, f.followerId, f.likerId, f.byId, f.userId].find(str);
     if (actor !== undefined) actorIds = [actor];
   }
   return { type: notification.type, target, actorIds, notification };

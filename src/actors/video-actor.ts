@@ -1,5 +1,8 @@
 /**
- * VideoActor: one video's likes, views and comments. A turn turns its batch of writes
+ * VideoActor: one video's likes, views and comments, and its comments' likes and pin.
+ * Comment likes belong here rather than to a per-comment actor: they live in the video's keys
+ * (one hash tag, one script) and their counter events take their place in the video's log, so
+ * a turn of likes, comments and comment likes is still ONE atomic write. A turn turns its batch of writes
  * into ONE `videos.applyOps` call; the store answers with the authoritative counters
  * and the events it appended, which the actor keeps and publishes after the commit.
  */
@@ -18,7 +21,10 @@ export type VideoMsg =
   | { type: 'unlike'; userId: string }
   | { type: 'view'; viewerId?: string }
   | { type: 'comment'; authorId: string; text: string; replyTo?: string; idempotencyKey: string; mentions?: Mention[] }
-  | { type: 'deleteComment'; commentId: string; userId: string };
+  | { type: 'deleteComment'; commentId: string; userId: string }
+  | { type: 'likeComment'; commentId: string; userId: string }
+  | { type: 'unlikeComment'; commentId: string; userId: string }
+  | { type: 'pinComment'; commentId: string | null; userId: string };
 
 export interface VideoSnapshot {
   video: VideoRecord;
@@ -47,6 +53,16 @@ export interface CommentReply extends Written {
 export interface DeleteCommentReply extends Written {
   deleted: boolean;
 }
+export interface CommentLikeReply extends Written {
+  changed: boolean;
+  commentId: string;
+  /** The comment's exact like count after the write. */
+  likes: number;
+}
+export interface PinReply extends Written {
+  changed: boolean;
+  pinned: string | null;
+}
 
 /** The reply to each type of VideoMsg. */
 export interface VideoReplies {
@@ -56,6 +72,9 @@ export interface VideoReplies {
   view: ViewReply;
   comment: CommentReply;
   deleteComment: DeleteCommentReply;
+  likeComment: CommentLikeReply;
+  unlikeComment: CommentLikeReply;
+  pinComment: PinReply;
 }
 
 export type VideoReply = VideoReplies[keyof VideoReplies];
@@ -132,6 +151,7 @@ export function videoActor(deps: VideoActorDeps): ActorBehavior<VideoState, Vide
             deps.sink.publish({ type: 'video', videoId: id, epoch: log.epoch, events: result.events });
           }
           notifyOwner(deps.sink, state.video, batch, result.results, counters);
+          notifyCommentAuthors(deps.sink, id, batch, result.results);
           if (before.likes !== counters.likes || before.comments !== counters.comments || before.views !== counters.views) {
             deps.onCountersChanged?.(state.video, counters);
           }
@@ -164,6 +184,9 @@ function answers(after: VideoSnapshot, results: readonly VideoOpResult[], opInde
     view: (_msg, i) => written(i, ['view'], (r) => ({ counted: r.counted, counters, log })),
     comment: (_msg, i) => written(i, ['comment'], (r) => ({ comment: r.comment, duplicate: r.duplicate, counters, log })),
     deleteComment: (_msg, i) => written(i, ['deleteComment'], (r) => ({ deleted: r.deleted, counters, log })),
+    likeComment: (msg, i) => written(i, ['likeComment', 'unlikeComment'], (r) => ({ changed: r.changed, commentId: msg.commentId, likes: r.likes, counters, log })),
+    unlikeComment: (msg, i) => written(i, ['likeComment', 'unlikeComment'], (r) => ({ changed: r.changed, commentId: msg.commentId, likes: r.likes, counters, log })),
+    pinComment: (_msg, i) => written(i, ['pinComment'], (r) => ({ changed: r.changed, pinned: r.pinned, counters, log })),
   };
 }
 
@@ -200,5 +223,27 @@ function notifyOwner(
       userId: video.ownerId,
       notification: { type: 'video:liked', videoId: video.id, likerIds: likerIds.slice(0, 20), likes: counters.likes },
     });
+  }
+}
+
+/**
+ * A comment's author hears of new likes on it: one notification per comment per turn, with
+ * the likers of that turn and the count after it (never for liking your own comment).
+ */
+function notifyCommentAuthors(sink: EventSink, videoId: string, batch: readonly VideoMsg[], results: readonly VideoOpResult[]): void {
+  const byComment = new Map<string, { authorId: string; likerIds: string[]; likes: number }>();
+  let k = 0;
+  for (const msg of batch) {
+    if (msg.type === 'read') continue;
+    const r = results[k++];
+    if (msg.type !== 'likeComment' || !r?.ok || r.type !== 'likeComment') continue;
+    let entry = byComment.get(msg.commentId);
+    if (!entry) byComment.set(msg.commentId, (entry = { authorId: r.authorId, likerIds: [], likes: r.likes }));
+    entry.likes = r.likes;
+    if (r.changed && msg.userId !== r.authorId) entry.likerIds.push(msg.userId);
+  }
+  for (const [commentId, { authorId, likerIds, likes }] of byComment) {
+    if (likerIds.length === 0) continue;
+    sink.publish({ type: 'notification', userId: authorId, notification: { type: 'comment:liked', videoId, commentId, likerIds: likerIds.slice(0, 20), likes } });
   }
 }

@@ -4,8 +4,19 @@
  */
 import type { ConversationView, DmEvent, DmPolicy, SendReply, SendRequest } from '../protocol/dm.ts';
 import type { ReportedEventBatch } from '../protocol/interactions.ts';
-import type { AnalyticsQuery, Comment, Counters, ForYouVideo, Page, UserProfile, Video, VideoAnalytics } from '../protocol/model.ts';
+import type {
+  AnalyticsQuery,
+  Comment,
+  Counters,
+  ForYouVideo,
+  Page,
+  UserProfile,
+  Video,
+  VideoAnalytics,
+  CommentView,
+} from '../protocol/model.ts';
 import type { InboxPage, ModerationTarget, Report } from '../protocol/social.ts';
+import type { CommentLikeReply, FavoriteReply } from '../protocol/live.ts';
 import { TremoloClientError } from './live-client.ts';
 
 export interface Session {
@@ -59,6 +70,46 @@ export class HttpClient {
   }
   deleteComment(commentId: string) {
     return this.request<void>('DELETE', `/v1/comments/${commentId}`);
+  }
+  /** Top-level comments with like and reply counts; the pinned one leads the first page. */
+  threads(videoId: string, q: { cursor?: string; limit?: number; order?: 'newest' | 'top' } = {}) {
+    return this.request<Page<CommentView>>('GET', `/v1/videos/${videoId}/threads${query(q)}`);
+  }
+  /** A thread's replies, oldest first. */
+  replies(commentId: string, q: { cursor?: string; limit?: number } = {}) {
+    return this.request<Page<CommentView>>('GET', `/v1/comments/${commentId}/replies${query(q)}`);
+  }
+  likeComment(commentId: string) {
+    return this.request<CommentLikeReply>('POST', `/v1/comments/${commentId}/like`);
+  }
+  unlikeComment(commentId: string) {
+    return this.request<CommentLikeReply>('DELETE', `/v1/comments/${commentId}/like`);
+  }
+  /** Pins a top-level comment of your video; null unpins. */
+  pinComment(videoId: string, commentId: string | null) {
+    return commentId === null
+      ? this.request<{ changed: boolean; pinned: string | null; offset: number }>('DELETE', `/v1/videos/${videoId}/pin`)
+      : this.request<{ changed: boolean; pinned: string | null; offset: number }>('PUT', `/v1/videos/${videoId}/pin`, { commentId });
+  }
+  favorite(videoId: string) {
+    return this.request<FavoriteReply>('POST', `/v1/videos/${videoId}/favorite`);
+  }
+  unfavorite(videoId: string) {
+    return this.request<FavoriteReply>('DELETE', `/v1/videos/${videoId}/favorite`);
+  }
+  /** A video's favorite count, and with a token whether you keep it. */
+  favoriteState(videoId: string) {
+    return this.request<{ videoId: string; favorites: number; favoritedByMe?: boolean }>('GET', `/v1/videos/${videoId}/favorite`);
+  }
+  /** A user's favorites (yours, or anyone's public list). */
+  favorites(userId: string, q: { cursor?: string; limit?: number } = {}) {
+    return this.request<Page<Video>>('GET', `/v1/users/${userId}/favorites${query(q)}`);
+  }
+  settings() {
+    return this.request<{ favoritesPublic: boolean }>('GET', '/v1/me/settings');
+  }
+  updateSettings(input: { favoritesPublic?: boolean }) {
+    return this.request<{ favoritesPublic: boolean }>('PATCH', '/v1/me/settings', input);
   }
   user(id: string) {
     return this.request<UserProfile & { degraded?: boolean }>('GET', `/v1/users/${id}`);

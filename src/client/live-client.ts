@@ -19,7 +19,11 @@ import type {
   Ack,
   ClientToServerEvents,
   CommentAdded,
+  CommentCounterPayload,
   CommentDeleted,
+  CommentLikeReply,
+  CommentPinnedPayload,
+  FavoriteReply,
   CounterPayload,
   JobProgressPayload,
   LiveVideoEvent,
@@ -58,6 +62,10 @@ export interface LiveClientEvents {
   counters: [CounterPayload];
   comment: [Comment & { offset: number }];
   commentDeleted: [{ videoId: string; commentId: string; offset: number }];
+  /** A comment's like count (coalesced by the server; never older than one already given). */
+  commentCounters: [CommentCounterPayload];
+  /** The video's pinned comment changed (`commentId` null: unpinned). */
+  commentPinned: [CommentPinnedPayload];
   /** The log no longer reached back: start over from this snapshot. */
   reset: [{ videoId: string; snapshot: VideoSnapshotPayload }];
   notification: [Notification];
@@ -85,6 +93,10 @@ interface Watched {
   commentOffset: number;
   epoch: string;
   version: number;
+  /** Offset of the newest like count given per comment (bounded: the oldest entries go first). */
+  commentCounts: Map<string, number>;
+  /** Offset of the newest pin change given. */
+  pinOffset: number;
   /** Events that arrived while a watch/recovery was in flight. */
   buffer: LiveVideoEvent[] | undefined;
 }
@@ -117,6 +129,8 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     this.socket.on('video:counters', (p) => this.onEvent({ type: 'counters', videoId: p.videoId, offset: p.offset, counters: countersOf(p) }));
     this.socket.on('comment:added', (events) => events.forEach((e) => this.onEvent(e)));
     this.socket.on('comment:deleted', (events) => events.forEach((e) => this.onEvent(e)));
+    this.socket.on('comment:counters', (p) => this.onEvent({ type: 'comment:counters', ...p }));
+    this.socket.on('comment:pinned', (p) => this.onEvent({ type: 'comment:pinned', ...p }));
     this.socket.on('video:deleted', (p) => {
       this.watched.delete(p.videoId);
       this.emit('videoDeleted', p);
@@ -188,7 +202,7 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
 
   /** Watches a video: live counters and comments from now on, after the returned snapshot. */
   async watch(videoId: string): Promise<WatchReply> {
-    const state: Watched = { commentOffset: 0, epoch: '', version: -1, buffer: [] };
+    const state: Watched = { commentOffset: 0, epoch: '', version: -1, commentCounts: new Map(), pinOffset: 0, buffer: [] };
     this.watched.set(videoId, state);
     try {
       const reply = await this.call('video:watch', { videoId });
@@ -225,6 +239,38 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
 
   deleteComment(commentId: string) {
     return this.call('comment:delete', { commentId });
+  }
+
+  /** Likes a comment (idempotent: `changed` says whether it was new); the ack carries the exact count. */
+  likeComment(commentId: string): Promise<CommentLikeReply> {
+    return this.call('comment:like', { commentId });
+  }
+
+  unlikeComment(commentId: string): Promise<CommentLikeReply> {
+    return this.call('comment:unlike', { commentId });
+  }
+
+  /** Pins a top-level comment of your video, or unpins with null. */
+  pinComment(videoId: string, commentId: string | null) {
+    return this.call('comment:pin', { videoId, commentId });
+  }
+
+  /** Top-level comments with likes, reply counts and likedByMe; the pinned one leads the first page. */
+  threads(videoId: string, opts: { order?: 'newest' | 'top'; cursor?: string; limit?: number } = {}) {
+    return this.call('comment:threads', { videoId, ...opts });
+  }
+
+  /** A thread's replies, oldest first ("view N replies"). */
+  replies(commentId: string, opts: { cursor?: string; limit?: number } = {}) {
+    return this.call('comment:replies', { commentId, ...opts });
+  }
+
+  favorite(videoId: string): Promise<FavoriteReply> {
+    return this.call('video:favorite', { videoId });
+  }
+
+  unfavorite(videoId: string): Promise<FavoriteReply> {
+    return this.call('video:unfavorite', { videoId });
   }
 
   follow(userId: string) {
@@ -372,6 +418,20 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
       this.emit('counters', { videoId, offset: e.offset, ...e.counters });
       return;
     }
+    if (e.type === 'comment:counters') {
+      if (e.offset <= (state.commentCounts.get(e.commentId) ?? 0)) return;
+      state.commentCounts.delete(e.commentId);
+      state.commentCounts.set(e.commentId, e.offset);
+      if (state.commentCounts.size > MAX_COMMENT_COUNTS) state.commentCounts.delete(state.commentCounts.keys().next().value!);
+      this.emit('commentCounters', { videoId, offset: e.offset, commentId: e.commentId, likes: e.likes });
+      return;
+    }
+    if (e.type === 'comment:pinned') {
+      if (e.offset <= state.pinOffset) return;
+      state.pinOffset = e.offset;
+      this.emit('commentPinned', { videoId, offset: e.offset, commentId: e.commentId });
+      return;
+    }
     if (e.offset <= state.commentOffset) return; // already applied
     if (e.prev > state.commentOffset) {
       void this.recover(videoId); // one or more comment events were missed
@@ -437,6 +497,9 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     }
   }
 }
+
+/** Comments per watched video whose last like count the client remembers (to drop older ones). */
+const MAX_COMMENT_COUNTS = 1000;
 
 function countersOf(p: CounterPayload): Counters {
   return { likes: p.likes, comments: p.comments, views: p.views, version: p.version };

@@ -9,7 +9,7 @@ import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type His
 /** Values are microseconds; anything above a minute is clamped (and still counted). */
 const HIGHEST_US = 60_000_000;
 
-export const LATENCY_METRICS = ['connect', 'watch', 'like', 'comment', 'likeToCounter', 'commentDelivery', 'http'] as const;
+export const LATENCY_METRICS = ['connect', 'watch', 'like', 'comment', 'commentLike', 'likeToCounter', 'commentDelivery', 'http'] as const;
 export type LatencyMetric = (typeof LATENCY_METRICS)[number];
 
 /** What each metric measures, for the report. */
@@ -18,6 +18,7 @@ export const LATENCY_DOC: Record<LatencyMetric, string> = {
   watch: 'video:watch ack round trip (snapshot)',
   like: 'video:like / video:unlike ack round trip',
   comment: 'comment:add ack round trip',
+  commentLike: 'comment:like / comment:unlike ack round trip',
   likeToCounter: "like ack -> first counters event with that version at another user's socket",
   commentDelivery: 'comment ack -> comment event at each other watching socket',
   http: 'REST request round trip',

@@ -9,6 +9,7 @@
  * until a later acknowledged op settles it again.
  * Comments: every acknowledged id, with the idempotency key it was sent under; the key
  * is also written into the text, so a key stored twice shows up in the comment list.
+ * Comment likes: as likes, per (account, comment); a reply keeps the thread it was filed under.
  */
 export type LikeState = 'liked' | 'unliked' | 'uncertain';
 
@@ -16,12 +17,16 @@ export interface AckedComment {
   id: string;
   videoId: string;
   key: string;
+  /** For a reply: the thread the server filed it under. */
+  threadId?: string;
 }
 
 export interface LedgerSnapshot {
   /** [account index, video index, state] for every pair the shard touched. */
   likes: [number, number, LikeState][];
   comments: AckedComment[];
+  /** [account index, comment id, state] for every (account, comment) like pair the shard touched. */
+  commentLikes: [number, string, LikeState][];
   /** Re-sends of an acknowledged key whose ack named another comment or did not say duplicate. */
   resendMismatches: number;
 }
@@ -32,6 +37,8 @@ export const MARKER_PATTERN = /\[lt:([^\]]+)\]/;
 
 export class WriteLedger {
   private readonly likes = new Map<string, LikeState>();
+  /** `${account}|${commentId}` -> state, as for video likes. */
+  private readonly commentLikes = new Map<string, LikeState>();
   private readonly comments: AckedComment[] = [];
   private readonly commentByKey = new Map<string, string>();
   resendMismatches = 0;
@@ -46,6 +53,18 @@ export class WriteLedger {
 
   unsettleLike(account: number, video: number): void {
     this.likes.set(`${account}:${video}`, 'uncertain');
+  }
+
+  commentLikeState(account: number, commentId: string): LikeState | undefined {
+    return this.commentLikes.get(`${account}|${commentId}`);
+  }
+
+  settleCommentLike(account: number, commentId: string, liked: boolean): void {
+    this.commentLikes.set(`${account}|${commentId}`, liked ? 'liked' : 'unliked');
+  }
+
+  unsettleCommentLike(account: number, commentId: string): void {
+    this.commentLikes.set(`${account}|${commentId}`, 'uncertain');
   }
 
   ackComment(c: AckedComment): void {
@@ -66,6 +85,11 @@ export class WriteLedger {
       const [a, v] = pair.split(':').map(Number);
       likes.push([a ?? 0, v ?? 0, state]);
     }
-    return { likes, comments: this.comments, resendMismatches: this.resendMismatches };
+    const commentLikes: [number, string, LikeState][] = [];
+    for (const [pair, state] of this.commentLikes) {
+      const i = pair.indexOf('|');
+      commentLikes.push([Number(pair.slice(0, i)), pair.slice(i + 1), state]);
+    }
+    return { likes, commentLikes, comments: this.comments, resendMismatches: this.resendMismatches };
   }
 }

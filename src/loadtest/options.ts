@@ -33,6 +33,10 @@ export interface LoadtestOptions {
   commentRate: number;
   /** Share of acknowledged comments sent again under the same idempotency key. */
   commentResend: number;
+  /** Comment likes (or unlikes) per interacting viewer per second, on comments this run made. */
+  commentLikeRate: number;
+  /** Share of comments sent as replies to a comment this run made on the video (when there is one). */
+  replyShare: number;
   /** REST requests per feed reader per second. */
   httpRate: number;
   /** Mean time a viewer stays on a video before swiping to the next. */
@@ -72,6 +76,8 @@ export const DEFAULTS: Omit<LoadtestOptions, 'targets' | 'scenario'> = {
   likeRate: 0.2,
   commentRate: 0.05,
   commentResend: 0.05,
+  commentLikeRate: 0.1,
+  replyShare: 0.3,
   httpRate: 1,
   dwellMs: 8_000,
   rampMs: 0, // 0: a tenth of the duration, at most 10 s
@@ -117,10 +123,11 @@ export function resolveOptions(input: Partial<LoadtestOptions> & Pick<LoadtestOp
   if (o.processes > o.accounts) throw new RangeError(`--processes (${o.processes}) cannot exceed --accounts (${o.accounts}): each process owns its accounts`);
   if (!(o.durationMs >= 100)) throw new RangeError(`--duration must be at least 100ms; got ${o.durationMs} ms`);
   if (o.rampMs === 0) o.rampMs = Math.min(10_000, Math.round(o.durationMs / 10));
-  for (const [name, v] of [['zipf', o.zipf], ['likeRate', o.likeRate], ['commentRate', o.commentRate], ['httpRate', o.httpRate]] as const) {
+  for (const [name, v] of [['zipf', o.zipf], ['likeRate', o.likeRate], ['commentRate', o.commentRate], ['commentLikeRate', o.commentLikeRate], ['httpRate', o.httpRate]] as const) {
     if (!(v >= 0 && Number.isFinite(v))) throw new RangeError(`--${kebab(name)} must be a number >= 0; got ${v}`);
   }
   if (!(o.commentResend >= 0 && o.commentResend <= 1)) throw new RangeError(`--comment-resend must be in [0, 1]; got ${o.commentResend}`);
+  if (!(o.replyShare >= 0 && o.replyShare <= 1)) throw new RangeError(`--reply-share must be in [0, 1]; got ${o.replyShare}`);
   for (const [name, v] of [['dwellMs', o.dwellMs], ['churnMs', o.churnMs], ['ackTimeoutMs', o.ackTimeoutMs]] as const) {
     if (!(v > 0)) throw new RangeError(`--${kebab(name.replace(/Ms$/, ''))} must be positive; got ${v} ms`);
   }
@@ -190,6 +197,8 @@ export const CLI_USAGE = `usage: tremolo loadtest --target http://HOST:PORT --sc
   --like-rate R           likes/unlikes per interacting viewer per second (default ${DEFAULTS.likeRate})
   --comment-rate R        comments per interacting viewer per second (default ${DEFAULTS.commentRate})
   --comment-resend F      share of comments re-sent under the same idempotency key (default ${DEFAULTS.commentResend})
+  --comment-like-rate R   comment likes/unlikes per interacting viewer per second (default ${DEFAULTS.commentLikeRate})
+  --reply-share F         share of comments sent as replies to one of the run's comments (default ${DEFAULTS.replyShare})
   --http-rate R           REST requests per feed reader per second (default ${DEFAULTS.httpRate})
   --dwell 8s              mean time on a video before swiping to the next
   --ramp 6s               time over which connections open (default: a tenth of the duration, <= 10s)
@@ -217,6 +226,8 @@ const NUMBER_FLAGS = [
   ['likeRate', 'like-rate'],
   ['commentRate', 'comment-rate'],
   ['commentResend', 'comment-resend'],
+  ['commentLikeRate', 'comment-like-rate'],
+  ['replyShare', 'reply-share'],
   ['httpRate', 'http-rate'],
   ['processes', 'processes'],
   ['verifyMaxPairs', 'verify-max-pairs'],
@@ -250,6 +261,8 @@ export function parseCliArgs(args: string[], isTty: boolean): LoadtestOptions {
       'like-rate': { type: 'string' },
       'comment-rate': { type: 'string' },
       'comment-resend': { type: 'string' },
+      'comment-like-rate': { type: 'string' },
+      'reply-share': { type: 'string' },
       'http-rate': { type: 'string' },
       dwell: { type: 'string' },
       ramp: { type: 'string' },

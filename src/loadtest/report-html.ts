@@ -85,6 +85,11 @@ export function renderHtmlReport(r: LoadtestReport): string {
         ['like count shortfall / excess', `${v.likes.countShortfall} / ${v.likes.countExcess}`],
         ['comments acknowledged / found / lost', `${v.comments.acknowledged} / ${v.comments.found} / ${v.comments.lost}`],
         ['duplicate comment ids / keys stored twice / re-send mismatches', `${v.comments.duplicateIds} / ${v.comments.duplicateKeys} / ${v.comments.resendMismatches}`],
+        ['replies acknowledged / lost / listed twice', `${v.replies.acknowledged} / ${v.replies.lost} / ${v.replies.duplicates}`],
+        [
+          'comment like pairs (liked / uncertain) on comments; count shortfall / excess',
+          `${v.commentLikes.pairs} (${v.commentLikes.liked} / ${v.commentLikes.uncertain}) on ${v.commentLikes.comments}; ${v.commentLikes.countShortfall} / ${v.commentLikes.countExcess}`,
+        ],
       ],
     ),
     v.examples.length ? `<pre>${esc(v.examples.join('\n'))}</pre>` : '',

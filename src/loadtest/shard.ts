@@ -51,7 +51,7 @@ export interface Connection {
 }
 
 /** Codes that say the server refused an op before applying it; anything else leaves the outcome unknown. */
-const REFUSED = new Set(['E_RATE_LIMITED', 'E_BUSY', 'E_VALIDATION', 'E_VIDEO_NOT_FOUND', 'E_SHUTTING_DOWN', 'E_TOKEN_EXPIRED', 'E_TOKEN_INVALID', 'E_TOKEN_MISSING', 'E_FORBIDDEN']);
+const REFUSED = new Set(['E_RATE_LIMITED', 'E_BUSY', 'E_VALIDATION', 'E_VIDEO_NOT_FOUND', 'E_COMMENT_NOT_FOUND', 'E_SHUTTING_DOWN', 'E_TOKEN_EXPIRED', 'E_TOKEN_INVALID', 'E_TOKEN_MISSING', 'E_FORBIDDEN']);
 /** Codes after which a comment is sent again under the same idempotency key. */
 const RETRY = new Set(['E_ACK_TIMEOUT', 'E_DISCONNECTED', 'E_BUSY', 'E_RATE_LIMITED', 'E_STORAGE_UNAVAILABLE']);
 const GRACE_MS = 1500;
@@ -62,6 +62,8 @@ const PROGRESS_DURATION_MS = 15_000;
  * viewer and video every PROGRESS_INTERVAL (2 s by default), and reports are separated by dwells.
  */
 export const PROGRESS_MIN_DWELL_MS = 2500;
+/** Comments per video this shard remembers as targets for comment likes and replies. */
+const RECENT_COMMENTS = 16;
 
 export class Shard {
   readonly stats = new ShardStats();
@@ -73,6 +75,8 @@ export class Shard {
   private readonly connections = new Set<Connection>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly wakers = new Set<() => void>();
+  /** Video id -> ids of the latest comments this shard made on it (targets for likes and replies). */
+  private readonly recentComments = new Map<string, string[]>();
   private nextConnection = 0;
   private commentSeq = 0;
   private stopping = false;
@@ -263,24 +267,54 @@ export class Shard {
     });
   }
 
-  /** Comments under a fresh idempotency key, retrying with the same key; sometimes re-sends it on purpose. */
+  /**
+   * Likes one of the latest comments this shard made on the video, or unlikes it when this
+   * account's last acknowledged op on it liked it. Nothing to do while there is none.
+   */
+  toggleCommentLike(conn: Connection, video: number): Promise<void> {
+    const { account } = conn.vu;
+    const recent = this.recentComments.get(this.videoId(video));
+    if (!recent?.length) return Promise.resolve();
+    const commentId = recent[conn.vu.rng.int(recent.length)]!;
+    return this.serialise(`${account}|${commentId}`, async () => {
+      const like = this.ledger.commentLikeState(account, commentId) !== 'liked';
+      const t0 = performance.now();
+      try {
+        await this.ack(like ? 'comment:like' : 'comment:unlike', () => (like ? conn.client.likeComment(commentId) : conn.client.unlikeComment(commentId)));
+        this.stats.latency('commentLike', performance.now() - t0);
+        this.ledger.settleCommentLike(account, commentId, like);
+      } catch (err) {
+        if (!REFUSED.has(codeOf(err))) this.ledger.unsettleCommentLike(account, commentId);
+      }
+    });
+  }
+
+  /**
+   * Comments under a fresh idempotency key, retrying with the same key; sometimes re-sends it on
+   * purpose. A share of comments (--reply-share) reply to one of the latest comments made here.
+   */
   async comment(conn: Connection, video: number): Promise<void> {
     const seq = ++this.commentSeq;
     const key = `${this.plan.fixtures.runId}.${this.plan.index}.${conn.vu.index}.${seq}`;
     const text = `load ${seq} ${commentMarker(key)}`;
     const videoId = this.videoId(video);
+    const recent = this.recentComments.get(videoId);
+    const replyTo = recent?.length && conn.vu.rng.chance(this.options.replyShare) ? recent[conn.vu.rng.int(recent.length)] : undefined;
+    const opts = { idempotencyKey: key, ...(replyTo !== undefined ? { replyTo } : {}) };
     for (let attempt = 1; attempt <= 3; attempt++) {
       const t0 = performance.now();
       try {
-        const r = await this.ack('comment:add', () => conn.client.comment(videoId, text, { idempotencyKey: key }));
+        const r = await this.ack('comment:add', () => conn.client.comment(videoId, text, opts));
         const at = performance.now();
         this.stats.latency('comment', at - t0);
         if (attempt > 1) this.stats.count('comments.retried');
-        this.ledger.ackComment({ id: r.comment.id, videoId, key });
+        if (replyTo !== undefined) this.stats.count('comments.replies');
+        this.ledger.ackComment({ id: r.comment.id, videoId, key, ...(r.comment.threadId !== undefined ? { threadId: r.comment.threadId } : {}) });
+        this.remember(videoId, r.comment.id);
         this.probe.commentAcked(r.comment.id, videoId, conn.vu.account, at);
         if (conn.vu.rng.chance(this.options.commentResend)) {
           this.stats.count('comments.resent');
-          const again = await this.ack('comment:add', () => conn.client.comment(videoId, text, { idempotencyKey: key })).catch(() => undefined);
+          const again = await this.ack('comment:add', () => conn.client.comment(videoId, text, opts)).catch(() => undefined);
           if (again) this.ledger.checkResend(key, again.comment.id, again.duplicate);
         }
         return;
@@ -326,6 +360,14 @@ export class Shard {
       this.stats.count(`ack.${event}.${codeOf(err)}`);
       throw err;
     }
+  }
+
+  private remember(videoId: string, commentId: string): void {
+    let recent = this.recentComments.get(videoId);
+    if (!recent) this.recentComments.set(videoId, (recent = []));
+    if (recent.includes(commentId)) return;
+    recent.push(commentId);
+    if (recent.length > RECENT_COMMENTS) recent.shift();
   }
 
   private forget(conn: Connection): void {

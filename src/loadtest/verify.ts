@@ -8,13 +8,17 @@
  *   pairs left uncertain (an op that got no ack); above it is a duplicate count.
  * - Comments: every acknowledged comment id must appear exactly once in the video's
  *   comment pages, and no idempotency key (written into the text) may be stored twice.
+ * - Threads: every acknowledged reply must appear exactly once in the replies of the thread
+ *   its ack named. Comment likes: each comment's like count (read from its thread listing,
+ *   exact and uncached) must lie between its settled likes and those plus its uncertain
+ *   pairs: below is a lost comment like (or a lost comment), above a duplicate.
  *
  * Reads go through the public REST API of the first target. Counts come through caches
  * that may lag by a bounded time, so a count out of range is read again for a while
  * before it is declared wrong.
  */
 import { HttpClient } from '../client/http-client.ts';
-import type { Comment } from '../protocol/model.ts';
+import type { Comment, CommentView } from '../protocol/model.ts';
 import { mapLimit, sleep } from './fixtures.ts';
 import type { Fixtures } from './fixtures.ts';
 import { MARKER_PATTERN, type LedgerSnapshot, type LikeState } from './ledger.ts';
@@ -45,6 +49,23 @@ export interface VerifyResult {
     duplicateIds: number;
     duplicateKeys: number;
     resendMismatches: number;
+  };
+  commentLikes: {
+    pairs: number;
+    liked: number;
+    uncertain: number;
+    comments: number;
+    /** Sum over comments of (settled likes - server count) where the count is short. */
+    countShortfall: number;
+    /** Sum over comments of (server count - settled likes - uncertain) where the count is over. */
+    countExcess: number;
+  };
+  replies: {
+    acknowledged: number;
+    /** Acknowledged replies not found (once) in the thread their ack named. */
+    lost: number;
+    /** Extra listings of one reply in its thread. */
+    duplicates: number;
   };
   /** A few concrete examples of what was wrong. */
   examples: string[];
@@ -146,8 +167,53 @@ export async function verifyWrites(o: LoadtestOptions, fixtures: Fixtures, ledge
   }
   const resendMismatches = ledgers.reduce((n, l) => n + l.resendMismatches, 0);
 
-  const lost = lostLikes + lostUnlikes + Math.max(0, countShortfall - lostLikes) + commentsLost;
-  const duplicates = Math.max(0, countExcess - lostUnlikes) + duplicateIds + duplicateKeys + resendMismatches;
+  // ---- threads and comment likes: every thread of every video, with its replies
+  const views = new Map<string, CommentView>();
+  const inThread = new Map<string, number>(); // reply id -> times listed under the thread it names
+  await mapLimit(fixtures.videos, 8, async (videoId) => {
+    for (const top of await allPages((cursor) => anonymous.threads(videoId, { limit: 100, ...(cursor ? { cursor } : {}) }))) {
+      views.set(top.id, top);
+      if (top.replies === 0) continue;
+      for (const r of await allPages((cursor) => anonymous.replies(top.id, { limit: 100, ...(cursor ? { cursor } : {}) }))) {
+        views.set(r.id, r);
+        if (r.threadId === top.id) inThread.set(r.id, (inThread.get(r.id) ?? 0) + 1);
+      }
+    }
+  });
+  const ackedReplies = acked.filter((c) => c.threadId !== undefined);
+  let repliesLost = 0;
+  let repliesDuplicated = 0;
+  for (const r of ackedReplies) {
+    const n = inThread.get(r.id) ?? 0;
+    if (n === 0) {
+      repliesLost++;
+      example(`lost reply: ${r.id} acknowledged in thread ${r.threadId}, not in GET /v1/comments/${r.threadId}/replies`);
+    } else if (n > 1) repliesDuplicated += n - 1;
+  }
+  const commentPairs = ledgers.flatMap((l) => l.commentLikes);
+  const perComment = new Map<string, { liked: number; uncertain: number }>();
+  for (const [, commentId, state] of commentPairs) {
+    const e = perComment.get(commentId) ?? { liked: 0, uncertain: 0 };
+    if (state === 'liked') e.liked++;
+    if (state === 'uncertain') e.uncertain++;
+    perComment.set(commentId, e);
+  }
+  let commentLikeShortfall = 0;
+  let commentLikeExcess = 0;
+  for (const [commentId, want] of perComment) {
+    const view = views.get(commentId);
+    // a comment that is gone is counted once, as a lost comment (or reply), not again for its likes
+    if (view === undefined) continue;
+    const likes = view.likes;
+    const short = want.liked - likes;
+    const over = likes - want.liked - want.uncertain;
+    if (short > 0) commentLikeShortfall += short;
+    if (over > 0) commentLikeExcess += over;
+    if (short > 0 || over > 0) example(`comment ${commentId}: like count ${likes}, acknowledged ${want.liked} (+${want.uncertain} uncertain)`);
+  }
+
+  const lost = lostLikes + lostUnlikes + Math.max(0, countShortfall - lostLikes) + commentsLost + repliesLost + commentLikeShortfall;
+  const duplicates = Math.max(0, countExcess - lostUnlikes) + duplicateIds + duplicateKeys + resendMismatches + repliesDuplicated + commentLikeExcess;
   return {
     ok: lost === 0 && duplicates === 0,
     lost,
@@ -163,6 +229,15 @@ export async function verifyWrites(o: LoadtestOptions, fixtures: Fixtures, ledge
       countExcess,
     },
     comments: { acknowledged: acked.length, found, lost: commentsLost, duplicateIds, duplicateKeys, resendMismatches },
+    commentLikes: {
+      pairs: commentPairs.length,
+      liked: commentPairs.filter(([, , st]) => st === 'liked').length,
+      uncertain: commentPairs.filter(([, , st]) => st === 'uncertain').length,
+      comments: perComment.size,
+      countShortfall: commentLikeShortfall,
+      countExcess: commentLikeExcess,
+    },
+    replies: { acknowledged: ackedReplies.length, lost: repliesLost, duplicates: repliesDuplicated },
     examples,
     durationMs: Date.now() - t0,
   };
@@ -175,6 +250,18 @@ async function allComments(http: HttpClient, videoId: string): Promise<Comment[]
     const page = await http.comments(videoId, { order: 'oldest', limit: 100, ...(cursor ? { cursor } : {}) });
     out.push(...page.items);
     cursor = page.nextCursor;
+  } while (cursor);
+  return out;
+}
+
+/** Every item of a paged listing. */
+async function allPages<T>(page: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor?: string }>): Promise<T[]> {
+  const out: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const p = await page(cursor);
+    out.push(...p.items);
+    cursor = p.nextCursor;
   } while (cursor);
   return out;
 }

@@ -39,6 +39,8 @@ export const ERROR_CATALOG = {
   E_HANDLE_TAKEN: { status: 409, message: 'That handle is already taken' },
   E_SELF_FOLLOW: { status: 400, message: 'You cannot follow yourself' },
   E_REPLY_TARGET: { status: 400, message: 'A reply must point at a comment of the same video' },
+  E_PIN_TARGET: { status: 400, message: 'Only a top-level comment can be pinned' },
+  E_FAVORITES_PRIVATE: { status: 403, message: 'This user keeps their favorites private' },
   E_JOB_FINISHED: { status: 409, message: 'The job has already finished' },
   // direct messages (issue 19)
   E_CONVERSATION_NOT_FOUND: { status: 404, message: 'No such conversation, or you are not in it' },

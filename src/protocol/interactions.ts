@@ -27,6 +27,8 @@ export interface InteractionTypes {
   unlike: { videoId: string };
   comment: { videoId: string; commentId: string };
   comment_delete: { videoId: string; commentId: string };
+  comment_like: { videoId: string; commentId: string };
+  comment_unlike: { videoId: string; commentId: string };
   follow: { targetId: string };
   unfollow: { targetId: string };
   /** A feed item shown to a viewer. */
@@ -46,6 +48,8 @@ export const INTERACTION_TYPES = [
   'unlike',
   'comment',
   'comment_delete',
+  'comment_like',
+  'comment_unlike',
   'follow',
   'unfollow',
   'impression',

@@ -5,7 +5,7 @@
  * names every event here. Optional fields are absent, never null.
  */
 import type { ErrorCode, FailedAck } from './errors.ts';
-import type { Comment, Counters, ForYouVideo, Notification, Page } from './model.ts';
+import type { Comment, Counters, ForYouVideo, Notification, Page, CommentView } from './model.ts';
 import type { DmEvent, DmEventsPayload, DmReceiptPayload, DmTypingPayload, SendReply, SendRequest, SyncCursor, SyncReply } from './dm.ts';
 import type { ProgressReport } from './interactions.ts';
 import type { InboxEntry } from './social.ts';
@@ -47,10 +47,47 @@ export interface CounterPayload extends Counters {
 export type LiveVideoEvent =
   | { type: 'comment:added'; videoId: string; offset: number; prev: number; comment: Comment }
   | { type: 'comment:deleted'; videoId: string; offset: number; prev: number; commentId: string; version: number }
-  | { type: 'counters'; videoId: string; offset: number; counters: Counters };
+  | { type: 'counters'; videoId: string; offset: number; counters: Counters }
+  | { type: 'comment:counters'; videoId: string; offset: number; commentId: string; likes: number }
+  | { type: 'comment:pinned'; videoId: string; offset: number; commentId: string | null };
 
 export type CommentAdded = Extract<LiveVideoEvent, { type: 'comment:added' }>;
 export type CommentDeleted = Extract<LiveVideoEvent, { type: 'comment:deleted' }>;
+/** A comment's like count; coalesced per comment like video counters (newer offset wins). */
+export type CommentCounterPayload = Omit<Extract<LiveVideoEvent, { type: 'comment:counters' }>, 'type'>;
+export type CommentPinnedPayload = Omit<Extract<LiveVideoEvent, { type: 'comment:pinned' }>, 'type'>;
+
+// ------------------------------------------------------------ threads, comment likes, favorites
+
+/** What a comment like or unlike is acknowledged with, over the socket and REST alike. */
+export interface CommentLikeReply {
+  changed: boolean;
+  commentId: string;
+  /** The comment's exact like count after the write. */
+  likes: number;
+  /** Head of the video's event log after the write. */
+  offset: number;
+}
+
+export interface FavoriteReply {
+  changed: boolean;
+  videoId: string;
+  /** The video's favorite count after the write. */
+  favorites: number;
+}
+
+export interface ThreadsRequest {
+  videoId: string;
+  order?: 'newest' | 'top';
+  cursor?: string;
+  limit?: number;
+}
+
+export interface RepliesRequest {
+  commentId: string;
+  cursor?: string;
+  limit?: number;
+}
 
 export interface JobProgressPayload {
   jobId: string;
@@ -80,6 +117,14 @@ export interface ClientToServerEvents {
     ack: AckFn<{ comment: Comment; duplicate: boolean; offset: number }>,
   ) => void;
   'comment:delete': (req: { commentId: string }, ack: AckFn<{ deleted: boolean }>) => void;
+  'comment:like': (req: { commentId: string }, ack: AckFn<CommentLikeReply>) => void;
+  'comment:unlike': (req: { commentId: string }, ack: AckFn<CommentLikeReply>) => void;
+  /** The video's owner pins a top-level comment (`commentId` null: unpin). */
+  'comment:pin': (req: { videoId: string; commentId: string | null }, ack: AckFn<{ changed: boolean; pinned: string | null; offset: number }>) => void;
+  'comment:threads': (req: ThreadsRequest, ack: AckFn<Page<CommentView>>) => void;
+  'comment:replies': (req: RepliesRequest, ack: AckFn<Page<CommentView>>) => void;
+  'video:favorite': (req: { videoId: string }, ack: AckFn<FavoriteReply>) => void;
+  'video:unfavorite': (req: { videoId: string }, ack: AckFn<FavoriteReply>) => void;
   'user:follow': (req: { userId: string }, ack: AckFn<{ changed: boolean }>) => void;
   'user:unfollow': (req: { userId: string }, ack: AckFn<{ changed: boolean }>) => void;
   /** Watch progress of a video (see protocol/interactions.ts); at most one per PROGRESS_INTERVAL per viewer and video. */
@@ -122,6 +167,9 @@ export interface ServerToClientEvents {
   /** Batched per tick; each carries its offset and the offset of the previous comment event. */
   'comment:added': (events: CommentAdded[]) => void;
   'comment:deleted': (events: CommentDeleted[]) => void;
+  /** Coalesced: at most one per interval per comment, with the newest count. */
+  'comment:counters': (payload: CommentCounterPayload) => void;
+  'comment:pinned': (payload: CommentPinnedPayload) => void;
   'video:deleted': (payload: { videoId: string }) => void;
   'user:notification': (notification: Notification) => void;
   /** An inbox entry created or updated (after it is stored), to every socket of its user on any process. */
@@ -170,6 +218,13 @@ export const CLIENT_EVENTS = [
   'video:unlike',
   'comment:add',
   'comment:delete',
+  'comment:like',
+  'comment:unlike',
+  'comment:pin',
+  'comment:threads',
+  'comment:replies',
+  'video:favorite',
+  'video:unfavorite',
   'user:follow',
   'user:unfollow',
   'feed:foryou',

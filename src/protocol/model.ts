@@ -82,10 +82,30 @@ export interface Comment {
   videoId: string;
   authorId: string;
   text: string;
+  /**
+   * The comment this one answers (any comment of the video): `replyToCommentId` under its
+   * old name, so clients that knew only flat comments keep working.
+   */
   replyTo?: string;
   createdAt: string;
   /** The `@handle`s in `text` that named users when it was written (protocol/social.ts). */
   mentions?: Mention[];
+  /** A reply's thread: the top-level comment it hangs under (absent: a top-level comment). */
+  threadId?: string;
+  /** The author of the comment answered (`replyTo`), so a reply to a reply names whom it answers. */
+  replyToUserId?: string;
+}
+
+/** A comment as thread listings show it: with its counts, and for a signed-in reader whether they like it. */
+export interface CommentView extends Comment {
+  /** Exact: the number of users who like the comment. */
+  likes: number;
+  /** Replies in its thread (top-level comments only; 0 for a reply). */
+  replies: number;
+  /** Present when the reader is signed in. */
+  likedByMe?: boolean;
+  /** True for the comment the video's owner pinned. */
+  pinned?: boolean;
 }
 
 export interface UserProfile {
@@ -108,7 +128,11 @@ export interface UserProfile {
 export type VideoEvent =
   | { offset: number; type: 'counters'; counters: Counters }
   | { offset: number; prev: number; type: 'comment:added'; comment: Comment }
-  | { offset: number; prev: number; type: 'comment:deleted'; commentId: string; version: number };
+  | { offset: number; prev: number; type: 'comment:deleted'; commentId: string; version: number }
+  /** A comment's like count after a turn that changed it (one per comment per turn; coalesced in delivery). */
+  | { offset: number; type: 'comment:counters'; commentId: string; likes: number }
+  /** The video's pinned comment changed (`commentId` null: unpinned). */
+  | { offset: number; type: 'comment:pinned'; commentId: string | null };
 
 export interface Page<T> {
   items: T[];
@@ -129,7 +153,11 @@ export type Notification =
   // social depth: mentions and moderation outcomes (protocol/social.ts)
   | { type: 'user:mentioned'; videoId: string; commentId?: string; authorId: string; text: string }
   | { type: 'content:hidden'; videoId: string; commentId?: string; reason: string }
-  | { type: 'content:restored'; videoId: string; commentId?: string };
+  | { type: 'content:restored'; videoId: string; commentId?: string }
+  /** Someone liked your comment (one notification per comment per turn, however many likes). */
+  | { type: 'comment:liked'; videoId: string; commentId: string; likerIds: string[]; likes: number }
+  /** Someone saved your video to their favorites. */
+  | { type: 'video:favorited'; videoId: string; userId: string; favorites: number };
 
 /** `GET /v1/videos/:id/analytics` query: times as ISO 8601 or ms since the epoch; [from, to). */
 export interface AnalyticsQuery {

@@ -115,9 +115,24 @@ export const comment = {
     videoId: id,
     authorId: id,
     text: { type: 'string' },
-    replyTo: { type: 'string' },
+    replyTo: { type: 'string', description: 'The comment this one answers (replyToCommentId)' },
     createdAt: { type: 'string', format: 'date-time' },
     mentions: mentionList,
+    threadId: { type: 'string', description: "A reply's thread: the top-level comment it hangs under (absent: top-level)" },
+    replyToUserId: { ...id, description: 'The author of the comment answered' },
+  },
+} as const;
+
+/** A comment in a thread listing: with its exact like count, reply count and the reader's like. */
+export const commentView = {
+  type: 'object',
+  required: [...comment.required, 'likes', 'replies'],
+  properties: {
+    ...comment.properties,
+    likes: { type: 'integer' },
+    replies: { type: 'integer', description: 'Replies in its thread (0 for a reply)' },
+    likedByMe: { type: 'boolean', description: 'With a token' },
+    pinned: { type: 'boolean', description: 'The comment the video owner pinned (leads the first page)' },
   },
 } as const;
 
@@ -220,4 +235,4 @@ export function textField(min: number, max: number, what: string) {
   return { type: 'string', minLength: min, maxLength: max, description: `${what}: ${min} to ${max} characters${rules}` } as const;
 }
 
-export const schemas = { id, commentId, idempotencyKey, uploadId, counters, video, comment, userProfile, errorBody, errorBodyOf, pageOf, pageQuery, idParams };
+export const schemas = { id, commentId, idempotencyKey, uploadId, counters, video, comment, commentView, userProfile, errorBody, errorBodyOf, pageOf, pageQuery, idParams };

@@ -65,6 +65,8 @@ export function guardStore(store: Store, opts: GuardOptions): { store: Store; br
     notifications: wrap(store.notifications),
     blocks: wrap(store.blocks),
     moderation: wrap(store.moderation),
+    comments: wrap(store.comments),
+    favorites: wrap(store.favorites),
     // the readiness probe must see the real state, not the breaker's
     ping: () => store.ping(),
     close: () => store.close(),

@@ -12,7 +12,7 @@ function actor(viewerId: string | undefined): { userId?: string; sessionId?: str
 }
 
 /** The event a video op records when it takes effect. */
-export function videoOpEvent(videoId: string, op: VideoOp, id: string, at: number): InteractionEvent {
+export function videoOpEvent(videoId: string, op: VideoOp, id: string, at: number): InteractionEvent | undefined {
   const base = { v: INTERACTION_SCHEMA_VERSION, id, at };
   switch (op.type) {
     case 'like':
@@ -24,6 +24,13 @@ export function videoOpEvent(videoId: string, op: VideoOp, id: string, at: numbe
       return { ...base, type: 'comment', userId: op.comment.authorId, videoId, commentId: op.comment.id };
     case 'deleteComment':
       return { ...base, type: 'comment_delete', userId: op.userId, videoId, commentId: op.commentId };
+    case 'likeComment':
+      return { ...base, type: 'comment_like', userId: op.userId, videoId, commentId: op.commentId };
+    case 'unlikeComment':
+      return { ...base, type: 'comment_unlike', userId: op.userId, videoId, commentId: op.commentId };
+    case 'pinComment':
+      // a pin is the owner's curation, not a viewer's interaction
+      return undefined;
   }
 }
 

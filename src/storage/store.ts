@@ -7,7 +7,17 @@
  * applies it atomically and returns the authoritative state (storage is the arbiter
  * when several processes hold an activation of the same entity).
  */
-import type { Comment, Counters, Page, PageRequest, TagInfo, UserProfile, VideoEvent, VideoRecord } from '../protocol/model.ts';
+import type {
+  Comment,
+  Counters,
+  Page,
+  PageRequest,
+  TagInfo,
+  UserProfile,
+  VideoEvent,
+  VideoRecord,
+  CommentView,
+} from '../protocol/model.ts';
 import type { ConversationKind, DirectMessage, DmEvent, DmPolicy, MemberState } from '../protocol/dm.ts';
 import type { InteractionLimits, InteractionLog } from './interactions.ts';
 import type { JobStore } from './jobs.ts';
@@ -59,14 +69,16 @@ export type VideoOp =
   /** Repeats by one `viewerId` (a user id, or an anonymous viewer's key) within the dedup window count once; without one, every view counts. */
   | { type: 'view'; viewerId?: string }
   | { type: 'comment'; comment: Comment; idempotencyKey: string }
-  | { type: 'deleteComment'; commentId: string; userId: string };
+  | { type: 'deleteComment'; commentId: string; userId: string }
+  | CommentOp;
 
 export type VideoOpResult =
   | { ok: true; type: 'like' | 'unlike'; changed: boolean }
   | { ok: true; type: 'view'; counted: boolean }
   | { ok: true; type: 'comment'; comment: Comment; duplicate: boolean }
   | { ok: true; type: 'deleteComment'; deleted: boolean }
-  | { ok: false; code: 'E_COMMENT_NOT_FOUND' | 'E_FORBIDDEN' | 'E_REPLY_TARGET' };
+  | CommentOpResult
+  | { ok: false; code: 'E_COMMENT_NOT_FOUND' | 'E_FORBIDDEN' | 'E_REPLY_TARGET' | 'E_PIN_TARGET' };
 
 export interface LogHead {
   /** Offset of the newest event (0 when none yet). */
@@ -122,6 +134,76 @@ export interface VideoStore {
   events(videoId: string, sinceOffset: number, limit: number): Promise<EventRange>;
   setTagging(videoId: string, tagging: TagInfo): Promise<void>;
   byTag(tag: string, page: PageRequest): Promise<Page<string>>;
+}
+
+// ---------------------------------------------------------------- comment threads, likes, pin
+
+/**
+ * Comment likes and the pin are ops of the video's turn (VideoStore.applyOps): they live in the
+ * video's keys and log, so one turn stays one atomic write, and a like's counter event takes its
+ * place in the video's total order.
+ */
+export type CommentOp =
+  | { type: 'likeComment'; commentId: string; userId: string }
+  | { type: 'unlikeComment'; commentId: string; userId: string }
+  /** The video's owner pins a top-level comment, or unpins (`commentId` null). */
+  | { type: 'pinComment'; commentId: string | null; userId: string };
+
+export type CommentOpResult =
+  /** `likes`: the comment's exact count after the op; `authorId`: whom a new like notifies. */
+  | { ok: true; type: 'likeComment' | 'unlikeComment'; changed: boolean; likes: number; authorId: string }
+  | { ok: true; type: 'pinComment'; changed: boolean; pinned: string | null };
+
+/**
+ * `newest`: top-level comments by id, newest first (cursor: the last id). `top`: by
+ * `log2(1 + likes) + createdAtSeconds / halfLife`, highest first, which orders exactly as
+ * `(1 + likes) * 2^(-age / halfLife)` does at any moment (see docs); its pages come from a
+ * ranking frozen on the first page (kept `COMMENT_TOP_SNAPSHOT_S`), so likes that change
+ * between pages never repeat or skip a comment.
+ */
+export type ThreadOrder = 'newest' | 'top';
+
+export interface ThreadPageRequest extends PageRequest {
+  /** Fills `likedByMe`. */
+  viewerId?: string;
+}
+
+export interface CommentThreadStore {
+  /**
+   * Top-level comments with their likes and reply counts. The pinned comment leads the first
+   * page (marked `pinned`) and is left out of the ranking. E_VIDEO_NOT_FOUND for an unknown
+   * video; E_BAD_CURSOR for a malformed cursor, or a `top` cursor whose ranking has expired.
+   */
+  threads(videoId: string, order: ThreadOrder, page: ThreadPageRequest, opts: { now: number }): Promise<Page<CommentView>>;
+  /** A thread's replies, oldest first. E_COMMENT_NOT_FOUND when `threadId` is not a top-level comment of the video. */
+  replies(videoId: string, threadId: string, page: ThreadPageRequest): Promise<Page<CommentView>>;
+  /** The pinned comment's id, or null. */
+  pinned(videoId: string): Promise<string | null>;
+}
+
+// ---------------------------------------------------------------- favorites
+
+export type FavoriteOp = { type: 'favorite' | 'unfavorite'; videoId: string; /** A fresh TSID: orders the list by when. */ at: string };
+
+export type FavoriteOpResult =
+  | { ok: true; type: 'favorite' | 'unfavorite'; changed: boolean; favorites: number }
+  | { ok: false; code: 'E_VIDEO_NOT_FOUND' };
+
+export interface FavoriteStore {
+  /**
+   * One user's favorite/unfavorite ops, in order; idempotent. `favorites` is the video's count
+   * after the op. An unknown video fails that op alone. Unfavoriting a deleted video works.
+   */
+  apply(userId: string, ops: FavoriteOp[]): Promise<FavoriteOpResult[]>;
+  /** The user's favorites, latest saved first (cursor-paged; ids of deleted videos may appear). */
+  list(userId: string, page: PageRequest): Promise<Page<string>>;
+  /** Each video's favorite count (0 for unknown videos). */
+  counts(videoIds: readonly string[]): Promise<number[]>;
+  /** Which of `videoIds` the user keeps in favorites. */
+  favoritedBy(userId: string, videoIds: readonly string[]): Promise<boolean[]>;
+  /** Whether others may read the user's list (default false: private). */
+  isPublic(userId: string): Promise<boolean>;
+  setPublic(userId: string, value: boolean): Promise<void>;
 }
 
 // ---------------------------------------------------------------- feeds
@@ -344,10 +426,18 @@ export interface StoreLimits {
   dmLogMax?: number;
   /** The behaviour log's bound; DEFAULT_INTERACTION_LIMITS when absent. */
   interactions?: InteractionLimits;
+  /** `top` comment ranking: a comment's time counts like a doubling of its likes every this many seconds. Default 21600. */
+  commentTopHalfLifeS?: number;
+  /** How long a `top` ranking's cursors stay valid. Default 600. */
+  commentTopSnapshotS?: number;
+  /** A `top` ranking covers at most this many top-level comments (the highest). Default 1000. */
+  commentTopMax?: number;
 }
 
 /** DM_LOG_MAX's default, where a caller gave none. */
 export const DEFAULT_DM_LOG_MAX = 10_000;
+
+export const COMMENT_TOP_DEFAULTS = { commentTopHalfLifeS: 21600, commentTopSnapshotS: 600, commentTopMax: 1000 } as const;
 
 export interface Store {
   readonly driver: 'memory' | 'redis';
@@ -364,6 +454,8 @@ export interface Store {
   readonly notifications: NotificationStore;
   readonly blocks: BlockStore;
   readonly moderation: ModerationStore;
+  readonly comments: CommentThreadStore;
+  readonly favorites: FavoriteStore;
   /** Resolves when storage answers; rejects with the reason otherwise (readiness probe). */
   ping(): Promise<void>;
   close(): Promise<void>;

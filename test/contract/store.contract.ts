@@ -13,6 +13,7 @@ import type { InteractionEvent } from '../../src/protocol/interactions.ts';
 import type { InteractionLimits } from '../../src/storage/interactions.ts';
 import type { Store, StoreLimits, UserRecord } from '../../src/storage/store.ts';
 import { socialContract } from './social.contract.ts';
+import { threadsContract } from './threads.contract.ts';
 
 export const CONTRACT_LIMITS = { eventLogMax: 20, viewDedupS: 60, dmLogMax: 20 };
 
@@ -192,6 +193,8 @@ export function storeContract(
         assert.equal(await store.users.profile('0000000000000'), null);
       });
     });
+
+    threadsContract({ store: () => store, user, video, ids });
 
     describe('videos', () => {
       it('creates and reads with zero counters and an epoch', async () => {

@@ -84,6 +84,8 @@ describe('tremolo loadtest on the memory store', () => {
         likeRate: 2,
         commentRate: 1,
         commentResend: 0.3,
+        commentLikeRate: 2,
+        replyShare: 0.5,
         rampMs: 200,
         sourceAddresses: ['127.0.0.1', '127.0.0.2', '127.0.0.3'],
         jsonPath,
@@ -109,6 +111,12 @@ describe('tremolo loadtest on the memory store', () => {
     assert.ok(report.writes.commentsResent > 0);
     assert.equal(report.writes.commentAcks, report.verify.comments.acknowledged + report.writes.commentsResent);
     assert.ok((report.acks['video:like']?.ok ?? 0) > 0);
+    // comment likes and replies were made and the final check covered them
+    assert.ok(report.verify.commentLikes.pairs > 0, 'comment likes were acknowledged');
+    assert.equal(report.verify.commentLikes.countShortfall + report.verify.commentLikes.countExcess, 0);
+    assert.ok(report.verify.replies.acknowledged > 0, 'replies were acknowledged');
+    assert.equal(report.verify.replies.lost + report.verify.replies.duplicates, 0);
+    assert.ok((report.acks['comment:like']?.ok ?? 0) > 0);
 
     assert.ok(report.latency.likeToCounter.count > 0, 'like -> counter latency measured');
     assert.ok(report.latency.commentDelivery.count > 0, 'comment -> delivery latency measured');
@@ -142,13 +150,33 @@ describe('tremolo loadtest on the memory store', () => {
 
   it('fails with the numbers when the server loses acknowledged writes', async () => {
     const report = await runLoadtest(
-      { targets: [server.url], scenario: 'interact', durationMs: 1500, users: 6, accounts: 3, videos: 2, likeRate: 3, commentRate: 2, commentResend: 0, rampMs: 100, verifySettleMs: 1500 },
+      {
+        targets: [server.url],
+        scenario: 'interact',
+        durationMs: 1500,
+        users: 6,
+        accounts: 3,
+        videos: 2,
+        likeRate: 3,
+        commentRate: 2,
+        commentLikeRate: 3,
+        replyShare: 0,
+        commentResend: 0,
+        rampMs: 100,
+        verifySettleMs: 1500,
+      },
       {
         // behind the API's back, storage loses two acknowledged comments and one like op
         beforeVerify: async (f, ledgers) => {
           const store = server.store.videos;
           const acked = ledgers.flatMap((l) => l.comments).slice(0, 2);
           assert.equal(acked.length, 2, 'the run acknowledged comments');
+          // one acknowledged comment like (on a comment kept) is taken back
+          const kept = new Set(acked.map((c) => c.id));
+          const liked = ledgers.flatMap((l) => l.commentLikes).find(([, id, state]) => state === 'liked' && !kept.has(id));
+          assert.ok(liked, 'the run acknowledged comment likes');
+          const [la, commentId] = liked;
+          await store.applyOps(commentId.slice(0, 13), [{ type: 'unlikeComment', commentId, userId: f.accounts[la]?.id ?? '' }], { now: Date.now() });
           for (const c of acked) {
             const author = (await store.comments(c.videoId, 'oldest', { limit: 100 })).items.find((x) => x.id === c.id)?.authorId ?? '';
             await store.applyOps(c.videoId, [{ type: 'deleteComment', commentId: c.id, userId: author }], { now: Date.now() });
@@ -165,7 +193,9 @@ describe('tremolo loadtest on the memory store', () => {
     assert.equal(report.ok, false);
     assert.equal(report.verify.comments.lost, 2);
     assert.equal(report.verify.likes.lostLikes + report.verify.likes.lostUnlikes, 1);
-    assert.ok(report.verify.lost >= 3, `lost ${report.verify.lost}`);
+    assert.equal(report.verify.commentLikes.countShortfall, 1, 'the lost comment like is found');
+    assert.ok(report.verify.lost >= 4, `lost ${report.verify.lost}`);
+    assert.ok(report.verify.examples.some((e) => /^comment .*: like count/.test(e)));
     assert.ok(report.verify.examples.some((e) => e.startsWith('lost comment')));
   });
 });

@@ -238,6 +238,18 @@ describe('the OpenAPI document', () => {
     restoreVideo: async () => probe({ token: await adminToken(), path: { id: videoId } }),
     hideComment: async () => probe({ token: await adminToken(), path: { id: await newComment() }, body: { reason: 'rude' } }),
     restoreComment: async () => probe({ token: await adminToken(), path: { id: await newComment() } }),
+    listCommentThreads: async () => probe({ token: bob.token, path: { id: videoId }, query: { order: 'top', limit: '5' } }),
+    listCommentReplies: async () => probe({ path: { id: await newComment() }, query: { limit: '5' } }),
+    likeComment: async () => probe({ token: alice.token, path: { id: await newComment() } }),
+    unlikeComment: async () => probe({ token: alice.token, path: { id: await newComment() } }),
+    pinComment: async () => probe({ token: alice.token, path: { id: videoId }, body: { commentId: await newComment() } }),
+    unpinComment: async () => probe({ token: alice.token, path: { id: videoId } }),
+    favoriteVideo: async () => probe({ token: bob.token, path: { id: videoId } }),
+    unfavoriteVideo: async () => probe({ token: bob.token, path: { id: videoId } }),
+    getFavoriteState: async () => probe({ token: bob.token, path: { id: videoId } }),
+    listFavorites: async () => probe({ token: bob.token, path: { id: bob.id }, query: { limit: '5' } }),
+    getSettings: async () => probe({ token: bob.token }),
+    updateSettings: async () => probe({ token: bob.token, body: { favoritesPublic: false } }),
   };
 
   /** A token with the `admin` role claim for alice, signed as the server signs its own. */
@@ -274,6 +286,10 @@ describe('the OpenAPI document', () => {
         { label: 'a reply to a comment of another video', probe: { ...again, body: { text: 'hm', replyTo: `${await newVideo()}-0APCR7RS00000` } }, refused: true },
       ];
     },
+    pinComment: async () => [
+      { label: "someone else's video", probe: probe({ token: bob.token, path: { id: videoId }, body: { commentId: await newComment() } }), refused: true },
+    ],
+    listFavorites: async () => [{ label: "someone else's private list", probe: probe({ token: alice.token, path: { id: bob.id } }), refused: true }],
     registerUser: async () => [{ label: 'a taken handle', probe: probe({ body: { handle: alice.handle, password: 'correct horse' } }), refused: true }],
     createSession: async () => [{ label: 'a wrong password', probe: probe({ body: { handle: bob.handle, password: 'wrong password' } }), refused: true }],
     deleteVideo: async () => [{ label: "someone else's video", probe: probe({ token: bob.token, path: { id: videoId } }), refused: true }],

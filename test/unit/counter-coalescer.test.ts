@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/domain/clock.ts';
-import type { CounterPayload } from '../../src/protocol/live.ts';
+import type { CommentCounterPayload, CounterPayload } from '../../src/protocol/live.ts';
 import { CounterCoalescer, type CoalescerOptions } from '../../src/transport/live/counter-coalescer.ts';
 
 const BASE_MS = 100;
@@ -168,5 +168,37 @@ describe('CounterCoalescer', () => {
     assert.equal(h.coalescer.latest('old0'), undefined);
     assert.equal(h.coalescer.latest('old2999'), undefined);
     assert.equal(h.coalescer.latest('new2047')?.version, 1);
+  });
+});
+
+describe('CounterCoalescer of comment like counts (keyOf, rank)', () => {
+  it('coalesces per comment by offset: one emission per interval per comment, never an older count', () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const emitted: [string, number][] = [];
+    const coalescer = new CounterCoalescer<CommentCounterPayload>({
+      clock,
+      baseIntervalMs: BASE_MS,
+      budgetPerSec: BUDGET,
+      roomSize: () => 1,
+      keyOf: (p) => `${p.videoId}/${p.commentId}`,
+      rank: (p) => p.offset,
+      emit: (p) => emitted.push([p.commentId, p.likes]),
+    });
+    const offer = (commentId: string, offset: number, likes: number) => coalescer.offer({ videoId: 'v', commentId, offset, likes });
+    offer('a', 1, 1);
+    offer('b', 2, 1); // another comment of the same video: its own key, out at once
+    offer('a', 4, 3);
+    offer('a', 3, 2); // older than what is pending: dropped
+    assert.deepEqual(emitted, [
+      ['a', 1],
+      ['b', 1],
+    ]);
+    clock.advance(BASE_MS);
+    assert.deepEqual(emitted.at(-1), ['a', 3]);
+    assert.equal(emitted.length, 3);
+    offer('a', 2, 9); // older than what went out: dropped for good
+    clock.advance(BASE_MS * 2);
+    assert.equal(emitted.length, 3);
+    coalescer.close();
   });
 });

@@ -9,7 +9,7 @@ import { h, messageOf } from './dom.ts';
 import { VideoCard } from './video-card.ts';
 
 /** `foryou` is the personal feed (the "For you" tab), learning from likes and views; `hot` the same ranking for everyone. */
-export type FeedKind = 'foryou' | 'hot' | 'following';
+export type FeedKind = 'foryou' | 'hot' | 'following' | 'favorites';
 
 export class FeedView {
   readonly el: HTMLElement;
@@ -37,6 +37,8 @@ export class FeedView {
     this.#on('counters', (c) => this.#cards.get(c.videoId)?.onCounters(c));
     this.#on('comment', (c) => this.#cards.get(c.videoId)?.onComment(c));
     this.#on('commentDeleted', (d) => this.#cards.get(d.videoId)?.onCommentDeleted(d.commentId));
+    this.#on('commentCounters', (c) => this.#cards.get(c.videoId)?.onCommentLikes(c.commentId, c.likes));
+    this.#on('commentPinned', (p) => this.#cards.get(p.videoId)?.onPinned(p.commentId));
     this.#on('reset', (r) => this.#cards.get(r.videoId)?.onSnapshot(r.snapshot, true));
     this.#on('videoDeleted', (d) => this.#remove(d.videoId));
   }
@@ -54,7 +56,13 @@ export class FeedView {
     try {
       const q = { limit: 5, ...(this.#cursor ? { cursor: this.#cursor } : {}) };
       const page: Page<Video | ForYouVideo> =
-        this.kind === 'foryou' ? await this.ctx.http.forYou(q) : this.kind === 'hot' ? await this.ctx.http.hot(q) : await this.ctx.http.feed(q);
+        this.kind === 'foryou'
+          ? await this.ctx.http.forYou(q)
+          : this.kind === 'hot'
+            ? await this.ctx.http.hot(q)
+            : this.kind === 'favorites'
+              ? await this.ctx.http.favorites(this.ctx.me.id, q)
+              : await this.ctx.http.feed(q);
       for (const v of page.items) this.#add(v, false);
       this.#cursor = page.nextCursor;
       this.#done = !page.nextCursor;
@@ -84,6 +92,7 @@ export class FeedView {
   }
 
   #emptyText(): string {
+    if (this.kind === 'favorites') return 'No favorites yet: save a video with the bookmark button.';
     return this.kind === 'following' ? 'Nothing here yet: follow someone from the For you feed.' : 'No videos yet: upload the first one.';
   }
 

@@ -68,6 +68,7 @@ async function start(session: Session): Promise<void> {
   tabs.set('foryou', h('button', { type: 'button', class: 'tab on', 'data-tab': 'foryou', onclick: () => show('foryou') }, 'For you'));
   tabs.set('hot', h('button', { type: 'button', class: 'tab', 'data-tab': 'hot', onclick: () => show('hot') }, 'Hot'));
   tabs.set('following', h('button', { type: 'button', class: 'tab', 'data-tab': 'following', onclick: () => show('following') }, 'Following', newDot));
+  tabs.set('favorites', h('button', { type: 'button', class: 'tab', 'data-tab': 'favorites', onclick: () => show('favorites') }, 'Favorites'));
   live.on('feed', () => {
     if (feed.kind !== 'following') newDot.hidden = false;
   });

@@ -95,7 +95,9 @@ function describe(n: Notification): string {
       return `An operator hid your ${n.commentId ? 'comment' : 'video'}: ${n.reason}`;
     case 'content:restored':
       return `An operator restored your ${n.commentId ? 'comment' : 'video'}`;
-    default:
-      return (n as { type: string }).type;
+    case 'comment:liked':
+      return `liked your comment (${n.likes} ♥)`;
+    case 'video:favorited':
+      return `saved your video (${n.favorites} saved)`;
   }
 }

@@ -1,15 +1,16 @@
 /**
  * `interact`: viewers watch a video (Zipf) and act on it at Poisson rates: likes (or
- * unlikes, when the last op liked) at --like-rate and comments at --comment-rate per
- * second, swiping to another video after an exponential --dwell.
+ * unlikes, when the last op liked) at --like-rate, comments at --comment-rate (a
+ * --reply-share of them replies) and comment likes (or unlikes) at --comment-like-rate
+ * per second, swiping to another video after an exponential --dwell.
  */
 import type { Shard, VirtualUser } from '../shard.ts';
 
 export async function interact(shard: Shard, vu: VirtualUser): Promise<void> {
   const conn = await shard.connect(vu);
   if (!conn) return;
-  const { likeRate, commentRate, dwellMs } = shard.options;
-  const rate = likeRate + commentRate;
+  const { likeRate, commentRate, commentLikeRate, dwellMs } = shard.options;
+  const rate = likeRate + commentRate + commentLikeRate;
   let video = shard.zipf.sample(vu.rng);
   await shard.watch(conn, video);
   let swipeAt = Date.now() + vu.rng.exp(dwellMs);
@@ -25,7 +26,9 @@ export async function interact(shard: Shard, vu: VirtualUser): Promise<void> {
     }
     await shard.sleep(gap);
     if (shard.stopped) break;
-    if (vu.rng.float() * rate < likeRate) await shard.toggleLike(conn, video);
+    const pick = vu.rng.float() * rate;
+    if (pick < likeRate) await shard.toggleLike(conn, video);
+    else if (pick < likeRate + commentLikeRate) await shard.toggleCommentLike(conn, video);
     else await shard.comment(conn, video);
   }
 }

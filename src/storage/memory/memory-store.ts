@@ -9,10 +9,22 @@ import { randomInt } from 'node:crypto';
 import { TsidGenerator } from '../../domain/ids.ts';
 import { DEFAULT_INTERACTION_LIMITS, type InteractionLog } from '../interactions.ts';
 import type { JobStore } from '../jobs.ts';
-import type { ConversationStore, FeedStore, RecommendationStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
+import type {
+  ConversationStore,
+  FeedStore,
+  RecommendationStore,
+  Store,
+  StoreLimits,
+  UserStore,
+  VideoStore,
+  CommentThreadStore,
+  FavoriteStore,
+} from '../store.ts';
 import type { BlockStore, ModerationStore, NotificationStore } from '../social.ts';
 import type { UploadStore } from '../uploads.ts';
 import { MemoryConversations } from './conversations.ts';
+import { MemoryCommentThreads } from './comments.ts';
+import { MemoryFavorites } from './favorites.ts';
 import { MemoryFeeds } from './feeds.ts';
 import { MemoryRecommendations } from './recommendations.ts';
 import { MemoryInteractions } from './interactions.ts';
@@ -36,6 +48,8 @@ export class MemoryStore implements Store {
   readonly notifications: NotificationStore;
   readonly blocks: BlockStore;
   readonly moderation: ModerationStore;
+  readonly comments: CommentThreadStore;
+  readonly favorites: FavoriteStore;
 
   /** `eventIds` issues interaction event ids (main.ts passes the process's generator; default: a random node id). */
   constructor(limits: StoreLimits, eventIds: TsidGenerator = new TsidGenerator({ nodeId: randomInt(1024) })) {
@@ -51,6 +65,8 @@ export class MemoryStore implements Store {
     this.notifications = new MemoryNotifications(tables);
     this.blocks = new MemoryBlocks(tables);
     this.moderation = new MemoryModeration(tables);
+    this.comments = new MemoryCommentThreads(tables, limits);
+    this.favorites = new MemoryFavorites(tables);
   }
 
   async ping(): Promise<void> {}

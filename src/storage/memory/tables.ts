@@ -10,6 +10,8 @@ import type { InteractionLimits } from '../interactions.ts';
 import { SortedIds } from '../sorted-ids.ts';
 import type { UserRecord } from '../store.ts';
 import { MemoryInteractionStream } from './interactions.ts';
+import type { CommentThreadsRow } from './comments.ts';
+import type { FavoritesTables } from './favorites.ts';
 
 export interface UserRow {
   record: UserRecord;
@@ -33,6 +35,8 @@ export interface VideoRow {
   /** Offset of the newest comment event (the `prev` of the next one). */
   lastComment: number;
   epoch: string;
+  /** Threads, comment likes, the pin (comments.ts). */
+  threads: CommentThreadsRow;
 }
 
 /** One subject's recommendation state (see RecommendationStore). */
@@ -76,6 +80,8 @@ export interface MemoryTables {
   readonly eventId: () => string;
   /** User id -> whom the user blocks, and who blocks the user (social.ts; follows check both). */
   readonly blocks: Map<string, { blocks: SortedIds; blockedBy: SortedIds }>;
+  /** Who keeps which video (favorites.ts). */
+  readonly favorites: FavoritesTables;
 }
 
 export function memoryTables(interactions: InteractionLimits, eventId: () => string): MemoryTables {
@@ -92,6 +98,7 @@ export function memoryTables(interactions: InteractionLimits, eventId: () => str
     quotas: new Map(),
     interactions: new MemoryInteractionStream(interactions),
     blocks: new Map(),
+    favorites: { byVideo: new Map(), byUser: new Map() },
     eventId,
   };
 }

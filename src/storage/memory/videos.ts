@@ -10,6 +10,8 @@ import { decodeCursor, pageOf } from '../cursor.ts';
 import { videoOpEvent } from '../interaction-events.ts';
 import { SortedIds } from '../sorted-ids.ts';
 import type { CommentOrder, EventRange, StoreLimits, VideoBatchResult, VideoOp, VideoOpResult, VideoState, VideoStore } from '../store.ts';
+import { COMMENT_TOP_DEFAULTS } from '../store.ts';
+import { applyCommentOp, commentThreadsRow, indexComment, threadFields, unindexComment } from './comments.ts';
 import { copy, type MemoryTables, type VideoRow } from './tables.ts';
 
 /** The VideoStore of the memory driver. */
@@ -38,6 +40,7 @@ export class MemoryVideos implements VideoStore {
       head: 0,
       lastComment: 0,
       epoch: randomUUID(),
+      threads: commentThreadsRow(),
     };
     this.rows.set(video.id, row);
     this.tables.users.get(video.ownerId)?.videos.add(video.id);
@@ -61,6 +64,7 @@ export class MemoryVideos implements VideoStore {
     const row = this.rows.get(id);
     if (!row) return false;
     this.rows.delete(id);
+    this.tables.favorites.byVideo.delete(id);
     this.tables.users.get(row.record.ownerId)?.videos.delete(id);
     for (const tag of row.record.tagging?.tags ?? []) this.tags.get(tag)?.delete(id);
     return true;
@@ -71,7 +75,10 @@ export class MemoryVideos implements VideoStore {
     if (!row) throw new TremoloError('E_VIDEO_NOT_FOUND');
     // each op records at most one interaction: refuse the whole batch before changing anything
     this.tables.interactions.reserve(ops.length);
-    const record = (op: VideoOp) => this.tables.interactions.append(videoOpEvent(videoId, op, this.tables.eventId(), opts.now));
+    const record = (op: VideoOp) => {
+      const event = videoOpEvent(videoId, op, this.tables.eventId(), opts.now);
+      if (event) this.tables.interactions.append(event);
+    };
     const c = row.counters;
     const before = { likes: c.likes, comments: c.comments, views: c.views };
     const events: VideoEvent[] = [];
@@ -79,8 +86,22 @@ export class MemoryVideos implements VideoStore {
       row.log.push(event);
       events.push(event);
     };
+    const halfLifeS = this.limits.commentTopHalfLifeS ?? COMMENT_TOP_DEFAULTS.commentTopHalfLifeS;
+    /** Comments whose like count changed in this turn -> the count now (one event each, at the end). */
+    const liked = new Map<string, number>();
     const results = ops.map((op): VideoOpResult => {
       switch (op.type) {
+        case 'likeComment':
+        case 'unlikeComment':
+        case 'pinComment': {
+          const r = applyCommentOp(row, op, halfLifeS);
+          if (r.ok && (r.type === 'likeComment' || r.type === 'unlikeComment') && r.changed && op.type !== 'pinComment') {
+            liked.set(op.commentId, r.likes);
+            record(op);
+          }
+          if (r.ok && r.type === 'pinComment' && r.changed) head(row, append, { type: 'comment:pinned', commentId: r.pinned });
+          return r;
+        }
         case 'like':
         case 'unlike': {
           const changed = op.type === 'like' ? !row.likers.has(op.userId) : row.likers.has(op.userId);
@@ -123,17 +144,21 @@ export class MemoryVideos implements VideoStore {
             // a retry: answer with the original, even if it was deleted since
             return { ok: true, type: 'comment', comment: copy(existing ?? op.comment), duplicate: true };
           }
-          if (op.comment.replyTo !== undefined && !row.comments.has(op.comment.replyTo)) {
-            return { ok: false, code: 'E_REPLY_TARGET' };
+          let comment: Comment = op.comment;
+          if (op.comment.replyTo !== undefined) {
+            const thread = threadFields(row, op.comment.replyTo);
+            if (!thread) return { ok: false, code: 'E_REPLY_TARGET' };
+            comment = { ...op.comment, ...thread };
           }
-          row.idempotency.set(idemKey, op.comment.id);
-          row.comments.set(op.comment.id, copy(op.comment));
-          row.commentOrder.add(op.comment.id);
+          row.idempotency.set(idemKey, comment.id);
+          row.comments.set(comment.id, copy(comment));
+          row.commentOrder.add(comment.id);
+          indexComment(row, comment, halfLifeS);
           c.comments++;
           c.version++;
-          appendComment(row, append, { type: 'comment:added', comment: copy(op.comment) });
+          appendComment(row, append, { type: 'comment:added', comment: copy(comment) });
           record(op);
-          return { ok: true, type: 'comment', comment: copy(op.comment), duplicate: false };
+          return { ok: true, type: 'comment', comment: copy(comment), duplicate: false };
         }
         case 'deleteComment': {
           const comment = row.comments.get(op.commentId);
@@ -141,6 +166,9 @@ export class MemoryVideos implements VideoStore {
           if (comment.authorId !== op.userId && row.record.ownerId !== op.userId) return { ok: false, code: 'E_FORBIDDEN' };
           row.comments.delete(op.commentId);
           row.commentOrder.delete(op.commentId);
+          liked.delete(op.commentId);
+          if (row.threads.pinned === op.commentId) head(row, append, { type: 'comment:pinned', commentId: null });
+          unindexComment(row, op.commentId);
           c.comments--;
           c.version++;
           appendComment(row, append, { type: 'comment:deleted', commentId: op.commentId, version: c.version });
@@ -149,6 +177,7 @@ export class MemoryVideos implements VideoStore {
         }
       }
     });
+    for (const [commentId, likes] of liked) head(row, append, { type: 'comment:counters', commentId, likes });
     if (c.likes !== before.likes || c.comments !== before.comments || c.views !== before.views) {
       head(row, append, { type: 'counters', counters: { ...c } });
     }

@@ -31,6 +31,18 @@
  * | v:{vid}:comment-order       | zset   | comment ids, score 0; comments = ZCARD               |
  * | v:{vid}:idempotency         | hash   | `${authorId}:${key}` -> comment id                   |
  * | v:{vid}:log                 | stream | events, id `<offset>-1`, MAXLEN eventLogMax          |
+ * | v:{vid}:comment-info        | hash   | comment id -> `<createdMs>` (top-level) or           |
+ * |                             |        | `<createdMs>:<threadId>` (a reply)                   |
+ * | v:{vid}:threads             | zset   | score 0: `t:<commentId>` per top-level comment,      |
+ * |                             |        | `r:<threadId>:<replyId>` per reply                   |
+ * | v:{vid}:comment-likes       | zset   | score 0: `<commentId>:<userId>`; likes = ZLEXCOUNT   |
+ * | v:{vid}:comment-top         | zset   | top-level comment id -> `top` score                  |
+ * | v:{vid}:comment-top:<token> | list   | a frozen `top` ranking (comment ids), EXPIRE         |
+ * | v:{vid}:favoriters          | set    | ids of users who keep the video; favorites = SCARD   |
+ * |                             |        | (meta field `pinned`: the pinned comment id)         |
+ * | u:{uid}:favorites           | zset   | score 0: `<at>:<videoId>` (at: TSID of saving)       |
+ * | u:{uid}:favorite-members    | hash   | video id -> its member in u:{uid}:favorites          |
+ * | u:{uid}:settings            | hash   | favoritesPublic: '1' when the list is public         |
  * | t:{tag}                     | zset   | video ids, score 0                                   |
  * | v:{vid}:engagers            | list   | recent subjects who liked/finished it, capped        |
  * | hot                         | zset   | video id -> hot score                                |
@@ -97,6 +109,14 @@ export interface ConversationKeys {
   log: string;
   idempotency: string;
   deleted: string;
+}
+
+/** Per-video keys of comment threads, in the order video-apply declares them after VideoKeys. */
+export interface CommentKeys {
+  info: string;
+  threads: string;
+  likes: string;
+  top: string;
 }
 
 export class RedisKeys {
@@ -183,6 +203,33 @@ export class RedisKeys {
   videoAll(id: string): string[] {
     const k = this.video(id);
     return [k.meta, k.likers, k.viewers, k.comments, k.commentAuthors, k.commentOrder, k.idempotency, k.log];
+  }
+
+  /** Threads, comment likes and the `top` ranking of a video's comments (video-apply's KEYS 9-12). */
+  comments(id: string): CommentKeys {
+    const base = `${this.prefix}v:{${id}}`;
+    return { info: `${base}:comment-info`, threads: `${base}:threads`, likes: `${base}:comment-likes`, top: `${base}:comment-top` };
+  }
+
+  /** One frozen `top` ranking of a video's comments (same slot as the video). */
+  commentTopSnapshot(id: string, token: string): string {
+    return `${this.comments(id).top}:${token}`;
+  }
+
+  favoriters(id: string): string {
+    return `${this.prefix}v:{${id}}:favoriters`;
+  }
+
+  userFavorites(id: string): string {
+    return `${this.user(id)}:favorites`;
+  }
+
+  userFavoriteMembers(id: string): string {
+    return `${this.user(id)}:favorite-members`;
+  }
+
+  userSettings(id: string): string {
+    return `${this.user(id)}:settings`;
   }
 
   tag(tag: string): string {

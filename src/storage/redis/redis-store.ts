@@ -16,12 +16,24 @@ import { Cluster, Redis } from 'ioredis';
 import { TsidGenerator } from '../../domain/ids.ts';
 import { DEFAULT_INTERACTION_LIMITS, type InteractionLog } from '../interactions.ts';
 import type { JobStore } from '../jobs.ts';
-import type { ConversationStore, FeedStore, RecommendationStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
+import type {
+  ConversationStore,
+  FeedStore,
+  RecommendationStore,
+  Store,
+  StoreLimits,
+  UserStore,
+  VideoStore,
+  CommentThreadStore,
+  FavoriteStore,
+} from '../store.ts';
 import type { BlockStore, ModerationStore, NotificationStore } from '../social.ts';
 import type { UploadStore } from '../uploads.ts';
 import { closeClient, connectClient, type RedisClientOptions, type RedisConnection } from './connection.ts';
 import type { RedisContext } from './context.ts';
 import { RedisConversations } from './conversations.ts';
+import { RedisCommentThreads } from './comments.ts';
+import { RedisFavorites } from './favorites.ts';
 import { RedisFeeds } from './feeds.ts';
 import { RedisRecommendations } from './recommendations.ts';
 import { InteractionStreams, RedisInteractions } from './interactions.ts';
@@ -61,6 +73,8 @@ export class RedisStore implements Store {
   readonly notifications: NotificationStore;
   readonly blocks: BlockStore;
   readonly moderation: ModerationStore;
+  readonly comments: CommentThreadStore;
+  readonly favorites: FavoriteStore;
   readonly #client: RedisClient;
   /** True when connect() made the client, so close() closes it. */
   #owned = false;
@@ -93,6 +107,8 @@ export class RedisStore implements Store {
     this.notifications = new RedisNotifications(ctx);
     this.blocks = new RedisBlocks(ctx);
     this.moderation = new RedisModeration(ctx);
+    this.comments = new RedisCommentThreads(ctx);
+    this.favorites = new RedisFavorites(ctx);
   }
 
   /** A store on a connection's main client; the connection owns it (close() leaves it open). */

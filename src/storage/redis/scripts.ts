@@ -27,6 +27,10 @@ export const SCRIPT_NAMES = [
   'video-comments',
   'video-delete',
   'video-tagging',
+  'comment-threads',
+  'comment-replies',
+  'favorite-video',
+  'favorite-user',
   'user-follow',
   'interaction-record',
   'user-list',
@@ -82,6 +86,8 @@ const FAILURES = {
   [-6]: 'E_CONVERSATION_NOT_FOUND',
   [-7]: 'E_EXPORT_BACKLOG',
   [-8]: 'E_BLOCK_LIMIT',
+  [-11]: 'E_BAD_CURSOR',
+  [-10]: 'E_PIN_TARGET',
 } as const satisfies Record<number, ErrorCode>;
 
 export type ScriptFailureCode = (typeof FAILURES)[keyof typeof FAILURES];

@@ -1,6 +1,6 @@
 /**
  * Videos on Redis: each video's keys share one hash tag, so every write to a video is one
- * script on one slot (video-apply-9.lua holds the rules); the owner's outbox and the tag
+ * script on one slot (video-apply-13.lua holds the rules); the owner's outbox and the tag
  * indexes are other slots, written as idempotent steps around it.
  */
 import { randomUUID } from 'node:crypto';
@@ -8,6 +8,7 @@ import { TremoloError } from '../../protocol/errors.ts';
 import type { Comment, Counters, Page, PageRequest, TagInfo, VideoEvent, VideoRecord } from '../../protocol/model.ts';
 import { decodeCursor, pageOf } from '../cursor.ts';
 import { videoOpEvent } from '../interaction-events.ts';
+import { COMMENT_TOP_DEFAULTS } from '../store.ts';
 import type { CommentOrder, EventRange, VideoBatchResult, VideoOp, VideoOpResult, VideoState, VideoStore } from '../store.ts';
 import { asArray, copy, exclusive, type RedisContext } from './context.ts';
 import { boundArgs } from './interactions.ts';
@@ -58,6 +59,9 @@ export class RedisVideos implements VideoStore {
     // leaves the video in place, so a retry finds it and finishes.
     const tags = taggingJson ? (JSON.parse(taggingJson) as TagInfo).tags : [];
     await Promise.all([io(() => client.zrem(keys.userVideos(owner), id)), this.moveTags(id, tags, [])]);
+    // its comment threads and favoriters: the same slot, gone before the video itself
+    const ck = keys.comments(id);
+    await io(() => client.del(ck.info, ck.threads, ck.likes, ck.top, keys.favoriters(id)));
     return (await scripts.run('video-delete', keys.videoAll(id), [])) === 1;
   }
 
@@ -66,9 +70,13 @@ export class RedisVideos implements VideoStore {
     // client-supplied text (idempotency keys, comment JSON) travels as separate ARGV
     // entries, so cjson never has to decode it (it rejects lone surrogate escapes)
     const text: string[] = [];
-    // ARGV: 7 fixed, then one interaction event per op, then the texts (video-apply-9.lua)
-    const FIRST_TEXT_ARG = 8 + ops.length;
-    const interactions = ops.map((op) => JSON.stringify(videoOpEvent(videoId, op, this.ctx.eventId(), opts.now)));
+    // ARGV: 8 fixed, then one interaction event per op ('' for an op that records none), then
+    // the texts (video-apply-13.lua)
+    const FIRST_TEXT_ARG = 9 + ops.length;
+    const interactions = ops.map((op) => {
+      const event = videoOpEvent(videoId, op, this.ctx.eventId(), opts.now);
+      return event ? JSON.stringify(event) : '';
+    });
     const wire = ops.map((op): WireOp => {
       switch (op.type) {
         case 'like':
@@ -81,19 +89,28 @@ export class RedisVideos implements VideoStore {
           const n = FIRST_TEXT_ARG + text.length;
           text.push(op.idempotencyKey, JSON.stringify(op.comment));
           const c = op.comment;
-          return c.replyTo === undefined ? ['c', c.authorId, c.id, n] : ['c', c.authorId, c.id, n, c.replyTo];
+          const createdMs = Date.parse(c.createdAt);
+          return c.replyTo === undefined ? ['c', c.authorId, c.id, n, createdMs] : ['c', c.authorId, c.id, n, createdMs, c.replyTo];
         }
         case 'deleteComment':
           return ['d', op.commentId, op.userId];
+        case 'likeComment':
+          return ['L', op.commentId, op.userId];
+        case 'unlikeComment':
+          return ['U', op.commentId, op.userId];
+        case 'pinComment':
+          return ['p', op.commentId ?? '', op.userId];
       }
     });
     const stream = await this.ctx.streams.streamFor(videoId);
-    const reply = await scripts.run('video-apply', [...keys.videoAll(videoId), stream], [
+    const ck = keys.comments(videoId);
+    const reply = await scripts.run('video-apply', [...keys.videoAll(videoId), ck.info, ck.threads, ck.likes, ck.top, stream], [
       JSON.stringify(wire),
       opts.now,
       limits.viewDedupS * 1000,
       limits.eventLogMax,
       randomUUID(),
+      limits.commentTopHalfLifeS ?? COMMENT_TOP_DEFAULTS.commentTopHalfLifeS,
       ...boundArgs(this.ctx.interactions),
       ...interactions,
       ...text,
@@ -189,11 +206,11 @@ export class RedisVideos implements VideoStore {
   }
 }
 
-/** One video-apply per-op reply -> the op's result (codes in video-apply-9.lua). */
+/** One video-apply per-op reply -> the op's result (codes in video-apply-13.lua). */
 function opResult(op: VideoOp, raw: unknown): VideoOpResult {
   if (isScriptFailure(raw)) {
     const code = failureCode(raw);
-    if (code === 'E_COMMENT_NOT_FOUND' || code === 'E_FORBIDDEN' || code === 'E_REPLY_TARGET') return { ok: false, code };
+    if (code === 'E_COMMENT_NOT_FOUND' || code === 'E_FORBIDDEN' || code === 'E_REPLY_TARGET' || code === 'E_PIN_TARGET') return { ok: false, code };
     throw new TremoloError('E_INTERNAL', undefined, { cause: new Error(`video-apply answered ${code} for one ${op.type}`) });
   }
   switch (op.type) {
@@ -202,7 +219,18 @@ function opResult(op: VideoOp, raw: unknown): VideoOpResult {
       return { ok: true, type: op.type, changed: raw === 1 };
     case 'view':
       return { ok: true, type: 'view', counted: raw === 1 };
+    case 'likeComment':
+    case 'unlikeComment': {
+      const [changed, likes, authorId] = raw as [number, number, string];
+      return { ok: true, type: op.type, changed: changed === 1, likes, authorId };
+    }
+    case 'pinComment': {
+      const [changed, pinned] = raw as [number, string];
+      return { ok: true, type: 'pinComment', changed: changed === 1, pinned: pinned === '' ? null : pinned };
+    }
     case 'comment':
+      // a new reply: stored with its thread fields
+      if (Array.isArray(raw)) return { ok: true, type: 'comment', comment: JSON.parse(String(raw[1])) as Comment, duplicate: false };
       if (typeof raw === 'string') return { ok: true, type: 'comment', comment: JSON.parse(raw) as Comment, duplicate: true };
       // 2: a retry whose original was deleted since; like the memory driver, echo the op's comment
       return { ok: true, type: 'comment', comment: copy(op.comment), duplicate: raw !== 1 };

@@ -63,7 +63,9 @@ export interface SnapshotMessage {
 export type VideoEventMessage =
   | { offset: number; prev: number; counters: Counters }
   | { offset: number; prev: number; commentAdded: CommentMessage }
-  | { offset: number; prev: number; commentDeleted: { commentId: string; version: number } };
+  | { offset: number; prev: number; commentDeleted: { commentId: string; version: number } }
+  | { offset: number; prev: number; commentCounters: { commentId: string; likes: number } }
+  | { offset: number; prev: number; commentPinned: { commentId: string } };
 
 export type VideoUpdate = { videoId: string; snapshot: SnapshotMessage } | { videoId: string; event: VideoEventMessage };
 
@@ -107,5 +109,9 @@ export function eventMessage(e: VideoEvent): VideoEventMessage {
       return { offset: e.offset, prev: e.prev, commentAdded: commentMessage(e.comment) };
     case 'comment:deleted':
       return { offset: e.offset, prev: e.prev, commentDeleted: { commentId: e.commentId, version: e.version } };
+    case 'comment:counters':
+      return { offset: e.offset, prev: 0, commentCounters: { commentId: e.commentId, likes: e.likes } };
+    case 'comment:pinned':
+      return { offset: e.offset, prev: 0, commentPinned: { commentId: e.commentId ?? '' } };
   }
 }

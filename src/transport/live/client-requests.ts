@@ -13,6 +13,12 @@ import { schemas, textField } from '../../protocol/schemas.ts';
 import { issueField, type ValidationIssue } from '../http/validators.ts';
 
 const videoRef = { type: 'object', required: ['videoId'], properties: { videoId: schemas.id } } as const;
+const commentRef = { type: 'object', required: ['commentId'], properties: { commentId: schemas.commentId } } as const;
+/** A page request over the socket: the REST page query's fields, each optional. */
+const pageFields = {
+  cursor: { ...schemas.pageQuery.properties.cursor, nullable: true },
+  limit: { ...schemas.pageQuery.properties.limit, nullable: true },
+} as const;
 const userRef = { type: 'object', required: ['userId'], properties: { userId: schemas.id } } as const;
 const conversationId = { type: 'string', pattern: CONVERSATION_ID_PATTERN } as const;
 const seq = (min: number) => ({ type: 'integer', minimum: min, maximum: Number.MAX_SAFE_INTEGER }) as const;
@@ -84,7 +90,22 @@ export function clientRequestSchemas(limits: RequestLimits) {
         idempotencyKey: schemas.idempotencyKey,
       },
     },
-    'comment:delete': { type: 'object', required: ['commentId'], properties: { commentId: schemas.commentId } },
+    'comment:delete': commentRef,
+    'comment:like': commentRef,
+    'comment:unlike': commentRef,
+    'comment:pin': {
+      type: 'object',
+      required: ['videoId', 'commentId'],
+      properties: { videoId: schemas.id, commentId: { ...schemas.commentId, nullable: true } },
+    },
+    'comment:threads': {
+      type: 'object',
+      required: ['videoId'],
+      properties: { videoId: schemas.id, order: { type: 'string', enum: ['newest', 'top'], nullable: true }, ...pageFields },
+    },
+    'comment:replies': { type: 'object', required: ['commentId'], properties: { commentId: schemas.commentId, ...pageFields } },
+    'video:favorite': videoRef,
+    'video:unfavorite': videoRef,
     'user:follow': userRef,
     'user:unfollow': userRef,
     'feed:foryou': {

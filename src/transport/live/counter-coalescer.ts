@@ -9,16 +9,25 @@
 import type { Clock, TimerHandle } from '../../domain/clock.ts';
 import type { CounterPayload } from '../../protocol/live.ts';
 
-export interface CoalescerOptions {
+/** What can be coalesced: a payload for one video's room, ordered by a number that only grows. */
+export interface Coalescible {
+  videoId: string;
+}
+
+export interface CoalescerOptions<P extends Coalescible = CounterPayload> {
   clock: Clock;
   baseIntervalMs: number;
   budgetPerSec: number;
   roomSize: (videoId: string) => number;
-  emit: (payload: CounterPayload) => void;
+  emit: (payload: P) => void;
+  /** What is coalesced together (default: the video). Comment counters: one key per comment. */
+  keyOf?: (payload: P) => string;
+  /** Which of two payloads is newer (default: `version`). */
+  rank?: (payload: P) => number;
 }
 
-interface Entry {
-  latest: CounterPayload | undefined;
+interface Entry<P> {
+  latest: P | undefined;
   lastEmit: number;
   lastOffer: number;
   timer: TimerHandle | undefined;
@@ -26,21 +35,27 @@ interface Entry {
 
 const ACTIVE_WINDOW_MS = 2000;
 
-export class CounterCoalescer {
-  private readonly entries = new Map<string, Entry>();
+export class CounterCoalescer<P extends Coalescible = CounterPayload> {
+  private readonly entries = new Map<string, Entry<P>>();
+  private readonly keyOf: (payload: P) => string;
+  private readonly rank: (payload: P) => number;
 
-  constructor(private readonly opts: CoalescerOptions) {}
+  constructor(private readonly opts: CoalescerOptions<P>) {
+    this.keyOf = opts.keyOf ?? ((p) => p.videoId);
+    this.rank = opts.rank ?? ((p) => (p as unknown as { version: number }).version);
+  }
 
-  offer(payload: CounterPayload): void {
+  offer(payload: P): void {
     const now = this.opts.clock.now();
-    let e = this.entries.get(payload.videoId);
+    const key = this.keyOf(payload);
+    let e = this.entries.get(key);
     if (!e) {
       e = { latest: undefined, lastEmit: -Infinity, lastOffer: now, timer: undefined };
-      this.entries.set(payload.videoId, e);
+      this.entries.set(key, e);
       if (this.entries.size % 1024 === 0) this.forgetQuiet(now);
     }
     e.lastOffer = now;
-    if (e.latest && e.latest.version >= payload.version) return; // older or same: drop
+    if (e.latest && this.rank(e.latest) >= this.rank(payload)) return; // older or same: drop
     e.latest = payload;
     if (e.timer) return;
     const wait = e.lastEmit + this.intervalFor(payload.videoId) - now;
@@ -65,8 +80,8 @@ export class CounterCoalescer {
   }
 
   /** The newest counters seen for a video (what the next emission would carry). */
-  latest(videoId: string): CounterPayload | undefined {
-    return this.entries.get(videoId)?.latest;
+  latest(key: string): P | undefined {
+    return this.entries.get(key)?.latest;
   }
 
   close(): void {
@@ -75,7 +90,7 @@ export class CounterCoalescer {
   }
 
   /** Emits the newest payload; `latest` stays so a late, older payload is still dropped. */
-  private flush(e: Entry): void {
+  private flush(e: Entry<P>): void {
     if (!e.latest) return;
     e.lastEmit = this.opts.clock.now();
     this.opts.emit(e.latest);

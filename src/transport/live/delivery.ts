@@ -9,7 +9,16 @@
 import type { EngineEvent, EventSink } from '../../actors/events.ts';
 import type { Clock } from '../../domain/clock.ts';
 import type { Metrics } from '../../metrics.ts';
-import { isVideoRoom, userRoom, videoRoom, type CommentAdded, type CommentDeleted, type CounterPayload, type LiveVideoEvent } from '../../protocol/live.ts';
+import {
+  isVideoRoom,
+  userRoom,
+  videoRoom,
+  type CommentAdded,
+  type CommentCounterPayload,
+  type CommentDeleted,
+  type CounterPayload,
+  type LiveVideoEvent,
+} from '../../protocol/live.ts';
 import { CounterCoalescer } from './counter-coalescer.ts';
 import type { IoServer } from './io.ts';
 import { WatchHolds } from './watch-holds.ts';
@@ -39,6 +48,8 @@ export class LiveDelivery implements EventSink {
   /** What watches being answered are owed, and what each room has been sent. */
   readonly holds = new WatchHolds();
   private readonly coalescer: CounterCoalescer;
+  /** Comment like counts, coalesced per comment on the same budget rules as video counters. */
+  private readonly commentCounters: CounterCoalescer<CommentCounterPayload>;
   private readonly pendingComments = new Map<string, { added: CommentAdded[]; deleted: CommentDeleted[] }>();
   private flushScheduled = false;
 
@@ -50,6 +61,18 @@ export class LiveDelivery implements EventSink {
       budgetPerSec: settings.deliveryBudget,
       roomSize: (videoId) => io.of('/').adapter.rooms.get(videoRoom(videoId))?.size ?? 0,
       emit: (payload) => this.deliverCounters(payload),
+    });
+    this.commentCounters = new CounterCoalescer<CommentCounterPayload>({
+      clock: deps.clock,
+      baseIntervalMs: settings.counterIntervalMs,
+      budgetPerSec: settings.deliveryBudget,
+      roomSize: (videoId) => io.of('/').adapter.rooms.get(videoRoom(videoId))?.size ?? 0,
+      keyOf: (p) => `${p.videoId}/${p.commentId}`,
+      rank: (p) => p.offset,
+      emit: (payload) => {
+        io.local.to(videoRoom(payload.videoId)).emit('comment:counters', payload);
+        this.count('comment:counters');
+      },
     });
     io.on('video:events', ({ videoId, events }) => this.deliverVideoEvents(videoId, events));
     io.of('/').adapter.on('delete-room', (room: string) => {
@@ -106,6 +129,7 @@ export class LiveDelivery implements EventSink {
   close(): void {
     this.flushComments();
     this.coalescer.close();
+    this.commentCounters.close();
   }
 
   private deliverVideoEvents(videoId: string, events: LiveVideoEvent[]): void {
@@ -117,6 +141,13 @@ export class LiveDelivery implements EventSink {
           this.deps.io.local.to(videoRoom(videoId)).except(this.aheadOf(videoId, payload.offset)).emit('video:counters', payload);
           this.count('video:counters');
         } else this.coalescer.offer(payload);
+      } else if (e.type === 'comment:counters') {
+        const { type: _t, ...payload } = e;
+        this.commentCounters.offer(payload);
+      } else if (e.type === 'comment:pinned') {
+        const { type: _t, ...payload } = e;
+        this.deps.io.local.to(videoRoom(videoId)).emit('comment:pinned', payload);
+        this.count('comment:pinned');
       } else {
         let pending = this.pendingComments.get(videoId);
         if (!pending) this.pendingComments.set(videoId, (pending = { added: [], deleted: [] }));

@@ -14,15 +14,39 @@ import type { Ack, ClientEvent, ReplyOf, RequestOf } from '../../protocol/live.t
 import type { Video } from '../../protocol/model.ts';
 import { anonymousViewerKey } from '../client-address.ts';
 import { consume } from '../http/rate-limits.ts';
-import { likeReply } from '../replies.ts';
+import { commentLikeReply, likeReply } from '../replies.ts';
 import type { ClientRequests } from './client-requests.ts';
 import type { DmLanes } from './dm-lanes.ts';
 import type { SyncCursor, SyncReply } from '../../protocol/dm.ts';
 import type { IoSocket } from './io.ts';
 import type { Watches } from './watches.ts';
 
+/** A page request over the socket without a limit gets this many items (as REST's default). */
+const DEFAULT_PAGE = 20;
+
 export interface DispatchDeps {
-  engine: Pick<Engine, 'like' | 'unlike' | 'addComment' | 'deleteComment' | 'follow' | 'unfollow' | 'forYouFeed' | 'dm' | 'interactions' | 'block' | 'unblock' | 'social'>;
+  engine: Pick<
+    Engine,
+    | 'like'
+    | 'unlike'
+    | 'addComment'
+    | 'deleteComment'
+    | 'follow'
+    | 'unfollow'
+    | 'likeComment'
+    | 'unlikeComment'
+    | 'pinComment'
+    | 'commentThreads'
+    | 'commentReplies'
+    | 'favorite'
+    | 'unfavorite'
+    | 'forYouFeed'
+    | 'dm'
+    | 'interactions'
+    | 'block'
+    | 'unblock'
+    | 'social'
+  >;
   /** Stored media paths -> signed URLs, for the videos a feed page carries. Default: as stored. */
   presentVideo?: (video: Video) => Video;
   /** Direct messages' per-socket delivery state (dm:sync hands it its reply). The gateway always gives one. */
@@ -78,6 +102,26 @@ export class LiveDispatch {
       signedIn: true,
       run: async (req, userId) => ({ deleted: (await this.deps.engine.deleteComment(req.commentId, userId)).deleted }),
     },
+    'comment:like': { signedIn: true, run: async (req, userId) => commentLikeReply(await this.deps.engine.likeComment(req.commentId, userId)) },
+    'comment:unlike': { signedIn: true, run: async (req, userId) => commentLikeReply(await this.deps.engine.unlikeComment(req.commentId, userId)) },
+    'comment:pin': {
+      signedIn: true,
+      run: async (req, userId) => {
+        const r = await this.deps.engine.pinComment(req.videoId, req.commentId ?? null, userId);
+        return { changed: r.changed, pinned: r.pinned, offset: r.log.offset };
+      },
+    },
+    'comment:threads': {
+      signedIn: false,
+      run: (req, userId) =>
+        this.deps.engine.commentThreads(req.videoId, req.order ?? 'newest', { cursor: req.cursor ?? undefined, limit: req.limit ?? DEFAULT_PAGE }, userId),
+    },
+    'comment:replies': {
+      signedIn: false,
+      run: (req, userId) => this.deps.engine.commentReplies(req.commentId, { cursor: req.cursor ?? undefined, limit: req.limit ?? DEFAULT_PAGE }, userId),
+    },
+    'video:favorite': { signedIn: true, run: (req, userId) => this.deps.engine.favorite(req.videoId, userId) },
+    'video:unfavorite': { signedIn: true, run: (req, userId) => this.deps.engine.unfavorite(req.videoId, userId) },
     'user:follow': { signedIn: true, run: (req, userId) => this.deps.engine.follow(userId, req.userId) },
     'user:unfollow': { signedIn: true, run: (req, userId) => this.deps.engine.unfollow(userId, req.userId) },
     'feed:foryou': {

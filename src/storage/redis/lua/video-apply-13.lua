@@ -11,27 +11,38 @@
   KEYS[6] v:{id}:comment-order    zset, score 0 (comments = ZCARD)
   KEYS[7] v:{id}:idempotency      hash: `${authorId}:${key}` -> comment id
   KEYS[8] v:{id}:log              stream, ids `<offset>-1`
-  KEYS[9] ix:{<slot tag>}         stream: interaction events of this slot
+  KEYS[9] v:{id}:comment-info     hash: comment id -> `<createdMs>` or `<createdMs>:<threadId>` (a reply)
+  KEYS[10] v:{id}:threads         zset, score 0: `t:<id>` top-level, `r:<threadId>:<id>` replies
+  KEYS[11] v:{id}:comment-likes   zset, score 0: `<commentId>:<userId>`
+  KEYS[12] v:{id}:comment-top     zset: top-level comment id -> log2(1 + likes) + createdMs / 1000 / halfLife
+  KEYS[13] ix:{<slot tag>}        stream: interaction events of this slot
 
   ARGV[1] ops as a JSON array, each op an array:
             ["l", userId]                            like
             ["u", userId]                            unlike
             ["v"] | ["v", viewerId]                  view (always counted | deduplicated per viewer:
                                                      a user id or an anonymous viewer's key)
-            ["c", authorId, commentId, n, replyTo?]  comment; ARGV[n] is the idempotency key
+            ["c", authorId, commentId, n, createdMs, replyTo?]
+                                                     comment; ARGV[n] is the idempotency key
                                                      and ARGV[n + 1] the comment JSON (client
-                                                     text never goes through cjson.decode)
+                                                     text never goes through cjson.decode); a
+                                                     reply gets threadId and replyToUserId
+                                                     spliced into its JSON
             ["d", commentId, userId]                 delete a comment
+            ["L" | "U", commentId, userId]           like | unlike a comment
+            ["p", commentId | "", userId]            pin a top-level comment | unpin (owner only)
   ARGV[2] now (ms)
   ARGV[3] view dedup window (ms)
   ARGV[4] event log cap (MAXLEN)
   ARGV[5] a fresh epoch, stored only when the log was lost
           (no stream although events were appended since the epoch began)
-  ARGV[6] interaction log bound (EXPORT_MAX_LAG)
-  ARGV[7] '1': hold events for an exporter (refuse when full) | '0': ring (drop the oldest)
-  ARGV[8 .. 7 + #ops] each op's interaction event JSON, appended when the op takes effect
-          (a view always; like/unlike when changed; a comment when added; a delete when done)
-  ARGV[8 + #ops ..] idempotency keys and comment JSONs referenced by comment ops
+  ARGV[6] `top` half-life (seconds)
+  ARGV[7] interaction log bound (EXPORT_MAX_LAG)
+  ARGV[8] '1': hold events for an exporter (refuse when full) | '0': ring (drop the oldest)
+  ARGV[9 .. 8 + #ops] each op's interaction event JSON ('' for none), appended when the op takes
+          effect (a view always; like/unlike and comment like/unlike when changed; a comment
+          when added; a delete when done)
+  ARGV[9 + #ops ..] idempotency keys and comment JSONs referenced by comment ops
 
   Returns -1 when the video does not exist, -7 when the interaction log is full (hold mode);
   otherwise a cjson string
@@ -39,22 +50,27 @@
       ev = {event JSON without its offset...} }   (events are at offsets h-#ev+1 .. h)
   A per-op result is
      1  like/unlike changed, view counted, comment added, comment deleted
+     {1, json}  a reply added: its JSON with the thread fields
+     {changed, likes, authorId}  a comment like/unlike
+     {changed, pinnedId or ''}   a pin
      0  like/unlike unchanged, view not counted (deduplicated)
      a string: a retried comment; the JSON of the comment stored first
      2  a retried comment whose original has been deleted since
-    -3  E_COMMENT_NOT_FOUND   -4  E_FORBIDDEN   -5  E_REPLY_TARGET
+    -3  E_COMMENT_NOT_FOUND   -4  E_FORBIDDEN   -5  E_REPLY_TARGET   -10  E_PIN_TARGET
+  Comment like counts that changed go out as one `comment:counters` event per comment, after
+  the ops and before the video's `counters` event (the memory driver's order).
 ]]
 --- @include "renew-epoch"
 --- @include "interaction-room"
-local meta = redis.call('HMGET', KEYS[1], 'owner', 'views', 'version', 'head', 'epoch', 'lastComment', 'epochStart')
+local meta = redis.call('HMGET', KEYS[1], 'owner', 'views', 'version', 'head', 'epoch', 'lastComment', 'epochStart', 'pinned')
 local owner = meta[1]
 if not owner then
   return -1
 end
-local ixMax, ixHold = ARGV[6], ARGV[7]
+local ixMax, ixHold = ARGV[7], ARGV[8]
 -- every op records at most one event: refuse the whole turn before writing anything
 local ops = cjson.decode(ARGV[1])
-if not interactionRoom(KEYS[9], #ops, ixMax, ixHold) then
+if not interactionRoom(KEYS[13], #ops, ixMax, ixHold) then
   return -7
 end
 local views = tonumber(meta[2])
@@ -71,16 +87,25 @@ local now = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 local cap = ARGV[4]
 -- validate before writing anything: a script that fails half-way keeps its writes
-local KINDS = { l = true, u = true, v = true, c = true, d = true }
+local KINDS = { l = true, u = true, v = true, c = true, d = true, L = true, U = true, p = true }
 for i = 1, #ops do
   if not KINDS[ops[i][1]] then
     return redis.error_reply('ERR video-apply: unknown op ' .. tostring(ops[i][1]))
   end
 end
+local halfLife = tonumber(ARGV[6])
+local pinned = meta[8] or ''
+-- comments whose like count changed in this turn, in order of first change
+local liked, likedOrder = {}, {}
+local function topScore(likes, createdMs)
+  return math.log(1 + likes) / math.log(2) + createdMs / 1000 / halfLife
+end
 local results = {}
 local events = {}
 local function record(i)
-  recordInteraction(KEYS[9], ARGV[7 + i], ixMax, ixHold)
+  if ARGV[8 + i] ~= '' then
+    recordInteraction(KEYS[13], ARGV[8 + i], ixMax, ixHold)
+  end
 end
 local viewedByUser = false
 
@@ -128,15 +153,31 @@ for i = 1, #ops do
     end
     results[i] = counted
   elseif kind == 'c' then
-    local author, id, n, replyTo = op[2], op[3], op[4], op[5]
+    local author, id, n, createdMs, replyTo = op[2], op[3], op[4], op[5], op[6]
     local idemField = author .. ':' .. ARGV[n]
     local json = ARGV[n + 1]
     local existingId = redis.call('HGET', KEYS[7], idemField)
+    local target = replyTo and redis.call('HGET', KEYS[5], replyTo)
     if existingId then
       results[i] = redis.call('HGET', KEYS[4], existingId) or 2
-    elseif replyTo and redis.call('HEXISTS', KEYS[4], replyTo) == 0 then
+    elseif replyTo and not target then
       results[i] = -5
     else
+      if replyTo then
+        -- a reply to a reply joins the thread of the comment it answers
+        local info = redis.call('HGET', KEYS[9], replyTo) or ''
+        local sep = string.find(info, ':', 1, true)
+        local thread = sep and string.sub(info, sep + 1) or replyTo
+        json = string.sub(json, 1, -2) .. ',"threadId":' .. cjson.encode(thread) .. ',"replyToUserId":' .. cjson.encode(target) .. '}'
+        redis.call('HSET', KEYS[9], id, createdMs .. ':' .. thread)
+        redis.call('ZADD', KEYS[10], 0, 'r:' .. thread .. ':' .. id)
+        results[i] = { 1, json }
+      else
+        redis.call('HSET', KEYS[9], id, createdMs)
+        redis.call('ZADD', KEYS[10], 0, 't:' .. id)
+        redis.call('ZADD', KEYS[12], topScore(0, tonumber(createdMs)), id)
+        results[i] = 1
+      end
       redis.call('HSET', KEYS[7], idemField, id)
       redis.call('HSET', KEYS[4], id, json)
       redis.call('HSET', KEYS[5], id, author)
@@ -145,7 +186,6 @@ for i = 1, #ops do
       version = version + 1
       appendComment('"type":"comment:added","comment":' .. json .. '}')
       record(i)
-      results[i] = 1
     end
   elseif kind == 'd' then
     local id, user = op[2], op[3]
@@ -158,12 +198,74 @@ for i = 1, #ops do
       redis.call('HDEL', KEYS[4], id)
       redis.call('HDEL', KEYS[5], id)
       redis.call('ZREM', KEYS[6], id)
+      liked[id] = nil
+      if pinned == id then
+        pinned = ''
+        append('{"type":"comment:pinned","commentId":null}')
+      end
+      local info = redis.call('HGET', KEYS[9], id)
+      local sep = info and string.find(info, ':', 1, true)
+      if sep then
+        redis.call('ZREM', KEYS[10], 'r:' .. string.sub(info, sep + 1) .. ':' .. id)
+      else
+        redis.call('ZREM', KEYS[10], 't:' .. id)
+        redis.call('ZREM', KEYS[12], id)
+      end
+      redis.call('HDEL', KEYS[9], id)
+      redis.call('ZREMRANGEBYLEX', KEYS[11], '[' .. id .. ':', '(' .. id .. ';')
       comments = comments - 1
       version = version + 1
       appendComment(string.format('"type":"comment:deleted","commentId":%s,"version":%d}', cjson.encode(id), version))
       record(i)
       results[i] = 1
     end
+  elseif kind == 'L' or kind == 'U' then
+    local id, user = op[2], op[3]
+    local author = redis.call('HGET', KEYS[5], id)
+    if not author then
+      results[i] = -3
+    else
+      local changed
+      if kind == 'L' then
+        changed = redis.call('ZADD', KEYS[11], 'NX', 0, id .. ':' .. user)
+      else
+        changed = redis.call('ZREM', KEYS[11], id .. ':' .. user)
+      end
+      local count = redis.call('ZLEXCOUNT', KEYS[11], '[' .. id .. ':', '(' .. id .. ';')
+      if changed == 1 then
+        record(i)
+        if liked[id] == nil then likedOrder[#likedOrder + 1] = id end
+        liked[id] = count
+        if redis.call('ZSCORE', KEYS[12], id) then
+          local info = redis.call('HGET', KEYS[9], id)
+          redis.call('ZADD', KEYS[12], topScore(count, tonumber(info)), id)
+        end
+      end
+      results[i] = { changed, count, author }
+    end
+  elseif kind == 'p' then
+    local id, user = op[2], op[3]
+    local info = id ~= '' and redis.call('HGET', KEYS[9], id)
+    if owner ~= user then
+      results[i] = -4
+    elseif id ~= '' and redis.call('HEXISTS', KEYS[4], id) == 0 then
+      results[i] = -3
+    elseif info and string.find(info, ':', 1, true) then
+      results[i] = -10
+    else
+      local changed = pinned ~= id and 1 or 0
+      pinned = id
+      if changed == 1 then
+        append('{"type":"comment:pinned","commentId":' .. (id == '' and 'null' or cjson.encode(id)) .. '}')
+      end
+      results[i] = { changed, id }
+    end
+  end
+end
+
+for _, id in ipairs(likedOrder) do
+  if liked[id] then
+    append(string.format('{"type":"comment:counters","commentId":%s,"likes":%d}', cjson.encode(id), liked[id]))
   end
 end
 
@@ -176,6 +278,11 @@ if viewedByUser then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
 end
 redis.call('HSET', KEYS[1], 'views', views, 'version', version, 'head', head, 'lastComment', lastComment)
+if pinned == '' then
+  redis.call('HDEL', KEYS[1], 'pinned')
+else
+  redis.call('HSET', KEYS[1], 'pinned', pinned)
+end
 
 return cjson.encode({
   r = results,
