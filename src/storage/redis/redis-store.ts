@@ -12,6 +12,7 @@
  *   unreachable or slow (scripts.ts `storageError`), never an ioredis type.
  */
 import { Cluster, Redis } from 'ioredis';
+import type { Tracing } from '../../telemetry/tracing.ts';
 import type { JobStore } from '../jobs.ts';
 import type { FeedStore, Store, StoreLimits, UserStore, VideoStore } from '../store.ts';
 import type { UploadStore } from '../uploads.ts';
@@ -31,6 +32,8 @@ export interface RedisStoreOptions {
   /** Prepended to every key, e.g. `tremolo:`. Must not contain braces. */
   prefix: string;
   limits: StoreLimits;
+  /** Spans of script calls. Default: off. */
+  tracing?: Tracing;
 }
 
 export type RedisConnectOptions = RedisClientOptions & {
@@ -50,12 +53,12 @@ export class RedisStore implements Store {
   #owned = false;
 
   constructor(opts: RedisStoreOptions) {
-    const { redis, prefix, limits } = opts;
+    const { redis, prefix, limits, tracing } = opts;
     if (!(redis instanceof Redis) && !(redis instanceof Cluster)) throw new TypeError('redis must be an ioredis Redis or Cluster');
     if (!Number.isInteger(limits.eventLogMax) || limits.eventLogMax < 0) throw new RangeError('limits.eventLogMax must be an integer >= 0');
     if (!Number.isFinite(limits.viewDedupS) || limits.viewDedupS < 0) throw new RangeError('limits.viewDedupS must be a number >= 0');
     this.#client = redis;
-    const ctx: RedisContext = { client: redis, keys: new RedisKeys(prefix), scripts: new Scripts(redis), limits: { ...limits } };
+    const ctx: RedisContext = { client: redis, keys: new RedisKeys(prefix), scripts: new Scripts(redis, undefined, tracing), limits: { ...limits } };
     this.users = new RedisUsers(ctx);
     this.videos = new RedisVideos(ctx);
     this.feeds = new RedisFeeds(ctx);
@@ -64,8 +67,8 @@ export class RedisStore implements Store {
   }
 
   /** A store on a connection's main client; the connection owns it (close() leaves it open). */
-  static on(connection: RedisConnection, limits: StoreLimits): RedisStore {
-    return new RedisStore({ redis: connection.client, prefix: connection.keys.prefix, limits });
+  static on(connection: RedisConnection, limits: StoreLimits, tracing?: Tracing): RedisStore {
+    return new RedisStore({ redis: connection.client, prefix: connection.keys.prefix, limits, ...(tracing ? { tracing } : {}) });
   }
 
   /**
