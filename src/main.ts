@@ -34,6 +34,8 @@ import { videoRoutes } from './transport/http/routes/videos.ts';
 import { webRoutes } from './transport/http/routes/web.ts';
 import { createHttpServer } from './transport/http/server.ts';
 import { LiveGateway, type CrossProcess } from './transport/live/gateway.ts';
+import { startTracing } from './telemetry/index.ts';
+import type { Tracing } from './telemetry/tracing.ts';
 import { VERSION } from './version.ts';
 import { startMediaPipeline } from './workers/media-pipeline.ts';
 
@@ -47,6 +49,11 @@ export interface StartOptions {
    * stand in for Redis pub/sub. Overrides STORAGE.
    */
   node?: { store: Store; invalidation: InvalidationBus; crossProcess: CrossProcess };
+  /**
+   * The tracing to use (tests and benchmarks that read the spans); the caller shuts it down.
+   * Default: built from TRACING_ENABLED and the OTEL_* variables, shut down by close().
+   */
+  tracing?: Tracing;
 }
 
 export interface Tremolo {
@@ -56,6 +63,7 @@ export interface Tremolo {
   readonly gateway: LiveGateway;
   readonly metrics: Metrics;
   readonly store: Store;
+  readonly tracing: Tracing;
   /** http://host:port the server listens on. */
   readonly url: string;
   /** Where Prometheus scrapes (`http://METRICS_HOST:port/metrics`), when metrics are enabled. */
@@ -66,9 +74,13 @@ export interface Tremolo {
 
 export async function startTremolo(config: Config, opts: StartOptions = {}): Promise<Tremolo> {
   const clock = opts.clock ?? systemClock;
-  const metrics = createMetrics();
+  // first, so that spans made while anything else starts have somewhere to go
+  const tracing = opts.tracing ?? (await startTracing(config, { name: 'tremolo', version: VERSION }));
+  const metrics = createMetrics({ exemplars: tracing.enabled });
   const limits = { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS };
   const closers: (() => Promise<unknown>)[] = [];
+  // runs last (closers run in reverse): the spans of the shutdown itself are exported too
+  if (!opts.tracing) closers.push(() => tracing.shutdown());
   let shuttingDown = false;
 
   // ---- metrics, first: a taken METRICS_PORT stops start-up before anything else holds resources
@@ -100,7 +112,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     });
     closers.push(() => connection.close()); // every Redis connection, closed after what is pushed later (the media pipeline)
     redis = connection;
-    store = guardStore(RedisStore.on(connection, limits), { timeoutMs: config.storageTimeoutMs }).store;
+    store = guardStore(RedisStore.on(connection, limits, tracing), { timeoutMs: config.storageTimeoutMs }).store;
     invalidation = await connection.invalidationBus(`${config.nodeId}-${process.pid}`);
   } else {
     store = new MemoryStore(limits);
@@ -145,6 +157,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     limits: rateLimits,
     metrics,
     origins,
+    tracing,
     ...(opts.logger === false ? { logger: false } : {}),
   });
   const log = app.log;
@@ -163,6 +176,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     ids,
     metrics,
     invalidation,
+    tracing,
     onError: (err, context) => log.error({ err }, context),
     limits: engineLimits(config),
   });
@@ -214,6 +228,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     metrics,
     origins,
     log,
+    tracing,
     settings: {
       allowAnonymous: config.liveAllowAnonymous,
       parser: config.socketParser,
@@ -268,7 +283,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       if (!opts.node) await step('storage', () => store.close());
     })());
 
-  return { config, engine, app, gateway, metrics, store, url, metricsUrl: metricsServer?.url, close };
+  return { config, engine, app, gateway, metrics, store, tracing, url, metricsUrl: metricsServer?.url, close };
 }
 
 /** The engine's limits, from configuration (shared with the benchmarks that build an Engine). */

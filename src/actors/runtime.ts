@@ -19,7 +19,7 @@
  */
 import type { Clock, TimerHandle } from '../domain/clock.ts';
 import { TremoloError } from '../protocol/errors.ts';
-import type { Metrics } from '../metrics.ts';
+import { observe, type Metrics } from '../metrics.ts';
 import { noopTracing, type TraceContext, type Tracing } from '../telemetry/tracing.ts';
 
 /** A message to an actor; its `type` names the reply it gets. */
@@ -90,7 +90,7 @@ export interface TurnFailure {
 
 export interface ActorSystemOptions {
   /** Turn and mailbox metrics, and gauges of activations and queued messages by kind. */
-  metrics?: Pick<Metrics, 'actors' | 'gauge'>;
+  metrics?: Pick<Metrics, 'actors' | 'gauge' | 'exemplars'>;
   /** Told of every turn that failed with a bug, not a catalog error (log it). */
   onError?: (failure: TurnFailure) => void;
   /**
@@ -338,7 +338,7 @@ export class ActorSystem {
           for (const env of batch) env.reject(e);
           continue;
         } finally {
-          this.metrics?.actors.turnSeconds.observe({ kind: act.kind }, (performance.now() - started) / 1000);
+          if (this.metrics) observe(this.metrics, this.metrics.actors.turnSeconds, { kind: act.kind }, (performance.now() - started) / 1000, span?.ids());
         }
         let refused = 0;
         batch.forEach((env, i) => {

@@ -6,6 +6,7 @@
  */
 import type { ErrorCode, FailedAck } from './errors.ts';
 import type { Comment, Counters, Notification } from './model.ts';
+import type { TraceContext } from '../telemetry/tracing.ts';
 
 export type Ack<T> = ({ ok: true } & T) | FailedAck;
 export type AckFn<T> = (reply: Ack<T>) => void;
@@ -106,7 +107,8 @@ export interface ServerToClientEvents {
 
 /** Events between server processes (through the Redis adapter). */
 export interface InterServerEvents {
-  'video:events': (payload: { videoId: string; events: LiveVideoEvent[] }) => void;
+  /** `traceparent`: the W3C trace context of the write, so the delivery in each process joins its trace. */
+  'video:events': (payload: { videoId: string; events: LiveVideoEvent[]; traceparent?: string }) => void;
 }
 
 export interface SocketData {
@@ -118,6 +120,8 @@ export interface SocketData {
   address: string;
   /** Videos whose view this connection has counted (made on its first watch). */
   viewed?: Set<string>;
+  /** The client's trace context from the handshake `auth.traceparent` (tracing on), parent of its events. */
+  trace?: TraceContext;
 }
 
 /** Names of client events; anything else gets E_UNKNOWN_EVENT. */

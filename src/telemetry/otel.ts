@@ -92,6 +92,12 @@ class OtelSpan implements SpanHandle {
     if (this.recording) this.span.setAttributes(clean(attributes) ?? {});
   }
 
+  ids() {
+    if (!this.recording) return undefined;
+    const sc = this.span.spanContext();
+    return { trace_id: sc.traceId, span_id: sc.spanId };
+  }
+
   fail(err: unknown): void {
     if (!this.recording) return;
     const code = errorCode(err);

@@ -16,6 +16,11 @@ export type SpanKind = 'internal' | 'server' | 'client' | 'producer' | 'consumer
 /** Attribute values; undefined ones are left out. Never tokens, key values or user text. */
 export type Attributes = Readonly<Record<string, string | number | boolean | undefined>>;
 
+export interface TraceIds {
+  trace_id: string;
+  span_id: string;
+}
+
 export interface SpanOptions {
   kind?: SpanKind;
   attributes?: Attributes;
@@ -32,6 +37,8 @@ export interface SpanHandle {
   /** Whether this span is recorded (sampled); attributes on an unrecorded span are dropped. */
   readonly recording: boolean;
   set(attributes: Attributes): void;
+  /** This span's ids when it is sampled (exemplars, log lines). */
+  ids(): TraceIds | undefined;
   /** Marks the span failed, with the error recorded as an exception event. */
   fail(err: unknown): void;
   end(): void;
@@ -51,7 +58,7 @@ export interface Tracing {
   /** A remote parent from a W3C `traceparent`; anything malformed is ignored (undefined), as the spec says. */
   extract(traceparent: unknown): TraceContext | undefined;
   /** `trace_id` and `span_id` of the active span, for log lines and exemplars; undefined when none is sampled. */
-  ids(): { trace_id: string; span_id: string } | undefined;
+  ids(): TraceIds | undefined;
   /** Exports every finished span now (tests, shutdown). */
   flush(): Promise<void>;
   shutdown(): Promise<void>;
@@ -61,6 +68,7 @@ const NOOP_SPAN: SpanHandle = Object.freeze({
   context: Object.freeze({}) as TraceContext,
   recording: false,
   set() {},
+  ids: () => undefined,
   fail() {},
   end() {},
 });

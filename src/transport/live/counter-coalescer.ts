@@ -8,13 +8,25 @@
  */
 import type { Clock, TimerHandle } from '../../domain/clock.ts';
 import type { CounterPayload } from '../../protocol/live.ts';
+import type { TraceContext } from '../../telemetry/tracing.ts';
+
+/** Writes whose trace an emission links to, at most (the rest are counted, not linked). */
+export const MAX_COALESCED_LINKS = 32;
+
+/** What one emission stands for: the writes it coalesced (tracing on). */
+export interface Coalesced {
+  /** Trace positions of the first MAX_COALESCED_LINKS writes offered since the last emission. */
+  links: TraceContext[];
+  /** How many writes were offered since the last emission. */
+  count: number;
+}
 
 export interface CoalescerOptions {
   clock: Clock;
   baseIntervalMs: number;
   budgetPerSec: number;
   roomSize: (videoId: string) => number;
-  emit: (payload: CounterPayload) => void;
+  emit: (payload: CounterPayload, coalesced: Coalesced) => void;
 }
 
 interface Entry {
@@ -22,6 +34,7 @@ interface Entry {
   lastEmit: number;
   lastOffer: number;
   timer: TimerHandle | undefined;
+  coalesced: Coalesced;
 }
 
 const ACTIVE_WINDOW_MS = 2000;
@@ -31,15 +44,18 @@ export class CounterCoalescer {
 
   constructor(private readonly opts: CoalescerOptions) {}
 
-  offer(payload: CounterPayload): void {
+  /** `trace`: the write's trace position, linked from the emission that carries it (or supersedes it). */
+  offer(payload: CounterPayload, trace?: TraceContext): void {
     const now = this.opts.clock.now();
     let e = this.entries.get(payload.videoId);
     if (!e) {
-      e = { latest: undefined, lastEmit: -Infinity, lastOffer: now, timer: undefined };
+      e = { latest: undefined, lastEmit: -Infinity, lastOffer: now, timer: undefined, coalesced: { links: [], count: 0 } };
       this.entries.set(payload.videoId, e);
       if (this.entries.size % 1024 === 0) this.forgetQuiet(now);
     }
     e.lastOffer = now;
+    e.coalesced.count++;
+    if (trace && e.coalesced.links.length < MAX_COALESCED_LINKS) e.coalesced.links.push(trace);
     if (e.latest && e.latest.version >= payload.version) return; // older or same: drop
     e.latest = payload;
     if (e.timer) return;
@@ -78,7 +94,9 @@ export class CounterCoalescer {
   private flush(e: Entry): void {
     if (!e.latest) return;
     e.lastEmit = this.opts.clock.now();
-    this.opts.emit(e.latest);
+    const coalesced = e.coalesced;
+    e.coalesced = { links: [], count: 0 };
+    this.opts.emit(e.latest, coalesced);
   }
 
   private forgetQuiet(now: number): void {

@@ -10,7 +10,8 @@ import type { EngineEvent, EventSink } from '../../actors/events.ts';
 import type { Clock } from '../../domain/clock.ts';
 import type { Metrics } from '../../metrics.ts';
 import { isVideoRoom, userRoom, videoRoom, type CommentAdded, type CommentDeleted, type CounterPayload, type LiveVideoEvent } from '../../protocol/live.ts';
-import { CounterCoalescer } from './counter-coalescer.ts';
+import { noopTracing, type Tracing } from '../../telemetry/tracing.ts';
+import { CounterCoalescer, type Coalesced } from './counter-coalescer.ts';
 import type { IoServer } from './io.ts';
 import { WatchHolds } from './watch-holds.ts';
 
@@ -33,6 +34,11 @@ export interface DeliveryDeps {
    * alone and keeps its events to itself.
    */
   canReachPeers?: () => boolean;
+  /**
+   * Video events carry the write's `traceparent` to other processes, whose delivery joins that
+   * trace; a counter emission's span links to every write it coalesced. Default: off.
+   */
+  tracing?: Tracing;
 }
 
 export class LiveDelivery implements EventSink {
@@ -41,17 +47,31 @@ export class LiveDelivery implements EventSink {
   private readonly coalescer: CounterCoalescer;
   private readonly pendingComments = new Map<string, { added: CommentAdded[]; deleted: CommentDeleted[] }>();
   private flushScheduled = false;
+  private readonly tracing: Tracing;
 
   constructor(private readonly deps: DeliveryDeps) {
     const { io, settings } = deps;
+    this.tracing = deps.tracing ?? noopTracing;
     this.coalescer = new CounterCoalescer({
       clock: deps.clock,
       baseIntervalMs: settings.counterIntervalMs,
       budgetPerSec: settings.deliveryBudget,
       roomSize: (videoId) => io.of('/').adapter.rooms.get(videoRoom(videoId))?.size ?? 0,
-      emit: (payload) => this.deliverCounters(payload),
+      emit: (payload, coalesced) => this.deliverCounters(payload, coalesced),
     });
-    io.on('video:events', ({ videoId, events }) => this.deliverVideoEvents(videoId, events));
+    io.on('video:events', ({ videoId, events, traceparent }) => {
+      if (!this.tracing.enabled) return this.deliverVideoEvents(videoId, events);
+      const span = this.tracing.start('video:events receive', {
+        kind: 'consumer',
+        parent: this.tracing.extract(traceparent) ?? 'root',
+        attributes: { 'messaging.system': 'socket.io', 'messaging.operation.type': 'receive', 'messaging.batch.message_count': events.length, 'tremolo.video.id': videoId },
+      });
+      try {
+        this.tracing.run(span.context, () => this.deliverVideoEvents(videoId, events));
+      } finally {
+        span.end();
+      }
+    });
     io.of('/').adapter.on('delete-room', (room: string) => {
       if (isVideoRoom(room)) this.holds.roomClosed(room.slice(videoRoom('').length));
     });
@@ -64,7 +84,10 @@ export class LiveDelivery implements EventSink {
         const events = event.events.map((e): LiveVideoEvent => ({ ...e, videoId: event.videoId }));
         // The Redis adapter does not handle a failed PUBLISH: only hand events over while the
         // channel is up. Peers that miss some recover them from the log (the `prev` chain).
-        if (this.deps.canReachPeers?.()) io.serverSideEmit('video:events', { videoId: event.videoId, events });
+        if (this.deps.canReachPeers?.()) {
+          const traceparent = this.tracing.inject();
+          io.serverSideEmit('video:events', traceparent ? { videoId: event.videoId, events, traceparent } : { videoId: event.videoId, events });
+        }
         this.deliverVideoEvents(event.videoId, events);
         return;
       }
@@ -102,7 +125,7 @@ export class LiveDelivery implements EventSink {
         if (this.deps.settings.coalesceCounters === false) {
           this.deps.io.local.to(videoRoom(videoId)).except(this.aheadOf(videoId, payload.offset)).emit('video:counters', payload);
           this.count('video:counters');
-        } else this.coalescer.offer(payload);
+        } else this.coalescer.offer(payload, this.tracing.current());
       } else {
         let pending = this.pendingComments.get(videoId);
         if (!pending) this.pendingComments.set(videoId, (pending = { added: [], deleted: [] }));
@@ -149,13 +172,40 @@ export class LiveDelivery implements EventSink {
    * and the event loop never spends more than one slice at a time: one broadcast to 10,000
    * sockets is 10,000 socket writes, ~100 ms here in which every like's ack would wait.
    */
-  private deliverCounters(payload: CounterPayload): void {
+  private deliverCounters(payload: CounterPayload, coalesced: Coalesced): void {
     const { io } = this.deps;
     const { videoId } = payload;
     const room = videoRoom(videoId);
     const members = io.of('/').adapter.rooms.get(room);
     if (!members) return;
     this.count('video:counters');
+    if (this.tracing.enabled) {
+      // the writes this one update stands for are its links; its parent is whatever made it go out now
+      const span = this.tracing.start('video:counters deliver', {
+        kind: 'producer',
+        links: coalesced.links,
+        attributes: {
+          'messaging.system': 'socket.io',
+          'messaging.operation.type': 'send',
+          'tremolo.video.id': videoId,
+          'tremolo.room.size': members.size,
+          'tremolo.coalesced.writes': coalesced.count,
+          'tremolo.coalesce.interval_ms': Math.round(this.coalescer.intervalFor(videoId)),
+        },
+      });
+      try {
+        this.tracing.run(span.context, () => this.emitCounters(payload, members));
+      } finally {
+        span.end();
+      }
+    } else this.emitCounters(payload, members);
+  }
+
+  /** The emission itself: the room at once, or in slices over its interval. */
+  private emitCounters(payload: CounterPayload, members: ReadonlySet<string>): void {
+    const { io } = this.deps;
+    const { videoId } = payload;
+    const room = videoRoom(videoId);
     const slice = this.deps.settings.broadcastSlice ?? 1000;
     if (slice === 0 || members.size <= slice) {
       io.local.to(room).except(this.aheadOf(videoId, payload.offset)).emit('video:counters', payload);
