@@ -2,7 +2,7 @@
  * Prometheus metrics. One registry per engine (never prom-client's global one), so
  * several engines in one process (tests, benchmarks) do not collide.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type LabelValues, type RegistryContentType } from 'prom-client';
 import type { TraceIds } from './telemetry/tracing.ts';
 
 export interface ActorMetrics {
@@ -98,6 +98,9 @@ export function observe<T extends string>(metrics: Pick<Metrics, 'exemplars'>, h
 export function createMetrics(opts: { defaultMetrics?: boolean; exemplars?: boolean } = {}): Metrics {
   const registry = new Registry();
   const exemplars = opts.exemplars ?? false;
+  // prom-client only lets histograms with exemplars join an OpenMetrics registry; the registry
+  // goes back to the Prometheus format below, and the metrics server picks one per scrape
+  if (exemplars) (registry as Registry<RegistryContentType>).setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
   if (opts.defaultMetrics !== false) {
     collectDefaultMetrics({ register: registry });
     // prom-client names three gauges `*_total`, a suffix reserved for counters, so
@@ -126,7 +129,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean; exemplars?: bool
       }
     },
   });
-  return {
+  const metrics: Metrics = {
     registry,
     exemplars,
     media: createMediaMetrics(registers),
@@ -172,6 +175,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean; exemplars?: bool
       });
     },
   };
+  if (exemplars) registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
+  return metrics;
 }
 
 function createMediaMetrics(registers: Registry[]): MediaMetrics {
