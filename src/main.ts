@@ -112,7 +112,12 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     });
     closers.push(() => connection.close()); // every Redis connection, closed after what is pushed later (the media pipeline)
     redis = connection;
-    store = guardStore(RedisStore.on(connection, limits, tracing), { timeoutMs: config.storageTimeoutMs }).store;
+    const guarded = guardStore(RedisStore.on(connection, limits, tracing), { timeoutMs: config.storageTimeoutMs });
+    store = guarded.store;
+    // for the breaker-open alert (deploy/prometheus)
+    metrics.gauge('tremolo_storage_breaker_state', 'Storage circuit breaker: 0 closed, 1 open, 0.5 half-open (probing)', [], (set) =>
+      set({}, guarded.breaker.opened ? 1 : guarded.breaker.halfOpen ? 0.5 : 0),
+    );
     invalidation = await connection.invalidationBus(`${config.nodeId}-${process.pid}`);
   } else {
     store = new MemoryStore(limits);
