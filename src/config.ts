@@ -1,8 +1,8 @@
 /**
  * Every setting tremolo reads, declared once: name, default, parser and meaning.
  * `loadConfig(env)` reads them all and validates them together, so a bad value stops
- * start-up with one message naming each variable and what it allows. The README's
- * configuration table is generated from SETTINGS (`tremolo config`) and a test
+ * start-up with one message naming each variable and what it allows. The configuration
+ * table in docs/operations.md is generated from SETTINGS (`tremolo config`) and a test
  * keeps the two in step.
  *
  * No secret has a built-in value. An unset JWT_SECRET or MEDIA_SECRET is replaced by a
@@ -12,6 +12,7 @@
 import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { parseSampleRules } from './telemetry/sampling.ts';
+import type { TaggerOptions } from './workers/tasks/tag/types.ts';
 
 type Parser<T> = (raw: string) => T;
 
@@ -69,6 +70,16 @@ const sampleRules: Parser<string> = (raw) => {
   }
   return raw;
 };
+/** Three comma-separated numbers from `min` to `max` (a per-channel RGB triple). */
+const rgb =
+  (min: number, max: number): Parser<readonly [number, number, number]> =>
+  (raw) => {
+    const v = raw.split(',').map((x) => Number(x.trim()));
+    if (v.length !== 3 || raw.split(',').some((x) => x.trim() === '') || v.some((x) => !Number.isFinite(x) || x < min || x > max)) {
+      throw new ConfigValueError(`three comma-separated numbers from ${min} to ${max} (R,G,B)`);
+    }
+    return [v[0]!, v[1]!, v[2]!];
+  };
 
 const url =
   (...protocols: string[]): Parser<string> =>
@@ -280,13 +291,13 @@ export const SETTINGS = {
   // tagging
   taggerDevice: def('TAGGER_DEVICE', 'cpu', oneOf('cpu', 'cuda'), 'Where ONNX models run; `cuda` falls back to CPU with a warning when unavailable.'),
   taggerThreads: def('TAGGER_THREADS', '1', int(1, 64), 'Intra-op threads per ONNX session.'),
-  taggerClassifierModel: def('TAGGER_CLASSIFIER_MODEL', '', optional(str), 'Path of an optional ONNX image classifier.'),
-  taggerClassifierLabels: def('TAGGER_CLASSIFIER_LABELS', '', optional(str), 'Labels file of the classifier, one label a line.'),
+  taggerClassifierModel: def('TAGGER_CLASSIFIER_MODEL', '', optional(str), 'Path of an optional ONNX image classifier taking float32 `[1,3,size,size]` RGB; set with TAGGER_CLASSIFIER_LABELS, or neither (no classifier).'),
+  taggerClassifierLabels: def('TAGGER_CLASSIFIER_LABELS', '', optional(str), 'Labels file of the classifier, one label a line, in output order.'),
   taggerClassifierSize: def('TAGGER_CLASSIFIER_SIZE', '224', int(8, 4096), 'Square input size of the classifier.'),
-  taggerClassifierMean: def('TAGGER_CLASSIFIER_MEAN', '0.485,0.456,0.406', str, 'Per-channel mean (RGB) of the classifier input.'),
-  taggerClassifierStd: def('TAGGER_CLASSIFIER_STD', '0.229,0.224,0.225', str, 'Per-channel std (RGB) of the classifier input.'),
-  taggerClassifierTopK: def('TAGGER_CLASSIFIER_TOP_K', '3', int(1, 100), 'Classifier labels kept per video.'),
-  taggerClassifierThreshold: def('TAGGER_CLASSIFIER_THRESHOLD', '0.5', num(0, 1), 'Least probability for a classifier label to become a tag.'),
+  taggerClassifierMean: def('TAGGER_CLASSIFIER_MEAN', '0.485,0.456,0.406', rgb(0, 1), 'Per-channel mean (R,G,B, for pixels scaled to 0..1) of the classifier input.'),
+  taggerClassifierStd: def('TAGGER_CLASSIFIER_STD', '0.229,0.224,0.225', rgb(0.001, 10), 'Per-channel std (R,G,B, for pixels scaled to 0..1) of the classifier input.'),
+  taggerClassifierTopK: def('TAGGER_CLASSIFIER_TOP_K', '3', int(1, 100), 'Most classifier labels kept per video (probabilities averaged over keyframes).'),
+  taggerClassifierThreshold: def('TAGGER_CLASSIFIER_THRESHOLD', '0.5', num(0, 1), 'Least probability for a classifier label to become a tag; outputs that are not probabilities get a softmax.'),
 
   // metrics
   metricsEnabled: def('METRICS_ENABLED', 'true', bool, 'Serve Prometheus metrics at /metrics on their own listener (METRICS_HOST:METRICS_PORT), never on PORT.'),
@@ -374,6 +385,10 @@ function crossChecks(cfg: { -readonly [K in keyof Config]: Config[K] }): string[
     // a mismatch would issue tokens this very server refuses
     problems.push('JWT_PRIVATE_KEY does not belong to JWT_PUBLIC_KEY: expected the two halves of one key pair');
   }
+  if (!cfg.taggerClassifierModel !== !cfg.taggerClassifierLabels) {
+    // one without the other would leave the classifier off without a word
+    problems.push('TAGGER_CLASSIFIER_MODEL and TAGGER_CLASSIFIER_LABELS go together: set both to tag with a classifier, or neither');
+  }
   if (cfg.metricsEnabled && !cfg.metricsToken && !isLoopback(cfg.metricsHost)) {
     problems.push(`METRICS_HOST=${JSON.stringify(cfg.metricsHost)} is not a loopback address: set METRICS_TOKEN too, or bind metrics to 127.0.0.1`);
   }
@@ -386,13 +401,31 @@ function samePublicKey(privatePem: string, publicPem: string): boolean {
   return der(privatePem, true).equals(der(publicPem, false));
 }
 
+/** The tag task's options (TAGGER_*): the classifier only when its model and labels are set. */
+export function taggerOptions(config: Config): TaggerOptions {
+  const base: TaggerOptions = { device: config.taggerDevice, threads: config.taggerThreads };
+  if (!config.taggerClassifierModel || !config.taggerClassifierLabels) return base;
+  return {
+    ...base,
+    classifier: {
+      modelPath: config.taggerClassifierModel,
+      labelsPath: config.taggerClassifierLabels,
+      size: config.taggerClassifierSize,
+      mean: config.taggerClassifierMean,
+      std: config.taggerClassifierStd,
+      topK: config.taggerClassifierTopK,
+      threshold: config.taggerClassifierThreshold,
+    },
+  };
+}
+
 /** 127.0.0.0/8, ::1 and `localhost`: reachable from this machine only. */
 export function isLoopback(host: string): boolean {
   if (host === 'localhost' || host === '::1') return true;
   return isIP(host) === 4 && host.startsWith('127.');
 }
 
-/** The README table: `| Variable | Default | Meaning |`. */
+/** The table of docs/operations.md: `| Variable | Default | Meaning |`. */
 export function configTable(): string {
   const rows = Object.values(SETTINGS).map(
     (s) => `| \`${s.env}\` | ${s.default === '' ? '(unset)' : `\`${s.default}\``} | ${s.doc} |`,

@@ -10,6 +10,7 @@ import { FanoutSink } from './actors/events.ts';
 import type { Config } from './config.ts';
 import { systemClock, type Clock } from './domain/clock.ts';
 import { TsidGenerator } from './domain/ids.ts';
+import { startMediaPipeline } from './media/pipeline.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { LocalInvalidationBus, type InvalidationBus } from './storage/cache/invalidation.ts';
 import { guardStore } from './storage/guard.ts';
@@ -36,8 +37,10 @@ import { createHttpServer } from './transport/http/server.ts';
 import { LiveGateway, type CrossProcess } from './transport/live/gateway.ts';
 import { startTracing } from './telemetry/index.ts';
 import type { Tracing } from './telemetry/tracing.ts';
+import { mediaPlugin } from './transport/media/plugin.ts';
+import { mediaPresenter } from './transport/media/present.ts';
+import { MediaSigner } from './transport/media/signing.ts';
 import { VERSION } from './version.ts';
-import { startMediaPipeline } from './workers/media-pipeline.ts';
 
 export interface StartOptions {
   clock?: Clock;
@@ -186,17 +189,24 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     limits: engineLimits(config),
   });
 
-  // ---- transport
+  // ---- media: upload files, jobs and their runner (below transport)
   const media = await startMediaPipeline({
     config,
-    engine,
+    videos: engine,
     store,
     sink,
     clock,
     metrics: metrics.media,
     onError: (err, context) => log.error({ err }, context),
   });
-  const { presentMedia } = media;
+
+  // ---- transport
+  const signer = new MediaSigner({ secret: config.mediaSecret, ttlS: config.mediaUrlTtlS });
+  const presentMedia = mediaPresenter({
+    signer,
+    ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+    onError: (err, context) => log.error({ err }, context),
+  });
   // a tenth of a signed URL's life, at most a minute: a kept URL always has 90 % of it left
   const videoJson = new VideoJson({ present: presentMedia, clock, maxAgeMs: Math.min(60_000, config.mediaUrlTtlS * 100) });
   await docsRoutes(app, {
@@ -215,10 +225,25 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     engine,
     presentMedia,
     videoJson,
-    media: media.videoMedia,
+    media: media.jobs,
     limits: { titleMaxChars: config.titleMaxChars, descriptionMaxChars: config.descriptionMaxChars, commentMaxChars: config.commentMaxChars },
   });
-  await app.register(media.routes);
+  await app.register(mediaPlugin, {
+    jobs: media.jobs,
+    files: media.files,
+    signer,
+    limits: {
+      maxBytes: config.uploadMaxBytes,
+      quotaBytes: config.uploadQuotaBytes,
+      expiryS: config.uploadExpiryS,
+      titleMaxChars: config.titleMaxChars,
+      descriptionMaxChars: config.descriptionMaxChars,
+    },
+    ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+    corsOrigins: config.corsOrigins,
+    metrics: metrics.media.uploads,
+    onError: (err, context) => log.error({ err }, context),
+  });
   await app.register(userRoutes, { engine, videoJson });
   await app.register(feedRoutes, { engine, videoJson });
   await app.register(webRoutes, { publicUrl: config.publicUrl });

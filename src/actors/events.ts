@@ -3,7 +3,7 @@
  * EventSink (socket rooms); tests use a recorder. Actors never see sockets.
  */
 import type { Notification, VideoEvent } from '../protocol/model.ts';
-import type { JobStage } from '../storage/jobs.ts';
+import type { JobStage } from '../domain/jobs.ts';
 
 export type EngineEvent =
   /** Events appended to a video's log by one turn, in offset order. */

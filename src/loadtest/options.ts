@@ -207,6 +207,30 @@ export const CLI_USAGE = `usage: tremolo loadtest --target http://HOST:PORT --sc
 Exit status: 0 when the final check found no lost and no duplicated acknowledged writes,
 1 when it did (the numbers are in the report), 2 for bad options.`;
 
+/** Numeric options and the flag each is read from. */
+const NUMBER_FLAGS = [
+  ['users', 'users'],
+  ['accounts', 'accounts'],
+  ['videos', 'videos'],
+  ['seed', 'seed'],
+  ['zipf', 'zipf'],
+  ['likeRate', 'like-rate'],
+  ['commentRate', 'comment-rate'],
+  ['commentResend', 'comment-resend'],
+  ['httpRate', 'http-rate'],
+  ['processes', 'processes'],
+  ['verifyMaxPairs', 'verify-max-pairs'],
+] as const satisfies readonly (readonly [keyof LoadtestOptions, string])[];
+
+/** Duration options (ms) and the flag each is read from ("10s", "2m", ...). */
+const DURATION_FLAGS = [
+  ['durationMs', 'duration'],
+  ['dwellMs', 'dwell'],
+  ['rampMs', 'ramp'],
+  ['churnMs', 'churn'],
+  ['ackTimeoutMs', 'ack-timeout'],
+] as const satisfies readonly (readonly [keyof LoadtestOptions, string])[];
+
 /** Parses `tremolo loadtest` arguments. */
 export function parseCliArgs(args: string[], isTty: boolean): LoadtestOptions {
   const { values } = parseArgs({
@@ -254,25 +278,11 @@ export function parseCliArgs(args: string[], isTty: boolean): LoadtestOptions {
   const parser = values.parser ?? 'json';
   if (parser !== 'json' && parser !== 'msgpack') throw new TypeError(`--parser must be json or msgpack; got ${JSON.stringify(parser)}`);
   const files = values['no-report-files'] ? {} : { jsonPath: values.json ?? `loadtest-${scenario}.json`, htmlPath: values.html ?? `loadtest-${scenario}.html` };
-  const given: Partial<LoadtestOptions> = {
-    durationMs: dur('duration', values.duration),
-    users: num('users', values.users),
-    accounts: num('accounts', values.accounts),
-    videos: num('videos', values.videos),
-    seed: num('seed', values.seed),
-    zipf: num('zipf', values.zipf),
-    likeRate: num('like-rate', values['like-rate']),
-    commentRate: num('comment-rate', values['comment-rate']),
-    commentResend: num('comment-resend', values['comment-resend']),
-    httpRate: num('http-rate', values['http-rate']),
-    dwellMs: dur('dwell', values.dwell),
-    rampMs: dur('ramp', values.ramp),
-    churnMs: dur('churn', values.churn),
-    processes: num('processes', values.processes),
-    ackTimeoutMs: dur('ack-timeout', values['ack-timeout']),
-    verifyMaxPairs: num('verify-max-pairs', values['verify-max-pairs']),
+  const given: Partial<Record<keyof LoadtestOptions, unknown>> = {
     ...(values['source-addresses'] !== undefined ? { sourceAddresses: parseSourceAddresses(values['source-addresses']) } : {}),
   };
+  for (const [option, flag] of NUMBER_FLAGS) given[option] = num(flag, values[flag]);
+  for (const [option, flag] of DURATION_FLAGS) given[option] = dur(flag, values[flag]);
   const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<LoadtestOptions>;
   return resolveOptions({
     ...defined,

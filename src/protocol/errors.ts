@@ -1,7 +1,7 @@
 /**
  * The one error catalog. Every error a client can see (HTTP body, socket ack,
- * connect_error) carries one of these codes; the README documents each one and
- * a test checks that it does. Codes are a closed union so a typo is a compile error.
+ * connect_error) carries one of these codes; docs/api.md lists each one with its
+ * status and a test checks that it does. Codes are a closed union so a typo is a compile error.
  */
 export const ERROR_CATALOG = {
   // request shape

@@ -1,8 +1,8 @@
 /**
  * The Socket.IO contract: every event and its payload, typed once and shared by the
- * server gateway, the client SDK and the tests (a typo is a compile error). The README's
- * "Socket.IO events" tables describe the same shapes for clients in other languages; keep
- * them in step. Optional fields are absent, never null.
+ * server gateway, the client SDK and the tests (a typo is a compile error). docs/protocol.md
+ * specifies the same shapes for clients in other languages; test/unit/docs.test.ts checks it
+ * names every event here. Optional fields are absent, never null.
  */
 import type { ErrorCode, FailedAck } from './errors.ts';
 import type { Comment, Counters, Notification } from './model.ts';

@@ -1,33 +1,11 @@
 /**
- * Durable media-job records. A job moves
- *   queued -> probing -> transcoding -> tagging -> ready | failed | cancelled
- * and runs in exactly one process at a time: the process that claims it holds a lease
- * it keeps renewing; a lease left by a dead process lapses and another claims the job.
+ * Where media-job records live (the record and its stages: domain/jobs.ts). A job runs in
+ * exactly one process at a time: the process that claims it holds a lease it keeps
+ * renewing; a lease left by a dead process lapses and another claims the job.
  */
-export type JobStage = 'queued' | 'probing' | 'transcoding' | 'tagging' | 'ready' | 'failed' | 'cancelled';
+import type { JobRecord } from '../domain/jobs.ts';
 
-export const FINAL_STAGES: ReadonlySet<JobStage> = new Set(['ready', 'failed', 'cancelled']);
-
-export interface JobRecord {
-  id: string;
-  ownerId: string;
-  uploadId: string;
-  title: string;
-  description: string;
-  stage: JobStage;
-  percent: number;
-  attempts: number;
-  createdAt: string;
-  updatedAt: string;
-  /** Set when the stage is `failed`, or when tagging failed but the video was still published. */
-  error?: { code: string; message: string };
-  videoId?: string;
-  /** Node id of the process holding the lease, and when the lease lapses (ms since epoch). */
-  leaseOwner?: string;
-  leaseUntil?: number;
-  /** Set by DELETE /v1/jobs/:id; the lease holder sees it and stops. */
-  cancelRequested?: boolean;
-}
+export { FINAL_STAGES, type JobRecord, type JobStage } from '../domain/jobs.ts';
 
 export type JobPatch = Partial<Pick<JobRecord, 'stage' | 'percent' | 'error' | 'videoId' | 'cancelRequested'>>;
 

@@ -21,10 +21,11 @@
  * files after, so what a crash leaves behind is media or a source without a reservation,
  * which the sweep finds; never a reservation freed while its media is still served.
  */
+import { isPartial, OWNER_METADATA_KEY } from '../domain/uploads.ts';
 import type { MediaRefs, VideoRecord } from '../protocol/model.ts';
 import { FINAL_STAGES, type JobRecord, type JobStore } from '../storage/jobs.ts';
 import type { MediaStore } from '../storage/media/media-store.ts';
-import { isPartial, OWNER_METADATA_KEY, type UploadFiles } from '../storage/media/upload-files.ts';
+import type { UploadFiles } from '../storage/media/upload-files.ts';
 import type { VideoStore } from '../storage/store.ts';
 import type { UploadStore } from '../storage/uploads.ts';
 

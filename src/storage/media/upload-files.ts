@@ -2,7 +2,7 @@
  * Uploaded source files under DATA_DIR/uploads, as the tus file store lays them out:
  * `<uploadId>` (the bytes) beside `<uploadId>.json` (tus's record: size, offset, metadata).
  *
- * Upload ids are `<ownerId>-<random>`; the owner is also kept in the metadata, which is
+ * Upload ids and metadata keys are domain/uploads.ts's; the owner kept in the metadata is
  * what ownership checks trust. The quota is not counted here but reserved in storage
  * (storage/uploads.ts), so that it holds across processes. Which job processes an upload
  * is recorded in DATA_DIR/upload-jobs/<uploadId>, created with link(2) so that of two
@@ -12,37 +12,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { link, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isUploadId, newUploadId, OWNER_METADATA_KEY, parseChecksum, type UploadInfo } from '../../domain/uploads.ts';
 import { TremoloError } from '../../protocol/errors.ts';
-
-/** What tus keeps about an upload (the subset we read). */
-export interface UploadInfo {
-  id: string;
-  size?: number;
-  /** Bytes received so far (the file's length: tus's record keeps only the declared size). */
-  offset: number;
-  metadata: Record<string, string | null>;
-  creationDate?: string;
-}
-
-/** The metadata key that names an upload's owner: set by the server, trusted by `owned`, never shown to clients. */
-export const OWNER_METADATA_KEY = 'owner';
-
-/**
- * The metadata key that marks a partial upload of the tus concatenation extension (value
- * `partial`): set by the server, never shown to clients. A partial has no job of its own
- * and expires even when finished, unless a final upload took its bytes first.
- */
-export const CONCAT_METADATA_KEY = 'concat';
-
-/** True for a partial upload (concatenation), which only a final upload of its owner may use. */
-export function isPartial(info: Pick<UploadInfo, 'metadata'>): boolean {
-  return info.metadata[CONCAT_METADATA_KEY] === 'partial';
-}
-
-const UPLOAD_ID = /^[A-Za-z0-9]{1,64}-[a-f0-9]{32}$/;
-
-/** Checksum algorithms accepted in the `checksum` metadata (`<algorithm> <base64 digest>`). */
-export const CHECKSUM_ALGORITHMS: ReadonlySet<string> = new Set(['sha256', 'sha1', 'md5']);
 
 export class UploadFiles {
   readonly dir: string;
@@ -59,11 +30,11 @@ export class UploadFiles {
   }
 
   static newId(ownerId: string): string {
-    return `${ownerId}-${randomBytes(16).toString('hex')}`;
+    return newUploadId(ownerId);
   }
 
   static isId(id: string): boolean {
-    return UPLOAD_ID.test(id);
+    return isUploadId(id);
   }
 
   /** Absolute path of an upload's bytes. */
@@ -163,13 +134,4 @@ export class UploadFiles {
   async unlinkJob(uploadId: string): Promise<void> {
     if (UploadFiles.isId(uploadId)) await rm(join(this.#jobsDir, uploadId), { force: true });
   }
-}
-
-/** `sha256 <base64>` -> parts; E_VALIDATION for anything else. */
-export function parseChecksum(value: string): { algorithm: string; digest: string } {
-  const m = /^([a-z0-9]+) ([A-Za-z0-9+/]+={0,2})$/.exec(value.trim());
-  if (!m || !CHECKSUM_ALGORITHMS.has(m[1]!)) {
-    throw new TremoloError('E_VALIDATION', 'checksum must be "<sha256|sha1|md5> <base64 digest>"', { details: { field: 'checksum' } });
-  }
-  return { algorithm: m[1]!, digest: m[2]! };
 }

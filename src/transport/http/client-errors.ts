@@ -7,20 +7,18 @@
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { TremoloError, type ErrorBody } from '../../protocol/errors.ts';
+import { TremoloError, type ErrorBody, type ErrorCode } from '../../protocol/errors.ts';
 
-/** The catalog error for a node `clientError` (its `code` is the parser's, e.g. HPE_HEADER_OVERFLOW). */
+/** Node's codes for a `clientError` (the parser's, e.g. HPE_HEADER_OVERFLOW) that have a catalog error of their own. */
+const CLIENT_ERRORS: ReadonlyMap<string, ErrorCode> = new Map([
+  ['ERR_HTTP_REQUEST_TIMEOUT', 'E_REQUEST_TIMEOUT'],
+  ['HPE_HEADER_OVERFLOW', 'E_HEADERS_TOO_LARGE'],
+  ['HPE_CHUNK_EXTENSIONS_OVERFLOW', 'E_PAYLOAD_TOO_LARGE'],
+]);
+
+/** The catalog error for a node `clientError`; any other malformation is E_MALFORMED_REQUEST. */
 export function clientErrorOf(err: Error & { code?: string }): TremoloError {
-  switch (err.code) {
-    case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return new TremoloError('E_REQUEST_TIMEOUT');
-    case 'HPE_HEADER_OVERFLOW':
-      return new TremoloError('E_HEADERS_TOO_LARGE');
-    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
-      return new TremoloError('E_PAYLOAD_TOO_LARGE');
-    default:
-      return new TremoloError('E_MALFORMED_REQUEST');
-  }
+  return new TremoloError(CLIENT_ERRORS.get(err.code ?? '') ?? 'E_MALFORMED_REQUEST');
 }
 
 /** The whole raw HTTP/1.1 answer to a `clientError`; the connection closes after it. */

@@ -13,7 +13,7 @@
  */
 import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import { TremoloError } from '../../protocol/errors.ts';
-import type { RateLimitStore } from '../../storage/rate-limits.ts';
+import type { RateCounters } from './rate-counters.ts';
 
 export interface LoginFailureSettings {
   /** Failures per (handle, address) in a day before delays start. */
@@ -36,7 +36,7 @@ export class LoginThrottle {
   private readonly knownPairs: RateLimiterAbstract;
 
   constructor(
-    counters: RateLimitStore,
+    counters: RateCounters,
     private readonly settings: LoginFailureSettings,
   ) {
     this.pairFailures = counters.limiter('login-fail-pair', settings.perHandleIp, DAY_S);

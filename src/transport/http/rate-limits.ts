@@ -1,13 +1,13 @@
 /**
  * Request rate limits (rate-limiter-flexible): per client IP, per signed-in user, sign-ups
  * per IP, login attempts per IP, and failed logins (LoginThrottle). Where the counters live
- * is the storage layer's choice (`RateLimitStore`): in this process or, with
+ * is the storage layer's choice (`RateCounters`, rate-counters.ts): in this process or, with
  * RATE_STORE=redis, in Redis so the limits hold across processes. Callers pass addresses
  * through `addressKey` (IPv6 counts per /64).
  */
 import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { TremoloError } from '../../protocol/errors.ts';
-import type { RateLimitStore } from '../../storage/rate-limits.ts';
+import type { RateCounters } from './rate-counters.ts';
 import { LoginThrottle, type LoginFailureSettings } from './login-throttle.ts';
 
 export interface RateLimitSettings {
@@ -20,7 +20,7 @@ export interface RateLimitSettings {
   /** Failed-login limits (see LoginThrottle). Default 5 per (handle, IP), 50 per handle, delays up to 15 min. */
   loginFailures?: LoginFailureSettings;
   /** Where the counters live (storage/rate-limits.ts). */
-  counters: RateLimitStore;
+  counters: RateCounters;
 }
 
 export class RateLimits {

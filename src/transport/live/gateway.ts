@@ -15,8 +15,8 @@ import type { Clock } from '../../domain/clock.ts';
 import type { Metrics } from '../../metrics.ts';
 import { TremoloError } from '../../protocol/errors.ts';
 import { msgpackParser } from '../../protocol/msgpack-parser.ts';
-import type { RateLimitStore } from '../../storage/rate-limits.ts';
 import { noopTracing, type Tracing } from '../../telemetry/tracing.ts';
+import type { RateCounters } from '../http/rate-counters.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { OriginPolicy } from '../http/origins.ts';
 import { ClientRequests } from './client-requests.ts';
@@ -57,7 +57,7 @@ export interface GatewayDeps {
   /** Browser origins that may open sockets: this site and CORS_ORIGINS. */
   origins: OriginPolicy;
   /** Where the per-user event counters (USER_EVENTS_PER_SEC, over all of a user's sockets) live. */
-  userEventCounters: RateLimitStore;
+  userEventCounters: RateCounters;
   /**
    * With several processes: the adapter between them (storage/redis/connection.ts builds
    * Redis's; tests use an in-memory bus). Absent: this process is alone.

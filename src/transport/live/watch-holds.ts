@@ -13,7 +13,7 @@
  *   batch goes to that socket filtered to what is above its ack.
  * - A re-watch on the same connection cannot know which events are already on their way to
  *   the client: such a client sends `video:unwatch` first, then watches from the last offset it
- *   has seen (the README says so). The ack carries exactly what was asked for.
+ *   has seen (docs/protocol.md says so). The ack carries exactly what was asked for.
  *
  * Offsets are one total order per video, published in order by the process that commits;
  * events of one video committed by several processes at once may still reach a room out of

@@ -10,13 +10,21 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifySchema } from 'fastify';
 import { TremoloError, toTremoloError } from '../../protocol/errors.ts';
 import { errorResponses } from '../http/openapi/operation-errors.ts';
-import type { LocalMediaStore } from '../../storage/media/media-store.ts';
 import { rangeVerdict } from './byte-ranges.ts';
 import type { MediaSigner } from './signing.ts';
 
+/** The media files as this route serves them: a local directory (storage/media/media-store.ts is one). */
+export interface ServedMedia {
+  readonly root: string;
+  /** Absolute path of a stored file; refuses anything that would leave the root (E_VALIDATION). */
+  resolve(relPath: string): string;
+  /** The size of a stored file, or null when there is none. */
+  stat(relPath: string): Promise<{ size: number } | null>;
+}
+
 export interface MediaRoutesOptions {
   signer: MediaSigner;
-  store: LocalMediaStore;
+  store: ServedMedia;
   /** Injected for tests; ms since epoch. */
   now?: () => number;
 }

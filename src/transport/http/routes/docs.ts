@@ -35,7 +35,7 @@ const TAGS: OpenAPIV3.TagObject[] = [
 ];
 
 const DESCRIPTION = [
-  'Real-time interaction engine for short-video apps. Live delivery (Socket.IO) is described in the README.',
+  'Real-time interaction engine for short-video apps. Live delivery (Socket.IO) is specified in docs/protocol.md.',
   '',
   'Every error body is `{ "error": { "code", "message", "details"? } }`; each operation lists, per status, the catalog codes it can',
   'answer with, including those any request can get (a malformed request, a draining server, rate limits, tokens).',

@@ -37,7 +37,7 @@ export async function feedRoutes(app: FastifyInstance, deps: { engine: Engine; v
       schema: {
         tags: ['feeds'],
         operationId: 'getHotFeed',
-        summary: 'Videos ranked by engagement with time decay (see README)',
+        summary: 'Videos ranked by engagement with time decay (see docs/architecture.md)',
         security: [{}, { bearer: [] }],
         querystring: schemas.pageQuery,
         response: { 200: videoPage, ...pageErrors },

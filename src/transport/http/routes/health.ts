@@ -30,36 +30,38 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
   // a draining server answers any request 503 E_SHUTTING_DOWN before the route runs: both
   // bodies are 503s, and the answer is serialized with this schema
   const down = (what: string) => ({ description: what, anyOf: [health('DOWN'), errorBodyOf(['E_SHUTTING_DOWN'])] });
-  const probe = { tags: ['health'], security: [] };
+  type Checks = Record<string, { status: 'UP' | 'DOWN'; error?: string }>;
 
-  app.get(
-    '/healthz',
-    {
-      schema: {
-        ...probe,
-        operationId: 'getLiveness',
-        summary: 'Liveness: UP while the process serves',
-        response: { 200: { ...health('UP'), description: 'UP' }, 503: down('DOWN: the server is shutting down') },
+  /** A probe: 200 UP or 503 DOWN, one body shape; readiness adds the checks it ran. */
+  const probe = (url: string, operationId: string, summary: string, downWhy: string, assess: () => Promise<{ up: boolean; checks?: Checks }>) =>
+    app.get(
+      url,
+      {
+        schema: {
+          tags: ['health'],
+          security: [],
+          operationId,
+          summary,
+          response: { 200: { ...health('UP'), description: 'UP' }, 503: down(`DOWN: ${downWhy}`) },
+        },
       },
-    },
-    async (_req, reply) => {
-      const status = deps.isShuttingDown() ? 'DOWN' : 'UP';
-      return reply.code(status === 'UP' ? 200 : 503).send({ status, timestamp: new Date().toISOString(), version: deps.version });
-    },
-  );
+      async (_req, reply) => {
+        const { up, checks } = await assess();
+        return reply
+          .code(up ? 200 : 503)
+          .send({ status: up ? 'UP' : 'DOWN', timestamp: new Date().toISOString(), version: deps.version, ...(checks ? { checks } : {}) });
+      },
+    );
 
-  app.get(
+  probe('/healthz', 'getLiveness', 'Liveness: UP while the process serves', 'the server is shutting down', async () => ({ up: !deps.isShuttingDown() }));
+
+  probe(
     '/readyz',
-    {
-      schema: {
-        ...probe,
-        operationId: 'getReadiness',
-        summary: 'Readiness: UP when storage answers too; DOWN names the check that failed',
-        response: { 200: { ...health('UP'), description: 'UP' }, 503: down('DOWN: a dependency failed (see checks), or the server is shutting down') },
-      },
-    },
-    async (_req, reply) => {
-      const checks: Record<string, { status: 'UP' | 'DOWN'; error?: string }> = {};
+    'getReadiness',
+    'Readiness: UP when storage answers too; DOWN names the check that failed',
+    'a dependency failed (see checks), or the server is shutting down',
+    async () => {
+      const checks: Checks = {};
       await Promise.all(
         Object.entries(deps.checks).map(async ([name, check]) => {
           try {
@@ -70,8 +72,7 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
           }
         }),
       );
-      const up = !deps.isShuttingDown() && Object.values(checks).every((c) => c.status === 'UP');
-      return reply.code(up ? 200 : 503).send({ status: up ? 'UP' : 'DOWN', timestamp: new Date().toISOString(), version: deps.version, checks });
+      return { up: !deps.isShuttingDown() && Object.values(checks).every((c) => c.status === 'UP'), checks };
     },
   );
 }

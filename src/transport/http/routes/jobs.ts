@@ -4,8 +4,8 @@
  * clients without a socket and for picking up after a reconnect.
  */
 import type { FastifyInstance } from 'fastify';
+import type { JobRecord } from '../../../domain/jobs.ts';
 import { schemas } from '../../../protocol/schemas.ts';
-import type { JobRecord } from '../../../storage/jobs.ts';
 import { errorResponses } from '../openapi/operation-errors.ts';
 import { userOf } from '../server.ts';
 

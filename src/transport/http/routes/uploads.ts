@@ -13,7 +13,7 @@
  * - an upload is named by its path alone (`/v1/uploads/<id>`): the ownership check and tus
  *   both read the id through `uploadIdOf`, and HEAD never answers the server's `owner` key;
  * - creating an upload reserves its size of the user's quota in storage, atomically
- *   (storage/uploads.ts); a removed upload gives it back through `onRemoved`;
+ *   (the jobs service, over storage/uploads.ts); a removed upload gives it back through `onRemoved`;
  * - errors raised in our hooks reach the client as the catalog's JSON body, with
  *   Retry-After where it applies; tus's own refusals keep their status codes (tus
  *   clients act on them) and get a catalog code and message (tus-errors.ts), never tus's text.
@@ -40,16 +40,10 @@ import { FileStore } from '@tus/file-store';
 import { ERRORS, Metadata, Server as TusServer, Upload } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireText } from '../../../domain/text.ts';
+import { CONCAT_METADATA_KEY, isPartial, isUploadId, newUploadId, OWNER_METADATA_KEY, parseChecksum, type UploadInfo } from '../../../domain/uploads.ts';
+import type { UploadFileAccess } from '../../../media/jobs.ts';
 import type { UploadMetrics } from '../../../metrics.ts';
 import { TremoloError, toTremoloError } from '../../../protocol/errors.ts';
-import {
-  CONCAT_METADATA_KEY,
-  isPartial,
-  OWNER_METADATA_KEY,
-  parseChecksum,
-  UploadFiles,
-  type UploadInfo,
-} from '../../../storage/media/upload-files.ts';
 import { sendError, userOf } from '../server.ts';
 import { CHUNK_CHECKSUM_ALGORITHMS, checksumVerifier, parseUploadChecksum } from '../tus-checksum.ts';
 import { tusError } from '../tus-errors.ts';
@@ -72,7 +66,8 @@ export interface UploadLimits {
 }
 
 export interface UploadRouteDeps {
-  files: UploadFiles;
+  /** The upload files (DATA_DIR/uploads), through the jobs service. */
+  files: UploadFileAccess;
   limits: UploadLimits;
   /** Base URL for Location headers (PUBLIC_URL); else taken from the request's Host. */
   publicUrl?: string;
@@ -146,7 +141,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
       : {}),
     exposedHeaders: [JOB_ID_HEADER],
     allowedOrigins: (origin: string) => deps.corsOrigins?.includes(origin) ?? false,
-    namingFunction: (req) => UploadFiles.newId(users.get(req) ?? 'anonymous'),
+    namingFunction: (req) => newUploadId(users.get(req) ?? 'anonymous'),
     // tus's own parser takes whatever follows the URL's last '/', query string included.
     getFileIdFromRequest: (req) => uploadIdOf(req.url),
     onUploadCreate: async (req, upload) => {
@@ -243,7 +238,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
       throw new TremoloError('E_PAYLOAD_TOO_LARGE', `An upload may be at most ${limits.maxBytes} bytes`, { details: { maxBytes: limits.maxBytes } });
     }
 
-    const finalId = UploadFiles.newId(userId);
+    const finalId = newUploadId(userId);
     await datastore.create(new Upload({ id: finalId, size, offset: 0, metadata: { ...meta, title, description, [OWNER_METADATA_KEY]: userId } }));
     try {
       let offset = 0;
@@ -382,7 +377,7 @@ export function uploadIdOf(url: string): string | undefined {
     return undefined;
   }
   const id = path.startsWith(`${UPLOADS_PATH}/`) ? path.slice(UPLOADS_PATH.length + 1) : '';
-  return UploadFiles.isId(id) ? id : undefined;
+  return isUploadId(id) ? id : undefined;
 }
 
 /**
@@ -398,7 +393,7 @@ function partialIdOf(url: string): string | undefined {
   }
   const at = path.lastIndexOf(`${UPLOADS_PATH}/`);
   const id = at < 0 ? '' : path.slice(at + UPLOADS_PATH.length + 1);
-  return UploadFiles.isId(id) ? id : undefined;
+  return isUploadId(id) ? id : undefined;
 }
 
 /**

@@ -51,69 +51,48 @@ export async function userRoutes(app: FastifyInstance, deps: { engine: Engine; v
       deps.videoJson.send(reply, await engine.userVideos(req.params.id, { cursor: req.query.cursor, limit: req.query.limit }, req.principal?.userId)),
   );
 
-  app.get<PageQuery>(
-    '/v1/users/:id/followers',
-    {
-      schema: {
-        tags: ['users'],
-        operationId: 'listFollowers',
-        summary: 'Follower ids, in sign-up order',
-        security: [],
-        params: schemas.idParams,
-        querystring: schemas.pageQuery,
-        response: { 200: idPage, ...listErrors },
+  // The follow graph read either way: the same page of ids.
+  for (const [list, operationId, summary] of [
+    ['followers', 'listFollowers', 'Follower ids, in sign-up order'],
+    ['following', 'listFollowing', 'Followed ids, in sign-up order'],
+  ] as const) {
+    app.get<PageQuery>(
+      `/v1/users/:id/${list}`,
+      {
+        schema: {
+          tags: ['users'],
+          operationId,
+          summary,
+          security: [],
+          params: schemas.idParams,
+          querystring: schemas.pageQuery,
+          response: { 200: idPage, ...listErrors },
+        },
       },
-    },
-    async (req) => engine.followers(req.params.id, { cursor: req.query.cursor, limit: req.query.limit }),
-  );
-
-  app.get<PageQuery>(
-    '/v1/users/:id/following',
-    {
-      schema: {
-        tags: ['users'],
-        operationId: 'listFollowing',
-        summary: 'Followed ids, in sign-up order',
-        security: [],
-        params: schemas.idParams,
-        querystring: schemas.pageQuery,
-        response: { 200: idPage, ...listErrors },
-      },
-    },
-    async (req) => engine.following(req.params.id, { cursor: req.query.cursor, limit: req.query.limit }),
-  );
+      async (req) => engine[list](req.params.id, { cursor: req.query.cursor, limit: req.query.limit }),
+    );
+  }
 
   const followResult = { type: 'object', required: ['changed'], properties: { changed: { type: 'boolean' } } } as const;
 
-  app.post<{ Params: { id: string } }>(
-    '/v1/users/:id/follow',
-    {
+  // Following is a set membership: POST adds it, DELETE removes it, both idempotent.
+  for (const [method, operationId, summary, write] of [
+    ['POST', 'followUser', 'Follow a user (idempotent: `changed` says whether it was new)', 'follow'],
+    ['DELETE', 'unfollowUser', 'Stop following a user (idempotent)', 'unfollow'],
+  ] as const) {
+    app.route<{ Params: { id: string } }>({
+      method,
+      url: '/v1/users/:id/follow',
       preHandler: app.requireUser,
       schema: {
         tags: ['users'],
-        operationId: 'followUser',
-        summary: 'Follow a user (idempotent: `changed` says whether it was new)',
+        operationId,
+        summary,
         security: auth,
         params: schemas.idParams,
         response: { 200: followResult, ...followErrors },
       },
-    },
-    async (req) => engine.follow(userOf(req), req.params.id),
-  );
-
-  app.delete<{ Params: { id: string } }>(
-    '/v1/users/:id/follow',
-    {
-      preHandler: app.requireUser,
-      schema: {
-        tags: ['users'],
-        operationId: 'unfollowUser',
-        summary: 'Stop following a user (idempotent)',
-        security: auth,
-        params: schemas.idParams,
-        response: { 200: followResult, ...followErrors },
-      },
-    },
-    async (req) => engine.unfollow(userOf(req), req.params.id),
-  );
+      handler: async (req) => engine[write](userOf(req), req.params.id),
+    });
+  }
 }

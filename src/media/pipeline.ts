@@ -1,0 +1,169 @@
+/**
+ * The media pipeline below transport, assembled: upload files and media files on disk, the
+ * worker pool and the JobRunner that turns job records into published videos, the
+ * MediaReclaimer's periodic sweep, and the JobsService the routes use
+ * (transport/media/plugin.ts registers those routes and signs what they hand out).
+ *
+ * The upload quota is reserved in storage (storage/uploads.ts) when an upload is created and
+ * given back by the MediaReclaimer once the upload and every video showing its media are gone.
+ *
+ * Several processes may share one Redis and one DATA_DIR: any of them can take an upload,
+ * any can run its job (storage leases decide which), any can serve its media.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { EventSink } from '../actors/events.ts';
+import { taggerOptions, type Config } from '../config.ts';
+import type { Clock } from '../domain/clock.ts';
+import type { MediaMetrics } from '../metrics.ts';
+import { TremoloError, type ErrorCode } from '../protocol/errors.ts';
+import type { TagInfo } from '../protocol/model.ts';
+import { FileMediaStore, type LocalMediaStore } from '../storage/media/media-store.ts';
+import { UploadFiles } from '../storage/media/upload-files.ts';
+import type { Store } from '../storage/store.ts';
+import { JobRunner } from '../workers/job-runner.ts';
+import { MediaReclaimer } from '../workers/media-reclaimer.ts';
+import { checkMediaTools, MIN_FFMPEG_RELEASE, resolveBinaries, type MediaToolsReport } from '../workers/media/tools.ts';
+import { MediaPool } from '../workers/pool.ts';
+import { JobsService, type VideoPublisher } from './jobs.ts';
+
+export interface MediaPipelineDeps {
+  config: Config;
+  /** Publishes what jobs make (the Engine). */
+  videos: VideoPublisher & { setTagging(videoId: string, tagging: TagInfo): Promise<void> };
+  store: Store;
+  sink: EventSink;
+  clock: Clock;
+  onError: (err: unknown, context: string) => void;
+  /** Uploads, jobs, the pool's queue, tagging models (the engine's registry). */
+  metrics?: MediaMetrics;
+}
+
+export interface MediaPipeline {
+  /** Jobs, uploads and the media of published videos, for the routes. */
+  readonly jobs: JobsService;
+  /** Where finished media lives, for the `/media/*` route. */
+  readonly files: LocalMediaStore;
+  readonly runner: JobRunner;
+  readonly reclaimer: MediaReclaimer;
+  /** The start-up check of ffmpeg/ffprobe: when not ok, uploads and jobs answer E_MEDIA_UNAVAILABLE and no job runs here. */
+  readonly tools: MediaToolsReport;
+  /** Stops the sweep, the runner (running jobs are stopped, their leases lapse) and the pool. */
+  close(): Promise<void>;
+}
+
+export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<MediaPipeline> {
+  const { config, videos, store, sink, clock, onError, metrics } = deps;
+  // Checked once at start: without a trusted ffmpeg the server still serves everything else.
+  const tools = await checkMediaTools(resolveBinaries({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath }));
+  if (!tools.ok) {
+    onError(
+      new TremoloError('E_MEDIA_UNAVAILABLE', undefined, { cause: tools.reason }),
+      `media processing is off (uploads and jobs answer 503 E_MEDIA_UNAVAILABLE): ${tools.reason}. ` +
+        `Install ffmpeg ${MIN_FFMPEG_RELEASE} or newer (apt-get install ffmpeg) or point FFMPEG_PATH and FFPROBE_PATH at it.`,
+    );
+  }
+  const files = new UploadFiles({ dataDir: config.dataDir });
+  await files.init();
+  const media = new FileMediaStore({ root: join(config.dataDir, 'media') });
+  await mkdir(media.root, { recursive: true });
+  // Threads start with the first task: a process that never runs a job never pays for them.
+  let poolInstance: MediaPool | undefined;
+  const pool: Pick<MediaPool, 'run'> = {
+    run: (task, input, opts) => (poolInstance ??= new MediaPool({ threads: config.workerThreads, maxQueue: config.workerMaxQueue, ...(metrics ? { metrics } : {}) })).run(task, input, opts),
+  };
+
+  const runner = new JobRunner({
+    jobs: store.jobs,
+    uploads: store.uploads,
+    pool,
+    publisher: {
+      createVideo: (ownerId, input) => videos.createVideo(ownerId, input),
+      setTagging: (videoId, tagging) => videos.setTagging(videoId, tagging),
+      deleteVideo: (videoId, ownerId) => videos.deleteVideo(videoId, ownerId).then(() => undefined, ignoreCode('E_VIDEO_NOT_FOUND')),
+    },
+    sink,
+    media,
+    uploadPath: (id) => files.path(id),
+    clock,
+    onError,
+    ...(metrics ? { metrics } : {}),
+    settings: {
+      // Unique per runner, not just per process: tests run several servers in one process.
+      owner: `${config.nodeId}-${process.pid}-${randomBytes(3).toString('hex')}`,
+      leaseMs: config.jobLeaseMs,
+      maxAttempts: config.jobMaxAttempts,
+      timeoutMs: config.jobTimeoutMs,
+      capacity: config.workerThreads + config.workerMaxQueue,
+      pollMs: Math.min(1000, Math.max(100, Math.floor(config.jobLeaseMs / 2))),
+      maxDurationS: config.videoMaxSeconds,
+      // The very files the check ran, not whatever PATH finds later.
+      ...(tools.ok ? tools.binaries : {}),
+      tagger: taggerOptions(config),
+    },
+  });
+
+  const reclaimer: MediaReclaimer = new MediaReclaimer({
+    jobs: store.jobs,
+    uploads: store.uploads,
+    videos: store.videos,
+    media,
+    files,
+    cancelJob: async (job) => {
+      await jobs.cancel(job.id, job.ownerId).catch(ignoreCode('E_JOB_FINISHED'));
+    },
+    expiryMs: config.uploadExpiryS * 1000,
+    forgetsOnRestart: store.driver === 'memory',
+    onError,
+  });
+
+  const jobs = new JobsService({
+    jobs: store.jobs,
+    uploads: store.uploads,
+    files,
+    media,
+    videos,
+    sink,
+    clock,
+    runner,
+    reclaimer,
+    available: tools.ok,
+    quotaBytes: config.uploadQuotaBytes,
+  });
+
+  // What a crash or a restart left behind is reclaimed now and then (and expired uploads removed).
+  let sweeping: Promise<void> | undefined;
+  const sweep = (): void => {
+    sweeping ??= reclaimer
+      .sweep(clock.now())
+      .catch((err: unknown) => onError(err, 'media sweep'))
+      .finally(() => (sweeping = undefined));
+  };
+  const sweepTimer = setInterval(sweep, Math.min(config.uploadExpiryS * 1000, 15 * 60_000));
+  sweepTimer.unref();
+  sweep();
+
+  // A process without usable tools claims no job: another process (on shared storage) may.
+  if (tools.ok) runner.start();
+  return {
+    jobs,
+    files: media,
+    runner,
+    reclaimer,
+    tools,
+    close: async () => {
+      clearInterval(sweepTimer);
+      await sweeping;
+      await runner.close();
+      await poolInstance?.close({ cancel: true });
+    },
+  };
+}
+
+/** A rejection handler that lets one expected code pass (the thing is gone or done already). */
+function ignoreCode(code: ErrorCode): (err: unknown) => void {
+  return (err) => {
+    if (!(err instanceof TremoloError) || err.code !== code) throw err;
+  };
+}
