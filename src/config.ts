@@ -315,7 +315,7 @@ export const SETTINGS = {
   traceSampleRatio: def('TRACE_SAMPLE_RATIO', '0.01', num(0, 1), 'Share of traces kept whose root no TRACE_SAMPLE_RULES rule matches; other spans follow their parent.'),
   traceSampleRules: def(
     'TRACE_SAMPLE_RULES',
-    'POST /uploads*=1,PATCH /uploads/*=1,media.job*=1',
+    '/v1/uploads*=1,media.job*=1',
     sampleRules,
     'Per-operation ratios for trace roots, first match wins: `pattern=ratio,...`, `*` a wildcard, matched against the span name (`video:like`, `GET /videos/:id`) or HTTP route; e.g. `video:watch=0.01,video:like=0.1`.',
   ),
