@@ -39,6 +39,7 @@ export interface RedisStoreOptions {
 export type RedisConnectOptions = RedisClientOptions & {
   prefix: string;
   limits: StoreLimits;
+  tracing?: Tracing;
 };
 
 export class RedisStore implements Store {
@@ -80,7 +81,7 @@ export class RedisStore implements Store {
     const client = await connectClient(opts);
     let store: RedisStore;
     try {
-      store = new RedisStore({ redis: client, prefix: opts.prefix, limits: opts.limits });
+      store = new RedisStore({ redis: client, prefix: opts.prefix, limits: opts.limits, ...(opts.tracing ? { tracing: opts.tracing } : {}) });
     } catch (err) {
       client.disconnect();
       throw err;
