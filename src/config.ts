@@ -12,6 +12,7 @@
 import { createPrivateKey, createPublicKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { parseSampleRules } from './telemetry/sampling.ts';
 import type { TaggerOptions } from './workers/tasks/tag/types.ts';
 
 type Parser<T> = (raw: string) => T;
@@ -61,6 +62,15 @@ const bool: Parser<boolean> = (raw) => {
 
 const str: Parser<string> = (raw) => raw;
 
+/** TRACE_SAMPLE_RULES, checked here so a bad rule stops start-up; the string is kept (telemetry/sampling.ts parses it). */
+const sampleRules: Parser<string> = (raw) => {
+  try {
+    parseSampleRules(raw);
+  } catch (err) {
+    throw new ConfigValueError(`comma-separated pattern=ratio rules (${(err as Error).message})`);
+  }
+  return raw;
+};
 /** Three comma-separated numbers from `min` to `max` (a per-channel RGB triple). */
 const rgb =
   (min: number, max: number): Parser<readonly [number, number, number]> =>
@@ -390,6 +400,21 @@ export const SETTINGS = {
   metricsHost: def('METRICS_HOST', '127.0.0.1', str, 'Interface of the metrics listener; anything but loopback needs METRICS_TOKEN.'),
   metricsPort: def('METRICS_PORT', '9464', int(0, 65535), 'Port of the metrics listener (0 picks a free port); give each process on a machine its own.'),
   metricsToken: def('METRICS_TOKEN', '', secretValue(32), 'When set, a scrape must send `Authorization: Bearer <METRICS_TOKEN>` (at least 32 bytes).', { secret: true }),
+
+  // tracing
+  tracingEnabled: def(
+    'TRACING_ENABLED',
+    'false',
+    bool,
+    'Export OpenTelemetry traces over OTLP/HTTP (to OTEL_EXPORTER_OTLP_ENDPOINT, service OTEL_SERVICE_NAME, default `tremolo`); off, no OpenTelemetry code runs.',
+  ),
+  traceSampleRatio: def('TRACE_SAMPLE_RATIO', '0.01', num(0, 1), 'Share of traces kept whose root no TRACE_SAMPLE_RULES rule matches; other spans follow their parent.'),
+  traceSampleRules: def(
+    'TRACE_SAMPLE_RULES',
+    '/v1/uploads*=1,media.job*=1',
+    sampleRules,
+    'Per-operation ratios for trace roots, first match wins: `pattern=ratio,...`, `*` a wildcard, matched against the span name (`video:like`, `GET /videos/:id`) or HTTP route; e.g. `video:watch=0.01,video:like=0.1`.',
+  ),
 } as const;
 
 type Settings = typeof SETTINGS;

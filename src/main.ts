@@ -45,6 +45,8 @@ import { webRoutes } from './transport/http/routes/web.ts';
 import { createHttpServer } from './transport/http/server.ts';
 import { GrpcServer } from './transport/grpc/server.ts';
 import { LiveGateway, type CrossProcess } from './transport/live/gateway.ts';
+import { startTracing } from './telemetry/index.ts';
+import type { Tracing } from './telemetry/tracing.ts';
 import { mediaPlugin } from './transport/media/plugin.ts';
 import { mediaPresenter } from './transport/media/present.ts';
 import { MediaSigner } from './transport/media/signing.ts';
@@ -60,6 +62,11 @@ export interface StartOptions {
    * stand in for Redis pub/sub. Overrides STORAGE.
    */
   node?: { store: Store; invalidation: InvalidationBus; crossProcess: CrossProcess };
+  /**
+   * The tracing to use (tests and benchmarks that read the spans); the caller shuts it down.
+   * Default: built from TRACING_ENABLED and the OTEL_* variables, shut down by close().
+   */
+  tracing?: Tracing;
 }
 
 export interface Tremolo {
@@ -71,6 +78,7 @@ export interface Tremolo {
   readonly store: Store;
   /** The in-process behaviour-log exporter, when a sink is configured and EXPORT_IN_PROCESS. */
   readonly exporter?: Exporter;
+  readonly tracing: Tracing;
   /** http://host:port (https:// with TLS_CERT) the server listens on. */
   readonly url: string;
   /** The gRPC interface, when GRPC_PORT is set. */
@@ -83,7 +91,9 @@ export interface Tremolo {
 
 export async function startTremolo(config: Config, opts: StartOptions = {}): Promise<Tremolo> {
   const clock = opts.clock ?? systemClock;
-  const metrics = createMetrics();
+  // first, so that spans made while anything else starts have somewhere to go
+  const tracing = opts.tracing ?? (await startTracing(config, { name: 'tremolo', version: VERSION }));
+  const metrics = createMetrics({ exemplars: tracing.enabled });
   // one id generator per process: actors' ids and the store's interaction event ids never collide
   const ids = new TsidGenerator({ nodeId: config.nodeId, clock });
   const limits = {
@@ -96,6 +106,8 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     commentTopMax: config.commentTopMax,
   };
   const closers: (() => Promise<unknown>)[] = [];
+  // runs last (closers run in reverse): the spans of the shutdown itself are exported too
+  if (!opts.tracing) closers.push(() => tracing.shutdown());
   let shuttingDown = false;
 
   // ---- metrics, first: a taken METRICS_PORT stops start-up before anything else holds resources
@@ -127,7 +139,12 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     });
     closers.push(() => connection.close()); // every Redis connection, closed after what is pushed later (the media pipeline)
     redis = connection;
-    store = guardStore(RedisStore.on(connection, limits, ids), { timeoutMs: config.storageTimeoutMs }).store;
+    const guarded = guardStore(RedisStore.on(connection, limits, { eventIds: ids, tracing }), { timeoutMs: config.storageTimeoutMs });
+    store = guarded.store;
+    // for the breaker-open alert (deploy/prometheus)
+    metrics.gauge('tremolo_storage_breaker_state', 'Storage circuit breaker: 0 closed, 1 open, 0.5 half-open (probing)', [], (set) =>
+      set({}, guarded.breaker.opened ? 1 : guarded.breaker.halfOpen ? 0.5 : 0),
+    );
     invalidation = await connection.invalidationBus(`${config.nodeId}-${process.pid}`);
   } else {
     store = new MemoryStore(limits, ids);
@@ -171,6 +188,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     limits: rateLimits,
     metrics,
     origins,
+    tracing,
     ...(opts.logger === false ? { logger: false } : {}),
   });
   const log = app.log;
@@ -210,6 +228,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     ids,
     metrics,
     invalidation,
+    tracing,
     onError: (err, context) => log.error({ err }, context),
     limits: engineLimits(config),
     ...(analytics ? { analytics } : {}),
@@ -291,6 +310,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     metrics,
     origins,
     log,
+    tracing,
     settings: {
       allowAnonymous: config.liveAllowAnonymous,
       parser: config.socketParser,
@@ -378,7 +398,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       if (!opts.node) await step('storage', () => store.close());
     })());
 
-  return { config, engine, app, gateway, metrics, store, url, grpc, metricsUrl: metricsServer?.url, ...(exporter ? { exporter } : {}), close };
+  return { config, engine, app, gateway, metrics, store, tracing, url, grpc, metricsUrl: metricsServer?.url, ...(exporter ? { exporter } : {}), close };
 }
 
 /** The inbox, blocks, mentions and moderation bounds, from configuration. */

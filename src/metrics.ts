@@ -2,7 +2,8 @@
  * Prometheus metrics. One registry per engine (never prom-client's global one), so
  * several engines in one process (tests, benchmarks) do not collide.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type LabelValues, type RegistryContentType } from 'prom-client';
+import type { TraceIds } from './telemetry/tracing.ts';
 
 export interface ActorMetrics {
   batchSize: Histogram<'kind'>;
@@ -80,6 +81,12 @@ export interface ExportMetrics {
 export interface Metrics {
   registry: Registry;
   export: ExportMetrics;
+  /**
+   * Whether the request and actor-turn histograms keep exemplars (tracing on): each bucket
+   * remembers the trace of its latest sampled observation, shown in the OpenMetrics format.
+   * Observe them with `observe`, which knows which call form they take.
+   */
+  exemplars: boolean;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
   actors: ActorMetrics;
   cache: CacheMetrics;
@@ -90,8 +97,25 @@ export interface Metrics {
   gauge(name: string, help: string, labelNames: string[], collect: (set: (labels: Record<string, string>, v: number) => void) => void): void;
 }
 
-export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
+/**
+ * Observes `value`; with exemplars on, the trace of a sampled span becomes the bucket's
+ * exemplar. (prom-client's exemplar histograms take only the object form of `observe`.)
+ */
+export function observe<T extends string>(metrics: Pick<Metrics, 'exemplars'>, h: Histogram<T>, labels: LabelValues<T>, value: number, trace?: TraceIds): void {
+  if (!metrics.exemplars) h.observe(labels, value);
+  else {
+    // prom-client types exemplar labels as the metric's own labels; they are any label set
+    const exemplarLabels = (trace ? { trace_id: trace.trace_id, span_id: trace.span_id } : {}) as unknown as LabelValues<T>;
+    h.observe({ labels, value, exemplarLabels });
+  }
+}
+
+export function createMetrics(opts: { defaultMetrics?: boolean; exemplars?: boolean } = {}): Metrics {
   const registry = new Registry();
+  const exemplars = opts.exemplars ?? false;
+  // prom-client only lets histograms with exemplars join an OpenMetrics registry; the registry
+  // goes back to the Prometheus format below, and the metrics server picks one per scrape
+  if (exemplars) (registry as Registry<RegistryContentType>).setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
   if (opts.defaultMetrics !== false) {
     collectDefaultMetrics({ register: registry });
     // prom-client names three gauges `*_total`, a suffix reserved for counters, so
@@ -120,8 +144,9 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       }
     },
   });
-  return {
+  const metrics: Metrics = {
     registry,
+    exemplars,
     media: createMediaMetrics(registers),
     export: createExportMetrics(registers),
     httpDuration: new Histogram({
@@ -130,6 +155,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       labelNames: ['method', 'route', 'status'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
+      enableExemplars: exemplars,
     }),
     actors: {
       batchSize: new Histogram({
@@ -145,6 +171,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
         labelNames: ['kind'],
         buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
         registers,
+        enableExemplars: exemplars,
       }),
       rejected: new Counter({ name: 'tremolo_actor_busy_total', help: 'Messages refused with E_BUSY (full mailbox)', labelNames: ['kind'], registers }),
       evicted: new Counter({ name: 'tremolo_actor_evictions_total', help: 'Activations evicted above ACTOR_MAX_ACTIVE', labelNames: ['kind'], registers }),
@@ -164,6 +191,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       });
     },
   };
+  if (exemplars) registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
+  return metrics;
 }
 
 function createMediaMetrics(registers: Registry[]): MediaMetrics {

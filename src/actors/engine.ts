@@ -8,6 +8,7 @@
  * - hot scores are batched on the injected Clock (hot-scores.ts).
  * Nothing here knows about sockets or HTTP.
  */
+import type { Tracing } from '../telemetry/tracing.ts';
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../domain/clock.ts';
 import type { TsidGenerator } from '../domain/ids.ts';
@@ -92,6 +93,8 @@ export interface EngineDeps {
   metrics?: Metrics;
   invalidation: InvalidationBus;
   onError: (err: unknown, context: string) => void;
+  /** Spans of actor turns (telemetry/tracing.ts). Default: off. */
+  tracing?: Tracing;
   /** Reads tag searches; one per process (its Chinese dictionary loads on first use). Default: a new one. */
   tags?: TagTokenizer;
   /** Which of `authorIds` a For You subject blocked (see Recommendations). Default: the Store's blocks. */
@@ -168,6 +171,7 @@ export class Engine {
     this.interactions = new InteractionService({ store, clock, ids, limits: limits.reports ?? DEFAULT_REPORT_LIMITS, onError: deps.onError });
     this.actors = new ActorSystem(clock, limits.actors, {
       ...(metrics ? { metrics } : {}),
+      ...(deps.tracing ? { tracing: deps.tracing } : {}),
       onError: ({ kind, id, phase, batchSize, error }) => deps.onError(error, `actor ${kind} ${id}: ${phase} of ${batchSize} message(s) failed`),
     });
     this.reads = new ReadModel({

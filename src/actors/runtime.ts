@@ -19,7 +19,8 @@
  */
 import type { Clock, TimerHandle } from '../domain/clock.ts';
 import { TremoloError } from '../protocol/errors.ts';
-import type { Metrics } from '../metrics.ts';
+import { observe, type Metrics } from '../metrics.ts';
+import { noopTracing, type TraceContext, type Tracing } from '../telemetry/tracing.ts';
 
 /** A message to an actor; its `type` names the reply it gets. */
 export interface ActorMessage {
@@ -89,9 +90,14 @@ export interface TurnFailure {
 
 export interface ActorSystemOptions {
   /** Turn and mailbox metrics, and gauges of activations and queued messages by kind. */
-  metrics?: Pick<Metrics, 'actors' | 'gauge'>;
+  metrics?: Pick<Metrics, 'actors' | 'gauge' | 'exemplars'>;
   /** Told of every turn that failed with a bug, not a catalog error (log it). */
   onError?: (failure: TurnFailure) => void;
+  /**
+   * Each turn is a span linked to the span of every message in its batch (a group commit
+   * serves many callers); its parent is the first sampled message's. Default: off.
+   */
+  tracing?: Tracing;
 }
 
 /** One actor of a kind, as callers hold it. */
@@ -106,6 +112,8 @@ interface Envelope {
   msg: ActorMessage;
   resolve(reply: unknown): void;
   reject(err: TremoloError): void;
+  /** The sender's trace position (tracing on only). */
+  trace: TraceContext | undefined;
 }
 
 interface Activation {
@@ -132,6 +140,7 @@ export class ActorSystem {
 
   private readonly metrics: ActorSystemOptions['metrics'];
   private readonly onError: ((failure: TurnFailure) => void) | undefined;
+  private readonly tracing: Tracing;
 
   constructor(
     private readonly clock: Clock,
@@ -140,6 +149,7 @@ export class ActorSystem {
   ) {
     this.metrics = opts.metrics;
     this.onError = opts.onError;
+    this.tracing = opts.tracing ?? noopTracing;
     for (const [name, value] of Object.entries(limits)) {
       if (!Number.isInteger(value) || value < 1) throw new RangeError(`actor limit ${name} must be a positive integer`);
     }
@@ -173,7 +183,7 @@ export class ActorSystem {
     }
     return new Promise<R[M['type']]>((resolve, reject) => {
       // the behaviour answered this message through its answer for `msg.type` (see Answers)
-      act.mailbox.push({ msg, resolve: resolve as (reply: unknown) => void, reject });
+      act.mailbox.push({ msg, resolve: resolve as (reply: unknown) => void, reject, trace: this.tracing.current() });
       act.running ??= this.drain(act, behavior);
     });
   }
@@ -275,6 +285,26 @@ export class ActorSystem {
     return new TremoloError('E_INTERNAL', undefined, { cause: err });
   }
 
+  /**
+   * The span of one turn. A group commit serves every caller in the batch, so it links to each
+   * message's span; its parent is the first sampled sender (whose trace then shows the storage
+   * call and the delivery), or a new trace when no sender was traced.
+   */
+  private turnSpan(act: Activation, batch: readonly Envelope[]) {
+    const links: TraceContext[] = [];
+    let parent: TraceContext | undefined;
+    for (const env of batch) {
+      if (!env.trace) continue;
+      links.push(env.trace);
+      if (!parent && this.tracing.sampled(env.trace)) parent = env.trace;
+    }
+    return this.tracing.start(`actor.turn ${act.kind}`, {
+      parent: parent ?? links[0] ?? 'root',
+      links,
+      attributes: { 'tremolo.actor.kind': act.kind, 'tremolo.actor.id': act.id, 'tremolo.actor.batch_size': batch.length },
+    });
+  }
+
   private async drain(act: Activation, behavior: AnyBehavior): Promise<void> {
     try {
       while (act.mailbox.length) {
@@ -291,22 +321,26 @@ export class ActorSystem {
         }
         const batch = act.mailbox.splice(0, this.limits.maxBatch);
         this.metrics?.actors.batchSize.observe({ kind: act.kind }, batch.length);
+        const span = this.tracing.enabled ? this.turnSpan(act, batch) : undefined;
         const started = performance.now();
         let outcome: TurnOutcome<ActorMessage, ReplyMap<ActorMessage>>;
         try {
-          outcome = await behavior.turn(
-            act.state,
-            batch.map((e) => e.msg),
-            act.id,
-          );
+          const state = act.state;
+          const msgs = batch.map((e) => e.msg);
+          // the storage call runs inside the turn's span, so its span is the turn's child
+          outcome = await (span ? this.tracing.run(span.context, () => behavior.turn(state, msgs, act.id)) : behavior.turn(state, msgs, act.id));
         } catch (err) {
           act.state = undefined;
           const e = this.failure(act, 'turn', batch.length, err);
+          span?.set({ 'tremolo.actor.outcome': 'failed' });
+          span?.fail(e);
+          span?.end();
           for (const env of batch) env.reject(e);
           continue;
         } finally {
-          this.metrics?.actors.turnSeconds.observe({ kind: act.kind }, (performance.now() - started) / 1000);
+          if (this.metrics) observe(this.metrics, this.metrics.actors.turnSeconds, { kind: act.kind }, (performance.now() - started) / 1000, span?.ids());
         }
+        let refused = 0;
         batch.forEach((env, i) => {
           let reply: unknown;
           try {
@@ -317,10 +351,17 @@ export class ActorSystem {
             // the write stands; only this message's caller is told (and onError of the bug)
             reply = this.failure(act, 'turn', 1, err);
           }
-          if (reply instanceof TremoloError) env.reject(reply);
-          else env.resolve(reply);
+          if (reply instanceof TremoloError) {
+            refused++;
+            env.reject(reply);
+          } else env.resolve(reply);
         });
-        outcome.afterCommit?.();
+        if (span) {
+          // events published after the commit (to sockets, other processes) continue this trace
+          span.set({ 'tremolo.actor.outcome': 'ok', 'tremolo.actor.refused': refused });
+          if (outcome.afterCommit) this.tracing.run(span.context, outcome.afterCommit);
+          span.end();
+        } else outcome.afterCommit?.();
       }
     } finally {
       act.running = undefined;

@@ -37,7 +37,7 @@ export async function runExport(config: Config): Promise<number> {
   const store = RedisStore.on(
     connection,
     { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS, interactions: interactionLimits(config) },
-    new TsidGenerator({ nodeId: config.nodeId }),
+    { eventIds: new TsidGenerator({ nodeId: config.nodeId }) },
   );
   const sinks = await openSinks(config);
   const exporter = createExporter(config, { log: store.interactions, sinks, clock: systemClock, metrics: metrics.export, logger });

@@ -56,6 +56,13 @@ export interface LiveClientOptions {
   ackTimeoutMs?: number;
   /** Extra socket.io-client options (transports, localAddress through an agent, ...). */
   socket?: Record<string, unknown>;
+  /**
+   * W3C trace context for the server's spans (Socket.IO carries no headers). A string is sent in
+   * the handshake `auth` and parents every event of the connection; a function is asked at each
+   * handshake and each event, and its answer travels in the event's payload too, so each call
+   * can join the caller's current trace.
+   */
+  traceparent?: string | (() => string | undefined);
 }
 
 export interface LiveClientEvents {
@@ -119,7 +126,10 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     this.socket = io(opts.url, {
       autoConnect: false,
       transports: ['websocket'],
-      auth: (cb) => cb(opts.token ? { token: opts.token } : {}),
+      auth: (cb) => {
+        const traceparent = typeof opts.traceparent === 'function' ? opts.traceparent() : opts.traceparent;
+        cb({ ...(opts.token ? { token: opts.token } : {}), ...(traceparent ? { traceparent } : {}) });
+      },
       reconnectionDelay: 200,
       reconnectionDelayMax: 2000,
       ...(opts.parser === 'msgpack' ? { parser: msgpackParser } : {}),
@@ -391,7 +401,8 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
       const emitter = this.socket.timeout(this.ackTimeoutMs) as unknown as {
         emitWithAck(e: string, p: unknown): Promise<Ack<object>>;
       };
-      reply = await emitter.emitWithAck(event, payload);
+      const traceparent = typeof this.opts.traceparent === 'function' ? this.opts.traceparent() : undefined;
+      reply = await emitter.emitWithAck(event, traceparent ? { ...payload, traceparent } : payload);
     } catch {
       throw new TremoloClientError('E_ACK_TIMEOUT', `no ack for ${event} within ${this.ackTimeoutMs} ms`);
     }

@@ -9,6 +9,7 @@ import type { Comment, Counters, ForYouVideo, Notification, Page, CommentView } 
 import type { DmEvent, DmEventsPayload, DmReceiptPayload, DmTypingPayload, SendReply, SendRequest, SyncCursor, SyncReply } from './dm.ts';
 import type { ProgressReport } from './interactions.ts';
 import type { InboxEntry } from './social.ts';
+import type { TraceContext } from '../telemetry/tracing.ts';
 
 export type Ack<T> = ({ ok: true } & T) | FailedAck;
 export type AckFn<T> = (reply: Ack<T>) => void;
@@ -195,7 +196,8 @@ export interface ServerToClientEvents {
 
 /** Events between server processes (through the Redis adapter). */
 export interface InterServerEvents {
-  'video:events': (payload: { videoId: string; events: LiveVideoEvent[] }) => void;
+  /** `traceparent`: the W3C trace context of the write, so the delivery in each process joins its trace. */
+  'video:events': (payload: { videoId: string; events: LiveVideoEvent[]; traceparent?: string }) => void;
   'dm:events': (payload: { conversationId: string; epoch: string; userIds: string[]; events: DmEvent[] }) => void;
 }
 
@@ -208,6 +210,8 @@ export interface SocketData {
   address: string;
   /** Videos whose view this connection has counted (made on its first watch). */
   viewed?: Set<string>;
+  /** The client's trace context from the handshake `auth.traceparent` (tracing on), parent of its events. */
+  trace?: TraceContext;
 }
 
 /** Names of client events; anything else gets E_UNKNOWN_EVENT. */

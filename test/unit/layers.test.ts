@@ -100,4 +100,17 @@ describe('layers', () => {
     );
     assert.deepEqual(offending, []);
   });
+
+  it('OpenTelemetry is imported only by telemetry/otel.ts, which is only loaded on demand', () => {
+    const offending = ALL.filter((s) => s.path !== 'telemetry/otel.ts').flatMap((s) =>
+      s.imports.filter((i) => i.startsWith('@opentelemetry/')).map((i) => `${s.path} imports ${i}`),
+    );
+    assert.deepEqual(offending, []);
+    assert.ok(ALL.find((s) => s.path === 'telemetry/otel.ts')?.imports.includes('@opentelemetry/api'), 'otel.ts is the SDK side');
+    // only a dynamic import (when TRACING_ENABLED) reaches it
+    const importers = ALL.filter((s) => s.imports.includes('telemetry/otel.ts'));
+    assert.deepEqual(importers.map((s) => s.path), ['telemetry/index.ts']);
+    assert.match(importers[0]!.text, /await import\('\.\/otel\.ts'\)/);
+    assert.doesNotMatch(importers[0]!.text, /^import [^\n]*'\.\/otel\.ts'/m);
+  });
 });

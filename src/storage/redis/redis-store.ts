@@ -15,6 +15,7 @@ import { randomInt } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { TsidGenerator } from '../../domain/ids.ts';
 import { DEFAULT_INTERACTION_LIMITS, type InteractionLog } from '../interactions.ts';
+import type { Tracing } from '../../telemetry/tracing.ts';
 import type { JobStore } from '../jobs.ts';
 import type {
   ConversationStore,
@@ -53,11 +54,14 @@ export interface RedisStoreOptions {
   limits: StoreLimits;
   /** Issues interaction event ids (main.ts passes the process's generator; default: a random node id). */
   eventIds?: TsidGenerator;
+  /** Spans of script calls. Default: off. */
+  tracing?: Tracing;
 }
 
 export type RedisConnectOptions = RedisClientOptions & {
   prefix: string;
   limits: StoreLimits;
+  tracing?: Tracing;
 };
 
 export class RedisStore implements Store {
@@ -80,7 +84,7 @@ export class RedisStore implements Store {
   #owned = false;
 
   constructor(opts: RedisStoreOptions) {
-    const { redis, prefix, limits } = opts;
+    const { redis, prefix, limits, tracing } = opts;
     if (!(redis instanceof Redis) && !(redis instanceof Cluster)) throw new TypeError('redis must be an ioredis Redis or Cluster');
     if (!Number.isInteger(limits.eventLogMax) || limits.eventLogMax < 0) throw new RangeError('limits.eventLogMax must be an integer >= 0');
     if (!Number.isFinite(limits.viewDedupS) || limits.viewDedupS < 0) throw new RangeError('limits.viewDedupS must be a number >= 0');
@@ -90,7 +94,7 @@ export class RedisStore implements Store {
     const ctx: RedisContext = {
       client: redis,
       keys,
-      scripts: new Scripts(redis),
+      scripts: new Scripts(redis, undefined, tracing),
       limits: { ...limits },
       interactions: { ...(limits.interactions ?? DEFAULT_INTERACTION_LIMITS) },
       streams: new InteractionStreams({ client: redis, keys }),
@@ -112,8 +116,8 @@ export class RedisStore implements Store {
   }
 
   /** A store on a connection's main client; the connection owns it (close() leaves it open). */
-  static on(connection: RedisConnection, limits: StoreLimits, eventIds?: TsidGenerator): RedisStore {
-    return new RedisStore({ redis: connection.client, prefix: connection.keys.prefix, limits, ...(eventIds ? { eventIds } : {}) });
+  static on(connection: RedisConnection, limits: StoreLimits, opts: { eventIds?: TsidGenerator; tracing?: Tracing } = {}): RedisStore {
+    return new RedisStore({ redis: connection.client, prefix: connection.keys.prefix, limits, ...opts });
   }
 
   /**
@@ -125,7 +129,7 @@ export class RedisStore implements Store {
     const client = await connectClient(opts);
     let store: RedisStore;
     try {
-      store = new RedisStore({ redis: client, prefix: opts.prefix, limits: opts.limits });
+      store = new RedisStore({ redis: client, prefix: opts.prefix, limits: opts.limits, ...(opts.tracing ? { tracing: opts.tracing } : {}) });
     } catch (err) {
       client.disconnect();
       throw err;

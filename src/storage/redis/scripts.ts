@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
 import { TremoloError, type ErrorCode } from '../../protocol/errors.ts';
+import { noopTracing, type SpanHandle, type Tracing } from '../../telemetry/tracing.ts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -140,14 +141,44 @@ export async function io<T>(call: () => Promise<T>): Promise<T> {
 export class Scripts {
   readonly #client: RedisClient;
   readonly #scripts: ReadonlyMap<ScriptName, LoadedScript>;
+  readonly #tracing: Tracing;
 
-  constructor(client: RedisClient, dir: URL = new URL('./lua/', import.meta.url)) {
+  /** `tracing`: a client span per script call (its name and number of keys; never key values or arguments). */
+  constructor(client: RedisClient, dir: URL = new URL('./lua/', import.meta.url), tracing: Tracing = noopTracing) {
     this.#client = client;
     this.#scripts = loadScripts(dir);
+    this.#tracing = tracing;
   }
 
   /** Runs a script: EVALSHA, then EVAL once if the server does not know it. Errors are translated. */
-  async run(name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  run(name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+    if (!this.#tracing.enabled) return this.#run(name, keys, args);
+    return this.#traced(name, keys.length, 1, () => this.#run(name, keys, args));
+  }
+
+  /** A span around one call (or one pipeline of `batch` calls) of a script. */
+  async #traced<T>(name: ScriptName, numKeys: number, batch: number, call: () => Promise<T>): Promise<T> {
+    const span: SpanHandle = this.#tracing.start(`EVALSHA ${name}`, {
+      kind: 'client',
+      attributes: {
+        'db.system.name': 'redis',
+        'db.operation.name': 'EVALSHA',
+        'db.stored_procedure.name': name,
+        'tremolo.redis.keys': numKeys,
+        ...(batch > 1 ? { 'db.operation.batch.size': batch } : {}),
+      },
+    });
+    try {
+      return await this.#tracing.run(span.context, call);
+    } catch (err) {
+      span.fail(err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  async #run(name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
     const script = this.#scripts.get(name);
     if (!script) throw new Error(`script ${name} is not loaded`);
     if (keys.length !== script.numKeys) throw new Error(`script ${name} takes ${script.numKeys} keys, got ${keys.length}`);
@@ -167,10 +198,15 @@ export class Scripts {
    * run again with `run`. A Cluster pipeline must stay on one node, so there the calls go
    * out concurrently instead, and ioredis batches them per node connection.
    */
-  async runMany(name: ScriptName, calls: readonly { keys: readonly string[]; args: readonly (string | number)[] }[]): Promise<unknown[]> {
+  runMany(name: ScriptName, calls: readonly { keys: readonly string[]; args: readonly (string | number)[] }[]): Promise<unknown[]> {
+    if (!this.#tracing.enabled || calls.length === 0) return this.#runMany(name, calls);
+    return this.#traced(name, calls[0]!.keys.length, calls.length, () => this.#runMany(name, calls));
+  }
+
+  async #runMany(name: ScriptName, calls: readonly { keys: readonly string[]; args: readonly (string | number)[] }[]): Promise<unknown[]> {
     if (calls.length === 0) return [];
     const client = this.#client;
-    if (client.isCluster) return Promise.all(calls.map((c) => this.run(name, c.keys, c.args)));
+    if (client.isCluster) return Promise.all(calls.map((c) => this.#run(name, c.keys, c.args)));
     const script = this.#scripts.get(name);
     if (!script) throw new Error(`script ${name} is not loaded`);
     const pipeline = client.pipeline();
@@ -185,7 +221,7 @@ export class Scripts {
         if (!err) return reply;
         if (!err.message.startsWith('NOSCRIPT')) throw storageError(err);
         const c = calls[i]!;
-        return this.run(name, c.keys, c.args);
+        return this.#run(name, c.keys, c.args);
       }),
     );
   }

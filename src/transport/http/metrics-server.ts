@@ -7,7 +7,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import { Registry, type RegistryContentType } from 'prom-client';
 import { TremoloError } from '../../protocol/errors.ts';
 import { SECURITY_HEADERS } from './security-headers.ts';
 
@@ -30,6 +30,25 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
   const digest = (s: string) => createHash('sha256').update(s).digest();
   const expected = opts.token ? digest(`Bearer ${opts.token}`) : undefined;
 
+  // The registry renders in one format at a time (its content type), so scrapes take turns:
+  // one asking for OpenMetrics (with exemplars) never changes the format of one under way.
+  let turn: Promise<unknown> = Promise.resolve();
+  const scrape = (openMetrics: boolean): Promise<{ body: string; contentType: string }> => {
+    const next = turn.then(async () => {
+      // built for the Prometheus format (its type says so), switched here for this scrape only
+      const registry = opts.registry as Registry<RegistryContentType>;
+      if (!openMetrics) return { body: await registry.metrics(), contentType: registry.contentType };
+      registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+      try {
+        return { body: await registry.metrics(), contentType: registry.contentType };
+      } finally {
+        registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
+      }
+    });
+    turn = next.catch(() => undefined);
+    return next;
+  };
+
   const fail = (res: ServerResponse, e: TremoloError) => {
     res.writeHead(e.status, { ...SECURITY_HEADERS, 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: e.toJSON() }));
@@ -44,8 +63,8 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
       if (!given) return fail(res, new TremoloError('E_TOKEN_MISSING', 'Metrics need Authorization: Bearer <METRICS_TOKEN>'));
       if (!timingSafeEqual(digest(given), expected)) return fail(res, new TremoloError('E_TOKEN_INVALID', 'Wrong metrics token'));
     }
-    const body = await opts.registry.metrics();
-    res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': opts.registry.contentType, 'cache-control': 'no-store' });
+    const { body, contentType } = await scrape(wantsOpenMetrics(req.headers.accept));
+    res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': contentType, 'cache-control': 'no-store' });
     res.end(req.method === 'HEAD' ? undefined : body);
   };
 
@@ -75,4 +94,9 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
         server.closeAllConnections();
       }),
   };
+}
+
+/** Whether an Accept header asks for OpenMetrics (as Prometheus does, preferring it). */
+export function wantsOpenMetrics(accept: string | undefined): boolean {
+  return typeof accept === 'string' && accept.length < 1024 && /(^|,)\s*application\/openmetrics-text\b/i.test(accept);
 }

@@ -5,7 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../../config.ts';
-import type { Metrics } from '../../metrics.ts';
+import { observe, type Metrics } from '../../metrics.ts';
+import { noopTracing, type SpanHandle, type Tracing } from '../../telemetry/tracing.ts';
 import { ERROR_CATALOG, TremoloError, type ErrorBody } from '../../protocol/errors.ts';
 import type { Principal, TokenService } from '../auth/tokens.ts';
 import { bearerToken } from '../auth/tokens.ts';
@@ -20,6 +21,8 @@ import { issueField, requestValidators } from './validators.ts';
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+    /** The request's server span (tracing on). */
+    span?: SpanHandle;
   }
 }
 
@@ -38,6 +41,8 @@ export interface HttpDeps {
   origins: OriginPolicy;
   /** Logger options, or false for none (tests). */
   logger?: boolean | { level: string };
+  /** A server span per request; log lines carry its ids. Default: off. */
+  tracing?: Tracing;
 }
 
 export function createHttpServer(deps: HttpDeps): FastifyInstance {
@@ -47,6 +52,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     http2Cleartext: deps.config.http2Cleartext,
     sessionTimeoutMs: HTTP2_SESSION_TIMEOUT_MS,
   });
+  const tracing = deps.tracing ?? noopTracing;
   const app = Fastify({
     logger:
       deps.logger === false
@@ -54,6 +60,8 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
         : {
             level: typeof deps.logger === 'object' ? deps.logger.level : deps.config.logLevel,
             redact: ['req.headers.authorization', 'req.body.password', 'password'],
+            // every line logged inside a traced request, turn or job names its trace
+            ...(tracing.enabled ? { mixin: () => tracing.ids() ?? {} } : {}),
           },
     bodyLimit: deps.config.bodyLimitBytes,
     genReqId: (req) => {
@@ -106,15 +114,16 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   app.server.on('checkExpectation', answerUnmetExpectation);
 
   if (deps.metrics) {
-    const histogram = deps.metrics.httpDuration;
+    const metrics = deps.metrics;
+    const histogram = metrics.httpDuration;
     app.addHook('onResponse', (req, reply, done) => {
-      histogram.observe(
-        { method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
-        reply.elapsedTime / 1000,
-      );
+      const labels = { method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) };
+      observe(metrics, histogram, labels, reply.elapsedTime / 1000, req.span?.ids());
       done();
     });
   }
+  // after the metrics hook: its onResponse reads the span before this one ends it
+  if (tracing.enabled) traceRequests(app, tracing);
 
   app.setNotFoundHandler((req, reply) => {
     void sendError(reply, new TremoloError('E_ROUTE_NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`));
@@ -212,4 +221,42 @@ export function toHttpError(err: FastifyError | Error): TremoloError {
   if (fe.statusCode === 503) return new TremoloError('E_SHUTTING_DOWN');
   if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return new TremoloError('E_VALIDATION', ERROR_CATALOG.E_VALIDATION.message);
   return new TremoloError('E_INTERNAL', undefined, { cause: err });
+}
+
+/**
+ * A server span per request, named `METHOD /route/:template` (the semantic conventions' name),
+ * continuing the caller's `traceparent`. The route's handler runs with it active; the body is
+ * read outside any context, so the span is entered again before the handlers. Recorded: method,
+ * route, status and the signed-in user, never the query string (signed media URLs) or headers.
+ */
+function traceRequests(app: FastifyInstance, tracing: Tracing): void {
+  app.addHook('onRequest', (req, _reply, done) => {
+    const route = req.routeOptions.url;
+    req.span = tracing.start(route ? `${req.method} ${route}` : req.method, {
+      kind: 'server',
+      parent: tracing.extract(req.headers.traceparent) ?? 'root',
+      attributes: { 'http.request.method': req.method, 'http.route': route, 'url.scheme': req.protocol },
+    });
+    tracing.run(req.span.context, done);
+  });
+  app.addHook('preHandler', (req, _reply, done) => {
+    if (req.span) tracing.run(req.span.context, done);
+    else done();
+  });
+  const finish = (req: FastifyRequest, status: number | undefined) => {
+    const span = req.span;
+    if (!span) return;
+    req.span = undefined;
+    span.set({ 'http.response.status_code': status, 'enduser.id': req.principal?.userId });
+    if (status === undefined || status >= 500) span.fail(new Error(status === undefined ? 'aborted' : `status ${status}`));
+    span.end();
+  };
+  app.addHook('onResponse', (req, reply, done) => {
+    finish(req, reply.statusCode);
+    done();
+  });
+  app.addHook('onRequestAbort', (req, done) => {
+    finish(req, undefined);
+    done();
+  });
 }

@@ -8,6 +8,18 @@
  */
 import type { Clock, TimerHandle } from '../../domain/clock.ts';
 import type { CounterPayload } from '../../protocol/live.ts';
+import type { TraceContext } from '../../telemetry/tracing.ts';
+
+/** Writes whose trace an emission links to, at most (the rest are counted, not linked). */
+export const MAX_COALESCED_LINKS = 32;
+
+/** What one emission stands for: the writes it coalesced (tracing on). */
+export interface Coalesced {
+  /** Trace positions of the first MAX_COALESCED_LINKS writes offered since the last emission. */
+  links: TraceContext[];
+  /** How many writes were offered since the last emission. */
+  count: number;
+}
 
 /** What can be coalesced: a payload for one video's room, ordered by a number that only grows. */
 export interface Coalescible {
@@ -19,7 +31,7 @@ export interface CoalescerOptions<P extends Coalescible = CounterPayload> {
   baseIntervalMs: number;
   budgetPerSec: number;
   roomSize: (videoId: string) => number;
-  emit: (payload: P) => void;
+  emit: (payload: P, coalesced: Coalesced) => void;
   /** What is coalesced together (default: the video). Comment counters: one key per comment. */
   keyOf?: (payload: P) => string;
   /** Which of two payloads is newer (default: `version`). */
@@ -28,6 +40,7 @@ export interface CoalescerOptions<P extends Coalescible = CounterPayload> {
 
 interface Entry<P> {
   latest: P | undefined;
+  coalesced: Coalesced;
   lastEmit: number;
   lastOffer: number;
   timer: TimerHandle | undefined;
@@ -45,16 +58,19 @@ export class CounterCoalescer<P extends Coalescible = CounterPayload> {
     this.rank = opts.rank ?? ((p) => (p as unknown as { version: number }).version);
   }
 
-  offer(payload: P): void {
+  /** `trace`: the write's trace position, linked from the emission that carries it (or supersedes it). */
+  offer(payload: P, trace?: TraceContext): void {
     const now = this.opts.clock.now();
     const key = this.keyOf(payload);
     let e = this.entries.get(key);
     if (!e) {
-      e = { latest: undefined, lastEmit: -Infinity, lastOffer: now, timer: undefined };
+      e = { latest: undefined, lastEmit: -Infinity, lastOffer: now, timer: undefined, coalesced: { links: [], count: 0 } };
       this.entries.set(key, e);
       if (this.entries.size % 1024 === 0) this.forgetQuiet(now);
     }
     e.lastOffer = now;
+    e.coalesced.count++;
+    if (trace && e.coalesced.links.length < MAX_COALESCED_LINKS) e.coalesced.links.push(trace);
     if (e.latest && this.rank(e.latest) >= this.rank(payload)) return; // older or same: drop
     e.latest = payload;
     if (e.timer) return;
@@ -93,7 +109,9 @@ export class CounterCoalescer<P extends Coalescible = CounterPayload> {
   private flush(e: Entry<P>): void {
     if (!e.latest) return;
     e.lastEmit = this.opts.clock.now();
-    this.opts.emit(e.latest);
+    const coalesced = e.coalesced;
+    e.coalesced = { links: [], count: 0 };
+    this.opts.emit(e.latest, coalesced);
   }
 
   private forgetQuiet(now: number): void {

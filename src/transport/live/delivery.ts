@@ -19,7 +19,8 @@ import {
   type CounterPayload,
   type LiveVideoEvent,
 } from '../../protocol/live.ts';
-import { CounterCoalescer } from './counter-coalescer.ts';
+import { noopTracing, type Tracing } from '../../telemetry/tracing.ts';
+import { CounterCoalescer, type Coalesced } from './counter-coalescer.ts';
 import type { IoServer } from './io.ts';
 import { WatchHolds } from './watch-holds.ts';
 
@@ -42,6 +43,11 @@ export interface DeliveryDeps {
    * alone and keeps its events to itself.
    */
   canReachPeers?: () => boolean;
+  /**
+   * Video events carry the write's `traceparent` to other processes, whose delivery joins that
+   * trace; a counter emission's span links to every write it coalesced. Default: off.
+   */
+  tracing?: Tracing;
 }
 
 export class LiveDelivery implements EventSink {
@@ -52,15 +58,30 @@ export class LiveDelivery implements EventSink {
   private readonly commentCounters: CounterCoalescer<CommentCounterPayload>;
   private readonly pendingComments = new Map<string, { added: CommentAdded[]; deleted: CommentDeleted[] }>();
   private flushScheduled = false;
+  private readonly tracing: Tracing;
 
   constructor(private readonly deps: DeliveryDeps) {
     const { io, settings } = deps;
+    this.tracing = deps.tracing ?? noopTracing;
     this.coalescer = new CounterCoalescer({
       clock: deps.clock,
       baseIntervalMs: settings.counterIntervalMs,
       budgetPerSec: settings.deliveryBudget,
       roomSize: (videoId) => io.of('/').adapter.rooms.get(videoRoom(videoId))?.size ?? 0,
-      emit: (payload) => this.deliverCounters(payload),
+      emit: (payload, coalesced) => this.deliverCounters(payload, coalesced),
+    });
+    io.on('video:events', ({ videoId, events, traceparent }) => {
+      if (!this.tracing.enabled) return this.deliverVideoEvents(videoId, events);
+      const span = this.tracing.start('video:events receive', {
+        kind: 'consumer',
+        parent: this.tracing.extract(traceparent) ?? 'root',
+        attributes: { 'messaging.system': 'socket.io', 'messaging.operation.type': 'receive', 'messaging.batch.message_count': events.length, 'tremolo.video.id': videoId },
+      });
+      try {
+        this.tracing.run(span.context, () => this.deliverVideoEvents(videoId, events));
+      } finally {
+        span.end();
+      }
     });
     this.commentCounters = new CounterCoalescer<CommentCounterPayload>({
       clock: deps.clock,
@@ -74,7 +95,6 @@ export class LiveDelivery implements EventSink {
         this.count('comment:counters');
       },
     });
-    io.on('video:events', ({ videoId, events }) => this.deliverVideoEvents(videoId, events));
     io.of('/').adapter.on('delete-room', (room: string) => {
       if (isVideoRoom(room)) this.holds.roomClosed(room.slice(videoRoom('').length));
     });
@@ -87,7 +107,10 @@ export class LiveDelivery implements EventSink {
         const events = event.events.map((e): LiveVideoEvent => ({ ...e, videoId: event.videoId }));
         // The Redis adapter does not handle a failed PUBLISH: only hand events over while the
         // channel is up. Peers that miss some recover them from the log (the `prev` chain).
-        if (this.deps.canReachPeers?.()) io.serverSideEmit('video:events', { videoId: event.videoId, events });
+        if (this.deps.canReachPeers?.()) {
+          const traceparent = this.tracing.inject();
+          io.serverSideEmit('video:events', traceparent ? { videoId: event.videoId, events, traceparent } : { videoId: event.videoId, events });
+        }
         this.deliverVideoEvents(event.videoId, events);
         return;
       }
@@ -140,7 +163,7 @@ export class LiveDelivery implements EventSink {
         if (this.deps.settings.coalesceCounters === false) {
           this.deps.io.local.to(videoRoom(videoId)).except(this.aheadOf(videoId, payload.offset)).emit('video:counters', payload);
           this.count('video:counters');
-        } else this.coalescer.offer(payload);
+        } else this.coalescer.offer(payload, this.tracing.current());
       } else if (e.type === 'comment:counters') {
         const { type: _t, ...payload } = e;
         this.commentCounters.offer(payload);
@@ -194,13 +217,40 @@ export class LiveDelivery implements EventSink {
    * and the event loop never spends more than one slice at a time: one broadcast to 10,000
    * sockets is 10,000 socket writes, ~100 ms here in which every like's ack would wait.
    */
-  private deliverCounters(payload: CounterPayload): void {
+  private deliverCounters(payload: CounterPayload, coalesced: Coalesced): void {
     const { io } = this.deps;
     const { videoId } = payload;
     const room = videoRoom(videoId);
     const members = io.of('/').adapter.rooms.get(room);
     if (!members) return;
     this.count('video:counters');
+    if (this.tracing.enabled) {
+      // the writes this one update stands for are its links; its parent is whatever made it go out now
+      const span = this.tracing.start('video:counters deliver', {
+        kind: 'producer',
+        links: coalesced.links,
+        attributes: {
+          'messaging.system': 'socket.io',
+          'messaging.operation.type': 'send',
+          'tremolo.video.id': videoId,
+          'tremolo.room.size': members.size,
+          'tremolo.coalesced.writes': coalesced.count,
+          'tremolo.coalesce.interval_ms': Math.round(this.coalescer.intervalFor(videoId)),
+        },
+      });
+      try {
+        this.tracing.run(span.context, () => this.emitCounters(payload, members));
+      } finally {
+        span.end();
+      }
+    } else this.emitCounters(payload, members);
+  }
+
+  /** The emission itself: the room at once, or in slices over its interval. */
+  private emitCounters(payload: CounterPayload, members: ReadonlySet<string>): void {
+    const { io } = this.deps;
+    const { videoId } = payload;
+    const room = videoRoom(videoId);
     const slice = this.deps.settings.broadcastSlice ?? 1000;
     if (slice === 0 || members.size <= slice) {
       io.local.to(room).except(this.aheadOf(videoId, payload.offset)).emit('video:counters', payload);

@@ -14,6 +14,7 @@ import type { Ack, ClientEvent, ReplyOf, RequestOf } from '../../protocol/live.t
 import type { Video } from '../../protocol/model.ts';
 import { anonymousViewerKey } from '../client-address.ts';
 import { consume } from '../http/rate-limits.ts';
+import { noopTracing, type SpanHandle, type Tracing } from '../../telemetry/tracing.ts';
 import { commentLikeReply, likeReply } from '../replies.ts';
 import type { ClientRequests } from './client-requests.ts';
 import type { DmLanes } from './dm-lanes.ts';
@@ -61,6 +62,8 @@ export interface DispatchDeps {
   /** Strikes (malformed or refused events) before a socket is disconnected. Default 50. */
   maxStrikes?: number;
   log: { error: (obj: object, msg: string) => void };
+  /** A span per event, named after it (`video:like`), its parent the event's or the handshake's `traceparent`. Default: off. */
+  tracing?: Tracing;
 }
 
 /** What a handler gets besides the payload. */
@@ -83,7 +86,11 @@ export class LiveDispatch {
   /** Called when the last event in flight is answered during `drain`. */
   private drained: (() => void) | undefined;
 
-  constructor(private readonly deps: DispatchDeps) {}
+  private readonly tracing: Tracing;
+
+  constructor(private readonly deps: DispatchDeps) {
+    this.tracing = deps.tracing ?? noopTracing;
+  }
 
   /** Every client event: whether it needs a signed-in user, and what it does. */
   private readonly handlers: HandlerTable = {
@@ -220,6 +227,7 @@ export class LiveDispatch {
             /* no ack callback: the client does not want an answer */
           };
     this.inflight++;
+    const span = this.tracing.enabled ? this.eventSpan(socket, event, req) : undefined;
     try {
       if (this.closing) throw new TremoloError('E_SHUTTING_DOWN');
       await consume(this.deps.socketLimiter, socket.id);
@@ -230,17 +238,38 @@ export class LiveDispatch {
       const request = this.deps.requests.read(event, req);
       let then: (() => void) | undefined;
       const ctx: EventContext = { socket, afterAck: (fn) => (then = fn) };
-      const result = handler.signedIn ? await handler.run(request, userId!, ctx) : await handler.run(request, userId, ctx);
+      const call = () => (handler.signedIn ? handler.run(request, userId!, ctx) : handler.run(request, userId, ctx));
+      const result = await (span ? this.tracing.run(span.context, call) : call());
       reply({ ok: true, ...result });
+      span?.set({ 'tremolo.ack.code': 'ok' });
       then?.();
     } catch (err) {
       const e = err instanceof TremoloError ? err : new TremoloError('E_INTERNAL', undefined, { cause: err });
       if (e.code === 'E_INTERNAL') this.deps.log.error({ err, event }, 'socket event failed');
       if (e.code === 'E_VALIDATION' || e.code === 'E_RATE_LIMITED') this.strike(socket);
+      span?.set({ 'tremolo.ack.code': e.code });
+      if (e.status >= 500) span?.fail(e);
       reply(failedAck(e));
     } finally {
+      span?.end();
       if (--this.inflight === 0) this.settle();
     }
+  }
+
+  /**
+   * The span of one client event: its parent is the `traceparent` in the payload if any, else
+   * the one the socket gave at its handshake, else it starts a trace. The video id is recorded
+   * when the payload names one (a string, as the id schema checks later); never any text.
+   */
+  private eventSpan(socket: IoSocket, event: ClientEvent, req: unknown): SpanHandle {
+    const payload = typeof req === 'object' && req !== null ? (req as Record<string, unknown>) : undefined;
+    const parent = this.tracing.extract(payload?.traceparent) ?? socket.data.trace ?? 'root';
+    const videoId = typeof payload?.videoId === 'string' && payload.videoId.length <= 32 ? payload.videoId : undefined;
+    return this.tracing.start(event, {
+      kind: 'server',
+      parent,
+      attributes: { 'rpc.system': 'socket.io', 'socketio.event': event, 'tremolo.video.id': videoId, 'enduser.id': socket.data.userId },
+    });
   }
 
   /** Ends a `drain` under way. */

@@ -16,6 +16,7 @@ import type { Clock } from '../../domain/clock.ts';
 import type { Metrics } from '../../metrics.ts';
 import { TremoloError } from '../../protocol/errors.ts';
 import { msgpackParser } from '../../protocol/msgpack-parser.ts';
+import { noopTracing, type Tracing } from '../../telemetry/tracing.ts';
 import type { RateCounters } from '../http/rate-counters.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { OriginPolicy } from '../http/origins.ts';
@@ -23,7 +24,7 @@ import { ClientRequests } from './client-requests.ts';
 import { LiveDelivery, type DeliverySettings } from './delivery.ts';
 import { LiveDispatch } from './dispatch.ts';
 import { DmDelivery, DmLanes } from './dm-lanes.ts';
-import type { IoServer } from './io.ts';
+import type { IoServer, IoSocket } from './io.ts';
 import { answerParserMismatch } from './parser-mismatch.ts';
 import { LiveSessions, type EngineConnection, type SessionSettings } from './sessions.ts';
 import { Watches } from './watches.ts';
@@ -70,6 +71,12 @@ export interface GatewayDeps {
    */
   crossProcess?: CrossProcess;
   log: { warn: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void };
+  /**
+   * Spans of handshakes, client events and deliveries. Socket.IO carries no headers: a client
+   * sends its W3C `traceparent` in the handshake `auth` (the parent of its events) and may send
+   * one in an event's payload (the parent of that event). Default: off.
+   */
+  tracing?: Tracing;
 }
 
 export class LiveGateway implements EventSink {
@@ -82,6 +89,7 @@ export class LiveGateway implements EventSink {
 
   constructor(deps: GatewayDeps) {
     const { settings, clock, metrics } = deps;
+    const tracing = deps.tracing ?? noopTracing;
     this.io = new Server(deps.httpServer, {
       serveClient: false,
       maxHttpBufferSize: settings.maxPayloadBytes,
@@ -100,7 +108,14 @@ export class LiveGateway implements EventSink {
     this.sessions = new LiveSessions({ tokens: deps.tokens, clock, origins: deps.origins, settings, ...(metrics ? { metrics } : {}) });
     this.io.engine.on('connection', (raw: EngineConnection) => this.sessions.opened(raw));
     this.io.engine.on('connection', answerParserMismatch(settings.parser));
-    this.delivery = new LiveDelivery({ io: this.io, clock, settings, ...(metrics ? { metrics } : {}), ...(crossProcess ? { canReachPeers: () => crossProcess.reachable() } : {}) });
+    this.delivery = new LiveDelivery({
+      io: this.io,
+      clock,
+      settings,
+      tracing,
+      ...(metrics ? { metrics } : {}),
+      ...(crossProcess ? { canReachPeers: () => crossProcess.reachable() } : {}),
+    });
     this.dmLanes = new DmLanes({
       io: this.io,
       catchUp: (conversationId, sinceSeq, limit) => deps.engine.dm.catchUp(conversationId, sinceSeq, limit),
@@ -121,15 +136,24 @@ export class LiveGateway implements EventSink {
       socketLimiter: new RateLimiterMemory({ keyPrefix: 'sock', points: settings.socketEventsPerSec, duration: 1 }),
       userLimiter: deps.userEventCounters.limiter('live-user', settings.userEventsPerSec, 1),
       clock,
+      tracing,
       ...(settings.maxStrikes !== undefined ? { maxStrikes: settings.maxStrikes } : {}),
       log: deps.log,
     });
 
     this.io.use((socket, next) => {
+      const span = tracing.enabled ? handshakeSpan(tracing, socket) : undefined;
       this.sessions.handshake(socket).then(
-        () => next(),
+        () => {
+          span?.set({ 'enduser.id': socket.data.userId, 'tremolo.ack.code': 'ok' });
+          span?.end();
+          next();
+        },
         (err: unknown) => {
           const e = err instanceof TremoloError ? err : new TremoloError('E_INTERNAL');
+          span?.set({ 'tremolo.ack.code': e.code });
+          span?.fail(e);
+          span?.end();
           next(Object.assign(new Error(e.message), { data: { code: e.code } }));
         },
       );
@@ -170,4 +194,15 @@ export class LiveGateway implements EventSink {
   get connectedSockets(): number {
     return this.io.of('/').sockets.size;
   }
+}
+
+/**
+ * The span of a handshake. The client's `traceparent` (handshake `auth`) is its parent, and is
+ * kept on the socket as the parent of the socket's events that bring none of their own.
+ */
+function handshakeSpan(tracing: Tracing, socket: IoSocket) {
+  const auth: unknown = socket.handshake.auth;
+  const remote = typeof auth === 'object' && auth !== null && 'traceparent' in auth ? tracing.extract(auth.traceparent) : undefined;
+  if (remote) socket.data.trace = remote;
+  return tracing.start('socket.handshake', { kind: 'server', parent: remote ?? 'root', attributes: { 'network.transport': 'tcp' } });
 }

@@ -1,0 +1,192 @@
+/**
+ * What tracing costs (issue 16), in one run: acknowledged likes/s (as in `likes`: the engine on
+ * Redis, group commit) and `GET /v1/feed` req/s (as in `feed`, smaller setup) with tracing off,
+ * at 1 % and at 100 % sampling, spans exported over OTLP/HTTP to a local sink (a node:http server
+ * in this process that reads and drops them). Each like is a root span, as a socket event is, so
+ * the actor turn and the Redis script are traced under it when it is sampled.
+ *
+ * The JSON line: value = likes/s at 1 %, baseline = likes/s with tracing off.
+ *
+ *   npm run bench -- tracing [--ops 40000] [--window 4000] [--seconds 3] [--runs 2]
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { Engine } from '../src/actors/engine.ts';
+import { FanoutSink } from '../src/actors/events.ts';
+import { HttpClient } from '../src/client/http-client.ts';
+import { loadConfig } from '../src/config.ts';
+import { systemClock } from '../src/domain/clock.ts';
+import { TsidGenerator } from '../src/domain/ids.ts';
+import { engineLimits } from '../src/main.ts';
+import { LocalInvalidationBus } from '../src/storage/cache/invalidation.ts';
+import { guardStore } from '../src/storage/guard.ts';
+import { RedisStore } from '../src/storage/redis/redis-store.ts';
+import { createOtelTracing } from '../src/telemetry/otel.ts';
+import { noopTracing, type Tracing } from '../src/telemetry/tracing.ts';
+import { dropPrefix, randomPrefix, REDIS_URL } from '../test/helpers/redis.ts';
+import { autocannon } from './helpers/autocannon.ts';
+import { startTremoloChild } from './helpers/child.ts';
+import { describe, fmt, summarize } from './helpers/stats.ts';
+import { report } from './report.ts';
+
+const { values: argv } = parseArgs({
+  options: {
+    ops: { type: 'string', default: '40000' },
+    window: { type: 'string', default: '4000' },
+    seconds: { type: 'string', default: '3' },
+    runs: { type: 'string', default: '2' },
+  },
+});
+const OPS = Number(argv.ops);
+const WINDOW = Number(argv.window);
+const SECONDS = Number(argv.seconds);
+const RUNS = Number(argv.runs);
+
+const VARIANTS = [
+  { name: 'off', ratio: undefined },
+  { name: '1%', ratio: 0.01 },
+  { name: '100%', ratio: 1 },
+] as const;
+
+/** The OTLP/HTTP sink: reads each export and answers 200, counting spans roughly by bytes. */
+async function startSink(): Promise<{ url: string; bytes: () => number; close: () => void }> {
+  let bytes = 0;
+  const server = createServer((req, res) => {
+    req.on('data', (c: Buffer) => (bytes += c.length));
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, bytes: () => bytes, close: () => server.close() };
+}
+
+async function drive(op: (i: number) => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  let next = 0;
+  await new Promise<void>((resolve, reject) => {
+    let done = 0;
+    const launch = () => {
+      const i = next++;
+      op(i).then(() => {
+        if (++done === OPS) resolve();
+        else if (next < OPS) launch();
+      }, reject);
+    };
+    for (let k = 0; k < Math.min(WINDOW, OPS); k++) launch();
+  });
+  return OPS / ((performance.now() - start) / 1000);
+}
+
+async function likes(sinkUrl: string): Promise<Map<string, number[]>> {
+  const config = loadConfig({ LOG_LEVEL: 'silent' });
+  const prefix = randomPrefix('bench-tracing');
+  const admin = new Redis(REDIS_URL);
+  const ids = new TsidGenerator({ nodeId: 9 });
+  const results = new Map<string, number[]>(VARIANTS.map((v) => [v.name, []]));
+  const built: { name: string; tracing: Tracing; engine: Engine; store: RedisStore }[] = [];
+  try {
+    for (const v of VARIANTS) {
+      const tracing =
+        v.ratio === undefined ? noopTracing : createOtelTracing({ serviceName: 'bench', serviceVersion: '0', defaultRatio: v.ratio, rules: [], exporterUrl: sinkUrl });
+      const store = await RedisStore.connect({ url: REDIS_URL, prefix, limits: { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS }, timeoutMs: 5000, tracing });
+      const engine = new Engine({
+        store: guardStore(store, { timeoutMs: 5000 }).store,
+        sink: new FanoutSink(),
+        clock: systemClock,
+        ids,
+        invalidation: new LocalInvalidationBus(),
+        onError: (err) => console.error(err),
+        limits: engineLimits(config),
+        tracing,
+      });
+      built.push({ name: v.name, tracing, engine, store });
+    }
+    const first = built[0]!.engine;
+    const owner = await first.createUser({ handle: `tbench${Date.now()}`, passwordHash: 'x' });
+    const users = Array.from({ length: 1000 }, () => ids.next());
+    const videos: string[] = [];
+    for (let v = 0; v < 100; v++) videos.push((await first.createVideo(owner.id, { title: `v${v}` })).id);
+    const opFor = ({ tracing, engine }: (typeof built)[number]) => (i: number) => {
+      const h = Math.imul(i ^ 0x9e3779b9, 0x85ebca6b) >>> 0;
+      const user = users[h % users.length]!;
+      const video = videos[(h >>> 10) % videos.length]!;
+      const like = ((h >>> 20) & 3) !== 0;
+      const call = () => (like ? engine.like(video, user) : engine.unlike(video, user));
+      if (!tracing.enabled) return call();
+      // a root span per like, as the socket event's would be
+      const span = tracing.start('video:like', { kind: 'server', parent: 'root' });
+      return tracing.run(span.context, call).finally(() => span.end());
+    };
+    for (const b of built) await drive(opFor(b)); // warm-up
+    for (let r = 0; r < RUNS; r++) {
+      // interleaved, so load from other work on the machine hits every variant alike
+      for (const b of built) results.get(b.name)!.push(await drive(opFor(b)));
+    }
+  } finally {
+    for (const b of built) {
+      await b.engine.shutdown(2000);
+      await b.tracing.shutdown();
+      await b.store.close();
+    }
+    await dropPrefix(admin, prefix);
+    admin.disconnect();
+  }
+  return results;
+}
+
+async function feed(sinkUrl: string): Promise<Map<string, number[]>> {
+  const results = new Map<string, number[]>();
+  for (const v of VARIANTS) {
+    const env: Record<string, string> = {
+      STORAGE: 'memory',
+      RATE_IP_PER_MIN: '100000000',
+      RATE_USER_PER_MIN: '100000000',
+      SIGNUP_RATE_PER_HOUR: '100000',
+      PASSWORD_HASH_QUEUE: '10000',
+      ...(v.ratio === undefined
+        ? { TRACING_ENABLED: 'false' }
+        : { TRACING_ENABLED: 'true', TRACE_SAMPLE_RATIO: String(v.ratio), TRACE_SAMPLE_RULES: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sinkUrl }),
+    };
+    const server = startTremoloChild(env);
+    try {
+      const { url } = (await server.ready) as { url: string };
+      const reader = new HttpClient(url);
+      const session = await reader.register(`reader${process.pid}${v.name.replace('%', 'p')}`, 'correct horse battery');
+      for (let a = 0; a < 20; a++) {
+        const author = new HttpClient(url);
+        const s = await author.register(`author${process.pid}x${a}${v.name.replace('%', 'p')}`, 'correct horse battery');
+        await reader.follow(s.user.id);
+        for (let k = 0; k < 3; k++) await author.createVideo({ title: `video ${a}/${k}` });
+      }
+      const load = { connections: 10, seconds: SECONDS, headers: { authorization: `Bearer ${session.token}` } };
+      await autocannon(`${url}/v1/feed`, { ...load, seconds: 1 }); // warm-up
+      const runs: number[] = [];
+      for (let r = 0; r < RUNS; r++) {
+        const res = await autocannon(`${url}/v1/feed`, load);
+        if (res.non2xx || res.errors) throw new Error(`feed answered ${res.non2xx} non-2xx and ${res.errors} errors`);
+        runs.push(res.reqPerSec);
+      }
+      results.set(v.name, runs);
+    } finally {
+      await server.stop();
+    }
+  }
+  return results;
+}
+
+const sink = await startSink();
+try {
+  const likeRates = await likes(sink.url);
+  const feedRates = await feed(sink.url);
+  console.log(`likes: ${fmt(OPS)} per run, ${fmt(WINDOW)} in flight; feed: ${SECONDS} s per run, 10 connections; best of ${RUNS}; ${fmt(sink.bytes() / 1e6, 1)} MB of OTLP exported`);
+  const best = (m: Map<string, number[]>, name: string) => summarize(m.get(name)!).best;
+  for (const v of VARIANTS) {
+    console.log(`tracing ${v.name}:`);
+    console.log(`  likes/s   ${describe(summarize(likeRates.get(v.name)!))}  (${fmt((100 * best(likeRates, v.name)) / best(likeRates, 'off'), 1)} % of off)`);
+    console.log(`  feed/s    ${describe(summarize(feedRates.get(v.name)!))}  (${fmt((100 * best(feedRates, v.name)) / best(feedRates, 'off'), 1)} % of off)`);
+  }
+  report('tracing', 'likes/s', best(likeRates, '1%'), best(likeRates, 'off'));
+} finally {
+  sink.close();
+}

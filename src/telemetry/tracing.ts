@@ -1,0 +1,94 @@
+/**
+ * The tracer port: what actors, storage and transport know of tracing. They depend on this
+ * interface only; the OpenTelemetry SDK lives behind it in otel.ts and is imported (dynamically)
+ * only when TRACING_ENABLED is set. With tracing off every part gets `noopTracing`, whose calls
+ * do nothing and allocate nothing, so no OpenTelemetry code runs on the hot path.
+ */
+
+/** A position in a trace (a span, or a remote parent), opaque outside the implementation. */
+export interface TraceContext {
+  /** Never set: only makes the type nominal, so a plain object is not a context. */
+  readonly __traceContext?: never;
+}
+
+export type SpanKind = 'internal' | 'server' | 'client' | 'producer' | 'consumer';
+
+/** Attribute values; undefined ones are left out. Never tokens, key values or user text. */
+export type Attributes = Readonly<Record<string, string | number | boolean | undefined>>;
+
+export interface TraceIds {
+  trace_id: string;
+  span_id: string;
+}
+
+export interface SpanOptions {
+  kind?: SpanKind;
+  attributes?: Attributes;
+  /** The parent: a context, or 'root' for a new trace. Default: the active context. */
+  parent?: TraceContext | 'root' | undefined;
+  /** Spans this one is causally related to without being their child (a batch's messages). */
+  links?: readonly TraceContext[];
+}
+
+/** A started span. */
+export interface SpanHandle {
+  /** The context in which this span is the active one: children and `run` take it. */
+  readonly context: TraceContext;
+  /** Whether this span is recorded (sampled); attributes on an unrecorded span are dropped. */
+  readonly recording: boolean;
+  set(attributes: Attributes): void;
+  /** This span's ids when it is sampled (exemplars, log lines). */
+  ids(): TraceIds | undefined;
+  /** Marks the span failed, with the error recorded as an exception event. */
+  fail(err: unknown): void;
+  end(): void;
+}
+
+export interface Tracing {
+  readonly enabled: boolean;
+  start(name: string, opts?: SpanOptions): SpanHandle;
+  /** The active context, or undefined when none (always, with tracing off). */
+  current(): TraceContext | undefined;
+  /** Runs `fn` with `ctx` as the active context (spans started inside are its children). */
+  run<T>(ctx: TraceContext | undefined, fn: () => T): T;
+  /** Whether spans under `ctx` are sampled. */
+  sampled(ctx: TraceContext): boolean;
+  /** A W3C `traceparent` for `ctx` (default: the active context), or undefined when there is none. */
+  inject(ctx?: TraceContext): string | undefined;
+  /** A remote parent from a W3C `traceparent`; anything malformed is ignored (undefined), as the spec says. */
+  extract(traceparent: unknown): TraceContext | undefined;
+  /** `trace_id` and `span_id` of the active span, for log lines and exemplars; undefined when none is sampled. */
+  ids(): TraceIds | undefined;
+  /** Exports every finished span now (tests, shutdown). */
+  flush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+const NOOP_SPAN: SpanHandle = Object.freeze({
+  context: Object.freeze({}) as TraceContext,
+  recording: false,
+  set() {},
+  ids: () => undefined,
+  fail() {},
+  end() {},
+});
+
+/** Tracing off: every call is a constant-time no-op. */
+export const noopTracing: Tracing = Object.freeze({
+  enabled: false,
+  start: () => NOOP_SPAN,
+  current: () => undefined,
+  run: <T>(_ctx: TraceContext | undefined, fn: () => T): T => fn(),
+  sampled: () => false,
+  inject: () => undefined,
+  extract: () => undefined,
+  ids: () => undefined,
+  flush: () => Promise.resolve(),
+  shutdown: () => Promise.resolve(),
+});
+
+/** The message of an error for a span's status, without any value the error may carry. */
+export function errorCode(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
+  return err instanceof Error ? err.name : 'Error';
+}
