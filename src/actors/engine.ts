@@ -35,7 +35,7 @@ import type {
 } from '../protocol/model.ts';
 import type { InvalidationBus } from '../storage/cache/invalidation.ts';
 import type { CommentOrder, EventRange, HotPosition, Store, UserRecord, VideoState, ThreadOrder } from '../storage/store.ts';
-import { decodeCursor, decodeOffsetCursor, encodeCursor } from '../storage/cursor.ts';
+import { decodeCursor, encodeCursor } from '../storage/cursor.ts';
 import type { ContentFilter } from '../domain/moderation.ts';
 import type { ModerationTarget } from '../protocol/social.ts';
 import type { EventSink } from './events.ts';
@@ -846,14 +846,15 @@ export class Engine {
     const shown = found.slice(0, page.limit);
     const last = shown[shown.length - 1];
     const next = found.length > page.limit && last ? encodeCursor(`${last.score}|${last.id}`) : undefined;
-    return this.reads.videoPage(
-      shown.map((p) => p.id),
-      next,
+    // hidden videos and those of authors the viewer blocks are left out (the page may be short)
+    return this.visible(
+      await this.reads.videoPage(
+        shown.map((p) => p.id),
+        next,
+        viewerId,
+      ),
       viewerId,
     );
-    const offset = decodeOffsetCursor(page.cursor);
-    const ids = await this.deps.store.feeds.hot(offset, page.limit + 1);
-    return this.visible(await this.reads.videoPage(ids.slice(0, page.limit), ids.length > page.limit ? encodeCursor(offset + page.limit) : undefined, viewerId), viewerId);
   }
 
   /** Flushes pending background work (fan-out, hot scores) and stops the actors. */

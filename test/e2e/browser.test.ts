@@ -153,6 +153,9 @@ describe('web demo in Chromium', () => {
     await alice.page.keyboard.press('Escape');
     assert.deepEqual((await alice.http.followers(alice.id)).items, [bob.id]);
 
+    // For You never shows a video twice: alice's first video is on bob's Hot tab
+    await bob.page.locator('[data-tab=hot]').click();
+    await card(bob, videoId).scrollIntoViewIfNeeded();
     const theirs = await liveCard(bob, videoId);
     await theirs.locator('button.block').click();
     await theirs.and(bob.page.locator('[data-blocked="true"]')).waitFor();

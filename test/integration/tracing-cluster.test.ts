@@ -133,7 +133,10 @@ describe('tracing across processes on Redis', () => {
     assert.ok(writes >= onB('video:events receive').length, 'the deliveries count every write they stand for');
 
     // six socket events, six traces (no traceparent given); the turns that served them link to each
-    const likes = receiver.spans.filter((s) => s.name === 'video:like' && s.attributes['tremolo.video.id'] === video.id);
+    // A exports in its own batches: wait for its six event spans
+    const likeSpans = () => receiver.spans.filter((s) => s.name === 'video:like' && s.attributes['tremolo.video.id'] === video.id);
+    await eventually(() => likeSpans().length >= 6, "A's six video:like spans");
+    const likes = likeSpans();
     assert.equal(new Set(likes.map((s) => s.traceId)).size, 6);
     await eventually(() => {
       const turns = receiver.spans.filter((s) => s.name === 'actor.turn video' && s.attributes['tremolo.actor.id'] === video.id);
