@@ -17,12 +17,10 @@
 --- @include "renew-epoch"
 --- @include "dm-entry"
 --- @include "log-reaches"
-local meta = redis.call('HMGET', KEYS[1], 'head', 'epoch', 'epochStart')
-if not meta[1] then
+local head, epoch = logHead(KEYS[1], KEYS[2], ARGV[4])
+if not head then
   return -6
 end
-local head = tonumber(meta[1])
-local epoch = renewEpoch(KEYS[1], KEYS[2], head, meta[2], meta[3], ARGV[4])
 local seq = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local entries = {}

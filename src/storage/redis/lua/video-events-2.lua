@@ -15,12 +15,10 @@
 ]]
 --- @include "renew-epoch"
 --- @include "log-reaches"
-local meta = redis.call('HMGET', KEYS[1], 'head', 'epoch', 'epochStart')
-if not meta[1] then
+local head, epoch = logHead(KEYS[1], KEYS[2], ARGV[3])
+if not head then
   return -1
 end
-local head = tonumber(meta[1])
-local epoch = renewEpoch(KEYS[1], KEYS[2], head, meta[2], meta[3], ARGV[3])
 local since = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local complete = logReaches(KEYS[2], head, since)
