@@ -69,11 +69,7 @@ export async function threadRoutes(app: FastifyInstance, deps: { engine: Engine;
           'The pinned comment leads the first page (on top of `limit` others, marked `pinned`) and is left out of later pages.',
         security: optionalAuth,
         params: schemas.idParams,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { ...schemas.pageQuery.properties, order: { type: 'string', enum: ['newest', 'top'], default: 'newest' } },
-        },
+        querystring: schemas.orderedPageQuery(['newest', 'top']),
         response: { 200: schemas.pageOf(schemas.commentView), ...errorResponses('E_VIDEO_NOT_FOUND', 'E_BAD_CURSOR', 'E_STORAGE_UNAVAILABLE') },
       },
     },

@@ -162,11 +162,7 @@ export async function videoRoutes(app: FastifyInstance, deps: VideoRouteDeps): P
         summary: 'Comments of a video, newest or oldest first, paged',
         security: [{}, { bearer: [] }],
         params: schemas.idParams,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { ...schemas.pageQuery.properties, order: { type: 'string', enum: ['newest', 'oldest'], default: 'newest' } },
-        },
+        querystring: schemas.orderedPageQuery(['newest', 'oldest']),
         response: { 200: schemas.pageOf(schemas.comment), ...errorResponses('E_VIDEO_NOT_FOUND', 'E_BAD_CURSOR', 'E_STORAGE_UNAVAILABLE') },
       },
     },
