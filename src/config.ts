@@ -13,6 +13,7 @@ import { createPrivateKey, createPublicKey, randomBytes, X509Certificate, type K
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseSampleRules } from './telemetry/sampling.ts';
+import type { TokenSettings } from './transport/auth/tokens.ts';
 import type { TaggerOptions } from './workers/tasks/tag/types.ts';
 
 type Parser<T> = (raw: string) => T;
@@ -520,6 +521,19 @@ export function taggerOptions(config: Config): TaggerOptions {
       topK: config.taggerClassifierTopK,
       threshold: config.taggerClassifierThreshold,
     },
+  };
+}
+
+/** The token service's settings (JWT_*, JWKS_URL): the keys only where they are set. */
+export function tokenSettings(config: Config): TokenSettings {
+  return {
+    ...(config.jwtSecret ? { secret: config.jwtSecret } : {}),
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    ttlS: config.jwtTtlS,
+    ...(config.jwtPrivateKey ? { privateKeyPem: config.jwtPrivateKey } : {}),
+    ...(config.jwtPublicKey ? { publicKeyPem: config.jwtPublicKey } : {}),
+    ...(config.jwksUrl ? { jwksUrl: config.jwksUrl } : {}),
   };
 }
 

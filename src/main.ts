@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { Engine, type EngineLimits } from './actors/engine.ts';
 import { FanoutSink } from './actors/events.ts';
 import type { SocialLimits } from './actors/social.ts';
-import type { Config } from './config.ts';
+import { tokenSettings, type Config } from './config.ts';
 import { systemClock, type Clock } from './domain/clock.ts';
 import { TsidGenerator } from './domain/ids.ts';
 import { startMediaPipeline } from './media/pipeline.ts';
@@ -157,15 +157,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   // ---- actors
   const sink = new FanoutSink();
   const tokens = new TokenService(
-    {
-      ...(config.jwtSecret ? { secret: config.jwtSecret } : {}),
-      issuer: config.jwtIssuer,
-      audience: config.jwtAudience,
-      ttlS: config.jwtTtlS,
-      ...(config.jwtPrivateKey ? { privateKeyPem: config.jwtPrivateKey } : {}),
-      ...(config.jwtPublicKey ? { publicKeyPem: config.jwtPublicKey } : {}),
-      ...(config.jwksUrl ? { jwksUrl: config.jwksUrl } : {}),
-    },
+    tokenSettings(config),
     // a token's subject must be an account (the engine is built below, before any request)
     { userExists: (userId) => engine.userExists(userId), clock },
   );

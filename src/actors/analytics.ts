@@ -5,7 +5,7 @@
  */
 import type { Clock } from '../domain/clock.ts';
 import { TremoloError } from '../protocol/errors.ts';
-import type { VideoAnalytics, AnalyticsQuery } from '../protocol/model.ts';
+import type { AnalyticsFigures, VideoAnalytics, AnalyticsQuery } from '../protocol/model.ts';
 import type { AnalyticsBucket, Bucket } from '../storage/clickhouse/behaviour-log.ts';
 
 /** What answers analytics from the behaviour log (storage/clickhouse/behaviour-log.ts). */
@@ -30,7 +30,7 @@ export function analyticsWindow(query: AnalyticsQuery, clock: Clock): { from: nu
 }
 
 /** The totals over every bucket (averages weighted by their bucket's viewers). */
-export function totalsOf(buckets: readonly AnalyticsBucket[]): Omit<AnalyticsBucket, 'start'> {
+export function totalsOf(buckets: readonly AnalyticsBucket[]): AnalyticsFigures {
   const sum = (f: (b: AnalyticsBucket) => number) => buckets.reduce((a, b) => a + f(b), 0);
   const viewers = sum((b) => b.uniqueViewers);
   const views = sum((b) => b.views);

@@ -6,7 +6,7 @@
  *   tremolo export                        the behaviour-log exporter as its own process
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config.ts';
+import { ConfigError, loadConfig, tokenSettings } from '../config.ts';
 import { healthcheck, parseDuration } from './healthcheck.ts';
 
 const USAGE = `usage:
@@ -87,15 +87,7 @@ async function serviceToken(args: string[]): Promise<void> {
     process.exit(2);
   }
   const { TokenService } = await import('../transport/auth/tokens.ts');
-  const tokens = new TokenService({
-    ...(config.jwtSecret ? { secret: config.jwtSecret } : {}),
-    issuer: config.jwtIssuer,
-    audience: config.jwtAudience,
-    ttlS: config.jwtTtlS,
-    ...(config.jwtPrivateKey ? { privateKeyPem: config.jwtPrivateKey } : {}),
-    ...(config.jwtPublicKey ? { publicKeyPem: config.jwtPublicKey } : {}),
-    ...(config.jwksUrl ? { jwksUrl: config.jwksUrl } : {}),
-  });
+  const tokens = new TokenService(tokenSettings(config));
   const unit = { s: 1, m: 60, h: 3600, d: 86_400 }[ttl[2] as 's' | 'm' | 'h' | 'd'];
   const { token } = await tokens.issueService(name, Number(ttl[1]) * unit);
   console.log(token);

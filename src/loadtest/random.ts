@@ -3,18 +3,10 @@
  * chosen, actions and timings (up to the server's own timing), whatever the number of
  * processes, because every virtual user draws from its own stream seeded by its index.
  */
+import { seededRandom } from '../domain/ranking.ts';
 
-/** mulberry32: a tiny, fast 32-bit PRNG; good enough to spread load, not for secrets. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: a tiny, fast 32-bit PRNG; good enough to spread load, not for secrets (the one ranking uses). */
+export const mulberry32: (seed: number) => () => number = seededRandom;
 
 /** Mixes a run seed with a stream number so neighbouring streams are unrelated. */
 export function streamSeed(seed: number, stream: number): number {

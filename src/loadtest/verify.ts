@@ -84,13 +84,7 @@ export async function verifyWrites(o: LoadtestOptions, fixtures: Fixtures, ledge
   // ---- likes
   const pairs: [number, number, LikeState][] = ledgers.flatMap((l) => l.likes);
   const settled = pairs.filter(([, , s]) => s !== 'uncertain');
-  const perVideo = new Map<number, { liked: number; uncertain: number }>();
-  for (const [, v, s] of pairs) {
-    const e = perVideo.get(v) ?? { liked: 0, uncertain: 0 };
-    if (s === 'liked') e.liked++;
-    if (s === 'uncertain') e.uncertain++;
-    perVideo.set(v, e);
-  }
+  const perVideo = likesPer(pairs);
   const checked = sample(settled, o.verifyMaxPairs, o.seed);
   let lostLikes = 0;
   let lostUnlikes = 0;
@@ -191,13 +185,7 @@ export async function verifyWrites(o: LoadtestOptions, fixtures: Fixtures, ledge
     } else if (n > 1) repliesDuplicated += n - 1;
   }
   const commentPairs = ledgers.flatMap((l) => l.commentLikes);
-  const perComment = new Map<string, { liked: number; uncertain: number }>();
-  for (const [, commentId, state] of commentPairs) {
-    const e = perComment.get(commentId) ?? { liked: 0, uncertain: 0 };
-    if (state === 'liked') e.liked++;
-    if (state === 'uncertain') e.uncertain++;
-    perComment.set(commentId, e);
-  }
+  const perComment = likesPer(commentPairs);
   let commentLikeShortfall = 0;
   let commentLikeExcess = 0;
   for (const [commentId, want] of perComment) {
@@ -276,4 +264,16 @@ function sample<T>(items: T[], max: number, seed: number): T[] {
     [copy[i], copy[j]] = [copy[j] as T, copy[i] as T];
   }
   return copy.slice(0, max);
+}
+
+/** Per liked thing (a video, a comment): how many users' ledgers end liked, and how many are uncertain. */
+function likesPer<K>(pairs: readonly (readonly [unknown, K, LikeState])[]): Map<K, { liked: number; uncertain: number }> {
+  const per = new Map<K, { liked: number; uncertain: number }>();
+  for (const [, key, state] of pairs) {
+    const e = per.get(key) ?? { liked: 0, uncertain: 0 };
+    if (state === 'liked') e.liked++;
+    if (state === 'uncertain') e.uncertain++;
+    per.set(key, e);
+  }
+  return per;
 }

@@ -170,11 +170,15 @@ export interface AnalyticsQuery {
 export interface AnalyticsFigures {
   views: number;
   uniqueViewers: number;
+  /** Per viewer who reported progress: the most watched in this bucket, averaged. */
   avgWatchMs: number;
+  /** Of the viewers who reported progress, the share who completed the video. */
   completionRate: number;
   likes: number;
+  /** likes / views (0 without views). */
   likeRate: number;
   comments: number;
+  /** Follows minus unfollows of the video's owner. */
   followersGained: number;
 }
 

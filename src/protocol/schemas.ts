@@ -206,6 +206,15 @@ export const pageQuery = {
   additionalProperties: false,
 } as const;
 
+/** pageQuery plus `order`, one of `orders` (the first is the default). */
+export function orderedPageQuery(orders: readonly [string, ...string[]]) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    properties: { ...pageQuery.properties, order: { type: 'string', enum: orders, default: orders[0] } },
+  } as const;
+}
+
 export const idParams = {
   type: 'object',
   required: ['id'],
@@ -235,4 +244,4 @@ export function textField(min: number, max: number, what: string) {
   return { type: 'string', minLength: min, maxLength: max, description: `${what}: ${min} to ${max} characters${rules}` } as const;
 }
 
-export const schemas = { id, commentId, idempotencyKey, uploadId, counters, video, comment, commentView, userProfile, errorBody, errorBodyOf, pageOf, pageQuery, idParams };
+export const schemas = { id, commentId, idempotencyKey, uploadId, counters, video, comment, commentView, userProfile, errorBody, errorBodyOf, pageOf, pageQuery, orderedPageQuery, idParams };

@@ -439,8 +439,8 @@ export const DEFAULT_DM_LOG_MAX = 10_000;
 
 export const COMMENT_TOP_DEFAULTS = { commentTopHalfLifeS: 21600, commentTopSnapshotS: 600, commentTopMax: 1000 } as const;
 
-export interface Store {
-  readonly driver: 'memory' | 'redis';
+/** The aggregates' stores, one per aggregate: what every driver provides. */
+export interface StoreAggregates {
   readonly users: UserStore;
   readonly videos: VideoStore;
   readonly feeds: FeedStore;
@@ -456,7 +456,21 @@ export interface Store {
   readonly moderation: ModerationStore;
   readonly comments: CommentThreadStore;
   readonly favorites: FavoriteStore;
+}
+
+export interface Store extends StoreAggregates {
+  readonly driver: 'memory' | 'redis';
   /** Resolves when storage answers; rejects with the reason otherwise (readiness probe). */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * What MemoryStore and RedisStore extend: an object holding the aggregates' stores its
+ * constructor is given (each driver builds its own, then passes them to `super`).
+ */
+export const StoreAggregatesBase = class {
+  constructor(aggregates: StoreAggregates) {
+    Object.assign(this, aggregates);
+  }
+} as new (aggregates: StoreAggregates) => StoreAggregates;

@@ -11,6 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { TremoloError } from '../../protocol/errors.ts';
 import type { InteractionEvent } from '../../protocol/interactions.ts';
+import type { AnalyticsFigures } from '../../protocol/model.ts';
 import { toRow } from './rows.ts';
 
 /** The oldest server the schema and the queries are written for. */
@@ -35,21 +36,9 @@ export interface Migration {
 export type Bucket = 'hour' | 'day';
 
 /** One bucket of a video's analytics. */
-export interface AnalyticsBucket {
+export interface AnalyticsBucket extends AnalyticsFigures {
   /** Start of the bucket, ms since the epoch (UTC hours and days). */
   start: number;
-  views: number;
-  uniqueViewers: number;
-  /** Per viewer who reported progress: the most watched in this bucket, averaged. */
-  avgWatchMs: number;
-  /** Of the viewers who reported progress, the share who completed the video. */
-  completionRate: number;
-  likes: number;
-  /** likes / views (0 without views). */
-  likeRate: number;
-  comments: number;
-  /** Follows minus unfollows of the video's owner. */
-  followersGained: number;
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;

@@ -7,21 +7,8 @@
  */
 import { randomInt } from 'node:crypto';
 import { TsidGenerator } from '../../domain/ids.ts';
-import { DEFAULT_INTERACTION_LIMITS, type InteractionLog } from '../interactions.ts';
-import type { JobStore } from '../jobs.ts';
-import type {
-  ConversationStore,
-  FeedStore,
-  RecommendationStore,
-  Store,
-  StoreLimits,
-  UserStore,
-  VideoStore,
-  CommentThreadStore,
-  FavoriteStore,
-} from '../store.ts';
-import type { BlockStore, ModerationStore, NotificationStore } from '../social.ts';
-import type { UploadStore } from '../uploads.ts';
+import { DEFAULT_INTERACTION_LIMITS } from '../interactions.ts';
+import { StoreAggregatesBase, type Store, type StoreLimits } from '../store.ts';
 import { MemoryConversations } from './conversations.ts';
 import { MemoryCommentThreads } from './comments.ts';
 import { MemoryFavorites } from './favorites.ts';
@@ -35,38 +22,27 @@ import { MemoryUsers } from './users.ts';
 import { MemoryBlocks, MemoryModeration, MemoryNotifications } from './social.ts';
 import { MemoryVideos } from './videos.ts';
 
-export class MemoryStore implements Store {
+export class MemoryStore extends StoreAggregatesBase implements Store {
   readonly driver = 'memory' as const;
-  readonly users: UserStore;
-  readonly videos: VideoStore;
-  readonly feeds: FeedStore;
-  readonly recommendations: RecommendationStore;
-  readonly jobs: JobStore;
-  readonly uploads: UploadStore;
-  readonly conversations: ConversationStore;
-  readonly interactions: InteractionLog;
-  readonly notifications: NotificationStore;
-  readonly blocks: BlockStore;
-  readonly moderation: ModerationStore;
-  readonly comments: CommentThreadStore;
-  readonly favorites: FavoriteStore;
 
   /** `eventIds` issues interaction event ids (main.ts passes the process's generator; default: a random node id). */
   constructor(limits: StoreLimits, eventIds: TsidGenerator = new TsidGenerator({ nodeId: randomInt(1024) })) {
     const tables = memoryTables(limits.interactions ?? DEFAULT_INTERACTION_LIMITS, () => eventIds.next());
-    this.users = new MemoryUsers(tables);
-    this.videos = new MemoryVideos(tables, limits);
-    this.feeds = new MemoryFeeds(tables);
-    this.recommendations = new MemoryRecommendations(tables);
-    this.jobs = new MemoryJobs(tables);
-    this.uploads = new MemoryUploads(tables);
-    this.conversations = new MemoryConversations(limits);
-    this.interactions = new MemoryInteractions(tables);
-    this.notifications = new MemoryNotifications(tables);
-    this.blocks = new MemoryBlocks(tables);
-    this.moderation = new MemoryModeration(tables);
-    this.comments = new MemoryCommentThreads(tables, limits);
-    this.favorites = new MemoryFavorites(tables);
+    super({
+      users: new MemoryUsers(tables),
+      videos: new MemoryVideos(tables, limits),
+      feeds: new MemoryFeeds(tables),
+      recommendations: new MemoryRecommendations(tables),
+      jobs: new MemoryJobs(tables),
+      uploads: new MemoryUploads(tables),
+      conversations: new MemoryConversations(limits),
+      interactions: new MemoryInteractions(tables),
+      notifications: new MemoryNotifications(tables),
+      blocks: new MemoryBlocks(tables),
+      moderation: new MemoryModeration(tables),
+      comments: new MemoryCommentThreads(tables, limits),
+      favorites: new MemoryFavorites(tables),
+    });
   }
 
   async ping(): Promise<void> {}

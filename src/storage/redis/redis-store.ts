@@ -14,22 +14,9 @@
 import { randomInt } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { TsidGenerator } from '../../domain/ids.ts';
-import { DEFAULT_INTERACTION_LIMITS, type InteractionLog } from '../interactions.ts';
+import { DEFAULT_INTERACTION_LIMITS } from '../interactions.ts';
 import type { Tracing } from '../../telemetry/tracing.ts';
-import type { JobStore } from '../jobs.ts';
-import type {
-  ConversationStore,
-  FeedStore,
-  RecommendationStore,
-  Store,
-  StoreLimits,
-  UserStore,
-  VideoStore,
-  CommentThreadStore,
-  FavoriteStore,
-} from '../store.ts';
-import type { BlockStore, ModerationStore, NotificationStore } from '../social.ts';
-import type { UploadStore } from '../uploads.ts';
+import { StoreAggregatesBase, type Store, type StoreLimits } from '../store.ts';
 import { closeClient, connectClient, type RedisClientOptions, type RedisConnection } from './connection.ts';
 import type { RedisContext } from './context.ts';
 import { RedisConversations } from './conversations.ts';
@@ -64,21 +51,8 @@ export type RedisConnectOptions = RedisClientOptions & {
   tracing?: Tracing;
 };
 
-export class RedisStore implements Store {
+export class RedisStore extends StoreAggregatesBase implements Store {
   readonly driver = 'redis' as const;
-  readonly users: UserStore;
-  readonly videos: VideoStore;
-  readonly feeds: FeedStore;
-  readonly recommendations: RecommendationStore;
-  readonly jobs: JobStore;
-  readonly uploads: UploadStore;
-  readonly conversations: ConversationStore;
-  readonly interactions: InteractionLog;
-  readonly notifications: NotificationStore;
-  readonly blocks: BlockStore;
-  readonly moderation: ModerationStore;
-  readonly comments: CommentThreadStore;
-  readonly favorites: FavoriteStore;
   readonly #client: RedisClient;
   /** True when connect() made the client, so close() closes it. */
   #owned = false;
@@ -88,7 +62,6 @@ export class RedisStore implements Store {
     if (!(redis instanceof Redis) && !(redis instanceof Cluster)) throw new TypeError('redis must be an ioredis Redis or Cluster');
     if (!Number.isInteger(limits.eventLogMax) || limits.eventLogMax < 0) throw new RangeError('limits.eventLogMax must be an integer >= 0');
     if (!Number.isFinite(limits.viewDedupS) || limits.viewDedupS < 0) throw new RangeError('limits.viewDedupS must be a number >= 0');
-    this.#client = redis;
     const keys = new RedisKeys(prefix);
     const eventIds = opts.eventIds ?? new TsidGenerator({ nodeId: randomInt(1024) });
     const ctx: RedisContext = {
@@ -100,19 +73,22 @@ export class RedisStore implements Store {
       streams: new InteractionStreams({ client: redis, keys }),
       eventId: () => eventIds.next(),
     };
-    this.users = new RedisUsers(ctx);
-    this.videos = new RedisVideos(ctx);
-    this.feeds = new RedisFeeds(ctx);
-    this.recommendations = new RedisRecommendations(ctx);
-    this.jobs = new RedisJobs(ctx);
-    this.uploads = new RedisUploads(ctx);
-    this.conversations = new RedisConversations(ctx);
-    this.interactions = new RedisInteractions(ctx, ctx.streams, ctx.interactions);
-    this.notifications = new RedisNotifications(ctx);
-    this.blocks = new RedisBlocks(ctx);
-    this.moderation = new RedisModeration(ctx);
-    this.comments = new RedisCommentThreads(ctx);
-    this.favorites = new RedisFavorites(ctx);
+    super({
+      users: new RedisUsers(ctx),
+      videos: new RedisVideos(ctx),
+      feeds: new RedisFeeds(ctx),
+      recommendations: new RedisRecommendations(ctx),
+      jobs: new RedisJobs(ctx),
+      uploads: new RedisUploads(ctx),
+      conversations: new RedisConversations(ctx),
+      interactions: new RedisInteractions(ctx, ctx.streams, ctx.interactions),
+      notifications: new RedisNotifications(ctx),
+      blocks: new RedisBlocks(ctx),
+      moderation: new RedisModeration(ctx),
+      comments: new RedisCommentThreads(ctx),
+      favorites: new RedisFavorites(ctx),
+    });
+    this.#client = redis;
   }
 
   /** A store on a connection's main client; the connection owns it (close() leaves it open). */

@@ -144,18 +144,7 @@ export class TokenService {
 
   /** Issues a token for a user of this service; E_LOCAL_LOGIN_DISABLED when it has no signing key. */
   async issue(user: { id: string; handle: string }, nowS = Math.floor(this.clock.now() / 1000)): Promise<{ token: string; expiresAt: string }> {
-    if (!this.signer) throw new TremoloError('E_LOCAL_LOGIN_DISABLED');
-    const { alg, key, kid } = await this.signer;
-    const exp = nowS + this.settings.ttlS;
-    const token = await new SignJWT({ handle: user.handle })
-      .setProtectedHeader({ alg, typ: 'JWT', ...(kid ? { kid } : {}) })
-      .setSubject(user.id)
-      .setIssuer(this.settings.issuer)
-      .setAudience(this.settings.audience)
-      .setIssuedAt(nowS)
-      .setExpirationTime(exp)
-      .sign(key);
-    return { token, expiresAt: new Date(exp * 1000).toISOString() };
+    return this.#sign({ handle: user.handle }, user.id, nowS, this.settings.ttlS);
   }
 
   /**
@@ -164,12 +153,17 @@ export class TokenService {
    */
   async issueService(service: string, ttlS: number, nowS = Math.floor(this.clock.now() / 1000)): Promise<{ token: string; expiresAt: string }> {
     if (!SERVICE_NAME.test(service)) throw new RangeError('a service name is 2 to 64 characters: a-z, 0-9 and -, starting with a letter');
+    return this.#sign({ role: SERVICE_ROLE }, service, nowS, ttlS);
+  }
+
+  /** Signs a token of this issuer and audience for `subject`, valid `ttlS` from `nowS`; E_LOCAL_LOGIN_DISABLED without a signing key. */
+  async #sign(claims: JWTPayload, subject: string, nowS: number, ttlS: number): Promise<{ token: string; expiresAt: string }> {
     if (!this.signer) throw new TremoloError('E_LOCAL_LOGIN_DISABLED');
     const { alg, key, kid } = await this.signer;
     const exp = nowS + ttlS;
-    const token = await new SignJWT({ role: SERVICE_ROLE })
+    const token = await new SignJWT(claims)
       .setProtectedHeader({ alg, typ: 'JWT', ...(kid ? { kid } : {}) })
-      .setSubject(service)
+      .setSubject(subject)
       .setIssuer(this.settings.issuer)
       .setAudience(this.settings.audience)
       .setIssuedAt(nowS)

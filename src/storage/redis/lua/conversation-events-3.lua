@@ -16,23 +16,17 @@
 ]]
 --- @include "renew-epoch"
 --- @include "dm-entry"
-local meta = redis.call('HMGET', KEYS[1], 'head', 'epoch', 'epochStart')
-if not meta[1] then
+--- @include "log-reaches"
+local head, epoch = logHead(KEYS[1], KEYS[2], ARGV[4])
+if not head then
   return -6
 end
-local head = tonumber(meta[1])
-local epoch = renewEpoch(KEYS[1], KEYS[2], head, meta[2], meta[3], ARGV[4])
 local seq = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local entries = {}
 local complete = true
 if ARGV[1] == 'after' then
-  local first = head + 1
-  local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
-  if oldest[1] then
-    first = tonumber(string.match(oldest[1][1], '^(%d+)'))
-  end
-  complete = seq >= first - 1 and seq <= head
+  complete = logReaches(KEYS[2], head, seq)
   if complete and limit > 0 then
     entries = redis.call('XRANGE', KEYS[2], string.format('%d-1', seq + 1), '+', 'COUNT', limit)
   end

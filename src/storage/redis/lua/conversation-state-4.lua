@@ -12,9 +12,8 @@
 ]]
 --- @include "renew-epoch"
 --- @include "dm-entry"
-local meta = redis.call('HMGET', KEYS[1], 'head', 'epoch', 'epochStart')
-if not meta[1] then
+local head, epoch = logHead(KEYS[1], KEYS[3], ARGV[1])
+if not head then
   return ''
 end
-local epoch = renewEpoch(KEYS[1], KEYS[3], tonumber(meta[1]), meta[2], meta[3], ARGV[1])
 return cjson.encode(dmState(KEYS[1], KEYS[2], KEYS[3], KEYS[4], epoch))

@@ -14,20 +14,14 @@
     { epoch, head, complete (1|0), { {streamId, {'e', eventJson}}... } }
 ]]
 --- @include "renew-epoch"
-local meta = redis.call('HMGET', KEYS[1], 'head', 'epoch', 'epochStart')
-if not meta[1] then
+--- @include "log-reaches"
+local head, epoch = logHead(KEYS[1], KEYS[2], ARGV[3])
+if not head then
   return -1
 end
-local head = tonumber(meta[1])
-local epoch = renewEpoch(KEYS[1], KEYS[2], head, meta[2], meta[3], ARGV[3])
 local since = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
-local first = head + 1
-local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
-if oldest[1] then
-  first = tonumber(string.match(oldest[1][1], '^(%d+)'))
-end
-local complete = since >= first - 1 and since <= head
+local complete = logReaches(KEYS[2], head, since)
 local entries = {}
 if complete and limit > 0 then
   entries = redis.call('XRANGE', KEYS[2], string.format('%d-0', since + 1), '+', 'COUNT', limit)

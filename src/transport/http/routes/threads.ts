@@ -8,6 +8,7 @@ import { schemas } from '../../../protocol/schemas.ts';
 import { commentLikeReply } from '../../replies.ts';
 import { errorResponses } from '../openapi/operation-errors.ts';
 import { userOf } from '../server.ts';
+import { toggleRoutes } from './toggle.ts';
 import type { VideoJson } from '../video-json.ts';
 
 const commentParams = { type: 'object', required: ['id'], properties: { id: schemas.commentId } } as const;
@@ -68,11 +69,7 @@ export async function threadRoutes(app: FastifyInstance, deps: { engine: Engine;
           'The pinned comment leads the first page (on top of `limit` others, marked `pinned`) and is left out of later pages.',
         security: optionalAuth,
         params: schemas.idParams,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { ...schemas.pageQuery.properties, order: { type: 'string', enum: ['newest', 'top'], default: 'newest' } },
-        },
+        querystring: schemas.orderedPageQuery(['newest', 'top']),
         response: { 200: schemas.pageOf(schemas.commentView), ...errorResponses('E_VIDEO_NOT_FOUND', 'E_BAD_CURSOR', 'E_STORAGE_UNAVAILABLE') },
       },
     },
@@ -100,26 +97,17 @@ export async function threadRoutes(app: FastifyInstance, deps: { engine: Engine;
     async (req) => engine.commentReplies(req.params.id, { cursor: req.query.cursor, limit: req.query.limit }, req.principal?.userId),
   );
 
-  const commentLikeRoutes = [
-    { method: 'POST', operationId: 'likeComment', summary: 'Like a comment (idempotent); its author is notified', write: engine.likeComment.bind(engine) },
-    { method: 'DELETE', operationId: 'unlikeComment', summary: 'Take a comment like back (idempotent)', write: engine.unlikeComment.bind(engine) },
-  ] as const;
-  for (const { method, operationId, summary, write } of commentLikeRoutes) {
-    app.route<{ Params: { id: string } }>({
-      method,
-      url: '/v1/comments/:id/like',
-      preHandler: app.requireUser,
-      schema: {
-        tags: ['likes'],
-        operationId,
-        summary,
-        security: auth,
-        params: commentParams,
-        response: { 200: commentLikeResult, ...errorResponses('E_COMMENT_NOT_FOUND', ...VIDEO_WRITE) },
-      },
-      handler: async (req) => commentLikeReply(await write(req.params.id, userOf(req))),
-    });
-  }
+  toggleRoutes(app, {
+    url: '/v1/comments/:id/like',
+    tags: ['likes'],
+    params: commentParams,
+    response: { 200: commentLikeResult, ...errorResponses('E_COMMENT_NOT_FOUND', ...VIDEO_WRITE) },
+    routes: [
+      { method: 'POST', operationId: 'likeComment', summary: 'Like a comment (idempotent); its author is notified', write: engine.likeComment.bind(engine) },
+      { method: 'DELETE', operationId: 'unlikeComment', summary: 'Take a comment like back (idempotent)', write: engine.unlikeComment.bind(engine) },
+    ],
+    reply: commentLikeReply,
+  });
 
   app.put<{ Params: { id: string }; Body: { commentId: string } }>(
     '/v1/videos/:id/pin',
@@ -160,26 +148,16 @@ export async function threadRoutes(app: FastifyInstance, deps: { engine: Engine;
     },
   );
 
-  const favoriteRoutes = [
-    { method: 'POST', operationId: 'favoriteVideo', summary: 'Save a video to your favorites (idempotent); its owner is notified', write: engine.favorite.bind(engine) },
-    { method: 'DELETE', operationId: 'unfavoriteVideo', summary: 'Take a video out of your favorites (idempotent)', write: engine.unfavorite.bind(engine) },
-  ] as const;
-  for (const { method, operationId, summary, write } of favoriteRoutes) {
-    app.route<{ Params: { id: string } }>({
-      method,
-      url: '/v1/videos/:id/favorite',
-      preHandler: app.requireUser,
-      schema: {
-        tags: ['favorites'],
-        operationId,
-        summary,
-        security: auth,
-        params: schemas.idParams,
-        response: { 200: favoriteResult, ...errorResponses(...VIDEO_WRITE) },
-      },
-      handler: async (req) => write(req.params.id, userOf(req)),
-    });
-  }
+  toggleRoutes(app, {
+    url: '/v1/videos/:id/favorite',
+    tags: ['favorites'],
+    params: schemas.idParams,
+    response: { 200: favoriteResult, ...errorResponses(...VIDEO_WRITE) },
+    routes: [
+      { method: 'POST', operationId: 'favoriteVideo', summary: 'Save a video to your favorites (idempotent); its owner is notified', write: engine.favorite.bind(engine) },
+      { method: 'DELETE', operationId: 'unfavoriteVideo', summary: 'Take a video out of your favorites (idempotent)', write: engine.unfavorite.bind(engine) },
+    ],
+  });
 
   app.get<{ Params: { id: string } }>(
     '/v1/videos/:id/favorite',

@@ -10,6 +10,7 @@ import { schemas, textField } from '../../../protocol/schemas.ts';
 import { likeReply } from '../../replies.ts';
 import { errorResponses } from '../openapi/operation-errors.ts';
 import { userOf } from '../server.ts';
+import { toggleRoutes } from './toggle.ts';
 import type { VideoJson } from '../video-json.ts';
 
 /** The media pipeline's part in publishing and deleting videos. */
@@ -138,26 +139,17 @@ export async function videoRoutes(app: FastifyInstance, deps: VideoRouteDeps): P
   );
 
   // a like and its undoing: one route shape, one reply (the socket's too)
-  const likeRoutes = [
-    { method: 'POST', operationId: 'likeVideo', summary: 'Like a video (idempotent: `changed` says whether it was new)', write: engine.like.bind(engine) },
-    { method: 'DELETE', operationId: 'unlikeVideo', summary: 'Take a like back (idempotent)', write: engine.unlike.bind(engine) },
-  ] as const;
-  for (const { method, operationId, summary, write } of likeRoutes) {
-    app.route<{ Params: { id: string } }>({
-      method,
-      url: '/v1/videos/:id/like',
-      preHandler: app.requireUser,
-      schema: {
-        tags: ['likes'],
-        operationId,
-        summary,
-        security: auth,
-        params: schemas.idParams,
-        response: { 200: likeResult, ...errorResponses(...VIDEO_WRITE) },
-      },
-      handler: async (req) => likeReply(await write(req.params.id, userOf(req))),
-    });
-  }
+  toggleRoutes(app, {
+    url: '/v1/videos/:id/like',
+    tags: ['likes'],
+    params: schemas.idParams,
+    response: { 200: likeResult, ...errorResponses(...VIDEO_WRITE) },
+    routes: [
+      { method: 'POST', operationId: 'likeVideo', summary: 'Like a video (idempotent: `changed` says whether it was new)', write: engine.like.bind(engine) },
+      { method: 'DELETE', operationId: 'unlikeVideo', summary: 'Take a like back (idempotent)', write: engine.unlike.bind(engine) },
+    ],
+    reply: likeReply,
+  });
 
   app.get<{ Params: { id: string }; Querystring: { cursor?: string; limit: number; order: 'newest' | 'oldest' } }>(
     '/v1/videos/:id/comments',
@@ -170,11 +162,7 @@ export async function videoRoutes(app: FastifyInstance, deps: VideoRouteDeps): P
         summary: 'Comments of a video, newest or oldest first, paged',
         security: [{}, { bearer: [] }],
         params: schemas.idParams,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { ...schemas.pageQuery.properties, order: { type: 'string', enum: ['newest', 'oldest'], default: 'newest' } },
-        },
+        querystring: schemas.orderedPageQuery(['newest', 'oldest']),
         response: { 200: schemas.pageOf(schemas.comment), ...errorResponses('E_VIDEO_NOT_FOUND', 'E_BAD_CURSOR', 'E_STORAGE_UNAVAILABLE') },
       },
     },

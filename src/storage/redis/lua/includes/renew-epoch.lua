@@ -19,3 +19,16 @@ local function renewEpoch(metaKey, logKey, head, epoch, epochStart, freshEpoch)
   end
   return epoch
 end
+
+--[[
+  A log's head and the epoch in force (renewEpoch above), for the scripts that read only
+  those from meta; nil when meta does not exist.
+]]
+local function logHead(metaKey, logKey, freshEpoch)
+  local meta = redis.call('HMGET', metaKey, 'head', 'epoch', 'epochStart')
+  if not meta[1] then
+    return nil
+  end
+  local head = tonumber(meta[1])
+  return head, renewEpoch(metaKey, logKey, head, meta[2], meta[3], freshEpoch)
+end
