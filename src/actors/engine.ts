@@ -229,7 +229,7 @@ export class Engine {
       videoExists: async (videoId) => (await this.reads.video(videoId)).value !== null,
       ...(deps.contentFilter ? { contentFilter: deps.contentFilter } : {}),
     });
-    this.actors.register(FAVORITES_ACTOR, favoritesActor({ store, sink, ids }));
+    this.actors.register(FAVORITES_ACTOR, favoritesActor({ store, sink: actorSink, ids }));
     this.feed = new FeedService({
       store,
       sink,

@@ -114,6 +114,10 @@ for (const driver of ['memory', 'redis'] as const) {
       assert.ok(counts.length <= 5);
       for (let i = 1; i < counts.length; i++) assert.ok(counts[i]!.offset > counts[i - 1]!.offset, 'never an older count after a newer one');
       await eventually(() => notes.filter((n) => n.type === 'comment:liked').reduce((k, n) => k + (n.type === 'comment:liked' ? n.likerIds.length : 0), 0) === 5, 'the author to hear of 5 likers');
+      // and the inbox keeps them: one entry for the comment, naming its likers
+      await eventually(async () => (await a.http.notifications()).items.some((e) => e.type === 'comment:liked' && e.target === mine.comment.id), 'the comment like in the inbox');
+      const liked = (await a.http.notifications()).items.find((e) => e.type === 'comment:liked')!;
+      assert.ok(liked.actorIds.length > 0 && liked.actorIds.every((id) => likers.some((u) => u.id === id)), 'the entry names the likers');
 
       const pinned = await ca.pinComment(v.id, mine.comment.id);
       assert.equal(pinned.pinned, mine.comment.id);
@@ -153,6 +157,9 @@ for (const driver of ['memory', 'redis'] as const) {
       const seen = await b.http.favoriteState(v1.id);
       assert.deepEqual([seen.favorites, seen.favoritedByMe], [2, true]);
       await eventually(() => notes.filter((n) => n.type === 'video:favorited').length === 3, 'the owner to hear of 3 favorites');
+      await eventually(async () => (await a.http.notifications()).items.some((e) => e.type === 'video:favorited' && e.target === v1.id), 'the favorite in the inbox');
+      const saved = (await a.http.notifications()).items.find((e) => e.type === 'video:favorited' && e.target === v1.id)!;
+      assert.deepEqual(new Set(saved.actorIds), new Set([b.id, c.id]), 'the entry names who saved it');
 
       assert.deepEqual((await b.http.favorites(b.id)).items.map((x) => x.id), [v2.id, v1.id], 'latest saved first');
       await assert.rejects(c.http.favorites(b.id), (e) => codeOf(e) === 'E_FAVORITES_PRIVATE' && (e as { status?: number }).status === 403);
