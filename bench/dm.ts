@@ -12,16 +12,13 @@
  *
  *   npm run bench -- dm [--ops 20000] [--window 2000]
  */
+import { benchEngine } from './helpers/engine.ts';
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { Engine } from '../src/actors/engine.ts';
 import type { EngineEvent, EventSink } from '../src/actors/events.ts';
 import { loadConfig } from '../src/config.ts';
-import { systemClock } from '../src/domain/clock.ts';
 import { TsidGenerator } from '../src/domain/ids.ts';
-import { engineLimits } from '../src/main.ts';
 import { directConversationId } from '../src/protocol/dm.ts';
-import { LocalInvalidationBus } from '../src/storage/cache/invalidation.ts';
 import { RedisStore } from '../src/storage/redis/redis-store.ts';
 import { REDIS_URL, randomPrefix } from '../test/helpers/redis.ts';
 import { report } from './report.ts';
@@ -75,7 +72,7 @@ async function main(): Promise<void> {
   const store = await RedisStore.connect({ url: REDIS_URL, prefix, limits: { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS, dmLogMax: 1000 }, timeoutMs: 5000 });
   const sink = new CountingSink();
   const ids = new TsidGenerator({ nodeId: 9 });
-  const engine = new Engine({ store, sink, clock: systemClock, ids, invalidation: new LocalInvalidationBus(), onError: (err) => console.error(err), limits: engineLimits(config) });
+  const engine = benchEngine(store, config, ids, { sink });
   try {
     const users: string[] = [];
     for (let i = 0; i < PAIRS * 2; i++) users.push((await engine.createUser({ handle: `dmb${Date.now().toString(36)}${i}`, passwordHash: 'x' })).id);

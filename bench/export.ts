@@ -14,17 +14,14 @@
  *
  *   npm run bench -- export [--events 100000] [--baseline-events 2000] [--window 2000] [--videos 100]
  */
+import { benchEngine, inWindow } from './helpers/engine.ts';
 import { parseArgs } from 'node:util';
-import { Engine } from '../src/actors/engine.ts';
-import { FanoutSink } from '../src/actors/events.ts';
 import { loadConfig } from '../src/config.ts';
 import { systemClock } from '../src/domain/clock.ts';
 import { TsidGenerator } from '../src/domain/ids.ts';
 import { ClickHouseSink } from '../src/export/clickhouse-sink.ts';
 import { Exporter } from '../src/export/exporter.ts';
-import { engineLimits } from '../src/main.ts';
 import { INTERACTION_SCHEMA_VERSION } from '../src/protocol/interactions.ts';
-import { LocalInvalidationBus } from '../src/storage/cache/invalidation.ts';
 import { BehaviourLog } from '../src/storage/clickhouse/behaviour-log.ts';
 import { RedisStore } from '../src/storage/redis/redis-store.ts';
 import { startClickHouse } from '../test/helpers/clickhouse.ts';
@@ -43,15 +40,6 @@ const EVENTS = Number(argv.events);
 const BASELINE_EVENTS = Number(argv['baseline-events']);
 const WINDOW = Number(argv.window);
 const VIDEOS = Number(argv.videos);
-
-/** Runs `op` for i in [0, n) with `window` calls outstanding. */
-async function drive(n: number, window: number, op: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < n) await op(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(window, n) }, worker));
-}
 
 async function until(predicate: () => Promise<boolean>, what: string, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
@@ -75,15 +63,7 @@ async function main(): Promise<number> {
   });
   const ours = await BehaviourLog.open({ url: clickhouse.url, database: 'bench_ours' });
   const naive = await BehaviourLog.open({ url: clickhouse.url, database: 'bench_naive' });
-  const engine = new Engine({
-    store,
-    sink: new FanoutSink(),
-    clock: systemClock,
-    ids,
-    invalidation: new LocalInvalidationBus(),
-    onError: (err) => console.error(err),
-    limits: engineLimits(config),
-  });
+  const engine = benchEngine(store, config, ids);
   const log = { warn: (o: object, m: string) => console.error(m, o), info: () => {} };
   try {
     const owner = await engine.createUser({ handle: `bench${Date.now()}`, passwordHash: 'x' });
@@ -105,7 +85,7 @@ async function main(): Promise<number> {
     });
     const start = performance.now();
     exporter.start();
-    await drive(EVENTS, WINDOW, view);
+    await inWindow(EVENTS, WINDOW, view);
     const acked = performance.now();
     await until(async () => (await store.interactions.lag()).total === 0, 'the exporter to drain', 600_000);
     const seconds = (performance.now() - start) / 1000;
@@ -119,7 +99,7 @@ async function main(): Promise<number> {
 
     // ---- baseline: each acknowledged write, then its own INSERT
     const baseStart = performance.now();
-    await drive(BASELINE_EVENTS, Math.min(WINDOW, 64), async (i) => {
+    await inWindow(BASELINE_EVENTS, Math.min(WINDOW, 64), async (i) => {
       await view(EVENTS + i);
       await naive.insert([{ v: INTERACTION_SCHEMA_VERSION, id: ids.next(), type: 'view', at: Date.now(), sessionId: `b${i}`, videoId: videos[i % VIDEOS]! }]);
     });

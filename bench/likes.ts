@@ -13,18 +13,14 @@
  *
  *   npm run bench -- likes [--ops 200000] [--window 8000] [--runs 3]
  */
+import { benchEngine } from './helpers/engine.ts';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { Engine } from '../src/actors/engine.ts';
-import { FanoutSink } from '../src/actors/events.ts';
-import { loadConfig, type Config } from '../src/config.ts';
-import { systemClock } from '../src/domain/clock.ts';
+import { loadConfig } from '../src/config.ts';
 import { TsidGenerator } from '../src/domain/ids.ts';
-import { engineLimits } from '../src/main.ts';
-import { LocalInvalidationBus } from '../src/storage/cache/invalidation.ts';
 import { guardStore } from '../src/storage/guard.ts';
 import { RedisStore } from '../src/storage/redis/redis-store.ts';
-import type { Store } from '../src/storage/store.ts';
 import { dropPrefix, randomPrefix, REDIS_URL } from '../test/helpers/redis.ts';
 import { cpuSeconds, describe, fmt, summarize } from './helpers/stats.ts';
 import { report } from './report.ts';
@@ -85,18 +81,6 @@ async function redisCpu(admin: Redis): Promise<number> {
   return field('used_cpu_user') + field('used_cpu_sys');
 }
 
-function buildEngine(store: Store, config: Config, ids: TsidGenerator): Engine {
-  return new Engine({
-    store,
-    sink: new FanoutSink(),
-    clock: systemClock,
-    ids,
-    invalidation: new LocalInvalidationBus(),
-    onError: (err) => console.error(err),
-    limits: engineLimits(config),
-  });
-}
-
 /** Deterministic op mix: (user, video, like?) for op i. */
 function opOf(i: number, users: string[], videos: string[]): { user: string; video: string; like: boolean } {
   const h = Math.imul(i ^ 0x9e3779b9, 0x85ebca6b) >>> 0;
@@ -110,8 +94,8 @@ async function main(): Promise<void> {
   const redisStore = await RedisStore.connect({ url: REDIS_URL, prefix, limits: { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS }, timeoutMs: 5000 });
   const ids = new TsidGenerator({ nodeId: 7 });
   try {
-    const bare = buildEngine(redisStore, config, ids);
-    const guarded = buildEngine(guardStore(redisStore, { timeoutMs: 5000 }).store, config, ids);
+    const bare = benchEngine(redisStore, config, ids);
+    const guarded = benchEngine(guardStore(redisStore, { timeoutMs: 5000 }).store, config, ids);
     const owner = await bare.createUser({ handle: `bench${Date.now()}`, passwordHash: 'x' });
     const users = Array.from({ length: USERS }, () => ids.next());
     const videos: string[] = [];

@@ -9,18 +9,15 @@
  *
  *   npm run bench -- tracing [--ops 40000] [--window 4000] [--seconds 3] [--runs 2]
  */
+import { benchEngine, inWindow } from './helpers/engine.ts';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { Engine } from '../src/actors/engine.ts';
-import { FanoutSink } from '../src/actors/events.ts';
 import { HttpClient } from '../src/client/http-client.ts';
 import { loadConfig } from '../src/config.ts';
-import { systemClock } from '../src/domain/clock.ts';
 import { TsidGenerator } from '../src/domain/ids.ts';
-import { engineLimits } from '../src/main.ts';
-import { LocalInvalidationBus } from '../src/storage/cache/invalidation.ts';
 import { guardStore } from '../src/storage/guard.ts';
 import { RedisStore } from '../src/storage/redis/redis-store.ts';
 import { createOtelTracing } from '../src/telemetry/otel.ts';
@@ -61,23 +58,6 @@ async function startSink(): Promise<{ url: string; bytes: () => number; close: (
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, bytes: () => bytes, close: () => server.close() };
 }
 
-async function drive(op: (i: number) => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  let next = 0;
-  await new Promise<void>((resolve, reject) => {
-    let done = 0;
-    const launch = () => {
-      const i = next++;
-      op(i).then(() => {
-        if (++done === OPS) resolve();
-        else if (next < OPS) launch();
-      }, reject);
-    };
-    for (let k = 0; k < Math.min(WINDOW, OPS); k++) launch();
-  });
-  return OPS / ((performance.now() - start) / 1000);
-}
-
 async function likes(sinkUrl: string): Promise<Map<string, number[]>> {
   const config = loadConfig({ LOG_LEVEL: 'silent' });
   const prefix = randomPrefix('bench-tracing');
@@ -90,16 +70,7 @@ async function likes(sinkUrl: string): Promise<Map<string, number[]>> {
       const tracing =
         v.ratio === undefined ? noopTracing : createOtelTracing({ serviceName: 'bench', serviceVersion: '0', defaultRatio: v.ratio, rules: [], exporterUrl: sinkUrl });
       const store = await RedisStore.connect({ url: REDIS_URL, prefix, limits: { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS }, timeoutMs: 5000, tracing });
-      const engine = new Engine({
-        store: guardStore(store, { timeoutMs: 5000 }).store,
-        sink: new FanoutSink(),
-        clock: systemClock,
-        ids,
-        invalidation: new LocalInvalidationBus(),
-        onError: (err) => console.error(err),
-        limits: engineLimits(config),
-        tracing,
-      });
+      const engine = benchEngine(guardStore(store, { timeoutMs: 5000 }).store, config, ids, { tracing });
       built.push({ name: v.name, tracing, engine, store });
     }
     const first = built[0]!.engine;
@@ -118,10 +89,10 @@ async function likes(sinkUrl: string): Promise<Map<string, number[]>> {
       const span = tracing.start('video:like', { kind: 'server', parent: 'root' });
       return tracing.run(span.context, call).finally(() => span.end());
     };
-    for (const b of built) await drive(opFor(b)); // warm-up
+    for (const b of built) await inWindow(OPS, WINDOW, opFor(b)); // warm-up
     for (let r = 0; r < RUNS; r++) {
       // interleaved, so load from other work on the machine hits every variant alike
-      for (const b of built) results.get(b.name)!.push(await drive(opFor(b)));
+      for (const b of built) results.get(b.name)!.push(await inWindow(OPS, WINDOW, opFor(b)));
     }
   } finally {
     for (const b of built) {
