@@ -76,25 +76,17 @@ export interface RecognitionBatch {
  * The stages are public so the benchmark can time the bare model runs on the same tensors.
  */
 export class OcrEngine {
-  readonly detector: ort.InferenceSession;
-  readonly recogniser: ort.InferenceSession;
-  readonly device: TaggerDevice;
-  readonly settings: OcrSettings;
   /** CTC classes: index 0 is the blank, then the dictionary, then a space. */
   readonly #charset: string[];
 
   private constructor(
-    detector: ort.InferenceSession,
-    recogniser: ort.InferenceSession,
+    readonly detector: ort.InferenceSession,
+    readonly recogniser: ort.InferenceSession,
     charset: string[],
-    device: TaggerDevice,
-    settings: OcrSettings,
+    readonly device: TaggerDevice,
+    readonly settings: OcrSettings,
   ) {
-    this.detector = detector;
-    this.recogniser = recogniser;
     this.#charset = charset;
-    this.device = device;
-    this.settings = settings;
   }
 
   static async load(

@@ -50,15 +50,11 @@ export interface SpeechReport extends SpeechSummary {
 
 /** Silero VAD v4 over 16 kHz mono PCM; its LSTM state (h, c) is carried from window to window. */
 export class SpeechDetector {
-  readonly session: ort.InferenceSession;
-  readonly device: TaggerDevice;
-  readonly settings: VadSettings;
-
-  private constructor(session: ort.InferenceSession, device: TaggerDevice, settings: VadSettings) {
-    this.session = session;
-    this.device = device;
-    this.settings = settings;
-  }
+  private constructor(
+    readonly session: ort.InferenceSession,
+    readonly device: TaggerDevice,
+    readonly settings: VadSettings,
+  ) {}
 
   static async load(
     sessions: SessionCache,
