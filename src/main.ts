@@ -222,6 +222,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     invalidation,
     tracing,
     onError: (err, context) => log.error({ err }, context),
+    onWarning: (message, fields) => log.warn(fields, message),
     limits: engineLimits(config),
     ...(analytics ? { analytics } : {}),
     social: socialLimits(config),
@@ -418,7 +419,7 @@ export function engineLimits(config: Config): EngineLimits {
       maxBatch: config.actorMaxBatch,
       mailboxLimit: config.actorMailboxLimit,
     },
-    feed: { pushMaxFollowers: config.fanoutPushMaxFollowers, inboxMax: config.feedInboxMax, fanoutBatch: config.fanoutBatch, maxQueued: config.fanoutQueueMax },
+    feed: { pushMaxFollowers: config.fanoutPushMaxFollowers, inboxMax: config.feedInboxMax, fanoutBatch: config.fanoutBatch, maxQueued: config.fanoutQueueMax, leaseMs: config.fanoutLeaseMs, pollMs: config.fanoutPollMs },
     recommendations: {
       limits: {
         interestsMax: config.forYouInterestsMax,

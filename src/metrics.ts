@@ -78,6 +78,16 @@ export interface ExportMetrics {
   rows: Counter<'sink'>;
 }
 
+/** The durable fan-out queue (actors/feed.ts), sampled by every process on each poll. */
+export interface FanoutMetrics {
+  /** Entries waiting or in progress, all processes together (the queue is shared). */
+  waiting: Gauge;
+  /** Age of the oldest entry (0 when none waits). */
+  oldestAgeSeconds: Gauge;
+  /** Fan-outs this process took over from a holder whose lease lapsed or who gave it back. */
+  resumed: Counter;
+}
+
 export interface Metrics {
   registry: Registry;
   export: ExportMetrics;
@@ -93,6 +103,7 @@ export interface Metrics {
   liveEvents: Counter<'event'>;
   liveSockets: Gauge;
   media: MediaMetrics;
+  fanout: FanoutMetrics;
   /** Adds a gauge computed at scrape time. */
   gauge(name: string, help: string, labelNames: string[], collect: (set: (labels: Record<string, string>, v: number) => void) => void): void;
 }
@@ -149,6 +160,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean; exemplars?: bool
     exemplars,
     media: createMediaMetrics(registers),
     export: createExportMetrics(registers),
+    fanout: {
+      waiting: new Gauge({ name: 'tremolo_fanout_queue_entries', help: 'Posts whose fan-out waits or runs in the durable queue (all processes)', registers }),
+      oldestAgeSeconds: new Gauge({ name: 'tremolo_fanout_oldest_age_seconds', help: 'Age of the oldest post whose fan-out is not done (0 when none)', registers }),
+      resumed: new Counter({ name: 'tremolo_fanout_resumed_total', help: 'Fan-outs this process took over from another holder, from the page it reached', registers }),
+    },
     httpDuration: new Histogram({
       name: 'tremolo_http_request_duration_seconds',
       help: 'HTTP request duration by route and status',

@@ -93,6 +93,8 @@ export interface EngineDeps {
   metrics?: Metrics;
   invalidation: InvalidationBus;
   onError: (err: unknown, context: string) => void;
+  /** A warning for operators (the fan-out queue near its bound). Default: none. */
+  onWarning?: (message: string, fields: Record<string, unknown>) => void;
   /** Spans of actor turns (telemetry/tracing.ts). Default: off. */
   tracing?: Tracing;
   /** Reads tag searches; one per process (its Chinese dictionary loads on first use). Default: a new one. */
@@ -233,13 +235,18 @@ export class Engine {
     this.feed = new FeedService({
       store,
       sink,
+      clock,
       options: limits.feed,
+      ...(metrics ? { metrics: metrics.fanout } : {}),
+      ...(deps.onWarning ? { onWarning: deps.onWarning } : {}),
       followerCount: async (id) => (await this.reads.profile(id)).value?.followers ?? 0,
       existing: async (videoIds) => (await this.reads.videos(videoIds)).map((r) => r.value !== null),
       onError: deps.onError,
       // one message per fan-out batch tells every process to drop these readers' kept pages
       onInboxesChanged: (userIds) => this.invalidations.changed({ kind: 'inboxes', userIds }),
     });
+    // fan-out queued by other processes, or left by a dead one, is taken from the start
+    this.feed.start();
     this.recommendations = new Recommendations({
       store,
       clock,
@@ -351,7 +358,7 @@ export class Engine {
     );
     const owner = await this.profile(ownerId);
     const mentions = await this.social.mentions(ownerId, description);
-    const fanout = this.feed.reserve();
+    await this.feed.admit(); // a full fan-out queue refuses the post before anything is written
     const record: VideoRecord = {
       id: this.deps.ids.next(),
       ownerId: owner.value.id,
@@ -361,18 +368,19 @@ export class Engine {
       media: input.media ?? {},
       ...(mentions.length ? { mentions } : {}),
     };
-    let state: VideoState;
+    const state: VideoState = await this.deps.store.videos.create(record);
     try {
-      state = await this.deps.store.videos.create(record);
-      this.reads.keepVideo(state);
-      this.invalidations.changed({ kind: 'user', userId: ownerId });
-      await this.hotScores.created(record, state.counters);
-      await this.recommendations.published(record.id);
+      // the video and the queue live in different slots: queued right after the write, and
+      // a post whose fan-out cannot be queued is refused (taken back), never left unfanned
+      await this.feed.publish(record);
     } catch (err) {
-      fanout.release();
+      await this.deps.store.videos.delete(record.id).catch((e: unknown) => this.deps.onError(e, `taking back video ${record.id} whose fan-out was refused`));
       throw err;
     }
-    fanout.publish(record);
+    this.reads.keepVideo(state);
+    this.invalidations.changed({ kind: 'user', userId: ownerId });
+    await this.hotScores.created(record, state.counters);
+    await this.recommendations.published(record.id);
     this.social.notifyMentions(ownerId, mentions, { videoId: record.id, text: description });
     return { ...state.video, counters: state.counters };
   }
@@ -857,10 +865,11 @@ export class Engine {
     );
   }
 
-  /** Flushes pending background work (fan-out, hot scores) and stops the actors. */
+  /** Stops claiming fan-out (what is left waits in storage), flushes hot scores and stops the actors. */
   async shutdown(timeoutMs: number): Promise<void> {
     await this.actors.drainAll(timeoutMs);
-    await this.feed.idle();
+    // the page in flight finishes; the rest of its fan-out is given back to the queue
+    await this.feed.stop();
     await this.hotScores.close();
     await this.invalidations.close();
   }

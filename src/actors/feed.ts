@@ -2,20 +2,31 @@
  * Feeds: hybrid fan-out on write, merge on read.
  *
  * - Publishing: an author with at most `pushMaxFollowers` followers has the new video
- *   pushed into every follower's inbox, FANOUT_BATCH inboxes per storage call, on a
- *   background queue (never on the request path). Every follower also gets `feed:new`.
+ *   pushed into every follower's inbox, FANOUT_BATCH inboxes per storage call. The work goes
+ *   through the durable fan-out queue in storage (storage/fanout.ts), never the request path:
+ *   any process claims an entry, pushes page after page of followers, and saves after each
+ *   page the follower cursor reached (which renews its lease). A process that dies mid
+ *   fan-out leaves the entry with its cursor; once the lease lapses another process takes it
+ *   over and goes on from that page. Inbox writes are idempotent (an inbox is a set keyed by
+ *   video id), so a page pushed twice leaves one entry. Every follower also gets `feed:new`,
+ *   after its page's inbox write (a page redone after a takeover may send it again).
  * - Reading: the inbox merged with the outboxes of followed authors above the threshold
  *   (pulled at read time), newest first by TSID. The cursor is the last video id shown,
  *   so a page boundary never moves: no gaps and no duplicates across pages, whichever
  *   way a post arrived (a post present both ways is shown once).
  * - Unfollowed authors and deleted videos are filtered at read time.
- * - The queue is bounded (`maxQueued`): a post takes its place before it is written, so a
- *   full queue refuses the post (E_BUSY, retry shortly) rather than dropping its fan-out.
+ * - The queue is bounded (`maxQueued`, all processes together): a full queue refuses the
+ *   post (E_BUSY, retry shortly) rather than dropping its fan-out; `admit()` checks before
+ *   the video is written, and the enqueue checks again atomically.
  */
+import { randomUUID } from 'node:crypto';
+import type { Clock, TimerHandle } from '../domain/clock.ts';
 import { pushesToInboxes } from '../domain/feed-policy.ts';
+import type { FanoutMetrics } from '../metrics.ts';
 import { TremoloError } from '../protocol/errors.ts';
 import type { Page, PageRequest, VideoRecord } from '../protocol/model.ts';
 import { decodeCursor, encodeCursor } from '../storage/cursor.ts';
+import type { FanoutClaim, FanoutLag } from '../storage/fanout.ts';
 import type { Store } from '../storage/store.ts';
 import type { EventSink } from './events.ts';
 
@@ -23,93 +34,189 @@ export interface FeedOptions {
   pushMaxFollowers: number;
   inboxMax: number;
   fanoutBatch: number;
-  /** Posts whose fan-out may wait at once; above it new posts are refused with E_BUSY. */
+  /** Posts whose fan-out may wait at once (all processes); above it new posts are refused with E_BUSY. */
   maxQueued: number;
+  /** A holder silent this long (no page reported) loses its fan-out to another process. Default 30 s. */
+  leaseMs?: number;
+  /** How often to look for work queued by others or left by a dead process. Default 1 s. */
+  pollMs?: number;
 }
 
-/** A place in the fan-out queue; exactly one of its methods takes effect. */
-export interface FanoutTicket {
-  /** The video was written: queue its fan-out. */
-  publish(video: VideoRecord): void;
-  /** The write failed: give the place back. */
-  release(): void;
-}
+export const DEFAULT_FANOUT_LEASE_MS = 30_000;
+export const DEFAULT_FANOUT_POLL_MS = 1000;
+/** Share of `maxQueued` from which a warning is logged (at most once per poll). */
+const NEAR_BOUND = 0.8;
 
 export interface FeedDeps {
   store: Store;
   sink: EventSink;
+  clock: Clock;
   options: FeedOptions;
   /** Follower count through the profile cache (a feed read asks for every followed author). */
   followerCount: (userId: string) => Promise<number>;
   /** Which of these videos still exist (through the video cache). */
   existing: (videoIds: string[]) => Promise<boolean[]>;
   onError: (err: unknown, context: string) => void;
+  /** A warning for operators (the queue near its bound). */
+  onWarning?: (message: string, fields: Record<string, unknown>) => void;
   /** Told after posts were pushed into these users' inboxes (their cached feed pages are stale). */
   onInboxesChanged?: (userIds: string[]) => void;
+  metrics?: FanoutMetrics;
+  /** This process's name in the queue's consumer group. Default: a fresh random one. */
+  consumer?: string;
 }
 
 export class FeedService {
-  private queue: Promise<void> = Promise.resolve();
-  /** Fan-outs queued or running. */
-  private pending = 0;
-  /** Places taken by posts still being written. */
-  private reserved = 0;
+  readonly consumer: string;
+  private timer: TimerHandle | undefined;
+  /** The drain loop in progress, if any (one at a time per process). */
+  private draining: Promise<void> | undefined;
+  /** Work arrived while draining: go round once more. */
+  private again = false;
+  private stopping = false;
+  private lastWarnAt = -Infinity;
 
-  constructor(private readonly deps: FeedDeps) {}
-
-  /** Takes a place for a post about to be written; E_BUSY when the queue is full. */
-  reserve(): FanoutTicket {
-    if (this.pending + this.reserved >= this.deps.options.maxQueued) {
-      throw new TremoloError('E_BUSY', 'Too many new posts are waiting to reach followers; retry shortly', { retryAfter: 1 });
-    }
-    this.reserved++;
-    let used = false;
-    const take = (): boolean => {
-      if (used) return false;
-      used = true;
-      this.reserved--;
-      return true;
-    };
-    return {
-      publish: (video) => {
-        if (take()) this.enqueue(video);
-      },
-      release: () => void take(),
-    };
+  constructor(private readonly deps: FeedDeps) {
+    this.consumer = deps.consumer ?? `c-${randomUUID()}`;
   }
 
-  /** Fan-outs waiting or running, and places reserved (metrics, tests). */
-  get depth(): number {
-    return this.pending + this.reserved;
+  private get leaseMs(): number {
+    return this.deps.options.leaseMs ?? DEFAULT_FANOUT_LEASE_MS;
   }
 
-  /** Resolves when every queued fan-out has finished (tests, graceful shutdown). */
+  /** Starts polling the queue (work of other processes, and of dead ones once their lease lapses). */
+  start(): void {
+    if (this.timer || this.stopping) return;
+    this.timer = this.deps.clock.setInterval(() => void this.poll(), this.deps.options.pollMs ?? DEFAULT_FANOUT_POLL_MS);
+    this.timer.unref?.();
+    this.kick();
+  }
+
+  /**
+   * Stops claiming. The page in flight finishes; its fan-out is given back with the cursor
+   * reached, so any process (this one after a restart included) goes on from there at once.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) this.deps.clock.clearInterval(this.timer);
+    this.timer = undefined;
+    await this.draining;
+  }
+
+  /** E_BUSY when the queue is full: checked before a post is written, so a refused post leaves nothing. */
+  async admit(): Promise<void> {
+    const lag = await this.deps.store.fanout.lag();
+    if (lag.waiting >= this.deps.options.maxQueued) throw busy();
+  }
+
+  /**
+   * Queues the fan-out of a written video (E_BUSY when the queue filled up meanwhile, or a
+   * storage error: the caller refuses the post) and starts it here at once.
+   */
+  async publish(video: VideoRecord): Promise<void> {
+    const { waiting } = await this.deps.store.fanout.enqueue({ videoId: video.id, authorId: video.ownerId, at: this.deps.clock.now() }, this.deps.options.maxQueued);
+    this.warnIfNear(waiting);
+    this.kick();
+  }
+
+  /** Entries waiting or running in the queue (all processes), and the oldest one's age. */
+  lag(): Promise<FanoutLag> {
+    return this.deps.store.fanout.lag();
+  }
+
+  /**
+   * Resolves when the queue is empty (tests, benchmarks): drains what this process can take
+   * and waits for what other processes hold.
+   */
   async idle(): Promise<void> {
-    while (this.pending > 0) await this.queue;
+    for (;;) {
+      await this.drain();
+      if ((await this.deps.store.fanout.lag()).waiting === 0 || this.stopping) return;
+      // held by another process: it reports page by page, or its lease lapses and we take it
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
-  private enqueue(video: VideoRecord): void {
-    this.pending++;
-    this.queue = this.queue
-      .then(() => this.fanOut(video))
-      .catch((err: unknown) => this.deps.onError(err, `fan-out of video ${video.id}`))
-      .finally(() => this.pending--);
+  private async poll(): Promise<void> {
+    try {
+      const lag = await this.deps.store.fanout.lag();
+      const m = this.deps.metrics;
+      if (m) {
+        m.waiting.set(lag.waiting);
+        m.oldestAgeSeconds.set(lag.oldestAt === null ? 0 : Math.max(0, (this.deps.clock.now() - lag.oldestAt) / 1000));
+      }
+      this.warnIfNear(lag.waiting, lag);
+      if (lag.waiting > 0) this.kick();
+    } catch (err) {
+      this.deps.onError(err, 'fan-out queue: reading its lag');
+    }
   }
 
-  private async fanOut(video: VideoRecord): Promise<void> {
-    const { store, sink, options } = this.deps;
-    const push = pushesToInboxes(await store.users.followerCount(video.ownerId), options.pushMaxFollowers);
-    const entry = { videoId: video.id, authorId: video.ownerId };
-    let cursor: string | undefined;
+  private warnIfNear(waiting: number, lag?: FanoutLag): void {
+    const max = this.deps.options.maxQueued;
+    const now = this.deps.clock.now();
+    if (waiting < max * NEAR_BOUND || now - this.lastWarnAt < (this.deps.options.pollMs ?? DEFAULT_FANOUT_POLL_MS)) return;
+    this.lastWarnAt = now;
+    this.deps.onWarning?.('fan-out queue near its bound (FANOUT_QUEUE_MAX): new posts will be refused with E_BUSY when it is full', {
+      waiting,
+      max,
+      ...(lag?.oldestAt != null ? { oldestAgeMs: now - lag.oldestAt } : {}),
+    });
+  }
+
+  /** Starts a drain unless one runs (then it goes round once more). */
+  private kick(): void {
+    void this.drain();
+  }
+
+  private drain(): Promise<void> {
+    if (this.draining) {
+      this.again = true;
+      return this.draining;
+    }
+    const run = async (): Promise<void> => {
+      try {
+        do {
+          this.again = false;
+          while (!this.stopping) {
+            const [claim] = await this.deps.store.fanout.claim(this.consumer, { limit: 1, leaseMs: this.leaseMs, now: this.deps.clock.now() });
+            if (!claim) break;
+            await this.fanOut(claim).catch((err: unknown) => this.deps.onError(err, `fan-out of video ${claim.task.videoId} (left for a retry after FANOUT_LEASE)`));
+          }
+        } while (this.again && !this.stopping);
+      } catch (err) {
+        this.deps.onError(err, 'fan-out queue: claiming');
+      } finally {
+        this.draining = undefined;
+      }
+    };
+    this.draining = run();
+    return this.draining;
+  }
+
+  private async fanOut(claim: FanoutClaim): Promise<void> {
+    const { store, sink, options, clock } = this.deps;
+    const { videoId, authorId } = claim.task;
+    if (claim.resumed) this.deps.metrics?.resumed.inc();
+    const push = pushesToInboxes(await store.users.followerCount(authorId), options.pushMaxFollowers);
+    const entry = { videoId, authorId };
+    let cursor = claim.cursor;
     do {
-      const page = await store.users.followers(video.ownerId, { cursor, limit: options.fanoutBatch });
+      if (this.stopping) {
+        await store.fanout.release(claim.id, this.consumer, { leaseMs: this.leaseMs, now: clock.now() });
+        return;
+      }
+      const page = await store.users.followers(authorId, { cursor, limit: options.fanoutBatch });
       if (page.items.length) {
         if (push) await store.feeds.pushToInboxes(page.items, entry, options.inboxMax);
         this.deps.onInboxesChanged?.(page.items);
-        sink.publish({ type: 'feed:new', userIds: page.items, videoId: video.id, authorId: video.ownerId });
+        sink.publish({ type: 'feed:new', userIds: page.items, videoId, authorId });
       }
       cursor = page.nextCursor;
+      // the page is in the inboxes: record it, so a takeover goes on from the next one
+      if (cursor && !(await store.fanout.progress(claim.id, this.consumer, cursor, { now: clock.now() }))) return; // taken over
     } while (cursor);
+    await store.fanout.complete(claim.id);
   }
 
   /** The following feed of `userId`: video ids, newest first. */
@@ -157,4 +264,8 @@ export class FeedService {
     const items = out.slice(0, page.limit);
     return out.length > page.limit ? { items, nextCursor: encodeCursor(items[items.length - 1]!) } : { items };
   }
+}
+
+function busy(): TremoloError {
+  return new TremoloError('E_BUSY', 'Too many new posts are waiting to reach followers; retry shortly', { retryAfter: 1 });
 }

@@ -57,6 +57,7 @@ export function guardStore(store: Store, opts: GuardOptions): { store: Store; br
     users: wrap(store.users),
     videos: wrap(store.videos),
     feeds: wrap(store.feeds),
+    fanout: wrap(store.fanout),
     recommendations: wrap(store.recommendations),
     jobs: wrap(store.jobs),
     uploads: wrap(store.uploads),

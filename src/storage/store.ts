@@ -20,6 +20,7 @@ import type {
 } from '../protocol/model.ts';
 import type { ConversationKind, DirectMessage, DmEvent, DmPolicy, MemberState } from '../protocol/dm.ts';
 import type { InteractionLimits, InteractionLog } from './interactions.ts';
+import type { FanoutQueue } from './fanout.ts';
 import type { JobStore } from './jobs.ts';
 import type { BlockStore, ModerationStore, NotificationStore } from './social.ts';
 import type { UploadStore } from './uploads.ts';
@@ -444,6 +445,8 @@ export interface StoreAggregates {
   readonly users: UserStore;
   readonly videos: VideoStore;
   readonly feeds: FeedStore;
+  /** The durable fan-out queue (fanout.ts): new posts whose followers' inboxes still need them. */
+  readonly fanout: FanoutQueue;
   readonly recommendations: RecommendationStore;
   readonly jobs: JobStore;
   readonly uploads: UploadStore;

@@ -522,6 +522,66 @@ export function storeContract(
       });
     });
 
+    describe('fan-out queue', () => {
+      const LEASE = 60_000;
+      const task = async (at = Date.now()) => {
+        const author = await user();
+        return { videoId: (await video(author.id)).id, authorId: author.id, at };
+      };
+
+      it('claims each new entry once, keeps a held entry from others, hands a lapsed or given-back one over with its cursor, and completes', async () => {
+        const q = store.fanout;
+        const t1 = await task(1_700_000_000_000);
+        const t2 = await task(1_700_000_000_500);
+        const e1 = await q.enqueue(t1, 100);
+        const e2 = await q.enqueue(t2, 100);
+        assert.notEqual(e1.id, e2.id);
+        assert.equal(e2.waiting, 2);
+        assert.deepEqual(await q.lag(), { waiting: 2, oldestAt: t1.at });
+
+        const [a] = await q.claim('a', { limit: 1, leaseMs: LEASE, now: Date.now() });
+        assert.deepEqual(a, { id: e1.id, task: t1, resumed: false });
+        assert.deepEqual(await q.claim('b', { limit: 5, leaseMs: LEASE, now: Date.now() }), [{ id: e2.id, task: t2, resumed: false }], 'the held entry is not offered');
+        assert.deepEqual(await q.claim('c', { limit: 5, leaseMs: LEASE, now: Date.now() }), [], 'nothing new, nothing lapsed');
+
+        assert.equal(await q.progress(e1.id, 'a', 'page-2', { now: Date.now() }), true);
+        assert.equal(await q.progress(e1.id, 'b', 'page-9', { now: Date.now() }), false, 'only the holder records progress');
+        // a lease of 0: every held entry counts as lapsed
+        const taken = await q.claim('b', { limit: 1, leaseMs: 0, now: Date.now() });
+        assert.deepEqual(taken, [{ id: e1.id, task: t1, cursor: 'page-2', resumed: true }], 'taken over from the page reached');
+        assert.equal(await q.progress(e1.id, 'a', 'page-3', { now: Date.now() }), false, 'the old holder lost it');
+        assert.equal(await q.progress(e1.id, 'b', 'page-3', { now: Date.now() }), true);
+
+        assert.equal(await q.release(e2.id, 'a', { leaseMs: LEASE, now: Date.now() }), false, 'only the holder gives back');
+        assert.equal(await q.release(e2.id, 'b', { leaseMs: LEASE, now: Date.now() }), true);
+        assert.deepEqual(await q.claim('c', { limit: 5, leaseMs: LEASE, now: Date.now() }), [{ id: e2.id, task: t2, resumed: true }], 'given back: claimable at once');
+
+        await q.complete(e1.id);
+        await q.complete(e2.id);
+        await q.complete(e2.id); // idempotent
+        assert.equal(await q.progress(e1.id, 'b', 'page-4', { now: Date.now() }), false, 'done: nobody holds it');
+        assert.deepEqual(await q.claim('d', { limit: 5, leaseMs: 0, now: Date.now() }), []);
+        assert.deepEqual(await q.lag(), { waiting: 0, oldestAt: null });
+      });
+
+      it('is bounded: with `max` entries waiting (held ones included) an enqueue fails with E_BUSY and queues nothing', async () => {
+        const q = store.fanout;
+        const first = await q.enqueue(await task(), 2);
+        await q.claim('a', { limit: 1, leaseMs: LEASE, now: Date.now() });
+        const second = await q.enqueue(await task(), 2);
+        await assert.rejects(
+          q.enqueue(await task(), 2),
+          (e: unknown) => e instanceof TremoloError && e.code === 'E_BUSY' && e.retryAfter === 1,
+        );
+        assert.equal((await q.lag()).waiting, 2);
+        await q.complete(first.id);
+        const third = await q.enqueue(await task(), 2);
+        assert.equal(third.waiting, 2);
+        for (const e of [second, third]) await q.complete(e.id);
+        assert.deepEqual(await q.lag(), { waiting: 0, oldestAt: null });
+      });
+    });
+
     // Offsets and positions come from client cursors: whatever they hold, every driver
     // answers the same E_BAD_CURSOR (never a server error) or an empty page.
     recommendationsContract(() => store);

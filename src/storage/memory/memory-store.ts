@@ -15,6 +15,7 @@ import { MemoryFavorites } from './favorites.ts';
 import { MemoryFeeds } from './feeds.ts';
 import { MemoryRecommendations } from './recommendations.ts';
 import { MemoryInteractions } from './interactions.ts';
+import { MemoryFanout } from './fanout.ts';
 import { MemoryJobs } from './jobs.ts';
 import { memoryTables } from './tables.ts';
 import { MemoryUploads } from './uploads.ts';
@@ -32,6 +33,7 @@ export class MemoryStore extends StoreAggregatesBase implements Store {
       users: new MemoryUsers(tables),
       videos: new MemoryVideos(tables, limits),
       feeds: new MemoryFeeds(tables),
+      fanout: new MemoryFanout(),
       recommendations: new MemoryRecommendations(tables),
       jobs: new MemoryJobs(tables),
       uploads: new MemoryUploads(tables),

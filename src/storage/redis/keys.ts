@@ -48,6 +48,9 @@
  * | hot                         | zset   | video id -> hot score                                |
  * | {rec}:fresh                 | zset   | exploration pool: video id -> impressions            |
  * | {rec}:fresh-ids             | zset   | the same ids, score 0 (lex = age, for trimming)      |
+ * | {fanout}:queue              | stream | fan-out entries (v video, a author, at ms), group    |
+ * |                             |        | `fanout`; XDEL when done, so XLEN = waiting          |
+ * | {fanout}:cursors            | hash   | entry id -> follower cursor its fan-out reached      |
  * | {jobs}:job:<id>             | hash   | one job record, field per property                   |
  * | {jobs}:active               | zset   | ids of jobs not in a final stage, score 0            |
  * | up:{uid}                    | hash   | upload id -> bytes reserved of the user's quota      |
@@ -181,6 +184,14 @@ export class RedisKeys {
   /** `normalizedHandle` is already lower-cased. */
   handle(normalizedHandle: string): string {
     return `${this.prefix}h:{${normalizedHandle}}`;
+  }
+
+  // ------------------------------------------------------------ fan-out queue (one slot)
+
+  /** The durable fan-out queue and its cursors, under one hash tag so each script is one slot. */
+  fanout(): { queue: string; cursors: string } {
+    const base = `${this.prefix}{fanout}`;
+    return { queue: `${base}:queue`, cursors: `${base}:cursors` };
   }
 
   // ------------------------------------------------------------ videos

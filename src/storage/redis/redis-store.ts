@@ -25,6 +25,7 @@ import { RedisFavorites } from './favorites.ts';
 import { RedisFeeds } from './feeds.ts';
 import { RedisRecommendations } from './recommendations.ts';
 import { InteractionStreams, RedisInteractions } from './interactions.ts';
+import { RedisFanout } from './fanout.ts';
 import { RedisJobs } from './jobs.ts';
 import { RedisKeys } from './keys.ts';
 import { io, Scripts, type RedisClient } from './scripts.ts';
@@ -77,6 +78,7 @@ export class RedisStore extends StoreAggregatesBase implements Store {
       users: new RedisUsers(ctx),
       videos: new RedisVideos(ctx),
       feeds: new RedisFeeds(ctx),
+      fanout: new RedisFanout(ctx),
       recommendations: new RedisRecommendations(ctx),
       jobs: new RedisJobs(ctx),
       uploads: new RedisUploads(ctx),

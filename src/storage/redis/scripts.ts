@@ -37,6 +37,11 @@ export const SCRIPT_NAMES = [
   'user-list',
   'user-videos',
   'feed-push',
+  'fanout-enqueue',
+  'fanout-claim',
+  'fanout-progress',
+  'fanout-release',
+  'fanout-done',
   'hot-after',
   'rec-signal',
   'rec-seen',
@@ -89,6 +94,7 @@ const FAILURES = {
   [-8]: 'E_BLOCK_LIMIT',
   [-11]: 'E_BAD_CURSOR',
   [-10]: 'E_PIN_TARGET',
+  [-16]: 'E_BUSY',
 } as const satisfies Record<number, ErrorCode>;
 
 export type ScriptFailureCode = (typeof FAILURES)[keyof typeof FAILURES];
@@ -109,6 +115,8 @@ export function scriptFailure(code: number): TremoloError {
   const failure = failureCode(code);
   // the exporter drains the log within seconds once its sink answers again
   if (failure === 'E_EXPORT_BACKLOG') return new TremoloError(failure, undefined, { retryAfter: 5 });
+  // the fan-out queue is full (fanout-enqueue): a page of followers takes milliseconds
+  if (failure === 'E_BUSY') return new TremoloError(failure, 'Too many new posts are waiting to reach followers; retry shortly', { retryAfter: 1 });
   return new TremoloError(failure);
 }
 
