@@ -93,7 +93,7 @@ function describeOutcome(name: string, rate: number, o: Outcome): string {
 async function main(): Promise<void> {
   const secret = randomBytes(32).toString('base64url');
   const prefix = randomPrefix('bench-dm');
-  const env = { STORAGE: 'redis', REDIS_URL, REDIS_PREFIX: prefix, JWT_SECRET: secret, LOG_LEVEL: 'silent' };
+  const env = { STORAGE: 'redis', REDIS_URL, REDIS_PREFIX: prefix, JWT_SECRET: secret, MEDIA_SECRET: randomBytes(32).toString('base64url'), LOG_LEVEL: 'silent' };
   const config = loadConfig(env);
   const store = await RedisStore.connect({ url: REDIS_URL, prefix, limits: { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS, dmLogMax: config.dmLogMax }, timeoutMs: 5000 });
   const engine = benchEngine(store, config, new TsidGenerator({ nodeId: 9 }));
