@@ -145,7 +145,7 @@ async function main(): Promise<void> {
       return clients;
     };
     const stop = async (procs: Child[]) => {
-      for (const p of procs) await p.call('close').catch(() => undefined);
+      for (const p of procs) if (p.process.connected) await p.call('close').catch(() => undefined);
       await Promise.all(procs.map((p) => p.stop()));
     };
 
