@@ -1,111 +1,182 @@
 /**
- * Direct messages through the ConversationActor on the Redis driver (issue 19), engine level.
+ * Direct messages end to end (issue 19): 2,000 signed-in users in 1,000 one-to-one
+ * conversations, each a plain socket.io-client socket, in CLIENTS separate processes
+ * (bench/helpers/dm-clients.ts), against a real tremolo on Redis in its own process, so the
+ * figure is the server's work and not the clients'.
  *
- * 2,000 users in 1,000 one-to-one conversations send messages with WINDOW sends in flight;
- * measures acknowledged messages per second, send -> publish latency (the moment the entry
- * leaves the output gate for delivery; the socket hop is not in this figure), and checks that
- * every acknowledged message was published exactly once. The baseline, in the same run against
- * the same Redis: the naive design, one storage round trip (a one-op conversation-apply, no
- * index update) and one publish per message, with the same number in flight.
+ * Phase 1 (throughput): the users send at a fixed total rate (--rate, the issue's 20,000/s)
+ * for --seconds; value = acknowledged messages / (first send -> last ack). Every
+ * acknowledged message must arrive exactly once at both devices (sender's and recipient's
+ * socket): the run fails otherwise.
+ * Phase 2 (latency): at half the rate phase 1 sustained, send -> deliver (at the recipient's
+ * socket) p50 / p99.
+ * Baseline, same run, same clients and Redis: the naive design (helpers/dm-naive-server.ts),
+ * one storage round trip and one broadcast per message, given the same phase 1.
  *
- * What this bench does not do (yet): clients in separate processes over real sockets.
- *
- *   npm run bench -- dm [--ops 20000] [--window 2000]
+ *   npm run bench -- dm [--rate 20000] [--seconds 5] [--clients 2]
  */
-import { benchEngine } from './helpers/engine.ts';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import type { EngineEvent, EventSink } from '../src/actors/events.ts';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig, tokenSettings } from '../src/config.ts';
 import { TsidGenerator } from '../src/domain/ids.ts';
 import { directConversationId } from '../src/protocol/dm.ts';
 import { RedisStore } from '../src/storage/redis/redis-store.ts';
+import { TokenService } from '../src/transport/auth/tokens.ts';
 import { REDIS_URL, randomPrefix } from '../test/helpers/redis.ts';
+import { startChild, startTremoloChild, type Child } from './helpers/child.ts';
+import { benchEngine } from './helpers/engine.ts';
+import { fmt, percentile } from './helpers/stats.ts';
 import { report } from './report.ts';
 
-const { values: argv } = parseArgs({ options: { ops: { type: 'string', default: '20000' }, window: { type: 'string', default: '2000' } } });
-const OPS = Number(argv.ops);
-const WINDOW = Number(argv.window);
+const { values: argv } = parseArgs({
+  options: { rate: { type: 'string', default: '20000' }, seconds: { type: 'string', default: '5' }, clients: { type: 'string', default: '2' } },
+});
+const RATE = Number(argv.rate);
+const SECONDS = Number(argv.seconds);
+const CLIENTS = Number(argv.clients);
 const PAIRS = 1000;
+const progress = (msg: string) => console.error(`  [${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
-/** Counts published entries by message id, and when each was published. */
-class CountingSink implements EventSink {
-  readonly seen = new Map<string, number>();
-  readonly at = new Map<string, number>();
-  publish(event: EngineEvent): void {
-    if (event.type !== 'dm:events') return;
-    const now = performance.now();
-    for (const e of event.events) {
-      if (e.type !== 'message') continue;
-      this.seen.set(e.message.id, (this.seen.get(e.message.id) ?? 0) + 1);
-      this.at.set(e.message.id, now);
-    }
-  }
+interface Pair {
+  from: string;
+  to: string;
+  conversationId: string;
 }
 
-async function drive(op: (i: number) => Promise<{ id: string; sentAt: number }>): Promise<{ perSec: number; acked: { id: string; sentAt: number }[] }> {
-  const acked: { id: string; sentAt: number }[] = [];
-  const start = performance.now();
-  let next = 0;
-  await new Promise<void>((resolve, reject) => {
-    let done = 0;
-    const launch = () => {
-      const i = next++;
-      op(i).then((r) => {
-        acked.push(r);
-        if (++done === OPS) resolve();
-        else if (next < OPS) launch();
-      }, reject);
-    };
-    for (let k = 0; k < Math.min(WINDOW, OPS); k++) launch();
-  });
-  return { perSec: OPS / ((performance.now() - start) / 1000), acked };
+interface ClientResults {
+  acked: number;
+  failed: number;
+  failCodes: Record<string, number>;
+  missing: number;
+  duplicates: number;
+  latencies: number[];
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+interface Outcome {
+  perSec: number;
+  acked: number;
+  failed: number;
+  failCodes: Record<string, number>;
+  missing: number;
+  duplicates: number;
+  p50: number;
+  p99: number;
+}
+
+/** Each client process sends its share of `rate` over its own pairs; all start together. */
+async function phase(clients: Child[], shares: Pair[][], rate: number, seconds: number, run: string): Promise<Outcome> {
+  const sent = await Promise.all(clients.map((c, i) => c.call<{ ms: number; sent: number }>('send', { pairs: shares[i], rate: rate / clients.length, seconds, run: `${run}${i}` })));
+  const results = await Promise.all(clients.map((c) => c.call<ClientResults>('results')));
+  const ms = Math.max(...sent.map((s) => s.ms));
+  const latencies = results.flatMap((r) => r.latencies);
+  const failCodes: Record<string, number> = {};
+  for (const r of results) for (const [code, n] of Object.entries(r.failCodes)) failCodes[code] = (failCodes[code] ?? 0) + n;
+  const sum = (f: (r: ClientResults) => number) => results.reduce((a, r) => a + f(r), 0);
+  const acked = sum((r) => r.acked);
+  return {
+    perSec: acked / (ms / 1000),
+    acked,
+    failed: sum((r) => r.failed),
+    failCodes,
+    missing: sum((r) => r.missing),
+    duplicates: sum((r) => r.duplicates),
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  };
+}
+
+function describeOutcome(name: string, rate: number, o: Outcome): string {
+  const fails = o.failed ? ` (${Object.entries(o.failCodes).map(([c, n]) => `${c} ${n}`).join(', ')})` : '';
+  return `${name} at ${fmt(rate)}/s offered: ${fmt(o.perSec)} msg/s acknowledged; ${o.failed} failed${fails}; send->deliver p50 ${fmt(o.p50, 1)} ms, p99 ${fmt(o.p99, 1)} ms; ${o.missing} acknowledged not delivered to both devices, ${o.duplicates} duplicates`;
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig({ LOG_LEVEL: 'silent' });
+  const secret = randomBytes(32).toString('base64url');
   const prefix = randomPrefix('bench-dm');
-  const store = await RedisStore.connect({ url: REDIS_URL, prefix, limits: { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS, dmLogMax: 1000 }, timeoutMs: 5000 });
-  const sink = new CountingSink();
-  const ids = new TsidGenerator({ nodeId: 9 });
-  const engine = benchEngine(store, config, ids, { sink });
+  const env = { STORAGE: 'redis', REDIS_URL, REDIS_PREFIX: prefix, JWT_SECRET: secret, MEDIA_SECRET: randomBytes(32).toString('base64url'), LOG_LEVEL: 'silent' };
+  const config = loadConfig(env);
+  const store = await RedisStore.connect({ url: REDIS_URL, prefix, limits: { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS, dmLogMax: config.dmLogMax }, timeoutMs: 5000 });
+  const engine = benchEngine(store, config, new TsidGenerator({ nodeId: 9 }));
+  const tokens = new TokenService(tokenSettings(config));
+  const children: Child[] = [];
   try {
-    const users: string[] = [];
-    for (let i = 0; i < PAIRS * 2; i++) users.push((await engine.createUser({ handle: `dmb${Date.now().toString(36)}${i}`, passwordHash: 'x' })).id);
-    await Promise.all(users.map((u) => store.conversations.setPolicy(u, 'anyone')));
-    const pair = (i: number) => ({ from: users[(i % PAIRS) * 2 + (i & 1)]!, to: users[(i % PAIRS) * 2 + 1 - (i & 1)]! });
-    // the conversations exist before timing starts
-    await Promise.all(Array.from({ length: PAIRS }, (_, i) => engine.dm.send(pair(i).from, { toUserId: pair(i).to, text: 'hi', idempotencyKey: randomUUID() })));
-    sink.seen.clear();
-
-    const actor = await drive(async (i) => {
-      const { from, to } = pair(i);
-      const sentAt = performance.now();
-      const r = await engine.dm.send(from, { conversationId: directConversationId(from, to), text: `m${i}`, idempotencyKey: randomUUID() });
-      return { id: r.message.id, sentAt };
+    // 2,000 users who allow anyone to message them; the 1,000 conversations exist before timing starts
+    progress('creating 2,000 users and 1,000 conversations');
+    const tag = Date.now().toString(36);
+    const users: { userId: string; token: string }[] = [];
+    for (let i = 0; i < PAIRS * 2; i += 100) {
+      const batch = await Promise.all(
+        Array.from({ length: 100 }, async (_, k) => {
+          const u = await engine.createUser({ handle: `dmb${tag}${i + k}`, passwordHash: 'x' });
+          await store.conversations.setPolicy(u.id, 'anyone');
+          return { userId: u.id, token: (await tokens.issue({ id: u.id, handle: u.handle })).token };
+        }),
+      );
+      users.push(...batch);
+    }
+    const pairs: Pair[] = Array.from({ length: PAIRS }, (_, i) => {
+      const from = users[i * 2]!.userId;
+      const to = users[i * 2 + 1]!.userId;
+      return { from, to, conversationId: directConversationId(from, to) };
     });
-    const missing = actor.acked.filter((a) => sink.seen.get(a.id) !== 1).length;
-    const latencies = actor.acked.map((a) => (sink.at.get(a.id) ?? a.sentAt) - a.sentAt).sort((x, y) => x - y);
+    for (let i = 0; i < PAIRS; i += 100) {
+      await Promise.all(pairs.slice(i, i + 100).map((p) => engine.dm.send(p.from, { toUserId: p.to, text: 'hi', idempotencyKey: randomUUID() })));
+    }
+    // each client process holds both users of its pairs, so both devices of a message are in one process
+    const shares: Pair[][] = Array.from({ length: CLIENTS }, (_, c) => pairs.filter((_, i) => i % CLIENTS === c));
+    const usersOf = (share: Pair[]) => share.flatMap((p) => users.filter((u) => u.userId === p.from || u.userId === p.to));
 
-    const naive = await drive(async (i) => {
-      const { from, to } = pair(i);
-      const id = directConversationId(from, to);
-      const sentAt = performance.now();
-      const r = await store.conversations.applyOps(id, [{ type: 'send', idempotencyKey: randomUUID(), message: { senderId: from, createdAt: new Date().toISOString(), text: `n${i}` } }], { now: Date.now() });
-      sink.publish({ type: 'dm:events', conversationId: id, epoch: r.state.epoch, userIds: [from, to], events: r.events });
-      const first = r.results[0];
-      return { id: first?.ok && first.type === 'send' ? first.message.id : '', sentAt };
-    });
+    const limits = {
+      SOCKET_EVENTS_PER_SEC: '100000',
+      USER_EVENTS_PER_SEC: '100000',
+      RATE_IP_PER_MIN: '100000000',
+      RATE_USER_PER_MIN: '100000000',
+      USER_MAX_SOCKETS: '100000',
+      SOCKET_MAX_PER_IP: '100000',
+    };
+    const serve = async (server: Child, name: string): Promise<Child[]> => {
+      children.push(server);
+      const { url } = (await server.ready) as { url: string };
+      const clients = Array.from({ length: CLIENTS }, () => startChild(new URL('./helpers/dm-clients.ts', import.meta.url)));
+      children.push(...clients);
+      await Promise.all(clients.map((c) => c.ready));
+      await Promise.all(clients.map((c, i) => c.call('open', { url, users: usersOf(shares[i]!) })));
+      progress(`${name}: ${users.length} sockets open in ${CLIENTS} client processes`);
+      return clients;
+    };
+    const stop = async (procs: Child[]) => {
+      for (const p of procs) if (p.process.connected) await p.call('close').catch(() => undefined);
+      await Promise.all(procs.map((p) => p.stop()));
+    };
 
-    console.error(`actor: ${actor.perSec.toFixed(0)} msg/s acknowledged; send->publish p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms; ${missing} of ${OPS} acknowledged messages not published exactly once`);
-    console.error(`naive (one round trip + one publish per message): ${naive.perSec.toFixed(0)} msg/s`);
-    if (missing) process.exitCode = 1;
+    const server = startTremoloChild({ ...env, ...limits });
+    const clients = await serve(server, 'tremolo');
+    const warm = await phase(clients, shares, Math.min(RATE, 2000), 1, 'w');
+    progress(describeOutcome('tremolo warm-up', Math.min(RATE, 2000), warm));
+    const actor = await phase(clients, shares, RATE, SECONDS, 'a');
+    progress(describeOutcome('tremolo', RATE, actor));
+    const half = Math.max(1, Math.round(actor.perSec / 2));
+    const latency = await phase(clients, shares, half, SECONDS, 'l');
+    progress(describeOutcome('tremolo (latency)', half, latency));
+    await stop([...clients, server]);
+
+    const naiveServer = startChild(new URL('./helpers/dm-naive-server.ts', import.meta.url), env);
+    const naiveClients = await serve(naiveServer, 'naive');
+    await phase(naiveClients, shares, Math.min(RATE, 2000), 1, 'w');
+    const naive = await phase(naiveClients, shares, RATE, SECONDS, 'n');
+    progress(describeOutcome('naive (one round trip + one broadcast per message)', RATE, naive));
+    await stop([...naiveClients, naiveServer]);
+
+    console.error(
+      `dm: ${fmt(actor.perSec)} msg/s acknowledged (target 20,000); p99 send->deliver ${fmt(latency.p99, 1)} ms at ${fmt(half)}/s (target <= 50 ms); naive ${fmt(naive.perSec)} msg/s`,
+    );
+    if (actor.missing || actor.duplicates || latency.missing || latency.duplicates) {
+      console.error('dm: FAILED: an acknowledged message did not arrive exactly once at every device');
+      process.exitCode = 1;
+    }
     report('dm', 'acknowledged messages/s', actor.perSec, naive.perSec);
   } finally {
+    await Promise.all(children.map((c) => c.stop()));
     await store.close();
     const { Redis } = await import('ioredis');
     const admin = new Redis(REDIS_URL);

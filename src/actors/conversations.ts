@@ -26,7 +26,7 @@ import { decodeOffsetCursor, encodeCursor } from '../storage/cursor.ts';
 import type { ConversationState, DmEventRange, Store } from '../storage/store.ts';
 import { CONVERSATION_ACTOR, type ConversationMsg, type SendResult } from './conversation-actor.ts';
 import type { ContentFilter } from '../domain/moderation.ts';
-import { filterDmText, requireMayMessage } from './dm-permissions.ts';
+import { filterDmText } from './dm-permissions.ts';
 import type { EventSink } from './events.ts';
 import type { ActorSystem } from './runtime.ts';
 
@@ -93,7 +93,7 @@ export class ConversationService {
     if (req.replyTo !== undefined && (!Number.isSafeInteger(req.replyTo) || req.replyTo < 1)) {
       throw new TremoloError('E_VALIDATION', 'replyTo must be a positive integer', { details: { field: 'replyTo' } });
     }
-    const { conversationId, create } = await this.target(senderId, req);
+    const { conversationId, create, mayMessage } = await this.target(senderId, req);
     if (hasVideo && !(await this.deps.videoExists(req.videoId!))) throw new TremoloError('E_VIDEO_NOT_FOUND');
     return this.ask(conversationId, {
       type: 'send',
@@ -103,6 +103,7 @@ export class ConversationService {
       ...(hasVideo ? { videoId: req.videoId! } : {}),
       ...(req.replyTo !== undefined ? { replyTo: req.replyTo } : {}),
       ...(create ? { create } : {}),
+      ...(mayMessage ? { mayMessage } : {}),
     });
   }
 
@@ -248,8 +249,14 @@ export class ConversationService {
     return state;
   }
 
-  /** Where a send goes, checked against the predicate, and how to create it if it is new. */
-  private async target(senderId: string, req: SendRequest): Promise<{ conversationId: string; create?: { kind: 'direct' | 'group'; members: string[] } }> {
+  /**
+   * Where a send goes, how to create it if it is new, and whom the sender must be allowed to
+   * message: the actor checks that predicate once per batch (conversation-actor.ts).
+   */
+  private async target(
+    senderId: string,
+    req: SendRequest,
+  ): Promise<{ conversationId: string; create?: { kind: 'direct' | 'group'; members: string[] }; mayMessage?: string[] }> {
     const given = [req.conversationId, req.toUserId, req.memberIds].filter((x) => x !== undefined).length;
     if (given !== 1) throw new TremoloError('E_VALIDATION', 'Give exactly one of conversationId, toUserId and memberIds', { details: { field: 'conversationId' } });
     if (req.conversationId !== undefined) {
@@ -258,16 +265,14 @@ export class ConversationService {
       const members = id.split('.');
       if (!members.includes(senderId)) throw new TremoloError('E_CONVERSATION_NOT_FOUND');
       const other = members.find((m) => m !== senderId) ?? senderId;
-      await requireMayMessage(this.deps.store, senderId, other);
-      return { conversationId: id, create: { kind: 'direct', members } };
+      return { conversationId: id, create: { kind: 'direct', members }, mayMessage: [other] };
     }
     if (req.toUserId !== undefined) {
       const to = req.toUserId;
       if (!isTsid(to)) throw new TremoloError('E_VALIDATION', 'toUserId must be a 13-character id', { details: { field: 'toUserId' } });
       if (to === senderId) throw new TremoloError('E_VALIDATION', 'You cannot message yourself', { details: { field: 'toUserId' } });
       if (!(await this.deps.userExists(to))) throw new TremoloError('E_USER_NOT_FOUND');
-      await requireMayMessage(this.deps.store, senderId, to);
-      return { conversationId: directConversationId(senderId, to), create: { kind: 'direct', members: [senderId, to].sort() } };
+      return { conversationId: directConversationId(senderId, to), create: { kind: 'direct', members: [senderId, to].sort() }, mayMessage: [to] };
     }
     const ids = req.memberIds;
     if (!Array.isArray(ids) || ids.some((m) => !isTsid(m))) {
@@ -278,10 +283,9 @@ export class ConversationService {
     if (others.length + 1 > this.deps.limits.groupMax) throw new TremoloError('E_GROUP_FULL', `A group has at most ${this.deps.limits.groupMax} members`);
     const exists = await Promise.all(others.map((m) => this.deps.userExists(m)));
     if (exists.includes(false)) throw new TremoloError('E_USER_NOT_FOUND');
-    for (const m of others) await requireMayMessage(this.deps.store, senderId, m);
     // the same creator and key always name the same group: a retried first send creates it once
     const id = `g${createHash('sha256').update(`${senderId}:${req.idempotencyKey}`).digest('hex').slice(0, 24)}`;
-    return { conversationId: id, create: { kind: 'group', members: [senderId, ...others] } };
+    return { conversationId: id, create: { kind: 'group', members: [senderId, ...others] }, mayMessage: others };
   }
 }
 

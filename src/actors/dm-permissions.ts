@@ -1,6 +1,7 @@
 /**
  * Who may message whom, and what a message's text becomes: the two rules other features feed
- * into direct messages, each behind one function with one call site (conversations.ts).
+ * into direct messages, each behind one function with one call site (conversations.ts for the
+ * text, conversation-actor.ts for the predicate, checked once per batch).
  *
  * - Blocks always win: if either user blocks the other, nothing goes through (E_BLOCKED).
  * - Otherwise the recipient's DM policy decides: `anyone`; `mutual` (the default: each follows

@@ -4,3 +4,4 @@ export { HttpClient, type Session } from './http-client.ts';
 export type * from '../protocol/live.ts';
 export type * from '../protocol/model.ts';
 export type * from '../protocol/social.ts';
+export type * from '../protocol/dm.ts';

@@ -7,4 +7,6 @@ export interface AppContext {
   readonly live: LiveClient;
   readonly people: People;
   readonly me: UserProfile;
+  /** Opens the chat panel on a conversation with `userId` (a new one starts with the first message). */
+  messageUser(userId: string): void;
 }

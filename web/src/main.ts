@@ -4,6 +4,7 @@
  */
 import { HttpClient, LiveClient, type Session } from '../../src/client/index.ts';
 import { authView, forgetSession, savedSession } from './auth-view.ts';
+import { ChatView } from './chat-view.ts';
 import type { AppContext } from './context.ts';
 import { h, messageOf } from './dom.ts';
 import { FeedView, type FeedKind } from './feed-view.ts';
@@ -14,7 +15,7 @@ import { UploadView } from './upload-view.ts';
 declare global {
   interface Window {
     /** The page's clients, for devtools and the end-to-end tests. */
-    tremolo?: { ctx: AppContext; feed: () => FeedView };
+    tremolo?: { ctx: AppContext; feed: () => FeedView; chat: ChatView };
   }
 }
 
@@ -39,7 +40,11 @@ async function start(session: Session): Promise<void> {
   const me = await http.user(session.user.id).catch(() => session.user);
   const people = new People(http, live, me);
   await people.load().catch(() => {});
-  const ctx: AppContext = { http, live, people, me };
+  // the chat panel needs the context and the cards' Message buttons need the panel
+  let chat: ChatView | undefined;
+  const ctx: AppContext = { http, live, people, me, messageUser: (userId) => void chat?.messageUser(userId) };
+  chat = new ChatView(ctx);
+  void chat.load().catch(() => {});
 
   const status = h('span', { class: 'conn', 'data-state': 'live', title: 'Live connection' }, 'live');
   const setState = (state: 'live' | 'reconnecting') => {
@@ -92,14 +97,15 @@ async function start(session: Session): Promise<void> {
       { class: 'tools' },
       status,
       h('button', { type: 'button', class: 'upload-button', onclick: () => upload.open() }, '+ Upload'),
+      chat.button,
       notifications.el,
       h('span', { class: 'me', title: me.displayName }, `@${me.handle}`),
       h('button', { type: 'button', class: 'link', onclick: logout }, 'Log out'),
     ),
   );
-  const shell = h('div', { class: 'shell' }, topbar, upload.el, feed.el);
+  const shell = h('div', { class: 'shell' }, topbar, upload.el, chat.el, feed.el);
   root.replaceChildren(shell);
-  window.tremolo = { ctx, feed: () => feed };
+  window.tremolo = { ctx, feed: () => feed, chat };
   await feed.loadMore();
 }
 

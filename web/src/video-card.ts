@@ -44,6 +44,7 @@ export class VideoCard {
   readonly #commentList: HTMLUListElement;
   readonly #followButton: HTMLButtonElement | undefined;
   readonly #blockButton: HTMLButtonElement | undefined;
+  readonly #messageButton: HTMLButtonElement | undefined;
   readonly #error: HTMLElement;
   readonly #unsubscribe: () => void;
   readonly #watching: WatchReporter;
@@ -76,6 +77,7 @@ export class VideoCard {
     if (!own) {
       this.#followButton = h('button', { class: 'follow', type: 'button', onclick: () => void this.#toggleFollow() });
       this.#blockButton = h('button', { class: 'block link', type: 'button', onclick: () => void this.#toggleBlock() });
+      this.#messageButton = h('button', { class: 'message-author link', type: 'button', onclick: () => ctx.messageUser(video.ownerId) }, 'Message');
     }
     const authorName = h('span', { class: 'handle' });
     ctx.people.label(authorName, video.ownerId);
@@ -120,7 +122,7 @@ export class VideoCard {
       h(
         'aside',
         { class: 'panel' },
-        h('div', { class: 'author' }, avatar, h('div', { class: 'byline' }, authorName, h('time', { datetime: video.createdAt }, ago(video.createdAt))), this.#followButton, this.#blockButton),
+        h('div', { class: 'author' }, avatar, h('div', { class: 'byline' }, authorName, h('time', { datetime: video.createdAt }, ago(video.createdAt))), this.#followButton, this.#messageButton, this.#blockButton),
         h('h2', {}, video.title),
         video.description ? h('p', { class: 'description' }, video.description) : null,
         tags.length ? h('ul', { class: 'tags' }, ...tags.map((t) => h('li', {}, tagLabel(t)))) : null,

@@ -8,15 +8,16 @@ import { randomUUID } from 'node:crypto';
 import { TremoloError } from '../../protocol/errors.ts';
 import type { ConversationKind, DirectMessage, DmEvent, DmPolicy } from '../../protocol/dm.ts';
 import {
-  DEFAULT_DM_LOG_MAX,
+  conversationLogMax,
+  type ApplyOptions,
   type ConversationBatchResult,
   type ConversationOp,
   type ConversationOpResult,
   type ConversationState,
   type ConversationStore,
   type DmEventRange,
-  type StoreLimits,
-} from '../store.ts';
+} from '../conversations.ts';
+import type { StoreLimits } from '../store.ts';
 
 interface MemberRow {
   delivered: number;
@@ -51,14 +52,10 @@ export class MemoryConversations implements ConversationStore {
   private readonly logMax: number;
 
   constructor(limits: StoreLimits) {
-    this.logMax = limits.dmLogMax ?? DEFAULT_DM_LOG_MAX;
+    this.logMax = conversationLogMax(limits);
   }
 
-  async applyOps(
-    conversationId: string,
-    ops: ConversationOp[],
-    opts: { now: number; create?: { kind: ConversationKind; members: string[] } },
-  ): Promise<ConversationBatchResult> {
+  async applyOps(conversationId: string, ops: ConversationOp[], opts: ApplyOptions): Promise<ConversationBatchResult> {
     let row = this.rows.get(conversationId);
     if (!row) {
       if (!opts.create) throw new TremoloError('E_CONVERSATION_NOT_FOUND');

@@ -134,6 +134,7 @@ export class RedisConnection {
   async socketAdapter(): Promise<SocketAdapter> {
     const cluster = this.#client instanceof Cluster;
     const [pub, sub] = await Promise.all([this.#dedicatedClient(), this.#dedicatedClient({ sharded: cluster })]);
+    handlePublishFailures(pub);
     const channel = this.keys.socketIo();
     return {
       adapter: cluster ? createShardedAdapter(pub, sub, { channelPrefix: channel }) : createAdapter(pub, sub, { key: channel }),
@@ -174,4 +175,22 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The adapter publishes every broadcast and `serverSideEmit` without waiting for the reply, so
+ * a publish that fails (a command timeout under load, a lost connection) would be an unhandled
+ * rejection and end the process. A broadcast peers miss is caught up from the logs (each
+ * video's event log, each conversation's: deliveries that find a gap read it), so a failed
+ * publish is dropped here; the promise still rejects for a caller that awaits it.
+ */
+function handlePublishFailures(pub: RedisClient): void {
+  for (const name of ['publish', 'spublish'] as const) {
+    const original = pub[name].bind(pub) as (...args: unknown[]) => Promise<unknown>;
+    (pub as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+      const sent = original(...args);
+      sent.catch(() => undefined);
+      return sent;
+    };
+  }
 }

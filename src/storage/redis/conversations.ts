@@ -6,70 +6,71 @@
  */
 import { randomUUID } from 'node:crypto';
 import { TremoloError } from '../../protocol/errors.ts';
-import { DM_POLICIES, type ConversationKind, type DmEvent, type DmPolicy } from '../../protocol/dm.ts';
-import {
-  DEFAULT_DM_LOG_MAX,
-  type ConversationBatchResult,
-  type ConversationOp,
-  type ConversationOpResult,
-  type ConversationState,
-  type ConversationStore,
-  type DmEventRange,
-} from '../store.ts';
+import { DM_POLICIES, type DmEvent, type DmPolicy } from '../../protocol/dm.ts';
+// one name for the contract: its types here describe script replies as much as methods
+import * as contract from '../conversations.ts';
 import { asArray, type RedisContext } from './context.ts';
-import { io, isScriptFailure, scriptFailure } from './scripts.ts';
+import { io, isScriptFailure, scriptFailure, storageError } from './scripts.ts';
 
-interface RawState extends Omit<ConversationState, 'members' | 'memberStates'> {
+interface RawState extends Omit<contract.ConversationState, 'members' | 'memberStates'> {
   members: unknown;
   memberStates: unknown;
 }
 
+/** A result as conversation-apply gives it: a new message's send names its entry in events (1-based). */
+type WireResult = contract.ConversationOpResult | { ok: true; type: 'send'; event: number; duplicate: false };
+
 /** cjson gives `{}` for an empty array: every array of a script's reply goes through here. */
-function state(raw: RawState): ConversationState {
-  return { ...raw, members: asArray(raw.members) as string[], memberStates: asArray(raw.memberStates) as ConversationState['memberStates'] };
+function state(raw: RawState): contract.ConversationState {
+  return { ...raw, members: asArray(raw.members) as string[], memberStates: asArray(raw.memberStates) as contract.ConversationState['memberStates'] };
 }
 
-export class RedisConversations implements ConversationStore {
+export class RedisConversations implements contract.ConversationStore {
   private readonly logMax: number;
 
   constructor(private readonly ctx: RedisContext) {
-    this.logMax = ctx.limits.dmLogMax ?? DEFAULT_DM_LOG_MAX;
+    this.logMax = contract.conversationLogMax(ctx.limits);
   }
 
-  async applyOps(
-    conversationId: string,
-    ops: ConversationOp[],
-    opts: { now: number; create?: { kind: ConversationKind; members: string[] } },
-  ): Promise<ConversationBatchResult> {
+  async applyOps(conversationId: string, ops: contract.ConversationOp[], opts: contract.ApplyOptions): Promise<contract.ConversationBatchResult> {
     const k = this.ctx.keys.conversation(conversationId);
     // the script compares ISO dates as text; an op's other fields go as they are
-    const wire = ops.map((op) => (op.type === 'delete' ? { ...op, notBeforeIso: new Date(op.notBefore).toISOString() } : op));
+    const wire = ops.some((op) => op.type === 'delete') ? ops.map((op) => (op.type === 'delete' ? { ...op, notBeforeIso: new Date(op.notBefore).toISOString() } : op)) : ops;
     const reply = await this.ctx.scripts.run(
       'conversation-apply',
       [k.meta, k.members, k.log, k.idempotency, k.deleted],
       [opts.now, this.logMax, randomUUID(), opts.create ? JSON.stringify(opts.create) : '', JSON.stringify(wire)],
     );
     if (isScriptFailure(reply)) throw scriptFailure(reply);
-    const parsed = JSON.parse(String(reply)) as { results: unknown; events: unknown; departed: unknown; state: RawState };
-    return {
-      results: (asArray(parsed.results) as ConversationOpResult[]).map((r) => (r.ok && r.type === 'send' ? { ...r, message: r.message } : r)),
-      events: asArray(parsed.events) as DmEvent[],
-      departed: asArray(parsed.departed) as string[],
-      state: state(parsed.state),
+    const parsed = JSON.parse(String(reply)) as { results: unknown; events: unknown; departed: unknown; state: RawState & { lastSeq?: number } };
+    const events = asArray(parsed.events) as DmEvent[];
+    // a new message comes once, in events: its result and the state name it by position or seq
+    const messageAt = (i: number | undefined) => {
+      const e = i === undefined ? undefined : events[i];
+      if (e?.type !== 'message') throw new TremoloError('E_INTERNAL', 'conversation-apply named an entry it did not return');
+      return e.message;
     };
+    const results = asArray(parsed.results) as WireResult[];
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!;
+      if (r.ok && r.type === 'send' && 'event' in r) results[i] = { ok: true, type: 'send', message: messageAt(r.event - 1), duplicate: false };
+    }
+    const { lastSeq, ...raw } = parsed.state;
+    if (lastSeq !== undefined) raw.lastMessage = messageAt(events.findIndex((e) => e.seq === lastSeq));
+    return { results: results as contract.ConversationOpResult[], events, departed: asArray(parsed.departed) as string[], state: state(raw) };
   }
 
-  async get(conversationId: string): Promise<ConversationState | null> {
+  async get(conversationId: string): Promise<contract.ConversationState | null> {
     const k = this.ctx.keys.conversation(conversationId);
     const reply = await this.ctx.scripts.run('conversation-state', [k.meta, k.members, k.log, k.deleted], [randomUUID()]);
     return reply === '' || reply === null ? null : state(JSON.parse(String(reply)) as RawState);
   }
 
-  async getMany(conversationIds: readonly string[]): Promise<(ConversationState | null)[]> {
+  async getMany(conversationIds: readonly string[]): Promise<(contract.ConversationState | null)[]> {
     return Promise.all(conversationIds.map((id) => this.get(id)));
   }
 
-  async events(conversationId: string, sinceSeq: number, limit: number): Promise<DmEventRange> {
+  async events(conversationId: string, sinceSeq: number, limit: number): Promise<contract.DmEventRange> {
     const r = await this.read(conversationId, 'after', sinceSeq, limit);
     return r;
   }
@@ -80,7 +81,17 @@ export class RedisConversations implements ConversationStore {
 
   async touch(userIds: readonly string[], conversationId: string, activity: number): Promise<void> {
     const { client, keys } = this.ctx;
-    await Promise.all(userIds.map((u) => io(() => client.zadd(keys.userConversations(u), 'GT', activity, conversationId))));
+    // each user's index is on the user's slot: one pipeline (one round trip) on one Redis; on a
+    // Cluster, where a pipeline must stay on one node, concurrent calls that ioredis batches per node
+    if (client.isCluster || userIds.length < 2) {
+      await Promise.all(userIds.map((u) => io(() => client.zadd(keys.userConversations(u), 'GT', activity, conversationId))));
+      return;
+    }
+    const pipeline = client.pipeline();
+    for (const u of userIds) pipeline.zadd(keys.userConversations(u), 'GT', activity, conversationId);
+    const replies = await io(() => pipeline.exec());
+    const failed = replies?.find(([err]) => err)?.[0];
+    if (!replies || failed) throw storageError(failed ?? new Error('pipeline was discarded'));
   }
 
   async untouch(userId: string, conversationId: string): Promise<void> {
@@ -110,7 +121,7 @@ export class RedisConversations implements ConversationStore {
     await io(() => client.set(keys.dmPolicy(userId), policy));
   }
 
-  private async read(conversationId: string, mode: 'after' | 'before', seq: number, limit: number): Promise<DmEventRange> {
+  private async read(conversationId: string, mode: 'after' | 'before', seq: number, limit: number): Promise<contract.DmEventRange> {
     if (!Number.isSafeInteger(seq) || seq < 0) throw new TremoloError('E_VALIDATION', 'seq must be a non-negative integer', { details: { field: 'seq' } });
     const k = this.ctx.keys.conversation(conversationId);
     const reply = await this.ctx.scripts.run('conversation-events', [k.meta, k.log, k.deleted], [mode, seq, Math.max(0, limit), randomUUID()]);

@@ -68,7 +68,14 @@ export class DmLanes {
   /** Entries committed (here or in another process): to every local socket of every recipient. */
   deliver({ conversationId, epoch, userIds, events }: Delivery): void {
     const rooms = this.deps.io.of('/').adapter.rooms;
-    const ordered = [...events].sort((a, b) => a.seq - b.seq);
+    // a batch's entries come in seq order: copied and sorted only when they do not
+    let ordered = events;
+    for (let i = 1; i < events.length; i++) {
+      if (events[i]!.seq < events[i - 1]!.seq) {
+        ordered = [...events].sort((a, b) => a.seq - b.seq);
+        break;
+      }
+    }
     for (const userId of userIds) {
       for (const socketId of rooms.get(userRoom(userId)) ?? []) this.offer(socketId, conversationId, epoch, ordered);
     }

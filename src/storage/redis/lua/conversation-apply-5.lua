@@ -16,7 +16,10 @@
           date, which compares with createdAt as text)
 
   Returns -6 when the conversation does not exist and no create was given; otherwise the
-  JSON {results, events, departed, state}.
+  JSON {results, events, departed, state}. Kept small, since it is the whole turn's reply: a
+  new message is encoded once, in events (its send result names it by `event`, its 1-based
+  index there, and state by `lastSeq` when it is the last message), and the state is made from
+  what the script already holds rather than read back.
 ]]
 --- @include "renew-epoch"
 --- @include "dm-entry"
@@ -59,9 +62,12 @@ local function member(userId)
 end
 
 local events, departed, results = {}, {}, {}
+-- seq -> index in events of the messages this batch appended
+local appended = {}
 local function append(entry)
   redis.call('XADD', KEYS[3], 'MAXLEN', logMax, string.format('%d-1', entry.seq), 'e', cjson.encode(entry))
   events[#events + 1] = entry
+  return #events
 end
 
 local function unreadAfter(userId, read)
@@ -121,7 +127,7 @@ for i, op in ipairs(cjson.decode(ARGV[5])) do
       message.id = id .. ':' .. head
       message.conversationId = id
       message.seq = head
-      append({ type = 'message', seq = head, message = message })
+      appended[head] = append({ type = 'message', seq = head, message = message })
       redis.call('ZADD', KEYS[4], head, idem)
       lastMessage = head
       if now > activity then activity = now end
@@ -135,7 +141,7 @@ for i, op in ipairs(cjson.decode(ARGV[5])) do
           s.unread = s.unread + 1
         end
       end
-      results[i] = { ok = true, type = 'send', message = message, duplicate = false }
+      results[i] = { ok = true, type = 'send', event = appended[head], duplicate = false }
     end
   elseif op.type == 'delete' then
     local target = dmEntryAt(KEYS[3], KEYS[5], op.messageSeq)
@@ -217,9 +223,20 @@ if membersChanged then
   redis.call('HSET', KEYS[1], 'members', cjson.encode(members))
 end
 
-return cjson.encode({
-  results = results,
-  events = events,
-  departed = departed,
-  state = dmState(KEYS[1], KEYS[2], KEYS[3], KEYS[5], epoch),
-})
+local memberStates = {}
+for i, m in ipairs(members) do
+  memberStates[i] = withId(m, member(m))
+end
+local state = { id = id, kind = kind, members = members, memberStates = memberStates, head = head, epoch = epoch, activity = activity }
+if lastMessage > 0 then
+  if appended[lastMessage] then
+    state.lastSeq = lastMessage
+  else
+    local e = dmEntryAt(KEYS[3], KEYS[5], lastMessage)
+    if e and e.type == 'message' then
+      state.lastMessage = e.message
+    end
+  end
+end
+
+return cjson.encode({ results = results, events = events, departed = departed, state = state })

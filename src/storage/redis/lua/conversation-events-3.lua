@@ -14,25 +14,21 @@
 
   Returns -6 when the conversation does not exist; otherwise JSON {epoch, head, complete, events}.
 ]]
---- @include "renew-epoch"
 --- @include "dm-entry"
---- @include "log-reaches"
-local head, epoch = logHead(KEYS[1], KEYS[2], ARGV[4])
+--- @include "log-after"
+local after = ARGV[1] == 'after'
+local seq = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+-- a 'before' read takes only the head and epoch from here (a limit of 0 reads nothing)
+local head, epoch, complete, entries = logAfter(KEYS[1], KEYS[2], ARGV[4], seq, after and limit or 0, 1)
 if not head then
   return -6
 end
-local seq = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
-local entries = {}
-local complete = true
-if ARGV[1] == 'after' then
-  complete = logReaches(KEYS[2], head, seq)
-  if complete and limit > 0 then
-    entries = redis.call('XRANGE', KEYS[2], string.format('%d-1', seq + 1), '+', 'COUNT', limit)
+if not after then
+  complete = true
+  if limit > 0 then
+    entries = redis.call('XREVRANGE', KEYS[2], seq > 0 and string.format('(%d-1', seq) or '+', '-', 'COUNT', limit)
   end
-elseif limit > 0 then
-  local from = seq > 0 and string.format('(%d-1', seq) or '+'
-  entries = redis.call('XREVRANGE', KEYS[2], from, '-', 'COUNT', limit)
 end
 local events = {}
 for i, se in ipairs(entries) do

@@ -13,17 +13,9 @@
   Returns -1 when the video does not exist; otherwise
     { epoch, head, complete (1|0), { {streamId, {'e', eventJson}}... } }
 ]]
---- @include "renew-epoch"
---- @include "log-reaches"
-local head, epoch = logHead(KEYS[1], KEYS[2], ARGV[3])
+--- @include "log-after"
+local head, epoch, complete, entries = logAfter(KEYS[1], KEYS[2], ARGV[3], tonumber(ARGV[1]), tonumber(ARGV[2]), 0)
 if not head then
   return -1
-end
-local since = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local complete = logReaches(KEYS[2], head, since)
-local entries = {}
-if complete and limit > 0 then
-  entries = redis.call('XRANGE', KEYS[2], string.format('%d-0', since + 1), '+', 'COUNT', limit)
 end
 return { epoch, head, complete and 1 or 0, entries }
