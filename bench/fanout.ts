@@ -8,13 +8,17 @@
  * watcher that includes it (version >= the ack's), p50/p99 over every like x a sample
  * of watchers; delivered counter events/s; server CPU-seconds per 100k deliveries; and
  * whether every watcher ends on the exact final count.
- * Baseline in the same run: the same server with LIVE_COUNTER_COALESCE=false, i.e. one
+ * Baseline in the same run (issue 21, the JSON line's): a bare `ws` server
+ * (helpers/ws-live-server.ts) receiving the same likes from the same clients and sending
+ * the same counter events to the same watchers with the same interval policy; also
+ * deliveries per server CPU-second for both. Second baseline, printed:
+ * the same server with LIVE_COUNTER_COALESCE=false, i.e. one
  * broadcast per committed like. That design cannot keep up at all (2,000 likes/s x W
  * watchers messages/s), so it is given a short burst (--naive-seconds of likes at the
  * same rate) and at most --drain-s to deliver it; undelivered updates count as latency
  * beyond the limit.
  *
- *   npm run bench -- fanout [--seconds 10] [--rate 2000] [--runs 2] [--naive-seconds 1]
+ *   npm run bench -- fanout [--watchers 2000,10000] [--seconds 10] [--rate 2000] [--runs 2] [--naive-seconds 1 (0: skip)]
  */
 import { parseArgs } from 'node:util';
 import { HttpClient } from '../src/client/http-client.ts';
@@ -51,10 +55,21 @@ interface Outcome {
   missing: number;
   deliveredPerSec: number;
   cpuPer100k: number;
+  /** Deliveries per server CPU-second (issue 21). */
+  perCpuS: number;
   exact: boolean;
   finalLikes: number;
   minSeen: number;
   maxSeen: number;
+}
+
+/** A server under test: where to connect, the video, the likers' tokens, and its final counters. */
+interface Target {
+  server: Child;
+  url: string;
+  videoId: string;
+  tokens: string[];
+  final: () => Promise<{ likes: number; version: number }>;
 }
 
 async function scenario(watchers: number, coalesce: boolean, seconds: number): Promise<Outcome> {
@@ -71,7 +86,6 @@ async function scenario(watchers: number, coalesce: boolean, seconds: number): P
     SIGNUP_RATE_PER_HOUR: '100000',
     PASSWORD_HASH_QUEUE: '10000',
   });
-  const clients: Child[] = [];
   progress(`${coalesce ? 'coalesced' : 'naive'}, ${watchers} watchers: starting`);
   try {
     const { url } = (await server.ready) as { url: string };
@@ -86,6 +100,37 @@ async function scenario(watchers: number, coalesce: boolean, seconds: number): P
       );
       tokens.push(...batch.map((s) => s.token));
     }
+    const final = async () => (await new HttpClient(url).getVideo(video.id)).counters;
+    return await measure(watchers, seconds, { server, url, videoId: video.id, tokens, final });
+  } finally {
+    await server.stop();
+  }
+}
+
+/**
+ * The bare `ws` baseline (issue 21): helpers/ws-live-server.ts, the same clients sending the
+ * same likes, the same interval policy (this process's LIVE_* settings, the defaults).
+ */
+async function bareScenario(watchers: number, seconds: number): Promise<Outcome> {
+  const server = startChild(here('./helpers/ws-live-server.ts'));
+  progress(`bare ws, ${watchers} watchers: starting`);
+  try {
+    const { url } = (await server.ready) as { url: string };
+    const videoId = 'hot-video';
+    const tokens = Array.from({ length: LIKERS }, (_, i) => `liker${i}`);
+    const final = async () => (await server.call<{ counters: { likes: number; version: number } }>('counters', { videoId })).counters;
+    return await measure(watchers, seconds, { server, url, videoId, tokens, final });
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Watchers and likers against `target`; latencies, deliveries, server CPU and the final counts. */
+async function measure(watchers: number, seconds: number, target: Target): Promise<Outcome> {
+  const { server, url, tokens } = target;
+  const video = { id: target.videoId };
+  const clients: Child[] = [];
+  try {
     const shards = [startChild(here('./helpers/socket-clients.ts')), startChild(here('./helpers/socket-clients.ts'))];
     const likers = startChild(here('./helpers/socket-clients.ts'));
     clients.push(...shards, likers);
@@ -110,7 +155,7 @@ async function scenario(watchers: number, coalesce: boolean, seconds: number): P
     });
     if (liked.failed) throw new Error(`${liked.failed} likes failed`);
     // wait until every watcher has the final version (or the drain limit)
-    const final = await new HttpClient(url).getVideo(video.id);
+    const final = { counters: await target.final() };
     const deadline = now() + Number(argv['drain-s']) * 1000;
     let results: { delivered: number; minLikes: number; maxLikes: number; minVersion: number; timelines: [number, number][][] }[] = [];
     for (;;) {
@@ -167,6 +212,7 @@ async function scenario(watchers: number, coalesce: boolean, seconds: number): P
       missing,
       deliveredPerSec: delivered / elapsed,
       cpuPer100k: delivered ? ((cpu1 - cpu0) * 1e5) / delivered : Number.NaN,
+      perCpuS: cpu1 > cpu0 ? delivered / (cpu1 - cpu0) : Number.NaN,
       exact: minSeen === final.counters.likes && maxSeen === final.counters.likes && results.every((r) => r.minVersion >= final.counters.version),
       finalLikes: final.counters.likes,
       minSeen,
@@ -177,20 +223,24 @@ async function scenario(watchers: number, coalesce: boolean, seconds: number): P
       await c.call('close').catch(() => {});
       await c.stop();
     }
-    await server.stop();
   }
 }
 
 const sizes = argv.watchers.split(',').map(Number);
 const line = (o: Outcome) =>
-  `ack->update p50 ${fmt(o.p50)} ms, p99 ${fmt(o.p99)} ms; send->update p50 ${fmt(o.e2eP50)} ms, p99 ${fmt(o.e2eP99)} ms; like ack p99 ${fmt(o.ackP99)} ms; ${fmt(o.deliveredPerSec)} deliveries/s, ${fmt(o.cpuPer100k, 2)} server CPU-s/100k deliveries, ` +
+  `ack->update p50 ${fmt(o.p50)} ms, p99 ${fmt(o.p99)} ms; send->update p50 ${fmt(o.e2eP50)} ms, p99 ${fmt(o.e2eP99)} ms; like ack p99 ${fmt(o.ackP99)} ms; ${fmt(o.deliveredPerSec)} deliveries/s, ${fmt(o.cpuPer100k, 2)} server CPU-s/100k deliveries (${fmt(o.perCpuS)} per CPU-s), ` +
   `final ${o.exact ? 'exact at every watcher' : `NOT exact (watchers saw ${o.minSeen}..${o.maxSeen}, server ${o.finalLikes})`}` +
   (o.missing ? `, ${fmt(o.missing)} like x watcher updates not delivered within ${argv['drain-s']} s` : '');
-const headline: Record<number, { coalesced: number; naive: number }> = {}; // send->update p99
+const headline: Record<number, { coalesced: number; bare: number }> = {}; // send->update p99
 for (const w of sizes) {
   const runs: Outcome[] = [];
-  for (let r = 0; r < Number(argv.runs); r++) runs.push(await scenario(w, true, Number(argv.seconds)));
-  const naive = await scenario(w, false, Number(argv['naive-seconds']));
+  const bareRuns: Outcome[] = [];
+  for (let r = 0; r < Number(argv.runs); r++) {
+    // interleaved, so load from other work on the machine hits both alike
+    runs.push(await scenario(w, true, Number(argv.seconds)));
+    bareRuns.push(await bareScenario(w, Number(argv.seconds)));
+  }
+  const naive = Number(argv['naive-seconds']) > 0 ? await scenario(w, false, Number(argv['naive-seconds'])) : undefined;
   const p99 = summarize(
     runs.map((o) => o.p99),
     true,
@@ -202,15 +252,23 @@ for (const w of sizes) {
   console.log(`${fmt(w)} watchers, ${fmt(RATE)} likes/s for ${argv.seconds} s, best of ${argv.runs}:`);
   runs.forEach((o, i) => console.log(`  coalesced run ${i + 1}: ${line(o)}`));
   console.log(`  coalesced p99 ms ${describe(p99)}; p50 ms ${describe(p50)}`);
-  console.log(`  naive (one broadcast per like; ${argv['naive-seconds']} s burst at the same rate): ${line(naive)}`);
+  bareRuns.forEach((o, i) => console.log(`  bare ws run ${i + 1}: ${line(o)}`));
+  if (naive) console.log(`  naive (one broadcast per like; ${argv['naive-seconds']} s burst at the same rate): ${line(naive)}`);
   const e2e = summarize(
     runs.map((o) => o.e2eP99),
     true,
   );
-  console.log(`  coalesced send->update p99 ms ${describe(e2e)}`);
-  headline[w] = { coalesced: e2e.best, naive: naive.e2eP99 };
+  const bareE2e = summarize(
+    bareRuns.map((o) => o.e2eP99),
+    true,
+  );
+  const perCpu = summarize(runs.map((o) => o.perCpuS));
+  const barePerCpu = summarize(bareRuns.map((o) => o.perCpuS));
+  console.log(`  coalesced send->update p99 ms ${describe(e2e)}; bare ws ${describe(bareE2e)}; ratio ${fmt(e2e.best / bareE2e.best, 2)} (target <= 1.5)`);
+  console.log(`  deliveries per server CPU-second: tremolo ${describe(perCpu)}; bare ws ${describe(barePerCpu)} (target >= 12,500)`);
+  headline[w] = { coalesced: e2e.best, bare: bareE2e.best };
 }
 const top = sizes[sizes.length - 1]!;
-// end to end (like sent -> counter at watcher): in the naive design the acks themselves queue
-// behind the broadcasts, so ack -> update alone would flatter it
-report('fanout', `p99 ms like sent -> watcher counter, ${top} watchers`, headline[top]!.coalesced, headline[top]!.naive);
+// end to end (like sent -> counter at watcher), against the bare ws server with the same
+// interval policy (issue 21; the naive one-broadcast-per-like figure is printed above)
+report('fanout', `p99 ms like sent -> watcher counter, ${top} watchers (baseline: bare ws)`, headline[top]!.coalesced, headline[top]!.bare);

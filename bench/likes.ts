@@ -11,26 +11,42 @@
  * turn, output gate), once with the circuit breaker around the store (as deployed) and
  * once without, to show what the guard costs.
  *
- *   npm run bench -- likes [--ops 200000] [--window 8000] [--runs 3]
+ * The ceiling (issue 21), in the same run: the same ops sent straight to Redis as raw
+ * EVALSHA calls of the same video-apply script, 500 likes per call, no actor or engine
+ * around them (`rawCeiling`). The JSON line's baseline is that ceiling; the naive figure
+ * is printed beside it.
+ *
+ * Bytes per like (issue 21, `bytesPerInteraction`): MEMORY USAGE summed over a video's keys
+ * at 1,000 and 100,000 likes, and over a user's keys at 1,000 follows, divided by the count.
+ *
+ *   npm run bench -- likes [--ops 200000] [--window 8000] [--runs 3] [--memory-likes 1000,100000]
  */
-import { benchEngine } from './helpers/engine.ts';
+import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { benchEngine, inWindow } from './helpers/engine.ts';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { Engine } from '../src/actors/engine.ts';
 import { loadConfig } from '../src/config.ts';
 import { TsidGenerator } from '../src/domain/ids.ts';
 import { guardStore } from '../src/storage/guard.ts';
+import { RedisKeys } from '../src/storage/redis/keys.ts';
 import { RedisStore } from '../src/storage/redis/redis-store.ts';
+import { expandIncludes } from '../src/storage/redis/scripts.ts';
+import { COMMENT_TOP_DEFAULTS } from '../src/storage/store.ts';
+import { DEFAULT_INTERACTION_LIMITS } from '../src/storage/interactions.ts';
+import { INTERACTION_SCHEMA_VERSION } from '../src/protocol/interactions.ts';
 import { dropPrefix, randomPrefix, REDIS_URL } from '../test/helpers/redis.ts';
 import { cpuSeconds, describe, fmt, summarize } from './helpers/stats.ts';
 import { report } from './report.ts';
 
 const { values: argv } = parseArgs({
-  options: { ops: { type: 'string', default: '200000' }, window: { type: 'string', default: '8000' }, runs: { type: 'string', default: '3' } },
+  options: { ops: { type: 'string', default: '200000' }, window: { type: 'string', default: '8000' }, runs: { type: 'string', default: '3' }, 'memory-likes': { type: 'string', default: '1000,100000' } },
 });
 const OPS = Number(argv.ops);
 const WINDOW = Number(argv.window);
 const RUNS = Number(argv.runs);
+const MEMORY_LIKES = argv['memory-likes'].split(',').filter(Boolean).map(Number);
 const USERS = 1000;
 const VIDEOS = 100;
 
@@ -87,6 +103,128 @@ function opOf(i: number, users: string[], videos: string[]): { user: string; vid
   return { user: users[h % USERS]!, video: videos[(h >>> 10) % VIDEOS]!, like: ((h >>> 20) & 3) !== 0 }; // 3 likes : 1 unlike
 }
 
+/** Likes per raw EVALSHA call in the ceiling (issue 21). */
+const CEILING_BATCH = 500;
+
+/** video-apply as the driver loads it (includes expanded), and its SHA1. */
+function videoApplyScript(): { lua: string; sha: string } {
+  const dir = new URL('../src/storage/redis/lua/', import.meta.url);
+  const file = 'video-apply-13.lua';
+  const lua = expandIncludes(readFileSync(new URL(file, dir), 'utf8'), new URL('includes/', dir), new Set(), file);
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+/**
+ * The raw batched ceiling: the same OPS ops, grouped per video in their order and cut into
+ * calls of CEILING_BATCH, each one EVALSHA of video-apply with the same KEYS and ARGV the
+ * driver sends (interaction events included), WINDOW / CEILING_BATCH calls in flight. No
+ * actor, mailbox, result objects or events: what Redis and one connection do at best.
+ */
+async function rawCeiling(prefix: string, users: string[], videos: string[], ids: TsidGenerator, admin: Redis): Promise<Measured> {
+  const config = loadConfig({ LOG_LEVEL: 'silent' });
+  const keys = new RedisKeys(prefix);
+  const client = new Redis(REDIS_URL);
+  try {
+    const { lua, sha } = videoApplyScript();
+    await client.script('LOAD', lua);
+    const keysOf = new Map<string, string[]>();
+    for (const v of videos) {
+      const ck = keys.comments(v);
+      keysOf.set(v, [...keys.videoAll(v), ck.info, ck.threads, ck.likes, ck.top, keys.interactionStream(keys.interactionTag(v))]);
+    }
+    const byVideo = new Map<string, number[]>();
+    for (let i = 0; i < OPS; i++) {
+      const { video } = opOf(i, users, videos);
+      let list = byVideo.get(video);
+      if (!list) byVideo.set(video, (list = []));
+      list.push(i);
+    }
+    const calls: { video: string; ops: number[] }[] = [];
+    for (const [video, list] of byVideo) {
+      for (let k = 0; k < list.length; k += CEILING_BATCH) calls.push({ video, ops: list.slice(k, k + CEILING_BATCH) });
+    }
+    const send = (c: number) => {
+      const { video, ops } = calls[c]!;
+      const now = Date.now();
+      const wire: string[] = [];
+      const events: string[] = [];
+      for (const i of ops) {
+        const { user, like } = opOf(i, users, videos);
+        wire.push(like ? `["l","${user}"]` : `["u","${user}"]`);
+        events.push(`{"v":${INTERACTION_SCHEMA_VERSION},"id":"${ids.next()}","at":${now},"type":"${like ? 'like' : 'unlike'}","userId":"${user}","videoId":"${video}"}`);
+      }
+      const args = [`[${wire.join(',')}]`, now, config.viewDedupS * 1000, config.eventLogMax, randomUUID(), COMMENT_TOP_DEFAULTS.commentTopHalfLifeS, DEFAULT_INTERACTION_LIMITS.max, '0', ...events];
+      return client.evalsha(sha, 13, ...keysOf.get(video)!, ...args);
+    };
+    const redisBefore = await redisCpu(admin);
+    const cpu = process.cpuUsage();
+    const start = performance.now();
+    await inWindow(calls.length, Math.max(1, Math.ceil(WINDOW / CEILING_BATCH)), send);
+    const secs = (performance.now() - start) / 1000;
+    const cpuS = cpuSeconds(cpu);
+    const redisS = (await redisCpu(admin)) - redisBefore;
+    return { perSec: OPS / secs, cpuPer100k: (cpuS * 1e5) / OPS, redisCpuPer100k: (redisS * 1e5) / OPS };
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** MEMORY USAGE (exact: SAMPLES 0) summed over every key matching `pattern`. */
+async function memoryOf(admin: Redis, pattern: string): Promise<{ bytes: number; keys: number }> {
+  let cursor = '0';
+  let bytes = 0;
+  let keys = 0;
+  do {
+    const [next, found] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    for (const key of found) {
+      bytes += Number((await admin.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0);
+      keys++;
+    }
+  } while (cursor !== '0');
+  return { bytes, keys };
+}
+
+/** A glob that matches its text literally (Redis MATCH: `*`, `?`, `[`, `]` and `\\`). */
+const literal = (text: string) => text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+
+/**
+ * Bytes per interaction in Redis (issue 21): a fresh video liked by `count` distinct users
+ * (through the driver's applyOps, 500 per call), MEMORY USAGE summed over all its keys
+ * (`v:{id}*`; the slot's behaviour stream is not the video's: the exporter trims it) / count;
+ * and a user following 1,000 users: the follower's keys, and the followees' `followers` sets.
+ */
+async function bytesPerInteraction(store: RedisStore, engine: Engine, admin: Redis, prefix: string, counts: number[], ids: TsidGenerator, ownerId: string): Promise<void> {
+  const keys = new RedisKeys(prefix);
+  console.log('bytes in Redis per interaction (MEMORY USAGE SAMPLES 0, summed over the keys):');
+  for (const count of counts) {
+    const video = (await engine.createVideo(ownerId, { title: `memory ${count}` })).id;
+    const empty = await memoryOf(admin, `${literal(`${prefix}v:{${video}}`)}*`);
+    for (let done = 0; done < count; done += CEILING_BATCH) {
+      const n = Math.min(CEILING_BATCH, count - done);
+      await store.videos.applyOps(video, Array.from({ length: n }, () => ({ type: 'like' as const, userId: ids.next() })), { now: Date.now() });
+    }
+    const used = await memoryOf(admin, `${literal(`${prefix}v:{${video}}`)}*`);
+    const likers = Number(await admin.call('MEMORY', 'USAGE', keys.video(video).likers, 'SAMPLES', '0'));
+    console.log(
+      `  video with ${fmt(count)} likes: ${fmt(used.bytes)} B in ${used.keys} keys = ${fmt(used.bytes / count, 1)} B/like ` +
+        `(the likers set alone ${fmt(likers / count, 1)} B/like; the video with no likes ${fmt(empty.bytes)} B)`,
+    );
+  }
+  const follower = (await engine.createUser({ handle: `mem${Date.now()}`, passwordHash: 'x' })).id;
+  const targets: string[] = [];
+  for (let t = 0; t < 1000; t++) targets.push((await engine.createUser({ handle: `mem${Date.now()}t${t}`, passwordHash: 'x' })).id);
+  const before = await memoryOf(admin, `${literal(keys.user(follower))}*`);
+  for (let t = 0; t < targets.length; t += 100) await Promise.all(targets.slice(t, t + 100).map((target) => engine.follow(follower, target)));
+  const after = await memoryOf(admin, `${literal(keys.user(follower))}*`);
+  let followerSets = 0;
+  for (const target of targets) followerSets += Number((await admin.call('MEMORY', 'USAGE', keys.followers(target), 'SAMPLES', '0')) ?? 0);
+  console.log(
+    `  user with 1,000 follows: own keys ${fmt(after.bytes)} B (${fmt((after.bytes - before.bytes) / 1000, 1)} B/follow over the user without follows), ` +
+      `followees' followers sets ${fmt(followerSets / 1000, 1)} B/follow; together ${fmt((after.bytes + followerSets) / 1000, 1)} B/follow`,
+  );
+}
+
 async function main(): Promise<void> {
   const config = loadConfig({ LOG_LEVEL: 'silent' });
   const prefix = randomPrefix('bench-likes');
@@ -122,11 +260,14 @@ async function main(): Promise<void> {
     const engineRuns: Measured[] = [];
     const guardedRuns: Measured[] = [];
     const naiveRuns: Measured[] = [];
+    const ceilingRuns: Measured[] = [];
+    await rawCeiling(prefix, users, videos, ids, admin); // warm-up
     for (let r = 0; r < RUNS; r++) {
       // interleaved, so load from other work on the machine hits all three alike
       engineRuns.push(await drive(viaEngine(bare), admin));
       guardedRuns.push(await drive(viaEngine(guarded), admin));
       naiveRuns.push(await drive(naive, admin));
+      ceilingRuns.push(await rawCeiling(prefix, users, videos, ids, admin));
     }
     naiveClient.disconnect();
 
@@ -143,11 +284,13 @@ async function main(): Promise<void> {
     console.log(`${fmt(OPS)} ops per run (3 likes : 1 unlike), ${USERS} users x ${VIDEOS} videos, ${fmt(WINDOW)} in flight, best of ${RUNS}`);
     const value = show('engine (actors, group commit), no breaker', engineRuns);
     show('engine with the circuit breaker (as main.ts deploys it)', guardedRuns);
-    const baseline = show('naive: one MULTI/SADD|SREM/HINCRBY/EXEC per like', naiveRuns);
+    const naiveBest = show('naive: one MULTI/SADD|SREM/HINCRBY/EXEC per like', naiveRuns);
+    const ceiling = show(`ceiling: raw EVALSHA video-apply, ${CEILING_BATCH} likes per call, no engine`, ceilingRuns);
     // the acknowledged-likes figure is the deployed configuration (guarded)
     const deployed = summarize(guardedRuns.map((m) => m.perSec)).best;
-    console.log(`ratio (no breaker) ${fmt(value / baseline, 2)}`);
-    report('likes', 'likes/s', deployed, baseline);
+    console.log(`ratio to the ceiling: ${fmt(deployed / ceiling, 2)} (no breaker ${fmt(value / ceiling, 2)}); to naive: ${fmt(deployed / naiveBest, 2)}`);
+    await bytesPerInteraction(redisStore, bare, admin, prefix, MEMORY_LIKES, ids, owner.id);
+    report('likes', 'likes/s (baseline: raw batched EVALSHA ceiling)', deployed, ceiling);
     await bare.shutdown(2000);
     await guarded.shutdown(2000);
   } finally {

@@ -26,4 +26,10 @@ serveParent({
     return {};
   },
 });
-process.send?.({ ready: true, url: tremolo.url, pid: process.pid, ...(tremolo.grpc ? { grpcPort: tremolo.grpc.port } : {}) });
+process.send?.({
+  ready: true,
+  url: tremolo.url,
+  pid: process.pid,
+  ...(tremolo.grpc ? { grpcPort: tremolo.grpc.port } : {}),
+  ...(tremolo.metricsUrl ? { metricsUrl: tremolo.metricsUrl } : {}),
+});

@@ -82,7 +82,19 @@ const CO_ENGAGED = 10;
 const PEER_VIDEOS = 2;
 const PEERS_PER_VIDEO = 8;
 
+/** A signal waiting for its video's next learning pass. */
+interface PendingSignal {
+  subject: Subject;
+  kind: SignalKind;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 export class Recommendations {
+  /** Signals waiting for the next pass, per video (see recordSignal). */
+  readonly #pending = new Map<string, PendingSignal[]>();
+  #scheduled = false;
+
   constructor(private readonly deps: RecommendationDeps) {}
 
   /** The subject of a signed-in user or an anonymous session. */
@@ -157,33 +169,108 @@ export class Recommendations {
   }
 
   /**
-   * Learns from one signal at once: the subject's interest weights move by the video's features,
-   * the video joins its seen filter, and a like or a finished watch feeds co-engagement both
-   * ways (the subject takes its co-engagers' recent videos; its recent videos' engagers take this one).
+   * Learns from one signal: the subject's interest weights move by the video's features, the
+   * video joins its seen filter, and a like or a finished watch feeds co-engagement both ways
+   * (the subject takes its co-engagers' recent videos; its recent videos' engagers take this
+   * one). Resolves once all of it is stored, so the subject's next page reflects it.
+   *
+   * Signals on one video that arrive in the same turn of the event loop (the replies of one
+   * actor turn: dozens of likes on a hot video) are learned together, a group commit like the
+   * actor's: the video, its engagers and their engagements are read once for the batch instead
+   * of once per signal, and a peer that several of them reach is written once. Each signal is
+   * learned as if the batch's earlier ones came first; one subject's signals apply in order.
    */
-  async recordSignal(subject: Subject, videoId: string, kind: SignalKind): Promise<void> {
+  recordSignal(subject: Subject, videoId: string, kind: SignalKind): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const signal = { subject, kind, resolve, reject };
+      const list = this.#pending.get(videoId);
+      if (list) list.push(signal);
+      else this.#pending.set(videoId, [signal]);
+      if (this.#scheduled) return;
+      this.#scheduled = true;
+      setImmediate(() => this.#flush());
+    });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const batches = [...this.#pending];
+    this.#pending.clear();
+    for (const [videoId, signals] of batches) void this.#learnVideo(videoId, signals);
+  }
+
+  /** One video's batch, in rounds in which each subject appears once (its signals stay in order). */
+  async #learnVideo(videoId: string, signals: PendingSignal[]): Promise<void> {
+    let rest = signals;
+    while (rest.length > 0) {
+      const inRound = new Set<Subject>();
+      const round: PendingSignal[] = [];
+      const later: PendingSignal[] = [];
+      for (const s of rest) {
+        if (inRound.has(s.subject)) later.push(s);
+        else {
+          inRound.add(s.subject);
+          round.push(s);
+        }
+      }
+      try {
+        await this.#learnRound(videoId, round);
+        for (const s of round) s.resolve();
+      } catch (err) {
+        for (const s of round) s.reject(err);
+      }
+      rest = later;
+    }
+  }
+
+  /** Signals of distinct subjects on one video. */
+  async #learnRound(videoId: string, round: readonly PendingSignal[]): Promise<void> {
     const { store, options, clock } = this.deps;
     const [state] = await this.deps.videos([videoId]);
     if (!state) return;
     const now = clock.now();
     const limits = options.limits;
-    const engaged = ENGAGING_SIGNALS.has(kind);
+    const features = videoFeatures(state.video);
+    const engaged = round.filter((s) => ENGAGING_SIGNALS.has(s.kind)).map((s) => s.subject);
     // the peers are read before this engagement is written, so the subject is not its own peer
-    const recent = engaged ? await store.recommendations.engaged(subject, PEER_VIDEOS) : [];
-    await store.recommendations.recordSignal(subject, { videoId, deltas: signalDeltas(kind, videoFeatures(state.video)), engaged, now }, limits);
-    if (!engaged) return;
+    const recent = await Promise.all(engaged.map((s) => store.recommendations.engaged(s, PEER_VIDEOS)));
+    await Promise.all(
+      round.map((s) =>
+        store.recommendations.recordSignal(s.subject, { videoId, deltas: signalDeltas(s.kind, features), engaged: ENGAGING_SIGNALS.has(s.kind), now }, limits),
+      ),
+    );
+    if (engaged.length === 0) return;
 
-    const coEngagers = (await store.recommendations.engagers(videoId, CO_ENGAGERS)).filter((s) => s !== subject);
-    const theirs = await Promise.all(coEngagers.map((s) => store.recommendations.engaged(s, CO_ENGAGED)));
-    const similar = [...new Set(theirs.flat())].filter((id) => id !== videoId);
-    await store.recommendations.addSimilar(subject, similar, now, limits);
+    // the video's engagers as the k-th subject finds them: the batch's earlier ones (newest
+    // first), then those stored before the batch
+    const stored = await store.recommendations.engagers(videoId, CO_ENGAGERS);
+    const coEngagersOf = (k: number): Subject[] => {
+      const before = engaged.slice(0, k).reverse();
+      const list = [...new Set([...before, ...stored])].slice(0, CO_ENGAGERS);
+      return list.filter((s) => s !== engaged[k]);
+    };
+    const lists = engaged.map((_, k) => coEngagersOf(k));
+    const everyone = [...new Set(lists.flat())];
+    const theirs = new Map(await Promise.all(everyone.map(async (s) => [s, await store.recommendations.engaged(s, CO_ENGAGED)] as const)));
+    await Promise.all(
+      engaged.map((subject, k) => {
+        const similar = [...new Set(lists[k]!.flatMap((s) => theirs.get(s) ?? []))].filter((id) => id !== videoId);
+        return store.recommendations.addSimilar(subject, similar, now, limits);
+      }),
+    );
 
-    const peers = new Set<string>();
-    for (const list of await Promise.all(recent.filter((id) => id !== videoId).map((id) => store.recommendations.engagers(id, PEERS_PER_VIDEO)))) {
-      for (const s of list) if (s !== subject) peers.add(s);
-    }
-    await Promise.all([...peers].map((peer) => store.recommendations.addSimilar(peer, [videoId], now, limits)));
-    await store.recommendations.addEngager(videoId, subject, limits);
+    const recentIds = [...new Set(recent.flat())].filter((id) => id !== videoId);
+    const engagersOf = new Map(await Promise.all(recentIds.map(async (id) => [id, await store.recommendations.engagers(id, PEERS_PER_VIDEO)] as const)));
+    // each subject's peers take this video once per subject that reaches them
+    const reached = new Map<Subject, number>();
+    engaged.forEach((subject, k) => {
+      const peers = new Set<Subject>();
+      for (const id of recent[k]!) if (id !== videoId) for (const s of engagersOf.get(id) ?? []) if (s !== subject) peers.add(s);
+      for (const p of peers) reached.set(p, (reached.get(p) ?? 0) + 1);
+    });
+    await Promise.all([...reached].map(([peer, n]) => store.recommendations.addSimilar(peer, new Array<string>(n).fill(videoId), now, limits)));
+    // issued in order: one connection (and the memory driver) applies them in that order
+    await Promise.all(engaged.map((subject) => store.recommendations.addEngager(videoId, subject, limits)));
   }
 
   /** A new video enters the exploration pool. */

@@ -1,0 +1,162 @@
+/**
+ * Capacity of one server process (issue 21): the load tester's `mixed` scenario against one
+ * tremolo (memory driver), stepping up virtual users. The server is pinned to one core and
+ * the load generator to another (`taskset`), each step on a fresh server. A step passes when
+ * like -> counter p99 < 250 ms, HTTP p99 < 100 ms and the final check passes (nothing
+ * acknowledged lost or doubled); the figure is the most users of a passing step, with the
+ * server's RSS and CPU there (read from its metrics listener by the load tester).
+ *
+ * Baseline in the same run: the same steps against a server with LIVE_COUNTER_COALESCE=false
+ * (one counter broadcast per committed write). The steps alternate between the two, so load
+ * from other work on the machine hits both alike.
+ *
+ *   npm run bench -- capacity [--steps 1000,2000,3000,4000,5000,6000] [--duration 30s]
+ *                             [--server-core 0] [--load-core 1] [--accounts 200] [--videos 100]
+ *
+ * Without `taskset` (or with fewer than two cores) the processes run unpinned, and it says so.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { LoadtestReport } from '../src/loadtest/report.ts';
+import { startTremoloChild } from './helpers/child.ts';
+import { fmt } from './helpers/stats.ts';
+import { report } from './report.ts';
+
+const { values: argv } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '1000,2000,3000,4000,5000,6000' },
+    duration: { type: 'string', default: '30s' },
+    'server-core': { type: 'string', default: '0' },
+    'load-core': { type: 'string', default: '1' },
+    accounts: { type: 'string', default: '200' },
+    videos: { type: 'string', default: '100' },
+  },
+});
+const STEPS = argv.steps.split(',').filter(Boolean).map(Number);
+const LIKE_TO_COUNTER_P99_MS = 250;
+const HTTP_P99_MS = 100;
+const progress = (msg: string) => console.error(`  [${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+const canPin = spawnSync('taskset', ['-V']).status === 0 && availableParallelism() >= 2;
+
+/** Pins every thread of `pid` to `core` (threads started later inherit it). */
+function pin(pid: number, core: string): void {
+  if (!canPin) return;
+  const r = spawnSync('taskset', ['-a', '-p', '-c', core, String(pid)]);
+  if (r.status !== 0) throw new Error(`taskset -a -p -c ${core} ${pid}: ${r.stderr.toString()}`);
+}
+
+interface Step {
+  users: number;
+  likeToCounterP99: number;
+  httpP99: number;
+  verified: boolean;
+  lost: number;
+  duplicates: number;
+  connectFailures: number;
+  peakRssMb: number;
+  meanCpuPercent: number;
+  peakCpuPercent: number;
+  passed: boolean;
+}
+
+/** One step: a fresh server pinned to its core, the load tester pinned to the other. */
+async function step(users: number, coalesce: boolean): Promise<Step> {
+  const server = startTremoloChild({
+    LIVE_COUNTER_COALESCE: String(coalesce),
+    // the load-test settings of docs/loadtest.md
+    RATE_IP_PER_MIN: '10000000',
+    RATE_USER_PER_MIN: '10000000',
+    SOCKET_EVENTS_PER_SEC: '10000',
+    USER_EVENTS_PER_SEC: '100000',
+    USER_MAX_SOCKETS: '100000',
+    SOCKET_MAX_PER_IP: '1000000',
+    SIGNUP_RATE_PER_HOUR: '100000',
+    METRICS_PORT: '0',
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'tremolo-capacity-'));
+  try {
+    const ready = (await server.ready) as { url: string; metricsUrl?: string };
+    pin(server.pid, argv['server-core']);
+    const json = join(dir, 'report.json');
+    const args = [
+      '--import',
+      'tsx',
+      new URL('../src/cli/main.ts', import.meta.url).pathname,
+      'loadtest',
+      '--target',
+      ready.url,
+      ...(ready.metricsUrl ? ['--metrics', ready.metricsUrl] : []),
+      '--scenario',
+      'mixed',
+      '--duration',
+      argv.duration,
+      '--users',
+      String(users),
+      '--accounts',
+      argv.accounts,
+      '--videos',
+      argv.videos,
+      '--source-addresses',
+      '8',
+      '--progress',
+      'none',
+      '--json',
+      json,
+      '--html',
+      join(dir, 'report.html'),
+    ];
+    const load = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (load.pid) pin(load.pid, argv['load-core']);
+    const code = await new Promise<number>((resolve) => load.once('exit', (c) => resolve(c ?? 1)));
+    if (code === 2) throw new Error('the load tester refused its options');
+    const r = JSON.parse(readFileSync(json, 'utf8')) as LoadtestReport;
+    const srv = r.server[0];
+    const s: Step = {
+      users,
+      likeToCounterP99: r.latency.likeToCounter.p99,
+      httpP99: r.latency.http.p99,
+      verified: r.ok,
+      lost: r.verify.lost,
+      duplicates: r.verify.duplicates,
+      connectFailures: Object.values(r.connections.failed).reduce((a, b) => a + b, 0),
+      peakRssMb: srv?.peakRssMb ?? Number.NaN,
+      meanCpuPercent: srv?.meanCpuPercent ?? Number.NaN,
+      peakCpuPercent: srv?.peakCpuPercent ?? Number.NaN,
+      passed: false,
+    };
+    s.passed = s.verified && s.likeToCounterP99 < LIKE_TO_COUNTER_P99_MS && s.httpP99 < HTTP_P99_MS;
+    return s;
+  } finally {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const line = (s: Step) =>
+  `${fmt(s.users)} users: like->counter p99 ${fmt(s.likeToCounterP99)} ms, HTTP p99 ${fmt(s.httpP99)} ms, final check ${s.verified ? 'passed' : `FAILED (lost ${s.lost}, duplicates ${s.duplicates})`}` +
+  `${s.connectFailures ? `, ${fmt(s.connectFailures)} connections failed` : ''}; server peak RSS ${fmt(s.peakRssMb)} MB, CPU mean ${fmt(s.meanCpuPercent)}% (peak ${fmt(s.peakCpuPercent)}%) -> ${s.passed ? 'pass' : 'fail'}`;
+
+console.log(
+  `mixed scenario, ${argv.duration} per step, steps ${STEPS.map((n) => fmt(n)).join(', ')} users; ` +
+    (canPin ? `server on core ${argv['server-core']}, load generator on core ${argv['load-core']}` : 'NOT pinned (no taskset or fewer than 2 cores)'),
+);
+const coalesced: Step[] = [];
+const naive: Step[] = [];
+for (const users of STEPS) {
+  progress(`${users} users, coalesced`);
+  coalesced.push(await step(users, true));
+  console.log(`  coalesced ${line(coalesced[coalesced.length - 1]!)}`);
+  progress(`${users} users, LIVE_COUNTER_COALESCE=false`);
+  naive.push(await step(users, false));
+  console.log(`  naive     ${line(naive[naive.length - 1]!)}`);
+}
+const most = (steps: Step[]) => steps.filter((s) => s.passed).reduce<Step | undefined>((best, s) => (!best || s.users > best.users ? s : best), undefined);
+const best = most(coalesced);
+const bestNaive = most(naive);
+console.log(best ? `most users passing (coalesced): ${fmt(best.users)}, server RSS ${fmt(best.peakRssMb)} MB, CPU ${fmt(best.meanCpuPercent)}%` : 'no step passed (coalesced)');
+console.log(bestNaive ? `most users passing (LIVE_COUNTER_COALESCE=false): ${fmt(bestNaive.users)}` : 'no step passed (LIVE_COUNTER_COALESCE=false)');
+report('capacity', `users on one core (mixed; like->counter p99 < ${LIKE_TO_COUNTER_P99_MS} ms, HTTP p99 < ${HTTP_P99_MS} ms, check passed)`, best?.users ?? 0, bestNaive?.users ?? 0);
