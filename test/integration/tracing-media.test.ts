@@ -32,14 +32,15 @@ const RULES = '/v1/uploads*=1,media.job*=1';
 let clips: string;
 /** 2 s 720p with a tone: two renditions (720p, 480p), speech detection has audio to read. */
 let shortClip: string;
-/** 10 s of the same: still transcoding when the takeover test freezes its first process. */
+/** 10 s, 640x360: still transcoding when the takeover test freezes its first process, cheap for the second. */
 let longClip: string;
 
 before(async () => {
   clips = await tempDir('tremolo-trace-media-');
   shortClip = await makeClip(clips, { seconds: 2, width: 1280, height: 720, fps: 15 });
   longClip = join(clips, 'long.mp4');
-  await run(ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-y', '-stream_loop', '4', '-i', shortClip, '-c', 'copy', longClip]);
+  const small = await makeClip(clips, { seconds: 2, width: 640, height: 360, fps: 15 });
+  await run(ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-y', '-stream_loop', '4', '-i', small, '-c', 'copy', longClip]);
 });
 after(async () => {
   await rm(clips, { recursive: true, force: true });
@@ -247,7 +248,11 @@ describe('a job taken over by another process continues its trace', () => {
     const b = await spawnServer(env('tremolo-b', '2', '60s'));
     processes.push(b);
     let last = { stage: '', attempts: 0 } as Awaited<ReturnType<typeof jobStage>>;
-    await eventually(async () => ['ready', 'failed'].includes((last = await jobStage(b.url, user.token, jobId)).stage), 'B finishes the job', 120_000);
+    await eventually(async () => ['ready', 'failed'].includes((last = await jobStage(b.url, user.token, jobId)).stage), 'B finishes the job', 120_000).catch(
+      (err: unknown) => {
+        throw new Error(`${String(err)}; the job: ${JSON.stringify(last)}; B wrote: ${b.output().slice(-2000)}`);
+      },
+    );
     assert.equal(last.stage, 'ready', JSON.stringify(last.error));
     assert.equal(last.attempts, 2, 'claimed by A, then by B once A lease lapsed');
 
