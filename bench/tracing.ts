@@ -12,26 +12,18 @@
  * given as the median of its per-round ratio to `off` in the same round.
  *
  * The JSON line: value = median likes/s at 1 %, baseline = median likes/s with tracing off; the
- * 100 % figure is printed on the line before it.
+ * 100 % figure is printed on the line before it. Each variant runs in its own process (likes:
+ * helpers/traced-likes.ts; feed: a server child), so tracing off never shares a process with
+ * the AsyncLocalStorage a traced variant turns on.
  *
  *   npm run bench -- tracing [--ops 40000] [--window 4000] [--seconds 3] [--runs 5]
  */
-import { benchEngine, inWindow } from './helpers/engine.ts';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
-import { Engine } from '../src/actors/engine.ts';
 import { HttpClient } from '../src/client/http-client.ts';
-import { loadConfig } from '../src/config.ts';
-import { TsidGenerator } from '../src/domain/ids.ts';
-import { guardStore } from '../src/storage/guard.ts';
-import { RedisStore } from '../src/storage/redis/redis-store.ts';
-import { createOtelTracing } from '../src/telemetry/otel.ts';
-import { noopTracing, type Tracing } from '../src/telemetry/tracing.ts';
-import { dropPrefix, randomPrefix, REDIS_URL } from '../test/helpers/redis.ts';
 import { autocannon } from './helpers/autocannon.ts';
-import { startTremoloChild } from './helpers/child.ts';
+import { startChild, startTremoloChild } from './helpers/child.ts';
 import { fmt } from './helpers/stats.ts';
 import { report } from './report.ts';
 
@@ -98,49 +90,25 @@ async function startSink(): Promise<{ url: string; bytes: () => number; close: (
 }
 
 async function likes(sinkUrl: string): Promise<Rounds> {
-  const config = loadConfig({ LOG_LEVEL: 'silent' });
-  const prefix = randomPrefix('bench-tracing');
-  const admin = new Redis(REDIS_URL);
-  const ids = new TsidGenerator({ nodeId: 9 });
   const results = new Rounds();
-  const built: { name: string; tracing: Tracing; engine: Engine; store: RedisStore }[] = [];
+  // one process per variant (see helpers/traced-likes.ts), each with its own Redis prefix
+  const children = VARIANTS.map((v) => ({
+    name: v.name,
+    child: startChild(new URL('./helpers/traced-likes.ts', import.meta.url), {
+      BENCH_OTLP_URL: sinkUrl,
+      ...(v.ratio === undefined ? {} : { BENCH_TRACE_RATIO: String(v.ratio) }),
+    }),
+  }));
   try {
-    for (const v of VARIANTS) {
-      const tracing =
-        v.ratio === undefined ? noopTracing : createOtelTracing({ serviceName: 'bench', serviceVersion: '0', defaultRatio: v.ratio, rules: [], exporterUrl: sinkUrl });
-      const store = await RedisStore.connect({ url: REDIS_URL, prefix, limits: { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS }, timeoutMs: 5000, tracing });
-      const engine = benchEngine(guardStore(store, { timeoutMs: 5000 }).store, config, ids, { tracing });
-      built.push({ name: v.name, tracing, engine, store });
-    }
-    const first = built[0]!.engine;
-    const owner = await first.createUser({ handle: `tbench${Date.now()}`, passwordHash: 'x' });
-    const users = Array.from({ length: 1000 }, () => ids.next());
-    const videos: string[] = [];
-    for (let v = 0; v < 100; v++) videos.push((await first.createVideo(owner.id, { title: `v${v}` })).id);
-    const opFor = ({ tracing, engine }: (typeof built)[number]) => (i: number) => {
-      const h = Math.imul(i ^ 0x9e3779b9, 0x85ebca6b) >>> 0;
-      const user = users[h % users.length]!;
-      const video = videos[(h >>> 10) % videos.length]!;
-      const like = ((h >>> 20) & 3) !== 0;
-      const call = () => (like ? engine.like(video, user) : engine.unlike(video, user));
-      if (!tracing.enabled) return call();
-      // a root span per like, as the socket event's would be
-      const span = tracing.start('video:like', { kind: 'server', parent: 'root' });
-      return tracing.run(span.context, call).finally(() => span.end());
-    };
-    for (const b of built) await inWindow(OPS, WINDOW, opFor(b)); // warm-up
+    await Promise.all(children.map((c) => c.child.ready));
+    for (const c of children) await c.child.call('likes', { ops: OPS, window: WINDOW }); // warm-up
     for (let r = 0; r < RUNS; r++) {
       // interleaved and rotated, so load from other work on the machine hits every variant alike
-      for (const b of rotated(built, r)) results.add(b.name as Variant, await inWindow(OPS, WINDOW, opFor(b)));
+      for (const c of rotated(children, r)) results.add(c.name, (await c.child.call<{ perSec: number }>('likes', { ops: OPS, window: WINDOW })).perSec);
     }
   } finally {
-    for (const b of built) {
-      await b.engine.shutdown(2000);
-      await b.tracing.shutdown();
-      await b.store.close();
-    }
-    await dropPrefix(admin, prefix);
-    admin.disconnect();
+    await Promise.all(children.map((c) => c.child.call('close').catch(() => {})));
+    await Promise.all(children.map((c) => c.child.stop()));
   }
   return results;
 }
