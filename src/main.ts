@@ -23,6 +23,7 @@ import { MemoryRateLimitStore, type RateLimitStore } from './storage/rate-limits
 import { RedisConnection, type SocketAdapter } from './storage/redis/connection.ts';
 import { RedisStore } from './storage/redis/redis-store.ts';
 import type { Store } from './storage/store.ts';
+import { traceStore } from './storage/traced.ts';
 import { HashingQueue } from './transport/auth/hashing-queue.ts';
 import { TokenService } from './transport/auth/tokens.ts';
 import { startMetricsServer, type MetricsServer } from './transport/http/metrics-server.ts';
@@ -147,7 +148,9 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     );
     invalidation = await connection.invalidationBus(`${config.nodeId}-${process.pid}`);
   } else {
-    store = new MemoryStore(limits, ids);
+    const memory = new MemoryStore(limits, ids);
+    // Redis traces its scripts; the memory driver gets a span per Store call (none with tracing off)
+    store = tracing.enabled ? traceStore(memory, tracing) : memory;
   }
   // Counters of per-user socket events are shared whenever storage is (they always were);
   // those of the HTTP limits only with RATE_STORE=redis.
@@ -237,6 +240,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     sink,
     clock,
     metrics: metrics.media,
+    tracing,
     onError: (err, context) => log.error({ err }, context),
   });
 

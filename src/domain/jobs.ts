@@ -27,4 +27,9 @@ export interface JobRecord {
   leaseUntil?: number;
   /** Set by DELETE /v1/jobs/:id; the lease holder sees it and stops. */
   cancelRequested?: boolean;
+  /**
+   * W3C `traceparent` of the span that created the job (tracing on): every attempt, in whichever
+   * process claims it, continues this trace, so a job taken over after a crash stays one trace.
+   */
+  traceparent?: string;
 }

@@ -20,6 +20,7 @@ import type { JobStore } from '../storage/jobs.ts';
 import type { MediaStore } from '../storage/media/media-store.ts';
 import type { UploadFiles } from '../storage/media/upload-files.ts';
 import type { UploadStore } from '../storage/uploads.ts';
+import { noopTracing, type Tracing } from '../telemetry/tracing.ts';
 
 /** The videos a job's media is published as (the Engine). */
 export interface VideoPublisher {
@@ -48,6 +49,8 @@ export interface JobsServiceDeps {
   available: boolean;
   /** UPLOAD_QUOTA_BYTES: what one user's uploads may hold at once. */
   quotaBytes: number;
+  /** A `media.job.create` span per job started; its context is stored with the job. Default: off. */
+  tracing?: Tracing;
 }
 
 export class JobsService {
@@ -88,19 +91,33 @@ export class JobsService {
     }
     runner.admit();
     const now = clock.now();
-    const job = newJob(this.#d.videos.newId(), userId, info, new Date(now).toISOString());
-    await jobs.create(job);
-    const winner = await files.linkJob(uploadId, job.id);
-    if (winner !== job.id) {
-      // Another request started this upload's job first: ours never ran; withdraw it.
-      await jobs.update(job.id, { stage: 'cancelled' }, { now });
-      const other = await jobs.get(winner);
-      if (!other) throw new TremoloError('E_BUSY');
-      return { job: other, created: false };
+    const tracing = this.#d.tracing ?? noopTracing;
+    const id = this.#d.videos.newId();
+    // The job is a message to whichever process claims it: this span is its creation context,
+    // stored in the record (W3C traceparent), and every attempt's `media.job` span continues it.
+    const span = tracing.start('media.job.create', { kind: 'producer', attributes: { 'tremolo.job.id': id, 'tremolo.upload.bytes': info.size } });
+    try {
+      const traceparent = tracing.inject(span.context);
+      const job = newJob(id, userId, info, new Date(now).toISOString(), traceparent);
+      await tracing.run(span.context, () => jobs.create(job));
+      const winner = await tracing.run(span.context, () => files.linkJob(uploadId, job.id));
+      if (winner !== job.id) {
+        // Another request started this upload's job first: ours never ran; withdraw it.
+        span.set({ 'tremolo.job.outcome': 'duplicate' });
+        await tracing.run(span.context, () => jobs.update(job.id, { stage: 'cancelled' }, { now }));
+        const other = await jobs.get(winner);
+        if (!other) throw new TremoloError('E_BUSY');
+        return { job: other, created: false };
+      }
+      sink.publish({ type: 'job:progress', userId, jobId: job.id, stage: 'queued', percent: 0 });
+      runner.poke();
+      return { job, created: true };
+    } catch (err) {
+      span.fail(err);
+      throw err;
+    } finally {
+      span.end();
     }
-    sink.publish({ type: 'job:progress', userId, jobId: job.id, stage: 'queued', percent: 0 });
-    runner.poke();
-    return { job, created: true };
   }
 
   /** Cancels a queued or running job; E_JOB_FINISHED once it has ended. */
@@ -162,8 +179,9 @@ export class JobsService {
 }
 
 /** A queued job for a finished upload, titled as its metadata says. */
-function newJob(id: string, ownerId: string, upload: UploadInfo, at: string): JobRecord {
+function newJob(id: string, ownerId: string, upload: UploadInfo, at: string, traceparent: string | undefined): JobRecord {
   return {
+    ...(traceparent ? { traceparent } : {}),
     id,
     ownerId,
     uploadId: upload.id,

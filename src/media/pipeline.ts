@@ -22,6 +22,7 @@ import type { TagInfo } from '../protocol/model.ts';
 import { FileMediaStore, type LocalMediaStore } from '../storage/media/media-store.ts';
 import { UploadFiles } from '../storage/media/upload-files.ts';
 import type { Store } from '../storage/store.ts';
+import type { Tracing } from '../telemetry/tracing.ts';
 import { JobRunner } from '../workers/job-runner.ts';
 import { MediaReclaimer } from '../workers/media-reclaimer.ts';
 import { checkMediaTools, MIN_FFMPEG_RELEASE, resolveBinaries, type MediaToolsReport } from '../workers/media/tools.ts';
@@ -38,6 +39,8 @@ export interface MediaPipelineDeps {
   onError: (err: unknown, context: string) => void;
   /** Uploads, jobs, the pool's queue, tagging models (the engine's registry). */
   metrics?: MediaMetrics;
+  /** Spans of job creation, each attempt and its stages, and what worker threads timed. Default: off. */
+  tracing?: Tracing;
 }
 
 export interface MediaPipeline {
@@ -54,7 +57,7 @@ export interface MediaPipeline {
 }
 
 export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<MediaPipeline> {
-  const { config, videos, store, sink, clock, onError, metrics } = deps;
+  const { config, videos, store, sink, clock, onError, metrics, tracing } = deps;
   // Checked once at start: without a trusted ffmpeg the server still serves everything else.
   const tools = await checkMediaTools(resolveBinaries({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath }));
   if (!tools.ok) {
@@ -71,7 +74,7 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
   // Threads start with the first task: a process that never runs a job never pays for them.
   let poolInstance: MediaPool | undefined;
   const pool: Pick<MediaPool, 'run'> = {
-    run: (task, input, opts) => (poolInstance ??= new MediaPool({ threads: config.workerThreads, maxQueue: config.workerMaxQueue, ...(metrics ? { metrics } : {}) })).run(task, input, opts),
+    run: (task, input, opts) => (poolInstance ??= new MediaPool({ threads: config.workerThreads, maxQueue: config.workerMaxQueue, ...(metrics ? { metrics } : {}), ...(tracing ? { tracing } : {}) })).run(task, input, opts),
   };
 
   const runner = new JobRunner({
@@ -89,6 +92,7 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
     clock,
     onError,
     ...(metrics ? { metrics } : {}),
+    ...(tracing ? { tracing } : {}),
     settings: {
       // Unique per runner, not just per process: tests run several servers in one process.
       owner: `${config.nodeId}-${process.pid}-${randomBytes(3).toString('hex')}`,
@@ -130,6 +134,7 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
     reclaimer,
     available: tools.ok,
     quotaBytes: config.uploadQuotaBytes,
+    ...(tracing ? { tracing } : {}),
   });
 
   // What a crash or a restart left behind is reclaimed now and then (and expired uploads removed).

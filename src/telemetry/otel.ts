@@ -106,8 +106,8 @@ class OtelSpan implements SpanHandle {
     this.span.addEvent('exception', { 'exception.type': err instanceof Error ? err.name : typeof err, 'exception.message': code });
   }
 
-  end(): void {
-    this.span.end();
+  end(endTime?: number): void {
+    this.span.end(endTime);
   }
 }
 
@@ -142,7 +142,7 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
       const attributes = clean(o.attributes);
       const span = tracer.startSpan(
         name,
-        { kind: KINDS[o.kind ?? 'internal'], ...(attributes ? { attributes } : {}), ...(links.length ? { links } : {}), ...(o.parent === 'root' ? { root: true } : {}) },
+        { kind: KINDS[o.kind ?? 'internal'], ...(attributes ? { attributes } : {}), ...(links.length ? { links } : {}), ...(o.parent === 'root' ? { root: true } : {}), ...(o.startTime !== undefined ? { startTime: o.startTime } : {}) },
         parent,
       );
       return new OtelSpan(span, parent);
@@ -152,6 +152,7 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
       return ctx ? fromContext(ctx) : undefined;
     },
     run: <T>(ctx: TraceContext | undefined, fn: () => T): T => (ctx ? active.run(toContext(ctx), fn) : fn()),
+    outside: <T>(fn: () => T): T => active.exit(fn),
     sampled: (ctx) => ((trace.getSpanContext(toContext(ctx))?.traceFlags ?? 0) & TraceFlags.SAMPLED) === TraceFlags.SAMPLED,
     inject(ctx?: TraceContext): string | undefined {
       const c = ctx ? toContext(ctx) : currentContext();

@@ -28,6 +28,8 @@ export interface SpanOptions {
   parent?: TraceContext | 'root' | undefined;
   /** Spans this one is causally related to without being their child (a batch's messages). */
   links?: readonly TraceContext[];
+  /** When the span began (ms since the epoch), for work timed elsewhere (a worker thread). Default: now. */
+  startTime?: number;
 }
 
 /** A started span. */
@@ -41,7 +43,8 @@ export interface SpanHandle {
   ids(): TraceIds | undefined;
   /** Marks the span failed, with the error recorded as an exception event. */
   fail(err: unknown): void;
-  end(): void;
+  /** Ends the span, now or at `endTime` (ms since the epoch) for work timed elsewhere. */
+  end(endTime?: number): void;
 }
 
 export interface Tracing {
@@ -51,6 +54,8 @@ export interface Tracing {
   current(): TraceContext | undefined;
   /** Runs `fn` with `ctx` as the active context (spans started inside are its children). */
   run<T>(ctx: TraceContext | undefined, fn: () => T): T;
+  /** Runs `fn` with no active context: background work started by a request must not join its trace. */
+  outside<T>(fn: () => T): T;
   /** Whether spans under `ctx` are sampled. */
   sampled(ctx: TraceContext): boolean;
   /** A W3C `traceparent` for `ctx` (default: the active context), or undefined when there is none. */
@@ -79,6 +84,7 @@ export const noopTracing: Tracing = Object.freeze({
   start: () => NOOP_SPAN,
   current: () => undefined,
   run: <T>(_ctx: TraceContext | undefined, fn: () => T): T => fn(),
+  outside: <T>(fn: () => T): T => fn(),
   sampled: () => false,
   inject: () => undefined,
   extract: () => undefined,

@@ -16,6 +16,10 @@
  *   pool), it waits Retry-After and submits again. Nothing claimed is dropped.
  * - Tagging is best effort: a video whose tagging failed is published untagged and the
  *   failure is recorded on the job's `error`.
+ * - Tracing: each attempt is a `media.job` span continuing the trace stored in the job record
+ *   (its creation context: parent and link, as the messaging conventions do for a single
+ *   message), so a job taken over by another process stays one trace; under it `media.probe`,
+ *   `media.transcode`, `media.tag` (with the spans their worker threads timed) and `media.publish`.
  */
 import { join } from 'node:path';
 import type { EventSink } from '../actors/events.ts';
@@ -26,6 +30,7 @@ import type { MediaRefs, PixelPoint, TagInfo } from '../protocol/model.ts';
 import type { JobPatch, JobRecord, JobStage, JobStore } from '../storage/jobs.ts';
 import type { MediaStore } from '../storage/media/media-store.ts';
 import type { UploadStore } from '../storage/uploads.ts';
+import { noopTracing, type Attributes, type SpanHandle, type Tracing } from '../telemetry/tracing.ts';
 import type { MediaPool, RunOptions, TaskInput, TaskName, TaskOutput } from './pool.ts';
 import type { TaggerOptions } from './tasks/tag/types.ts';
 
@@ -70,6 +75,8 @@ export interface JobRunnerDeps {
   settings: JobRunnerSettings;
   /** Jobs running by stage, stage durations and outcomes, finished jobs, tagging model times. */
   metrics?: Pick<MediaMetrics, 'jobsRunning' | 'stageSeconds' | 'jobsFinished' | 'taggingModelSeconds'>;
+  /** Spans of each attempt and its stages. Default: off. */
+  tracing?: Tracing;
 }
 
 /** Why a running job is being stopped. `lost`/`shutdown` leave the record alone (a shutdown then releases the lease). */
@@ -88,6 +95,7 @@ export class JobRunner {
   readonly #deps: JobRunnerDeps;
   readonly #s: Required<Pick<JobRunnerSettings, 'pollMs'>> & JobRunnerSettings;
   readonly #running = new Map<string, Running>();
+  readonly #tracing: Tracing;
   #timer: TimerHandle | undefined;
   #claiming: Promise<void> | undefined;
   #again = false;
@@ -100,6 +108,7 @@ export class JobRunner {
     if (!Number.isInteger(s.capacity) || s.capacity < 1) throw new RangeError('capacity must be an integer >= 1');
     if (s.leaseMs < 100) throw new RangeError('leaseMs must be >= 100');
     this.#deps = deps;
+    this.#tracing = deps.tracing ?? noopTracing;
     this.#s = { ...s, pollMs: s.pollMs ?? 1000 };
   }
 
@@ -118,7 +127,9 @@ export class JobRunner {
       this.#again = true;
       return;
     }
-    this.#claiming = this.#claimLoop()
+    // Outside the caller's trace (an upload request pokes us): each job continues its own.
+    this.#claiming = this.#tracing
+      .outside(() => this.#claimLoop())
       .catch((err: unknown) => this.#deps.onError(err, 'job claim'))
       .finally(() => {
         this.#claiming = undefined;
@@ -205,19 +216,65 @@ export class JobRunner {
       });
   }
 
+  /** One attempt at a job, as a `media.job` span in the trace its record carries. */
   async #run(job: JobRecord, signal: AbortSignal, stop: (c: StopCause) => void, causeOf: () => StopCause | undefined): Promise<void> {
+    const tracing = this.#tracing;
+    if (!tracing.enabled) return this.#attempt(job, signal, stop, causeOf, undefined);
+    const created = tracing.extract(job.traceparent);
+    const span = tracing.start('media.job', {
+      kind: 'consumer',
+      // no stored context (a job made with tracing off): a trace of its own, sampled by the media.job* rule
+      parent: created ?? 'root',
+      ...(created ? { links: [created] } : {}),
+      attributes: { 'tremolo.job.id': job.id, 'tremolo.job.attempt': job.attempts },
+    });
+    try {
+      await tracing.run(span.context, () => this.#attempt(job, signal, stop, causeOf, span));
+      const cause = causeOf();
+      if (cause === 'lost' || cause === 'shutdown') span.set({ 'tremolo.job.outcome': 'interrupted', 'tremolo.job.stop': cause });
+    } catch (err) {
+      span.fail(err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  /** A span under the attempt's (the active context) around one stage; `fn` runs in it. */
+  async #stage<T>(name: string, attributes: Attributes, fn: (span: SpanHandle) => Promise<T>): Promise<T> {
+    const tracing = this.#tracing;
+    if (!tracing.enabled) return fn(NO_SPAN);
+    const span = tracing.start(name, { attributes });
+    try {
+      return await tracing.run(span.context, () => fn(span));
+    } catch (err) {
+      span.fail(err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  async #attempt(
+    job: JobRecord,
+    signal: AbortSignal,
+    stop: (c: StopCause) => void,
+    causeOf: () => StopCause | undefined,
+    jobSpan: SpanHandle | undefined,
+  ): Promise<void> {
     const { jobs, clock, media } = this.#deps;
     const settings = this.#s;
     const owner = settings.owner;
     if (job.cancelRequested) {
-      await this.#finish(job, { stage: 'cancelled', percent: job.percent });
+      await this.#finish(job, { stage: 'cancelled', percent: job.percent }, jobSpan);
       return;
     }
 
     const timeout = clock.setTimeout(() => stop('timeout'), settings.timeoutMs);
     const beatMs = Math.max(50, Math.min(1000, Math.floor(settings.leaseMs / 3)));
     let beating = false;
-    const heartbeat = clock.setInterval(() => {
+    // Lease renewals stay out of the job's trace: a span each beat would say nothing.
+    const heartbeat = this.#tracing.outside(() => clock.setInterval(() => {
       if (beating) return;
       beating = true;
       void (async () => {
@@ -233,7 +290,7 @@ export class JobRunner {
           beating = false;
         }
       })();
-    }, beatMs);
+    }, beatMs));
 
     const metrics = this.#deps.metrics;
     /** The stage being timed: it ends when the next one begins, or with the job. */
@@ -271,30 +328,48 @@ export class JobRunner {
     const source = this.#deps.uploadPath(job.uploadId);
     const outDir = media.dirFor(job.id);
     try {
-      await enter('probing');
-      const probe = await this.#task('probe', { file: source, maxDurationS: settings.maxDurationS, ...bins(settings) }, { signal });
+      const probe = await this.#stage('media.probe', {}, async (span) => {
+        await enter('probing');
+        const p = await this.#task('probe', { file: source, maxDurationS: settings.maxDurationS, ...bins(settings) }, { signal, trace: span.context });
+        span.set({
+          'tremolo.media.container': p.container,
+          'tremolo.media.duration_s': p.durationS,
+          'tremolo.media.width': p.width,
+          'tremolo.media.height': p.height,
+          'tremolo.media.audio': p.audioCodec !== undefined,
+        });
+        return p;
+      });
 
-      await enter('transcoding');
-      const manifest = await this.#task(
-        'transcode',
-        { input: source, outDir, probe, maxDurationS: settings.maxDurationS, ...bins(settings) },
-        { signal, onProgress: progress('transcoding') },
-      );
+      const manifest = await this.#stage('media.transcode', {}, async (span) => {
+        await enter('transcoding');
+        const m = await this.#task(
+          'transcode',
+          { input: source, outDir, probe, maxDurationS: settings.maxDurationS, ...bins(settings) },
+          { signal, onProgress: progress('transcoding'), trace: span.context },
+        );
+        span.set({ 'tremolo.media.renditions': m.hls.variants.length, 'tremolo.media.keyframes': m.keyframes.length });
+        return m;
+      });
 
-      await enter('tagging');
       let tagging: TagInfo | undefined;
       let tagError: { code: string; message: string } | undefined;
       try {
-        const result = await this.#task(
-          'tag',
-          {
-            keyframes: manifest.keyframes.map((k) => join(manifest.dir, k)),
-            // Our own output, not the upload: only the probe and the transcode open untrusted bytes.
-            videoPath: join(manifest.dir, manifest.audio ?? manifest.mp4),
-            options: { ...settings.tagger, ...(settings.ffmpegPath ? { ffmpegPath: settings.ffmpegPath } : {}) },
-          },
-          { signal, onProgress: progress('tagging') },
-        );
+        const result = await this.#stage('media.tag', {}, async (span) => {
+          await enter('tagging');
+          const r = await this.#task(
+            'tag',
+            {
+              keyframes: manifest.keyframes.map((k) => join(manifest.dir, k)),
+              // Our own output, not the upload: only the probe and the transcode open untrusted bytes.
+              videoPath: join(manifest.dir, manifest.audio ?? manifest.mp4),
+              options: { ...settings.tagger, ...(settings.ffmpegPath ? { ffmpegPath: settings.ffmpegPath } : {}) },
+            },
+            { signal, onProgress: progress('tagging'), trace: span.context },
+          );
+          span.set({ 'tremolo.tag.tags': r.tags.length, 'tremolo.tag.device': r.device });
+          return r;
+        });
         for (const [model, seconds] of Object.entries(result.modelSeconds)) metrics?.taggingModelSeconds.observe({ model }, seconds);
         // Boxes and speech segments are kept (the engine caps their number): clients place
         // captions and skip to speech with them.
@@ -322,25 +397,28 @@ export class JobRunner {
       // Past this point the video exists: no more cancelling, only finishing (or taking it back
       // when its upload is gone).
       const rel = (p: string): string => `${job.id}/${p}`;
-      const videoId =
-        current.videoId ??
-        (
-          await this.#deps.publisher.createVideo(job.ownerId, {
-            title: job.title,
-            description: job.description,
-            media: { hls: rel(manifest.hls.master), mp4: rel(manifest.mp4), poster: rel(manifest.poster) },
-          })
-        ).id;
-      await jobs.update(job.id, { videoId }, { now: clock.now(), owner });
-      if (!(await this.#deps.uploads.addVideo(job.ownerId, job.uploadId, videoId))) {
-        // The upload was removed (its quota released) while we published: nothing may show
-        // media that no reservation pays for.
-        await this.#deps.publisher.deleteVideo(videoId, job.ownerId);
-        stop('cancelled');
-        throw new TremoloError('E_JOB_CANCELLED');
-      }
-      if (tagging) await this.#deps.publisher.setTagging(videoId, tagging);
-      await this.#finish(current, { stage: 'ready', percent: 100, videoId, ...(tagError ? { error: tagError } : {}) });
+      await this.#stage('media.publish', { 'tremolo.job.republish': current.videoId !== undefined }, async (span) => {
+        const videoId =
+          current.videoId ??
+          (
+            await this.#deps.publisher.createVideo(job.ownerId, {
+              title: job.title,
+              description: job.description,
+              media: { hls: rel(manifest.hls.master), mp4: rel(manifest.mp4), poster: rel(manifest.poster) },
+            })
+          ).id;
+        span.set({ 'tremolo.video.id': videoId });
+        await jobs.update(job.id, { videoId }, { now: clock.now(), owner });
+        if (!(await this.#deps.uploads.addVideo(job.ownerId, job.uploadId, videoId))) {
+          // The upload was removed (its quota released) while we published: nothing may show
+          // media that no reservation pays for.
+          await this.#deps.publisher.deleteVideo(videoId, job.ownerId);
+          stop('cancelled');
+          throw new TremoloError('E_JOB_CANCELLED');
+        }
+        if (tagging) await this.#deps.publisher.setTagging(videoId, tagging);
+        await this.#finish(current, { stage: 'ready', percent: 100, videoId, ...(tagError ? { error: tagError } : {}) }, jobSpan);
+      });
     } catch (err) {
       const cause = causeOf();
       endStage(cause === 'lost' || cause === 'shutdown' ? 'interrupted' : cause ?? 'failed');
@@ -352,11 +430,11 @@ export class JobRunner {
       }
       await media.remove(job.id).catch((e: unknown) => this.#deps.onError(e, `job ${job.id} cleanup`));
       if (cause === 'cancelled') {
-        await this.#finish(current, { stage: 'cancelled' });
+        await this.#finish(current, { stage: 'cancelled' }, jobSpan);
       } else {
         const e = cause === 'timeout' ? new TremoloError('E_JOB_TIMEOUT') : toTremoloError(err);
         if (e.code === 'E_INTERNAL') this.#deps.onError(err, `job ${job.id}`);
-        await this.#finish(current, { stage: 'failed', error: { code: e.code, message: e.message } });
+        await this.#finish(current, { stage: 'failed', error: { code: e.code, message: e.message } }, jobSpan);
       }
     } finally {
       endStage('failed'); // only if something escaped the paths above: the gauge must not leak
@@ -378,10 +456,12 @@ export class JobRunner {
   }
 
   /** Writes a final stage (only while holding the lease) and tells the owner. */
-  async #finish(job: JobRecord, patch: JobPatch & { stage: JobStage }): Promise<void> {
+  async #finish(job: JobRecord, patch: JobPatch & { stage: JobStage }, span?: SpanHandle): Promise<void> {
     const { jobs, clock } = this.#deps;
     const updated = await jobs.update(job.id, patch, { now: clock.now(), owner: this.#s.owner });
     if (!updated) return;
+    span?.set({ 'tremolo.job.outcome': patch.stage, 'tremolo.job.error': patch.error?.code });
+    if (patch.stage === 'failed' && patch.error) span?.fail(patch.error);
     this.#deps.metrics?.jobsFinished.inc({ outcome: patch.stage });
     this.#emit(updated, patch.stage, updated.percent);
   }
@@ -399,6 +479,9 @@ export class JobRunner {
     });
   }
 }
+
+/** What `#stage` hands `fn` with tracing off. */
+const NO_SPAN: SpanHandle = noopTracing.start('');
 
 function bins(s: JobRunnerSettings): { ffmpegPath?: string; ffprobePath?: string } {
   return { ...(s.ffmpegPath ? { ffmpegPath: s.ffmpegPath } : {}), ...(s.ffprobePath ? { ffprobePath: s.ffprobePath } : {}) };

@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { MediaMetrics } from '../metrics.ts';
-import { TremoloError } from '../protocol/errors.ts';
+import { isErrorCode, TremoloError } from '../protocol/errors.ts';
+import { noopTracing, type SpanHandle, type TraceContext, type Tracing } from '../telemetry/tracing.ts';
 import {
   deserializeTaskError,
   TaskState,
@@ -25,6 +26,7 @@ import {
   type TaskOutcome,
   type TaskProgress,
   type WorkerMessage,
+  type WorkerSpan,
 } from './task-protocol.ts';
 import type { ProbeTaskInput, ProbeTaskOutput } from './tasks/probe.ts';
 import type { TranscodeManifest, TranscodeTaskInput } from './tasks/transcode.ts';
@@ -84,12 +86,16 @@ export interface MediaPoolOptions {
   idleTimeoutMs?: number;
   /** Where the queue depth and running tasks are reported (read at scrape time). */
   metrics?: Pick<MediaMetrics, 'watchPool'>;
+  /** Exports the spans tasks time in their threads (task-protocol.ts). Default: off. */
+  tracing?: Tracing;
 }
 
 export interface RunOptions {
   /** Abort to cancel; an `AbortSignal.timeout()` signal yields E_JOB_TIMEOUT instead. */
   signal?: AbortSignal;
   onProgress?: (p: TaskProgress) => void;
+  /** The caller's span: when it is sampled the task times its steps, exported as its children. */
+  trace?: TraceContext;
 }
 
 interface InFlight {
@@ -104,6 +110,7 @@ export class MediaPool {
   readonly #defaultRetryAfterS: number;
   readonly #cancelGraceMs: number;
   readonly #inFlight = new Set<InFlight>();
+  readonly #tracing: Tracing;
   /** Exponentially weighted mean run time of finished tasks, for Retry-After. */
   #meanRunMs = 0;
   #busyMs = 0;
@@ -117,6 +124,7 @@ export class MediaPool {
     this.#maxQueue = opts.maxQueue;
     this.#defaultRetryAfterS = opts.defaultRetryAfterS ?? 5;
     this.#cancelGraceMs = opts.cancelGraceMs ?? 10_000;
+    this.#tracing = opts.tracing ?? noopTracing;
     this.#piscina = new Piscina({
       minThreads: opts.threads,
       maxThreads: opts.threads,
@@ -204,7 +212,8 @@ export class MediaPool {
 
     this.#inFlight.add(entry);
     signal?.addEventListener('abort', onAbort, { once: true });
-    const envelope: TaskEnvelope<TaskInput<K>> = { input, control: { state, port: port2 } };
+    const traceparent = opts.trace && this.#tracing.sampled(opts.trace) ? this.#tracing.inject(opts.trace) : undefined;
+    const envelope: TaskEnvelope<TaskInput<K>> = { input, control: { state, port: port2 }, ...(traceparent ? { trace: traceparent } : {}) };
     try {
       const outcome = (await this.#piscina.run(envelope, {
         filename: taskFile(task),
@@ -212,6 +221,7 @@ export class MediaPool {
         signal: dequeue.signal,
       })) as TaskOutcome<TaskOutput<K>>;
       if (outcome.runMs > 0) this.#recordRunTime(outcome.runMs);
+      if (opts.trace && outcome.spans) this.#export(outcome.spans, opts.trace);
       if (outcome.ok) return outcome.value;
       throw deserializeTaskError(outcome.error);
     } catch (err) {
@@ -225,6 +235,18 @@ export class MediaPool {
       for (let m = receiveMessageOnPort(port1); m; m = receiveMessageOnPort(port1)) onMessage(m.message as WorkerMessage);
       port1.close();
     }
+  }
+
+  /** The spans a task timed in its thread, as children of the caller's span, with the thread's times. */
+  #export(spans: readonly WorkerSpan[], parent: TraceContext): void {
+    const started = new Map<number, SpanHandle>();
+    // numbered in start order: a parent always comes before its children
+    for (const s of [...spans].sort((a, b) => a.id - b.id)) {
+      const span = this.#tracing.start(s.name, { parent: started.get(s.parent)?.context ?? parent, startTime: s.startTime, attributes: s.attributes });
+      if (s.error) span.fail(new TremoloError(isErrorCode(s.error) ? s.error : 'E_INTERNAL'));
+      started.set(s.id, span);
+    }
+    for (const s of spans) started.get(s.id)?.end(s.endTime);
   }
 
   #mapError(err: unknown, stopReason: StopReason | null): TremoloError {

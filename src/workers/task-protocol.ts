@@ -10,9 +10,17 @@
  *
  * Errors do not survive the thread boundary as TremoloErrors (structured clone keeps only
  * name/message/stack), so the body's outcome is sent back as data and re-thrown by the pool.
+ *
+ * Tracing: worker threads export nothing themselves (an OpenTelemetry SDK, exporter and batch
+ * queue per thread would cost memory and start-up in every thread, and a thread's unexported
+ * spans would die with it). When the caller's span is sampled the envelope carries its
+ * `traceparent`; the body then times its steps (`ctx.trace`) in the thread, and the outcome
+ * brings those timings back as data, which the pool turns into real spans, children of the
+ * caller's, with the times measured in the thread. Untraced, `ctx.trace` records nothing.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { isErrorCode, TremoloError, type ErrorCode } from '../protocol/errors.ts';
+import type { Attributes } from '../telemetry/tracing.ts';
 
 /** Lifecycle slot shared (SharedArrayBuffer) between the pool and the worker, one per task. */
 export const TaskState = { queued: 0, running: 1, cancelledBeforeStart: 2 } as const;
@@ -36,6 +44,37 @@ export interface TaskControl {
 export interface TaskEnvelope<I> {
   input: I;
   control: TaskControl;
+  /** W3C traceparent of the caller's span, only when it is sampled: the body then records its spans. */
+  trace?: string;
+}
+
+/** A span timed in a worker thread; the pool exports it in the caller's trace. */
+export interface WorkerSpan {
+  /** Numbered in start order, from 1; `parent` 0 is the caller's span. */
+  id: number;
+  parent: number;
+  name: string;
+  /** ms since the epoch (the thread's clock is the process's). */
+  startTime: number;
+  endTime: number;
+  attributes: Attributes;
+  /** The error code, when the step failed. */
+  error?: string;
+}
+
+/** At most this many spans come back from one task; more are not recorded. */
+export const MAX_WORKER_SPANS = 256;
+
+/** Spans of a task, recorded in its worker thread (see the header). */
+export interface TaskTrace {
+  /** Whether anything is recorded (the caller's span is sampled). */
+  readonly recording: boolean;
+  /** Runs `fn` as a child span; its `set` adds attributes to that span. */
+  span<T>(name: string, fn: (span: TaskTrace) => Promise<T>, attributes?: Attributes): Promise<T>;
+  /** Records a finished child span timed by the caller (several outputs of one pass). */
+  record(name: string, startTime: number, endTime: number, attributes?: Attributes): void;
+  /** Adds attributes to this span. */
+  set(attributes: Attributes): void;
 }
 
 export interface SerializedTaskError {
@@ -48,7 +87,7 @@ export interface SerializedTaskError {
 }
 
 /** `runMs`: time the body ran in the worker (0 when it never started), for utilization figures. */
-export type TaskOutcome<O> = ({ ok: true; value: O } | { ok: false; error: SerializedTaskError }) & { runMs: number };
+export type TaskOutcome<O> = ({ ok: true; value: O } | { ok: false; error: SerializedTaskError }) & { runMs: number; spans?: WorkerSpan[] };
 
 /** Worker -> pool. */
 export type WorkerMessage = { type: 'progress'; progress: TaskProgress };
@@ -59,6 +98,8 @@ export interface TaskContext {
   /** Aborted when the caller cancels or the job times out; `signal.reason` is a StopReason. */
   signal: AbortSignal;
   progress(p: TaskProgress): void;
+  /** Spans of this task's steps, exported in the caller's trace (a no-op when it is not sampled). */
+  trace: TaskTrace;
 }
 
 export type TaskBody<I, O> = (input: I, ctx: TaskContext) => Promise<O>;
@@ -93,13 +134,60 @@ export function deserializeTaskError(e: SerializedTaskError): TremoloError {
   });
 }
 
+/** Wall-clock ms with sub-ms precision, comparable across the threads of a process. */
+export const epochMs = (): number => performance.timeOrigin + performance.now();
+
+/** A TaskTrace that records nothing (untraced tasks, bodies called directly). */
+export const untracedTask: TaskTrace = Object.freeze({
+  recording: false,
+  span: <T>(_name: string, fn: (span: TaskTrace) => Promise<T>): Promise<T> => fn(untracedTask),
+  record() {},
+  set() {},
+});
+
+/** A recording TaskTrace whose finished spans land in `out` (children of span `parent`, 0 the caller). */
+export function recordingTask(out: WorkerSpan[]): TaskTrace {
+  let next = 0;
+  const extra = new Map<number, Attributes>();
+  const make = (id: number): TaskTrace => ({
+    recording: true,
+    async span<T>(name: string, fn: (span: TaskTrace) => Promise<T>, attributes: Attributes = {}): Promise<T> {
+      if (next >= MAX_WORKER_SPANS) return fn(untracedTask);
+      const child = ++next;
+      const startTime = epochMs();
+      let error: string | undefined;
+      try {
+        return await fn(make(child));
+      } catch (err) {
+        error = err instanceof TremoloError ? err.code : err instanceof Error ? err.name : 'Error';
+        throw err;
+      } finally {
+        out.push({ id: child, parent: id, name, startTime, endTime: epochMs(), attributes: { ...attributes, ...extra.get(child) }, ...(error ? { error } : {}) });
+        extra.delete(child);
+      }
+    },
+    record(name: string, startTime: number, endTime: number, attributes: Attributes = {}): void {
+      if (next >= MAX_WORKER_SPANS) return;
+      out.push({ id: ++next, parent: id, name, startTime, endTime, attributes });
+    },
+    set(attributes: Attributes): void {
+      if (id === 0) return; // the caller's span is the pool's to describe
+      extra.set(id, { ...extra.get(id), ...attributes });
+    },
+  });
+  return make(0);
+}
+
 /**
  * Wraps a task body into the function piscina calls. Safe to call the body directly in
  * the main thread too (tests, benches): only the wrapper knows about envelopes.
  */
 export function defineTask<I, O>(body: TaskBody<I, O>): (envelope: TaskEnvelope<I>) => Promise<TaskOutcome<O>> {
-  return async ({ input, control }) => {
+  return async ({ input, control, trace }) => {
     const { state, port } = control;
+    const spans: WorkerSpan[] = [];
+    const taskTrace = trace ? recordingTask(spans) : untracedTask;
+    const traced = (): { spans?: WorkerSpan[] } => (spans.length ? { spans } : {});
     const stop = new AbortController();
     const onMessage = (msg: PoolMessage): void => {
       if (msg.type === 'cancel' && !stop.signal.aborted) stop.abort(msg.reason);
@@ -122,10 +210,10 @@ export function defineTask<I, O>(body: TaskBody<I, O>): (envelope: TaskEnvelope<
         const msg: WorkerMessage = { type: 'progress', progress: { percent, stage: p.stage } };
         port.postMessage(msg);
       };
-      const value = await body(input, { signal: stop.signal, progress });
-      return { ok: true, value, runMs: runMs() };
+      const value = await body(input, { signal: stop.signal, progress, trace: taskTrace });
+      return { ok: true, value, runMs: runMs(), ...traced() };
     } catch (err) {
-      return { ok: false, error: serializeTaskError(err), runMs: runMs() };
+      return { ok: false, error: serializeTaskError(err), runMs: runMs(), ...traced() };
     } finally {
       port.off('message', onMessage);
       port.close();

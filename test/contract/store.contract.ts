@@ -674,6 +674,20 @@ export function storeContract(
         assert.equal(await store.jobs.release(j.id, 'B'), false, 'a final job has no lease to give up');
       });
 
+      it('keeps the trace context a job was created in through claims, takeovers and updates', async () => {
+        const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+        const j = { ...job(ids.next()), traceparent };
+        await store.jobs.create(j);
+        assert.equal((await store.jobs.get(j.id))?.traceparent, traceparent);
+        assert.equal((await store.jobs.claim('A', { now, leaseMs: 1000, maxAttempts: 3 }))?.traceparent, traceparent);
+        const taken = await store.jobs.claim('B', { now: now + 2000, leaseMs: 1000, maxAttempts: 3 });
+        assert.equal(taken?.traceparent, traceparent, 'the process taking over reads the same trace');
+        assert.equal((await store.jobs.update(j.id, { stage: 'transcoding' }, { now, owner: 'B' }))?.traceparent, traceparent);
+        const plain = job(ids.next());
+        await store.jobs.create(plain);
+        assert.equal((await store.jobs.get(plain.id))?.traceparent, undefined, 'absent when the job was made untraced');
+      });
+
       it('final stages end the lease; unknown jobs read as null', async () => {
         const j = job(ids.next());
         await store.jobs.create(j);

@@ -27,6 +27,7 @@ const JOB_FIELDS: ReadonlySet<string> = new Set<JobField>([
   'leaseOwner',
   'leaseUntil',
   'cancelRequested',
+  'traceparent',
 ]);
 
 /** One hash field per property: strings as is, numbers in decimal, `error` as JSON. */

@@ -10,7 +10,7 @@ import { keywordTags, dedupeLines } from './tag/keywords.ts';
 import { decodeImage, defaultFfmpegPath } from './tag/media.ts';
 import { OcrEngine } from './tag/ocr.ts';
 import { workerSessions, type SessionSpec } from './tag/sessions.ts';
-import { defineTask, stoppedError, type TaskContext } from '../task-protocol.ts';
+import { defineTask, stoppedError, untracedTask, type TaskContext } from '../task-protocol.ts';
 import { SpeechDetector, speechTag } from './tag/speech.ts';
 import type { ClassifierLabel, FrameSize, OcrLine, RawImage, TagInput, TaggerOptions, TaggingModel, TagResult } from './tag/types.ts';
 
@@ -29,15 +29,19 @@ const workerTokenizer = new TagTokenizer();
 export async function tag(input: TagInput, ctx: Partial<TaskContext> = {}, tokenizer: TagTokenizer = workerTokenizer): Promise<TagResult> {
   const { keyframes, videoPath, options } = validate(input);
   const { signal } = ctx;
+  const trace = ctx.trace ?? untracedTask;
   const report = (percent: number): void => ctx.progress?.({ percent, stage: 'tag' });
   const ffmpegPath = options.ffmpegPath ?? defaultFfmpegPath;
   const spec: SessionSpec = { device: options.device, threads: options.threads };
   try {
-    const [ocr, speech, classifier] = await Promise.all([
-      OcrEngine.load(workerSessions, spec),
-      SpeechDetector.load(workerSessions, spec),
-      options.classifier ? ImageClassifier.load(workerSessions, spec, options.classifier) : undefined,
-    ]);
+    // the first task of a thread creates its ONNX sessions; later ones find them ready
+    const [ocr, speech, classifier] = await trace.span('media.tag.load', () =>
+      Promise.all([
+        OcrEngine.load(workerSessions, spec),
+        SpeechDetector.load(workerSessions, spec),
+        options.classifier ? ImageClassifier.load(workerSessions, spec, options.classifier) : undefined,
+      ]),
+    );
     const modelSeconds: Partial<Record<TaggingModel, number>> = {};
     const timed = async <T>(model: TaggingModel, run: () => Promise<T>): Promise<T> => {
       const started = performance.now();
@@ -52,19 +56,42 @@ export async function tag(input: TagInput, ctx: Partial<TaskContext> = {}, token
       const lines: OcrLine[] = [];
       const images: RawImage[] = [];
       let frame: FrameSize | undefined;
-      for (const [i, path] of keyframes.entries()) {
-        if (signal?.aborted) throw stoppedError(signal);
-        const img = await decodeImage(path, ffmpegPath);
-        frame ??= { width: img.width, height: img.height };
-        lines.push(...(await timed('ocr', () => ocr.read(img))));
-        if (classifier) images.push(img);
-        report(((i + 1) / keyframes.length) * 90);
-      }
-      const labels = classifier ? await timed('classifier', () => classifier.classifyFrames(images)) : undefined;
+      await trace.span(
+        'media.tag.ocr',
+        async (span) => {
+          for (const [i, path] of keyframes.entries()) {
+            if (signal?.aborted) throw stoppedError(signal);
+            const img = await decodeImage(path, ffmpegPath);
+            frame ??= { width: img.width, height: img.height };
+            lines.push(...(await timed('ocr', () => ocr.read(img))));
+            if (classifier) images.push(img);
+            report(((i + 1) / keyframes.length) * 90);
+          }
+          span.set({ 'tremolo.tag.lines': lines.length });
+        },
+        { 'tremolo.tag.frames': keyframes.length, 'tremolo.tag.device': ocr.device },
+      );
+      const labels = classifier
+        ? await trace.span('media.tag.classifier', () => timed('classifier', () => classifier.classifyFrames(images)), {
+            'tremolo.tag.frames': images.length,
+            'tremolo.tag.device': classifier.device,
+          })
+        : undefined;
       return { lines, ...(frame ? { frame } : {}), ...(labels ? { labels } : {}) };
     };
     report(0);
-    const [frames, speechReport] = await Promise.all([readFrames(), timed('speech', () => speech.analyseFile(videoPath, ffmpegPath))]);
+    const [frames, speechReport] = await Promise.all([
+      readFrames(),
+      trace.span(
+        'media.tag.speech',
+        async (span) => {
+          const r = await timed('speech', () => speech.analyseFile(videoPath, ffmpegPath));
+          span.set({ 'tremolo.tag.speech_ratio': Math.round(r.ratio * 1000) / 1000, 'tremolo.tag.speech_segments': r.segments.length });
+          return r;
+        },
+        { 'tremolo.tag.device': speech.device },
+      ),
+    ]);
     if (signal?.aborted) throw stoppedError(signal);
     const tags = new Set<string>(keywordTags(frames.lines, tokenizer));
     tags.add(speechTag(speechReport, speech.settings));

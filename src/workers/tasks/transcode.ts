@@ -30,7 +30,7 @@ import { dirname, join, resolve as resolvePath } from 'node:path';
 import { TremoloError } from '../../protocol/errors.ts';
 import { demuxerOptions, sniffContainer } from '../media/containers.ts';
 import { displaySize, probeMedia, resolveBinaries, runFfmpeg, type FfmpegPlan, type MediaProbe } from '../media/ffmpeg.ts';
-import { defineTask, stoppedError, type TaskContext } from '../task-protocol.ts';
+import { defineTask, epochMs, stoppedError, untracedTask, type TaskContext } from '../task-protocol.ts';
 
 export interface TranscodeTaskInput {
   /** Source video file. */
@@ -260,6 +260,7 @@ function masterPlaylist(layout: TranscodeLayout, bands: { peak: number; average:
 /** Runs the whole transcode in the calling thread (the worker task wraps this). */
 export async function transcode(input: TranscodeTaskInput, ctx: Partial<TaskContext> = {}): Promise<TranscodeManifest> {
   const { signal } = ctx;
+  const trace = ctx.trace ?? untracedTask;
   const report = (percent: number, stage: string): void => ctx.progress?.({ percent, stage });
   const bins = resolveBinaries({ ffmpegPath: input.ffmpegPath, ffprobePath: input.ffprobePath });
   const outDir = resolvePath(input.outDir);
@@ -279,14 +280,22 @@ export async function transcode(input: TranscodeTaskInput, ctx: Partial<TaskCont
     const { plan, layout } = planTranscode(input.input, probe, staging, { keyframeCount: input.keyframeCount, segmentS: input.segmentS });
     await prepareOutputDirs(staging, layout);
     report(2, 'transcode');
-    await runFfmpeg(plan, {
-      ffmpegPath: bins.ffmpegPath,
-      signal,
-      durationS: probe.durationS,
-      onProgress: (f) => report(2 + f * 95, 'transcode'),
-    });
+    const encodeStart = epochMs();
+    await trace.span(
+      'media.transcode.encode',
+      () =>
+        runFfmpeg(plan, {
+          ffmpegPath: bins.ffmpegPath,
+          signal,
+          durationS: probe.durationS,
+          onProgress: (f) => report(2 + f * 95, 'transcode'),
+        }),
+      { 'tremolo.media.renditions': layout.rungs.length, 'tremolo.media.duration_s': probe.durationS },
+    );
+    const encodeEnd = epochMs();
 
     report(97, 'package');
+    const packageStart = epochMs();
     const keyframes = (await readdir(join(staging, layout.keyframeDir)))
       .filter((f) => f.endsWith('.jpg'))
       .sort()
@@ -299,6 +308,17 @@ export async function transcode(input: TranscodeTaskInput, ctx: Partial<TaskCont
     const bands = await Promise.all(layout.variantPlaylists.map((p) => peakBandwidth(join(staging, p))));
     await writeFile(join(staging, layout.master), masterPlaylist(layout, bands, layout.audio !== undefined));
     if (signal?.aborted) throw stoppedError(signal);
+    // One ffmpeg pass encodes every rendition at once (the source decoded once, split in the
+    // filter graph): each rendition's span is that pass, with what the rendition came to.
+    layout.rungs.forEach((r, i) =>
+      trace.record('media.transcode.rendition', encodeStart, encodeEnd, {
+        'tremolo.media.rendition': r.name,
+        'tremolo.media.width': r.width,
+        'tremolo.media.height': r.height,
+        'tremolo.media.bandwidth': bands[i]!.peak,
+      }),
+    );
+    trace.record('media.transcode.package', packageStart, epochMs(), { 'tremolo.media.keyframes': keyframes.length });
 
     await rm(outDir, { recursive: true, force: true });
     await rename(staging, outDir);

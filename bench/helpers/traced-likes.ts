@@ -1,0 +1,60 @@
+/**
+ * Child process for `bench/tracing.ts`: the engine on Redis (with the breaker, as in `likes`)
+ * with tracing off (BENCH_TRACE_RATIO unset) or at BENCH_TRACE_RATIO, spans exported to
+ * BENCH_OTLP_URL. One process per variant because, on Node 20, AsyncLocalStorage turns on
+ * promise hooks for the whole process once any context is entered: a tracing-off variant
+ * sharing a process with a traced one would be measured paying part of their cost.
+ * Answers `likes { ops, window }` with acknowledged likes per second.
+ */
+import { Redis } from 'ioredis';
+import { loadConfig } from '../../src/config.ts';
+import { TsidGenerator } from '../../src/domain/ids.ts';
+import { guardStore } from '../../src/storage/guard.ts';
+import { RedisStore } from '../../src/storage/redis/redis-store.ts';
+import { createOtelTracing } from '../../src/telemetry/otel.ts';
+import { noopTracing } from '../../src/telemetry/tracing.ts';
+import { dropPrefix, randomPrefix, REDIS_URL } from '../../test/helpers/redis.ts';
+import { serveParent } from './child.ts';
+import { benchEngine, inWindow } from './engine.ts';
+
+const ratio = process.env.BENCH_TRACE_RATIO ? Number(process.env.BENCH_TRACE_RATIO) : undefined;
+const config = loadConfig({ LOG_LEVEL: 'silent' });
+const prefix = randomPrefix('bench-tracing');
+const ids = new TsidGenerator({ nodeId: 9 });
+const tracing =
+  ratio === undefined
+    ? noopTracing
+    : createOtelTracing({ serviceName: 'bench', serviceVersion: '0', defaultRatio: ratio, rules: [], exporterUrl: process.env.BENCH_OTLP_URL ?? '', env: {} });
+const store = await RedisStore.connect({ url: REDIS_URL, prefix, limits: { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS }, timeoutMs: 5000, tracing });
+const engine = benchEngine(guardStore(store, { timeoutMs: 5000 }).store, config, ids, { tracing });
+
+const owner = await engine.createUser({ handle: `tbench${process.pid}`, passwordHash: 'x' });
+const users = Array.from({ length: 1000 }, () => ids.next());
+const videos: string[] = [];
+for (let v = 0; v < 100; v++) videos.push((await engine.createVideo(owner.id, { title: `v${v}` })).id);
+
+const op = (i: number) => {
+  const h = Math.imul(i ^ 0x9e3779b9, 0x85ebca6b) >>> 0;
+  const user = users[h % users.length]!;
+  const video = videos[(h >>> 10) % videos.length]!;
+  const like = ((h >>> 20) & 3) !== 0;
+  const call = () => (like ? engine.like(video, user) : engine.unlike(video, user));
+  if (!tracing.enabled) return call();
+  // a root span per like, as the socket event's would be
+  const span = tracing.start('video:like', { kind: 'server', parent: 'root' });
+  return tracing.run(span.context, call).finally(() => span.end());
+};
+
+serveParent({
+  likes: async (args) => ({ perSec: await inWindow(Number(args.ops), Number(args.window), op) }),
+  close: async () => {
+    await engine.shutdown(2000);
+    await tracing.shutdown();
+    await store.close();
+    const admin = new Redis(REDIS_URL);
+    await dropPrefix(admin, prefix);
+    admin.disconnect();
+    return {};
+  },
+});
+process.send?.({ ready: true });

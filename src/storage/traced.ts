@@ -1,0 +1,78 @@
+/**
+ * Storage spans for a driver that has no scripts to trace: a client span around every Store
+ * call, named after the operation (`videos.applyOps`, `jobs.claim`), with the attributes the
+ * Redis driver's script spans carry (`db.system.name`, `db.operation.name`; never arguments,
+ * keys or user text). One wrapper for every aggregate, as guard.ts does for the breaker, so a
+ * method added to the Store is traced without touching this file.
+ *
+ * The Redis driver does not need it: each of its round trips is already an `EVALSHA <script>`
+ * span (redis/scripts.ts), and a Store-level span above each would double the spans for
+ * nothing new. main.ts wraps the memory driver only, and only with tracing on.
+ */
+import type { Tracing } from '../telemetry/tracing.ts';
+import type { Store, StoreAggregates } from './store.ts';
+
+const AGGREGATES = [
+  'users',
+  'videos',
+  'feeds',
+  'recommendations',
+  'jobs',
+  'uploads',
+  'conversations',
+  'interactions',
+  'notifications',
+  'blocks',
+  'moderation',
+  'comments',
+  'favorites',
+] as const satisfies readonly (keyof StoreAggregates)[];
+
+export function traceStore(store: Store, tracing: Tracing): Store {
+  const system = store.driver;
+  const wrap = <T extends object>(aggregate: string, part: T): T => {
+    const names = new Map<string | symbol, string>();
+    return new Proxy(part, {
+      get(target, prop, receiver) {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function' || typeof prop !== 'string') return value;
+        let operation = names.get(prop);
+        if (!operation) names.set(prop, (operation = `${aggregate}.${prop}`));
+        const op = operation;
+        return (...args: unknown[]): unknown => {
+          const span = tracing.start(op, { kind: 'client', attributes: { 'db.system.name': system, 'db.operation.name': op } });
+          let result: unknown;
+          try {
+            result = tracing.run(span.context, () => (value as (...a: unknown[]) => unknown).apply(target, args));
+          } catch (err) {
+            span.fail(err);
+            span.end();
+            throw err;
+          }
+          if (!(result instanceof Promise)) {
+            span.end();
+            return result;
+          }
+          return result.then(
+            (v: unknown) => {
+              span.end();
+              return v;
+            },
+            (err: unknown) => {
+              span.fail(err);
+              span.end();
+              throw err;
+            },
+          );
+        };
+      },
+    });
+  };
+  const parts = Object.fromEntries(AGGREGATES.map((name) => [name, wrap(name, store[name])])) as unknown as StoreAggregates;
+  return {
+    ...parts,
+    driver: store.driver,
+    ping: () => store.ping(),
+    close: () => store.close(),
+  };
+}
