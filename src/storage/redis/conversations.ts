@@ -79,13 +79,13 @@ export class RedisConversations implements ConversationStore {
   }
 
   async touch(userIds: readonly string[], conversationId: string, activity: number): Promise<void> {
-    const { client, keys } = this.ctx;
-    await Promise.all(userIds.map((u) => io(() => client.zadd(keys.userConversations(u), 'GT', activity, conversationId))));
+    const { keys, scripts } = this.ctx;
+    await Promise.all(userIds.map((u) => scripts.write((p) => p.zadd(keys.userConversations(u), 'GT', activity, conversationId))));
   }
 
   async untouch(userId: string, conversationId: string): Promise<void> {
-    const { client, keys } = this.ctx;
-    await io(() => client.zrem(keys.userConversations(userId), conversationId));
+    const { keys, scripts } = this.ctx;
+    await scripts.write((p) => p.zrem(keys.userConversations(userId), conversationId));
   }
 
   async inbox(userId: string, before: number | undefined, limit: number): Promise<{ conversationId: string; activity: number }[]> {
@@ -106,8 +106,8 @@ export class RedisConversations implements ConversationStore {
   }
 
   async setPolicy(userId: string, policy: DmPolicy): Promise<void> {
-    const { client, keys } = this.ctx;
-    await io(() => client.set(keys.dmPolicy(userId), policy));
+    const { keys, scripts } = this.ctx;
+    await scripts.write((p) => p.set(keys.dmPolicy(userId), policy));
   }
 
   private async read(conversationId: string, mode: 'after' | 'before', seq: number, limit: number): Promise<DmEventRange> {

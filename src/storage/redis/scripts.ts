@@ -14,9 +14,10 @@
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Cluster, Redis } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { TremoloError, type ErrorCode } from '../../protocol/errors.ts';
 import { noopTracing, type SpanHandle, type Tracing } from '../../telemetry/tracing.ts';
+import { appendWait, checkReplicaWait, checkWaitReply, NO_REPLICA_WAIT, type ReplicaWaitOptions } from './replicas.ts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -66,6 +67,23 @@ export const SCRIPT_NAMES = [
 ] as const;
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
+
+/**
+ * The scripts that only read: they skip the WAIT of REDIS_WAIT_REPLICAS (replicas.ts);
+ * every other script writes and is followed by one.
+ */
+const READ_ONLY: ReadonlySet<ScriptName> = new Set<ScriptName>([
+  'video-state',
+  'video-events',
+  'video-comments',
+  'comment-threads',
+  'comment-replies',
+  'user-list',
+  'hot-after',
+  'conversation-state',
+  'conversation-events',
+  'inbox-list',
+]);
 
 interface LoadedScript {
   lua: string;
@@ -142,12 +160,38 @@ export class Scripts {
   readonly #client: RedisClient;
   readonly #scripts: ReadonlyMap<ScriptName, LoadedScript>;
   readonly #tracing: Tracing;
+  readonly #wait: ReplicaWaitOptions;
 
-  /** `tracing`: a client span per script call (its name and number of keys; never key values or arguments). */
-  constructor(client: RedisClient, dir: URL = new URL('./lua/', import.meta.url), tracing: Tracing = noopTracing) {
+  /**
+   * `tracing`: a client span per script call (its name and number of keys; never key values or arguments).
+   * `wait`: replicas every write must reach before it returns (replicas.ts); default off.
+   */
+  constructor(
+    client: RedisClient,
+    dir: URL = new URL('./lua/', import.meta.url),
+    tracing: Tracing = noopTracing,
+    wait: ReplicaWaitOptions = NO_REPLICA_WAIT,
+  ) {
     this.#client = client;
     this.#scripts = loadScripts(dir);
     this.#tracing = tracing;
+    this.#wait = checkReplicaWait(wait);
+  }
+
+  /**
+   * Plain commands that write (the steps of a cross-slot write that are not scripts), as
+   * one pipeline on one slot, followed by the WAIT of REDIS_WAIT_REPLICAS when it is on.
+   * Resolves with the first command's reply; errors are translated.
+   */
+  async write(commands: (pipeline: ChainableCommander) => void): Promise<unknown> {
+    const pipeline = this.#client.pipeline();
+    commands(pipeline);
+    const count = pipeline.length;
+    appendWait(pipeline, this.#wait);
+    const replies = await execPipeline(pipeline);
+    for (const [err] of replies.slice(0, count)) if (err) throw storageError(err);
+    if (replies.length > count) checkWaitReply(replies[count]![1], this.#wait);
+    return replies[0]?.[1];
   }
 
   /** Runs a script: EVALSHA, then EVAL once if the server does not know it. Errors are translated. */
@@ -183,6 +227,7 @@ export class Scripts {
     if (!script) throw new Error(`script ${name} is not loaded`);
     if (keys.length !== script.numKeys) throw new Error(`script ${name} takes ${script.numKeys} keys, got ${keys.length}`);
     const params = [...keys, ...args];
+    if (this.#wait.replicas > 0 && !READ_ONLY.has(name)) return this.#runReplicated(script, params);
     try {
       return await this.#client.evalsha(script.sha, script.numKeys, ...params);
     } catch (err) {
@@ -190,6 +235,28 @@ export class Scripts {
     }
     // EVAL also puts the script into the server's cache, so the next EVALSHA succeeds
     return io(() => this.#client.eval(script.lua, script.numKeys, ...params));
+  }
+
+  /**
+   * A write script and its WAIT in one pipeline (see replicas.ts for why one): EVALSHA, or
+   * EVAL when the server does not know the script (the WAIT then had nothing new to wait
+   * for, and goes out again behind the EVAL).
+   */
+  async #runReplicated(script: LoadedScript, params: readonly (string | number)[]): Promise<unknown> {
+    for (const command of ['evalsha', 'eval'] as const) {
+      const pipeline = this.#client.pipeline();
+      pipeline[command](command === 'evalsha' ? script.sha : script.lua, script.numKeys, ...params);
+      appendWait(pipeline, this.#wait);
+      const [[err, reply], [waitErr, acked]] = (await execPipeline(pipeline)) as [PipelineReply, PipelineReply];
+      if (err) {
+        if (command === 'evalsha' && err.message.startsWith('NOSCRIPT')) continue;
+        throw storageError(err);
+      }
+      if (waitErr) throw storageError(waitErr);
+      checkWaitReply(acked, this.#wait);
+      return reply;
+    }
+    throw new Error('unreachable: EVAL does not answer NOSCRIPT');
   }
 
   /**
@@ -214,8 +281,15 @@ export class Scripts {
       if (c.keys.length !== script.numKeys) throw new Error(`script ${name} takes ${script.numKeys} keys, got ${c.keys.length}`);
       pipeline.evalsha(script.sha, script.numKeys, ...c.keys, ...c.args);
     }
-    const replies = await io(() => pipeline.exec());
-    if (!replies) throw storageError(new Error('pipeline was discarded'));
+    // one WAIT covers the whole pipeline (calls answered NOSCRIPT wait again in `run`)
+    const waits = this.#wait.replicas > 0 && !READ_ONLY.has(name);
+    if (waits) appendWait(pipeline, this.#wait);
+    const replies = await execPipeline(pipeline);
+    if (waits) {
+      const [waitErr, acked] = replies.pop()!;
+      if (waitErr) throw storageError(waitErr);
+      checkWaitReply(acked, this.#wait);
+    }
     return Promise.all(
       replies.map(async ([err, reply], i) => {
         if (!err) return reply;
@@ -225,6 +299,14 @@ export class Scripts {
       }),
     );
   }
+}
+
+type PipelineReply = [Error | null, unknown];
+
+async function execPipeline(pipeline: ChainableCommander): Promise<PipelineReply[]> {
+  const replies = await io(() => pipeline.exec());
+  if (!replies) throw storageError(new Error('pipeline was discarded'));
+  return replies;
 }
 
 function loadScripts(dir: URL): Map<ScriptName, LoadedScript> {
