@@ -80,12 +80,12 @@ export class RedisConversations implements ConversationStore {
 
   async touch(userIds: readonly string[], conversationId: string, activity: number): Promise<void> {
     const { keys, scripts } = this.ctx;
-    await Promise.all(userIds.map((u) => scripts.write((p) => p.zadd(keys.userConversations(u), 'GT', activity, conversationId))));
+    await Promise.all(userIds.map((u) => scripts.write(keys.userConversations(u), (p) => p.zadd(keys.userConversations(u), 'GT', activity, conversationId))));
   }
 
   async untouch(userId: string, conversationId: string): Promise<void> {
     const { keys, scripts } = this.ctx;
-    await scripts.write((p) => p.zrem(keys.userConversations(userId), conversationId));
+    await scripts.write(keys.userConversations(userId), (p) => p.zrem(keys.userConversations(userId), conversationId));
   }
 
   async inbox(userId: string, before: number | undefined, limit: number): Promise<{ conversationId: string; activity: number }[]> {
@@ -107,7 +107,7 @@ export class RedisConversations implements ConversationStore {
 
   async setPolicy(userId: string, policy: DmPolicy): Promise<void> {
     const { keys, scripts } = this.ctx;
-    await scripts.write((p) => p.set(keys.dmPolicy(userId), policy));
+    await scripts.write(keys.dmPolicy(userId), (p) => p.set(keys.dmPolicy(userId), policy));
   }
 
   private async read(conversationId: string, mode: 'after' | 'before', seq: number, limit: number): Promise<DmEventRange> {

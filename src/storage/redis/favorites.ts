@@ -58,6 +58,6 @@ export class RedisFavorites implements FavoriteStore {
 
   async setPublic(userId: string, value: boolean): Promise<void> {
     const { keys, scripts } = this.ctx;
-    await scripts.write((p) => p.hset(keys.userSettings(userId), 'favoritesPublic', value ? '1' : '0'));
+    await scripts.write(keys.userSettings(userId), (p) => p.hset(keys.userSettings(userId), 'favoritesPublic', value ? '1' : '0'));
   }
 }

@@ -7,17 +7,21 @@
  * but had not yet streamed, and a replica promoted in its place never saw them. WAIT blocks
  * the connection that wrote until the replicas acknowledge everything that connection wrote
  * so far, so it must go out on the very connection (the very node, on a Cluster) that took
- * the write. Both go out in ONE pipeline here: on a Cluster the pipeline is routed by the
- * write's key to one node's connection as a unit (a MOVED retry moves both), so no slot-map
- * refresh between them can send the WAIT to a node that never saw the write (a WAIT there
- * would find nothing to wait for and pass).
+ * the write. Both go out in ONE pipeline on one connection here: on a Cluster, the connection
+ * of the master that serves the write's slot, taken from the client's slot map once for both
+ * (not the Cluster's own pipeline, whose retry after a redirection or timeout could run the
+ * two apart, and whose slot map may change between two separate commands: a WAIT on a node
+ * that never saw the write finds nothing to wait for and passes). When that node no longer
+ * serves the slot, the write is refused (MOVED) and fails like any storage error, and the
+ * slot map is refreshed for the retry.
  *
  * The actors group-commit a turn into one store call, so a turn costs one WAIT, not one per
  * like. WAIT does not undo the write: a turn that fails it may have been applied, and the
  * client's retry is safe because every write is idempotent (set membership, idempotency keys).
  */
-import type { ChainableCommander } from 'ioredis';
+import { Cluster, type ChainableCommander, type Redis } from 'ioredis';
 import { TremoloError } from '../../protocol/errors.ts';
+import { slotOfKey } from './slots.ts';
 
 export interface ReplicaWaitOptions {
   /** Replicas that must hold a write before it is acknowledged; 0 = off (asynchronous replication). */
@@ -50,4 +54,20 @@ export function checkWaitReply(reply: unknown, opts: ReplicaWaitOptions): void {
     retryAfter: 1,
     cause: new Error(`WAIT: ${acked} of ${opts.replicas} replicas acknowledged the write within ${opts.timeoutMs} ms`),
   });
+}
+
+/**
+ * The connection that serves `key` now: the client itself on one Redis; on a Cluster, the
+ * connection to the master of its slot (undefined while the slot map does not know one).
+ */
+export function connectionFor(client: Redis | Cluster, key: string): Redis | undefined {
+  if (!(client instanceof Cluster)) return client;
+  const master = client.slots[slotOfKey(key)]?.[0];
+  if (master === undefined) return undefined;
+  return client.nodes('master').find((node) => `${node.options.host}:${node.options.port}` === master);
+}
+
+/** After a failure on a node's own connection: the Cluster may have moved the slot (failover). */
+export function refreshTopology(client: Redis | Cluster): void {
+  if (client instanceof Cluster) client.refreshSlotsCache(() => {});
 }

@@ -17,7 +17,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { TremoloError, type ErrorCode } from '../../protocol/errors.ts';
 import { noopTracing, type SpanHandle, type Tracing } from '../../telemetry/tracing.ts';
-import { appendWait, checkReplicaWait, checkWaitReply, NO_REPLICA_WAIT, type ReplicaWaitOptions } from './replicas.ts';
+import { appendWait, checkReplicaWait, checkWaitReply, connectionFor, NO_REPLICA_WAIT, refreshTopology, type ReplicaWaitOptions } from './replicas.ts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -179,19 +179,20 @@ export class Scripts {
   }
 
   /**
-   * Plain commands that write (the steps of a cross-slot write that are not scripts), as
-   * one pipeline on one slot, followed by the WAIT of REDIS_WAIT_REPLICAS when it is on.
-   * Resolves with the first command's reply; errors are translated.
+   * Plain commands that write one slot (`key`'s; the steps of a cross-slot write that are
+   * not scripts). With REDIS_WAIT_REPLICAS they go out with the WAIT in one pipeline on the
+   * slot's node (replicas.ts); otherwise as one pipeline through the client. Resolves with
+   * the first command's reply; errors are translated.
    */
-  async write(commands: (pipeline: ChainableCommander) => void): Promise<unknown> {
-    const pipeline = this.#client.pipeline();
-    commands(pipeline);
-    const count = pipeline.length;
-    appendWait(pipeline, this.#wait);
-    const replies = await execPipeline(pipeline);
-    for (const [err] of replies.slice(0, count)) if (err) throw storageError(err);
-    if (replies.length > count) checkWaitReply(replies[count]![1], this.#wait);
-    return replies[0]?.[1];
+  async write(key: string, commands: (pipeline: ChainableCommander) => void): Promise<unknown> {
+    if (this.#wait.replicas === 0) {
+      const pipeline = this.#client.pipeline();
+      commands(pipeline);
+      const [[err, reply]] = (await execPipeline(pipeline)) as [PipelineReply];
+      if (err) throw storageError(err);
+      return reply;
+    }
+    return this.#replicated(key, commands);
   }
 
   /** Runs a script: EVALSHA, then EVAL once if the server does not know it. Errors are translated. */
@@ -227,7 +228,7 @@ export class Scripts {
     if (!script) throw new Error(`script ${name} is not loaded`);
     if (keys.length !== script.numKeys) throw new Error(`script ${name} takes ${script.numKeys} keys, got ${keys.length}`);
     const params = [...keys, ...args];
-    if (this.#wait.replicas > 0 && !READ_ONLY.has(name)) return this.#runReplicated(script, params);
+    if (this.#wait.replicas > 0 && !READ_ONLY.has(name)) return this.#runReplicated(script, keys, params);
     try {
       return await this.#client.evalsha(script.sha, script.numKeys, ...params);
     } catch (err) {
@@ -238,25 +239,42 @@ export class Scripts {
   }
 
   /**
-   * A write script and its WAIT in one pipeline (see replicas.ts for why one): EVALSHA, or
-   * EVAL when the server does not know the script (the WAIT then had nothing new to wait
-   * for, and goes out again behind the EVAL).
+   * A write script and its WAIT, on the connection of the node that serves its first key
+   * (see replicas.ts for why): EVALSHA, or EVAL when that node does not know the script
+   * (the WAIT then had nothing new to wait for, and goes out again behind the EVAL).
    */
-  async #runReplicated(script: LoadedScript, params: readonly (string | number)[]): Promise<unknown> {
-    for (const command of ['evalsha', 'eval'] as const) {
-      const pipeline = this.#client.pipeline();
-      pipeline[command](command === 'evalsha' ? script.sha : script.lua, script.numKeys, ...params);
-      appendWait(pipeline, this.#wait);
-      const [[err, reply], [waitErr, acked]] = (await execPipeline(pipeline)) as [PipelineReply, PipelineReply];
-      if (err) {
-        if (command === 'evalsha' && err.message.startsWith('NOSCRIPT')) continue;
-        throw storageError(err);
-      }
-      if (waitErr) throw storageError(waitErr);
-      checkWaitReply(acked, this.#wait);
-      return reply;
+  async #runReplicated(script: LoadedScript, keys: readonly string[], params: readonly (string | number)[]): Promise<unknown> {
+    const answered = await this.#replicated(keys[0]!, (p) => p.evalsha(script.sha, script.numKeys, ...params), true);
+    if (answered !== NOSCRIPT) return answered;
+    return this.#replicated(keys[0]!, (p) => p.eval(script.lua, script.numKeys, ...params));
+  }
+
+  /** Writes on `key`'s node, then WAIT there; `noscript`: answer NOSCRIPT instead of failing on it. */
+  async #replicated(key: string, commands: (pipeline: ChainableCommander) => void, noscript = false): Promise<unknown> {
+    const node = connectionFor(this.#client, key);
+    if (!node) {
+      refreshTopology(this.#client);
+      throw storageError(new Error(`no known master serves the slot of a key yet`));
     }
-    throw new Error('unreachable: EVAL does not answer NOSCRIPT');
+    const pipeline = node.pipeline();
+    commands(pipeline);
+    const count = pipeline.length;
+    appendWait(pipeline, this.#wait);
+    let replies: PipelineReply[];
+    try {
+      replies = await execPipeline(pipeline);
+      const failed = replies.find(([err]) => err !== null)?.[0];
+      if (failed) throw failed;
+    } catch (err) {
+      if (noscript && err instanceof Error && err.message.startsWith('NOSCRIPT')) return NOSCRIPT;
+      const moved = err instanceof Error && /^(MOVED|ASK|CLUSTERDOWN|READONLY)\b/.test(err.message);
+      const answered = err instanceof Error && err.name === 'ReplyError';
+      // lost node, failover, resharding: the next try finds the slot's new master
+      if (moved || !answered) refreshTopology(this.#client);
+      throw storageError(err);
+    }
+    checkWaitReply(replies[count]![1], this.#wait);
+    return replies[0]![1];
   }
 
   /**
@@ -302,6 +320,9 @@ export class Scripts {
 }
 
 type PipelineReply = [Error | null, unknown];
+
+/** `#replicated`'s answer when the node does not know the script yet. */
+const NOSCRIPT = Symbol('NOSCRIPT');
 
 async function execPipeline(pipeline: ChainableCommander): Promise<PipelineReply[]> {
   const replies = await io(() => pipeline.exec());
