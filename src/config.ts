@@ -249,6 +249,8 @@ export const SETTINGS = {
   redisCluster: def('REDIS_CLUSTER', '', optional(str), 'Comma-separated host:port seed nodes; when set, tremolo talks to a Redis Cluster instead of REDIS_URL.'),
   redisPrefix: def('REDIS_PREFIX', 'tremolo:', str, 'Prefix of every Redis key, so several deployments can share one Redis.'),
   storageTimeoutMs: def('STORAGE_TIMEOUT', '2s', duration(10), 'A storage call slower than this counts as a failure for the circuit breaker.'),
+  redisWaitReplicas: def('REDIS_WAIT_REPLICAS', '0', int(0, 16), 'Replicas (of the master that took it) every Redis write must reach before it is acknowledged: each write is followed by one `WAIT N REDIS_WAIT_TIMEOUT_MS` on the same node, so a failover loses nothing acknowledged. Fewer within the timeout fail the turn with 503 `E_STORAGE_UNAVAILABLE` (the write may have applied; retries are idempotent). 0: off (asynchronous replication).'),
+  redisWaitTimeoutMs: def('REDIS_WAIT_TIMEOUT_MS', '500', int(1, 60_000), 'How long a write waits for REDIS_WAIT_REPLICAS replicas, in milliseconds; must be below STORAGE_TIMEOUT.'),
 
   // auth
   jwtSecret: def('JWT_SECRET', '', secretValue(32), 'HS256 secret that signs and verifies access tokens, at least 32 bytes. Unset: a random one per process (memory store only, with a warning: tokens do not survive a restart); required with STORAGE=redis or NODE_ENV=production.', { secret: true }),
@@ -488,6 +490,10 @@ function crossChecks(cfg: { -readonly [K in keyof Config]: Config[K] }): string[
     problems.push('TLS_CERT and TLS_KEY go together: set both to serve TLS, or neither');
   } else if (cfg.tlsCert && cfg.tlsKey && !new X509Certificate(cfg.tlsCert).checkPrivateKey(createPrivateKey(cfg.tlsKey))) {
     problems.push('TLS_KEY is not the private key of TLS_CERT');
+  }
+  if (cfg.redisWaitReplicas > 0 && cfg.redisWaitTimeoutMs >= cfg.storageTimeoutMs) {
+    // the storage call would time out first, and the client would never learn that WAIT failed
+    problems.push(`REDIS_WAIT_TIMEOUT_MS=${cfg.redisWaitTimeoutMs} must be below STORAGE_TIMEOUT (${cfg.storageTimeoutMs} ms)`);
   }
   if (cfg.http2Cleartext && cfg.tlsCert) {
     problems.push('HTTP2_CLEARTEXT=true is for serving without TLS: with TLS_CERT and TLS_KEY, HTTP/2 is offered by ALPN already');

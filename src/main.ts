@@ -140,7 +140,14 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     });
     closers.push(() => connection.close()); // every Redis connection, closed after what is pushed later (the media pipeline)
     redis = connection;
-    const guarded = guardStore(RedisStore.on(connection, limits, { eventIds: ids, tracing }), { timeoutMs: config.storageTimeoutMs });
+    const guarded = guardStore(
+      RedisStore.on(connection, limits, {
+        eventIds: ids,
+        tracing,
+        replicaWait: { replicas: config.redisWaitReplicas, timeoutMs: config.redisWaitTimeoutMs },
+      }),
+      { timeoutMs: config.storageTimeoutMs },
+    );
     store = guarded.store;
     // for the breaker-open alert (deploy/prometheus)
     metrics.gauge('tremolo_storage_breaker_state', 'Storage circuit breaker: 0 closed, 1 open, 0.5 half-open (probing)', [], (set) =>

@@ -103,50 +103,151 @@ export async function startRedis(opts: { persist?: boolean } = {}): Promise<Priv
   return { port, url: `redis://127.0.0.1:${port}`, stop, start };
 }
 
+/**
+ * A private master and one replica of it (for REDIS_WAIT_REPLICAS): resolves once the
+ * replica has caught up (master_link_status:up), so a WAIT 1 can be answered.
+ */
+export async function startRedisPair(): Promise<{ master: PrivateRedis; replica: PrivateRedis; stop(): Promise<void> }> {
+  const master = await startRedis();
+  const replica = await startRedis();
+  const r = await connectRedis(replica.url);
+  try {
+    await r.call('REPLICAOF', '127.0.0.1', String(master.port));
+    for (let i = 0; !(await r.info('replication')).includes('master_link_status:up'); i++) {
+      if (i > 200) throw new Error('the replica did not connect to its master');
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  } finally {
+    r.disconnect();
+  }
+  return { master, replica, stop: async () => void (await Promise.all([master.stop(), replica.stop()])) };
+}
+
+export interface ClusterNode {
+  /** `127.0.0.1:port` */
+  address: string;
+  port: number;
+}
+
 export interface PrivateCluster {
+  /** Every node's address (masters first, as `redis-cli --cluster create` pairs them). */
   nodes: string[];
+  /** The nodes that are masters now (asks the cluster). */
+  masters(): Promise<ClusterNode[]>;
+  /** The master that serves `slot` now, as a running node sees it (`host:port`). */
+  masterOf(slot: number): Promise<string>;
+  /** SIGKILLs one node (a crash: nothing flushed, no goodbye to its peers). */
+  kill(address: string): Promise<void>;
+  /** Starts a killed node again with its cluster config: it rejoins (a former master as a replica). */
+  restart(address: string): Promise<void>;
+  /** Resolves once every running node reports cluster_state:ok. */
+  healthy(): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** A 3-master Redis Cluster of private redis-server processes (about 2 s to form). */
-export async function startRedisCluster(): Promise<PrivateCluster> {
+/**
+ * A private Redis Cluster of 3 masters (about 2 s to form); with `replicas: 1`, each master
+ * gets a replica (6 nodes) and `nodeTimeoutMs` bounds how long a dead master goes unnoticed
+ * before its replica is promoted.
+ */
+export async function startRedisCluster(opts: { replicas?: 0 | 1; nodeTimeoutMs?: number } = {}): Promise<PrivateCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'tremolo-cluster-'));
-  const ports = [await freePort(), await freePort(), await freePort()];
-  const children = ports.map((port) =>
-    spawn(
-      'redis-server',
-      ['--port', String(port), '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--dir', dir],
-      { stdio: 'ignore' },
-    ),
-  );
+  const count = opts.replicas ? 6 : 3;
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) ports.push(await freePort());
+  const children = new Map<number, ChildProcess>();
+  const spawnNode = (port: number) => {
+    const args = ['--port', String(port), '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--dir', dir];
+    if (opts.nodeTimeoutMs) args.push('--cluster-node-timeout', String(opts.nodeTimeoutMs));
+    children.set(port, spawn('redis-server', args, { stdio: 'ignore' }));
+  };
+  for (const port of ports) spawnNode(port);
   for (const port of ports) await waitForRedis(port);
   const nodes = ports.map((p) => `127.0.0.1:${p}`);
   await new Promise<void>((resolve, reject) => {
-    const cli = spawn('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
+    const cli = spawn('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', String(opts.replicas ?? 0), '--cluster-yes'], { stdio: 'ignore' });
     cli.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`redis-cli --cluster create exited with ${code}`))));
   });
-  // wait until every node agrees the cluster is up
-  for (const port of ports) {
-    const r = await connectRedis(`redis://127.0.0.1:${port}`);
-    for (let i = 0; !String(await r.call('CLUSTER', 'INFO')).includes('cluster_state:ok'); i++) {
-      if (i > 200) throw new Error('cluster did not come up');
-      await new Promise((res) => setTimeout(res, 50));
+  const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
+  const stopChild = (c: ChildProcess) =>
+    new Promise<void>((resolve) => {
+      if (!alive(c)) return resolve();
+      c.once('exit', () => resolve());
+      c.kill('SIGKILL');
+    });
+  const portOf = (address: string) => Number(address.split(':')[1]);
+  // wait until every node agrees the cluster is up (and, with replicas, each has its replica)
+  const healthy = async () => {
+    for (const [port, child] of children) {
+      if (!alive(child)) continue;
+      const r = await connectRedis(`redis://127.0.0.1:${port}`);
+      try {
+        for (let i = 0; ; i++) {
+          const info = String(await r.call('CLUSTER', 'INFO'));
+          // a master's replica is usable once its initial sync is done (state=online)
+          const replication = opts.replicas ? await r.info('replication') : '';
+          const synced = !replication.includes('role:master') || /^slave\d+:.*state=online/m.test(replication);
+          if (info.includes('cluster_state:ok') && synced) break;
+          if (i > 400) throw new Error(`cluster node ${port} is not healthy`);
+          await new Promise((res) => setTimeout(res, 50));
+        }
+      } finally {
+        r.disconnect();
+      }
     }
-    r.disconnect();
-  }
+  };
+  const askAlive = async <T>(ask: (r: Redis) => Promise<T>): Promise<T> => {
+    for (const [port, child] of children) {
+      if (!alive(child)) continue;
+      const r = await connectRedis(`redis://127.0.0.1:${port}`);
+      try {
+        return await ask(r);
+      } finally {
+        r.disconnect();
+      }
+    }
+    throw new Error('no cluster node is running');
+  };
+  await healthy();
   return {
     nodes,
+    healthy,
+    masterOf: async (slot) => {
+      const ranges = (await askAlive((r) => r.call('CLUSTER', 'SLOTS'))) as [number, number, [string, number]][];
+      const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+      if (!range) throw new Error(`no master serves slot ${slot}`);
+      return `${range[2][0]}:${range[2][1]}`;
+    },
+    masters: async () => {
+      for (const [port, child] of children) {
+        if (!alive(child)) continue;
+        const r = await connectRedis(`redis://127.0.0.1:${port}`);
+        try {
+          const lines = String(await r.call('CLUSTER', 'NODES')).split('\n');
+          return lines
+            .filter((l) => {
+              const flags = l.split(' ')[2]?.split(',') ?? [];
+              return flags.includes('master') && !flags.includes('fail') && !flags.includes('fail?');
+            })
+            .map((l) => l.split(' ')[1]!.split('@')[0]!)
+            .map((address) => ({ address, port: portOf(address) }));
+        } finally {
+          r.disconnect();
+        }
+      }
+      throw new Error('no cluster node is running');
+    },
+    kill: async (address) => {
+      const child = children.get(portOf(address));
+      if (child) await stopChild(child);
+    },
+    restart: async (address) => {
+      const port = portOf(address);
+      spawnNode(port);
+      await waitForRedis(port);
+    },
     stop: async () => {
-      await Promise.all(
-        children.map(
-          (c) =>
-            new Promise<void>((resolve) => {
-              if (c.exitCode !== null || c.signalCode !== null) return resolve();
-              c.once('exit', () => resolve());
-              c.kill('SIGKILL');
-            }),
-        ),
-      );
+      await Promise.all([...children.values()].map(stopChild));
     },
   };
 }

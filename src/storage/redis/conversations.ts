@@ -10,7 +10,7 @@ import { DM_POLICIES, type DmEvent, type DmPolicy } from '../../protocol/dm.ts';
 // one name for the contract: its types here describe script replies as much as methods
 import * as contract from '../conversations.ts';
 import { asArray, type RedisContext } from './context.ts';
-import { io, isScriptFailure, scriptFailure, storageError } from './scripts.ts';
+import { io, isScriptFailure, scriptFailure } from './scripts.ts';
 
 interface RawState extends Omit<contract.ConversationState, 'members' | 'memberStates'> {
   members: unknown;
@@ -80,23 +80,15 @@ export class RedisConversations implements contract.ConversationStore {
   }
 
   async touch(userIds: readonly string[], conversationId: string, activity: number): Promise<void> {
-    const { client, keys } = this.ctx;
-    // each user's index is on the user's slot: one pipeline (one round trip) on one Redis; on a
-    // Cluster, where a pipeline must stay on one node, concurrent calls that ioredis batches per node
-    if (client.isCluster || userIds.length < 2) {
-      await Promise.all(userIds.map((u) => io(() => client.zadd(keys.userConversations(u), 'GT', activity, conversationId))));
-      return;
-    }
-    const pipeline = client.pipeline();
-    for (const u of userIds) pipeline.zadd(keys.userConversations(u), 'GT', activity, conversationId);
-    const replies = await io(() => pipeline.exec());
-    const failed = replies?.find(([err]) => err)?.[0];
-    if (!replies || failed) throw storageError(failed ?? new Error('pipeline was discarded'));
+    // each user's index is on the user's slot: one write each, sent concurrently (with
+    // REDIS_WAIT_REPLICAS each goes with its WAIT to its own node)
+    const { keys, scripts } = this.ctx;
+    await Promise.all(userIds.map((u) => scripts.write(keys.userConversations(u), (p) => p.zadd(keys.userConversations(u), 'GT', activity, conversationId))));
   }
 
   async untouch(userId: string, conversationId: string): Promise<void> {
-    const { client, keys } = this.ctx;
-    await io(() => client.zrem(keys.userConversations(userId), conversationId));
+    const { keys, scripts } = this.ctx;
+    await scripts.write(keys.userConversations(userId), (p) => p.zrem(keys.userConversations(userId), conversationId));
   }
 
   async inbox(userId: string, before: number | undefined, limit: number): Promise<{ conversationId: string; activity: number }[]> {
@@ -117,8 +109,8 @@ export class RedisConversations implements contract.ConversationStore {
   }
 
   async setPolicy(userId: string, policy: DmPolicy): Promise<void> {
-    const { client, keys } = this.ctx;
-    await io(() => client.set(keys.dmPolicy(userId), policy));
+    const { keys, scripts } = this.ctx;
+    await scripts.write(keys.dmPolicy(userId), (p) => p.set(keys.dmPolicy(userId), policy));
   }
 
   private async read(conversationId: string, mode: 'after' | 'before', seq: number, limit: number): Promise<contract.DmEventRange> {

@@ -57,7 +57,7 @@ export class RedisFavorites implements FavoriteStore {
   }
 
   async setPublic(userId: string, value: boolean): Promise<void> {
-    const { client, keys } = this.ctx;
-    await io(() => client.hset(keys.userSettings(userId), 'favoritesPublic', value ? '1' : '0'));
+    const { keys, scripts } = this.ctx;
+    await scripts.write(keys.userSettings(userId), (p) => p.hset(keys.userSettings(userId), 'favoritesPublic', value ? '1' : '0'));
   }
 }

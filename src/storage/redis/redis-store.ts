@@ -28,6 +28,7 @@ import { InteractionStreams, RedisInteractions } from './interactions.ts';
 import { RedisFanout } from './fanout.ts';
 import { RedisJobs } from './jobs.ts';
 import { RedisKeys } from './keys.ts';
+import type { ReplicaWaitOptions } from './replicas.ts';
 import { io, Scripts, type RedisClient } from './scripts.ts';
 import { RedisUploads } from './uploads.ts';
 import { RedisUsers } from './users.ts';
@@ -44,12 +45,15 @@ export interface RedisStoreOptions {
   eventIds?: TsidGenerator;
   /** Spans of script calls. Default: off. */
   tracing?: Tracing;
+  /** Replicas every write must reach before it returns (REDIS_WAIT_REPLICAS, replicas.ts). Default: off. */
+  replicaWait?: ReplicaWaitOptions;
 }
 
 export type RedisConnectOptions = RedisClientOptions & {
   prefix: string;
   limits: StoreLimits;
   tracing?: Tracing;
+  replicaWait?: ReplicaWaitOptions;
 };
 
 export class RedisStore extends StoreAggregatesBase implements Store {
@@ -68,7 +72,7 @@ export class RedisStore extends StoreAggregatesBase implements Store {
     const ctx: RedisContext = {
       client: redis,
       keys,
-      scripts: new Scripts(redis, undefined, tracing),
+      scripts: new Scripts(redis, undefined, tracing, opts.replicaWait),
       limits: { ...limits },
       interactions: { ...(limits.interactions ?? DEFAULT_INTERACTION_LIMITS) },
       streams: new InteractionStreams({ client: redis, keys }),
@@ -94,7 +98,11 @@ export class RedisStore extends StoreAggregatesBase implements Store {
   }
 
   /** A store on a connection's main client; the connection owns it (close() leaves it open). */
-  static on(connection: RedisConnection, limits: StoreLimits, opts: { eventIds?: TsidGenerator; tracing?: Tracing } = {}): RedisStore {
+  static on(
+    connection: RedisConnection,
+    limits: StoreLimits,
+    opts: { eventIds?: TsidGenerator; tracing?: Tracing; replicaWait?: ReplicaWaitOptions } = {},
+  ): RedisStore {
     return new RedisStore({ redis: connection.client, prefix: connection.keys.prefix, limits, ...opts });
   }
 
@@ -107,7 +115,13 @@ export class RedisStore extends StoreAggregatesBase implements Store {
     const client = await connectClient(opts);
     let store: RedisStore;
     try {
-      store = new RedisStore({ redis: client, prefix: opts.prefix, limits: opts.limits, ...(opts.tracing ? { tracing: opts.tracing } : {}) });
+      store = new RedisStore({
+        redis: client,
+        prefix: opts.prefix,
+        limits: opts.limits,
+        ...(opts.tracing ? { tracing: opts.tracing } : {}),
+        ...(opts.replicaWait ? { replicaWait: opts.replicaWait } : {}),
+      });
     } catch (err) {
       client.disconnect();
       throw err;

@@ -14,9 +14,10 @@
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Cluster, Redis } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { TremoloError, type ErrorCode } from '../../protocol/errors.ts';
 import { noopTracing, type SpanHandle, type Tracing } from '../../telemetry/tracing.ts';
+import { appendWait, checkReplicaWait, checkWaitReply, connectionFor, NO_REPLICA_WAIT, refreshTopology, type ReplicaWaitOptions } from './replicas.ts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -71,6 +72,23 @@ export const SCRIPT_NAMES = [
 ] as const;
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
+
+/**
+ * The scripts that only read: they skip the WAIT of REDIS_WAIT_REPLICAS (replicas.ts);
+ * every other script writes and is followed by one.
+ */
+const READ_ONLY: ReadonlySet<ScriptName> = new Set<ScriptName>([
+  'video-state',
+  'video-events',
+  'video-comments',
+  'comment-threads',
+  'comment-replies',
+  'user-list',
+  'hot-after',
+  'conversation-state',
+  'conversation-events',
+  'inbox-list',
+]);
 
 interface LoadedScript {
   lua: string;
@@ -150,12 +168,39 @@ export class Scripts {
   readonly #client: RedisClient;
   readonly #scripts: ReadonlyMap<ScriptName, LoadedScript>;
   readonly #tracing: Tracing;
+  readonly #wait: ReplicaWaitOptions;
 
-  /** `tracing`: a client span per script call (its name and number of keys; never key values or arguments). */
-  constructor(client: RedisClient, dir: URL = new URL('./lua/', import.meta.url), tracing: Tracing = noopTracing) {
+  /**
+   * `tracing`: a client span per script call (its name and number of keys; never key values or arguments).
+   * `wait`: replicas every write must reach before it returns (replicas.ts); default off.
+   */
+  constructor(
+    client: RedisClient,
+    dir: URL = new URL('./lua/', import.meta.url),
+    tracing: Tracing = noopTracing,
+    wait: ReplicaWaitOptions = NO_REPLICA_WAIT,
+  ) {
     this.#client = client;
     this.#scripts = loadScripts(dir);
     this.#tracing = tracing;
+    this.#wait = checkReplicaWait(wait);
+  }
+
+  /**
+   * Plain commands that write one slot (`key`'s; the steps of a cross-slot write that are
+   * not scripts). With REDIS_WAIT_REPLICAS they go out with the WAIT in one pipeline on the
+   * slot's node (replicas.ts); otherwise as one pipeline through the client. Resolves with
+   * the first command's reply; errors are translated.
+   */
+  async write(key: string, commands: (pipeline: ChainableCommander) => void): Promise<unknown> {
+    if (this.#wait.replicas === 0) {
+      const pipeline = this.#client.pipeline();
+      commands(pipeline);
+      const [[err, reply]] = (await execPipeline(pipeline)) as [PipelineReply];
+      if (err) throw storageError(err);
+      return reply;
+    }
+    return this.#replicated(key, commands);
   }
 
   /** Runs a script: EVALSHA, then EVAL once if the server does not know it. Errors are translated. */
@@ -191,6 +236,7 @@ export class Scripts {
     if (!script) throw new Error(`script ${name} is not loaded`);
     if (keys.length !== script.numKeys) throw new Error(`script ${name} takes ${script.numKeys} keys, got ${keys.length}`);
     const params = [...keys, ...args];
+    if (this.#wait.replicas > 0 && !READ_ONLY.has(name)) return this.#runReplicated(script, keys, params);
     try {
       return await this.#client.evalsha(script.sha, script.numKeys, ...params);
     } catch (err) {
@@ -198,6 +244,45 @@ export class Scripts {
     }
     // EVAL also puts the script into the server's cache, so the next EVALSHA succeeds
     return io(() => this.#client.eval(script.lua, script.numKeys, ...params));
+  }
+
+  /**
+   * A write script and its WAIT, on the connection of the node that serves its first key
+   * (see replicas.ts for why): EVALSHA, or EVAL when that node does not know the script
+   * (the WAIT then had nothing new to wait for, and goes out again behind the EVAL).
+   */
+  async #runReplicated(script: LoadedScript, keys: readonly string[], params: readonly (string | number)[]): Promise<unknown> {
+    const answered = await this.#replicated(keys[0]!, (p) => p.evalsha(script.sha, script.numKeys, ...params), true);
+    if (answered !== NOSCRIPT) return answered;
+    return this.#replicated(keys[0]!, (p) => p.eval(script.lua, script.numKeys, ...params));
+  }
+
+  /** Writes on `key`'s node, then WAIT there; `noscript`: answer NOSCRIPT instead of failing on it. */
+  async #replicated(key: string, commands: (pipeline: ChainableCommander) => void, noscript = false): Promise<unknown> {
+    const node = connectionFor(this.#client, key);
+    if (!node) {
+      refreshTopology(this.#client);
+      throw storageError(new Error(`no known master serves the slot of a key yet`));
+    }
+    const pipeline = node.pipeline();
+    commands(pipeline);
+    const count = pipeline.length;
+    appendWait(pipeline, this.#wait);
+    let replies: PipelineReply[];
+    try {
+      replies = await execPipeline(pipeline);
+      const failed = replies.find(([err]) => err !== null)?.[0];
+      if (failed) throw failed;
+    } catch (err) {
+      if (noscript && err instanceof Error && err.message.startsWith('NOSCRIPT')) return NOSCRIPT;
+      const moved = err instanceof Error && /^(MOVED|ASK|CLUSTERDOWN|READONLY)\b/.test(err.message);
+      const answered = err instanceof Error && err.name === 'ReplyError';
+      // lost node, failover, resharding: the next try finds the slot's new master
+      if (moved || !answered) refreshTopology(this.#client);
+      throw storageError(err);
+    }
+    checkWaitReply(replies[count]![1], this.#wait);
+    return replies[0]![1];
   }
 
   /**
@@ -222,8 +307,15 @@ export class Scripts {
       if (c.keys.length !== script.numKeys) throw new Error(`script ${name} takes ${script.numKeys} keys, got ${c.keys.length}`);
       pipeline.evalsha(script.sha, script.numKeys, ...c.keys, ...c.args);
     }
-    const replies = await io(() => pipeline.exec());
-    if (!replies) throw storageError(new Error('pipeline was discarded'));
+    // one WAIT covers the whole pipeline (calls answered NOSCRIPT wait again in `run`)
+    const waits = this.#wait.replicas > 0 && !READ_ONLY.has(name);
+    if (waits) appendWait(pipeline, this.#wait);
+    const replies = await execPipeline(pipeline);
+    if (waits) {
+      const [waitErr, acked] = replies.pop()!;
+      if (waitErr) throw storageError(waitErr);
+      checkWaitReply(acked, this.#wait);
+    }
     return Promise.all(
       replies.map(async ([err, reply], i) => {
         if (!err) return reply;
@@ -233,6 +325,17 @@ export class Scripts {
       }),
     );
   }
+}
+
+type PipelineReply = [Error | null, unknown];
+
+/** `#replicated`'s answer when the node does not know the script yet. */
+const NOSCRIPT = Symbol('NOSCRIPT');
+
+async function execPipeline(pipeline: ChainableCommander): Promise<PipelineReply[]> {
+  const replies = await io(() => pipeline.exec());
+  if (!replies) throw storageError(new Error('pipeline was discarded'));
+  return replies;
 }
 
 function loadScripts(dir: URL): Map<ScriptName, LoadedScript> {

@@ -54,3 +54,13 @@ export class SlotTags {
     return tags;
   }
 }
+
+/** The slot of a key, by Redis Cluster's rule: its hash tag when it has a non-empty one, else the whole key. */
+export function slotOfKey(key: string): number {
+  const open = key.indexOf('{');
+  if (open >= 0) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) return slotOfTag(key.slice(open + 1, close));
+  }
+  return slotOfTag(key);
+}

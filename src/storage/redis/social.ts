@@ -69,18 +69,18 @@ export class RedisBlocks implements BlockStore {
   constructor(private readonly ctx: RedisContext) {}
 
   async block(userId: string, targetId: string, max: number): Promise<{ changed: boolean }> {
-    const { client, keys, scripts } = this.ctx;
+    const { keys, scripts } = this.ctx;
     const reply = await scripts.run('user-block', [keys.blocks(userId)], [targetId, max]);
     if (isScriptFailure(reply)) throw scriptFailure(reply);
     // the blocked side, written even when the block was in place: a retry after a failure here converges
-    await io(() => client.zadd(keys.blockedBy(targetId), 0, userId));
+    await scripts.write(keys.blockedBy(targetId), (p) => p.zadd(keys.blockedBy(targetId), 0, userId));
     return { changed: reply === 1 };
   }
 
   async unblock(userId: string, targetId: string): Promise<{ changed: boolean }> {
-    const { client, keys } = this.ctx;
-    const removed = await io(() => client.zrem(keys.blocks(userId), targetId));
-    await io(() => client.zrem(keys.blockedBy(targetId), userId));
+    const { keys, scripts } = this.ctx;
+    const removed = await scripts.write(keys.blocks(userId), (p) => p.zrem(keys.blocks(userId), targetId));
+    await scripts.write(keys.blockedBy(targetId), (p) => p.zrem(keys.blockedBy(targetId), userId));
     return { changed: removed === 1 };
   }
 
@@ -140,13 +140,13 @@ export class RedisModeration implements ModerationStore {
   }
 
   async hide(target: ModerationTarget, record: HiddenRecord): Promise<boolean> {
-    const { client, keys } = this.ctx;
-    return (await io(() => client.hsetnx(keys.moderation().hidden, targetKey(target), JSON.stringify(record)))) === 1;
+    const { keys, scripts } = this.ctx;
+    return (await scripts.write(keys.moderation().hidden, (p) => p.hsetnx(keys.moderation().hidden, targetKey(target), JSON.stringify(record)))) === 1;
   }
 
   async restore(target: ModerationTarget): Promise<boolean> {
-    const { client, keys } = this.ctx;
-    return (await io(() => client.hdel(keys.moderation().hidden, targetKey(target)))) === 1;
+    const { keys, scripts } = this.ctx;
+    return (await scripts.write(keys.moderation().hidden, (p) => p.hdel(keys.moderation().hidden, targetKey(target)))) === 1;
   }
 
   async hidden(targets: readonly ModerationTarget[]): Promise<(HiddenRecord | null)[]> {

@@ -31,18 +31,18 @@ export class RedisUsers implements UserStore {
   constructor(private readonly ctx: RedisContext) {}
 
   async create(user: UserRecord): Promise<void> {
-    const { client, keys } = this.ctx;
+    const { client, keys, scripts } = this.ctx;
     const handleKey = keys.handle(user.handle.toLowerCase());
     const userKey = keys.user(user.id);
     // The handle index and the user are in different slots: claim the handle (SET NX),
     // then write the user. A retry after a failure in between finds the handle held by
     // this very id with no user written yet, and finishes the job.
-    const claimed = await io(() => client.set(handleKey, user.id, 'NX'));
+    const claimed = await scripts.write(handleKey, (p) => p.set(handleKey, user.id, 'NX'));
     if (claimed === null) {
       const [holder, written] = await Promise.all([io(() => client.get(handleKey)), io(() => client.exists(userKey))]);
       if (holder !== user.id || written === 1) throw new TremoloError('E_HANDLE_TAKEN');
     }
-    await io(() => client.hset(userKey, encodeUser(user)));
+    await scripts.write(userKey, (p) => p.hset(userKey, encodeUser(user)));
   }
 
   async get(id: string): Promise<UserRecord | null> {
@@ -104,7 +104,7 @@ export class RedisUsers implements UserStore {
     }
     await Promise.all(
       [...intent].map(([target, type]) =>
-        io(() => (type === 'follow' ? client.zadd(keys.followers(target), 0, userId) : client.zrem(keys.followers(target), userId))),
+        scripts.write(keys.followers(target), (p) => (type === 'follow' ? p.zadd(keys.followers(target), 0, userId) : p.zrem(keys.followers(target), userId))),
       ),
     );
 

@@ -58,10 +58,10 @@ export class RedisVideos implements VideoStore {
     // Indexes in other slots first, the video itself last: a delete that fails half-way
     // leaves the video in place, so a retry finds it and finishes.
     const tags = taggingJson ? (JSON.parse(taggingJson) as TagInfo).tags : [];
-    await Promise.all([io(() => client.zrem(keys.userVideos(owner), id)), this.moveTags(id, tags, [])]);
+    await Promise.all([scripts.write(keys.userVideos(owner), (p) => p.zrem(keys.userVideos(owner), id)), this.moveTags(id, tags, [])]);
     // its comment threads and favoriters: the same slot, gone before the video itself
     const ck = keys.comments(id);
-    await io(() => client.del(ck.info, ck.threads, ck.likes, ck.top, keys.favoriters(id)));
+    await scripts.write(ck.info, (p) => p.del(ck.info, ck.threads, ck.likes, ck.top, keys.favoriters(id)));
     return (await scripts.run('video-delete', keys.videoAll(id), [])) === 1;
   }
 
@@ -197,11 +197,11 @@ export class RedisVideos implements VideoStore {
 
   /** Moves a video from the `from` tag indexes to the `to` ones (each tag is its own slot). */
   private async moveTags(videoId: string, from: readonly string[], to: readonly string[]): Promise<void> {
-    const { client, keys } = this.ctx;
+    const { keys, scripts } = this.ctx;
     const keep = new Set(to);
     await Promise.all([
-      ...from.filter((t) => !keep.has(t)).map((t) => io(() => client.zrem(keys.tag(t), videoId))),
-      ...[...keep].map((t) => io(() => client.zadd(keys.tag(t), 0, videoId))),
+      ...from.filter((t) => !keep.has(t)).map((t) => scripts.write(keys.tag(t), (p) => p.zrem(keys.tag(t), videoId))),
+      ...[...keep].map((t) => scripts.write(keys.tag(t), (p) => p.zadd(keys.tag(t), 0, videoId))),
     ]);
   }
 }
