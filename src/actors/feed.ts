@@ -148,7 +148,8 @@ export class FeedService {
       this.warnIfNear(lag.waiting, lag);
       if (lag.waiting > 0) this.kick();
     } catch (err) {
-      this.deps.onError(err, 'fan-out queue: reading its lag');
+      // an outage is reported by the storage breaker already: not once a second from here too
+      if (!(err instanceof TremoloError && err.code === 'E_STORAGE_UNAVAILABLE')) this.deps.onError(err, 'fan-out queue: reading its lag');
     }
   }
 

@@ -10,6 +10,9 @@
   ARGV[3] lease (ms)
   ARGV[4] count
 
+  Consumers (processes) that hold nothing and were last seen more than ten leases ago are
+  dropped from the group, so restarts do not pile up dead names.
+
   Returns a flat array, six items per entry: id, video id, author id, at, cursor ('' when
   none), and 1 when taken over from another holder or 0 when new.
 ]]
@@ -44,6 +47,15 @@ end
 if lapsed[3] then
   for _, id in ipairs(lapsed[3]) do
     redis.call('HDEL', KEYS[2], id)
+  end
+end
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #c, 2 do
+    info[c[i]] = c[i + 1]
+  end
+  if info['pending'] == 0 and info['idle'] > 10 * tonumber(ARGV[3]) and info['name'] ~= ARGV[2] then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
   end
 end
 if n < count then
