@@ -12,6 +12,8 @@
  * socket) p50 / p99.
  * Baseline, same run, same clients and Redis: the naive design (helpers/dm-naive-server.ts),
  * one storage round trip and one broadcast per message, given the same phase 1.
+ * Both run on a private redis-server started for the run (the shared one at 6379 carries
+ * everyone else's tests, whose load would be measured too).
  *
  *   npm run bench -- dm [--rate 20000] [--seconds 5] [--clients 2]
  */
@@ -22,7 +24,7 @@ import { TsidGenerator } from '../src/domain/ids.ts';
 import { directConversationId } from '../src/protocol/dm.ts';
 import { RedisStore } from '../src/storage/redis/redis-store.ts';
 import { TokenService } from '../src/transport/auth/tokens.ts';
-import { REDIS_URL, randomPrefix } from '../test/helpers/redis.ts';
+import { randomPrefix, startRedis } from '../test/helpers/redis.ts';
 import { startChild, startTremoloChild, type Child } from './helpers/child.ts';
 import { benchEngine } from './helpers/engine.ts';
 import { fmt, percentile } from './helpers/stats.ts';
@@ -92,6 +94,8 @@ function describeOutcome(name: string, rate: number, o: Outcome): string {
 
 async function main(): Promise<void> {
   const secret = randomBytes(32).toString('base64url');
+  const redis = await startRedis();
+  const REDIS_URL = redis.url;
   const prefix = randomPrefix('bench-dm');
   const env = { STORAGE: 'redis', REDIS_URL, REDIS_PREFIX: prefix, JWT_SECRET: secret, MEDIA_SECRET: randomBytes(32).toString('base64url'), LOG_LEVEL: 'silent' };
   const config = loadConfig(env);
@@ -178,11 +182,7 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all(children.map((c) => c.stop()));
     await store.close();
-    const { Redis } = await import('ioredis');
-    const admin = new Redis(REDIS_URL);
-    const keys = await admin.keys(`${prefix}*`);
-    for (let i = 0; i < keys.length; i += 500) await admin.del(...keys.slice(i, i + 500));
-    await admin.quit();
+    await redis.stop();
   }
 }
 

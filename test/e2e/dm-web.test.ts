@@ -1,8 +1,9 @@
 /**
  * The web demo's chat panel in a real Chromium: two users (two browser contexts) who follow
  * each other. One starts a conversation from the other's video card; the message arrives
- * live with an unread count, opening it sends the read receipt the sender sees, and typing
- * shows on the other page.
+ * live with an unread count, opening it sends the read receipt the sender sees, typing
+ * shows on the other page, and what was sent while a page was offline shows after it
+ * reconnects, in order, each once.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -69,5 +70,17 @@ describe('web demo: direct messages', () => {
     await bob.page.locator('.chat .message:not(.mine) .text', { hasText: 'hi bob' }).waitFor({ timeout: 15_000 });
     assert.deepEqual(await texts.allTextContents(), ['hello alice', 'hi bob']);
     assert.deepEqual([...alice.errors, ...bob.errors], []);
+  });
+
+  it('after the connection drops and comes back, the page shows the messages it missed, in order, each once', async () => {
+    const conversationId = (await bob.http.conversations()).items[0]!.id;
+    await bob.context.setOffline(true);
+    await bob.page.locator('body[data-connection="reconnecting"]').waitFor();
+    for (const text of ['missed one', 'missed two']) await alice.http.sendMessage({ conversationId, text, idempotencyKey: `${text}-${conversationId}` });
+    await bob.context.setOffline(false);
+    await bob.page.locator('body[data-connection="live"]').waitFor({ timeout: 15_000 });
+    await bob.page.locator('.chat .message .text', { hasText: 'missed two' }).waitFor({ timeout: 15_000 });
+    assert.deepEqual(await bob.page.locator('.chat .message .text').allTextContents(), ['hello alice', 'hi bob', 'missed one', 'missed two']);
+    assert.deepEqual(bob.errors, []);
   });
 });

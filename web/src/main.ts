@@ -40,10 +40,9 @@ async function start(session: Session): Promise<void> {
   const me = await http.user(session.user.id).catch(() => session.user);
   const people = new People(http, live, me);
   await people.load().catch(() => {});
-  // the chat panel needs the context and the cards' Message buttons need the panel
-  let chat: ChatView | undefined;
-  const ctx: AppContext = { http, live, people, me, messageUser: (userId) => void chat?.messageUser(userId) };
-  chat = new ChatView(ctx);
+  // the chat panel needs the context, and the cards' Message buttons (in the context) need the panel
+  const ctx: AppContext = { http, live, people, me, messageUser: (userId) => void chat.messageUser(userId) };
+  const chat = new ChatView(ctx);
   void chat.load().catch(() => {});
 
   const status = h('span', { class: 'conn', 'data-state': 'live', title: 'Live connection' }, 'live');
