@@ -804,6 +804,33 @@ export function storeContract(
         });
       });
 
+      it('export group: each event goes to one consumer, an idle one\'s batch is taken over, and only what the group acknowledged is trimmed', async () => {
+        await withStore(BIG, async (s) => {
+          const { v } = await seed(s);
+          for (let i = 0; i < 6; i++) await s.videos.applyOps(v.id, [{ type: 'view' }], { now: now + i });
+          const at = { now };
+          const a = await s.interactions.deliver('A', 2, at);
+          const b = await s.interactions.deliver('B', 10, at);
+          assert.deepEqual(a.events.map((e) => e.at), [now, now + 1], 'oldest first');
+          assert.deepEqual(b.events.map((e) => e.at), [now + 2, now + 3, now + 4, now + 5], 'the rest, none twice');
+          assert.deepEqual((await s.interactions.deliver('A', 10, at)).events, [], 'nothing new');
+          await s.interactions.ack(b.receipt);
+          assert.equal((await s.interactions.lag()).total, 6, "A's older events are pending: nothing is trimmed past them");
+          assert.deepEqual((await s.interactions.deliver('C', 10, { now, claimIdleMs: 60_000 })).events, [], 'A is not idle long enough');
+          const c = await s.interactions.deliver('C', 10, { now: now + 1, claimIdleMs: 0 });
+          assert.deepEqual(c.events.map((e) => e.id), a.events.map((e) => e.id), "C takes A's batch over");
+          await s.interactions.ack(a.receipt); // A was only slow: its late ack counts, C's is then harmless
+          assert.equal((await s.interactions.lag()).total, 0, 'all acknowledged: all trimmed');
+          await s.interactions.ack(c.receipt);
+          await s.videos.applyOps(v.id, [{ type: 'view' }], { now: now + 9 });
+          const next = await s.interactions.deliver('B', 10, at);
+          assert.deepEqual(next.events.map((e) => e.at), [now + 9]);
+          await s.interactions.ack(next.receipt);
+          assert.equal((await s.interactions.lag()).total, 0);
+          await assert.rejects(s.interactions.ack('not a receipt'), (e: unknown) => e instanceof TremoloError && e.code === 'E_BAD_CURSOR');
+        });
+      });
+
       it('a job records its upload and every stage change once, in order, in the same write; a claim that gives up records failed', async () => {
         await withStore(BIG, async (s) => {
           const at = new Date(now).toISOString();
