@@ -224,14 +224,13 @@ export class Exporter {
   /** Waits `ms` on the injected clock; stop() cuts it short. */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      let timer: TimerHandle | undefined;
       const wake = () => {
-        if (timer !== undefined) this.opts.clock.clearTimeout(timer);
+        this.opts.clock.clearTimeout(timer);
         this.wakers.delete(wake);
         resolve();
       };
       this.wakers.add(wake);
-      timer = this.opts.clock.setTimeout(wake, ms);
+      const timer: TimerHandle = this.opts.clock.setTimeout(wake, ms);
     });
   }
 }
