@@ -223,6 +223,8 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     tracing,
     onError: (err, context) => log.error({ err }, context),
     limits: engineLimits(config),
+    // the progress interval holds across processes whenever storage is shared
+    ...(redis ? { progressWindows: sharedCounters } : {}),
     ...(analytics ? { analytics } : {}),
     social: socialLimits(config),
     ...(config.moderationWordsFile === 'none' ? {} : { contentFilter: ContentFilter.fromFile(config.moderationWordsFile || undefined) }),
