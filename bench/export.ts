@@ -12,7 +12,10 @@
  * Exits non-zero when a row is missing or doubled (rows and distinct ids are both counted
  * with FINAL, and without FINAL for the raw insert count).
  *
- *   npm run bench -- export [--events 100000] [--baseline-events 2000] [--window 2000] [--videos 100]
+ * Then, for diagnosis (stderr only): the export alone, a backlog of events/4 written with no
+ * exporter running, then drained by one exporter with --pipelines batches in flight.
+ *
+ *   npm run bench -- export [--events 100000] [--baseline-events 2000] [--window 2000] [--videos 100] [--pipelines 2]
  */
 import { benchEngine, inWindow } from './helpers/engine.ts';
 import { parseArgs } from 'node:util';
@@ -34,12 +37,14 @@ const { values: argv } = parseArgs({
     'baseline-events': { type: 'string', default: '2000' },
     window: { type: 'string', default: '2000' },
     videos: { type: 'string', default: '100' },
+    pipelines: { type: 'string', default: '2' },
   },
 });
 const EVENTS = Number(argv.events);
 const BASELINE_EVENTS = Number(argv['baseline-events']);
 const WINDOW = Number(argv.window);
 const VIDEOS = Number(argv.videos);
+const PIPELINES = Number(argv.pipelines);
 
 async function until(predicate: () => Promise<boolean>, what: string, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
@@ -73,16 +78,21 @@ async function main(): Promise<number> {
     const view = (i: number) => engine.view(videos[i % VIDEOS]!, { anonymousKey: `b${i}` });
 
     // ---- ours: writes and the exporter at once; done when ClickHouse holds every row
-    const exporter = new Exporter({
-      log: store.interactions,
-      sinks: [new ClickHouseSink(ours)],
-      clock: systemClock,
-      batchMax: config.exportBatchMax,
-      batchWaitMs: config.exportBatchWaitMs,
-      retryMaxMs: 1000,
-      maxLag: 10_000_000,
-      logger: log,
-    });
+    const newExporter = (consumer: string) =>
+      new Exporter({
+        log: store.interactions,
+        sinks: [new ClickHouseSink(ours)],
+        clock: systemClock,
+        consumer,
+        claimIdleMs: config.exportClaimIdleMs,
+        pipelines: PIPELINES,
+        batchMax: config.exportBatchMax,
+        batchWaitMs: config.exportBatchWaitMs,
+        retryMaxMs: 1000,
+        maxLag: 10_000_000,
+        logger: log,
+      });
+    const exporter = newExporter('bench');
     const start = performance.now();
     exporter.start();
     await inWindow(EVENTS, WINDOW, view);
@@ -97,6 +107,18 @@ async function main(): Promise<number> {
         `${exporter.stats.batches} batches; rows ${rows.rows}, distinct ${rows.distinct}, inserted ${raw}`,
     );
 
+    // ---- the export alone (diagnosis, not the figure): a backlog written first, then drained
+    const backlog = Math.max(1, Math.floor(EVENTS / 4));
+    await inWindow(backlog, WINDOW, (i) => view(EVENTS + BASELINE_EVENTS + i));
+    const drainer = newExporter('bench-drain');
+    const drainStart = performance.now();
+    drainer.start();
+    await until(async () => (await store.interactions.lag()).total === 0, 'the backlog to drain', 600_000);
+    const drainSeconds = (performance.now() - drainStart) / 1000;
+    await drainer.stop();
+    console.error(`export alone: a backlog of ${backlog} events drained in ${drainSeconds.toFixed(2)} s (${Math.round(backlog / drainSeconds)} events/s, ${drainer.stats.batches} batches, ${PIPELINES} pipelines)`);
+    const all = await ours.countDistinct();
+
     // ---- baseline: each acknowledged write, then its own INSERT
     const baseStart = performance.now();
     await inWindow(BASELINE_EVENTS, Math.min(WINDOW, 64), async (i) => {
@@ -107,9 +129,9 @@ async function main(): Promise<number> {
     const naiveRows = await naive.countDistinct();
     console.error(`baseline: ${BASELINE_EVENTS} views, one INSERT each, in ${baseSeconds.toFixed(2)} s; rows ${naiveRows.rows}`);
 
-    const ok = rows.rows === EVENTS && rows.distinct === EVENTS && naiveRows.distinct === BASELINE_EVENTS;
+    const ok = rows.rows === EVENTS && rows.distinct === EVENTS && all.rows === EVENTS + backlog && all.distinct === EVENTS + backlog && naiveRows.distinct === BASELINE_EVENTS;
     report('export', 'events/s into ClickHouse', EVENTS / seconds, BASELINE_EVENTS / baseSeconds);
-    if (!ok) console.error(`LOSS OR DOUBLES: expected ${EVENTS} rows, got ${rows.rows} (distinct ${rows.distinct})`);
+    if (!ok) console.error(`LOSS OR DOUBLES: expected ${EVENTS} rows, got ${rows.rows} (distinct ${rows.distinct}); with the backlog ${EVENTS + backlog}, got ${all.rows} (distinct ${all.distinct})`);
     return ok ? 0 : 1;
   } finally {
     await engine.shutdown(5000);

@@ -234,6 +234,8 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     onError: (err, context) => log.error({ err }, context),
     onWarning: (message, fields) => log.warn(fields, message),
     limits: engineLimits(config),
+    // the progress interval holds across processes whenever storage is shared
+    ...(redis ? { progressWindows: sharedCounters } : {}),
     ...(analytics ? { analytics } : {}),
     social: socialLimits(config),
     ...(config.moderationWordsFile === 'none' ? {} : { contentFilter: ContentFilter.fromFile(config.moderationWordsFile || undefined) }),

@@ -47,7 +47,7 @@ import { Invalidations, type Change, type ChangeSource } from './invalidations.t
 import { Recommendations, type RecommendationOptions } from './recommendations.ts';
 import { ReadModel, type VideoPage } from './read-model.ts';
 import { analyticsWindow, bucketIso, totalsOf, type AnalyticsSource } from './analytics.ts';
-import { InteractionService, type ReportLimits } from './interactions.ts';
+import { InteractionService, type InteractionServiceDeps, type ReportLimits } from './interactions.ts';
 import { ActorSystem, type ActorLimits } from './runtime.ts';
 import { USER_ACTOR, userActor, type UserReply } from './user-actor.ts';
 import { CONVERSATION_ACTOR, conversationActor } from './conversation-actor.ts';
@@ -95,6 +95,8 @@ export interface EngineDeps {
   onError: (err: unknown, context: string) => void;
   /** A warning for operators (the fan-out queue near its bound). Default: none. */
   onWarning?: (message: string, fields: Record<string, unknown>) => void;
+  /** Progress-report windows shared by every process (Redis); without it each process limits on its own. */
+  progressWindows?: InteractionServiceDeps['sharedWindows'];
   /** Spans of actor turns (telemetry/tracing.ts). Default: off. */
   tracing?: Tracing;
   /** Reads tag searches; one per process (its Chinese dictionary loads on first use). Default: a new one. */
@@ -170,7 +172,14 @@ export class Engine {
   constructor(private readonly deps: EngineDeps) {
     const { store, sink, clock, ids, limits, metrics } = deps;
     this.tags = deps.tags ?? new TagTokenizer();
-    this.interactions = new InteractionService({ store, clock, ids, limits: limits.reports ?? DEFAULT_REPORT_LIMITS, onError: deps.onError });
+    this.interactions = new InteractionService({
+      store,
+      clock,
+      ids,
+      limits: limits.reports ?? DEFAULT_REPORT_LIMITS,
+      onError: deps.onError,
+      ...(deps.progressWindows ? { sharedWindows: deps.progressWindows } : {}),
+    });
     this.actors = new ActorSystem(clock, limits.actors, {
       ...(metrics ? { metrics } : {}),
       ...(deps.tracing ? { tracing: deps.tracing } : {}),

@@ -19,6 +19,7 @@ import {
   type InteractionOf,
   type InteractionPage,
 } from '../protocol/interactions.ts';
+import type { RateLimitStore } from '../storage/rate-limits.ts';
 import type { Store } from '../storage/store.ts';
 
 export interface ReportLimits {
@@ -46,7 +47,15 @@ export interface InteractionServiceDeps {
   ids: TsidGenerator;
   limits: ReportLimits;
   onError: (err: unknown, context: string) => void;
+  /**
+   * Progress windows shared by every process (Redis), so a client spreading its reports over
+   * several servers is held to the same interval. Without it, each process limits on its own.
+   */
+  sharedWindows?: Pick<RateLimitStore, 'takeWindows' | 'releaseWindows'>;
 }
+
+/** The shared window limiter's name (its Redis keys: rl:progress:<viewer>|<video>). */
+const PROGRESS_WINDOWS = 'progress';
 
 export class InteractionService {
   /** `${viewer}|${videoId}` -> when its last progress report was accepted, oldest first. */
@@ -97,11 +106,22 @@ export class InteractionService {
     for (const [i, slot] of slots.entries()) {
       const last = this.lastProgress.get(slot);
       if ((last !== undefined && now - last < interval) || slots.indexOf(slot) !== i) {
-        throw new TremoloError('E_RATE_LIMITED', 'Report watch progress of a video at most once per interval', { retryAfter: Math.max(1, Math.ceil(interval / 1000)) });
+        throw progressTooSoon(interval);
       }
     }
     if (events.length === 0) return 0;
-    await this.deps.store.interactions.record(events);
+    const shared = this.deps.sharedWindows;
+    const useShared = shared !== undefined && slots.length > 0 && interval > 0;
+    if (useShared && !(await shared.takeWindows(PROGRESS_WINDOWS, slots, interval))) {
+      throw progressTooSoon(interval);
+    }
+    try {
+      await this.deps.store.interactions.record(events);
+    } catch (err) {
+      // nothing was recorded: the windows taken for it are not used up
+      if (useShared) await shared.releaseWindows(PROGRESS_WINDOWS, slots).catch((e: unknown) => this.deps.onError(e, 'giving back progress windows'));
+      throw err;
+    }
     for (const slot of slots) this.remember(slot, now);
     for (const listener of this.listeners) {
       try {
@@ -157,6 +177,10 @@ export class InteractionService {
 
 const WATCH_FIELDS = new Set(['type', 'at', 'userId', 'videoId', 'watchedMs', 'positionMs', 'durationMs', 'completed']);
 const IMPRESSION_FIELDS = new Set(['type', 'at', 'userId', 'videoId', 'feed', 'position']);
+
+function progressTooSoon(intervalMs: number): TremoloError {
+  return new TremoloError('E_RATE_LIMITED', 'Report watch progress of a video at most once per interval', { retryAfter: Math.max(1, Math.ceil(intervalMs / 1000)) });
+}
 
 function checkReporter(reporter: Reporter): void {
   if ('userId' in reporter) {

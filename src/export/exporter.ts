@@ -1,20 +1,27 @@
 /**
- * The exporter: reads the behaviour log (storage/interactions.ts), batches by size and time,
- * writes each batch to every sink, and trims it from storage only once all of them
- * acknowledged it. At-least-once delivery (a crash or a failing sink means the batch is read
- * and written again); the sinks deduplicate on the event id, so rows are exactly once.
+ * The exporter: one consumer of the behaviour log's export group (storage/interactions.ts
+ * `deliver`/`ack`; on Redis a stream consumer group read with XREADGROUP). It gathers
+ * deliveries into batches by size and time, writes each batch to every sink, and
+ * acknowledges it (which trims it from storage) only once all of them accepted it.
+ * At-least-once delivery (a crash or a failing sink means the batch is written again); the
+ * sinks deduplicate on the event id, so rows are exactly once.
  *
- * Everything not yet trimmed is pending, so the log itself is the exporter's consumer state:
- * a restarted exporter (or another process's, `tremolo export`) starts from the oldest
- * event kept, with no offsets to lose. One exporter per deployment: two would deliver the same
- * batches twice (harmless, deduplicated, but double work).
+ * Several exporters (in-process in each server, or `tremolo export` processes) share the
+ * streams: the group hands each event to one of them. A batch a dead exporter left
+ * unacknowledged is taken over by another once it has been idle for `claimIdleMs`
+ * (XAUTOCLAIM); nothing is trimmed before it is acknowledged, so nothing is lost.
  *
- * While a sink fails, events wait in storage, bounded by EXPORT_MAX_LAG per stream (writers
- * are then refused with E_EXPORT_BACKLOG: nothing acknowledged is dropped); the lag is a
- * metric, and a warning is logged from 80 % of the bound.
+ * Up to `pipelines` batches are in flight at once (written and acknowledged concurrently),
+ * so one batch's INSERT round trip does not stall the reading of the next.
+ *
+ * While a sink fails, its batch is retried (backoff doubling from 100 ms to retryMaxMs) and
+ * events wait in storage, bounded by EXPORT_MAX_LAG per stream (writers are then refused
+ * with E_EXPORT_BACKLOG: nothing acknowledged is dropped); the lag is a metric, and a warning
+ * is logged from 80 % of the bound.
  */
 import type { Clock, TimerHandle } from '../domain/clock.ts';
 import type { ExportMetrics } from '../metrics.ts';
+import type { InteractionEvent } from '../protocol/interactions.ts';
 import type { InteractionLog } from '../storage/interactions.ts';
 import type { InteractionSink } from './sink.ts';
 
@@ -22,6 +29,8 @@ export interface ExporterOptions {
   log: InteractionLog;
   sinks: readonly InteractionSink[];
   clock: Clock;
+  /** This exporter's name in the export group: unique per process (a name shared by two would mix their pending batches). */
+  consumer: string;
   /** Most events per batch. */
   batchMax: number;
   /** Longest a batch waits to fill up once its first event is seen. */
@@ -30,6 +39,10 @@ export interface ExporterOptions {
   retryMaxMs: number;
   /** EXPORT_MAX_LAG: the per-stream bound, for the near-full warning. */
   maxLag: number;
+  /** A batch another consumer left unacknowledged this long is taken over (its exporter is presumed dead). */
+  claimIdleMs: number;
+  /** Batches written and acknowledged at once. Default 1. */
+  pipelines?: number;
   metrics?: ExportMetrics;
   logger: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
   /** How often an idle exporter looks for new events. Default: batchWaitMs / 4, at most 250 ms. */
@@ -37,10 +50,15 @@ export interface ExporterOptions {
 }
 
 export interface ExporterStats {
-  /** Events trimmed after every sink acknowledged them. */
+  /** Events acknowledged after every sink accepted them. */
   exported: number;
   batches: number;
   failures: number;
+}
+
+interface Batch {
+  events: InteractionEvent[];
+  receipts: string[];
 }
 
 const NEAR_FULL = 0.8;
@@ -49,13 +67,19 @@ export class Exporter {
   readonly stats: ExporterStats = { exported: 0, batches: 0, failures: 0 };
   private running = false;
   private loop: Promise<void> | undefined;
-  private timer: TimerHandle | undefined;
-  private wake: (() => void) | undefined;
+  private readonly wakers = new Set<() => void>();
+  private readonly inFlight = new Set<Promise<void>>();
   private warnedNearFull = false;
+  private lastClaim = Number.NEGATIVE_INFINITY;
+  private readonly pipelines: number;
 
   constructor(private readonly opts: ExporterOptions) {
     if (!Number.isInteger(opts.batchMax) || opts.batchMax < 1) throw new RangeError('batchMax must be an integer >= 1');
     if (opts.sinks.length === 0) throw new RangeError('an exporter needs at least one sink');
+    if (typeof opts.consumer !== 'string' || opts.consumer.length === 0) throw new RangeError('consumer must be a non-empty name');
+    if (!Number.isFinite(opts.claimIdleMs) || opts.claimIdleMs < 0) throw new RangeError('claimIdleMs must be a number >= 0');
+    this.pipelines = opts.pipelines ?? 1;
+    if (!Number.isInteger(this.pipelines) || this.pipelines < 1) throw new RangeError('pipelines must be an integer >= 1');
   }
 
   start(): void {
@@ -64,57 +88,100 @@ export class Exporter {
     this.loop = this.run();
   }
 
-  /** Stops after the batch in flight (delivered and trimmed, or left for the next exporter). */
+  /**
+   * Stops: the batch being gathered and those in flight are written and acknowledged, or,
+   * while a sink fails, left pending for another exporter to take over.
+   */
   async stop(): Promise<void> {
     this.running = false;
-    this.wake?.();
+    for (const wake of [...this.wakers]) wake();
     await this.loop;
   }
 
-  /** Delivers everything pending now, in batches (for tests and graceful shutdown). */
+  /** Delivers everything pending now, including other consumers' idle batches, in batches (tests and graceful shutdown). */
   async drain(): Promise<void> {
     for (;;) {
-      const page = await this.opts.log.read(null, this.opts.batchMax);
-      if (page.events.length === 0) return;
-      await this.deliver(page.events, page.position);
+      const d = await this.opts.log.deliver(this.opts.consumer, this.opts.batchMax, { now: this.opts.clock.now(), claimIdleMs: this.opts.claimIdleMs });
+      if (d.events.length === 0) return;
+      await this.write({ events: d.events, receipts: [d.receipt] });
     }
   }
 
   private async run(): Promise<void> {
-    const { clock, batchMax, batchWaitMs } = this.opts;
+    const { clock, batchMax, batchWaitMs, claimIdleMs, log, consumer } = this.opts;
     const poll = this.opts.pollMs ?? Math.min(250, Math.max(1, Math.floor(batchWaitMs / 4)));
+    let batch: Batch = { events: [], receipts: [] };
     let firstSeen: number | undefined;
     let backoff = 0;
     while (this.running) {
       try {
-        const page = await this.opts.log.read(null, batchMax);
-        const n = page.events.length;
-        if (n === 0) {
-          firstSeen = undefined;
-          await this.reportLag();
-          await this.sleep(poll);
+        if (this.inFlight.size >= this.pipelines) {
+          await Promise.race(this.inFlight);
           continue;
         }
-        firstSeen ??= clock.now();
-        const waited = clock.now() - firstSeen;
-        if (n < batchMax && waited < batchWaitMs) {
-          await this.sleep(Math.min(poll, batchWaitMs - waited));
-          continue;
-        }
-        await this.deliver(page.events, page.position);
-        firstSeen = undefined;
+        const now = clock.now();
+        // looking for dead consumers' batches costs a scan of the pending lists: now and then is enough
+        const claim = now - this.lastClaim >= Math.max(1, claimIdleMs / 2);
+        const room = batchMax - batch.events.length;
+        const d = await log.deliver(consumer, room, claim ? { now, claimIdleMs } : { now });
+        if (claim) this.lastClaim = now;
         backoff = 0;
+        if (d.events.length > 0) {
+          for (const e of d.events) batch.events.push(e);
+          batch.receipts.push(d.receipt);
+          firstSeen ??= now;
+        }
+        const waited = firstSeen === undefined ? 0 : clock.now() - firstSeen;
+        if (batch.events.length > 0 && (batch.events.length >= batchMax || waited >= batchWaitMs)) {
+          this.launch(batch);
+          batch = { events: [], receipts: [] };
+          firstSeen = undefined;
+          continue;
+        }
+        if (d.events.length < room) {
+          // the streams are empty for now: wait for more (or for the batch's time to be up)
+          if (batch.events.length === 0 && this.inFlight.size === 0) await this.reportLag();
+          await this.sleep(batch.events.length === 0 ? poll : Math.max(1, Math.min(poll, batchWaitMs - waited)));
+        }
       } catch (err) {
         backoff = Math.min(this.opts.retryMaxMs, backoff === 0 ? 100 : backoff * 2);
-        this.opts.logger.warn({ err, retryInMs: backoff }, 'interaction export failed; the batch waits in storage and is retried');
-        await this.reportLag().catch(() => {});
+        this.opts.logger.warn({ err, retryInMs: backoff }, 'reading the interaction streams failed; retrying');
         await this.sleep(backoff);
       }
     }
+    // stopping: what was gathered goes out too (or stays pending for another exporter)
+    if (batch.events.length > 0) this.launch(batch);
+    await Promise.all(this.inFlight);
   }
 
-  private async deliver(events: Parameters<InteractionSink['write']>[0], position: string): Promise<void> {
-    const { sinks, metrics, clock } = this.opts;
+  /** Writes and acknowledges a batch in the background, retrying while a sink fails (until stopped). */
+  private launch(batch: Batch): void {
+    const done = (async () => {
+      let backoff = 0;
+      for (;;) {
+        try {
+          await this.write(batch);
+          return;
+        } catch (err) {
+          if (!this.running) {
+            this.opts.logger.warn({ err, events: batch.events.length }, 'stopping with a batch not exported: it stays pending for another exporter to take over');
+            return;
+          }
+          backoff = Math.min(this.opts.retryMaxMs, backoff === 0 ? 100 : backoff * 2);
+          this.opts.logger.warn({ err, retryInMs: backoff }, 'interaction export failed; the batch waits in storage and is retried');
+          await this.reportLag().catch(() => {});
+          await this.sleep(backoff);
+        }
+      }
+    })();
+    this.inFlight.add(done);
+    void done.finally(() => this.inFlight.delete(done));
+  }
+
+  /** One batch to every sink, then acknowledged (and so trimmed). Throws when a sink or storage fails. */
+  private async write(batch: Batch): Promise<void> {
+    const { sinks, metrics, clock, log } = this.opts;
+    const { events } = batch;
     const started = clock.now();
     const results = await Promise.allSettled(
       sinks.map(async (sink) => {
@@ -134,7 +201,7 @@ export class Exporter {
       throw failed.reason;
     }
     // every sink has the batch: only now may storage forget it
-    await this.opts.log.trim(position);
+    await Promise.all(batch.receipts.map((r) => log.ack(r)));
     metrics?.batchSize.observe(events.length);
     this.stats.exported += events.length;
     this.stats.batches++;
@@ -154,14 +221,16 @@ export class Exporter {
     this.warnedNearFull = near;
   }
 
+  /** Waits `ms` on the injected clock; stop() cuts it short. */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      this.wake = () => {
-        if (this.timer) this.opts.clock.clearTimeout(this.timer);
-        this.wake = undefined;
+      const wake = () => {
+        this.opts.clock.clearTimeout(timer);
+        this.wakers.delete(wake);
         resolve();
       };
-      this.timer = this.opts.clock.setTimeout(() => this.wake?.(), ms);
+      this.wakers.add(wake);
+      const timer: TimerHandle = this.opts.clock.setTimeout(wake, ms);
     });
   }
 }

@@ -3,6 +3,7 @@
  * and an Exporter over a store's behaviour log. Used in-process by main.ts
  * (EXPORT_IN_PROCESS) and on its own by `tremolo export` (export-process.ts).
  */
+import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { ExportMetrics } from '../metrics.ts';
@@ -40,6 +41,11 @@ export async function openSinks(config: Config): Promise<InteractionSink[]> {
   return sinks;
 }
 
+/** A consumer name for this process in the export group: node, pid and a random part, so no two processes share one. */
+export function exportConsumerName(nodeId: number | string): string {
+  return `${nodeId}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
 export function createExporter(
   config: Config,
   deps: { log: InteractionLog; sinks: InteractionSink[]; clock: Clock; metrics?: ExportMetrics; logger: ConstructorParameters<typeof Exporter>[0]['logger'] },
@@ -48,6 +54,9 @@ export function createExporter(
     log: deps.log,
     sinks: deps.sinks,
     clock: deps.clock,
+    consumer: exportConsumerName(config.nodeId),
+    claimIdleMs: config.exportClaimIdleMs,
+    pipelines: config.exportPipelines,
     batchMax: config.exportBatchMax,
     batchWaitMs: config.exportBatchWaitMs,
     retryMaxMs: config.exportRetryMaxMs,

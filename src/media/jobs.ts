@@ -99,7 +99,8 @@ export class JobsService {
     try {
       const traceparent = tracing.inject(span.context);
       const job = newJob(id, userId, info, new Date(now).toISOString(), traceparent);
-      await tracing.run(span.context, () => jobs.create(job));
+      const upload = { bytes: info.size, mime: declaredMime(info) };
+      await tracing.run(span.context, () => jobs.create(job, upload));
       const winner = await tracing.run(span.context, () => files.linkJob(uploadId, job.id));
       if (winner !== job.id) {
         // Another request started this upload's job first: ours never ran; withdraw it.
@@ -176,6 +177,15 @@ export class JobsService {
   videoDeleted(video: VideoRecord): Promise<void> {
     return this.#d.reclaimer.videoDeleted(video);
   }
+}
+
+/** A media type as `type/subtype` (RFC 6838 names), or '': the client's word, kept only when it looks like one. */
+const MIME = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$/;
+
+/** The media type the client declared for its upload (tus metadata `filetype`), for the `upload` event. */
+function declaredMime(upload: UploadInfo): string {
+  const declared = upload.metadata.filetype?.trim().toLowerCase() ?? '';
+  return MIME.test(declared) ? declared : '';
 }
 
 /** A queued job for a finished upload, titled as its metadata says. */

@@ -33,9 +33,17 @@ export interface InteractionTypes {
   unfollow: { targetId: string };
   /** A feed item shown to a viewer. */
   impression: { videoId: string; feed: FeedKind; position: number };
-  /** A video was published from an upload. */
-  upload: { videoId: string };
-  /** A media job moved to another stage. */
+  /**
+   * A resumable upload finished and its media job was recorded (`userId` is the uploader).
+   * The video does not exist yet: the job's `job_stage` event of stage `ready` (published)
+   * carries the `videoId`; `videoId` here is only set if a later version knows it up front.
+   */
+  upload: { jobId: string; uploadId: string; bytes: number; mime: string; videoId?: string };
+  /**
+   * A media job moved to another stage (`queued`, `probing`, `transcoding`, `tagging`, then
+   * `ready` = published, `failed` or `cancelled`); `userId` is the job's owner, `videoId` is
+   * set once the video exists.
+   */
   job_stage: { jobId: string; stage: string; videoId?: string };
 }
 

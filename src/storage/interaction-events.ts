@@ -2,6 +2,7 @@
  * The InteractionEvent each store write records, built the same way by both drivers (the
  * Redis driver hands the JSON to its scripts, which append it when the op took effect).
  */
+import type { JobRecord } from '../domain/jobs.ts';
 import { INTERACTION_SCHEMA_VERSION, type InteractionEvent } from '../protocol/interactions.ts';
 import type { UserOp, VideoOp } from './store.ts';
 
@@ -37,4 +38,43 @@ export function videoOpEvent(videoId: string, op: VideoOp, id: string, at: numbe
 /** The event a follow op records when it takes effect. */
 export function userOpEvent(userId: string, op: UserOp, id: string, at: number): InteractionEvent {
   return { v: INTERACTION_SCHEMA_VERSION, id, at, type: op.type, userId, targetId: op.targetId };
+}
+
+/** What the upload a job was made from looked like (for its `upload` event). */
+export interface UploadFacts {
+  bytes: number;
+  /** The client's declared media type (tus metadata `filetype`); '' when none or unusable. */
+  mime: string;
+}
+
+/** The `upload` event a new job records (its upload finished). */
+export function uploadEvent(job: Pick<JobRecord, 'id' | 'ownerId' | 'uploadId' | 'createdAt'>, upload: UploadFacts, id: string): InteractionEvent {
+  return {
+    v: INTERACTION_SCHEMA_VERSION,
+    id,
+    at: Date.parse(job.createdAt),
+    type: 'upload',
+    userId: job.ownerId,
+    jobId: job.id,
+    uploadId: job.uploadId,
+    bytes: upload.bytes,
+    mime: upload.mime,
+  };
+}
+
+/**
+ * The `job_stage` event of a job that entered `job.stage`. The Redis scripts build the same
+ * JSON themselves (includes/job-stage-event.lua) for changes only they see happen.
+ */
+export function jobStageEvent(job: Pick<JobRecord, 'id' | 'ownerId' | 'stage' | 'videoId'>, id: string, at: number): InteractionEvent {
+  return {
+    v: INTERACTION_SCHEMA_VERSION,
+    id,
+    at,
+    type: 'job_stage',
+    userId: job.ownerId,
+    jobId: job.id,
+    stage: job.stage,
+    ...(job.videoId !== undefined ? { videoId: job.videoId } : {}),
+  };
 }

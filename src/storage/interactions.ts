@@ -9,6 +9,13 @@
  *   E_EXPORT_BACKLOG (503, Retry-After), so nothing acknowledged is ever dropped.
  * - ring (no sink): nobody waits for the events, so the oldest go, as in the video event log;
  *   they stay readable for live consumers (`read`).
+ *
+ * Export (`deliver`/`ack`): one consumer group over every stream (on Redis, a stream consumer
+ * group: XREADGROUP, XACK, XAUTOCLAIM). Each event is delivered to one consumer at a time and
+ * stays pending until acknowledged; a consumer's delivery left unacknowledged longer than
+ * `claimIdleMs` (a dead exporter's batch) is handed to the next consumer that asks. An event
+ * is trimmed only once the group acknowledged it and nothing older is pending, so several
+ * exporters share the streams without double work and a killed one loses nothing.
  */
 import type { InteractionEvent, InteractionPage } from '../protocol/interactions.ts';
 
@@ -22,6 +29,23 @@ export interface InteractionLimits {
 export const DEFAULT_INTERACTION_LIMITS: InteractionLimits = { max: 100_000, hold: false };
 
 export type { InteractionPage };
+
+/** Events handed to one consumer of the export group; pending until `ack(receipt)`. */
+export interface InteractionDelivery {
+  events: InteractionEvent[];
+  /** Opaque: what `ack` needs to acknowledge exactly these events. */
+  receipt: string;
+}
+
+export interface DeliverOptions {
+  /**
+   * When set, events pending (delivered, unacknowledged) for at least this long at any
+   * consumer are taken over first: a dead consumer's batch. Unset: only new events.
+   */
+  claimIdleMs?: number;
+  /** Now (ms), for drivers that keep the group's clock themselves (memory). */
+  now: number;
+}
 
 export interface InteractionLog {
   /**
@@ -37,6 +61,17 @@ export interface InteractionLog {
   read(position: string | null, limit: number): Promise<InteractionPage>;
   /** Removes every event up to and including `position` (a sink acknowledged them). */
   trim(position: string): Promise<void>;
+  /**
+   * Up to `limit` events for `consumer` of the export group (events taken over from idle
+   * consumers first, with `claimIdleMs`, then never-delivered ones, oldest first per stream).
+   */
+  deliver(consumer: string, limit: number, opts: DeliverOptions): Promise<InteractionDelivery>;
+  /**
+   * Acknowledges a delivery (every sink has it), then trims each stream below its oldest
+   * event still pending (or through the last delivered when none is). Acknowledging twice, or
+   * events another consumer took over meanwhile, is harmless.
+   */
+  ack(receipt: string): Promise<void>;
   /** Events kept in all streams together, and in the fullest one. */
   lag(): Promise<{ total: number; fullest: number }>;
 }

@@ -10,11 +10,40 @@ import { RateLimiterMemory, type RateLimiterAbstract } from 'rate-limiter-flexib
 export interface RateLimitStore {
   /** A limiter of `points` per `durationS` seconds; `name` keeps its counters apart from other limiters'. */
   limiter(name: string, points: number, durationS: number): RateLimiterAbstract;
+  /**
+   * Windows of one event per key (e.g. one progress report per viewer and video): takes
+   * every key of `keys` for `ms`, all or none. False, with nothing taken, when any is still
+   * taken. Millisecond precision (rate-limiter-flexible's limiters count whole seconds).
+   */
+  takeWindows(name: string, keys: readonly string[], ms: number): Promise<boolean>;
+  /** Gives taken windows back (what they allowed did not happen after all). */
+  releaseWindows(name: string, keys: readonly string[]): Promise<void>;
 }
+
+/** Windows kept in memory before the expired ones are swept. */
+const WINDOWS_SWEEP_AT = 100_000;
 
 /** Counters in this process's memory: each process limits on its own. */
 export class MemoryRateLimitStore implements RateLimitStore {
+  /** `${name}|${key}` -> when its window ends (ms). */
+  readonly #windows = new Map<string, number>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
   limiter(name: string, points: number, durationS: number): RateLimiterAbstract {
     return new RateLimiterMemory({ keyPrefix: name, points, duration: durationS });
+  }
+
+  async takeWindows(name: string, keys: readonly string[], ms: number): Promise<boolean> {
+    const now = this.now();
+    const ids = keys.map((k) => `${name}|${k}`);
+    if (new Set(ids).size !== ids.length || ids.some((id) => (this.#windows.get(id) ?? 0) > now)) return false;
+    if (this.#windows.size >= WINDOWS_SWEEP_AT) for (const [id, end] of this.#windows) if (end <= now) this.#windows.delete(id);
+    for (const id of ids) this.#windows.set(id, now + ms);
+    return true;
+  }
+
+  async releaseWindows(name: string, keys: readonly string[]): Promise<void> {
+    for (const k of keys) this.#windows.delete(`${name}|${k}`);
   }
 }

@@ -878,6 +878,68 @@ export function storeContract(
         });
       });
 
+      it('export group: each event goes to one consumer, an idle one\'s batch is taken over, and only what the group acknowledged is trimmed', async () => {
+        await withStore(BIG, async (s) => {
+          const { v } = await seed(s);
+          for (let i = 0; i < 6; i++) await s.videos.applyOps(v.id, [{ type: 'view' }], { now: now + i });
+          const at = { now };
+          const a = await s.interactions.deliver('A', 2, at);
+          const b = await s.interactions.deliver('B', 10, at);
+          assert.deepEqual(a.events.map((e) => e.at), [now, now + 1], 'oldest first');
+          assert.deepEqual(b.events.map((e) => e.at), [now + 2, now + 3, now + 4, now + 5], 'the rest, none twice');
+          assert.deepEqual((await s.interactions.deliver('A', 10, at)).events, [], 'nothing new');
+          await s.interactions.ack(b.receipt);
+          assert.equal((await s.interactions.lag()).total, 6, "A's older events are pending: nothing is trimmed past them");
+          assert.deepEqual((await s.interactions.deliver('C', 10, { now, claimIdleMs: 60_000 })).events, [], 'A is not idle long enough');
+          const c = await s.interactions.deliver('C', 10, { now: now + 1, claimIdleMs: 0 });
+          assert.deepEqual(c.events.map((e) => e.id), a.events.map((e) => e.id), "C takes A's batch over");
+          await s.interactions.ack(a.receipt); // A was only slow: its late ack counts, C's is then harmless
+          assert.equal((await s.interactions.lag()).total, 0, 'all acknowledged: all trimmed');
+          await s.interactions.ack(c.receipt);
+          await s.videos.applyOps(v.id, [{ type: 'view' }], { now: now + 9 });
+          const next = await s.interactions.deliver('B', 10, at);
+          assert.deepEqual(next.events.map((e) => e.at), [now + 9]);
+          await s.interactions.ack(next.receipt);
+          assert.equal((await s.interactions.lag()).total, 0);
+          await assert.rejects(s.interactions.ack('not a receipt'), (e: unknown) => e instanceof TremoloError && e.code === 'E_BAD_CURSOR');
+        });
+      });
+
+      it('a job records its upload and every stage change once, in order, in the same write; a claim that gives up records failed', async () => {
+        await withStore(BIG, async (s) => {
+          const at = new Date(now).toISOString();
+          const record = (id: string) => ({ id, ownerId: 'o1', uploadId: `u-${id}`, title: 't', description: '', stage: 'queued' as const, percent: 0, attempts: 0, createdAt: at, updatedAt: at });
+          const j = record(ids.next());
+          await s.jobs.create(j, { bytes: 1234, mime: 'video/mp4' });
+          await s.jobs.claim('A', { now, leaseMs: 1000, maxAttempts: 3 });
+          await s.jobs.update(j.id, { stage: 'probing', percent: 0 }, { now: now + 1, owner: 'A' });
+          await s.jobs.update(j.id, { percent: 10 }, { now: now + 2, owner: 'A' });
+          await s.jobs.update(j.id, { stage: 'probing', percent: 20 }, { now: now + 3, owner: 'A' });
+          await s.jobs.update(j.id, { stage: 'transcoding', percent: 0 }, { now: now + 4, owner: 'A' });
+          await s.jobs.update(j.id, { stage: 'ready', percent: 100, videoId: 'V1' }, { now: now + 5, owner: 'A' });
+          assert.equal(await s.jobs.update(j.id, { stage: 'failed' }, { now: now + 6, owner: 'A' }), null, 'final: not A\'s any more');
+          // a job whose attempts are used up is failed by the next claim, with its event
+          const k = record(ids.next());
+          await s.jobs.create(k);
+          await s.jobs.claim('A', { now, leaseMs: 10, maxAttempts: 1 });
+          assert.equal(await s.jobs.claim('B', { now: now + 100, leaseMs: 10, maxAttempts: 1 }), null);
+          const events = await readAll(s);
+          assert.deepEqual(
+            events.map((e) => ({ ...e, id: undefined })),
+            [
+              { type: 'upload', at: now, jobId: j.id, uploadId: j.uploadId, bytes: 1234, mime: 'video/mp4' },
+              { type: 'job_stage', at: now, jobId: j.id, stage: 'queued' },
+              { type: 'job_stage', at: now + 1, jobId: j.id, stage: 'probing' },
+              { type: 'job_stage', at: now + 4, jobId: j.id, stage: 'transcoding' },
+              { type: 'job_stage', at: now + 5, jobId: j.id, stage: 'ready', videoId: 'V1' },
+              { type: 'job_stage', at: now, jobId: k.id, stage: 'queued' },
+              { type: 'job_stage', at: now + 100, jobId: k.id, stage: 'failed' },
+            ].map((e) => ({ v: 1, userId: 'o1', ...e, id: undefined })),
+          );
+          assert.equal(new Set(events.map((e) => e.id)).size, events.length, 'ids are unique');
+        });
+      });
+
       it('ring mode (no exporter): the oldest events go, the newest stay readable', async () => {
         await withStore({ max: 3, hold: false }, async (s) => {
           const { v } = await seed(s);

@@ -1,13 +1,16 @@
 /**
  * The behaviour log's export survives its failures, against real Redis and a private
- * ClickHouse 18.16: an exporter SIGKILLed mid-batch and restarted, and ClickHouse stopped for
- * 30 s under load. Afterwards every acknowledged interaction is a row exactly once (distinct
+ * ClickHouse 18.16: an exporter SIGKILLed mid-batch and restarted, two exporters sharing the
+ * streams through the consumer group while one is SIGKILLed holding a batch, and ClickHouse
+ * stopped for 30 s under load. Afterwards every acknowledged interaction is a row exactly once (distinct
  * ids counted, duplicates collapsed by ReplacingMergeTree FINAL).
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { BehaviourLog } from '../../src/storage/clickhouse/behaviour-log.ts';
+import { EXPORT_GROUP } from '../../src/storage/redis/interactions.ts';
+import { RedisKeys } from '../../src/storage/redis/keys.ts';
 import { startClickHouse, type PrivateServer } from '../helpers/clickhouse.ts';
 import { connectRedis, dropPrefix, randomPrefix, REDIS_URL } from '../helpers/redis.ts';
 import { eventually, newUser, startServer } from '../helpers/server.ts';
@@ -91,7 +94,8 @@ describe('export durability (Redis + ClickHouse)', () => {
     let exporter: ChildProcess | undefined;
     const startExporter = () => {
       const child = spawn(process.execPath, [BIN, 'export'], {
-        env: { ...process.env, ...TEST_SERVER_ENV, ...serverEnv({ EXPORT_BATCH_MAX: '20', EXPORT_BATCH_WAIT: '5ms', METRICS_ENABLED: 'false', LOG_LEVEL: 'warn' }) },
+        // the restarted exporter is a new consumer: it takes the dead one's batch over after EXPORT_CLAIM_IDLE
+        env: { ...process.env, ...TEST_SERVER_ENV, ...serverEnv({ EXPORT_BATCH_MAX: '20', EXPORT_BATCH_WAIT: '5ms', EXPORT_CLAIM_IDLE: '1s', METRICS_ENABLED: 'false', LOG_LEVEL: 'warn' }) },
         stdio: 'ignore',
       });
       exporter = child;
@@ -119,6 +123,54 @@ describe('export durability (Redis + ClickHouse)', () => {
       assert.deepEqual(final, { rows: load.acknowledged, distinct: load.acknowledged }, 'every acknowledged interaction, once');
     } finally {
       exporter?.kill('SIGKILL');
+      await server.close();
+    }
+  });
+
+  it('two exporters share the streams through the consumer group; one SIGKILLed holding a batch: the other takes it over, every interaction a row once', async () => {
+    const server = await startServer(serverEnv({ EXPORT_IN_PROCESS: 'false' }));
+    const redis = await connectRedis();
+    const keys = new RedisKeys(prefix);
+    /** Events delivered to the group and not acknowledged, over every stream. */
+    const pending = async () => {
+      const tags = await redis.smembers(keys.interactionStreams());
+      const counts = await Promise.all(tags.map((t) => redis.xpending(keys.interactionStream(t), EXPORT_GROUP).then((r) => Number((r as [number])[0]), () => 0)));
+      return counts.reduce((a, b) => a + b, 0);
+    };
+    const exporters: ChildProcess[] = [];
+    const startExporter = (env: Record<string, string>) => {
+      const child = spawn(process.execPath, [BIN, 'export'], {
+        env: { ...process.env, ...TEST_SERVER_ENV, ...serverEnv({ EXPORT_CLAIM_IDLE: '1s', METRICS_ENABLED: 'false', LOG_LEVEL: 'warn', ...env }) },
+        stdio: 'ignore',
+      });
+      exporters.push(child);
+      return child;
+    };
+    try {
+      const before = await rows.countDistinct();
+      const owner = await newUser(server, 'own');
+      const videos = await Promise.all([1, 2, 3].map((i) => owner.http.createVideo({ title: `g${i}` }).then((v) => v.id)));
+      const users = await Promise.all(Array.from({ length: 8 }, () => newUser(server, 'fan')));
+      const load = new Load(users);
+      // the victim gathers a big batch slowly, so it surely dies holding one; the survivor exports as it comes
+      const victim = startExporter({ EXPORT_BATCH_MAX: '100000', EXPORT_BATCH_WAIT: '10m' });
+      startExporter({ EXPORT_BATCH_MAX: '50', EXPORT_BATCH_WAIT: '10ms' });
+      const running = load.round(videos);
+      await eventually(async () => (await rows.countDistinct()).distinct > before.distinct && (await pending()) > 0, 'rows from the survivor while the victim holds a batch', 60_000);
+      victim.kill('SIGKILL');
+      await new Promise((r) => victim.once('exit', r));
+      await running;
+      assert.equal(load.failed, 0);
+      await eventually(async () => (await server.store.interactions.lag()).total === 0 && (await pending()) === 0, "the survivor to take the dead exporter's batch over and drain the streams", 60_000);
+      const after = await rows.countDistinct();
+      assert.deepEqual(
+        { rows: after.rows - before.rows, distinct: after.distinct - before.distinct },
+        { rows: load.acknowledged, distinct: load.acknowledged },
+        'every acknowledged interaction, once',
+      );
+    } finally {
+      for (const e of exporters) e.kill('SIGKILL');
+      await redis.quit();
       await server.close();
     }
   });

@@ -12,7 +12,7 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickh
 import { TremoloError } from '../../protocol/errors.ts';
 import type { InteractionEvent } from '../../protocol/interactions.ts';
 import type { AnalyticsFigures } from '../../protocol/model.ts';
-import { toRow } from './rows.ts';
+import { toRow, type InteractionRow } from './rows.ts';
 
 /** The oldest server the schema and the queries are written for. */
 export const MIN_SERVER_VERSION: readonly [number, number] = [18, 16];
@@ -141,6 +141,11 @@ export class BehaviourLog {
       `SELECT count() AS rows, uniqExact(id) AS distinct FROM ${this.database}.interactions FINAL WHERE ${where}`,
     );
     return { rows: Number(r?.rows ?? 0), distinct: Number(r?.distinct ?? 0) };
+  }
+
+  /** The stored events matching `where` (a trusted SQL condition), oldest id first, once each (FINAL): for tests and tools. */
+  async rows(where: string, limit = 1000): Promise<InteractionRow[]> {
+    return this.select<InteractionRow>(`SELECT * FROM ${this.database}.interactions FINAL WHERE ${where} ORDER BY id LIMIT ${Math.max(0, Math.trunc(limit))}`);
   }
 
   /**

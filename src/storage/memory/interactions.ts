@@ -1,11 +1,13 @@
 /**
  * The behaviour log in memory: one in-process stream with the Redis streams' bound
  * semantics (storage/interactions.ts). Positions are sequence numbers: `m<seq>` is the
- * sequence of the last event read.
+ * sequence of the last event read. The export group is kept beside it as Redis keeps a
+ * consumer group: the last sequence delivered, and the pending ones with their consumer and
+ * delivery time; a receipt is `r<seq>,<seq>,...`.
  */
 import { TremoloError } from '../../protocol/errors.ts';
 import type { InteractionEvent } from '../../protocol/interactions.ts';
-import type { InteractionLimits, InteractionLog, InteractionPage } from '../interactions.ts';
+import type { DeliverOptions, InteractionDelivery, InteractionLimits, InteractionLog, InteractionPage } from '../interactions.ts';
 import { copy, type MemoryTables } from './tables.ts';
 
 /** The in-process stream every aggregate appends to (held by MemoryTables). */
@@ -41,6 +43,47 @@ export class MemoryInteractionStream {
     return { events: copy(events), last: events.length ? this.first + from + events.length - 1 : Math.max(after, this.first - 1) };
   }
 
+  /** Last sequence delivered to the export group (0: none). */
+  private delivered = 0;
+  /** Delivered, unacknowledged: sequence -> consumer and when it got it. Insertion order is not sequence order after a takeover. */
+  private readonly pending = new Map<number, { consumer: string; since: number }>();
+
+  /** The export group's delivery (storage/interactions.ts `deliver`): sequences and events. */
+  deliver(consumer: string, limit: number, opts: { claimIdleMs?: number; now: number }): { seqs: number[]; events: InteractionEvent[] } {
+    const seqs: number[] = [];
+    const events: InteractionEvent[] = [];
+    const max = Math.max(0, Math.trunc(limit));
+    if (opts.claimIdleMs !== undefined) {
+      for (const [seq, p] of [...this.pending].sort((a, b) => a[0] - b[0])) {
+        if (seqs.length >= max) break;
+        if (opts.now - p.since < opts.claimIdleMs) continue;
+        const event = this.events[seq - this.first];
+        if (!event) {
+          this.pending.delete(seq); // dropped meanwhile (ring mode): nothing to deliver
+          continue;
+        }
+        this.pending.set(seq, { consumer, since: opts.now });
+        seqs.push(seq);
+        events.push(copy(event));
+      }
+    }
+    for (let seq = Math.max(this.delivered + 1, this.first); seqs.length < max && seq < this.first + this.events.length; seq++) {
+      this.pending.set(seq, { consumer, since: opts.now });
+      this.delivered = seq;
+      seqs.push(seq);
+      events.push(copy(this.events[seq - this.first]!));
+    }
+    return { seqs, events };
+  }
+
+  /** Acknowledges sequences, then drops what the group no longer needs (below the oldest pending). */
+  ack(seqs: readonly number[]): void {
+    for (const seq of seqs) this.pending.delete(seq);
+    let oldest = this.delivered + 1;
+    for (const seq of this.pending.keys()) oldest = Math.min(oldest, seq);
+    this.trim(oldest - 1);
+  }
+
   /** Drops events with sequence <= `upTo`. */
   trim(upTo: number): void {
     const drop = Math.min(this.events.length, Math.max(0, upTo + 1 - this.first));
@@ -74,6 +117,17 @@ export class MemoryInteractions implements InteractionLog {
 
   async trim(position: string): Promise<void> {
     this.tables.interactions.trim(decodePosition(position));
+  }
+
+  async deliver(consumer: string, limit: number, opts: DeliverOptions): Promise<InteractionDelivery> {
+    const { seqs, events } = this.tables.interactions.deliver(consumer, limit, opts);
+    return { events, receipt: `r${seqs.join(',')}` };
+  }
+
+  async ack(receipt: string): Promise<void> {
+    const m = /^r((?:\d{1,15})(?:,\d{1,15})*)?$/.exec(receipt);
+    if (!m) throw new TremoloError('E_BAD_CURSOR', 'The export receipt is malformed');
+    this.tables.interactions.ack(m[1] ? m[1].split(',').map(Number) : []);
   }
 
   async lag(): Promise<{ total: number; fullest: number }> {

@@ -1,5 +1,6 @@
 /** Media jobs in memory: one table of job records; a claim scans it in id (creation) order. */
-import type { JobPatch, JobRecord, JobStore } from '../jobs.ts';
+import { jobStageEvent, uploadEvent } from '../interaction-events.ts';
+import type { JobPatch, JobRecord, JobStore, UploadFacts } from '../jobs.ts';
 import { FINAL_STAGES } from '../jobs.ts';
 import { copy, type MemoryTables } from './tables.ts';
 
@@ -7,12 +8,20 @@ import { copy, type MemoryTables } from './tables.ts';
 export class MemoryJobs implements JobStore {
   private readonly rows: Map<string, JobRecord>;
 
-  constructor(tables: MemoryTables) {
+  constructor(private readonly tables: MemoryTables) {
     this.rows = tables.jobs;
   }
 
-  async create(job: JobRecord): Promise<void> {
+  async create(job: JobRecord, upload?: UploadFacts): Promise<void> {
     this.rows.set(job.id, copy(job));
+    const { interactions, eventId } = this.tables;
+    if (upload) interactions.append(uploadEvent(job, upload, eventId()));
+    interactions.append(jobStageEvent(job, eventId(), Date.parse(job.createdAt)));
+  }
+
+  /** The job's stage event, when `before` was another stage (same write as the change). */
+  private staged(job: JobRecord, before: string, at: number): void {
+    if (job.stage !== before) this.tables.interactions.append(jobStageEvent(job, this.tables.eventId(), at));
   }
 
   async get(id: string): Promise<JobRecord | null> {
@@ -24,11 +33,13 @@ export class MemoryJobs implements JobStore {
     const job = this.rows.get(id);
     if (!job) return null;
     if (opts.owner !== undefined && (job.leaseOwner !== opts.owner || FINAL_STAGES.has(job.stage))) return null;
+    const before = job.stage;
     Object.assign(job, copy(patch), { updatedAt: new Date(opts.now).toISOString() });
     if (patch.stage && FINAL_STAGES.has(patch.stage)) {
       delete job.leaseOwner;
       delete job.leaseUntil;
     }
+    this.staged(job, before, opts.now);
     return copy(job);
   }
 
@@ -39,6 +50,7 @@ export class MemoryJobs implements JobStore {
     for (const job of candidates) {
       const updatedAt = new Date(opts.now).toISOString();
       if (job.attempts >= opts.maxAttempts) {
+        const before = job.stage;
         Object.assign(job, {
           stage: 'failed',
           updatedAt,
@@ -46,6 +58,7 @@ export class MemoryJobs implements JobStore {
         });
         delete job.leaseOwner;
         delete job.leaseUntil;
+        this.staged(job, before, opts.now);
         continue;
       }
       Object.assign(job, { attempts: job.attempts + 1, leaseOwner: owner, leaseUntil: opts.now + opts.leaseMs, updatedAt });

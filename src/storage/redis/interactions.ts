@@ -7,12 +7,16 @@
  *
  * A position is the last id read in each stream (base64url JSON); streams it does not name
  * are read from their start.
+ *
+ * The export group is a stream consumer group, `export`, on every stream, created (from the
+ * stream's start) the first time this process delivers from it. A receipt names, per stream,
+ * the ids delivered (base64url JSON); `interaction-ack` acknowledges and trims in one script.
  */
 import { TremoloError } from '../../protocol/errors.ts';
 import type { InteractionEvent } from '../../protocol/interactions.ts';
-import type { InteractionLimits, InteractionLog, InteractionPage } from '../interactions.ts';
+import type { DeliverOptions, InteractionDelivery, InteractionLimits, InteractionLog, InteractionPage } from '../interactions.ts';
 import type { RedisContext } from './context.ts';
-import { io, isScriptFailure, scriptFailure } from './scripts.ts';
+import { io, isScriptFailure, scriptFailure, storageError } from './scripts.ts';
 
 /** Finds and registers the slot streams. One per store. */
 export class InteractionStreams {
@@ -43,8 +47,16 @@ export function boundArgs(limits: InteractionLimits): [number, string] {
   return [limits.max, limits.hold ? '1' : '0'];
 }
 
+/** The consumer group of the exporters on every interaction stream. */
+export const EXPORT_GROUP = 'export';
+
+type StreamEntries = [id: string, fields: string[]][];
+
 /** The InteractionLog of the Redis driver. */
 export class RedisInteractions implements InteractionLog {
+  /** Slot tags whose stream has the export group (created by this process or found existing). */
+  readonly #grouped = new Set<string>();
+
   constructor(
     private readonly ctx: RedisContext,
     private readonly streams: InteractionStreams,
@@ -103,6 +115,84 @@ export class RedisInteractions implements InteractionLog {
     );
   }
 
+  async deliver(consumer: string, limit: number, opts: DeliverOptions): Promise<InteractionDelivery> {
+    const { client, keys } = this.ctx;
+    const tags = await this.streams.all();
+    const want = Math.max(0, Math.trunc(limit));
+    if (tags.length === 0 || want === 0) return { events: [], receipt: encodeReceipt(new Map()) };
+    await Promise.all(tags.filter((t) => !this.#grouped.has(t)).map((t) => this.group(t)));
+    const each = Math.max(1, Math.ceil(want / tags.length));
+    const taken = new Map<string, string[]>();
+    const events: InteractionEvent[] = [];
+    const take = (tag: string, entries: StreamEntries) => {
+      const list = taken.get(tag) ?? [];
+      for (const [id, fields] of entries) {
+        // a claimed entry trimmed meanwhile comes back without fields: nothing to deliver
+        if (!fields || fields[1] === undefined) continue;
+        events.push(JSON.parse(fields[1]) as InteractionEvent);
+        list.push(id);
+      }
+      if (list.length) taken.set(tag, list);
+    };
+    if (opts.claimIdleMs !== undefined) {
+      const idle = Math.max(0, Math.trunc(opts.claimIdleMs));
+      const claimed = await Promise.all(
+        tags.map((tag) =>
+          this.grouped(tag, async () => {
+            const reply = (await client.xautoclaim(keys.interactionStream(tag), EXPORT_GROUP, consumer, idle, '0-0', 'COUNT', each)) as [string, StreamEntries, string[]?];
+            return reply[1];
+          }),
+        ),
+      );
+      claimed.forEach((entries, i) => take(tags[i]!, entries));
+    }
+    const left = want - events.length;
+    if (left > 0) {
+      const per = Math.max(1, Math.ceil(left / tags.length));
+      const fresh = await Promise.all(
+        tags.map((tag) =>
+          this.grouped(tag, async () => {
+            const reply = (await client.xreadgroup('GROUP', EXPORT_GROUP, consumer, 'COUNT', per, 'STREAMS', keys.interactionStream(tag), '>')) as [string, StreamEntries][] | null;
+            return reply?.[0]?.[1] ?? [];
+          }),
+        ),
+      );
+      fresh.forEach((entries, i) => take(tags[i]!, entries));
+    }
+    return { events, receipt: encodeReceipt(taken) };
+  }
+
+  async ack(receipt: string): Promise<void> {
+    const { keys, scripts } = this.ctx;
+    await Promise.all(
+      [...decodeReceipt(receipt)].map(([tag, ids]) => scripts.run('interaction-ack', [keys.interactionStream(tag)], [EXPORT_GROUP, ...ids])),
+    );
+  }
+
+  /** Creates the export group on a stream (from its start), unless it has one. */
+  private async group(tag: string): Promise<void> {
+    const { client, keys } = this.ctx;
+    try {
+      await client.xgroup('CREATE', keys.interactionStream(tag), EXPORT_GROUP, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('BUSYGROUP'))) throw storageError(err);
+    }
+    this.#grouped.add(tag);
+  }
+
+  /** Runs a group command; a stream that lost its group (deleted meanwhile) reads as empty and gets it again next time. */
+  private async grouped(tag: string, call: () => Promise<StreamEntries>): Promise<StreamEntries> {
+    try {
+      return await call();
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith('NOGROUP')) {
+        this.#grouped.delete(tag);
+        return [];
+      }
+      throw storageError(err);
+    }
+  }
+
   async lag(): Promise<{ total: number; fullest: number }> {
     const { client, keys } = this.ctx;
     const lengths = await Promise.all((await this.streams.all()).map((tag) => io(() => client.xlen(keys.interactionStream(tag)))));
@@ -116,6 +206,27 @@ const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 function successor(id: string): string {
   const [ms, seq] = id.split('-') as [string, string];
   return `${ms}-${(BigInt(seq) + 1n).toString()}`;
+}
+
+function encodeReceipt(taken: ReadonlyMap<string, string[]>): string {
+  return Buffer.from(JSON.stringify([...taken]), 'utf8').toString('base64url');
+}
+
+function decodeReceipt(receipt: string): Map<string, string[]> {
+  try {
+    const pairs = JSON.parse(Buffer.from(receipt, 'base64url').toString('utf8')) as unknown;
+    if (!Array.isArray(pairs)) throw new Error('not a list');
+    const map = new Map<string, string[]>();
+    for (const pair of pairs) {
+      if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !/^\d{1,9}$/.test(pair[0]) || !Array.isArray(pair[1])) throw new Error('not a receipt');
+      const ids = pair[1] as unknown[];
+      if (!ids.every((id): id is string => typeof id === 'string' && STREAM_ID.test(id))) throw new Error('not a stream id');
+      map.set(pair[0], ids);
+    }
+    return map;
+  } catch (err) {
+    throw new TremoloError('E_BAD_CURSOR', 'The export receipt is malformed', { cause: err });
+  }
 }
 
 function encodePosition(streams: ReadonlyMap<string, string>): string {

@@ -1,11 +1,20 @@
 /**
  * Media jobs on Redis: a hash per job and an index of the jobs not yet final, all under
- * the `{jobs}` hash tag so the claim script can scan them in one slot.
+ * the `{jobs}` hash tag so the claim script can scan them in one slot; their interaction
+ * events go to the interaction stream of that slot, from the same scripts.
  */
-import type { JobPatch, JobRecord, JobStage, JobStore } from '../jobs.ts';
+import { INTERACTION_SCHEMA_VERSION } from '../../protocol/interactions.ts';
+import { jobStageEvent, uploadEvent } from '../interaction-events.ts';
+import type { JobPatch, JobRecord, JobStage, JobStore, UploadFacts } from '../jobs.ts';
 import { FINAL_STAGES } from '../jobs.ts';
 import { asArray, type RedisContext } from './context.ts';
+import { boundArgs } from './interactions.ts';
 import { io } from './scripts.ts';
+
+/** The hash tag every job key shares; its slot's stream takes the job events. */
+const JOBS_TAG = 'jobs';
+/** Used-up jobs one claim may mark failed (one event id each); the rest wait for the next claim. */
+const CLAIM_FAILURES_MAX = 4;
 
 const FINALS = [...FINAL_STAGES].join(',');
 
@@ -67,10 +76,18 @@ function decodeJob(reply: unknown): JobRecord | null {
 export class RedisJobs implements JobStore {
   constructor(private readonly ctx: RedisContext) {}
 
-  async create(job: JobRecord): Promise<void> {
-    const { keys, scripts } = this.ctx;
+  async create(job: JobRecord, upload?: UploadFacts): Promise<void> {
+    const { keys, scripts, streams, interactions, eventId } = this.ctx;
     const { set } = encodeJobFields(job);
-    await scripts.run('job-create', [keys.job(job.id), keys.activeJobs()], [job.id, FINAL_STAGES.has(job.stage) ? '1' : '0', ...set]);
+    const stream = await streams.streamFor(JOBS_TAG);
+    await scripts.run('job-create', [keys.job(job.id), keys.activeJobs(), stream], [
+      job.id,
+      FINAL_STAGES.has(job.stage) ? '1' : '0',
+      ...boundArgs(interactions),
+      upload ? JSON.stringify(uploadEvent(job, upload, eventId())) : '',
+      JSON.stringify(jobStageEvent(job, eventId(), Date.parse(job.createdAt))),
+      ...set,
+    ]);
   }
 
   async get(id: string): Promise<JobRecord | null> {
@@ -80,14 +97,20 @@ export class RedisJobs implements JobStore {
   }
 
   async update(id: string, patch: JobPatch, opts: { now: number; owner?: string }): Promise<JobRecord | null> {
-    const { keys, scripts } = this.ctx;
+    const { keys, scripts, streams, interactions, eventId } = this.ctx;
     const { set, unset } = encodeJobFields({ ...patch, updatedAt: new Date(opts.now).toISOString() });
     if (patch.stage !== undefined && FINAL_STAGES.has(patch.stage as JobStage)) unset.push('leaseOwner', 'leaseUntil');
-    const reply = await scripts.run('job-update', [keys.job(id), keys.activeJobs()], [
+    const stream = await streams.streamFor(JOBS_TAG);
+    const reply = await scripts.run('job-update', [keys.job(id), keys.activeJobs(), stream], [
       id,
       opts.owner === undefined ? '0' : '1',
       opts.owner ?? '',
       FINALS,
+      ...boundArgs(interactions),
+      INTERACTION_SCHEMA_VERSION,
+      // an id is spent only when the patch changes the stage (a TSID per call is cheap)
+      patch.stage === undefined ? '' : eventId(),
+      opts.now,
       set.length / 2,
       ...set,
       ...unset,
@@ -96,11 +119,23 @@ export class RedisJobs implements JobStore {
   }
 
   async claim(owner: string, opts: { now: number; leaseMs: number; maxAttempts: number }): Promise<JobRecord | null> {
-    const { keys, scripts } = this.ctx;
+    const { keys, scripts, streams, interactions, eventId } = this.ctx;
+    const stream = await streams.streamFor(JOBS_TAG);
     const reply = await scripts.run(
       'job-claim',
-      [keys.activeJobs()],
-      [keys.jobPrefix(), owner, opts.now, opts.now + opts.leaseMs, opts.maxAttempts, new Date(opts.now).toISOString(), FINALS],
+      [keys.activeJobs(), stream],
+      [
+        keys.jobPrefix(),
+        owner,
+        opts.now,
+        opts.now + opts.leaseMs,
+        opts.maxAttempts,
+        new Date(opts.now).toISOString(),
+        FINALS,
+        ...boundArgs(interactions),
+        INTERACTION_SCHEMA_VERSION,
+        ...Array.from({ length: CLAIM_FAILURES_MAX }, () => eventId()),
+      ],
     );
     return decodeJob(reply);
   }

@@ -35,6 +35,7 @@ export const SCRIPT_NAMES = [
   'favorite-user',
   'user-follow',
   'interaction-record',
+  'interaction-ack',
   'user-list',
   'user-videos',
   'feed-push',

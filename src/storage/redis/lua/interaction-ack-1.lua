@@ -1,0 +1,39 @@
+--[[
+  Acknowledges events of the export consumer group on one interaction stream, then trims the
+  stream of everything the group has acknowledged: below its oldest pending event, or, when
+  nothing is pending, through the last event it delivered. Never an unacknowledged event.
+
+  KEYS[1] ix:{<slot tag>}    stream: interaction events of one slot
+
+  ARGV[1] consumer group name
+  ARGV[2..] stream ids to acknowledge
+
+  Returns how many of the ids were pending (XACK's count); 0 when the group is gone.
+]]
+local acked = 0
+for i = 2, #ARGV, 1000 do
+  acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, i, math.min(#ARGV, i + 999)))
+end
+local last
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return acked
+end
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name, delivered
+  for j = 1, #group, 2 do
+    if group[j] == 'name' then name = group[j + 1] end
+    if group[j] == 'last-delivered-id' then delivered = group[j + 1] end
+  end
+  if name == ARGV[1] then last = delivered end
+end
+if not last then
+  return 0
+end
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1])
+if tonumber(pending[1]) > 0 then
+  redis.call('XTRIM', KEYS[1], 'MINID', pending[2])
+elseif last ~= '0-0' then
+  redis.call('XTRIM', KEYS[1], 'MINID', last)
+  redis.call('XDEL', KEYS[1], last)
+end
+return acked
