@@ -225,6 +225,46 @@ async function bytesPerInteraction(store: RedisStore, engine: Engine, admin: Red
   );
 }
 
+/**
+ * Storage calls per acknowledged like, counted (not timed, so load on the machine does not
+ * move it): the store's aggregates wrapped in counters, under the engine as benchEngine builds
+ * it, `n` ops of the same mix by users new to the videos, WINDOW in flight. Every call is one Redis round trip's worth of work
+ * (a script or a command).
+ */
+async function storeCallsPerLike(store: RedisStore, config: ReturnType<typeof loadConfig>, ids: TsidGenerator, videos: string[], n: number): Promise<void> {
+  // users new to these videos, so the ops change state (a repeated like learns nothing)
+  const users = Array.from({ length: USERS }, () => ids.next());
+  const calls = new Map<string, number>();
+  const counted = <T extends object>(name: string, target: T): T =>
+    new Proxy(target, {
+      get(t, prop, receiver) {
+        const v = Reflect.get(t, prop, receiver) as unknown;
+        if (typeof v !== 'function') return v;
+        const key = `${name}.${String(prop)}`;
+        return (...args: unknown[]) => {
+          calls.set(key, (calls.get(key) ?? 0) + 1);
+          return (v as (...a: unknown[]) => unknown).apply(t, args);
+        };
+      },
+    });
+  const wrapped = new Proxy(store, {
+    get(t, prop, receiver) {
+      const v = Reflect.get(t, prop, receiver) as unknown;
+      if (prop === 'videos' || prop === 'recommendations') return counted(prop, v as object);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+    },
+  });
+  const engine = benchEngine(wrapped, config, ids);
+  await inWindow(n, WINDOW, (i) => {
+    const { user, video, like } = opOf(i, users, videos);
+    return like ? engine.like(video, user) : engine.unlike(video, user);
+  });
+  await engine.shutdown(2000);
+  const total = [...calls.values()].reduce((a, b) => a + b, 0);
+  const detail = [...calls].sort((a, b) => b[1] - a[1]).map(([k, c]) => `${k} ${fmt(c / n, 2)}`).join(', ');
+  console.log(`store calls per like (counted over ${fmt(n)} ops, ${fmt(WINDOW)} in flight): ${fmt(total / n, 2)} (${detail})`);
+}
+
 async function main(): Promise<void> {
   const config = loadConfig({ LOG_LEVEL: 'silent' });
   const prefix = randomPrefix('bench-likes');
@@ -289,6 +329,7 @@ async function main(): Promise<void> {
     // the acknowledged-likes figure is the deployed configuration (guarded)
     const deployed = summarize(guardedRuns.map((m) => m.perSec)).best;
     console.log(`ratio to the ceiling: ${fmt(deployed / ceiling, 2)} (no breaker ${fmt(value / ceiling, 2)}); to naive: ${fmt(deployed / naiveBest, 2)}`);
+    await storeCallsPerLike(redisStore, config, ids, videos, Math.min(OPS, 20_000));
     await bytesPerInteraction(redisStore, bare, admin, prefix, MEMORY_LIKES, ids, owner.id);
     report('likes', 'likes/s (baseline: raw batched EVALSHA ceiling)', deployed, ceiling);
     await bare.shutdown(2000);
