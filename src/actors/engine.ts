@@ -248,10 +248,15 @@ export class Engine {
       options: limits.recommendations,
       videos: async (ids) => (await this.reads.videos(ids)).map((r) => r.value),
       following: async (userId, limit) => (await this.feed.following(userId, { limit })).items,
-      // an anonymous session (`~s:...`) blocks nobody; a user's blocks are the social Store's
+      // an anonymous session (`~s:...`) blocks nobody; a user's blocks are the social Store's,
+      // read whole (at most BLOCKS_MAX ids) in one call rather than one call per candidate
       blocked:
         deps.blocked ??
-        (async (subject, authorIds) => (subject.startsWith('~') ? authorIds.map(() => false) : Promise.all(authorIds.map((a) => store.blocks.blocks(subject, a))))),
+        (async (subject, authorIds) => {
+          if (subject.startsWith('~')) return authorIds.map(() => false);
+          const blocked = new Set(await store.blocks.allBlocked(subject));
+          return authorIds.map((a) => blocked.has(a));
+        }),
       onError: deps.onError,
     });
     // a finished watch teaches the For You feed at once; a short, unfinished one may be a skip,
