@@ -22,6 +22,8 @@ export const PRODUCTION: Readonly<Record<string, string>> = {
   METRICS_HOST: '0.0.0.0',
   DATA_DIR: '/data',
   SHUTDOWN_TIMEOUT: '20s',
+  // the exporter runs as its own Deployment, one per deployment (docs/analytics.md)
+  EXPORT_IN_PROCESS: 'false',
   MEDIA_STORE: 's3',
   S3_ENDPOINT: 'https://s3.example.com',
   S3_BUCKET: 'tremolo-media',

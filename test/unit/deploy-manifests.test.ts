@@ -105,15 +105,16 @@ describe('deploy/compose.yaml', () => {
 describe('deploy/kubernetes (kustomize base)', () => {
   const rendered = run('kubectl', ['kustomize', 'deploy/kubernetes']);
   const objects = rendered.status === 0 ? parseAllDocuments(rendered.stdout).map((d) => d.toJS() as K8sObject) : [];
-  const one = <T = K8sObject>(kind: string): T => {
-    const found = objects.filter((o) => o.kind === kind);
+  // the server's Deployment is `tremolo`; the exporter's, `tremolo-exporter`
+  const one = <T = K8sObject>(kind: string, name?: string): T => {
+    const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
     assert.equal(found.length, 1, `one ${kind}`);
     return found[0] as T;
   };
 
   it('renders with kubectl kustomize', () => {
     assert.equal(rendered.status, 0, rendered.stderr);
-    assert.deepEqual(objects.map((o) => o.kind).sort(), ['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'PodDisruptionBudget', 'Secret', 'Service', 'ServiceMonitor']);
+    assert.deepEqual(objects.map((o) => o.kind).sort(), ['ConfigMap', 'Deployment', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'PodDisruptionBudget', 'Secret', 'Service', 'ServiceMonitor']);
   });
 
   it('every object passes the Kubernetes schemas (the ServiceMonitor, a CRD, checked by hand)', () => {
@@ -134,7 +135,7 @@ describe('deploy/kubernetes (kustomize base)', () => {
       assert.doesNotThrow(() => model.validate(o), `${o.kind} ${o.metadata.name}`);
     }
     // a broken object is refused: the validation is real
-    const deployment = one('Deployment') as K8sObject & { spec: { template: { spec: { containers: { ports: { containerPort: unknown }[] }[] } } } };
+    const deployment = one('Deployment', 'tremolo') as K8sObject & { spec: { template: { spec: { containers: { ports: { containerPort: unknown }[] }[] } } } };
     const broken = structuredClone(deployment);
     broken.spec.template.spec.containers[0]!.ports[0]!.containerPort = 'http';
     assert.throws(() => models.Deployment!.validate(broken));
@@ -153,7 +154,7 @@ describe('deploy/kubernetes (kustomize base)', () => {
   });
 
   it('wires the objects together: probes, ports, grace period, selectors, references', () => {
-    const d = one('Deployment') as DeploymentShape;
+    const d = one('Deployment', 'tremolo') as DeploymentShape;
     const c = d.spec.template.spec.containers[0]!;
     const configMap = one('ConfigMap') as K8sObject & { data: Record<string, string> };
     const secret = one('Secret') as K8sObject & { stringData: Record<string, string> };
@@ -185,6 +186,18 @@ describe('deploy/kubernetes (kustomize base)', () => {
     const pdb = one('PodDisruptionBudget') as K8sObject & { spec: { selector: { matchLabels: Record<string, string> }; maxUnavailable: number } };
     assert.ok(isSubset(pdb.spec.selector.matchLabels, podLabels));
     assert.ok(hpa.spec.minReplicas > pdb.spec.maxUnavailable, 'a disruption leaves pods serving');
+
+    // one exporter, never two at once, on the same settings; the servers leave exporting to it
+    const exporter = one('Deployment', 'tremolo-exporter') as K8sObject & {
+      spec: { replicas: number; strategy: { type: string }; template: { spec: { containers: { command: string[]; envFrom: { configMapRef?: { name: string }; secretRef?: { name: string } }[] }[] } } };
+    };
+    assert.equal(exporter.spec.replicas, 1);
+    assert.equal(exporter.spec.strategy.type, 'Recreate');
+    const e = exporter.spec.template.spec.containers[0]!;
+    assert.deepEqual(e.command.slice(-1), ['export']);
+    assert.deepEqual(e.envFrom, c.envFrom);
+    assert.equal(cfg.exportInProcess, false);
+    assert.ok(!isSubset(service.spec.selector, (exporter as unknown as DeploymentShape).spec.template.metadata.labels), 'the Service does not send clients to the exporter');
   });
 
   it('the ConfigMap and the Secret hold every setting, credentials only in the Secret, and load together', () => {
