@@ -21,6 +21,8 @@ const REQUIREMENTS = [
   { what: 'clickhouse-server (private servers for the behaviour-log export tests)', present: () => existsSync('/usr/sbin/clickhouse-server'), pkg: 'clickhouse-server' },
   { what: 'clickhouse-client (the export tests\' schema checks)', present: () => onPath('clickhouse-client'), pkg: 'clickhouse-client' },
   { what: 'nats-server (private JetStream servers for the export tests)', present: () => existsSync('/usr/sbin/nats-server') || onPath('nats-server'), pkg: 'nats-server' },
+  { what: 'docker-compose (checks deploy/compose.yaml with `docker-compose config`)', present: () => onPath('docker-compose'), pkg: 'docker-compose' },
+  { what: 'kubectl (renders deploy/kubernetes with `kubectl kustomize`)', present: () => onPath('kubectl'), pkg: 'kubernetes-client' },
 ];
 
 function onPath(cmd) {

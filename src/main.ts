@@ -453,6 +453,7 @@ export function engineLimits(config: Config): EngineLimits {
       exploreShare: config.forYouExploreShare,
       freshMaxImpressions: config.forYouFreshImpressions,
       seed: config.forYouSeed,
+      earlySkips: { skipMs: config.forYouSkipMs, pendingMax: config.forYouSkipPendingMax },
     },
     dm: {
       groupMax: config.dmGroupMax,

@@ -102,6 +102,8 @@ export interface Metrics {
   cache: CacheMetrics;
   liveEvents: Counter<'event'>;
   liveSockets: Gauge;
+  /** For You skip checks by how they ended (actors/early-skips.ts): recorded, cancelled, engaged, dropped. */
+  forYouSkipChecks: Counter<'outcome'>;
   media: MediaMetrics;
   fanout: FanoutMetrics;
   /** Adds a gauge computed at scrape time. */
@@ -195,6 +197,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean; exemplars?: bool
     cache: { lookups: cacheLookups },
     liveEvents: new Counter({ name: 'tremolo_live_events_total', help: 'Events emitted to socket rooms', labelNames: ['event'], registers }),
     liveSockets: new Gauge({ name: 'tremolo_live_sockets', help: 'Connected sockets in this process', registers }),
+    forYouSkipChecks: new Counter({
+      name: 'tremolo_foryou_skip_checks_total',
+      help: 'For You skip checks started by short watch reports, by outcome (recorded, cancelled by a later report, engaged: liked or finished, dropped above FORYOU_SKIP_PENDING_MAX)',
+      labelNames: ['outcome'],
+      registers,
+    }),
     gauge(name, help, labelNames, collect) {
       new Gauge({
         name,

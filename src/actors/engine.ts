@@ -45,6 +45,7 @@ import { FeedService, type FeedOptions } from './feed.ts';
 import { HotScores } from './hot-scores.ts';
 import { Invalidations, type Change, type ChangeSource } from './invalidations.ts';
 import { Recommendations, type RecommendationOptions } from './recommendations.ts';
+import { DEFAULT_EARLY_SKIPS, EarlySkips } from './early-skips.ts';
 import { ReadModel, type VideoPage } from './read-model.ts';
 import { analyticsWindow, bucketIso, totalsOf, type AnalyticsSource } from './analytics.ts';
 import { InteractionService, type InteractionServiceDeps, type ReportLimits } from './interactions.ts';
@@ -167,6 +168,7 @@ export class Engine {
   private readonly invalidations: Invalidations;
   private readonly hotScores: HotScores;
   private readonly tags: TagTokenizer;
+  private readonly earlySkips: EarlySkips;
   private readonly videoListeners = new Set<(videoId: string) => void>();
 
   constructor(private readonly deps: EngineDeps) {
@@ -262,21 +264,42 @@ export class Engine {
       options: limits.recommendations,
       videos: async (ids) => (await this.reads.videos(ids)).map((r) => r.value),
       following: async (userId, limit) => (await this.feed.following(userId, { limit })).items,
-      // an anonymous session (`~s:...`) blocks nobody; a user's blocks are the social Store's
+      // an anonymous session (`~s:...`) blocks nobody; a user's blocks are the social Store's,
+      // read whole (at most BLOCKS_MAX ids) in one call rather than one call per candidate
       blocked:
         deps.blocked ??
-        (async (subject, authorIds) => (subject.startsWith('~') ? authorIds.map(() => false) : Promise.all(authorIds.map((a) => store.blocks.blocks(subject, a))))),
+        (async (subject, authorIds) => {
+          if (subject.startsWith('~')) return authorIds.map(() => false);
+          const blocked = new Set(await store.blocks.allBlocked(subject));
+          return authorIds.map((a) => blocked.has(a));
+        }),
       onError: deps.onError,
     });
-    // a finished watch teaches the For You feed at once. (A skip cannot be told from progress
-    // reports: an early report of a video still playing looks the same; clients send `skip`
-    // through recordSignal's callers when they know the viewer swiped away.)
+    // a finished watch teaches the For You feed at once; a short, unfinished one may be a skip,
+    // which only the absence of a follow-up report tells (early-skips.ts)
+    const skipOptions = limits.recommendations.earlySkips ?? DEFAULT_EARLY_SKIPS;
+    this.earlySkips = new EarlySkips({
+      clock,
+      options: { ...skipOptions, windowMs: 2 * (limits.reports ?? DEFAULT_REPORT_LIMITS).progressIntervalMs },
+      engaged: async (subject, videoId) => {
+        const [liked, recent] = await Promise.all([
+          subject.startsWith('~') ? [false] : store.videos.likedByUser(subject, [videoId]),
+          store.recommendations.engaged(subject, limits.recommendations.limits.engagedMax),
+        ]);
+        return liked[0] === true || recent.includes(videoId);
+      },
+      skip: (subject, videoId) => this.recommendations.recordSignal(subject, videoId, 'skip'),
+      onError: deps.onError,
+      ...(metrics ? { onOutcome: (outcome) => metrics.forYouSkipChecks.inc({ outcome }) } : {}),
+    });
     this.interactions.onRecorded((events) => {
       for (const e of events) {
-        if (e.type !== 'watch' || !e.completed) continue;
+        if (e.type !== 'watch') continue;
         // anonymous viewers learn only under a For You session id (a socket's address key is not one)
-        if (e.userId === undefined && !/^[A-Za-z0-9_-]{16,64}$/.test(e.sessionId ?? '')) continue;
+        if (e.userId === undefined && !SESSION_ID.test(e.sessionId ?? '')) continue;
         const viewer = e.userId !== undefined ? { userId: e.userId } : { sessionId: e.sessionId ?? '' };
+        this.earlySkips.observe(subjectOf(viewer), e);
+        if (!e.completed) continue;
         this.recordSignal(viewer, e.videoId, 'finish').catch((err: unknown) => deps.onError(err, `For You signal finish of ${e.videoId}`));
       }
     });
@@ -423,6 +446,7 @@ export class Engine {
   async like(videoId: string, userId: string): Promise<LikeReply> {
     requireId('userId', userId);
     const reply = await this.videoWrite(videoId, { type: 'like', userId });
+    this.earlySkips.cancel(userId, videoId);
     if (reply.changed) await this.learn(userId, videoId, 'like');
     return reply;
   }
@@ -876,6 +900,7 @@ export class Engine {
 
   /** Stops claiming fan-out (what is left waits in storage), flushes hot scores and stops the actors. */
   async shutdown(timeoutMs: number): Promise<void> {
+    await this.earlySkips.close();
     await this.actors.drainAll(timeoutMs);
     // the page in flight finishes; the rest of its fan-out is given back to the queue
     await this.feed.stop();

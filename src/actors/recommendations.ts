@@ -15,6 +15,7 @@
  *   and the page number seeds exploration so a page is reproducible for a given state.
  */
 import type { Clock } from '../domain/clock.ts';
+import type { EarlySkipOptions } from './early-skips.ts';
 import {
   composePage,
   ENGAGING_SIGNALS,
@@ -49,6 +50,11 @@ export interface RecommendationOptions {
   freshMaxImpressions: number;
   /** Seeds exploration; the same seed and state give the same pages. */
   seed: number;
+  /**
+   * Skips derived from short watch reports (early-skips.ts; the window is 2 x the progress
+   * interval). Default: DEFAULT_EARLY_SKIPS.
+   */
+  earlySkips?: Omit<EarlySkipOptions, 'windowMs'>;
 }
 
 export interface RecommendationDeps {

@@ -11,7 +11,6 @@
  *   video is re-watched from its last offset, so an app never misses or duplicates a
  *   comment across a reconnect.
  */
-import type { ProgressReport } from '../protocol/interactions.ts';
 import { EventEmitter } from 'node:events';
 import { io, type Socket } from 'socket.io-client';
 import type { ErrorCode } from '../protocol/errors.ts';
@@ -27,6 +26,7 @@ import type {
   CounterPayload,
   JobProgressPayload,
   LiveVideoEvent,
+  ProgressRequest,
   ServerToClientEvents,
   VideoSnapshotPayload,
   WatchReply,
@@ -287,8 +287,11 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     return this.call('user:follow', { userId });
   }
 
-  /** Reports watch progress of a video (at most once per PROGRESS_INTERVAL per video). */
-  progress(report: ProgressReport) {
+  /**
+   * Reports watch progress of a video (at most once per PROGRESS_INTERVAL per video). An
+   * anonymous socket passes `session`, its For You session id, so that feed learns from it.
+   */
+  progress(report: ProgressRequest) {
     return this.call('video:progress', report);
   }
 

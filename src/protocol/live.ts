@@ -129,7 +129,7 @@ export interface ClientToServerEvents {
   'user:follow': (req: { userId: string }, ack: AckFn<{ changed: boolean }>) => void;
   'user:unfollow': (req: { userId: string }, ack: AckFn<{ changed: boolean }>) => void;
   /** Watch progress of a video (see protocol/interactions.ts); at most one per PROGRESS_INTERVAL per viewer and video. */
-  'video:progress': (req: ProgressReport, ack: AckFn<{ videoId: string }>) => void;
+  'video:progress': (req: ProgressRequest, ack: AckFn<{ videoId: string }>) => void;
   /** A page of the For You feed: the signed-in user's, or anonymous `session`'s (an id the client keeps). */
   'feed:foryou': (req: ForYouRequest, ack: AckFn<Page<ForYouVideo>>) => void;
   // ---- direct messages (protocol/dm.ts)
@@ -146,6 +146,13 @@ export interface ClientToServerEvents {
   'user:block': (req: { userId: string }, ack: AckFn<{ changed: boolean }>) => void;
   'user:unblock': (req: { userId: string }, ack: AckFn<{ changed: boolean }>) => void;
 }
+
+/**
+ * `video:progress`: a watch report. `session` (16-64 of `A-Za-z0-9_-`) is an anonymous socket's
+ * For You session: with it, the report teaches that session's feed (finishes, early skips);
+ * ignored when signed in.
+ */
+export type ProgressRequest = ProgressReport & { session?: string };
 
 export interface ForYouRequest {
   cursor?: string;

@@ -126,6 +126,7 @@ export function clientRequestSchemas(limits: RequestLimits) {
         positionMs: { type: 'integer' },
         durationMs: { type: 'integer' },
         completed: { type: 'boolean' },
+        session: { type: 'string', pattern: '^[A-Za-z0-9_-]{16,64}$', nullable: true },
       },
     },
     'inbox:read': { type: 'object', properties: { entryId: { ...schemas.id, nullable: true } } },

@@ -159,9 +159,11 @@ export class LiveDispatch {
     'dm:leave': { signedIn: true, run: (req, userId) => this.deps.engine.dm.leave(userId, req.conversationId) },
     'video:progress': {
       signedIn: false,
-      run: async ({ videoId, watchedMs, positionMs, durationMs, completed }, userId, ctx) => {
-        // an anonymous socket reports as the anonymous viewer its views are counted as
-        const reporter = userId !== undefined ? { userId } : { sessionId: anonymousViewerKey(ctx.socket.data.address) };
+      run: async ({ videoId, watchedMs, positionMs, durationMs, completed, session }, userId, ctx) => {
+        // an anonymous socket reports as its For You session when it names one (so the session's
+        // feed learns from it), else as the anonymous viewer its views are counted as
+        const reporter =
+          userId !== undefined ? { userId } : { sessionId: typeof session === 'string' ? session : anonymousViewerKey(ctx.socket.data.address) };
         // only the known fields go on: the socket ignores unknown ones, the engine would refuse them
         await this.deps.engine.interactions.progress(reporter, { videoId, watchedMs, positionMs, durationMs, completed });
         return { videoId };
