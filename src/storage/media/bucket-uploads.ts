@@ -19,7 +19,7 @@
  * Which job processes an upload is recorded in storage (Store.uploads.linkJob: SET NX on Redis).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
