@@ -369,6 +369,16 @@ export const SETTINGS = {
   jobMaxAttempts: def('JOB_MAX_ATTEMPTS', '3', int(1, 100), 'Attempts before an interrupted job is marked failed.'),
   jobLeaseMs: def('JOB_LEASE', '30s', duration(500), 'A running job\'s lease; the running process renews it, another takes over when it lapses.'),
   ffmpegPath: def('FFMPEG_PATH', '', optional(str), 'ffmpeg binary, a path or a command name (default: `ffmpeg` on PATH); 5.1 or newer, else media processing is off.'),
+  mediaStore: def('MEDIA_STORE', 'file', oneOf('file', 's3'), 'Where uploads and media live: `file` (under DATA_DIR, one machine or a shared disk) or `s3` (the S3_* bucket: any process takes any upload, runs any job and serves any video, sharing only storage and the bucket).'),
+  s3Endpoint: def('S3_ENDPOINT', '', optional(url('http:', 'https:')), 'S3 API endpoint for MEDIA_STORE=s3 (MinIO, Ceph, R2, ...); unset: AWS S3 in S3_REGION.'),
+  s3Region: def('S3_REGION', 'us-east-1', str, 'Region of the S3 bucket (and of its presigned URLs).'),
+  s3Bucket: def('S3_BUCKET', '', optional(str), 'Bucket of uploads (`uploads/`) and media (`media/`) with MEDIA_STORE=s3; it must exist.'),
+  s3AccessKeyId: def('S3_ACCESS_KEY_ID', '', optional(str), 'Access key id for the bucket; required with MEDIA_STORE=s3.', { secret: true }),
+  s3SecretAccessKey: def('S3_SECRET_ACCESS_KEY', '', optional(str), 'Secret access key for the bucket; required with MEDIA_STORE=s3.', { secret: true }),
+  s3ForcePathStyle: def('S3_FORCE_PATH_STYLE', 'false', bool, 'Address the bucket as `<endpoint>/<bucket>/<key>` instead of `<bucket>.<endpoint>/<key>` (MinIO and most self-hosted servers need `true`).'),
+  mediaDelivery: def('MEDIA_DELIVERY', 'redirect', oneOf('redirect', 'proxy'), 'With MEDIA_STORE=s3, how a signed `/media/*` URL is answered: `redirect` (302 to a presigned bucket URL; playlists are still served here, their URIs signed) or `proxy` (this process streams the object, Range included).'),
+  mediaPresignTtlS: def('MEDIA_PRESIGN_TTL_S', '60', int(1, 604_800), 'Lifetime of the presigned bucket URLs `/media/*` redirects to (MEDIA_DELIVERY=redirect); short, as the signed URL before it is what clients keep.'),
+  uploadLockTtlMs: def('UPLOAD_LOCK_TTL', '10s', duration(1000), 'Lifetime of an upload\'s lock in Redis (STORAGE=redis): the holding request renews it every third of it; a crashed holder\'s lock lapses after it.'),
   ffprobePath: def('FFPROBE_PATH', '', optional(str), 'ffprobe binary, a path or a command name (default: `ffprobe` on PATH); 5.1 or newer, else media processing is off.'),
 
   // tagging
@@ -501,6 +511,17 @@ function crossChecks(cfg: { -readonly [K in keyof Config]: Config[K] }): string[
   }
   if (cfg.http2Cleartext && cfg.tlsCert) {
     problems.push('HTTP2_CLEARTEXT=true is for serving without TLS: with TLS_CERT and TLS_KEY, HTTP/2 is offered by ALPN already');
+  }
+  if (cfg.mediaStore === 's3') {
+    const missing = (
+      [
+        ['s3Bucket', 'S3_BUCKET'],
+        ['s3AccessKeyId', 'S3_ACCESS_KEY_ID'],
+        ['s3SecretAccessKey', 'S3_SECRET_ACCESS_KEY'],
+      ] as const
+    ).filter(([key]) => !cfg[key]);
+    // no built-in credentials: a bucket reached with someone's default keys is worse than no start
+    if (missing.length) problems.push(`MEDIA_STORE=s3 needs ${missing.map(([, name]) => name).join(', ')}: set them (no values are built in)`);
   }
   if (!cfg.taggerClassifierModel !== !cfg.taggerClassifierLabels) {
     // one without the other would leave the classifier off without a word

@@ -285,6 +285,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     jobs: media.jobs,
     files: media.files,
     signer,
+    delivery: { mode: config.mediaDelivery, presignTtlS: config.mediaPresignTtlS },
     limits: {
       maxBytes: config.uploadMaxBytes,
       quotaBytes: config.uploadQuotaBytes,

@@ -18,7 +18,8 @@ import { TremoloError } from '../protocol/errors.ts';
 import type { MediaRefs, Video, VideoRecord } from '../protocol/model.ts';
 import type { JobStore } from '../storage/jobs.ts';
 import type { MediaStore } from '../storage/media/media-store.ts';
-import type { UploadFiles } from '../storage/media/upload-files.ts';
+import type { UploadFileStore } from '../storage/media/upload-files.ts';
+import type { Locker } from '@tus/server';
 import type { UploadStore } from '../storage/uploads.ts';
 import { noopTracing, type Tracing } from '../telemetry/tracing.ts';
 
@@ -30,13 +31,15 @@ export interface VideoPublisher {
   deleteVideo(videoId: string, userId: string): Promise<unknown>;
 }
 
-/** The upload files as the tus routes use them: where tus writes, and reading, checking and removing one upload. */
-export type UploadFileAccess = Pick<UploadFiles, 'dir' | 'init' | 'info' | 'owned' | 'path' | 'remove' | 'truncate' | 'checksumMatches'>;
+/** The upload files as the tus routes use them: tus's data store, and reading, checking and removing one upload. */
+export type UploadFileAccess = Pick<UploadFileStore, 'tusStore' | 'init' | 'info' | 'owned' | 'read' | 'remove' | 'truncate' | 'checksumMatches'>;
 
 export interface JobsServiceDeps {
   jobs: JobStore;
   uploads: UploadStore;
-  files: UploadFiles;
+  files: UploadFileStore;
+  /** The upload lock shared by every process (STORAGE=redis); unset: tus's in-process one. */
+  uploadLocker?: Locker;
   media: MediaStore;
   videos: VideoPublisher;
   sink: EventSink;
@@ -68,6 +71,11 @@ export class JobsService {
   /** The upload files, for the tus routes. */
   get files(): UploadFileAccess {
     return this.#d.files;
+  }
+
+  /** The lock tus takes on an upload for each request, when it is shared across processes. */
+  get uploadLocker(): Locker | undefined {
+    return this.#d.uploadLocker;
   }
 
   /** The caller's job; E_JOB_NOT_FOUND for anyone else's. */

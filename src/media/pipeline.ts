@@ -19,8 +19,11 @@ import type { Clock } from '../domain/clock.ts';
 import type { MediaMetrics } from '../metrics.ts';
 import { TremoloError, type ErrorCode } from '../protocol/errors.ts';
 import type { TagInfo } from '../protocol/model.ts';
-import { FileMediaStore, type LocalMediaStore } from '../storage/media/media-store.ts';
-import { UploadFiles } from '../storage/media/upload-files.ts';
+import { Bucket } from '../storage/media/bucket.ts';
+import { BucketUploadFiles } from '../storage/media/bucket-uploads.ts';
+import { BucketMediaStore, FileMediaStore, type MediaStore } from '../storage/media/media-store.ts';
+import { UploadFiles, type UploadFileStore } from '../storage/media/upload-files.ts';
+import { StorageUploadLocker } from './upload-locker.ts';
 import type { Store } from '../storage/store.ts';
 import type { Tracing } from '../telemetry/tracing.ts';
 import { JobRunner } from '../workers/job-runner.ts';
@@ -46,8 +49,8 @@ export interface MediaPipelineDeps {
 export interface MediaPipeline {
   /** Jobs, uploads and the media of published videos, for the routes. */
   readonly jobs: JobsService;
-  /** Where finished media lives, for the `/media/*` route. */
-  readonly files: LocalMediaStore;
+  /** Where finished media lives, for the `/media/*` route (local files have a `root`). */
+  readonly files: MediaStore & { readonly root?: string };
   readonly runner: JobRunner;
   readonly reclaimer: MediaReclaimer;
   /** The start-up check of ffmpeg/ffprobe: when not ok, uploads and jobs answer E_MEDIA_UNAVAILABLE and no job runs here. */
@@ -67,10 +70,31 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
         `Install ffmpeg ${MIN_FFMPEG_RELEASE} or newer (apt-get install ffmpeg) or point FFMPEG_PATH and FFPROBE_PATH at it.`,
     );
   }
-  const files = new UploadFiles({ dataDir: config.dataDir });
+  let files: UploadFileStore;
+  let media: MediaStore & { readonly root?: string };
+  let bucket: Bucket | undefined;
+  if (config.mediaStore === 's3') {
+    // config refuses to start without these (no built-in credentials)
+    bucket = new Bucket({
+      ...(config.s3Endpoint ? { endpoint: config.s3Endpoint } : {}),
+      region: config.s3Region,
+      bucket: config.s3Bucket ?? '',
+      accessKeyId: config.s3AccessKeyId ?? '',
+      secretAccessKey: config.s3SecretAccessKey ?? '',
+      forcePathStyle: config.s3ForcePathStyle,
+    });
+    files = new BucketUploadFiles(bucket, store.uploads);
+    media = new BucketMediaStore(bucket);
+  } else {
+    files = new UploadFiles({ dataDir: config.dataDir });
+    const local = new FileMediaStore({ root: join(config.dataDir, 'media') });
+    await mkdir(local.root, { recursive: true });
+    media = local;
+  }
   await files.init();
-  const media = new FileMediaStore({ root: join(config.dataDir, 'media') });
-  await mkdir(media.root, { recursive: true });
+  // One process on the memory store: tus's in-process lock is all there is to share.
+  const uploadLocker =
+    store.driver === 'memory' ? undefined : new StorageUploadLocker({ locks: store.uploads, ttlMs: config.uploadLockTtlMs, onError });
   // Threads start with the first task: a process that never runs a job never pays for them.
   let poolInstance: MediaPool | undefined;
   const pool: Pick<MediaPool, 'run'> = {
@@ -88,7 +112,7 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
     },
     sink,
     media,
-    uploadPath: (id) => files.path(id),
+    sourceFile: (id) => files.localCopy(id),
     clock,
     onError,
     ...(metrics ? { metrics } : {}),
@@ -126,6 +150,7 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
     jobs: store.jobs,
     uploads: store.uploads,
     files,
+    ...(uploadLocker ? { uploadLocker } : {}),
     media,
     videos,
     sink,
@@ -162,6 +187,7 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
       await sweeping;
       await runner.close();
       await poolInstance?.close({ cancel: true });
+      bucket?.close();
     },
   };
 }

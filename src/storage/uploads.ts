@@ -18,6 +18,12 @@ export type Reservation = { ok: true; usedBytes: number } | { ok: false; usedByt
  */
 export type ReleaseOutcome = 'released' | 'held' | 'absent';
 
+/**
+ * A renewal's outcome: `held` (still ours), `release-requested` (still ours, and another
+ * request is waiting for it: finish up and unlock), `lost` (expired and maybe taken).
+ */
+export type LockRenewal = 'held' | 'release-requested' | 'lost';
+
 export interface UploadStore {
   /**
    * Reserves `bytes` of the owner's quota for one upload, unless the owner's reservations
@@ -38,4 +44,23 @@ export interface UploadStore {
   videos(ownerId: string, uploadId: string): Promise<string[]>;
   /** Gives the upload's bytes back, unless a video still shows its media. */
   release(ownerId: string, uploadId: string): Promise<ReleaseOutcome>;
+
+  // ---- the upload lock: one request at a time acts on an upload, whichever process took it
+
+  /** Takes the upload's lock for `ttlMs` under `token` unless someone holds it. True when taken. */
+  lock(uploadId: string, token: string, ttlMs: number): Promise<boolean>;
+  /** Extends a held lock; says whether another request asked for it meanwhile. */
+  renewLock(uploadId: string, token: string, ttlMs: number): Promise<LockRenewal>;
+  /** Lets go of the lock if `token` still holds it. */
+  unlock(uploadId: string, token: string): Promise<void>;
+  /** Asks whoever holds the lock to let go soon (seen on its next renewal); the request lapses after `ttlMs`. */
+  requestUnlock(uploadId: string, ttlMs: number): Promise<void>;
+
+  // ---- which job processes an upload (uploads whose files are not on a shared disk)
+
+  /** Records `jobId` unless a job is recorded already; returns the one recorded afterwards. */
+  linkJob(uploadId: string, jobId: string): Promise<string>;
+  /** The job recorded for the upload, or null. */
+  jobOf(uploadId: string): Promise<string | null>;
+  unlinkJob(uploadId: string): Promise<void>;
 }

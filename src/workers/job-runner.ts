@@ -28,7 +28,7 @@ import type { MediaMetrics, MediaStage, StageOutcome } from '../metrics.ts';
 import { TremoloError, toTremoloError } from '../protocol/errors.ts';
 import type { MediaRefs, PixelPoint, TagInfo } from '../protocol/model.ts';
 import type { JobPatch, JobRecord, JobStage, JobStore } from '../storage/jobs.ts';
-import type { MediaStore } from '../storage/media/media-store.ts';
+import type { MediaStaging, MediaStore } from '../storage/media/media-store.ts';
 import type { UploadStore } from '../storage/uploads.ts';
 import { noopTracing, type Attributes, type SpanHandle, type Tracing } from '../telemetry/tracing.ts';
 import type { MediaPool, RunOptions, TaskInput, TaskName, TaskOutput } from './pool.ts';
@@ -67,8 +67,11 @@ export interface JobRunnerDeps {
   publisher: Publisher;
   sink: EventSink;
   media: MediaStore;
-  /** Absolute path of an upload's bytes. */
-  uploadPath: (uploadId: string) => string;
+  /**
+   * A local file with an upload's bytes for the tools: the upload itself on local files, a
+   * temporary copy fetched from the bucket otherwise; `release` removes a copy.
+   */
+  sourceFile: (uploadId: string) => Promise<{ path: string; release(): Promise<void> }>;
   /** Lease times, and every timer: the poll, heartbeats, attempt timeouts, Retry-After waits. */
   clock: Clock;
   onError: (err: unknown, context: string) => void;
@@ -325,11 +328,15 @@ export class JobRunner {
       jobs.update(job.id, { percent: p.percent }, { now: clock.now(), owner }).catch((err: unknown) => this.#deps.onError(err, `job ${job.id} progress`));
     };
 
-    const source = this.#deps.uploadPath(job.uploadId);
-    const outDir = media.dirFor(job.id);
+    let fetched: { path: string; release(): Promise<void> } | undefined;
+    let staging: MediaStaging | undefined;
     try {
+      await enter('probing');
+      fetched = await this.#deps.sourceFile(job.uploadId);
+      const source = fetched.path;
+      staging = await media.stage(job.id);
+      const outDir = staging.dir;
       const probe = await this.#stage('media.probe', {}, async (span) => {
-        await enter('probing');
         const p = await this.#task('probe', { file: source, maxDurationS: settings.maxDurationS, ...bins(settings) }, { signal, trace: span.context });
         span.set({
           'tremolo.media.container': p.container,
@@ -393,6 +400,8 @@ export class JobRunner {
       if (signal.aborted) throw new TremoloError(causeOf() === 'timeout' ? 'E_JOB_TIMEOUT' : 'E_JOB_CANCELLED');
       // Tagging is best effort: a failed run still publishes the video.
       endStage(tagError ? 'failed' : 'ok');
+      // the media goes where it is served from (a bucket) before any video names it
+      await staging.commit();
 
       // Past this point the video exists: no more cancelling, only finishing (or taking it back
       // when its upload is gone).
@@ -440,6 +449,8 @@ export class JobRunner {
       endStage('failed'); // only if something escaped the paths above: the gauge must not leak
       clock.clearTimeout(timeout);
       clock.clearInterval(heartbeat);
+      await staging?.discard().catch((e: unknown) => this.#deps.onError(e, `job ${job.id} local files`));
+      await fetched?.release().catch((e: unknown) => this.#deps.onError(e, `job ${job.id} source copy`));
     }
   }
 

@@ -25,7 +25,7 @@ import { isPartial, OWNER_METADATA_KEY } from '../domain/uploads.ts';
 import type { MediaRefs, VideoRecord } from '../protocol/model.ts';
 import { FINAL_STAGES, type JobRecord, type JobStore } from '../storage/jobs.ts';
 import type { MediaStore } from '../storage/media/media-store.ts';
-import type { UploadFiles } from '../storage/media/upload-files.ts';
+import type { UploadFileStore } from '../storage/media/upload-files.ts';
 import type { VideoStore } from '../storage/store.ts';
 import type { UploadStore } from '../storage/uploads.ts';
 
@@ -34,7 +34,7 @@ export interface MediaReclaimerDeps {
   uploads: UploadStore;
   videos: Pick<VideoStore, 'getMany'>;
   media: MediaStore;
-  files: UploadFiles;
+  files: UploadFileStore;
   /** Stops a job that has not finished; its runner removes what it wrote. */
   cancelJob: (job: JobRecord) => Promise<void>;
   /** Unfinished uploads are removed this long after their creation (UPLOAD_EXPIRY_S). */

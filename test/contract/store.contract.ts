@@ -770,6 +770,43 @@ export function storeContract(
       });
     });
 
+    describe('uploads (lock and job link)', () => {
+      const upload = () => `${ids.next()}-${ids.next().toLowerCase()}`;
+
+      it('one token holds the lock; renewal tells it of a waiting request; only its token unlocks', async () => {
+        const id = upload();
+        assert.equal(await store.uploads.lock(id, 'a', 10_000), true);
+        assert.equal(await store.uploads.lock(id, 'b', 10_000), false, 'held by another token');
+        assert.equal(await store.uploads.renewLock(id, 'a', 10_000), 'held');
+        assert.equal(await store.uploads.renewLock(id, 'b', 10_000), 'lost', 'not the holder');
+        await store.uploads.requestUnlock(id, 10_000);
+        assert.equal(await store.uploads.renewLock(id, 'a', 10_000), 'release-requested');
+        await store.uploads.unlock(id, 'b');
+        assert.equal(await store.uploads.lock(id, 'b', 10_000), false, 'a stranger cannot unlock');
+        await store.uploads.unlock(id, 'a');
+        assert.equal(await store.uploads.lock(id, 'b', 10_000), true);
+        assert.equal(await store.uploads.renewLock(id, 'b', 10_000), 'held', 'taking the lock clears the old request');
+      });
+
+      it('a lock not renewed lapses', async () => {
+        const id = upload();
+        assert.equal(await store.uploads.lock(id, 'a', 50), true);
+        await eventually(async () => store.uploads.lock(id, 'b', 10_000), 'the lapsed lock to be free', 5000);
+        assert.equal(await store.uploads.renewLock(id, 'a', 10_000), 'lost');
+      });
+
+      it('links one job per upload: the first wins, unlinking frees it', async () => {
+        const id = upload();
+        assert.equal(await store.uploads.jobOf(id), null);
+        const [x, y] = await Promise.all([store.uploads.linkJob(id, 'job-x'), store.uploads.linkJob(id, 'job-y')]);
+        assert.equal(x, y, 'both learn the same winner');
+        assert.equal(await store.uploads.jobOf(id), x);
+        await store.uploads.unlinkJob(id);
+        assert.equal(await store.uploads.jobOf(id), null);
+        assert.equal(await store.uploads.linkJob(id, 'job-z'), 'job-z');
+      });
+    });
+
     conversationsContract(() => store, CONTRACT_LIMITS.dmLogMax);
     describe('interactions (the behaviour log)', () => {
       /** A store of its own, so the log holds only this test's events. */

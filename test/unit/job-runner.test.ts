@@ -141,7 +141,7 @@ function world() {
       uploads: store.uploads,
       sink,
       media,
-      uploadPath: (id) => join(root, 'uploads', id),
+      sourceFile: async (id) => ({ path: join(root, 'uploads', id), release: async () => {} }),
       clock,
       onError: (err, context) => errors.push([err, context]),
       settings: {

@@ -12,10 +12,43 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { link, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { FileStore } from '@tus/file-store';
+import type { DataStore } from '@tus/server';
 import { isUploadId, newUploadId, OWNER_METADATA_KEY, parseChecksum, type UploadInfo } from '../../domain/uploads.ts';
 import { TremoloError } from '../../protocol/errors.ts';
 
-export class UploadFiles {
+/**
+ * Uploaded source files wherever they live (local files here, or a bucket: bucket-uploads.ts),
+ * as the tus routes, the job runner and the reclaimer use them.
+ */
+export interface UploadFileStore {
+  init(): Promise<void>;
+  /** tus's data store over these files (the routes hand it to @tus/server). */
+  tusStore(opts: { expiryMs: number }): DataStore;
+  info(uploadId: string): Promise<UploadInfo | null>;
+  /** The upload if it exists and belongs to `userId`; E_UPLOAD_NOT_FOUND otherwise (others' uploads look absent). */
+  owned(uploadId: string, userId: string): Promise<UploadInfo>;
+  /** Every upload (for sweeps). */
+  list(): Promise<UploadInfo[]>;
+  /** Removes an upload's bytes and its record; a missing upload is not an error. */
+  remove(uploadId: string): Promise<void>;
+  /** Cuts an upload's bytes back to `length` (bytes that failed a chunk checksum); never lengthens it. */
+  truncate(uploadId: string, length: number): Promise<void>;
+  /** Compares the bytes with a declared `<algorithm> <base64>` checksum. */
+  checksumMatches(uploadId: string, declared: string): Promise<boolean>;
+  /** The upload's bytes, from the first. */
+  read(uploadId: string): Promise<Readable>;
+  /** A local file holding the bytes, for ffmpeg; `release` removes it when it is a copy. */
+  localCopy(uploadId: string, workDir?: string): Promise<{ path: string; release(): Promise<void> }>;
+  /** The job recorded for an upload, or null. */
+  jobOf(uploadId: string): Promise<string | null>;
+  /** Records `jobId` as the upload's job unless one is recorded; returns the one recorded afterwards. */
+  linkJob(uploadId: string, jobId: string): Promise<string>;
+  unlinkJob(uploadId: string): Promise<void>;
+}
+
+export class UploadFiles implements UploadFileStore {
   readonly dir: string;
   readonly #jobsDir: string;
 
@@ -27,6 +60,18 @@ export class UploadFiles {
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     await mkdir(this.#jobsDir, { recursive: true });
+  }
+
+  tusStore(opts: { expiryMs: number }): DataStore {
+    return new FileStore({ directory: this.dir, expirationPeriodInMilliseconds: opts.expiryMs });
+  }
+
+  async read(uploadId: string): Promise<Readable> {
+    return createReadStream(this.path(uploadId));
+  }
+
+  async localCopy(uploadId: string): Promise<{ path: string; release(): Promise<void> }> {
+    return { path: this.path(uploadId), release: async () => {} }; // the file itself: nothing to copy
   }
 
   static newId(ownerId: string): string {

@@ -301,6 +301,21 @@ export class RedisKeys {
     return `${this.reservations(userId)}:videos:${uploadId}`;
   }
 
+  /** One upload's lock (a token, SET NX PX); its siblings share the upload's hash tag. */
+  uploadLock(uploadId: string): string {
+    return `${this.prefix}upl:{${uploadId}}:lock`;
+  }
+
+  /** Set while another request waits for the upload's lock (its holder sees it on renewal). */
+  uploadUnlockRequest(uploadId: string): string {
+    return `${this.prefix}upl:{${uploadId}}:unlock`;
+  }
+
+  /** The job that processes the upload (SET NX: of two racing starts one wins). */
+  uploadJob(uploadId: string): string {
+    return `${this.prefix}upl:{${uploadId}}:job`;
+  }
+
   // ------------------------------------------------------------ conversations (direct messages)
 
   /** One hash tag per conversation: every conversation script touches one slot. */

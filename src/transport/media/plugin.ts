@@ -12,7 +12,7 @@ import type { JobsService } from '../../media/jobs.ts';
 import { TremoloError } from '../../protocol/errors.ts';
 import { jobRoutes } from '../http/routes/jobs.ts';
 import { uploadRoutes, type UploadLimits } from '../http/routes/uploads.ts';
-import { mediaRoutes, type ServedMedia } from './routes.ts';
+import { mediaRoutes, type MediaDelivery, type ServedMedia } from './routes.ts';
 import type { MediaSigner } from './signing.ts';
 
 export interface MediaPluginOptions {
@@ -20,6 +20,8 @@ export interface MediaPluginOptions {
   /** Where finished media is read from. */
   files: ServedMedia;
   signer: MediaSigner;
+  /** How files of a store that presigns (a bucket) are answered, and the presigned URLs' lifetime. */
+  delivery?: MediaDelivery;
   limits: UploadLimits;
   /** Base URL for Location headers (PUBLIC_URL); else taken from the request's Host. */
   publicUrl?: string;
@@ -45,6 +47,7 @@ export async function mediaPlugin(app: FastifyInstance, opts: MediaPluginOptions
       ...(opts.corsOrigins ? { corsOrigins: opts.corsOrigins } : {}),
       reserveQuota: (userId, uploadId, bytes) => jobs.reserveQuota(userId, uploadId, bytes),
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
+      ...(jobs.uploadLocker ? { locker: jobs.uploadLocker } : {}),
       startJob: async (upload, userId) => ({ jobId: (await jobs.start(upload.id, userId)).job.id }),
       onRemoved: (uploadId, userId) => jobs.uploadRemoved(uploadId, userId),
       onError: opts.onError,
@@ -55,5 +58,5 @@ export async function mediaPlugin(app: FastifyInstance, opts: MediaPluginOptions
       cancelJob: (jobId, userId) => jobs.cancel(jobId, userId),
     });
   });
-  await app.register(mediaRoutes, { signer: opts.signer, store: opts.files });
+  await app.register(mediaRoutes, { signer: opts.signer, store: opts.files, ...(opts.delivery ? { delivery: opts.delivery } : {}) });
 }

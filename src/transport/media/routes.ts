@@ -1,11 +1,17 @@
 /**
  * `GET /media/*`: serves stored media, only under a valid signed URL (see signing.ts).
- * Files go out through @fastify/static's `sendFile`, so Range requests get 206 partial
+ * Local files go out through @fastify/static's `sendFile`, so Range requests get 206 partial
  * content (players seek in the MP4 that way). Playlists are rewritten on the way out:
  * a player resolves `480p/index.m3u8` against the playlist URL and drops its query, so
  * every URI inside is signed with the same expiry as the playlist that names it.
+ *
+ * Media in a bucket (MEDIA_STORE=s3): playlists are still read and rewritten here (a
+ * presigned URL cannot be resolved against: its signature covers the one key), so every
+ * segment a player fetches is one of our signed URLs again; the files themselves are
+ * answered with a 302 to a short-lived presigned bucket URL (MEDIA_DELIVERY=redirect), or
+ * streamed from the bucket by this process with the Range passed on (MEDIA_DELIVERY=proxy).
  */
-import { readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifySchema } from 'fastify';
 import { TremoloError, toTremoloError } from '../../protocol/errors.ts';
@@ -13,18 +19,29 @@ import { errorResponses } from '../http/openapi/operation-errors.ts';
 import { rangeVerdict } from './byte-ranges.ts';
 import type { MediaSigner } from './signing.ts';
 
-/** The media files as this route serves them: a local directory (storage/media/media-store.ts is one). */
+/** The media files as this route serves them (storage/media/media-store.ts's stores are such). */
 export interface ServedMedia {
-  readonly root: string;
-  /** Absolute path of a stored file; refuses anything that would leave the root (E_VALIDATION). */
-  resolve(relPath: string): string;
-  /** The size of a stored file, or null when there is none. */
-  stat(relPath: string): Promise<{ size: number } | null>;
+  /** Set for local files, served from this directory with sendFile; unset for a bucket. */
+  readonly root?: string;
+  /** The size (and modification time) of a stored file, or null when there is none; E_VALIDATION for a path outside the store. */
+  stat(relPath: string): Promise<{ size: number; mtimeMs?: number } | null>;
+  /** A stored file's bytes, or the inclusive range of them. */
+  read(relPath: string, range?: { start: number; end: number }): Promise<Readable>;
+  /** A URL the store serves the file under for `ttlS` seconds, or null when it has none. */
+  presign(relPath: string, ttlS: number): Promise<string | null>;
+}
+
+/** How files of a store without a `root` are answered (MEDIA_DELIVERY, MEDIA_PRESIGN_TTL_S). */
+export interface MediaDelivery {
+  mode: 'redirect' | 'proxy';
+  presignTtlS: number;
 }
 
 export interface MediaRoutesOptions {
   signer: MediaSigner;
   store: ServedMedia;
+  /** Default: redirect, presigned URLs good for 60 s. */
+  delivery?: MediaDelivery;
   /** Injected for tests; ms since epoch. */
   now?: () => number;
 }
@@ -71,8 +88,11 @@ function sendError(reply: FastifyReply, err: unknown): FastifyReply {
 
 export async function mediaRoutes(app: FastifyInstance, opts: MediaRoutesOptions): Promise<void> {
   const { signer, store } = opts;
+  const delivery = opts.delivery ?? { mode: 'redirect', presignTtlS: 60 };
   const now = opts.now ?? Date.now;
-  await app.register(fastifyStatic, { root: store.root, serve: false, cacheControl: false, etag: true, lastModified: true });
+  if (store.root !== undefined) {
+    await app.register(fastifyStatic, { root: store.root, serve: false, cacheControl: false, etag: true, lastModified: true });
+  }
 
   app.get(`${MEDIA_PREFIX}*`, { schema: MEDIA_SCHEMA, config: { swaggerTransform: documentMedia } }, async (request, reply) => {
     try {
@@ -90,18 +110,66 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaRoutesOptions
       const maxAge = Math.max(0, exp - Math.floor(t / 1000));
       reply.header('cache-control', `private, max-age=${maxAge}`);
       if (relPath.endsWith('.m3u8')) {
-        const text = await readFile(store.resolve(relPath), 'utf8');
+        const text = await readText(await store.read(relPath));
         return reply.type('application/vnd.apple.mpegurl').send(signPlaylist(text, path, exp, signer));
       }
       if (rangeVerdict(request.headers.range, info.size) === 'unsatisfiable') {
         reply.header('content-range', `bytes */${info.size}`);
         throw new TremoloError('E_RANGE_NOT_SATISFIABLE', `The range is not satisfiable: the file has ${info.size} bytes`);
       }
-      return reply.sendFile(relPath);
+      if (store.root !== undefined) return reply.sendFile(relPath);
+      if (delivery.mode === 'redirect') {
+        // never good for longer than the URL that led here
+        const url = await store.presign(relPath, Math.max(1, Math.min(delivery.presignTtlS, maxAge)));
+        if (url !== null) return reply.header('cache-control', 'private, no-store').redirect(url, 302);
+      }
+      return proxy(reply, store, relPath, info, request.headers.range);
     } catch (err) {
       return sendError(reply, err);
     }
   });
+}
+
+async function readText(body: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const TYPES: Record<string, string> = { mp4: 'video/mp4', jpg: 'image/jpeg', ts: 'video/mp2t' };
+
+/**
+ * Streams a stored file through this process: one byte range as 206 with Content-Range (the
+ * store reads just that range), anything else (no Range, several ranges) as the whole file.
+ */
+async function proxy(
+  reply: FastifyReply,
+  store: ServedMedia,
+  relPath: string,
+  info: { size: number; mtimeMs?: number },
+  rangeHeader: string | undefined,
+): Promise<FastifyReply> {
+  reply.header('accept-ranges', 'bytes').type(TYPES[relPath.slice(relPath.lastIndexOf('.') + 1)] ?? 'application/octet-stream');
+  if (info.mtimeMs) reply.header('last-modified', new Date(info.mtimeMs).toUTCString());
+  const range = rangeVerdict(rangeHeader, info.size) === 'satisfiable' ? singleRange(rangeHeader ?? '', info.size) : undefined;
+  if (range) {
+    reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${info.size}`).header('content-length', range.end - range.start + 1);
+    return reply.send(await store.read(relPath, range));
+  }
+  reply.header('content-length', info.size);
+  return reply.send(await store.read(relPath));
+}
+
+/** The one satisfiable range of a `bytes=` header (rangeVerdict said it has one), or undefined for several. */
+function singleRange(header: string, size: number): { start: number; end: number } | undefined {
+  const specs = header.replace(/^\s*bytes\s*=/i, '').split(',');
+  if (specs.length !== 1) return undefined;
+  const [first = '', last = ''] = specs[0]!.trim().split('-');
+  if (first === '') {
+    const n = Math.min(Number(last), size);
+    return { start: size - n, end: size - 1 };
+  }
+  return { start: Number(first), end: last === '' ? size - 1 : Math.min(Number(last), size - 1) };
 }
 
 /** What the handler refuses with (fastify serializes these answers with the same schemas). */

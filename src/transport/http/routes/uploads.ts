@@ -1,7 +1,8 @@
 /**
  * Resumable uploads: the tus 1.0 protocol at `/v1/uploads` (extensions: creation,
  * creation-with-upload, termination, expiration, checksum, concatenation), served by
- * @tus/server with its file store under DATA_DIR/uploads. OPTIONS advertises Tus-Max-Size
+ * @tus/server over the upload files' data store (DATA_DIR/uploads, or the bucket with
+ * MEDIA_STORE=s3) and, on Redis, a lock shared by every process (media/upload-locker.ts). OPTIONS advertises Tus-Max-Size
  * (UPLOAD_MAX_BYTES).
  *
  * tus runs behind fastify rather than beside it, so uploads share authentication, rate
@@ -33,10 +34,9 @@
  *   partials of the same owner, is written here from their bytes, takes over their
  *   reservations (the partials are removed, so the bytes count once) and starts the job.
  */
-import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { FileStore } from '@tus/file-store';
+import type { Locker } from '@tus/server';
 import { ERRORS, Metadata, Server as TusServer, Upload } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireText } from '../../../domain/text.ts';
@@ -88,6 +88,8 @@ export interface UploadRouteDeps {
   onError: (err: unknown, context: string) => void;
   /** Bytes received and requests receiving now. */
   metrics?: UploadMetrics;
+  /** The upload lock shared by every process; unset: tus's in-process lock. */
+  locker?: Locker;
 }
 
 /** Thrown from tus hooks: tus needs `status_code`/`body`; we keep the TremoloError to answer with. */
@@ -116,7 +118,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
     return new HookRefusal(error);
   };
 
-  const datastore = new FileStore({ directory: files.dir, expirationPeriodInMilliseconds: limits.expiryS * 1000 });
+  const datastore = files.tusStore({ expiryMs: limits.expiryS * 1000 });
   // Size limits and the quota are checked when an upload is created, so its length must be known then.
   // checksum and concatenation are done by this route (tus only lists them).
   datastore.extensions = [...datastore.extensions.filter((e) => e !== 'creation-defer-length'), 'checksum', 'concatenation'];
@@ -135,6 +137,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
   const tus = new TusServer({
     path: UPLOADS_PATH,
     datastore,
+    ...(deps.locker ? { locker: deps.locker } : {}),
     maxSize: limits.maxBytes, // advertised as Tus-Max-Size
     ...(deps.publicUrl
       ? { generateUrl: (_req: Request, o: { path: string; id: string }) => `${deps.publicUrl!.replace(/\/+$/, '')}${o.path}/${o.id}` }
@@ -242,7 +245,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
     await datastore.create(new Upload({ id: finalId, size, offset: 0, metadata: { ...meta, title, description, [OWNER_METADATA_KEY]: userId } }));
     try {
       let offset = 0;
-      for (const part of parts) offset = await datastore.write(createReadStream(files.path(part.id)), finalId, offset);
+      for (const part of parts) offset = await datastore.write(await files.read(part.id), finalId, offset);
       if (meta.checksum && !(await files.checksumMatches(finalId, meta.checksum))) {
         throw new TremoloError('E_CHECKSUM_MISMATCH', 'The joined file does not match the checksum in its metadata; the partial uploads are kept');
       }
