@@ -29,28 +29,24 @@ export const PRODUCTION: Readonly<Record<string, string>> = {
   S3_BUCKET: 'tremolo-media',
 };
 
-/**
- * Settings the deployment sets that another branch adds (object storage, issue 24): listed here
- * until they are in SETTINGS, then this list is emptied (the test says when).
- */
-export const PENDING_SETTINGS: readonly string[] = ['MEDIA_STORE', 'S3_ENDPOINT', 'S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'];
-
 /** Credentials: in the Secret, never the ConfigMap (secret settings, and URLs that may carry a password). */
 export const SECRET_SETTINGS: readonly string[] = [
-  ...Object.values(SETTINGS)
-    .filter((s) => 'secret' in s && s.secret === true)
-    .map((s) => s.env),
-  'REDIS_URL',
-  'CLICKHOUSE_URL',
-  'S3_ACCESS_KEY_ID',
-  'S3_SECRET_ACCESS_KEY',
+  ...new Set([
+    ...Object.values(SETTINGS)
+      .filter((s) => 'secret' in s && s.secret === true)
+      .map((s) => s.env),
+    'REDIS_URL',
+    'CLICKHOUSE_URL',
+    // an access key id is not secret on its own, but it is half of a credential
+    'S3_ACCESS_KEY_ID',
+  ]),
 ];
 
-/** Every setting of the ConfigMap with its production value, in SETTINGS order (pending ones last). */
+/** Every setting of the ConfigMap with its production value, in SETTINGS order. */
 export function configMapSettings(): [string, string][] {
-  const known = Object.values(SETTINGS).map((s) => [s.env, PRODUCTION[s.env] ?? s.default] as [string, string]);
-  const pending = PENDING_SETTINGS.filter((env) => !known.some(([k]) => k === env)).map((env) => [env, PRODUCTION[env] ?? ''] as [string, string]);
-  return [...known, ...pending].filter(([env]) => !SECRET_SETTINGS.includes(env));
+  return Object.values(SETTINGS)
+    .map((s) => [s.env, PRODUCTION[s.env] ?? s.default] as [string, string])
+    .filter(([env]) => !SECRET_SETTINGS.includes(env));
 }
 
 const BEGIN = '  # BEGIN settings (scripts/deploy-settings.ts writes this block)';

@@ -1,8 +1,8 @@
 /**
  * deploy/compose.yaml, deploy/kubernetes and deploy/helm/tremolo, tested like code:
  * - `docker-compose config` accepts the compose file (and refuses it without the secrets); every
- *   variable it gives a tremolo process is a real setting (or one another branch is adding:
- *   PENDING_SETTINGS) and the settings load as the process would load them;
+ *   variable it gives a tremolo process is a real setting and the settings load as the process
+ *   would load them;
  * - `kubectl kustomize deploy/kubernetes` renders the base, and every object passes the
  *   Kubernetes schemas of the `kubernetes-models` package (the ServiceMonitor, a CRD that package
  *   lacks, is checked by hand); the objects refer to each other correctly; the ConfigMap and the
@@ -23,7 +23,7 @@ import { Ingress } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
-import { PENDING_SETTINGS, SECRET_SETTINGS } from '../../scripts/deploy-settings.ts';
+import { SECRET_SETTINGS } from '../../scripts/deploy-settings.ts';
 import { loadConfig, SETTINGS } from '../../src/config.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -46,12 +46,12 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}): { s
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Settings a deployment sets that are neither real nor pending (what the lead must reconcile). */
+/** Variables a deployment sets that are not settings (a typo, or a setting since renamed). */
 function unknownSettings(names: Iterable<string>): string[] {
-  return [...names].filter((n) => !SETTING_NAMES.has(n) && !PENDING_SETTINGS.includes(n));
+  return [...names].filter((n) => !SETTING_NAMES.has(n));
 }
 
-/** The settings as a process would load them; pending ones (not settings here yet) are ignored by loadConfig. */
+/** The settings load as a process would load them. */
 function loads(env: Record<string, string>): void {
   assert.doesNotThrow(() => loadConfig(env), 'the settings load');
 }
@@ -86,8 +86,6 @@ describe('deploy/compose.yaml', () => {
       loads(env);
     }
     assert.equal(nodeIds.size, 3, 'each process has its own NODE_ID');
-    const nowReal = PENDING_SETTINGS.filter((n) => SETTING_NAMES.has(n));
-    if (nowReal.length) t.diagnostic(`settings now in src/config.ts, to remove from PENDING_SETTINGS (scripts/deploy-settings.ts): ${nowReal.join(', ')}`);
 
     // Prometheus gets tremolo's rules, Grafana its dashboards: the files compose mounts exist
     const mounts = (service: string) => (services[service]!.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':')[0]! : v.source));
