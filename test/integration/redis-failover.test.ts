@@ -11,7 +11,7 @@ import type { Tremolo } from '../../src/main.ts';
 import { slotOfTag } from '../../src/storage/redis/slots.ts';
 import { RedisStore } from '../../src/storage/redis/redis-store.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { startRedisCluster, type PrivateCluster } from '../helpers/redis.ts';
+import { startRedisCluster } from '../helpers/redis.ts';
 import { startServer } from '../helpers/server.ts';
 
 const VIDEOS = 12;
