@@ -36,7 +36,7 @@ import { expandIncludes } from '../src/storage/redis/scripts.ts';
 import { COMMENT_TOP_DEFAULTS } from '../src/storage/store.ts';
 import { DEFAULT_INTERACTION_LIMITS } from '../src/storage/interactions.ts';
 import { INTERACTION_SCHEMA_VERSION } from '../src/protocol/interactions.ts';
-import { dropPrefix, randomPrefix, REDIS_URL } from '../test/helpers/redis.ts';
+import { dropPrefix, randomPrefix, REDIS_URL, startRedisPair } from '../test/helpers/redis.ts';
 import { cpuSeconds, describe, fmt, summarize } from './helpers/stats.ts';
 import { report } from './report.ts';
 
@@ -331,6 +331,7 @@ async function main(): Promise<void> {
     console.log(`ratio to the ceiling: ${fmt(deployed / ceiling, 2)} (no breaker ${fmt(value / ceiling, 2)}); to naive: ${fmt(deployed / naiveBest, 2)}`);
     await storeCallsPerLike(redisStore, config, ids, videos, Math.min(OPS, 20_000));
     await bytesPerInteraction(redisStore, bare, admin, prefix, MEMORY_LIKES, ids, owner.id);
+    await replicaWaitCost(config);
     report('likes', 'likes/s (baseline: raw batched EVALSHA ceiling)', deployed, ceiling);
     await bare.shutdown(2000);
     await guarded.shutdown(2000);
@@ -339,6 +340,49 @@ async function main(): Promise<void> {
     await redisStore.close();
     admin.disconnect();
   }
+}
+
+/**
+ * What REDIS_WAIT_REPLICAS=1 costs: the same engine and op mix on a private master with one
+ * replica (started here, so the default Redis is not involved), once with one WAIT per turn
+ * and once without. An extra printed figure; the JSON line stays the figure above.
+ */
+async function replicaWaitCost(config: ReturnType<typeof loadConfig>): Promise<void> {
+  const pair = await startRedisPair();
+  const admin = new Redis(pair.master.url);
+  const rates: Record<string, number> = {};
+  try {
+    for (const replicas of [0, 1, 0, 1]) {
+      const store = await RedisStore.connect({
+        url: pair.master.url,
+        prefix: randomPrefix('bench-wait'),
+        limits: { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS },
+        timeoutMs: 5000,
+        replicaWait: { replicas, timeoutMs: 1000 },
+      });
+      const ids = new TsidGenerator({ nodeId: 8 });
+      const engine = benchEngine(store, config, ids);
+      const owner = await engine.createUser({ handle: `wait${Date.now()}`, passwordHash: 'x' });
+      const users = Array.from({ length: USERS }, () => ids.next());
+      const videos: string[] = [];
+      for (let v = 0; v < VIDEOS; v++) videos.push((await engine.createVideo(owner.id, { title: `video ${v}` })).id);
+      const measured = await drive((i) => {
+        const { user, video, like } = opOf(i, users, videos);
+        return like ? engine.like(video, user) : engine.unlike(video, user);
+      }, admin);
+      // the second round of each (after the JIT and script cache are warm) is the one kept
+      rates[`wait${replicas}`] = measured.perSec;
+      await engine.shutdown(2000);
+      await store.close();
+    }
+  } finally {
+    admin.disconnect();
+    await pair.stop();
+  }
+  const off = rates.wait0!;
+  const on = rates.wait1!;
+  console.log(`REDIS_WAIT_REPLICAS cost (private master + 1 replica, engine without breaker, one run each after a warm-up):`);
+  console.log(`  likes/s  WAIT 0: ${fmt(off)}   WAIT 1: ${fmt(on)}   ratio ${fmt(on / off, 2)}`);
 }
 
 await main();

@@ -82,8 +82,9 @@ export interface PrivateRedis {
  */
 export async function startRedis(opts: { persist?: boolean } = {}): Promise<PrivateRedis> {
   const port = await freePort();
-  const dir = opts.persist ? mkdtempSync(join(tmpdir(), 'tremolo-redis-')) : undefined;
-  const persistence = dir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] : ['--appendonly', 'no'];
+  // a directory of its own even without persistence: a replica's initial sync writes an RDB there
+  const dir = mkdtempSync(join(tmpdir(), 'tremolo-redis-'));
+  const persistence = opts.persist ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] : ['--appendonly', 'no', '--dir', dir];
   let child: ChildProcess | undefined;
   const start = async () => {
     child = spawn('redis-server', ['--port', String(port), '--save', '', ...persistence, '--bind', '127.0.0.1'], {

@@ -11,7 +11,7 @@ import type { Tremolo } from '../../src/main.ts';
 import { slotOfTag } from '../../src/storage/redis/slots.ts';
 import { RedisStore } from '../../src/storage/redis/redis-store.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { startRedisCluster, type PrivateCluster } from '../helpers/redis.ts';
+import { startRedisCluster } from '../helpers/redis.ts';
 import { startServer } from '../helpers/server.ts';
 
 const VIDEOS = 12;
@@ -76,8 +76,12 @@ async function failover(waitReplicas: number): Promise<Outcome> {
     await cluster.kill(victim);
     // the replica is promoted within a few node timeouts; the load keeps going meanwhile
     await eventually(async () => (await cluster.masterOf(slotOfTag(videos[0]!))) !== victim, 'the replica to take over', 30_000);
+    // the old master comes back as the new one's replica (as an operator would restart it):
+    // until then a WAIT 1 on that shard cannot succeed, and its writes fail unacknowledged
+    await cluster.restart(victim);
+    await cluster.healthy();
     const before = acked();
-    await eventually(() => acked() >= before + 300, 'load after the failover', 30_000);
+    await eventually(() => acked() >= before + 200, 'load after the failover', 30_000);
     running = false;
     await load;
 
@@ -119,7 +123,7 @@ async function failover(waitReplicas: number): Promise<Outcome> {
 describe('Redis Cluster failover (3 masters, 3 replicas, SIGKILL of a master)', () => {
   const report: string[] = [];
   after(() => {
-    for (const line of report) process.stdout.write(`# ${line}\n`);
+    for (const line of report) process.stdout.write(`${line}\n`);
   });
 
   it('loses no acknowledged like or comment with REDIS_WAIT_REPLICAS=1', async () => {
@@ -130,7 +134,7 @@ describe('Redis Cluster failover (3 masters, 3 replicas, SIGKILL of a master)', 
     assert.equal(o.commentsLost, 0, 'acknowledged comments lost');
   });
 
-  it.skip('reports what asynchronous replication (REDIS_WAIT_REPLICAS=0) lost', async () => {
+  it('reports what asynchronous replication (REDIS_WAIT_REPLICAS=0) lost', async () => {
     const o = await failover(0);
     // the count depends on how far the replica lagged at the kill: printed, not asserted
     report.push(`failover with REDIS_WAIT_REPLICAS=0: ${JSON.stringify(o)} (lost: ${o.likesLost + o.commentsLost})`);

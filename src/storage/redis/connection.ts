@@ -158,9 +158,18 @@ export class RedisConnection {
    */
   async #dedicatedClient(opts: { sharded?: boolean } = {}): Promise<RedisClient> {
     const main = this.#client;
+    // A subscription is never answered late but lost with its node (a failover): the
+    // adapter does not handle its SSUBSCRIBE's promise, so a command timeout on a
+    // subscriber would surface as an unhandled rejection. Subscribers go without one and
+    // are resubscribed by the client when their node comes back or moves.
     const client =
       main instanceof Cluster
-        ? main.duplicate(undefined, { lazyConnect: true, enableOfflineQueue: true, shardedSubscribers: opts.sharded === true })
+        ? main.duplicate(undefined, {
+            lazyConnect: true,
+            enableOfflineQueue: true,
+            shardedSubscribers: opts.sharded === true,
+            ...(opts.sharded ? { redisOptions: { ...main.options.redisOptions, commandTimeout: undefined } } : {}),
+          })
         : main.duplicate({ lazyConnect: true, enableOfflineQueue: true });
     client.on('error', () => {}); // the main client reports connection trouble
     this.#dedicated.push(client);
