@@ -20,6 +20,12 @@ export interface UploadInfo {
 /** The metadata key that names an upload's owner: set by the server, trusted by ownership checks, never shown to clients. */
 export const OWNER_METADATA_KEY = 'owner';
 
+/** The upload if it exists and belongs to `userId`; E_UPLOAD_NOT_FOUND otherwise (others' uploads look absent). */
+export function ownedUpload(info: UploadInfo | null, userId: string): UploadInfo {
+  if (!info || info.metadata[OWNER_METADATA_KEY] !== userId) throw new TremoloError('E_UPLOAD_NOT_FOUND');
+  return info;
+}
+
 /**
  * The metadata key that marks a partial upload of the tus concatenation extension (value
  * `partial`): set by the server, never shown to clients. A partial has no job of its own

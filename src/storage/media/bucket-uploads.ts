@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DataStore, ERRORS, Upload } from '@tus/server';
-import { isUploadId, OWNER_METADATA_KEY, parseChecksum, type UploadInfo } from '../../domain/uploads.ts';
+import { isUploadId, ownedUpload, parseChecksum, type UploadInfo } from '../../domain/uploads.ts';
 import { TremoloError } from '../../protocol/errors.ts';
 import type { UploadStore } from '../uploads.ts';
 import type { Bucket } from './bucket.ts';
@@ -126,9 +126,7 @@ export class BucketUploadFiles implements UploadFileStore {
   }
 
   async owned(uploadId: string, userId: string): Promise<UploadInfo> {
-    const info = await this.info(uploadId);
-    if (!info || info.metadata[OWNER_METADATA_KEY] !== userId) throw new TremoloError('E_UPLOAD_NOT_FOUND');
-    return info;
+    return ownedUpload(await this.info(uploadId), userId);
   }
 
   async list(): Promise<UploadInfo[]> {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { FileStore } from '@tus/file-store';
 import type { DataStore } from '@tus/server';
-import { isUploadId, newUploadId, OWNER_METADATA_KEY, parseChecksum, type UploadInfo } from '../../domain/uploads.ts';
+import { isUploadId, newUploadId, ownedUpload, parseChecksum, type UploadInfo } from '../../domain/uploads.ts';
 import { TremoloError } from '../../protocol/errors.ts';
 
 /**
@@ -112,9 +112,7 @@ export class UploadFiles implements UploadFileStore {
 
   /** The upload if it exists and belongs to `userId`; E_UPLOAD_NOT_FOUND otherwise (others' uploads look absent). */
   async owned(uploadId: string, userId: string): Promise<UploadInfo> {
-    const info = await this.info(uploadId);
-    if (!info || info.metadata[OWNER_METADATA_KEY] !== userId) throw new TremoloError('E_UPLOAD_NOT_FOUND');
-    return info;
+    return ownedUpload(await this.info(uploadId), userId);
   }
 
   /** Every upload on disk (for sweeps: one read per upload). */

@@ -6,15 +6,17 @@ import { schemas } from '../../../protocol/schemas.ts';
 import { errorResponses } from '../openapi/operation-errors.ts';
 import { userOf } from '../server.ts';
 
+const count = { type: 'integer' } as const;
+const share = { type: 'number' } as const;
 const figures = {
-  views: { type: 'integer' },
-  uniqueViewers: { type: 'integer' },
-  avgWatchMs: { type: 'integer' },
-  completionRate: { type: 'number' },
-  likes: { type: 'integer' },
-  likeRate: { type: 'number' },
-  comments: { type: 'integer' },
-  followersGained: { type: 'integer' },
+  views: count,
+  uniqueViewers: count,
+  avgWatchMs: count,
+  completionRate: share,
+  likes: count,
+  likeRate: share,
+  comments: count,
+  followersGained: count,
 } as const;
 
 /** An ISO 8601 date-time or ms since the epoch (the engine refuses impossible dates, such as a 13th month). */

@@ -166,34 +166,19 @@ export async function messageRoutes(app: FastifyInstance, deps: { engine: Engine
     async (req, reply) => reply.code(201).send(await engine.dm.send(userOf(req), req.body)),
   );
 
+  // the policy is read and written in one shape
+  const policy = { tags: ['messages'], security: auth, response: { 200: policyBody, ...errorResponses('E_STORAGE_UNAVAILABLE') } };
   app.get(
     '/v1/me/dm-policy',
     {
       preHandler: app.requireUser,
-      schema: {
-        tags: ['messages'],
-        operationId: 'getDmPolicy',
-        summary: 'Who may message you: anyone, mutual (you follow each other; the default) or nobody',
-        security: auth,
-        response: { 200: policyBody, ...errorResponses('E_STORAGE_UNAVAILABLE') },
-      },
+      schema: { ...policy, operationId: 'getDmPolicy', summary: 'Who may message you: anyone, mutual (you follow each other; the default) or nobody' },
     },
     async (req) => ({ policy: await engine.dm.policy(userOf(req)) }),
   );
-
   app.put<{ Body: { policy: DmPolicy } }>(
     '/v1/me/dm-policy',
-    {
-      preHandler: app.requireUser,
-      schema: {
-        tags: ['messages'],
-        operationId: 'setDmPolicy',
-        summary: 'Set who may message you',
-        security: auth,
-        body: policyBody,
-        response: { 200: policyBody, ...errorResponses('E_STORAGE_UNAVAILABLE') },
-      },
-    },
+    { preHandler: app.requireUser, schema: { ...policy, operationId: 'setDmPolicy', summary: 'Set who may message you', body: policyBody } },
     async (req) => ({ policy: await engine.dm.setPolicy(userOf(req), req.body.policy) }),
   );
 }

@@ -89,12 +89,8 @@ export class OcrEngine {
     this.#charset = charset;
   }
 
-  static async load(
-    sessions: SessionCache,
-    spec: SessionSpec,
-    files: OcrModelFiles = defaultOcrModelFiles(),
-    settings: Partial<OcrSettings> = {},
-  ): Promise<OcrEngine> {
+  static async load(sessions: SessionCache, spec: SessionSpec, opts: { files?: OcrModelFiles; settings?: Partial<OcrSettings> } = {}): Promise<OcrEngine> {
+    const { files = defaultOcrModelFiles(), settings = {} } = opts;
     const [det, rec, dict] = await Promise.all([
       sessions.get(files.detection, spec),
       sessions.get(files.recognition, spec),

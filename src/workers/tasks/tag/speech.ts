@@ -56,12 +56,8 @@ export class SpeechDetector {
     readonly settings: VadSettings,
   ) {}
 
-  static async load(
-    sessions: SessionCache,
-    spec: SessionSpec,
-    modelFile: string = defaultVadModelFile(),
-    settings: Partial<VadSettings> = {},
-  ): Promise<SpeechDetector> {
+  static async load(sessions: SessionCache, spec: SessionSpec, opts: { modelFile?: string; settings?: Partial<VadSettings> } = {}): Promise<SpeechDetector> {
+    const { modelFile = defaultVadModelFile(), settings = {} } = opts;
     const loaded = await sessions.get(modelFile, spec);
     return new SpeechDetector(loaded.session, loaded.device, { ...DEFAULT_VAD_SETTINGS, ...settings });
   }
