@@ -12,11 +12,11 @@ import { readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import * as tus from 'tus-js-client';
 import type { Tremolo } from '../../src/main.ts';
 import type { Video } from '../../src/protocol/model.ts';
 import { makeClip, tempDir } from '../helpers/ffmpeg-fixtures.ts';
 import { eventually, newUser, startServer } from '../helpers/server.ts';
+import { tusUpload } from '../helpers/tus-upload.ts';
 import { launchBrowser } from './browser.ts';
 
 const HLS_JS = createRequire(import.meta.url).resolve('hls.js/dist/hls.min.js');
@@ -24,25 +24,6 @@ const HLS_JS = createRequire(import.meta.url).resolve('hls.js/dist/hls.min.js');
 const CLIP_S = 6;
 /** How far past the playlists' length currentTime may go: the first frame starts a few frames in. */
 const SLACK_S = 0.25;
-
-function upload(server: Tremolo, file: Buffer, token: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const u = new tus.Upload(file, {
-      endpoint: `${server.url}/v1/uploads`,
-      headers: { Authorization: `Bearer ${token}` },
-      metadata: { title: 'switching renditions' },
-      retryDelays: [],
-      storeFingerprintForResuming: false,
-      onSuccess: (p) => {
-        const jobId = p.lastResponse.getHeader('Tremolo-Job-Id');
-        if (jobId) resolve(jobId);
-        else reject(new Error('no Tremolo-Job-Id on the final response'));
-      },
-      onError: reject,
-    });
-    u.start();
-  });
-}
 
 /** What the page saw while playing. */
 interface Playback {
@@ -130,7 +111,7 @@ describe('HLS rendition switching in Chromium (hls.js)', () => {
     server = await startServer({ DATA_DIR: scratch, FFMPEG_PATH: 'ffmpeg', FFPROBE_PATH: 'ffprobe' });
     const alice = await newUser(server, 'hls');
     const clip = await makeClip(scratch, { seconds: CLIP_S, width: 1280, height: 720, fps: 30 });
-    const jobId = await upload(server, await readFile(clip), alice.token);
+    const { jobId } = await tusUpload(server, await readFile(clip), alice.token, { title: 'switching renditions' });
     let videoId: string | undefined;
     await eventually(
       async () => {

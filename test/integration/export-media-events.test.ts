@@ -8,33 +8,12 @@ import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import * as tus from 'tus-js-client';
-import type { Tremolo } from '../../src/main.ts';
 import { BehaviourLog } from '../../src/storage/clickhouse/behaviour-log.ts';
 import { startClickHouse, type PrivateServer } from '../helpers/clickhouse.ts';
 import { makeClip, tempDir } from '../helpers/ffmpeg-fixtures.ts';
 import { dropPrefix, connectRedis, randomPrefix, REDIS_URL } from '../helpers/redis.ts';
 import { eventually, newUser, startServer } from '../helpers/server.ts';
-
-function tusUpload(server: Tremolo, file: Buffer, token: string, metadata: Record<string, string>): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const u: tus.Upload = new tus.Upload(file, {
-      endpoint: `${server.url}/v1/uploads`,
-      headers: { Authorization: `Bearer ${token}` },
-      metadata,
-      chunkSize: 512 * 1024,
-      retryDelays: [],
-      storeFingerprintForResuming: false,
-      onSuccess: (p) => {
-        const jobId = p.lastResponse.getHeader('Tremolo-Job-Id');
-        if (jobId) resolve(jobId);
-        else reject(new Error('no Tremolo-Job-Id on the final response'));
-      },
-      onError: reject,
-    });
-    u.start();
-  });
-}
+import { tusUpload } from '../helpers/tus-upload.ts';
 
 describe('uploads and job stages in the export (ClickHouse)', () => {
   let clickhouse: PrivateServer;
@@ -70,7 +49,7 @@ describe('uploads and job stages in the export (ClickHouse)', () => {
       });
       try {
         const owner = await newUser(server, 'up');
-        const jobId = await tusUpload(server, clip, owner.token, { filename: 'clip.mp4', filetype: 'video/mp4', title: 'events' });
+        const { jobId } = await tusUpload(server, clip, owner.token, { filename: 'clip.mp4', filetype: 'video/mp4', title: 'events' });
         const finished = async () => ['ready', 'failed', 'cancelled'].includes((await server.store.jobs.get(jobId))?.stage ?? '');
         await eventually(finished, 'the job to finish', 120_000);
         const job = (await server.store.jobs.get(jobId))!;

@@ -9,7 +9,6 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import * as tus from 'tus-js-client';
 import type { JobProgressPayload } from '../../src/protocol/live.ts';
 import type { Video } from '../../src/protocol/model.ts';
 import type { Tremolo } from '../../src/main.ts';
@@ -19,6 +18,7 @@ import { sample, stageRuns } from '../helpers/metrics.ts';
 import { spawnServer } from '../helpers/process.ts';
 import { connectRedis, dropPrefix, randomPrefix, REDIS_URL } from '../helpers/redis.ts';
 import { eventually, liveClient, newUser, startServer } from '../helpers/server.ts';
+import { tusUpload } from '../helpers/tus-upload.ts';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
@@ -57,26 +57,6 @@ after(async () => {
 });
 
 // ------------------------------------------------------------------ helpers
-
-function tusUpload(server: Tremolo, file: Buffer, token: string, metadata: Record<string, string>): Promise<{ url: string; jobId: string }> {
-  return new Promise((resolve, reject) => {
-    const u: tus.Upload = new tus.Upload(file, {
-      endpoint: `${server.url}/v1/uploads`,
-      headers: { Authorization: `Bearer ${token}` },
-      metadata,
-      chunkSize: 512 * 1024,
-      retryDelays: [],
-      storeFingerprintForResuming: false,
-      onSuccess: (p) => {
-        const jobId = p.lastResponse.getHeader('Tremolo-Job-Id');
-        if (!jobId) reject(new Error('no Tremolo-Job-Id on the final response'));
-        else resolve({ url: u.url ?? '', jobId });
-      },
-      onError: reject,
-    });
-    u.start();
-  });
-}
 
 interface JobBody {
   id: string;

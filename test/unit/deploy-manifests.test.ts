@@ -69,7 +69,7 @@ describe('deploy/compose.yaml', () => {
     assert.match(without.stderr, /JWT_SECRET|MEDIA_SECRET|METRICS_TOKEN|S3_SECRET_ACCESS_KEY/);
   });
 
-  it('runs three tremolo processes on Redis, S3, ClickHouse, NATS, Prometheus and Grafana', (t) => {
+  it('runs three tremolo processes on Redis, S3, ClickHouse, NATS, Prometheus and Grafana', () => {
     const compose = parse(rendered.stdout) as { services: Record<string, { image?: string; environment?: Record<string, string | null>; volumes?: (string | { source: string; target: string })[] }> };
     const services = compose.services;
     const tremolos = Object.keys(services).filter((n) => /^tremolo-\d$/.test(n));
