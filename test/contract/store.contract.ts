@@ -686,6 +686,9 @@ export function storeContract(
         const plain = job(ids.next());
         await store.jobs.create(plain);
         assert.equal((await store.jobs.get(plain.id))?.traceparent, undefined, 'absent when the job was made untraced');
+        // end both, so the next test's claim finds its own job
+        await store.jobs.update(j.id, { stage: 'cancelled' }, { now, owner: 'B' });
+        await store.jobs.update(plain.id, { stage: 'cancelled' }, { now });
       });
 
       it('final stages end the lease; unknown jobs read as null', async () => {
