@@ -466,17 +466,22 @@ export class VideoCard {
     }
   }
 
-  async #toggleFollow(): Promise<void> {
-    const button = this.#followButton;
+  /** Runs an author action with its button disabled, showing a failure on the card. */
+  async #withButton(button: HTMLButtonElement | undefined, action: () => Promise<unknown>): Promise<void> {
     if (!button) return;
     button.disabled = true;
     try {
-      await this.ctx.people.setFollowing(this.video.ownerId, !this.ctx.people.isFollowing(this.video.ownerId));
+      await action();
     } catch (err) {
       this.#error.textContent = messageOf(err);
     } finally {
       button.disabled = false;
     }
+  }
+
+  #toggleFollow(): Promise<void> {
+    const { people } = this.ctx;
+    return this.#withButton(this.#followButton, () => people.setFollowing(this.video.ownerId, !people.isFollowing(this.video.ownerId)));
   }
 
   #renderCounters(): void {
@@ -489,17 +494,9 @@ export class VideoCard {
     this.el.dataset.comments = String(this.#counters.comments);
   }
 
-  async #toggleBlock(): Promise<void> {
-    const button = this.#blockButton;
-    if (!button) return;
-    button.disabled = true;
-    try {
-      await this.ctx.people.setBlocked(this.video.ownerId, !this.ctx.people.isBlocked(this.video.ownerId));
-    } catch (err) {
-      this.#error.textContent = messageOf(err);
-    } finally {
-      button.disabled = false;
-    }
+  #toggleBlock(): Promise<void> {
+    const { people } = this.ctx;
+    return this.#withButton(this.#blockButton, () => people.setBlocked(this.video.ownerId, !people.isBlocked(this.video.ownerId)));
   }
 
   #renderFollow(): void {
