@@ -1,0 +1,91 @@
+--[[
+  A video's likers, laid out to be small (issue 21): members are the user ids as decimal
+  integers (a TSID is a 64-bit integer; the driver converts, `likerMember` in videos.ts; an id
+  that is not a TSID is stored as `s:<id>`), spread over buckets `<likers key>:<n>` that each
+  stay under `set-max-intset-entries` (512 by default), so Redis keeps every bucket as an
+  intset: 8 bytes a member instead of ~56 for a hashtable entry of a 13-character string.
+
+  Buckets grow by linear hashing, one split at a time: with B buckets and N the largest power
+  of two <= B, a member hashing to h lives in bucket h % 2N, or h % N when that is >= B. A
+  split moves bucket B - N's members whose h % 2N = B into the new bucket B, so a split touches
+  one bucket only (<= ~500 members) and the others stay as they are. A split happens whenever
+  the bucketed likers exceed LIKER_SPLIT per bucket, so a bucket not yet split at this level
+  holds about 2 x LIKER_SPLIT at most, below 512. Buckets never merge (unlikes leave them).
+  h is the first 32 bits of the member's SHA-1: Lua numbers are doubles, so no arithmetic is
+  ever done on the 64-bit id itself.
+
+  The bucket keys are not in the script's KEYS: they are derived from the likers key, share
+  its hash tag and so its Cluster slot (Redis 7 accepts undeclared keys of the script's slot).
+
+  Meta fields: `likes` (the count: the buckets' members plus the legacy set's) and
+  `likerBuckets` (B). A video written before this layout has neither: its likers are the legacy
+  set (the likers key itself, 13-character ids); it is read as well as the buckets, a like of
+  someone in it changes nothing and an unlike removes them from it, until the driver's
+  migration (`RedisVideos.migrateLikers`) has moved them all into buckets.
+]]
+local LIKER_SPLIT = 200
+
+local function likerHash(member)
+  return tonumber(string.sub(redis.sha1hex(member), 1, 8), 16)
+end
+
+local function likerBucket(likersKey, buckets, member)
+  local n = 1
+  while n * 2 <= buckets do
+    n = n * 2
+  end
+  local h = likerHash(member)
+  local b = h % (2 * n)
+  if b >= buckets then
+    b = h % n
+  end
+  return likersKey .. ':' .. b
+end
+
+-- SADD in slices: unpack() of a long table overflows Lua's C stack
+local function likerAddAll(key, members)
+  for i = 1, #members, 500 do
+    redis.call('SADD', key, unpack(members, i, math.min(i + 499, #members)))
+  end
+end
+
+-- Splits buckets until the bucketed likers fit; returns the new bucket count.
+local function likerSplits(likersKey, buckets, bucketed)
+  while bucketed > LIKER_SPLIT * buckets do
+    local n = 1
+    while n * 2 <= buckets do
+      n = n * 2
+    end
+    local from = likersKey .. ':' .. (buckets - n)
+    local stay, move = {}, {}
+    for _, m in ipairs(redis.call('SMEMBERS', from)) do
+      if likerHash(m) % (2 * n) == buckets then
+        move[#move + 1] = m
+      else
+        stay[#stay + 1] = m
+      end
+    end
+    -- rewritten rather than SREM'd: a set that ever outgrew its intset stays a hashtable,
+    -- a fresh one of integers is an intset again
+    redis.call('DEL', from)
+    likerAddAll(from, stay)
+    likerAddAll(likersKey .. ':' .. buckets, move)
+    buckets = buckets + 1
+  end
+  return buckets
+end
+
+-- Every bucket key of a video with `buckets` buckets, for DEL.
+local function likerDeleteAll(likersKey, buckets)
+  local keys = {}
+  for b = 0, buckets - 1 do
+    keys[#keys + 1] = likersKey .. ':' .. b
+    if #keys == 500 then
+      redis.call('DEL', unpack(keys))
+      keys = {}
+    end
+  end
+  if #keys > 0 then
+    redis.call('DEL', unpack(keys))
+  end
+end
