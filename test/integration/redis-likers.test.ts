@@ -62,7 +62,7 @@ async function videoKeys(redis: Redis, keys: RedisKeys, videoId: string): Promis
 /** Writes likers the way versions before the buckets did: one set of ids, no `likes` in meta. */
 async function makeLegacy(redis: Redis, keys: RedisKeys, videoId: string, users: readonly string[]): Promise<void> {
   const k = keys.video(videoId);
-  await redis.hdel(k.meta, 'likes', 'likerBuckets');
+  await redis.hdel(k.meta, 'bucketLikes', 'likerBuckets');
   await redis.del(`${k.likers}:0`);
   await redis.sadd(k.likers, ...users);
 }
@@ -176,6 +176,22 @@ describe('Redis likers layout', () => {
     assert.deepEqual(await store.migrateLikers(), { videos: 0, likers: 0 }, 'running it again finds nothing');
   });
 
+  it('counts what an older process adds to the old set during a rolling upgrade, and heals a liker in both', async () => {
+    const video = await newVideo(store);
+    const [a, b] = [ids.next(), ids.next()];
+    await apply(store, video, 'like', [a]);
+    // an older process (SADD to the one set it knows) takes b's like, and a's like again
+    await redis.sadd(keys.video(video).likers, a, b);
+    assert.equal((await store.videos.get(video))?.counters.likes, 3, 'a in both is counted twice until migrated');
+    assert.deepEqual(await store.videos.likedBy(video, [a, b]), [true, true]);
+    assert.deepEqual(await store.migrateLikers(), { videos: 1, likers: 2 });
+    assert.equal((await store.videos.get(video))?.counters.likes, 2);
+    await redis.sadd(keys.video(video).likers, a);
+    assert.deepEqual(await apply(store, video, 'unlike', [a]), [true], 'an unlike takes them out of both');
+    assert.deepEqual(await store.videos.likedBy(video, [a, b]), [false, true]);
+    assert.equal((await store.videos.get(video))?.counters.likes, 1);
+  });
+
   it('deletes the old likers set with its video', async () => {
     const video = await newVideo(store);
     await makeLegacy(redis, keys, video, [ids.next(), ids.next()]);
@@ -208,7 +224,7 @@ describe('Redis likers layout on a Cluster', () => {
     const legacy = await newVideo(store);
     const old = [ids.next(), ids.next(), ids.next()];
     const k = keys.video(legacy);
-    await client.hdel(k.meta, 'likes', 'likerBuckets');
+    await client.hdel(k.meta, 'bucketLikes', 'likerBuckets');
     await client.sadd(k.likers, ...old);
 
     for (const v of videos) {

@@ -4,7 +4,7 @@
   Mirrors MemoryVideos.applyOps exactly.
 
   KEYS[1] v:{id}:meta             hash: owner, views, version, head, lastComment, epoch, epochStart,
-                                  likes, likerBuckets
+                                  bucketLikes, likerBuckets
   KEYS[2] v:{id}:likers           the legacy likers set; the buckets are `<KEYS[2]>:<n>` (include likers)
   KEYS[3] v:{id}:viewers          zset: viewer id -> last counted view (ms)
   KEYS[4] v:{id}:comments         hash: comment id -> comment JSON
@@ -65,7 +65,7 @@
 --- @include "interaction-room"
 --- @include "likers"
 local meta = redis.call('HMGET', KEYS[1], 'owner', 'views', 'version', 'head', 'epoch', 'lastComment', 'epochStart', 'pinned',
-  'likes', 'likerBuckets')
+  'bucketLikes', 'likerBuckets')
 local owner = meta[1]
 if not owner then
   return -1
@@ -85,8 +85,9 @@ local lastComment = tonumber(meta[6]) or 0
 
 -- a video from before the bucketed likers keeps its old set until migrated (likers.lua)
 local legacy = redis.call('EXISTS', KEYS[2]) == 1
-local likes = tonumber(meta[9]) or redis.call('SCARD', KEYS[2])
+local bucketLikes = tonumber(meta[9]) or 0
 local likerBuckets = tonumber(meta[10]) or 1
+local likes = bucketLikes + redis.call('SCARD', KEYS[2])
 local comments = redis.call('ZCARD', KEYS[6])
 local likes0, comments0, views0 = likes, comments, views
 local now = tonumber(ARGV[2])
@@ -137,14 +138,15 @@ for i = 1, #ops do
     local changed
     if kind == 'l' then
       changed = (legacy and redis.call('SISMEMBER', KEYS[2], user) == 1) and 0 or redis.call('SADD', bucket, member)
+      bucketLikes = bucketLikes + changed
     else
-      changed = redis.call('SREM', bucket, member)
-      if changed == 0 and legacy then
-        changed = redis.call('SREM', KEYS[2], user)
-      end
+      local fromBucket = redis.call('SREM', bucket, member)
+      bucketLikes = bucketLikes - fromBucket
+      -- from both: an older process may have added someone to the old set who is in a bucket
+      local fromLegacy = legacy and redis.call('SREM', KEYS[2], user) or 0
+      changed = (fromBucket + fromLegacy > 0) and 1 or 0
     end
     if changed == 1 then
-      likes = likes + (kind == 'l' and 1 or -1)
       version = version + 1
       record(i)
     end
@@ -285,6 +287,7 @@ for _, id in ipairs(likedOrder) do
   end
 end
 
+likes = bucketLikes + (legacy and redis.call('SCARD', KEYS[2]) or 0)
 if likes ~= likes0 or comments ~= comments0 or views ~= views0 then
   append(string.format('{"type":"counters","counters":{"likes":%d,"comments":%d,"views":%d,"version":%d}}',
     likes, comments, views, version))
@@ -293,11 +296,9 @@ if viewedByUser then
   -- a view older than the window no longer dedups anything
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
 end
-if likes ~= likes0 then
-  likerBuckets = likerSplits(KEYS[2], likerBuckets, likes - redis.call('SCARD', KEYS[2]))
-end
+likerBuckets = likerSplits(KEYS[2], likerBuckets, bucketLikes)
 redis.call('HSET', KEYS[1], 'views', views, 'version', version, 'head', head, 'lastComment', lastComment,
-  'likes', likes, 'likerBuckets', likerBuckets)
+  'bucketLikes', bucketLikes, 'likerBuckets', likerBuckets)
 if pinned == '' then
   redis.call('HDEL', KEYS[1], 'pinned')
 else

@@ -18,7 +18,7 @@
 likerDeleteAll(KEYS[2], tonumber(redis.call('HGET', KEYS[1], 'likerBuckets')) or 0)
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
 redis.call('HSET', KEYS[1], 'record', ARGV[1], 'owner', ARGV[2], 'views', 0, 'version', 0, 'head', 0, 'lastComment', 0,
-  'epoch', ARGV[3], 'epochStart', 0, 'likes', 0, 'likerBuckets', 1)
+  'epoch', ARGV[3], 'epochStart', 0, 'bucketLikes', 0, 'likerBuckets', 1)
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'tagging', ARGV[4])
 end

@@ -17,11 +17,13 @@
   The bucket keys are not in the script's KEYS: they are derived from the likers key, share
   its hash tag and so its Cluster slot (Redis 7 accepts undeclared keys of the script's slot).
 
-  Meta fields: `likes` (the count: the buckets' members plus the legacy set's) and
-  `likerBuckets` (B). A video written before this layout has neither: its likers are the legacy
-  set (the likers key itself, 13-character ids); it is read as well as the buckets, a like of
-  someone in it changes nothing and an unlike removes them from it, until the driver's
-  migration (`RedisVideos.migrateLikers`) has moved them all into buckets.
+  Meta fields: `bucketLikes` (the buckets' members; likes = bucketLikes + SCARD of the legacy
+  set) and `likerBuckets` (B). A video written before this layout has neither: its likers are
+  the legacy set (the likers key itself, 13-character ids). It is read as well as the buckets:
+  a like of someone in it changes nothing, an unlike removes them from both, until the
+  driver's migration (`RedisStore.migrateLikers`) has moved them all into buckets. Counting the
+  legacy set live (not once) keeps the count right while older processes still add to it
+  during a rolling upgrade.
 ]]
 local LIKER_SPLIT = 200
 
