@@ -236,9 +236,14 @@ async function bytesPerInteraction(store: RedisStore, engine: Engine, admin: Red
     let intsets = 0;
     for (const [kind, k] of used.byKind) if (kind === 'likers:<n>') intsets = k.keys;
     let encodings = 0;
-    for (let b = 0; b < intsets; b++) encodings += String(await admin.object('ENCODING', `${keys.video(video).likers}:${b}`)) === 'intset' ? 1 : 0;
+    let largest = 0;
+    for (let b = 0; b < intsets; b++) {
+      const bucket = `${keys.video(video).likers}:${b}`;
+      encodings += String(await admin.object('ENCODING', bucket)) === 'intset' ? 1 : 0;
+      largest = Math.max(largest, await admin.scard(bucket));
+    }
     console.log(`  video with ${fmt(count)} likes: ${fmt(used.bytes)} B in ${used.keys} keys = ${fmt(used.bytes / count, 1)} B/like (the video with no likes ${fmt(empty.bytes)} B)`);
-    console.log(`    ${breakdown(used, count, 'like')}; ${encodings} of ${intsets} likers buckets are intsets`);
+    console.log(`    ${breakdown(used, count, 'like')}; ${encodings} of ${intsets} likers buckets are intsets, the largest holds ${largest}`);
   }
   const follower = (await engine.createUser({ handle: `mem${Date.now()}`, passwordHash: 'x' })).id;
   const targets: string[] = [];

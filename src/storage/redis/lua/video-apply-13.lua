@@ -88,6 +88,7 @@ local legacy = redis.call('EXISTS', KEYS[2]) == 1
 local bucketLikes = tonumber(meta[9]) or 0
 local likerBuckets = tonumber(meta[10]) or 1
 local likes = bucketLikes + redis.call('SCARD', KEYS[2])
+local likerBucketOf = likerBucketFinder(KEYS[2], likerBuckets)
 local comments = redis.call('ZCARD', KEYS[6])
 local likes0, comments0, views0 = likes, comments, views
 local now = tonumber(ARGV[2])
@@ -134,7 +135,7 @@ for i = 1, #ops do
   if kind == 'l' or kind == 'u' then
     -- a set membership: liking twice (or unliking what is not liked) changes nothing
     local user, member = op[2], op[3]
-    local bucket = likerBucket(KEYS[2], likerBuckets, member)
+    local bucket = likerBucketOf(member)
     local changed
     if kind == 'l' then
       changed = (legacy and redis.call('SISMEMBER', KEYS[2], user) == 1) and 0 or redis.call('SADD', bucket, member)

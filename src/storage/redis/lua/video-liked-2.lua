@@ -11,9 +11,10 @@
 --- @include "likers"
 local buckets = tonumber(redis.call('HGET', KEYS[1], 'likerBuckets')) or 1
 local legacy = redis.call('EXISTS', KEYS[2]) == 1
+local bucketOf = likerBucketFinder(KEYS[2], buckets)
 local out = {}
 for i = 1, #ARGV, 2 do
-  local liked = redis.call('SISMEMBER', likerBucket(KEYS[2], buckets, ARGV[i + 1]), ARGV[i + 1])
+  local liked = redis.call('SISMEMBER', bucketOf(ARGV[i + 1]), ARGV[i + 1])
   if liked == 0 and legacy then
     liked = redis.call('SISMEMBER', KEYS[2], ARGV[i])
   end

@@ -17,11 +17,12 @@ if not meta[1] then
 end
 local bucketLikes = tonumber(meta[2]) or 0
 local buckets = tonumber(meta[3]) or 1
+local bucketOf = likerBucketFinder(KEYS[2], buckets)
 for i = 1, #ARGV, 2 do
   if redis.call('SREM', KEYS[2], ARGV[i]) == 1 then
     -- 0 when already in a bucket (an older process added them to the old set as well during a
     -- rolling upgrade): they were counted twice, now once
-    bucketLikes = bucketLikes + redis.call('SADD', likerBucket(KEYS[2], buckets, ARGV[i + 1]), ARGV[i + 1])
+    bucketLikes = bucketLikes + redis.call('SADD', bucketOf(ARGV[i + 1]), ARGV[i + 1])
   end
 end
 buckets = likerSplits(KEYS[2], buckets, bucketLikes)

@@ -11,8 +11,8 @@
   one bucket only (<= ~500 members) and the others stay as they are. A split happens whenever
   the bucketed likers exceed LIKER_SPLIT per bucket, so a bucket not yet split at this level
   holds about 2 x LIKER_SPLIT at most, below 512. Buckets never merge (unlikes leave them).
-  h is the first 32 bits of the member's SHA-1: Lua numbers are doubles, so no arithmetic is
-  ever done on the 64-bit id itself.
+  h (likerHash) mixes only the id's last 9 decimal digits: Lua numbers are doubles, so no
+  arithmetic is ever done on the 64-bit id itself.
 
   The bucket keys are not in the script's KEYS: they are derived from the likers key, share
   its hash tag and so its Cluster slot (Redis 7 accepts undeclared keys of the script's slot).
@@ -27,27 +27,48 @@
 ]]
 local LIKER_SPLIT = 200
 
+-- A TSID's member: its last 9 digits (they vary with the millisecond as well as with the
+-- per-millisecond sequence, whose low bits are mostly 0) read as one number from their byte
+-- codes (< 2^33), then one Lehmer step modulo the prime 2^31 - 1 (the product stays below
+-- 2^53: exact as a double). string.byte makes no new string: a split hashes ~300 members.
+-- Anything else (`s:<id>`): SHA-1, slower but rare.
 local function likerHash(member)
-  return tonumber(string.sub(redis.sha1hex(member), 1, 8), 16)
+  if string.byte(member) == 115 then
+    return tonumber(string.sub(redis.sha1hex(member), 1, 8), 16)
+  end
+  local a, b, c, d, e, f, g, h, i = string.byte(member, -9, -1)
+  local x = ((((((((a * 10 + (b or 0)) * 10 + (c or 0)) * 10 + (d or 0)) * 10 + (e or 0)) * 10 + (f or 0)) * 10
+    + (g or 0)) * 10 + (h or 0)) * 10 + (i or 0))
+  return (x * 48271) % 2147483647
 end
 
-local function likerBucket(likersKey, buckets, member)
+-- The bucket of a member among `buckets` buckets, as a function (the level and the key names
+-- are worked out once per script, not once per like).
+local function likerBucketFinder(likersKey, buckets)
   local n = 1
   while n * 2 <= buckets do
     n = n * 2
   end
-  local h = likerHash(member)
-  local b = h % (2 * n)
-  if b >= buckets then
-    b = h % n
+  local names = {}
+  return function(member)
+    local h = likerHash(member)
+    local b = h % (2 * n)
+    if b >= buckets then
+      b = h % n
+    end
+    local key = names[b]
+    if not key then
+      key = likersKey .. ':' .. b
+      names[b] = key
+    end
+    return key
   end
-  return likersKey .. ':' .. b
 end
 
--- SADD in slices: unpack() of a long table overflows Lua's C stack
-local function likerAddAll(key, members)
+-- SADD/SREM in slices: unpack() of a long table overflows Lua's C stack
+local function likerEach(command, key, members)
   for i = 1, #members, 500 do
-    redis.call('SADD', key, unpack(members, i, math.min(i + 499, #members)))
+    redis.call(command, key, unpack(members, i, math.min(i + 499, #members)))
   end
 end
 
@@ -59,19 +80,23 @@ local function likerSplits(likersKey, buckets, bucketed)
       n = n * 2
     end
     local from = likersKey .. ':' .. (buckets - n)
+    local compact = redis.call('OBJECT', 'ENCODING', from) == 'intset'
     local stay, move = {}, {}
     for _, m in ipairs(redis.call('SMEMBERS', from)) do
       if likerHash(m) % (2 * n) == buckets then
         move[#move + 1] = m
-      else
+      elseif not compact then
         stay[#stay + 1] = m
       end
     end
-    -- rewritten rather than SREM'd: a set that ever outgrew its intset stays a hashtable,
-    -- a fresh one of integers is an intset again
-    redis.call('DEL', from)
-    likerAddAll(from, stay)
-    likerAddAll(likersKey .. ':' .. buckets, move)
+    if compact or #stay == 0 then
+      likerEach('SREM', from, move)
+    else
+      -- a set that ever outgrew its intset stays a hashtable: written anew, it is compact again
+      redis.call('DEL', from)
+      likerEach('SADD', from, stay)
+    end
+    likerEach('SADD', likersKey .. ':' .. buckets, move)
     buckets = buckets + 1
   end
   return buckets
