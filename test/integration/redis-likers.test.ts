@@ -5,6 +5,9 @@
  * 13-character ids) read, written and migrated.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { Cluster, type Redis } from 'ioredis';
 import { decodeTsid, encodeTsid, TsidGenerator } from '../../src/domain/ids.ts';
@@ -13,9 +16,10 @@ import { likerMember } from '../../src/storage/redis/likers.ts';
 import { RedisKeys } from '../../src/storage/redis/keys.ts';
 import { RedisStore } from '../../src/storage/redis/redis-store.ts';
 import type { VideoOp } from '../../src/storage/store.ts';
-import { connectRedis, dropPrefix, randomPrefix, startRedisCluster, type PrivateCluster } from '../helpers/redis.ts';
+import { connectRedis, dropPrefix, randomPrefix, REDIS_URL, startRedisCluster, type PrivateCluster } from '../helpers/redis.ts';
 
 const LIMITS = { eventLogMax: 50, viewDedupS: 60 };
+const SECRET = randomBytes(32).toString('hex');
 const ids = new TsidGenerator({ nodeId: 11 });
 const now = Date.now();
 
@@ -190,6 +194,29 @@ describe('Redis likers layout', () => {
     assert.deepEqual(await apply(store, video, 'unlike', [a]), [true], 'an unlike takes them out of both');
     assert.deepEqual(await store.videos.likedBy(video, [a, b]), [false, true]);
     assert.equal((await store.videos.get(video))?.counters.likes, 1);
+  });
+
+  it('`tremolo migrate-likers` moves them with the server settings', async () => {
+    const cliPrefix = randomPrefix('likers-cli');
+    const cliStore = new RedisStore({ redis, prefix: cliPrefix, limits: LIMITS });
+    const cliKeys = new RedisKeys(cliPrefix);
+    try {
+      const video = await newVideo(cliStore);
+      const old = [ids.next(), ids.next()];
+      await makeLegacy(redis, cliKeys, video, old);
+      const run = (env: Record<string, string>) =>
+        promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'migrate-likers'], {
+          // the settings a server of this deployment has (STORAGE=redis requires the shared secrets)
+          env: { ...process.env, REDIS_URL, REDIS_PREFIX: cliPrefix, LOG_LEVEL: 'silent', JWT_SECRET: SECRET, MEDIA_SECRET: SECRET, ...env },
+        });
+      const { stdout } = await run({ STORAGE: 'redis' });
+      assert.match(stdout, /moved 2 likers of 1 videos/);
+      assert.equal(await redis.exists(cliKeys.video(video).likers), 0);
+      assert.deepEqual(await cliStore.videos.likedBy(video, old), [true, true]);
+      await assert.rejects(run({ STORAGE: 'memory' }), (e: { code?: number }) => e.code === 2);
+    } finally {
+      await dropPrefix(redis, cliPrefix);
+    }
   });
 
   it('deletes the old likers set with its video', async () => {
