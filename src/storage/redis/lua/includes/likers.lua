@@ -1,6 +1,6 @@
 --[[
   A video's likers, laid out to be small (issue 21): members are the user ids as decimal
-  integers (a TSID is a 64-bit integer; the driver converts, `likerMember` in videos.ts; an id
+  integers (a TSID is a 64-bit integer; the driver converts, `likerMember` in redis/likers.ts; an id
   that is not a TSID is stored as `s:<id>`), spread over buckets `<likers key>:<n>` that each
   stay under `set-max-intset-entries` (512 by default), so Redis keeps every bucket as an
   intset: 8 bytes a member instead of ~56 for a hashtable entry of a 13-character string.
@@ -8,7 +8,7 @@
   Buckets grow by linear hashing, one split at a time: with B buckets and N the largest power
   of two <= B, a member hashing to h lives in bucket h % 2N, or h % N when that is >= B. A
   split moves bucket B - N's members whose h % 2N = B into the new bucket B, so a split touches
-  one bucket only (<= ~500 members) and the others stay as they are. A split happens whenever
+  one bucket only (~300 members) and the others stay as they are. A split happens whenever
   the bucketed likers exceed LIKER_SPLIT per bucket, so a bucket not yet split at this level
   holds about 2 x LIKER_SPLIT at most, below 512. Buckets never merge (unlikes leave them).
   h (likerHash) mixes only the id's last 9 decimal digits: Lua numbers are doubles, so no
