@@ -19,7 +19,9 @@
  * Bytes per like (issue 21, `bytesPerInteraction`): MEMORY USAGE summed over a video's keys
  * at 1,000 and 100,000 likes, and over a user's keys at 1,000 follows, divided by the count.
  *
- *   npm run bench -- likes [--ops 200000] [--window 8000] [--runs 3] [--memory-likes 1000,100000]
+ *   npm run bench -- likes [--ops 200000] [--window 8000] [--runs 3] [--memory-likes 1000,100000] [--only memory]
+ *
+ * `--only memory` measures the bytes alone (no throughput runs, no JSON line).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -31,6 +33,7 @@ import { loadConfig } from '../src/config.ts';
 import { TsidGenerator } from '../src/domain/ids.ts';
 import { guardStore } from '../src/storage/guard.ts';
 import { RedisKeys } from '../src/storage/redis/keys.ts';
+import { likerMember } from '../src/storage/redis/likers.ts';
 import { RedisStore } from '../src/storage/redis/redis-store.ts';
 import { expandIncludes } from '../src/storage/redis/scripts.ts';
 import { COMMENT_TOP_DEFAULTS } from '../src/storage/store.ts';
@@ -41,8 +44,16 @@ import { cpuSeconds, describe, fmt, summarize } from './helpers/stats.ts';
 import { report } from './report.ts';
 
 const { values: argv } = parseArgs({
-  options: { ops: { type: 'string', default: '200000' }, window: { type: 'string', default: '8000' }, runs: { type: 'string', default: '3' }, 'memory-likes': { type: 'string', default: '1000,100000' } },
+  options: {
+    ops: { type: 'string', default: '200000' },
+    window: { type: 'string', default: '8000' },
+    runs: { type: 'string', default: '3' },
+    'memory-likes': { type: 'string', default: '1000,100000' },
+    only: { type: 'string' },
+  },
 });
+if (argv.only !== undefined && argv.only !== 'memory') throw new Error(`--only takes 'memory', not ${JSON.stringify(argv.only)}`);
+const ONLY_MEMORY = argv.only === 'memory';
 const OPS = Number(argv.ops);
 const WINDOW = Number(argv.window);
 const RUNS = Number(argv.runs);
@@ -150,7 +161,7 @@ async function rawCeiling(prefix: string, users: string[], videos: string[], ids
       const events: string[] = [];
       for (const i of ops) {
         const { user, like } = opOf(i, users, videos);
-        wire.push(like ? `["l","${user}"]` : `["u","${user}"]`);
+        wire.push(`["${like ? 'l' : 'u'}","${user}","${likerMember(user)}"]`);
         events.push(`{"v":${INTERACTION_SCHEMA_VERSION},"id":"${ids.next()}","at":${now},"type":"${like ? 'like' : 'unlike'}","userId":"${user}","videoId":"${video}"}`);
       }
       const args = [`[${wire.join(',')}]`, now, config.viewDedupS * 1000, config.eventLogMax, randomUUID(), COMMENT_TOP_DEFAULTS.commentTopHalfLifeS, DEFAULT_INTERACTION_LIMITS.max, '0', ...events];
@@ -169,21 +180,38 @@ async function rawCeiling(prefix: string, users: string[], videos: string[], ids
   }
 }
 
+interface Usage {
+  bytes: number;
+  keys: number;
+  /** Bytes and keys per kind of key: the part after the hash tag, a likers bucket's number as `<n>`. */
+  byKind: Map<string, { bytes: number; keys: number }>;
+}
+
 /** MEMORY USAGE (exact: SAMPLES 0) summed over every key matching `pattern`. */
-async function memoryOf(admin: Redis, pattern: string): Promise<{ bytes: number; keys: number }> {
+async function memoryOf(admin: Redis, pattern: string): Promise<Usage> {
   let cursor = '0';
-  let bytes = 0;
-  let keys = 0;
+  const usage: Usage = { bytes: 0, keys: 0, byKind: new Map() };
   do {
     const [next, found] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
     cursor = next;
     for (const key of found) {
-      bytes += Number((await admin.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0);
-      keys++;
+      const bytes = Number((await admin.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0);
+      const kind = (key.split('}')[1] ?? '').replace(/^:/, '').replace(/:\d+$/, ':<n>') || '(the entity)';
+      const k = usage.byKind.get(kind) ?? { bytes: 0, keys: 0 };
+      usage.byKind.set(kind, { bytes: k.bytes + bytes, keys: k.keys + 1 });
+      usage.bytes += bytes;
+      usage.keys++;
     }
   } while (cursor !== '0');
-  return { bytes, keys };
+  return usage;
 }
+
+/** `likers:<n> 412,345 B in 500 keys (4.1 B/like), meta ...`, biggest first. */
+const breakdown = (u: Usage, per: number, unit: string) =>
+  [...u.byKind]
+    .sort((a, b) => b[1].bytes - a[1].bytes)
+    .map(([kind, k]) => `${kind} ${fmt(k.bytes)} B${k.keys > 1 ? ` in ${fmt(k.keys)} keys` : ''} (${fmt(k.bytes / per, 1)} B/${unit})`)
+    .join(', ');
 
 /** A glob that matches its text literally (Redis MATCH: `*`, `?`, `[`, `]` and `\\`). */
 const literal = (text: string) => text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
@@ -205,11 +233,17 @@ async function bytesPerInteraction(store: RedisStore, engine: Engine, admin: Red
       await store.videos.applyOps(video, Array.from({ length: n }, () => ({ type: 'like' as const, userId: ids.next() })), { now: Date.now() });
     }
     const used = await memoryOf(admin, `${literal(`${prefix}v:{${video}}`)}*`);
-    const likers = Number(await admin.call('MEMORY', 'USAGE', keys.video(video).likers, 'SAMPLES', '0'));
-    console.log(
-      `  video with ${fmt(count)} likes: ${fmt(used.bytes)} B in ${used.keys} keys = ${fmt(used.bytes / count, 1)} B/like ` +
-        `(the likers set alone ${fmt(likers / count, 1)} B/like; the video with no likes ${fmt(empty.bytes)} B)`,
-    );
+    let intsets = 0;
+    for (const [kind, k] of used.byKind) if (kind === 'likers:<n>') intsets = k.keys;
+    let encodings = 0;
+    let largest = 0;
+    for (let b = 0; b < intsets; b++) {
+      const bucket = `${keys.video(video).likers}:${b}`;
+      encodings += String(await admin.object('ENCODING', bucket)) === 'intset' ? 1 : 0;
+      largest = Math.max(largest, await admin.scard(bucket));
+    }
+    console.log(`  video with ${fmt(count)} likes: ${fmt(used.bytes)} B in ${used.keys} keys = ${fmt(used.bytes / count, 1)} B/like (the video with no likes ${fmt(empty.bytes)} B)`);
+    console.log(`    ${breakdown(used, count, 'like')}; ${encodings} of ${intsets} likers buckets are intsets, the largest holds ${largest}`);
   }
   const follower = (await engine.createUser({ handle: `mem${Date.now()}`, passwordHash: 'x' })).id;
   const targets: string[] = [];
@@ -219,10 +253,12 @@ async function bytesPerInteraction(store: RedisStore, engine: Engine, admin: Red
   const after = await memoryOf(admin, `${literal(keys.user(follower))}*`);
   let followerSets = 0;
   for (const target of targets) followerSets += Number((await admin.call('MEMORY', 'USAGE', keys.followers(target), 'SAMPLES', '0')) ?? 0);
+  const encoding = String(await admin.object('ENCODING', keys.following(follower)));
   console.log(
     `  user with 1,000 follows: own keys ${fmt(after.bytes)} B (${fmt((after.bytes - before.bytes) / 1000, 1)} B/follow over the user without follows), ` +
       `followees' followers sets ${fmt(followerSets / 1000, 1)} B/follow; together ${fmt((after.bytes + followerSets) / 1000, 1)} B/follow`,
   );
+  console.log(`    own keys: ${breakdown(after, 1000, 'follow')}; following is a ${encoding}`);
 }
 
 /**
@@ -275,6 +311,12 @@ async function main(): Promise<void> {
     const bare = benchEngine(redisStore, config, ids);
     const guarded = benchEngine(guardStore(redisStore, { timeoutMs: 5000 }).store, config, ids);
     const owner = await bare.createUser({ handle: `bench${Date.now()}`, passwordHash: 'x' });
+    if (ONLY_MEMORY) {
+      await bytesPerInteraction(redisStore, bare, admin, prefix, MEMORY_LIKES, ids, owner.id);
+      await bare.shutdown(2000);
+      await guarded.shutdown(2000);
+      return;
+    }
     const users = Array.from({ length: USERS }, () => ids.next());
     const videos: string[] = [];
     for (let v = 0; v < VIDEOS; v++) videos.push((await bare.createVideo(owner.id, { title: `video ${v}` })).id);

@@ -45,7 +45,7 @@ async function usage(redis: Redis, prefix: string): Promise<Map<string, number>>
     for (const k of keys) pipeline.call('MEMORY', 'USAGE', k, 'SAMPLES', '0');
     const replies = (await pipeline.exec()) ?? [];
     keys.forEach((k, i) => {
-      const family = k.slice(prefix.length).replace(/[0-9A-Z]{13}/g, '*').replace(/~s:[^:}]+/g, '~s:*').replace(/^ix:\{[^}]+\}/, 'ix:{*}');
+      const family = k.slice(prefix.length).replace(/[0-9A-Z]{13}/g, '*').replace(/~s:[^:}]+/g, '~s:*').replace(/^ix:\{[^}]+\}/, 'ix:{*}').replace(/:likers:\d+$/, ':likers:<n>');
       out.set(family, (out.get(family) ?? 0) + Number(replies[i]?.[1] ?? 0));
     });
   } while (cursor !== '0');

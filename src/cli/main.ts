@@ -4,6 +4,7 @@
  *   tremolo serve                         start the server (settings from the environment)
  *   tremolo healthcheck [--target H:P] [--timeout 5s] [--path /healthz]
  *   tremolo export                        the behaviour-log exporter as its own process
+ *   tremolo migrate-likers                move likers stored by older versions into the compact layout
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, tokenSettings } from '../config.ts';
@@ -13,6 +14,7 @@ const USAGE = `usage:
   tremolo serve
   tremolo healthcheck [--target HOST:PORT] [--timeout 5s] [--path /healthz]
   tremolo export                 export interactions to CLICKHOUSE_URL / NATS_URL (STORAGE=redis)
+  tremolo migrate-likers         move likers stored by older versions into the compact layout (STORAGE=redis)
   tremolo config                 print every setting as a Markdown table
   tremolo service-token NAME [--ttl 30d]
                                  print a service token for gRPC callers (signed with JWT_SECRET or JWT_PRIVATE_KEY)
@@ -103,6 +105,10 @@ async function main(argv: string[]): Promise<void> {
     case 'export': {
       const { runExport } = await import('./export.ts');
       return process.exit(await runExport(configOrExit()));
+    }
+    case 'migrate-likers': {
+      const { runMigrateLikers } = await import('./migrate-likers.ts');
+      return process.exit(await runMigrateLikers(configOrExit()));
     }
     case 'loadtest': {
       const { runLoadtestCommand } = await import('./loadtest.ts');

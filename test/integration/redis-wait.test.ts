@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { TremoloError } from '../../src/protocol/errors.ts';
+import { likerMember } from '../../src/storage/redis/likers.ts';
 import { RedisStore } from '../../src/storage/redis/redis-store.ts';
 import type { UserRecord } from '../../src/storage/store.ts';
 import { slotOfKey, slotOfTag } from '../../src/storage/redis/slots.ts';
@@ -45,9 +46,10 @@ describe('REDIS_WAIT_REPLICAS', () => {
     // what the master acknowledged is on the replica already, not just soon
     const replica: Redis = await connectRedis(pair.replica.url);
     try {
-      const keys = await replica.keys('*likers*');
+      // the video's one likers bucket (lua/includes/likers.lua)
+      const keys = await replica.keys('*likers:*');
       assert.equal(keys.length, 1);
-      assert.deepEqual(await replica.smembers(keys[0]!), [owner]);
+      assert.deepEqual(await replica.smembers(keys[0]!), [likerMember(owner)]);
     } finally {
       replica.disconnect();
     }

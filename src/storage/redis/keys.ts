@@ -24,7 +24,10 @@
  * | v:{vid}:meta                | hash   | record, tagging, owner, views, version, head,        |
  * |                             |        | lastComment (offset of newest comment event),        |
  * |                             |        | epoch, epochStart (head when the epoch began)        |
- * | v:{vid}:likers              | set    | user ids; likes = SCARD                              |
+ * | v:{vid}:likers:<n>          | set    | likers bucket n (lua/includes/likers.lua): user ids  |
+ * |                             |        | as decimal integers (intsets); meta `likes` counts   |
+ * | v:{vid}:likers              | set    | likers before the buckets (13-char ids), until       |
+ * |                             |        | migrated (RedisStore.migrateLikers)                  |
  * | v:{vid}:viewers             | zset   | user id -> last counted view (ms)                    |
  * | v:{vid}:comments            | hash   | comment id -> comment JSON                           |
  * | v:{vid}:comment-authors     | hash   | comment id -> author id                              |
@@ -207,6 +210,19 @@ export class RedisKeys {
       commentOrder: `${base}:comment-order`,
       idempotency: `${base}:idempotency`,
       log: `${base}:log`,
+    };
+  }
+
+  /**
+   * A SCAN pattern for the likers sets of the layout before the buckets (`v:{id}:likers`;
+   * a bucket is `v:{id}:likers:<n>`), and the video id of a key it finds.
+   */
+  legacyLikers(): { pattern: string; videoId: (key: string) => string | null } {
+    const head = `${this.prefix}v:{`;
+    const tail = '}:likers';
+    return {
+      pattern: `${head.replace(/[*?[\]\\]/g, '\\$&')}*${tail}`,
+      videoId: (key) => (key.startsWith(head) && key.endsWith(tail) ? key.slice(head.length, -tail.length) : null),
     };
   }
 

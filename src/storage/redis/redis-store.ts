@@ -59,6 +59,8 @@ export type RedisConnectOptions = RedisClientOptions & {
 export class RedisStore extends StoreAggregatesBase implements Store {
   readonly driver = 'redis' as const;
   readonly #client: RedisClient;
+  readonly #keys: RedisKeys;
+  readonly #videos: RedisVideos;
   /** True when connect() made the client, so close() closes it. */
   #owned = false;
 
@@ -78,9 +80,10 @@ export class RedisStore extends StoreAggregatesBase implements Store {
       streams: new InteractionStreams({ client: redis, keys }),
       eventId: () => eventIds.next(),
     };
+    const videos = new RedisVideos(ctx);
     super({
       users: new RedisUsers(ctx),
-      videos: new RedisVideos(ctx),
+      videos,
       feeds: new RedisFeeds(ctx),
       fanout: new RedisFanout(ctx),
       recommendations: new RedisRecommendations(ctx),
@@ -95,6 +98,34 @@ export class RedisStore extends StoreAggregatesBase implements Store {
       favorites: new RedisFavorites(ctx),
     });
     this.#client = redis;
+    this.#keys = keys;
+    this.#videos = videos;
+  }
+
+  /**
+   * The upgrade step of the bucketed likers (issue 21, lua/includes/likers.lua): finds every
+   * video whose likers are still in the old set, on every master, and moves them into buckets.
+   * Safe while servers run (reads and writes see both layouts until then) and to run again.
+   */
+  async migrateLikers(): Promise<{ videos: number; likers: number }> {
+    const nodes = this.#client instanceof Cluster ? this.#client.nodes('master') : [this.#client];
+    const { pattern, videoId } = this.#keys.legacyLikers();
+    let videos = 0;
+    let likers = 0;
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, found] = await io(() => node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000, 'TYPE', 'set'));
+        cursor = next;
+        for (const key of found) {
+          const id = videoId(key);
+          if (id === null) continue;
+          likers += await this.#videos.migrateLikers(id);
+          videos++;
+        }
+      } while (cursor !== '0');
+    }
+    return { videos, likers };
   }
 
   /** A store on a connection's main client; the connection owns it (close() leaves it open). */

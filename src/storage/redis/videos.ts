@@ -12,6 +12,7 @@ import { COMMENT_TOP_DEFAULTS } from '../store.ts';
 import type { CommentOrder, EventRange, VideoBatchResult, VideoOp, VideoOpResult, VideoState, VideoStore } from '../store.ts';
 import { asArray, copy, exclusive, type RedisContext } from './context.ts';
 import { boundArgs } from './interactions.ts';
+import { likerMember } from './likers.ts';
 import { failureCode, io, isScriptFailure, scriptFailure } from './scripts.ts';
 
 type WireOp = [string, ...(string | number)[]];
@@ -80,9 +81,9 @@ export class RedisVideos implements VideoStore {
     const wire = ops.map((op): WireOp => {
       switch (op.type) {
         case 'like':
-          return ['l', op.userId];
+          return ['l', op.userId, likerMember(op.userId)];
         case 'unlike':
-          return ['u', op.userId];
+          return ['u', op.userId, likerMember(op.userId)];
         case 'view':
           return op.viewerId === undefined ? ['v'] : ['v', op.viewerId];
         case 'comment': {
@@ -133,17 +134,44 @@ export class RedisVideos implements VideoStore {
   }
 
   async likedBy(videoId: string, userIds: string[]): Promise<boolean[]> {
-    const { client, keys } = this.ctx;
     if (userIds.length === 0) return [];
-    const flags = await io(() => client.smismember(keys.video(videoId).likers, ...userIds));
+    const flags = asArray(await this.liked(videoId, userIds.flatMap((u) => [u, likerMember(u)])));
     return flags.map((f) => f === 1);
   }
 
   async likedByUser(userId: string, videoIds: readonly string[]): Promise<boolean[]> {
-    const { client, keys } = this.ctx;
-    // one key per video, each in its own cluster slot: issued together, they share one round trip
-    const flags = await io(() => Promise.all(videoIds.map((id) => client.sismember(keys.video(id).likers, userId))));
-    return flags.map((f) => f === 1);
+    const pair = [userId, likerMember(userId)];
+    // one video per cluster slot: issued together, the scripts share one round trip
+    const flags = await Promise.all(videoIds.map((id) => this.liked(id, pair)));
+    return flags.map((f) => asArray(f)[0] === 1);
+  }
+
+  /**
+   * Moves a video's likers from the set written before the bucketed layout (13-character ids)
+   * into the buckets, a slice per script, while the video keeps taking likes. Returns how many
+   * it took from the legacy set. Until it has run, every read and write sees both (lua/includes/likers.lua).
+   */
+  async migrateLikers(videoId: string, slice = 500): Promise<number> {
+    const { client, keys, scripts } = this.ctx;
+    const k = keys.video(videoId);
+    let moved = 0;
+    for (;;) {
+      const users = await io(() => client.srandmember(k.likers, slice));
+      if (users.length === 0) return moved;
+      const left = await scripts.run('video-likers-migrate', [k.meta, k.likers], users.flatMap((u) => [u, likerMember(u)]));
+      // a legacy set left behind by a deleted video: nothing to move it into
+      if (left === -1) {
+        await scripts.write(k.likers, (p) => p.del(k.likers));
+        return moved;
+      }
+      moved += users.length;
+      if (left === 0) return moved;
+    }
+  }
+
+  private liked(videoId: string, pairs: string[]): Promise<unknown> {
+    const k = this.ctx.keys.video(videoId);
+    return this.ctx.scripts.run('video-liked', [k.meta, k.likers], pairs);
   }
 
   async comments(videoId: string, order: CommentOrder, page: PageRequest): Promise<Page<Comment>> {

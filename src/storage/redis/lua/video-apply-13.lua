@@ -3,8 +3,9 @@
   events to the video's log, and each op's interaction event to the slot's behaviour log.
   Mirrors MemoryVideos.applyOps exactly.
 
-  KEYS[1] v:{id}:meta             hash: owner, views, version, head, lastComment, epoch, epochStart
-  KEYS[2] v:{id}:likers           set of user ids (likes = SCARD)
+  KEYS[1] v:{id}:meta             hash: owner, views, version, head, lastComment, epoch, epochStart,
+                                  bucketLikes, likerBuckets
+  KEYS[2] v:{id}:likers           the legacy likers set; the buckets are `<KEYS[2]>:<n>` (include likers)
   KEYS[3] v:{id}:viewers          zset: viewer id -> last counted view (ms)
   KEYS[4] v:{id}:comments         hash: comment id -> comment JSON
   KEYS[5] v:{id}:comment-authors  hash: comment id -> author id
@@ -18,8 +19,8 @@
   KEYS[13] ix:{<slot tag>}        stream: interaction events of this slot
 
   ARGV[1] ops as a JSON array, each op an array:
-            ["l", userId]                            like
-            ["u", userId]                            unlike
+            ["l", userId, member]                    like (member: the id as likers.lua stores it)
+            ["u", userId, member]                    unlike
             ["v"] | ["v", viewerId]                  view (always counted | deduplicated per viewer:
                                                      a user id or an anonymous viewer's key)
             ["c", authorId, commentId, n, createdMs, replyTo?]
@@ -62,7 +63,9 @@
 ]]
 --- @include "renew-epoch"
 --- @include "interaction-room"
-local meta = redis.call('HMGET', KEYS[1], 'owner', 'views', 'version', 'head', 'epoch', 'lastComment', 'epochStart', 'pinned')
+--- @include "likers"
+local meta = redis.call('HMGET', KEYS[1], 'owner', 'views', 'version', 'head', 'epoch', 'lastComment', 'epochStart', 'pinned',
+  'bucketLikes', 'likerBuckets')
 local owner = meta[1]
 if not owner then
   return -1
@@ -80,7 +83,12 @@ local epoch = renewEpoch(KEYS[1], KEYS[8], head, meta[5], meta[7], ARGV[5])
 -- offset of the newest comment event: comment events chain through `prev`
 local lastComment = tonumber(meta[6]) or 0
 
-local likes = redis.call('SCARD', KEYS[2])
+-- a video from before the bucketed likers keeps its old set until migrated (likers.lua)
+local legacy = redis.call('EXISTS', KEYS[2]) == 1
+local bucketLikes = tonumber(meta[9]) or 0
+local likerBuckets = tonumber(meta[10]) or 1
+local likes = bucketLikes + redis.call('SCARD', KEYS[2])
+local likerBucketOf = likerBucketFinder(KEYS[2], likerBuckets)
 local comments = redis.call('ZCARD', KEYS[6])
 local likes0, comments0, views0 = likes, comments, views
 local now = tonumber(ARGV[2])
@@ -126,9 +134,20 @@ for i = 1, #ops do
   local kind = op[1]
   if kind == 'l' or kind == 'u' then
     -- a set membership: liking twice (or unliking what is not liked) changes nothing
-    local changed = redis.call(kind == 'l' and 'SADD' or 'SREM', KEYS[2], op[2])
+    local user, member = op[2], op[3]
+    local bucket = likerBucketOf(member)
+    local changed
+    if kind == 'l' then
+      changed = (legacy and redis.call('SISMEMBER', KEYS[2], user) == 1) and 0 or redis.call('SADD', bucket, member)
+      bucketLikes = bucketLikes + changed
+    else
+      local fromBucket = redis.call('SREM', bucket, member)
+      bucketLikes = bucketLikes - fromBucket
+      -- from both: an older process may have added someone to the old set who is in a bucket
+      local fromLegacy = legacy and redis.call('SREM', KEYS[2], user) or 0
+      changed = (fromBucket + fromLegacy > 0) and 1 or 0
+    end
     if changed == 1 then
-      likes = likes + (kind == 'l' and 1 or -1)
       version = version + 1
       record(i)
     end
@@ -269,6 +288,7 @@ for _, id in ipairs(likedOrder) do
   end
 end
 
+likes = bucketLikes + (legacy and redis.call('SCARD', KEYS[2]) or 0)
 if likes ~= likes0 or comments ~= comments0 or views ~= views0 then
   append(string.format('{"type":"counters","counters":{"likes":%d,"comments":%d,"views":%d,"version":%d}}',
     likes, comments, views, version))
@@ -277,7 +297,9 @@ if viewedByUser then
   -- a view older than the window no longer dedups anything
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
 end
-redis.call('HSET', KEYS[1], 'views', views, 'version', version, 'head', head, 'lastComment', lastComment)
+likerBuckets = likerSplits(KEYS[2], likerBuckets, bucketLikes)
+redis.call('HSET', KEYS[1], 'views', views, 'version', version, 'head', head, 'lastComment', lastComment,
+  'bucketLikes', bucketLikes, 'likerBuckets', likerBuckets)
 if pinned == '' then
   redis.call('HDEL', KEYS[1], 'pinned')
 else

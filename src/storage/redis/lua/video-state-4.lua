@@ -2,7 +2,7 @@
   Reads a video's record, counters and log head.
 
   KEYS[1] v:{id}:meta
-  KEYS[2] v:{id}:likers
+  KEYS[2] v:{id}:likers   the legacy likers set (likes = meta's bucketLikes + its SCARD: include likers)
   KEYS[3] v:{id}:comment-order
   KEYS[4] v:{id}:log
 
@@ -13,7 +13,7 @@
     { record JSON, tagging JSON or '', likes, comments, views, version, head, epoch }
 ]]
 --- @include "renew-epoch"
-local meta = redis.call('HMGET', KEYS[1], 'record', 'tagging', 'views', 'version', 'head', 'epoch', 'epochStart')
+local meta = redis.call('HMGET', KEYS[1], 'record', 'tagging', 'views', 'version', 'head', 'epoch', 'epochStart', 'bucketLikes')
 if not meta[1] then
   return nil
 end
@@ -22,7 +22,7 @@ local epoch = renewEpoch(KEYS[1], KEYS[4], head, meta[6], meta[7], ARGV[1])
 return {
   meta[1],
   meta[2] or '',
-  redis.call('SCARD', KEYS[2]),
+  (tonumber(meta[8]) or 0) + redis.call('SCARD', KEYS[2]),
   redis.call('ZCARD', KEYS[3]),
   tonumber(meta[3]),
   tonumber(meta[4]),
