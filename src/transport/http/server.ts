@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../../config.ts';
-import { observe, type Metrics } from '../../metrics.ts';
+import type { Metrics } from '../../metrics.ts';
 import { noopTracing, type SpanHandle, type Tracing } from '../../telemetry/tracing.ts';
 import { ERROR_CATALOG, TremoloError, type ErrorBody } from '../../protocol/errors.ts';
 import type { Principal, TokenService } from '../auth/tokens.ts';
@@ -117,8 +117,12 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     const metrics = deps.metrics;
     const histogram = metrics.httpDuration;
     app.addHook('onResponse', (req, reply, done) => {
-      const labels = { method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) };
-      observe(metrics, histogram, labels, reply.elapsedTime / 1000, req.span?.ids());
+      const trace = metrics.exemplars ? req.span?.ids() : undefined;
+      histogram.observe(
+        [req.method, req.routeOptions.url ?? 'unknown', String(reply.statusCode)],
+        reply.elapsedTime / 1000,
+        trace ? { trace_id: trace.trace_id, span_id: trace.span_id } : undefined,
+      );
       done();
     });
   }
