@@ -5,7 +5,10 @@
  * load comes from autocannon in another process. Baseline in the same run: a bare
  * node:http server answering a constant JSON body of the same size (the ceiling).
  *
- *   npm run bench -- feed [--storage memory|redis] [--runs 3] [--seconds 5] [--connections 10]
+ *   npm run bench -- feed [--storage memory|redis] [--runs 3] [--seconds 5] [--connections 10] [--profile FILE]
+ *
+ * --profile writes a V8 CPU profile of the server during the measured feed runs only
+ * (BENCH_CPU_PROF=<dir> profiles the whole life of the server, setup included).
  *
  * With --h2 (issue 20) the server serves TLS (a certificate made for the run with openssl),
  * and the same feed is read over HTTP/2 (--h2-sessions connections, the same number of
@@ -33,6 +36,7 @@ const { values: argv } = parseArgs({
     connections: { type: 'string', default: '10' },
     h2: { type: 'boolean', default: false },
     'h2-sessions': { type: 'string', default: '2' },
+    profile: { type: 'string' },
   },
 });
 
@@ -140,14 +144,20 @@ try {
   const feedRuns: LoadResult[] = [];
   const bareRuns: LoadResult[] = [];
   // server CPU (all its threads, user + system) per request: steadier than req/s on a shared box
-  const cpuS = async () => ((await server.call('stats')) as { cpuS: number }).cpuS;
+  const cpuS = async (child = server) => ((await child.call('stats')) as { cpuS: number }).cpuS;
   const cpuPerRequest: number[] = [];
+  const bareCpuPerRequest: number[] = [];
   for (let r = 0; r < Number(argv.runs); r++) {
+    if (argv.profile) await server.call('profileStart');
     const before = await cpuS();
     const run = await autocannon(feedUrl, { ...load, headers });
     cpuPerRequest.push(((await cpuS()) - before) / (run.reqPerSec * load.seconds));
+    if (argv.profile) await server.call('profileStop', { path: r === 0 ? argv.profile : `${argv.profile}.${r}` });
     feedRuns.push(run);
-    bareRuns.push(await autocannon(bareUrl, load));
+    const bareBefore = await cpuS(bare);
+    const bareRun = await autocannon(bareUrl, load);
+    bareCpuPerRequest.push(((await cpuS(bare)) - bareBefore) / (bareRun.reqPerSec * load.seconds));
+    bareRuns.push(bareRun);
   }
   // where the ceiling of this server is, whatever the route does: the framework alone
   // (GET /healthz) and a signed-in read of one cached profile (JWT verify + rate limits)
@@ -163,7 +173,7 @@ try {
   const bp99 = summarize(bareRuns.map((r) => r.p99), true);
   console.log(`GET /v1/feed (${argv.storage}, ${bytes} B body), autocannon -c ${load.connections} -d ${load.seconds}, best of ${argv.runs}`);
   console.log(`tremolo:   req/s ${describe(feed)}; p99 ms ${describe(p99)}; server CPU µs per request ${describe(summarize(cpuPerRequest.map((s) => s * 1e6), true))}`);
-  console.log(`bare http: req/s ${describe(ceiling)}; p99 ms ${describe(bp99)}`);
+  console.log(`bare http: req/s ${describe(ceiling)}; p99 ms ${describe(bp99)}; server CPU µs per request ${describe(summarize(bareCpuPerRequest.map((s) => s * 1e6), true))}`);
   console.log(`same server, other routes (one run each): GET /healthz ${fmt(floorHealth.reqPerSec)} req/s; signed-in GET /v1/users/:id ${fmt(floorProfile.reqPerSec)} req/s`);
   report(argv.storage === 'memory' ? 'feed' : `feed-${argv.storage}`, 'req/s', feed.best, ceiling.best);
 } finally {

@@ -1,9 +1,12 @@
 /**
  * Child process: a real tremolo, configured from the environment exactly as
  * `tremolo serve` would be (PORT=0 picks a free port). Tells the parent its URL, then
- * answers `stats` (memory and CPU of this process, after GC on request).
+ * answers `stats` (memory and CPU of this process, after GC on request) and
+ * `profileStart` / `profileStop { path }` (a V8 CPU profile of just that stretch).
  */
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { loadConfig } from '../../src/config.ts';
 import { startTremolo } from '../../src/main.ts';
 import { serveParent } from './child.ts';
@@ -19,7 +22,24 @@ const config = loadConfig({
   ...process.env,
 });
 const tremolo = await startTremolo(config, { logger: false });
+// a CPU profile of a chosen stretch (e.g. only the measured runs, not the setup)
+let profiler: Session | undefined;
 serveParent({
+  profileStart: async () => {
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.start');
+    return {};
+  },
+  profileStop: async (args) => {
+    if (!profiler) throw new Error('no profile started');
+    const { profile } = await profiler.post('Profiler.stop');
+    profiler.disconnect();
+    profiler = undefined;
+    writeFileSync(String(args.path), JSON.stringify(profile));
+    return {};
+  },
   sockets: () => ({ sockets: tremolo.gateway.connectedSockets }),
   close: async () => {
     await tremolo.close();

@@ -193,6 +193,7 @@ export class Engine {
       cache: limits.cache,
       ...(metrics ? { metrics: metrics.cache } : {}),
       followingPage: (userId, page) => this.feed.following(userId, page),
+      visible: (videos, viewerId) => this.social.visibleVideos(videos, viewerId),
     });
     this.invalidations = new Invalidations(deps.invalidation, (change, source) => this.dropLocal(change, source));
     this.hotScores = new HotScores({ feeds: store.feeds, clock, onError: deps.onError });
@@ -805,13 +806,22 @@ export class Engine {
   async block(userId: string, targetId: string): Promise<{ changed: boolean }> {
     requireId('userId', userId);
     await this.profile(targetId);
-    return this.social.block(userId, targetId);
+    try {
+      return await this.social.block(userId, targetId);
+    } finally {
+      // the blocker's kept feed pages are filtered by their blocks (also when the write failed half way)
+      this.invalidations.changed({ kind: 'user', userId });
+    }
   }
 
   async unblock(userId: string, targetId: string): Promise<{ changed: boolean }> {
     requireId('userId', userId);
     await this.profile(targetId);
-    return this.social.unblock(userId, targetId);
+    try {
+      return await this.social.unblock(userId, targetId);
+    } finally {
+      this.invalidations.changed({ kind: 'user', userId });
+    }
   }
 
   /** Files a report on an existing video, comment or user (deduplicated per reporter while open). */
@@ -871,7 +881,8 @@ export class Engine {
    * go when their follows change or a post is fanned out to them, by any process.
    */
   async followingFeed(userId: string, page: PageRequest): Promise<VideoPage> {
-    return this.visible(await this.reads.followingFeed(userId, page), userId);
+    // kept already filtered for the reader (hidden videos, blocked authors): see ReadModel
+    return this.reads.followingFeed(userId, page);
   }
 
   /**

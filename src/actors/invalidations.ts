@@ -12,7 +12,7 @@ import type { InvalidationBus } from '../storage/cache/invalidation.ts';
 export type Change =
   /** A video's counters, tags or existence: its cached state and every page showing it are stale. */
   | { kind: 'video'; videoId: string }
-  /** A user's profile or follows: their cached profile and feed pages are stale. */
+  /** A user's profile, follows or blocks: their cached profile and feed pages are stale. */
   | { kind: 'user'; userId: string }
   /** Posts were pushed into these users' inboxes: their feed pages are stale. */
   | { kind: 'inboxes'; userIds: readonly string[] };

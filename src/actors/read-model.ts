@@ -29,6 +29,12 @@ export interface ReadModelDeps {
   metrics?: CacheMetrics;
   /** Builds one page of a user's following feed (video ids), for the page cache. */
   followingPage: (userId: string, page: PageRequest) => Promise<Page<string>>;
+  /**
+   * What of `videos` the reader may see (no hidden videos, none of authors they block). A
+   * following-feed page is kept already filtered: hiding or restoring one of its videos and
+   * the reader's blocks drop it like any other change to them.
+   */
+  visible: (videos: readonly Video[], viewerId: string) => Promise<Video[]>;
 }
 
 interface VideoViews {
@@ -92,8 +98,9 @@ export class ReadModel {
   }
 
   /**
-   * The following feed of `userId`. A repeat read of an unchanged page is one lookup; a page
-   * whose videos changed is rebuilt from its cached page of ids.
+   * The following feed of `userId`, as they may see it. A repeat read of an unchanged page is
+   * one lookup that returns the same object (so its JSON can be kept too); a page whose videos
+   * changed is rebuilt from its cached page of ids.
    */
   async followingFeed(userId: string, page: PageRequest): Promise<VideoPage> {
     const key = feedPageKey({ userId, generation: this.feedGeneration.get(userId) ?? 0, limit: page.limit, cursor: page.cursor ?? '' });
@@ -103,9 +110,13 @@ export class ReadModel {
     const ids = await this.feedPages.get(key);
     const items = ids.value?.items ?? [];
     const view = await this.videoPage(items, ids.value?.nextCursor, userId, ids.degraded);
-    // not kept if one of its videos changed while it was read (it may hold the old state)
-    if (!view.degraded) this.feedViews.set(key, view, [readerTag(userId), ...items.map(videoTag)], mark);
-    return view;
+    // a page read from cache while storage is down cannot be checked: it goes out as it was kept
+    if (view.degraded) return view;
+    const shown: VideoPage = Object.freeze({ ...view, items: await this.deps.visible(view.items, userId) });
+    // tagged with every video read, shown or not (restoring a hidden one changes the page);
+    // not kept if the reader or one of them changed while it was read (it may hold the old state)
+    this.feedViews.set(key, shown, [readerTag(userId), ...items.map(videoTag)], mark);
+    return shown;
   }
 
   /**
@@ -138,6 +149,7 @@ export class ReadModel {
         this.feedViews.invalidateTag(videoTag(change.videoId));
         return;
       case 'user':
+        // a profile, follows or blocks: blocks change what the user's feed pages may show
         this.profileCache.invalidate(change.userId);
         this.retireFeedPages(change.userId);
         return;

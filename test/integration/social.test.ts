@@ -246,5 +246,23 @@ for (const driver of ['memory', 'redis'] as const) {
       await eventually(async () => (await author.http.notifications()).items.some((e) => e.type === 'content:restored'), 'the author told of the restore');
       await assert.rejects(admin.hide({ type: 'comment', id: `${video.id}-0APCR7QP80000` }, 'x'), rejects('E_COMMENT_NOT_FOUND'));
     });
+
+    it('a following-feed page kept by one process drops a video hidden through another, shows it again when restored, and drops a blocked author', async () => {
+      const [author, reader, operator] = [await newUser(first(), 'kfa'), await newUser(last(), 'kfr'), await newUser(first(), 'kfo')];
+      const admin = new HttpClient(first().url, { token: await adminToken(operator.id) });
+      await reader.http.follow(author.id);
+      const [v1, v2] = [await author.http.createVideo({ title: 'stays' }), await author.http.createVideo({ title: 'hidden soon' })];
+      const feed = async () => (await reader.http.feed()).items.map((v) => v.id);
+      await eventually(async () => (await feed()).length === 2, 'both posts in the feed');
+      assert.deepEqual(await feed(), [v2.id, v1.id], 'read again: the kept page');
+
+      await admin.hide({ type: 'video', id: v2.id }, 'spam');
+      await eventually(async () => (await feed()).join() === v1.id, 'the hidden video gone from the kept page');
+      await admin.restore({ type: 'video', id: v2.id });
+      await eventually(async () => (await feed()).join() === [v2.id, v1.id].join(), 'the restored video back');
+
+      await reader.http.block(author.id);
+      assert.deepEqual(await feed(), [], 'a blocked author drops out at once in the process that blocked');
+    });
   });
 }
