@@ -94,9 +94,12 @@ export class Learner {
     });
   }
 
-  /** Settles once the subject's signals queued so far are learned (or failed: never rejects). */
-  learned(subject: Subject): Promise<void> {
-    return this.#bySubject.get(subject) ?? Promise.resolve();
+  /**
+   * Settles once the subject's signals queued so far are learned (or failed: never rejects);
+   * undefined when none is waiting, so a caller need not yield to the event loop for nothing.
+   */
+  learned(subject: Subject): Promise<void> | undefined {
+    return this.#bySubject.get(subject);
   }
 
   /** Learns everything queued, including what the flushes it waits for leave (shutdown). */

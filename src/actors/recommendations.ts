@@ -117,7 +117,8 @@ export class Recommendations {
     const now = clock.now();
     const limits = options.limits;
     // read-your-writes: the subject's own queued signals are learned before its page is ranked
-    await this.#learner.learned(subject);
+    const own = this.#learner.learned(subject);
+    if (own) await own;
     const weights = await store.recommendations.interests(subject, now, limits);
 
     const interestIds = this.interestCandidates(weights);
@@ -196,8 +197,8 @@ export class Recommendations {
   }
 
   /** Settles once the subject's queued signals are learned (never rejects). */
-  learned(subject: Subject): Promise<void> {
-    return this.#learner.learned(subject);
+  async learned(subject: Subject): Promise<void> {
+    await this.#learner.learned(subject);
   }
 
   /** Learns every queued signal (shutdown). */
