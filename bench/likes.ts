@@ -130,7 +130,8 @@ function videoApplyScript(): { lua: string; sha: string } {
  * actor, mailbox, result objects or events: what Redis and one connection do at best.
  */
 async function rawCeiling(prefix: string, users: string[], videos: string[], ids: TsidGenerator, admin: Redis): Promise<Measured> {
-  const config = loadConfig({ LOG_LEVEL: 'silent' });
+  // FORYOU_LEARN_QUEUE_MAX from the environment: e.g. 1 sheds nearly all learning, to see the ack path alone
+  const config = loadConfig({ LOG_LEVEL: 'silent', FORYOU_LEARN_QUEUE_MAX: process.env.FORYOU_LEARN_QUEUE_MAX });
   const keys = new RedisKeys(prefix);
   const client = new Redis(REDIS_URL);
   try {
@@ -281,7 +282,8 @@ async function storeCallsPerLike(store: RedisStore, config: ReturnType<typeof lo
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig({ LOG_LEVEL: 'silent' });
+  // FORYOU_LEARN_QUEUE_MAX from the environment: e.g. 1 sheds nearly all learning, to see the ack path alone
+  const config = loadConfig({ LOG_LEVEL: 'silent', FORYOU_LEARN_QUEUE_MAX: process.env.FORYOU_LEARN_QUEUE_MAX });
   const prefix = randomPrefix('bench-likes');
   const admin = new Redis(REDIS_URL);
   const redisStore = await RedisStore.connect({ url: REDIS_URL, prefix, limits: { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS }, timeoutMs: 5000 });
