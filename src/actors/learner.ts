@@ -5,7 +5,8 @@
  * whatever its size) instead of about five per signal.
  *
  * - One flush at a time: while one is learning, new signals queue and form the next (the
- *   actor's group commit, applied to learning), so a busier process learns in larger batches.
+ *   actor's group commit, applied to learning), so a busier process learns in larger batches,
+ *   up to FLUSH_MAX signals each.
  * - Bounded: at most `queueMax` signals wait (plus the flush in flight). Past it the arriving
  *   signal is shed, counted (`onShed`) and logged at most every SHED_LOG_EVERY_MS: the
  *   interaction itself is stored and in the event stream, only the learning is advisory.
@@ -32,6 +33,12 @@ const CO_ENGAGED = 10;
 /** When an engagement spreads to the peers who engaged with the subject's recent videos. */
 const PEER_VIDEOS = 2;
 const PEERS_PER_VIDEO = 8;
+/**
+ * Signals learned by one flush; more wait for the next, which starts at once. It bounds each
+ * batched Store call (a pipeline of this many scripts at most) so that a backlog neither runs
+ * into the store's command timeout nor holds the connection the likes share for long.
+ */
+export const FLUSH_MAX = 1000;
 /** At most one warning about shed signals per this many ms. */
 export const SHED_LOG_EVERY_MS = 10_000;
 
@@ -66,7 +73,9 @@ interface Batch {
 }
 
 export class Learner {
-  #next: Batch | undefined;
+  /** Batches waiting for a flush, oldest first, each of at most FLUSH_MAX signals. */
+  readonly #waiting: Batch[] = [];
+  #queued = 0;
   #flushing: Promise<void> | undefined;
   /** Per subject, the batch holding its newest signal (removed when that batch is learned). */
   readonly #bySubject = new Map<Subject, Promise<void>>();
@@ -77,7 +86,7 @@ export class Learner {
 
   /** Signals waiting for a flush (not counting the one in flight). */
   get queued(): number {
-    return this.#next?.signals.length ?? 0;
+    return this.#queued;
   }
 
   /** Queues a signal without waiting for it; false when it was shed. */
@@ -104,7 +113,7 @@ export class Learner {
 
   /** Learns everything queued, including what the flushes it waits for leave (shutdown). */
   async drain(): Promise<void> {
-    while (this.#flushing || this.#next) await (this.#flushing ?? this.#next!.done);
+    while (this.#flushing || this.#waiting.length > 0) await (this.#flushing ?? this.#waiting[0]!.done);
   }
 
   #enqueue(signal: Signal): boolean {
@@ -112,28 +121,32 @@ export class Learner {
       this.#shed();
       return false;
     }
-    if (!this.#next) {
+    let last = this.#waiting.at(-1);
+    if (!last || last.signals.length >= FLUSH_MAX) {
       let settle!: () => void;
       const done = new Promise<void>((resolve) => (settle = resolve));
-      this.#next = { signals: [], done, settle };
+      last = { signals: [], done, settle };
+      this.#waiting.push(last);
       // the replies of one actor turn arrive in one turn of the event loop: wait for them all
-      if (!this.#flushing) setImmediate(() => this.#startFlush());
+      if (this.#waiting.length === 1 && !this.#flushing) setImmediate(() => this.#startFlush());
     }
-    this.#next.signals.push(signal);
-    this.#bySubject.set(signal.subject, this.#next.done);
+    last.signals.push(signal);
+    this.#queued++;
+    this.#bySubject.set(signal.subject, last.done);
     return true;
   }
 
   #startFlush(): void {
-    const batch = this.#next;
-    if (!batch || this.#flushing) return;
-    this.#next = undefined;
+    if (this.#flushing) return;
+    const batch = this.#waiting.shift();
+    if (!batch) return;
+    this.#queued -= batch.signals.length;
     this.#flushing = this.#learnBatch(batch).finally(() => {
       for (const s of batch.signals) if (this.#bySubject.get(s.subject) === batch.done) this.#bySubject.delete(s.subject);
       batch.settle();
       this.#flushing = undefined;
-      // what queued meanwhile is the next batch, started at once
-      if (this.#next) this.#startFlush();
+      // what queued meanwhile is the next batch, started once pending I/O (the acks) had its turn
+      if (this.#waiting.length > 0) setImmediate(() => this.#startFlush());
     });
   }
 

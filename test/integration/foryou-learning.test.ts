@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Engine } from '../../src/actors/engine.ts';
+import { FLUSH_MAX } from '../../src/actors/learner.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { MemoryStore } from '../../src/storage/memory/memory-store.ts';
 import { RedisStore } from '../../src/storage/redis/redis-store.ts';
@@ -158,3 +159,33 @@ for (const driver of drivers) {
     });
   });
 }
+
+describe('For You learner batches (memory)', () => {
+  it('learns a backlog in flushes of at most FLUSH_MAX signals, a few Store calls each; a subject waits for its own flush', async () => {
+    const inner = new MemoryStore(LIMITS);
+    const sizes: number[] = [];
+    let calls = 0;
+    const recommendations = new Proxy(inner.recommendations, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop) as unknown;
+        if (typeof v !== 'function') return v;
+        return (...args: unknown[]) => {
+          calls++;
+          if (prop === 'recordSignals') sizes.push((args[0] as unknown[]).length);
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const store = new Proxy(inner, { get: (t, prop) => (prop === 'recommendations' ? recommendations : (Reflect.get(t, prop) as unknown)) });
+    const { engine } = testEngine(store);
+    const { videos } = await catalogue(engine, 3);
+    const n = 2 * FLUSH_MAX + 500;
+    calls = 0;
+    for (let i = 0; i < n; i++) assert.equal(engine.recommendations.offerSignal(`~s:backlog-${i}`, videos[i % 3]!, 'like'), true);
+    await engine.recommendations.learned(`~s:backlog-${n - 1}`);
+    assert.deepEqual(sizes, [FLUSH_MAX, FLUSH_MAX, 500]);
+    assert.ok(calls <= 3 * 6, `${calls} Store calls for ${n} signals`);
+    assert.deepEqual(await inner.recommendations.engaged(`~s:backlog-${n - 1}`, 5), [videos[(n - 1) % 3]]);
+    await engine.shutdown(1000);
+  });
+});
