@@ -38,7 +38,7 @@ const PEERS_PER_VIDEO = 8;
  * batched Store call (a pipeline of this many scripts at most) so that a backlog neither runs
  * into the store's command timeout nor holds the connection the likes share for long.
  */
-export const FLUSH_MAX = 1000;
+export const FLUSH_MAX = 2500;
 /** At most one warning about shed signals per this many ms. */
 export const SHED_LOG_EVERY_MS = 10_000;
 
