@@ -238,8 +238,9 @@ async function bytesPerInteraction(store: RedisStore, engine: Engine, admin: Red
 /**
  * Storage calls per acknowledged like, counted (not timed, so load on the machine does not
  * move it): the store's aggregates wrapped in counters, under the engine as benchEngine builds
- * it, `n` ops of the same mix by users new to the videos, WINDOW in flight. Every call is one Redis round trip's worth of work
- * (a script or a command).
+ * it, `n` ops of the same mix by users new to the videos, WINDOW in flight. Every call is one Redis round trip
+ * (a script, a command, or one pipeline of them: For You learning's batched calls cover a whole
+ * flush of signals, learned behind the acks).
  */
 async function storeCallsPerLike(store: RedisStore, config: ReturnType<typeof loadConfig>, ids: TsidGenerator, videos: string[], n: number): Promise<void> {
   // users new to these videos, so the ops change state (a repeated like learns nothing)
