@@ -30,6 +30,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { Engine } from '../src/actors/engine.ts';
 import { loadConfig } from '../src/config.ts';
+import { createMetrics, type Metrics } from '../src/metrics.ts';
 import { TsidGenerator } from '../src/domain/ids.ts';
 import { guardStore } from '../src/storage/guard.ts';
 import { RedisKeys } from '../src/storage/redis/keys.ts';
@@ -63,6 +64,10 @@ const VIDEOS = 100;
 
 interface Measured {
   perSec: number;
+  /** Engine runs: seconds after the last ack until the For You signals queued by then were learned. */
+  learnDrainS?: number;
+  /** Engine runs: signals the learner shed (FORYOU_LEARN_QUEUE_MAX). */
+  shed?: number;
   /** Node CPU seconds per 100k likes. */
   cpuPer100k: number;
   /** Redis server CPU seconds per 100k likes. */
@@ -70,6 +75,10 @@ interface Measured {
 }
 
 /** Drives `op` OPS times with WINDOW calls outstanding. */
+async function shedCount(metrics: Metrics): Promise<number> {
+  return (await metrics.forYouSignalsShed.get()).values[0]?.value ?? 0;
+}
+
 async function drive(op: (i: number) => Promise<unknown>, admin: Redis): Promise<Measured> {
   const redisBefore = await redisCpu(admin);
   const cpu = process.cpuUsage();
@@ -132,7 +141,8 @@ function videoApplyScript(): { lua: string; sha: string } {
  * actor, mailbox, result objects or events: what Redis and one connection do at best.
  */
 async function rawCeiling(prefix: string, users: string[], videos: string[], ids: TsidGenerator, admin: Redis): Promise<Measured> {
-  const config = loadConfig({ LOG_LEVEL: 'silent' });
+  // FORYOU_LEARN_QUEUE_MAX from the environment: e.g. 1 sheds nearly all learning, to see the ack path alone
+  const config = loadConfig({ LOG_LEVEL: 'silent', FORYOU_LEARN_QUEUE_MAX: process.env.FORYOU_LEARN_QUEUE_MAX });
   const keys = new RedisKeys(prefix);
   const client = new Redis(REDIS_URL);
   try {
@@ -264,8 +274,9 @@ async function bytesPerInteraction(store: RedisStore, engine: Engine, admin: Red
 /**
  * Storage calls per acknowledged like, counted (not timed, so load on the machine does not
  * move it): the store's aggregates wrapped in counters, under the engine as benchEngine builds
- * it, `n` ops of the same mix by users new to the videos, WINDOW in flight. Every call is one Redis round trip's worth of work
- * (a script or a command).
+ * it, `n` ops of the same mix by users new to the videos, WINDOW in flight. Every call is one Redis round trip
+ * (a script, a command, or one pipeline of them: For You learning's batched calls cover a whole
+ * flush of signals, learned behind the acks).
  */
 async function storeCallsPerLike(store: RedisStore, config: ReturnType<typeof loadConfig>, ids: TsidGenerator, videos: string[], n: number): Promise<void> {
   // users new to these videos, so the ops change state (a repeated like learns nothing)
@@ -295,21 +306,31 @@ async function storeCallsPerLike(store: RedisStore, config: ReturnType<typeof lo
     const { user, video, like } = opOf(i, users, videos);
     return like ? engine.like(video, user) : engine.unlike(video, user);
   });
+  // shutdown learns what is still queued, so the count includes every signal's learning
   await engine.shutdown(2000);
   const total = [...calls.values()].reduce((a, b) => a + b, 0);
-  const detail = [...calls].sort((a, b) => b[1] - a[1]).map(([k, c]) => `${k} ${fmt(c / n, 2)}`).join(', ');
-  console.log(`store calls per like (counted over ${fmt(n)} ops, ${fmt(WINDOW)} in flight): ${fmt(total / n, 2)} (${detail})`);
+  // the acks wait for the video writes only; For You learning is batched behind them (learner.ts)
+  const learning = [...calls].filter(([k]) => k.startsWith('recommendations.')).reduce((a, [, c]) => a + c, 0);
+  const detail = [...calls].sort((a, b) => b[1] - a[1]).map(([k, c]) => `${k} ${fmt(c / n, 3)}`).join(', ');
+  console.log(
+    `store calls per like (counted over ${fmt(n)} ops, ${fmt(WINDOW)} in flight): ${fmt(total / n, 3)}: ` +
+      `on the ack path ${fmt((total - learning) / n, 3)}, For You learning behind the acks ${fmt(learning / n, 3)} (${detail})`,
+  );
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig({ LOG_LEVEL: 'silent' });
+  // FORYOU_LEARN_QUEUE_MAX from the environment: e.g. 1 sheds nearly all learning, to see the ack path alone
+  const config = loadConfig({ LOG_LEVEL: 'silent', FORYOU_LEARN_QUEUE_MAX: process.env.FORYOU_LEARN_QUEUE_MAX });
   const prefix = randomPrefix('bench-likes');
   const admin = new Redis(REDIS_URL);
   const redisStore = await RedisStore.connect({ url: REDIS_URL, prefix, limits: { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS }, timeoutMs: 5000 });
   const ids = new TsidGenerator({ nodeId: 7 });
   try {
-    const bare = benchEngine(redisStore, config, ids);
-    const guarded = benchEngine(guardStore(redisStore, { timeoutMs: 5000 }).store, config, ids);
+    // each engine has its own registry, to count the signals its learner shed
+    const bareMetrics = createMetrics({ defaultMetrics: false });
+    const guardedMetrics = createMetrics({ defaultMetrics: false });
+    const bare = benchEngine(redisStore, config, ids, { metrics: bareMetrics });
+    const guarded = benchEngine(guardStore(redisStore, { timeoutMs: 5000 }).store, config, ids, { metrics: guardedMetrics });
     const owner = await bare.createUser({ handle: `bench${Date.now()}`, passwordHash: 'x' });
     if (ONLY_MEMORY) {
       await bytesPerInteraction(redisStore, bare, admin, prefix, MEMORY_LIKES, ids, owner.id);
@@ -336,7 +357,19 @@ async function main(): Promise<void> {
     };
 
     // warm-up (JIT, script cache, actor activations)
-    await drive(viaEngine(bare), admin);
+    /**
+     * An engine run: acks are what is measured; For You learning runs behind them (learner.ts),
+     * so it is drained after the last ack, timed on its own, before the next measurement starts
+     * (its Redis and CPU work would otherwise land on whichever run comes next).
+     */
+    const driveEngine = async (engine: Engine, metrics: Metrics): Promise<Measured> => {
+      const shedBefore = await shedCount(metrics);
+      const measured = await drive(viaEngine(engine), admin);
+      const start = performance.now();
+      await engine.recommendations.drain();
+      return { ...measured, learnDrainS: (performance.now() - start) / 1000, shed: (await shedCount(metrics)) - shedBefore };
+    };
+    await driveEngine(bare, bareMetrics);
     await drive(naive, admin);
 
     const engineRuns: Measured[] = [];
@@ -346,8 +379,8 @@ async function main(): Promise<void> {
     await rawCeiling(prefix, users, videos, ids, admin); // warm-up
     for (let r = 0; r < RUNS; r++) {
       // interleaved, so load from other work on the machine hits all three alike
-      engineRuns.push(await drive(viaEngine(bare), admin));
-      guardedRuns.push(await drive(viaEngine(guarded), admin));
+      engineRuns.push(await driveEngine(bare, bareMetrics));
+      guardedRuns.push(await driveEngine(guarded, guardedMetrics));
       naiveRuns.push(await drive(naive, admin));
       ceilingRuns.push(await rawCeiling(prefix, users, videos, ids, admin));
     }
@@ -361,6 +394,11 @@ async function main(): Promise<void> {
       console.log(`  likes/s             ${describe(rate)}`);
       console.log(`  node CPU-s / 100k   ${describe(cpu, 2)}  (${fmt((cpu.best * 1e6) / 1e5, 1)} µs per like)`);
       console.log(`  redis CPU-s / 100k  ${describe(rcpu, 2)}`);
+      if (runs[0]?.learnDrainS !== undefined) {
+        const drains = runs.map((m) => `${fmt(m.learnDrainS!, 2)} s`).join(', ');
+        const shed = runs.map((m) => fmt(m.shed ?? 0)).join(', ');
+        console.log(`  For You learning, behind the acks: drained ${drains} after the last ack; signals shed ${shed}`);
+      }
       return rate.best;
     };
     console.log(`${fmt(OPS)} ops per run (3 likes : 1 unlike), ${USERS} users x ${VIDEOS} videos, ${fmt(WINDOW)} in flight, best of ${RUNS}`);

@@ -333,6 +333,7 @@ export const SETTINGS = {
   forYouSubjectsMax: def('FORYOU_SUBJECTS_MAX', '100000', int(1), 'Viewers (users and anonymous sessions) whose For You state the memory store keeps; the least recently active go first.'),
   forYouSkipMs: def('FORYOU_SKIP_MS', '3000', int(0, 600_000), 'A watch report of less than this many ms watched, not completed, counts as a skip for For You when no later report of the same viewer and video follows within 2 x PROGRESS_INTERVAL and the viewer neither liked nor finished it; 0 turns derived skips off.'),
   forYouSkipPendingMax: def('FORYOU_SKIP_PENDING_MAX', '10000', int(1), 'Skip checks a process keeps waiting at once; above it the oldest is dropped (`tremolo_foryou_skip_checks_total{outcome="dropped"}`).'),
+  forYouLearnQueueMax: def('FORYOU_LEARN_QUEUE_MAX', '100000', int(1), 'For You signals (likes, unlikes, views, finished watches) a process keeps waiting to be learned, off the interactions\' ack path; above it the arriving signal is not learned (`tremolo_foryou_signals_shed_total`, a warning at most every 10 s). The interactions themselves are always stored.'),
   forYouSeed: def('FORYOU_SEED', '1', int(0, 2 ** 32 - 1), 'Seeds the For You exploration order: the same seed and state give the same pages.'),
   cacheMaxEntries: def('CACHE_MAX_ENTRIES', '50000', int(1), 'Entries in the in-process read cache.'),
   cacheTtlMs: def('CACHE_TTL_MS', '5000', int(1), 'Lifetime of a cached read.'),

@@ -455,6 +455,7 @@ export function engineLimits(config: Config): EngineLimits {
       freshMaxImpressions: config.forYouFreshImpressions,
       seed: config.forYouSeed,
       earlySkips: { skipMs: config.forYouSkipMs, pendingMax: config.forYouSkipPendingMax },
+      learnQueueMax: config.forYouLearnQueueMax,
     },
     dm: {
       groupMax: config.dmGroupMax,

@@ -106,6 +106,8 @@ export interface Metrics {
   liveSockets: Gauge;
   /** For You skip checks by how they ended (actors/early-skips.ts): recorded, cancelled, engaged, dropped. */
   forYouSkipChecks: Counter<'outcome'>;
+  /** For You signals shed because the learning queue was full (actors/learner.ts). */
+  forYouSignalsShed: Counter;
   media: MediaMetrics;
   fanout: FanoutMetrics;
   /** Adds a gauge computed at scrape time. */
@@ -203,6 +205,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean; exemplars?: bool
       name: 'tremolo_foryou_skip_checks_total',
       help: 'For You skip checks started by short watch reports, by outcome (recorded, cancelled by a later report, engaged: liked or finished, dropped above FORYOU_SKIP_PENDING_MAX)',
       labelNames: ['outcome'],
+      registers,
+    }),
+    forYouSignalsShed: new Counter({
+      name: 'tremolo_foryou_signals_shed_total',
+      help: 'For You signals not learned because FORYOU_LEARN_QUEUE_MAX signals were already waiting (the interactions themselves were stored)',
       registers,
     }),
     gauge(name, help, labelNames, collect) {

@@ -275,6 +275,8 @@ export class Engine {
           return authorIds.map((a) => blocked.has(a));
         }),
       onError: deps.onError,
+      ...(metrics ? { onSignalShed: () => metrics.forYouSignalsShed.inc() } : {}),
+      ...(deps.onWarning ? { onWarning: deps.onWarning } : {}),
     });
     // a finished watch teaches the For You feed at once; a short, unfinished one may be a skip,
     // which only the absence of a follow-up report tells (early-skips.ts)
@@ -300,8 +302,8 @@ export class Engine {
         if (e.userId === undefined && !SESSION_ID.test(e.sessionId ?? '')) continue;
         const viewer = e.userId !== undefined ? { userId: e.userId } : { sessionId: e.sessionId ?? '' };
         this.earlySkips.observe(subjectOf(viewer), e);
-        if (!e.completed) continue;
-        this.recordSignal(viewer, e.videoId, 'finish').catch((err: unknown) => deps.onError(err, `For You signal finish of ${e.videoId}`));
+        // a finish of an unknown video learns nothing (the learner skips videos it cannot read)
+        if (e.completed) this.learnLater(subjectOf(viewer), e.videoId, 'finish');
       }
     });
   }
@@ -448,14 +450,14 @@ export class Engine {
     requireId('userId', userId);
     const reply = await this.videoWrite(videoId, { type: 'like', userId });
     this.earlySkips.cancel(userId, videoId);
-    if (reply.changed) await this.learn(userId, videoId, 'like');
+    if (reply.changed) this.learnLater(userId, videoId, 'like');
     return reply;
   }
 
   async unlike(videoId: string, userId: string): Promise<LikeReply> {
     requireId('userId', userId);
     const reply = await this.videoWrite(videoId, { type: 'unlike', userId });
-    if (reply.changed) await this.learn(userId, videoId, 'unlike');
+    if (reply.changed) this.learnLater(userId, videoId, 'unlike');
     return reply;
   }
 
@@ -473,7 +475,7 @@ export class Engine {
       viewerId = `~${viewer.anonymousKey}`;
     }
     const reply = await this.videoWrite(videoId, { type: 'view', viewerId });
-    if ('userId' in viewer && reply.counted) await this.learn(viewer.userId, videoId, 'view');
+    if ('userId' in viewer && reply.counted) this.learnLater(viewer.userId, videoId, 'view');
     return reply;
   }
 
@@ -507,13 +509,12 @@ export class Engine {
     return Object.freeze({ ...view, reasons: view.items.map((v) => reasonOf.get(v.id) ?? 'trending') });
   }
 
-  /** A signal from a write that already succeeded: a failure to learn is reported, never the write's failure. */
-  private async learn(userId: string, videoId: string, kind: SignalKind): Promise<void> {
-    try {
-      await this.recommendations.recordSignal(userId, videoId, kind);
-    } catch (err) {
-      this.deps.onError(err, `For You signal ${kind} of ${videoId}`);
-    }
+  /**
+   * A signal from a write that already succeeded, learned off its ack path (learner.ts): the
+   * ack never waits for learning, and a failure to learn is reported, never the write's failure.
+   */
+  private learnLater(subject: string, videoId: string, kind: SignalKind): void {
+    this.recommendations.offerSignal(subject, videoId, kind);
   }
 
   async addComment(videoId: string, authorId: string, input: { text: unknown; replyTo?: unknown; idempotencyKey?: unknown }): Promise<CommentReply> {
@@ -913,6 +914,8 @@ export class Engine {
   async shutdown(timeoutMs: number): Promise<void> {
     await this.earlySkips.close();
     await this.actors.drainAll(timeoutMs);
+    // the drained turns' signals are learned before the store goes
+    await this.recommendations.drain();
     // the page in flight finishes; the rest of its fan-out is given back to the queue
     await this.feed.stop();
     await this.hotScores.close();

@@ -9,22 +9,21 @@
  *   one slow source never holds the page up.
  * - What the subject was shown, liked or viewed is in the seen filter and never comes back within
  *   its TTL; deleted videos and blocked authors are dropped before ranking.
- * - `recordSignal` is the one entry point for learning: likes and views call it here; watch
- *   events (finish, skip) call it from wherever they arrive. The next page reflects it.
+ * - Learning runs behind the interactions (learner.ts): likes, unlikes, views and finished
+ *   watches are queued (`offerSignal`) and learned in batches off their ack path; explicit
+ *   signals (`recordSignal`) resolve once learned. The subject's next page reflects them.
  * - The cursor is the page number: the seen filter, not a position, keeps pages from repeating,
  *   and the page number seeds exploration so a page is reproducible for a given state.
  */
 import type { Clock } from '../domain/clock.ts';
 import type { EarlySkipOptions } from './early-skips.ts';
+import { Learner } from './learner.ts';
 import {
   composePage,
-  ENGAGING_SIGNALS,
   reasonOf,
   scoreCandidate,
   seededRandom,
   seedOf,
-  signalDeltas,
-  videoFeatures,
   type CandidateSource,
   type RankInput,
   type Scored,
@@ -55,6 +54,8 @@ export interface RecommendationOptions {
    * interval). Default: DEFAULT_EARLY_SKIPS.
    */
   earlySkips?: Omit<EarlySkipOptions, 'windowMs'>;
+  /** Signals that may wait for learning (learner.ts); past it they are shed. Default DEFAULT_LEARN_QUEUE_MAX. */
+  learnQueueMax?: number;
 }
 
 export interface RecommendationDeps {
@@ -71,6 +72,10 @@ export interface RecommendationDeps {
    */
   blocked?: (subject: Subject, authorIds: readonly string[]) => Promise<boolean[]>;
   onError: (err: unknown, context: string) => void;
+  /** Told of each signal shed because the learning queue was full (the Prometheus counter). */
+  onSignalShed?: () => void;
+  /** The rate-limited log of shed signals. */
+  onWarning?: (message: string, fields: Record<string, unknown>) => void;
   /** Told when a source missed its deadline (metrics, tests). */
   onSourceLate?: (source: CandidateSource) => void;
 }
@@ -81,27 +86,24 @@ export interface ForYouItem {
   reason: string;
 }
 
-/** How many of a subject's co-engagers, and of each one's engagements, a signal looks at. */
-const CO_ENGAGERS = 10;
-const CO_ENGAGED = 10;
-/** When an engagement spreads to the peers who engaged with the subject's recent videos. */
-const PEER_VIDEOS = 2;
-const PEERS_PER_VIDEO = 8;
-
-/** A signal waiting for its video's next learning pass. */
-interface PendingSignal {
-  subject: Subject;
-  kind: SignalKind;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
+/** Signals that may wait for learning when the setting does not say (FORYOU_LEARN_QUEUE_MAX). */
+export const DEFAULT_LEARN_QUEUE_MAX = 100_000;
 
 export class Recommendations {
-  /** Signals waiting for the next pass, per video (see recordSignal). */
-  readonly #pending = new Map<string, PendingSignal[]>();
-  #scheduled = false;
+  readonly #learner: Learner;
 
-  constructor(private readonly deps: RecommendationDeps) {}
+  constructor(private readonly deps: RecommendationDeps) {
+    this.#learner = new Learner({
+      store: deps.store,
+      clock: deps.clock,
+      limits: deps.options.limits,
+      queueMax: deps.options.learnQueueMax ?? DEFAULT_LEARN_QUEUE_MAX,
+      videos: deps.videos,
+      onError: deps.onError,
+      ...(deps.onSignalShed ? { onShed: deps.onSignalShed } : {}),
+      ...(deps.onWarning ? { onWarning: deps.onWarning } : {}),
+    });
+  }
 
   /** The subject of a signed-in user or an anonymous session. */
   static subjectOf(viewer: { userId: string } | { sessionId: string }): Subject {
@@ -114,6 +116,9 @@ export class Recommendations {
     const pageIndex = decodeOffsetCursor(req.cursor);
     const now = clock.now();
     const limits = options.limits;
+    // read-your-writes: the subject's own queued signals are learned before its page is ranked
+    const own = this.#learner.learned(subject);
+    if (own) await own;
     const weights = await store.recommendations.interests(subject, now, limits);
 
     const interestIds = this.interestCandidates(weights);
@@ -175,108 +180,30 @@ export class Recommendations {
   }
 
   /**
-   * Learns from one signal: the subject's interest weights move by the video's features, the
-   * video joins its seen filter, and a like or a finished watch feeds co-engagement both ways
-   * (the subject takes its co-engagers' recent videos; its recent videos' engagers take this
-   * one). Resolves once all of it is stored, so the subject's next page reflects it.
-   *
-   * Signals on one video that arrive in the same turn of the event loop (the replies of one
-   * actor turn: dozens of likes on a hot video) are learned together, a group commit like the
-   * actor's: the video, its engagers and their engagements are read once for the batch instead
-   * of once per signal, and a peer that several of them reach is written once. Each signal is
-   * learned as if the batch's earlier ones came first; one subject's signals apply in order.
+   * Learns from one signal and resolves once it is stored (the explicit signals of the REST and
+   * socket APIs); E_BUSY when the learning queue is full. See learner.ts.
    */
   recordSignal(subject: Subject, videoId: string, kind: SignalKind): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const signal = { subject, kind, resolve, reject };
-      const list = this.#pending.get(videoId);
-      if (list) list.push(signal);
-      else this.#pending.set(videoId, [signal]);
-      if (this.#scheduled) return;
-      this.#scheduled = true;
-      setImmediate(() => this.#flush());
-    });
+    return this.#learner.learn(subject, videoId, kind);
   }
 
-  #flush(): void {
-    this.#scheduled = false;
-    const batches = [...this.#pending];
-    this.#pending.clear();
-    for (const [videoId, signals] of batches) void this.#learnVideo(videoId, signals);
+  /**
+   * Queues a signal of an interaction that is already stored (a like, unlike or view) without
+   * waiting for it to be learned; false when it was shed. The subject's next page still
+   * reflects it (`page` waits for it).
+   */
+  offerSignal(subject: Subject, videoId: string, kind: SignalKind): boolean {
+    return this.#learner.offer(subject, videoId, kind);
   }
 
-  /** One video's batch, in rounds in which each subject appears once (its signals stay in order). */
-  async #learnVideo(videoId: string, signals: PendingSignal[]): Promise<void> {
-    let rest = signals;
-    while (rest.length > 0) {
-      const inRound = new Set<Subject>();
-      const round: PendingSignal[] = [];
-      const later: PendingSignal[] = [];
-      for (const s of rest) {
-        if (inRound.has(s.subject)) later.push(s);
-        else {
-          inRound.add(s.subject);
-          round.push(s);
-        }
-      }
-      try {
-        await this.#learnRound(videoId, round);
-        for (const s of round) s.resolve();
-      } catch (err) {
-        for (const s of round) s.reject(err);
-      }
-      rest = later;
-    }
+  /** Settles once the subject's queued signals are learned (never rejects). */
+  async learned(subject: Subject): Promise<void> {
+    await this.#learner.learned(subject);
   }
 
-  /** Signals of distinct subjects on one video. */
-  async #learnRound(videoId: string, round: readonly PendingSignal[]): Promise<void> {
-    const { store, options, clock } = this.deps;
-    const [state] = await this.deps.videos([videoId]);
-    if (!state) return;
-    const now = clock.now();
-    const limits = options.limits;
-    const features = videoFeatures(state.video);
-    const engaged = round.filter((s) => ENGAGING_SIGNALS.has(s.kind)).map((s) => s.subject);
-    // the peers are read before this engagement is written, so the subject is not its own peer
-    const recent = await Promise.all(engaged.map((s) => store.recommendations.engaged(s, PEER_VIDEOS)));
-    await Promise.all(
-      round.map((s) =>
-        store.recommendations.recordSignal(s.subject, { videoId, deltas: signalDeltas(s.kind, features), engaged: ENGAGING_SIGNALS.has(s.kind), now }, limits),
-      ),
-    );
-    if (engaged.length === 0) return;
-
-    // the video's engagers as the k-th subject finds them: the batch's earlier ones (newest
-    // first), then those stored before the batch
-    const stored = await store.recommendations.engagers(videoId, CO_ENGAGERS);
-    const coEngagersOf = (k: number): Subject[] => {
-      const before = engaged.slice(0, k).reverse();
-      const list = [...new Set([...before, ...stored])].slice(0, CO_ENGAGERS);
-      return list.filter((s) => s !== engaged[k]);
-    };
-    const lists = engaged.map((_, k) => coEngagersOf(k));
-    const everyone = [...new Set(lists.flat())];
-    const theirs = new Map(await Promise.all(everyone.map(async (s) => [s, await store.recommendations.engaged(s, CO_ENGAGED)] as const)));
-    await Promise.all(
-      engaged.map((subject, k) => {
-        const similar = [...new Set(lists[k]!.flatMap((s) => theirs.get(s) ?? []))].filter((id) => id !== videoId);
-        return store.recommendations.addSimilar(subject, similar, now, limits);
-      }),
-    );
-
-    const recentIds = [...new Set(recent.flat())].filter((id) => id !== videoId);
-    const engagersOf = new Map(await Promise.all(recentIds.map(async (id) => [id, await store.recommendations.engagers(id, PEERS_PER_VIDEO)] as const)));
-    // each subject's peers take this video once per subject that reaches them
-    const reached = new Map<Subject, number>();
-    engaged.forEach((subject, k) => {
-      const peers = new Set<Subject>();
-      for (const id of recent[k]!) if (id !== videoId) for (const s of engagersOf.get(id) ?? []) if (s !== subject) peers.add(s);
-      for (const p of peers) reached.set(p, (reached.get(p) ?? 0) + 1);
-    });
-    await Promise.all([...reached].map(([peer, n]) => store.recommendations.addSimilar(peer, new Array<string>(n).fill(videoId), now, limits)));
-    // issued in order: one connection (and the memory driver) applies them in that order
-    await Promise.all(engaged.map((subject) => store.recommendations.addEngager(videoId, subject, limits)));
+  /** Learns every queued signal (shutdown). */
+  drain(): Promise<void> {
+    return this.#learner.drain();
   }
 
   /** A new video enters the exploration pool. */

@@ -297,6 +297,12 @@ export interface SignalUpdate {
   now: number;
 }
 
+/** One subject's signal, as `recordSignals` takes a batch of them. */
+export interface SubjectSignal {
+  subject: Subject;
+  update: SignalUpdate;
+}
+
 export interface RecommendationStore {
   /**
    * Applies one signal to a subject at once and atomically: decays and moves its interest
@@ -317,6 +323,19 @@ export interface RecommendationStore {
   addEngager(videoId: string, subject: Subject, limits: RecommendationLimits): Promise<void>;
   /** Raises each video's co-engagement score for the subject by 1, keeping the strongest similarMax. */
   addSimilar(subject: Subject, videoIds: readonly string[], now: number, limits: RecommendationLimits): Promise<void>;
+  // Batched forms for the learner (actors/learner.ts): one call for a whole flush of signals,
+  // each the same as the single call repeated in order (a Redis driver pipelines them, or on a
+  // Cluster issues them together, one connection per slot keeping each slot's order).
+  /** `recordSignal` of each entry, in order (one subject's signals apply in the order given). */
+  recordSignals(signals: readonly SubjectSignal[], limits: RecommendationLimits): Promise<void>;
+  /** `engaged` of each subject (same order). */
+  engagedOf(subjects: readonly Subject[], limit: number): Promise<string[][]>;
+  /** `engagers` of each video (same order). */
+  engagersOf(videoIds: readonly string[], limit: number): Promise<Subject[][]>;
+  /** `addSimilar` of each entry, in order. */
+  addSimilarMany(entries: readonly { subject: Subject; videoIds: readonly string[] }[], now: number, limits: RecommendationLimits): Promise<void>;
+  /** `addEngager` of each entry, in order. */
+  addEngagers(entries: readonly { videoId: string; subject: Subject }[], limits: RecommendationLimits): Promise<void>;
   /** The subject's co-engaged videos, strongest first. */
   similar(subject: Subject, limit: number): Promise<string[]>;
   /** A new video joins the exploration pool with no impressions. */

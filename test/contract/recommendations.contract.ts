@@ -91,6 +91,57 @@ export function recommendationsContract(store: () => Store): void {
       assert.deepEqual(await r.similar(ids.next(), 5), []);
     });
 
+    it('the batched forms are the single calls in order (recordSignals, engagedOf, engagersOf, addSimilarMany, addEngagers)', async () => {
+      const r = store().recommendations;
+      const [s1, s2, empty] = [ids.next(), `~s:${ids.next()}batch`, ids.next()];
+      const v = Array.from({ length: 4 }, () => ids.next());
+      const signal = (videoId: string, deltas: [string, number][], engaged: boolean, now: number) => ({ videoId, deltas: new Map(deltas), engaged, now });
+      // one subject's signals apply in the order given: the second decays the first's weight
+      await r.recordSignals(
+        [
+          { subject: s1, update: signal(v[0]!, [['tag:cats', 1]], true, T) },
+          { subject: s2, update: signal(v[1]!, [['tag:dogs', 2]], true, T) },
+          { subject: s1, update: signal(v[1]!, [['tag:cats', 1], ['author:A', -1]], true, T + 1000) },
+          { subject: s1, update: signal(v[2]!, [], false, T + 1000) },
+          { subject: s1, update: signal(v[0]!, [], true, T + 1000) },
+        ],
+        LIMITS,
+      );
+      const w = await r.interests(s1, T + 1000, LIMITS);
+      near(w.get('tag:cats'), 1 * 0.5 + 1);
+      near(w.get('author:A'), -1);
+      near((await r.interests(s2, T, LIMITS)).get('tag:dogs'), 2);
+      assert.deepEqual(await r.seen(s1, v, T + 1000, LIMITS), [true, true, true, false]);
+      assert.deepEqual(await r.engagedOf([s1, s2, empty], 10), [[v[0], v[1]], [v[1]], []], 'v0 again is the newest, once');
+      assert.deepEqual(await r.engagedOf([s1], 1), [[v[0]]]);
+      assert.deepEqual(await r.engagedOf([s1, s2], 0), [[], []]);
+      await r.recordSignals([], LIMITS);
+
+      const [video, other] = [ids.next(), ids.next()];
+      await r.addEngagers(
+        ['x', 'y', 'x', 'z', 'w'].map((subject) => ({ videoId: video, subject })).concat([{ videoId: other, subject: 'q' }]),
+        LIMITS,
+      );
+      assert.deepEqual(await r.engagersOf([video, other, ids.next()], 10), [['w', 'z', 'x'], ['q'], []]);
+      assert.deepEqual(await r.engagersOf([video], 2), [['w', 'z']]);
+      await r.addEngagers([], LIMITS);
+
+      const [a, b, c, d] = Array.from({ length: 4 }, () => ids.next());
+      await r.addSimilarMany(
+        [
+          { subject: s1, videoIds: [a!, b!, c!] },
+          { subject: s2, videoIds: [d!] },
+          { subject: s1, videoIds: [b!, c!] },
+          { subject: s2, videoIds: [] },
+          { subject: s1, videoIds: [c!, d!, c!] },
+        ],
+        T,
+        LIMITS,
+      );
+      assert.deepEqual(await r.similar(s1, 10), [c, b, d], 'c counted 4 times, b twice; a and d tie at 1 and the higher id stays');
+      assert.deepEqual(await r.similar(s2, 10), [d]);
+    });
+
     it('the exploration pool: fewest impressions first, leaves after maxImpressions, oldest go past poolMax', async () => {
       const r = store().recommendations;
       // the pool is shared by the whole store: drain what earlier tests left

@@ -7,6 +7,7 @@ import { RecordingSink } from '../../src/actors/events.ts';
 import { systemClock, type Clock } from '../../src/domain/clock.ts';
 import { TsidGenerator } from '../../src/domain/ids.ts';
 import { LocalInvalidationBus, type InvalidationBus } from '../../src/storage/cache/invalidation.ts';
+import type { Metrics } from '../../src/metrics.ts';
 import type { RecommendationOptions } from '../../src/actors/recommendations.ts';
 import type { Store } from '../../src/storage/store.ts';
 
@@ -53,6 +54,8 @@ export function testEngine(
     readStaleMs?: number;
     recommendations?: RecommendationOptions;
     blocked?: (subject: string, authorIds: readonly string[]) => Promise<boolean[]>;
+    metrics?: Metrics;
+    onWarning?: (message: string, fields: Record<string, unknown>) => void;
   } = {},
 ): TestEngine {
   const sink = new RecordingSink();
@@ -66,6 +69,8 @@ export function testEngine(
     invalidation: opts.invalidation ?? new LocalInvalidationBus(),
     onError: (err) => errors.push(err),
     ...(opts.blocked ? { blocked: opts.blocked } : {}),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
     limits: {
       titleMaxChars: 150,
       descriptionMaxChars: 2000,

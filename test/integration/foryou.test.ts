@@ -193,8 +193,11 @@ for (const driver of drivers) {
       await engine.recordSignal({ userId: peer }, ids[7]!, 'finish');
       await engine.like(ids[3]!, peer);
       await engine.like(ids[3]!, me); // shared taste: the peer's recent engagements become mine to see
+      // a like is learned behind its ack (learner.ts); a page would wait for it, this read waits here
+      await engine.recommendations.learned(me);
       assert.deepEqual(new Set(await store.recommendations.similar(me, 10)), new Set([ids[7]]));
       await engine.like(ids[11]!, peer); // later engagements of the peer reach me too
+      await engine.recommendations.learned(peer);
       assert.ok((await store.recommendations.similar(me, 10)).includes(ids[11]!));
     });
   });

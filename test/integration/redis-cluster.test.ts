@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Tremolo } from '../../src/main.ts';
+import { RedisStore } from '../../src/storage/redis/redis-store.ts';
+import { recommendationsContract } from '../contract/recommendations.contract.ts';
 import { startRedisCluster, type PrivateCluster } from '../helpers/redis.ts';
 import { eventually, liveClient, newUser, startServer } from '../helpers/server.ts';
 
@@ -53,4 +55,20 @@ describe('Redis Cluster', () => {
     watcher.close();
     writer.close();
   });
+});
+
+// the For You Store calls on a Cluster: the batched ones (recordSignals, engagedOf, engagersOf,
+// addSimilarMany, addEngagers) span many subjects' and videos' slots in one call
+describe('Redis Cluster: the recommendations contract', () => {
+  let cluster: PrivateCluster;
+  let store: RedisStore;
+  before(async () => {
+    cluster = await startRedisCluster();
+    store = await RedisStore.connect({ clusterNodes: cluster.nodes, prefix: 'rec:', limits: { eventLogMax: 100, viewDedupS: 60 }, timeoutMs: 5000 });
+  });
+  after(async () => {
+    await store.close();
+    await cluster.stop();
+  });
+  recommendationsContract(() => store);
 });

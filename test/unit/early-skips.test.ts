@@ -148,6 +148,7 @@ describe('derived skips through the Engine (memory store)', () => {
     await engine.interactions.progress(session, report(cats.id));
     await engine.interactions.progress({ userId: viewer.id }, report(dogs.id));
     await engine.like(dogs.id, viewer.id);
+    await engine.recommendations.learned(viewer.id); // a like is learned behind its ack
     const before = await store.recommendations.interests(viewer.id, clock.now(), testLimits());
 
     clock.advance(3999); // 2 x the default PROGRESS_INTERVAL (2 s), less 1 ms

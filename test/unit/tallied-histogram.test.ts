@@ -31,7 +31,7 @@ describe('TalliedHistogram', () => {
       const reference = new Histogram({ ...opts, labelNames: [...opts.labelNames], registers: [theirs] });
       const tallied = new TalliedHistogram({ ...opts, registers: [ours] });
       observations.forEach(([method, route, status, seconds], i) => {
-        const exemplar = i % 2 === 0 ? { trace_id: `${i}`.padStart(32, '0'), span_id: `${i}`.padStart(16, '0') } : {};
+        const exemplar: Record<string, string> = i % 2 === 0 ? { trace_id: `${i}`.padStart(32, '0'), span_id: `${i}`.padStart(16, '0') } : {};
         if (openMetrics) reference.observe({ labels: { method, route, status }, value: seconds, exemplarLabels: exemplar as never }); // its type wants the metric's own label names
         else reference.observe({ method, route, status }, seconds);
         tallied.observe([method, route, status], seconds, exemplar);

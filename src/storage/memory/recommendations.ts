@@ -5,7 +5,7 @@
  * the arithmetic (decay, trimming order) is the Redis scripts' own, so both drivers agree.
  */
 import { decayed } from '../../domain/ranking.ts';
-import type { RecommendationLimits, RecommendationStore, SignalUpdate, Subject } from '../store.ts';
+import type { RecommendationLimits, RecommendationStore, SignalUpdate, Subject, SubjectSignal } from '../store.ts';
 import type { MemoryTables, SubjectRow } from './tables.ts';
 
 /** The RecommendationStore of the memory driver. */
@@ -75,6 +75,26 @@ export class MemoryRecommendations implements RecommendationStore {
       const order = [...row.similar].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
       for (const [id] of order.slice(0, row.similar.size - limits.similarMax)) row.similar.delete(id);
     }
+  }
+
+  async recordSignals(signals: readonly SubjectSignal[], limits: RecommendationLimits): Promise<void> {
+    for (const { subject, update } of signals) await this.recordSignal(subject, update, limits);
+  }
+
+  async engagedOf(subjects: readonly Subject[], limit: number): Promise<string[][]> {
+    return Promise.all(subjects.map((s) => this.engaged(s, limit)));
+  }
+
+  async engagersOf(videoIds: readonly string[], limit: number): Promise<Subject[][]> {
+    return Promise.all(videoIds.map((id) => this.engagers(id, limit)));
+  }
+
+  async addSimilarMany(entries: readonly { subject: Subject; videoIds: readonly string[] }[], now: number, limits: RecommendationLimits): Promise<void> {
+    for (const e of entries) await this.addSimilar(e.subject, e.videoIds, now, limits);
+  }
+
+  async addEngagers(entries: readonly { videoId: string; subject: Subject }[], limits: RecommendationLimits): Promise<void> {
+    for (const e of entries) await this.addEngager(e.videoId, e.subject, limits);
   }
 
   async similar(subject: Subject, limit: number): Promise<string[]> {

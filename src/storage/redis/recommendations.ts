@@ -5,7 +5,7 @@
  * own idempotent step. Decay and trimming follow the memory driver exactly (rec-decay.lua).
  */
 import { decayed } from '../../domain/ranking.ts';
-import type { RecommendationLimits, RecommendationStore, SignalUpdate, Subject } from '../store.ts';
+import type { RecommendationLimits, RecommendationStore, SignalUpdate, Subject, SubjectSignal } from '../store.ts';
 import type { RedisContext } from './context.ts';
 import { io } from './scripts.ts';
 
@@ -14,13 +14,26 @@ export class RedisRecommendations implements RecommendationStore {
   constructor(private readonly ctx: RedisContext) {}
 
   async recordSignal(subject: Subject, update: SignalUpdate, limits: RecommendationLimits): Promise<void> {
+    const { keys, args } = this.signalCall(subject, update, limits);
+    await this.ctx.scripts.run('rec-signal', keys, args);
+  }
+
+  async recordSignals(signals: readonly SubjectSignal[], limits: RecommendationLimits): Promise<void> {
+    // one pipeline (or, on a Cluster, one batch per node connection): each subject's script
+    // stays on its own slot, and one connection runs them in the order given
+    await this.ctx.scripts.runMany(
+      'rec-signal',
+      signals.map((s) => this.signalCall(s.subject, s.update, limits)),
+    );
+  }
+
+  private signalCall(subject: Subject, update: SignalUpdate, limits: RecommendationLimits) {
     const k = this.ctx.keys.recommendations(subject);
     const deltas: (string | number)[] = [];
     for (const [feature, delta] of update.deltas) deltas.push(feature, delta);
-    await this.ctx.scripts.run(
-      'rec-signal',
-      [k.interests, k.seen, k.engaged, k.similar],
-      [
+    return {
+      keys: [k.interests, k.seen, k.engaged, k.similar],
+      args: [
         update.now,
         limits.interestHalfLifeMs,
         limits.interestsMax,
@@ -32,7 +45,7 @@ export class RedisRecommendations implements RecommendationStore {
         update.videoId,
         ...deltas,
       ],
-    );
+    };
   }
 
   async interests(subject: Subject, now: number, limits: RecommendationLimits): Promise<Map<string, number>> {
@@ -79,6 +92,33 @@ export class RedisRecommendations implements RecommendationStore {
     if (videoIds.length === 0) return;
     const k = this.ctx.keys.recommendations(subject);
     await this.ctx.scripts.run('rec-similar', [k.similar], [limits.similarMax, limits.stateTtlMs, ...videoIds]);
+  }
+
+  async engagedOf(subjects: readonly Subject[], limit: number): Promise<string[][]> {
+    if (!(limit > 0)) return subjects.map(() => []);
+    const { client, keys } = this.ctx;
+    // one key per subject, each in its own slot: issued together, they share one round trip
+    return io(() => Promise.all(subjects.map((s) => client.lrange(keys.recommendations(s).engaged, 0, Math.ceil(limit) - 1))));
+  }
+
+  async engagersOf(videoIds: readonly string[], limit: number): Promise<Subject[][]> {
+    if (!(limit > 0)) return videoIds.map(() => []);
+    const { client, keys } = this.ctx;
+    return io(() => Promise.all(videoIds.map((id) => client.lrange(keys.engagers(id), 0, Math.ceil(limit) - 1))));
+  }
+
+  async addSimilarMany(entries: readonly { subject: Subject; videoIds: readonly string[] }[], _now: number, limits: RecommendationLimits): Promise<void> {
+    const calls = entries
+      .filter((e) => e.videoIds.length > 0)
+      .map((e) => ({ keys: [this.ctx.keys.recommendations(e.subject).similar], args: [limits.similarMax, limits.stateTtlMs, ...e.videoIds] }));
+    await this.ctx.scripts.runMany('rec-similar', calls);
+  }
+
+  async addEngagers(entries: readonly { videoId: string; subject: Subject }[], limits: RecommendationLimits): Promise<void> {
+    await this.ctx.scripts.runMany(
+      'rec-engager',
+      entries.map((e) => ({ keys: [this.ctx.keys.engagers(e.videoId)], args: [e.subject, limits.engagedMax] })),
+    );
   }
 
   async similar(subject: Subject, limit: number): Promise<string[]> {
