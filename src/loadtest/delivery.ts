@@ -103,6 +103,21 @@ export class DeliveryProbe {
     else this.early.set(commentId, { at, clients: [client] });
   }
 
+  /** Comment deliveries still awaited by sockets that still watch the video. */
+  awaited(): number {
+    let n = 0;
+    for (const p of this.pendingComments.values()) {
+      const still = this.watchers.of(p.videoId);
+      for (const client of p.waiting) if (still?.has(client)) n++;
+    }
+    return n;
+  }
+
+  /** The longest a delivery may take before it counts as missed. */
+  get horizon(): number {
+    return this.horizonMs;
+  }
+
   /** Drops what is older than the horizon, counting deliveries that never came. */
   sweep(now: number): void {
     for (const [videoId, list] of this.pendingLikes) {
