@@ -406,6 +406,7 @@ export class Shard {
     const videoId = this.videoId(conn.watching);
     const set = this.watchers.get(videoId);
     set?.delete(conn.id);
+    this.probe.left(conn.id, videoId);
     if (set?.size === 0) this.watchers.delete(videoId);
     conn.watching = undefined;
   }
