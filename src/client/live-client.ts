@@ -129,6 +129,8 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
   /** `[url, ...alternates]`, and the index of the one the next connection goes to. */
   private readonly urls: string[];
   private urlIndex = 0;
+  /** A shutdown notice pointed the next connection at the next URL; no connection since. */
+  private movedOn = false;
   /** Recoveries that failed while connected, waiting to be tried again (by video id). */
   private readonly retries = new Map<string, ReturnType<typeof setTimeout>>();
 
@@ -174,14 +176,20 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     this.socket.on('server:shutdown', ({ retryAfterMs }) => {
       // the server is going away: come back (to whichever process answers) after the hint
       this.nextUrl();
+      this.movedOn = true;
       clearTimeout(this.comeback);
       this.comeback = setTimeout(() => {
         this.comeback = undefined;
-        if (!this.closed) this.socket.connect();
+        // When the server closed the connection under the socket ("transport close", as it does
+        // on shutdown), socket.io-client reconnects by itself and the socket stays `active`: a
+        // connect() now would send a second CONNECT on that connection and leave the server a
+        // second socket of ours. Only a socket the server disconnected outright needs it.
+        if (!this.closed && !this.socket.connected && !this.socket.active) this.socket.connect();
       }, retryAfterMs);
       this.comeback.unref?.();
     });
     this.socket.on('connect', () => {
+      this.movedOn = false;
       if (this.connectedOnce) {
         for (const videoId of this.watched.keys()) void this.recover(videoId);
         // what came while away: only if this client synced before (it asked for messages)
@@ -191,8 +199,12 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
       this.connectedOnce = true;
     });
     this.socket.on('disconnect', (reason) => this.emit('disconnected', reason));
-    // the process we were on does not answer (restarting, gone): try the next one
-    this.socket.io.on('reconnect_attempt', () => this.nextUrl());
+    // the process we were on does not answer (restarting, gone): try the next one, unless its
+    // shutdown notice already moved us on (a second move could lead straight back to it)
+    this.socket.io.on('reconnect_attempt', () => {
+      if (this.movedOn) this.movedOn = false;
+      else this.nextUrl();
+    });
     this.socket.on('connect_error', (err) => {
       const code = (err as Error & { data?: { code?: string } }).data?.code;
       if (code === 'E_TOKEN_EXPIRED') void this.reauthenticate();
