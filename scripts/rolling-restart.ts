@@ -65,7 +65,7 @@ const log = (line: string) => console.error(`[rolling ${((Date.now() - started) 
 
 async function until(what: string, ms: number, ok: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!(await ok().catch(() => false))) {
+  while (!(await ok())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -74,13 +74,29 @@ async function until(what: string, ms: number, ok: () => Promise<boolean>): Prom
 const exited = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
 
+/**
+ * Starts process i and waits for /readyz. A process that exits while starting (on a saturated
+ * machine a Redis command of its start-up can time out) is started again, as a supervisor
+ * (Kubernetes, systemd) would; each such retry is logged and counted.
+ */
+let startRetries = 0;
 async function startServer(i: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve'], { env: serverEnv(i), stdio: ['ignore', 'ignore', 'inherit'] });
-  await until(`process ${i + 1} to be ready`, 60_000, async () => {
-    if (child.exitCode !== null) throw new Error(`process ${i + 1} exited with ${child.exitCode}`);
-    return (await fetch(`${url(i)}/readyz`)).ok;
-  });
-  return child;
+  for (let attempt = 1; ; attempt++) {
+    const child = spawn(process.execPath, [BIN, 'serve'], { env: serverEnv(i), stdio: ['ignore', 'ignore', 'inherit'] });
+    try {
+      await until(`process ${i + 1} to be ready`, 60_000, async () => {
+        if (child.exitCode !== null) throw new Error(`process ${i + 1} exited with ${child.exitCode} while starting`);
+        return (await fetch(`${url(i)}/readyz`).catch(() => undefined))?.ok === true;
+      });
+      return child;
+    } catch (err) {
+      child.kill('SIGKILL');
+      await exited(child);
+      if (attempt === 3) throw err;
+      startRetries++;
+      log(`${String(err)}; starting it again`);
+    }
+  }
 }
 
 const redis = spawn('redis-server', ['--port', String(base), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--dir', mkdtempSync(join(tmpdir(), 'rolling-redis-'))], {
@@ -141,7 +157,7 @@ try {
     if (exitCode !== 0) failed = true;
   }
   const code = await loadDone;
-  console.error(JSON.stringify({ type: 'restarts', restarts }));
+  console.error(JSON.stringify({ type: 'restarts', restarts, startRetries }));
   log(`load tester exited with ${code}; ${restarts.length} restarts${failed ? ', one of them unclean' : ''}`);
   process.exitCode = failed ? 1 : (code ?? 1);
 } catch (err) {
