@@ -146,7 +146,7 @@ describe('rolling restart of three processes under mixed load', () => {
       assert.equal(await exited, 0, `process ${i} exits cleanly on SIGTERM: ${server.output().slice(-2000)}`);
       lap(`process ${i} drained and exited`);
       servers[i] = await spawnServer(env(i));
-      await eventually(async () => (await fetch(`${servers[i]!.url}/readyz`).catch(() => undefined))?.ok === true, `process ${i} to be ready again`, 30_000);
+      await eventually(async () => (await fetch(`${servers[i]!.url}/readyz`).catch(() => undefined))?.ok === true, `process ${i} to be ready again`, 60_000);
       lap(`process ${i} ready again`);
       await moreAcks(20, `acknowledged ops after restarting process ${i}`);
     }
