@@ -1,7 +1,7 @@
 /**
  * `tremolo loadtest`: drives a running server through the public SDK, prints progress,
  * writes the JSON and HTML reports, and exits 1 when an acknowledged write was lost or
- * duplicated (2 for bad options).
+ * duplicated, or a watcher saw a gap (2 for bad options).
  */
 import { CLI_USAGE, parseCliArgs } from '../loadtest/options.ts';
 import type { LoadtestOptions } from '../loadtest/options.ts';
@@ -69,7 +69,8 @@ function summary(r: LoadtestReport, o: LoadtestOptions): string {
     `comment>view ${l('commentDelivery')}`,
     `http         ${r.http.requests} requests (${r.http.perSec}/s), ${l('http')}`,
     ...r.server.map((s) => `server       ${s.target}: peak RSS ${s.peakRssMb} MB, mean CPU ${s.meanCpuPercent}%`),
-    v.ok ? `check        PASS: lost 0, duplicates 0` : `check        FAIL: lost ${v.lost}, duplicates ${v.duplicates}\n  ${v.examples.slice(0, 5).join('\n  ')}`,
+    `${r.ok ? 'check        PASS' : 'check        FAIL'}: lost ${v.lost}, duplicates ${v.duplicates}, gaps ${r.gaps} (${r.delivery.commentDeliveriesMissed} comment deliveries missed, ${r.delivery.resets} resets)${v.ok ? '' : `\n  ${v.examples.slice(0, 5).join('\n  ')}`}`,
+    `reconnects   ${r.connections.dropped} dropped, ${r.connections.reconnected} reconnected`,
     ...(o.jsonPath ? [`report       ${o.jsonPath}, ${o.htmlPath}`] : []),
   ];
   return lines.join('\n');

@@ -49,6 +49,13 @@ export class TremoloClientError extends Error {
 export interface LiveClientOptions {
   /** Server base URL, e.g. http://127.0.0.1:3000 */
   url: string;
+  /**
+   * Other processes of the same deployment, for clients that see them directly rather than
+   * through a load balancer: after a shutdown notice, or a failed reconnect attempt, the next
+   * connection goes to the next URL of `[url, ...alternates]`, so a process going away for a
+   * rolling restart does not keep its clients waiting for it.
+   */
+  alternates?: string[];
   token?: string;
   /** Called for a fresh token when the current one expired; enables transparent re-auth. */
   refreshToken?: () => Promise<string>;
@@ -119,10 +126,18 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
   private closed = false;
   /** The reconnect a shutdown notice scheduled, if any. */
   private comeback: ReturnType<typeof setTimeout> | undefined;
+  /** `[url, ...alternates]`, and the index of the one the next connection goes to. */
+  private readonly urls: string[];
+  private urlIndex = 0;
+  /** A shutdown notice pointed the next connection at the next URL; no connection since. */
+  private movedOn = false;
+  /** Recoveries that failed while connected, waiting to be tried again (by video id). */
+  private readonly retries = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(private readonly opts: LiveClientOptions) {
     super();
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 10_000;
+    this.urls = [opts.url, ...(opts.alternates ?? []).filter((u) => u !== opts.url)];
     this.socket = io(opts.url, {
       autoConnect: false,
       transports: ['websocket'],
@@ -160,14 +175,21 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     this.socket.on('dm:resync', () => void this.syncMessages().catch(() => undefined));
     this.socket.on('server:shutdown', ({ retryAfterMs }) => {
       // the server is going away: come back (to whichever process answers) after the hint
+      this.nextUrl();
+      this.movedOn = true;
       clearTimeout(this.comeback);
       this.comeback = setTimeout(() => {
         this.comeback = undefined;
-        if (!this.closed) this.socket.connect();
+        // When the server closed the connection under the socket ("transport close", as it does
+        // on shutdown), socket.io-client reconnects by itself and the socket stays `active`: a
+        // connect() now would send a second CONNECT on that connection and leave the server a
+        // second socket of ours. Only a socket the server disconnected outright needs it.
+        if (!this.closed && !this.socket.connected && !this.socket.active) this.socket.connect();
       }, retryAfterMs);
       this.comeback.unref?.();
     });
     this.socket.on('connect', () => {
+      this.movedOn = false;
       if (this.connectedOnce) {
         for (const videoId of this.watched.keys()) void this.recover(videoId);
         // what came while away: only if this client synced before (it asked for messages)
@@ -177,6 +199,12 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
       this.connectedOnce = true;
     });
     this.socket.on('disconnect', (reason) => this.emit('disconnected', reason));
+    // the process we were on does not answer (restarting, gone): try the next one, unless its
+    // shutdown notice already moved us on (a second move could lead straight back to it)
+    this.socket.io.on('reconnect_attempt', () => {
+      if (this.movedOn) this.movedOn = false;
+      else this.nextUrl();
+    });
     this.socket.on('connect_error', (err) => {
       const code = (err as Error & { data?: { code?: string } }).data?.code;
       if (code === 'E_TOKEN_EXPIRED') void this.reauthenticate();
@@ -207,6 +235,8 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
   close(): void {
     this.closed = true;
     clearTimeout(this.comeback);
+    for (const timer of this.retries.values()) clearTimeout(timer);
+    this.retries.clear();
     this.socket.disconnect();
   }
 
@@ -475,11 +505,31 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
         this.emit('reset', { videoId, snapshot: reply.snapshot });
       }
     } catch {
-      // try again on the next event or reconnect
       const pending = state.buffer ?? [];
       state.buffer = undefined;
       for (const e of pending) this.apply(videoId, state, e);
+      // A failed re-watch (a busy or draining process) leaves the socket outside the video's
+      // room, where no next event would come to start another recovery: try again shortly.
+      // A reconnect starts one of its own, so this is only needed while connected.
+      if (!this.closed && this.socket.connected && this.watched.get(videoId) === state && !this.retries.has(videoId)) {
+        const timer = setTimeout(() => {
+          this.retries.delete(videoId);
+          if (this.socket.connected) void this.recover(videoId);
+        }, RECOVERY_RETRY_MS);
+        timer.unref?.();
+        this.retries.set(videoId, timer);
+      }
     }
+  }
+
+  /**
+   * Points the next connection at the next URL. socket.io-client fixes the URL of its Manager
+   * at construction, but reads it afresh at each (re)connection, so replacing it is enough.
+   */
+  private nextUrl(): void {
+    if (this.urls.length < 2) return;
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+    (this.socket.io as unknown as { uri: string }).uri = this.urls[this.urlIndex]!;
   }
 
   /** Starts from a snapshot, then replays events that arrived meanwhile. */
@@ -511,6 +561,9 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
     }
   }
 }
+
+/** Pause before a failed re-watch of a video is tried again on the same connection. */
+const RECOVERY_RETRY_MS = 500;
 
 /** Comments per watched video whose last like count the client remembers (to drop older ones). */
 const MAX_COMMENT_COUNTS = 1000;

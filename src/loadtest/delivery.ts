@@ -5,7 +5,7 @@
  *   another account, carrying a version at or above the ack's `counters.version`
  *   (counters are coalesced, so a later version covers an earlier like).
  * - comment -> delivery: from the comment's ack to the `comment` event at each other
- *   socket that was watching the video when the ack came back.
+ *   socket that was watching the video when the ack came back and went on watching it.
  *
  * An event can overtake its ack (another process delivered it first); it counts as 0 ms
  * and as `delivery.beforeAck`. Anything not seen within `horizonMs` is counted as missed
@@ -101,6 +101,33 @@ export class DeliveryProbe {
     const early = this.early.get(commentId);
     if (early) early.clients.push(client);
     else this.early.set(commentId, { at, clients: [client] });
+  }
+
+  /**
+   * The socket stopped watching the video: it is owed none of the comments pending there. A
+   * later watch starts from a fresh snapshot, so only a socket that watched from the ack on,
+   * without a break, can miss a delivery.
+   */
+  left(client: number, videoId: string): void {
+    for (const [id, p] of this.pendingComments) {
+      if (p.videoId !== videoId || !p.waiting.delete(client)) continue;
+      if (p.waiting.size === 0) this.pendingComments.delete(id);
+    }
+  }
+
+  /** Comment deliveries still awaited by sockets that still watch the video. */
+  awaited(): number {
+    let n = 0;
+    for (const p of this.pendingComments.values()) {
+      const still = this.watchers.of(p.videoId);
+      for (const client of p.waiting) if (still?.has(client)) n++;
+    }
+    return n;
+  }
+
+  /** The longest a delivery may take before it counts as missed. */
+  get horizon(): number {
+    return this.horizonMs;
   }
 
   /** Drops what is older than the horizon, counting deliveries that never came. */

@@ -15,9 +15,9 @@ interface Series {
 export function renderHtmlReport(r: LoadtestReport): string {
   const v = r.verify;
   const measured = LATENCY_METRICS.filter((m) => r.latency[m].count > 0);
-  const verdict = v.ok
-    ? `<p class="ok">PASS: every acknowledged write is on the server once (lost 0, duplicates 0).</p>`
-    : `<p class="fail">FAIL: lost acknowledged writes ${v.lost}, duplicates ${v.duplicates}.</p>`;
+  const verdict = r.ok
+    ? `<p class="ok">PASS: every acknowledged write is on the server once and every watcher saw every comment (lost 0, duplicates 0, gaps 0).</p>`
+    : `<p class="fail">FAIL: lost acknowledged writes ${v.lost}, duplicates ${v.duplicates}, gaps ${r.gaps}.</p>`;
   const sections = [
     `<h1>tremolo load test: ${esc(r.scenario)}</h1>`,
     `<p>${esc(r.description)}. Started ${esc(r.startedAt)}, load phase ${r.durationS} s, ${r.options.users} users on ${r.options.accounts} accounts, ${r.options.videos} videos, ${r.options.processes} process(es), seed ${r.options.seed}.</p>`,

@@ -80,7 +80,14 @@ export class RunAggregate {
 
 export interface LoadtestReport {
   tool: 'tremolo loadtest';
+  /** The final check passed and no watcher saw a gap. */
   ok: boolean;
+  /**
+   * Gaps in what watchers saw: comment deliveries that never reached a socket watching the
+   * video (within the horizon, reconnects and recovery included), plus recoveries that could
+   * not replay what was missed (`recovered: false`, a fresh snapshot instead).
+   */
+  gaps: number;
   scenario: ScenarioName;
   description: string;
   startedAt: string;
@@ -137,6 +144,7 @@ export function buildReport(input: {
   const httpRequests = agg.get('http.ok') + Object.values(httpErrors).reduce((a, b) => a + b, 0);
   const events = agg.get('events.counters') + agg.get('events.comment');
   const per = (n: number) => (durationS > 0 ? Math.round((n / durationS) * 10) / 10 : 0);
+  const gaps = agg.get('delivery.commentMissed') + agg.get('events.reset');
   const latency = {} as LoadtestReport['latency'];
   const histograms = {} as LoadtestReport['histograms'];
   const latencyTimeline = {} as LoadtestReport['latencyTimeline'];
@@ -148,7 +156,8 @@ export function buildReport(input: {
   }
   return {
     tool: 'tremolo loadtest',
-    ok: input.verify.ok,
+    ok: input.verify.ok && gaps === 0,
+    gaps,
     scenario: options.scenario,
     description: SCENARIO_DOC[options.scenario],
     startedAt: input.startedAt.toISOString(),

@@ -52,8 +52,14 @@ export interface Connection {
 
 /** Codes that say the server refused an op before applying it; anything else leaves the outcome unknown. */
 const REFUSED = new Set(['E_RATE_LIMITED', 'E_BUSY', 'E_VALIDATION', 'E_VIDEO_NOT_FOUND', 'E_COMMENT_NOT_FOUND', 'E_SHUTTING_DOWN', 'E_TOKEN_EXPIRED', 'E_TOKEN_INVALID', 'E_TOKEN_MISSING', 'E_FORBIDDEN']);
-/** Codes after which a comment is sent again under the same idempotency key. */
-const RETRY = new Set(['E_ACK_TIMEOUT', 'E_DISCONNECTED', 'E_BUSY', 'E_RATE_LIMITED', 'E_STORAGE_UNAVAILABLE']);
+/**
+ * Codes after which a write is sent again: a comment under the same idempotency key, a like or
+ * unlike as it was (set membership: applying it twice is applying it once). E_SHUTTING_DOWN
+ * comes from a process draining for a restart; the retry goes out once the client is on another.
+ */
+const RETRY = new Set(['E_ACK_TIMEOUT', 'E_DISCONNECTED', 'E_BUSY', 'E_RATE_LIMITED', 'E_STORAGE_UNAVAILABLE', 'E_SHUTTING_DOWN']);
+/** Attempts per write, 250 ms x attempt apart: about 2.5 s, longer than a client needs to move to another process. */
+const ATTEMPTS = 5;
 const GRACE_MS = 1500;
 /** How long a loadtest video is, for watch-progress reports. */
 const PROGRESS_DURATION_MS = 15_000;
@@ -131,7 +137,12 @@ export class Shard {
       }),
     );
     await new Promise((r) => setTimeout(r, GRACE_MS)); // deliveries of the last acks
-    this.probe.sweep(performance.now());
+    // a comment acknowledged just before the end is judged too: wait (bounded by the horizon)
+    // while a watcher still lacks it, e.g. one that is reconnecting after a server restart,
+    // then count what never came as missed (a gap)
+    const until = performance.now() + this.probe.horizon;
+    while (this.probe.awaited() > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 100));
+    this.probe.sweep(performance.now() + this.probe.horizon);
     for (const c of this.connections) this.close(c);
   }
 
@@ -168,6 +179,8 @@ export class Shard {
       token: vu.token,
       parser: this.options.parser,
       ackTimeoutMs: this.options.ackTimeoutMs,
+      // the other targets, as a load balancer would offer them: a restarting process's sockets move on
+      alternates: this.options.targets,
       socket: { ...(vu.source ? { localAddress: vu.source } : {}), reconnectionDelayMax: 5000 },
     });
     const conn: Connection = { id: this.nextConnection++, vu, client, watching: undefined, closed: false };
@@ -248,21 +261,31 @@ export class Shard {
     await this.ack('video:progress', () => conn.client.progress(report)).catch(() => undefined);
   }
 
-  /** Likes the video, or unlikes it when this account's last acknowledged op liked it. */
+  /**
+   * Likes the video, or unlikes it when this account's last acknowledged op liked it; an op that
+   * got no answer (or a retryable refusal) is sent again as it was, a few times.
+   */
   toggleLike(conn: Connection, video: number): Promise<void> {
     const { account } = conn.vu;
     return this.serialise(`${account}:${video}`, async () => {
       const like = this.ledger.likeState(account, video) !== 'liked';
       const videoId = this.videoId(video);
-      const t0 = performance.now();
-      try {
-        const r = await this.ack(like ? 'video:like' : 'video:unlike', () => (like ? conn.client.like(videoId) : conn.client.unlike(videoId)));
-        const at = performance.now();
-        this.stats.latency('like', at - t0);
-        this.ledger.settleLike(account, video, like);
-        if (r.changed) this.probe.likeAcked(videoId, account, r.counters.version, at);
-      } catch (err) {
-        if (!REFUSED.has(codeOf(err))) this.ledger.unsettleLike(account, video);
+      for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+        const t0 = performance.now();
+        try {
+          const r = await this.ack(like ? 'video:like' : 'video:unlike', () => (like ? conn.client.like(videoId) : conn.client.unlike(videoId)));
+          const at = performance.now();
+          this.stats.latency('like', at - t0);
+          if (attempt > 1) this.stats.count('likes.retried');
+          this.ledger.settleLike(account, video, like);
+          if (r.changed) this.probe.likeAcked(videoId, account, r.counters.version, at);
+          return;
+        } catch (err) {
+          const code = codeOf(err);
+          if (!REFUSED.has(code)) this.ledger.unsettleLike(account, video);
+          if (!RETRY.has(code) || conn.closed) return;
+          await new Promise((r) => setTimeout(r, 250 * attempt));
+        }
       }
     });
   }
@@ -301,7 +324,7 @@ export class Shard {
     const recent = this.recentComments.get(videoId);
     const replyTo = recent?.length && conn.vu.rng.chance(this.options.replyShare) ? recent[conn.vu.rng.int(recent.length)] : undefined;
     const opts = { idempotencyKey: key, ...(replyTo !== undefined ? { replyTo } : {}) };
-    for (let attempt = 1; attempt <= 3; attempt++) {
+    for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const t0 = performance.now();
       try {
         const r = await this.ack('comment:add', () => conn.client.comment(videoId, text, opts));
@@ -320,28 +343,36 @@ export class Shard {
         return;
       } catch (err) {
         if (!RETRY.has(codeOf(err)) || conn.closed) return;
-        await new Promise((r) => setTimeout(r, 200 * attempt));
+        await new Promise((r) => setTimeout(r, 250 * attempt));
       }
     }
   }
 
-  /** A REST call, timed and counted. */
-  async http<T>(fn: () => Promise<T>): Promise<T | undefined> {
+  /**
+   * A REST call as the virtual user, timed and counted. A call the user's target could not
+   * answer (not listening, or draining for a restart) is made once more on the next target, as
+   * a load balancer would route it; the user's next call goes to its own target again.
+   */
+  async http<T>(vu: VirtualUser, fn: (client: HttpClient) => Promise<T>): Promise<T | undefined> {
+    const targets = this.options.targets;
+    const home = targets.indexOf(vu.target);
     const t0 = performance.now();
-    try {
-      const r = await fn();
-      this.stats.latency('http', performance.now() - t0);
-      this.stats.count('http.ok');
-      return r;
-    } catch (err) {
-      this.stats.count(`http.error.${codeOf(err)}`);
-      return undefined;
+    let err: unknown;
+    for (let i = 0; i < Math.min(2, targets.length); i++) {
+      const target = i === 0 ? vu.target : (targets[(home + i) % targets.length] ?? vu.target);
+      try {
+        const r = await fn(new HttpClient(target, { token: vu.token }));
+        this.stats.latency('http', performance.now() - t0);
+        this.stats.count('http.ok');
+        if (i > 0) this.stats.count('http.rerouted');
+        return r;
+      } catch (e) {
+        err = e;
+        if (!unreachable(e)) break;
+      }
     }
-  }
-
-  /** A REST client signed in as the virtual user. */
-  httpClient(vu: VirtualUser): HttpClient {
-    return new HttpClient(vu.target, { token: vu.token });
+    this.stats.count(`http.error.${codeOf(err)}`);
+    return undefined;
   }
 
   videoId(video: number): string {
@@ -375,6 +406,7 @@ export class Shard {
     const videoId = this.videoId(conn.watching);
     const set = this.watchers.get(videoId);
     set?.delete(conn.id);
+    this.probe.left(conn.id, videoId);
     if (set?.size === 0) this.watchers.delete(videoId);
     conn.watching = undefined;
   }
@@ -389,6 +421,11 @@ export class Shard {
     next.then(cleanup, cleanup);
     return next;
   }
+}
+
+/** The process did not take the request at all: nothing listening (fetch fails), or draining. */
+function unreachable(err: unknown): boolean {
+  return err instanceof TremoloClientError ? err.code === 'E_SHUTTING_DOWN' : err instanceof TypeError;
 }
 
 export function codeOf(err: unknown): string {

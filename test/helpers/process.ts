@@ -16,14 +16,16 @@ export interface ServerProcess {
 
 const BIN = new URL('../../bin/tremolo.js', import.meta.url).pathname;
 
-/** `env` overrides the defaults below; a variable given as undefined is removed. */
+/**
+ * `env` overrides the defaults below; a variable given as undefined is removed. A given `PORT`
+ * is kept (a restarted process comes back where its clients look for it), else a free one is used.
+ */
 export async function spawnServer(env: Record<string, string | undefined>): Promise<ServerProcess> {
-  const port = await freePort();
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   const child = spawn(process.execPath, [BIN, 'serve'], {
     env: withoutUndefined({
       ...process.env,
       HOST: '127.0.0.1',
-      PORT: String(port),
       LOG_LEVEL: 'warn',
       RATE_IP_PER_MIN: '1000000',
       RATE_USER_PER_MIN: '1000000',
@@ -32,6 +34,7 @@ export async function spawnServer(env: Record<string, string | undefined>): Prom
       SOCKET_MAX_PER_IP: '1000000',
       ...TEST_SERVER_ENV,
       ...env,
+      PORT: String(port),
     }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
