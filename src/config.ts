@@ -249,6 +249,7 @@ export const SETTINGS = {
   redisCluster: def('REDIS_CLUSTER', '', optional(str), 'Comma-separated host:port seed nodes; when set, tremolo talks to a Redis Cluster instead of REDIS_URL.'),
   redisPrefix: def('REDIS_PREFIX', 'tremolo:', str, 'Prefix of every Redis key, so several deployments can share one Redis.'),
   storageTimeoutMs: def('STORAGE_TIMEOUT', '2s', duration(10), 'A storage call slower than this counts as a failure for the circuit breaker.'),
+  redisAutoPipeline: def('REDIS_AUTO_PIPELINE', 'true', bool, 'Send the Redis commands issued in one event-loop turn together, in one write per connection (ioredis auto-pipelining): many concurrent actors\' storage calls cost one system call instead of one each, at most one turn of delay. false: each command is written at once.'),
   redisWaitReplicas: def('REDIS_WAIT_REPLICAS', '0', int(0, 16), 'Replicas (of the master that took it) every Redis write must reach before it is acknowledged: each write is followed by one `WAIT N REDIS_WAIT_TIMEOUT_MS` on the same node, so a failover loses nothing acknowledged. Fewer within the timeout fail the turn with 503 `E_STORAGE_UNAVAILABLE` (the write may have applied; retries are idempotent). 0: off (asynchronous replication).'),
   redisWaitTimeoutMs: def('REDIS_WAIT_TIMEOUT_MS', '500', int(1, 60_000), 'How long a write waits for REDIS_WAIT_REPLICAS replicas, in milliseconds; must be below STORAGE_TIMEOUT.'),
 

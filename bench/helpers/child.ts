@@ -5,6 +5,8 @@
  * `{ id, ok, ...result }` out.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 
 export interface Child {
   readonly process: ChildProcess;
@@ -94,6 +96,7 @@ type Handler = (args: Record<string, unknown>) => Promise<object> | object;
 
 /** In a child: answers the parent's commands with `handlers`; `stats` and `exit` are built in. */
 export function serveParent(handlers: Record<string, Handler>): void {
+  let profiler: Session | undefined;
   const all: Record<string, Handler> = {
     stats: async (args) => {
       if (args.gc === true && typeof globalThis.gc === 'function') {
@@ -105,6 +108,21 @@ export function serveParent(handlers: Record<string, Handler>): void {
       const mem = process.memoryUsage();
       const cpu = process.cpuUsage();
       return { rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, arrayBuffers: mem.arrayBuffers, cpuS: (cpu.user + cpu.system) / 1e6 };
+    },
+    /** `{ file }`: starts a V8 CPU profile of this process; `{ file, stop: true }` writes it there (open it in Chrome DevTools). */
+    profile: async (args) => {
+      profiler ??= new Session();
+      if (args.stop !== true) {
+        profiler.connect();
+        await profiler.post('Profiler.enable');
+        await profiler.post('Profiler.start');
+        return {};
+      }
+      const { profile } = await profiler.post('Profiler.stop');
+      writeFileSync(String(args.file), JSON.stringify(profile));
+      profiler.disconnect();
+      profiler = undefined;
+      return { file: args.file };
     },
     exit: () => {
       setTimeout(() => process.exit(0), 10);
