@@ -17,7 +17,8 @@
  *
  *   npm run bench -- dm [--rate 20000] [--seconds 5] [--clients 2] [--naive false]
  * With BENCH_DM_PROF=<dir>, the tremolo server and each client process write a V8 CPU profile of
- * the throughput phase (only) there: dm-server.cpuprofile, dm-client-<i>.cpuprofile.
+ * the throughput phase (only) there, and a sampling heap profile: dm-server.cpuprofile,
+ * dm-server.heapprofile, dm-client-<i>.cpuprofile, ...
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -198,10 +199,10 @@ async function main(): Promise<void> {
     progress(describeOutcome('tremolo warm-up', Math.min(RATE, 2000), warm));
     const profiled = [server, ...clients];
     const profileFile = (i: number) => join(PROFILE_DIR!, i === 0 ? 'dm-server.cpuprofile' : `dm-client-${i - 1}.cpuprofile`);
-    if (PROFILE_DIR) await Promise.all(profiled.map((p, i) => p.call('profile', { file: profileFile(i) })));
+    if (PROFILE_DIR) await Promise.all(profiled.map((p, i) => p.call('profile', { file: profileFile(i), heap: true })));
     const actor = await phase(server, clients, shares, RATE, SECONDS, 'a');
     if (PROFILE_DIR) {
-      await Promise.all(profiled.map((p, i) => p.call('profile', { file: profileFile(i), stop: true })));
+      await Promise.all(profiled.map((p, i) => p.call('profile', { file: profileFile(i), stop: true, heap: true })));
       progress(`CPU profiles of the throughput phase in ${PROFILE_DIR}`);
     }
     progress(describeOutcome('tremolo', RATE, actor));

@@ -109,17 +109,27 @@ export function serveParent(handlers: Record<string, Handler>): void {
       const cpu = process.cpuUsage();
       return { rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, arrayBuffers: mem.arrayBuffers, cpuS: (cpu.user + cpu.system) / 1e6 };
     },
-    /** `{ file }`: starts a V8 CPU profile of this process; `{ file, stop: true }` writes it there (open it in Chrome DevTools). */
+    /**
+     * `{ file }`: starts a V8 CPU profile of this process; `{ file, stop: true }` writes it there
+     * (open it in Chrome DevTools). `heap: true` (both times): also a sampling heap profile,
+     * written beside it as .heapprofile.
+     */
     profile: async (args) => {
       profiler ??= new Session();
       if (args.stop !== true) {
         profiler.connect();
         await profiler.post('Profiler.enable');
         await profiler.post('Profiler.start');
+        if (args.heap === true) await profiler.post('HeapProfiler.startSampling', { samplingInterval: 32768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
         return {};
       }
       const { profile } = await profiler.post('Profiler.stop');
       writeFileSync(String(args.file), JSON.stringify(profile));
+      if (args.heap === true) {
+        // what was allocated while profiling, by allocating function (sampled): where GC time comes from
+        const { profile: heap } = await profiler.post('HeapProfiler.stopSampling');
+        writeFileSync(String(args.file).replace(/\.cpuprofile$/, '.heapprofile'), JSON.stringify(heap));
+      }
       profiler.disconnect();
       profiler = undefined;
       return { file: args.file };
