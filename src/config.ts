@@ -303,6 +303,7 @@ export const SETTINGS = {
   liveCounterCoalesce: def('LIVE_COUNTER_COALESCE', 'true', bool, 'Coalesce counter events per video (see LIVE_COUNTER_INTERVAL_MS); `false` sends one event per committed write, for comparison only (bench/fanout.ts).'),
   socketParser: def('SOCKET_PARSER', 'json', oneOf('json', 'msgpack'), 'Socket.IO wire format.'),
   socketMaxPayloadBytes: def('SOCKET_MAX_PAYLOAD_BYTES', '16384', int(256), 'Largest socket message accepted.'),
+  socketMaxInflight: def('SOCKET_MAX_INFLIGHT', '10000', int(1), 'Client events this process works on at once, over all sockets; beyond it new ones are refused at once with `E_BUSY` (retry after 1 s) instead of queueing behind the rest: under overload the events it takes are still answered in time, rather than every one late.'),
   socketEventsPerSec: def('SOCKET_EVENTS_PER_SEC', '20', int(1), 'Client events allowed per socket each second.'),
   userEventsPerSec: def('USER_EVENTS_PER_SEC', '50', int(1), 'Client events allowed per user (all their sockets) each second.'),
   socketMaxWatches: def('SOCKET_MAX_WATCHES', '50', int(1), 'Videos one socket may watch at once.'),

@@ -324,6 +324,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       parser: config.socketParser,
       maxPayloadBytes: config.socketMaxPayloadBytes,
       socketEventsPerSec: config.socketEventsPerSec,
+      maxInflight: config.socketMaxInflight,
       userEventsPerSec: config.userEventsPerSec,
       maxWatches: config.socketMaxWatches,
       maxSocketsPerUser: config.userMaxSockets,
