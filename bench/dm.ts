@@ -49,6 +49,13 @@ const SECONDS = Number(argv.seconds);
 const CLIENTS = Number(argv.clients);
 const PAIRS = 1000;
 const PROFILE_DIR = process.env.BENCH_DM_PROF;
+/**
+ * Both servers run with a 64 MB young-generation semi-space (V8's default is 16 MB): at a few
+ * thousand messages/s a server allocates enough short-lived objects per message that with the
+ * default a third of its CPU went to scavenges (docs/benchmarks.md, dm); docs/production.md
+ * recommends the flag for message-heavy processes.
+ */
+const SERVER_NODE_FLAGS = ['--max-semi-space-size=64'];
 const progress = (msg: string) => console.error(`  [${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
 interface Pair {
@@ -193,7 +200,7 @@ async function main(): Promise<void> {
       await Promise.all(procs.map((p) => p.stop()));
     };
 
-    const server = startTremoloChild({ ...env, ...limits });
+    const server = startTremoloChild({ ...env, ...limits }, SERVER_NODE_FLAGS);
     const clients = await serve(server, 'tremolo');
     const warm = await phase(server, clients, shares, Math.min(RATE, 2000), 1, 'w');
     progress(describeOutcome('tremolo warm-up', Math.min(RATE, 2000), warm));
@@ -213,7 +220,7 @@ async function main(): Promise<void> {
 
     let naive: Outcome | undefined;
     if (argv.naive !== 'false') {
-      const naiveServer = startChild(new URL('./helpers/dm-naive-server.ts', import.meta.url), env);
+      const naiveServer = startChild(new URL('./helpers/dm-naive-server.ts', import.meta.url), env, SERVER_NODE_FLAGS);
       const naiveClients = await serve(naiveServer, 'naive');
       await phase(naiveServer, naiveClients, shares, Math.min(RATE, 2000), 1, 'w');
       naive = await phase(naiveServer, naiveClients, shares, RATE, SECONDS, 'n');

@@ -77,9 +77,9 @@ export function startChild(script: URL, env: Record<string, string> = {}, execAr
  * BENCH_CPU_PROF=<dir> it writes a V8 CPU profile there (open it in Chrome DevTools): V8
  * writes it on a clean exit only, so `stop` first asks the server to exit by itself.
  */
-export function startTremoloChild(env: Record<string, string> = {}): Child {
+export function startTremoloChild(env: Record<string, string> = {}, execArgv: string[] = []): Child {
   const dir = process.env.BENCH_CPU_PROF;
-  const child = startChild(new URL('./tremolo-server.ts', import.meta.url), env, dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : []);
+  const child = startChild(new URL('./tremolo-server.ts', import.meta.url), env, [...execArgv, ...(dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [])]);
   if (!dir) return child;
   return {
     ...child,
