@@ -200,7 +200,9 @@ async function main(): Promise<void> {
       await Promise.all(procs.map((p) => p.stop()));
     };
 
-    const server = startTremoloChild({ ...env, ...limits }, SERVER_NODE_FLAGS);
+    // auto-pipelining (off by default, docs/storage.md): what the profiles showed the server
+    // needs; REDIS_AUTO_PIPELINE=false in the bench's environment measures without it
+    const server = startTremoloChild({ ...env, ...limits, REDIS_AUTO_PIPELINE: process.env.REDIS_AUTO_PIPELINE ?? 'true' }, SERVER_NODE_FLAGS);
     const clients = await serve(server, 'tremolo');
     const warm = await phase(server, clients, shares, Math.min(RATE, 2000), 1, 'w');
     progress(describeOutcome('tremolo warm-up', Math.min(RATE, 2000), warm));

@@ -27,7 +27,7 @@ export interface RedisClientOptions {
   /**
    * Commands issued in one event-loop turn go out in one write (ioredis auto-pipelining,
    * REDIS_AUTO_PIPELINE): the storage calls of many actors' turns cost one system call, not
-   * one each. Default off here (tests, tools); the server turns it on from its setting.
+   * one each. Default off; the server follows REDIS_AUTO_PIPELINE.
    */
   autoPipeline?: boolean;
   /** Client errors (connection lost, reconnecting); calls fail on their own, so the default ignores them. */
