@@ -249,6 +249,7 @@ export const SETTINGS = {
   redisCluster: def('REDIS_CLUSTER', '', optional(str), 'Comma-separated host:port seed nodes; when set, tremolo talks to a Redis Cluster instead of REDIS_URL.'),
   redisPrefix: def('REDIS_PREFIX', 'tremolo:', str, 'Prefix of every Redis key, so several deployments can share one Redis.'),
   storageTimeoutMs: def('STORAGE_TIMEOUT', '2s', duration(10), 'A storage call slower than this counts as a failure for the circuit breaker.'),
+  redisAutoPipeline: def('REDIS_AUTO_PIPELINE', 'false', bool, 'Send the Redis commands issued in one event-loop turn together, in one write per connection (ioredis auto-pipelining): many concurrent actors\' storage calls cost one system call instead of one each, and while one such batch is out the next one gathers. Off by default until a rare unhandled "Command timed out" seen once in a Redis outage test with it on is explained (docs/storage.md).'),
   redisWaitReplicas: def('REDIS_WAIT_REPLICAS', '0', int(0, 16), 'Replicas (of the master that took it) every Redis write must reach before it is acknowledged: each write is followed by one `WAIT N REDIS_WAIT_TIMEOUT_MS` on the same node, so a failover loses nothing acknowledged. Fewer within the timeout fail the turn with 503 `E_STORAGE_UNAVAILABLE` (the write may have applied; retries are idempotent). 0: off (asynchronous replication).'),
   redisWaitTimeoutMs: def('REDIS_WAIT_TIMEOUT_MS', '500', int(1, 60_000), 'How long a write waits for REDIS_WAIT_REPLICAS replicas, in milliseconds; must be below STORAGE_TIMEOUT.'),
 
@@ -302,6 +303,7 @@ export const SETTINGS = {
   liveCounterCoalesce: def('LIVE_COUNTER_COALESCE', 'true', bool, 'Coalesce counter events per video (see LIVE_COUNTER_INTERVAL_MS); `false` sends one event per committed write, for comparison only (bench/fanout.ts).'),
   socketParser: def('SOCKET_PARSER', 'json', oneOf('json', 'msgpack'), 'Socket.IO wire format.'),
   socketMaxPayloadBytes: def('SOCKET_MAX_PAYLOAD_BYTES', '16384', int(256), 'Largest socket message accepted.'),
+  socketMaxInflight: def('SOCKET_MAX_INFLIGHT', '10000', int(1), 'Client events this process works on at once, over all sockets; beyond it new ones are refused at once with `E_BUSY` (retry after 1 s) instead of queueing behind the rest: under overload the events it takes are still answered in time, rather than every one late.'),
   socketEventsPerSec: def('SOCKET_EVENTS_PER_SEC', '20', int(1), 'Client events allowed per socket each second.'),
   userEventsPerSec: def('USER_EVENTS_PER_SEC', '50', int(1), 'Client events allowed per user (all their sockets) each second.'),
   socketMaxWatches: def('SOCKET_MAX_WATCHES', '50', int(1), 'Videos one socket may watch at once.'),

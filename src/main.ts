@@ -137,6 +137,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       ...(config.redisCluster ? { clusterNodes: config.redisCluster.split(',') } : {}),
       prefix: config.redisPrefix,
       timeoutMs: config.storageTimeoutMs,
+      autoPipeline: config.redisAutoPipeline,
     });
     closers.push(() => connection.close()); // every Redis connection, closed after what is pushed later (the media pipeline)
     redis = connection;
@@ -323,6 +324,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       parser: config.socketParser,
       maxPayloadBytes: config.socketMaxPayloadBytes,
       socketEventsPerSec: config.socketEventsPerSec,
+      maxInflight: config.socketMaxInflight,
       userEventsPerSec: config.userEventsPerSec,
       maxWatches: config.socketMaxWatches,
       maxSocketsPerUser: config.userMaxSockets,

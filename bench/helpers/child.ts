@@ -5,6 +5,8 @@
  * `{ id, ok, ...result }` out.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 
 export interface Child {
   readonly process: ChildProcess;
@@ -75,9 +77,9 @@ export function startChild(script: URL, env: Record<string, string> = {}, execAr
  * BENCH_CPU_PROF=<dir> it writes a V8 CPU profile there (open it in Chrome DevTools): V8
  * writes it on a clean exit only, so `stop` first asks the server to exit by itself.
  */
-export function startTremoloChild(env: Record<string, string> = {}): Child {
+export function startTremoloChild(env: Record<string, string> = {}, execArgv: string[] = []): Child {
   const dir = process.env.BENCH_CPU_PROF;
-  const child = startChild(new URL('./tremolo-server.ts', import.meta.url), env, dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : []);
+  const child = startChild(new URL('./tremolo-server.ts', import.meta.url), env, [...execArgv, ...(dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [])]);
   if (!dir) return child;
   return {
     ...child,
@@ -94,6 +96,7 @@ type Handler = (args: Record<string, unknown>) => Promise<object> | object;
 
 /** In a child: answers the parent's commands with `handlers`; `stats` and `exit` are built in. */
 export function serveParent(handlers: Record<string, Handler>): void {
+  let profiler: Session | undefined;
   const all: Record<string, Handler> = {
     stats: async (args) => {
       if (args.gc === true && typeof globalThis.gc === 'function') {
@@ -105,6 +108,31 @@ export function serveParent(handlers: Record<string, Handler>): void {
       const mem = process.memoryUsage();
       const cpu = process.cpuUsage();
       return { rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, arrayBuffers: mem.arrayBuffers, cpuS: (cpu.user + cpu.system) / 1e6 };
+    },
+    /**
+     * `{ file }`: starts a V8 CPU profile of this process; `{ file, stop: true }` writes it there
+     * (open it in Chrome DevTools). `heap: true` (both times): also a sampling heap profile,
+     * written beside it as .heapprofile.
+     */
+    profile: async (args) => {
+      profiler ??= new Session();
+      if (args.stop !== true) {
+        profiler.connect();
+        await profiler.post('Profiler.enable');
+        await profiler.post('Profiler.start');
+        if (args.heap === true) await profiler.post('HeapProfiler.startSampling', { samplingInterval: 32768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+        return {};
+      }
+      const { profile } = await profiler.post('Profiler.stop');
+      writeFileSync(String(args.file), JSON.stringify(profile));
+      if (args.heap === true) {
+        // what was allocated while profiling, by allocating function (sampled): where GC time comes from
+        const { profile: heap } = await profiler.post('HeapProfiler.stopSampling');
+        writeFileSync(String(args.file).replace(/\.cpuprofile$/, '.heapprofile'), JSON.stringify(heap));
+      }
+      profiler.disconnect();
+      profiler = undefined;
+      return { file: args.file };
     },
     exit: () => {
       setTimeout(() => process.exit(0), 10);

@@ -31,8 +31,9 @@ export function filterDmText(text: string, filter: ContentFilter | undefined): s
  */
 export async function requireMayMessage(store: Store, senderId: string, recipientId: string): Promise<void> {
   if (senderId === recipientId) return;
-  if (await isEitherBlocking(store, senderId, recipientId)) throw new TremoloError('E_BLOCKED');
-  const policy = await store.conversations.policy(recipientId);
+  // the policy is read beside the blocks (one round trip, not two); blocks still win
+  const [blocked, policy] = await Promise.all([isEitherBlocking(store, senderId, recipientId), store.conversations.policy(recipientId)]);
+  if (blocked) throw new TremoloError('E_BLOCKED');
   if (policy === 'anyone') return;
   if (policy === 'nobody') throw new TremoloError('E_DM_NOT_ALLOWED');
   const [out, back] = await Promise.all([store.users.isFollowing(senderId, recipientId), store.users.isFollowing(recipientId, senderId)]);

@@ -27,6 +27,10 @@ export function guardStore(store: Store, opts: GuardOptions): { store: Store; br
     errorThresholdPercentage: 50,
     volumeThreshold: 3,
     rollingCountTimeout: 5000,
+    // Only counts decide (errorThresholdPercentage). With percentiles on, every call's latency
+    // is kept for the window and each failure sorts them all: under overload, when calls time
+    // out by the thousand, that sorting is what the process ends up doing.
+    rollingPercentilesEnabled: false,
     errorFilter: (err: unknown) => err instanceof TremoloError && err.code !== 'E_STORAGE_UNAVAILABLE',
   });
   breaker.on('open', () => opts.onStateChange?.('open'));

@@ -15,7 +15,7 @@ const counters: Counters = { likes: 1, comments: 0, views: 0, version: 2 };
 type Like = { changed: boolean; counters: Counters; log: { offset: number } };
 
 /** A dispatcher over an engine whose likes the test settles by hand. */
-function harness() {
+function harness(opts: { maxInflight?: number } = {}) {
   const clock = new ManualClock();
   const likes: { resolve: (r: Like) => void }[] = [];
   const engine = {
@@ -30,6 +30,7 @@ function harness() {
     userLimiter: new RateLimiterMemory({ points: 1000, duration: 1 }),
     clock,
     log: { error: (obj) => errors.push(obj) },
+    ...opts,
   });
   const socket = { id: 's1', data: { strikes: 0, userId: '0000000000001', address: 'a' } as SocketData, disconnect: () => {} } as unknown as IoSocket;
   /** Sends an event as the socket; resolves with its ack. */
@@ -59,6 +60,26 @@ describe('LiveDispatch', () => {
     assert.equal((await h.send('video:like', 42)).code, 'E_VALIDATION');
     assert.equal((await h.send('__proto__', {})).code, 'E_UNKNOWN_EVENT');
     assert.equal(h.socket.data.strikes, 4);
+  });
+
+  it('refuses an event beyond SOCKET_MAX_INFLIGHT with E_BUSY at once, without a strike, and takes events again as those in flight are answered', async () => {
+    const h = harness({ maxInflight: 2 });
+    const first = h.send('video:like', { videoId: VIDEO });
+    const second = h.send('video:like', { videoId: VIDEO });
+    await waitFor(() => h.likes.length === 2);
+    const busy = await h.send('video:like', { videoId: VIDEO });
+    assert.equal(busy.ok, false);
+    assert.equal(busy.code, 'E_BUSY');
+    assert.equal(h.likes.length, 2, 'the refused event reached no engine call');
+    assert.equal(h.socket.data.strikes, 0);
+    h.likes[0]!.resolve({ changed: true, counters, log: { offset: 5 } });
+    assert.equal((await first).ok, true);
+    const third = h.send('video:like', { videoId: VIDEO });
+    await waitFor(() => h.likes.length === 3);
+    h.likes[1]!.resolve({ changed: false, counters, log: { offset: 5 } });
+    h.likes[2]!.resolve({ changed: false, counters, log: { offset: 5 } });
+    assert.equal((await second).ok, true);
+    assert.equal((await third).ok, true);
   });
 
   it('on drain, refuses new events and waits for those in flight to be acknowledged', async () => {

@@ -24,6 +24,12 @@ export interface RedisClientOptions {
   clusterNodes?: string[];
   /** Bound on connecting and on every command; past it a call fails with E_STORAGE_UNAVAILABLE. */
   timeoutMs: number;
+  /**
+   * Commands issued in one event-loop turn go out in one write (ioredis auto-pipelining,
+   * REDIS_AUTO_PIPELINE): the storage calls of many actors' turns cost one system call, not
+   * one each. Default off; the server follows REDIS_AUTO_PIPELINE.
+   */
+  autoPipeline?: boolean;
   /** Client errors (connection lost, reconnecting); calls fail on their own, so the default ignores them. */
   onError?: (err: Error) => void;
 }
@@ -43,6 +49,7 @@ export async function connectClient(opts: RedisClientOptions): Promise<RedisClie
     commandTimeout: timeoutMs,
     maxRetriesPerRequest: 1,
   };
+  const enableAutoPipelining = opts.autoPipeline === true;
   const backoff = (times: number) => Math.min(50 * times, 1000);
   const client: RedisClient = opts.clusterNodes?.length
     ? new Cluster(opts.clusterNodes, {
@@ -50,9 +57,10 @@ export async function connectClient(opts: RedisClientOptions): Promise<RedisClie
         enableOfflineQueue: true,
         clusterRetryStrategy: backoff,
         slotsRefreshTimeout: timeoutMs,
+        enableAutoPipelining,
         redisOptions: common,
       })
-    : new Redis(opts.url ?? 'redis://127.0.0.1:6379', { ...common, enableOfflineQueue: true, retryStrategy: backoff });
+    : new Redis(opts.url ?? 'redis://127.0.0.1:6379', { ...common, enableAutoPipelining, enableOfflineQueue: true, retryStrategy: backoff });
   client.on('error', opts.onError ?? (() => {}));
   try {
     await withTimeout(client.connect(), timeoutMs * 2);
@@ -122,7 +130,7 @@ export class RedisConnection {
 
   /** Cache invalidations to and from the other processes; `senderId` tells this process's own apart. */
   async invalidationBus(senderId: string): Promise<InvalidationBus> {
-    const sub = await this.#dedicatedClient();
+    const sub = await this.#dedicatedClient({ subscriber: true });
     return new RedisInvalidationBus(this.#client, sub, this.keys.invalidation(), senderId, () => {});
   }
 
@@ -133,7 +141,8 @@ export class RedisConnection {
    */
   async socketAdapter(): Promise<SocketAdapter> {
     const cluster = this.#client instanceof Cluster;
-    const [pub, sub] = await Promise.all([this.#dedicatedClient(), this.#dedicatedClient({ sharded: cluster })]);
+    // the publisher carries a serverSideEmit per committed turn: it pipelines as the main client does
+    const [pub, sub] = await Promise.all([this.#dedicatedClient({ subscriber: false }), this.#dedicatedClient({ subscriber: true, sharded: cluster })]);
     handlePublishFailures(pub);
     const channel = this.keys.socketIo();
     return {
@@ -155,9 +164,11 @@ export class RedisConnection {
    * A new connection with the main client's settings, connected before use: pub/sub users
    * subscribe at once and do not handle a subscription still pending when the connection
    * closes. `sharded`: a Cluster subscriber that follows each channel's slot to its node.
+   * A subscriber never auto-pipelines (its few commands are subscriptions and a PING).
    */
-  async #dedicatedClient(opts: { sharded?: boolean } = {}): Promise<RedisClient> {
+  async #dedicatedClient(opts: { subscriber: boolean; sharded?: boolean }): Promise<RedisClient> {
     const main = this.#client;
+    const pipelining = opts.subscriber ? { enableAutoPipelining: false } : {};
     // A subscription is never answered late but lost with its node (a failover): the
     // adapter does not handle its SSUBSCRIBE's promise, so a command timeout on a
     // subscriber would surface as an unhandled rejection. Subscribers go without one and
@@ -167,10 +178,11 @@ export class RedisConnection {
         ? main.duplicate(undefined, {
             lazyConnect: true,
             enableOfflineQueue: true,
+            ...pipelining,
             shardedSubscribers: opts.sharded === true,
             ...(opts.sharded ? { redisOptions: { ...main.options.redisOptions, commandTimeout: undefined } } : {}),
           })
-        : main.duplicate({ lazyConnect: true, enableOfflineQueue: true });
+        : main.duplicate({ lazyConnect: true, enableOfflineQueue: true, ...pipelining });
     client.on('error', () => {}); // the main client reports connection trouble
     this.#dedicated.push(client);
     await client.connect();

@@ -80,10 +80,10 @@ export class RedisConversations implements contract.ConversationStore {
   }
 
   async touch(userIds: readonly string[], conversationId: string, activity: number): Promise<void> {
-    // each user's index is on the user's slot: one write each, sent concurrently (with
-    // REDIS_WAIT_REPLICAS each goes with its WAIT to its own node)
+    // each user's index is on the user's slot: one pipeline on one Redis; on a Cluster, or with
+    // REDIS_WAIT_REPLICAS, one write each, concurrently (each with its WAIT on its own node)
     const { keys, scripts } = this.ctx;
-    await Promise.all(userIds.map((u) => scripts.write(keys.userConversations(u), (p) => p.zadd(keys.userConversations(u), 'GT', activity, conversationId))));
+    await scripts.writeEach(userIds.map((u) => ({ key: keys.userConversations(u), commands: (p) => p.zadd(keys.userConversations(u), 'GT', activity, conversationId) })));
   }
 
   async untouch(userId: string, conversationId: string): Promise<void> {

@@ -210,6 +210,22 @@ export class Scripts {
     return this.#replicated(key, commands);
   }
 
+  /**
+   * Several `write`s, each on its own key's slot, done together: on one Redis without
+   * REDIS_WAIT_REPLICAS, one pipeline (one write, one round trip); otherwise each as `write`,
+   * concurrently (a Cluster pipeline must stay on one node; a WAIT must follow on each node).
+   */
+  async writeEach(writes: readonly { key: string; commands: (pipeline: ChainableCommander) => void }[]): Promise<void> {
+    if (this.#wait.replicas > 0 || this.#client.isCluster || writes.length < 2) {
+      await Promise.all(writes.map((w) => this.write(w.key, w.commands)));
+      return;
+    }
+    const pipeline = this.#client.pipeline();
+    for (const w of writes) w.commands(pipeline);
+    const failed = (await execPipeline(pipeline)).find(([err]) => err !== null)?.[0];
+    if (failed) throw storageError(failed);
+  }
+
   /** Runs a script: EVALSHA, then EVAL once if the server does not know it. Errors are translated. */
   run(name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
     if (!this.#tracing.enabled) return this.#run(name, keys, args);

@@ -24,6 +24,8 @@ import type { Watches } from './watches.ts';
 
 /** A page request over the socket without a limit gets this many items (as REST's default). */
 const DEFAULT_PAGE = 20;
+/** SOCKET_MAX_INFLIGHT's default. */
+const DEFAULT_MAX_INFLIGHT = 10_000;
 
 export interface DispatchDeps {
   engine: Pick<
@@ -61,6 +63,12 @@ export interface DispatchDeps {
   clock: Clock;
   /** Strikes (malformed or refused events) before a socket is disconnected. Default 50. */
   maxStrikes?: number;
+  /**
+   * Events worked on at once over all sockets; one more is refused with E_BUSY before any work
+   * (no rate-limit call, no storage). Default 10,000. Without it an overloaded process takes
+   * every event, they all queue, and each is answered after the client stopped waiting.
+   */
+  maxInflight?: number;
   log: { error: (obj: object, msg: string) => void };
   /** A span per event, named after it (`video:like`), its parent the event's or the handshake's `traceparent`. Default: off. */
   tracing?: Tracing;
@@ -232,6 +240,7 @@ export class LiveDispatch {
     const span = this.tracing.enabled ? this.eventSpan(socket, event, req) : undefined;
     try {
       if (this.closing) throw new TremoloError('E_SHUTTING_DOWN');
+      if (this.inflight > (this.deps.maxInflight ?? DEFAULT_MAX_INFLIGHT)) throw new TremoloError('E_BUSY', undefined, { retryAfter: 1 });
       await consume(this.deps.socketLimiter, socket.id);
       const userId = socket.data.userId;
       if (userId !== undefined) await consume(this.deps.userLimiter, userId);

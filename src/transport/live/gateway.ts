@@ -33,6 +33,8 @@ export interface LiveSettings extends SessionSettings, DeliverySettings {
   parser: 'json' | 'msgpack';
   maxPayloadBytes: number;
   socketEventsPerSec: number;
+  /** Client events worked on at once in this process (SOCKET_MAX_INFLIGHT); more get E_BUSY. Default 10,000. */
+  maxInflight?: number;
   userEventsPerSec: number;
   maxWatches: number;
   /** Strikes (malformed or refused events) before a socket is disconnected. */
@@ -138,6 +140,7 @@ export class LiveGateway implements EventSink {
       clock,
       tracing,
       ...(settings.maxStrikes !== undefined ? { maxStrikes: settings.maxStrikes } : {}),
+      ...(settings.maxInflight !== undefined ? { maxInflight: settings.maxInflight } : {}),
       log: deps.log,
     });
 
