@@ -148,8 +148,10 @@ export class RedisConnection {
     return {
       adapter: cluster ? createShardedAdapter(pub, sub, { channelPrefix: channel }) : createAdapter(pub, sub, { key: channel }),
       reachable: () => pub.status === 'ready' || pub.status === 'connect',
+      // the PING queues behind the SUBSCRIBE; a bound of its own, since a subscriber has no
+      // command timeout (see #dedicatedClient)
       subscribed: async () => {
-        await sub.ping();
+        await withTimeout(sub.ping(), SUBSCRIBE_WAIT_MS);
       },
     };
   }
@@ -170,9 +172,11 @@ export class RedisConnection {
     const main = this.#client;
     const pipelining = opts.subscriber ? { enableAutoPipelining: false } : {};
     // A subscription is never answered late but lost with its node (a failover): the
-    // adapter does not handle its SSUBSCRIBE's promise, so a command timeout on a
-    // subscriber would surface as an unhandled rejection. Subscribers go without one and
-    // are resubscribed by the client when their node comes back or moves.
+    // adapter does not handle its (S)SUBSCRIBE's promise, so a command timeout on a
+    // subscriber (a busy Redis while a process starts) would surface as an unhandled
+    // rejection and end the process. Subscribers go without one and are resubscribed by the
+    // client when their node comes back or moves.
+    const noTimeout = opts.subscriber ? { commandTimeout: undefined } : {};
     const client =
       main instanceof Cluster
         ? main.duplicate(undefined, {
@@ -180,15 +184,18 @@ export class RedisConnection {
             enableOfflineQueue: true,
             ...pipelining,
             shardedSubscribers: opts.sharded === true,
-            ...(opts.sharded ? { redisOptions: { ...main.options.redisOptions, commandTimeout: undefined } } : {}),
+            redisOptions: { ...main.options.redisOptions, ...noTimeout },
           })
-        : main.duplicate({ lazyConnect: true, enableOfflineQueue: true, ...pipelining });
+        : main.duplicate({ lazyConnect: true, enableOfflineQueue: true, ...pipelining, ...noTimeout });
     client.on('error', () => {}); // the main client reports connection trouble
     this.#dedicated.push(client);
     await client.connect();
     return client;
   }
 }
+
+/** How long a starting process waits for its Socket.IO subscription before giving up. */
+const SUBSCRIBE_WAIT_MS = 30_000;
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
