@@ -42,7 +42,7 @@ export function traceStore(store: Store, tracing: Tracing): Store {
         if (!operation) names.set(prop, (operation = `${aggregate}.${prop}`));
         const op = operation;
         return (...args: unknown[]): unknown => {
-          const span = tracing.start(op, { kind: 'client', attributes: { 'db.system.name': system, 'db.operation.name': op } });
+          const span = tracing.start(op, { kind: 'client', childOnly: true, attributes: { 'db.system.name': system, 'db.operation.name': op } });
           let result: unknown;
           try {
             result = tracing.run(span.context, () => (value as (...a: unknown[]) => unknown).apply(target, args));
