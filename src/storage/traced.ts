@@ -33,43 +33,49 @@ const AGGREGATES: Record<keyof StoreAggregates, true> = {
 export function traceStore(store: Store, tracing: Tracing): Store {
   const system = store.driver;
   const wrap = <T extends object>(aggregate: string, part: T): T => {
-    const names = new Map<string | symbol, string>();
+    // one wrapper per method, made on first use: nothing is allocated per call unless it is traced
+    const wrappers = new Map<string, (...args: unknown[]) => unknown>();
     return new Proxy(part, {
       get(target, prop, receiver) {
         const value: unknown = Reflect.get(target, prop, receiver);
         if (typeof value !== 'function' || typeof prop !== 'string') return value;
-        let operation = names.get(prop);
-        if (!operation) names.set(prop, (operation = `${aggregate}.${prop}`));
-        const op = operation;
-        return (...args: unknown[]): unknown => {
-          const span = tracing.start(op, { kind: 'client', childOnly: true, attributes: { 'db.system.name': system, 'db.operation.name': op } });
-          let result: unknown;
-          try {
-            result = tracing.run(span.context, () => (value as (...a: unknown[]) => unknown).apply(target, args));
-          } catch (err) {
-            span.fail(err);
-            span.end();
-            throw err;
-          }
-          if (!(result instanceof Promise)) {
-            span.end();
-            return result;
-          }
-          return result.then(
-            (v: unknown) => {
-              span.end();
-              return v;
-            },
-            (err: unknown) => {
-              span.fail(err);
-              span.end();
-              throw err;
-            },
-          );
-        };
+        let wrapper = wrappers.get(prop);
+        if (!wrapper) wrappers.set(prop, (wrapper = traced(`${aggregate}.${prop}`, value as (...a: unknown[]) => unknown, target)));
+        return wrapper;
       },
     });
   };
+  const traced =
+    (op: string, method: (...a: unknown[]) => unknown, target: object) =>
+    (...args: unknown[]): unknown => {
+      // a storage span is a child or nothing, and only under a sampled span is it recorded
+      const parent = tracing.current();
+      if (parent === undefined || !tracing.sampled(parent)) return method.apply(target, args);
+      const span = tracing.start(op, { kind: 'client', parent, attributes: { 'db.system.name': system, 'db.operation.name': op } });
+      let result: unknown;
+      try {
+        result = tracing.run(span.context, () => method.apply(target, args));
+      } catch (err) {
+        span.fail(err);
+        span.end();
+        throw err;
+      }
+      if (!(result instanceof Promise)) {
+        span.end();
+        return result;
+      }
+      return result.then(
+        (v: unknown) => {
+          span.end();
+          return v;
+        },
+        (err: unknown) => {
+          span.fail(err);
+          span.end();
+          throw err;
+        },
+      );
+    };
   const aggregates = Object.keys(AGGREGATES) as (keyof StoreAggregates)[];
   const parts = Object.fromEntries(aggregates.map((name) => [name, wrap(name, store[name])])) as unknown as StoreAggregates;
   return {

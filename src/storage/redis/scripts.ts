@@ -213,7 +213,7 @@ export class Scripts {
    * the active one.
    */
   run(name: ScriptName, keys: readonly string[], args: readonly (string | number)[], trace?: TraceContext): Promise<unknown> {
-    if (!this.#tracing.enabled) return this.#run(name, keys, args);
+    if (!this.#underSampled(trace)) return this.#run(name, keys, args);
     return this.#traced(name, keys.length, 1, () => this.#run(name, keys, args), trace);
   }
 
@@ -224,6 +224,17 @@ export class Scripts {
    */
   caller(): TraceContext | undefined {
     return this.#tracing.current();
+  }
+
+  /**
+   * Whether a call here is traced: only under a sampled span (a script span is a child or
+   * nothing). The common case at a low ratio is no, and then the call costs nothing more.
+   */
+  #underSampled(trace: TraceContext | undefined): boolean {
+    const tracing = this.#tracing;
+    if (!tracing.enabled) return false;
+    const parent = trace ?? tracing.current();
+    return parent !== undefined && tracing.sampled(parent);
   }
 
   /** A span around one call (or one pipeline of `batch` calls) of a script. */
@@ -311,7 +322,7 @@ export class Scripts {
    * out concurrently instead, and ioredis batches them per node connection.
    */
   runMany(name: ScriptName, calls: readonly { keys: readonly string[]; args: readonly (string | number)[] }[]): Promise<unknown[]> {
-    if (!this.#tracing.enabled || calls.length === 0) return this.#runMany(name, calls);
+    if (calls.length === 0 || !this.#underSampled(undefined)) return this.#runMany(name, calls);
     return this.#traced(name, calls[0]!.keys.length, calls.length, () => this.#runMany(name, calls));
   }
 
