@@ -4,7 +4,8 @@
  * BENCH_OTLP_URL. One process per variant because, on Node 20, AsyncLocalStorage turns on
  * promise hooks for the whole process once any context is entered: a tracing-off variant
  * sharing a process with a traced one would be measured paying part of their cost.
- * Answers `likes { ops, window }` with acknowledged likes per second.
+ * Answers `likes { ops, window }` with acknowledged likes per second, and per second of this
+ * process's CPU time (user + system), which other work on a shared machine does not move.
  */
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.ts';
@@ -46,7 +47,12 @@ const op = (i: number) => {
 };
 
 serveParent({
-  likes: async (args) => ({ perSec: await inWindow(Number(args.ops), Number(args.window), op) }),
+  likes: async (args) => {
+    const cpu = process.cpuUsage();
+    const perSec = await inWindow(Number(args.ops), Number(args.window), op);
+    const used = process.cpuUsage(cpu);
+    return { perSec, perCpuSec: Number(args.ops) / ((used.user + used.system) / 1e6) };
+  },
   close: async () => {
     await engine.shutdown(2000);
     await tracing.shutdown();
