@@ -32,18 +32,18 @@ const AGGREGATES: Record<keyof StoreAggregates, true> = {
 
 export function traceStore(store: Store, tracing: Tracing): Store {
   const system = store.driver;
+  // A plain object of wrapped methods over each aggregate (its prototype, so anything else reads
+  // through): no Proxy trap on every Store call, which a traced process pays at any ratio.
   const wrap = <T extends object>(aggregate: string, part: T): T => {
-    // one wrapper per method, made on first use: nothing is allocated per call unless it is traced
-    const wrappers = new Map<string, (...args: unknown[]) => unknown>();
-    return new Proxy(part, {
-      get(target, prop, receiver) {
-        const value: unknown = Reflect.get(target, prop, receiver);
-        if (typeof value !== 'function' || typeof prop !== 'string') return value;
-        let wrapper = wrappers.get(prop);
-        if (!wrapper) wrappers.set(prop, (wrapper = traced(`${aggregate}.${prop}`, value as (...a: unknown[]) => unknown, target)));
-        return wrapper;
-      },
-    });
+    const out = Object.create(part) as Record<string, unknown>;
+    for (let o: object | null = part; o && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
+      for (const name of Object.getOwnPropertyNames(o)) {
+        if (name === 'constructor' || Object.hasOwn(out, name)) continue;
+        const value = Object.getOwnPropertyDescriptor(o, name)?.value as unknown;
+        if (typeof value === 'function') out[name] = traced(`${aggregate}.${name}`, value as (...a: unknown[]) => unknown, part);
+      }
+    }
+    return out as T;
   };
   const traced =
     (op: string, method: (...a: unknown[]) => unknown, target: object) =>
