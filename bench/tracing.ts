@@ -89,8 +89,9 @@ async function startSink(): Promise<{ url: string; bytes: () => number; close: (
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, bytes: () => bytes, close: () => server.close() };
 }
 
-async function likes(sinkUrl: string): Promise<Rounds> {
+async function likes(sinkUrl: string): Promise<{ rates: Rounds; perCpu: Rounds }> {
   const results = new Rounds();
+  const perCpu = new Rounds();
   // one process per variant (see helpers/traced-likes.ts), each with its own Redis prefix
   const children = VARIANTS.map((v) => ({
     name: v.name,
@@ -104,13 +105,17 @@ async function likes(sinkUrl: string): Promise<Rounds> {
     for (const c of children) await c.child.call('likes', { ops: OPS, window: WINDOW }); // warm-up
     for (let r = 0; r < RUNS; r++) {
       // interleaved and rotated, so load from other work on the machine hits every variant alike
-      for (const c of rotated(children, r)) results.add(c.name, (await c.child.call<{ perSec: number }>('likes', { ops: OPS, window: WINDOW })).perSec);
+      for (const c of rotated(children, r)) {
+        const run = await c.child.call<{ perSec: number; perCpuSec: number }>('likes', { ops: OPS, window: WINDOW });
+        results.add(c.name, run.perSec);
+        perCpu.add(c.name, run.perCpuSec);
+      }
     }
   } finally {
     await Promise.all(children.map((c) => c.child.call('close').catch(() => {})));
     await Promise.all(children.map((c) => c.child.stop()));
   }
-  return results;
+  return { rates: results, perCpu };
 }
 
 async function feed(sinkUrl: string): Promise<Rounds> {
@@ -160,7 +165,7 @@ async function feed(sinkUrl: string): Promise<Rounds> {
 
 const sink = await startSink();
 try {
-  const likeRates = await likes(sink.url);
+  const { rates: likeRates, perCpu: likesPerCpu } = await likes(sink.url);
   const feedRates = await feed(sink.url);
   console.log(
     `likes: ${fmt(OPS)} per run, ${fmt(WINDOW)} in flight; feed: ${SECONDS} s per run, 10 connections; ` +
@@ -174,6 +179,11 @@ try {
     console.log(line('likes/s', likeRates, v.name));
     console.log(line('feed/s ', feedRates, v.name));
   }
+  // on a loaded machine the rates above move with other work; CPU time per like much less
+  console.log(
+    `likes per CPU-second of the engine process (diagnostic): ` +
+      VARIANTS.map((v) => `${v.name} ${fmt(likesPerCpu.median(v.name))}` + (v.name === 'off' ? '' : ` (cost ${fmt(100 * (1 - likesPerCpu.pairedRatio(v.name)), 1)} %)`)).join(', '),
+  );
   console.log(
     `targets: 1 % costs <= 5 %: likes ${fmt(100 * (1 - likeRates.pairedRatio('1%')), 1)} %, feed ${fmt(100 * (1 - feedRates.pairedRatio('1%')), 1)} %; ` +
       `100 % costs <= 30 %: likes ${fmt(100 * (1 - likeRates.pairedRatio('100%')), 1)} %, feed ${fmt(100 * (1 - feedRates.pairedRatio('100%')), 1)} %`,

@@ -287,19 +287,20 @@ export class ActorSystem {
 
   /**
    * The span of one turn. A group commit serves every caller in the batch, so it links to each
-   * message's span; its parent is the first sampled sender (whose trace then shows the storage
-   * call and the delivery), or a new trace when no sender was traced.
+   * sampled message's span; its parent is the first sampled sender (whose trace then shows the
+   * storage call and the delivery). With none sampled it stays unsampled under the first
+   * sender (parent-based), and starts a trace of its own only when no sender was in one.
    */
   private turnSpan(act: Activation, batch: readonly Envelope[]) {
     const links: TraceContext[] = [];
-    let parent: TraceContext | undefined;
+    let first: TraceContext | undefined;
     for (const env of batch) {
       if (!env.trace) continue;
-      links.push(env.trace);
-      if (!parent && this.tracing.sampled(env.trace)) parent = env.trace;
+      first ??= env.trace;
+      if (this.tracing.sampled(env.trace)) links.push(env.trace);
     }
     return this.tracing.start(`actor.turn ${act.kind}`, {
-      parent: parent ?? links[0] ?? 'root',
+      parent: links[0] ?? first ?? 'root',
       links,
       attributes: { 'tremolo.actor.kind': act.kind, 'tremolo.actor.id': act.id, 'tremolo.actor.batch_size': batch.length },
     });

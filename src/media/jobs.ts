@@ -21,7 +21,7 @@ import type { MediaStore } from '../storage/media/media-store.ts';
 import type { UploadFileStore } from '../storage/media/upload-files.ts';
 import type { Locker } from '@tus/server';
 import type { UploadStore } from '../storage/uploads.ts';
-import { noopTracing, type Tracing } from '../telemetry/tracing.ts';
+import { noopTracing, type TraceContext, type Tracing } from '../telemetry/tracing.ts';
 
 /** The videos a job's media is published as (the Engine). */
 export interface VideoPublisher {
@@ -85,8 +85,11 @@ export class JobsService {
     return job;
   }
 
-  /** The upload's job, created if it has none; E_QUEUE_FULL when this process has no room. */
-  async start(uploadId: string, userId: string): Promise<{ job: JobRecord; created: boolean }> {
+  /**
+   * The upload's job, created if it has none; E_QUEUE_FULL when this process has no room.
+   * `trace`: the caller's span (the upload request), parent of the job's creation span.
+   */
+  async start(uploadId: string, userId: string, trace?: TraceContext): Promise<{ job: JobRecord; created: boolean }> {
     const { files, jobs, clock, sink, runner } = this.#d;
     if (!this.#d.available) throw new TremoloError('E_MEDIA_UNAVAILABLE');
     const info = await files.owned(uploadId, userId);
@@ -103,7 +106,7 @@ export class JobsService {
     const id = this.#d.videos.newId();
     // The job is a message to whichever process claims it: this span is its creation context,
     // stored in the record (W3C traceparent), and every attempt's `media.job` span continues it.
-    const span = tracing.start('media.job.create', { kind: 'producer', attributes: { 'tremolo.job.id': id, 'tremolo.upload.bytes': info.size } });
+    const span = tracing.start('media.job.create', { kind: 'producer', parent: trace, attributes: { 'tremolo.job.id': id, 'tremolo.upload.bytes': info.size } });
     try {
       const traceparent = tracing.inject(span.context);
       const job = newJob(id, userId, info, new Date(now).toISOString(), traceparent);

@@ -32,44 +32,50 @@ const AGGREGATES: Record<keyof StoreAggregates, true> = {
 
 export function traceStore(store: Store, tracing: Tracing): Store {
   const system = store.driver;
+  // A plain object of wrapped methods over each aggregate (its prototype, so anything else reads
+  // through): no Proxy trap on every Store call, which a traced process pays at any ratio.
   const wrap = <T extends object>(aggregate: string, part: T): T => {
-    const names = new Map<string | symbol, string>();
-    return new Proxy(part, {
-      get(target, prop, receiver) {
-        const value: unknown = Reflect.get(target, prop, receiver);
-        if (typeof value !== 'function' || typeof prop !== 'string') return value;
-        let operation = names.get(prop);
-        if (!operation) names.set(prop, (operation = `${aggregate}.${prop}`));
-        const op = operation;
-        return (...args: unknown[]): unknown => {
-          const span = tracing.start(op, { kind: 'client', attributes: { 'db.system.name': system, 'db.operation.name': op } });
-          let result: unknown;
-          try {
-            result = tracing.run(span.context, () => (value as (...a: unknown[]) => unknown).apply(target, args));
-          } catch (err) {
-            span.fail(err);
-            span.end();
-            throw err;
-          }
-          if (!(result instanceof Promise)) {
-            span.end();
-            return result;
-          }
-          return result.then(
-            (v: unknown) => {
-              span.end();
-              return v;
-            },
-            (err: unknown) => {
-              span.fail(err);
-              span.end();
-              throw err;
-            },
-          );
-        };
-      },
-    });
+    const out = Object.create(part) as Record<string, unknown>;
+    for (let o: object | null = part; o && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
+      for (const name of Object.getOwnPropertyNames(o)) {
+        if (name === 'constructor' || Object.hasOwn(out, name)) continue;
+        const value = Object.getOwnPropertyDescriptor(o, name)?.value as unknown;
+        if (typeof value === 'function') out[name] = traced(`${aggregate}.${name}`, value as (...a: unknown[]) => unknown, part);
+      }
+    }
+    return out as T;
   };
+  const traced =
+    (op: string, method: (...a: unknown[]) => unknown, target: object) =>
+    (...args: unknown[]): unknown => {
+      // a storage span is a child or nothing, and only under a sampled span is it recorded
+      const parent = tracing.current();
+      if (parent === undefined || !tracing.sampled(parent)) return method.apply(target, args);
+      const span = tracing.start(op, { kind: 'client', parent, attributes: { 'db.system.name': system, 'db.operation.name': op } });
+      let result: unknown;
+      try {
+        result = tracing.run(span.context, () => method.apply(target, args));
+      } catch (err) {
+        span.fail(err);
+        span.end();
+        throw err;
+      }
+      if (!(result instanceof Promise)) {
+        span.end();
+        return result;
+      }
+      return result.then(
+        (v: unknown) => {
+          span.end();
+          return v;
+        },
+        (err: unknown) => {
+          span.fail(err);
+          span.end();
+          throw err;
+        },
+      );
+    };
   const aggregates = Object.keys(AGGREGATES) as (keyof StoreAggregates)[];
   const parts = Object.fromEntries(aggregates.map((name) => [name, wrap(name, store[name])])) as unknown as StoreAggregates;
   return {

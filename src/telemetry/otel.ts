@@ -3,14 +3,22 @@
  * only when TRACING_ENABLED is set, so with tracing off none of the SDK is even loaded.
  *
  * Nothing here is global: the tracer provider is not registered with the API's globals and
- * the active context lives in this instance's own AsyncLocalStorage, so several engines in one
- * process (tests, benchmarks) each trace on their own. The standard variables still configure
+ * the active context is this instance's own, so several engines in one process (tests,
+ * benchmarks) each trace on their own.
+ *
+ * What keeps tracing cheap at a low ratio (issue 16's target: 1 % costs at most 5 %):
+ * - No AsyncLocalStorage. On Node 20 entering one turns on promise hooks for the whole process,
+ *   so every promise of every request would pay, sampled or not. The active context is a
+ *   synchronous scope instead (`run`); tremolo carries it across its own awaits explicitly
+ *   (the actor message, the turn, the HTTP handler, the job attempt), see tracing.ts.
+ * - An unsampled root is decided before any OpenTelemetry object exists: its span and every
+ *   descendant's is one shared no-op, and no ids are made unless its context leaves the process
+ *   (`inject`, so the other side follows the decision). The standard variables still configure
  * it, read by the SDK: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (resource),
  * OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT and _HEADERS (exporter),
  * OTEL_BSP_* (batching), and OTEL_TRACES_SAMPLER / _ARG, which when set replace tremolo's
  * rule sampler (sampling.ts).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   ROOT_CONTEXT,
   SpanKind as OtelSpanKind,
@@ -24,7 +32,7 @@ import {
 } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { core, node, resources, tracing as sdk } from '@opentelemetry/sdk-node';
-import { ratioFor, sampledAt, type SampleRule } from './sampling.ts';
+import { ratioFor, sampledAt, sampledTail, type SampleRule } from './sampling.ts';
 import { errorCode, type Attributes, type SpanHandle, type SpanKind, type SpanOptions, type TraceContext, type Tracing } from './tracing.ts';
 
 export interface OtelTracingOptions {
@@ -64,6 +72,41 @@ class RuleSampler implements sdk.Sampler {
   toString(): string {
     return `TremoloRuleSampler{default=${this.defaultRatio},rules=${this.rules.map((r) => `${r.pattern}=${r.ratio}`).join(',')}}`;
   }
+}
+
+/**
+ * A position in a trace that is not sampled and has no span: a local root that lost the draw,
+ * or a remote parent whose `traceparent` says "not sampled" (kept, to pass on as it came).
+ * Everything under it is unsampled too (parent-based), and costs one shared no-op span.
+ */
+class Unsampled implements TraceContext {
+  declare readonly __traceContext?: never;
+  readonly span: SpanHandle;
+  constructor(readonly traceparent?: string) {
+    this.span = Object.freeze({ context: this, recording: false, set() {}, ids: () => undefined, fail() {}, end() {} });
+  }
+}
+const UNSAMPLED_ROOT = new Unsampled();
+
+/**
+ * Trace ids from OpenTelemetry's generator, except that a root decided here before the span
+ * existed gets the random tail its decision was drawn with: `sampledAt(traceId)` then agrees
+ * with the decision, in this process and in any that reads the id.
+ */
+class TailPinnedIds implements sdk.IdGenerator {
+  readonly #random = new sdk.RandomIdGenerator();
+  #tail: number | undefined;
+  pin(tail: number): void {
+    this.#tail = tail;
+  }
+  generateTraceId = (): string => {
+    const id = this.#random.generateTraceId();
+    const tail = this.#tail;
+    if (tail === undefined) return id;
+    this.#tail = undefined;
+    return id.slice(0, 24) + tail.toString(16).padStart(8, '0');
+  };
+  generateSpanId = (): string => this.#random.generateSpanId();
 }
 
 const toContext = (ctx: TraceContext): Context => ctx as unknown as Context;
@@ -118,57 +161,102 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
     .merge(resources.resourceFromAttributes({ 'service.name': opts.serviceName, 'service.version': opts.serviceVersion }))
     .merge(resources.detectResources({ detectors: [resources.envDetector] }));
   const exporter = new OTLPTraceExporter(opts.exporterUrl ? { url: opts.exporterUrl } : {});
+  // an OTEL_TRACES_SAMPLER the operator set wins: the SDK builds it from the environment, and
+  // every root then goes through it (no early decision: its rule is not ours to predict)
+  const ruleSampling = !env.OTEL_TRACES_SAMPLER;
+  const idGenerator = new TailPinnedIds();
   const provider = new node.NodeTracerProvider({
     resource,
-    // an OTEL_TRACES_SAMPLER the operator set wins: the SDK builds it from the environment
-    ...(env.OTEL_TRACES_SAMPLER ? {} : { sampler: new sdk.ParentBasedSampler({ root: new RuleSampler(opts.rules, opts.defaultRatio) }) }),
+    idGenerator,
+    ...(ruleSampling ? { sampler: new sdk.ParentBasedSampler({ root: new RuleSampler(opts.rules, opts.defaultRatio) }) } : {}),
     // bounded: OTEL_BSP_MAX_QUEUE_SIZE spans (2048) wait for export; more are dropped, never buffered without limit
     spanProcessors: [new sdk.BatchSpanProcessor(exporter)],
   });
   const tracer = provider.getTracer('tremolo', opts.serviceVersion);
-  const active = new AsyncLocalStorage<Context>();
   const propagator = new core.W3CTraceContextPropagator();
-  const currentContext = () => active.getStore() ?? ROOT_CONTEXT;
+  /** The active context: a synchronous scope, set by `run` for the duration of its callback. */
+  let active: TraceContext | undefined;
+  const spanContextOf = (ctx: TraceContext) => (ctx instanceof Unsampled ? undefined : trace.getSpanContext(toContext(ctx)));
+  const isSampled = (ctx: TraceContext) => ((spanContextOf(ctx)?.traceFlags ?? 0) & TraceFlags.SAMPLED) === TraceFlags.SAMPLED;
+  const freshIds = new sdk.RandomIdGenerator();
 
   return {
     enabled: true,
     start(name: string, o: SpanOptions = {}): SpanHandle {
-      const parent = o.parent === 'root' ? ROOT_CONTEXT : o.parent ? toContext(o.parent) : currentContext();
+      const parent = o.parent === 'root' ? undefined : o.parent !== undefined ? o.parent : active;
+      // parent-based: under an unsampled position nothing is recorded, and nothing is made
+      if (parent instanceof Unsampled) return parent.span;
+      if (parent === undefined) {
+        if (o.childOnly) return UNSAMPLED_ROOT.span;
+        if (ruleSampling) {
+          const route = o.attributes?.['http.route'];
+          const ratio = ratioFor(opts.rules, opts.defaultRatio, name, typeof route === 'string' ? route : undefined);
+          // the draw is the trace id's tail-to-be, so the rule sampler below agrees with it
+          const tail = (Math.random() * 0x1_0000_0000) >>> 0;
+          if (!sampledTail(tail, ratio)) return UNSAMPLED_ROOT.span;
+          idGenerator.pin(tail);
+        }
+      }
+      const parentContext = parent === undefined ? ROOT_CONTEXT : toContext(parent);
+      // links only to spans that exist: an unsampled message's span was never recorded
       const links: Link[] = [];
       for (const l of o.links ?? []) {
-        const sc = trace.getSpanContext(toContext(l));
-        if (sc) links.push({ context: sc });
+        const sc = spanContextOf(l);
+        if (sc && (sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED) links.push({ context: sc });
       }
       const attributes = clean(o.attributes);
       const span = tracer.startSpan(
         name,
-        { kind: KINDS[o.kind ?? 'internal'], ...(attributes ? { attributes } : {}), ...(links.length ? { links } : {}), ...(o.parent === 'root' ? { root: true } : {}), ...(o.startTime !== undefined ? { startTime: o.startTime } : {}) },
-        parent,
+        { kind: KINDS[o.kind ?? 'internal'], ...(attributes ? { attributes } : {}), ...(links.length ? { links } : {}), ...(parent === undefined ? { root: true } : {}), ...(o.startTime !== undefined ? { startTime: o.startTime } : {}) },
+        parentContext,
       );
-      return new OtelSpan(span, parent);
+      return new OtelSpan(span, parentContext);
     },
-    current: () => {
-      const ctx = active.getStore();
-      return ctx ? fromContext(ctx) : undefined;
+    current: () => active,
+    run<T>(ctx: TraceContext | undefined, fn: () => T): T {
+      if (ctx === undefined) return fn();
+      const outer = active;
+      active = ctx;
+      try {
+        return fn();
+      } finally {
+        active = outer;
+      }
     },
-    run: <T>(ctx: TraceContext | undefined, fn: () => T): T => (ctx ? active.run(toContext(ctx), fn) : fn()),
-    outside: <T>(fn: () => T): T => active.exit(fn),
-    sampled: (ctx) => ((trace.getSpanContext(toContext(ctx))?.traceFlags ?? 0) & TraceFlags.SAMPLED) === TraceFlags.SAMPLED,
+    outside<T>(fn: () => T): T {
+      const outer = active;
+      active = undefined;
+      try {
+        return fn();
+      } finally {
+        active = outer;
+      }
+    },
+    sampled: isSampled,
     inject(ctx?: TraceContext): string | undefined {
-      const c = ctx ? toContext(ctx) : currentContext();
-      if (!trace.getSpanContext(c)) return undefined;
+      const c = ctx ?? active;
+      if (c === undefined) return undefined;
+      if (c instanceof Unsampled) {
+        // the other side must follow the decision, not draw again: ids made only now, when needed
+        return c.traceparent ?? `00-${freshIds.generateTraceId()}-${freshIds.generateSpanId()}-00`;
+      }
+      const otel = toContext(c);
+      if (!trace.getSpanContext(otel)) return undefined;
       const carrier: Record<string, string> = {};
-      propagator.inject(c, carrier, { set: (k, key, value) => (k[key] = value) });
+      propagator.inject(otel, carrier, { set: (k, key, value) => (k[key] = value) });
       return carrier.traceparent;
     },
     extract(traceparent: unknown): TraceContext | undefined {
       // the header is 55 characters in version 00; later versions may append fields
       if (typeof traceparent !== 'string' || traceparent.length > 256) return undefined;
       const ctx = propagator.extract(ROOT_CONTEXT, { traceparent }, { get: (c, k) => c[k as 'traceparent'], keys: (c) => Object.keys(c) });
-      return trace.getSpanContext(ctx) ? fromContext(ctx) : undefined;
+      const sc = trace.getSpanContext(ctx);
+      if (!sc) return undefined;
+      if (ruleSampling && (sc.traceFlags & TraceFlags.SAMPLED) === 0) return new Unsampled(`00-${sc.traceId}-${sc.spanId}-00`);
+      return fromContext(ctx);
     },
     ids() {
-      const sc = trace.getSpanContext(currentContext());
+      const sc = active === undefined ? undefined : spanContextOf(active);
       if (!sc || (sc.traceFlags & TraceFlags.SAMPLED) === 0) return undefined;
       return { trace_id: sc.traceId, span_id: sc.spanId };
     },

@@ -55,8 +55,12 @@ export function ratioFor(rules: readonly SampleRule[], defaultRatio: number, nam
  * is also sampled at 10%.
  */
 export function sampledAt(traceId: string, ratio: number): boolean {
+  return sampledTail(Number.parseInt(traceId.slice(-8), 16), ratio);
+}
+
+/** The same decision from the tail alone (a 32-bit integer), drawn before the trace id is made. */
+export function sampledTail(tail: number, ratio: number): boolean {
   if (ratio >= 1) return true;
   if (ratio <= 0) return false;
-  const tail = Number.parseInt(traceId.slice(-8), 16);
   return Number.isFinite(tail) && tail / 0x1_0000_0000 < ratio;
 }

@@ -3,6 +3,15 @@
  * interface only; the OpenTelemetry SDK lives behind it in otel.ts and is imported (dynamically)
  * only when TRACING_ENABLED is set. With tracing off every part gets `noopTracing`, whose calls
  * do nothing and allocate nothing, so no OpenTelemetry code runs on the hot path.
+ *
+ * The active context is a synchronous scope, not an async one: `run(ctx, fn)` makes `ctx` active
+ * while `fn` runs up to its first `await`, and what runs after that sees no context. (An async
+ * context means AsyncLocalStorage, whose promise hooks on Node 20 tax every promise of the
+ * process once any context is entered, sampled or not: most of tracing's cost at 1 %.) So the
+ * context crosses tremolo's awaits explicitly, at its own boundaries: an actor message carries
+ * its sender's (taken when it is sent), a turn runs its storage call in its span, an HTTP
+ * handler and a socket event handler start in their request's span, a job's stages take the
+ * attempt's span as their parent. A span started where none of these reached has no parent.
  */
 
 /** A position in a trace (a span, or a remote parent), opaque outside the implementation. */
@@ -30,6 +39,11 @@ export interface SpanOptions {
   links?: readonly TraceContext[];
   /** When the span began (ms since the epoch), for work timed elsewhere (a worker thread). Default: now. */
   startTime?: number;
+  /**
+   * A span that only means something inside an operation (a storage call): with no parent
+   * (none given, none active) it is not started, rather than starting a trace of its own.
+   */
+  childOnly?: boolean;
 }
 
 /** A started span. */
@@ -52,7 +66,10 @@ export interface Tracing {
   start(name: string, opts?: SpanOptions): SpanHandle;
   /** The active context, or undefined when none (always, with tracing off). */
   current(): TraceContext | undefined;
-  /** Runs `fn` with `ctx` as the active context (spans started inside are its children). */
+  /**
+   * Runs `fn` with `ctx` as the active context: spans started by it, synchronously, are its
+   * children. Up to `fn`'s first `await` only (see above); `ctx` undefined leaves it as it is.
+   */
   run<T>(ctx: TraceContext | undefined, fn: () => T): T;
   /** Runs `fn` with no active context: background work started by a request must not join its trace. */
   outside<T>(fn: () => T): T;

@@ -243,11 +243,14 @@ export class JobRunner {
     }
   }
 
-  /** A span under the attempt's (the active context) around one stage; `fn` runs in it. */
-  async #stage<T>(name: string, attributes: Attributes, fn: (span: SpanHandle) => Promise<T>): Promise<T> {
+  /**
+   * A span under the attempt's around one stage; `fn` runs in it. The parent is given, not
+   * taken from the active context: a stage begins after the attempt's first await.
+   */
+  async #stage<T>(attempt: SpanHandle | undefined, name: string, attributes: Attributes, fn: (span: SpanHandle) => Promise<T>): Promise<T> {
     const tracing = this.#tracing;
     if (!tracing.enabled) return fn(NO_SPAN);
-    const span = tracing.start(name, { attributes });
+    const span = tracing.start(name, { attributes, parent: attempt?.context });
     try {
       return await tracing.run(span.context, () => fn(span));
     } catch (err) {
@@ -336,7 +339,7 @@ export class JobRunner {
       const source = fetched.path;
       staging = await media.stage(job.id);
       const outDir = staging.dir;
-      const probe = await this.#stage('media.probe', {}, async (span) => {
+      const probe = await this.#stage(jobSpan, 'media.probe', {}, async (span) => {
         const p = await this.#task('probe', { file: source, maxDurationS: settings.maxDurationS, ...bins(settings) }, { signal, trace: span.context });
         span.set({
           'tremolo.media.container': p.container,
@@ -348,7 +351,7 @@ export class JobRunner {
         return p;
       });
 
-      const manifest = await this.#stage('media.transcode', {}, async (span) => {
+      const manifest = await this.#stage(jobSpan, 'media.transcode', {}, async (span) => {
         await enter('transcoding');
         const m = await this.#task(
           'transcode',
@@ -362,7 +365,7 @@ export class JobRunner {
       let tagging: TagInfo | undefined;
       let tagError: { code: string; message: string } | undefined;
       try {
-        const result = await this.#stage('media.tag', {}, async (span) => {
+        const result = await this.#stage(jobSpan, 'media.tag', {}, async (span) => {
           await enter('tagging');
           const r = await this.#task(
             'tag',
@@ -406,7 +409,7 @@ export class JobRunner {
       // Past this point the video exists: no more cancelling, only finishing (or taking it back
       // when its upload is gone).
       const rel = (p: string): string => `${job.id}/${p}`;
-      await this.#stage('media.publish', { 'tremolo.job.republish': current.videoId !== undefined }, async (span) => {
+      await this.#stage(jobSpan, 'media.publish', { 'tremolo.job.republish': current.videoId !== undefined }, async (span) => {
         const videoId =
           current.videoId ??
           (
@@ -417,7 +420,7 @@ export class JobRunner {
             })
           ).id;
         span.set({ 'tremolo.video.id': videoId });
-        await jobs.update(job.id, { videoId }, { now: clock.now(), owner });
+        await this.#tracing.run(span.context, () => jobs.update(job.id, { videoId }, { now: clock.now(), owner }));
         if (!(await this.#deps.uploads.addVideo(job.ownerId, job.uploadId, videoId))) {
           // The upload was removed (its quota released) while we published: nothing may show
           // media that no reservation pays for.

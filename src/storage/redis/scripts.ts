@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { TremoloError, type ErrorCode } from '../../protocol/errors.ts';
-import { noopTracing, type SpanHandle, type Tracing } from '../../telemetry/tracing.ts';
+import { noopTracing, type SpanHandle, type TraceContext, type Tracing } from '../../telemetry/tracing.ts';
 import { appendWait, checkReplicaWait, checkWaitReply, connectionFor, NO_REPLICA_WAIT, refreshTopology, type ReplicaWaitOptions } from './replicas.ts';
 
 export type RedisClient = Redis | Cluster;
@@ -226,16 +226,42 @@ export class Scripts {
     if (failed) throw storageError(failed);
   }
 
-  /** Runs a script: EVALSHA, then EVAL once if the server does not know it. Errors are translated. */
-  run(name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-    if (!this.#tracing.enabled) return this.#run(name, keys, args);
-    return this.#traced(name, keys.length, 1, () => this.#run(name, keys, args));
+  /**
+   * Runs a script: EVALSHA, then EVAL once if the server does not know it. Errors are translated.
+   * `trace`: the span to trace it under, for a call made after an await (see `caller`); default:
+   * the active one.
+   */
+  run(name: ScriptName, keys: readonly string[], args: readonly (string | number)[], trace?: TraceContext): Promise<unknown> {
+    if (!this.#underSampled(trace)) return this.#run(name, keys, args);
+    return this.#traced(name, keys.length, 1, () => this.#run(name, keys, args), trace);
+  }
+
+  /**
+   * The caller's trace position, taken when a Store method begins: the active context is a
+   * synchronous scope (telemetry/tracing.ts), so a method that awaits before its script passes
+   * this to `run`.
+   */
+  caller(): TraceContext | undefined {
+    return this.#tracing.current();
+  }
+
+  /**
+   * Whether a call here is traced: only under a sampled span (a script span is a child or
+   * nothing). The common case at a low ratio is no, and then the call costs nothing more.
+   */
+  #underSampled(trace: TraceContext | undefined): boolean {
+    const tracing = this.#tracing;
+    if (!tracing.enabled) return false;
+    const parent = trace ?? tracing.current();
+    return parent !== undefined && tracing.sampled(parent);
   }
 
   /** A span around one call (or one pipeline of `batch` calls) of a script. */
-  async #traced<T>(name: ScriptName, numKeys: number, batch: number, call: () => Promise<T>): Promise<T> {
+  async #traced<T>(name: ScriptName, numKeys: number, batch: number, call: () => Promise<T>, parent?: TraceContext): Promise<T> {
     const span: SpanHandle = this.#tracing.start(`EVALSHA ${name}`, {
       kind: 'client',
+      parent,
+      childOnly: true,
       attributes: {
         'db.system.name': 'redis',
         'db.operation.name': 'EVALSHA',
@@ -315,7 +341,7 @@ export class Scripts {
    * out concurrently instead, and ioredis batches them per node connection.
    */
   runMany(name: ScriptName, calls: readonly { keys: readonly string[]; args: readonly (string | number)[] }[]): Promise<unknown[]> {
-    if (!this.#tracing.enabled || calls.length === 0) return this.#runMany(name, calls);
+    if (calls.length === 0 || !this.#underSampled(undefined)) return this.#runMany(name, calls);
     return this.#traced(name, calls[0]!.keys.length, calls.length, () => this.#runMany(name, calls));
   }
 

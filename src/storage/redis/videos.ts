@@ -68,6 +68,7 @@ export class RedisVideos implements VideoStore {
 
   async applyOps(videoId: string, ops: VideoOp[], opts: { now: number }): Promise<VideoBatchResult> {
     const { keys, scripts, limits } = this.ctx;
+    const trace = scripts.caller(); // the turn's span: the script is called after an await
     // client-supplied text (idempotency keys, comment JSON) travels as separate ARGV
     // entries, so cjson never has to decode it (it rejects lone surrogate escapes)
     const text: string[] = [];
@@ -115,7 +116,7 @@ export class RedisVideos implements VideoStore {
       ...boundArgs(this.ctx.interactions),
       ...interactions,
       ...text,
-    ]);
+    ], trace);
     if (isScriptFailure(reply)) throw scriptFailure(reply);
     const out = JSON.parse(String(reply)) as {
       r: unknown;

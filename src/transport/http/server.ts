@@ -235,23 +235,36 @@ export function toHttpError(err: FastifyError | Error): TremoloError {
 
 /**
  * A server span per request, named `METHOD /route/:template` (the semantic conventions' name),
- * continuing the caller's `traceparent`. The route's handler runs with it active; the body is
- * read outside any context, so the span is entered again before the handlers. Recorded: method,
- * route, status and the signed-in user, never the query string (signed media URLs) or headers.
+ * continuing the caller's `traceparent`. The hooks and the route's handler start in it (the
+ * active context is a synchronous scope, telemetry/tracing.ts, so each is entered in turn: the
+ * body is read, and a preHandler may await, in between); what a handler does after its first
+ * await takes `req.span` explicitly. A sampled request's log lines carry its ids (its logger is
+ * bound to them), however far from the hooks they are written. Recorded: method, route, status
+ * and the signed-in user, never the query string (signed media URLs) or headers.
  */
 function traceRequests(app: FastifyInstance, tracing: Tracing): void {
-  app.addHook('onRequest', (req, _reply, done) => {
+  app.addHook('onRequest', (req, reply, done) => {
     const route = req.routeOptions.url;
-    req.span = tracing.start(route ? `${req.method} ${route}` : req.method, {
+    const span = tracing.start(route ? `${req.method} ${route}` : req.method, {
       kind: 'server',
       parent: tracing.extract(req.headers.traceparent) ?? 'root',
       attributes: { 'http.request.method': req.method, 'http.route': route, 'url.scheme': req.protocol },
     });
-    tracing.run(req.span.context, done);
+    req.span = span;
+    const ids = span.ids();
+    if (ids) reply.log = req.log = req.log.child(ids);
+    tracing.run(span.context, done);
   });
   app.addHook('preHandler', (req, _reply, done) => {
     if (req.span) tracing.run(req.span.context, done);
     else done();
+  });
+  // the handler itself: a route-level preHandler (sign-in) may have awaited since the hook above
+  app.addHook('onRoute', (route) => {
+    const handler = route.handler;
+    route.handler = function tracedHandler(this: FastifyInstance, req, reply) {
+      return req.span ? tracing.run(req.span.context, () => handler.call(this, req, reply)) : handler.call(this, req, reply);
+    };
   });
   const finish = (req: FastifyRequest, status: number | undefined) => {
     const span = req.span;

@@ -19,6 +19,8 @@ export interface Coalesced {
   links: TraceContext[];
   /** How many writes were offered since the last emission. */
   count: number;
+  /** The first write's trace position, linked or not: the emission's parent when none linked is (parent-based). */
+  first?: TraceContext;
 }
 
 /** What can be coalesced: a payload for one video's room, ordered by a number that only grows. */
@@ -58,8 +60,11 @@ export class CounterCoalescer<P extends Coalescible = CounterPayload> {
     this.rank = opts.rank ?? ((p) => (p as unknown as { version: number }).version);
   }
 
-  /** `trace`: the write's trace position, linked from the emission that carries it (or supersedes it). */
-  offer(payload: P, trace?: TraceContext): void {
+  /**
+   * `trace`: the write's trace position, linked from the emission that carries it (or supersedes
+   * it) when `linked` (an unsampled write has no span to link to, and would only take a place).
+   */
+  offer(payload: P, trace?: TraceContext, linked = true): void {
     const now = this.opts.clock.now();
     const key = this.keyOf(payload);
     let e = this.entries.get(key);
@@ -70,7 +75,10 @@ export class CounterCoalescer<P extends Coalescible = CounterPayload> {
     }
     e.lastOffer = now;
     e.coalesced.count++;
-    if (trace && e.coalesced.links.length < MAX_COALESCED_LINKS) e.coalesced.links.push(trace);
+    if (trace) {
+      e.coalesced.first ??= trace;
+      if (linked && e.coalesced.links.length < MAX_COALESCED_LINKS) e.coalesced.links.push(trace);
+    }
     if (e.latest && this.rank(e.latest) >= this.rank(payload)) return; // older or same: drop
     e.latest = payload;
     if (e.timer) return;

@@ -163,7 +163,10 @@ export class LiveDelivery implements EventSink {
         if (this.deps.settings.coalesceCounters === false) {
           this.deps.io.local.to(videoRoom(videoId)).except(this.aheadOf(videoId, payload.offset)).emit('video:counters', payload);
           this.count('video:counters');
-        } else this.coalescer.offer(payload, this.tracing.current());
+        } else {
+          const trace = this.tracing.current();
+          this.coalescer.offer(payload, trace, trace !== undefined && this.tracing.sampled(trace));
+        }
       } else if (e.type === 'comment:counters') {
         const { type: _t, ...payload } = e;
         this.commentCounters.offer(payload);
@@ -225,9 +228,11 @@ export class LiveDelivery implements EventSink {
     if (!members) return;
     this.count('video:counters');
     if (this.tracing.enabled) {
-      // the writes this one update stands for are its links; its parent is whatever made it go out now
+      // the writes this one update stands for are its links; its parent the first sampled of them
+      // (as a turn's is), else the first write, whose decision it follows (parent-based)
       const span = this.tracing.start('video:counters deliver', {
         kind: 'producer',
+        parent: coalesced.links[0] ?? coalesced.first ?? 'root',
         links: coalesced.links,
         attributes: {
           'messaging.system': 'socket.io',

@@ -48,12 +48,12 @@ export async function mediaPlugin(app: FastifyInstance, opts: MediaPluginOptions
       reserveQuota: (userId, uploadId, bytes) => jobs.reserveQuota(userId, uploadId, bytes),
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
       ...(jobs.uploadLocker ? { locker: jobs.uploadLocker } : {}),
-      startJob: async (upload, userId) => ({ jobId: (await jobs.start(upload.id, userId)).job.id }),
+      startJob: async (upload, userId, trace) => ({ jobId: (await jobs.start(upload.id, userId, trace)).job.id }),
       onRemoved: (uploadId, userId) => jobs.uploadRemoved(uploadId, userId),
       onError: opts.onError,
     });
     await scope.register(jobRoutes, {
-      startJob: (uploadId, userId) => jobs.start(uploadId, userId),
+      startJob: (uploadId, userId, trace) => jobs.start(uploadId, userId, trace),
       getJob: (jobId, userId) => jobs.get(jobId, userId),
       cancelJob: (jobId, userId) => jobs.cancel(jobId, userId),
     });

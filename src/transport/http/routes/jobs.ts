@@ -8,6 +8,7 @@ import type { JobRecord } from '../../../domain/jobs.ts';
 import { schemas } from '../../../protocol/schemas.ts';
 import { errorResponses } from '../openapi/operation-errors.ts';
 import { userOf } from '../server.ts';
+import type { TraceContext } from '../../../telemetry/tracing.ts';
 
 /** What a client sees of a job: no lease bookkeeping. */
 export interface JobView {
@@ -44,7 +45,8 @@ export function jobView(job: JobRecord): JobView {
 
 export interface JobRouteDeps {
   /** The upload's job, created if it has none; E_QUEUE_FULL when this process has no room. */
-  startJob: (uploadId: string, userId: string) => Promise<{ job: JobRecord; created: boolean }>;
+  /** `trace`: the request's span, parent of the job's creation. */
+  startJob: (uploadId: string, userId: string, trace?: TraceContext) => Promise<{ job: JobRecord; created: boolean }>;
   /** The caller's job; E_JOB_NOT_FOUND for anyone else's. */
   getJob: (jobId: string, userId: string) => Promise<JobRecord>;
   /** Cancels a queued or running job; E_JOB_FINISHED once it has ended. */
@@ -97,7 +99,7 @@ export async function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): Promi
       },
     },
     async (req, reply) => {
-      const { job, created } = await deps.startJob(req.body.uploadId, userOf(req));
+      const { job, created } = await deps.startJob(req.body.uploadId, userOf(req), req.span?.context);
       return reply.code(created ? 201 : 200).send(jobView(job));
     },
   );

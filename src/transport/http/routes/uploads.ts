@@ -47,6 +47,7 @@ import { TremoloError, toTremoloError } from '../../../protocol/errors.ts';
 import { sendError, userOf } from '../server.ts';
 import { CHUNK_CHECKSUM_ALGORITHMS, checksumVerifier, parseUploadChecksum } from '../tus-checksum.ts';
 import { tusError } from '../tus-errors.ts';
+import type { TraceContext } from '../../../telemetry/tracing.ts';
 
 export const UPLOADS_PATH = '/v1/uploads';
 export const JOB_ID_HEADER = 'Tremolo-Job-Id';
@@ -79,7 +80,8 @@ export interface UploadRouteDeps {
    */
   reserveQuota: (userId: string, uploadId: string, bytes: number) => Promise<void>;
   /** Starts (or finds) the job of a finished upload; E_QUEUE_FULL when there is no room. */
-  startJob: (upload: UploadInfo, userId: string) => Promise<{ jobId: string }>;
+  /** `trace`: the request's span, parent of the job's creation (its trace continues in the job). */
+  startJob: (upload: UploadInfo, userId: string, trace?: TraceContext) => Promise<{ jobId: string }>;
   /**
    * The upload's files are gone (terminated, refused by its checksum, or never created):
    * give back its quota and stop its job, unless a video still shows media made from it.
@@ -109,6 +111,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
 
   /** Per request: who is asking, the error one of our hooks refused it with, the upload it reserved quota for. */
   const users = new WeakMap<Request, string>();
+  const traces = new WeakMap<Request, TraceContext>();
   const refusals = new WeakMap<Request, TremoloError>();
   const reserved = new WeakMap<Request, string>();
   /** Creations sent with `Upload-Concat: partial` (the header is taken off before tus sees it). */
@@ -191,7 +194,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
       const info = await files.owned(upload.id, userId);
       if (isPartial(info)) return {}; // its final upload starts the job
       try {
-        const { jobId } = await deps.startJob(info, userId);
+        const { jobId } = await deps.startJob(info, userId, traces.get(req));
         return { headers: { [JOB_ID_HEADER]: jobId } };
       } catch (err) {
         throw refuse(req, toTremoloError(err));
@@ -270,7 +273,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
       reply.header('Access-Control-Allow-Origin', origin).header('Access-Control-Expose-Headers', `Location, Tus-Resumable, Upload-Concat, ${JOB_ID_HEADER}`);
     }
     // a job that cannot start now is refused with Location kept: POST /v1/jobs starts it later
-    const { jobId } = await deps.startJob(await files.owned(finalId, userId), userId);
+    const { jobId } = await deps.startJob(await files.owned(finalId, userId), userId, req.span?.context);
     return reply.code(201).header(JOB_ID_HEADER, jobId).send();
   };
 
@@ -307,6 +310,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
     if (method !== 'OPTIONS') {
       const userId = userOf(req);
       users.set(web, userId);
+      if (req.span) traces.set(web, req.span.context);
       if (id !== undefined) {
         // The upload checked here must be the one tus acts on: both read it through uploadIdOf.
         if (uploadIdOf(web.url) !== id) throw new TremoloError('E_UPLOAD_NOT_FOUND');
