@@ -804,23 +804,21 @@ export class Engine {
   // ------------------------------------------------------------ blocks and moderation (the rules live in social.ts)
 
   /** `userId` blocks `targetId` (an existing user); follows between them end both ways. */
-  async block(userId: string, targetId: string): Promise<{ changed: boolean }> {
-    requireId('userId', userId);
-    await this.profile(targetId);
-    try {
-      return await this.social.block(userId, targetId);
-    } finally {
-      // the blocker's kept feed pages are filtered by their blocks (also when the write failed half way)
-      this.invalidations.changed({ kind: 'user', userId });
-    }
+  block(userId: string, targetId: string): Promise<{ changed: boolean }> {
+    return this.changeBlock(userId, targetId, (u, t) => this.social.block(u, t));
   }
 
-  async unblock(userId: string, targetId: string): Promise<{ changed: boolean }> {
+  unblock(userId: string, targetId: string): Promise<{ changed: boolean }> {
+    return this.changeBlock(userId, targetId, (u, t) => this.social.unblock(u, t));
+  }
+
+  private async changeBlock(userId: string, targetId: string, write: (userId: string, targetId: string) => Promise<{ changed: boolean }>): Promise<{ changed: boolean }> {
     requireId('userId', userId);
     await this.profile(targetId);
     try {
-      return await this.social.unblock(userId, targetId);
+      return await write(userId, targetId);
     } finally {
+      // the blocker's kept feed pages are filtered by their blocks (also when the write failed half way)
       this.invalidations.changed({ kind: 'user', userId });
     }
   }
