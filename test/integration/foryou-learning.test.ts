@@ -11,12 +11,11 @@ import type { Engine } from '../../src/actors/engine.ts';
 import { FLUSH_MAX } from '../../src/actors/learner.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { MemoryStore } from '../../src/storage/memory/memory-store.ts';
-import { RedisStore } from '../../src/storage/redis/redis-store.ts';
 import type { Store } from '../../src/storage/store.ts';
 import { testEngine, testRecommendationOptions } from '../helpers/engine.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { sample } from '../helpers/metrics.ts';
-import { connectRedis, dropPrefix, randomPrefix } from '../helpers/redis.ts';
+import { storeDrivers } from '../helpers/stores.ts';
 
 const LIMITS = { eventLogMax: 100, viewDedupS: 60 };
 
@@ -61,24 +60,7 @@ async function catalogue(engine: Engine, n: number): Promise<{ viewer: string; v
   return { viewer, videos };
 }
 
-const drivers: { name: string; open: () => Promise<{ store: Store; close: () => Promise<void> }> }[] = [
-  { name: 'memory', open: async () => ({ store: new MemoryStore(LIMITS), close: async () => {} }) },
-  {
-    name: 'redis',
-    open: async () => {
-      const redis = await connectRedis();
-      const prefix = randomPrefix('foryou-learning');
-      const store = new RedisStore({ redis, prefix, limits: LIMITS });
-      return {
-        store,
-        close: async () => {
-          await dropPrefix(redis, prefix);
-          await redis.quit();
-        },
-      };
-    },
-  },
-];
+const drivers = storeDrivers('foryou-learning', LIMITS);
 
 for (const driver of drivers) {
   describe(`For You learning behind the interactions (${driver.name})`, () => {

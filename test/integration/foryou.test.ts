@@ -11,11 +11,10 @@ import { Recommendations } from '../../src/actors/recommendations.ts';
 import { ManualClock } from '../../src/domain/clock.ts';
 import type { CandidateSource } from '../../src/domain/ranking.ts';
 import { MemoryStore } from '../../src/storage/memory/memory-store.ts';
-import { RedisStore } from '../../src/storage/redis/redis-store.ts';
 import type { Store } from '../../src/storage/store.ts';
 import { testEngine, testRecommendationOptions } from '../helpers/engine.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { connectRedis, dropPrefix, randomPrefix } from '../helpers/redis.ts';
+import { storeDrivers } from '../helpers/stores.ts';
 
 const LIMITS = { eventLogMax: 100, viewDedupS: 60 };
 const TAGS = ['cats', 'dogs', 'cars', 'food', 'music', 'travel'];
@@ -41,24 +40,7 @@ async function catalogue(engine: Engine, authors = 6, perAuthor = 10, viewers = 
   return { users: users.slice(authors), videos };
 }
 
-const drivers: { name: string; open: () => Promise<{ store: Store; close: () => Promise<void> }> }[] = [
-  { name: 'memory', open: async () => ({ store: new MemoryStore(LIMITS), close: async () => {} }) },
-  {
-    name: 'redis',
-    open: async () => {
-      const redis = await connectRedis();
-      const prefix = randomPrefix('foryou');
-      const store = new RedisStore({ redis, prefix, limits: LIMITS });
-      return {
-        store,
-        close: async () => {
-          await dropPrefix(redis, prefix);
-          await redis.quit();
-        },
-      };
-    },
-  },
-];
+const drivers = storeDrivers('foryou', LIMITS);
 
 for (const driver of drivers) {
   describe(`For You and hot feeds (${driver.name})`, () => {

@@ -9,37 +9,18 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/domain/clock.ts';
 import type { ReportedInteraction } from '../../src/actors/interactions.ts';
-import { MemoryStore } from '../../src/storage/memory/memory-store.ts';
-import { RedisStore } from '../../src/storage/redis/redis-store.ts';
-import type { Store } from '../../src/storage/store.ts';
 import { TremoloError } from '../../src/protocol/errors.ts';
 import { testEngine } from '../helpers/engine.ts';
-import { connectRedis, dropPrefix, randomPrefix } from '../helpers/redis.ts';
+import { storeDrivers } from '../helpers/stores.ts';
 
 const LIMITS = { eventLogMax: 100, viewDedupS: 60, interactions: { max: 1000, hold: false } };
 
-const drivers: [string, () => Promise<{ store: Store; cleanup: () => Promise<void> }>][] = [
-  ['memory', async () => ({ store: new MemoryStore(LIMITS), cleanup: async () => {} })],
-  [
-    'redis',
-    async () => {
-      const redis = await connectRedis();
-      const prefix = randomPrefix('ixread');
-      return {
-        store: new RedisStore({ redis, prefix, limits: LIMITS }),
-        cleanup: async () => {
-          await dropPrefix(redis, prefix);
-          await redis.quit();
-        },
-      };
-    },
-  ],
-];
+const drivers = storeDrivers('ixread', LIMITS);
 
-for (const [driver, open] of drivers) {
+for (const { name: driver, open } of drivers) {
   describe(`engine.interactions (${driver})`, () => {
     it('reads what the actors wrote, resumably, and hands accepted watch reports to listeners', async () => {
-      const { store, cleanup } = await open();
+      const { store, close: cleanup } = await open();
       const clock = new ManualClock(Date.now());
       const { engine } = testEngine(store, { clock });
       try {
