@@ -2,7 +2,8 @@
  * Child process: a real tremolo, configured from the environment exactly as
  * `tremolo serve` would be (PORT=0 picks a free port). Tells the parent its URL, then
  * answers `stats` (memory and CPU of this process, after GC on request) and
- * `profileStart` / `profileStop { path }` (a V8 CPU profile of just that stretch).
+ * `profileStart` / `profileStop { path }` (a V8 CPU profile of just that stretch), `flushTraces`
+ * (exports the spans still queued).
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -41,6 +42,11 @@ serveParent({
     return {};
   },
   sockets: () => ({ sockets: tremolo.gateway.connectedSockets }),
+  // the spans still queued for export, sent now (their cost is paid before the next measurement)
+  flushTraces: async () => {
+    await tremolo.tracing.flush();
+    return {};
+  },
   close: async () => {
     await tremolo.close();
     return {};
