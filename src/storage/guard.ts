@@ -9,6 +9,7 @@
 import CircuitBreaker from 'opossum';
 import { TremoloError } from '../protocol/errors.ts';
 import type { Store } from './store.ts';
+import { wrapStore } from './wrap.ts';
 
 export interface GuardOptions {
   /** A call slower than this fails (and counts against the breaker). */
@@ -47,34 +48,6 @@ export function guardStore(store: Store, opts: GuardOptions): { store: Store; br
     }
   };
 
-  const wrap = <T extends object>(part: T): T =>
-    new Proxy(part, {
-      get(target, prop, receiver) {
-        const value: unknown = Reflect.get(target, prop, receiver);
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => fire(() => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args));
-      },
-    });
-
-  const guarded: Store = {
-    driver: store.driver,
-    users: wrap(store.users),
-    videos: wrap(store.videos),
-    feeds: wrap(store.feeds),
-    fanout: wrap(store.fanout),
-    recommendations: wrap(store.recommendations),
-    jobs: wrap(store.jobs),
-    uploads: wrap(store.uploads),
-    conversations: wrap(store.conversations),
-    interactions: wrap(store.interactions),
-    notifications: wrap(store.notifications),
-    blocks: wrap(store.blocks),
-    moderation: wrap(store.moderation),
-    comments: wrap(store.comments),
-    favorites: wrap(store.favorites),
-    // the readiness probe must see the real state, not the breaker's
-    ping: () => store.ping(),
-    close: () => store.close(),
-  };
+  const guarded = wrapStore(store, (_op, method, target) => (...args) => fire(() => method.apply(target, args) as Promise<unknown>));
   return { store: guarded, breaker };
 }
