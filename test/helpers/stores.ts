@@ -4,6 +4,8 @@
  */
 import { MemoryStore } from '../../src/storage/memory/memory-store.ts';
 import { RedisStore } from '../../src/storage/redis/redis-store.ts';
+import type { TsidGenerator } from '../../src/domain/ids.ts';
+import type { VideoRecord } from '../../src/protocol/model.ts';
 import type { Store, StoreLimits } from '../../src/storage/store.ts';
 import { connectRedis, dropPrefix, randomPrefix } from './redis.ts';
 
@@ -36,4 +38,9 @@ export function storeDrivers(prefixName: string, limits: StoreLimits): StoreDriv
       },
     },
   ];
+}
+
+/** A minimal video record for a store test, made at `at` (epoch ms). */
+export function videoRecord(ids: TsidGenerator, ownerId: string, at = Date.now()): VideoRecord {
+  return { id: ids.next(), ownerId, title: 't', description: '', createdAt: new Date(at).toISOString(), media: {} };
 }

@@ -11,31 +11,23 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { Cluster, type Redis } from 'ioredis';
 import { decodeTsid, encodeTsid, TsidGenerator } from '../../src/domain/ids.ts';
-import type { VideoRecord } from '../../src/protocol/model.ts';
 import { likerMember } from '../../src/storage/redis/likers.ts';
 import { RedisKeys } from '../../src/storage/redis/keys.ts';
 import { RedisStore } from '../../src/storage/redis/redis-store.ts';
 import type { VideoOp } from '../../src/storage/store.ts';
 import { connectRedis, dropPrefix, randomPrefix, REDIS_URL, startRedisCluster, type PrivateCluster } from '../helpers/redis.ts';
+import { videoRecord } from '../helpers/stores.ts';
 
 const LIMITS = { eventLogMax: 50, viewDedupS: 60 };
 const SECRET = randomBytes(32).toString('hex');
 const ids = new TsidGenerator({ nodeId: 11 });
 const now = Date.now();
 
-const videoRecord = (ownerId: string): VideoRecord => ({
-  id: ids.next(),
-  ownerId,
-  title: 't',
-  description: '',
-  createdAt: new Date(now).toISOString(),
-  media: {},
-});
 
 async function newVideo(store: RedisStore): Promise<string> {
   const owner = ids.next();
   await store.users.create({ id: owner, handle: `o${owner.toLowerCase()}`, displayName: 'o', bio: '', createdAt: new Date(now).toISOString(), passwordHash: 'x' });
-  const video = videoRecord(owner);
+  const video = videoRecord(ids, owner, now);
   await store.videos.create(video);
   return video.id;
 }
@@ -140,7 +132,7 @@ describe('Redis likers layout', () => {
   });
 
   it('creating a video again over an old one starts it with no likers', async () => {
-    const record = videoRecord(ids.next());
+    const record = videoRecord(ids, ids.next(), now);
     await store.videos.create(record);
     const users = Array.from({ length: 600 }, () => ids.next());
     await apply(store, record.id, 'like', users);

@@ -14,6 +14,7 @@ import { RedisKeys } from '../../src/storage/redis/keys.ts';
 import { RedisStore } from '../../src/storage/redis/redis-store.ts';
 import type { Store, UserRecord } from '../../src/storage/store.ts';
 import { connectRedis, dropPrefix, freePort, randomPrefix, startRedis } from '../helpers/redis.ts';
+import { videoRecord } from '../helpers/stores.ts';
 
 const LIMITS = { eventLogMax: 200, viewDedupS: 60 };
 const ids = new TsidGenerator({ nodeId: 9 });
@@ -25,14 +26,6 @@ const userRecord = (): UserRecord => {
   const id = ids.next();
   return { id, handle: `u${id.toLowerCase()}`, displayName: 'u', bio: '', createdAt: new Date(now).toISOString(), passwordHash: 'x' };
 };
-const videoRecord = (ownerId: string): VideoRecord => ({
-  id: ids.next(),
-  ownerId,
-  title: 't',
-  description: '',
-  createdAt: new Date(now).toISOString(),
-  media: {},
-});
 const commentOf = (videoId: string, authorId: string, text: string): Comment => ({
   id: `${videoId}-${ids.next()}`,
   videoId,
@@ -44,7 +37,7 @@ const commentOf = (videoId: string, authorId: string, text: string): Comment => 
 async function seed(store: Store): Promise<{ user: UserRecord; video: VideoRecord }> {
   const user = userRecord();
   await store.users.create(user);
-  const video = videoRecord(user.id);
+  const video = videoRecord(ids, user.id, now);
   await store.videos.create(video);
   return { user, video };
 }
