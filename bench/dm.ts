@@ -12,10 +12,13 @@
  * socket) p50 / p99.
  * Baseline, same run, same clients and Redis: the naive design (helpers/dm-naive-server.ts),
  * one storage round trip and one broadcast per message, given the same phase 1.
+ * Ceiling, same run, same clients: a bare Socket.IO relay (helpers/dm-relay-server.ts) that
+ * stores nothing and only acks and broadcasts, given the same phase 1: the most any design
+ * built on Socket.IO can acknowledge with these clients on this box.
  * Both run on a private redis-server started for the run (the shared one at 6379 carries
  * everyone else's tests, whose load would be measured too).
  *
- *   npm run bench -- dm [--rate 20000] [--seconds 5] [--clients 2] [--naive false]
+ *   npm run bench -- dm [--rate 20000] [--seconds 5] [--clients 2] [--naive false] [--relay false]
  * With BENCH_DM_PROF=<dir>, the tremolo server and each client process write a V8 CPU profile of
  * the throughput phase (only) there, and a sampling heap profile: dm-server.cpuprofile,
  * dm-server.heapprofile, dm-client-<i>.cpuprofile, ...
@@ -42,6 +45,8 @@ const { values: argv } = parseArgs({
     clients: { type: 'string', default: '2' },
     /** `--naive false` skips the baseline (profiling runs). */
     naive: { type: 'string', default: 'true' },
+    /** `--relay false` skips the bare Socket.IO ceiling. */
+    relay: { type: 'string', default: 'true' },
   },
 });
 const RATE = Number(argv.rate);
@@ -230,8 +235,18 @@ async function main(): Promise<void> {
       await stop([...naiveClients, naiveServer]);
     }
 
+    let relay: Outcome | undefined;
+    if (argv.relay !== 'false') {
+      const relayServer = startChild(new URL('./helpers/dm-relay-server.ts', import.meta.url), env, SERVER_NODE_FLAGS);
+      const relayClients = await serve(relayServer, 'relay');
+      await phase(relayServer, relayClients, shares, Math.min(RATE, 2000), 1, 'w');
+      relay = await phase(relayServer, relayClients, shares, RATE, SECONDS, 'r');
+      progress(describeOutcome('ceiling (bare Socket.IO relay, nothing stored)', RATE, relay));
+      await stop([...relayClients, relayServer]);
+    }
+
     console.error(
-      `dm: ${fmt(actor.perSec)} msg/s acknowledged (target 20,000); p99 send->deliver ${fmt(latency.p99, 1)} ms at ${fmt(half)}/s (target <= 50 ms); naive ${naive ? fmt(naive.perSec) : '-'} msg/s`,
+      `dm: ${fmt(actor.perSec)} msg/s acknowledged (target 20,000); p99 send->deliver ${fmt(latency.p99, 1)} ms at ${fmt(half)}/s (target <= 50 ms); naive ${naive ? fmt(naive.perSec) : '-'} msg/s; bare Socket.IO relay ${relay ? fmt(relay.perSec) : '-'} msg/s`,
     );
     if (actor.missing || actor.duplicates || latency.missing || latency.duplicates) {
       console.error('dm: FAILED: an acknowledged message did not arrive exactly once at every device');
