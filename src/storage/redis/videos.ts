@@ -238,6 +238,16 @@ export class RedisVideos implements VideoStore {
   }
 }
 
+/**
+ * The results of likes, unlikes and views, [unchanged, changed]: shared and frozen, since a
+ * turn of hundreds of likes would otherwise make an object per like that nobody changes.
+ */
+const SIMPLE_RESULTS = {
+  like: [Object.freeze({ ok: true, type: 'like', changed: false }), Object.freeze({ ok: true, type: 'like', changed: true })],
+  unlike: [Object.freeze({ ok: true, type: 'unlike', changed: false }), Object.freeze({ ok: true, type: 'unlike', changed: true })],
+  view: [Object.freeze({ ok: true, type: 'view', counted: false }), Object.freeze({ ok: true, type: 'view', counted: true })],
+} as const satisfies Record<string, readonly [VideoOpResult, VideoOpResult]>;
+
 /** One video-apply per-op reply -> the op's result (codes in video-apply-13.lua). */
 function opResult(op: VideoOp, raw: unknown): VideoOpResult {
   if (isScriptFailure(raw)) {
@@ -248,9 +258,8 @@ function opResult(op: VideoOp, raw: unknown): VideoOpResult {
   switch (op.type) {
     case 'like':
     case 'unlike':
-      return { ok: true, type: op.type, changed: raw === 1 };
     case 'view':
-      return { ok: true, type: 'view', counted: raw === 1 };
+      return SIMPLE_RESULTS[op.type][raw === 1 ? 1 : 0];
     case 'likeComment':
     case 'unlikeComment': {
       const [changed, likes, authorId] = raw as [number, number, string];
