@@ -89,10 +89,12 @@ local epoch = renewEpoch(KEYS[1], KEYS[8], head, meta[5], meta[7], ARGV[5])
 local lastComment = tonumber(meta[6]) or 0
 
 -- a video from before the bucketed likers keeps its old set until migrated (likers.lua)
-local legacy = redis.call('EXISTS', KEYS[2]) == 1
+-- (Redis keeps no empty set: the set exists exactly when it has members)
+local legacyLikes = redis.call('SCARD', KEYS[2])
+local legacy = legacyLikes > 0
 local bucketLikes = tonumber(meta[9]) or 0
 local likerBuckets = tonumber(meta[10]) or 1
-local likes = bucketLikes + redis.call('SCARD', KEYS[2])
+local likes = bucketLikes + legacyLikes
 local likerBucketOf = likerBucketFinder(KEYS[2], likerBuckets)
 local comments = redis.call('ZCARD', KEYS[6])
 local likes0, comments0, views0 = likes, comments, views
@@ -121,8 +123,9 @@ local eventHead = '{"v":' .. ARGV[11] .. ',"id":"'
 local eventType = '","at":' .. ARGV[2] .. ',"type":"'
 local eventVideo = ',"videoId":' .. cjson.encode(ARGV[10])
 -- op i's event; `actor` is `,"userId":<json>`-like text or '' (a view by nobody known)
+local eventEnd = eventVideo .. '}'
 local function record(i, type, actor, commentId)
-  local tail = commentId and (eventVideo .. ',"commentId":' .. cjson.encode(commentId) .. '}') or (eventVideo .. '}')
+  local tail = commentId and (eventVideo .. ',"commentId":' .. cjson.encode(commentId) .. '}') or eventEnd
   recordInteraction(KEYS[13], eventHead .. string.sub(eventIds, i * 13 - 12, i * 13) .. eventType .. type .. '"' .. actor .. tail, ixMax, ixHold)
 end
 local function userField(user)
@@ -180,13 +183,16 @@ for i = 1, #ops do
     -- a view is an interaction even when the dedup window does not count it again
     record(i, 'view', viewerField(user))
     local counted = 1
+    -- a first view (the common case) is one ZADD; a repeat reads its last counted view
     if user then
       viewedByUser = true
-      local last = redis.call('ZSCORE', KEYS[3], user)
-      if last and now - tonumber(last) < window then
-        counted = 0
-      else
-        redis.call('ZADD', KEYS[3], now, user)
+      if redis.call('ZADD', KEYS[3], 'NX', now, user) == 0 then
+        local last = redis.call('ZSCORE', KEYS[3], user)
+        if now - tonumber(last) < window then
+          counted = 0
+        else
+          redis.call('ZADD', KEYS[3], now, user)
+        end
       end
     end
     if counted == 1 then
@@ -323,10 +329,12 @@ end
 likerBuckets = likerSplits(KEYS[2], likerBuckets, bucketLikes)
 redis.call('HSET', KEYS[1], 'views', views, 'version', version, 'head', head, 'lastComment', lastComment,
   'bucketLikes', bucketLikes, 'likerBuckets', likerBuckets)
-if pinned == '' then
-  redis.call('HDEL', KEYS[1], 'pinned')
-else
-  redis.call('HSET', KEYS[1], 'pinned', pinned)
+if pinned ~= (meta[8] or '') then
+  if pinned == '' then
+    redis.call('HDEL', KEYS[1], 'pinned')
+  else
+    redis.call('HSET', KEYS[1], 'pinned', pinned)
+  end
 end
 
 return cjson.encode({
