@@ -122,8 +122,8 @@ local eventIds = ARGV[9]
 local eventHead = '{"v":' .. ARGV[11] .. ',"id":"'
 local eventType = '","at":' .. ARGV[2] .. ',"type":"'
 local eventVideo = ',"videoId":' .. cjson.encode(ARGV[10])
--- op i's event; `actor` is `,"userId":<json>`-like text or '' (a view by nobody known)
 local eventEnd = eventVideo .. '}'
+-- op i's event; `actor` is `,"userId":<json>`-like text or '' (a view by nobody known)
 local function record(i, type, actor, commentId)
   local tail = commentId and (eventVideo .. ',"commentId":' .. cjson.encode(commentId) .. '}') or eventEnd
   recordInteraction(KEYS[13], eventHead .. string.sub(eventIds, i * 13 - 12, i * 13) .. eventType .. type .. '"' .. actor .. tail, ixMax, ixHold)
