@@ -11,7 +11,7 @@
  * The export group is a stream consumer group, `export`, on every stream, created (from the
  * stream's start) the first time this process delivers from it. New events are delivered by
  * `interaction-deliver`, which packs a stream's delivery into two strings (its ids, and its
- * events as one JSON array); a receipt names, per stream, the ids delivered, space-separated
+ * events as the items of one JSON array); a receipt names, per stream, the ids delivered, space-separated
  * (base64url JSON); `interaction-ack` acknowledges and trims in one script.
  */
 import { TremoloError } from '../../protocol/errors.ts';
@@ -156,7 +156,7 @@ export class RedisInteractions implements InteractionLog {
     const left = want - events.length;
     if (left > 0) {
       const per = Math.max(1, Math.ceil(left / tags.length));
-      // packed by the script: a stream's ids as one string and its events as one JSON array
+      // packed by the script: a stream's ids as one string and its events as the items of one JSON array
       const fresh = await Promise.all(
         tags.map((tag) =>
           this.grouped(tag, ['', ''] as [string, string], async () => {
@@ -168,7 +168,7 @@ export class RedisInteractions implements InteractionLog {
       fresh.forEach(([ids, json], i) => {
         if (ids === '') return;
         takeIds(tags[i]!, ids);
-        const delivered = JSON.parse(json) as InteractionEvent[];
+        const delivered = JSON.parse(`[${json}]`) as InteractionEvent[];
         events = events.length === 0 ? delivered : events.concat(delivered);
       });
     }

@@ -1,8 +1,9 @@
 --[[
   Delivers never-delivered events of one interaction stream to a consumer of the export group
   (XREADGROUP ... '>'), packed for the driver: the ids as one space-separated string and the
-  events as one JSON array (each entry's `e` is an event's JSON), so a batch of thousands is two
-  strings to read instead of an array per entry, and the receipt keeps one string.
+  events as the items of one JSON array (each entry's `e` is an event's JSON), so a batch of
+  thousands is two strings to read instead of an array per entry, and the receipt keeps one
+  string.
 
   KEYS[1] ix:{<slot tag>}    stream: interaction events of one slot
 
@@ -10,8 +11,9 @@
   ARGV[2] consumer name
   ARGV[3] most entries to deliver
 
-  Returns { ids, '[event,...]' }, both '' when nothing is new. A missing group (or stream) is
-  XREADGROUP's own NOGROUP error.
+  Returns { ids, 'event,event,...' } (the events comma-separated: a JSON array without its
+  brackets), both '' when nothing is new. A missing group (or stream) is XREADGROUP's own
+  NOGROUP error.
 ]]
 local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
 if not reply then
@@ -25,4 +27,5 @@ end
 if #ids == 0 then
   return { '', '' }
 end
-return { table.concat(ids, ' '), '[' .. table.concat(events, ',') .. ']' }
+-- the array's brackets are added by the driver: here they would copy the whole text once more
+return { table.concat(ids, ' '), table.concat(events, ',') }
