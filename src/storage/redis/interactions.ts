@@ -11,8 +11,8 @@
  * The export group is a stream consumer group, `export`, on every stream, created (from the
  * stream's start) the first time this process delivers from it. New events are delivered by
  * `interaction-deliver`, which packs a stream's delivery into two strings (its ids, and its
- * events as the items of one JSON array); a receipt names, per stream, the ids delivered, space-separated
- * (base64url JSON); `interaction-ack` acknowledges and trims in one script.
+ * events as the items of one JSON array); a receipt names, per stream, the ids delivered,
+ * space-separated (base64url JSON); `interaction-ack` acknowledges and trims in one script.
  */
 import { TremoloError } from '../../protocol/errors.ts';
 import type { InteractionEvent } from '../../protocol/interactions.ts';
