@@ -29,6 +29,7 @@ import { BehaviourLog } from '../src/storage/clickhouse/behaviour-log.ts';
 import { RedisStore } from '../src/storage/redis/redis-store.ts';
 import { startClickHouse } from '../test/helpers/clickhouse.ts';
 import { connectRedis, dropPrefix, randomPrefix } from '../test/helpers/redis.ts';
+import { cpuSeconds } from './helpers/stats.ts';
 import { report } from './report.ts';
 
 const { values: argv } = parseArgs({
@@ -93,12 +94,17 @@ async function main(): Promise<number> {
         logger: log,
       });
     const exporter = newExporter('bench');
+    const redisBefore = await redisCpu(redis);
+    const cpuBefore = process.cpuUsage();
     const start = performance.now();
     exporter.start();
     await inWindow(EVENTS, WINDOW, view);
     const acked = performance.now();
     await until(async () => (await store.interactions.lag()).total === 0, 'the exporter to drain', 600_000);
     const seconds = (performance.now() - start) / 1000;
+    // CPU per view, which load from elsewhere on a shared machine moves less than views per second
+    const nodeUs = (cpuSeconds(cpuBefore) * 1e6) / EVENTS;
+    const redisUs = (((await redisCpu(redis)) - redisBefore) * 1e6) / EVENTS;
     await exporter.stop();
     const rows = await ours.countDistinct();
     const raw = await ours.countDistinct().then(async () => Number((await rawCount(clickhouse.url, 'bench_ours')) ?? 0));
@@ -106,17 +112,25 @@ async function main(): Promise<number> {
       `ours: ${EVENTS} views acknowledged in ${((acked - start) / 1000).toFixed(2)} s, all in ClickHouse after ${seconds.toFixed(2)} s; ` +
         `${exporter.stats.batches} batches; rows ${rows.rows}, distinct ${rows.distinct}, inserted ${raw}`,
     );
+    console.error(`ours, CPU per view written and exported: this process (engine + exporter) ${nodeUs.toFixed(1)} µs, Redis ${redisUs.toFixed(1)} µs`);
 
     // ---- the export alone (diagnosis, not the figure): a backlog written first, then drained
     const backlog = Math.max(1, Math.floor(EVENTS / 4));
     await inWindow(backlog, WINDOW, (i) => view(EVENTS + BASELINE_EVENTS + i));
     const drainer = newExporter('bench-drain');
+    const drainRedis = await redisCpu(redis);
+    const drainCpu = process.cpuUsage();
     const drainStart = performance.now();
     drainer.start();
     await until(async () => (await store.interactions.lag()).total === 0, 'the backlog to drain', 600_000);
     const drainSeconds = (performance.now() - drainStart) / 1000;
+    const drainNodeUs = (cpuSeconds(drainCpu) * 1e6) / backlog;
+    const drainRedisUs = (((await redisCpu(redis)) - drainRedis) * 1e6) / backlog;
     await drainer.stop();
-    console.error(`export alone: a backlog of ${backlog} events drained in ${drainSeconds.toFixed(2)} s (${Math.round(backlog / drainSeconds)} events/s, ${drainer.stats.batches} batches, ${PIPELINES} pipelines)`);
+    console.error(
+      `export alone: a backlog of ${backlog} events drained in ${drainSeconds.toFixed(2)} s (${Math.round(backlog / drainSeconds)} events/s, ${drainer.stats.batches} batches, ${PIPELINES} pipelines); ` +
+        `CPU per event: this process ${drainNodeUs.toFixed(1)} µs, Redis ${drainRedisUs.toFixed(1)} µs`,
+    );
     const all = await ours.countDistinct();
 
     // ---- baseline: each acknowledged write, then its own INSERT
@@ -141,6 +155,13 @@ async function main(): Promise<number> {
     await redis.quit();
     await clickhouse.cleanup();
   }
+}
+
+/** Redis's own CPU seconds so far (INFO cpu, user + system). */
+async function redisCpu(redis: Awaited<ReturnType<typeof connectRedis>>): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return field('used_cpu_user') + field('used_cpu_sys');
 }
 
 /** Rows as inserted (before ReplacingMergeTree collapses duplicates). */

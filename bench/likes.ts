@@ -137,7 +137,7 @@ function videoApplyScript(): { lua: string; sha: string } {
 /**
  * The raw batched ceiling: the same OPS ops, grouped per video in their order and cut into
  * calls of CEILING_BATCH, each one EVALSHA of video-apply with the same KEYS and ARGV the
- * driver sends (interaction events included), WINDOW / CEILING_BATCH calls in flight. No
+ * driver sends (an interaction event id per op), WINDOW / CEILING_BATCH calls in flight. No
  * actor, mailbox, result objects or events: what Redis and one connection do at best.
  */
 async function rawCeiling(prefix: string, users: string[], videos: string[], ids: TsidGenerator, admin: Redis): Promise<Measured> {
@@ -168,13 +168,25 @@ async function rawCeiling(prefix: string, users: string[], videos: string[], ids
       const { video, ops } = calls[c]!;
       const now = Date.now();
       const wire: string[] = [];
-      const events: string[] = [];
+      let eventIds = '';
       for (const i of ops) {
         const { user, like } = opOf(i, users, videos);
         wire.push(`["${like ? 'l' : 'u'}","${user}","${likerMember(user)}"]`);
-        events.push(`{"v":${INTERACTION_SCHEMA_VERSION},"id":"${ids.next()}","at":${now},"type":"${like ? 'like' : 'unlike'}","userId":"${user}","videoId":"${video}"}`);
+        eventIds += ids.next();
       }
-      const args = [`[${wire.join(',')}]`, now, config.viewDedupS * 1000, config.eventLogMax, randomUUID(), COMMENT_TOP_DEFAULTS.commentTopHalfLifeS, DEFAULT_INTERACTION_LIMITS.max, '0', ...events];
+      const args = [
+        `[${wire.join(',')}]`,
+        now,
+        config.viewDedupS * 1000,
+        config.eventLogMax,
+        randomUUID(),
+        COMMENT_TOP_DEFAULTS.commentTopHalfLifeS,
+        DEFAULT_INTERACTION_LIMITS.max,
+        '0',
+        eventIds,
+        video,
+        INTERACTION_SCHEMA_VERSION,
+      ];
       return client.evalsha(sha, 13, ...keysOf.get(video)!, ...args);
     };
     const redisBefore = await redisCpu(admin);

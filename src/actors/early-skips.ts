@@ -89,6 +89,8 @@ export class EarlySkips {
 
   /** The viewer liked (or otherwise engaged with) the video in this process: no skip. */
   cancel(subject: Subject, videoId: string): void {
+    // every like passes here: most find nothing pending, and need no key built to know it
+    if (this.pending.size === 0) return;
     const key = `${subject}|${videoId}`;
     if (this.pending.has(key)) this.end(key, 'engaged');
   }

@@ -927,7 +927,8 @@ export class Engine {
 
   // ------------------------------------------------------------ internals
 
-  private async videoWrite<M extends Exclude<VideoMsg, { type: 'read' }>>(videoId: string, msg: M) {
+  /** Only for async callers: a bad id throws here, which their async frame turns into a rejection (no extra promise per write). */
+  private videoWrite<M extends Exclude<VideoMsg, { type: 'read' }>>(videoId: string, msg: M) {
     requireId('videoId', videoId);
     // caches are invalidated once per committed turn (onCountersChanged), not per message
     return this.actors.ask(VIDEO_ACTOR, videoId, msg);

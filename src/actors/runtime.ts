@@ -135,6 +135,8 @@ export class ActorSystem {
   private readonly behaviors = new Map<string, AnyBehavior>();
   /** Insertion order is recency order: touching an activation moves it to the end. */
   private readonly active = new Map<string, Activation>();
+  /** The same activations by kind, then id: every message finds its own without building a key. */
+  private readonly byKind = new Map<string, Map<string, Activation>>();
   private sweepTimer: TimerHandle | undefined;
   private stopped = false;
 
@@ -204,13 +206,13 @@ export class ActorSystem {
   }
 
   isActive(kind: SomeKind, id: string): boolean {
-    return this.active.has(`${kind.name}\u0000${id}`);
+    return this.byKind.get(kind.name)?.has(id) ?? false;
   }
 
   /** Drops the in-memory state of one actor so its next message reloads from storage. */
   invalidate(kind: SomeKind, id: string): void {
-    const act = this.active.get(`${kind.name}\u0000${id}`);
-    if (act && !act.running) this.active.delete(act.key);
+    const act = this.byKind.get(kind.name)?.get(id);
+    if (act && !act.running) this.forget(act);
     else if (act) act.state = undefined;
   }
 
@@ -219,7 +221,7 @@ export class ActorSystem {
     const cutoff = this.clock.now() - this.limits.idleMs;
     for (const act of this.active.values()) {
       if (act.lastUsed > cutoff) break; // recency order: the rest are newer
-      if (!act.running && act.mailbox.length === 0) this.active.delete(act.key);
+      if (!act.running && act.mailbox.length === 0) this.forget(act);
     }
   }
 
@@ -240,18 +242,26 @@ export class ActorSystem {
   }
 
   private activation(kind: string, id: string): Activation {
-    const key = `${kind}\u0000${id}`;
-    let act = this.active.get(key);
+    let ids = this.byKind.get(kind);
+    if (!ids) this.byKind.set(kind, (ids = new Map()));
+    let act = ids.get(id);
     if (act) {
-      this.active.delete(key);
+      this.active.delete(act.key);
     } else {
-      act = { key, kind, id, state: undefined, mailbox: [], running: undefined, lastUsed: 0 };
+      act = { key: `${kind}\u0000${id}`, kind, id, state: undefined, mailbox: [], running: undefined, lastUsed: 0 };
       this.evictOverflow();
+      ids.set(id, act);
     }
     act.lastUsed = this.clock.now();
-    this.active.set(key, act);
+    this.active.set(act.key, act);
     this.armSweep();
     return act;
+  }
+
+  /** Passivates an activation: it is no longer found, in recency order or by id. */
+  private forget(act: Activation): void {
+    this.active.delete(act.key);
+    this.byKind.get(act.kind)?.delete(act.id);
   }
 
   private evictOverflow(): void {
@@ -259,7 +269,7 @@ export class ActorSystem {
     for (const act of this.active.values()) {
       if (this.active.size < this.limits.maxActive) return;
       if (!act.running && act.mailbox.length === 0) {
-        this.active.delete(act.key);
+        this.forget(act);
         this.metrics?.actors.evicted.inc({ kind: act.kind });
       }
     }

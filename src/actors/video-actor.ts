@@ -163,6 +163,14 @@ export function videoActor(deps: VideoActorDeps): ActorBehavior<VideoState, Vide
 
 type OkResult = Extract<VideoOpResult, { ok: true }>;
 
+// the result types each reply accepts, made once rather than once per answered message
+const LIKE_RESULTS = ['like', 'unlike'] as const;
+const VIEW_RESULTS = ['view'] as const;
+const COMMENT_RESULTS = ['comment'] as const;
+const DELETE_RESULTS = ['deleteComment'] as const;
+const COMMENT_LIKE_RESULTS = ['likeComment', 'unlikeComment'] as const;
+const PIN_RESULTS = ['pinComment'] as const;
+
 /**
  * Each message's reply, from the state after the turn and the store's result for its op
  * (`opIndex`: message index -> op index; reads have none).
@@ -177,16 +185,22 @@ function answers(after: VideoSnapshot, results: readonly VideoOpResult[], opInde
     if (!isOfType(r, types)) return new TremoloError('E_INTERNAL', `the store answered a ${types.join('/')} op with a ${r.type} result`);
     return reply(r);
   };
+  // A turn of hundreds of likes answers each with one of two replies that differ only in
+  // `changed` (the counters and log head are the turn's): made once each, frozen, shared.
+  const likeReplies: [LikeReply?, LikeReply?] = [];
+  const viewReplies: [ViewReply?, ViewReply?] = [];
+  const likeReply = (r: { changed: boolean }) => (likeReplies[r.changed ? 1 : 0] ??= Object.freeze({ changed: r.changed, counters, log }));
+  const viewReply = (r: { counted: boolean }) => (viewReplies[r.counted ? 1 : 0] ??= Object.freeze({ counted: r.counted, counters, log }));
   return {
     read: () => ({ video: after.video, counters, log }),
-    like: (_msg, i) => written(i, ['like', 'unlike'], (r) => ({ changed: r.changed, counters, log })),
-    unlike: (_msg, i) => written(i, ['like', 'unlike'], (r) => ({ changed: r.changed, counters, log })),
-    view: (_msg, i) => written(i, ['view'], (r) => ({ counted: r.counted, counters, log })),
-    comment: (_msg, i) => written(i, ['comment'], (r) => ({ comment: r.comment, duplicate: r.duplicate, counters, log })),
-    deleteComment: (_msg, i) => written(i, ['deleteComment'], (r) => ({ deleted: r.deleted, counters, log })),
-    likeComment: (msg, i) => written(i, ['likeComment', 'unlikeComment'], (r) => ({ changed: r.changed, commentId: msg.commentId, likes: r.likes, counters, log })),
-    unlikeComment: (msg, i) => written(i, ['likeComment', 'unlikeComment'], (r) => ({ changed: r.changed, commentId: msg.commentId, likes: r.likes, counters, log })),
-    pinComment: (_msg, i) => written(i, ['pinComment'], (r) => ({ changed: r.changed, pinned: r.pinned, counters, log })),
+    like: (_msg, i) => written(i, LIKE_RESULTS, likeReply),
+    unlike: (_msg, i) => written(i, LIKE_RESULTS, likeReply),
+    view: (_msg, i) => written(i, VIEW_RESULTS, viewReply),
+    comment: (_msg, i) => written(i, COMMENT_RESULTS, (r) => ({ comment: r.comment, duplicate: r.duplicate, counters, log })),
+    deleteComment: (_msg, i) => written(i, DELETE_RESULTS, (r) => ({ deleted: r.deleted, counters, log })),
+    likeComment: (msg, i) => written(i, COMMENT_LIKE_RESULTS, (r) => ({ changed: r.changed, commentId: msg.commentId, likes: r.likes, counters, log })),
+    unlikeComment: (msg, i) => written(i, COMMENT_LIKE_RESULTS, (r) => ({ changed: r.changed, commentId: msg.commentId, likes: r.likes, counters, log })),
+    pinComment: (_msg, i) => written(i, PIN_RESULTS, (r) => ({ changed: r.changed, pinned: r.pinned, counters, log })),
   };
 }
 

@@ -1,6 +1,8 @@
 /**
- * The InteractionEvent each store write records, built the same way by both drivers (the
- * Redis driver hands the JSON to its scripts, which append it when the op took effect).
+ * The InteractionEvent each store write records. The memory driver builds it here; the Redis
+ * driver hands follow and job events to its scripts as JSON, while video-apply-13.lua builds a
+ * video op's event itself from the op's fields and its id (the same JSON as `videoOpEvent`,
+ * which the contract suite checks), so a like costs 13 characters on the wire, not an event.
  */
 import type { JobRecord } from '../domain/jobs.ts';
 import { INTERACTION_SCHEMA_VERSION, type InteractionEvent } from '../protocol/interactions.ts';

@@ -843,6 +843,9 @@ export function storeContract(
           await s.videos.applyOps(v.id, [{ type: 'like', userId: a.id }, { type: 'like', userId: a.id }], { now });
           await s.videos.applyOps(v.id, [{ type: 'view', viewerId: a.id }, { type: 'view', viewerId: a.id }, { type: 'view', viewerId: '~anon1' }], { now });
           await s.videos.applyOps(v.id, [{ type: 'comment', comment: c, idempotencyKey: 'k' }, { type: 'comment', comment: c, idempotencyKey: 'k' }], { now });
+          const kept = comment(v.id, b.id);
+          await s.videos.applyOps(v.id, [{ type: 'comment', comment: kept, idempotencyKey: 'k2' }, { type: 'likeComment', commentId: kept.id, userId: a.id }, { type: 'likeComment', commentId: kept.id, userId: a.id }], { now });
+          await s.videos.applyOps(v.id, [{ type: 'unlikeComment', commentId: kept.id, userId: a.id }, { type: 'pinComment', commentId: kept.id, userId: b.id }, { type: 'view' }], { now });
           await s.videos.applyOps(v.id, [{ type: 'deleteComment', commentId: c.id, userId: a.id }, { type: 'unlike', userId: a.id }, { type: 'unlike', userId: a.id }], { now });
           await s.users.applyOps(a.id, [{ type: 'follow', targetId: b.id }, { type: 'follow', targetId: b.id }, { type: 'unfollow', targetId: b.id }], { now });
           const events = await readAll(s);
@@ -854,6 +857,10 @@ export function storeContract(
               { type: 'view', userId: a.id, videoId: v.id },
               { type: 'view', sessionId: 'anon1', videoId: v.id },
               { type: 'comment', userId: a.id, videoId: v.id, commentId: c.id },
+              { type: 'comment', userId: b.id, videoId: v.id, commentId: kept.id },
+              { type: 'comment_like', userId: a.id, videoId: v.id, commentId: kept.id },
+              { type: 'comment_unlike', userId: a.id, videoId: v.id, commentId: kept.id },
+              { type: 'view', videoId: v.id },
               { type: 'comment_delete', userId: a.id, videoId: v.id, commentId: c.id },
               { type: 'unlike', userId: a.id, videoId: v.id },
               { type: 'follow', userId: a.id, targetId: b.id },

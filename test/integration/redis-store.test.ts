@@ -301,4 +301,40 @@ describe('RedisStore: shared Redis', () => {
     assert.equal(again.counters.likes, 500);
     assert.equal(again.events.length, 0);
   });
+
+  it("builds each op's interaction event in the script from any text: odd session keys and user ids round-trip", async () => {
+    const { video } = await seed(a);
+    const odd = ['"quoted"', 'back\\slash', 'a/b', 'ключ 抖音 🎵', 'tab\tnew\nline', '{"type":"like"}'];
+    await a.videos.applyOps(video.id, [...odd.map((k) => ({ type: 'view' as const, viewerId: `~${k}` })), ...odd.map((u) => ({ type: 'like' as const, userId: u }))], { now });
+    const mine = (await b.interactions.read(null, 100_000)).events.filter((e) => 'videoId' in e && e.videoId === video.id);
+    assert.deepEqual(
+      mine.map((e) => ({ ...e, id: undefined })),
+      [
+        ...odd.map((k) => ({ v: 1, id: undefined, at: now, type: 'view', sessionId: k, videoId: video.id })),
+        ...odd.map((u) => ({ v: 1, id: undefined, at: now, type: 'like', userId: u, videoId: video.id })),
+      ],
+    );
+    assert.ok(mine.every((e) => /^[0-9A-Z]{13}$/.test(e.id)));
+  });
+
+  it('an export delivery from a stream that lost its group (deleted meanwhile) is empty, and the next one recreates it', async () => {
+    const { video } = await seed(a);
+    const keys = new RedisKeys(prefix);
+    const stream = keys.interactionStream(keys.interactionTag(video.id));
+    const at = { now };
+    await a.videos.applyOps(video.id, [{ type: 'view', viewerId: '~k1' }], { now });
+    const first = await a.interactions.deliver('lost-group', 100_000, at);
+    assert.ok(first.events.some((e) => 'videoId' in e && e.videoId === video.id));
+    await a.interactions.ack(first.receipt);
+    await raw.del(stream);
+    await a.videos.applyOps(video.id, [{ type: 'view', viewerId: '~k2' }], { now });
+    const lost = await a.interactions.deliver('lost-group', 100_000, at);
+    assert.ok(!lost.events.some((e) => 'videoId' in e && e.videoId === video.id), 'nothing from the stream without its group');
+    const again = await a.interactions.deliver('lost-group', 100_000, at);
+    assert.deepEqual(
+      again.events.filter((e) => 'videoId' in e && e.videoId === video.id).map((e) => e.sessionId),
+      ['k2'],
+    );
+    await a.interactions.ack(again.receipt);
+  });
 });

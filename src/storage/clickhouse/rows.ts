@@ -47,33 +47,24 @@ const COLUMNS: Record<string, keyof InteractionRow> = {
   stage: 'stage',
 };
 
-export function toRow(event: InteractionEvent): InteractionRow {
-  const row: InteractionRow = {
-    id: '',
-    v: 0,
-    type: '',
-    at_ms: 0,
-    user_id: '',
-    session_id: '',
-    video_id: '',
-    target_id: '',
-    comment_id: '',
-    watched_ms: 0,
-    position_ms: 0,
-    duration_ms: 0,
-    completed: 0,
-    feed: '',
-    feed_position: 0,
-    job_id: '',
-    stage: '',
-    props: '',
-  };
-  const rest: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(event)) {
+/**
+ * The columns an event has a value for (JSONEachRow): a column left out is stored as its type's
+ * zero ('' or 0), exactly what an absent property means, on 18.16 (which fills omitted fields
+ * with zeros) as on later servers (no column here has a DEFAULT expression). A view is then 6
+ * fields to encode, send and parse instead of 18, for every row the exporter writes.
+ */
+export type InteractionInsertRow = Pick<InteractionRow, 'id' | 'v' | 'type' | 'at_ms'> & Partial<InteractionRow>;
+
+export function toRow(event: InteractionEvent): InteractionInsertRow {
+  const row: Record<string, unknown> = {};
+  let rest: Record<string, unknown> | undefined;
+  for (const key in event) {
+    const value = (event as unknown as Record<string, unknown>)[key];
+    if (value === undefined) continue;
     const column = COLUMNS[key];
-    if (column === undefined) rest[key] = value;
-    else (row as unknown as Record<string, unknown>)[column] = typeof value === 'boolean' ? Number(value) : value;
+    if (column === undefined) (rest ??= {})[key] = value;
+    else row[column] = typeof value === 'boolean' ? Number(value) : value;
   }
-  if (Object.keys(rest).length) row.props = JSON.stringify(rest);
-  return row;
+  if (rest) row.props = JSON.stringify(rest);
+  return row as InteractionInsertRow;
 }

@@ -9,8 +9,10 @@
  * are read from their start.
  *
  * The export group is a stream consumer group, `export`, on every stream, created (from the
- * stream's start) the first time this process delivers from it. A receipt names, per stream,
- * the ids delivered (base64url JSON); `interaction-ack` acknowledges and trims in one script.
+ * stream's start) the first time this process delivers from it. New events are delivered by
+ * `interaction-deliver`, which packs a stream's delivery into two strings (its ids, and its
+ * events as the items of one JSON array); a receipt names, per stream, the ids delivered,
+ * space-separated (base64url JSON); `interaction-ack` acknowledges and trims in one script.
  */
 import { TremoloError } from '../../protocol/errors.ts';
 import type { InteractionEvent } from '../../protocol/interactions.ts';
@@ -116,29 +118,34 @@ export class RedisInteractions implements InteractionLog {
   }
 
   async deliver(consumer: string, limit: number, opts: DeliverOptions): Promise<InteractionDelivery> {
-    const { client, keys } = this.ctx;
+    const { client, keys, scripts } = this.ctx;
     const tags = await this.streams.all();
     const want = Math.max(0, Math.trunc(limit));
     if (tags.length === 0 || want === 0) return { events: [], receipt: encodeReceipt(new Map()) };
     await Promise.all(tags.filter((t) => !this.#grouped.has(t)).map((t) => this.group(t)));
     const each = Math.max(1, Math.ceil(want / tags.length));
-    const taken = new Map<string, string[]>();
-    const events: InteractionEvent[] = [];
+    // per stream, the ids delivered, space-separated (as interaction-deliver packs them)
+    const taken = new Map<string, string>();
+    let events: InteractionEvent[] = [];
+    const takeIds = (tag: string, ids: string) => {
+      const before = taken.get(tag);
+      taken.set(tag, before === undefined ? ids : `${before} ${ids}`);
+    };
     const take = (tag: string, entries: StreamEntries) => {
-      const list = taken.get(tag) ?? [];
+      const list: string[] = [];
       for (const [id, fields] of entries) {
         // a claimed entry trimmed meanwhile comes back without fields: nothing to deliver
         if (!fields || fields[1] === undefined) continue;
         events.push(JSON.parse(fields[1]) as InteractionEvent);
         list.push(id);
       }
-      if (list.length) taken.set(tag, list);
+      if (list.length) takeIds(tag, list.join(' '));
     };
     if (opts.claimIdleMs !== undefined) {
       const idle = Math.max(0, Math.trunc(opts.claimIdleMs));
       const claimed = await Promise.all(
         tags.map((tag) =>
-          this.grouped(tag, async () => {
+          this.grouped(tag, [] as StreamEntries, async () => {
             const reply = (await client.xautoclaim(keys.interactionStream(tag), EXPORT_GROUP, consumer, idle, '0-0', 'COUNT', each)) as [string, StreamEntries, string[]?];
             return reply[1];
           }),
@@ -149,15 +156,21 @@ export class RedisInteractions implements InteractionLog {
     const left = want - events.length;
     if (left > 0) {
       const per = Math.max(1, Math.ceil(left / tags.length));
+      // packed by the script: a stream's ids as one string and its events as the items of one JSON array
       const fresh = await Promise.all(
         tags.map((tag) =>
-          this.grouped(tag, async () => {
-            const reply = (await client.xreadgroup('GROUP', EXPORT_GROUP, consumer, 'COUNT', per, 'STREAMS', keys.interactionStream(tag), '>')) as [string, StreamEntries][] | null;
-            return reply?.[0]?.[1] ?? [];
+          this.grouped(tag, ['', ''] as [string, string], async () => {
+            const reply = await scripts.run('interaction-deliver', [keys.interactionStream(tag)], [EXPORT_GROUP, consumer, per]);
+            return reply as [string, string];
           }),
         ),
       );
-      fresh.forEach((entries, i) => take(tags[i]!, entries));
+      fresh.forEach(([ids, json], i) => {
+        if (ids === '') return;
+        takeIds(tags[i]!, ids);
+        const delivered = JSON.parse(`[${json}]`) as InteractionEvent[];
+        events = events.length === 0 ? delivered : events.concat(delivered);
+      });
     }
     return { events, receipt: encodeReceipt(taken) };
   }
@@ -165,7 +178,7 @@ export class RedisInteractions implements InteractionLog {
   async ack(receipt: string): Promise<void> {
     const { keys, scripts } = this.ctx;
     await Promise.all(
-      [...decodeReceipt(receipt)].map(([tag, ids]) => scripts.run('interaction-ack', [keys.interactionStream(tag)], [EXPORT_GROUP, ...ids])),
+      [...decodeReceipt(receipt)].map(([tag, ids]) => scripts.run('interaction-ack', [keys.interactionStream(tag)], [EXPORT_GROUP, ids])),
     );
   }
 
@@ -180,14 +193,16 @@ export class RedisInteractions implements InteractionLog {
     this.#grouped.add(tag);
   }
 
-  /** Runs a group command; a stream that lost its group (deleted meanwhile) reads as empty and gets it again next time. */
-  private async grouped(tag: string, call: () => Promise<StreamEntries>): Promise<StreamEntries> {
+  /** Runs a group command; a stream that lost its group (deleted meanwhile) reads as `empty` and gets it again next time. */
+  private async grouped<T>(tag: string, empty: T, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (err) {
-      if (err instanceof Error && err.message.startsWith('NOGROUP')) {
+      // a script's NOGROUP arrives translated (scripts.ts), with the server's reply as its cause
+      const reply = err instanceof TremoloError ? err.cause : err;
+      if (reply instanceof Error && reply.message.startsWith('NOGROUP')) {
         this.#grouped.delete(tag);
-        return [];
+        return empty;
       }
       throw storageError(err);
     }
@@ -208,19 +223,25 @@ function successor(id: string): string {
   return `${ms}-${(BigInt(seq) + 1n).toString()}`;
 }
 
-function encodeReceipt(taken: ReadonlyMap<string, string[]>): string {
+/** Stream ids separated by single spaces, as a receipt holds them. */
+const STREAM_IDS = /^\d{1,20}-\d{1,20}(?: \d{1,20}-\d{1,20})*$/;
+
+/** Per slot tag, the ids delivered (space-separated, as interaction-ack takes them). */
+function encodeReceipt(taken: ReadonlyMap<string, string>): string {
   return Buffer.from(JSON.stringify([...taken]), 'utf8').toString('base64url');
 }
 
-function decodeReceipt(receipt: string): Map<string, string[]> {
+function decodeReceipt(receipt: string): Map<string, string> {
   try {
     const pairs = JSON.parse(Buffer.from(receipt, 'base64url').toString('utf8')) as unknown;
     if (!Array.isArray(pairs)) throw new Error('not a list');
-    const map = new Map<string, string[]>();
+    const map = new Map<string, string>();
     for (const pair of pairs) {
-      if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !/^\d{1,9}$/.test(pair[0]) || !Array.isArray(pair[1])) throw new Error('not a receipt');
-      const ids = pair[1] as unknown[];
-      if (!ids.every((id): id is string => typeof id === 'string' && STREAM_ID.test(id))) throw new Error('not a stream id');
+      if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !/^\d{1,9}$/.test(pair[0])) throw new Error('not a receipt');
+      // a list of ids is what receipts held before they were packed: still read
+      const ids: unknown = Array.isArray(pair[1]) && pair[1].every((id) => typeof id === 'string' && STREAM_ID.test(id)) ? pair[1].join(' ') : pair[1];
+      if (ids === '') continue;
+      if (typeof ids !== 'string' || !STREAM_IDS.test(ids)) throw new Error('not stream ids');
       map.set(pair[0], ids);
     }
     return map;

@@ -38,6 +38,7 @@ export const SCRIPT_NAMES = [
   'user-follow',
   'interaction-record',
   'interaction-ack',
+  'interaction-deliver',
   'user-list',
   'user-videos',
   'feed-push',

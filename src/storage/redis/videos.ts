@@ -4,10 +4,11 @@
  * indexes are other slots, written as idempotent steps around it.
  */
 import { randomUUID } from 'node:crypto';
+import { TSID_LENGTH } from '../../domain/ids.ts';
 import { TremoloError } from '../../protocol/errors.ts';
+import { INTERACTION_SCHEMA_VERSION } from '../../protocol/interactions.ts';
 import type { Comment, Counters, Page, PageRequest, TagInfo, VideoEvent, VideoRecord } from '../../protocol/model.ts';
 import { decodeCursor, pageOf } from '../cursor.ts';
-import { videoOpEvent } from '../interaction-events.ts';
 import { COMMENT_TOP_DEFAULTS } from '../store.ts';
 import type { CommentOrder, EventRange, VideoBatchResult, VideoOp, VideoOpResult, VideoState, VideoStore } from '../store.ts';
 import { asArray, copy, exclusive, type RedisContext } from './context.ts';
@@ -72,13 +73,13 @@ export class RedisVideos implements VideoStore {
     // client-supplied text (idempotency keys, comment JSON) travels as separate ARGV
     // entries, so cjson never has to decode it (it rejects lone surrogate escapes)
     const text: string[] = [];
-    // ARGV: 8 fixed, then one interaction event per op ('' for an op that records none), then
-    // the texts (video-apply-13.lua)
-    const FIRST_TEXT_ARG = 9 + ops.length;
-    const interactions = ops.map((op) => {
-      const event = videoOpEvent(videoId, op, this.ctx.eventId(), opts.now);
-      return event ? JSON.stringify(event) : '';
-    });
+    // ARGV: 11 fixed, then the texts (video-apply-13.lua)
+    const FIRST_TEXT_ARG = 12;
+    // each op's interaction event is built by the script from the op's fields (the same JSON as
+    // videoOpEvent): only its id goes over the wire, all of them in one argument
+    let eventIds = '';
+    for (let i = 0; i < ops.length; i++) eventIds += this.ctx.eventId();
+    if (eventIds.length !== ops.length * TSID_LENGTH) throw new TremoloError('E_INTERNAL', 'interaction event ids must be TSIDs');
     const wire = ops.map((op): WireOp => {
       switch (op.type) {
         case 'like':
@@ -114,7 +115,9 @@ export class RedisVideos implements VideoStore {
       randomUUID(),
       limits.commentTopHalfLifeS ?? COMMENT_TOP_DEFAULTS.commentTopHalfLifeS,
       ...boundArgs(this.ctx.interactions),
-      ...interactions,
+      eventIds,
+      videoId,
+      INTERACTION_SCHEMA_VERSION,
       ...text,
     ], trace);
     if (isScriptFailure(reply)) throw scriptFailure(reply);
@@ -235,6 +238,16 @@ export class RedisVideos implements VideoStore {
   }
 }
 
+/**
+ * The results of likes, unlikes and views, [unchanged, changed]: shared and frozen, since a
+ * turn of hundreds of likes would otherwise make an object per like that nobody changes.
+ */
+const SIMPLE_RESULTS = {
+  like: [Object.freeze({ ok: true, type: 'like', changed: false }), Object.freeze({ ok: true, type: 'like', changed: true })],
+  unlike: [Object.freeze({ ok: true, type: 'unlike', changed: false }), Object.freeze({ ok: true, type: 'unlike', changed: true })],
+  view: [Object.freeze({ ok: true, type: 'view', counted: false }), Object.freeze({ ok: true, type: 'view', counted: true })],
+} as const satisfies Record<string, readonly [VideoOpResult, VideoOpResult]>;
+
 /** One video-apply per-op reply -> the op's result (codes in video-apply-13.lua). */
 function opResult(op: VideoOp, raw: unknown): VideoOpResult {
   if (isScriptFailure(raw)) {
@@ -245,9 +258,8 @@ function opResult(op: VideoOp, raw: unknown): VideoOpResult {
   switch (op.type) {
     case 'like':
     case 'unlike':
-      return { ok: true, type: op.type, changed: raw === 1 };
     case 'view':
-      return { ok: true, type: 'view', counted: raw === 1 };
+      return SIMPLE_RESULTS[op.type][raw === 1 ? 1 : 0];
     case 'likeComment':
     case 'unlikeComment': {
       const [changed, likes, authorId] = raw as [number, number, string];

@@ -6,13 +6,24 @@
   KEYS[1] ix:{<slot tag>}    stream: interaction events of one slot
 
   ARGV[1] consumer group name
-  ARGV[2..] stream ids to acknowledge
+  ARGV[2..] stream ids to acknowledge, one or more per argument, separated by spaces
 
   Returns how many of the ids were pending (XACK's count); 0 when the group is gone.
 ]]
 local acked = 0
-for i = 2, #ARGV, 1000 do
-  acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, i, math.min(#ARGV, i + 999)))
+local ids = {}
+for i = 2, #ARGV do
+  for id in string.gmatch(ARGV[i], '%S+') do
+    ids[#ids + 1] = id
+    -- in slices: unpack() of a long table overflows Lua's C stack
+    if #ids == 1000 then
+      acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+      ids = {}
+    end
+  end
+end
+if #ids > 0 then
+  acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
 end
 local last
 if redis.call('EXISTS', KEYS[1]) == 0 then

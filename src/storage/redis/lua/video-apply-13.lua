@@ -40,10 +40,15 @@
   ARGV[6] `top` half-life (seconds)
   ARGV[7] interaction log bound (EXPORT_MAX_LAG)
   ARGV[8] '1': hold events for an exporter (refuse when full) | '0': ring (drop the oldest)
-  ARGV[9 .. 8 + #ops] each op's interaction event JSON ('' for none), appended when the op takes
-          effect (a view always; like/unlike and comment like/unlike when changed; a comment
-          when added; a delete when done)
-  ARGV[9 + #ops ..] idempotency keys and comment JSONs referenced by comment ops
+  ARGV[9] the ops' interaction event ids (TSIDs, 13 characters each: op i's at (i - 1) * 13 + 1)
+  ARGV[10] the video id
+  ARGV[11] the interaction schema version
+  ARGV[12 ..] idempotency keys and comment JSONs referenced by comment ops
+
+  Each op's interaction event (storage/interaction-events.ts videoOpEvent: the same JSON,
+  built here from the op's own fields, so the driver sends 13 characters per op instead of
+  an event) is appended to KEYS[13] when the op takes effect: a view always; like/unlike and
+  comment like/unlike when changed; a comment when added; a delete when done; a pin never.
 
   Returns -1 when the video does not exist, -7 when the interaction log is full (hold mode);
   otherwise a cjson string
@@ -84,10 +89,12 @@ local epoch = renewEpoch(KEYS[1], KEYS[8], head, meta[5], meta[7], ARGV[5])
 local lastComment = tonumber(meta[6]) or 0
 
 -- a video from before the bucketed likers keeps its old set until migrated (likers.lua)
-local legacy = redis.call('EXISTS', KEYS[2]) == 1
+-- (Redis keeps no empty set: the set exists exactly when it has members)
+local legacyLikes = redis.call('SCARD', KEYS[2])
+local legacy = legacyLikes > 0
 local bucketLikes = tonumber(meta[9]) or 0
 local likerBuckets = tonumber(meta[10]) or 1
-local likes = bucketLikes + redis.call('SCARD', KEYS[2])
+local likes = bucketLikes + legacyLikes
 local likerBucketOf = likerBucketFinder(KEYS[2], likerBuckets)
 local comments = redis.call('ZCARD', KEYS[6])
 local likes0, comments0, views0 = likes, comments, views
@@ -110,10 +117,29 @@ local function topScore(likes, createdMs)
 end
 local results = {}
 local events = {}
-local function record(i)
-  if ARGV[8 + i] ~= '' then
-    recordInteraction(KEYS[13], ARGV[8 + i], ixMax, ixHold)
+-- the parts of every interaction event that do not change within the turn
+local eventIds = ARGV[9]
+local eventHead = '{"v":' .. ARGV[11] .. ',"id":"'
+local eventType = '","at":' .. ARGV[2] .. ',"type":"'
+local eventVideo = ',"videoId":' .. cjson.encode(ARGV[10])
+local eventEnd = eventVideo .. '}'
+-- op i's event; `actor` is `,"userId":<json>`-like text or '' (a view by nobody known)
+local function record(i, type, actor, commentId)
+  local tail = commentId and (eventVideo .. ',"commentId":' .. cjson.encode(commentId) .. '}') or eventEnd
+  recordInteraction(KEYS[13], eventHead .. string.sub(eventIds, i * 13 - 12, i * 13) .. eventType .. type .. '"' .. actor .. tail, ixMax, ixHold)
+end
+local function userField(user)
+  return ',"userId":' .. cjson.encode(user)
+end
+-- a viewer key that is not a user id (`~<key>`, Engine.view) is an anonymous session
+local function viewerField(viewer)
+  if not viewer then
+    return ''
   end
+  if string.byte(viewer) == 126 then
+    return ',"sessionId":' .. cjson.encode(string.sub(viewer, 2))
+  end
+  return userField(viewer)
 end
 local viewedByUser = false
 
@@ -149,21 +175,24 @@ for i = 1, #ops do
     end
     if changed == 1 then
       version = version + 1
-      record(i)
+      record(i, kind == 'l' and 'like' or 'unlike', userField(user))
     end
     results[i] = changed
   elseif kind == 'v' then
-    -- a view is an interaction even when the dedup window does not count it again
-    record(i)
-    local counted = 1
     local user = op[2]
+    -- a view is an interaction even when the dedup window does not count it again
+    record(i, 'view', viewerField(user))
+    local counted = 1
+    -- a first view (the common case) is one ZADD; a repeat reads its last counted view
     if user then
       viewedByUser = true
-      local last = redis.call('ZSCORE', KEYS[3], user)
-      if last and now - tonumber(last) < window then
-        counted = 0
-      else
-        redis.call('ZADD', KEYS[3], now, user)
+      if redis.call('ZADD', KEYS[3], 'NX', now, user) == 0 then
+        local last = redis.call('ZSCORE', KEYS[3], user)
+        if now - tonumber(last) < window then
+          counted = 0
+        else
+          redis.call('ZADD', KEYS[3], now, user)
+        end
       end
     end
     if counted == 1 then
@@ -204,7 +233,7 @@ for i = 1, #ops do
       comments = comments + 1
       version = version + 1
       appendComment('"type":"comment:added","comment":' .. json .. '}')
-      record(i)
+      record(i, 'comment', userField(author), id)
     end
   elseif kind == 'd' then
     local id, user = op[2], op[3]
@@ -235,7 +264,7 @@ for i = 1, #ops do
       comments = comments - 1
       version = version + 1
       appendComment(string.format('"type":"comment:deleted","commentId":%s,"version":%d}', cjson.encode(id), version))
-      record(i)
+      record(i, 'comment_delete', userField(user), id)
       results[i] = 1
     end
   elseif kind == 'L' or kind == 'U' then
@@ -252,7 +281,7 @@ for i = 1, #ops do
       end
       local count = redis.call('ZLEXCOUNT', KEYS[11], '[' .. id .. ':', '(' .. id .. ';')
       if changed == 1 then
-        record(i)
+        record(i, kind == 'L' and 'comment_like' or 'comment_unlike', userField(user), id)
         if liked[id] == nil then likedOrder[#likedOrder + 1] = id end
         liked[id] = count
         if redis.call('ZSCORE', KEYS[12], id) then
@@ -300,10 +329,12 @@ end
 likerBuckets = likerSplits(KEYS[2], likerBuckets, bucketLikes)
 redis.call('HSET', KEYS[1], 'views', views, 'version', version, 'head', head, 'lastComment', lastComment,
   'bucketLikes', bucketLikes, 'likerBuckets', likerBuckets)
-if pinned == '' then
-  redis.call('HDEL', KEYS[1], 'pinned')
-else
-  redis.call('HSET', KEYS[1], 'pinned', pinned)
+if pinned ~= (meta[8] or '') then
+  if pinned == '' then
+    redis.call('HDEL', KEYS[1], 'pinned')
+  else
+    redis.call('HSET', KEYS[1], 'pinned', pinned)
+  end
 end
 
 return cjson.encode({
