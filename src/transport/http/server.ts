@@ -90,6 +90,11 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     clientErrorHandler: answerClientError,
   });
 
+  // declared on every request up front: set later on some requests only, they would otherwise
+  // give requests a second object shape, and fastify's per-request code would see both
+  app.decorateRequest('principal', undefined);
+  app.decorateRequest('span', undefined);
+
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
@@ -247,8 +252,10 @@ export function toHttpError(err: FastifyError | Error): TremoloError {
  * bound to them), however far from the hooks they are written. Recorded: method, route, status
  * and the signed-in user, never the query string (signed media URLs) or headers.
  *
- * `start` and `finish` are called from the server's own onRequest and onResponse hooks; this
- * adds only what must run at other points: a preHandler, the handler and an aborted request.
+ * `start` and `finish` are called from the server's own onRequest and onResponse hooks. What
+ * else must run in the span is wrapped per route when the route is added (its preHandlers and
+ * its handler), not added as global hooks: a global hook is a step of every request, traced
+ * or not, and a route without preHandlers then pays nothing for them.
  */
 class RequestSpans {
   /** Span names by route and method, made once per route rather than once per request. */
@@ -258,20 +265,16 @@ class RequestSpans {
     app: FastifyInstance,
     private readonly tracing: Tracing,
   ) {
-    app.addHook('preHandler', (req, _reply, done) => {
-      if (req.span) tracing.run(req.span.context, done);
-      else done();
-    });
-    // the handler itself: a route-level preHandler (sign-in) may have awaited since the hooks above
     app.addHook('onRoute', (route) => {
+      // a route-level preHandler (sign-in) starts in the span: what it does before its first
+      // await (a token check, a store call) joins the request's trace
+      const pre = route.preHandler;
+      if (pre) route.preHandler = Array.isArray(pre) ? pre.map((h) => inSpan(tracing, h)) : inSpan(tracing, pre);
+      // the handler itself: a preHandler may have awaited since the hooks above
       const handler = route.handler;
       route.handler = function tracedHandler(this: FastifyInstance, req, reply) {
         return req.span ? tracing.run(req.span.context, () => handler.call(this, req, reply)) : handler.call(this, req, reply);
       };
-    });
-    app.addHook('onRequestAbort', (req, done) => {
-      this.finish(req, undefined);
-      done();
     });
   }
 
@@ -286,6 +289,13 @@ class RequestSpans {
     if (span.recording) {
       const ids = span.ids();
       if (ids) reply.log = req.log = req.log.child(ids);
+      // a request the client gave up on gets no onResponse: its span ends when the request
+      // closes aborted. A listener for sampled requests only (fastify's onRequestAbort hook
+      // would add one to every request)
+      const raw = req.raw;
+      raw.once('close', () => {
+        if (raw.aborted) this.finish(req, undefined);
+      });
     }
     return span;
   }
@@ -310,4 +320,13 @@ class RequestSpans {
     if (name === undefined) byMethod.set(method, (name = `${method} ${route}`));
     return name;
   }
+}
+
+type PreHandler = (this: FastifyInstance, req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void | Promise<unknown>;
+
+/** `hook` run in its request's span (when it has one), whether it calls `done` or returns a promise. */
+function inSpan(tracing: Tracing, hook: PreHandler): PreHandler {
+  return function preHandlerInSpan(this: FastifyInstance, req, reply, done) {
+    return req.span ? tracing.run(req.span.context, () => hook.call(this, req, reply, done)) : hook.call(this, req, reply, done);
+  };
 }
