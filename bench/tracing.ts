@@ -22,7 +22,7 @@
  * The JSON line: value = median likes/s at 1 %, baseline = median likes/s with tracing off; the
  * 100 % figure is printed on the line before it.
  *
- *   npm run bench -- tracing [--ops 20000] [--window 4000] [--seconds 2] [--runs 7] [--only likes|feed]
+ *   npm run bench -- tracing [--ops 20000] [--window 4000] [--seconds 3] [--warmup 3] [--runs 5] [--only likes|feed]
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -37,8 +37,9 @@ const { values: argv } = parseArgs({
   options: {
     ops: { type: 'string', default: '20000' },
     window: { type: 'string', default: '4000' },
-    seconds: { type: 'string', default: '2' },
-    runs: { type: 'string', default: '7' },
+    seconds: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '3' },
+    runs: { type: 'string', default: '5' },
     only: { type: 'string' },
   },
 });
@@ -46,6 +47,8 @@ const OPS = Number(argv.ops);
 const WINDOW = Number(argv.window);
 const SECONDS = Number(argv.seconds);
 const RUNS = Number(argv.runs);
+/** Seconds of feed load before each measured feed run (likes: one unmeasured run of --ops). */
+const WARMUP = Number(argv.warmup);
 const CONNECTIONS = 10;
 
 const VARIANTS = [
@@ -139,7 +142,9 @@ async function likes(sinkUrl: string): Promise<{ rates: Rounds; cpuPerLike: Roun
     });
     try {
       await child.ready;
-      await child.call('likes', { ops: Math.ceil(OPS / 2), window: WINDOW }); // warm-up (JIT, caches, actors)
+      // warm-up (JIT, caches, actors): a fresh process is measured only once its code is compiled,
+      // and a traced one has more of it (the SDK, its exporter)
+      await child.call('likes', { ops: OPS, window: WINDOW });
       const run = await child.call<{ perSec: number; cpuUsPerOp: number }>('likes', { ops: OPS, window: WINDOW });
       rates.add(v.name, run.perSec);
       cpuPerLike.add(v.name, run.cpuUsPerOp);
@@ -178,7 +183,7 @@ async function feed(sinkUrl: string): Promise<{ rates: Rounds; cpuPerRequest: Ro
         }),
       );
       const load = { connections: CONNECTIONS, headers: { authorization: `Bearer ${session.token}` } };
-      await autocannon(`${url}/v1/feed`, { ...load, seconds: 1 }); // warm-up
+      await autocannon(`${url}/v1/feed`, { ...load, seconds: WARMUP }); // warm-up, as for likes
       await child.call('flushTraces'); // setup's and warm-up's spans, sent before measuring
       const before = await cpuSeconds(child);
       const res = await autocannon(`${url}/v1/feed`, { ...load, seconds: SECONDS });
@@ -206,7 +211,7 @@ try {
   const f = doFeed ? await feed(sink.url) : undefined;
   console.log(
     `likes: ${fmt(OPS)} per run, ${fmt(WINDOW)} in flight; feed: ${SECONDS} s per run, ${CONNECTIONS} connections; ` +
-      `${RUNS} rounds, one variant at a time (a fresh process each, gone before the next), interleaved and rotated; ` +
+      `feed warm-up ${WARMUP} s, likes warm-up one run; ${RUNS} rounds, one variant at a time (a fresh process each, gone before the next), interleaved and rotated; ` +
       `${fmt(sink.bytes() / 1e6, 1)} MB of OTLP exported`,
   );
   for (const v of VARIANTS) {
