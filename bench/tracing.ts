@@ -9,10 +9,11 @@
  * Made to be read on a shared or noisy machine (runs of one variant 2-3x apart there):
  * - one variant at a time: each measurement starts its own process (likes:
  *   helpers/traced-likes.ts; feed: a server child), warms it up, measures it, lets it export
- *   every span it still holds and waits for it to exit before the next one starts. Nothing of
+ *   every span it still holds and waits for it to exit before the next one starts (the warm-up
+ *   is long: a fresh process keeps compiling for seconds, a traced one longer). Nothing of
  *   one variant (a 100 % server's export backlog, its garbage, its sockets) runs while another
  *   is measured, and tracing off never shares a process with a traced variant;
- * - many short rounds, the variants interleaved (off, 1 %, 100 %, then rotated by round:
+ * - rounds, the variants interleaved (off, 1 %, 100 %, then rotated by round:
  *   1 %, 100 %, off, ...), so drift in background load falls on each alike;
  * - medians over rounds with the range, and each cost also paired: the median over rounds of
  *   variant / off measured in the same round;
