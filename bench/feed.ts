@@ -3,7 +3,9 @@
  * the push threshold (pulled at read time, the rest pushed into the inbox), warm caches.
  * The server runs in its own process; all data is created through the REST API; the
  * load comes from autocannon in another process. Baseline in the same run: a bare
- * node:http server answering a constant JSON body of the same size (the ceiling).
+ * node:http server answering a constant JSON body of the same size (the ceiling). Each round
+ * also reads `GET /healthz` of the same server: its fixed cost per request (fastify and the
+ * global hooks), whatever the route does. Server CPU per request is given for all three.
  *
  *   npm run bench -- feed [--storage memory|redis] [--runs 3] [--seconds 5] [--connections 10] [--profile FILE]
  *
@@ -147,6 +149,10 @@ try {
   const cpuS = async (child = server) => ((await child.call('stats')) as { cpuS: number }).cpuS;
   const cpuPerRequest: number[] = [];
   const bareCpuPerRequest: number[] = [];
+  // the same server's fixed cost per request, whatever the route does: GET /healthz (the
+  // framework and the global hooks, no sign-in, no store)
+  const healthRuns: LoadResult[] = [];
+  const healthCpuPerRequest: number[] = [];
   for (let r = 0; r < Number(argv.runs); r++) {
     if (argv.profile) await server.call('profileStart');
     const before = await cpuS();
@@ -158,10 +164,12 @@ try {
     const bareRun = await autocannon(bareUrl, load);
     bareCpuPerRequest.push(((await cpuS(bare)) - bareBefore) / (bareRun.reqPerSec * load.seconds));
     bareRuns.push(bareRun);
+    const healthBefore = await cpuS();
+    const healthRun = await autocannon(`${url}/healthz`, load);
+    healthCpuPerRequest.push(((await cpuS()) - healthBefore) / (healthRun.reqPerSec * load.seconds));
+    healthRuns.push(healthRun);
   }
-  // where the ceiling of this server is, whatever the route does: the framework alone
-  // (GET /healthz) and a signed-in read of one cached profile (JWT verify + rate limits)
-  const floorHealth = await autocannon(`${url}/healthz`, load);
+  // and a signed-in read of one cached profile (JWT verify + rate limits)
   const floorProfile = await autocannon(`${url}/v1/users/${session.user.id}`, { ...load, headers });
   await bare.stop();
   const bad = feedRuns.reduce((n, r) => n + r.non2xx + r.errors, 0);
@@ -174,7 +182,10 @@ try {
   console.log(`GET /v1/feed (${argv.storage}, ${bytes} B body), autocannon -c ${load.connections} -d ${load.seconds}, best of ${argv.runs}`);
   console.log(`tremolo:   req/s ${describe(feed)}; p99 ms ${describe(p99)}; server CPU µs per request ${describe(summarize(cpuPerRequest.map((s) => s * 1e6), true))}`);
   console.log(`bare http: req/s ${describe(ceiling)}; p99 ms ${describe(bp99)}; server CPU µs per request ${describe(summarize(bareCpuPerRequest.map((s) => s * 1e6), true))}`);
-  console.log(`same server, other routes (one run each): GET /healthz ${fmt(floorHealth.reqPerSec)} req/s; signed-in GET /v1/users/:id ${fmt(floorProfile.reqPerSec)} req/s`);
+  const health = summarize(healthRuns.map((r) => r.reqPerSec));
+  console.log(`GET /healthz: req/s ${describe(health)}; server CPU µs per request ${describe(summarize(healthCpuPerRequest.map((s) => s * 1e6), true))}`);
+  console.log(`ratios to bare http (best runs): feed ${fmt(feed.best / ceiling.best, 2)}, /healthz ${fmt(health.best / ceiling.best, 2)}`);
+  console.log(`same server, one run: signed-in GET /v1/users/:id ${fmt(floorProfile.reqPerSec)} req/s`);
   report(argv.storage === 'memory' ? 'feed' : `feed-${argv.storage}`, 'req/s', feed.best, ceiling.best);
 } finally {
   await server.call('close').catch(() => {});

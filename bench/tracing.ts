@@ -6,39 +6,56 @@
  * that reads and drops them). Each like is a root span, as a socket event is, so the actor turn
  * and the Redis script are traced under it when it is sampled.
  *
- * Made to be read on a shared or noisy machine: the three variants are built once and measured
- * in rounds, each round running every variant once in a rotated order (so drift in background
- * load hits each alike), and the figures are medians over rounds; the cost of a variant is also
- * given as the median of its per-round ratio to `off` in the same round.
+ * Made to be read on a shared or noisy machine (runs of one variant 2-3x apart there):
+ * - one variant at a time: each measurement starts its own process (likes:
+ *   helpers/traced-likes.ts; feed: a server child), warms it up, measures it, lets it export
+ *   every span it still holds and waits for it to exit before the next one starts (the warm-up
+ *   is long: a fresh process keeps compiling for seconds, a traced one longer). Nothing of
+ *   one variant (a 100 % server's export backlog, its garbage, its sockets) runs while another
+ *   is measured, and tracing off never shares a process with a traced variant;
+ * - rounds, the variants interleaved (off, 1 %, 100 %, then rotated by round:
+ *   1 %, 100 %, off, ...), so drift in background load falls on each alike;
+ * - medians over rounds with the range, and each cost also paired: the median over rounds of
+ *   variant / off measured in the same round;
+ * - CPU time of the measured process per like / per request (user + system), which other work
+ *   on the machine moves much less than wall-clock rates.
  *
  * The JSON line: value = median likes/s at 1 %, baseline = median likes/s with tracing off; the
- * 100 % figure is printed on the line before it. Each variant runs in its own process (likes:
- * helpers/traced-likes.ts; feed: a server child), so tracing off never shares a process with
- * the AsyncLocalStorage a traced variant turns on.
+ * 100 % figure is printed on the line before it.
  *
- *   npm run bench -- tracing [--ops 40000] [--window 4000] [--seconds 3] [--runs 5]
+ *   npm run bench -- tracing [--ops 20000] [--window 4000] [--seconds 3] [--warmup 8] [--runs 5] [--only likes|feed]
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { HttpClient } from '../src/client/http-client.ts';
 import { autocannon } from './helpers/autocannon.ts';
-import { startChild, startTremoloChild } from './helpers/child.ts';
+import { startChild, startTremoloChild, type Child } from './helpers/child.ts';
 import { fmt } from './helpers/stats.ts';
 import { report } from './report.ts';
 
 const { values: argv } = parseArgs({
   options: {
-    ops: { type: 'string', default: '40000' },
+    ops: { type: 'string', default: '20000' },
     window: { type: 'string', default: '4000' },
     seconds: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '8' },
     runs: { type: 'string', default: '5' },
+    only: { type: 'string' },
   },
 });
 const OPS = Number(argv.ops);
 const WINDOW = Number(argv.window);
 const SECONDS = Number(argv.seconds);
 const RUNS = Number(argv.runs);
+/**
+ * Seconds of feed load before each measured feed run (likes: two unmeasured runs of --ops). A
+ * fresh process keeps compiling for seconds, a traced one longer (successive 2 s runs of a fresh
+ * feed server at 1 % used 51, 45, 40, 41, 41, 37 µs of CPU per request, off 38, 36, 35, 36, 30, 33):
+ * the measurement starts once that has mostly settled.
+ */
+const WARMUP = Number(argv.warmup);
+const CONNECTIONS = 10;
 
 const VARIANTS = [
   { name: 'off', ratio: undefined },
@@ -46,6 +63,7 @@ const VARIANTS = [
   { name: '100%', ratio: 1 },
 ] as const;
 type Variant = (typeof VARIANTS)[number]['name'];
+type VariantSpec = (typeof VARIANTS)[number];
 
 /** Round r runs the variants rotated by r: off/1%/100%, 1%/100%/off, 100%/off/1%, ... */
 function rotated<T>(items: readonly T[], round: number): T[] {
@@ -62,6 +80,8 @@ const median = (xs: readonly number[]): number => {
 /** Per-variant figures of one measure, measured round by round. */
 class Rounds {
   readonly #runs = new Map<Variant, number[]>(VARIANTS.map((v) => [v.name, []]));
+  /** Whether a higher figure is better (rates) or worse (CPU time per operation). */
+  constructor(readonly higherIsBetter = true) {}
   add(variant: Variant, value: number): void {
     this.#runs.get(variant)!.push(value);
   }
@@ -76,9 +96,19 @@ class Rounds {
     const off = this.runs('off');
     return median(this.runs(variant).map((x, i) => x / off[i]!));
   }
+  /** What the variant costs against off, as a fraction: throughput lost, or CPU added per operation. */
+  cost(variant: Variant): number {
+    const r = this.pairedRatio(variant);
+    return this.higherIsBetter ? 1 - r : r - 1;
+  }
+  describe(variant: Variant, digits = 0): string {
+    const runs = this.runs(variant);
+    const head = `median ${fmt(this.median(variant), digits)} (range ${fmt(Math.min(...runs), digits)}-${fmt(Math.max(...runs), digits)})`;
+    return variant === 'off' ? head : `${head}, paired cost ${fmt(100 * this.cost(variant), 1)} %`;
+  }
 }
 
-/** The OTLP/HTTP sink: reads each export and answers 200, counting spans roughly by bytes. */
+/** The OTLP/HTTP sink: reads each export and answers 200, counting bytes. */
 async function startSink(): Promise<{ url: string; bytes: () => number; close: () => void }> {
   let bytes = 0;
   const server = createServer((req, res) => {
@@ -89,110 +119,128 @@ async function startSink(): Promise<{ url: string; bytes: () => number; close: (
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, bytes: () => bytes, close: () => server.close() };
 }
 
-async function likes(sinkUrl: string): Promise<{ rates: Rounds; perCpu: Rounds }> {
-  const results = new Rounds();
-  const perCpu = new Rounds();
-  // one process per variant (see helpers/traced-likes.ts), each with its own Redis prefix
-  const children = VARIANTS.map((v) => ({
-    name: v.name,
-    child: startChild(new URL('./helpers/traced-likes.ts', import.meta.url), {
-      BENCH_OTLP_URL: sinkUrl,
-      ...(v.ratio === undefined ? {} : { BENCH_TRACE_RATIO: String(v.ratio) }),
-    }),
-  }));
-  try {
-    await Promise.all(children.map((c) => c.child.ready));
-    for (const c of children) await c.child.call('likes', { ops: OPS, window: WINDOW }); // warm-up
-    for (let r = 0; r < RUNS; r++) {
-      // interleaved and rotated, so load from other work on the machine hits every variant alike
-      for (const c of rotated(children, r)) {
-        const run = await c.child.call<{ perSec: number; perCpuSec: number }>('likes', { ops: OPS, window: WINDOW });
-        results.add(c.name, run.perSec);
-        perCpu.add(c.name, run.perCpuSec);
-      }
-    }
-  } finally {
-    await Promise.all(children.map((c) => c.child.call('close').catch(() => {})));
-    await Promise.all(children.map((c) => c.child.stop()));
+/** Runs `measure` on a fresh child of each variant, one at a time, `RUNS` interleaved rounds. */
+async function inRounds(measure: (v: VariantSpec) => Promise<void>): Promise<void> {
+  for (let r = 0; r < RUNS; r++) {
+    for (const v of rotated(VARIANTS, r)) await measure(v);
+    process.stderr.write('.');
   }
-  return { rates: results, perCpu };
+  process.stderr.write('\n');
 }
 
-async function feed(sinkUrl: string): Promise<Rounds> {
-  const results = new Rounds();
-  const servers: { name: Variant; stop: () => Promise<unknown>; call: (cmd: string) => Promise<unknown>; url?: string; token?: string }[] = [];
+/** Stops a child once it has exported what it holds and exited: nothing of it runs after this. */
+async function retire(child: Child, closeCmd: string): Promise<void> {
   try {
-    // all three up at once (an idle server costs nothing), measured in rotated rounds
-    for (const v of VARIANTS) {
-      const env: Record<string, string> = {
-        STORAGE: 'memory',
-        RATE_IP_PER_MIN: '100000000',
-        RATE_USER_PER_MIN: '100000000',
-        SIGNUP_RATE_PER_HOUR: '100000',
-        PASSWORD_HASH_QUEUE: '10000',
-        ...(v.ratio === undefined
-          ? { TRACING_ENABLED: 'false' }
-          : { TRACING_ENABLED: 'true', TRACE_SAMPLE_RATIO: String(v.ratio), TRACE_SAMPLE_RULES: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sinkUrl }),
-      };
-      const child = startTremoloChild(env);
-      const server: (typeof servers)[number] = { name: v.name, stop: () => child.stop(), call: (cmd) => child.call(cmd) };
-      servers.push(server);
+    await child.call(closeCmd);
+  } finally {
+    await child.stop();
+  }
+}
+
+async function likes(sinkUrl: string): Promise<{ rates: Rounds; cpuPerLike: Rounds }> {
+  const rates = new Rounds();
+  const cpuPerLike = new Rounds(false);
+  await inRounds(async (v) => {
+    // its own process and Redis prefix (see helpers/traced-likes.ts)
+    const child = startChild(new URL('./helpers/traced-likes.ts', import.meta.url), {
+      BENCH_OTLP_URL: sinkUrl,
+      ...(v.ratio === undefined ? {} : { BENCH_TRACE_RATIO: String(v.ratio) }),
+    });
+    try {
+      await child.ready;
+      // warm-up (JIT, caches, actors): a fresh process is measured only once its code is compiled,
+      // and a traced one has more of it (the SDK, its exporter)
+      for (let w = 0; w < 2; w++) await child.call('likes', { ops: OPS, window: WINDOW });
+      const run = await child.call<{ perSec: number; cpuUsPerOp: number }>('likes', { ops: OPS, window: WINDOW });
+      rates.add(v.name, run.perSec);
+      cpuPerLike.add(v.name, run.cpuUsPerOp);
+    } finally {
+      // closing shuts tracing down, which exports every span still queued
+      await retire(child, 'close');
+    }
+  });
+  return { rates, cpuPerLike };
+}
+
+async function feed(sinkUrl: string): Promise<{ rates: Rounds; cpuPerRequest: Rounds }> {
+  const rates = new Rounds();
+  const cpuPerRequest = new Rounds(false);
+  await inRounds(async (v) => {
+    const child = startTremoloChild({
+      STORAGE: 'memory',
+      RATE_IP_PER_MIN: '100000000',
+      RATE_USER_PER_MIN: '100000000',
+      SIGNUP_RATE_PER_HOUR: '100000',
+      PASSWORD_HASH_QUEUE: '10000',
+      ...(v.ratio === undefined
+        ? { TRACING_ENABLED: 'false' }
+        : { TRACING_ENABLED: 'true', TRACE_SAMPLE_RATIO: String(v.ratio), TRACE_SAMPLE_RULES: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sinkUrl }),
+    });
+    try {
       const { url } = (await child.ready) as { url: string };
       const reader = new HttpClient(url);
-      const session = await reader.register(`reader${process.pid}${v.name.replace('%', 'p')}`, 'correct horse battery');
-      for (let a = 0; a < 20; a++) {
-        const author = new HttpClient(url);
-        const s = await author.register(`author${process.pid}x${a}${v.name.replace('%', 'p')}`, 'correct horse battery');
-        await reader.follow(s.user.id);
-        for (let k = 0; k < 3; k++) await author.createVideo({ title: `video ${a}/${k}` });
-      }
-      server.url = url;
-      server.token = session.token;
-      await autocannon(`${url}/v1/feed`, { connections: 10, seconds: 1, headers: { authorization: `Bearer ${session.token}` } }); // warm-up
+      const session = await reader.register(`reader${process.pid}`, 'correct horse battery');
+      await Promise.all(
+        Array.from({ length: 20 }, async (_, a) => {
+          const author = new HttpClient(url);
+          const s = await author.register(`author${process.pid}x${a}`, 'correct horse battery');
+          await reader.follow(s.user.id);
+          for (let k = 0; k < 3; k++) await author.createVideo({ title: `video ${a}/${k}` });
+        }),
+      );
+      const load = { connections: CONNECTIONS, headers: { authorization: `Bearer ${session.token}` } };
+      await autocannon(`${url}/v1/feed`, { ...load, seconds: WARMUP }); // warm-up, as for likes
+      await child.call('flushTraces'); // setup's and warm-up's spans, sent before measuring
+      const before = await cpuSeconds(child);
+      const res = await autocannon(`${url}/v1/feed`, { ...load, seconds: SECONDS });
+      const used = (await cpuSeconds(child)) - before;
+      if (res.non2xx || res.errors) throw new Error(`feed answered ${res.non2xx} non-2xx and ${res.errors} errors`);
+      rates.add(v.name, res.reqPerSec);
+      cpuPerRequest.add(v.name, (used * 1e6) / (res.reqPerSec * SECONDS));
+    } finally {
+      // closing shuts tracing down (every queued span exported), then the process is gone
+      await retire(child, 'close');
     }
-    for (let r = 0; r < RUNS; r++) {
-      for (const server of rotated(servers, r)) {
-        const res = await autocannon(`${server.url}/v1/feed`, { connections: 10, seconds: SECONDS, headers: { authorization: `Bearer ${server.token}` } });
-        if (res.non2xx || res.errors) throw new Error(`feed answered ${res.non2xx} non-2xx and ${res.errors} errors`);
-        results.add(server.name, res.reqPerSec);
-        // the servers stay up side by side: a variant's export backlog (at 100 %, seconds of it)
-        // is sent now, not while the next variant is measured
-        await server.call('flushTraces');
-      }
-    }
-  } finally {
-    await Promise.all(servers.map((s) => s.stop()));
-  }
-  return results;
+  });
+  return { rates, cpuPerRequest };
+}
+
+async function cpuSeconds(child: Child): Promise<number> {
+  return (await child.call<{ cpuS: number }>('stats')).cpuS;
 }
 
 const sink = await startSink();
 try {
-  const { rates: likeRates, perCpu: likesPerCpu } = await likes(sink.url);
-  const feedRates = await feed(sink.url);
+  const doLikes = argv.only === undefined || argv.only === 'likes';
+  const doFeed = argv.only === undefined || argv.only === 'feed';
+  const l = doLikes ? await likes(sink.url) : undefined;
+  const f = doFeed ? await feed(sink.url) : undefined;
   console.log(
-    `likes: ${fmt(OPS)} per run, ${fmt(WINDOW)} in flight; feed: ${SECONDS} s per run, 10 connections; ` +
-      `${RUNS} rounds, variants interleaved and rotated; medians; ${fmt(sink.bytes() / 1e6, 1)} MB of OTLP exported`,
+    `likes: ${fmt(OPS)} per run, ${fmt(WINDOW)} in flight; feed: ${SECONDS} s per run, ${CONNECTIONS} connections; ` +
+      `feed warm-up ${WARMUP} s, likes warm-up two runs; ${RUNS} rounds, one variant at a time (a fresh process each, gone before the next), interleaved and rotated; ` +
+      `${fmt(sink.bytes() / 1e6, 1)} MB of OTLP exported`,
   );
-  const line = (what: string, r: Rounds, v: Variant) =>
-    `  ${what} median ${fmt(r.median(v))}  (runs: ${r.runs(v).map((x) => fmt(x)).join(', ')})` +
-    (v === 'off' ? '' : `  ${fmt(100 * r.pairedRatio(v), 1)} % of off, paired by round (cost ${fmt(100 * (1 - r.pairedRatio(v)), 1)} %)`);
   for (const v of VARIANTS) {
     console.log(`tracing ${v.name}:`);
-    console.log(line('likes/s', likeRates, v.name));
-    console.log(line('feed/s ', feedRates, v.name));
+    if (l) {
+      console.log(`  likes/s            ${l.rates.describe(v.name)}`);
+      console.log(`  CPU µs per like    ${l.cpuPerLike.describe(v.name, 1)}`);
+    }
+    if (f) {
+      console.log(`  feed req/s         ${f.rates.describe(v.name)}`);
+      console.log(`  CPU µs per request ${f.cpuPerRequest.describe(v.name, 1)}`);
+    }
   }
-  // on a loaded machine the rates above move with other work; CPU time per like much less
-  console.log(
-    `likes per CPU-second of the engine process (diagnostic): ` +
-      VARIANTS.map((v) => `${v.name} ${fmt(likesPerCpu.median(v.name))}` + (v.name === 'off' ? '' : ` (cost ${fmt(100 * (1 - likesPerCpu.pairedRatio(v.name)), 1)} %)`)).join(', '),
-  );
-  console.log(
-    `targets: 1 % costs <= 5 %: likes ${fmt(100 * (1 - likeRates.pairedRatio('1%')), 1)} %, feed ${fmt(100 * (1 - feedRates.pairedRatio('1%')), 1)} %; ` +
-      `100 % costs <= 30 %: likes ${fmt(100 * (1 - likeRates.pairedRatio('100%')), 1)} %, feed ${fmt(100 * (1 - feedRates.pairedRatio('100%')), 1)} %`,
-  );
-  console.log(`tracing 100%: likes/s ${fmt(likeRates.median('100%'))} vs ${fmt(likeRates.median('off'))} off (ratio ${fmt(likeRates.median('100%') / likeRates.median('off'), 2)})`);
-  report('tracing', 'likes/s', likeRates.median('1%'), likeRates.median('off'));
+  const pct = (x: number) => `${fmt(100 * x, 1)} %`;
+  const target = (variant: Variant) =>
+    [l ? `likes ${pct(l.rates.cost(variant))} (CPU ${pct(l.cpuPerLike.cost(variant))})` : '', f ? `feed ${pct(f.rates.cost(variant))} (CPU ${pct(f.cpuPerRequest.cost(variant))})` : '']
+      .filter(Boolean)
+      .join(', ');
+  console.log(`targets: 1 % costs <= 5 %: ${target('1%')}; 100 % costs <= 30 %: ${target('100%')}`);
+  if (l) {
+    console.log(`tracing 100%: likes/s ${fmt(l.rates.median('100%'))} vs ${fmt(l.rates.median('off'))} off (ratio ${fmt(l.rates.median('100%') / l.rates.median('off'), 2)})`);
+    report('tracing', 'likes/s', l.rates.median('1%'), l.rates.median('off'));
+  }
 } finally {
   sink.close();
 }

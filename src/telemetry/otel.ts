@@ -28,6 +28,7 @@ import {
   type Attributes as OtelAttributes,
   type Context,
   type Link,
+  type SpanOptions as SpanOptionsOtel,
   type Span,
 } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -56,17 +57,32 @@ const KINDS: Record<SpanKind, OtelSpanKind> = {
   consumer: OtelSpanKind.CONSUMER,
 };
 
+const SAMPLED: sdk.SamplingResult = Object.freeze({ decision: sdk.SamplingDecision.RECORD_AND_SAMPLED });
+const NOT_SAMPLED: sdk.SamplingResult = Object.freeze({ decision: sdk.SamplingDecision.NOT_RECORD });
+
 /** Roots sampled by the first TRACE_SAMPLE_RULES rule matching their name or route. */
 class RuleSampler implements sdk.Sampler {
+  /** Set by `start` just before it starts a root it has already drawn as sampled. */
+  #drawn = false;
+
   constructor(
     private readonly rules: readonly SampleRule[],
     private readonly defaultRatio: number,
   ) {}
 
+  /** The next root's decision is made (sampled): the SDK's call below need not make it again. */
+  drawn(): void {
+    this.#drawn = true;
+  }
+
   shouldSample(_ctx: Context, traceId: string, spanName: string, _kind: OtelSpanKind, attributes: OtelAttributes): sdk.SamplingResult {
+    if (this.#drawn) {
+      this.#drawn = false;
+      return SAMPLED;
+    }
     const route = attributes['http.route'];
     const ratio = ratioFor(this.rules, this.defaultRatio, spanName, typeof route === 'string' ? route : undefined);
-    return { decision: sampledAt(traceId, ratio) ? sdk.SamplingDecision.RECORD_AND_SAMPLED : sdk.SamplingDecision.NOT_RECORD };
+    return sampledAt(traceId, ratio) ? SAMPLED : NOT_SAMPLED;
   }
 
   toString(): string {
@@ -112,12 +128,11 @@ class TailPinnedIds implements sdk.IdGenerator {
 const toContext = (ctx: TraceContext): Context => ctx as unknown as Context;
 const fromContext = (ctx: Context): TraceContext => ctx as unknown as TraceContext;
 
-function clean(attributes: Attributes | undefined): OtelAttributes | undefined {
-  if (!attributes) return undefined;
-  const out: OtelAttributes = {};
-  for (const [k, v] of Object.entries(attributes)) if (v !== undefined) out[k] = v;
-  return out;
-}
+/**
+ * Attributes as the SDK takes them. Undefined values may stay: the SDK copies the object and
+ * skips them (Span.setAttribute ignores null and undefined), so no cleaned copy is made here.
+ */
+const otelAttributes = (attributes: Attributes): OtelAttributes => attributes as OtelAttributes;
 
 class OtelSpan implements SpanHandle {
   readonly context: TraceContext;
@@ -132,7 +147,7 @@ class OtelSpan implements SpanHandle {
   }
 
   set(attributes: Attributes): void {
-    if (this.recording) this.span.setAttributes(clean(attributes) ?? {});
+    if (this.recording) this.span.setAttributes(otelAttributes(attributes));
   }
 
   ids() {
@@ -165,10 +180,11 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
   // every root then goes through it (no early decision: its rule is not ours to predict)
   const ruleSampling = !env.OTEL_TRACES_SAMPLER;
   const idGenerator = new TailPinnedIds();
+  const ruleSampler = ruleSampling ? new RuleSampler(opts.rules, opts.defaultRatio) : undefined;
   const provider = new node.NodeTracerProvider({
     resource,
     idGenerator,
-    ...(ruleSampling ? { sampler: new sdk.ParentBasedSampler({ root: new RuleSampler(opts.rules, opts.defaultRatio) }) } : {}),
+    ...(ruleSampler ? { sampler: new sdk.ParentBasedSampler({ root: ruleSampler }) } : {}),
     // bounded: OTEL_BSP_MAX_QUEUE_SIZE spans (2048) wait for export; more are dropped, never buffered without limit
     spanProcessors: [new sdk.BatchSpanProcessor(exporter)],
   });
@@ -199,17 +215,22 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
       }
       const parentContext = parent === undefined ? ROOT_CONTEXT : toContext(parent);
       // links only to spans that exist: an unsampled message's span was never recorded
-      const links: Link[] = [];
-      for (const l of o.links ?? []) {
-        const sc = spanContextOf(l);
-        if (sc && (sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED) links.push({ context: sc });
+      let links: Link[] | undefined;
+      if (o.links) {
+        for (const l of o.links) {
+          const sc = spanContextOf(l);
+          if (sc && (sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED) (links ??= []).push({ context: sc });
+        }
       }
-      const attributes = clean(o.attributes);
-      const span = tracer.startSpan(
-        name,
-        { kind: KINDS[o.kind ?? 'internal'], ...(attributes ? { attributes } : {}), ...(links.length ? { links } : {}), ...(parent === undefined ? { root: true } : {}), ...(o.startTime !== undefined ? { startTime: o.startTime } : {}) },
-        parentContext,
-      );
+      const options: SpanOptionsOtel = { kind: KINDS[o.kind ?? 'internal'] };
+      if (o.attributes) options.attributes = otelAttributes(o.attributes);
+      if (links) options.links = links;
+      if (o.startTime !== undefined) options.startTime = o.startTime;
+      // a root under ROOT_CONTEXT needs no `root: true` (that asks the SDK for a copy of the
+      // context without its span, and the root context has none); its draw is made above, so
+      // the SDK's rule sampler need not match the rules again
+      if (parent === undefined) ruleSampler?.drawn();
+      const span = tracer.startSpan(name, options, parentContext);
       return new OtelSpan(span, parentContext);
     },
     current: () => active,

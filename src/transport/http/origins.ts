@@ -3,7 +3,7 @@
  * preflights) and for sockets (the handshake's Origin). Tokens travel in headers and the
  * socket's `auth`, never in cookies, so no answer ever allows credentials.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { TremoloError } from '../../protocol/errors.ts';
 
 /** Request headers a page of an allowed origin may send: the API's and tus's. */
@@ -61,32 +61,32 @@ export class OriginPolicy {
   }
 
   /**
-   * The REST side: CORS headers for listed origins, preflights answered here (204, or
-   * 403 E_ORIGIN_NOT_ALLOWED for any other origin). Other sites get no CORS headers, so
-   * browsers keep their pages from reading answers.
+   * The REST side, for a request that carries an Origin: CORS headers for listed origins,
+   * preflights answered here (204, or 403 E_ORIGIN_NOT_ALLOWED for any other origin). Other
+   * sites get no CORS headers, so browsers keep their pages from reading answers. Called from
+   * the server's one onRequest hook (server.ts) rather than a hook of its own: every request
+   * passes there, and each global hook costs fastify a step per request.
+   * @returns true when the request was answered here (a preflight): nothing else may run for it
    */
-  register(app: FastifyInstance, sendError: (reply: FastifyReply, e: TremoloError) => FastifyReply): void {
-    app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
-      const origin = req.headers.origin;
-      const preflight = req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined;
-      if (origin === undefined) return done();
-      const listed = this.isListed(origin);
-      if (listed) {
-        reply.header('access-control-allow-origin', origin);
-        reply.header('access-control-expose-headers', EXPOSED_HEADERS);
-      }
-      reply.header('vary', 'Origin');
-      if (!preflight) return done();
-      if (!listed) {
-        void sendError(reply, new TremoloError('E_ORIGIN_NOT_ALLOWED', `Origin ${origin} is not allowed (CORS_ORIGINS)`));
-        return;
-      }
-      void reply
-        .code(204)
-        .header('access-control-allow-methods', ALLOWED_METHODS)
-        .header('access-control-allow-headers', ALLOWED_HEADERS)
-        .header('access-control-max-age', PREFLIGHT_MAX_AGE_S)
-        .send();
-    });
+  answer(origin: string, req: FastifyRequest, reply: FastifyReply, sendError: (reply: FastifyReply, e: TremoloError) => FastifyReply): boolean {
+    const preflight = req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined;
+    const listed = this.isListed(origin);
+    if (listed) {
+      reply.header('access-control-allow-origin', origin);
+      reply.header('access-control-expose-headers', EXPOSED_HEADERS);
+    }
+    reply.header('vary', 'Origin');
+    if (!preflight) return false;
+    if (!listed) {
+      void sendError(reply, new TremoloError('E_ORIGIN_NOT_ALLOWED', `Origin ${origin} is not allowed (CORS_ORIGINS)`));
+      return true;
+    }
+    void reply
+      .code(204)
+      .header('access-control-allow-methods', ALLOWED_METHODS)
+      .header('access-control-allow-headers', ALLOWED_HEADERS)
+      .header('access-control-max-age', PREFLIGHT_MAX_AGE_S)
+      .send();
+    return true;
   }
 }

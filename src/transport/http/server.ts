@@ -90,44 +90,62 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     clientErrorHandler: answerClientError,
   });
 
-  // set as the request arrives (a synchronous hook): every answer carries them, errors included
-  app.addHook('onRequest', (req, reply, done) => {
-    reply.header('x-request-id', req.id);
-    reply.headers(SECURITY_HEADERS);
-    done();
-  });
-  deps.origins.register(app, sendError);
+  // declared on every request up front: set later on some requests only, they would otherwise
+  // give requests a second object shape, and fastify's per-request code would see both
+  app.decorateRequest('principal', undefined);
+  app.decorateRequest('span', undefined);
 
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
     done();
   });
-  app.addHook('onRequest', (req, _reply, done) => {
+  app.server.on('checkExpectation', answerUnmetExpectation);
+
+  const { origins, limits } = deps;
+  const spans = tracing.enabled ? new RequestSpans(app, tracing) : undefined;
+  /**
+   * Every global check of a request, in one hook: fastify runs each global hook as a step of
+   * every request, so they are not one hook per concern. A callback hook, not an async one (an
+   * async hook costs a promise and a microtask more). In order: the request id and security
+   * headers (first, so every answer carries them, errors included), CORS (a preflight is
+   * answered here), refusals while draining or without Host, the request's span, then the
+   * per-address rate limit.
+   */
+  app.addHook('onRequest', (req, reply, done) => {
+    reply.header('x-request-id', req.id);
+    reply.headers(SECURITY_HEADERS);
+    const origin = req.headers.origin;
+    if (origin !== undefined && origins.answer(origin, req, reply, sendError)) return;
     // requests still arriving on open connections while the server drains
     if (closing) return done(new TremoloError('E_SHUTTING_DOWN', undefined, { retryAfter: 1 }));
     if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) {
       return done(new TremoloError('E_MALFORMED_REQUEST', 'An HTTP/1.1 request needs a Host header'));
     }
-    done();
+    const span = spans?.start(req, reply);
+    // probes are not metered (by route, so a query string does not make one count); they go
+    // on at once, in the request's span
+    if (UNMETERED_PATHS.includes(req.routeOptions.url ?? '')) return span ? tracing.run(span.context, done) : done();
+    limits.consumeIp(addressKey(req.ip)).then(done as () => void, done);
   });
-  app.server.on('checkExpectation', answerUnmetExpectation);
 
-  if (deps.metrics) {
-    const metrics = deps.metrics;
-    const histogram = metrics.httpDuration;
+  const histogram = deps.metrics?.httpDuration;
+  const exemplars = deps.metrics?.exemplars === true;
+  if (histogram || spans) {
+    /** One onResponse hook: the duration histogram (its exemplar read from the span), then the span ends. */
     app.addHook('onResponse', (req, reply, done) => {
-      const trace = metrics.exemplars ? req.span?.ids() : undefined;
-      histogram.observe(
-        [req.method, req.routeOptions.url ?? 'unknown', String(reply.statusCode)],
-        reply.elapsedTime / 1000,
-        trace ? { trace_id: trace.trace_id, span_id: trace.span_id } : undefined,
-      );
+      if (histogram) {
+        const trace = exemplars ? req.span?.ids() : undefined;
+        histogram.observe(
+          [req.method, req.routeOptions.url ?? 'unknown', String(reply.statusCode)],
+          reply.elapsedTime / 1000,
+          trace ? { trace_id: trace.trace_id, span_id: trace.span_id } : undefined,
+        );
+      }
+      spans?.finish(req, reply.statusCode);
       done();
     });
   }
-  // after the metrics hook: its onResponse reads the span before this one ends it
-  if (tracing.enabled) traceRequests(app, tracing);
 
   app.setNotFoundHandler((req, reply) => {
     void sendError(reply, new TremoloError('E_ROUTE_NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`));
@@ -155,14 +173,6 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     };
   app.decorate('requireUser', authenticate(true));
   app.decorate('optionalUser', authenticate(false));
-
-  // a callback hook, not an async one: every request passes here, and an async hook costs
-  // fastify a promise and a microtask more
-  app.addHook('onRequest', (req, _reply, done) => {
-    // by route, so a query string does not make a probe count
-    if (UNMETERED_PATHS.includes(req.routeOptions.url ?? '')) return done();
-    deps.limits.consumeIp(addressKey(req.ip)).then(() => done(), done);
-  });
 
   return app;
 }
@@ -241,45 +251,82 @@ export function toHttpError(err: FastifyError | Error): TremoloError {
  * await takes `req.span` explicitly. A sampled request's log lines carry its ids (its logger is
  * bound to them), however far from the hooks they are written. Recorded: method, route, status
  * and the signed-in user, never the query string (signed media URLs) or headers.
+ *
+ * `start` and `finish` are called from the server's own onRequest and onResponse hooks. What
+ * else must run in the span is wrapped per route when the route is added (its preHandlers and
+ * its handler), not added as global hooks: a global hook is a step of every request, traced
+ * or not, and a route without preHandlers then pays nothing for them.
  */
-function traceRequests(app: FastifyInstance, tracing: Tracing): void {
-  app.addHook('onRequest', (req, reply, done) => {
+class RequestSpans {
+  /** Span names by route and method, made once per route rather than once per request. */
+  readonly #names = new Map<string, Map<string, string>>();
+
+  constructor(
+    app: FastifyInstance,
+    private readonly tracing: Tracing,
+  ) {
+    app.addHook('onRoute', (route) => {
+      // a route-level preHandler (sign-in) starts in the span: what it does before its first
+      // await (a token check, a store call) joins the request's trace
+      const pre = route.preHandler;
+      if (pre) route.preHandler = Array.isArray(pre) ? pre.map((h) => inSpan(tracing, h)) : inSpan(tracing, pre);
+      // the handler itself: a preHandler may have awaited since the hooks above
+      const handler = route.handler;
+      route.handler = function tracedHandler(this: FastifyInstance, req, reply) {
+        return req.span ? tracing.run(req.span.context, () => handler.call(this, req, reply)) : handler.call(this, req, reply);
+      };
+    });
+  }
+
+  start(req: FastifyRequest, reply: FastifyReply): SpanHandle {
     const route = req.routeOptions.url;
-    const span = tracing.start(route ? `${req.method} ${route}` : req.method, {
+    const span = this.tracing.start(this.#name(req.method, route), {
       kind: 'server',
-      parent: tracing.extract(req.headers.traceparent) ?? 'root',
+      parent: this.tracing.extract(req.headers.traceparent) ?? 'root',
       attributes: { 'http.request.method': req.method, 'http.route': route, 'url.scheme': req.protocol },
     });
     req.span = span;
-    const ids = span.ids();
-    if (ids) reply.log = req.log = req.log.child(ids);
-    tracing.run(span.context, done);
-  });
-  app.addHook('preHandler', (req, _reply, done) => {
-    if (req.span) tracing.run(req.span.context, done);
-    else done();
-  });
-  // the handler itself: a route-level preHandler (sign-in) may have awaited since the hook above
-  app.addHook('onRoute', (route) => {
-    const handler = route.handler;
-    route.handler = function tracedHandler(this: FastifyInstance, req, reply) {
-      return req.span ? tracing.run(req.span.context, () => handler.call(this, req, reply)) : handler.call(this, req, reply);
-    };
-  });
-  const finish = (req: FastifyRequest, status: number | undefined) => {
+    if (span.recording) {
+      const ids = span.ids();
+      if (ids) reply.log = req.log = req.log.child(ids);
+      // a request the client gave up on gets no onResponse: its span ends when the request
+      // closes aborted. A listener for sampled requests only (fastify's onRequestAbort hook
+      // would add one to every request)
+      const raw = req.raw;
+      raw.once('close', () => {
+        if (raw.aborted) this.finish(req, undefined);
+      });
+    }
+    return span;
+  }
+
+  finish(req: FastifyRequest, status: number | undefined): void {
     const span = req.span;
     if (!span) return;
     req.span = undefined;
-    span.set({ 'http.response.status_code': status, 'enduser.id': req.principal?.userId });
-    if (status === undefined || status >= 500) span.fail(new Error(status === undefined ? 'aborted' : `status ${status}`));
+    // an unsampled request's span records nothing: no attributes or error are made for it
+    if (span.recording) {
+      span.set({ 'http.response.status_code': status, 'enduser.id': req.principal?.userId });
+      if (status === undefined || status >= 500) span.fail(new Error(status === undefined ? 'aborted' : `status ${status}`));
+    }
     span.end();
+  }
+
+  #name(method: string, route: string | undefined): string {
+    if (route === undefined) return method;
+    let byMethod = this.#names.get(route);
+    if (!byMethod) this.#names.set(route, (byMethod = new Map()));
+    let name = byMethod.get(method);
+    if (name === undefined) byMethod.set(method, (name = `${method} ${route}`));
+    return name;
+  }
+}
+
+type PreHandler = (this: FastifyInstance, req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void | Promise<unknown>;
+
+/** `hook` run in its request's span (when it has one), whether it calls `done` or returns a promise. */
+function inSpan(tracing: Tracing, hook: PreHandler): PreHandler {
+  return function preHandlerInSpan(this: FastifyInstance, req, reply, done) {
+    return req.span ? tracing.run(req.span.context, () => hook.call(this, req, reply, done)) : hook.call(this, req, reply, done);
   };
-  app.addHook('onResponse', (req, reply, done) => {
-    finish(req, reply.statusCode);
-    done();
-  });
-  app.addHook('onRequestAbort', (req, done) => {
-    finish(req, undefined);
-    done();
-  });
 }
