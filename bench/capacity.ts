@@ -12,11 +12,17 @@
  *
  *   npm run bench -- capacity [--steps 1000,2000,3000,4000,5000,6000] [--duration 30s]
  *                             [--server-core 0] [--load-core 1] [--accounts 200] [--videos 100]
+ *                             [--naive false] [--profile DIR] [--reports DIR]
+ *
+ * --naive false skips the baseline steps (a diagnosis run; the JSON line's baseline is then 0).
+ * --profile DIR writes a V8 CPU profile of each coalesced step's server, from its start to the
+ * end of the load: `capacity-<users>.cpuprofile`. --reports DIR keeps each step's load-test report
+ * there (`capacity-<users>-<coalesced|naive>.json` and `.html`: latency per second, rates, server CPU).
  *
  * Without `taskset` (or with fewer than two cores) the processes run unpinned, and it says so.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,6 +39,9 @@ const { values: argv } = parseArgs({
     'load-core': { type: 'string', default: '1' },
     accounts: { type: 'string', default: '200' },
     videos: { type: 'string', default: '100' },
+    naive: { type: 'string', default: 'true' },
+    profile: { type: 'string' },
+    reports: { type: 'string' },
   },
 });
 const STEPS = argv.steps.split(',').filter(Boolean).map(Number);
@@ -81,6 +90,8 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
   try {
     const ready = (await server.ready) as { url: string; metricsUrl?: string };
     pin(server.pid, argv['server-core']);
+    const profileFile = argv.profile && coalesce ? join(argv.profile, `capacity-${users}.cpuprofile`) : undefined;
+    if (profileFile) await server.call('profile', { file: profileFile });
     const json = join(dir, 'report.json');
     const args = [
       '--import',
@@ -112,7 +123,11 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
     const load = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
     if (load.pid) pin(load.pid, argv['load-core']);
     const code = await new Promise<number>((resolve) => load.once('exit', (c) => resolve(c ?? 1)));
+    if (profileFile) await server.call('profile', { file: profileFile, stop: true });
     if (code === 2) throw new Error('the load tester refused its options');
+    if (argv.reports) {
+      for (const ext of ['json', 'html']) copyFileSync(join(dir, `report.${ext}`), join(argv.reports, `capacity-${users}-${coalesce ? 'coalesced' : 'naive'}.${ext}`));
+    }
     const r = JSON.parse(readFileSync(json, 'utf8')) as LoadtestReport;
     const srv = r.server[0];
     const s: Step = {
@@ -150,6 +165,7 @@ for (const users of STEPS) {
   progress(`${users} users, coalesced`);
   coalesced.push(await step(users, true));
   console.log(`  coalesced ${line(coalesced[coalesced.length - 1]!)}`);
+  if (argv.naive === 'false') continue;
   progress(`${users} users, LIVE_COUNTER_COALESCE=false`);
   naive.push(await step(users, false));
   console.log(`  naive     ${line(naive[naive.length - 1]!)}`);

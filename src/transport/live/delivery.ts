@@ -122,16 +122,18 @@ export class LiveDelivery implements EventSink {
         io.to(videoRoom(event.videoId)).emit('video:deleted', { videoId: event.videoId });
         return;
       case 'notification':
-        io.to(userRoom(event.userId)).emit('user:notification', event.notification);
+        if (this.reaches(userRoom(event.userId))) io.to(userRoom(event.userId)).emit('user:notification', event.notification);
         this.count('user:notification');
         return;
       case 'inbox':
-        for (const entry of event.entries) io.to(userRoom(event.userId)).emit('notification', entry);
-        io.to(userRoom(event.userId)).emit('unread', { count: event.unread });
+        if (this.reaches(userRoom(event.userId))) {
+          for (const entry of event.entries) io.to(userRoom(event.userId)).emit('notification', entry);
+          io.to(userRoom(event.userId)).emit('unread', { count: event.unread });
+        }
         this.count('notification', event.entries.length);
         return;
       case 'inbox:unread':
-        io.to(userRoom(event.userId)).emit('unread', { count: event.unread });
+        if (this.reaches(userRoom(event.userId))) io.to(userRoom(event.userId)).emit('unread', { count: event.unread });
         this.count('unread');
         return;
       case 'content:hidden':
@@ -145,7 +147,7 @@ export class LiveDelivery implements EventSink {
         return;
       case 'job:progress': {
         const { type: _t, userId, ...payload } = event;
-        io.to(userRoom(userId)).emit('job:progress', payload);
+        if (this.reaches(userRoom(userId))) io.to(userRoom(userId)).emit('job:progress', payload);
         this.count('job:progress');
         return;
       }
@@ -276,6 +278,16 @@ export class LiveDelivery implements EventSink {
       if (k === 0) send();
       else this.deps.clock.setTimeout(send, k * step).unref?.();
     }
+  }
+
+  /**
+   * Whether a room broadcast can reach anyone: with other processes always (the room may have
+   * members there), alone only when the room has members here. A like notifies the video's
+   * owner, who is mostly not connected: without this check each such broadcast was encoded
+   * (and its WebSocket frame built) for nobody, on every like.
+   */
+  private reaches(room: string): boolean {
+    return this.deps.canReachPeers !== undefined || (this.deps.io.of('/').adapter.rooms.get(room)?.size ?? 0) > 0;
   }
 
   /** One event to this process's sockets in a video's room (but `except`), encoded once. */
