@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import * as ws from 'ws';
 import type { IoServer } from '../../src/transport/live/io.ts';
 import { RoomWriter, webSocketFrame } from '../../src/transport/live/room-writer.ts';
+import { WatchHolds } from '../../src/transport/live/watch-holds.ts';
 
 /** `ws`'s own framing (untyped in @types/ws): what every WebSocket client here decodes. */
 const wsFrame = (data: Buffer, opcode: number): Buffer =>
@@ -87,5 +88,23 @@ describe('live room writer', () => {
     assert.deepEqual(binary.direct, [wsFrame(Buffer.from(packed), 0x2)]);
     assert.deepEqual(b64.direct, []);
     assert.equal(b64.queued.length, 1);
+  });
+});
+
+describe('live watch holds: fresh joiners a counter update concerns', () => {
+  it('finds the joiners whose ack covered the offset, and none once every joiner is below it, before and after one leaves', () => {
+    const holds = new WatchHolds();
+    holds.joined('v', 'a', 5);
+    holds.joined('v', 'b', 9);
+    assert.deepEqual(holds.joinedAtOrAbove('v', 6), new Set(['b']));
+    assert.deepEqual(holds.joinedAtOrAbove('v', 5), new Set(['a', 'b']));
+    assert.equal(holds.joinedAtOrAbove('v', 10), undefined);
+    holds.unwatched('v', 'b');
+    assert.equal(holds.joinedAtOrAbove('v', 6), undefined, 'the one above left');
+    holds.joined('v', 'c', 12);
+    assert.deepEqual(holds.joinedAtOrAbove('v', 6), new Set(['c']), 'a later joiner counts again');
+    holds.passed('v', 13);
+    assert.equal(holds.joinedAtOrAbove('v', 0), undefined, 'settled by a comment batch above every ack');
+    assert.equal(holds.joinedAtOrAbove('other', 0), undefined);
   });
 });

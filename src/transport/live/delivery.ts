@@ -298,11 +298,7 @@ export class LiveDelivery implements EventSink {
 
   /** Sockets that joined with an ack newer than `offset`: counters this old would step them back. */
   private aheadOf(videoId: string, offset: number): Set<string> | undefined {
-    const fresh = this.holds.freshIn(videoId);
-    if (!fresh) return undefined;
-    let ids: Set<string> | undefined;
-    for (const [id, acked] of fresh) if (acked >= offset) (ids ??= new Set()).add(id);
-    return ids;
+    return this.holds.joinedAtOrAbove(videoId, offset);
   }
 
   private count(event: string, n = 1): void {
