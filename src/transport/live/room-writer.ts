@@ -48,6 +48,8 @@ export interface EncodedEvent {
   readonly packets: (string | Uint8Array)[];
   /** The whole WebSocket frame (header and payload in one buffer), or undefined when the packet is not one frame. */
   readonly frame: Buffer | undefined;
+  /** `[frame]`, the list `ws`'s `sendFrame` takes: one array for every socket, not one each. */
+  readonly frames: Buffer[];
   /** Whether the frame is binary (MessagePack): sockets that asked for base64 (`b64`) take the fallback path. */
   readonly binary: boolean;
 }
@@ -58,11 +60,12 @@ export class RoomWriter {
   /** `event` with `payload` as the server's parser (JSON or MessagePack) encodes it, once. */
   encode(event: string, payload: unknown): EncodedEvent {
     const packets = this.io.encoder.encode({ type: SOCKET_IO_EVENT, nsp: '/', data: [event, payload] }) as (string | Uint8Array)[];
-    if (packets.length !== 1) return { packets, frame: undefined, binary: false };
+    if (packets.length !== 1) return { packets, frame: undefined, frames: [], binary: false };
     const only = packets[0]!;
     // Engine.IO v4 over WebSocket: a text packet is "4" (message) + the text; binary goes as is
-    if (typeof only === 'string') return { packets, frame: webSocketFrame(Buffer.from(`4${only}`), 0x1), binary: false };
-    return { packets, frame: webSocketFrame(Buffer.from(only.buffer, only.byteOffset, only.byteLength), 0x2), binary: true };
+    const binary = typeof only !== 'string';
+    const frame = binary ? webSocketFrame(Buffer.from(only.buffer, only.byteOffset, only.byteLength), 0x2) : webSocketFrame(Buffer.from(`4${only}`), 0x1);
+    return { packets, frame, frames: [frame], binary };
   }
 
   /**
@@ -97,7 +100,7 @@ export class RoomWriter {
       ws?.readyState === WS_OPEN &&
       ws._sender !== undefined
     ) {
-      ws._sender.sendFrame([encoded.frame]);
+      ws._sender.sendFrame(encoded.frames);
       return;
     }
     // the general path, as a room broadcast takes it: Engine.IO queues it behind what it holds
