@@ -38,6 +38,7 @@ function fakeIo(sockets: ReturnType<typeof fakeSocket>[], encode: (packet: objec
 }
 
 const jsonEncode = (p: object) => [`2${JSON.stringify((p as { data: unknown }).data)}`];
+const counters = { videoId: 'v', offset: 1, likes: 1, comments: 0, views: 0, version: 1 };
 
 describe('live room writer', () => {
   it('builds the same WebSocket frame as ws, for every length encoding', () => {
@@ -57,10 +58,10 @@ describe('live room writer', () => {
         return jsonEncode(p);
       }),
     );
-    const written = writer.write(writer.encode('video:counters', { likes: 1 }), ['a', 'b', 'c', 'gone'], new Set(['c']));
+    const written = writer.write(writer.encode('video:counters', counters), ['a', 'b', 'c', 'gone'], new Set(['c']));
     assert.equal(written, 2, 'an excepted socket and one no longer here are skipped');
     assert.equal(encodes, 1);
-    const expected = wsFrame(Buffer.from('42["video:counters",{"likes":1}]'), 0x1);
+    const expected = wsFrame(Buffer.from(`42${JSON.stringify(['video:counters', counters])}`), 0x1);
     assert.deepEqual(sockets[0]!.direct, [expected]);
     assert.deepEqual(sockets[1]!.direct, [expected]);
     assert.deepEqual(sockets[2]!.direct, []);
@@ -72,10 +73,10 @@ describe('live room writer', () => {
     const polling = fakeSocket('polling', { transport: 'polling' });
     const closing = fakeSocket('closing', { readyState: 'closing' });
     const writer = new RoomWriter(fakeIo([busy, inFlight, polling, closing], jsonEncode));
-    writer.write(writer.encode('comment:added', [{ offset: 3 }]), ['busy', 'inflight', 'polling', 'closing']);
+    writer.write(writer.encode('comment:pinned', { videoId: 'v', offset: 3, commentId: 'c' }), ['busy', 'inflight', 'polling', 'closing']);
     for (const s of [busy, inFlight, polling, closing]) {
       assert.deepEqual(s.direct, [], `${s.socket.id}: not written past Engine.IO`);
-      assert.deepEqual(s.queued, [['2["comment:added",[{"offset":3}]]']], `${s.socket.id}: handed to Socket.IO's own path`);
+      assert.deepEqual(s.queued, [['2["comment:pinned",{"videoId":"v","offset":3,"commentId":"c"}]']], `${s.socket.id}: handed to Socket.IO's own path`);
     }
   });
 
@@ -84,7 +85,7 @@ describe('live room writer', () => {
     const binary = fakeSocket('bin');
     const b64 = fakeSocket('b64', { supportsBinary: false });
     const writer = new RoomWriter(fakeIo([binary, b64], () => [packed]));
-    writer.write(writer.encode('video:counters', {}), ['bin', 'b64']);
+    writer.write(writer.encode('video:counters', counters), ['bin', 'b64']);
     assert.deepEqual(binary.direct, [wsFrame(Buffer.from(packed), 0x2)]);
     assert.deepEqual(b64.direct, []);
     assert.equal(b64.queued.length, 1);

@@ -22,7 +22,7 @@ import {
 import { noopTracing, type Tracing } from '../../telemetry/tracing.ts';
 import { CounterCoalescer, type Coalesced } from './counter-coalescer.ts';
 import type { IoServer } from './io.ts';
-import { RoomWriter } from './room-writer.ts';
+import { RoomWriter, type RoomEvent, type RoomPayload } from './room-writer.ts';
 import { WatchHolds } from './watch-holds.ts';
 
 export interface DeliverySettings {
@@ -291,7 +291,7 @@ export class LiveDelivery implements EventSink {
   }
 
   /** One event to this process's sockets in a video's room (but `except`), encoded once. */
-  private toRoom(videoId: string, event: string, payload: unknown, except?: ReadonlySet<string>): void {
+  private toRoom<E extends RoomEvent>(videoId: string, event: E, payload: RoomPayload<E>, except?: ReadonlySet<string>): void {
     const members = this.deps.io.of('/').adapter.rooms.get(videoRoom(videoId));
     if (members?.size) this.writer.write(this.writer.encode(event, payload), members, except);
   }

@@ -17,7 +17,12 @@
  * (long polling, an upgrade under way, a write still in flight, compression on) gets the same
  * encoded packet through Socket.IO's own path, as a broadcast would.
  */
+import type { ServerToClientEvents } from '../../protocol/live.ts';
 import type { IoServer, IoSocket } from './io.ts';
+
+/** A server-to-client event and its payload, as the protocol's event map types them. */
+export type RoomEvent = keyof ServerToClientEvents;
+export type RoomPayload<E extends RoomEvent> = Parameters<ServerToClientEvents[E]>[0];
 
 /** Socket.IO protocol v5 packet type of an event. */
 const SOCKET_IO_EVENT = 2;
@@ -58,7 +63,7 @@ export class RoomWriter {
   constructor(private readonly io: IoServer) {}
 
   /** `event` with `payload` as the server's parser (JSON or MessagePack) encodes it, once. */
-  encode(event: string, payload: unknown): EncodedEvent {
+  encode<E extends RoomEvent>(event: E, payload: RoomPayload<E>): EncodedEvent {
     const packets = this.io.encoder.encode({ type: SOCKET_IO_EVENT, nsp: '/', data: [event, payload] }) as (string | Uint8Array)[];
     if (packets.length !== 1) return { packets, frame: undefined, frames: [], binary: false };
     const only = packets[0]!;
