@@ -18,8 +18,14 @@
  * same rate) and at most --drain-s to deliver it; undelivered updates count as latency
  * beyond the limit.
  *
- *   npm run bench -- fanout [--watchers 2000,10000] [--seconds 10] [--rate 2000] [--runs 2] [--naive-seconds 1 (0: skip)]
+ *   npm run bench -- fanout [--watchers 2000,10000] [--seconds 10] [--rate 2000] [--runs 2] [--naive-seconds 1 (0: skip)] [--profile DIR]
+ *
+ * --profile DIR writes V8 CPU profiles of the measured stretch only (likes and drain, not the
+ * setup): `<design>-<watchers>-<run>-server.cpuprofile` for the server, `...-watchers-<k>` and
+ * `...-likers` for the client processes (BENCH_CPU_PROF=<dir> profiles tremolo's whole life).
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HttpClient } from '../src/client/http-client.ts';
 import { startChild, startTremoloChild, type Child } from './helpers/child.ts';
@@ -34,6 +40,7 @@ const { values: argv } = parseArgs({
     'naive-seconds': { type: 'string', default: '1' },
     'drain-s': { type: 'string', default: '20' },
     watchers: { type: 'string', default: '2000,10000' },
+    profile: { type: 'string' },
   },
 });
 const RATE = Number(argv.rate);
@@ -57,10 +64,41 @@ interface Outcome {
   cpuPer100k: number;
   /** Deliveries per server CPU-second (issue 21). */
   perCpuS: number;
+  /** Server CPU µs per delivery by where it went (Linux /proc; undefined elsewhere). */
+  split: CpuSplit | undefined;
   exact: boolean;
   finalLikes: number;
   minSeen: number;
   maxSeen: number;
+}
+
+/** CPU seconds of a process: its main (JavaScript) thread in user and kernel mode, and its other threads (GC, libuv). */
+interface CpuSplit {
+  mainUser: number;
+  mainSys: number;
+  others: number;
+}
+
+/**
+ * Where a process's CPU went, from /proc (clock ticks of 10 ms): a delivery's syscall on loopback
+ * also pays the receiving side's TCP work, which shows as kernel time of the sender's main thread.
+ */
+function cpuSplit(pid: number): CpuSplit | undefined {
+  try {
+    const ticks = (stat: string) => {
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return [Number(f[11]) / 100, Number(f[12]) / 100] as const; // utime, stime
+    };
+    const split = { mainUser: 0, mainSys: 0, others: 0 };
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const [user, sys] = ticks(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
+      if (Number(tid) === pid) Object.assign(split, { mainUser: user, mainSys: sys });
+      else split.others += user + sys;
+    }
+    return split;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A server under test: where to connect, the video, the likers' tokens, and its final counters. */
@@ -72,7 +110,7 @@ interface Target {
   final: () => Promise<{ likes: number; version: number }>;
 }
 
-async function scenario(watchers: number, coalesce: boolean, seconds: number): Promise<Outcome> {
+async function scenario(watchers: number, coalesce: boolean, seconds: number, run = 0): Promise<Outcome> {
   // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each server
   const server = startTremoloChild({
     LIVE_COUNTER_COALESCE: String(coalesce),
@@ -101,7 +139,7 @@ async function scenario(watchers: number, coalesce: boolean, seconds: number): P
       tokens.push(...batch.map((s) => s.token));
     }
     const final = async () => (await new HttpClient(url).getVideo(video.id)).counters;
-    return await measure(watchers, seconds, { server, url, videoId: video.id, tokens, final });
+    return await measure(watchers, seconds, { server, url, videoId: video.id, tokens, final }, `${coalesce ? 'tremolo' : 'naive'}-${watchers}-${run}`);
   } finally {
     await server.stop();
   }
@@ -111,7 +149,7 @@ async function scenario(watchers: number, coalesce: boolean, seconds: number): P
  * The bare `ws` baseline (issue 21): helpers/ws-live-server.ts, the same clients sending the
  * same likes, the same interval policy (this process's LIVE_* settings, the defaults).
  */
-async function bareScenario(watchers: number, seconds: number): Promise<Outcome> {
+async function bareScenario(watchers: number, seconds: number, run = 0): Promise<Outcome> {
   const server = startChild(here('./helpers/ws-live-server.ts'));
   progress(`bare ws, ${watchers} watchers: starting`);
   try {
@@ -119,14 +157,14 @@ async function bareScenario(watchers: number, seconds: number): Promise<Outcome>
     const videoId = 'hot-video';
     const tokens = Array.from({ length: LIKERS }, (_, i) => `liker${i}`);
     const final = async () => (await server.call<{ counters: { likes: number; version: number } }>('counters', { videoId })).counters;
-    return await measure(watchers, seconds, { server, url, videoId, tokens, final });
+    return await measure(watchers, seconds, { server, url, videoId, tokens, final }, `bare-${watchers}-${run}`);
   } finally {
     await server.stop();
   }
 }
 
 /** Watchers and likers against `target`; latencies, deliveries, server CPU and the final counts. */
-async function measure(watchers: number, seconds: number, target: Target): Promise<Outcome> {
+async function measure(watchers: number, seconds: number, target: Target, label: string): Promise<Outcome> {
   const { server, url, tokens } = target;
   const video = { id: target.videoId };
   const clients: Child[] = [];
@@ -144,7 +182,13 @@ async function measure(watchers: number, seconds: number, target: Target): Promi
     await new Promise((r) => setTimeout(r, 1000));
     await Promise.all(shards.map((s) => s.call('reset')));
 
+    const profiled: [Child, string][] = argv.profile
+      ? [[server, 'server'], ...shards.map((s, k): [Child, string] => [s, `watchers-${k}`]), [likers, 'likers']]
+      : [];
+    const profileFile = (name: string) => join(argv.profile!, `${label}-${name}.cpuprofile`);
+    await Promise.all(profiled.map(([c, name]) => c.call('profile', { file: profileFile(name) })));
     const cpu0 = (await server.call<{ cpuS: number }>('stats')).cpuS;
+    const split0 = cpuSplit(server.pid);
     const t0 = now();
     const liked = await likers.call<{ acks: [number, number, number][]; failed: number; last: { likes: number; version: number } }>('like', {
       url,
@@ -167,6 +211,9 @@ async function measure(watchers: number, seconds: number, target: Target): Promi
     const elapsed = (now() - t0) / 1000;
     progress(`likes done, watchers ${results.every((r) => r.minVersion >= final.counters.version) ? 'caught up' : 'NOT caught up'} after ${fmt(elapsed, 1)} s`);
     const cpu1 = (await server.call<{ cpuS: number }>('stats')).cpuS;
+    const split1 = cpuSplit(server.pid);
+    await Promise.all(profiled.map(([c, name]) => c.call('profile', { file: profileFile(name), stop: true })));
+    if (profiled.length) progress(`CPU profiles of the measured stretch: ${profileFile('*')}`);
     const delivered = results.reduce((n, r) => n + r.delivered, 0);
 
     // latency: each like x each sampled watcher, to the first update with version >= the ack's
@@ -213,6 +260,14 @@ async function measure(watchers: number, seconds: number, target: Target): Promi
       deliveredPerSec: delivered / elapsed,
       cpuPer100k: delivered ? ((cpu1 - cpu0) * 1e5) / delivered : Number.NaN,
       perCpuS: cpu1 > cpu0 ? delivered / (cpu1 - cpu0) : Number.NaN,
+      split:
+        split0 && split1 && delivered
+          ? {
+              mainUser: ((split1.mainUser - split0.mainUser) * 1e6) / delivered,
+              mainSys: ((split1.mainSys - split0.mainSys) * 1e6) / delivered,
+              others: ((split1.others - split0.others) * 1e6) / delivered,
+            }
+          : undefined,
       exact: minSeen === final.counters.likes && maxSeen === final.counters.likes && results.every((r) => r.minVersion >= final.counters.version),
       finalLikes: final.counters.likes,
       minSeen,
@@ -228,7 +283,7 @@ async function measure(watchers: number, seconds: number, target: Target): Promi
 
 const sizes = argv.watchers.split(',').map(Number);
 const line = (o: Outcome) =>
-  `ack->update p50 ${fmt(o.p50)} ms, p99 ${fmt(o.p99)} ms; send->update p50 ${fmt(o.e2eP50)} ms, p99 ${fmt(o.e2eP99)} ms; like ack p99 ${fmt(o.ackP99)} ms; ${fmt(o.deliveredPerSec)} deliveries/s, ${fmt(o.cpuPer100k, 2)} server CPU-s/100k deliveries (${fmt(o.perCpuS)} per CPU-s), ` +
+  `ack->update p50 ${fmt(o.p50)} ms, p99 ${fmt(o.p99)} ms; send->update p50 ${fmt(o.e2eP50)} ms, p99 ${fmt(o.e2eP99)} ms; like ack p99 ${fmt(o.ackP99)} ms; ${fmt(o.deliveredPerSec)} deliveries/s, ${fmt(o.cpuPer100k, 2)} server CPU-s/100k deliveries (${fmt(o.perCpuS)} per CPU-s${o.split ? `; µs per delivery: main thread ${fmt(o.split.mainUser, 1)} user + ${fmt(o.split.mainSys, 1)} kernel, other threads ${fmt(o.split.others, 1)}` : ''}), ` +
   `final ${o.exact ? 'exact at every watcher' : `NOT exact (watchers saw ${o.minSeen}..${o.maxSeen}, server ${o.finalLikes})`}` +
   (o.missing ? `, ${fmt(o.missing)} like x watcher updates not delivered within ${argv['drain-s']} s` : '');
 const headline: Record<number, { coalesced: number; bare: number }> = {}; // send->update p99
@@ -237,8 +292,8 @@ for (const w of sizes) {
   const bareRuns: Outcome[] = [];
   for (let r = 0; r < Number(argv.runs); r++) {
     // interleaved, so load from other work on the machine hits both alike
-    runs.push(await scenario(w, true, Number(argv.seconds)));
-    bareRuns.push(await bareScenario(w, Number(argv.seconds)));
+    runs.push(await scenario(w, true, Number(argv.seconds), r + 1));
+    bareRuns.push(await bareScenario(w, Number(argv.seconds), r + 1));
   }
   const naive = Number(argv['naive-seconds']) > 0 ? await scenario(w, false, Number(argv['naive-seconds'])) : undefined;
   const p99 = summarize(

@@ -109,7 +109,8 @@ wss.on('connection', (ws: WebSocket) => {
     }
   });
 });
-await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+// PORT: a fixed port where the machine's ports are shared out (default: any free one)
+await new Promise<void>((r) => http.listen(Number(process.env.PORT ?? 0), '127.0.0.1', r));
 serveParent({
   counters: (args) => {
     const v = videoOf(String(args.videoId));

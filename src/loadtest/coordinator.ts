@@ -78,6 +78,8 @@ export async function runLoadtest(input: Parameters<typeof resolveOptions>[0], h
     const now = Date.now();
     const t = Math.round((now - startAt) / 100) / 10;
     const rates = agg.closeWindow(t, Math.max(0.001, (now - lastTick) / 1000));
+    // intervals handed over from here on were measured after the ramp and the settling time
+    if (now - startAt >= o.rampMs + o.steadyAfterMs && now < stopAt) agg.startSteady(t);
     lastTick = now;
     scraping ??= server.scrape().finally(() => (scraping = undefined));
     const p99 = (m: 'likeToCounter' | 'commentDelivery') => agg.latency.get(m)?.timeline.at(-1)?.p99;

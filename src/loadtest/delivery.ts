@@ -16,6 +16,11 @@ import type { ShardStats } from './stats.ts';
 export interface Watchers {
   /** Sockets of this shard watching the video: client id -> account index. */
   of(videoId: string): ReadonlyMap<number, number> | undefined;
+  /**
+   * The log offset of the snapshot a socket's current watch started from: a comment at or
+   * below it came in the snapshot, never as an event (absent: every comment is owed).
+   */
+  from?(client: number): number | undefined;
 }
 
 interface PendingLike {
@@ -73,9 +78,16 @@ export class DeliveryProbe {
     else this.pendingLikes.delete(videoId);
   }
 
-  commentAcked(commentId: string, videoId: string, author: number, at: number): void {
+  /**
+   * `offset`: the comment's place in the video's log. A socket whose watch snapshot already
+   * reached it got the comment in the snapshot (its watch was answered after the comment was
+   * committed, although the comment's own ack came back later), so it is owed no event.
+   */
+  commentAcked(commentId: string, videoId: string, author: number, at: number, offset = Infinity): void {
     const waiting = new Set<number>();
-    for (const [client, account] of this.watchers.of(videoId) ?? []) if (account !== author) waiting.add(client);
+    for (const [client, account] of this.watchers.of(videoId) ?? []) {
+      if (account !== author && !((this.watchers.from?.(client) ?? -1) >= offset)) waiting.add(client);
+    }
     const early = this.early.get(commentId);
     if (early) {
       this.early.delete(commentId);

@@ -9,7 +9,7 @@ import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type His
 /** Values are microseconds; anything above a minute is clamped (and still counted). */
 const HIGHEST_US = 60_000_000;
 
-export const LATENCY_METRICS = ['connect', 'watch', 'like', 'comment', 'commentLike', 'likeToCounter', 'commentDelivery', 'http'] as const;
+export const LATENCY_METRICS = ['connect', 'watch', 'like', 'comment', 'commentLike', 'likeToCounter', 'commentDelivery', 'http', 'loadLag'] as const;
 export type LatencyMetric = (typeof LATENCY_METRICS)[number];
 
 /** What each metric measures, for the report. */
@@ -22,6 +22,8 @@ export const LATENCY_DOC: Record<LatencyMetric, string> = {
   likeToCounter: "like ack -> first counters event with that version at another user's socket",
   commentDelivery: 'comment ack -> comment event at each other watching socket',
   http: 'REST request round trip',
+  loadLag:
+    "the load generator's own event-loop delay (how late a 100 ms timer fires): every latency above is measured on that loop, so a high figure here says they include the generator's own queueing",
 };
 
 /** Upper bounds (ms) of the report's histogram chart: 1-2-5 per decade from 0.1 ms to 60 s. */
@@ -90,10 +92,12 @@ export interface LatencyBucket {
   count: number;
 }
 
-/** The coordinator's view of one metric: run total plus a per-second timeline. */
+/** The coordinator's view of one metric: run total plus a per-second timeline, and the steady state once it began. */
 export class LatencyAggregate {
   private readonly total = newHistogram();
   private window = newHistogram();
+  /** From `startSteady()` on (after the connection ramp): what the steady state alone measured. */
+  private steadyState: Histogram | undefined;
   private readonly bucketCounts = new Array<number>(BUCKET_BOUNDS_MS.length).fill(0);
   readonly timeline: LatencyPoint[] = [];
 
@@ -101,6 +105,7 @@ export class LatencyAggregate {
     const h = decodeFromCompressedBase64(interval.h);
     this.total.add(h);
     this.window.add(h);
+    this.steadyState?.add(h);
     interval.b.forEach((n, i) => (this.bucketCounts[i] = (this.bucketCounts[i] ?? 0) + n));
   }
 
@@ -115,8 +120,17 @@ export class LatencyAggregate {
   }
 
   summary(): LatencySummary {
-    const { count, p50, p99, max } = pick(this.total);
-    return { count, p50, p90: ms(this.total.getValueAtPercentile(90)), p99, max, mean: count ? round(this.total.mean / 1000) : 0 };
+    return summarize(this.total);
+  }
+
+  /** Intervals added from now on also count towards the steady-state summary. */
+  startSteady(): void {
+    this.steadyState ??= newHistogram();
+  }
+
+  /** The steady state's summary (empty when it never began). */
+  steady(): LatencySummary {
+    return summarize(this.steadyState ?? newHistogram());
   }
 
   /** Counts per chart bucket, up to the highest non-empty one. */
@@ -124,6 +138,11 @@ export class LatencyAggregate {
     const last = this.bucketCounts.findLastIndex((n) => n > 0);
     return this.bucketCounts.slice(0, last + 1).map((count, i) => ({ le: BUCKET_BOUNDS_MS[i] ?? 0, count }));
   }
+}
+
+function summarize(h: Histogram): LatencySummary {
+  const { count, p50, p99, max } = pick(h);
+  return { count, p50, p90: ms(h.getValueAtPercentile(90)), p99, max, mean: count ? round(h.mean / 1000) : 0 };
 }
 
 function pick(h: Histogram): { count: number; p50: number; p99: number; max: number } {

@@ -45,6 +45,8 @@ export interface LoadtestOptions {
   rampMs: number;
   /** connect-storm: mean lifetime of a connection before it is closed and replaced. */
   churnMs: number;
+  /** The steady state (the report's `steady` latencies) begins this long after the ramp ends. */
+  steadyAfterMs: number;
   /** Shard processes; 1 runs everything in this process. */
   processes: number;
   /** Local source addresses for sockets (e.g. 127.0.0.1..127.0.0.8), to go past one address's ports. */
@@ -82,6 +84,7 @@ export const DEFAULTS: Omit<LoadtestOptions, 'targets' | 'scenario'> = {
   dwellMs: 8_000,
   rampMs: 0, // 0: a tenth of the duration, at most 10 s
   churnMs: 10_000,
+  steadyAfterMs: 2_000,
   processes: 1,
   sourceAddresses: [],
   parser: 'json',
@@ -131,6 +134,7 @@ export function resolveOptions(input: Partial<LoadtestOptions> & Pick<LoadtestOp
   for (const [name, v] of [['dwellMs', o.dwellMs], ['churnMs', o.churnMs], ['ackTimeoutMs', o.ackTimeoutMs]] as const) {
     if (!(v > 0)) throw new RangeError(`--${kebab(name.replace(/Ms$/, ''))} must be positive; got ${v} ms`);
   }
+  if (!(o.steadyAfterMs >= 0)) throw new RangeError(`--steady-after must be >= 0; got ${o.steadyAfterMs} ms`);
   if (!Number.isInteger(o.seed)) throw new RangeError(`--seed must be an integer; got ${o.seed}`);
   return o;
 }
@@ -203,6 +207,7 @@ export const CLI_USAGE = `usage: tremolo loadtest --target http://HOST:PORT --sc
   --dwell 8s              mean time on a video before swiping to the next
   --ramp 6s               time over which connections open (default: a tenth of the duration, <= 10s)
   --churn 10s             connect-storm: mean connection lifetime before it is replaced
+  --steady-after 2s       the report's steady-state latencies start this long after the ramp
   --processes P           shard processes generating load (default 1: this process)
   --source-addresses A    local addresses for sockets: 8 (=127.0.0.1-8), a range, or a comma list
   --parser json|msgpack   socket wire format (must match the server's SOCKET_PARSER)
@@ -239,6 +244,7 @@ const DURATION_FLAGS = [
   ['dwellMs', 'dwell'],
   ['rampMs', 'ramp'],
   ['churnMs', 'churn'],
+  ['steadyAfterMs', 'steady-after'],
   ['ackTimeoutMs', 'ack-timeout'],
 ] as const satisfies readonly (readonly [keyof LoadtestOptions, string])[];
 
@@ -267,6 +273,7 @@ export function parseCliArgs(args: string[], isTty: boolean): LoadtestOptions {
       dwell: { type: 'string' },
       ramp: { type: 'string' },
       churn: { type: 'string' },
+      'steady-after': { type: 'string' },
       processes: { type: 'string' },
       'source-addresses': { type: 'string' },
       parser: { type: 'string' },

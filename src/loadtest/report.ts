@@ -25,6 +25,8 @@ export class RunAggregate {
   readonly counters = new Map<string, number>();
   readonly latency = new Map<LatencyMetric, LatencyAggregate>(LATENCY_METRICS.map((m) => [m, new LatencyAggregate()]));
   readonly timeline: RatePoint[] = [];
+  /** Seconds into the load when the steady state began (startSteady). */
+  steadyFromS: number | undefined;
   private window = new Map<string, number>();
   private readonly open = new Map<number, number>();
   peakOpen = 0;
@@ -37,6 +39,13 @@ export class RunAggregate {
     for (const [metric, data] of Object.entries(interval.latency)) this.latency.get(metric as LatencyMetric)?.add(data);
     this.open.set(shard, interval.open);
     this.peakOpen = Math.max(this.peakOpen, this.openNow);
+  }
+
+  /** From now on (`t` seconds into the load), latencies also count towards the steady-state summary. */
+  startSteady(t: number): void {
+    if (this.steadyFromS !== undefined) return;
+    this.steadyFromS = t;
+    for (const agg of this.latency.values()) agg.startSteady();
   }
 
   get openNow(): number {
@@ -112,6 +121,12 @@ export interface LoadtestReport {
   };
   http: { requests: number; perSec: number; errors: Record<string, number> };
   latency: Record<LatencyMetric, LatencySummary & { what: string }>;
+  /**
+   * The same latencies from `fromS` seconds into the load on (the end of the connection ramp
+   * plus `--steady-after`): what the users see once they are connected, without the handshakes
+   * of the ramp and the requests queued behind them. Absent when the run ended before.
+   */
+  steady?: { fromS: number; latency: Record<LatencyMetric, LatencySummary> };
   histograms: Record<LatencyMetric, LatencyBucket[]>;
   latencyTimeline: Record<LatencyMetric, LatencyPoint[]>;
   timeline: RatePoint[];
@@ -148,11 +163,13 @@ export function buildReport(input: {
   const latency = {} as LoadtestReport['latency'];
   const histograms = {} as LoadtestReport['histograms'];
   const latencyTimeline = {} as LoadtestReport['latencyTimeline'];
+  const steady = {} as Record<LatencyMetric, LatencySummary>;
   for (const m of LATENCY_METRICS) {
     const a = agg.latency.get(m) ?? new LatencyAggregate();
     latency[m] = { ...a.summary(), what: LATENCY_DOC[m] };
     histograms[m] = a.buckets();
     latencyTimeline[m] = a.timeline;
+    steady[m] = a.steady();
   }
   return {
     tool: 'tremolo loadtest',
@@ -192,6 +209,7 @@ export function buildReport(input: {
     },
     http: { requests: httpRequests, perSec: per(httpRequests), errors: httpErrors },
     latency,
+    ...(agg.steadyFromS !== undefined ? { steady: { fromS: agg.steadyFromS, latency: steady } } : {}),
     histograms,
     latencyTimeline,
     timeline: agg.timeline,

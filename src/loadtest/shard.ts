@@ -78,6 +78,8 @@ export class Shard {
   readonly probe: DeliveryProbe;
   readonly options: LoadtestOptions;
   private readonly watchers = new Map<string, Map<number, number>>();
+  /** Connection id -> the log offset of the snapshot its current watch started from. */
+  private readonly watchedFrom = new Map<number, number>();
   private readonly connections = new Set<Connection>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly wakers = new Set<() => void>();
@@ -90,7 +92,7 @@ export class Shard {
   constructor(readonly plan: ShardPlan) {
     this.options = plan.options;
     this.zipf = new Zipf(plan.fixtures.videos.length, plan.options.zipf);
-    this.probe = new DeliveryProbe(this.stats, { of: (videoId) => this.watchers.get(videoId) });
+    this.probe = new DeliveryProbe(this.stats, { of: (videoId) => this.watchers.get(videoId), from: (client) => this.watchedFrom.get(client) });
   }
 
   get stopped(): boolean {
@@ -123,6 +125,7 @@ export class Shard {
   async run(): Promise<void> {
     const run = SCENARIO_RUNNERS[this.options.scenario];
     await this.sleepUntil(this.plan.startAt);
+    const stopLagProbe = this.probeLoopLag();
     const users = this.users();
     await Promise.all(
       users.map(async (vu) => {
@@ -143,7 +146,27 @@ export class Shard {
     const until = performance.now() + this.probe.horizon;
     while (this.probe.awaited() > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 100));
     this.probe.sweep(performance.now() + this.probe.horizon);
+    stopLagProbe();
     for (const c of this.connections) this.close(c);
+  }
+
+  /**
+   * Records how late a 100 ms timer fires on this process's event loop (`loadLag`): every
+   * latency here is timed on that loop, so when the generator itself is short of CPU its
+   * figures include its own queueing, and this says by how much.
+   */
+  private probeLoopLag(): () => void {
+    const PERIOD_MS = 100;
+    let timer: NodeJS.Timeout;
+    const arm = (due: number) => {
+      timer = setTimeout(() => {
+        const now = performance.now();
+        this.stats.latency('loadLag', now - due);
+        arm(now + PERIOD_MS);
+      }, PERIOD_MS);
+    };
+    arm(performance.now() + PERIOD_MS);
+    return () => clearTimeout(timer);
   }
 
   /** Ends the run early (Ctrl-C, coordinator's stop). */
@@ -234,14 +257,12 @@ export class Shard {
       await this.ack('video:unwatch', () => conn.client.unwatch(previous)).catch(() => undefined);
     }
     const t0 = performance.now();
-    const ok = await this.ack('video:watch', () => conn.client.watch(videoId)).then(
-      () => true,
-      () => false,
-    );
-    if (!ok) return false;
+    const reply = await this.ack('video:watch', () => conn.client.watch(videoId)).catch(() => undefined);
+    if (!reply) return false;
     this.stats.latency('watch', performance.now() - t0);
     if (conn.closed) return false;
     conn.watching = video;
+    this.watchedFrom.set(conn.id, reply.snapshot.offset);
     let set = this.watchers.get(videoId);
     if (!set) this.watchers.set(videoId, (set = new Map()));
     set.set(conn.id, conn.vu.account);
@@ -334,7 +355,7 @@ export class Shard {
         if (replyTo !== undefined) this.stats.count('comments.replies');
         this.ledger.ackComment({ id: r.comment.id, videoId, key, ...(r.comment.threadId !== undefined ? { threadId: r.comment.threadId } : {}) });
         this.remember(videoId, r.comment.id);
-        this.probe.commentAcked(r.comment.id, videoId, conn.vu.account, at);
+        this.probe.commentAcked(r.comment.id, videoId, conn.vu.account, at, r.offset);
         if (conn.vu.rng.chance(this.options.commentResend)) {
           this.stats.count('comments.resent');
           const again = await this.ack('comment:add', () => conn.client.comment(videoId, text, opts)).catch(() => undefined);
@@ -406,6 +427,7 @@ export class Shard {
     const videoId = this.videoId(conn.watching);
     const set = this.watchers.get(videoId);
     set?.delete(conn.id);
+    this.watchedFrom.delete(conn.id);
     this.probe.left(conn.id, videoId);
     if (set?.size === 0) this.watchers.delete(videoId);
     conn.watching = undefined;

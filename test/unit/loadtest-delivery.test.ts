@@ -11,9 +11,11 @@ import { ShardStats } from '../../src/loadtest/stats.ts';
 /** A probe over a mutable map of watchers: video id -> (socket id -> account). */
 function probe() {
   const watching = new Map<string, Map<number, number>>();
+  /** socket id -> the log offset of the snapshot its watch started from */
+  const from = new Map<number, number>();
   const stats = new ShardStats();
-  const p = new DeliveryProbe(stats, { of: (v) => watching.get(v) }, 1000);
-  return { p, stats, watching, missed: () => stats.drain().counters['delivery.commentMissed'] ?? 0 };
+  const p = new DeliveryProbe(stats, { of: (v) => watching.get(v), from: (client) => from.get(client) }, 1000);
+  return { p, stats, watching, from, missed: () => stats.drain().counters['delivery.commentMissed'] ?? 0 };
 }
 
 describe('loadtest delivery probe', () => {
@@ -39,5 +41,16 @@ describe('loadtest delivery probe', () => {
     assert.equal(p.awaited(), 0);
     p.sweep(5000);
     assert.equal(missed(), 0);
+  });
+
+  it('owes nothing to a socket whose watch snapshot already held the comment, though the comment was acknowledged after the watch', () => {
+    const { p, watching, from, missed } = probe();
+    watching.set('v', new Map([[1, 10], [2, 11], [3, 12]]));
+    from.set(2, 7); // answered after the comment (offset 7) was committed: it is in the snapshot
+    from.set(3, 6); // answered before: the comment is owed as an event
+    p.commentAcked('c1', 'v', 10, 0, 7);
+    assert.equal(p.awaited(), 1);
+    p.sweep(5000);
+    assert.equal(missed(), 1, 'only the socket whose snapshot was older');
   });
 });

@@ -22,6 +22,7 @@ import {
 import { noopTracing, type Tracing } from '../../telemetry/tracing.ts';
 import { CounterCoalescer, type Coalesced } from './counter-coalescer.ts';
 import type { IoServer } from './io.ts';
+import { RoomWriter, type RoomEvent, type RoomPayload } from './room-writer.ts';
 import { WatchHolds } from './watch-holds.ts';
 
 export interface DeliverySettings {
@@ -59,10 +60,13 @@ export class LiveDelivery implements EventSink {
   private readonly pendingComments = new Map<string, { added: CommentAdded[]; deleted: CommentDeleted[] }>();
   private flushScheduled = false;
   private readonly tracing: Tracing;
+  /** Room events of this process's own sockets, encoded once per room, written straight to each socket. */
+  private readonly writer: RoomWriter;
 
   constructor(private readonly deps: DeliveryDeps) {
     const { io, settings } = deps;
     this.tracing = deps.tracing ?? noopTracing;
+    this.writer = new RoomWriter(io);
     this.coalescer = new CounterCoalescer({
       clock: deps.clock,
       baseIntervalMs: settings.counterIntervalMs,
@@ -91,7 +95,7 @@ export class LiveDelivery implements EventSink {
       keyOf: (p) => `${p.videoId}/${p.commentId}`,
       rank: (p) => p.offset,
       emit: (payload) => {
-        io.local.to(videoRoom(payload.videoId)).emit('comment:counters', payload);
+        this.toRoom(payload.videoId, 'comment:counters', payload);
         this.count('comment:counters');
       },
     });
@@ -118,16 +122,18 @@ export class LiveDelivery implements EventSink {
         io.to(videoRoom(event.videoId)).emit('video:deleted', { videoId: event.videoId });
         return;
       case 'notification':
-        io.to(userRoom(event.userId)).emit('user:notification', event.notification);
+        if (this.reaches(userRoom(event.userId))) io.to(userRoom(event.userId)).emit('user:notification', event.notification);
         this.count('user:notification');
         return;
       case 'inbox':
-        for (const entry of event.entries) io.to(userRoom(event.userId)).emit('notification', entry);
-        io.to(userRoom(event.userId)).emit('unread', { count: event.unread });
+        if (this.reaches(userRoom(event.userId))) {
+          for (const entry of event.entries) io.to(userRoom(event.userId)).emit('notification', entry);
+          io.to(userRoom(event.userId)).emit('unread', { count: event.unread });
+        }
         this.count('notification', event.entries.length);
         return;
       case 'inbox:unread':
-        io.to(userRoom(event.userId)).emit('unread', { count: event.unread });
+        if (this.reaches(userRoom(event.userId))) io.to(userRoom(event.userId)).emit('unread', { count: event.unread });
         this.count('unread');
         return;
       case 'content:hidden':
@@ -141,7 +147,7 @@ export class LiveDelivery implements EventSink {
         return;
       case 'job:progress': {
         const { type: _t, userId, ...payload } = event;
-        io.to(userRoom(userId)).emit('job:progress', payload);
+        if (this.reaches(userRoom(userId))) io.to(userRoom(userId)).emit('job:progress', payload);
         this.count('job:progress');
         return;
       }
@@ -161,7 +167,7 @@ export class LiveDelivery implements EventSink {
         const payload = { videoId, ...e.counters, offset: e.offset };
         this.holds.counters(payload);
         if (this.deps.settings.coalesceCounters === false) {
-          this.deps.io.local.to(videoRoom(videoId)).except(this.aheadOf(videoId, payload.offset)).emit('video:counters', payload);
+          this.toRoom(videoId, 'video:counters', payload, this.aheadOf(videoId, payload.offset));
           this.count('video:counters');
         } else {
           const trace = this.tracing.current();
@@ -172,7 +178,7 @@ export class LiveDelivery implements EventSink {
         this.commentCounters.offer(payload);
       } else if (e.type === 'comment:pinned') {
         const { type: _t, ...payload } = e;
-        this.deps.io.local.to(videoRoom(videoId)).emit('comment:pinned', payload);
+        this.toRoom(videoId, 'comment:pinned', payload);
         this.count('comment:pinned');
       } else {
         let pending = this.pendingComments.get(videoId);
@@ -194,9 +200,9 @@ export class LiveDelivery implements EventSink {
     this.flushScheduled = false;
     for (const [videoId, { added, deleted }] of this.pendingComments) {
       const fresh = this.holds.freshIn(videoId);
-      const room = fresh ? io.local.to(videoRoom(videoId)).except([...fresh.keys()]) : io.local.to(videoRoom(videoId));
-      if (added.length) room.emit('comment:added', added);
-      if (deleted.length) room.emit('comment:deleted', deleted);
+      const skip = fresh ? new Set(fresh.keys()) : undefined;
+      if (added.length) this.toRoom(videoId, 'comment:added', added, skip);
+      if (deleted.length) this.toRoom(videoId, 'comment:deleted', deleted, skip);
       // sockets that joined with an ack newer than some of these get only what is above it
       for (const [id, acked] of fresh ?? []) {
         const socket = io.of('/').sockets.get(id);
@@ -253,12 +259,10 @@ export class LiveDelivery implements EventSink {
 
   /** The emission itself: the room at once, or in slices over its interval. */
   private emitCounters(payload: CounterPayload, members: ReadonlySet<string>): void {
-    const { io } = this.deps;
     const { videoId } = payload;
-    const room = videoRoom(videoId);
     const slice = this.deps.settings.broadcastSlice ?? 1000;
     if (slice === 0 || members.size <= slice) {
-      io.local.to(room).except(this.aheadOf(videoId, payload.offset)).emit('video:counters', payload);
+      this.writer.write(this.writer.encode('video:counters', payload), members, this.aheadOf(videoId, payload.offset));
       return;
     }
     const ids = [...members];
@@ -266,23 +270,35 @@ export class LiveDelivery implements EventSink {
     const step = this.coalescer.intervalFor(videoId) / slices;
     for (let k = 0; k < slices; k++) {
       const part = ids.slice(k * slice, (k + 1) * slice);
-      // a socket's own id is a room: this reaches exactly the slice, with one encoding per slice
+      // one encoding per slice, of the newest counters when the slice goes out
       const send = () => {
         const latest = this.coalescer.latest(videoId) ?? payload;
-        io.local.to(part).except(this.aheadOf(videoId, latest.offset)).emit('video:counters', latest);
+        this.writer.write(this.writer.encode('video:counters', latest), part, this.aheadOf(videoId, latest.offset));
       };
       if (k === 0) send();
       else this.deps.clock.setTimeout(send, k * step).unref?.();
     }
   }
 
+  /**
+   * Whether a room broadcast can reach anyone: with other processes always (the room may have
+   * members there), alone only when the room has members here. A like notifies the video's
+   * owner, who is mostly not connected: without this check each such broadcast was encoded
+   * (and its WebSocket frame built) for nobody, on every like.
+   */
+  private reaches(room: string): boolean {
+    return this.deps.canReachPeers !== undefined || (this.deps.io.of('/').adapter.rooms.get(room)?.size ?? 0) > 0;
+  }
+
+  /** One event to this process's sockets in a video's room (but `except`), encoded once. */
+  private toRoom<E extends RoomEvent>(videoId: string, event: E, payload: RoomPayload<E>, except?: ReadonlySet<string>): void {
+    const members = this.deps.io.of('/').adapter.rooms.get(videoRoom(videoId));
+    if (members?.size) this.writer.write(this.writer.encode(event, payload), members, except);
+  }
+
   /** Sockets that joined with an ack newer than `offset`: counters this old would step them back. */
-  private aheadOf(videoId: string, offset: number): string[] {
-    const fresh = this.holds.freshIn(videoId);
-    if (!fresh) return [];
-    const ids: string[] = [];
-    for (const [id, acked] of fresh) if (acked >= offset) ids.push(id);
-    return ids;
+  private aheadOf(videoId: string, offset: number): Set<string> | undefined {
+    return this.holds.joinedAtOrAbove(videoId, offset);
   }
 
   private count(event: string, n = 1): void {
