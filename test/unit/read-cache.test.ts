@@ -119,6 +119,22 @@ describe('ReadCache', () => {
     assert.equal((await h.cache.get('a')).value?.v, 9);
   });
 
+  it('invalidating its only entry empties it for callers: the next read loads, the count is 0, a full cache evicts as before', async () => {
+    const h = harness();
+    h.db.set('b', { v: 2 });
+    await h.cache.get('a');
+    h.cache.invalidate('a');
+    assert.equal(h.cache.size, 0);
+    h.db.set('a', { v: 3 });
+    assert.deepEqual((await h.cache.get('a')).value, { v: 3 });
+    assert.deepEqual(h.loads, ['a', 'a']);
+    assert.equal(h.cache.size, 1);
+    // filled to its bound (100): still at most 100 entries, and every one a caller's
+    for (let i = 0; i < 120; i++) h.cache.set(`k${i}`, { v: i });
+    assert.equal(h.cache.size, 100);
+    assert.deepEqual((await h.cache.get('k119')).value, { v: 119 });
+  });
+
   it('getMany answers hits at once and loads only the misses, sharing loads already under way', async () => {
     const h = harness();
     h.db.set('b', { v: 2 });

@@ -20,6 +20,18 @@ describe('TaggedCache', () => {
     assert.equal(cache.tagCount, 2, 'the dropped values left no tags behind');
   });
 
+  it('dropping its only value leaves nothing a caller can see, and it fills up again as before', () => {
+    const cache = new TaggedCache<{ n: number }>({ max: 3, ttlMs: 1000, clock: new ManualClock() });
+    cache.set('ada|1', page(1), ['video:x']);
+    cache.invalidateTag('video:x');
+    assert.equal(cache.size, 0);
+    assert.equal(cache.tagCount, 0);
+    assert.equal(cache.get('ada|1'), undefined);
+    for (let n = 1; n <= 4; n++) cache.set(`p|${n}`, page(n), [`video:${n}`]);
+    assert.equal(cache.size, 3);
+    assert.deepEqual([1, 2, 3, 4].map((n) => cache.get(`p|${n}`)?.n), [undefined, 2, 3, 4]);
+  });
+
   it('expires values after the TTL on the injected clock', () => {
     const clock = new ManualClock();
     const cache = new TaggedCache<{ n: number }>({ max: 10, ttlMs: 1000, clock });

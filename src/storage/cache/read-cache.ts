@@ -14,6 +14,7 @@ import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../domain/clock.ts';
 import { TremoloError } from '../../protocol/errors.ts';
 import type { CacheLookups, CacheMetrics } from '../../metrics.ts';
+import { deleteEntry, entryCount } from './lru.ts';
 
 export interface CacheRead<V> {
   value: V | null;
@@ -37,6 +38,9 @@ interface Entry<V> {
   value: V | null;
   expiresAt: number;
 }
+
+/** What lru.ts leaves in place of a last entry invalidated: never read (no caller asks for its key). */
+const GONE: Entry<never> = Object.freeze({ value: null, expiresAt: 0 });
 
 export class ReadCache<V extends object> {
   private readonly lru: LRUCache<string, Entry<V>>;
@@ -71,7 +75,7 @@ export class ReadCache<V extends object> {
 
   /** Drops a key (after a write here, or when another process says it changed). */
   invalidate(key: string): void {
-    this.lru.delete(key);
+    deleteEntry(this.lru, key, GONE);
     this.inflight.delete(key);
   }
 
@@ -82,7 +86,7 @@ export class ReadCache<V extends object> {
   }
 
   get size(): number {
-    return this.lru.size;
+    return entryCount(this.lru);
   }
 
   /** A live entry, refreshed in the background when it is close to expiry. */

@@ -7,6 +7,7 @@
  * pub/sub message) still goes stale no later than the caches it was built from.
  */
 import { LRUCache } from 'lru-cache';
+import { deleteEntry, entryCount } from './lru.ts';
 import type { Clock } from '../../domain/clock.ts';
 
 interface Tagged<V> {
@@ -17,6 +18,9 @@ interface Tagged<V> {
 
 /** Invalidated tags remembered for `set(..., since)`; more than this many since a mark and the value is not kept. */
 const RECENT = 1024;
+
+/** What lru.ts leaves in place of a last entry deleted: no tags, so its disposal touches no index. */
+const GONE: Tagged<never> = Object.freeze({ value: undefined as never, tags: [], expiresAt: 0 });
 
 export class TaggedCache<V extends object> {
   private readonly lru: LRUCache<string, Tagged<V>>;
@@ -43,7 +47,7 @@ export class TaggedCache<V extends object> {
     const entry = this.lru.get(key);
     if (!entry) return undefined;
     if (this.opts.clock.now() < entry.expiresAt) return entry.value;
-    this.lru.delete(key);
+    deleteEntry(this.lru, key, GONE);
     return undefined;
   }
 
@@ -72,7 +76,7 @@ export class TaggedCache<V extends object> {
     this.recent[++this.invalidations % RECENT] = tag;
     const keys = this.keysByTag.get(tag);
     if (!keys) return;
-    for (const key of [...keys]) this.lru.delete(key);
+    for (const key of [...keys]) deleteEntry(this.lru, key, GONE);
   }
 
   private invalidatedSince(since: number, tags: readonly string[]): boolean {
@@ -82,7 +86,7 @@ export class TaggedCache<V extends object> {
   }
 
   get size(): number {
-    return this.lru.size;
+    return entryCount(this.lru);
   }
 
   /** Tags with at least one value: how much the index holds. */
