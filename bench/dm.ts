@@ -225,25 +225,18 @@ async function main(): Promise<void> {
     progress(describeOutcome('tremolo (latency)', half, latency));
     await stop([...clients, server]);
 
-    let naive: Outcome | undefined;
-    if (argv.naive !== 'false') {
-      const naiveServer = startChild(new URL('./helpers/dm-naive-server.ts', import.meta.url), env, SERVER_NODE_FLAGS);
-      const naiveClients = await serve(naiveServer, 'naive');
-      await phase(naiveServer, naiveClients, shares, Math.min(RATE, 2000), 1, 'w');
-      naive = await phase(naiveServer, naiveClients, shares, RATE, SECONDS, 'n');
-      progress(describeOutcome('naive (one round trip + one broadcast per message)', RATE, naive));
-      await stop([...naiveClients, naiveServer]);
-    }
-
-    let relay: Outcome | undefined;
-    if (argv.relay !== 'false') {
-      const relayServer = startChild(new URL('./helpers/dm-relay-server.ts', import.meta.url), env, SERVER_NODE_FLAGS);
-      const relayClients = await serve(relayServer, 'relay');
-      await phase(relayServer, relayClients, shares, Math.min(RATE, 2000), 1, 'w');
-      relay = await phase(relayServer, relayClients, shares, RATE, SECONDS, 'r');
-      progress(describeOutcome('ceiling (bare Socket.IO relay, nothing stored)', RATE, relay));
-      await stop([...relayClients, relayServer]);
-    }
+    /** A comparison server (helpers/<file>) given the same warm-up and throughput phase. */
+    const compare = async (file: string, name: string, run: string, label: string): Promise<Outcome> => {
+      const other = startChild(new URL(`./helpers/${file}`, import.meta.url), env, SERVER_NODE_FLAGS);
+      const otherClients = await serve(other, name);
+      await phase(other, otherClients, shares, Math.min(RATE, 2000), 1, 'w');
+      const outcome = await phase(other, otherClients, shares, RATE, SECONDS, run);
+      progress(describeOutcome(label, RATE, outcome));
+      await stop([...otherClients, other]);
+      return outcome;
+    };
+    const naive = argv.naive !== 'false' ? await compare('dm-naive-server.ts', 'naive', 'n', 'naive (one round trip + one broadcast per message)') : undefined;
+    const relay = argv.relay !== 'false' ? await compare('dm-relay-server.ts', 'relay', 'r', 'ceiling (bare Socket.IO relay, nothing stored)') : undefined;
 
     console.error(
       `dm: ${fmt(actor.perSec)} msg/s acknowledged (target 20,000); p99 send->deliver ${fmt(latency.p99, 1)} ms at ${fmt(half)}/s (target <= 50 ms); naive ${naive ? fmt(naive.perSec) : '-'} msg/s; bare Socket.IO relay ${relay ? fmt(relay.perSec) : '-'} msg/s`,

@@ -227,46 +227,46 @@ function successor(id: string): string {
 const STREAM_IDS = /^\d{1,20}-\d{1,20}(?: \d{1,20}-\d{1,20})*$/;
 
 /** Per slot tag, the ids delivered (space-separated, as interaction-ack takes them). */
-function encodeReceipt(taken: ReadonlyMap<string, string>): string {
-  return Buffer.from(JSON.stringify([...taken]), 'utf8').toString('base64url');
-}
+const encodeReceipt = encodePairs;
 
 function decodeReceipt(receipt: string): Map<string, string> {
-  try {
-    const pairs = JSON.parse(Buffer.from(receipt, 'base64url').toString('utf8')) as unknown;
-    if (!Array.isArray(pairs)) throw new Error('not a list');
-    const map = new Map<string, string>();
-    for (const pair of pairs) {
-      if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !/^\d{1,9}$/.test(pair[0])) throw new Error('not a receipt');
-      // a list of ids is what receipts held before they were packed: still read
-      const ids: unknown = Array.isArray(pair[1]) && pair[1].every((id) => typeof id === 'string' && STREAM_ID.test(id)) ? pair[1].join(' ') : pair[1];
-      if (ids === '') continue;
-      if (typeof ids !== 'string' || !STREAM_IDS.test(ids)) throw new Error('not stream ids');
-      map.set(pair[0], ids);
-    }
-    return map;
-  } catch (err) {
-    throw new TremoloError('E_BAD_CURSOR', 'The export receipt is malformed', { cause: err });
-  }
+  return decodePairs(receipt, 'export receipt', (value) => {
+    // a list of ids is what receipts held before they were packed: still read
+    const ids: unknown = Array.isArray(value) && value.every((id) => typeof id === 'string' && STREAM_ID.test(id)) ? value.join(' ') : value;
+    if (ids === '') return undefined;
+    if (typeof ids !== 'string' || !STREAM_IDS.test(ids)) throw new Error('not stream ids');
+    return ids;
+  });
 }
 
-function encodePosition(streams: ReadonlyMap<string, string>): string {
-  return Buffer.from(JSON.stringify([...streams]), 'utf8').toString('base64url');
-}
+/** Per slot tag, the last stream id read. */
+const encodePosition = encodePairs;
 
 function decodePosition(position: string): Map<string, string> {
+  return decodePairs(position, 'interaction position', (value) => {
+    if (typeof value !== 'string' || !STREAM_ID.test(value)) throw new Error('not a stream position');
+    return value;
+  });
+}
+
+/** Receipts and positions go out as base64url JSON lists of [slot tag, value] pairs. */
+function encodePairs(pairs: ReadonlyMap<string, string>): string {
+  return Buffer.from(JSON.stringify([...pairs]), 'utf8').toString('base64url');
+}
+
+/** `text` as encodePairs wrote it, each value checked by `value` (undefined: the pair is skipped); E_BAD_CURSOR naming `what` when anything is off. */
+function decodePairs(text: string, what: string, value: (raw: unknown) => string | undefined): Map<string, string> {
   try {
-    const pairs = JSON.parse(Buffer.from(position, 'base64url').toString('utf8')) as unknown;
+    const pairs = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown;
     if (!Array.isArray(pairs)) throw new Error('not a list');
     const map = new Map<string, string>();
     for (const pair of pairs) {
-      if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !/^\d{1,9}$/.test(pair[0]) || typeof pair[1] !== 'string' || !STREAM_ID.test(pair[1])) {
-        throw new Error('not a stream position');
-      }
-      map.set(pair[0], pair[1]);
+      if (!Array.isArray(pair) || typeof pair[0] !== 'string' || !/^\d{1,9}$/.test(pair[0])) throw new Error('not a slot tag');
+      const checked = value(pair[1]);
+      if (checked !== undefined) map.set(pair[0], checked);
     }
     return map;
   } catch (err) {
-    throw new TremoloError('E_BAD_CURSOR', 'The interaction position is malformed', { cause: err });
+    throw new TremoloError('E_BAD_CURSOR', `The ${what} is malformed`, { cause: err });
   }
 }
