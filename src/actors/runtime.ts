@@ -117,7 +117,6 @@ interface Envelope {
 }
 
 interface Activation {
-  readonly key: string;
   readonly kind: string;
   readonly id: string;
   state: unknown;
@@ -134,8 +133,8 @@ type AnyBehavior = ActorBehavior<unknown, ActorMessage, ReplyMap<ActorMessage>>;
 export class ActorSystem {
   private readonly behaviors = new Map<string, AnyBehavior>();
   /** Insertion order is recency order: touching an activation moves it to the end. */
-  private readonly active = new Map<string, Activation>();
-  /** The same activations by kind, then id: every message finds its own without building a key. */
+  private readonly active = new Set<Activation>();
+  /** The same activations by kind, then id: how a message finds its own. */
   private readonly byKind = new Map<string, Map<string, Activation>>();
   private sweepTimer: TimerHandle | undefined;
   private stopped = false;
@@ -192,10 +191,7 @@ export class ActorSystem {
 
   /** Activations currently in memory, of one kind or of all. */
   activeCount(kind?: SomeKind): number {
-    if (kind === undefined) return this.active.size;
-    let n = 0;
-    for (const act of this.active.values()) if (act.kind === kind.name) n++;
-    return n;
+    return kind === undefined ? this.active.size : (this.byKind.get(kind.name)?.size ?? 0);
   }
 
   /** Queued messages over all activations of a kind. */
@@ -246,21 +242,21 @@ export class ActorSystem {
     if (!ids) this.byKind.set(kind, (ids = new Map()));
     let act = ids.get(id);
     if (act) {
-      this.active.delete(act.key);
+      this.active.delete(act);
     } else {
-      act = { key: `${kind}\u0000${id}`, kind, id, state: undefined, mailbox: [], running: undefined, lastUsed: 0 };
+      act = { kind, id, state: undefined, mailbox: [], running: undefined, lastUsed: 0 };
       this.evictOverflow();
       ids.set(id, act);
     }
     act.lastUsed = this.clock.now();
-    this.active.set(act.key, act);
+    this.active.add(act);
     this.armSweep();
     return act;
   }
 
   /** Passivates an activation: it is no longer found, in recency order or by id. */
   private forget(act: Activation): void {
-    this.active.delete(act.key);
+    this.active.delete(act);
     this.byKind.get(act.kind)?.delete(act.id);
   }
 

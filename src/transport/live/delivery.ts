@@ -122,18 +122,18 @@ export class LiveDelivery implements EventSink {
         io.to(videoRoom(event.videoId)).emit('video:deleted', { videoId: event.videoId });
         return;
       case 'notification':
-        if (this.reaches(userRoom(event.userId))) io.to(userRoom(event.userId)).emit('user:notification', event.notification);
+        this.toUser(event.userId, (room) => room.emit('user:notification', event.notification));
         this.count('user:notification');
         return;
       case 'inbox':
-        if (this.reaches(userRoom(event.userId))) {
-          for (const entry of event.entries) io.to(userRoom(event.userId)).emit('notification', entry);
-          io.to(userRoom(event.userId)).emit('unread', { count: event.unread });
-        }
+        this.toUser(event.userId, (room) => {
+          for (const entry of event.entries) room.emit('notification', entry);
+          room.emit('unread', { count: event.unread });
+        });
         this.count('notification', event.entries.length);
         return;
       case 'inbox:unread':
-        if (this.reaches(userRoom(event.userId))) io.to(userRoom(event.userId)).emit('unread', { count: event.unread });
+        this.toUser(event.userId, (room) => room.emit('unread', { count: event.unread }));
         this.count('unread');
         return;
       case 'content:hidden':
@@ -147,7 +147,7 @@ export class LiveDelivery implements EventSink {
         return;
       case 'job:progress': {
         const { type: _t, userId, ...payload } = event;
-        if (this.reaches(userRoom(userId))) io.to(userRoom(userId)).emit('job:progress', payload);
+        this.toUser(userId, (room) => room.emit('job:progress', payload));
         this.count('job:progress');
         return;
       }
@@ -281,13 +281,14 @@ export class LiveDelivery implements EventSink {
   }
 
   /**
-   * Whether a room broadcast can reach anyone: with other processes always (the room may have
-   * members there), alone only when the room has members here. A like notifies the video's
-   * owner, who is mostly not connected: without this check each such broadcast was encoded
-   * (and its WebSocket frame built) for nobody, on every like.
+   * Emits to a user's room (every process) when that can reach anyone: with other processes
+   * always (the room may have members there), alone only when the room has members here. A
+   * like notifies the video's owner, who is mostly not connected: without this check each such
+   * broadcast was encoded (and its WebSocket frame built) for nobody, on every like.
    */
-  private reaches(room: string): boolean {
-    return this.deps.canReachPeers !== undefined || (this.deps.io.of('/').adapter.rooms.get(room)?.size ?? 0) > 0;
+  private toUser(userId: string, emit: (room: ReturnType<IoServer['to']>) => void): void {
+    const room = userRoom(userId);
+    if (this.deps.canReachPeers !== undefined || (this.deps.io.of('/').adapter.rooms.get(room)?.size ?? 0) > 0) emit(this.deps.io.to(room));
   }
 
   /** One event to this process's sockets in a video's room (but `except`), encoded once. */
