@@ -14,6 +14,10 @@ import { systemClock } from './clock.ts';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const DECODE = new Map([...ALPHABET].map((c, i) => [c, i]));
+/** The digit of each ASCII code a TSID may hold (upper case, as isTsid), -1 otherwise: tsidDecimal's table. */
+const DIGIT = new Int8Array(128).fill(-1);
+[...ALPHABET].forEach((c, i) => (DIGIT[c.charCodeAt(0)] = i));
+const LIMB = 1e7;
 const NODE_BITS = 10n;
 const SEQ_BITS = 12n;
 const MAX_SEQ = (1 << Number(SEQ_BITS)) - 1;
@@ -158,4 +162,31 @@ export function isTsid(text: unknown): text is string {
 /** Milliseconds since the Unix epoch at which the id was issued. */
 export function tsidTime(text: string, epoch = DEFAULT_TSID_EPOCH): number {
   return Number(decodeTsid(text) >> (NODE_BITS + SEQ_BITS)) + epoch;
+}
+
+/**
+ * A TSID's 64-bit value in decimal, or undefined when `text` is not a TSID (the rule of
+ * `isTsid`). Every like converts one (storage/redis/likers.ts), so it is done without a bigint or a
+ * regular expression: the base-32 digits are folded into three base-10^7 limbs (a 64-bit
+ * value has at most 20 decimal digits), each step exact in doubles (< 32 * 10^7 + 32).
+ */
+export function tsidDecimal(text: string): string | undefined {
+  if (text.length !== TSID_LENGTH) return undefined;
+  let lo = 0;
+  let mid = 0;
+  let hi = 0;
+  for (let i = 0; i < TSID_LENGTH; i++) {
+    const code = text.charCodeAt(i);
+    const d = code < 128 ? DIGIT[code]! : -1;
+    // the top bit of the 65 encoded stays 0: the first digit is at most 7
+    if (d < 0 || (i === 0 && d > 7)) return undefined;
+    let x = lo * 32 + d;
+    lo = x % LIMB;
+    x = mid * 32 + Math.floor(x / LIMB);
+    mid = x % LIMB;
+    hi = hi * 32 + Math.floor(x / LIMB);
+  }
+  if (hi > 0) return `${hi}${String(mid).padStart(7, '0')}${String(lo).padStart(7, '0')}`;
+  if (mid > 0) return `${mid}${String(lo).padStart(7, '0')}`;
+  return String(lo);
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeTsid, encodeTsid, isTsid, TsidGenerator } from '../../src/domain/ids.ts';
-import { likerMember, tsidDecimal } from '../../src/storage/redis/likers.ts';
+import { decodeTsid, encodeTsid, isTsid, tsidDecimal, TsidGenerator } from '../../src/domain/ids.ts';
+import { likerMember } from '../../src/storage/redis/likers.ts';
 
 describe('likerMember (a liker as the Redis driver stores it)', () => {
   it("is a TSID's 64-bit value in decimal, as the bigint decoding gives it", () => {
