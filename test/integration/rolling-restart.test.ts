@@ -56,13 +56,26 @@ describe('rolling restart of three processes under mixed load', () => {
     FANOUT_LEASE: '5s',
     SHUTDOWN_TIMEOUT: '10s',
   });
+  /**
+   * Process i on fresh ports. Another test running beside this one can take a port between
+   * freePort() and the process's listen, so a port found taken is picked again (twice at most).
+   */
+  const firstStart = async (i: number): Promise<ServerProcess> => {
+    for (let attempt = 1; ; attempt++) {
+      ports[i] = { http: await freePort(), metrics: await freePort() };
+      try {
+        return await spawnServer(env(i));
+      } catch (err) {
+        if (attempt === 3 || !String(err).includes('EADDRINUSE')) throw err;
+      }
+    }
+  };
   const metricsUrl = (i: number) => `http://127.0.0.1:${ports[i]!.metrics}/metrics`;
 
   before(async () => {
     redisServer = await startRedis();
     redis = await connectRedis(redisServer.url);
     store = new RedisStore({ redis, prefix, limits: { eventLogMax: 100, viewDedupS: 60 } });
-    for (let i = 0; i < 3; i++) ports.push({ http: await freePort(), metrics: await freePort() });
   });
   after(async () => {
     await Promise.all(servers.map((s) => (s.child.exitCode === null && s.child.signalCode === null ? s.stop() : undefined)));
@@ -76,7 +89,7 @@ describe('rolling restart of three processes under mixed load', () => {
       t.diagnostic(`${what}: ${Date.now() - mark} ms`);
       mark = Date.now();
     };
-    servers.push(...(await Promise.all([0, 1, 2].map((i) => spawnServer(env(i))))));
+    servers.push(...(await Promise.all([0, 1, 2].map(firstStart))));
     lap('three processes started');
 
     // the author and followers of the fan-out that will be in flight at the first SIGTERM
