@@ -70,6 +70,24 @@ export async function makeMatroska(dir: string, spec: { seconds?: number; webm?:
 }
 
 /**
+ * A real H.264 MP4 of a few kilobytes (20 s of flat grey at 64x64, 5 fps, no audio): small
+ * enough for tiny upload limits, yet a job for it probes, transcodes and tags, so it stays
+ * queued or running for a while (a job of random bytes fails at its first probe).
+ */
+export async function makeTinyClip(dir: string): Promise<string> {
+  const out = join(dir, 'tiny-grey.mp4');
+  if (await stat(out).then(() => true, () => false)) return out;
+  const { ffmpegPath } = resolveBinaries();
+  await run(ffmpegPath, [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', 'color=c=gray:size=64x64:rate=5',
+    '-t', '20', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '5', '-pix_fmt', 'yuv420p', '-movflags', '+faststart',
+    out,
+  ]);
+  return out;
+}
+
+/**
  * The attack from issue 13: an HLS playlist naming `target` (relative to the upload, or
  * absolute) followed by a short MPEG-TS. A demuxer guessed from the content reads it as HLS
  * and pulls `target` in.
