@@ -46,16 +46,25 @@ for (const driver of drivers) {
   describe(`For You and hot feeds (${driver.name})`, () => {
     let store: Store;
     let close: () => Promise<void>;
+    /** The engines a test made on `store`: shut down before it closes (a like's learning runs after its ack). */
+    let engines: Engine[] = [];
+    const engineOn = (s: Store, opts?: Parameters<typeof testEngine>[1]): Engine => {
+      const { engine } = testEngine(s, opts);
+      engines.push(engine);
+      return engine;
+    };
     // a store of its own per test: each test's catalogue is the whole catalogue
     beforeEach(async () => {
       ({ store, close } = await driver.open());
     });
     afterEach(async () => {
+      for (const engine of engines) await engine.shutdown(5000);
+      engines = [];
       await close();
     });
 
     it('never repeats a video within a session while likes land between pages (hot and For You)', async () => {
-      const { engine } = testEngine(store);
+      const engine = engineOn(store);
       const cat = await catalogue(engine, 6, 10, 4);
       const ids = [...cat.videos.keys()];
       const [reader, ...likers] = cat.users;
@@ -85,7 +94,7 @@ for (const driver of drivers) {
 
     it('holds the diversity cap on every page and never shows deleted or blocked videos', async () => {
       const blockedAuthors = new Set<string>();
-      const { engine } = testEngine(store, {
+      const engine = engineOn(store, {
         recommendations: testRecommendationOptions({ maxPerAuthor: 2, maxPerTag: 3 }),
         blocked: async (_subject, authorIds) => authorIds.map((a) => blockedAuthors.has(a)),
       });
@@ -123,7 +132,7 @@ for (const driver of drivers) {
     });
 
     it('a like changes the next page: interest in its tag, with that reason', async () => {
-      const { engine } = testEngine(store);
+      const engine = engineOn(store);
       const cat = await catalogue(engine, 6, 10, 1);
       const reader = cat.users[0]!;
       await engine.flushHotScores();
@@ -139,7 +148,7 @@ for (const driver of drivers) {
     });
 
     it('keeps anonymous sessions apart, from each other and from users', async () => {
-      const { engine } = testEngine(store);
+      const engine = engineOn(store);
       const cat = await catalogue(engine, 6, 10, 0);
       await engine.flushHotScores();
       const a = { sessionId: 'session-a-0123456789' };
@@ -168,7 +177,7 @@ for (const driver of drivers) {
     });
 
     it('co-engagement: videos finished by those who liked what you liked come as `similar`', async () => {
-      const { engine } = testEngine(store);
+      const engine = engineOn(store);
       const cat = await catalogue(engine, 6, 10, 2);
       const [me, peer] = cat.users as [string, string];
       const ids = [...cat.videos.keys()];

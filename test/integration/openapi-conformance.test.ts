@@ -106,7 +106,7 @@ describe('the OpenAPI document', () => {
     const res = await fetch(`${server.url}/v1/uploads/${uploadId}`, {
       method: 'PATCH',
       headers: tus(token, { 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' }),
-      body: data,
+      body: new Uint8Array(data),
     });
     assert.equal(res.status, 204, await res.text());
     return { uploadId, jobId: res.headers.get('tremolo-job-id')! };
