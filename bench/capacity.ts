@@ -50,6 +50,7 @@ const { values: argv } = parseArgs({
     videos: { type: 'string', default: '100' },
     naive: { type: 'string', default: 'true' },
     profile: { type: 'string' },
+    'load-profile': { type: 'string' },
     reports: { type: 'string' },
   },
 });
@@ -80,6 +81,8 @@ interface Step {
   wholeHttpP99: number;
   /** The load generator's event-loop delay p99 over the steady state. */
   loadLagP99: number;
+  /** The load generator's CPU over the steady state, % of its core. */
+  loadCpuPercent: number;
   gaps: number;
   verified: boolean;
   lost: number;
@@ -88,6 +91,8 @@ interface Step {
   peakRssMb: number;
   meanCpuPercent: number;
   peakCpuPercent: number;
+  /** The server's mean CPU over the steady state (its metrics samples from then on). */
+  steadyCpuPercent: number;
   passed: boolean;
 }
 
@@ -113,7 +118,9 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
     const profileFile = argv.profile && coalesce ? join(argv.profile, `capacity-${users}.cpuprofile`) : undefined;
     if (profileFile) await server.call('profile', { file: profileFile });
     const json = join(dir, 'report.json');
+    const loadProfile = argv['load-profile'] && coalesce ? ['--cpu-prof', '--cpu-prof-dir', join(argv['load-profile'], String(users))] : [];
     const args = [
+      ...loadProfile,
       '--import',
       'tsx',
       new URL('../src/cli/main.ts', import.meta.url).pathname,
@@ -162,6 +169,7 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
       wholeLikeToCounterP99: r.latency.likeToCounter.p99,
       wholeHttpP99: r.latency.http.p99,
       loadLagP99: steady?.loadLag.p99 ?? Number.NaN,
+      loadCpuPercent: r.steady?.generatorCpuPercent ?? Number.NaN,
       gaps: r.gaps,
       verified: r.ok,
       lost: r.verify.lost,
@@ -170,6 +178,7 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
       peakRssMb: srv?.peakRssMb ?? Number.NaN,
       meanCpuPercent: srv?.meanCpuPercent ?? Number.NaN,
       peakCpuPercent: srv?.peakCpuPercent ?? Number.NaN,
+      steadyCpuPercent: meanOf((srv?.samples ?? []).filter((x) => x.t >= (r.steady?.fromS ?? Infinity) && (x.sockets ?? 0) > 0).map((x) => x.cpuPercent)),
       passed: false,
     };
     s.passed = s.verified && s.likeToCounterP99 < LIKE_TO_COUNTER_P99_MS && s.httpP99 < HTTP_P99_MS;
@@ -180,10 +189,15 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
   }
 }
 
+function meanOf(xs: (number | undefined)[]): number {
+  const v = xs.filter((x): x is number => x !== undefined);
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN;
+}
+
 const line = (s: Step) =>
-  `${fmt(s.users)} users, steady state: like->counter p99 ${fmt(s.likeToCounterP99)} ms, HTTP p99 ${fmt(s.httpP99)} ms (whole run ${fmt(s.wholeLikeToCounterP99)} / ${fmt(s.wholeHttpP99)} ms; load generator's event-loop delay p99 ${fmt(s.loadLagP99)} ms), ` +
+  `${fmt(s.users)} users, steady state: like->counter p99 ${fmt(s.likeToCounterP99)} ms, HTTP p99 ${fmt(s.httpP99)} ms (whole run ${fmt(s.wholeLikeToCounterP99)} / ${fmt(s.wholeHttpP99)} ms; load generator's event-loop delay p99 ${fmt(s.loadLagP99)} ms, its CPU ${fmt(s.loadCpuPercent)}% = ${fmt((s.loadCpuPercent * 10_000) / s.users)} µs/s per user), ` +
   `final check ${s.verified ? 'passed' : `FAILED (lost ${s.lost}, duplicates ${s.duplicates}, comment deliveries missed or unrecovered ${s.gaps})`}` +
-  `${s.connectFailures ? `, ${fmt(s.connectFailures)} connections failed` : ''}; server peak RSS ${fmt(s.peakRssMb)} MB, CPU mean ${fmt(s.meanCpuPercent)}% (peak ${fmt(s.peakCpuPercent)}%) -> ${s.passed ? 'pass' : 'fail'}`;
+  `${s.connectFailures ? `, ${fmt(s.connectFailures)} connections failed` : ''}; server peak RSS ${fmt(s.peakRssMb)} MB, CPU mean ${fmt(s.meanCpuPercent)}% (peak ${fmt(s.peakCpuPercent)}%; steady state ${fmt(s.steadyCpuPercent)}% = ${fmt((s.steadyCpuPercent * 10_000) / s.users)} µs/s per user) -> ${s.passed ? 'pass' : 'fail'}`;
 
 console.log(
   `mixed scenario: users connect at ${fmt(RAMP_RATE)}/s, then ${argv.duration} (measured from ${STEADY_AFTER_S} s after the ramp), steps ${STEPS.map((n) => fmt(n)).join(', ')} users; ` +
