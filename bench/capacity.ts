@@ -83,6 +83,11 @@ interface Step {
   loadLagP99: number;
   /** The load generator's CPU over the steady state, % of its core. */
   loadCpuPercent: number;
+  /**
+   * The generator's CPU over the whole run per thing it handled (a handshake, an ack, a delivered
+   * event, a REST request): comparable between runs that got different amounts done.
+   */
+  loadCpuUsPerOp: number;
   gaps: number;
   verified: boolean;
   lost: number;
@@ -170,6 +175,9 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
       wholeHttpP99: r.latency.http.p99,
       loadLagP99: steady?.loadLag.p99 ?? Number.NaN,
       loadCpuPercent: r.steady?.generatorCpuPercent ?? Number.NaN,
+      loadCpuUsPerOp:
+        (r.generator.cpuMs * 1000) /
+        (r.connections.established + Object.values(r.acks).reduce((n, a) => n + a.ok + Object.values(a.errors).reduce((x, y) => x + y, 0), 0) + r.delivery.events + r.http.requests),
       gaps: r.gaps,
       verified: r.ok,
       lost: r.verify.lost,
