@@ -203,7 +203,7 @@ function meanOf(xs: (number | undefined)[]): number {
 }
 
 const line = (s: Step) =>
-  `${fmt(s.users)} users, steady state: like->counter p99 ${fmt(s.likeToCounterP99)} ms, HTTP p99 ${fmt(s.httpP99)} ms (whole run ${fmt(s.wholeLikeToCounterP99)} / ${fmt(s.wholeHttpP99)} ms; load generator's event-loop delay p99 ${fmt(s.loadLagP99)} ms, its CPU ${fmt(s.loadCpuPercent)}% = ${fmt((s.loadCpuPercent * 10_000) / s.users)} µs/s per user), ` +
+  `${fmt(s.users)} users, steady state: like->counter p99 ${fmt(s.likeToCounterP99)} ms, HTTP p99 ${fmt(s.httpP99)} ms (whole run ${fmt(s.wholeLikeToCounterP99)} / ${fmt(s.wholeHttpP99)} ms; load generator's event-loop delay p99 ${fmt(s.loadLagP99)} ms, its CPU ${fmt(s.loadCpuPercent)}% = ${fmt((s.loadCpuPercent * 10_000) / s.users)} µs/s per user, ${fmt(s.loadCpuUsPerOp, 1)} µs per handshake, ack, event or request), ` +
   `final check ${s.verified ? 'passed' : `FAILED (lost ${s.lost}, duplicates ${s.duplicates}, comment deliveries missed or unrecovered ${s.gaps})`}` +
   `${s.connectFailures ? `, ${fmt(s.connectFailures)} connections failed` : ''}; server peak RSS ${fmt(s.peakRssMb)} MB, CPU mean ${fmt(s.meanCpuPercent)}% (peak ${fmt(s.peakCpuPercent)}%; steady state ${fmt(s.steadyCpuPercent)}% = ${fmt((s.steadyCpuPercent * 10_000) / s.users)} µs/s per user) -> ${s.passed ? 'pass' : 'fail'}`;
 
