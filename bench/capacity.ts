@@ -89,8 +89,8 @@ interface Step {
   /** The load generator's CPU over the steady state, % of its core. */
   loadCpuPercent: number;
   /**
-   * The generator's CPU over the whole run per thing it handled (a handshake, an ack, a delivered
-   * event, a REST request): comparable between runs that got different amounts done.
+   * The generator's CPU over the steady state per thing it handled there (a handshake, an ack, a
+   * delivered event, a REST request): comparable between runs that got different amounts done.
    */
   loadCpuUsPerOp: number;
   gaps: number;
@@ -182,9 +182,7 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
       wholeHttpP99: r.latency.http.p99,
       loadLagP99: steady?.loadLag.p99 ?? Number.NaN,
       loadCpuPercent: r.steady?.generatorCpuPercent ?? Number.NaN,
-      loadCpuUsPerOp:
-        (r.generator.cpuMs * 1000) /
-        (r.connections.established + Object.values(r.acks).reduce((n, a) => n + a.ok + Object.values(a.errors).reduce((x, y) => x + y, 0), 0) + r.delivery.events + r.http.requests),
+      loadCpuUsPerOp: usPerOp(r),
       gaps: r.gaps,
       verified: r.ok,
       lost: r.verify.lost,
@@ -202,6 +200,14 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The generator's steady-state CPU (µs/s) over what it handled per second from then on. */
+function usPerOp(r: LoadtestReport): number {
+  const from = r.steady?.fromS;
+  const points = from === undefined ? [] : r.timeline.filter((p) => p.t > from);
+  const opsPerSec = meanOf(points.map((p) => p.connects + p.acksOk + p.ackErrors + p.events + p.http));
+  return ((r.steady?.generatorCpuPercent ?? Number.NaN) * 10_000) / opsPerSec;
 }
 
 function meanOf(xs: (number | undefined)[]): number {
