@@ -103,6 +103,13 @@ interface Step {
   peakCpuPercent: number;
   /** The server's mean CPU over the steady state (its metrics samples from then on). */
   steadyCpuPercent: number;
+  /**
+   * How long the main thread of the server / of the load process waited for a CPU while runnable,
+   * per second of the step (Linux schedstat): well above a few ms, the step measured other work on
+   * the machine, not tremolo.
+   */
+  serverWaitMsPerS: number;
+  loadWaitMsPerS: number;
   passed: boolean;
 }
 
@@ -165,7 +172,11 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
     ];
     const load = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
     if (load.pid) pin(load.pid, argv['load-core']);
+    const waits = [new RunQueueWait(server.pid), new RunQueueWait(load.pid ?? 0)];
+    const sampler = setInterval(() => waits.forEach((w) => w.sample()), 1000);
     const code = await new Promise<number>((resolve) => load.once('exit', (c) => resolve(c ?? 1)));
+    clearInterval(sampler);
+    waits[0]!.sample();
     if (profileFile) await server.call('profile', { file: profileFile, stop: true });
     if (code === 2) throw new Error('the load tester refused its options');
     if (argv.reports) {
@@ -192,6 +203,8 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
       meanCpuPercent: srv?.meanCpuPercent ?? Number.NaN,
       peakCpuPercent: srv?.peakCpuPercent ?? Number.NaN,
       steadyCpuPercent: meanOf((srv?.samples ?? []).filter((x) => x.t >= (r.steady?.fromS ?? Infinity) && (x.sockets ?? 0) > 0).map((x) => x.cpuPercent)),
+      serverWaitMsPerS: waits[0]!.msPerSecond(),
+      loadWaitMsPerS: waits[1]!.msPerSecond(),
       passed: false,
     };
     s.passed = s.verified && s.likeToCounterP99 < LIKE_TO_COUNTER_P99_MS && s.httpP99 < HTTP_P99_MS;
@@ -199,6 +212,32 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
   } finally {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Run-queue wait of a process's main thread (`/proc/<pid>/schedstat`, ns), sampled while it lives. */
+class RunQueueWait {
+  private first: { at: number; ns: number } | undefined;
+  private last: { at: number; ns: number } | undefined;
+
+  constructor(private readonly pid: number) {
+    this.sample();
+  }
+
+  sample(): void {
+    try {
+      const ns = Number(readFileSync(`/proc/${this.pid}/schedstat`, 'utf8').split(' ')[1]);
+      if (!Number.isFinite(ns)) return;
+      this.last = { at: performance.now(), ns };
+      this.first ??= this.last;
+    } catch {
+      // not Linux, or the process has exited: keep the last sample
+    }
+  }
+
+  msPerSecond(): number {
+    const { first, last } = this;
+    return first && last && last.at > first.at ? (last.ns - first.ns) / 1e6 / ((last.at - first.at) / 1000) : Number.NaN;
   }
 }
 
@@ -218,7 +257,7 @@ function meanOf(xs: (number | undefined)[]): number {
 const line = (s: Step) =>
   `${fmt(s.users)} users, steady state: like->counter p99 ${fmt(s.likeToCounterP99)} ms, HTTP p99 ${fmt(s.httpP99)} ms (whole run ${fmt(s.wholeLikeToCounterP99)} / ${fmt(s.wholeHttpP99)} ms; load generator's event-loop delay p99 ${fmt(s.loadLagP99)} ms, its CPU ${fmt(s.loadCpuPercent)}% = ${fmt((s.loadCpuPercent * 10_000) / s.users)} µs/s per user, ${fmt(s.loadCpuUsPerOp, 1)} µs per handshake, ack, event or request), ` +
   `final check ${s.verified ? 'passed' : `FAILED (lost ${s.lost}, duplicates ${s.duplicates}, comment deliveries missed or unrecovered ${s.gaps})`}` +
-  `${s.connectFailures ? `, ${fmt(s.connectFailures)} connections failed` : ''}; server peak RSS ${fmt(s.peakRssMb)} MB, CPU mean ${fmt(s.meanCpuPercent)}% (peak ${fmt(s.peakCpuPercent)}%; steady state ${fmt(s.steadyCpuPercent)}% = ${fmt((s.steadyCpuPercent * 10_000) / s.users)} µs/s per user) -> ${s.passed ? 'pass' : 'fail'}`;
+  `${s.connectFailures ? `, ${fmt(s.connectFailures)} connections failed` : ''}; server peak RSS ${fmt(s.peakRssMb)} MB, CPU mean ${fmt(s.meanCpuPercent)}% (peak ${fmt(s.peakCpuPercent)}%; steady state ${fmt(s.steadyCpuPercent)}% = ${fmt((s.steadyCpuPercent * 10_000) / s.users)} µs/s per user); waited for a CPU: server ${fmt(s.serverWaitMsPerS)} ms/s, generator ${fmt(s.loadWaitMsPerS)} ms/s -> ${s.passed ? 'pass' : 'fail'}`;
 
 console.log(
   `mixed scenario: users connect at ${fmt(RAMP_RATE)}/s, then ${argv.duration} (measured from ${STEADY_AFTER_S} s after the ramp), steps ${STEPS.map((n) => fmt(n)).join(', ')} users; ` +
