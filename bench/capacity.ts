@@ -11,7 +11,10 @@
  * (read from its metrics listener by the load tester). The whole run's p99s (the ramp's
  * handshakes and the requests queued behind them included) are printed beside them, and so is
  * the load generator's own event-loop delay: the latencies are timed on that loop, so when it
- * is late they include the generator's queueing, not the server's.
+ * is late they include the generator's queueing, not the server's. Beside them: the generator's
+ * CPU (per user, and per handshake, ack, event or request), the server's steady-state CPU per user,
+ * and how long each main thread waited for a CPU while runnable (schedstat): on a shared machine
+ * a step whose processes waited is a measure of the other work there.
  *
  * Baseline in the same run: the same steps against a server with LIVE_COUNTER_COALESCE=false
  * (one counter broadcast per committed write). The steps alternate between the two, so load
