@@ -3,9 +3,9 @@
  * shared by every virtual user of the process, instead of global fetch.
  *
  * The same requests on the wire (HTTP/1.1, kept-alive connections, as fetch makes them), at a
- * fraction of the load process's CPU per request: fetch builds WHATWG Request, Headers,
- * AbortSignal and stream objects around each one, and at a few hundred requests per second
- * that was about a tenth of the generator's busy time (docs/benchmarks.md, capacity). The
+ * fraction of the load process's CPU per request (0.37x): fetch builds WHATWG Request, Headers,
+ * AbortSignal and stream objects around each one, and at 3,000 users (~500 requests/s) that was
+ * a fifth of the generator's main-thread time (docs/benchmarks.md, capacity, session 30). The
  * generator's cost is what it must keep small, or its latencies measure itself.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
