@@ -11,7 +11,10 @@
  * (read from its metrics listener by the load tester). The whole run's p99s (the ramp's
  * handshakes and the requests queued behind them included) are printed beside them, and so is
  * the load generator's own event-loop delay: the latencies are timed on that loop, so when it
- * is late they include the generator's queueing, not the server's.
+ * is late they include the generator's queueing, not the server's. Beside them: the generator's
+ * CPU (per user, and per handshake, ack, event or request), the server's steady-state CPU per user,
+ * and how long each main thread waited for a CPU while runnable (schedstat): on a shared machine
+ * a step whose processes waited is a measure of the other work there.
  *
  * Baseline in the same run: the same steps against a server with LIVE_COUNTER_COALESCE=false
  * (one counter broadcast per committed write). The steps alternate between the two, so load
@@ -19,12 +22,16 @@
  *
  *   npm run bench -- capacity [--steps 1000,2000,3000,4000,5000,6000] [--duration 20s] [--ramp-rate 500]
  *                             [--server-core 0] [--load-core 1] [--accounts 200] [--videos 100]
- *                             [--naive false] [--profile DIR] [--reports DIR]
+ *                             [--naive false] [--profile DIR] [--load-profile DIR] [--reports DIR] [--load-processes 1]
  *
  * --naive false skips the baseline steps (a diagnosis run; the JSON line's baseline is then 0).
  * --profile DIR writes a V8 CPU profile of each coalesced step's server, from its start to the
  * end of the load: `capacity-<users>.cpuprofile`. --reports DIR keeps each step's load-test report
  * there (`capacity-<users>-<coalesced|naive>.json` and `.html`: latency per second, rates, server CPU).
+ * --load-profile DIR writes V8 CPU profiles of each coalesced step's load (coordinator) process, every thread,
+ * under DIR/<users>/. --load-processes P runs the load in P processes (`tremolo loadtest
+ * --processes`), all on the load core: the same CPU, but a burst of deliveries to one process's
+ * sockets no longer holds up the timers and reads of the others.
  *
  * Without `taskset` (or with fewer than two cores) the processes run unpinned, and it says so.
  */
@@ -49,7 +56,9 @@ const { values: argv } = parseArgs({
     accounts: { type: 'string', default: '200' },
     videos: { type: 'string', default: '100' },
     naive: { type: 'string', default: 'true' },
+    'load-processes': { type: 'string', default: '1' },
     profile: { type: 'string' },
+    'load-profile': { type: 'string' },
     reports: { type: 'string' },
   },
 });
@@ -80,6 +89,13 @@ interface Step {
   wholeHttpP99: number;
   /** The load generator's event-loop delay p99 over the steady state. */
   loadLagP99: number;
+  /** The load generator's CPU over the steady state, % of its core. */
+  loadCpuPercent: number;
+  /**
+   * The generator's CPU over the steady state per thing it handled there (a handshake, an ack, a
+   * delivered event, a REST request): comparable between runs that got different amounts done.
+   */
+  loadCpuUsPerOp: number;
   gaps: number;
   verified: boolean;
   lost: number;
@@ -88,6 +104,15 @@ interface Step {
   peakRssMb: number;
   meanCpuPercent: number;
   peakCpuPercent: number;
+  /** The server's mean CPU over the steady state (its metrics samples from then on). */
+  steadyCpuPercent: number;
+  /**
+   * How long the main thread of the server / of the load process waited for a CPU while runnable,
+   * per second of the step (Linux schedstat): well above a few ms, the step measured other work on
+   * the machine, not tremolo.
+   */
+  serverWaitMsPerS: number;
+  loadWaitMsPerS: number;
   passed: boolean;
 }
 
@@ -113,7 +138,9 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
     const profileFile = argv.profile && coalesce ? join(argv.profile, `capacity-${users}.cpuprofile`) : undefined;
     if (profileFile) await server.call('profile', { file: profileFile });
     const json = join(dir, 'report.json');
+    const loadProfile = argv['load-profile'] && coalesce ? ['--cpu-prof', '--cpu-prof-dir', join(argv['load-profile'], String(users))] : [];
     const args = [
+      ...loadProfile,
       '--import',
       'tsx',
       new URL('../src/cli/main.ts', import.meta.url).pathname,
@@ -137,6 +164,8 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
       argv.videos,
       '--source-addresses',
       '8',
+      '--processes',
+      argv['load-processes'],
       '--progress',
       'none',
       '--json',
@@ -146,7 +175,11 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
     ];
     const load = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
     if (load.pid) pin(load.pid, argv['load-core']);
+    const waits = [new RunQueueWait(server.pid), new RunQueueWait(load.pid ?? 0)];
+    const sampler = setInterval(() => waits.forEach((w) => w.sample()), 1000);
     const code = await new Promise<number>((resolve) => load.once('exit', (c) => resolve(c ?? 1)));
+    clearInterval(sampler);
+    waits[0]!.sample();
     if (profileFile) await server.call('profile', { file: profileFile, stop: true });
     if (code === 2) throw new Error('the load tester refused its options');
     if (argv.reports) {
@@ -162,6 +195,8 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
       wholeLikeToCounterP99: r.latency.likeToCounter.p99,
       wholeHttpP99: r.latency.http.p99,
       loadLagP99: steady?.loadLag.p99 ?? Number.NaN,
+      loadCpuPercent: r.steady?.generatorCpuPercent ?? Number.NaN,
+      loadCpuUsPerOp: usPerOp(r),
       gaps: r.gaps,
       verified: r.ok,
       lost: r.verify.lost,
@@ -170,6 +205,9 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
       peakRssMb: srv?.peakRssMb ?? Number.NaN,
       meanCpuPercent: srv?.meanCpuPercent ?? Number.NaN,
       peakCpuPercent: srv?.peakCpuPercent ?? Number.NaN,
+      steadyCpuPercent: meanOf((srv?.samples ?? []).filter((x) => x.t >= (r.steady?.fromS ?? Infinity) && (x.sockets ?? 0) > 0).map((x) => x.cpuPercent)),
+      serverWaitMsPerS: waits[0]!.msPerSecond(),
+      loadWaitMsPerS: waits[1]!.msPerSecond(),
       passed: false,
     };
     s.passed = s.verified && s.likeToCounterP99 < LIKE_TO_COUNTER_P99_MS && s.httpP99 < HTTP_P99_MS;
@@ -180,10 +218,49 @@ async function step(users: number, coalesce: boolean): Promise<Step> {
   }
 }
 
+/** Run-queue wait of a process's main thread (`/proc/<pid>/schedstat`, ns), sampled while it lives. */
+class RunQueueWait {
+  private first: { at: number; ns: number } | undefined;
+  private last: { at: number; ns: number } | undefined;
+
+  constructor(private readonly pid: number) {
+    this.sample();
+  }
+
+  sample(): void {
+    try {
+      const ns = Number(readFileSync(`/proc/${this.pid}/schedstat`, 'utf8').split(' ')[1]);
+      if (!Number.isFinite(ns)) return;
+      this.last = { at: performance.now(), ns };
+      this.first ??= this.last;
+    } catch {
+      // not Linux, or the process has exited: keep the last sample
+    }
+  }
+
+  msPerSecond(): number {
+    const { first, last } = this;
+    return first && last && last.at > first.at ? (last.ns - first.ns) / 1e6 / ((last.at - first.at) / 1000) : Number.NaN;
+  }
+}
+
+/** The generator's steady-state CPU (µs/s) over what it handled per second from then on. */
+function usPerOp(r: LoadtestReport): number {
+  const from = r.steady?.fromS;
+  const points = from === undefined ? [] : r.timeline.filter((p) => p.t > from);
+  const opsPerSec = meanOf(points.map((p) => p.connects + p.acksOk + p.ackErrors + p.events + p.http));
+  return ((r.steady?.generatorCpuPercent ?? Number.NaN) * 10_000) / opsPerSec;
+}
+
+function meanOf(xs: (number | undefined)[]): number {
+  const v = xs.filter((x): x is number => x !== undefined);
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN;
+}
+
 const line = (s: Step) =>
-  `${fmt(s.users)} users, steady state: like->counter p99 ${fmt(s.likeToCounterP99)} ms, HTTP p99 ${fmt(s.httpP99)} ms (whole run ${fmt(s.wholeLikeToCounterP99)} / ${fmt(s.wholeHttpP99)} ms; load generator's event-loop delay p99 ${fmt(s.loadLagP99)} ms), ` +
+  `${fmt(s.users)} users, steady state: like->counter p99 ${fmt(s.likeToCounterP99)} ms, HTTP p99 ${fmt(s.httpP99)} ms (whole run ${fmt(s.wholeLikeToCounterP99)} / ${fmt(s.wholeHttpP99)} ms; load generator's event-loop delay p99 ${fmt(s.loadLagP99)} ms, its CPU ${fmt(s.loadCpuPercent)}% = ${fmt((s.loadCpuPercent * 10_000) / s.users)} µs/s per user, ${fmt(s.loadCpuUsPerOp, 1)} µs per handshake, ack, event or request), ` +
   `final check ${s.verified ? 'passed' : `FAILED (lost ${s.lost}, duplicates ${s.duplicates}, comment deliveries missed or unrecovered ${s.gaps})`}` +
-  `${s.connectFailures ? `, ${fmt(s.connectFailures)} connections failed` : ''}; server peak RSS ${fmt(s.peakRssMb)} MB, CPU mean ${fmt(s.meanCpuPercent)}% (peak ${fmt(s.peakCpuPercent)}%) -> ${s.passed ? 'pass' : 'fail'}`;
+  `${s.connectFailures ? `, ${fmt(s.connectFailures)} connections failed` : ''}; server peak RSS ${fmt(s.peakRssMb)} MB, CPU mean ${fmt(s.meanCpuPercent)}% (peak ${fmt(s.peakCpuPercent)}%; steady state ${fmt(s.steadyCpuPercent)}% = ${fmt((s.steadyCpuPercent * 10_000) / s.users)} µs/s per user); waited for a CPU: server ${fmt(s.serverWaitMsPerS)} ms/s, generator ${fmt(s.loadWaitMsPerS)} ms/s -> ${s.passed ? 'pass' : 'fail'}`;
 
 console.log(
   `mixed scenario: users connect at ${fmt(RAMP_RATE)}/s, then ${argv.duration} (measured from ${STEADY_AFTER_S} s after the ramp), steps ${STEPS.map((n) => fmt(n)).join(', ')} users; ` +

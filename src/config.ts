@@ -231,6 +231,7 @@ export const SETTINGS = {
   // server
   host: def('HOST', '0.0.0.0', str, 'Interface the HTTP and Socket.IO server listens on.'),
   port: def('PORT', '3000', int(0, 65535), 'Port for HTTP and Socket.IO (0 picks a free port).'),
+  listenBacklog: def('LISTEN_BACKLOG', '4096', int(1, 65535), 'Connections the kernel may hold for PORT before the process accepts them (capped by `net.core.somaxconn`). Beyond it new connections are dropped and their clients retry after 1, 3, 7 s: a reconnect storm, or a process that is briefly short of CPU, then costs seconds per connection (Node\'s own default is 511).'),
   nodeId: def('NODE_ID', '0', int(0, 1023), 'This process\'s node id (0-1023), part of every TSID it issues; give each process its own.'),
   logLevel: def('LOG_LEVEL', 'info', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), 'pino log level.'),
   shutdownTimeoutMs: def('SHUTDOWN_TIMEOUT', '10s', duration(100), 'Longest graceful shutdown before the process exits anyway.'),

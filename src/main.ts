@@ -370,7 +370,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
   }
 
   try {
-    await app.listen({ host: config.host, port: config.port });
+    await app.listen({ host: config.host, port: config.port, backlog: config.listenBacklog });
   } catch (err) {
     await grpc?.close(0);
     throw err;

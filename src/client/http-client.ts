@@ -25,14 +25,35 @@ export interface Session {
   user: UserProfile;
 }
 
+/** One HTTP exchange as HttpClient needs it: the status, a header, the whole body as text. */
+export interface HttpExchange {
+  status: number;
+  header(name: string): string | null;
+  text: string;
+}
+
+/**
+ * What HttpClient sends its requests through: global fetch by default. A network failure
+ * (nothing listening, connection reset) rejects with a TypeError, as fetch does, so callers
+ * tell it from an answer the server gave.
+ */
+export type HttpTransport = (method: string, url: URL, headers: Record<string, string>, body: string | undefined) => Promise<HttpExchange>;
+
+const fetchTransport: HttpTransport = async (method, url, headers, body) => {
+  const res = await fetch(url, { method, headers, ...(body !== undefined ? { body } : {}) });
+  return { status: res.status, header: (name) => res.headers.get(name), text: res.status === 204 ? '' : await res.text() };
+};
+
 export class HttpClient {
   token: string | undefined;
+  private readonly transport: HttpTransport;
 
   constructor(
     readonly baseUrl: string,
-    opts: { token?: string } = {},
+    opts: { token?: string; transport?: HttpTransport } = {},
   ) {
     this.token = opts.token;
+    this.transport = opts.transport ?? fetchTransport;
   }
 
   async register(handle: string, password: string, displayName?: string): Promise<Session> {
@@ -211,20 +232,19 @@ export class HttpClient {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    const res = await fetch(new URL(path, this.baseUrl), { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    const res = await this.transport(method, new URL(path, this.baseUrl), headers, body !== undefined ? JSON.stringify(body) : undefined);
     if (res.status === 204) return undefined as T;
-    const text = await res.text();
     let json: unknown;
     try {
-      json = JSON.parse(text);
+      json = JSON.parse(res.text);
     } catch {
       throw new TremoloClientError('E_INTERNAL', `HTTP ${res.status}: non-JSON answer`);
     }
-    if (!res.ok) {
+    if (res.status < 200 || res.status > 299) {
       const err = (json as { error?: { code?: string; message?: string } }).error;
       throw Object.assign(new TremoloClientError((err?.code ?? 'E_INTERNAL') as never, err?.message ?? `HTTP ${res.status}`), {
         status: res.status,
-        retryAfter: res.headers.get('retry-after'),
+        retryAfter: res.header('retry-after'),
       });
     }
     return json as T;

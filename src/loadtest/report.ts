@@ -30,6 +30,9 @@ export class RunAggregate {
   private window = new Map<string, number>();
   private readonly open = new Map<number, number>();
   peakOpen = 0;
+  /** The load processes' CPU time (ms): the whole run, and from the steady state on. */
+  cpuMs = 0;
+  steadyCpuMs = 0;
 
   add(shard: number, interval: StatsInterval): void {
     for (const [name, n] of Object.entries(interval.counters)) {
@@ -38,6 +41,8 @@ export class RunAggregate {
     }
     for (const [metric, data] of Object.entries(interval.latency)) this.latency.get(metric as LatencyMetric)?.add(data);
     this.open.set(shard, interval.open);
+    this.cpuMs += interval.cpuMs;
+    if (this.steadyFromS !== undefined) this.steadyCpuMs += interval.cpuMs;
     this.peakOpen = Math.max(this.peakOpen, this.openNow);
   }
 
@@ -126,7 +131,12 @@ export interface LoadtestReport {
    * plus `--steady-after`): what the users see once they are connected, without the handshakes
    * of the ramp and the requests queued behind them. Absent when the run ended before.
    */
-  steady?: { fromS: number; latency: Record<LatencyMetric, LatencySummary> };
+  steady?: { fromS: number; latency: Record<LatencyMetric, LatencySummary>; generatorCpuPercent: number };
+  /**
+   * The load generator's own CPU use (all its shard processes, user + system), in percent of
+   * one core over the load phase: near 100 with every process on one core, it is the limit.
+   */
+  generator: { cpuMs: number; cpuPercent: number };
   histograms: Record<LatencyMetric, LatencyBucket[]>;
   latencyTimeline: Record<LatencyMetric, LatencyPoint[]>;
   timeline: RatePoint[];
@@ -209,7 +219,10 @@ export function buildReport(input: {
     },
     http: { requests: httpRequests, perSec: per(httpRequests), errors: httpErrors },
     latency,
-    ...(agg.steadyFromS !== undefined ? { steady: { fromS: agg.steadyFromS, latency: steady } } : {}),
+    ...(agg.steadyFromS !== undefined
+      ? { steady: { fromS: agg.steadyFromS, latency: steady, generatorCpuPercent: cpuPercent(agg.steadyCpuMs, durationS - agg.steadyFromS) } }
+      : {}),
+    generator: { cpuMs: Math.round(agg.cpuMs), cpuPercent: cpuPercent(agg.cpuMs, durationS) },
     histograms,
     latencyTimeline,
     timeline: agg.timeline,
@@ -218,3 +231,6 @@ export function buildReport(input: {
     counters: Object.fromEntries([...agg.counters].sort(([a], [b]) => a.localeCompare(b))),
   };
 }
+
+/** CPU ms over `seconds` of wall-clock time as percent of one core, to 0.1. */
+const cpuPercent = (cpuMs: number, seconds: number) => (seconds > 0 ? Math.round(cpuMs / seconds) / 10 : 0);

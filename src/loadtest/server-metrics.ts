@@ -109,7 +109,8 @@ export class ServerWatch {
     list.push({
       t: round((raw.at - this.startedAt) / 1000),
       rssMb: round(rss / 2 ** 20),
-      cpuPercent: prev && raw.at > prev.at ? round(((cpu - prev.cpu) / ((raw.at - prev.at) / 1000)) * 100) : undefined,
+      // over a few ms (the final scrape right after the last tick's) the figure is noise: 3,106 % seen
+      cpuPercent: prev && raw.at - prev.at >= MIN_CPU_SPAN_MS ? round(((cpu - prev.cpu) / ((raw.at - prev.at) / 1000)) * 100) : undefined,
       sockets: raw.sockets,
     });
   }
@@ -122,3 +123,6 @@ export function metric(text: string, name: string): number | undefined {
 }
 
 const round = (v: number) => Math.round(v * 10) / 10;
+
+/** The shortest span between two scrapes that a sample's CPU percent is computed over. */
+const MIN_CPU_SPAN_MS = 500;

@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { HttpClient } from '../client/http-client.ts';
 import { LiveClient, TremoloClientError } from '../client/live-client.ts';
 import { DeliveryProbe } from './delivery.ts';
+import { createHttpPool, type HttpPool } from './http-pool.ts';
 import type { Fixtures } from './fixtures.ts';
 import { WriteLedger, commentMarker, MARKER_PATTERN } from './ledger.ts';
 import type { LoadtestOptions } from './options.ts';
@@ -77,6 +78,8 @@ export class Shard {
   readonly zipf: Zipf;
   readonly probe: DeliveryProbe;
   readonly options: LoadtestOptions;
+  /** One keep-alive pool for every virtual user's REST calls. */
+  private readonly httpPool: HttpPool = createHttpPool();
   private readonly watchers = new Map<string, Map<number, number>>();
   /** Connection id -> the log offset of the snapshot its current watch started from. */
   private readonly watchedFrom = new Map<number, number>();
@@ -123,6 +126,14 @@ export class Shard {
 
   /** Runs every virtual user until the stop time, lets deliveries land, closes everything. */
   async run(): Promise<void> {
+    try {
+      await this.drive();
+    } finally {
+      this.httpPool.close();
+    }
+  }
+
+  private async drive(): Promise<void> {
     const run = SCENARIO_RUNNERS[this.options.scenario];
     await this.sleepUntil(this.plan.startAt);
     const stopLagProbe = this.probeLoopLag();
@@ -382,7 +393,7 @@ export class Shard {
     for (let i = 0; i < Math.min(2, targets.length); i++) {
       const target = i === 0 ? vu.target : (targets[(home + i) % targets.length] ?? vu.target);
       try {
-        const r = await fn(new HttpClient(target, { token: vu.token }));
+        const r = await fn(new HttpClient(target, { token: vu.token, transport: this.httpPool.transport }));
         this.stats.latency('http', performance.now() - t0);
         this.stats.count('http.ok');
         if (i > 0) this.stats.count('http.rerouted');

@@ -12,6 +12,11 @@ export interface StatsInterval {
   /** Sockets open at the end of the interval (a gauge, not a delta). */
   open: number;
   latency: Partial<Record<LatencyMetric, LatencyInterval>>;
+  /**
+   * CPU time (user + system, every thread) the shard's process spent since the previous
+   * interval, in ms: what the generator itself costs, per user, beside the server's figure.
+   */
+  cpuMs: number;
 }
 
 export class ShardStats {
@@ -19,6 +24,7 @@ export class ShardStats {
   private readonly recorders = new Map<LatencyMetric, LatencyRecorder>(LATENCY_METRICS.map((m) => [m, new LatencyRecorder()]));
   /** Sockets currently connected. */
   open = 0;
+  private cpuAt = process.cpuUsage();
 
   count(name: string, n = 1): void {
     this.counters.set(name, (this.counters.get(name) ?? 0) + n);
@@ -37,6 +43,8 @@ export class ShardStats {
       const interval = rec.drain();
       if (interval) latency[metric] = interval;
     }
-    return { counters, open: this.open, latency };
+    const cpu = process.cpuUsage(this.cpuAt);
+    this.cpuAt = process.cpuUsage();
+    return { counters, open: this.open, latency, cpuMs: (cpu.user + cpu.system) / 1000 };
   }
 }
