@@ -202,7 +202,8 @@ try {
  * --ladder: where the fixed cost per request goes. Server CPU per request (and req/s) of bare
  * node:http, then a fastify app answering the same body on a signed-in `GET /v1/feed` with
  * tremolo's pieces added one at a time (helpers/http-ladder-server.ts), then tremolo's own
- * `/healthz` and `/v1/feed`; every target once per round, rounds back to back.
+ * `/healthz` and `/v1/feed`; every target once per round, rounds back to back. With
+ * `--profile DIR`, the last round writes a V8 CPU profile of each target's server there.
  */
 async function ladder(bytes: number, [bare, bareUrl]: [Child, string], feedUrl: string, headers: Record<string, string>, load: { connections: number; seconds: number }): Promise<void> {
   const steps = ['fastify', 'options', 'onRequest', 'headers', 'limit', 'onResponse', 'histogram', 'auth'];
@@ -220,9 +221,13 @@ async function ladder(bytes: number, [bare, bareUrl]: [Child, string], feedUrl: 
     const rate: number[][] = targets.map(() => []);
     for (let r = 0; r < Number(argv.runs); r++) {
       for (const [i, t] of targets.entries()) {
+        // --profile DIR: the last round's runs are profiled, one file per target
+        const profile = argv.profile && r === Number(argv.runs) - 1 ? join(argv.profile, `${i}-${t.name.replace(/\W+/g, '-')}.cpuprofile`) : undefined;
+        if (profile) await t.child.call('profile', { file: profile, heap: true });
         const before = ((await t.child.call('stats')) as { cpuS: number }).cpuS;
         const run = await autocannon(t.url, { ...load, ...(t.headers ? { headers: t.headers } : {}) });
         const after = ((await t.child.call('stats')) as { cpuS: number }).cpuS;
+        if (profile) await t.child.call('profile', { file: profile, stop: true, heap: true });
         if (run.non2xx + run.errors) throw new Error(`${t.name}: ${run.non2xx + run.errors} requests failed or were not 2xx`);
         cpu[i]!.push(((after - before) / (run.reqPerSec * load.seconds)) * 1e6);
         rate[i]!.push(run.reqPerSec);
@@ -234,7 +239,7 @@ async function ladder(bytes: number, [bare, bareUrl]: [Child, string], feedUrl: 
     for (const [i, t] of targets.entries()) {
       const m = median(cpu[i]!);
       const step = previous === undefined || i > steps.length ? '' : ` (${m - previous >= 0 ? '+' : ''}${fmt(m - previous, 1)})`;
-      console.log(`${t.name.padEnd(24)} ${fmt(m, 1).padStart(6)} µs${step.padEnd(9)} runs ${cpu[i]!.map((c) => fmt(c, 1)).join(' / ')}; ${fmt(median(rate[i]!))} req/s`);
+      console.log(`${t.name.padEnd(24)} ${fmt(m, 1).padStart(6)} µs${step.padEnd(9)} runs ${cpu[i]!.map((c) => fmt(c, 1)).join(' / ')}; ${fmt(median(rate[i]!))} req/s (last run ${fmt(rate[i]!.at(-1)! * load.seconds)} requests)`);
       previous = m;
     }
   } finally {

@@ -879,6 +879,14 @@ export class Engine {
    * process): readers see fresh counters, and a repeat read costs one lookup. A user's pages
    * go when their follows change or a post is fanned out to them, by any process.
    */
+  /**
+   * The following feed's page when the read model keeps it (most reads repeat one), at once; undefined
+   * when it must be read (`followingFeed`). Lets the route answer without a promise.
+   */
+  keptFollowingFeed(userId: string, page: PageRequest): VideoPage | undefined {
+    return this.reads.keptFollowingFeed(userId, page);
+  }
+
   async followingFeed(userId: string, page: PageRequest): Promise<VideoPage> {
     // kept already filtered for the reader (hidden videos, blocked authors): see ReadModel
     return this.reads.followingFeed(userId, page);
