@@ -872,14 +872,6 @@ export class Engine {
   // ------------------------------------------------------------ feeds
 
   /**
-   * The following feed, cached at two levels. Its page of ids is cached per (user, cursor,
-   * limit): building it merges the inbox with every pulled author's outbox, the expensive part.
-   * The finished page is kept too, tagged with its reader and each of its videos, and dropped
-   * when any of them changes (a like, a comment, a view, an edit, a delete, here or in another
-   * process): readers see fresh counters, and a repeat read costs one lookup. A user's pages
-   * go when their follows change or a post is fanned out to them, by any process.
-   */
-  /**
    * The following feed's page when the read model keeps it (most reads repeat one), at once; undefined
    * when it must be read (`followingFeed`). Lets the route answer without a promise.
    */
@@ -887,6 +879,14 @@ export class Engine {
     return this.reads.keptFollowingFeed(userId, page);
   }
 
+  /**
+   * The following feed, cached at two levels. Its page of ids is cached per (user, cursor,
+   * limit): building it merges the inbox with every pulled author's outbox, the expensive part.
+   * The finished page is kept too, tagged with its reader and each of its videos, and dropped
+   * when any of them changes (a like, a comment, a view, an edit, a delete, here or in another
+   * process): readers see fresh counters, and a repeat read costs one lookup. A user's pages
+   * go when their follows change or a post is fanned out to them, by any process.
+   */
   async followingFeed(userId: string, page: PageRequest): Promise<VideoPage> {
     // kept already filtered for the reader (hidden videos, blocked authors): see ReadModel
     return this.reads.followingFeed(userId, page);

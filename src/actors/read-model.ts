@@ -97,16 +97,16 @@ export class ReadModel {
     return this.profileCache.get(userId);
   }
 
-  /**
-   * The following feed of `userId`, as they may see it. A repeat read of an unchanged page is
-   * one lookup that returns the same object (so its JSON can be kept too); a page whose videos
-   * changed is rebuilt from its cached page of ids.
-   */
   /** The reader's page when it is kept (a repeat read), at once, without a promise; otherwise undefined and `followingFeed` reads it. */
   keptFollowingFeed(userId: string, page: PageRequest): VideoPage | undefined {
     return this.feedViews.get(this.#feedPageKey(userId, page));
   }
 
+  /**
+   * The following feed of `userId`, as they may see it. A repeat read of an unchanged page is
+   * one lookup that returns the same object (so its JSON can be kept too); a page whose videos
+   * changed is rebuilt from its cached page of ids.
+   */
   async followingFeed(userId: string, page: PageRequest): Promise<VideoPage> {
     const key = this.#feedPageKey(userId, page);
     const kept = this.feedViews.get(key);
