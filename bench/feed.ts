@@ -7,10 +7,13 @@
  * also reads `GET /healthz` of the same server: its fixed cost per request (fastify and the
  * global hooks), whatever the route does. Server CPU per request is given for all three.
  *
- *   npm run bench -- feed [--storage memory|redis] [--runs 3] [--seconds 5] [--connections 10] [--profile FILE]
+ *   npm run bench -- feed [--storage memory|redis] [--runs 3] [--seconds 5] [--connections 10] [--profile FILE] [--ladder]
  *
  * --profile writes a V8 CPU profile of the server during the measured feed runs only
  * (BENCH_CPU_PROF=<dir> profiles the whole life of the server, setup included).
+ *
+ * --ladder measures where the fixed cost per request goes instead (see `ladder` below); with
+ * it, --profile names a directory.
  *
  * With --h2 (issue 20) the server serves TLS (a certificate made for the run with openssl),
  * and the same feed is read over HTTP/2 (--h2-sessions connections, the same number of
@@ -26,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { HttpClient } from '../src/client/http-client.ts';
 import { autocannon, type LoadResult } from './helpers/autocannon.ts';
-import { startChild, startTremoloChild } from './helpers/child.ts';
+import { startChild, startTremoloChild, type Child } from './helpers/child.ts';
 import { describe, fmt, summarize } from './helpers/stats.ts';
 import { report } from './report.ts';
 
@@ -39,6 +42,7 @@ const { values: argv } = parseArgs({
     h2: { type: 'boolean', default: false },
     'h2-sessions': { type: 'string', default: '2' },
     profile: { type: 'string' },
+    ladder: { type: 'boolean', default: false },
   },
 });
 
@@ -141,6 +145,11 @@ try {
   const { url: bareUrl } = (await bare.ready) as { url: string };
 
   const load = { connections: Number(argv.connections), seconds: Number(argv.seconds) };
+  if (argv.ladder) {
+    await ladder(bytes, [bare, bareUrl], feedUrl, headers, load);
+    await bare.stop();
+    process.exit(0);
+  }
   await autocannon(feedUrl, { ...load, seconds: 2, headers }); // warm-up
   await autocannon(bareUrl, { ...load, seconds: 2 });
   const feedRuns: LoadResult[] = [];
@@ -190,6 +199,57 @@ try {
 } finally {
   await server.call('close').catch(() => {});
   await server.stop();
+}
+
+/**
+ * --ladder: where the fixed cost per request goes. Server CPU per request (and req/s) of bare
+ * node:http, then a fastify app answering the same body on a signed-in `GET /v1/feed` with
+ * tremolo's pieces added one at a time (helpers/http-ladder-server.ts), then tremolo's own
+ * `/healthz` and `/v1/feed`; every target once per round, rounds back to back. With
+ * `--profile DIR`, the last round writes a V8 CPU profile and a sampling heap profile of each
+ * target's server there (`<n>-<target>.cpuprofile`, `.heapprofile`).
+ */
+async function ladder(bytes: number, [bare, bareUrl]: [Child, string], feedUrl: string, headers: Record<string, string>, load: { connections: number; seconds: number }): Promise<void> {
+  const steps = ['fastify', 'options', 'onRequest', 'headers', 'limit', 'onResponse', 'histogram', 'auth'];
+  const children = steps.map((step) => startChild(here('./helpers/http-ladder-server.ts'), { LADDER_STEP: step, BODY_BYTES: String(bytes) }));
+  try {
+    const readies = (await Promise.all(children.map((c) => c.ready))) as { url: string; token: string }[];
+    const targets: { name: string; child: Child; url: string; headers?: Record<string, string> }[] = [
+      { name: 'bare node:http', child: bare, url: bareUrl },
+      ...steps.map((step, i) => ({ name: `fastify ${i === 0 ? '' : '+ '}${step}`, child: children[i]!, url: `${readies[i]!.url}/v1/feed`, headers: { authorization: `Bearer ${readies[i]!.token}` } })),
+      { name: 'tremolo GET /healthz', child: server, url: `${url}/healthz` },
+      { name: 'tremolo GET /v1/feed', child: server, url: feedUrl, headers },
+    ];
+    for (const t of targets) await autocannon(t.url, { ...load, seconds: 1, ...(t.headers ? { headers: t.headers } : {}) }); // warm-up
+    const cpu: number[][] = targets.map(() => []);
+    const rate: number[][] = targets.map(() => []);
+    for (let r = 0; r < Number(argv.runs); r++) {
+      for (const [i, t] of targets.entries()) {
+        // --profile DIR: the last round's runs are profiled, one file per target
+        const profile = argv.profile && r === Number(argv.runs) - 1 ? join(argv.profile, `${i}-${t.name.replace(/\W+/g, '-')}.cpuprofile`) : undefined;
+        if (profile) await t.child.call('profile', { file: profile, heap: true });
+        const before = ((await t.child.call('stats')) as { cpuS: number }).cpuS;
+        const run = await autocannon(t.url, { ...load, ...(t.headers ? { headers: t.headers } : {}) });
+        const after = ((await t.child.call('stats')) as { cpuS: number }).cpuS;
+        if (profile) await t.child.call('profile', { file: profile, stop: true, heap: true });
+        if (run.non2xx + run.errors) throw new Error(`${t.name}: ${run.non2xx + run.errors} requests failed or were not 2xx`);
+        cpu[i]!.push(((after - before) / (run.reqPerSec * load.seconds)) * 1e6);
+        rate[i]!.push(run.reqPerSec);
+      }
+    }
+    // the least CPU per request of the rounds: on a shared box the other runs are the ones other work disturbed
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    console.log(`ladder, ${bytes} B body, autocannon -c ${load.connections} -d ${load.seconds}, ${argv.runs} rounds: server CPU µs per request (least; runs), req/s (median)`);
+    let previous: number | undefined;
+    for (const [i, t] of targets.entries()) {
+      const m = Math.min(...cpu[i]!);
+      const step = previous === undefined || i > steps.length ? '' : ` (${m - previous >= 0 ? '+' : ''}${fmt(m - previous, 1)})`;
+      console.log(`${t.name.padEnd(24)} ${fmt(m, 1).padStart(6)} µs${step.padEnd(9)} runs ${cpu[i]!.map((c) => fmt(c, 1)).join(' / ')}; ${fmt(median(rate[i]!))} req/s (last run ${fmt(rate[i]!.at(-1)! * load.seconds)} requests)`);
+      previous = m;
+    }
+  } finally {
+    await Promise.all(children.map((c) => c.stop()));
+  }
 }
 
 /** The h2 variant: the same feed over HTTP/2 and HTTP/1.1 (TLS both), same generator, same requests in flight. */

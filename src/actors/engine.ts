@@ -872,6 +872,14 @@ export class Engine {
   // ------------------------------------------------------------ feeds
 
   /**
+   * The following feed's page when the read model keeps it (most reads repeat one), at once; undefined
+   * when it must be read (`followingFeed`). Lets the route answer without a promise.
+   */
+  keptFollowingFeed(userId: string, page: PageRequest): VideoPage | undefined {
+    return this.reads.keptFollowingFeed(userId, page);
+  }
+
+  /**
    * The following feed, cached at two levels. Its page of ids is cached per (user, cursor,
    * limit): building it merges the inbox with every pulled author's outbox, the expensive part.
    * The finished page is kept too, tagged with its reader and each of its videos, and dropped

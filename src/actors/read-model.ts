@@ -97,13 +97,18 @@ export class ReadModel {
     return this.profileCache.get(userId);
   }
 
+  /** The reader's page when it is kept (a repeat read), at once, without a promise; otherwise undefined and `followingFeed` reads it. */
+  keptFollowingFeed(userId: string, page: PageRequest): VideoPage | undefined {
+    return this.feedViews.get(this.#feedPageKey(userId, page));
+  }
+
   /**
    * The following feed of `userId`, as they may see it. A repeat read of an unchanged page is
    * one lookup that returns the same object (so its JSON can be kept too); a page whose videos
    * changed is rebuilt from its cached page of ids.
    */
   async followingFeed(userId: string, page: PageRequest): Promise<VideoPage> {
-    const key = feedPageKey({ userId, generation: this.feedGeneration.get(userId) ?? 0, limit: page.limit, cursor: page.cursor ?? '' });
+    const key = this.#feedPageKey(userId, page);
     const kept = this.feedViews.get(key);
     if (kept) return kept;
     const mark = this.feedViews.mark();
@@ -117,6 +122,10 @@ export class ReadModel {
     // not kept if the reader or one of them changed while it was read (it may hold the old state)
     this.feedViews.set(key, shown, [readerTag(userId), ...items.map(videoTag)], mark);
     return shown;
+  }
+
+  #feedPageKey(userId: string, page: PageRequest): string {
+    return feedPageKey({ userId, generation: this.feedGeneration.get(userId) ?? 0, limit: page.limit, cursor: page.cursor ?? '' });
   }
 
   /**

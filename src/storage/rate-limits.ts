@@ -34,6 +34,11 @@ export class MemoryRateLimitStore implements RateLimitStore {
     return new RateLimiterMemory({ keyPrefix: name, points, duration: durationS });
   }
 
+  /** The same counting as `limiter`, answered at once: what counts every request needs no promise here. */
+  localLimiter(points: number, durationS: number): LocalLimiter {
+    return new LocalLimiter(points, durationS * 1000, this.now);
+  }
+
   async takeWindows(name: string, keys: readonly string[], ms: number): Promise<boolean> {
     const now = this.now();
     const ids = keys.map((k) => `${name}|${k}`);
@@ -45,5 +50,42 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   async releaseWindows(name: string, keys: readonly string[]): Promise<void> {
     for (const k of keys) this.#windows.delete(`${name}|${k}`);
+  }
+}
+
+/** Keys counted before the expired ones are swept (then again at twice the live count). */
+const COUNTS_SWEEP_AT = 10_000;
+
+/**
+ * `points` per key in fixed windows of `windowMs`, each starting at its key's first take, as
+ * rate-limiter-flexible's RateLimiterMemory counts them, but synchronous: a take is a map
+ * lookup and an increment, with no promise, result object or timer per key.
+ */
+export class LocalLimiter {
+  readonly #counts = new Map<string, { taken: number; endsAt: number }>();
+  #sweepAt = COUNTS_SWEEP_AT;
+
+  constructor(
+    readonly points: number,
+    readonly windowMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  /** Takes `points` for `key`: 0 when allowed, else the ms until its window ends (the take still counts, as the library's does). */
+  take(key: string, points = 1): number {
+    const now = this.now();
+    let count = this.#counts.get(key);
+    if (count === undefined || count.endsAt <= now) {
+      if (count === undefined && this.#counts.size >= this.#sweepAt) this.#sweep(now);
+      count = { taken: 0, endsAt: now + this.windowMs };
+      this.#counts.set(key, count);
+    }
+    count.taken += points;
+    return count.taken > this.points ? Math.max(1, count.endsAt - now) : 0;
+  }
+
+  #sweep(now: number): void {
+    for (const [key, count] of this.#counts) if (count.endsAt <= now) this.#counts.delete(key);
+    this.#sweepAt = Math.max(COUNTS_SWEEP_AT, 2 * this.#counts.size);
   }
 }

@@ -7,7 +7,7 @@
  */
 import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { TremoloError } from '../../protocol/errors.ts';
-import type { RateCounters } from './rate-counters.ts';
+import type { LocalCounts, RateCounters } from './rate-counters.ts';
 import { LoginThrottle, type LoginFailureSettings } from './login-throttle.ts';
 
 export interface RateLimitSettings {
@@ -31,21 +31,42 @@ export class RateLimits {
   private readonly login: RateLimiterAbstract;
   private readonly signup: RateLimiterAbstract;
 
+  /** The per-address and per-user counts where they are kept in this process: no promise per request. */
+  private readonly localIp: LocalCounts | undefined;
+  private readonly localUser: LocalCounts | undefined;
+
   constructor(settings: RateLimitSettings) {
     const { counters } = settings;
     this.ip = counters.limiter('ip', settings.ipPerMin, 60);
     this.user = counters.limiter('user', settings.userPerMin, 60);
+    this.localIp = counters.localLimiter?.(settings.ipPerMin, 60);
+    this.localUser = counters.localLimiter?.(settings.userPerMin, 60);
     this.login = counters.limiter('login', settings.loginPerMin, 60);
     this.signup = counters.limiter('signup', settings.signupPerHour ?? 60, 3600);
     this.logins = new LoginThrottle(counters, settings.loginFailures ?? { perHandleIp: 5, perHandle: 50, maxDelayS: 900 });
   }
 
   consumeIp(ip: string): Promise<void> {
-    return consume(this.ip, ip);
+    return this.localIp ? settle(takeLocal(this.localIp, ip)) : consume(this.ip, ip);
   }
 
   consumeUser(userId: string): Promise<void> {
-    return consume(this.user, userId);
+    return this.localUser ? settle(takeLocal(this.localUser, userId)) : consume(this.user, userId);
+  }
+
+  /**
+   * The per-address limit for a request hook: `done()` or `done(E_RATE_LIMITED)`, at once when
+   * the counts are kept in this process (a request's hooks then go on without a promise or a
+   * microtask), else when the shared counter answers.
+   */
+  admitIp(ip: string, done: (err?: Error) => void): void {
+    if (this.localIp) return done(takeLocal(this.localIp, ip));
+    consume(this.ip, ip).then(done as () => void, done);
+  }
+
+  /** The per-user limit, as `admitIp`: synchronous (E_RATE_LIMITED or undefined) when counted in this process, else a promise. */
+  admitUser(userId: string): TremoloError | undefined | Promise<void> {
+    return this.localUser ? takeLocal(this.localUser, userId) : consume(this.user, userId);
   }
 
   /** A login attempt from `ip`, counted before any password is checked. */
@@ -63,6 +84,16 @@ export class RateLimits {
 export function consume(limiter: RateLimiterAbstract, key: string, points = 1): Promise<void> {
   // one `then` rather than an async function awaiting: this runs twice on most requests
   return limiter.consume(key, points).then(allowed, refused);
+}
+
+/** One point from synchronous counts: the refusal as `consume` makes it, or undefined. */
+function takeLocal(counts: LocalCounts, key: string): TremoloError | undefined {
+  const waitMs = counts.take(key);
+  return waitMs === 0 ? undefined : new TremoloError('E_RATE_LIMITED', undefined, { retryAfter: Math.ceil(waitMs / 1000) });
+}
+
+function settle(refusal: TremoloError | undefined): Promise<void> {
+  return refusal ? Promise.reject(refusal) : Promise.resolve();
 }
 
 function allowed(): void {}

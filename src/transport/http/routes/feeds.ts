@@ -28,7 +28,18 @@ export async function feedRoutes(app: FastifyInstance, deps: { engine: Engine; v
         response: { 200: videoPage, ...pageErrors },
       },
     },
-    async (req, reply) => deps.videoJson.send(reply, await engine.followingFeed(userOf(req), { cursor: req.query.cursor, limit: req.query.limit })),
+    // a repeat read of a kept page is answered synchronously (no promise, no microtask); fastify
+    // wants undefined back from a handler that has sent its answer
+    (req, reply) => {
+      const userId = userOf(req);
+      const page = { cursor: req.query.cursor, limit: req.query.limit };
+      const kept = engine.keptFollowingFeed(userId, page);
+      if (kept) {
+        deps.videoJson.send(reply, kept);
+        return undefined;
+      }
+      return engine.followingFeed(userId, page).then((read) => deps.videoJson.send(reply, read));
+    },
   );
 
   app.get<PageQuery>(

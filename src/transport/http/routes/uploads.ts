@@ -44,7 +44,7 @@ import { CONCAT_METADATA_KEY, isPartial, isUploadId, newUploadId, OWNER_METADATA
 import type { UploadFileAccess } from '../../../media/jobs.ts';
 import type { UploadMetrics } from '../../../metrics.ts';
 import { TremoloError, toTremoloError } from '../../../protocol/errors.ts';
-import { sendError, userOf } from '../server.ts';
+import { sendError, userOf, type SignInHook } from '../server.ts';
 import { CHUNK_CHECKSUM_ALGORITHMS, checksumVerifier, parseUploadChecksum } from '../tus-checksum.ts';
 import { tusError } from '../tus-errors.ts';
 import type { TraceContext } from '../../../telemetry/tracing.ts';
@@ -355,8 +355,7 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadRouteDeps):
     return reply.code(res.status).send(text.length ? text : undefined);
   };
 
-  const auth = (req: FastifyRequest): Promise<void> | undefined => (req.method === 'OPTIONS' ? undefined : app.requireUser(req));
-  const preHandler = async (req: FastifyRequest): Promise<void> => auth(req);
+  const preHandler: SignInHook = (req, reply, done) => (req.method === 'OPTIONS' ? done() : app.requireUser(req, reply, done));
   // Creation on the collection; everything else names one upload in the path. The document
   // shows each tus operation from openapi/tus-operations.ts.
   const schema = { hide: true } as const;
