@@ -28,6 +28,14 @@ export interface InteractionLimits {
 
 export const DEFAULT_INTERACTION_LIMITS: InteractionLimits = { max: 100_000, hold: false };
 
+/**
+ * Most events in one entry of the log. In hold mode the events of one write (an actor turn,
+ * a follow batch, one video's recorded events) are kept as entries of at most this many (one
+ * XADD each on Redis instead of one per event); the export group delivers and acknowledges
+ * whole entries. (On Redis: INTERACTION_ENTRY_MAX in lua/includes/interaction-room.lua.)
+ */
+export const INTERACTION_ENTRY_MAX = 64;
+
 export type { InteractionPage };
 
 /** Events handed to one consumer of the export group; pending until `ack(receipt)`. */
@@ -59,11 +67,16 @@ export interface InteractionLog {
    * stream; the page's position reads on from there, or is passed to `trim`.
    */
   read(position: string | null, limit: number): Promise<InteractionPage>;
-  /** Removes every event up to and including `position` (a sink acknowledged them). */
+  /**
+   * Removes every event up to and including `position` (a sink acknowledged them); an entry
+   * the position ends in the middle of stays until a later position reaches its end.
+   */
   trim(position: string): Promise<void>;
   /**
    * Up to `limit` events for `consumer` of the export group (events taken over from idle
    * consumers first, with `claimIdleMs`, then never-delivered ones, oldest first per stream).
+   * Entries go whole (INTERACTION_ENTRY_MAX): the last one may take a delivery past `limit`
+   * by fewer than INTERACTION_ENTRY_MAX events per stream.
    */
   deliver(consumer: string, limit: number, opts: DeliverOptions): Promise<InteractionDelivery>;
   /**
@@ -72,6 +85,6 @@ export interface InteractionLog {
    * events another consumer took over meanwhile, is harmless.
    */
   ack(receipt: string): Promise<void>;
-  /** Events kept in all streams together, and in the fullest one. */
+  /** Events (not entries) kept in all streams together, and in the fullest one. */
   lag(): Promise<{ total: number; fullest: number }>;
 }

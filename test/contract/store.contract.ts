@@ -925,6 +925,30 @@ export function storeContract(
         });
       });
 
+      it('hold mode: the events of one write are one entry: the bound and the lag count its events, the export group delivers it whole', async () => {
+        await withStore({ max: 5, hold: true }, async (s) => {
+          const { v } = await seed(s);
+          const views = (n: number) => Array.from({ length: n }, () => ({ type: 'view' as const }));
+          await s.videos.applyOps(v.id, views(3), { now });
+          assert.equal((await s.interactions.lag()).total, 3);
+          const full = (e: unknown) => e instanceof TremoloError && e.code === 'E_EXPORT_BACKLOG';
+          await assert.rejects(s.videos.applyOps(v.id, views(3), { now }), full, '3 + 3 events do not fit in 5');
+          await s.videos.applyOps(v.id, views(1), { now: now + 1 });
+          const d = await s.interactions.deliver('A', 1, { now });
+          assert.deepEqual(d.events.map((e) => e.at), [now, now, now], 'the entry goes whole past the limit, and no further');
+          const page = await s.interactions.read(null, 2);
+          assert.equal(page.events.length, 2);
+          await s.interactions.trim(page.position);
+          assert.equal((await s.interactions.lag()).total, 4, 'an entry read in part is not trimmed');
+          await s.interactions.ack(d.receipt);
+          assert.equal((await s.interactions.lag()).total, 1);
+          const rest = await s.interactions.deliver('A', 10, { now });
+          assert.deepEqual(rest.events.map((e) => e.at), [now + 1]);
+          await s.interactions.ack(rest.receipt);
+          assert.equal((await s.interactions.lag()).total, 0);
+        });
+      });
+
       it('export group: each event goes to one consumer, an idle one\'s batch is taken over, and only what the group acknowledged is trimmed', async () => {
         await withStore(BIG, async (s) => {
           const { v } = await seed(s);

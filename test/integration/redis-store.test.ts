@@ -338,3 +338,87 @@ describe('RedisStore: shared Redis', () => {
     await a.interactions.ack(again.receipt);
   });
 });
+
+describe('RedisStore: interaction entries, one event each (written before batching) and batched per write', () => {
+  let r: Redis;
+  let raw: Redis;
+  const prefix = randomPrefix('ixmix');
+  let store: RedisStore;
+  const keys = new RedisKeys(prefix);
+  const at = { now };
+
+  before(async () => {
+    [r, raw] = await Promise.all([connectRedis(), connectRedis()]);
+    store = new RedisStore({ redis: r, prefix, limits: { ...LIMITS, interactions: { max: 12, hold: true } } });
+  });
+  after(async () => {
+    await dropPrefix(raw, prefix);
+    await Promise.all([r.quit(), raw.quit()]);
+  });
+
+  /** An event as a process from before batching wrote it: its own entry, field `e`. */
+  const oldEntry = async (stream: string, videoId: string, sessionId: string) => {
+    const event = { v: 1, id: ids.next(), type: 'view', at: now, sessionId, videoId };
+    await raw.xadd(stream, '*', 'e', JSON.stringify(event));
+    return event;
+  };
+  const sessions = (events: readonly unknown[]) => events.map((e) => (e as { sessionId?: string }).sessionId);
+
+  it('reads, delivers, bounds and trims a stream holding both formats by events, never by entries', async () => {
+    const { video } = await seed(store);
+    const tag = keys.interactionTag(video.id);
+    const stream = keys.interactionStream(tag);
+    const extra = keys.interactionExtra(tag);
+    const view = (k: string) => ({ type: 'view' as const, viewerId: `~${k}` });
+    await store.videos.applyOps(video.id, [view('a')], { now }); // the stream exists, registered
+    await oldEntry(stream, video.id, 'o1');
+    await store.videos.applyOps(video.id, [view('b1'), view('b2'), view('b3')], { now });
+    await oldEntry(stream, video.id, 'o2');
+    await store.videos.applyOps(video.id, [view('c1'), view('c2')], { now });
+
+    assert.equal(await raw.xlen(stream), 5, 'one entry per turn: 1 + old + 3 + old + 2 events in 5 entries');
+    assert.deepEqual(await store.interactions.lag(), { total: 8, fullest: 8 }, 'the lag counts events');
+    assert.deepEqual(sessions((await store.interactions.read(null, 100)).events), ['a', 'o1', 'b1', 'b2', 'b3', 'o2', 'c1', 'c2']);
+
+    // the bound (12 events) counts events: 8 + 5 does not fit, 8 + 4 does
+    const full = (e: unknown) => e instanceof TremoloError && e.code === 'E_EXPORT_BACKLOG';
+    await assert.rejects(store.videos.applyOps(video.id, ['d1', 'd2', 'd3', 'd4', 'd5'].map(view), { now }), full);
+    await store.videos.applyOps(video.id, ['d1', 'd2', 'd3', 'd4'].map(view), { now });
+    await assert.rejects(store.videos.applyOps(video.id, [view('e')], { now }), full);
+
+    // whole entries: a limit of 3 ends inside the 3-view turn, which still goes whole
+    const first = await store.interactions.deliver('X', 3, at);
+    assert.deepEqual(sessions(first.events), ['a', 'o1', 'b1', 'b2', 'b3']);
+    const second = await store.interactions.deliver('Y', 100, at);
+    assert.deepEqual(sessions(second.events), ['o2', 'c1', 'c2', 'd1', 'd2', 'd3', 'd4']);
+    await store.interactions.ack(second.receipt);
+    assert.equal((await store.interactions.lag()).total, 12, "X's entries are pending: nothing is trimmed");
+    // X dies; Z takes its entries over (batched ones whole) and acknowledges them
+    const taken = await store.interactions.deliver('Z', 100, { now: now + 1, claimIdleMs: 0 });
+    assert.deepEqual(sessions(taken.events), ['a', 'o1', 'b1', 'b2', 'b3']);
+    await store.interactions.ack(taken.receipt);
+    assert.deepEqual(await store.interactions.lag(), { total: 0, fullest: 0 });
+    assert.equal(await raw.exists(extra), 0, 'the counter goes with the last entry');
+    await store.videos.applyOps(video.id, ['f1', 'f2', 'f3', 'f4', 'f5', 'f6', 'f7', 'f8', 'f9', 'f10', 'f11', 'f12'].map(view), { now });
+    assert.equal((await store.interactions.lag()).total, 12, 'room again for the whole bound');
+    await store.interactions.ack((await store.interactions.deliver('Z', 100, at)).receipt);
+  });
+
+  it('reads on from inside a batched entry, and trims only the entries read through', async () => {
+    const { video } = await seed(store);
+    const tag = keys.interactionTag(video.id);
+    const view = (k: string) => ({ type: 'view' as const, viewerId: `~${k}` });
+    await store.videos.applyOps(video.id, [view('a1'), view('a2'), view('a3')], { now });
+    await oldEntry(keys.interactionStream(tag), video.id, 'o');
+    const head = await store.interactions.read(null, 2);
+    assert.deepEqual(sessions(head.events), ['a1', 'a2']);
+    const rest = await store.interactions.read(head.position, 100);
+    assert.deepEqual(sessions(rest.events), ['a3', 'o']);
+    await store.interactions.trim(head.position);
+    assert.equal((await store.interactions.lag()).total, 4, 'the entry read in part stays');
+    assert.deepEqual(sessions((await store.interactions.read(head.position, 100)).events), ['a3', 'o'], 'and reads on as before');
+    await store.interactions.trim(rest.position);
+    assert.deepEqual(await store.interactions.lag(), { total: 0, fullest: 0 });
+    assert.equal(await raw.exists(keys.interactionExtra(tag)), 0);
+  });
+});

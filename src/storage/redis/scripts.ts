@@ -39,6 +39,7 @@ export const SCRIPT_NAMES = [
   'interaction-record',
   'interaction-ack',
   'interaction-deliver',
+  'interaction-trim',
   'user-list',
   'user-videos',
   'feed-push',

@@ -91,8 +91,8 @@ export class RedisUsers implements UserStore {
       args.push(op.type === 'follow' ? 'f' : 'u', op.targetId, JSON.stringify(userOpEvent(userId, op, this.ctx.eventId(), opts.now)));
       intent.set(op.targetId, op.type);
     }
-    const stream = await this.ctx.streams.streamFor(userId);
-    const reply = await scripts.run('user-follow', [keys.user(userId), keys.following(userId), keys.blocks(userId), keys.blockedBy(userId), stream], args);
+    const [stream, extra] = await this.ctx.streams.keysFor(userId);
+    const reply = await scripts.run('user-follow', [keys.user(userId), keys.following(userId), keys.blocks(userId), keys.blockedBy(userId), stream, extra], args);
     if (isScriptFailure(reply)) throw scriptFailure(reply);
     const changed = asArray(reply);
 

@@ -105,9 +105,9 @@ export class RedisVideos implements VideoStore {
           return ['p', op.commentId ?? '', op.userId];
       }
     });
-    const stream = await this.ctx.streams.streamFor(videoId);
+    const [stream, extra] = await this.ctx.streams.keysFor(videoId);
     const ck = keys.comments(videoId);
-    const reply = await scripts.run('video-apply', [...keys.videoAll(videoId), ck.info, ck.threads, ck.likes, ck.top, stream], [
+    const reply = await scripts.run('video-apply', [...keys.videoAll(videoId), ck.info, ck.threads, ck.likes, ck.top, stream, extra], [
       JSON.stringify(wire),
       opts.now,
       limits.viewDedupS * 1000,

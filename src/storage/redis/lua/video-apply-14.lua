@@ -17,6 +17,7 @@
   KEYS[11] v:{id}:comment-likes   zset, score 0: `<commentId>:<userId>`
   KEYS[12] v:{id}:comment-top     zset: top-level comment id -> log2(1 + likes) + createdMs / 1000 / halfLife
   KEYS[13] ix:{<slot tag>}        stream: interaction events of this slot
+  KEYS[14] ix:{<slot tag>}:extra  events kept there beyond one per entry (include interaction-room)
 
   ARGV[1] ops as a JSON array, each op an array:
             ["l", userId, member]                    like (member: the id as likers.lua stores it)
@@ -47,8 +48,10 @@
 
   Each op's interaction event (storage/interaction-events.ts videoOpEvent: the same JSON,
   built here from the op's own fields, so the driver sends 13 characters per op instead of
-  an event) is appended to KEYS[13] when the op takes effect: a view always; like/unlike and
+  an event) is recorded when the op takes effect: a view always; like/unlike and
   comment like/unlike when changed; a comment when added; a delete when done; a pin never.
+  The turn's events go to KEYS[13] together at the end, in op order: in hold mode as one
+  batched entry per INTERACTION_ENTRY_MAX events (one XADD per turn, not per event).
 
   Returns -1 when the video does not exist, -7 when the interaction log is full (hold mode);
   otherwise a cjson string
@@ -78,7 +81,7 @@ end
 local ixMax, ixHold = ARGV[7], ARGV[8]
 -- every op records at most one event: refuse the whole turn before writing anything
 local ops = cjson.decode(ARGV[1])
-if not interactionRoom(KEYS[13], #ops, ixMax, ixHold) then
+if not interactionRoom(KEYS[13], KEYS[14], #ops, ixMax, ixHold) then
   return -7
 end
 local views = tonumber(meta[2])
@@ -117,6 +120,8 @@ local function topScore(likes, createdMs)
 end
 local results = {}
 local events = {}
+-- this turn's interaction events, recorded together after the ops
+local interactions = {}
 -- the parts of every interaction event that do not change within the turn
 local eventIds = ARGV[9]
 local eventHead = '{"v":' .. ARGV[11] .. ',"id":"'
@@ -126,7 +131,7 @@ local eventEnd = eventVideo .. '}'
 -- op i's event; `actor` is `,"userId":<json>`-like text or '' (a view by nobody known)
 local function record(i, type, actor, commentId)
   local tail = commentId and (eventVideo .. ',"commentId":' .. cjson.encode(commentId) .. '}') or eventEnd
-  recordInteraction(KEYS[13], eventHead .. string.sub(eventIds, i * 13 - 12, i * 13) .. eventType .. type .. '"' .. actor .. tail, ixMax, ixHold)
+  interactions[#interactions + 1] = eventHead .. string.sub(eventIds, i * 13 - 12, i * 13) .. eventType .. type .. '"' .. actor .. tail
 end
 local function userField(user)
   return ',"userId":' .. cjson.encode(user)
@@ -326,6 +331,7 @@ if viewedByUser then
   -- a view older than the window no longer dedups anything
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
 end
+recordInteractions(KEYS[13], KEYS[14], interactions, ixMax, ixHold)
 likerBuckets = likerSplits(KEYS[2], likerBuckets, bucketLikes)
 redis.call('HSET', KEYS[1], 'views', views, 'version', version, 'head', head, 'lastComment', lastComment,
   'bucketLikes', bucketLikes, 'likerBuckets', likerBuckets)
