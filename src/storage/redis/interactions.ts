@@ -258,14 +258,11 @@ export class RedisInteractions implements InteractionLog {
     }
   }
 
-  /** Events, not entries: each stream's XLEN plus its extra events (as the writers' bound counts them). */
+  /** Events, not entries: each stream's entries plus its extra events, as the writers' bound counts them (interaction-lag). */
   async lag(): Promise<{ total: number; fullest: number }> {
-    const { client, keys } = this.ctx;
+    const { keys, scripts } = this.ctx;
     const lengths = await Promise.all(
-      (await this.streams.all()).map(async (tag) => {
-        const [entries, extra] = await Promise.all([io(() => client.xlen(keys.interactionStream(tag))), io(() => client.get(keys.interactionExtra(tag)))]);
-        return entries === 0 ? 0 : entries + Math.max(0, Number(extra ?? 0) || 0);
-      }),
+      (await this.streams.all()).map(async (tag) => Number(await scripts.run('interaction-lag', [keys.interactionStream(tag), keys.interactionExtra(tag)], []))),
     );
     return { total: lengths.reduce((a, b) => a + b, 0), fullest: Math.max(0, ...lengths) };
   }

@@ -40,6 +40,7 @@ export const SCRIPT_NAMES = [
   'interaction-ack',
   'interaction-deliver',
   'interaction-trim',
+  'interaction-lag',
   'user-list',
   'user-videos',
   'feed-push',
@@ -97,6 +98,7 @@ const READ_ONLY: ReadonlySet<ScriptName> = new Set<ScriptName>([
   'conversation-state',
   'conversation-events',
   'inbox-list',
+  'interaction-lag',
 ]);
 
 interface LoadedScript {
