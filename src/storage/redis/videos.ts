@@ -1,6 +1,6 @@
 /**
  * Videos on Redis: each video's keys share one hash tag, so every write to a video is one
- * script on one slot (video-apply-13.lua holds the rules); the owner's outbox and the tag
+ * script on one slot (video-apply-14.lua holds the rules); the owner's outbox and the tag
  * indexes are other slots, written as idempotent steps around it.
  */
 import { randomUUID } from 'node:crypto';
@@ -73,7 +73,7 @@ export class RedisVideos implements VideoStore {
     // client-supplied text (idempotency keys, comment JSON) travels as separate ARGV
     // entries, so cjson never has to decode it (it rejects lone surrogate escapes)
     const text: string[] = [];
-    // ARGV: 11 fixed, then the texts (video-apply-13.lua)
+    // ARGV: 11 fixed, then the texts (video-apply-14.lua)
     const FIRST_TEXT_ARG = 12;
     // each op's interaction event is built by the script from the op's fields (the same JSON as
     // videoOpEvent): only its id goes over the wire, all of them in one argument
@@ -248,7 +248,7 @@ const SIMPLE_RESULTS = {
   view: [Object.freeze({ ok: true, type: 'view', counted: false }), Object.freeze({ ok: true, type: 'view', counted: true })],
 } as const satisfies Record<string, readonly [VideoOpResult, VideoOpResult]>;
 
-/** One video-apply per-op reply -> the op's result (codes in video-apply-13.lua). */
+/** One video-apply per-op reply -> the op's result (codes in video-apply-14.lua). */
 function opResult(op: VideoOp, raw: unknown): VideoOpResult {
   if (isScriptFailure(raw)) {
     const code = failureCode(raw);
