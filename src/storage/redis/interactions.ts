@@ -28,26 +28,27 @@ import { io, isScriptFailure, scriptFailure, storageError } from './scripts.ts';
 
 /** Finds and registers the slot streams. One per store. */
 export class InteractionStreams {
-  /** Slot tags this process has registered (at most 16384: the registry never shrinks). */
-  readonly #registered = new Set<string>();
+  /** Slot tags this process has registered, with their stream and counter keys (at most 16384: the registry never shrinks). */
+  readonly #registered = new Map<string, [stream: string, extra: string]>();
 
   constructor(private readonly ctx: Pick<RedisContext, 'client' | 'keys'>) {}
 
   /** The stream that shares `hashTag`'s slot, registered before the caller writes to it. */
   async streamFor(hashTag: string): Promise<string> {
-    const { client, keys } = this.ctx;
-    const tag = keys.interactionTag(hashTag);
-    if (!this.#registered.has(tag)) {
-      await io(() => client.sadd(keys.interactionStreams(), tag));
-      this.#registered.add(tag);
-    }
-    return keys.interactionStream(tag);
+    return (await this.keysFor(hashTag))[0];
   }
 
-  /** The stream that shares `hashTag`'s slot and its counter of extra events (as streamFor). */
+  /** The stream that shares `hashTag`'s slot and its counter of extra events, registered before the caller writes to them. */
   async keysFor(hashTag: string): Promise<[stream: string, extra: string]> {
-    const stream = await this.streamFor(hashTag);
-    return [stream, this.ctx.keys.interactionExtra(this.ctx.keys.interactionTag(hashTag))];
+    const { client, keys } = this.ctx;
+    const tag = keys.interactionTag(hashTag);
+    let pair = this.#registered.get(tag);
+    if (pair === undefined) {
+      await io(() => client.sadd(keys.interactionStreams(), tag));
+      pair = [keys.interactionStream(tag), keys.interactionExtra(tag)];
+      this.#registered.set(tag, pair);
+    }
+    return pair;
   }
 
   async all(): Promise<string[]> {
