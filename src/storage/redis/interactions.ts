@@ -163,7 +163,7 @@ export class RedisInteractions implements InteractionLog {
     const each = Math.max(1, Math.ceil(want / tags.length));
     // per stream, the ids delivered, space-separated (as interaction-deliver packs them)
     const taken = new Map<string, string>();
-    let events: InteractionEvent[] = [];
+    const events: InteractionEvent[] = [];
     const takeIds = (tag: string, ids: string) => {
       const before = taken.get(tag);
       taken.set(tag, before === undefined ? ids : `${before} ${ids}`);
@@ -220,7 +220,8 @@ export class RedisInteractions implements InteractionLog {
         if (ids === '') return;
         takeIds(tags[i]!, ids);
         const delivered = JSON.parse(`[${json}]`) as InteractionEvent[];
-        events = events.length === 0 ? delivered : events.concat(delivered);
+        // appended in place: a concat per stream would copy the whole delivery once per stream
+        for (const e of delivered) events.push(e);
       });
     }
     return { events, receipt: encodeReceipt(taken) };
