@@ -64,7 +64,7 @@ async function main(): Promise<number> {
   const store = new RedisStore({
     redis,
     prefix,
-    limits: { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS, interactions: { max: 10_000_000, hold: true } },
+    limits: { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS, interactions: { max: 10_000_000, hold: true, entryEvents: config.exportEntryEvents } },
     eventIds: ids,
   });
   const ours = await BehaviourLog.open({ url: clickhouse.url, database: 'bench_ours' });

@@ -183,6 +183,7 @@ async function rawCeiling(prefix: string, users: string[], videos: string[], ids
         COMMENT_TOP_DEFAULTS.commentTopHalfLifeS,
         DEFAULT_INTERACTION_LIMITS.max,
         '0',
+        DEFAULT_INTERACTION_LIMITS.entryEvents,
         eventIds,
         video,
         INTERACTION_SCHEMA_VERSION,

@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import { TsidGenerator } from '../../src/domain/ids.ts';
 import { TremoloError } from '../../src/protocol/errors.ts';
 import type { Comment, VideoEvent, VideoRecord } from '../../src/protocol/model.ts';
+import { INTERACTION_ENTRY_MAX } from '../../src/storage/interactions.ts';
 import { RedisKeys } from '../../src/storage/redis/keys.ts';
 import { RedisStore } from '../../src/storage/redis/redis-store.ts';
 import type { Store, UserRecord } from '../../src/storage/store.ts';
@@ -349,7 +350,7 @@ describe('RedisStore: interaction entries, one event each (written before batchi
 
   before(async () => {
     [r, raw] = await Promise.all([connectRedis(), connectRedis()]);
-    store = new RedisStore({ redis: r, prefix, limits: { ...LIMITS, interactions: { max: 12, hold: true } } });
+    store = new RedisStore({ redis: r, prefix, limits: { ...LIMITS, interactions: { max: 12, hold: true, entryEvents: INTERACTION_ENTRY_MAX } } });
   });
   after(async () => {
     await dropPrefix(raw, prefix);
@@ -420,5 +421,74 @@ describe('RedisStore: interaction entries, one event each (written before batchi
     await store.interactions.trim(rest.position);
     assert.deepEqual(await store.interactions.lag(), { total: 0, fullest: 0 });
     assert.equal(await raw.exists(keys.interactionExtra(tag)), 0);
+  });
+});
+
+describe('RedisStore: EXPORT_ENTRY_EVENTS (entryEvents), the entry format a rolling upgrade writes', () => {
+  let r: Redis;
+  let raw: Redis;
+  const prefix = randomPrefix('ixentry');
+  const keys = new RedisKeys(prefix);
+  /** Two processes on one Redis, as during the upgrade's two rollouts: one writing the old format, one batching. */
+  let oldFormat: RedisStore;
+  let batching: RedisStore;
+
+  before(async () => {
+    [r, raw] = await Promise.all([connectRedis(), connectRedis()]);
+    const limits = (entryEvents: number) => ({ ...LIMITS, interactions: { max: 100, hold: true, entryEvents } });
+    oldFormat = new RedisStore({ redis: r, prefix, limits: limits(1) });
+    batching = new RedisStore({ redis: r, prefix, limits: limits(INTERACTION_ENTRY_MAX) });
+  });
+  after(async () => {
+    await dropPrefix(raw, prefix);
+    await Promise.all([r.quit(), raw.quit()]);
+  });
+
+  /** Every kind of write that records several events at once: an actor turn, a follow batch, reported events. */
+  const writeAll = async (store: RedisStore, video: VideoRecord, follower: UserRecord, targets: readonly string[]) => {
+    const views = ['a', 'b', 'c'].map((k) => ({ type: 'view' as const, viewerId: `~${k}${ids.next()}` }));
+    await store.videos.applyOps(video.id, [...views, { type: 'like', userId: follower.id }], { now });
+    await store.users.applyOps(follower.id, targets.map((targetId) => ({ type: 'follow' as const, targetId })), { now });
+    const watch = () => ({ v: 1 as const, id: ids.next(), type: 'watch' as const, at: now, userId: follower.id, videoId: video.id, watchedMs: 10, positionMs: 10, durationMs: 100, completed: false });
+    await store.interactions.record([watch(), watch()]);
+  };
+  const streamsOf = (...hashTags: string[]) => [...new Set(hashTags.map((t) => keys.interactionTag(t)))];
+
+  it('1 writes one event per entry, field `e` alone (what readers before batching parse), and never adds to the extra-events counter', async () => {
+    const { user, video } = await seed(oldFormat);
+    const targets = [(await seed(oldFormat)).user.id, (await seed(oldFormat)).user.id];
+    await writeAll(oldFormat, video, user, targets);
+    const tags = streamsOf(video.id, user.id);
+    let events = 0;
+    for (const tag of tags) {
+      for (const [, fields] of await raw.xrange(keys.interactionStream(tag), '-', '+')) {
+        assert.equal(fields.length, 2, `one field: ${JSON.stringify(fields)}`);
+        assert.equal(fields[0], 'e');
+        // the previous release's claim path and read: JSON.parse(e) is one event
+        const event = JSON.parse(fields[1]!) as { id?: unknown };
+        assert.ok(!Array.isArray(event) && typeof event.id === 'string', fields[1]);
+        events++;
+      }
+      assert.equal(await raw.exists(keys.interactionExtra(tag)), 0, 'no counter: an old acknowledgement script, which does not know it, cannot skew it');
+    }
+    assert.equal(events, 4 + 2 + 2, 'every event, each its own entry');
+    assert.equal((await oldFormat.interactions.lag()).total, events);
+    const d = await batching.interactions.deliver('X', 100, { now });
+    assert.equal(d.events.length, events, 'a batching process reads them too');
+    await batching.interactions.ack(d.receipt);
+  });
+
+  it('the default batches each write into one entry (`e` joined, `n`) and counts the events beyond one per entry', async () => {
+    const { user, video } = await seed(batching);
+    const targets = [(await seed(batching)).user.id, (await seed(batching)).user.id];
+    await writeAll(batching, video, user, targets);
+    const entries = (await Promise.all(streamsOf(video.id, user.id).map((tag) => raw.xrange(keys.interactionStream(tag), '-', '+')))).flat();
+    assert.deepEqual(entries.map(([, fields]) => [fields[0], fields[2], fields[3]]).sort(), [['e', 'n', '2'], ['e', 'n', '2'], ['e', 'n', '4']].sort());
+    const extra = await Promise.all(streamsOf(video.id, user.id).map((tag) => raw.get(keys.interactionExtra(tag))));
+    assert.equal(extra.reduce((sum, x) => sum + Number(x ?? 0), 0), 1 + 1 + 3);
+    const d = await oldFormat.interactions.deliver('X', 100, { now });
+    assert.equal(d.events.length, 8, 'a process writing the old format still reads batched entries');
+    await oldFormat.interactions.ack(d.receipt);
+    assert.deepEqual(await batching.interactions.lag(), { total: 0, fullest: 0 });
   });
 });

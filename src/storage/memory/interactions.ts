@@ -6,13 +6,12 @@
  * delivery time; a receipt is `r<seq>,<seq>,...`.
  *
  * As on Redis (lua/includes/interaction-room.lua), the events of one write form entries of
- * at most INTERACTION_ENTRY_MAX in hold mode (one each in ring mode), and the export group
- * delivers whole entries: a delivery stops at the first entry end at or past its limit.
+ * at most `entryEvents` in hold mode (one each in ring mode), and the export group delivers
+ * whole entries: a delivery stops at the first entry end at or past its limit.
  */
 import { TremoloError } from '../../protocol/errors.ts';
 import type { InteractionEvent } from '../../protocol/interactions.ts';
 import type { DeliverOptions, InteractionDelivery, InteractionLimits, InteractionLog, InteractionPage } from '../interactions.ts';
-import { INTERACTION_ENTRY_MAX } from '../interactions.ts';
 import { copy, type MemoryTables } from './tables.ts';
 
 /** The in-process stream every aggregate appends to (held by MemoryTables). */
@@ -39,9 +38,9 @@ export class MemoryInteractionStream {
     this.appendWrite([event]);
   }
 
-  /** The events of one write, after `reserve`: entries of at most INTERACTION_ENTRY_MAX in hold mode, one each as a ring. */
+  /** The events of one write, after `reserve`: entries of at most `entryEvents` in hold mode, one each as a ring. */
   appendWrite(events: readonly InteractionEvent[]): void {
-    const size = this.limits.hold ? INTERACTION_ENTRY_MAX : 1;
+    const size = this.limits.hold ? this.limits.entryEvents : 1;
     events.forEach((event, i) => {
       this.events.push(copy(event));
       this.ends.push(i === events.length - 1 || (i + 1) % size === 0);

@@ -6,9 +6,10 @@
  * between the two can leave an empty registered stream but never an unregistered event.
  *
  * An entry holds one event (`e`: its JSON) or, in hold mode, the events of one write
- * (`e`: their JSONs joined by commas, `n`: how many; lua/includes/interaction-room.lua): one
- * XADD per write instead of per event. Every reader takes both, so entries written before
- * batching still read. A counter beside each stream (`ix:{<tag>}:extra`) holds the events it
+ * (`e`: their JSONs joined by commas, `n`: how many, at most `entryEvents`;
+ * lua/includes/interaction-room.lua): one XADD per write instead of per event. Every reader
+ * takes both, so entries written before batching still read; with `entryEvents` 1 writers
+ * write only the one-event entries that readers from before batching take. A counter beside each stream (`ix:{<tag>}:extra`) holds the events it
  * keeps beyond one per entry, so the bound (EXPORT_MAX_LAG) and `lag` count events.
  *
  * A position is the last entry read in each stream (base64url JSON), `<id>/<k>` when only
@@ -62,6 +63,11 @@ export function boundArgs(limits: InteractionLimits): [number, string] {
   return [limits.max, limits.hold ? '1' : '0'];
 }
 
+/** The bound's arguments and the most events per entry (EXPORT_ENTRY_EVENTS): what the scripts that record a write's events together take. */
+export function writeArgs(limits: InteractionLimits): [number, string, number] {
+  return [limits.max, limits.hold ? '1' : '0', limits.entryEvents];
+}
+
 /** The consumer group of the exporters on every interaction stream. */
 export const EXPORT_GROUP = 'export';
 
@@ -100,7 +106,7 @@ export class RedisInteractions implements InteractionLog {
     if (found.some((f) => f !== 1)) throw new TremoloError('E_VIDEO_NOT_FOUND');
     const replies = await Promise.all(
       [...byVideo].map(async ([videoId, jsons]) =>
-        scripts.run('interaction-record', [keys.video(videoId).meta, ...(await this.streams.keysFor(videoId))], [...boundArgs(this.limits), ...jsons]),
+        scripts.run('interaction-record', [keys.video(videoId).meta, ...(await this.streams.keysFor(videoId))], [...writeArgs(this.limits), ...jsons]),
       ),
     );
     for (const reply of replies) if (isScriptFailure(reply)) throw scriptFailure(reply);

@@ -12,7 +12,7 @@ import { decodeCursor, pageOf } from '../cursor.ts';
 import { COMMENT_TOP_DEFAULTS } from '../store.ts';
 import type { CommentOrder, EventRange, VideoBatchResult, VideoOp, VideoOpResult, VideoState, VideoStore } from '../store.ts';
 import { asArray, copy, exclusive, type RedisContext } from './context.ts';
-import { boundArgs } from './interactions.ts';
+import { writeArgs } from './interactions.ts';
 import { likerMember } from './likers.ts';
 import { failureCode, io, isScriptFailure, scriptFailure } from './scripts.ts';
 
@@ -73,8 +73,8 @@ export class RedisVideos implements VideoStore {
     // client-supplied text (idempotency keys, comment JSON) travels as separate ARGV
     // entries, so cjson never has to decode it (it rejects lone surrogate escapes)
     const text: string[] = [];
-    // ARGV: 11 fixed, then the texts (video-apply-14.lua)
-    const FIRST_TEXT_ARG = 12;
+    // ARGV: 12 fixed, then the texts (video-apply-14.lua)
+    const FIRST_TEXT_ARG = 13;
     // each op's interaction event is built by the script from the op's fields (the same JSON as
     // videoOpEvent): only its id goes over the wire, all of them in one argument
     let eventIds = '';
@@ -114,7 +114,7 @@ export class RedisVideos implements VideoStore {
       limits.eventLogMax,
       randomUUID(),
       limits.commentTopHalfLifeS ?? COMMENT_TOP_DEFAULTS.commentTopHalfLifeS,
-      ...boundArgs(this.ctx.interactions),
+      ...writeArgs(this.ctx.interactions),
       eventIds,
       videoId,
       INTERACTION_SCHEMA_VERSION,

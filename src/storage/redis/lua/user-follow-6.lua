@@ -14,7 +14,8 @@
 
   ARGV[1] interaction log bound (EXPORT_MAX_LAG)
   ARGV[2] '1': hold events for an exporter (refuse when full) | '0': ring (drop the oldest)
-  ARGV[3..] triples 'f' | 'u', targetId, event JSON   (follow | unfollow; targets already
+  ARGV[3] most events in one entry in hold mode (EXPORT_ENTRY_EVENTS; '1': one-event entries only)
+  ARGV[4..] triples 'f' | 'u', targetId, event JSON   (follow | unfollow; targets already
             checked to exist; the event is recorded when the op changes something, all
             of the call's events together: include interaction-room)
 
@@ -25,12 +26,12 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -2
 end
-if not interactionRoom(KEYS[5], KEYS[6], (#ARGV - 2) / 3, ARGV[1], ARGV[2]) then
+if not interactionRoom(KEYS[5], KEYS[6], (#ARGV - 3) / 3, ARGV[1], ARGV[2]) then
   return -7
 end
 local changed = {}
 local jsons = {}
-for i = 3, #ARGV, 3 do
+for i = 4, #ARGV, 3 do
   local target = ARGV[i + 1]
   local c
   if ARGV[i] == 'f' then
@@ -47,5 +48,5 @@ for i = 3, #ARGV, 3 do
   end
   changed[#changed + 1] = c
 end
-recordInteractions(KEYS[5], KEYS[6], jsons, ARGV[1], ARGV[2])
+recordInteractions(KEYS[5], KEYS[6], jsons, ARGV[1], ARGV[2], ARGV[3])
 return changed

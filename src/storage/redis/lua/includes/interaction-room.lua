@@ -2,10 +2,13 @@
 --
 -- An entry of an `ix:` stream is either ONE event (`e` <event JSON>: every writer before
 -- batching, ring mode, and the scripts that write one event at a time) or a BATCH of the
--- events of one write (`e` <event JSON>,<event JSON>,... `n` <count>, at most
--- INTERACTION_ENTRY_MAX events: the items of a JSON array without its brackets). Readers take
--- both. The `extra` counter (KEYS beside the stream, same slot) holds how many events the
--- stream keeps beyond one per entry (the sum of n - 1 over its batched entries), so
+-- events of one write (`e` <event JSON>,<event JSON>,... `n` <count>, at most the writer's
+-- EXPORT_ENTRY_EVENTS, itself at most INTERACTION_ENTRY_MAX, the ceiling readers size their
+-- reads by: the items of a JSON array without its brackets). Readers take both; a writer
+-- with EXPORT_ENTRY_EVENTS 1 writes only one-event entries and never adds to the counter, so
+-- readers and trims from before batching (a rolling upgrade) still work beside it.
+-- The `extra` counter (KEYS beside the stream, same slot) holds how many events the stream
+-- keeps beyond one per entry (the sum of n - 1 over its batched entries), so
 -- XLEN + extra is the number of EVENTS kept, which is what EXPORT_MAX_LAG bounds. Writers
 -- add to it; trimming (interaction-trim) subtracts what it removes.
 --
@@ -40,9 +43,11 @@ local function recordInteraction(stream, json, max, hold)
 end
 
 -- the events of one write (a list of JSONs), after interactionRoom: in hold mode as batched
--- entries of at most INTERACTION_ENTRY_MAX events (one XADD per entry instead of per event),
--- in ring mode one entry each (MAXLEN then still counts events)
-local function recordInteractions(stream, extraKey, jsons, max, hold)
+-- entries of at most `entryMax` events (EXPORT_ENTRY_EVENTS, <= INTERACTION_ENTRY_MAX; one
+-- XADD per entry instead of per event), in ring mode one entry each (MAXLEN then still
+-- counts events). With `entryMax` 1 each event is its own entry, exactly as
+-- recordInteraction writes it, and the counter is never added to.
+local function recordInteractions(stream, extraKey, jsons, max, hold, entryMax)
   local count = #jsons
   if count == 0 then
     return
@@ -53,20 +58,21 @@ local function recordInteractions(stream, extraKey, jsons, max, hold)
     end
     return
   end
+  local size = tonumber(entryMax)
   if redis.call('XLEN', stream) == 0 then
     -- a counter outliving its entries (a stream deleted or emptied meanwhile) must not count again
     redis.call('DEL', extraKey)
   end
-  for first = 1, count, INTERACTION_ENTRY_MAX do
-    local last = math.min(count, first + INTERACTION_ENTRY_MAX - 1)
+  for first = 1, count, size do
+    local last = math.min(count, first + size - 1)
     if last == first then
       redis.call('XADD', stream, '*', 'e', jsons[first])
     else
       redis.call('XADD', stream, '*', 'e', table.concat(jsons, ',', first, last), 'n', last - first + 1)
     end
   end
-  -- one entry per INTERACTION_ENTRY_MAX events (rounded up) is counted by XLEN
-  local entries = math.floor((count + INTERACTION_ENTRY_MAX - 1) / INTERACTION_ENTRY_MAX)
+  -- one entry per `size` events (rounded up) is counted by XLEN
+  local entries = math.floor((count + size - 1) / size)
   if count > entries then
     redis.call('INCRBY', extraKey, count - entries)
   end
