@@ -9,8 +9,9 @@
  * (`e`: their JSONs joined by commas, `n`: how many, at most `entryEvents`;
  * lua/includes/interaction-room.lua): one XADD per write instead of per event. Every reader
  * takes both, so entries written before batching still read; with `entryEvents` 1 writers
- * write only the one-event entries that readers from before batching take. A counter beside each stream (`ix:{<tag>}:extra`) holds the events it
- * keeps beyond one per entry, so the bound (EXPORT_MAX_LAG) and `lag` count events.
+ * write only the one-event entries that readers from before batching take. A counter beside
+ * each stream (`ix:{<tag>}:extra`) holds the events it keeps beyond one per entry, so the
+ * bound (EXPORT_MAX_LAG) and `lag` count events.
  *
  * A position is the last entry read in each stream (base64url JSON), `<id>/<k>` when only
  * the first k events of that entry were read; streams it does not name are read from their start.
