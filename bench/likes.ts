@@ -129,7 +129,7 @@ const CEILING_BATCH = 500;
 /** video-apply as the driver loads it (includes expanded), and its SHA1. */
 function videoApplyScript(): { lua: string; sha: string } {
   const dir = new URL('../src/storage/redis/lua/', import.meta.url);
-  const file = 'video-apply-13.lua';
+  const file = 'video-apply-14.lua';
   const lua = expandIncludes(readFileSync(new URL(file, dir), 'utf8'), new URL('includes/', dir), new Set(), file);
   return { lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
@@ -151,7 +151,7 @@ async function rawCeiling(prefix: string, users: string[], videos: string[], ids
     const keysOf = new Map<string, string[]>();
     for (const v of videos) {
       const ck = keys.comments(v);
-      keysOf.set(v, [...keys.videoAll(v), ck.info, ck.threads, ck.likes, ck.top, keys.interactionStream(keys.interactionTag(v))]);
+      keysOf.set(v, [...keys.videoAll(v), ck.info, ck.threads, ck.likes, ck.top, keys.interactionStream(keys.interactionTag(v)), keys.interactionExtra(keys.interactionTag(v))]);
     }
     const byVideo = new Map<string, number[]>();
     for (let i = 0; i < OPS; i++) {
@@ -183,11 +183,12 @@ async function rawCeiling(prefix: string, users: string[], videos: string[], ids
         COMMENT_TOP_DEFAULTS.commentTopHalfLifeS,
         DEFAULT_INTERACTION_LIMITS.max,
         '0',
+        DEFAULT_INTERACTION_LIMITS.entryEvents,
         eventIds,
         video,
         INTERACTION_SCHEMA_VERSION,
       ];
-      return client.evalsha(sha, 13, ...keysOf.get(video)!, ...args);
+      return client.evalsha(sha, 14, ...keysOf.get(video)!, ...args);
     };
     const redisBefore = await redisCpu(admin);
     const cpu = process.cpuUsage();

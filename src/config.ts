@@ -12,6 +12,7 @@
 import { createPrivateKey, createPublicKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { INTERACTION_ENTRY_MAX } from './storage/interactions.ts';
 import { parseSampleRules } from './telemetry/sampling.ts';
 import type { TokenSettings } from './transport/auth/tokens.ts';
 import type { TaggerOptions } from './workers/tasks/tag/types.ts';
@@ -404,6 +405,7 @@ export const SETTINGS = {
   natsSubject: def('NATS_SUBJECT', 'tremolo.interactions', str, 'Subject prefix: each event is published to `<NATS_SUBJECT>.<type>` with `Nats-Msg-Id` = its id.'),
   exportInProcess: def('EXPORT_IN_PROCESS', 'true', bool, 'Run the exporter inside the server when a sink (CLICKHOUSE_URL, NATS_URL) is set; `false` when `tremolo export` runs as its own process.'),
   exportMaxLag: def('EXPORT_MAX_LAG', '100000', int(100), 'Interaction events one stream (one Redis slot; the whole log on the memory store) may hold. With a sink, events wait there until exported and writes beyond it are refused with 503 `E_EXPORT_BACKLOG` (a warning and `tremolo_export_lag` from 80 %); without one, the oldest go.'),
+  exportEntryEvents: def('EXPORT_ENTRY_EVENTS', String(INTERACTION_ENTRY_MAX), int(1, INTERACTION_ENTRY_MAX), `Most interaction events one write puts in one stream entry while a sink is set (fewer entries: fewer XADDs, less for the exporter to read and trim; at most ${INTERACTION_ENTRY_MAX}, the most any reader expects). \`1\` writes only one-event entries, the only ones releases before batched entries read and acknowledge: keep \`1\` while any such process shares the storage (docs/operations.md, Upgrades).`),
   exportBatchMax: def('EXPORT_BATCH_MAX', '10000', int(1, 1_000_000), 'Most events the exporter reads and writes to its sinks in one batch.'),
   exportBatchWaitMs: def('EXPORT_BATCH_WAIT', '1s', duration(1), 'Longest the exporter waits to fill a batch before writing what it has.'),
   exportRetryMaxMs: def('EXPORT_RETRY_MAX', '10s', duration(10), 'Longest pause between retries while a sink is failing (doubling from 100 ms).'),

@@ -24,8 +24,8 @@ export function exportConfigured(config: Pick<Config, 'clickhouseUrl' | 'natsUrl
 }
 
 /** The behaviour log's bound in storage, from configuration. */
-export function interactionLimits(config: Pick<Config, 'clickhouseUrl' | 'natsUrl' | 'exportMaxLag'>): InteractionLimits {
-  return { max: config.exportMaxLag, hold: exportConfigured(config) };
+export function interactionLimits(config: Pick<Config, 'clickhouseUrl' | 'natsUrl' | 'exportMaxLag' | 'exportEntryEvents'>): InteractionLimits {
+  return { max: config.exportMaxLag, hold: exportConfigured(config), entryEvents: config.exportEntryEvents };
 }
 
 /** Opens every configured sink (ClickHouse first: its schema is migrated here). */

@@ -1,6 +1,6 @@
 /**
  * The InteractionEvent each store write records. The memory driver builds it here; the Redis
- * driver hands follow and job events to its scripts as JSON, while video-apply-13.lua builds a
+ * driver hands follow and job events to its scripts as JSON, while video-apply-14.lua builds a
  * video op's event itself from the op's fields and its id (the same JSON as `videoOpEvent`,
  * which the contract suite checks), so a like costs 13 characters on the wire, not an event.
  */

@@ -19,14 +19,37 @@
  */
 import type { InteractionEvent, InteractionPage } from '../protocol/interactions.ts';
 
+/**
+ * Most events in one entry of the log, any writer's: the format's ceiling, which readers size
+ * their reads by (a delivery passes its limit by less than this many events per stream). In
+ * hold mode the events of one write (an actor turn, a follow batch, one video's recorded
+ * events) are kept as entries of at most `entryEvents` (<= this; one XADD each on Redis
+ * instead of one per event); the export group delivers and acknowledges whole entries.
+ * (On Redis: INTERACTION_ENTRY_MAX in lua/includes/interaction-room.lua.)
+ */
+export const INTERACTION_ENTRY_MAX = 64;
+
 export interface InteractionLimits {
   /** Events per stream (EXPORT_MAX_LAG). */
   max: number;
   /** True when an exporter delivers and trims the streams. */
   hold: boolean;
+  /**
+   * Most events this process writes in one entry in hold mode (EXPORT_ENTRY_EVENTS), 1 to
+   * INTERACTION_ENTRY_MAX. 1 writes one-event entries only, the format of releases before
+   * batched entries, which their readers (and their acknowledgement script) take: the setting
+   * of a rolling upgrade while such processes still run.
+   */
+  entryEvents: number;
 }
 
-export const DEFAULT_INTERACTION_LIMITS: InteractionLimits = { max: 100_000, hold: false };
+export const DEFAULT_INTERACTION_LIMITS: InteractionLimits = { max: 100_000, hold: false, entryEvents: INTERACTION_ENTRY_MAX };
+
+/** Throws a RangeError for limits no store takes (a driver checks them when it is built). */
+export function checkInteractionLimits(limits: InteractionLimits): void {
+  const n = limits.entryEvents;
+  if (!Number.isInteger(n) || n < 1 || n > INTERACTION_ENTRY_MAX) throw new RangeError(`interactions.entryEvents must be an integer from 1 to ${INTERACTION_ENTRY_MAX}`);
+}
 
 export type { InteractionPage };
 
@@ -59,11 +82,16 @@ export interface InteractionLog {
    * stream; the page's position reads on from there, or is passed to `trim`.
    */
   read(position: string | null, limit: number): Promise<InteractionPage>;
-  /** Removes every event up to and including `position` (a sink acknowledged them). */
+  /**
+   * Removes every event up to and including `position` (a sink acknowledged them); an entry
+   * the position ends in the middle of stays until a later position reaches its end.
+   */
   trim(position: string): Promise<void>;
   /**
    * Up to `limit` events for `consumer` of the export group (events taken over from idle
    * consumers first, with `claimIdleMs`, then never-delivered ones, oldest first per stream).
+   * Entries go whole (INTERACTION_ENTRY_MAX): the last one may take a delivery past `limit`
+   * by fewer than INTERACTION_ENTRY_MAX events per stream.
    */
   deliver(consumer: string, limit: number, opts: DeliverOptions): Promise<InteractionDelivery>;
   /**
@@ -72,6 +100,6 @@ export interface InteractionLog {
    * events another consumer took over meanwhile, is harmless.
    */
   ack(receipt: string): Promise<void>;
-  /** Events kept in all streams together, and in the fullest one. */
+  /** Events (not entries) kept in all streams together, and in the fullest one. */
   lag(): Promise<{ total: number; fullest: number }>;
 }

@@ -371,7 +371,7 @@ export interface StoreLimits {
   viewDedupS: number;
   /** Entries kept in each conversation's log (DM_LOG_MAX); optional so older callers keep working. */
   dmLogMax?: number;
-  /** The behaviour log's bound; DEFAULT_INTERACTION_LIMITS when absent. */
+  /** The behaviour log's bound and most events per entry; DEFAULT_INTERACTION_LIMITS when absent. */
   interactions?: InteractionLimits;
   /** `top` comment ranking: a comment's time counts like a doubling of its likes every this many seconds. Default 21600. */
   commentTopHalfLifeS?: number;

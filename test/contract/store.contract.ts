@@ -10,7 +10,7 @@ import { eventually } from '../helpers/eventually.ts';
 import { recommendationsContract } from './recommendations.contract.ts';
 import { conversationsContract } from './conversations.contract.ts';
 import type { InteractionEvent } from '../../src/protocol/interactions.ts';
-import type { InteractionLimits } from '../../src/storage/interactions.ts';
+import { INTERACTION_ENTRY_MAX, type InteractionLimits } from '../../src/storage/interactions.ts';
 import type { Store, StoreLimits, UserRecord } from '../../src/storage/store.ts';
 import { socialContract } from './social.contract.ts';
 import { threadsContract } from './threads.contract.ts';
@@ -834,7 +834,7 @@ export function storeContract(
         const page = await s.interactions.read(null, 10_000);
         return [...page.events].sort((x, y) => (x.id < y.id ? -1 : 1));
       };
-      const BIG = { max: 1000, hold: true };
+      const BIG = { max: 1000, hold: true, entryEvents: INTERACTION_ENTRY_MAX };
 
       it('records one event per interaction that took effect, in the same write, with a TSID and the write time', async () => {
         await withStore(BIG, async (s) => {
@@ -907,7 +907,7 @@ export function storeContract(
       });
 
       it('hold mode: a write that would overflow the log is refused whole with E_EXPORT_BACKLOG, and accepted again after a trim', async () => {
-        await withStore({ max: 3, hold: true }, async (s) => {
+        await withStore({ max: 3, hold: true, entryEvents: INTERACTION_ENTRY_MAX }, async (s) => {
           const { a, b, v } = await seed(s);
           await s.videos.applyOps(v.id, [{ type: 'view' }, { type: 'view' }], { now });
           const full = (e: unknown) => e instanceof TremoloError && e.code === 'E_EXPORT_BACKLOG' && e.status === 503 && e.retryAfter !== undefined;
@@ -923,6 +923,60 @@ export function storeContract(
           await s.videos.applyOps(v.id, [{ type: 'view' }, { type: 'like', userId: a.id }], { now });
           assert.equal((await s.videos.get(v.id))?.counters.likes, 1);
         });
+      });
+
+      it('hold mode: the events of one write are one entry: the bound and the lag count its events, the export group delivers it whole', async () => {
+        await withStore({ max: 5, hold: true, entryEvents: INTERACTION_ENTRY_MAX }, async (s) => {
+          const { v } = await seed(s);
+          const views = (n: number) => Array.from({ length: n }, () => ({ type: 'view' as const }));
+          await s.videos.applyOps(v.id, views(3), { now });
+          assert.equal((await s.interactions.lag()).total, 3);
+          const full = (e: unknown) => e instanceof TremoloError && e.code === 'E_EXPORT_BACKLOG';
+          await assert.rejects(s.videos.applyOps(v.id, views(3), { now }), full, '3 + 3 events do not fit in 5');
+          await s.videos.applyOps(v.id, views(1), { now: now + 1 });
+          const d = await s.interactions.deliver('A', 1, { now });
+          assert.deepEqual(d.events.map((e) => e.at), [now, now, now], 'the entry goes whole past the limit, and no further');
+          const page = await s.interactions.read(null, 2);
+          assert.equal(page.events.length, 2);
+          await s.interactions.trim(page.position);
+          assert.equal((await s.interactions.lag()).total, 4, 'an entry read in part is not trimmed');
+          await s.interactions.ack(d.receipt);
+          assert.equal((await s.interactions.lag()).total, 1);
+          const rest = await s.interactions.deliver('A', 10, { now });
+          assert.deepEqual(rest.events.map((e) => e.at), [now + 1]);
+          await s.interactions.ack(rest.receipt);
+          assert.equal((await s.interactions.lag()).total, 0);
+        });
+      });
+
+      it('entries hold at most entryEvents (EXPORT_ENTRY_EVENTS): 1 keeps every event its own entry, 2 splits a write in twos, for every kind of write', async () => {
+        for (const [entryEvents, sizes] of [
+          [1, { views: [1, 1, 1, 1, 1], follows: [1, 1, 1], reports: [1, 1, 1] }],
+          [2, { views: [2, 2, 1], follows: [2, 1], reports: [2, 1] }],
+        ] as const) {
+          await withStore({ max: 100, hold: true, entryEvents }, async (s) => {
+            const { a, v } = await seed(s);
+            /** The sizes of the deliveries of one event each until the log is empty: whole entries, so each is one entry. */
+            const drain = async () => {
+              const got: number[] = [];
+              for (let d = await s.interactions.deliver('A', 1, { now }); d.events.length > 0; d = await s.interactions.deliver('A', 1, { now })) {
+                got.push(d.events.length);
+                await s.interactions.ack(d.receipt);
+              }
+              assert.deepEqual(await s.interactions.lag(), { total: 0, fullest: 0 });
+              return got;
+            };
+            await s.videos.applyOps(v.id, Array.from({ length: 5 }, (_, i) => ({ type: 'view' as const, viewerId: `~s${i}` })), { now });
+            assert.equal((await s.interactions.lag()).total, 5, 'the bound counts events however they are stored');
+            assert.deepEqual(await drain(), sizes.views, `views, entryEvents ${entryEvents}`);
+            const targets = [await seed(s), await seed(s), await seed(s)].map((x) => x.a.id);
+            await s.users.applyOps(a.id, targets.map((targetId) => ({ type: 'follow' as const, targetId })), { now });
+            assert.deepEqual(await drain(), sizes.follows, `follows, entryEvents ${entryEvents}`);
+            const watch = (): InteractionEvent => ({ v: 1, id: ids.next(), type: 'watch', at: now, userId: a.id, videoId: v.id, watchedMs: 1000, positionMs: 1000, durationMs: 8000, completed: false });
+            await s.interactions.record([watch(), watch(), watch()]);
+            assert.deepEqual(await drain(), sizes.reports, `reported events, entryEvents ${entryEvents}`);
+          });
+        }
       });
 
       it('export group: each event goes to one consumer, an idle one\'s batch is taken over, and only what the group acknowledged is trimmed', async () => {
@@ -988,7 +1042,7 @@ export function storeContract(
       });
 
       it('ring mode (no exporter): the oldest events go, the newest stay readable', async () => {
-        await withStore({ max: 3, hold: false }, async (s) => {
+        await withStore({ max: 3, hold: false, entryEvents: INTERACTION_ENTRY_MAX }, async (s) => {
           const { v } = await seed(s);
           for (let i = 0; i < 5; i++) await s.videos.applyOps(v.id, [{ type: 'view' }], { now: now + i });
           const page = await s.interactions.read(null, 10);

@@ -10,10 +10,11 @@ import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/domain/clock.ts';
 import type { ReportedInteraction } from '../../src/actors/interactions.ts';
 import { TremoloError } from '../../src/protocol/errors.ts';
+import { INTERACTION_ENTRY_MAX } from '../../src/storage/interactions.ts';
 import { testEngine } from '../helpers/engine.ts';
 import { storeDrivers } from '../helpers/stores.ts';
 
-const LIMITS = { eventLogMax: 100, viewDedupS: 60, interactions: { max: 1000, hold: false } };
+const LIMITS = { eventLogMax: 100, viewDedupS: 60, interactions: { max: 1000, hold: false, entryEvents: INTERACTION_ENTRY_MAX } };
 
 const drivers = storeDrivers('ixread', LIMITS);
 

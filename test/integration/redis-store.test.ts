@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import { TsidGenerator } from '../../src/domain/ids.ts';
 import { TremoloError } from '../../src/protocol/errors.ts';
 import type { Comment, VideoEvent, VideoRecord } from '../../src/protocol/model.ts';
+import { INTERACTION_ENTRY_MAX } from '../../src/storage/interactions.ts';
 import { RedisKeys } from '../../src/storage/redis/keys.ts';
 import { RedisStore } from '../../src/storage/redis/redis-store.ts';
 import type { Store, UserRecord } from '../../src/storage/store.ts';
@@ -336,5 +337,158 @@ describe('RedisStore: shared Redis', () => {
       ['k2'],
     );
     await a.interactions.ack(again.receipt);
+  });
+});
+
+describe('RedisStore: interaction entries, one event each (written before batching) and batched per write', () => {
+  let r: Redis;
+  let raw: Redis;
+  const prefix = randomPrefix('ixmix');
+  let store: RedisStore;
+  const keys = new RedisKeys(prefix);
+  const at = { now };
+
+  before(async () => {
+    [r, raw] = await Promise.all([connectRedis(), connectRedis()]);
+    store = new RedisStore({ redis: r, prefix, limits: { ...LIMITS, interactions: { max: 12, hold: true, entryEvents: INTERACTION_ENTRY_MAX } } });
+  });
+  after(async () => {
+    await dropPrefix(raw, prefix);
+    await Promise.all([r.quit(), raw.quit()]);
+  });
+
+  /** An event as a process from before batching wrote it: its own entry, field `e`. */
+  const oldEntry = async (stream: string, videoId: string, sessionId: string) => {
+    const event = { v: 1, id: ids.next(), type: 'view', at: now, sessionId, videoId };
+    await raw.xadd(stream, '*', 'e', JSON.stringify(event));
+    return event;
+  };
+  const sessions = (events: readonly unknown[]) => events.map((e) => (e as { sessionId?: string }).sessionId);
+
+  it('reads, delivers, bounds and trims a stream holding both formats by events, never by entries', async () => {
+    const { video } = await seed(store);
+    const tag = keys.interactionTag(video.id);
+    const stream = keys.interactionStream(tag);
+    const extra = keys.interactionExtra(tag);
+    const view = (k: string) => ({ type: 'view' as const, viewerId: `~${k}` });
+    await store.videos.applyOps(video.id, [view('a')], { now }); // the stream exists, registered
+    await oldEntry(stream, video.id, 'o1');
+    await store.videos.applyOps(video.id, [view('b1'), view('b2'), view('b3')], { now });
+    await oldEntry(stream, video.id, 'o2');
+    await store.videos.applyOps(video.id, [view('c1'), view('c2')], { now });
+
+    assert.equal(await raw.xlen(stream), 5, 'one entry per turn: 1 + old + 3 + old + 2 events in 5 entries');
+    assert.deepEqual(await store.interactions.lag(), { total: 8, fullest: 8 }, 'the lag counts events');
+    assert.deepEqual(sessions((await store.interactions.read(null, 100)).events), ['a', 'o1', 'b1', 'b2', 'b3', 'o2', 'c1', 'c2']);
+
+    // the bound (12 events) counts events: 8 + 5 does not fit, 8 + 4 does
+    const full = (e: unknown) => e instanceof TremoloError && e.code === 'E_EXPORT_BACKLOG';
+    await assert.rejects(store.videos.applyOps(video.id, ['d1', 'd2', 'd3', 'd4', 'd5'].map(view), { now }), full);
+    await store.videos.applyOps(video.id, ['d1', 'd2', 'd3', 'd4'].map(view), { now });
+    await assert.rejects(store.videos.applyOps(video.id, [view('e')], { now }), full);
+
+    // whole entries: a limit of 3 ends inside the 3-view turn, which still goes whole
+    const first = await store.interactions.deliver('X', 3, at);
+    assert.deepEqual(sessions(first.events), ['a', 'o1', 'b1', 'b2', 'b3']);
+    const second = await store.interactions.deliver('Y', 100, at);
+    assert.deepEqual(sessions(second.events), ['o2', 'c1', 'c2', 'd1', 'd2', 'd3', 'd4']);
+    await store.interactions.ack(second.receipt);
+    assert.equal((await store.interactions.lag()).total, 12, "X's entries are pending: nothing is trimmed");
+    // X dies; Z takes its entries over (batched ones whole) and acknowledges them
+    const taken = await store.interactions.deliver('Z', 100, { now: now + 1, claimIdleMs: 0 });
+    assert.deepEqual(sessions(taken.events), ['a', 'o1', 'b1', 'b2', 'b3']);
+    await store.interactions.ack(taken.receipt);
+    assert.deepEqual(await store.interactions.lag(), { total: 0, fullest: 0 });
+    assert.equal(await raw.exists(extra), 0, 'the counter goes with the last entry');
+    await store.videos.applyOps(video.id, ['f1', 'f2', 'f3', 'f4', 'f5', 'f6', 'f7', 'f8', 'f9', 'f10', 'f11', 'f12'].map(view), { now });
+    assert.equal((await store.interactions.lag()).total, 12, 'room again for the whole bound');
+    await store.interactions.ack((await store.interactions.deliver('Z', 100, at)).receipt);
+  });
+
+  it('reads on from inside a batched entry, and trims only the entries read through', async () => {
+    const { video } = await seed(store);
+    const tag = keys.interactionTag(video.id);
+    const view = (k: string) => ({ type: 'view' as const, viewerId: `~${k}` });
+    await store.videos.applyOps(video.id, [view('a1'), view('a2'), view('a3')], { now });
+    await oldEntry(keys.interactionStream(tag), video.id, 'o');
+    const head = await store.interactions.read(null, 2);
+    assert.deepEqual(sessions(head.events), ['a1', 'a2']);
+    const rest = await store.interactions.read(head.position, 100);
+    assert.deepEqual(sessions(rest.events), ['a3', 'o']);
+    await store.interactions.trim(head.position);
+    assert.equal((await store.interactions.lag()).total, 4, 'the entry read in part stays');
+    assert.deepEqual(sessions((await store.interactions.read(head.position, 100)).events), ['a3', 'o'], 'and reads on as before');
+    await store.interactions.trim(rest.position);
+    assert.deepEqual(await store.interactions.lag(), { total: 0, fullest: 0 });
+    assert.equal(await raw.exists(keys.interactionExtra(tag)), 0);
+  });
+});
+
+describe('RedisStore: EXPORT_ENTRY_EVENTS (entryEvents), the entry format a rolling upgrade writes', () => {
+  let r: Redis;
+  let raw: Redis;
+  const prefix = randomPrefix('ixentry');
+  const keys = new RedisKeys(prefix);
+  /** Two processes on one Redis, as during the upgrade's two rollouts: one writing the old format, one batching. */
+  let oldFormat: RedisStore;
+  let batching: RedisStore;
+
+  before(async () => {
+    [r, raw] = await Promise.all([connectRedis(), connectRedis()]);
+    const limits = (entryEvents: number) => ({ ...LIMITS, interactions: { max: 100, hold: true, entryEvents } });
+    oldFormat = new RedisStore({ redis: r, prefix, limits: limits(1) });
+    batching = new RedisStore({ redis: r, prefix, limits: limits(INTERACTION_ENTRY_MAX) });
+  });
+  after(async () => {
+    await dropPrefix(raw, prefix);
+    await Promise.all([r.quit(), raw.quit()]);
+  });
+
+  /** Every kind of write that records several events at once: an actor turn, a follow batch, reported events. */
+  const writeAll = async (store: RedisStore, video: VideoRecord, follower: UserRecord, targets: readonly string[]) => {
+    const views = ['a', 'b', 'c'].map((k) => ({ type: 'view' as const, viewerId: `~${k}${ids.next()}` }));
+    await store.videos.applyOps(video.id, [...views, { type: 'like', userId: follower.id }], { now });
+    await store.users.applyOps(follower.id, targets.map((targetId) => ({ type: 'follow' as const, targetId })), { now });
+    const watch = () => ({ v: 1 as const, id: ids.next(), type: 'watch' as const, at: now, userId: follower.id, videoId: video.id, watchedMs: 10, positionMs: 10, durationMs: 100, completed: false });
+    await store.interactions.record([watch(), watch()]);
+  };
+  const streamsOf = (...hashTags: string[]) => [...new Set(hashTags.map((t) => keys.interactionTag(t)))];
+
+  it('1 writes one event per entry, field `e` alone (what readers before batching parse), and never adds to the extra-events counter', async () => {
+    const { user, video } = await seed(oldFormat);
+    const targets = [(await seed(oldFormat)).user.id, (await seed(oldFormat)).user.id];
+    await writeAll(oldFormat, video, user, targets);
+    const tags = streamsOf(video.id, user.id);
+    let events = 0;
+    for (const tag of tags) {
+      for (const [, fields] of await raw.xrange(keys.interactionStream(tag), '-', '+')) {
+        assert.equal(fields.length, 2, `one field: ${JSON.stringify(fields)}`);
+        assert.equal(fields[0], 'e');
+        // the previous release's claim path and read: JSON.parse(e) is one event
+        const event = JSON.parse(fields[1]!) as { id?: unknown };
+        assert.ok(!Array.isArray(event) && typeof event.id === 'string', fields[1]);
+        events++;
+      }
+      assert.equal(await raw.exists(keys.interactionExtra(tag)), 0, 'no counter: an old acknowledgement script, which does not know it, cannot skew it');
+    }
+    assert.equal(events, 4 + 2 + 2, 'every event, each its own entry');
+    assert.equal((await oldFormat.interactions.lag()).total, events);
+    const d = await batching.interactions.deliver('X', 100, { now });
+    assert.equal(d.events.length, events, 'a batching process reads them too');
+    await batching.interactions.ack(d.receipt);
+  });
+
+  it('the default batches each write into one entry (`e` joined, `n`) and counts the events beyond one per entry', async () => {
+    const { user, video } = await seed(batching);
+    const targets = [(await seed(batching)).user.id, (await seed(batching)).user.id];
+    await writeAll(batching, video, user, targets);
+    const entries = (await Promise.all(streamsOf(video.id, user.id).map((tag) => raw.xrange(keys.interactionStream(tag), '-', '+')))).flat();
+    assert.deepEqual(entries.map(([, fields]) => [fields[0], fields[2], fields[3]]).sort(), [['e', 'n', '2'], ['e', 'n', '2'], ['e', 'n', '4']].sort());
+    const extra = await Promise.all(streamsOf(video.id, user.id).map((tag) => raw.get(keys.interactionExtra(tag))));
+    assert.equal(extra.reduce((sum, x) => sum + Number(x ?? 0), 0), 1 + 1 + 3);
+    const d = await oldFormat.interactions.deliver('X', 100, { now });
+    assert.equal(d.events.length, 8, 'a process writing the old format still reads batched entries');
+    await oldFormat.interactions.ack(d.receipt);
+    assert.deepEqual(await batching.interactions.lag(), { total: 0, fullest: 0 });
   });
 });

@@ -35,5 +35,7 @@ describe('Redis Cluster slots', () => {
     const stream = keys.interactionStream(keys.interactionTag(video));
     const tagOf = (key: string) => key.slice(key.indexOf('{') + 1, key.indexOf('}'));
     assert.equal(slotOfTag(tagOf(stream)), slotOfTag(tagOf(keys.video(video).meta)));
+    // the stream's counter of extra events is written by the same scripts: same slot
+    assert.equal(tagOf(keys.interactionExtra(keys.interactionTag(video))), tagOf(stream));
   });
 });

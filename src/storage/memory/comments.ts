@@ -1,6 +1,6 @@
 /**
  * Comment threads, comment likes and the pinned comment in memory: the part of a video's row
- * that video-apply-13.lua keeps in the thread index, comment-likes, comment-top and meta keys
+ * that video-apply-14.lua keeps in the thread index, comment-likes, comment-top and meta keys
  * on Redis. `applyCommentOp` runs inside MemoryVideos.applyOps, so a turn stays atomic.
  */
 import { randomUUID } from 'node:crypto';
@@ -44,7 +44,7 @@ export function commentThreadsRow(): CommentThreadsRow {
 
 /**
  * The `top` score: log2(1 + likes) + createdAtSeconds / halfLife. Written with Math.log as
- * video-apply-13.lua writes it with math.log, so both drivers compute the same doubles.
+ * video-apply-14.lua writes it with math.log, so both drivers compute the same doubles.
  */
 export function topScore(likes: number, createdMs: number, halfLifeS: number): number {
   return Math.log(1 + likes) / Math.log(2) + createdMs / 1000 / halfLifeS;

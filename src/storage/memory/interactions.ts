@@ -4,6 +4,10 @@
  * sequence of the last event read. The export group is kept beside it as Redis keeps a
  * consumer group: the last sequence delivered, and the pending ones with their consumer and
  * delivery time; a receipt is `r<seq>,<seq>,...`.
+ *
+ * As on Redis (lua/includes/interaction-room.lua), the events of one write form entries of
+ * at most `entryEvents` in hold mode (one each in ring mode), and the export group delivers
+ * whole entries: a delivery stops at the first entry end at or past its limit.
  */
 import { TremoloError } from '../../protocol/errors.ts';
 import type { InteractionEvent } from '../../protocol/interactions.ts';
@@ -13,6 +17,8 @@ import { copy, type MemoryTables } from './tables.ts';
 /** The in-process stream every aggregate appends to (held by MemoryTables). */
 export class MemoryInteractionStream {
   private events: InteractionEvent[] = [];
+  /** Parallel to events: true where an entry ends (the export group hands out whole entries). */
+  private ends: boolean[] = [];
   /** Sequence number of events[0]; sequences start at 1. */
   private first = 1;
 
@@ -27,13 +33,30 @@ export class MemoryInteractionStream {
     if (this.limits.hold && this.events.length + n > this.limits.max) throw backlogFull();
   }
 
+  /** One event as its own entry. */
   append(event: InteractionEvent): void {
-    this.events.push(copy(event));
-    if (!this.limits.hold && this.events.length > this.limits.max) {
-      const drop = this.events.length - this.limits.max;
-      this.events.splice(0, drop);
-      this.first += drop;
-    }
+    this.appendWrite([event]);
+  }
+
+  /** The events of one write, after `reserve`: entries of at most `entryEvents` in hold mode, one each as a ring. */
+  appendWrite(events: readonly InteractionEvent[]): void {
+    const size = this.limits.hold ? this.limits.entryEvents : 1;
+    events.forEach((event, i) => {
+      this.events.push(copy(event));
+      this.ends.push(i === events.length - 1 || (i + 1) % size === 0);
+    });
+    if (!this.limits.hold && this.events.length > this.limits.max) this.drop(this.events.length - this.limits.max);
+  }
+
+  private drop(n: number): void {
+    this.events.splice(0, n);
+    this.ends.splice(0, n);
+    this.first += n;
+  }
+
+  /** Whether `seq` is the last event of its entry (an event already gone counts as one). */
+  private endsEntry(seq: number): boolean {
+    return this.ends[seq - this.first] ?? true;
   }
 
   /** Events with sequence > `after`, at most `limit`, and the sequence of the last one returned. */
@@ -54,8 +77,9 @@ export class MemoryInteractionStream {
     const events: InteractionEvent[] = [];
     const max = Math.max(0, Math.trunc(limit));
     if (opts.claimIdleMs !== undefined) {
+      let atEnd = true;
       for (const [seq, p] of [...this.pending].sort((a, b) => a[0] - b[0])) {
-        if (seqs.length >= max) break;
+        if (seqs.length >= max && atEnd) break;
         if (opts.now - p.since < opts.claimIdleMs) continue;
         const event = this.events[seq - this.first];
         if (!event) {
@@ -65,9 +89,12 @@ export class MemoryInteractionStream {
         this.pending.set(seq, { consumer, since: opts.now });
         seqs.push(seq);
         events.push(copy(event));
+        atEnd = this.endsEntry(seq);
       }
     }
-    for (let seq = Math.max(this.delivered + 1, this.first); seqs.length < max && seq < this.first + this.events.length; seq++) {
+    // whole entries: past the limit only to the end of the entry begun
+    const within = (seq: number) => seqs.length < max || (seq > this.first && !this.endsEntry(seq - 1));
+    for (let seq = Math.max(this.delivered + 1, this.first); within(seq) && seq < this.first + this.events.length; seq++) {
       this.pending.set(seq, { consumer, since: opts.now });
       this.delivered = seq;
       seqs.push(seq);
@@ -84,11 +111,10 @@ export class MemoryInteractionStream {
     this.trim(oldest - 1);
   }
 
-  /** Drops events with sequence <= `upTo`. */
+  /** Drops the entries that end at or before sequence `upTo` (an entry `upTo` ends in the middle of stays, as on Redis). */
   trim(upTo: number): void {
-    const drop = Math.min(this.events.length, Math.max(0, upTo + 1 - this.first));
-    this.events.splice(0, drop);
-    this.first += drop;
+    while (upTo >= this.first && !this.endsEntry(upTo)) upTo--;
+    this.drop(Math.min(this.events.length, Math.max(0, upTo + 1 - this.first)));
   }
 }
 
@@ -106,7 +132,13 @@ export class MemoryInteractions implements InteractionLog {
       if (!('videoId' in e) || e.videoId === undefined || !this.tables.videos.has(e.videoId)) throw new TremoloError('E_VIDEO_NOT_FOUND');
     }
     stream.reserve(events.length);
-    for (const e of events) stream.append(e);
+    // one write per video, as the Redis driver's one script per video
+    const byVideo = new Map<string, InteractionEvent[]>();
+    for (const e of events) {
+      const videoId = (e as { videoId: string }).videoId;
+      byVideo.set(videoId, [...(byVideo.get(videoId) ?? []), e]);
+    }
+    for (const write of byVideo.values()) stream.appendWrite(write);
   }
 
   async read(position: string | null, limit: number): Promise<InteractionPage> {

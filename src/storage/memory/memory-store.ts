@@ -7,7 +7,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { TsidGenerator } from '../../domain/ids.ts';
-import { DEFAULT_INTERACTION_LIMITS } from '../interactions.ts';
+import { checkInteractionLimits, DEFAULT_INTERACTION_LIMITS } from '../interactions.ts';
 import { StoreAggregatesBase, type Store, type StoreLimits } from '../store.ts';
 import { MemoryConversations } from './conversations.ts';
 import { MemoryCommentThreads } from './comments.ts';
@@ -28,7 +28,9 @@ export class MemoryStore extends StoreAggregatesBase implements Store {
 
   /** `eventIds` issues interaction event ids (main.ts passes the process's generator; default: a random node id). */
   constructor(limits: StoreLimits, eventIds: TsidGenerator = new TsidGenerator({ nodeId: randomInt(1024) })) {
-    const tables = memoryTables(limits.interactions ?? DEFAULT_INTERACTION_LIMITS, () => eventIds.next());
+    const interactions = { ...(limits.interactions ?? DEFAULT_INTERACTION_LIMITS) };
+    checkInteractionLimits(interactions);
+    const tables = memoryTables(interactions, () => eventIds.next());
     super({
       users: new MemoryUsers(tables),
       videos: new MemoryVideos(tables, limits),

@@ -3,6 +3,7 @@ import { TremoloError } from '../../protocol/errors.ts';
 import type { Page, PageRequest, UserProfile } from '../../protocol/model.ts';
 import { decodeCursor, pageOf } from '../cursor.ts';
 import { userOpEvent } from '../interaction-events.ts';
+import type { InteractionEvent } from '../../protocol/interactions.ts';
 import { SortedIds } from '../sorted-ids.ts';
 import type { UserOp, UserOpResult, UserRecord, UserStore } from '../store.ts';
 import { copy, type MemoryTables } from './tables.ts';
@@ -52,8 +53,10 @@ export class MemoryUsers implements UserStore {
     const me = users.get(userId);
     if (!me) throw new TremoloError('E_USER_NOT_FOUND');
     interactions.reserve(ops.length);
-    const record = (op: UserOp) => interactions.append(userOpEvent(userId, op, this.tables.eventId(), opts.now));
-    return ops.map((op): UserOpResult => {
+    // the call's interaction events go in together at the end, as one write (as on Redis)
+    const recorded: InteractionEvent[] = [];
+    const record = (op: UserOp) => recorded.push(userOpEvent(userId, op, this.tables.eventId(), opts.now));
+    const results = ops.map((op): UserOpResult => {
       if (op.targetId === userId) return { ok: false, code: 'E_SELF_FOLLOW' };
       const target = users.get(op.targetId);
       if (!target) return { ok: false, code: 'E_USER_NOT_FOUND' };
@@ -71,6 +74,8 @@ export class MemoryUsers implements UserStore {
       if (changed) record(op);
       return { ok: true, changed };
     });
+    interactions.appendWrite(recorded);
+    return results;
   }
 
   async isFollowing(userId: string, targetId: string): Promise<boolean> {

@@ -8,6 +8,7 @@ import { TremoloError } from '../../protocol/errors.ts';
 import type { Comment, Page, PageRequest, TagInfo, VideoEvent, VideoRecord } from '../../protocol/model.ts';
 import { decodeCursor, pageOf } from '../cursor.ts';
 import { videoOpEvent } from '../interaction-events.ts';
+import type { InteractionEvent } from '../../protocol/interactions.ts';
 import { SortedIds } from '../sorted-ids.ts';
 import type { CommentOrder, EventRange, StoreLimits, VideoBatchResult, VideoOp, VideoOpResult, VideoState, VideoStore } from '../store.ts';
 import { COMMENT_TOP_DEFAULTS } from '../store.ts';
@@ -75,9 +76,11 @@ export class MemoryVideos implements VideoStore {
     if (!row) throw new TremoloError('E_VIDEO_NOT_FOUND');
     // each op records at most one interaction: refuse the whole batch before changing anything
     this.tables.interactions.reserve(ops.length);
+    // the turn's interaction events go in together at the end, as one write (as on Redis)
+    const recorded: InteractionEvent[] = [];
     const record = (op: VideoOp) => {
       const event = videoOpEvent(videoId, op, this.tables.eventId(), opts.now);
-      if (event) this.tables.interactions.append(event);
+      if (event) recorded.push(event);
     };
     const c = row.counters;
     const before = { likes: c.likes, comments: c.comments, views: c.views };
@@ -182,6 +185,7 @@ export class MemoryVideos implements VideoStore {
       head(row, append, { type: 'counters', counters: { ...c } });
     }
     if (row.log.length > this.limits.eventLogMax) row.log.splice(0, row.log.length - this.limits.eventLogMax);
+    this.tables.interactions.appendWrite(recorded);
     return { results, counters: { ...c }, log: { offset: row.head, epoch: row.epoch }, events: copy(events) };
   }
 

@@ -1,6 +1,6 @@
 /**
  * Comment threads on Redis: listings read the thread index, comment likes and `top` ranking
- * that video-apply-13.lua writes (comment-threads-6.lua, comment-replies-5.lua). A `top`
+ * that video-apply-14.lua writes (comment-threads-6.lua, comment-replies-5.lua). A `top`
  * ranking is frozen into a list key with a TTL on the first page, so later pages read the
  * same order however likes change meanwhile.
  */

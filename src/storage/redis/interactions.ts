@@ -5,8 +5,16 @@
  * stream there BEFORE its first write (idempotent, remembered per process), so a crash
  * between the two can leave an empty registered stream but never an unregistered event.
  *
- * A position is the last id read in each stream (base64url JSON); streams it does not name
- * are read from their start.
+ * An entry holds one event (`e`: its JSON) or, in hold mode, the events of one write
+ * (`e`: their JSONs joined by commas, `n`: how many, at most `entryEvents`;
+ * lua/includes/interaction-room.lua): one XADD per write instead of per event. Every reader
+ * takes both, so entries written before batching still read; with `entryEvents` 1 writers
+ * write only the one-event entries that readers from before batching take. A counter beside
+ * each stream (`ix:{<tag>}:extra`) holds the events it keeps beyond one per entry, so the
+ * bound (EXPORT_MAX_LAG) and `lag` count events.
+ *
+ * A position is the last entry read in each stream (base64url JSON), `<id>/<k>` when only
+ * the first k events of that entry were read; streams it does not name are read from their start.
  *
  * The export group is a stream consumer group, `export`, on every stream, created (from the
  * stream's start) the first time this process delivers from it. New events are delivered by
@@ -16,26 +24,33 @@
  */
 import { TremoloError } from '../../protocol/errors.ts';
 import type { InteractionEvent } from '../../protocol/interactions.ts';
-import type { DeliverOptions, InteractionDelivery, InteractionLimits, InteractionLog, InteractionPage } from '../interactions.ts';
+import { INTERACTION_ENTRY_MAX, type DeliverOptions, type InteractionDelivery, type InteractionLimits, type InteractionLog, type InteractionPage } from '../interactions.ts';
 import type { RedisContext } from './context.ts';
 import { io, isScriptFailure, scriptFailure, storageError } from './scripts.ts';
 
 /** Finds and registers the slot streams. One per store. */
 export class InteractionStreams {
-  /** Slot tags this process has registered (at most 16384: the registry never shrinks). */
-  readonly #registered = new Set<string>();
+  /** Slot tags this process has registered, with their stream and counter keys (at most 16384: the registry never shrinks). */
+  readonly #registered = new Map<string, [stream: string, extra: string]>();
 
   constructor(private readonly ctx: Pick<RedisContext, 'client' | 'keys'>) {}
 
   /** The stream that shares `hashTag`'s slot, registered before the caller writes to it. */
   async streamFor(hashTag: string): Promise<string> {
+    return (await this.keysFor(hashTag))[0];
+  }
+
+  /** The stream that shares `hashTag`'s slot and its counter of extra events, registered before the caller writes to them. */
+  async keysFor(hashTag: string): Promise<[stream: string, extra: string]> {
     const { client, keys } = this.ctx;
     const tag = keys.interactionTag(hashTag);
-    if (!this.#registered.has(tag)) {
+    let pair = this.#registered.get(tag);
+    if (pair === undefined) {
       await io(() => client.sadd(keys.interactionStreams(), tag));
-      this.#registered.add(tag);
+      pair = [keys.interactionStream(tag), keys.interactionExtra(tag)];
+      this.#registered.set(tag, pair);
     }
-    return keys.interactionStream(tag);
+    return pair;
   }
 
   async all(): Promise<string[]> {
@@ -49,10 +64,23 @@ export function boundArgs(limits: InteractionLimits): [number, string] {
   return [limits.max, limits.hold ? '1' : '0'];
 }
 
+/** The bound's arguments and the most events per entry (EXPORT_ENTRY_EVENTS): what the scripts that record a write's events together take. */
+export function writeArgs(limits: InteractionLimits): [number, string, number] {
+  return [limits.max, limits.hold ? '1' : '0', limits.entryEvents];
+}
+
 /** The consumer group of the exporters on every interaction stream. */
 export const EXPORT_GROUP = 'export';
 
 type StreamEntries = [id: string, fields: string[]][];
+
+
+/** The events of one stream entry: one event, or a batch (`n` after `e`); none when its fields are gone (trimmed meanwhile). */
+function entryEvents(fields: string[] | null | undefined): InteractionEvent[] {
+  const json = fields?.[1];
+  if (json === undefined) return [];
+  return fields![2] === 'n' ? (JSON.parse(`[${json}]`) as InteractionEvent[]) : [JSON.parse(json) as InteractionEvent];
+}
 
 /** The InteractionLog of the Redis driver. */
 export class RedisInteractions implements InteractionLog {
@@ -79,7 +107,7 @@ export class RedisInteractions implements InteractionLog {
     if (found.some((f) => f !== 1)) throw new TremoloError('E_VIDEO_NOT_FOUND');
     const replies = await Promise.all(
       [...byVideo].map(async ([videoId, jsons]) =>
-        scripts.run('interaction-record', [keys.video(videoId).meta, await this.streams.streamFor(videoId)], [...boundArgs(this.limits), ...jsons]),
+        scripts.run('interaction-record', [keys.video(videoId).meta, ...(await this.streams.keysFor(videoId))], [...writeArgs(this.limits), ...jsons]),
       ),
     );
     for (const reply of replies) if (isScriptFailure(reply)) throw scriptFailure(reply);
@@ -95,25 +123,41 @@ export class RedisInteractions implements InteractionLog {
     const ranges = await Promise.all(
       tags.map((tag) => {
         const from = after.get(tag);
-        return io(() => client.xrange(keys.interactionStream(tag), from === undefined ? '-' : `(${from}`, '+', 'COUNT', each));
+        // an entry read in part is read again from its start, its first k events skipped
+        const start = from === undefined ? '-' : from.includes('/') ? from.slice(0, from.indexOf('/')) : `(${from}`;
+        return io(() => client.xrange(keys.interactionStream(tag), start, '+', 'COUNT', each));
       }),
     );
     const events: InteractionEvent[] = [];
     const next = new Map(after);
     ranges.forEach((entries, i) => {
+      const tag = tags[i]!;
+      const from = after.get(tag);
       for (const [id, fields] of entries) {
-        if (events.length >= want) return;
-        events.push(JSON.parse(fields[1] ?? '{}') as InteractionEvent);
-        next.set(tags[i]!, id);
+        const inEntry = entryEvents(fields);
+        let k = from !== undefined && from.startsWith(`${id}/`) ? Number(from.slice(id.length + 1)) : 0;
+        for (; k < inEntry.length; k++) {
+          if (events.length >= want) {
+            if (k > 0) next.set(tag, `${id}/${k}`);
+            return;
+          }
+          events.push(inEntry[k]!);
+        }
+        next.set(tag, id);
       }
     });
     return { events, position: encodePosition(next) };
   }
 
+  /** Trims whole entries: one read only in part stays until it is read through. */
   async trim(position: string): Promise<void> {
-    const { client, keys } = this.ctx;
+    const { keys, scripts } = this.ctx;
     await Promise.all(
-      [...decodePosition(position)].map(([tag, id]) => io(() => client.xtrim(keys.interactionStream(tag), 'MINID', successor(id)))),
+      [...decodePosition(position)].map(([tag, at]) => {
+        const slash = at.indexOf('/');
+        const [id, through] = slash < 0 ? [at, '1'] : [at.slice(0, slash), '0'];
+        return scripts.run('interaction-trim', [keys.interactionStream(tag), keys.interactionExtra(tag)], [id, through]);
+      }),
     );
   }
 
@@ -126,7 +170,7 @@ export class RedisInteractions implements InteractionLog {
     const each = Math.max(1, Math.ceil(want / tags.length));
     // per stream, the ids delivered, space-separated (as interaction-deliver packs them)
     const taken = new Map<string, string>();
-    let events: InteractionEvent[] = [];
+    const events: InteractionEvent[] = [];
     const takeIds = (tag: string, ids: string) => {
       const before = taken.get(tag);
       taken.set(tag, before === undefined ? ids : `${before} ${ids}`);
@@ -135,8 +179,9 @@ export class RedisInteractions implements InteractionLog {
       const list: string[] = [];
       for (const [id, fields] of entries) {
         // a claimed entry trimmed meanwhile comes back without fields: nothing to deliver
-        if (!fields || fields[1] === undefined) continue;
-        events.push(JSON.parse(fields[1]) as InteractionEvent);
+        const inEntry = entryEvents(fields);
+        if (inEntry.length === 0) continue;
+        for (const e of inEntry) events.push(e);
         list.push(id);
       }
       if (list.length) takeIds(tag, list.join(' '));
@@ -146,8 +191,21 @@ export class RedisInteractions implements InteractionLog {
       const claimed = await Promise.all(
         tags.map((tag) =>
           this.grouped(tag, [] as StreamEntries, async () => {
-            const reply = (await client.xautoclaim(keys.interactionStream(tag), EXPORT_GROUP, consumer, idle, '0-0', 'COUNT', each)) as [string, StreamEntries, string[]?];
-            return reply[1];
+            // whole entries, up to `each` events: as interaction-deliver, only the last entry may cross it
+            const entries: StreamEntries = [];
+            let left = each;
+            let cursor = '0-0';
+            while (left > 0) {
+              const count = Math.max(1, Math.floor(left / INTERACTION_ENTRY_MAX));
+              const reply = (await client.xautoclaim(keys.interactionStream(tag), EXPORT_GROUP, consumer, idle, cursor, 'COUNT', count)) as [string, StreamEntries, string[]?];
+              for (const entry of reply[1]) {
+                entries.push(entry);
+                left -= entry[1]?.[2] === 'n' ? Number(entry[1][3]) : 1;
+              }
+              cursor = reply[0];
+              if (cursor === '0-0' || reply[1].length === 0) break;
+            }
+            return entries;
           }),
         ),
       );
@@ -156,12 +214,12 @@ export class RedisInteractions implements InteractionLog {
     const left = want - events.length;
     if (left > 0) {
       const per = Math.max(1, Math.ceil(left / tags.length));
-      // packed by the script: a stream's ids as one string and its events as the items of one JSON array
+      // packed by the script: a stream's entry ids as one string and its events as the items of one JSON array
       const fresh = await Promise.all(
         tags.map((tag) =>
-          this.grouped(tag, ['', ''] as [string, string], async () => {
+          this.grouped(tag, ['', '', 0] as [string, string, number], async () => {
             const reply = await scripts.run('interaction-deliver', [keys.interactionStream(tag)], [EXPORT_GROUP, consumer, per]);
-            return reply as [string, string];
+            return reply as [string, string, number];
           }),
         ),
       );
@@ -169,7 +227,8 @@ export class RedisInteractions implements InteractionLog {
         if (ids === '') return;
         takeIds(tags[i]!, ids);
         const delivered = JSON.parse(`[${json}]`) as InteractionEvent[];
-        events = events.length === 0 ? delivered : events.concat(delivered);
+        // appended in place: a concat per stream would copy the whole delivery once per stream
+        for (const e of delivered) events.push(e);
       });
     }
     return { events, receipt: encodeReceipt(taken) };
@@ -178,7 +237,7 @@ export class RedisInteractions implements InteractionLog {
   async ack(receipt: string): Promise<void> {
     const { keys, scripts } = this.ctx;
     await Promise.all(
-      [...decodeReceipt(receipt)].map(([tag, ids]) => scripts.run('interaction-ack', [keys.interactionStream(tag)], [EXPORT_GROUP, ids])),
+      [...decodeReceipt(receipt)].map(([tag, ids]) => scripts.run('interaction-ack', [keys.interactionStream(tag), keys.interactionExtra(tag)], [EXPORT_GROUP, ids])),
     );
   }
 
@@ -208,20 +267,20 @@ export class RedisInteractions implements InteractionLog {
     }
   }
 
+  /** Events, not entries: each stream's entries plus its extra events, as the writers' bound counts them (interaction-lag). */
   async lag(): Promise<{ total: number; fullest: number }> {
-    const { client, keys } = this.ctx;
-    const lengths = await Promise.all((await this.streams.all()).map((tag) => io(() => client.xlen(keys.interactionStream(tag)))));
+    const { keys, scripts } = this.ctx;
+    const lengths = await Promise.all(
+      (await this.streams.all()).map(async (tag) => Number(await scripts.run('interaction-lag', [keys.interactionStream(tag), keys.interactionExtra(tag)], []))),
+    );
     return { total: lengths.reduce((a, b) => a + b, 0), fullest: Math.max(0, ...lengths) };
   }
 }
 
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 
-/** The smallest stream id after `id` (XTRIM MINID keeps ids >= its argument). */
-function successor(id: string): string {
-  const [ms, seq] = id.split('-') as [string, string];
-  return `${ms}-${(BigInt(seq) + 1n).toString()}`;
-}
+/** A position in one stream: an entry id, with `/<k>` when only its first k events were read. */
+const STREAM_POSITION = /^\d{1,20}-\d{1,20}(?:\/[1-9]\d{0,4})?$/;
 
 /** Stream ids separated by single spaces, as a receipt holds them. */
 const STREAM_IDS = /^\d{1,20}-\d{1,20}(?: \d{1,20}-\d{1,20})*$/;
@@ -244,7 +303,7 @@ const encodePosition = encodePairs;
 
 function decodePosition(position: string): Map<string, string> {
   return decodePairs(position, 'interaction position', (value) => {
-    if (typeof value !== 'string' || !STREAM_ID.test(value)) throw new Error('not a stream position');
+    if (typeof value !== 'string' || !STREAM_POSITION.test(value)) throw new Error('not a stream position');
     return value;
   });
 }

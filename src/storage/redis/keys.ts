@@ -361,6 +361,11 @@ export class RedisKeys {
     return `${this.prefix}ix:{${slotTag}}`;
   }
 
+  /** How many events the interaction stream of `slotTag` keeps beyond one per entry (lua/includes/interaction-room.lua). */
+  interactionExtra(slotTag: string): string {
+    return `${this.prefix}ix:{${slotTag}}:extra`;
+  }
+
   /** The set of slot tags whose streams were ever written: how an exporter finds them. */
   interactionStreams(): string {
     return `${this.prefix}ix:streams`;

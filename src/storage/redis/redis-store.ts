@@ -14,7 +14,7 @@
 import { randomInt } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { TsidGenerator } from '../../domain/ids.ts';
-import { DEFAULT_INTERACTION_LIMITS } from '../interactions.ts';
+import { checkInteractionLimits, DEFAULT_INTERACTION_LIMITS } from '../interactions.ts';
 import type { Tracing } from '../../telemetry/tracing.ts';
 import { StoreAggregatesBase, type Store, type StoreLimits } from '../store.ts';
 import { closeClient, connectClient, type RedisClientOptions, type RedisConnection } from './connection.ts';
@@ -69,6 +69,8 @@ export class RedisStore extends StoreAggregatesBase implements Store {
     if (!(redis instanceof Redis) && !(redis instanceof Cluster)) throw new TypeError('redis must be an ioredis Redis or Cluster');
     if (!Number.isInteger(limits.eventLogMax) || limits.eventLogMax < 0) throw new RangeError('limits.eventLogMax must be an integer >= 0');
     if (!Number.isFinite(limits.viewDedupS) || limits.viewDedupS < 0) throw new RangeError('limits.viewDedupS must be a number >= 0');
+    const interactions = { ...(limits.interactions ?? DEFAULT_INTERACTION_LIMITS) };
+    checkInteractionLimits(interactions);
     const keys = new RedisKeys(prefix);
     const eventIds = opts.eventIds ?? new TsidGenerator({ nodeId: randomInt(1024) });
     const ctx: RedisContext = {
@@ -76,7 +78,7 @@ export class RedisStore extends StoreAggregatesBase implements Store {
       keys,
       scripts: new Scripts(redis, undefined, tracing, opts.replicaWait),
       limits: { ...limits },
-      interactions: { ...(limits.interactions ?? DEFAULT_INTERACTION_LIMITS) },
+      interactions,
       streams: new InteractionStreams({ client: redis, keys }),
       eventId: () => eventIds.next(),
     };

@@ -39,6 +39,8 @@ export const SCRIPT_NAMES = [
   'interaction-record',
   'interaction-ack',
   'interaction-deliver',
+  'interaction-trim',
+  'interaction-lag',
   'user-list',
   'user-videos',
   'feed-push',
@@ -96,6 +98,7 @@ const READ_ONLY: ReadonlySet<ScriptName> = new Set<ScriptName>([
   'conversation-state',
   'conversation-events',
   'inbox-list',
+  'interaction-lag',
 ]);
 
 interface LoadedScript {

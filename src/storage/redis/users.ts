@@ -8,7 +8,7 @@ import { decodeCursor, pageOf } from '../cursor.ts';
 import { userOpEvent } from '../interaction-events.ts';
 import type { UserOp, UserOpResult, UserRecord, UserStore } from '../store.ts';
 import { asArray, exclusive, type RedisContext } from './context.ts';
-import { boundArgs } from './interactions.ts';
+import { writeArgs } from './interactions.ts';
 import { io, isScriptFailure, scriptFailure } from './scripts.ts';
 
 const USER_FIELDS = ['id', 'handle', 'displayName', 'bio', 'createdAt', 'passwordHash'] as const;
@@ -84,15 +84,15 @@ export class RedisUsers implements UserStore {
     const found = await Promise.all(targets.map((t) => io(() => client.exists(keys.user(t)))));
     const known = new Set(targets.filter((_, i) => found[i] === 1));
 
-    const args: (string | number)[] = [...boundArgs(this.ctx.interactions)];
+    const args: (string | number)[] = [...writeArgs(this.ctx.interactions)];
     const intent = new Map<string, UserOp['type']>();
     for (const op of ops) {
       if (op.targetId === userId || !known.has(op.targetId)) continue;
       args.push(op.type === 'follow' ? 'f' : 'u', op.targetId, JSON.stringify(userOpEvent(userId, op, this.ctx.eventId(), opts.now)));
       intent.set(op.targetId, op.type);
     }
-    const stream = await this.ctx.streams.streamFor(userId);
-    const reply = await scripts.run('user-follow', [keys.user(userId), keys.following(userId), keys.blocks(userId), keys.blockedBy(userId), stream], args);
+    const [stream, extra] = await this.ctx.streams.keysFor(userId);
+    const reply = await scripts.run('user-follow', [keys.user(userId), keys.following(userId), keys.blocks(userId), keys.blockedBy(userId), stream, extra], args);
     if (isScriptFailure(reply)) throw scriptFailure(reply);
     const changed = asArray(reply);
 

@@ -1,6 +1,6 @@
 /**
  * Videos on Redis: each video's keys share one hash tag, so every write to a video is one
- * script on one slot (video-apply-13.lua holds the rules); the owner's outbox and the tag
+ * script on one slot (video-apply-14.lua holds the rules); the owner's outbox and the tag
  * indexes are other slots, written as idempotent steps around it.
  */
 import { randomUUID } from 'node:crypto';
@@ -12,7 +12,7 @@ import { decodeCursor, pageOf } from '../cursor.ts';
 import { COMMENT_TOP_DEFAULTS } from '../store.ts';
 import type { CommentOrder, EventRange, VideoBatchResult, VideoOp, VideoOpResult, VideoState, VideoStore } from '../store.ts';
 import { asArray, copy, exclusive, type RedisContext } from './context.ts';
-import { boundArgs } from './interactions.ts';
+import { writeArgs } from './interactions.ts';
 import { likerMember } from './likers.ts';
 import { failureCode, io, isScriptFailure, scriptFailure } from './scripts.ts';
 
@@ -73,8 +73,8 @@ export class RedisVideos implements VideoStore {
     // client-supplied text (idempotency keys, comment JSON) travels as separate ARGV
     // entries, so cjson never has to decode it (it rejects lone surrogate escapes)
     const text: string[] = [];
-    // ARGV: 11 fixed, then the texts (video-apply-13.lua)
-    const FIRST_TEXT_ARG = 12;
+    // ARGV: 12 fixed, then the texts (video-apply-14.lua)
+    const FIRST_TEXT_ARG = 13;
     // each op's interaction event is built by the script from the op's fields (the same JSON as
     // videoOpEvent): only its id goes over the wire, all of them in one argument
     let eventIds = '';
@@ -105,16 +105,16 @@ export class RedisVideos implements VideoStore {
           return ['p', op.commentId ?? '', op.userId];
       }
     });
-    const stream = await this.ctx.streams.streamFor(videoId);
+    const [stream, extra] = await this.ctx.streams.keysFor(videoId);
     const ck = keys.comments(videoId);
-    const reply = await scripts.run('video-apply', [...keys.videoAll(videoId), ck.info, ck.threads, ck.likes, ck.top, stream], [
+    const reply = await scripts.run('video-apply', [...keys.videoAll(videoId), ck.info, ck.threads, ck.likes, ck.top, stream, extra], [
       JSON.stringify(wire),
       opts.now,
       limits.viewDedupS * 1000,
       limits.eventLogMax,
       randomUUID(),
       limits.commentTopHalfLifeS ?? COMMENT_TOP_DEFAULTS.commentTopHalfLifeS,
-      ...boundArgs(this.ctx.interactions),
+      ...writeArgs(this.ctx.interactions),
       eventIds,
       videoId,
       INTERACTION_SCHEMA_VERSION,
@@ -248,7 +248,7 @@ const SIMPLE_RESULTS = {
   view: [Object.freeze({ ok: true, type: 'view', counted: false }), Object.freeze({ ok: true, type: 'view', counted: true })],
 } as const satisfies Record<string, readonly [VideoOpResult, VideoOpResult]>;
 
-/** One video-apply per-op reply -> the op's result (codes in video-apply-13.lua). */
+/** One video-apply per-op reply -> the op's result (codes in video-apply-14.lua). */
 function opResult(op: VideoOp, raw: unknown): VideoOpResult {
   if (isScriptFailure(raw)) {
     const code = failureCode(raw);

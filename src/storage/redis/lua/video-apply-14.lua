@@ -17,6 +17,7 @@
   KEYS[11] v:{id}:comment-likes   zset, score 0: `<commentId>:<userId>`
   KEYS[12] v:{id}:comment-top     zset: top-level comment id -> log2(1 + likes) + createdMs / 1000 / halfLife
   KEYS[13] ix:{<slot tag>}        stream: interaction events of this slot
+  KEYS[14] ix:{<slot tag>}:extra  events kept there beyond one per entry (include interaction-room)
 
   ARGV[1] ops as a JSON array, each op an array:
             ["l", userId, member]                    like (member: the id as likers.lua stores it)
@@ -40,15 +41,18 @@
   ARGV[6] `top` half-life (seconds)
   ARGV[7] interaction log bound (EXPORT_MAX_LAG)
   ARGV[8] '1': hold events for an exporter (refuse when full) | '0': ring (drop the oldest)
-  ARGV[9] the ops' interaction event ids (TSIDs, 13 characters each: op i's at (i - 1) * 13 + 1)
-  ARGV[10] the video id
-  ARGV[11] the interaction schema version
-  ARGV[12 ..] idempotency keys and comment JSONs referenced by comment ops
+  ARGV[9] most events in one entry in hold mode (EXPORT_ENTRY_EVENTS; '1': one-event entries only)
+  ARGV[10] the ops' interaction event ids (TSIDs, 13 characters each: op i's at (i - 1) * 13 + 1)
+  ARGV[11] the video id
+  ARGV[12] the interaction schema version
+  ARGV[13 ..] idempotency keys and comment JSONs referenced by comment ops
 
   Each op's interaction event (storage/interaction-events.ts videoOpEvent: the same JSON,
   built here from the op's own fields, so the driver sends 13 characters per op instead of
-  an event) is appended to KEYS[13] when the op takes effect: a view always; like/unlike and
+  an event) is recorded when the op takes effect: a view always; like/unlike and
   comment like/unlike when changed; a comment when added; a delete when done; a pin never.
+  The turn's events go to KEYS[13] together at the end, in op order: in hold mode as one
+  batched entry per ARGV[9] events (one XADD per turn, not per event).
 
   Returns -1 when the video does not exist, -7 when the interaction log is full (hold mode);
   otherwise a cjson string
@@ -75,10 +79,10 @@ local owner = meta[1]
 if not owner then
   return -1
 end
-local ixMax, ixHold = ARGV[7], ARGV[8]
+local ixMax, ixHold, ixEntry = ARGV[7], ARGV[8], ARGV[9]
 -- every op records at most one event: refuse the whole turn before writing anything
 local ops = cjson.decode(ARGV[1])
-if not interactionRoom(KEYS[13], #ops, ixMax, ixHold) then
+if not interactionRoom(KEYS[13], KEYS[14], #ops, ixMax, ixHold) then
   return -7
 end
 local views = tonumber(meta[2])
@@ -117,16 +121,18 @@ local function topScore(likes, createdMs)
 end
 local results = {}
 local events = {}
+-- this turn's interaction events, recorded together after the ops
+local interactions = {}
 -- the parts of every interaction event that do not change within the turn
-local eventIds = ARGV[9]
-local eventHead = '{"v":' .. ARGV[11] .. ',"id":"'
+local eventIds = ARGV[10]
+local eventHead = '{"v":' .. ARGV[12] .. ',"id":"'
 local eventType = '","at":' .. ARGV[2] .. ',"type":"'
-local eventVideo = ',"videoId":' .. cjson.encode(ARGV[10])
+local eventVideo = ',"videoId":' .. cjson.encode(ARGV[11])
 local eventEnd = eventVideo .. '}'
 -- op i's event; `actor` is `,"userId":<json>`-like text or '' (a view by nobody known)
 local function record(i, type, actor, commentId)
   local tail = commentId and (eventVideo .. ',"commentId":' .. cjson.encode(commentId) .. '}') or eventEnd
-  recordInteraction(KEYS[13], eventHead .. string.sub(eventIds, i * 13 - 12, i * 13) .. eventType .. type .. '"' .. actor .. tail, ixMax, ixHold)
+  interactions[#interactions + 1] = eventHead .. string.sub(eventIds, i * 13 - 12, i * 13) .. eventType .. type .. '"' .. actor .. tail
 end
 local function userField(user)
   return ',"userId":' .. cjson.encode(user)
@@ -326,6 +332,7 @@ if viewedByUser then
   -- a view older than the window no longer dedups anything
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
 end
+recordInteractions(KEYS[13], KEYS[14], interactions, ixMax, ixHold, ixEntry)
 likerBuckets = likerSplits(KEYS[2], likerBuckets, bucketLikes)
 redis.call('HSET', KEYS[1], 'views', views, 'version', version, 'head', head, 'lastComment', lastComment,
   'bucketLikes', bucketLikes, 'likerBuckets', likerBuckets)
