@@ -87,7 +87,8 @@ function keyValues(attributes: SpanAttributes): string {
 
 const flags = (ctx: SpanContextLike, isRemote: boolean | undefined): number => (ctx.traceFlags & 0xff) | 0x100 | (isRemote ? 0x200 : 0);
 
-function span(s: SpanRecord): string {
+/** One span's OTLP JSON object. */
+export function spanJson(s: SpanRecord): string {
   const ctx = s.spanContext();
   const parent = s.parentSpanContext;
   const traceState = ctx.traceState?.serialize();
@@ -114,6 +115,13 @@ function span(s: SpanRecord): string {
   return `${out}],"droppedLinksCount":${s.droppedLinksCount},"flags":${flags(ctx, parent?.isRemote)}}`;
 }
 
+/** A finished span written as JSON, with what groups it in a request. */
+export interface EncodedSpan {
+  readonly resource: SpanRecord['resource'];
+  readonly scope: SpanRecord['instrumentationScope'];
+  readonly json: string;
+}
+
 /**
  * An OTLP ExportTraceServiceRequest in JSON: spans grouped by resource, then by scope (in
  * practice one of each per process), in the order given.
@@ -124,32 +132,33 @@ export class OtlpJsonEncoder {
   readonly #scopes = new WeakMap<object, string>();
 
   encode(spans: readonly SpanRecord[]): string {
-    const byResource = new Map<object, Map<object, SpanRecord[]>>();
+    return this.encodeEncoded(spans.map((s) => ({ resource: s.resource, scope: s.instrumentationScope, json: spanJson(s) })));
+  }
+
+  /** The request for spans already written (`spanJson`), grouped by their resource and scope. */
+  encodeEncoded(spans: readonly EncodedSpan[]): string {
+    const byResource = new Map<SpanRecord['resource'], Map<SpanRecord['instrumentationScope'], string[]>>();
     for (const s of spans) {
       let byScope = byResource.get(s.resource);
       if (!byScope) byResource.set(s.resource, (byScope = new Map()));
-      let list = byScope.get(s.instrumentationScope);
-      if (!list) byScope.set(s.instrumentationScope, (list = []));
-      list.push(s);
+      let list = byScope.get(s.scope);
+      if (!list) byScope.set(s.scope, (list = []));
+      list.push(s.json);
     }
     let out = '{"resourceSpans":[';
     let firstResource = true;
     for (const [resource, byScope] of byResource) {
-      out += `${firstResource ? '' : ','}{"resource":${this.#resource(resource as SpanRecord['resource'])},"scopeSpans":[`;
+      out += `${firstResource ? '' : ','}{"resource":${this.#resource(resource)},"scopeSpans":[`;
       firstResource = false;
       let firstScope = true;
       for (const [scope, list] of byScope) {
-        out += `${firstScope ? '' : ','}{"scope":${this.#scope(scope as SpanRecord['instrumentationScope'])},"spans":[`;
+        out += `${firstScope ? '' : ','}{"scope":${this.#scope(scope)},"spans":[${list.join(',')}]`;
         firstScope = false;
-        for (let i = 0; i < list.length; i++) out += (i ? ',' : '') + span(list[i]!);
-        out += ']';
-        const schemaUrl = (scope as SpanRecord['instrumentationScope']).schemaUrl;
-        if (schemaUrl !== undefined) out += `,"schemaUrl":${str(schemaUrl)}`;
+        if (scope.schemaUrl !== undefined) out += `,"schemaUrl":${str(scope.schemaUrl)}`;
         out += '}';
       }
       out += ']';
-      const schemaUrl = (resource as SpanRecord['resource']).schemaUrl;
-      if (schemaUrl) out += `,"schemaUrl":${str(schemaUrl)}`;
+      if (resource.schemaUrl) out += `,"schemaUrl":${str(resource.schemaUrl)}`;
       out += '}';
     }
     return `${out}]}`;
@@ -392,9 +401,18 @@ export class OtlpJsonExporter {
     } catch (err) {
       return resultCallback({ code: 1, error: err instanceof Error ? err : new Error(String(err)) });
     }
-    const run = this.#deliver(body).then(resultCallback);
-    this.#pending.add(run);
-    void run.finally(() => this.#pending.delete(run));
+    void this.send(body).then(resultCallback);
+  }
+
+  /** Posts an encoded request (tried again as above); never rejects. */
+  send(body: string): Promise<ExportResultLike> {
+    if (this.#shutdown) return Promise.resolve({ code: 1, error: new Error('exporter shut down') });
+    if (this.#pending.size >= MAX_PENDING) return Promise.resolve({ code: 1, error: new Error('too many exports waiting') });
+    const run = this.#deliver(body);
+    const tracked = run.then(() => {});
+    this.#pending.add(tracked);
+    void tracked.finally(() => this.#pending.delete(tracked));
+    return run;
   }
 
   async #deliver(body: string): Promise<ExportResultLike> {
@@ -463,4 +481,99 @@ function parseHeaders(raw: string | undefined): Record<string, string> {
     if (key && !/[\r\n:]/.test(key) && !/[\r\n]/.test(value)) out[key] = value;
   }
   return out;
+}
+
+/** OTEL_BSP_* as the SDK's BatchSpanProcessor reads them. */
+export interface BatchLimits {
+  readonly scheduledDelayMs: number;
+  readonly maxQueueSize: number;
+  readonly maxExportBatchSize: number;
+}
+
+export function batchLimits(env: Readonly<Record<string, string | undefined>>): BatchLimits {
+  const num = (name: string, def: number) => {
+    const v = Number(env[name]);
+    return env[name] !== undefined && env[name]!.trim() !== '' && Number.isFinite(v) && v > 0 ? v : def;
+  };
+  const maxQueueSize = num('OTEL_BSP_MAX_QUEUE_SIZE', 2048);
+  return {
+    scheduledDelayMs: num('OTEL_BSP_SCHEDULE_DELAY', 5000),
+    maxQueueSize,
+    maxExportBatchSize: Math.min(num('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512), maxQueueSize),
+  };
+}
+
+/**
+ * The batch span processor for `OtlpJsonExporter` (the SDK's SpanProcessor, structurally): a
+ * sampled span is written as JSON when it ends and only that string waits for the batch, not
+ * the SDK's span object and everything it holds (attributes, times, context, links), which would
+ * otherwise live through young-generation collections until the export and be promoted. Batching
+ * as the SDK's BatchSpanProcessor does: a batch leaves when OTEL_BSP_MAX_EXPORT_BATCH_SIZE spans
+ * (512) wait, else OTEL_BSP_SCHEDULE_DELAY ms (5 s) after the first; at most
+ * OTEL_BSP_MAX_QUEUE_SIZE spans (2048) wait, more are dropped (counted in `dropped`).
+ */
+export class OtlpJsonSpanQueue {
+  readonly #encoder = new OtlpJsonEncoder();
+  #queue: EncodedSpan[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #sending: Promise<void> | undefined;
+  #shutdown = false;
+  /** Spans dropped because the queue was full. */
+  dropped = 0;
+
+  constructor(
+    private readonly exporter: Pick<OtlpJsonExporter, 'send' | 'shutdown'>,
+    private readonly limits: BatchLimits,
+  ) {}
+
+  onStart(): void {}
+
+  onEnd(span: SpanRecord): void {
+    if (this.#shutdown || (span.spanContext().traceFlags & 1) === 0) return;
+    if (this.#queue.length >= this.limits.maxQueueSize) {
+      this.dropped++;
+      return;
+    }
+    this.#queue.push({ resource: span.resource, scope: span.instrumentationScope, json: spanJson(span) });
+    if (this.#queue.length >= this.limits.maxExportBatchSize) this.#drain();
+    else if (!this.#timer) {
+      this.#timer = setTimeout(() => this.#drain(true), this.limits.scheduledDelayMs);
+      this.#timer.unref();
+    }
+  }
+
+  /** Sends the waiting spans in full batches (every one, when `all`), one batch after another. */
+  #drain(all = false): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    // set before the batches are sent: a drain asked for meanwhile joins this one
+    this.#sending ??= this.#sendBatches(all).finally(() => {
+      this.#sending = undefined;
+      if (this.#queue.length && !this.#timer && !this.#shutdown) {
+        this.#timer = setTimeout(() => this.#drain(true), this.limits.scheduledDelayMs);
+        this.#timer.unref();
+      }
+    });
+    return this.#sending;
+  }
+
+  async #sendBatches(all: boolean): Promise<void> {
+    while (this.#queue.length >= this.limits.maxExportBatchSize || (all && this.#queue.length)) {
+      const batch = this.#queue.splice(0, this.limits.maxExportBatchSize);
+      // a failed batch is dropped (the exporter has tried it again where that could help)
+      await this.exporter.send(this.#encoder.encodeEncoded(batch));
+    }
+  }
+
+  async forceFlush(): Promise<void> {
+    await this.#sending;
+    await this.#drain(true);
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#shutdown) return;
+    await this.forceFlush();
+    this.#shutdown = true;
+    await this.exporter.shutdown();
+  }
 }
