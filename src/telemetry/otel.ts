@@ -32,7 +32,7 @@ import {
 } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { core, node, resources, tracing as sdk } from '@opentelemetry/sdk-node';
-import { batchLimits, OtlpJsonExporter, OtlpJsonSpanQueue, otlpHttpTarget } from './otlp-export.ts';
+import { OtlpJsonExporter, otlpHttpTarget } from './otlp-export.ts';
 import { ratioFor, sampledAt, sampledTail, type SampleRule } from './sampling.ts';
 import { errorCode, type Attributes, type SpanHandle, type SpanKind, type SpanOptions, type TraceContext, type Tracing } from './tracing.ts';
 
@@ -205,20 +205,28 @@ class OtelSpan implements SpanHandle {
   }
 }
 
+/** otlp-export.ts's exporter as the SDK's SpanExporter. */
+const ownExporter = (own: OtlpJsonExporter): sdk.SpanExporter => ({
+  export: (spans, done) =>
+    own.export(spans, (r) => {
+      const code = r.code === 0 ? core.ExportResultCode.SUCCESS : core.ExportResultCode.FAILED;
+      done(r.error ? { code, error: r.error } : { code });
+    }),
+  forceFlush: () => own.forceFlush(),
+  shutdown: () => own.shutdown(),
+});
+
 export function createOtelTracing(opts: OtelTracingOptions): Tracing {
   const env = opts.env ?? process.env;
   const resource = resources
     .defaultResource()
     .merge(resources.resourceFromAttributes({ 'service.name': opts.serviceName, 'service.version': opts.serviceVersion }))
     .merge(resources.detectResources({ detectors: [resources.envDetector] }));
-  // tremolo's own OTLP JSON export for a plain http:// endpoint (otlp-export.ts: each span written
-  // as JSON when it ends, batches posted on one kept-alive socket, no http.request on the serving
-  // thread); the SDK's batch processor and exporter for https:// or gzip
+  // tremolo's own OTLP JSON exporter for a plain http:// endpoint (otlp-export.ts: spans written
+  // straight to JSON, batches posted on one kept-alive socket, no http.request on the serving
+  // thread); the SDK's for https:// or gzip. The SDK's BatchSpanProcessor batches for both.
   const target = otlpHttpTarget(process.env, opts.exporterUrl);
-  // bounded either way: OTEL_BSP_MAX_QUEUE_SIZE spans (2048) wait for export; more are dropped, never buffered without limit
-  const processor: sdk.SpanProcessor = target
-    ? new OtlpJsonSpanQueue(new OtlpJsonExporter(target), batchLimits(process.env))
-    : new sdk.BatchSpanProcessor(new OTLPTraceExporter(opts.exporterUrl ? { url: opts.exporterUrl } : {}));
+  const exporter: sdk.SpanExporter = target ? ownExporter(new OtlpJsonExporter(target)) : new OTLPTraceExporter(opts.exporterUrl ? { url: opts.exporterUrl } : {});
   // an OTEL_TRACES_SAMPLER the operator set wins: the SDK builds it from the environment, and
   // every root then goes through it (no early decision: its rule is not ours to predict)
   const ruleSampling = !env.OTEL_TRACES_SAMPLER;
@@ -228,7 +236,8 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
     resource,
     idGenerator,
     ...(ruleSampler ? { sampler: new sdk.ParentBasedSampler({ root: ruleSampler }) } : {}),
-    spanProcessors: [processor],
+    // bounded: OTEL_BSP_MAX_QUEUE_SIZE spans (2048) wait for export; more are dropped, never buffered without limit
+    spanProcessors: [new sdk.BatchSpanProcessor(exporter)],
   });
   const tracer = provider.getTracer('tremolo', opts.serviceVersion);
   const propagator = new core.W3CTraceContextPropagator();

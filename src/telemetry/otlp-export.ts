@@ -11,7 +11,7 @@
  *   runs through the same stream and OutgoingMessage functions as the server's responses, with
  *   objects of other shapes: V8 then throws away code optimized for the responses (deopts
  *   counted at 1 % sampling). Here one kept-alive socket carries every batch, written with a
- *   single `write` and its short response read by hand.
+ *   single write and its short response read by hand.
  *
  * Nothing here imports OpenTelemetry: spans are read through `SpanRecord`, which the SDK's
  * ReadableSpan satisfies. The payload is the same OTLP JSON as the SDK's (hex ids, nanosecond
@@ -115,12 +115,17 @@ export function spanJson(s: SpanRecord): string {
   return `${out}],"droppedLinksCount":${s.droppedLinksCount},"flags":${flags(ctx, parent?.isRemote)}}`;
 }
 
-/** A finished span written as JSON, with what groups it in a request. */
-export interface EncodedSpan {
+/** A finished span written as JSON (UTF-8 bytes), with what groups it in a request. */
+interface EncodedSpan {
   readonly resource: SpanRecord['resource'];
   readonly scope: SpanRecord['instrumentationScope'];
-  readonly json: string;
+  readonly json: Buffer;
 }
+
+const COMMA = Buffer.from(',');
+
+/** A span as the bytes of its JSON: copied once more, into the request, with no string joined around it. */
+const encodedSpan = (s: SpanRecord): EncodedSpan => ({ resource: s.resource, scope: s.instrumentationScope, json: Buffer.from(spanJson(s)) });
 
 /**
  * An OTLP ExportTraceServiceRequest in JSON: spans grouped by resource, then by scope (in
@@ -131,13 +136,13 @@ export class OtlpJsonEncoder {
   readonly #resources = new WeakMap<object, string>();
   readonly #scopes = new WeakMap<object, string>();
 
-  encode(spans: readonly SpanRecord[]): string {
-    return this.encodeEncoded(spans.map((s) => ({ resource: s.resource, scope: s.instrumentationScope, json: spanJson(s) })));
+  encode(spans: readonly SpanRecord[]): Buffer {
+    return this.#encodeEncoded(spans.map(encodedSpan));
   }
 
-  /** The request for spans already written (`spanJson`), grouped by their resource and scope. */
-  encodeEncoded(spans: readonly EncodedSpan[]): string {
-    const byResource = new Map<SpanRecord['resource'], Map<SpanRecord['instrumentationScope'], string[]>>();
+  /** The request for spans already written (`encodedSpan`), grouped by their resource and scope. */
+  #encodeEncoded(spans: readonly EncodedSpan[]): Buffer {
+    const byResource = new Map<SpanRecord['resource'], Map<SpanRecord['instrumentationScope'], Buffer[]>>();
     for (const s of spans) {
       let byScope = byResource.get(s.resource);
       if (!byScope) byResource.set(s.resource, (byScope = new Map()));
@@ -145,23 +150,32 @@ export class OtlpJsonEncoder {
       if (!list) byScope.set(s.scope, (list = []));
       list.push(s.json);
     }
-    let out = '{"resourceSpans":[';
+    // the spans' bytes are copied once, into the request; only the few words around them are text
+    const parts: Buffer[] = [];
+    let text = '{"resourceSpans":[';
     let firstResource = true;
     for (const [resource, byScope] of byResource) {
-      out += `${firstResource ? '' : ','}{"resource":${this.#resource(resource)},"scopeSpans":[`;
+      text += `${firstResource ? '' : ','}{"resource":${this.#resource(resource)},"scopeSpans":[`;
       firstResource = false;
       let firstScope = true;
       for (const [scope, list] of byScope) {
-        out += `${firstScope ? '' : ','}{"scope":${this.#scope(scope)},"spans":[${list.join(',')}]`;
+        text += `${firstScope ? '' : ','}{"scope":${this.#scope(scope)},"spans":[`;
         firstScope = false;
-        if (scope.schemaUrl !== undefined) out += `,"schemaUrl":${str(scope.schemaUrl)}`;
-        out += '}';
+        parts.push(Buffer.from(text));
+        for (let i = 0; i < list.length; i++) {
+          if (i) parts.push(COMMA);
+          parts.push(list[i]!);
+        }
+        text = ']';
+        if (scope.schemaUrl !== undefined) text += `,"schemaUrl":${str(scope.schemaUrl)}`;
+        text += '}';
       }
-      out += ']';
-      if (resource.schemaUrl) out += `,"schemaUrl":${str(resource.schemaUrl)}`;
-      out += '}';
+      text += ']';
+      if (resource.schemaUrl) text += `,"schemaUrl":${str(resource.schemaUrl)}`;
+      text += '}';
     }
-    return `${out}]}`;
+    parts.push(Buffer.from(`${text}]}`));
+    return Buffer.concat(parts);
   }
 
   #resource(r: SpanRecord['resource']): string {
@@ -201,7 +215,7 @@ const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 /**
  * POSTs to one OTLP/HTTP endpoint over one kept-alive connection, one request at a time (a
  * batch waits for the one before it), opened on first use and again after the server closed it.
- * HTTP/1.1 by hand: a request is one `write` of head and body; the response's status decides,
+ * HTTP/1.1 by hand: a request is its head and body written at once; the response's status decides,
  * its body (read to its Content-Length or last chunk) is dropped.
  */
 export class OtlpHttpSender {
@@ -223,7 +237,7 @@ export class OtlpHttpSender {
   }
 
   /** Posts `body`; never rejects. */
-  send(body: string): Promise<SendOutcome> {
+  send(body: Buffer): Promise<SendOutcome> {
     const run = this.#tail.then(() => this.#post(body));
     this.#tail = run;
     return run;
@@ -248,10 +262,9 @@ export class OtlpHttpSender {
     return socket;
   }
 
-  #post(body: string): Promise<SendOutcome> {
+  #post(payload: Buffer): Promise<SendOutcome> {
     if (this.#closed) return Promise.resolve({ status: 'failure', error: new Error('exporter closed') });
     const socket = this.#connection();
-    const payload = Buffer.from(body);
     return new Promise<SendOutcome>((resolve) => {
       const response = new ResponseReader();
       let settled = false;
@@ -293,8 +306,11 @@ export class OtlpHttpSender {
       socket.on('data', onData);
       socket.on('close', onClose);
       socket.on('error', onError);
+      // head and body leave in one writev
+      socket.cork();
       socket.write(`${this.#head}Content-Length: ${payload.length}\r\n\r\n`);
       socket.write(payload);
+      socket.uncork();
     });
   }
 }
@@ -395,7 +411,7 @@ export class OtlpJsonExporter {
   export(spans: SpanRecord[], resultCallback: (result: ExportResultLike) => void): void {
     if (this.#shutdown) return resultCallback({ code: 1, error: new Error('exporter shut down') });
     if (this.#pending.size >= MAX_PENDING) return resultCallback({ code: 1, error: new Error('too many exports waiting') });
-    let body: string;
+    let body: Buffer;
     try {
       body = this.#encoder.encode(spans);
     } catch (err) {
@@ -405,7 +421,7 @@ export class OtlpJsonExporter {
   }
 
   /** Posts an encoded request (tried again as above); never rejects. */
-  send(body: string): Promise<ExportResultLike> {
+  send(body: Buffer): Promise<ExportResultLike> {
     if (this.#shutdown) return Promise.resolve({ code: 1, error: new Error('exporter shut down') });
     if (this.#pending.size >= MAX_PENDING) return Promise.resolve({ code: 1, error: new Error('too many exports waiting') });
     const run = this.#deliver(body);
@@ -415,7 +431,7 @@ export class OtlpJsonExporter {
     return run;
   }
 
-  async #deliver(body: string): Promise<ExportResultLike> {
+  async #deliver(body: Buffer): Promise<ExportResultLike> {
     const deadline = Date.now() + this.target.timeoutMs;
     let backoff = INITIAL_BACKOFF_MS;
     for (let attempt = 1; ; attempt++) {
@@ -481,99 +497,4 @@ function parseHeaders(raw: string | undefined): Record<string, string> {
     if (key && !/[\r\n:]/.test(key) && !/[\r\n]/.test(value)) out[key] = value;
   }
   return out;
-}
-
-/** OTEL_BSP_* as the SDK's BatchSpanProcessor reads them. */
-export interface BatchLimits {
-  readonly scheduledDelayMs: number;
-  readonly maxQueueSize: number;
-  readonly maxExportBatchSize: number;
-}
-
-export function batchLimits(env: Readonly<Record<string, string | undefined>>): BatchLimits {
-  const num = (name: string, def: number) => {
-    const v = Number(env[name]);
-    return env[name] !== undefined && env[name]!.trim() !== '' && Number.isFinite(v) && v > 0 ? v : def;
-  };
-  const maxQueueSize = num('OTEL_BSP_MAX_QUEUE_SIZE', 2048);
-  return {
-    scheduledDelayMs: num('OTEL_BSP_SCHEDULE_DELAY', 5000),
-    maxQueueSize,
-    maxExportBatchSize: Math.min(num('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512), maxQueueSize),
-  };
-}
-
-/**
- * The batch span processor for `OtlpJsonExporter` (the SDK's SpanProcessor, structurally): a
- * sampled span is written as JSON when it ends and only that string waits for the batch, not
- * the SDK's span object and everything it holds (attributes, times, context, links), which would
- * otherwise live through young-generation collections until the export and be promoted. Batching
- * as the SDK's BatchSpanProcessor does: a batch leaves when OTEL_BSP_MAX_EXPORT_BATCH_SIZE spans
- * (512) wait, else OTEL_BSP_SCHEDULE_DELAY ms (5 s) after the first; at most
- * OTEL_BSP_MAX_QUEUE_SIZE spans (2048) wait, more are dropped (counted in `dropped`).
- */
-export class OtlpJsonSpanQueue {
-  readonly #encoder = new OtlpJsonEncoder();
-  #queue: EncodedSpan[] = [];
-  #timer: NodeJS.Timeout | undefined;
-  #sending: Promise<void> | undefined;
-  #shutdown = false;
-  /** Spans dropped because the queue was full. */
-  dropped = 0;
-
-  constructor(
-    private readonly exporter: Pick<OtlpJsonExporter, 'send' | 'shutdown'>,
-    private readonly limits: BatchLimits,
-  ) {}
-
-  onStart(): void {}
-
-  onEnd(span: SpanRecord): void {
-    if (this.#shutdown || (span.spanContext().traceFlags & 1) === 0) return;
-    if (this.#queue.length >= this.limits.maxQueueSize) {
-      this.dropped++;
-      return;
-    }
-    this.#queue.push({ resource: span.resource, scope: span.instrumentationScope, json: spanJson(span) });
-    if (this.#queue.length >= this.limits.maxExportBatchSize) this.#drain();
-    else if (!this.#timer) {
-      this.#timer = setTimeout(() => this.#drain(true), this.limits.scheduledDelayMs);
-      this.#timer.unref();
-    }
-  }
-
-  /** Sends the waiting spans in full batches (every one, when `all`), one batch after another. */
-  #drain(all = false): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    // set before the batches are sent: a drain asked for meanwhile joins this one
-    this.#sending ??= this.#sendBatches(all).finally(() => {
-      this.#sending = undefined;
-      if (this.#queue.length && !this.#timer && !this.#shutdown) {
-        this.#timer = setTimeout(() => this.#drain(true), this.limits.scheduledDelayMs);
-        this.#timer.unref();
-      }
-    });
-    return this.#sending;
-  }
-
-  async #sendBatches(all: boolean): Promise<void> {
-    while (this.#queue.length >= this.limits.maxExportBatchSize || (all && this.#queue.length)) {
-      const batch = this.#queue.splice(0, this.limits.maxExportBatchSize);
-      // a failed batch is dropped (the exporter has tried it again where that could help)
-      await this.exporter.send(this.#encoder.encodeEncoded(batch));
-    }
-  }
-
-  async forceFlush(): Promise<void> {
-    await this.#sending;
-    await this.#drain(true);
-  }
-
-  async shutdown(): Promise<void> {
-    if (this.#shutdown) return;
-    await this.forceFlush();
-    this.#shutdown = true;
-    await this.exporter.shutdown();
-  }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
-import { batchLimits, nanos, OtlpJsonEncoder, OtlpJsonExporter, OtlpJsonSpanQueue, otlpHttpTarget, type ExportResultLike, type SpanRecord } from '../../src/telemetry/otlp-export.ts';
+import { nanos, OtlpJsonEncoder, OtlpJsonExporter, otlpHttpTarget, type ExportResultLike, type SpanRecord } from '../../src/telemetry/otlp-export.ts';
 
 const resource = { attributes: { 'service.name': 'svc', 'service.version': '1' } };
 const scope = { name: 'tremolo', version: '1' };
@@ -44,7 +44,7 @@ describe('OTLP JSON encoding', () => {
           links: [{ context: linked }],
           events: [{ name: 'exception', time: [1_764_000_000, 900], attributes: { 'exception.type': 'TremoloError' } }],
         }),
-      ]),
+      ]).toString(),
     );
     assert.equal(payload.resourceSpans.length, 1);
     const [rs] = payload.resourceSpans;
@@ -83,7 +83,7 @@ describe('OTLP JSON encoding', () => {
 
   it('groups spans by resource and scope', () => {
     const other = { attributes: { 'service.name': 'other' } };
-    const payload = JSON.parse(new OtlpJsonEncoder().encode([record(), record({ resource: other }), record(), record({ instrumentationScope: { name: 'x' } })]));
+    const payload = JSON.parse(new OtlpJsonEncoder().encode([record(), record({ resource: other }), record(), record({ instrumentationScope: { name: 'x' } })]).toString());
     assert.deepEqual(
       payload.resourceSpans.map((rs: { scopeSpans: { scope: { name: string }; spans: unknown[] }[] }) => rs.scopeSpans.map((ss) => `${ss.scope.name}:${ss.spans.length}`)),
       [['tremolo:2', 'x:1'], ['tremolo:1']],
@@ -201,72 +201,5 @@ describe('OTLP export over one kept-alive connection', () => {
     assert.deepEqual(requests, ['POST /collect?x=1 HTTP/1.1', 'POST /collect?x=1 HTTP/1.1', 'POST /collect?x=1 HTTP/1.1']);
     assert.equal(accepted, 2);
     await exporter.shutdown();
-  });
-});
-
-describe('the span queue (batching as the SDK\'s BatchSpanProcessor)', () => {
-  /** An exporter that keeps each request's span names; `hold` keeps a send waiting until released. */
-  function collector() {
-    const batches: string[][] = [];
-    let release: (() => void) | undefined;
-    let hold = false;
-    return {
-      batches,
-      holdNext: () => (hold = true),
-      release: () => release?.(),
-      shutdown: async () => {},
-      send: async (body: string): Promise<ExportResultLike> => {
-        batches.push(JSON.parse(body).resourceSpans.flatMap((rs: { scopeSpans: { spans: { name: string }[] }[] }) => rs.scopeSpans.flatMap((ss) => ss.spans.map((x) => x.name))));
-        if (hold) {
-          hold = false;
-          await new Promise<void>((r) => (release = r));
-        }
-        return { code: 0 };
-      },
-    };
-  }
-  const unsampled = () => record({ name: 'unsampled', spanContext: () => ctx('0af7651916cd43dd8448eb211c80319c', 'b7ad6b7169203331', 0) });
-
-  it('sends a full batch at once, the rest on flush, unsampled spans never', async () => {
-    const exporter = collector();
-    const queue = new OtlpJsonSpanQueue(exporter, { scheduledDelayMs: 60_000, maxQueueSize: 10, maxExportBatchSize: 3 });
-    for (let i = 0; i < 4; i++) {
-      queue.onEnd(record({ name: `s${i}` }));
-      queue.onEnd(unsampled());
-    }
-    await queue.forceFlush();
-    assert.deepEqual(exporter.batches, [['s0', 's1', 's2'], ['s3']]);
-    // a flush with nothing waiting leaves the queue able to send the next batch
-    await queue.forceFlush();
-    for (let i = 4; i < 7; i++) queue.onEnd(record({ name: `s${i}` }));
-    await queue.forceFlush();
-    assert.deepEqual(exporter.batches.at(-1), ['s4', 's5', 's6']);
-    await queue.shutdown();
-    queue.onEnd(record({ name: 'late' }));
-    await queue.forceFlush();
-    assert.equal(exporter.batches.length, 3, 'nothing is taken after shutdown');
-  });
-
-  it('keeps at most maxQueueSize spans waiting while a batch is on its way, and drops (counts) the rest', async () => {
-    const exporter = collector();
-    const queue = new OtlpJsonSpanQueue(exporter, { scheduledDelayMs: 60_000, maxQueueSize: 4, maxExportBatchSize: 2 });
-    exporter.holdNext();
-    queue.onEnd(record({ name: 'a' }));
-    queue.onEnd(record({ name: 'b' })); // a full batch: sent, and held there
-    for (const name of ['c', 'd', 'e', 'f', 'g']) queue.onEnd(record({ name }));
-    assert.equal(queue.dropped, 1);
-    const flushed = queue.forceFlush();
-    exporter.release();
-    await flushed;
-    assert.deepEqual(exporter.batches, [['a', 'b'], ['c', 'd'], ['e', 'f']]);
-  });
-
-  it('reads the OTEL_BSP_* variables with the SDK\'s defaults', () => {
-    assert.deepEqual(batchLimits({}), { scheduledDelayMs: 5000, maxQueueSize: 2048, maxExportBatchSize: 512 });
-    assert.deepEqual(batchLimits({ OTEL_BSP_SCHEDULE_DELAY: '200', OTEL_BSP_MAX_QUEUE_SIZE: '100', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '500' }), {
-      scheduledDelayMs: 200,
-      maxQueueSize: 100,
-      maxExportBatchSize: 100,
-    });
   });
 });
