@@ -2,8 +2,9 @@
  * The OTLP/HTTP (JSON) span export, written for tremolo instead of the SDK's
  * OTLPTraceExporter (otel.ts picks it for a plain http:// endpoint without compression; the
  * SDK's exporter is kept for https:// and gzip). Why (issue 16, docs/benchmarks.md "tracing"):
- * - the SDK's exporter was 60 % of what a sampled span cost (span-cost loop: a root and a child,
- *   13 µs per request exported, 5 µs with nothing exported): it builds an object per span,
+ * - exporting was 60 % of what a sampled span cost (span-cost loop: a root and a child, 13 µs
+ *   per request exported to a sink in the same process, 5 µs with nothing exported), and the
+ *   SDK's exporter builds an object per span,
  *   attribute and status, converts every timestamp through BigInt, stringifies the whole tree
  *   and encodes it again as bytes. Here each span is written once, straight into the JSON text,
  *   and the resource and scope are written once per process;
