@@ -20,7 +20,6 @@
  * rule sampler (sampling.ts).
  */
 import {
-  ROOT_CONTEXT,
   SpanKind as OtelSpanKind,
   SpanStatusCode,
   trace,
@@ -33,6 +32,7 @@ import {
 } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { core, node, resources, tracing as sdk } from '@opentelemetry/sdk-node';
+import { OtlpJsonExporter, otlpHttpTarget } from './otlp-export.ts';
 import { ratioFor, sampledAt, sampledTail, type SampleRule } from './sampling.ts';
 import { errorCode, type Attributes, type SpanHandle, type SpanKind, type SpanOptions, type TraceContext, type Tracing } from './tracing.ts';
 
@@ -125,6 +125,38 @@ class TailPinnedIds implements sdk.IdGenerator {
   generateSpanId = (): string => this.#random.generateSpanId();
 }
 
+/**
+ * A context as one link of a chain (a value, over its parent), in place of the API's
+ * BaseContext, which copies its whole Map (and makes three closures) for each `setValue`: a
+ * third of a sampled span's cost in the span-cost loop. A context here holds a span or a remote
+ * parent, so a chain is as deep as the spans nested in this process, and the span, the value
+ * read most, is the first link.
+ */
+class ChainedContext implements Context {
+  constructor(
+    private readonly parent: ChainedContext | undefined,
+    private readonly key: symbol | undefined,
+    private readonly value: unknown,
+  ) {}
+
+  getValue(key: symbol): unknown {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- walking the chain
+    for (let c: ChainedContext | undefined = this; c; c = c.parent) if (c.key === key) return c.value;
+    return undefined;
+  }
+
+  setValue(key: symbol, value: unknown): Context {
+    return new ChainedContext(this, key, value);
+  }
+
+  deleteValue(key: symbol): Context {
+    // a link that hides the key's value below it: getValue answers undefined, as after a delete
+    return new ChainedContext(this, key, undefined);
+  }
+}
+/** The root of every context this tracer makes (the API's ROOT_CONTEXT holds nothing either). */
+const EMPTY_CONTEXT: Context = new ChainedContext(undefined, undefined, undefined);
+
 const toContext = (ctx: TraceContext): Context => ctx as unknown as Context;
 const fromContext = (ctx: Context): TraceContext => ctx as unknown as TraceContext;
 
@@ -135,15 +167,19 @@ const fromContext = (ctx: Context): TraceContext => ctx as unknown as TraceConte
 const otelAttributes = (attributes: Attributes): OtelAttributes => attributes as OtelAttributes;
 
 class OtelSpan implements SpanHandle {
-  readonly context: TraceContext;
   readonly recording: boolean;
+  #context: TraceContext | undefined;
 
   constructor(
     private readonly span: Span,
-    parent: Context,
+    private readonly parent: Context,
   ) {
-    this.context = fromContext(trace.setSpan(parent, span));
     this.recording = span.isRecording();
+  }
+
+  /** Made when first asked for: a leaf span (a store call) never is. */
+  get context(): TraceContext {
+    return (this.#context ??= fromContext(trace.setSpan(this.parent, this.span)));
   }
 
   set(attributes: Attributes): void {
@@ -169,13 +205,28 @@ class OtelSpan implements SpanHandle {
   }
 }
 
+/** otlp-export.ts's exporter as the SDK's SpanExporter. */
+const ownExporter = (own: OtlpJsonExporter): sdk.SpanExporter => ({
+  export: (spans, done) =>
+    own.export(spans, (r) => {
+      const code = r.code === 0 ? core.ExportResultCode.SUCCESS : core.ExportResultCode.FAILED;
+      done(r.error ? { code, error: r.error } : { code });
+    }),
+  forceFlush: () => own.forceFlush(),
+  shutdown: () => own.shutdown(),
+});
+
 export function createOtelTracing(opts: OtelTracingOptions): Tracing {
   const env = opts.env ?? process.env;
   const resource = resources
     .defaultResource()
     .merge(resources.resourceFromAttributes({ 'service.name': opts.serviceName, 'service.version': opts.serviceVersion }))
     .merge(resources.detectResources({ detectors: [resources.envDetector] }));
-  const exporter = new OTLPTraceExporter(opts.exporterUrl ? { url: opts.exporterUrl } : {});
+  // tremolo's own OTLP JSON exporter for a plain http:// endpoint (otlp-export.ts: spans written
+  // straight to JSON, batches posted on one kept-alive socket, no http.request on the serving
+  // thread); the SDK's for https:// or gzip. The SDK's BatchSpanProcessor batches for both.
+  const target = otlpHttpTarget(process.env, opts.exporterUrl);
+  const exporter: sdk.SpanExporter = target ? ownExporter(new OtlpJsonExporter(target)) : new OTLPTraceExporter(opts.exporterUrl ? { url: opts.exporterUrl } : {});
   // an OTEL_TRACES_SAMPLER the operator set wins: the SDK builds it from the environment, and
   // every root then goes through it (no early decision: its rule is not ours to predict)
   const ruleSampling = !env.OTEL_TRACES_SAMPLER;
@@ -213,7 +264,7 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
           idGenerator.pin(tail);
         }
       }
-      const parentContext = parent === undefined ? ROOT_CONTEXT : toContext(parent);
+      const parentContext = parent === undefined ? EMPTY_CONTEXT : toContext(parent);
       // links only to spans that exist: an unsampled message's span was never recorded
       let links: Link[] | undefined;
       if (o.links) {
@@ -226,7 +277,7 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
       if (o.attributes) options.attributes = otelAttributes(o.attributes);
       if (links) options.links = links;
       if (o.startTime !== undefined) options.startTime = o.startTime;
-      // a root under ROOT_CONTEXT needs no `root: true` (that asks the SDK for a copy of the
+      // a root under EMPTY_CONTEXT needs no `root: true` (that asks the SDK for a copy of the
       // context without its span, and the root context has none); its draw is made above, so
       // the SDK's rule sampler need not match the rules again
       if (parent === undefined) ruleSampler?.drawn();
@@ -270,7 +321,7 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
     extract(traceparent: unknown): TraceContext | undefined {
       // the header is 55 characters in version 00; later versions may append fields
       if (typeof traceparent !== 'string' || traceparent.length > 256) return undefined;
-      const ctx = propagator.extract(ROOT_CONTEXT, { traceparent }, { get: (c, k) => c[k as 'traceparent'], keys: (c) => Object.keys(c) });
+      const ctx = propagator.extract(EMPTY_CONTEXT, { traceparent }, { get: (c, k) => c[k as 'traceparent'], keys: (c) => Object.keys(c) });
       const sc = trace.getSpanContext(ctx);
       if (!sc) return undefined;
       if (ruleSampling && (sc.traceFlags & TraceFlags.SAMPLED) === 0) return new Unsampled(`00-${sc.traceId}-${sc.spanId}-00`);

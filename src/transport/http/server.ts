@@ -312,9 +312,11 @@ class RequestSpans {
       if (ids) reply.log = req.log = req.log.child(ids);
       // a request the client gave up on gets no onResponse: its span ends when the request
       // closes aborted. A listener for sampled requests only (fastify's onRequestAbort hook
-      // would add one to every request)
+      // would add one to every request), and `on`, not `once`: the request object dies with
+      // the request, and removing a once-listener when every request closes cost more than the
+      // span (1.7 µs per request at 100 % in a profile of the feed); `finish` runs at most once
       const raw = req.raw;
-      raw.once('close', () => {
+      raw.on('close', () => {
         if (raw.aborted) this.finish(req, undefined);
       });
     }
