@@ -30,9 +30,11 @@ import {
   type SpanOptions as SpanOptionsOtel,
   type Span,
 } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
+import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
+import { JsonTraceSerializer, TraceExporterMetricsHelper, type IExportTraceServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
 import { core, node, resources, tracing as sdk } from '@opentelemetry/sdk-node';
-import { OtlpJsonExporter, otlpHttpTarget } from './otlp-export.ts';
+import { OtlpJsonEncoder } from './otlp-export.ts';
 import { ratioFor, sampledAt, sampledTail, type SampleRule } from './sampling.ts';
 import { errorCode, type Attributes, type SpanHandle, type SpanKind, type SpanOptions, type TraceContext, type Tracing } from './tracing.ts';
 
@@ -205,16 +207,22 @@ class OtelSpan implements SpanHandle {
   }
 }
 
-/** otlp-export.ts's exporter as the SDK's SpanExporter. */
-const ownExporter = (own: OtlpJsonExporter): sdk.SpanExporter => ({
-  export: (spans, done) =>
-    own.export(spans, (r) => {
-      const code = r.code === 0 ? core.ExportResultCode.SUCCESS : core.ExportResultCode.FAILED;
-      done(r.error ? { code, error: r.error } : { code });
-    }),
-  forceFlush: () => own.forceFlush(),
-  shutdown: () => own.shutdown(),
-});
+/**
+ * The SDK's OTLP/HTTP JSON trace exporter (what OTLPTraceExporter builds: its transport, retries,
+ * compression, limits and OTEL_EXPORTER_OTLP_* configuration) with tremolo's encoder
+ * (otlp-export.ts) in place of its serializer, which cost a sampled span more than the span.
+ */
+class OtlpJsonTraceExporter extends OTLPExporterBase<sdk.ReadableSpan[]> {
+  constructor(url: string | undefined) {
+    const encoder = new OtlpJsonEncoder();
+    const serializer: ISerializer<sdk.ReadableSpan[], IExportTraceServiceResponse> = {
+      serializeRequest: (spans) => encoder.encode(spans),
+      deserializeResponse: (data) => JsonTraceSerializer.deserializeResponse(data),
+    };
+    const options = convertLegacyHttpOptions(url ? { url } : {}, 'TRACES', 'v1/traces', { 'Content-Type': 'application/json' });
+    super(createOtlpHttpExportDelegate(options, serializer, 'otlp_http_span_exporter', TraceExporterMetricsHelper, undefined));
+  }
+}
 
 export function createOtelTracing(opts: OtelTracingOptions): Tracing {
   const env = opts.env ?? process.env;
@@ -222,11 +230,7 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
     .defaultResource()
     .merge(resources.resourceFromAttributes({ 'service.name': opts.serviceName, 'service.version': opts.serviceVersion }))
     .merge(resources.detectResources({ detectors: [resources.envDetector] }));
-  // tremolo's own OTLP JSON exporter for a plain http:// endpoint (otlp-export.ts: spans written
-  // straight to JSON, batches posted on one kept-alive socket, no http.request on the serving
-  // thread); the SDK's for https:// or gzip. The SDK's BatchSpanProcessor batches for both.
-  const target = otlpHttpTarget(process.env, opts.exporterUrl);
-  const exporter: sdk.SpanExporter = target ? ownExporter(new OtlpJsonExporter(target)) : new OTLPTraceExporter(opts.exporterUrl ? { url: opts.exporterUrl } : {});
+  const exporter = new OtlpJsonTraceExporter(opts.exporterUrl);
   // an OTEL_TRACES_SAMPLER the operator set wins: the SDK builds it from the environment, and
   // every root then goes through it (no early decision: its rule is not ours to predict)
   const ruleSampling = !env.OTEL_TRACES_SAMPLER;

@@ -1,6 +1,6 @@
 /**
  * A real OTLP/HTTP trace receiver in the test process: it accepts what
- * @opentelemetry/exporter-trace-otlp-http posts to /v1/traces (OTLP JSON, ids in hex) and keeps
+ * the OpenTelemetry OTLP/HTTP exporter posts to /v1/traces (OTLP JSON, ids in hex) and keeps
  * every span, flattened with its service name and attributes.
  */
 import { createServer, type Server } from 'node:http';
