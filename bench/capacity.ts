@@ -22,7 +22,7 @@
  *
  *   npm run bench -- capacity [--steps 1000,2000,3000,4000,5000,6000] [--duration 20s] [--ramp-rate 500]
  *                             [--server-core 0] [--load-core 1] [--accounts 200] [--videos 100]
- *                             [--naive false] [--profile DIR] [--load-profile DIR] [--reports DIR] [--load-processes 1]
+ *                             [--naive false] [--profile DIR] [--load-profile DIR] [--reports DIR] [--load-processes 2]
  *
  * --naive false skips the baseline steps (a diagnosis run; the JSON line's baseline is then 0).
  * --profile DIR writes a V8 CPU profile of each coalesced step's server, from its start to the
@@ -31,7 +31,9 @@
  * --load-profile DIR writes V8 CPU profiles of each coalesced step's load (coordinator) process, every thread,
  * under DIR/<users>/. --load-processes P runs the load in P processes (`tremolo loadtest
  * --processes`), all on the load core: the same CPU, but a burst of deliveries to one process's
- * sockets no longer holds up the timers and reads of the others.
+ * sockets no longer holds up the timers and reads of the others, and each heap (a connected
+ * client holds ~22 KB) is half as big to collect. Default 2: with one process the generator's
+ * own event-loop delay, not the server, failed the 5,000-user step (docs/benchmarks.md, capacity).
  *
  * Without `taskset` (or with fewer than two cores) the processes run unpinned, and it says so.
  */
@@ -56,7 +58,7 @@ const { values: argv } = parseArgs({
     accounts: { type: 'string', default: '200' },
     videos: { type: 'string', default: '100' },
     naive: { type: 'string', default: 'true' },
-    'load-processes': { type: 'string', default: '1' },
+    'load-processes': { type: 'string', default: '2' },
     profile: { type: 'string' },
     'load-profile': { type: 'string' },
     reports: { type: 'string' },
