@@ -22,7 +22,7 @@ import { MemoryRateLimitStore } from '../../src/storage/rate-limits.ts';
 import { bearerToken, TokenService } from '../../src/transport/auth/tokens.ts';
 import { addressKey, trustFunction } from '../../src/transport/client-address.ts';
 import { answerClientError } from '../../src/transport/http/client-errors.ts';
-import { RateLimits } from '../../src/transport/http/rate-limits.ts';
+import { RateLimits, whenAdmitted } from '../../src/transport/http/rate-limits.ts';
 import { SECURITY_HEADERS } from '../../src/transport/http/security-headers.ts';
 import { requestValidators } from '../../src/transport/http/validators.ts';
 import { serveParent } from './child.ts';
@@ -70,7 +70,7 @@ if (has('onRequest')) {
     if (!has('limit')) return done();
     if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) return done(new TremoloError('E_MALFORMED_REQUEST'));
     if (['/healthz', '/readyz'].includes(req.routeOptions.url ?? '')) return done();
-    limits.consumeIp(addressKey(req.ip)).then(done as () => void, done);
+    whenAdmitted(limits.admitIp(addressKey(req.ip)), done);
   });
 }
 if (has('onResponse')) {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { LocalLimiter, MemoryRateLimitStore } from '../../src/storage/rate-limits.ts';
-import { RateLimits } from '../../src/transport/http/rate-limits.ts';
+import { RateLimits, whenAdmitted } from '../../src/transport/http/rate-limits.ts';
 import { TremoloError } from '../../src/protocol/errors.ts';
 
 describe('LocalLimiter', () => {
@@ -57,7 +57,7 @@ describe('RateLimits over counters kept in this process', () => {
     let now = 0;
     const limits = new RateLimits({ ipPerMin: 2, userPerMin: 1, loginPerMin: 10, counters: new MemoryRateLimitStore(() => now) });
     const admitted: (Error | undefined)[] = [];
-    for (let i = 0; i < 3; i++) limits.admitIp('10.0.0.1', (err) => admitted.push(err));
+    for (let i = 0; i < 3; i++) whenAdmitted(limits.admitIp('10.0.0.1'), (err) => admitted.push(err));
     assert.deepEqual(admitted.slice(0, 2), [undefined, undefined], 'answered at once');
     const refused = admitted[2];
     assert.ok(refused instanceof TremoloError && refused.code === 'E_RATE_LIMITED', String(refused));

@@ -205,12 +205,10 @@ export class TokenService {
   /** Verifies a token; throws a TremoloError with the precise code otherwise. */
   async verify(token: string | undefined | null): Promise<Principal> {
     if (!token) throw new TremoloError('E_TOKEN_MISSING');
-    const known = this.verified.get(token);
-    if (known) {
-      if (known.expiresAt > this.clock.now() / 1000) return known;
-      this.verified.delete(token);
-      throw new TremoloError('E_TOKEN_EXPIRED');
-    }
+    const known = this.known(token);
+    if (known) return known;
+    // verified before, expired since
+    if (this.verified.delete(token)) throw new TremoloError('E_TOKEN_EXPIRED');
     const payload = await this.verifySignature(token);
     if (payload['role'] === SERVICE_ROLE) throw new TremoloError('E_TOKEN_INVALID', 'A service token is accepted only by the gRPC interface');
     if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') throw new TremoloError('E_TOKEN_INVALID');

@@ -23,6 +23,15 @@ export interface RateLimitSettings {
   counters: RateCounters;
 }
 
+/** A limit's answer: admitted (undefined) or refused at once, or a promise of it. */
+export type Admission = TremoloError | undefined | Promise<void>;
+
+/** Calls a callback hook's `done` with an admission's answer: at once when it has one. */
+export function whenAdmitted(admission: Admission, done: (err?: Error) => void): void {
+  if (admission === undefined || admission instanceof TremoloError) return done(admission);
+  admission.then(done as () => void, done);
+}
+
 export class RateLimits {
   /** Failed-login delays. */
   readonly logins: LoginThrottle;
@@ -46,27 +55,28 @@ export class RateLimits {
     this.logins = new LoginThrottle(counters, settings.loginFailures ?? { perHandleIp: 5, perHandle: 50, maxDelayS: 900 });
   }
 
-  consumeIp(ip: string): Promise<void> {
-    return this.localIp ? settle(takeLocal(this.localIp, ip)) : consume(this.ip, ip);
-  }
-
-  consumeUser(userId: string): Promise<void> {
-    return this.localUser ? settle(takeLocal(this.localUser, userId)) : consume(this.user, userId);
-  }
-
   /**
-   * The per-address limit for a request hook: `done()` or `done(E_RATE_LIMITED)`, at once when
-   * the counts are kept in this process (a request's hooks then go on without a promise or a
-   * microtask), else when the shared counter answers.
+   * The per-address limit: undefined (admitted) or the refusal at once when the counts are kept
+   * in this process, so a request hook goes on without a promise or a microtask
+   * (`whenAdmitted`); a promise of the answer when they are shared (Redis).
    */
-  admitIp(ip: string, done: (err?: Error) => void): void {
-    if (this.localIp) return done(takeLocal(this.localIp, ip));
-    consume(this.ip, ip).then(done as () => void, done);
+  admitIp(ip: string): Admission {
+    return this.localIp ? takeLocal(this.localIp, ip) : consume(this.ip, ip);
   }
 
-  /** The per-user limit, as `admitIp`: synchronous (E_RATE_LIMITED or undefined) when counted in this process, else a promise. */
-  admitUser(userId: string): TremoloError | undefined | Promise<void> {
+  /** The per-user limit, as `admitIp`. */
+  admitUser(userId: string): Admission {
     return this.localUser ? takeLocal(this.localUser, userId) : consume(this.user, userId);
+  }
+
+  /** The per-address limit as a promise (rejected with E_RATE_LIMITED). */
+  consumeIp(ip: string): Promise<void> {
+    return settle(this.admitIp(ip));
+  }
+
+  /** The per-user limit as a promise (rejected with E_RATE_LIMITED). */
+  consumeUser(userId: string): Promise<void> {
+    return settle(this.admitUser(userId));
   }
 
   /** A login attempt from `ip`, counted before any password is checked. */
@@ -92,8 +102,9 @@ function takeLocal(counts: LocalCounts, key: string): TremoloError | undefined {
   return waitMs === 0 ? undefined : new TremoloError('E_RATE_LIMITED', undefined, { retryAfter: Math.ceil(waitMs / 1000) });
 }
 
-function settle(refusal: TremoloError | undefined): Promise<void> {
-  return refusal ? Promise.reject(refusal) : Promise.resolve();
+function settle(admission: Admission): Promise<void> {
+  if (admission instanceof Promise) return admission;
+  return admission ? Promise.reject(admission) : Promise.resolve();
 }
 
 function allowed(): void {}

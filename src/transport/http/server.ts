@@ -14,7 +14,7 @@ import { addressKey, trustFunction } from '../client-address.ts';
 import { answerClientError, answerUnmetExpectation } from './client-errors.ts';
 import { http2ServerFactory } from './listener.ts';
 import type { OriginPolicy } from './origins.ts';
-import type { RateLimits } from './rate-limits.ts';
+import { whenAdmitted, type RateLimits } from './rate-limits.ts';
 import { SECURITY_HEADERS } from './security-headers.ts';
 import { issueField, requestValidators } from './validators.ts';
 
@@ -133,7 +133,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     // probes are not metered (by route, so a query string does not make one count); they go
     // on at once, in the request's span
     if (route !== undefined && UNMETERED_PATHS.includes(route)) return span ? tracing.run(span.context, done) : done();
-    limits.admitIp(addressKey(req.ip), done);
+    whenAdmitted(limits.admitIp(addressKey(req.ip)), done);
   });
 
   const histogram = deps.metrics?.httpDuration;
@@ -168,9 +168,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   /** The signed-in user counted against their limit, then the request goes on (or is refused). */
   const admit = (req: FastifyRequest, principal: Principal, done: HookDone): void => {
     req.principal = principal;
-    const counted = deps.limits.admitUser(principal.userId);
-    if (counted === undefined || counted instanceof TremoloError) return done(counted);
-    counted.then(done as () => void, done);
+    whenAdmitted(deps.limits.admitUser(principal.userId), done);
   };
   /**
    * A preHandler that authenticates when a token is present; `required` makes it mandatory. A
