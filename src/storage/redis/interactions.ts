@@ -74,6 +74,8 @@ export const EXPORT_GROUP = 'export';
 
 type StreamEntries = [id: string, fields: string[]][];
 
+/** How many events a stream entry holds: its `n`, or 1 (a one-event entry). */
+const entrySize = (fields: string[] | null | undefined): number => (fields?.[2] === 'n' ? Number(fields[3]) : 1);
 
 /** The events of one stream entry: one event, or a batch (`n` after `e`); none when its fields are gone (trimmed meanwhile). */
 function entryEvents(fields: string[] | null | undefined): InteractionEvent[] {
@@ -200,7 +202,7 @@ export class RedisInteractions implements InteractionLog {
               const reply = (await client.xautoclaim(keys.interactionStream(tag), EXPORT_GROUP, consumer, idle, cursor, 'COUNT', count)) as [string, StreamEntries, string[]?];
               for (const entry of reply[1]) {
                 entries.push(entry);
-                left -= entry[1]?.[2] === 'n' ? Number(entry[1][3]) : 1;
+                left -= entrySize(entry[1]);
               }
               cursor = reply[0];
               if (cursor === '0-0' || reply[1].length === 0) break;
