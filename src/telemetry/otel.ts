@@ -20,6 +20,7 @@
  * rule sampler (sampling.ts).
  */
 import {
+  diag,
   SpanKind as OtelSpanKind,
   SpanStatusCode,
   trace,
@@ -32,9 +33,11 @@ import {
 } from '@opentelemetry/api';
 import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
-import { JsonTraceSerializer, TraceExporterMetricsHelper, type IExportTraceServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
+import { JsonTraceSerializer, type IExportTraceServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
 import { core, node, resources, tracing as sdk } from '@opentelemetry/sdk-node';
-import { OtlpJsonEncoder } from './otlp-export.ts';
+import { systemClock } from '../domain/clock.ts';
+import { EncodingBatchProcessor, type BatchOptions } from './batch-processor.ts';
+import { OtlpJsonEncoder, type SpanBatch } from './otlp-export.ts';
 import { ratioFor, sampledAt, sampledTail, type SampleRule } from './sampling.ts';
 import { errorCode, type Attributes, type SpanHandle, type SpanKind, type SpanOptions, type TraceContext, type Tracing } from './tracing.ts';
 
@@ -209,19 +212,32 @@ class OtelSpan implements SpanHandle {
 
 /**
  * The SDK's OTLP/HTTP JSON trace exporter (what OTLPTraceExporter builds: its transport, retries,
- * compression, limits and OTEL_EXPORTER_OTLP_* configuration) with tremolo's encoder
- * (otlp-export.ts) in place of its serializer, which cost a sampled span more than the span.
+ * compression, limits and OTEL_EXPORTER_OTLP_* configuration) over requests already encoded
+ * (otlp-export.ts): its serializer only closes the request's JSON.
  */
-class OtlpJsonTraceExporter extends OTLPExporterBase<sdk.ReadableSpan[]> {
+class OtlpJsonTraceExporter extends OTLPExporterBase<SpanBatch> {
   constructor(url: string | undefined) {
-    const encoder = new OtlpJsonEncoder();
-    const serializer: ISerializer<sdk.ReadableSpan[], IExportTraceServiceResponse> = {
-      serializeRequest: (spans) => encoder.encode(spans),
+    const serializer: ISerializer<SpanBatch, IExportTraceServiceResponse> = {
+      serializeRequest: (batch) => batch.body(),
       deserializeResponse: (data) => JsonTraceSerializer.deserializeResponse(data),
     };
     const options = convertLegacyHttpOptions(url ? { url } : {}, 'TRACES', 'v1/traces', { 'Content-Type': 'application/json' });
-    super(createOtlpHttpExportDelegate(options, serializer, 'otlp_http_span_exporter', TraceExporterMetricsHelper, undefined));
+    super(createOtlpHttpExportDelegate(options, serializer, 'otlp_http_span_exporter', { name: 'span', countItems: (batch) => batch.count }, undefined));
   }
+}
+
+/** OTEL_BSP_* as the SDK's BatchSpanProcessor reads them; what is unset keeps the SDK's default. */
+function batchOptionsFromEnv(): Partial<BatchOptions> {
+  const options: Partial<BatchOptions> = {};
+  const read = (key: keyof BatchOptions, variable: string) => {
+    const value = core.getNumberFromEnv(variable);
+    if (value !== undefined && value > 0) options[key] = value;
+  };
+  read('maxExportBatchSize', 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE');
+  read('maxQueueSize', 'OTEL_BSP_MAX_QUEUE_SIZE');
+  read('scheduledDelayMillis', 'OTEL_BSP_SCHEDULE_DELAY');
+  read('exportTimeoutMillis', 'OTEL_BSP_EXPORT_TIMEOUT');
+  return options;
 }
 
 export function createOtelTracing(opts: OtelTracingOptions): Tracing {
@@ -230,7 +246,16 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
     .defaultResource()
     .merge(resources.resourceFromAttributes({ 'service.name': opts.serviceName, 'service.version': opts.serviceVersion }))
     .merge(resources.detectResources({ detectors: [resources.envDetector] }));
-  const exporter = new OtlpJsonTraceExporter(opts.exporterUrl);
+  const processor = new EncodingBatchProcessor(
+    new OtlpJsonEncoder(),
+    new OtlpJsonTraceExporter(opts.exporterUrl),
+    {
+      exportFailed: (err) => core.globalErrorHandler(err),
+      dropped: (count) => diag.warn(`Dropped ${count} spans because maxQueueSize reached`),
+    },
+    systemClock,
+    batchOptionsFromEnv(),
+  );
   // an OTEL_TRACES_SAMPLER the operator set wins: the SDK builds it from the environment, and
   // every root then goes through it (no early decision: its rule is not ours to predict)
   const ruleSampling = !env.OTEL_TRACES_SAMPLER;
@@ -241,7 +266,7 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
     idGenerator,
     ...(ruleSampler ? { sampler: new sdk.ParentBasedSampler({ root: ruleSampler }) } : {}),
     // bounded: OTEL_BSP_MAX_QUEUE_SIZE spans (2048) wait for export; more are dropped, never buffered without limit
-    spanProcessors: [new sdk.BatchSpanProcessor(exporter)],
+    spanProcessors: [processor],
   });
   const tracer = provider.getTracer('tremolo', opts.serviceVersion);
   const propagator = new core.W3CTraceContextPropagator();

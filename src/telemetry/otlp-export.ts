@@ -7,7 +7,7 @@
  * nothing exported), and the SDK's serializer builds an object per span, attribute and status,
  * converts every timestamp through BigInt, stringifies the whole tree and encodes it again as
  * bytes (~4.6 µs a span against ~2.7 here). Here each span is written once, straight into the
- * JSON text, and the resource and scope are written once per process.
+ * request's bytes when it ends (batch-processor.ts), and the resource and scope once per process.
  *
  * Nothing here imports OpenTelemetry: spans are read through `SpanRecord`, which the SDK's
  * ReadableSpan satisfies. The payload is the same OTLP JSON as the SDK's (hex ids, nanosecond
@@ -109,52 +109,88 @@ export function spanJson(s: SpanRecord): string {
   return `${out}],"droppedLinksCount":${s.droppedLinksCount},"flags":${flags(ctx, parent?.isRemote)}}`;
 }
 
-const COMMA = Buffer.from(',');
+/** What a span's JSON may grow to in UTF-8: three bytes for each UTF-16 unit, and a comma. */
+const maxBytes = (json: string): number => json.length * 3 + 1;
 
 /**
- * An OTLP ExportTraceServiceRequest in JSON: spans grouped by resource, then by scope (in
- * practice one of each per process), in the order given.
+ * One OTLP/HTTP JSON request (an ExportTraceServiceRequest) being written: the spans of one
+ * resource and scope, each added as it ends. The request is bytes in a Buffer, outside the JS
+ * heap, so a span waiting for its export is a few hundred bytes there and no object at all: the
+ * SDK's span, its attributes, times and context die young with the request that made them.
+ * Waiting as objects for a batch of 512 to fill (the SDK's BatchSpanProcessor) made them
+ * survive scavenges and be promoted, which cost the feed at 100 % sampling more than making,
+ * encoding and sending the spans together (docs/benchmarks.md, "tracing").
+ */
+export class SpanBatch {
+  #bytes: Buffer;
+  #length = 0;
+  #body: Buffer | undefined;
+  /** Spans added. */
+  count = 0;
+
+  constructor(
+    readonly resource: SpanRecord['resource'],
+    readonly scope: SpanRecord['instrumentationScope'],
+    head: string,
+    private readonly tail: string,
+    capacity: number,
+  ) {
+    this.#bytes = Buffer.allocUnsafe(Math.max(capacity, maxBytes(head)));
+    this.#length = this.#bytes.write(head, 0);
+  }
+
+  /** Whether `span` belongs in this request (its resource and scope are this request's). */
+  holds(span: SpanRecord): boolean {
+    return span.resource === this.resource && span.instrumentationScope === this.scope;
+  }
+
+  add(span: SpanRecord): void {
+    if (this.#body) throw new Error('a span batch takes no span once its body is written');
+    const json = spanJson(span);
+    this.#reserve(maxBytes(json));
+    if (this.count > 0) this.#bytes[this.#length++] = 0x2c; // ','
+    this.#length += this.#bytes.write(json, this.#length);
+    this.count++;
+  }
+
+  /** Bytes written so far. */
+  get byteLength(): number {
+    return this.#length;
+  }
+
+  /** The whole request: its spans and the JSON that closes them. Nothing is added after. */
+  body(): Buffer {
+    if (!this.#body) {
+      this.#reserve(maxBytes(this.tail));
+      this.#length += this.#bytes.write(this.tail, this.#length);
+      this.#body = this.#bytes.subarray(0, this.#length);
+    }
+    return this.#body;
+  }
+
+  #reserve(bytes: number): void {
+    if (this.#length + bytes <= this.#bytes.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(2 * this.#bytes.length, this.#length + bytes));
+    this.#bytes.copy(grown, 0, 0, this.#length);
+    this.#bytes = grown;
+  }
+}
+
+/**
+ * Opens OTLP JSON requests (SpanBatch) for spans, writing each resource's and scope's JSON once:
+ * they are the same objects for every span of a tracer.
  */
 export class OtlpJsonEncoder {
-  /** Each resource's and scope's JSON, written once (they are the same objects for every span). */
   readonly #resources = new WeakMap<object, string>();
   readonly #scopes = new WeakMap<object, string>();
 
-  encode(spans: readonly SpanRecord[]): Buffer {
-    const byResource = new Map<SpanRecord['resource'], Map<SpanRecord['instrumentationScope'], Buffer[]>>();
-    for (const s of spans) {
-      let byScope = byResource.get(s.resource);
-      if (!byScope) byResource.set(s.resource, (byScope = new Map()));
-      let list = byScope.get(s.instrumentationScope);
-      if (!list) byScope.set(s.instrumentationScope, (list = []));
-      list.push(Buffer.from(spanJson(s)));
-    }
-    // the spans' bytes are copied once, into the request; only the few words around them are text
-    const parts: Buffer[] = [];
-    let text = '{"resourceSpans":[';
-    let firstResource = true;
-    for (const [resource, byScope] of byResource) {
-      text += `${firstResource ? '' : ','}{"resource":${this.#resource(resource)},"scopeSpans":[`;
-      firstResource = false;
-      let firstScope = true;
-      for (const [scope, list] of byScope) {
-        text += `${firstScope ? '' : ','}{"scope":${this.#scope(scope)},"spans":[`;
-        firstScope = false;
-        parts.push(Buffer.from(text));
-        for (let i = 0; i < list.length; i++) {
-          if (i) parts.push(COMMA);
-          parts.push(list[i]!);
-        }
-        text = ']';
-        if (scope.schemaUrl !== undefined) text += `,"schemaUrl":${str(scope.schemaUrl)}`;
-        text += '}';
-      }
-      text += ']';
-      if (resource.schemaUrl) text += `,"schemaUrl":${str(resource.schemaUrl)}`;
-      text += '}';
-    }
-    parts.push(Buffer.from(`${text}]}`));
-    return Buffer.concat(parts);
+  /** A request for spans of `first`'s resource and scope (`first` is not added), with room for `capacity` bytes to begin with. */
+  batch(first: SpanRecord, capacity = 16_384): SpanBatch {
+    const { resource, instrumentationScope: scope } = first;
+    const head = `{"resourceSpans":[{"resource":${this.#resource(resource)},"scopeSpans":[{"scope":${this.#scope(scope)},"spans":[`;
+    const scopeTail = scope.schemaUrl !== undefined ? `,"schemaUrl":${str(scope.schemaUrl)}` : '';
+    const resourceTail = resource.schemaUrl ? `,"schemaUrl":${str(resource.schemaUrl)}` : '';
+    return new SpanBatch(resource, scope, head, `]${scopeTail}}]${resourceTail}}]}`, capacity);
   }
 
   #resource(r: SpanRecord['resource']): string {

@@ -3,6 +3,13 @@ import { describe, it } from 'node:test';
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { nanos, OtlpJsonEncoder, type SpanRecord } from '../../src/telemetry/otlp-export.ts';
 
+/** The request `spans` make, all of one resource and scope, as JSON. */
+function request(spans: readonly SpanRecord[], capacity?: number): unknown {
+  const batch = new OtlpJsonEncoder().batch(spans[0]!, capacity);
+  for (const s of spans) batch.add(s);
+  return JSON.parse(batch.body().toString());
+}
+
 const resource = { attributes: { 'service.name': 'svc', 'service.version': '1' } };
 const scope = { name: 'tremolo', version: '1' };
 const ctx = (traceId: string, spanId: string, traceFlags = 1, isRemote = false) => ({ traceId, spanId, traceFlags, isRemote });
@@ -32,8 +39,7 @@ describe('OTLP JSON encoding', () => {
   it('writes spans as the OTLP JSON that receivers read: hex ids, nanosecond strings, kind + 1, typed values', () => {
     const parent = ctx('0af7651916cd43dd8448eb211c80319c', '00f067aa0ba902b7', 1, true);
     const linked = ctx('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b8');
-    const payload = JSON.parse(
-      new OtlpJsonEncoder().encode([
+    const payload = request([
         record(),
         record({
           name: 'actor.turn video',
@@ -43,8 +49,8 @@ describe('OTLP JSON encoding', () => {
           links: [{ context: linked }],
           events: [{ name: 'exception', time: [1_764_000_000, 900], attributes: { 'exception.type': 'TremoloError' } }],
         }),
-      ]).toString(),
-    );
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a parsed payload, read field by field below
+      ]) as any;
     assert.equal(payload.resourceSpans.length, 1);
     const [rs] = payload.resourceSpans;
     assert.deepEqual(rs.resource, {
@@ -90,16 +96,31 @@ describe('OTLP JSON encoding', () => {
     // the SDK reads more of a span than SpanRecord names; these spans carry nothing of it
     const sdk = JsonTraceSerializer.serializeRequest(spans as unknown as Parameters<typeof JsonTraceSerializer.serializeRequest>[0]);
     assert.ok(sdk);
-    assert.deepEqual(JSON.parse(new OtlpJsonEncoder().encode(spans).toString()), JSON.parse(Buffer.from(sdk).toString()));
+    assert.deepEqual(request(spans), JSON.parse(Buffer.from(sdk).toString()));
+    // a request outgrows the room it started with and is moved, whole
+    assert.deepEqual(request(spans, 16), JSON.parse(Buffer.from(sdk).toString()));
   });
 
-  it('groups spans by resource and scope', () => {
-    const other = { attributes: { 'service.name': 'other' } };
-    const payload = JSON.parse(new OtlpJsonEncoder().encode([record(), record({ resource: other }), record(), record({ instrumentationScope: { name: 'x' } })]).toString());
-    assert.deepEqual(
-      payload.resourceSpans.map((rs: { scopeSpans: { scope: { name: string }; spans: unknown[] }[] }) => rs.scopeSpans.map((ss) => `${ss.scope.name}:${ss.spans.length}`)),
-      [['tremolo:2', 'x:1'], ['tremolo:1']],
-    );
+  it('writes text beyond ASCII as UTF-8, however much room was left', () => {
+    const name = 'GET /v1/tags/:tag 标签 🎬';
+    const spans = Array.from({ length: 20 }, () => record({ name, attributes: { tag: '舞蹈'.repeat(50) } }));
+    const payload = request(spans, 64) as { resourceSpans: { scopeSpans: { spans: { name: string; attributes: { value: { stringValue: string } }[] }[] }[] }[] };
+    const out = payload.resourceSpans[0]!.scopeSpans[0]!.spans;
+    assert.equal(out.length, 20);
+    assert.ok(out.every((s) => s.name === name && s.attributes[0]!.value.stringValue === '舞蹈'.repeat(50)));
+  });
+
+  it('holds the spans of one resource and scope, and takes nothing once its body is written', () => {
+    const encoder = new OtlpJsonEncoder();
+    const batch = encoder.batch(record());
+    assert.equal(batch.holds(record()), true);
+    assert.equal(batch.holds(record({ resource: { attributes: { 'service.name': 'other' } } })), false);
+    assert.equal(batch.holds(record({ instrumentationScope: { name: 'x' } })), false);
+    batch.add(record());
+    const body = batch.body();
+    assert.equal(batch.body(), body, 'the body is written once (a retry sends the same bytes)');
+    assert.throws(() => batch.add(record()), /no span once its body is written/);
+    assert.equal(batch.count, 1);
   });
 
   it('turns [seconds, nanoseconds] into a decimal string, exactly', () => {
