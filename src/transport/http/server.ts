@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../../config.ts';
 import type { Metrics } from '../../metrics.ts';
-import { noopTracing, type SpanHandle, type Tracing } from '../../telemetry/tracing.ts';
+import { noopTracing, type Attributes, type SpanHandle, type Tracing } from '../../telemetry/tracing.ts';
 import { ERROR_CATALOG, TremoloError, type ErrorBody } from '../../protocol/errors.ts';
 import type { Principal, TokenService } from '../auth/tokens.ts';
 import { bearerToken } from '../auth/tokens.ts';
@@ -278,8 +278,11 @@ export function toHttpError(err: FastifyError | Error): TremoloError {
  * or not, and a route without preHandlers then pays nothing for them.
  */
 class RequestSpans {
-  /** Span names by route and method, made once per route rather than once per request. */
-  readonly #names = new Map<string, Map<string, string>>();
+  /**
+   * Each route's and method's span name and the attributes its sampling reads, made once per
+   * route rather than once per request (shared: the SDK copies the attributes it is given).
+   */
+  readonly #routes = new Map<string, Map<string, { name: string; attributes: Attributes }>>();
 
   constructor(
     app: FastifyInstance,
@@ -299,13 +302,12 @@ class RequestSpans {
   }
 
   start(req: FastifyRequest, reply: FastifyReply, route: string | undefined): SpanHandle {
-    const span = this.tracing.start(this.#name(req.method, route), {
-      kind: 'server',
-      parent: this.tracing.extract(req.headers.traceparent) ?? 'root',
-      attributes: { 'http.request.method': req.method, 'http.route': route, 'url.scheme': req.protocol },
-    });
+    const { name, attributes } = this.#route(req.method, route);
+    const span = this.tracing.start(name, { kind: 'server', parent: this.tracing.extract(req.headers.traceparent) ?? 'root', attributes });
     req.span = span;
     if (span.recording) {
+      // what the sampler does not read is found for sampled requests only
+      span.set({ 'url.scheme': req.protocol });
       const ids = span.ids();
       if (ids) reply.log = req.log = req.log.child(ids);
       // a request the client gave up on gets no onResponse: its span ends when the request
@@ -333,13 +335,17 @@ class RequestSpans {
     span.end();
   }
 
-  #name(method: string, route: string | undefined): string {
-    if (route === undefined) return method;
-    let byMethod = this.#names.get(route);
-    if (!byMethod) this.#names.set(route, (byMethod = new Map()));
-    let name = byMethod.get(method);
-    if (name === undefined) byMethod.set(method, (name = `${method} ${route}`));
-    return name;
+  #route(method: string, route: string | undefined): { name: string; attributes: Attributes } {
+    // a request refused before routing has no route: it is named by its method alone
+    const key = route ?? '';
+    let byMethod = this.#routes.get(key);
+    if (!byMethod) this.#routes.set(key, (byMethod = new Map()));
+    let known = byMethod.get(method);
+    if (!known) {
+      known = { name: route === undefined ? method : `${method} ${route}`, attributes: Object.freeze({ 'http.request.method': method, 'http.route': route }) };
+      byMethod.set(method, known);
+    }
+    return known;
   }
 }
 
