@@ -89,6 +89,7 @@ describe('HTTP request spans', () => {
     assert.equal(request.parentSpanId, client.spanId, 'continues the caller');
     assert.equal(request.attributes['http.route'], '/t/stages');
     assert.equal(request.attributes['http.request.method'], 'GET');
+    assert.equal(request.attributes['url.scheme'], 'http');
     assert.equal(request.attributes['http.response.status_code'], 200);
     assert.equal(request.attributes['enduser.id'], undefined, 'no user on an anonymous request');
     assert.equal(request.statusCode, 0);
