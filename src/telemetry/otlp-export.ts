@@ -44,73 +44,272 @@ export interface SpanRecord {
   readonly instrumentationScope: { readonly name: string; readonly version?: string | undefined; readonly schemaUrl?: string | undefined };
 }
 
-const str = (s: string): string => JSON.stringify(s);
-
 /** Nanoseconds since the epoch as a decimal string, without BigInt for the usual [s, ns] pair. */
 export function nanos(t: HrTime): string {
   const [s, ns] = t;
-  if (Number.isSafeInteger(s) && s > 0 && Number.isInteger(ns) && ns >= 0 && ns < 1e9) return `${s}${String(ns).padStart(9, '0')}`;
+  if (usualTime(t)) return `${s}${String(ns).padStart(9, '0')}`;
   return (BigInt(Math.trunc(s)) * 1_000_000_000n + BigInt(Math.trunc(ns))).toString();
 }
 
-/** An OTLP AnyValue, as the SDK's JSON serializer writes it (integers as numbers). */
-function anyValue(v: unknown): string {
-  switch (typeof v) {
-    case 'string':
-      return `{"stringValue":${str(v)}}`;
-    case 'number':
-      return Number.isInteger(v) ? `{"intValue":${v}}` : `{"doubleValue":${JSON.stringify(v)}}`;
-    case 'boolean':
-      return `{"boolValue":${v}}`;
-  }
-  if (v instanceof Uint8Array) return `{"bytesValue":${str(Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'))}}`;
-  if (Array.isArray(v)) return `{"arrayValue":{"values":[${v.map(anyValue).join(',')}]}}`;
-  if (typeof v === 'object' && v !== null) return `{"kvlistValue":{"values":[${keyValues(v as SpanAttributes)}]}}`;
-  return '{}';
-}
+const usualTime = ([s, ns]: HrTime): boolean => Number.isSafeInteger(s) && s > 0 && Number.isInteger(ns) && ns >= 0 && ns < 1e9;
 
-function keyValues(attributes: SpanAttributes): string {
-  let out = '';
-  for (const key in attributes) {
-    if (!Object.hasOwn(attributes, key)) continue;
-    if (out) out += ',';
-    out += `{"key":${str(key)},"value":${anyValue(attributes[key])}}`;
+/** ASCII text as bytes, for the JSON around the values. */
+const ascii = (text: string): Uint8Array => Buffer.from(text, 'latin1');
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const ZERO = 0x30;
+const K = {
+  traceId: ascii('{"traceId":"'),
+  spanId: ascii('","spanId":"'),
+  parentSpanId: ascii('","parentSpanId":"'),
+  traceState: ascii(',"traceState":'),
+  name: ascii('","name":'),
+  nameAfterState: ascii(',"name":'),
+  kind: ascii(',"kind":'),
+  start: ascii(',"startTimeUnixNano":'),
+  end: ascii(',"endTimeUnixNano":'),
+  attributes: ascii(',"attributes":['),
+  droppedAttributes: ascii('],"droppedAttributesCount":'),
+  events: ascii(',"events":['),
+  eventAttributes: ascii('{"attributes":['),
+  eventName: ascii('],"name":'),
+  eventTime: ascii(',"timeUnixNano":'),
+  droppedEventAttributes: ascii(',"droppedAttributesCount":'),
+  droppedEvents: ascii('],"droppedEventsCount":'),
+  status: ascii(',"status":{"code":'),
+  message: ascii(',"message":'),
+  links: ascii('},"links":['),
+  linkSpanId: ascii('],"spanId":"'),
+  linkTraceId: ascii('","traceId":"'),
+  linkTraceState: ascii('"'),
+  flags: ascii(',"flags":'),
+  droppedLinks: ascii('],"droppedLinksCount":'),
+  key: ascii('{"key":'),
+  value: ascii(',"value":'),
+  stringValue: ascii('{"stringValue":'),
+  intValue: ascii('{"intValue":'),
+  doubleValue: ascii('{"doubleValue":'),
+  boolTrue: ascii('{"boolValue":true}'),
+  boolFalse: ascii('{"boolValue":false}'),
+  bytesValue: ascii('{"bytesValue":'),
+  arrayValue: ascii('{"arrayValue":{"values":['),
+  kvlistValue: ascii('{"kvlistValue":{"values":['),
+  listEnd: ascii(']}}'),
+  empty: ascii('{}'),
+} as const;
+
+/**
+ * JSON written straight into a growing Buffer, a byte at a time for ASCII and by `Buffer.write`
+ * for anything else. A span written as a JS string first was ~2.6 KB of garbage (a string for
+ * each piece and each join), more than the SDK's span itself (~1.4 KB): at 100 % sampling
+ * every request paid for it in scavenges.
+ */
+class JsonBytes {
+  bytes: Buffer;
+  length = 0;
+
+  constructor(capacity: number) {
+    this.bytes = Buffer.allocUnsafe(capacity);
   }
-  return out;
+
+  reserve(n: number): void {
+    if (this.length + n <= this.bytes.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(2 * this.bytes.length, this.length + n));
+    this.bytes.copy(grown, 0, 0, this.length);
+    this.bytes = grown;
+  }
+
+  byte(b: number): void {
+    this.reserve(1);
+    this.bytes[this.length++] = b;
+  }
+
+  raw(piece: Uint8Array): void {
+    this.reserve(piece.length);
+    this.bytes.set(piece, this.length);
+    this.length += piece.length;
+  }
+
+  /** Text known to be ASCII (hex ids, numbers), as it is. */
+  ascii(text: string): void {
+    this.reserve(text.length);
+    for (let i = 0; i < text.length; i++) this.bytes[this.length++] = text.charCodeAt(i);
+  }
+
+  /** Any text as a JSON string: printable ASCII a byte at a time, the rest escaped by JSON.stringify. */
+  string(text: string): void {
+    this.reserve(text.length + 2);
+    const start = this.length;
+    this.bytes[this.length++] = QUOTE;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c < 0x20 || c > 0x7e || c === QUOTE || c === 0x5c) {
+        this.length = start;
+        return this.utf8(JSON.stringify(text));
+      }
+      this.bytes[this.length++] = c;
+    }
+    this.bytes[this.length++] = QUOTE;
+  }
+
+  utf8(text: string): void {
+    this.reserve(text.length * 3);
+    this.length += this.bytes.write(text, this.length);
+  }
+
+  /** A non-negative integer's digits, `width` at least (zero-padded), without making a string. */
+  digits(n: number, width = 1): void {
+    let count = 1;
+    for (let x = n; x >= 10; x = Math.floor(x / 10)) count++;
+    const w = Math.max(count, width);
+    this.reserve(w);
+    for (let i = this.length + w - 1; i >= this.length; i--, n = Math.floor(n / 10)) this.bytes[i] = ZERO + (n % 10);
+    this.length += w;
+  }
+
+  /** [s, ns] as the decimal string of nanoseconds, as `nanos` makes it. */
+  time(t: HrTime): void {
+    if (!usualTime(t)) return this.string(nanos(t));
+    this.byte(QUOTE);
+    this.digits(t[0]);
+    this.digits(t[1], 9);
+    this.byte(QUOTE);
+  }
+
+  /** An OTLP AnyValue, as the SDK's JSON serializer writes it (integers as numbers). */
+  anyValue(v: unknown): void {
+    switch (typeof v) {
+      case 'string':
+        this.raw(K.stringValue);
+        this.string(v);
+        return this.byte(0x7d);
+      case 'number':
+        this.raw(Number.isInteger(v) ? K.intValue : K.doubleValue);
+        this.ascii(JSON.stringify(v));
+        return this.byte(0x7d);
+      case 'boolean':
+        return this.raw(v ? K.boolTrue : K.boolFalse);
+    }
+    if (v instanceof Uint8Array) {
+      this.raw(K.bytesValue);
+      this.string(Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'));
+      return this.byte(0x7d);
+    }
+    if (Array.isArray(v)) {
+      this.raw(K.arrayValue);
+      for (let i = 0; i < v.length; i++) {
+        if (i) this.byte(COMMA);
+        this.anyValue(v[i]);
+      }
+      return this.raw(K.listEnd);
+    }
+    if (typeof v === 'object' && v !== null) {
+      this.raw(K.kvlistValue);
+      this.keyValues(v as SpanAttributes);
+      return this.raw(K.listEnd);
+    }
+    this.raw(K.empty);
+  }
+
+  keyValues(attributes: SpanAttributes): void {
+    let first = true;
+    for (const key in attributes) {
+      if (!Object.hasOwn(attributes, key)) continue;
+      if (!first) this.byte(COMMA);
+      first = false;
+      this.raw(K.key);
+      this.string(key);
+      this.raw(K.value);
+      this.anyValue(attributes[key]);
+      this.byte(0x7d);
+    }
+  }
+
+  /** One span's OTLP JSON object. */
+  span(s: SpanRecord): void {
+    const ctx = s.spanContext();
+    const parent = s.parentSpanContext;
+    const traceState = ctx.traceState?.serialize();
+    this.raw(K.traceId);
+    this.ascii(ctx.traceId);
+    this.raw(K.spanId);
+    this.ascii(ctx.spanId);
+    if (parent?.spanId) {
+      this.raw(K.parentSpanId);
+      this.ascii(parent.spanId);
+    }
+    if (traceState !== undefined) {
+      this.byte(QUOTE);
+      this.raw(K.traceState);
+      this.string(traceState);
+      this.raw(K.nameAfterState);
+    } else {
+      this.raw(K.name);
+    }
+    this.string(s.name);
+    this.raw(K.kind);
+    this.digits(s.kind + 1);
+    this.raw(K.start);
+    this.time(s.startTime);
+    this.raw(K.end);
+    this.time(s.endTime);
+    this.raw(K.attributes);
+    this.keyValues(s.attributes);
+    this.raw(K.droppedAttributes);
+    this.digits(s.droppedAttributesCount);
+    this.raw(K.events);
+    for (let i = 0; i < s.events.length; i++) {
+      const e = s.events[i]!;
+      if (i) this.byte(COMMA);
+      this.raw(K.eventAttributes);
+      if (e.attributes) this.keyValues(e.attributes);
+      this.raw(K.eventName);
+      this.string(e.name);
+      this.raw(K.eventTime);
+      this.time(e.time);
+      this.raw(K.droppedEventAttributes);
+      this.digits(e.droppedAttributesCount ?? 0);
+      this.byte(0x7d);
+    }
+    this.raw(K.droppedEvents);
+    this.digits(s.droppedEventsCount);
+    this.raw(K.status);
+    this.digits(s.status.code);
+    if (s.status.message !== undefined) {
+      this.raw(K.message);
+      this.string(s.status.message);
+    }
+    this.raw(K.links);
+    for (let i = 0; i < s.links.length; i++) {
+      const l = s.links[i]!;
+      const ts = l.context.traceState?.serialize();
+      if (i) this.byte(COMMA);
+      this.raw(K.eventAttributes);
+      if (l.attributes) this.keyValues(l.attributes);
+      this.raw(K.linkSpanId);
+      this.ascii(l.context.spanId);
+      this.raw(K.linkTraceId);
+      this.ascii(l.context.traceId);
+      this.raw(K.linkTraceState);
+      if (ts !== undefined) {
+        this.raw(K.traceState);
+        this.string(ts);
+      }
+      this.raw(K.droppedEventAttributes);
+      this.digits(l.droppedAttributesCount ?? 0);
+      this.raw(K.flags);
+      this.digits(flags(l.context, l.context.isRemote));
+      this.byte(0x7d);
+    }
+    this.raw(K.droppedLinks);
+    this.digits(s.droppedLinksCount);
+    this.raw(K.flags);
+    this.digits(flags(ctx, parent?.isRemote));
+    this.byte(0x7d);
+  }
 }
 
 const flags = (ctx: SpanContextLike, isRemote: boolean | undefined): number => (ctx.traceFlags & 0xff) | 0x100 | (isRemote ? 0x200 : 0);
-
-/** One span's OTLP JSON object. */
-export function spanJson(s: SpanRecord): string {
-  const ctx = s.spanContext();
-  const parent = s.parentSpanContext;
-  const traceState = ctx.traceState?.serialize();
-  let out = `{"traceId":"${ctx.traceId}","spanId":"${ctx.spanId}"`;
-  if (parent?.spanId) out += `,"parentSpanId":"${parent.spanId}"`;
-  if (traceState !== undefined) out += `,"traceState":${str(traceState)}`;
-  out += `,"name":${str(s.name)},"kind":${s.kind + 1},"startTimeUnixNano":"${nanos(s.startTime)}","endTimeUnixNano":"${nanos(s.endTime)}"`;
-  out += `,"attributes":[${keyValues(s.attributes)}],"droppedAttributesCount":${s.droppedAttributesCount}`;
-  out += `,"events":[`;
-  for (let i = 0; i < s.events.length; i++) {
-    const e = s.events[i]!;
-    out += `${i ? ',' : ''}{"attributes":[${e.attributes ? keyValues(e.attributes) : ''}],"name":${str(e.name)},"timeUnixNano":"${nanos(e.time)}","droppedAttributesCount":${e.droppedAttributesCount ?? 0}}`;
-  }
-  out += `],"droppedEventsCount":${s.droppedEventsCount},"status":{"code":${s.status.code}`;
-  if (s.status.message !== undefined) out += `,"message":${str(s.status.message)}`;
-  out += `},"links":[`;
-  for (let i = 0; i < s.links.length; i++) {
-    const l = s.links[i]!;
-    const ts = l.context.traceState?.serialize();
-    out += `${i ? ',' : ''}{"attributes":[${l.attributes ? keyValues(l.attributes) : ''}],"spanId":"${l.context.spanId}","traceId":"${l.context.traceId}"`;
-    if (ts !== undefined) out += `,"traceState":${str(ts)}`;
-    out += `,"droppedAttributesCount":${l.droppedAttributesCount ?? 0},"flags":${flags(l.context, l.context.isRemote)}}`;
-  }
-  return `${out}],"droppedLinksCount":${s.droppedLinksCount},"flags":${flags(ctx, parent?.isRemote)}}`;
-}
-
-/** What a span's JSON may grow to in UTF-8: three bytes for each UTF-16 unit, and a comma. */
-const maxBytes = (json: string): number => json.length * 3 + 1;
 
 /**
  * One OTLP/HTTP JSON request (an ExportTraceServiceRequest) being written: the spans of one
@@ -122,8 +321,7 @@ const maxBytes = (json: string): number => json.length * 3 + 1;
  * encoding and sending the spans together (docs/benchmarks.md, "tracing").
  */
 export class SpanBatch {
-  #bytes: Buffer;
-  #length = 0;
+  readonly #json: JsonBytes;
   #body: Buffer | undefined;
   /** Spans added. */
   count = 0;
@@ -131,12 +329,12 @@ export class SpanBatch {
   constructor(
     readonly resource: SpanRecord['resource'],
     readonly scope: SpanRecord['instrumentationScope'],
-    head: string,
-    private readonly tail: string,
+    head: Uint8Array,
+    private readonly tail: Uint8Array,
     capacity: number,
   ) {
-    this.#bytes = Buffer.allocUnsafe(Math.max(capacity, maxBytes(head)));
-    this.#length = this.#bytes.write(head, 0);
+    this.#json = new JsonBytes(Math.max(capacity, head.length + tail.length));
+    this.#json.raw(head);
   }
 
   /** Whether `span` belongs in this request (its resource and scope are this request's). */
@@ -146,68 +344,72 @@ export class SpanBatch {
 
   add(span: SpanRecord): void {
     if (this.#body) throw new Error('a span batch takes no span once its body is written');
-    const json = spanJson(span);
-    this.#reserve(maxBytes(json));
-    if (this.count > 0) this.#bytes[this.#length++] = 0x2c; // ','
-    this.#length += this.#bytes.write(json, this.#length);
+    if (this.count > 0) this.#json.byte(COMMA);
+    this.#json.span(span);
     this.count++;
   }
 
   /** Bytes written so far. */
   get byteLength(): number {
-    return this.#length;
+    return this.#json.length;
   }
 
   /** The whole request: its spans and the JSON that closes them. Nothing is added after. */
   body(): Buffer {
     if (!this.#body) {
-      this.#reserve(maxBytes(this.tail));
-      this.#length += this.#bytes.write(this.tail, this.#length);
-      this.#body = this.#bytes.subarray(0, this.#length);
+      this.#json.raw(this.tail);
+      this.#body = this.#json.bytes.subarray(0, this.#json.length);
     }
     return this.#body;
-  }
-
-  #reserve(bytes: number): void {
-    if (this.#length + bytes <= this.#bytes.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(2 * this.#bytes.length, this.#length + bytes));
-    this.#bytes.copy(grown, 0, 0, this.#length);
-    this.#bytes = grown;
   }
 }
 
 /**
- * Opens OTLP JSON requests (SpanBatch) for spans, writing each resource's and scope's JSON once:
+ * Opens OTLP JSON requests (SpanBatch) for spans, writing each resource's and scope's part once:
  * they are the same objects for every span of a tracer.
  */
 export class OtlpJsonEncoder {
-  readonly #resources = new WeakMap<object, string>();
-  readonly #scopes = new WeakMap<object, string>();
+  readonly #heads = new WeakMap<object, WeakMap<object, { head: Uint8Array; tail: Uint8Array }>>();
 
   /** A request for spans of `first`'s resource and scope (`first` is not added), with room for `capacity` bytes to begin with. */
   batch(first: SpanRecord, capacity = 16_384): SpanBatch {
     const { resource, instrumentationScope: scope } = first;
-    const head = `{"resourceSpans":[{"resource":${this.#resource(resource)},"scopeSpans":[{"scope":${this.#scope(scope)},"spans":[`;
-    const scopeTail = scope.schemaUrl !== undefined ? `,"schemaUrl":${str(scope.schemaUrl)}` : '';
-    const resourceTail = resource.schemaUrl ? `,"schemaUrl":${str(resource.schemaUrl)}` : '';
-    return new SpanBatch(resource, scope, head, `]${scopeTail}}]${resourceTail}}]}`, capacity);
+    let byScope = this.#heads.get(resource);
+    if (!byScope) this.#heads.set(resource, (byScope = new WeakMap()));
+    let ends = byScope.get(scope);
+    if (!ends) byScope.set(scope, (ends = requestEnds(resource, scope)));
+    return new SpanBatch(resource, scope, ends.head, ends.tail, capacity);
   }
+}
 
-  #resource(r: SpanRecord['resource']): string {
-    let json = this.#resources.get(r);
-    if (json === undefined) {
-      json = `{"attributes":[${keyValues(r.attributes)}],"droppedAttributesCount":0${r.schemaUrl ? `,"schemaUrl":${str(r.schemaUrl)}` : ''}}`;
-      this.#resources.set(r, json);
-    }
-    return json;
+/** The JSON of a request before its first span and after its last. */
+function requestEnds(resource: SpanRecord['resource'], scope: SpanRecord['instrumentationScope']): { head: Uint8Array; tail: Uint8Array } {
+  const head = new JsonBytes(1024);
+  head.ascii('{"resourceSpans":[{"resource":{"attributes":[');
+  head.keyValues(resource.attributes);
+  head.ascii('],"droppedAttributesCount":0');
+  if (resource.schemaUrl) {
+    head.ascii(',"schemaUrl":');
+    head.string(resource.schemaUrl);
   }
-
-  #scope(s: SpanRecord['instrumentationScope']): string {
-    let json = this.#scopes.get(s);
-    if (json === undefined) {
-      json = `{"name":${str(s.name)}${s.version !== undefined ? `,"version":${str(s.version)}` : ''}}`;
-      this.#scopes.set(s, json);
-    }
-    return json;
+  head.ascii('},"scopeSpans":[{"scope":{"name":');
+  head.string(scope.name);
+  if (scope.version !== undefined) {
+    head.ascii(',"version":');
+    head.string(scope.version);
   }
+  head.ascii('},"spans":[');
+  const tail = new JsonBytes(256);
+  tail.ascii(']');
+  if (scope.schemaUrl !== undefined) {
+    tail.ascii(',"schemaUrl":');
+    tail.string(scope.schemaUrl);
+  }
+  tail.ascii('}]');
+  if (resource.schemaUrl) {
+    tail.ascii(',"schemaUrl":');
+    tail.string(resource.schemaUrl);
+  }
+  tail.ascii('}]}');
+  return { head: head.bytes.subarray(0, head.length), tail: tail.bytes.subarray(0, tail.length) };
 }

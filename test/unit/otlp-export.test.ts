@@ -92,6 +92,16 @@ describe('OTLP JSON encoding', () => {
       record(),
       record({ name: 'turn', kind: 0, parentSpanContext: parent, status: { code: 2, message: 'E_BUSY' }, links: [{ context: ctx('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b8'), attributes: { n: 3 } }] }),
       record({ events: [{ name: 'exception', time: [1_764_000_000, 900], attributes: { 'exception.type': 'TremoloError' } }], attributes: { list: ['a', 'b'], big: 2 ** 40, neg: -1.25 } }),
+      // trace state on the span and on a link; text that JSON escapes; times out of the usual range
+      record({
+        spanContext: () => ({ ...ctx('0af7651916cd43dd8448eb211c80319c', 'b7ad6b7169203332'), traceState: { serialize: () => 'rojo=00f067aa0ba902b7' } }),
+        parentSpanContext: parent,
+        name: 'tab\there "quoted" \\ back 标签',
+        links: [{ context: { ...ctx('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b9'), traceState: { serialize: () => 'congo=t61rcWkgMzE' } } }],
+        attributes: { nested: { a: 1, b: [true, false] }, bytes: new Uint8Array([1, 2, 250]), zero: 0 },
+        startTime: [0, 7],
+        endTime: [1, 0],
+      }),
     ];
     // the SDK reads more of a span than SpanRecord names; these spans carry nothing of it
     const sdk = JsonTraceSerializer.serializeRequest(spans as unknown as Parameters<typeof JsonTraceSerializer.serializeRequest>[0]);
