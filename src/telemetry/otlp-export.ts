@@ -184,8 +184,13 @@ class JsonBytes {
         this.string(v);
         return this.byte(0x7d);
       case 'number':
-        this.raw(Number.isInteger(v) ? K.intValue : K.doubleValue);
-        this.ascii(JSON.stringify(v));
+        if (Number.isSafeInteger(v) && v >= 0) {
+          this.raw(K.intValue);
+          this.digits(v);
+        } else {
+          this.raw(Number.isInteger(v) ? K.intValue : K.doubleValue);
+          this.ascii(JSON.stringify(v));
+        }
         return this.byte(0x7d);
       case 'boolean':
         return this.raw(v ? K.boolTrue : K.boolFalse);
@@ -212,11 +217,13 @@ class JsonBytes {
   }
 
   keyValues(attributes: SpanAttributes): void {
-    let first = true;
-    for (const key in attributes) {
-      if (!Object.hasOwn(attributes, key)) continue;
-      if (!first) this.byte(COMMA);
-      first = false;
+    // Object.keys, not for-in: spans of many kinds (HTTP, turns, scripts) come through here with
+    // attribute objects of as many shapes, and a for-in over objects of changing shapes takes
+    // V8's slow path, a property lookup per key (1.9 µs for the 5 attributes of a feed request)
+    const keys = Object.keys(attributes);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      if (i > 0) this.byte(COMMA);
       this.raw(K.key);
       this.string(key);
       this.raw(K.value);
