@@ -13,11 +13,15 @@
  *   (the actor message, the turn, the HTTP handler, the job attempt), see tracing.ts.
  * - An unsampled root is decided before any OpenTelemetry object exists: its span and every
  *   descendant's is one shared no-op, and no ids are made unless its context leaves the process
- *   (`inject`, so the other side follows the decision). The standard variables still configure
- * it, read by the SDK: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (resource),
- * OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT and _HEADERS (exporter),
- * OTEL_BSP_* (batching), and OTEL_TRACES_SAMPLER / _ARG, which when set replace tremolo's
- * rule sampler (sampling.ts).
+ *   (`inject`, so the other side follows the decision).
+ * - A sampled span waits for its export as bytes, not as objects (batch-processor.ts): what
+ *   100 % sampling cost most was spans surviving scavenges in the SDK's batch queue.
+ *
+ * The standard variables still configure it, read by the SDK: OTEL_SERVICE_NAME and
+ * OTEL_RESOURCE_ATTRIBUTES (resource), OTEL_EXPORTER_OTLP_ENDPOINT /
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT and _HEADERS (exporter), OTEL_TRACES_SAMPLER / _ARG, which
+ * when set replace tremolo's rule sampler (sampling.ts); OTEL_BSP_* (batching) is read here,
+ * as the SDK's BatchSpanProcessor reads it.
  */
 import {
   diag,
