@@ -152,6 +152,13 @@ class JsonBytes {
     this.bytes[this.length++] = QUOTE;
   }
 
+  /** `,"name":"value"`, or nothing when there is no value. */
+  field(name: string, value: string | undefined): void {
+    if (value === undefined) return;
+    this.ascii(`,"${name}":`);
+    this.string(value);
+  }
+
   utf8(text: string): void {
     this.reserve(text.length * 3);
     this.length += this.bytes.write(text, this.length);
@@ -391,32 +398,22 @@ export class OtlpJsonEncoder {
 
 /** The JSON of a request before its first span and after its last. */
 function requestEnds(resource: SpanRecord['resource'], scope: SpanRecord['instrumentationScope']): { head: Uint8Array; tail: Uint8Array } {
+  // an empty schema URL of the resource is left out, as the SDK's serializer does
+  const resourceSchema = resource.schemaUrl || undefined;
   const head = new JsonBytes(1024);
   head.ascii('{"resourceSpans":[{"resource":{"attributes":[');
   head.keyValues(resource.attributes);
   head.ascii('],"droppedAttributesCount":0');
-  if (resource.schemaUrl) {
-    head.ascii(',"schemaUrl":');
-    head.string(resource.schemaUrl);
-  }
+  head.field('schemaUrl', resourceSchema);
   head.ascii('},"scopeSpans":[{"scope":{"name":');
   head.string(scope.name);
-  if (scope.version !== undefined) {
-    head.ascii(',"version":');
-    head.string(scope.version);
-  }
+  head.field('version', scope.version);
   head.ascii('},"spans":[');
   const tail = new JsonBytes(256);
   tail.ascii(']');
-  if (scope.schemaUrl !== undefined) {
-    tail.ascii(',"schemaUrl":');
-    tail.string(scope.schemaUrl);
-  }
+  tail.field('schemaUrl', scope.schemaUrl);
   tail.ascii('}]');
-  if (resource.schemaUrl) {
-    tail.ascii(',"schemaUrl":');
-    tail.string(resource.schemaUrl);
-  }
+  tail.field('schemaUrl', resourceSchema);
   tail.ascii('}]}');
   return { head: head.bytes.subarray(0, head.length), tail: tail.bytes.subarray(0, tail.length) };
 }

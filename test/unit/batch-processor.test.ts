@@ -3,29 +3,13 @@ import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/domain/clock.ts';
 import { EncodingBatchProcessor, type BatchExporter, type BatchOptions } from '../../src/telemetry/batch-processor.ts';
 import { OtlpJsonEncoder, type SpanBatch, type SpanRecord } from '../../src/telemetry/otlp-export.ts';
+import { ctx, spanRecord } from '../helpers/span-records.ts';
 
-const resource = { attributes: { 'service.name': 'svc' } };
-const scope = { name: 'tremolo' };
-
+/** Span `n`: its name and span id say which it is. */
 function span(n: number, over: Partial<SpanRecord> & { sampled?: boolean } = {}): SpanRecord {
+  const { sampled, ...rest } = over;
   const spanId = n.toString(16).padStart(16, '0');
-  return {
-    name: `span ${n}`,
-    kind: 0,
-    spanContext: () => ({ traceId: '0af7651916cd43dd8448eb211c80319c', spanId, traceFlags: over.sampled === false ? 0 : 1 }),
-    startTime: [1_764_000_000, 0],
-    endTime: [1_764_000_000, 1000],
-    status: { code: 0 },
-    attributes: {},
-    links: [],
-    events: [],
-    droppedAttributesCount: 0,
-    droppedEventsCount: 0,
-    droppedLinksCount: 0,
-    resource,
-    instrumentationScope: scope,
-    ...over,
-  };
+  return spanRecord({ name: `span ${n}`, spanContext: () => ctx('0af7651916cd43dd8448eb211c80319c', spanId, sampled === false ? 0 : 1), ...rest });
 }
 
 interface Sent {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { nanos, OtlpJsonEncoder, type SpanRecord } from '../../src/telemetry/otlp-export.ts';
+import { ctx, spanRecord } from '../helpers/span-records.ts';
 
 /** The request `spans` make, all of one resource and scope, as JSON. */
 function request(spans: readonly SpanRecord[], capacity?: number): unknown {
@@ -10,30 +11,7 @@ function request(spans: readonly SpanRecord[], capacity?: number): unknown {
   return JSON.parse(batch.body().toString());
 }
 
-const resource = { attributes: { 'service.name': 'svc', 'service.version': '1' } };
-const scope = { name: 'tremolo', version: '1' };
-const ctx = (traceId: string, spanId: string, traceFlags = 1, isRemote = false) => ({ traceId, spanId, traceFlags, isRemote });
-
-function record(over: Partial<SpanRecord> = {}): SpanRecord {
-  return {
-    name: 'GET /v1/feed',
-    kind: 1,
-    spanContext: () => ctx('0af7651916cd43dd8448eb211c80319c', 'b7ad6b7169203331'),
-    parentSpanContext: undefined,
-    startTime: [1_764_000_000, 5],
-    endTime: [1_764_000_001, 123_456_789],
-    status: { code: 0 },
-    attributes: { 'http.route': '/v1/feed', 'http.response.status_code': 200, ratio: 0.5, ok: true, note: 'a "quoted"\nline' },
-    links: [],
-    events: [],
-    droppedAttributesCount: 0,
-    droppedEventsCount: 0,
-    droppedLinksCount: 0,
-    resource,
-    instrumentationScope: scope,
-    ...over,
-  };
-}
+const record = spanRecord;
 
 describe('OTLP JSON encoding', () => {
   it('writes spans as the OTLP JSON that receivers read: hex ids, nanosecond strings, kind + 1, typed values', () => {
@@ -109,6 +87,20 @@ describe('OTLP JSON encoding', () => {
     assert.deepEqual(request(spans), JSON.parse(Buffer.from(sdk).toString()));
     // a request outgrows the room it started with and is moved, whole
     assert.deepEqual(request(spans, 16), JSON.parse(Buffer.from(sdk).toString()));
+  });
+
+  it("writes a resource's and a scope's schema URL and version where the SDK's serializer does", () => {
+    const withSchemas = {
+      resource: { attributes: { 'service.name': 'svc' }, schemaUrl: 'https://opentelemetry.io/schemas/1.24.0' },
+      instrumentationScope: { name: 'tremolo', version: '2', schemaUrl: 'https://opentelemetry.io/schemas/1.25.0' },
+    };
+    const spans = [record(withSchemas), record(withSchemas)];
+    const sdk = JsonTraceSerializer.serializeRequest(spans as unknown as Parameters<typeof JsonTraceSerializer.serializeRequest>[0]);
+    assert.ok(sdk);
+    const ours = request(spans) as { resourceSpans: { schemaUrl?: string; scopeSpans: { schemaUrl?: string }[] }[] };
+    assert.equal(ours.resourceSpans[0]!.schemaUrl, 'https://opentelemetry.io/schemas/1.24.0');
+    assert.equal(ours.resourceSpans[0]!.scopeSpans[0]!.schemaUrl, 'https://opentelemetry.io/schemas/1.25.0');
+    assert.deepEqual(ours, JSON.parse(Buffer.from(sdk).toString()));
   });
 
   it('writes text beyond ASCII as UTF-8, however much room was left', () => {
