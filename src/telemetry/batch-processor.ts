@@ -4,8 +4,8 @@
  * each span is written into the current request when it ends, and the SDK's span is garbage
  * from then on. Why: at 100 % sampling the spans waiting in the SDK's queue for a batch of 512
  * survived scavenges and were promoted, and that cost the feed a quarter of its throughput
- * with nothing exported at all; written out at once, spans cost it ~5 % (docs/benchmarks.md,
- * "tracing").
+ * with nothing exported at all; when spans left the queue at once, under a tenth
+ * (docs/benchmarks.md, "tracing", session 31).
  *
  * Otherwise it keeps the BatchSpanProcessor's contract and settings (OTEL_BSP_*, read in
  * otel.ts): a batch is sent when it holds `maxExportBatchSize` spans or `scheduledDelayMillis`
