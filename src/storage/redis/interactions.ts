@@ -66,7 +66,7 @@ export function boundArgs(limits: InteractionLimits): [number, string] {
 
 /** The bound's arguments and the most events per entry (EXPORT_ENTRY_EVENTS): what the scripts that record a write's events together take. */
 export function writeArgs(limits: InteractionLimits): [number, string, number] {
-  return [limits.max, limits.hold ? '1' : '0', limits.entryEvents];
+  return [...boundArgs(limits), limits.entryEvents];
 }
 
 /** The consumer group of the exporters on every interaction stream. */
