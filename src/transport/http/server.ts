@@ -306,8 +306,6 @@ class RequestSpans {
     const span = this.tracing.start(name, { kind: 'server', parent: this.tracing.extract(req.headers.traceparent) ?? 'root', attributes });
     req.span = span;
     if (span.recording) {
-      // what the sampler does not read is found for sampled requests only
-      span.set({ 'url.scheme': req.protocol });
       const ids = span.ids();
       if (ids) reply.log = req.log = req.log.child(ids);
       // a request the client gave up on gets no onResponse: its span ends when the request
@@ -329,7 +327,8 @@ class RequestSpans {
     req.span = undefined;
     // an unsampled request's span records nothing: no attributes or error are made for it
     if (span.recording) {
-      span.set({ 'http.response.status_code': status, 'enduser.id': req.principal?.userId });
+      // with what the sampler does not read (the scheme), in one call: sampled requests only
+      span.set({ 'url.scheme': req.protocol, 'http.response.status_code': status, 'enduser.id': req.principal?.userId });
       if (status === undefined || status >= 500) span.fail(new Error(status === undefined ? 'aborted' : `status ${status}`));
     }
     span.end();
