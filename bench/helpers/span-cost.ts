@@ -23,7 +23,7 @@ const tracing = createOtelTracing({
   defaultRatio: ratio,
   rules: [],
   exporterUrl: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/v1/traces`,
-  env: {},
+  env: { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL },
 });
 const N = 20_000;
 const request = (i: number) => {

@@ -16,7 +16,7 @@
  * OpenTelemetry.
  */
 import type { Clock, TimerHandle } from '../domain/clock.ts';
-import type { OtlpJsonEncoder, SpanBatch, SpanRecord } from './otlp-export.ts';
+import type { OtlpEncoder, SpanBatch, SpanRecord } from './otlp-export.ts';
 
 export interface BatchOptions {
   maxExportBatchSize: number;
@@ -61,7 +61,7 @@ export class EncodingBatchProcessor {
   #shutdown: Promise<void> | undefined;
 
   constructor(
-    private readonly encoder: OtlpJsonEncoder,
+    private readonly encoder: OtlpEncoder,
     private readonly exporter: BatchExporter,
     private readonly report: BatchReporting,
     private readonly clock: Clock,

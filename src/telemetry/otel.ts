@@ -19,7 +19,7 @@
  *
  * The standard variables still configure it, read by the SDK: OTEL_SERVICE_NAME and
  * OTEL_RESOURCE_ATTRIBUTES (resource), OTEL_EXPORTER_OTLP_ENDPOINT /
- * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT and _HEADERS (exporter), OTEL_TRACES_SAMPLER / _ARG, which
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, _HEADERS and _PROTOCOL (exporter), OTEL_TRACES_SAMPLER / _ARG, which
  * when set replace tremolo's rule sampler (sampling.ts); OTEL_BSP_* (batching) is read here,
  * as the SDK's BatchSpanProcessor reads it.
  */
@@ -37,11 +37,13 @@ import {
 } from '@opentelemetry/api';
 import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
-import { JsonTraceSerializer, type IExportTraceServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
+import { JsonTraceSerializer, ProtobufTraceSerializer, type IExportTraceServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
 import { core, node, resources, tracing as sdk } from '@opentelemetry/sdk-node';
 import { systemClock } from '../domain/clock.ts';
 import { EncodingBatchProcessor, type BatchOptions } from './batch-processor.ts';
-import { OtlpJsonEncoder, type SpanBatch } from './otlp-export.ts';
+import type { OtlpEncoder, SpanBatch } from './otlp-export.ts';
+import { OtlpJsonEncoder } from './otlp-json.ts';
+import { OtlpProtoEncoder } from './otlp-proto.ts';
 import { ratioFor, sampledAt, sampledTail, type SampleRule } from './sampling.ts';
 import { errorCode, type Attributes, type SpanHandle, type SpanKind, type SpanOptions, type TraceContext, type Tracing } from './tracing.ts';
 
@@ -214,20 +216,38 @@ class OtelSpan implements SpanHandle {
   }
 }
 
+/** Requests written in one of OTLP/HTTP's encodings, and the SDK's reader of the collector's answers in it. */
+interface Encoding {
+  encoder: OtlpEncoder;
+  responses: Pick<ISerializer<unknown, IExportTraceServiceResponse>, 'deserializeResponse'>;
+}
+
 /**
- * The SDK's OTLP/HTTP JSON trace exporter (what OTLPTraceExporter builds: its transport, retries,
+ * The SDK's OTLP/HTTP trace exporter (what OTLPTraceExporter builds: its transport, retries,
  * compression, limits and OTEL_EXPORTER_OTLP_* configuration) over requests already encoded
- * (otlp-export.ts): its serializer only closes the request's JSON.
+ * (otlp-export.ts): its serializer only hands over their bytes.
  */
-class OtlpJsonTraceExporter extends OTLPExporterBase<SpanBatch> {
-  constructor(url: string | undefined) {
+class OtlpHttpTraceExporter extends OTLPExporterBase<SpanBatch> {
+  constructor(url: string | undefined, { encoder, responses }: Encoding) {
     const serializer: ISerializer<SpanBatch, IExportTraceServiceResponse> = {
       serializeRequest: (batch) => batch.body(),
-      deserializeResponse: (data) => JsonTraceSerializer.deserializeResponse(data),
+      deserializeResponse: (data) => responses.deserializeResponse(data),
     };
-    const options = convertLegacyHttpOptions(url ? { url } : {}, 'TRACES', 'v1/traces', { 'Content-Type': 'application/json' });
+    const options = convertLegacyHttpOptions(url ? { url } : {}, 'TRACES', 'v1/traces', { 'Content-Type': encoder.contentType });
     super(createOtlpHttpExportDelegate(options, serializer, 'otlp_http_span_exporter', { name: 'span', countItems: (batch) => batch.count }, undefined));
   }
+}
+
+/**
+ * The encoding OTEL_EXPORTER_OTLP_TRACES_PROTOCOL (or OTEL_EXPORTER_OTLP_PROTOCOL) asks for:
+ * http/protobuf unless set, as the OTLP specification says. gRPC is not spoken here: a
+ * collector takes OTLP/HTTP on its port 4318.
+ */
+function encodingFor(env: Readonly<Record<string, string | undefined>>): Encoding {
+  const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || 'http/protobuf').trim();
+  if (protocol === 'http/protobuf') return { encoder: new OtlpProtoEncoder(), responses: ProtobufTraceSerializer };
+  if (protocol === 'http/json') return { encoder: new OtlpJsonEncoder(), responses: JsonTraceSerializer };
+  throw new Error(`OTLP protocol ${JSON.stringify(protocol)} is not supported: tremolo exports traces over OTLP/HTTP, set http/protobuf (the default) or http/json`);
 }
 
 /** OTEL_BSP_* as the SDK's BatchSpanProcessor reads them; what is unset keeps the SDK's default. */
@@ -250,9 +270,10 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
     .defaultResource()
     .merge(resources.resourceFromAttributes({ 'service.name': opts.serviceName, 'service.version': opts.serviceVersion }))
     .merge(resources.detectResources({ detectors: [resources.envDetector] }));
+  const encoding = encodingFor(env);
   const processor = new EncodingBatchProcessor(
-    new OtlpJsonEncoder(),
-    new OtlpJsonTraceExporter(opts.exporterUrl),
+    encoding.encoder,
+    new OtlpHttpTraceExporter(opts.exporterUrl, encoding),
     {
       exportFailed: (err) => core.globalErrorHandler(err),
       dropped: (count) => diag.warn(`Dropped ${count} spans because maxQueueSize reached`),

@@ -1,10 +1,12 @@
 /**
- * A real OTLP/HTTP trace receiver in the test process: it accepts what
- * the OpenTelemetry OTLP/HTTP exporter posts to /v1/traces (OTLP JSON, ids in hex) and keeps
- * every span, flattened with its service name and attributes.
+ * A real OTLP/HTTP trace receiver in the test process: it accepts what the OpenTelemetry
+ * OTLP/HTTP exporter posts to /v1/traces, in protobuf (decoded with protobufjs from OTLP's
+ * message definitions) or JSON, and keeps every span, flattened with its service name and
+ * attributes.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { decodeTraceRequest } from './otlp-proto.ts';
 
 export interface ReceivedSpan {
   service: string;
@@ -48,7 +50,9 @@ export interface OtlpReceiver {
   /** http://127.0.0.1:port/v1/traces */
   readonly url: string;
   readonly spans: ReceivedSpan[];
-  /** Export requests that were not OTLP JSON (a test fails on any). */
+  /** The Content-Type of each export request taken. */
+  readonly contentTypes: string[];
+  /** Export requests that were not OTLP (a test fails on any). */
   readonly rejected: string[];
   close(): Promise<void>;
 }
@@ -58,21 +62,31 @@ const valueOf = (v: OtlpValue): string | number | boolean =>
 
 const attributesOf = (kvs: OtlpKeyValue[] | undefined) => Object.fromEntries((kvs ?? []).map((kv) => [kv.key, valueOf(kv.value)]));
 
+/** The encodings OTLP/HTTP has, by Content-Type. */
+const CONTENT_TYPES: Record<string, (body: Buffer) => OtlpRequest> = {
+  'application/x-protobuf': (body) => decodeTraceRequest(body) as OtlpRequest,
+  'application/json': (body) => JSON.parse(body.toString('utf8')) as OtlpRequest,
+};
+
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
   const rejected: string[] = [];
+  const contentTypes: string[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      if (req.method !== 'POST' || req.url !== '/v1/traces' || !String(req.headers['content-type']).startsWith('application/json')) {
-        rejected.push(`${req.method} ${req.url} ${req.headers['content-type']}`);
+      const body = Buffer.concat(chunks);
+      const contentType = String(req.headers['content-type']);
+      const decode = CONTENT_TYPES[contentType];
+      if (req.method !== 'POST' || req.url !== '/v1/traces' || !decode) {
+        rejected.push(`${req.method} ${req.url} ${contentType}`);
         res.writeHead(400).end();
         return;
       }
       try {
-        const payload = JSON.parse(body) as OtlpRequest;
+        const payload = decode(body);
+        contentTypes.push(contentType);
         for (const rs of payload.resourceSpans ?? []) {
           const service = String(attributesOf(rs.resource?.attributes)['service.name'] ?? '');
           for (const ss of rs.scopeSpans ?? []) {
@@ -91,7 +105,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
             }
           }
         }
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        // an empty ExportTraceServiceResponse, in the request's encoding
+        res.writeHead(200, { 'content-type': contentType }).end(contentType === 'application/json' ? '{}' : '');
       } catch (err) {
         rejected.push(String(err));
         res.writeHead(400).end();
@@ -103,6 +118,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   return {
     url: `http://127.0.0.1:${port}/v1/traces`,
     spans,
+    contentTypes,
     rejected,
     close: () =>
       new Promise<void>((resolve) => {

@@ -99,6 +99,7 @@ describe('HTTP request spans', () => {
       assert.equal(s.parentSpanId, request.spanId, `${stage} ran in the request's span`);
     }
     for (const s of spans) for (const v of Object.values(s.attributes)) assert.ok(!String(v).includes('secret'), 'no query string recorded');
+    assert.deepEqual(new Set(receiver.contentTypes), new Set(['application/x-protobuf']), 'OTLP/HTTP in protobuf unless told otherwise');
   });
 
   it('ends the span of a request whose client gave up, marked failed and without a status', async () => {

@@ -2,7 +2,8 @@
  * Storage spans on the memory driver (storage/traced.ts): every Store call a client span named
  * after the operation, under whatever span made the call, with the attributes the Redis
  * driver's script spans carry and never a key, id or text; exported over OTLP/HTTP to a real
- * receiver in this process.
+ * receiver in this process, in OTLP's JSON encoding (the other tracing tests take the default,
+ * protobuf).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -21,7 +22,7 @@ describe('storage spans on the memory driver', () => {
 
   before(async () => {
     receiver = await startOtlpReceiver();
-    tracing = createOtelTracing({ serviceName: 'memory-spans', serviceVersion: 'test', defaultRatio: 1, rules: [], exporterUrl: receiver.url, env: {} });
+    tracing = createOtelTracing({ serviceName: 'memory-spans', serviceVersion: 'test', defaultRatio: 1, rules: [], exporterUrl: receiver.url, env: { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json' } });
     server = await startServer({ STORAGE: 'memory' }, { tracing });
   });
   after(async () => {
@@ -57,6 +58,7 @@ describe('storage spans on the memory driver', () => {
       }
     }
     assert.deepEqual(receiver.rejected, []);
+    assert.deepEqual(new Set(receiver.contentTypes), new Set(['application/json']), 'sent as OTLP_TRACES_PROTOCOL asked');
   });
 
   it('marks a failed call, passes values and sync answers through, and keeps the driver', async () => {

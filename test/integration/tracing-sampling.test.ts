@@ -1,5 +1,5 @@
 /**
- * Sampling rules, exemplars and the no-op default, on a real server in this process whose
+ * Sampling rules, exemplars, the no-op default and the export protocol, on a real server in this process whose
  * spans go over OTLP/HTTP to a real receiver here.
  */
 import assert from 'node:assert/strict';
@@ -106,5 +106,30 @@ describe('tracing off', () => {
   it('refuses bad TRACE_SAMPLE_RULES at start-up', async () => {
     await assert.rejects(startServer({ TRACE_SAMPLE_RULES: 'video:like=2' }), /TRACE_SAMPLE_RULES/);
     await assert.rejects(startServer({ TRACE_SAMPLE_RULES: 'novalue' }), /TRACE_SAMPLE_RULES/);
+  });
+});
+
+describe('export protocol', () => {
+  it('takes OTLP/HTTP in protobuf or JSON, and refuses another protocol at start-up', async () => {
+    const opts = { serviceName: 'protocol', serviceVersion: 'test', defaultRatio: 1, rules: [] };
+    for (const protocol of ['grpc', 'http/xml']) {
+      assert.throws(() => createOtelTracing({ ...opts, env: { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: protocol } }), /OTLP protocol .* is not supported: .*http\/protobuf \(the default\) or http\/json/);
+    }
+    // the signal's own variable wins over the general one, as the specification has it
+    const receiver = await startOtlpReceiver();
+    const json = createOtelTracing({ ...opts, exporterUrl: receiver.url, env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' } });
+    const proto = createOtelTracing({ ...opts, exporterUrl: receiver.url, env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' } });
+    try {
+      json.start('as json', { parent: 'root' }).end();
+      await json.flush();
+      proto.start('as protobuf', { parent: 'root' }).end();
+      await proto.flush();
+      assert.deepEqual(receiver.contentTypes, ['application/json', 'application/x-protobuf']);
+      assert.deepEqual(receiver.spans.map((s) => [s.service, s.name]), [['protocol', 'as json'], ['protocol', 'as protobuf']]);
+      assert.deepEqual(receiver.rejected, []);
+    } finally {
+      await Promise.all([json.shutdown(), proto.shutdown()]);
+      await receiver.close();
+    }
   });
 });

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/domain/clock.ts';
 import { EncodingBatchProcessor, type BatchExporter, type BatchOptions } from '../../src/telemetry/batch-processor.ts';
-import { OtlpJsonEncoder, type SpanBatch, type SpanRecord } from '../../src/telemetry/otlp-export.ts';
+import type { SpanBatch, SpanRecord } from '../../src/telemetry/otlp-export.ts';
+import { OtlpJsonEncoder } from '../../src/telemetry/otlp-json.ts';
 import { ctx, spanRecord } from '../helpers/span-records.ts';
 
 /** Span `n`: its name and span id say which it is. */
