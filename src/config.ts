@@ -409,7 +409,7 @@ export const SETTINGS = {
   exportBatchMax: def('EXPORT_BATCH_MAX', '10000', int(1, 1_000_000), 'Most events the exporter reads and writes to its sinks in one batch.'),
   exportBatchWaitMs: def('EXPORT_BATCH_WAIT', '1s', duration(1), 'Longest the exporter waits to fill a batch before writing what it has.'),
   exportRetryMaxMs: def('EXPORT_RETRY_MAX', '10s', duration(10), 'Longest pause between retries while a sink is failing (doubling from 100 ms).'),
-  exportClaimIdleMs: def('EXPORT_CLAIM_IDLE', '30s', duration(100), 'A batch an exporter left unacknowledged this long (it died mid-batch) is taken over by another exporter of the group (XAUTOCLAIM). Keep it well above the longest batch write.'),
+  exportClaimIdleMs: def('EXPORT_CLAIM_IDLE', '30s', duration(100), 'A batch an exporter left unacknowledged this long (it died mid-batch) is taken over by another exporter of the group (never by itself). Keep it well above the longest batch write.'),
   exportPipelines: def('EXPORT_PIPELINES', '2', int(1, 64), 'Batches one exporter writes to its sinks and acknowledges at once.'),
   progressIntervalMs: def('PROGRESS_INTERVAL', '2s', duration(0), 'Watch progress is accepted at most once per this interval per user (or anonymous session) and video; faster reports get `E_RATE_LIMITED`.'),
   eventMaxAgeMs: def('EVENT_MAX_AGE', '1h', duration(1000), 'Client-reported events (`POST /v1/events`) older than this are refused with `E_EVENT_TIME`.'),

@@ -9,7 +9,8 @@
  * Several exporters (in-process in each server, or `tremolo export` processes) share the
  * streams: the group hands each event to one of them. A batch a dead exporter left
  * unacknowledged is taken over by another once it has been idle for `claimIdleMs`
- * (XAUTOCLAIM); nothing is trimmed before it is acknowledged, so nothing is lost.
+ * (storage/redis/lua/interaction-claim.lua; never by itself: what it holds is in its batch or on
+ * its way); nothing is trimmed before it is acknowledged, so nothing is lost.
  *
  * Up to `pipelines` batches are in flight at once (written and acknowledged concurrently),
  * so one batch's INSERT round trip does not stall the reading of the next.

@@ -11,9 +11,11 @@
  *   they stay readable for live consumers (`read`).
  *
  * Export (`deliver`/`ack`): one consumer group over every stream (on Redis, a stream consumer
- * group: XREADGROUP, XACK, XAUTOCLAIM). Each event is delivered to one consumer at a time and
- * stays pending until acknowledged; a consumer's delivery left unacknowledged longer than
- * `claimIdleMs` (a dead exporter's batch) is handed to the next consumer that asks. An event
+ * group: XREADGROUP, XACK, XPENDING + XCLAIM). Each event is delivered to one consumer at a time
+ * and stays pending until acknowledged; a consumer's delivery left unacknowledged longer than
+ * `claimIdleMs` (a dead exporter's batch) is handed to the next OTHER consumer that asks: a
+ * consumer's own pending events are in its batch or on their way, and handing them to it again
+ * would put them in a second batch while the first is written. An event
  * is trimmed only once the group acknowledged it and nothing older is pending, so several
  * exporters share the streams without double work and a killed one loses nothing.
  */

@@ -1006,6 +1006,28 @@ export function storeContract(
         });
       });
 
+      it("export group: a takeover takes other consumers' idle events, whole entries up to its limit, and never the taker's own", async () => {
+        await withStore(BIG, async (s) => {
+          const { v } = await seed(s);
+          for (let i = 0; i < 6; i++) await s.videos.applyOps(v.id, [{ type: 'view' }], { now: now + i });
+          const at = { now };
+          const a = await s.interactions.deliver('A', 3, at);
+          const b = await s.interactions.deliver('B', 3, at);
+          const later = { now: now + 1, claimIdleMs: 0 };
+          // A's own batch is on its way: claiming it back would put it in A's next batch a second time
+          const claimedByA = await s.interactions.deliver('A', 10, later);
+          assert.deepEqual(claimedByA.events.map((e) => e.id), b.events.map((e) => e.id), "A takes B's idle events, none of its own");
+          await s.interactions.ack(claimedByA.receipt);
+          assert.deepEqual((await s.interactions.deliver('B', 10, later)).events.map((e) => e.id), a.events.map((e) => e.id), "B takes A's over, none of its own");
+          assert.deepEqual((await s.interactions.deliver('A', 10, later)).events.map((e) => e.id), a.events.map((e) => e.id), 'and A, alive after all, takes them back from B');
+          const c = await s.interactions.deliver('C', 1, later);
+          assert.deepEqual(c.events.map((e) => e.id), [a.events[0]!.id], 'up to the limit, oldest first');
+          await s.interactions.ack(c.receipt);
+          await s.interactions.ack(a.receipt);
+          assert.equal((await s.interactions.lag()).total, 0);
+        });
+      });
+
       it('a job records its upload and every stage change once, in order, in the same write; a claim that gives up records failed', async () => {
         await withStore(BIG, async (s) => {
           const at = new Date(now).toISOString();

@@ -80,7 +80,8 @@ export class MemoryInteractionStream {
       let atEnd = true;
       for (const [seq, p] of [...this.pending].sort((a, b) => a[0] - b[0])) {
         if (seqs.length >= max && atEnd) break;
-        if (opts.now - p.since < opts.claimIdleMs) continue;
+        // never a consumer's own: those are in its batch or being written (redis/lua/interaction-claim)
+        if (p.consumer === consumer || opts.now - p.since < opts.claimIdleMs) continue;
         const event = this.events[seq - this.first];
         if (!event) {
           this.pending.delete(seq); // dropped meanwhile (ring mode): nothing to deliver

@@ -19,12 +19,14 @@
  * The export group is a stream consumer group, `export`, on every stream, created (from the
  * stream's start) the first time this process delivers from it. New events are delivered by
  * `interaction-deliver`, which packs a stream's delivery into two strings (its ids, and its
- * events as the items of one JSON array); a receipt names, per stream, the ids delivered,
- * space-separated (base64url JSON); `interaction-ack` acknowledges and trims in one script.
+ * events as the items of one JSON array); another consumer's idle ones are taken over by
+ * `interaction-claim`, packed the same way, which never hands a consumer its own; a receipt
+ * names, per stream, the ids delivered, space-separated (base64url JSON); `interaction-ack`
+ * acknowledges and trims in one script.
  */
 import { TremoloError } from '../../protocol/errors.ts';
 import type { InteractionEvent } from '../../protocol/interactions.ts';
-import { INTERACTION_ENTRY_MAX, type DeliverOptions, type InteractionDelivery, type InteractionLimits, type InteractionLog, type InteractionPage } from '../interactions.ts';
+import type { DeliverOptions, InteractionDelivery, InteractionLimits, InteractionLog, InteractionPage } from '../interactions.ts';
 import type { RedisContext } from './context.ts';
 import { io, isScriptFailure, scriptFailure, storageError } from './scripts.ts';
 
@@ -71,11 +73,6 @@ export function writeArgs(limits: InteractionLimits): [number, string, number] {
 
 /** The consumer group of the exporters on every interaction stream. */
 export const EXPORT_GROUP = 'export';
-
-type StreamEntries = [id: string, fields: string[]][];
-
-/** How many events a stream entry holds: its `n`, or 1 (a one-event entry). */
-const entrySize = (fields: string[] | null | undefined): number => (fields?.[2] === 'n' ? Number(fields[3]) : 1);
 
 /** The events of one stream entry: one event, or a batch (`n` after `e`); none when its fields are gone (trimmed meanwhile). */
 function entryEvents(fields: string[] | null | undefined): InteractionEvent[] {
@@ -164,7 +161,7 @@ export class RedisInteractions implements InteractionLog {
   }
 
   async deliver(consumer: string, limit: number, opts: DeliverOptions): Promise<InteractionDelivery> {
-    const { client, keys, scripts } = this.ctx;
+    const { keys, scripts } = this.ctx;
     const tags = await this.streams.all();
     const want = Math.max(0, Math.trunc(limit));
     if (tags.length === 0 || want === 0) return { events: [], receipt: encodeReceipt(new Map()) };
@@ -177,62 +174,23 @@ export class RedisInteractions implements InteractionLog {
       const before = taken.get(tag);
       taken.set(tag, before === undefined ? ids : `${before} ${ids}`);
     };
-    const take = (tag: string, entries: StreamEntries) => {
-      const list: string[] = [];
-      for (const [id, fields] of entries) {
-        // a claimed entry trimmed meanwhile comes back without fields: nothing to deliver
-        const inEntry = entryEvents(fields);
-        if (inEntry.length === 0) continue;
-        for (const e of inEntry) events.push(e);
-        list.push(id);
-      }
-      if (list.length) takeIds(tag, list.join(' '));
-    };
-    if (opts.claimIdleMs !== undefined) {
-      const idle = Math.max(0, Math.trunc(opts.claimIdleMs));
-      const claimed = await Promise.all(
-        tags.map((tag) =>
-          this.grouped(tag, [] as StreamEntries, async () => {
-            // whole entries, up to `each` events: as interaction-deliver, only the last entry may cross it
-            const entries: StreamEntries = [];
-            let left = each;
-            let cursor = '0-0';
-            while (left > 0) {
-              const count = Math.max(1, Math.floor(left / INTERACTION_ENTRY_MAX));
-              const reply = (await client.xautoclaim(keys.interactionStream(tag), EXPORT_GROUP, consumer, idle, cursor, 'COUNT', count)) as [string, StreamEntries, string[]?];
-              for (const entry of reply[1]) {
-                entries.push(entry);
-                left -= entrySize(entry[1]);
-              }
-              cursor = reply[0];
-              if (cursor === '0-0' || reply[1].length === 0) break;
-            }
-            return entries;
-          }),
-        ),
-      );
-      claimed.forEach((entries, i) => take(tags[i]!, entries));
-    }
-    const left = want - events.length;
-    if (left > 0) {
-      const per = Math.max(1, Math.ceil(left / tags.length));
-      // packed by the script: a stream's entry ids as one string and its events as the items of one JSON array
-      const fresh = await Promise.all(
-        tags.map((tag) =>
-          this.grouped(tag, ['', '', 0] as [string, string, number], async () => {
-            const reply = await scripts.run('interaction-deliver', [keys.interactionStream(tag)], [EXPORT_GROUP, consumer, per]);
-            return reply as [string, string, number];
-          }),
-        ),
-      );
-      fresh.forEach(([ids, json], i) => {
+    // packed by the scripts: a stream's entry ids as one string and its events as the items of one JSON array
+    const takePacked = (packed: [string, string, number][]) =>
+      packed.forEach(([ids, json], i) => {
         if (ids === '') return;
         takeIds(tags[i]!, ids);
         const delivered = JSON.parse(`[${json}]`) as InteractionEvent[];
         // appended in place: a concat per stream would copy the whole delivery once per stream
         for (const e of delivered) events.push(e);
       });
+    const perStream = (script: 'interaction-claim' | 'interaction-deliver', args: (string | number)[]) =>
+      Promise.all(tags.map((tag) => this.grouped(tag, ['', '', 0] as [string, string, number], async () => (await scripts.run(script, [keys.interactionStream(tag)], args)) as [string, string, number])));
+    if (opts.claimIdleMs !== undefined) {
+      // other consumers' idle entries, whole, up to `each` events a stream; never this consumer's own
+      takePacked(await perStream('interaction-claim', [EXPORT_GROUP, consumer, Math.max(0, Math.trunc(opts.claimIdleMs)), each]));
     }
+    const left = want - events.length;
+    if (left > 0) takePacked(await perStream('interaction-deliver', [EXPORT_GROUP, consumer, Math.max(1, Math.ceil(left / tags.length))]));
     return { events, receipt: encodeReceipt(taken) };
   }
 

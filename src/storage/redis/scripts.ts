@@ -39,6 +39,7 @@ export const SCRIPT_NAMES = [
   'interaction-record',
   'interaction-ack',
   'interaction-deliver',
+  'interaction-claim',
   'interaction-trim',
   'interaction-lag',
   'user-list',
