@@ -6,24 +6,26 @@
  * that reads and drops them). Each like is a root span, as a socket event is, so the actor turn
  * and the Redis script are traced under it when it is sampled.
  *
- * Made to be read on a shared or noisy machine (runs of one variant 2-3x apart there):
- * - one variant at a time: each measurement starts its own process (likes:
- *   helpers/traced-likes.ts; feed: a server child), warms it up, measures it, lets it export
- *   every span it still holds and waits for it to exit before the next one starts (the warm-up
- *   is long: a fresh process keeps compiling for seconds, a traced one longer). Nothing of
- *   one variant (a 100 % server's export backlog, its garbage, its sockets) runs while another
- *   is measured, and tracing off never shares a process with a traced variant;
- * - rounds, the variants interleaved (off, 1 %, 100 %, then rotated by round:
- *   1 %, 100 %, off, ...), so drift in background load falls on each alike;
+ * Made to be read on a shared or noisy machine, where the same variant's rate moves by 2x over
+ * tens of seconds (a 2-core VM whose host is busy: 11.9-23.5k req/s in successive 4 s runs of
+ * one feed server, session 32):
+ * - each variant in its own process (likes: helpers/traced-likes.ts; feed: a server child), so
+ *   tracing off never shares a process with the SDK or the garbage of a traced one;
+ * - in rounds; a round starts a fresh process per variant, warms each up (the warm-up is long:
+ *   a fresh process keeps compiling for seconds, a traced one longer), then measures them in
+ *   short slices taken in turn (off, 1 %, 100 %, then rotated: 1 %, 100 %, off, ...), `--cycles`
+ *   slices each, and sums each variant's slices. Only the process being measured has load; the
+ *   others wait idle, each traced one with its spans flushed after its slice, so its exports run
+ *   in its own slice's accounting and not in another's. Slow stretches of the machine then fall
+ *   on every variant alike, which whole runs of one variant after another did not manage;
  * - medians over rounds with the range, and each cost also paired: the median over rounds of
  *   variant / off measured in the same round;
- * - CPU time of the measured process per like / per request (user + system), which other work
- *   on the machine moves much less than wall-clock rates.
+ * - CPU time of the measured process per like / per request (user + system, flushing included).
  *
  * The JSON line: value = median likes/s at 1 %, baseline = median likes/s with tracing off; the
  * 100 % figure is printed on the line before it.
  *
- *   npm run bench -- tracing [--ops 20000] [--window 4000] [--seconds 3] [--warmup 8] [--runs 5] [--only likes|feed]
+ *   npm run bench -- tracing [--ops 20000] [--window 4000] [--seconds 2] [--warmup 8] [--runs 3] [--cycles 6] [--only likes|feed]
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -38,9 +40,10 @@ const { values: argv } = parseArgs({
   options: {
     ops: { type: 'string', default: '20000' },
     window: { type: 'string', default: '4000' },
-    seconds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '2' },
     warmup: { type: 'string', default: '8' },
-    runs: { type: 'string', default: '5' },
+    runs: { type: 'string', default: '3' },
+    cycles: { type: 'string', default: '6' },
     only: { type: 'string' },
   },
 });
@@ -48,6 +51,8 @@ const OPS = Number(argv.ops);
 const WINDOW = Number(argv.window);
 const SECONDS = Number(argv.seconds);
 const RUNS = Number(argv.runs);
+/** Slices per variant in a round. */
+const CYCLES = Number(argv.cycles);
 /**
  * Seconds of feed load before each measured feed run (likes: two unmeasured runs of --ops). A
  * fresh process keeps compiling for seconds, a traced one longer (successive 2 s runs of a fresh
@@ -119,10 +124,41 @@ async function startSink(): Promise<{ url: string; bytes: () => number; close: (
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, bytes: () => bytes, close: () => server.close() };
 }
 
-/** Runs `measure` on a fresh child of each variant, one at a time, `RUNS` interleaved rounds. */
-async function inRounds(measure: (v: VariantSpec) => Promise<void>): Promise<void> {
+/** A variant's process, warmed up: measured a slice at a time, then retired. */
+interface Contestant {
+  /** One slice of load: operations done, seconds it took, CPU seconds the process used. */
+  slice(): Promise<{ ops: number; seconds: number; cpuS: number }>;
+  retire(): Promise<void>;
+}
+
+/**
+ * `RUNS` rounds; each starts a fresh process per variant (`start`, which warms it up), measures
+ * them in turns of one slice each, rotated by turn, `CYCLES` turns, and adds the round's
+ * per-variant rate and CPU per operation to `rates` and `cpu`.
+ */
+async function inRounds(start: (v: VariantSpec) => Promise<Contestant>, rates: Rounds, cpu: Rounds): Promise<void> {
   for (let r = 0; r < RUNS; r++) {
-    for (const v of rotated(VARIANTS, r)) await measure(v);
+    const contestants = new Map<Variant, Contestant>();
+    try {
+      for (const v of rotated(VARIANTS, r)) contestants.set(v.name, await start(v));
+      const sums = new Map<Variant, { ops: number; seconds: number; cpuS: number }>(VARIANTS.map((v) => [v.name, { ops: 0, seconds: 0, cpuS: 0 }]));
+      for (let c = 0; c < CYCLES; c++) {
+        for (const v of rotated(VARIANTS, r + c)) {
+          const s = await contestants.get(v.name)!.slice();
+          const sum = sums.get(v.name)!;
+          sum.ops += s.ops;
+          sum.seconds += s.seconds;
+          sum.cpuS += s.cpuS;
+        }
+      }
+      for (const [name, sum] of sums) {
+        rates.add(name, sum.ops / sum.seconds);
+        cpu.add(name, (sum.cpuS * 1e6) / sum.ops);
+      }
+    } finally {
+      // closing shuts tracing down (every queued span exported), then each process is gone
+      for (const c of contestants.values()) await c.retire();
+    }
     process.stderr.write('.');
   }
   process.stderr.write('\n');
@@ -140,68 +176,90 @@ async function retire(child: Child, closeCmd: string): Promise<void> {
 async function likes(sinkUrl: string): Promise<{ rates: Rounds; cpuPerLike: Rounds }> {
   const rates = new Rounds();
   const cpuPerLike = new Rounds(false);
-  await inRounds(async (v) => {
-    // its own process and Redis prefix (see helpers/traced-likes.ts)
-    const child = startChild(new URL('./helpers/traced-likes.ts', import.meta.url), {
-      BENCH_OTLP_URL: sinkUrl,
-      ...(v.ratio === undefined ? {} : { BENCH_TRACE_RATIO: String(v.ratio) }),
-    });
-    try {
-      await child.ready;
-      // warm-up (JIT, caches, actors): a fresh process is measured only once its code is compiled,
-      // and a traced one has more of it (the SDK, its exporter)
-      for (let w = 0; w < 2; w++) await child.call('likes', { ops: OPS, window: WINDOW });
-      const run = await child.call<{ perSec: number; cpuUsPerOp: number }>('likes', { ops: OPS, window: WINDOW });
-      rates.add(v.name, run.perSec);
-      cpuPerLike.add(v.name, run.cpuUsPerOp);
-    } finally {
-      // closing shuts tracing down, which exports every span still queued
-      await retire(child, 'close');
-    }
-  });
+  await inRounds(
+    async (v) => {
+      // its own process and Redis prefix (see helpers/traced-likes.ts)
+      const child = startChild(new URL('./helpers/traced-likes.ts', import.meta.url), {
+        BENCH_OTLP_URL: sinkUrl,
+        ...(v.ratio === undefined ? {} : { BENCH_TRACE_RATIO: String(v.ratio) }),
+      });
+      try {
+        await child.ready;
+        // warm-up (JIT, caches, actors): a fresh process is measured only once its code is compiled,
+        // and a traced one has more of it (the SDK, its exporter)
+        for (let w = 0; w < 4; w++) await child.call('likes', { ops: OPS, window: WINDOW });
+        if (v.ratio !== undefined) await child.call('flushTraces');
+      } catch (err) {
+        await retire(child, 'close');
+        throw err;
+      }
+      return {
+        slice: async () => {
+          const before = await cpuSeconds(child);
+          const run = await child.call<{ perSec: number }>('likes', { ops: OPS, window: WINDOW });
+          if (v.ratio !== undefined) await child.call('flushTraces');
+          return { ops: OPS, seconds: OPS / run.perSec, cpuS: (await cpuSeconds(child)) - before };
+        },
+        retire: () => retire(child, 'close'),
+      };
+    },
+    rates,
+    cpuPerLike,
+  );
   return { rates, cpuPerLike };
 }
 
 async function feed(sinkUrl: string): Promise<{ rates: Rounds; cpuPerRequest: Rounds }> {
   const rates = new Rounds();
   const cpuPerRequest = new Rounds(false);
-  await inRounds(async (v) => {
-    const child = startTremoloChild({
-      STORAGE: 'memory',
-      RATE_IP_PER_MIN: '100000000',
-      RATE_USER_PER_MIN: '100000000',
-      SIGNUP_RATE_PER_HOUR: '100000',
-      PASSWORD_HASH_QUEUE: '10000',
-      ...(v.ratio === undefined
-        ? { TRACING_ENABLED: 'false' }
-        : { TRACING_ENABLED: 'true', TRACE_SAMPLE_RATIO: String(v.ratio), TRACE_SAMPLE_RULES: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sinkUrl }),
-    });
-    try {
-      const { url } = (await child.ready) as { url: string };
-      const reader = new HttpClient(url);
-      const session = await reader.register(`reader${process.pid}`, 'correct horse battery');
-      await Promise.all(
-        Array.from({ length: 20 }, async (_, a) => {
-          const author = new HttpClient(url);
-          const s = await author.register(`author${process.pid}x${a}`, 'correct horse battery');
-          await reader.follow(s.user.id);
-          for (let k = 0; k < 3; k++) await author.createVideo({ title: `video ${a}/${k}` });
-        }),
-      );
-      const load = { connections: CONNECTIONS, headers: { authorization: `Bearer ${session.token}` } };
-      await autocannon(`${url}/v1/feed`, { ...load, seconds: WARMUP }); // warm-up, as for likes
-      await child.call('flushTraces'); // setup's and warm-up's spans, sent before measuring
-      const before = await cpuSeconds(child);
-      const res = await autocannon(`${url}/v1/feed`, { ...load, seconds: SECONDS });
-      const used = (await cpuSeconds(child)) - before;
-      if (res.non2xx || res.errors) throw new Error(`feed answered ${res.non2xx} non-2xx and ${res.errors} errors`);
-      rates.add(v.name, res.reqPerSec);
-      cpuPerRequest.add(v.name, (used * 1e6) / (res.reqPerSec * SECONDS));
-    } finally {
-      // closing shuts tracing down (every queued span exported), then the process is gone
-      await retire(child, 'close');
-    }
-  });
+  await inRounds(
+    async (v) => {
+      const child = startTremoloChild({
+        STORAGE: 'memory',
+        RATE_IP_PER_MIN: '100000000',
+        RATE_USER_PER_MIN: '100000000',
+        SIGNUP_RATE_PER_HOUR: '100000',
+        PASSWORD_HASH_QUEUE: '10000',
+        ...(v.ratio === undefined
+          ? { TRACING_ENABLED: 'false' }
+          : { TRACING_ENABLED: 'true', TRACE_SAMPLE_RATIO: String(v.ratio), TRACE_SAMPLE_RULES: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sinkUrl }),
+      });
+      let load: { connections: number; headers: Record<string, string> };
+      let url: string;
+      try {
+        url = ((await child.ready) as { url: string }).url;
+        const reader = new HttpClient(url);
+        const session = await reader.register(`reader${process.pid}`, 'correct horse battery');
+        await Promise.all(
+          Array.from({ length: 20 }, async (_, a) => {
+            const author = new HttpClient(url);
+            const s = await author.register(`author${process.pid}x${a}`, 'correct horse battery');
+            await reader.follow(s.user.id);
+            for (let k = 0; k < 3; k++) await author.createVideo({ title: `video ${a}/${k}` });
+          }),
+        );
+        load = { connections: CONNECTIONS, headers: { authorization: `Bearer ${session.token}` } };
+        await autocannon(`${url}/v1/feed`, { ...load, seconds: WARMUP }); // warm-up, as for likes
+        await child.call('flushTraces'); // setup's and warm-up's spans, sent before measuring
+      } catch (err) {
+        await retire(child, 'close');
+        throw err;
+      }
+      return {
+        slice: async () => {
+          const before = await cpuSeconds(child);
+          const res = await autocannon(`${url}/v1/feed`, { ...load, seconds: SECONDS });
+          await child.call('flushTraces');
+          const cpuS = (await cpuSeconds(child)) - before;
+          if (res.non2xx || res.errors) throw new Error(`feed answered ${res.non2xx} non-2xx and ${res.errors} errors`);
+          return { ops: res.reqPerSec * SECONDS, seconds: SECONDS, cpuS };
+        },
+        retire: () => retire(child, 'close'),
+      };
+    },
+    rates,
+    cpuPerRequest,
+  );
   return { rates, cpuPerRequest };
 }
 
@@ -216,8 +274,8 @@ try {
   const l = doLikes ? await likes(sink.url) : undefined;
   const f = doFeed ? await feed(sink.url) : undefined;
   console.log(
-    `likes: ${fmt(OPS)} per run, ${fmt(WINDOW)} in flight; feed: ${SECONDS} s per run, ${CONNECTIONS} connections; ` +
-      `feed warm-up ${WARMUP} s, likes warm-up two runs; ${RUNS} rounds, one variant at a time (a fresh process each, gone before the next), interleaved and rotated; ` +
+    `likes: ${fmt(OPS)} per slice, ${fmt(WINDOW)} in flight; feed: ${SECONDS} s per slice, ${CONNECTIONS} connections; ` +
+      `feed warm-up ${WARMUP} s, likes warm-up four slices; ${RUNS} rounds of a fresh process per variant, each measured in ${CYCLES} slices taken in turn, rotated; ` +
       `${fmt(sink.bytes() / 1e6, 1)} MB of OTLP exported`,
   );
   for (const v of VARIANTS) {
