@@ -156,7 +156,6 @@ async function inRounds(start: (v: VariantSpec) => Promise<Contestant>, rates: R
         cpu.add(name, (sum.cpuS * 1e6) / sum.ops);
       }
     } finally {
-      // closing shuts tracing down (every queued span exported), then each process is gone
       for (const c of contestants.values()) await c.retire();
     }
     process.stderr.write('.');
@@ -165,43 +164,60 @@ async function inRounds(start: (v: VariantSpec) => Promise<Contestant>, rates: R
 }
 
 /** Stops a child once it has exported what it holds and exited: nothing of it runs after this. */
-async function retire(child: Child, closeCmd: string): Promise<void> {
+async function retire(child: Child): Promise<void> {
   try {
-    await child.call(closeCmd);
+    // closing shuts tracing down, which exports every span still queued
+    await child.call('close');
   } finally {
     await child.stop();
   }
 }
 
+/**
+ * A child as a Contestant: warmed up by `warmUp` (then its spans flushed, so none of them is
+ * counted in a slice), or retired if that fails. A slice is one `load`, then a flush of the spans
+ * it made, counted with it; its CPU is the child's user + system time over both.
+ */
+async function contestant(child: Child, warmUp: () => Promise<void>, load: () => Promise<{ ops: number; seconds: number }>): Promise<Contestant> {
+  try {
+    await warmUp();
+    await child.call('flushTraces');
+  } catch (err) {
+    await retire(child);
+    throw err;
+  }
+  return {
+    slice: async () => {
+      const before = await cpuSeconds(child);
+      const done = await load();
+      await child.call('flushTraces');
+      return { ...done, cpuS: (await cpuSeconds(child)) - before };
+    },
+    retire: () => retire(child),
+  };
+}
+
 async function likes(sinkUrl: string): Promise<{ rates: Rounds; cpuPerLike: Rounds }> {
   const rates = new Rounds();
   const cpuPerLike = new Rounds(false);
+  const run = async (child: Child) => (await child.call<{ perSec: number }>('likes', { ops: OPS, window: WINDOW })).perSec;
   await inRounds(
-    async (v) => {
+    (v) => {
       // its own process and Redis prefix (see helpers/traced-likes.ts)
       const child = startChild(new URL('./helpers/traced-likes.ts', import.meta.url), {
         BENCH_OTLP_URL: sinkUrl,
         ...(v.ratio === undefined ? {} : { BENCH_TRACE_RATIO: String(v.ratio) }),
       });
-      try {
-        await child.ready;
-        // warm-up (JIT, caches, actors): a fresh process is measured only once its code is compiled,
-        // and a traced one has more of it (the SDK, its exporter)
-        for (let w = 0; w < 4; w++) await child.call('likes', { ops: OPS, window: WINDOW });
-        if (v.ratio !== undefined) await child.call('flushTraces');
-      } catch (err) {
-        await retire(child, 'close');
-        throw err;
-      }
-      return {
-        slice: async () => {
-          const before = await cpuSeconds(child);
-          const run = await child.call<{ perSec: number }>('likes', { ops: OPS, window: WINDOW });
-          if (v.ratio !== undefined) await child.call('flushTraces');
-          return { ops: OPS, seconds: OPS / run.perSec, cpuS: (await cpuSeconds(child)) - before };
+      return contestant(
+        child,
+        async () => {
+          await child.ready;
+          // warm-up (JIT, caches, actors): a fresh process is measured only once its code is compiled,
+          // and a traced one has more of it (the SDK, its exporter)
+          for (let w = 0; w < 4; w++) await run(child);
         },
-        retire: () => retire(child, 'close'),
-      };
+        async () => ({ ops: OPS, seconds: OPS / (await run(child)) }),
+      );
     },
     rates,
     cpuPerLike,
@@ -213,7 +229,7 @@ async function feed(sinkUrl: string): Promise<{ rates: Rounds; cpuPerRequest: Ro
   const rates = new Rounds();
   const cpuPerRequest = new Rounds(false);
   await inRounds(
-    async (v) => {
+    (v) => {
       const child = startTremoloChild({
         STORAGE: 'memory',
         RATE_IP_PER_MIN: '100000000',
@@ -224,38 +240,32 @@ async function feed(sinkUrl: string): Promise<{ rates: Rounds; cpuPerRequest: Ro
           ? { TRACING_ENABLED: 'false' }
           : { TRACING_ENABLED: 'true', TRACE_SAMPLE_RATIO: String(v.ratio), TRACE_SAMPLE_RULES: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sinkUrl }),
       });
-      let load: { connections: number; headers: Record<string, string> };
-      let url: string;
-      try {
-        url = ((await child.ready) as { url: string }).url;
-        const reader = new HttpClient(url);
-        const session = await reader.register(`reader${process.pid}`, 'correct horse battery');
-        await Promise.all(
-          Array.from({ length: 20 }, async (_, a) => {
-            const author = new HttpClient(url);
-            const s = await author.register(`author${process.pid}x${a}`, 'correct horse battery');
-            await reader.follow(s.user.id);
-            for (let k = 0; k < 3; k++) await author.createVideo({ title: `video ${a}/${k}` });
-          }),
-        );
-        load = { connections: CONNECTIONS, headers: { authorization: `Bearer ${session.token}` } };
-        await autocannon(`${url}/v1/feed`, { ...load, seconds: WARMUP }); // warm-up, as for likes
-        await child.call('flushTraces'); // setup's and warm-up's spans, sent before measuring
-      } catch (err) {
-        await retire(child, 'close');
-        throw err;
-      }
-      return {
-        slice: async () => {
-          const before = await cpuSeconds(child);
-          const res = await autocannon(`${url}/v1/feed`, { ...load, seconds: SECONDS });
-          await child.call('flushTraces');
-          const cpuS = (await cpuSeconds(child)) - before;
-          if (res.non2xx || res.errors) throw new Error(`feed answered ${res.non2xx} non-2xx and ${res.errors} errors`);
-          return { ops: res.reqPerSec * SECONDS, seconds: SECONDS, cpuS };
+      let feedUrl = '';
+      let load = { connections: CONNECTIONS, headers: {} as Record<string, string> };
+      return contestant(
+        child,
+        async () => {
+          const url = ((await child.ready) as { url: string }).url;
+          const reader = new HttpClient(url);
+          const session = await reader.register(`reader${process.pid}`, 'correct horse battery');
+          await Promise.all(
+            Array.from({ length: 20 }, async (_, a) => {
+              const author = new HttpClient(url);
+              const s = await author.register(`author${process.pid}x${a}`, 'correct horse battery');
+              await reader.follow(s.user.id);
+              for (let k = 0; k < 3; k++) await author.createVideo({ title: `video ${a}/${k}` });
+            }),
+          );
+          feedUrl = `${url}/v1/feed`;
+          load = { connections: CONNECTIONS, headers: { authorization: `Bearer ${session.token}` } };
+          await autocannon(feedUrl, { ...load, seconds: WARMUP }); // warm-up, as for likes
         },
-        retire: () => retire(child, 'close'),
-      };
+        async () => {
+          const res = await autocannon(feedUrl, { ...load, seconds: SECONDS });
+          if (res.non2xx || res.errors) throw new Error(`feed answered ${res.non2xx} non-2xx and ${res.errors} errors`);
+          return { ops: res.reqPerSec * SECONDS, seconds: SECONDS };
+        },
+      );
     },
     rates,
     cpuPerRequest,
