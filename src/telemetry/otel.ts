@@ -1,57 +1,65 @@
 /**
- * The Tracing port on the OpenTelemetry SDK for Node. Only `startTracing` imports this file, and
- * only when TRACING_ENABLED is set, so with tracing off none of the SDK is even loaded.
+ * The Tracing port on OpenTelemetry. Only `startTracing` imports this file, and only when
+ * TRACING_ENABLED is set, so with tracing off none of OpenTelemetry is even loaded.
  *
- * Nothing here is global: the tracer provider is not registered with the API's globals and
- * the active context is this instance's own, so several engines in one process (tests,
- * benchmarks) each trace on their own.
+ * What is OpenTelemetry's and what is tremolo's:
+ * - OpenTelemetry's: the API's types (span contexts, kinds, flags, status codes), the W3C
+ *   propagator, the resource and its detectors, the standard samplers (OTEL_TRACES_SAMPLER), and
+ *   the OTLP/HTTP exporter (transport, retries, compression, OTEL_EXPORTER_OTLP_*).
+ * - tremolo's: the span while it runs (`RecordingSpan`), its batching (batch-processor.ts) and its
+ *   encoding (otlp-export.ts). The SDK's tracer builds a span object of ~1.4 KB (holders for
+ *   attributes, links and events, time pairs, status) that lives as long as the operation: a
+ *   like's, as long as the like waits for its group commit. With thousands of likes in flight
+ *   those spans outlived the scavenges and were promoted, and 100 % sampling cost likes a third
+ *   of their throughput, most of it garbage collection (docs/benchmarks.md, "tracing"). A span
+ *   here is one object, which is also its own context and, once ended, the record the encoder
+ *   writes.
+ *
+ * Nothing here is global: nothing is registered with the API's globals and the active context is
+ * this instance's own, so several engines in one process (tests, benchmarks) each trace on their own.
  *
  * What keeps tracing cheap at a low ratio (issue 16's target: 1 % costs at most 5 %):
  * - No AsyncLocalStorage. On Node 20 entering one turns on promise hooks for the whole process,
  *   so every promise of every request would pay, sampled or not. The active context is a
  *   synchronous scope instead (`run`); tremolo carries it across its own awaits explicitly
  *   (the actor message, the turn, the HTTP handler, the job attempt), see tracing.ts.
- * - An unsampled root is decided before any OpenTelemetry object exists: its span and every
- *   descendant's is one shared no-op, and no ids are made unless its context leaves the process
- *   (`inject`, so the other side follows the decision).
- * - A sampled span waits for its export as bytes, not as objects (batch-processor.ts): what
- *   100 % sampling cost most was spans surviving scavenges in the SDK's batch queue.
+ * - An unsampled root is decided before anything is made: its span and every descendant's is
+ *   one shared no-op, and no ids are made unless its context leaves the process (`inject`, so
+ *   the other side follows the decision).
+ * - A sampled span waits for its export as bytes, not as objects (batch-processor.ts).
  *
- * The standard variables still configure it, read by the SDK: OTEL_SERVICE_NAME and
- * OTEL_RESOURCE_ATTRIBUTES (resource), OTEL_EXPORTER_OTLP_ENDPOINT /
- * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, _HEADERS and _PROTOCOL (exporter), OTEL_TRACES_SAMPLER / _ARG, which
- * when set replace tremolo's rule sampler (sampling.ts); OTEL_BSP_* (batching) is read here,
- * as the SDK's BatchSpanProcessor reads it.
+ * The standard variables configure it: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (resource),
+ * OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, _HEADERS and _PROTOCOL
+ * (exporter), OTEL_TRACES_SAMPLER / _ARG, which when set replace tremolo's rule sampler
+ * (sampling.ts), OTEL_SPAN_LINK_COUNT_LIMIT, and OTEL_BSP_* (batching), the last two read here as
+ * the SDK reads them.
  */
 import {
   diag,
+  ROOT_CONTEXT,
   SpanKind as OtelSpanKind,
   SpanStatusCode,
   trace,
   TraceFlags,
   type Attributes as OtelAttributes,
-  type Context,
+  type HrTime,
   type Link,
-  type SpanOptions as SpanOptionsOtel,
-  type Span,
+  type SpanContext,
+  type TraceState,
 } from '@opentelemetry/api';
 import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
 import { JsonTraceSerializer, ProtobufTraceSerializer, type IExportTraceServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
-// the SDK for Node's tracing packages, which @opentelemetry/sdk-node bundles, imported by
-// themselves: sdk-node's index loads its metrics, logs and every exporter too (19 MB of heap
-// against 4 MB for these), which a traced process would carry through every major GC
 import * as core from '@opentelemetry/core';
 import * as resources from '@opentelemetry/resources';
 import * as sdk from '@opentelemetry/sdk-trace-base';
-import * as node from '@opentelemetry/sdk-trace-node';
 import { systemClock } from '../domain/clock.ts';
 import { EncodingBatchProcessor, type BatchOptions } from './batch-processor.ts';
-import type { OtlpEncoder, SpanBatch } from './otlp-export.ts';
+import type { OtlpEncoder, Resource, Scope, SpanBatch, SpanRecord } from './otlp-export.ts';
 import { OtlpJsonEncoder } from './otlp-json.ts';
 import { OtlpProtoEncoder } from './otlp-proto.ts';
-import { ratioFor, sampledAt, sampledTail, type SampleRule } from './sampling.ts';
-import { errorCode, type Attributes, type SpanHandle, type SpanKind, type SpanOptions, type TraceContext, type Tracing } from './tracing.ts';
+import { ratioFor, sampledTail, type SampleRule } from './sampling.ts';
+import { errorCode, type Attributes, type SpanHandle, type SpanKind, type SpanOptions, type TraceContext, type TraceIds, type Tracing } from './tracing.ts';
 
 export interface OtelTracingOptions {
   serviceName: string;
@@ -62,7 +70,7 @@ export interface OtelTracingOptions {
   rules: readonly SampleRule[];
   /** Where spans go; default: the OTEL_EXPORTER_OTLP_* variables (http://localhost:4318/v1/traces). */
   exporterUrl?: string;
-  /** The process environment, for OTEL_TRACES_SAMPLER. Default process.env. */
+  /** The process environment, for OTEL_TRACES_SAMPLER and the OTLP protocol. Default process.env. */
   env?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -74,36 +82,60 @@ const KINDS: Record<SpanKind, OtelSpanKind> = {
   consumer: OtelSpanKind.CONSUMER,
 };
 
-const SAMPLED: sdk.SamplingResult = Object.freeze({ decision: sdk.SamplingDecision.RECORD_AND_SAMPLED });
-const NOT_SAMPLED: sdk.SamplingResult = Object.freeze({ decision: sdk.SamplingDecision.NOT_RECORD });
+/** The SDK's default for OTEL_SPAN_LINK_COUNT_LIMIT. */
+const LINK_COUNT_LIMIT = 128;
 
-/** Roots sampled by the first TRACE_SAMPLE_RULES rule matching their name or route. */
-class RuleSampler implements sdk.Sampler {
-  /** Set by `start` just before it starts a root it has already drawn as sampled. */
-  #drawn = false;
+/**
+ * OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, read as the SDK reads them (its reader is not
+ * exported), into the SDK's samplers. An unknown name is refused at start-up, where the SDK
+ * would log it and sample everything.
+ */
+function samplerFromEnv(name: string, arg: string | undefined): sdk.Sampler {
+  const ratio = () => {
+    const n = arg === undefined || arg.trim() === '' ? Number.NaN : Number(arg);
+    if (n >= 0 && n <= 1) return n;
+    diag.error(`OTEL_TRACES_SAMPLER_ARG=${JSON.stringify(arg ?? '')} is not a ratio from 0 to 1, defaulting to 1.`);
+    return 1;
+  };
+  switch (name) {
+    case 'always_on':
+      return new sdk.AlwaysOnSampler();
+    case 'always_off':
+      return new sdk.AlwaysOffSampler();
+    case 'traceidratio':
+      return new sdk.TraceIdRatioBasedSampler(ratio());
+    case 'parentbased_always_on':
+      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOnSampler() });
+    case 'parentbased_always_off':
+      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new sdk.ParentBasedSampler({ root: new sdk.TraceIdRatioBasedSampler(ratio()) });
+    default:
+      throw new Error(
+        `OTEL_TRACES_SAMPLER ${JSON.stringify(name)} is not supported: set always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio, or unset it for TRACE_SAMPLE_RULES`,
+      );
+  }
+}
 
-  constructor(
-    private readonly rules: readonly SampleRule[],
-    private readonly defaultRatio: number,
-  ) {}
+/** Random W3C ids as lowercase hex, never all zeros (the first word is never 0). */
+const randomWord = (): number => (Math.random() * 0x1_0000_0000) >>> 0;
 
-  /** The next root's decision is made (sampled): the SDK's call below need not make it again. */
-  drawn(): void {
-    this.#drawn = true;
+class Ids {
+  readonly #bytes = Buffer.allocUnsafe(16);
+
+  /** A trace id whose last 32 bits are `tail` (the sampling draw, sampling.ts). */
+  traceId(tail = randomWord()): string {
+    this.#bytes.writeUInt32BE(randomWord() || 1, 0);
+    this.#bytes.writeUInt32BE(randomWord(), 4);
+    this.#bytes.writeUInt32BE(randomWord(), 8);
+    this.#bytes.writeUInt32BE(tail, 12);
+    return this.#bytes.toString('hex');
   }
 
-  shouldSample(_ctx: Context, traceId: string, spanName: string, _kind: OtelSpanKind, attributes: OtelAttributes): sdk.SamplingResult {
-    if (this.#drawn) {
-      this.#drawn = false;
-      return SAMPLED;
-    }
-    const route = attributes['http.route'];
-    const ratio = ratioFor(this.rules, this.defaultRatio, spanName, typeof route === 'string' ? route : undefined);
-    return sampledAt(traceId, ratio) ? SAMPLED : NOT_SAMPLED;
-  }
-
-  toString(): string {
-    return `TremoloRuleSampler{default=${this.defaultRatio},rules=${this.rules.map((r) => `${r.pattern}=${r.ratio}`).join(',')}}`;
+  spanId(): string {
+    this.#bytes.writeUInt32BE(randomWord() || 1, 0);
+    this.#bytes.writeUInt32BE(randomWord(), 4);
+    return this.#bytes.toString('hex', 0, 8);
   }
 }
 
@@ -121,104 +153,129 @@ class Unsampled implements TraceContext {
 }
 const UNSAMPLED_ROOT = new Unsampled();
 
-/**
- * Trace ids from OpenTelemetry's generator, except that a root decided here before the span
- * existed gets the random tail its decision was drawn with: `sampledAt(traceId)` then agrees
- * with the decision, in this process and in any that reads the id.
- */
-class TailPinnedIds implements sdk.IdGenerator {
-  readonly #random = new sdk.RandomIdGenerator();
-  #tail: number | undefined;
-  pin(tail: number): void {
-    this.#tail = tail;
+/** A sampled parent in another process, from its `traceparent`. */
+class RemoteParent implements TraceContext {
+  declare readonly __traceContext?: never;
+  constructor(readonly spanContext: SpanContext) {}
+}
+
+/** Where every span of one Tracing goes when it ends, and what it was made by. */
+interface SpanSink {
+  readonly resource: Resource;
+  readonly scope: Scope;
+  onEnd(span: RecordingSpan): void;
+}
+
+const UNSET = Object.freeze({ code: SpanStatusCode.UNSET });
+const NO_TIME: HrTime = Object.freeze([0, 0]) as unknown as HrTime;
+const NONE: readonly never[] = Object.freeze([]);
+type SpanEvent = SpanRecord['events'][number];
+
+/** The attributes set on a span, without the undefined ones, in one object. */
+function definedAttributes(first: Attributes | undefined, later: readonly Attributes[] | undefined): OtelAttributes {
+  const all = first === undefined ? later : later === undefined ? [first] : [first, ...later];
+  if (all === undefined) return {};
+  if (all.length === 1 && !Object.values(all[0]!).includes(undefined)) return all[0] as OtelAttributes;
+  const out: OtelAttributes = {};
+  for (const attributes of all) {
+    for (const key of Object.keys(attributes)) {
+      const value = attributes[key];
+      if (value !== undefined) out[key] = value;
+    }
   }
-  generateTraceId = (): string => {
-    const id = this.#random.generateTraceId();
-    const tail = this.#tail;
-    if (tail === undefined) return id;
-    this.#tail = undefined;
-    return id.slice(0, 24) + tail.toString(16).padStart(8, '0');
-  };
-  generateSpanId = (): string => this.#random.generateSpanId();
+  return out;
 }
 
 /**
- * A context as one link of a chain (a value, over its parent), in place of the API's
- * BaseContext, which copies its whole Map (and makes three closures) for each `setValue`: a
- * third of a sampled span's cost in the span-cost loop. A context here holds a span or a remote
- * parent, so a chain is as deep as the spans nested in this process, and the span, the value
- * read most, is the first link.
+ * A sampled span of this process (see the top of this file for why it is tremolo's). It is
+ * three things at once, so that a span in flight is one object: the handle its operation holds
+ * (SpanHandle), the context its children and `run` take (TraceContext, with its ids as the API's
+ * SpanContext), and, once it ends, the finished span the encoders write (SpanRecord), handed to
+ * the batch processor there and then. Times as the SDK keeps them: the start from the wall
+ * clock, the end as the start plus the monotonic duration.
  */
-class ChainedContext implements Context {
-  constructor(
-    private readonly parent: ChainedContext | undefined,
-    private readonly key: symbol | undefined,
-    private readonly value: unknown,
-  ) {}
-
-  getValue(key: symbol): unknown {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- walking the chain
-    for (let c: ChainedContext | undefined = this; c; c = c.parent) if (c.key === key) return c.value;
-    return undefined;
-  }
-
-  setValue(key: symbol, value: unknown): Context {
-    return new ChainedContext(this, key, value);
-  }
-
-  deleteValue(key: symbol): Context {
-    // a link that hides the key's value below it: getValue answers undefined, as after a delete
-    return new ChainedContext(this, key, undefined);
-  }
-}
-/** The root of every context this tracer makes (the API's ROOT_CONTEXT holds nothing either). */
-const EMPTY_CONTEXT: Context = new ChainedContext(undefined, undefined, undefined);
-
-const toContext = (ctx: TraceContext): Context => ctx as unknown as Context;
-const fromContext = (ctx: Context): TraceContext => ctx as unknown as TraceContext;
-
-/**
- * Attributes as the SDK takes them. Undefined values may stay: the SDK copies the object and
- * skips them (Span.setAttribute ignores null and undefined), so no cleaned copy is made here.
- */
-const otelAttributes = (attributes: Attributes): OtelAttributes => attributes as OtelAttributes;
-
-class OtelSpan implements SpanHandle {
-  readonly recording: boolean;
-  #context: TraceContext | undefined;
+class RecordingSpan implements SpanHandle, TraceContext, SpanContext, SpanRecord {
+  declare readonly __traceContext?: never;
+  readonly recording = true;
+  readonly traceFlags = TraceFlags.SAMPLED;
+  readonly isRemote = false;
+  // the finished span's fields, set when it ends
+  startTime: HrTime = NO_TIME;
+  endTime: HrTime = NO_TIME;
+  status: SpanRecord['status'] = UNSET;
+  events: readonly SpanEvent[] = NONE;
+  attributes: OtelAttributes = {};
+  readonly droppedAttributesCount = 0;
+  readonly droppedEventsCount = 0;
+  /** When it started: ms since the epoch, and `performance.now()` then (NaN for a start given by the caller). */
+  readonly #start: number;
+  readonly #startMonotonic: number;
+  readonly #attributes: Attributes | undefined;
+  #later: Attributes[] | undefined;
 
   constructor(
-    private readonly span: Span,
-    private readonly parent: Context,
+    private readonly sink: SpanSink,
+    readonly name: string,
+    readonly kind: OtelSpanKind,
+    readonly traceId: string,
+    readonly spanId: string,
+    readonly traceState: TraceState | undefined,
+    readonly parentSpanContext: SpanContext | undefined,
+    attributes: Attributes | undefined,
+    readonly links: readonly Link[],
+    readonly droppedLinksCount: number,
+    startTime: number | undefined,
   ) {
-    this.recording = span.isRecording();
+    this.#attributes = attributes;
+    this.#start = startTime ?? Date.now();
+    this.#startMonotonic = startTime === undefined ? performance.now() : Number.NaN;
   }
 
-  /** Made when first asked for: a leaf span (a store call) never is. */
   get context(): TraceContext {
-    return (this.#context ??= fromContext(trace.setSpan(this.parent, this.span)));
+    return this;
+  }
+  spanContext(): SpanContext {
+    return this;
+  }
+  get resource(): Resource {
+    return this.sink.resource;
+  }
+  get instrumentationScope(): Scope {
+    return this.sink.scope;
+  }
+  get #ended(): boolean {
+    return this.endTime !== NO_TIME;
   }
 
   set(attributes: Attributes): void {
-    if (this.recording) this.span.setAttributes(otelAttributes(attributes));
+    if (!this.#ended) (this.#later ??= []).push(attributes);
   }
 
-  ids() {
-    if (!this.recording) return undefined;
-    const sc = this.span.spanContext();
-    return { trace_id: sc.traceId, span_id: sc.spanId };
+  ids(): TraceIds {
+    return { trace_id: this.traceId, span_id: this.spanId };
   }
 
   fail(err: unknown): void {
-    if (!this.recording) return;
+    if (this.#ended) return;
     const code = errorCode(err);
-    this.span.setStatus({ code: SpanStatusCode.ERROR, message: code });
+    this.status = { code: SpanStatusCode.ERROR, message: code };
     // the code and type only: an error's message may quote user input
-    this.span.addEvent('exception', { 'exception.type': err instanceof Error ? err.name : typeof err, 'exception.message': code });
+    const attributes = { 'exception.type': err instanceof Error ? err.name : typeof err, 'exception.message': code };
+    this.events = [{ name: 'exception', time: core.millisToHrTime(Date.now()), attributes, droppedAttributesCount: 0 }];
   }
 
   end(endTime?: number): void {
-    this.span.end(endTime);
+    if (this.#ended) return;
+    this.startTime = core.millisToHrTime(this.#start);
+    let end: HrTime;
+    if (endTime !== undefined) end = core.millisToHrTime(endTime);
+    else if (Number.isNaN(this.#startMonotonic)) end = core.millisToHrTime(Date.now());
+    else end = core.addHrTimes(this.startTime, core.millisToHrTime(performance.now() - this.#startMonotonic));
+    // as the SDK: an end before the start is taken as no duration
+    this.endTime = core.hrTimeDuration(this.startTime, end)[0] < 0 ? this.startTime : end;
+    this.attributes = definedAttributes(this.#attributes, this.#later);
+    this.#later = undefined;
+    this.sink.onEnd(this);
   }
 }
 
@@ -270,6 +327,11 @@ function batchOptionsFromEnv(): Partial<BatchOptions> {
   return options;
 }
 
+/** The W3C propagator's carrier: one `traceparent` (tremolo passes the header alone, as a string). */
+type Carrier = { traceparent?: string };
+const CARRIER_SETTER = { set: (carrier: Carrier, key: string, value: string) => void (key === 'traceparent' && (carrier.traceparent = value)) };
+const CARRIER_GETTER = { get: (carrier: Carrier, key: string) => (key === 'traceparent' ? carrier.traceparent : undefined), keys: () => ['traceparent'] };
+
 export function createOtelTracing(opts: OtelTracingOptions): Tracing {
   const env = opts.env ?? process.env;
   const resource = resources
@@ -287,25 +349,22 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
     systemClock,
     batchOptionsFromEnv(),
   );
-  // an OTEL_TRACES_SAMPLER the operator set wins: the SDK builds it from the environment, and
-  // every root then goes through it (no early decision: its rule is not ours to predict)
-  const ruleSampling = !env.OTEL_TRACES_SAMPLER;
-  const idGenerator = new TailPinnedIds();
-  const ruleSampler = ruleSampling ? new RuleSampler(opts.rules, opts.defaultRatio) : undefined;
-  const provider = new node.NodeTracerProvider({
-    resource,
-    idGenerator,
-    ...(ruleSampler ? { sampler: new sdk.ParentBasedSampler({ root: ruleSampler }) } : {}),
-    // bounded: OTEL_BSP_MAX_QUEUE_SIZE spans (2048) wait for export; more are dropped, never buffered without limit
-    spanProcessors: [processor],
-  });
-  const tracer = provider.getTracer('tremolo', opts.serviceVersion);
+  // bounded: OTEL_BSP_MAX_QUEUE_SIZE spans (2048) wait for export; more are dropped, never buffered without limit
+  const sink: SpanSink = { resource, scope: { name: 'tremolo', version: opts.serviceVersion }, onEnd: (span) => processor.onEnd(span) };
+  const linkLimit = core.getNumberFromEnv('OTEL_SPAN_LINK_COUNT_LIMIT') ?? LINK_COUNT_LIMIT;
+  // an OTEL_TRACES_SAMPLER the operator set wins over TRACE_SAMPLE_RULES: it then decides every
+  // span (its rule is not ours to predict), where the rules decide roots and the rest follow them
+  const samplerName = env.OTEL_TRACES_SAMPLER?.trim();
+  const envSampler = samplerName ? samplerFromEnv(samplerName, env.OTEL_TRACES_SAMPLER_ARG) : undefined;
+  const ids = new Ids();
   const propagator = new core.W3CTraceContextPropagator();
   /** The active context: a synchronous scope, set by `run` for the duration of its callback. */
   let active: TraceContext | undefined;
-  const spanContextOf = (ctx: TraceContext) => (ctx instanceof Unsampled ? undefined : trace.getSpanContext(toContext(ctx)));
+  const spanContextOf = (ctx: TraceContext): SpanContext | undefined =>
+    ctx instanceof RecordingSpan ? ctx : ctx instanceof RemoteParent ? ctx.spanContext : undefined;
   const isSampled = (ctx: TraceContext) => ((spanContextOf(ctx)?.traceFlags ?? 0) & TraceFlags.SAMPLED) === TraceFlags.SAMPLED;
-  const freshIds = new sdk.RandomIdGenerator();
+  /** A context as the API has them, for the propagator and an operator's sampler. */
+  const apiContext = (sc: SpanContext | undefined) => (sc ? trace.setSpanContext(ROOT_CONTEXT, sc) : ROOT_CONTEXT);
 
   return {
     enabled: true,
@@ -313,36 +372,40 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
       const parent = o.parent === 'root' ? undefined : o.parent !== undefined ? o.parent : active;
       // parent-based: under an unsampled position nothing is recorded, and nothing is made
       if (parent instanceof Unsampled) return parent.span;
-      if (parent === undefined) {
-        if (o.childOnly) return UNSAMPLED_ROOT.span;
-        if (ruleSampling) {
-          const route = o.attributes?.['http.route'];
-          const ratio = ratioFor(opts.rules, opts.defaultRatio, name, typeof route === 'string' ? route : undefined);
-          // the draw is the trace id's tail-to-be, so the rule sampler below agrees with it
-          const tail = (Math.random() * 0x1_0000_0000) >>> 0;
-          if (!sampledTail(tail, ratio)) return UNSAMPLED_ROOT.span;
-          idGenerator.pin(tail);
-        }
+      const parentSpan = parent === undefined ? undefined : spanContextOf(parent);
+      if (parentSpan === undefined && o.childOnly) return UNSAMPLED_ROOT.span;
+      let traceId: string;
+      if (parentSpan) traceId = parentSpan.traceId;
+      else if (envSampler) traceId = ids.traceId();
+      else {
+        const route = o.attributes?.['http.route'];
+        const ratio = ratioFor(opts.rules, opts.defaultRatio, name, typeof route === 'string' ? route : undefined);
+        // the draw is the trace id's tail, so `sampledAt` agrees with it wherever the id goes
+        const tail = (Math.random() * 0x1_0000_0000) >>> 0;
+        if (!sampledTail(tail, ratio)) return UNSAMPLED_ROOT.span;
+        traceId = ids.traceId(tail);
       }
-      const parentContext = parent === undefined ? EMPTY_CONTEXT : toContext(parent);
-      // links only to spans that exist: an unsampled message's span was never recorded
+      // links only to spans that exist (an unsampled message's span was never recorded), and
+      // as many as the SDK would keep
       let links: Link[] | undefined;
+      let droppedLinks = 0;
       if (o.links) {
         for (const l of o.links) {
           const sc = spanContextOf(l);
-          if (sc && (sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED) (links ??= []).push({ context: sc });
+          if (!sc || (sc.traceFlags & TraceFlags.SAMPLED) === 0) continue;
+          if ((links ??= []).length < linkLimit) links.push({ context: sc });
+          else droppedLinks++;
         }
       }
-      const options: SpanOptionsOtel = { kind: KINDS[o.kind ?? 'internal'] };
-      if (o.attributes) options.attributes = otelAttributes(o.attributes);
-      if (links) options.links = links;
-      if (o.startTime !== undefined) options.startTime = o.startTime;
-      // a root under EMPTY_CONTEXT needs no `root: true` (that asks the SDK for a copy of the
-      // context without its span, and the root context has none); its draw is made above, so
-      // the SDK's rule sampler need not match the rules again
-      if (parent === undefined) ruleSampler?.drawn();
-      const span = tracer.startSpan(name, options, parentContext);
-      return new OtelSpan(span, parentContext);
+      const kind = KINDS[o.kind ?? 'internal'];
+      const spanId = ids.spanId();
+      let traceState = parentSpan?.traceState;
+      if (envSampler) {
+        const result = envSampler.shouldSample(apiContext(parentSpan), traceId, name, kind, (o.attributes ?? {}) as OtelAttributes, links ?? []);
+        if (result.decision !== sdk.SamplingDecision.RECORD_AND_SAMPLED) return new Unsampled(`00-${traceId}-${spanId}-00`).span;
+        traceState = result.traceState ?? traceState;
+      }
+      return new RecordingSpan(sink, name, kind, traceId, spanId, traceState, parentSpan, o.attributes, links ?? NONE, droppedLinks, o.startTime);
     },
     current: () => active,
     run<T>(ctx: TraceContext | undefined, fn: () => T): T {
@@ -370,29 +433,26 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
       if (c === undefined) return undefined;
       if (c instanceof Unsampled) {
         // the other side must follow the decision, not draw again: ids made only now, when needed
-        return c.traceparent ?? `00-${freshIds.generateTraceId()}-${freshIds.generateSpanId()}-00`;
+        return c.traceparent ?? `00-${ids.traceId()}-${ids.spanId()}-00`;
       }
-      const otel = toContext(c);
-      if (!trace.getSpanContext(otel)) return undefined;
-      const carrier: Record<string, string> = {};
-      propagator.inject(otel, carrier, { set: (k, key, value) => (k[key] = value) });
+      const carrier: Carrier = {};
+      propagator.inject(apiContext(spanContextOf(c)), carrier, CARRIER_SETTER);
       return carrier.traceparent;
     },
     extract(traceparent: unknown): TraceContext | undefined {
       // the header is 55 characters in version 00; later versions may append fields
       if (typeof traceparent !== 'string' || traceparent.length > 256) return undefined;
-      const ctx = propagator.extract(EMPTY_CONTEXT, { traceparent }, { get: (c, k) => c[k as 'traceparent'], keys: (c) => Object.keys(c) });
-      const sc = trace.getSpanContext(ctx);
+      const sc = trace.getSpanContext(propagator.extract(ROOT_CONTEXT, { traceparent }, CARRIER_GETTER));
       if (!sc) return undefined;
-      if (ruleSampling && (sc.traceFlags & TraceFlags.SAMPLED) === 0) return new Unsampled(`00-${sc.traceId}-${sc.spanId}-00`);
-      return fromContext(ctx);
+      if (!envSampler && (sc.traceFlags & TraceFlags.SAMPLED) === 0) return new Unsampled(`00-${sc.traceId}-${sc.spanId}-00`);
+      return new RemoteParent(sc);
     },
     ids() {
       const sc = active === undefined ? undefined : spanContextOf(active);
       if (!sc || (sc.traceFlags & TraceFlags.SAMPLED) === 0) return undefined;
       return { trace_id: sc.traceId, span_id: sc.spanId };
     },
-    flush: () => provider.forceFlush(),
-    shutdown: () => provider.shutdown(),
+    flush: () => processor.forceFlush(),
+    shutdown: () => processor.shutdown(),
   };
 }
