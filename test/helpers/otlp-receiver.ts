@@ -18,8 +18,13 @@ export interface ReceivedSpan {
   kind: number;
   attributes: Record<string, string | number | boolean>;
   links: { traceId: string; spanId: string }[];
+  droppedLinksCount: number;
+  events: { name: string; attributes: Record<string, string | number | boolean> }[];
   /** 2: error. */
   statusCode: number;
+  /** Nanoseconds since the epoch. */
+  start: bigint;
+  end: bigint;
 }
 
 interface OtlpValue {
@@ -40,7 +45,11 @@ interface OtlpSpan {
   kind: number;
   attributes?: OtlpKeyValue[];
   links?: { traceId: string; spanId: string }[];
+  droppedLinksCount?: number;
+  events?: { name: string; attributes?: OtlpKeyValue[] }[];
   status?: { code?: number };
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
 }
 interface OtlpRequest {
   resourceSpans?: { resource?: { attributes?: OtlpKeyValue[] }; scopeSpans?: { spans?: OtlpSpan[] }[] }[];
@@ -100,7 +109,11 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
                 kind: s.kind,
                 attributes: attributesOf(s.attributes),
                 links: (s.links ?? []).map((l) => ({ traceId: l.traceId, spanId: l.spanId })),
+                droppedLinksCount: s.droppedLinksCount ?? 0,
+                events: (s.events ?? []).map((e) => ({ name: e.name, attributes: attributesOf(e.attributes) })),
                 statusCode: s.status?.code ?? 0,
+                start: BigInt(s.startTimeUnixNano),
+                end: BigInt(s.endTimeUnixNano),
               });
             }
           }

@@ -133,3 +133,87 @@ describe('export protocol', () => {
     }
   });
 });
+
+describe('spans as exported', () => {
+  const opts = { serviceName: 'spans', serviceVersion: 'test', defaultRatio: 1, rules: [], env: {} };
+  const nowNanos = () => BigInt(Date.now()) * 1_000_000n;
+
+  it('carry their parent, times, attributes set later, failure and links, as many links as the SDK keeps', async () => {
+    const receiver = await startOtlpReceiver();
+    const tracing = createOtelTracing({ ...opts, exporterUrl: receiver.url });
+    try {
+      const before = nowNanos();
+      const parent = tracing.start('parent', { kind: 'server', parent: 'root', attributes: { 'tremolo.n': 1, 'tremolo.absent': undefined } });
+      const messages = Array.from({ length: 130 }, () => tracing.start('message', { parent: 'root' }));
+      const turn = tracing.start('turn', { parent: parent.context, links: messages.map((m) => m.context) });
+      turn.set({ 'tremolo.later': 'yes', 'tremolo.unset': undefined });
+      turn.fail(Object.assign(new Error('text a user wrote'), { code: 'E_BUSY' }));
+      turn.end();
+      turn.end(); // a second end is ignored
+      turn.set({ 'tremolo.too_late': true });
+      parent.end();
+      for (const m of messages) m.end();
+      const worker = tracing.start('worker stage', { parent: parent.context, startTime: 1_700_000_000_000, attributes: {} });
+      worker.end(1_700_000_000_250.5);
+      const after = nowNanos();
+      await tracing.flush();
+
+      const byName = (name: string) => receiver.spans.filter((s) => s.name === name);
+      assert.equal(byName('turn').length, 1, 'ended twice, exported once');
+      const [p, t, w] = [byName('parent')[0]!, byName('turn')[0]!, byName('worker stage')[0]!];
+      assert.deepEqual(p.attributes, { 'tremolo.n': 1 }, 'undefined attributes are left out');
+      assert.equal(p.kind, 2);
+      assert.equal(p.parentSpanId, undefined);
+      assert.deepEqual(parent.ids(), { trace_id: p.traceId, span_id: p.spanId });
+      assert.equal(t.traceId, p.traceId);
+      assert.equal(t.parentSpanId, p.spanId);
+      assert.deepEqual(t.attributes, { 'tremolo.later': 'yes' });
+      assert.equal(t.statusCode, 2);
+      assert.deepEqual(t.events, [{ name: 'exception', attributes: { 'exception.type': 'Error', 'exception.message': 'E_BUSY' } }]);
+      assert.equal(t.links.length, 128, 'OTEL_SPAN_LINK_COUNT_LIMIT, 128 by default');
+      assert.equal(t.droppedLinksCount, 2);
+      assert.deepEqual(t.links[0], { traceId: messages[0]!.ids()!.trace_id, spanId: messages[0]!.ids()!.span_id });
+      assert.equal(new Set(receiver.spans.map((s) => s.spanId)).size, receiver.spans.length, 'every span id differs');
+      // wall-clock starts, monotonic durations: each span within the test, the turn within its parent
+      for (const s of [p, t]) assert.ok(before <= s.start && s.start <= s.end && s.end <= after, `${s.name} ${s.start}..${s.end} in ${before}..${after}`);
+      assert.ok(p.start <= t.start && t.end <= p.end, 'the turn lies within its parent');
+      // times given by the caller (work timed in a worker thread) are kept as given
+      assert.equal(w.start, 1_700_000_000_000_000_000n);
+      assert.equal(w.end, 1_700_000_000_250_500_000n);
+      assert.equal(w.parentSpanId, p.spanId);
+    } finally {
+      await tracing.shutdown();
+      await receiver.close();
+    }
+  });
+
+  it('follow the operator OTEL_TRACES_SAMPLER in place of the rules, and refuse a sampler it does not know', async () => {
+    const receiver = await startOtlpReceiver();
+    const sampler = (OTEL_TRACES_SAMPLER: string, OTEL_TRACES_SAMPLER_ARG?: string) =>
+      createOtelTracing({ ...opts, rules: parseSampleRules('ignored=0'), exporterUrl: receiver.url, env: { OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG } });
+    const remote = clientTraceparent(true);
+    const all = [sampler('always_on'), sampler('always_off'), sampler('parentbased_traceidratio', '0'), sampler('traceidratio', '1'), sampler('traceidratio', '2')];
+    const [on, off, parentBased, ratioOne, badArg] = all;
+    try {
+      assert.equal(on!.start('ignored', { parent: 'root' }).recording, true, 'the rule ignored=0 does not apply');
+      assert.equal(ratioOne!.start('root', { parent: 'root' }).recording, true);
+      assert.equal(badArg!.start('root', { parent: 'root' }).recording, true, 'an argument out of range is 1, as the SDK has it');
+      assert.equal(parentBased!.start('root', { parent: 'root' }).recording, false, 'ratio 0 for roots');
+      const child = parentBased!.start('child', { parent: parentBased!.extract(remote.traceparent) });
+      assert.equal(child.recording, true, 'a sampled remote parent is followed');
+      child.end();
+      // always_off is not parent-based: it drops a span even under a sampled parent, and passes the decision on
+      const dropped = off!.start('dropped', { parent: off!.extract(remote.traceparent) });
+      assert.equal(dropped.recording, false);
+      assert.match(off!.inject(dropped.context) ?? '', new RegExp(`^00-${remote.traceId}-[0-9a-f]{16}-00$`));
+      await parentBased!.flush();
+      const exported = receiver.spans.find((s) => s.name === 'child');
+      assert.equal(exported?.traceId, remote.traceId);
+      assert.equal(exported?.parentSpanId, remote.spanId);
+      assert.throws(() => sampler('jaeger_remote'), /OTEL_TRACES_SAMPLER "jaeger_remote" is not supported: set always_on, .*parentbased_traceidratio/);
+    } finally {
+      await Promise.all(all.map((t) => t!.shutdown()));
+      await receiver.close();
+    }
+  });
+});
