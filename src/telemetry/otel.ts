@@ -169,12 +169,13 @@ interface SpanSink {
 const UNSET = Object.freeze({ code: SpanStatusCode.UNSET });
 const NO_TIME: HrTime = Object.freeze([0, 0]) as unknown as HrTime;
 const NONE: readonly never[] = Object.freeze([]);
+const NO_ATTRIBUTES: OtelAttributes = Object.freeze({});
 type SpanEvent = SpanRecord['events'][number];
 
 /** The attributes set on a span, without the undefined ones, in one object. */
 function definedAttributes(first: Attributes | undefined, later: readonly Attributes[] | undefined): OtelAttributes {
   const all = first === undefined ? later : later === undefined ? [first] : [first, ...later];
-  if (all === undefined) return {};
+  if (all === undefined) return NO_ATTRIBUTES;
   if (all.length === 1 && !Object.values(all[0]!).includes(undefined)) return all[0] as OtelAttributes;
   const out: OtelAttributes = {};
   for (const attributes of all) {
@@ -192,21 +193,17 @@ function definedAttributes(first: Attributes | undefined, later: readonly Attrib
  * (SpanHandle), the context its children and `run` take (TraceContext, with its ids as the API's
  * SpanContext), and, once it ends, the finished span the encoders write (SpanRecord), handed to
  * the batch processor there and then. Times as the SDK keeps them: the start from the wall
- * clock, the end as the start plus the monotonic duration.
+ * clock, the end as the start plus the monotonic duration. What is the same for every span is
+ * on the prototype, not in each span: thousands may be in flight.
  */
 class RecordingSpan implements SpanHandle, TraceContext, SpanContext, SpanRecord {
   declare readonly __traceContext?: never;
-  readonly recording = true;
-  readonly traceFlags = TraceFlags.SAMPLED;
-  readonly isRemote = false;
   // the finished span's fields, set when it ends
   startTime: HrTime = NO_TIME;
   endTime: HrTime = NO_TIME;
   status: SpanRecord['status'] = UNSET;
   events: readonly SpanEvent[] = NONE;
-  attributes: OtelAttributes = {};
-  readonly droppedAttributesCount = 0;
-  readonly droppedEventsCount = 0;
+  attributes: OtelAttributes = NO_ATTRIBUTES;
   /** When it started: ms since the epoch, and `performance.now()` then (NaN for a start given by the caller). */
   readonly #start: number;
   readonly #startMonotonic: number;
@@ -231,6 +228,21 @@ class RecordingSpan implements SpanHandle, TraceContext, SpanContext, SpanRecord
     this.#startMonotonic = startTime === undefined ? performance.now() : Number.NaN;
   }
 
+  get recording(): true {
+    return true;
+  }
+  get traceFlags(): number {
+    return TraceFlags.SAMPLED;
+  }
+  get isRemote(): false {
+    return false;
+  }
+  get droppedAttributesCount(): number {
+    return 0;
+  }
+  get droppedEventsCount(): number {
+    return 0;
+  }
   get context(): TraceContext {
     return this;
   }
@@ -266,13 +278,11 @@ class RecordingSpan implements SpanHandle, TraceContext, SpanContext, SpanRecord
 
   end(endTime?: number): void {
     if (this.#ended) return;
-    this.startTime = core.millisToHrTime(this.#start);
-    let end: HrTime;
-    if (endTime !== undefined) end = core.millisToHrTime(endTime);
-    else if (Number.isNaN(this.#startMonotonic)) end = core.millisToHrTime(Date.now());
-    else end = core.addHrTimes(this.startTime, core.millisToHrTime(performance.now() - this.#startMonotonic));
+    const start = this.#start;
+    const end = endTime ?? (Number.isNaN(this.#startMonotonic) ? Date.now() : start + (performance.now() - this.#startMonotonic));
+    this.startTime = core.millisToHrTime(start);
     // as the SDK: an end before the start is taken as no duration
-    this.endTime = core.hrTimeDuration(this.startTime, end)[0] < 0 ? this.startTime : end;
+    this.endTime = end > start ? core.millisToHrTime(end) : this.startTime;
     this.attributes = definedAttributes(this.#attributes, this.#later);
     this.#later = undefined;
     this.sink.onEnd(this);
