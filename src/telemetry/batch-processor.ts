@@ -1,7 +1,7 @@
 /**
  * The span processor that batches sampled spans for export as encoded bytes (otlp-export.ts,
  * SpanBatch) instead of as span objects, which is what the SDK's BatchSpanProcessor holds:
- * each span is written into the current request when it ends, and the SDK's span is garbage
+ * each span is written into the current request when it ends, and the span object is garbage
  * from then on. Why: at 100 % sampling the spans waiting in the SDK's queue for a batch of 512
  * survived scavenges and were promoted, and that cost the feed a quarter of its throughput
  * with nothing exported at all; when spans left the queue at once, under a tenth
@@ -12,7 +12,7 @@
  * after its first span; one export at a time, the others waiting; at most `maxQueueSize` spans
  * wait, and past that new spans are dropped and counted, never buffered without bound; an
  * export that has not answered in `exportTimeoutMillis` is given up on, so the next can go.
- * It is an SDK SpanProcessor by shape; like the rest of tremolo outside otel.ts it imports no
+ * It has the SDK SpanProcessor's shape; like the rest of tremolo outside otel.ts it imports no
  * OpenTelemetry.
  */
 import type { Clock, TimerHandle } from '../domain/clock.ts';

@@ -1,6 +1,6 @@
 /**
  * Builds the Tracing a process uses, from configuration: `noopTracing` when TRACING_ENABLED is
- * off (the SDK is never imported), else the OpenTelemetry SDK, loaded here on demand.
+ * off (OpenTelemetry is never imported), else tracing on OpenTelemetry (otel.ts), loaded here on demand.
  */
 import { parseSampleRules } from './sampling.ts';
 import { noopTracing, type Tracing } from './tracing.ts';

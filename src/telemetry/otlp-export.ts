@@ -9,8 +9,8 @@
  * into its request's bytes when it ends (batch-processor.ts), and the resource and scope once
  * per process.
  *
- * Nothing here imports OpenTelemetry: spans are read through `SpanRecord`, which the SDK's
- * ReadableSpan satisfies. The payloads are the SDK's, field for field;
+ * Nothing here imports OpenTelemetry: spans are read through `SpanRecord`, which tremolo's
+ * spans (otel.ts, RecordingSpan) and the SDK's ReadableSpan both satisfy. The payloads are the SDK's, field for field;
  * test/unit/otlp-export.test.ts checks both against its serializers.
  */
 type HrTime = readonly [number, number];
@@ -99,7 +99,7 @@ export class ByteWriter {
 /**
  * One OTLP/HTTP request (an ExportTraceServiceRequest) being written: the spans of one resource
  * and scope, each added as it ends. The request is bytes in a Buffer, outside the JS heap, so a
- * span waiting for its export is a few hundred bytes there and no object at all: the SDK's span,
+ * span waiting for its export is a few hundred bytes there and no object at all: the span,
  * its attributes, times and context die young with the request that made them. Waiting as
  * objects for a batch of 512 to fill (the SDK's BatchSpanProcessor) made them survive scavenges
  * and be promoted, which cost the feed at 100 % sampling more than making, encoding and sending

@@ -1,6 +1,6 @@
 /**
  * The tracer port: what actors, storage and transport know of tracing. They depend on this
- * interface only; the OpenTelemetry SDK lives behind it in otel.ts and is imported (dynamically)
+ * interface only; OpenTelemetry lives behind it in otel.ts and is imported (dynamically)
  * only when TRACING_ENABLED is set. With tracing off every part gets `noopTracing`, whose calls
  * do nothing and allocate nothing, so no OpenTelemetry code runs on the hot path.
  *
