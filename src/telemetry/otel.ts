@@ -164,6 +164,13 @@ interface SpanSink {
   readonly resource: Resource;
   readonly scope: Scope;
   onEnd(span: RecordingSpan): void;
+  /**
+   * A span never ended, kept for the tracer's life for its shape: V8 keeps a class's shape, and
+   * the code optimized for it, only while an object of that shape lives (see OtlpEncoder,
+   * otlp-export.ts). At a low ratio there is often no sampled span in flight, and each GC then
+   * cost `start`, `end` and the actor turn's code their optimization.
+   */
+  keepShape?: RecordingSpan;
 }
 
 const UNSET = Object.freeze({ code: SpanStatusCode.UNSET });
@@ -361,12 +368,13 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
   );
   // bounded: OTEL_BSP_MAX_QUEUE_SIZE spans (2048) wait for export; more are dropped, never buffered without limit
   const sink: SpanSink = { resource, scope: { name: 'tremolo', version: opts.serviceVersion }, onEnd: (span) => processor.onEnd(span) };
+  const ids = new Ids();
+  sink.keepShape = new RecordingSpan(sink, 'shape', OtelSpanKind.INTERNAL, ids.traceId(), ids.spanId(), undefined, undefined, undefined, NONE, 0, undefined);
   const linkLimit = core.getNumberFromEnv('OTEL_SPAN_LINK_COUNT_LIMIT') ?? LINK_COUNT_LIMIT;
   // an OTEL_TRACES_SAMPLER the operator set wins over TRACE_SAMPLE_RULES: it then decides every
   // span (its rule is not ours to predict), where the rules decide roots and the rest follow them
   const samplerName = env.OTEL_TRACES_SAMPLER?.trim();
   const envSampler = samplerName ? samplerFromEnv(samplerName, env.OTEL_TRACES_SAMPLER_ARG) : undefined;
-  const ids = new Ids();
   const propagator = new core.W3CTraceContextPropagator();
   /** The active context: a synchronous scope, set by `run` for the duration of its callback. */
   let active: TraceContext | undefined;

@@ -137,7 +137,17 @@ export abstract class SpanBatch {
   protected abstract finish(): Buffer;
 }
 
-/** Opens requests (SpanBatch) in one of OTLP/HTTP's encodings. */
+/**
+ * Opens requests (SpanBatch) in one of OTLP/HTTP's encodings.
+ *
+ * An encoder keeps one small request of its own for as long as it lives (`keepShape`). Why: V8
+ * forgets the shape of objects of a class once none is left (the shape is reachable only from
+ * live objects), and with it throws away the optimized code that was made for that shape. A
+ * request is short-lived, and between one export and the next span there may be none: each GC
+ * there cost the encoder its optimized code, so it ran unoptimized most of the time at a low
+ * sampling ratio (every function of the encoder was recompiled after each export in a trace of
+ * V8's deoptimizations, `node --trace-deopt`).
+ */
 export interface OtlpEncoder {
   /** The Content-Type of its requests. */
   readonly contentType: string;

@@ -275,9 +275,13 @@ class JsonSpanBatch extends SpanBatch {
 export class OtlpJsonEncoder implements OtlpEncoder {
   readonly contentType = 'application/json';
   readonly #ends = new PerScope(requestEnds);
+  /** Never sent, never read: kept for its shape, which is the requests' (OtlpEncoder, otlp-export.ts). */
+  // eslint-disable-next-line no-unused-private-class-members -- held, not read
+  #keepShape: SpanBatch | undefined;
 
   batch(first: SpanRecord, capacity = 16_384): SpanBatch {
     const { head, tail } = this.#ends.of(first);
+    this.#keepShape ??= new JsonSpanBatch(first.resource, first.instrumentationScope, head, tail, 0);
     return new JsonSpanBatch(first.resource, first.instrumentationScope, head, tail, capacity);
   }
 }

@@ -348,8 +348,13 @@ class ProtoSpanBatch extends SpanBatch {
 export class OtlpProtoEncoder implements OtlpEncoder {
   readonly contentType = 'application/x-protobuf';
   readonly #ends = new PerScope(enclosing);
+  /** Never sent, never read: kept for its shape, which is the requests' (OtlpEncoder, otlp-export.ts). */
+  // eslint-disable-next-line no-unused-private-class-members -- held, not read
+  #keepShape: SpanBatch | undefined;
 
   batch(first: SpanRecord, capacity = 8_192): SpanBatch {
-    return new ProtoSpanBatch(first.resource, first.instrumentationScope, this.#ends.of(first), capacity);
+    const ends = this.#ends.of(first);
+    this.#keepShape ??= new ProtoSpanBatch(first.resource, first.instrumentationScope, ends, 0);
+    return new ProtoSpanBatch(first.resource, first.instrumentationScope, ends, capacity);
   }
 }
