@@ -181,17 +181,26 @@ type SpanEvent = SpanRecord['events'][number];
 
 /** The attributes set on a span, without the undefined ones, in one object. */
 function definedAttributes(first: Attributes | undefined, later: readonly Attributes[] | undefined): OtelAttributes {
-  const all = first === undefined ? later : later === undefined ? [first] : [first, ...later];
-  if (all === undefined) return NO_ATTRIBUTES;
-  if (all.length === 1 && !Object.values(all[0]!).includes(undefined)) return all[0] as OtelAttributes;
-  const out: OtelAttributes = {};
-  for (const attributes of all) {
-    for (const key of Object.keys(attributes)) {
-      const value = attributes[key];
-      if (value !== undefined) out[key] = value;
-    }
+  if (later === undefined) return first === undefined ? NO_ATTRIBUTES : withoutUndefined(first);
+  const all: OtelAttributes = first === undefined ? {} : assignDefined({}, first);
+  for (const attributes of later) assignDefined(all, attributes);
+  return all;
+}
+
+/** `attributes` itself when no value is undefined (the usual case), else a copy without them. */
+function withoutUndefined(attributes: Attributes): OtelAttributes {
+  const keys = Object.keys(attributes);
+  for (let i = 0; i < keys.length; i++) if (attributes[keys[i]!] === undefined) return assignDefined({}, attributes);
+  return attributes as OtelAttributes;
+}
+
+function assignDefined(to: OtelAttributes, from: Attributes): OtelAttributes {
+  const keys = Object.keys(from);
+  for (let i = 0; i < keys.length; i++) {
+    const value = from[keys[i]!];
+    if (value !== undefined) to[keys[i]!] = value;
   }
-  return out;
+  return to;
 }
 
 /**
