@@ -117,9 +117,10 @@ function samplerFromEnv(name: string, arg: string | undefined): sdk.Sampler {
   }
 }
 
-/** Random W3C ids as lowercase hex, never all zeros (the first word is never 0). */
+/** A random unsigned 32-bit integer. */
 const randomWord = (): number => (Math.random() * 0x1_0000_0000) >>> 0;
 
+/** Random W3C ids as lowercase hex, never all zeros (the first word is never 0). */
 class Ids {
   readonly #bytes = Buffer.allocUnsafe(16);
 
@@ -408,7 +409,7 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
         const route = o.attributes?.['http.route'];
         const ratio = ratioFor(opts.rules, opts.defaultRatio, name, typeof route === 'string' ? route : undefined);
         // the draw is the trace id's tail, so `sampledAt` agrees with it wherever the id goes
-        const tail = (Math.random() * 0x1_0000_0000) >>> 0;
+        const tail = randomWord();
         if (!sampledTail(tail, ratio)) return UNSAMPLED_ROOT.span;
         traceId = ids.traceId(tail);
       }
