@@ -23,11 +23,10 @@
 ]]
 --- @include "interaction-room"
 local group, consumer, idle = ARGV[1], ARGV[2], ARGV[3]
-local ids, events = {}, {}
-local left = tonumber(ARGV[4])
+local delivery = interactionDelivery(tonumber(ARGV[4]))
 local PAGE = 100
 local from = '-'
-while left > 0 do
+while delivery.left > 0 do
   local page = redis.call('XPENDING', KEYS[1], group, 'IDLE', idle, from, '+', PAGE)
   local others = {}
   for _, p in ipairs(page) do
@@ -37,15 +36,13 @@ while left > 0 do
   end
   -- claimed a few at a time, so that no more entries than `left` needs change hands
   local i = 1
-  while left > 0 and i <= #others do
-    local count = math.max(1, math.floor(left / INTERACTION_ENTRY_MAX))
+  while delivery.left > 0 and i <= #others do
+    local count = math.max(1, math.floor(delivery.left / INTERACTION_ENTRY_MAX))
     local claimed = redis.call('XCLAIM', KEYS[1], group, consumer, idle, unpack(others, i, math.min(#others, i + count - 1)))
     i = i + count
     for _, entry in ipairs(claimed) do
       if entry and entry[2] then
-        ids[#ids + 1] = entry[1]
-        events[#events + 1] = entry[2][2]
-        left = left - interactionEntryCount(entry[2])
+        interactionTake(delivery, entry)
       end
     end
   end
@@ -54,7 +51,4 @@ while left > 0 do
   end
   from = '(' .. page[#page][1]
 end
-if #ids == 0 then
-  return { '', '', 0 }
-end
-return { table.concat(ids, ' '), table.concat(events, ','), tonumber(ARGV[4]) - left }
+return interactionPacked(delivery)

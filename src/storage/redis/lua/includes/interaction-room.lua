@@ -85,3 +85,27 @@ local function interactionEntryCount(fields)
   end
   return 1
 end
+
+-- An export delivery in the making (interaction-deliver, interaction-claim), packed for the
+-- driver: the entry ids as one space-separated string and the events as the items of one JSON
+-- array (an entry's `e` is one event's JSON, or a batch already joined by commas), so a batch of
+-- thousands is two strings to read instead of an array per entry. Entries are taken whole, so
+-- `left` may end below 0 by less than INTERACTION_ENTRY_MAX.
+local function interactionDelivery(limit)
+  return { ids = {}, events = {}, limit = limit, left = limit }
+end
+
+local function interactionTake(delivery, entry)
+  delivery.ids[#delivery.ids + 1] = entry[1]
+  delivery.events[#delivery.events + 1] = entry[2][2]
+  delivery.left = delivery.left - interactionEntryCount(entry[2])
+end
+
+-- { ids, 'event,event,...', count }, or '' and 0 when none: the array's brackets are added by the
+-- driver, here they would copy the whole text once more
+local function interactionPacked(delivery)
+  if #delivery.ids == 0 then
+    return { '', '', 0 }
+  end
+  return { table.concat(delivery.ids, ' '), table.concat(delivery.events, ','), delivery.limit - delivery.left }
+end
