@@ -27,12 +27,11 @@
  *
  *   npm run bench -- tracing [--ops 20000] [--window 4000] [--seconds 2] [--warmup 8] [--runs 3] [--cycles 6] [--only likes|feed]
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { HttpClient } from '../src/client/http-client.ts';
 import { autocannon } from './helpers/autocannon.ts';
 import { startChild, startTremoloChild, type Child } from './helpers/child.ts';
+import { startOtlpSink } from './helpers/otlp-sink.ts';
 import { fmt } from './helpers/stats.ts';
 import { report } from './report.ts';
 
@@ -111,17 +110,6 @@ class Rounds {
     const head = `median ${fmt(this.median(variant), digits)} (range ${fmt(Math.min(...runs), digits)}-${fmt(Math.max(...runs), digits)})`;
     return variant === 'off' ? head : `${head}, paired cost ${fmt(100 * this.cost(variant), 1)} %`;
   }
-}
-
-/** The OTLP/HTTP sink: reads each export and answers 200, counting bytes. */
-async function startSink(): Promise<{ url: string; bytes: () => number; close: () => void }> {
-  let bytes = 0;
-  const server = createServer((req, res) => {
-    req.on('data', (c: Buffer) => (bytes += c.length));
-    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, bytes: () => bytes, close: () => server.close() };
 }
 
 /** A variant's process, warmed up: measured a slice at a time, then retired. */
@@ -277,7 +265,7 @@ async function cpuSeconds(child: Child): Promise<number> {
   return (await child.call<{ cpuS: number }>('stats')).cpuS;
 }
 
-const sink = await startSink();
+const sink = await startOtlpSink();
 try {
   const doLikes = argv.only === undefined || argv.only === 'likes';
   const doFeed = argv.only === undefined || argv.only === 'feed';

@@ -7,22 +7,17 @@
  *
  *   node --import tsx bench/helpers/span-cost.ts [ratio]
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createOtelTracing } from '../../src/telemetry/otel.ts';
+import { startOtlpSink } from './otlp-sink.ts';
 
-const sink = createServer((req, res) => {
-  req.resume();
-  req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
-});
-await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+const sink = await startOtlpSink();
 const ratio = Number(process.argv[2] ?? '1');
 const tracing = createOtelTracing({
   serviceName: 'span-cost',
   serviceVersion: '0',
   defaultRatio: ratio,
   rules: [],
-  exporterUrl: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/v1/traces`,
+  exporterUrl: sink.url,
   env: { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL },
 });
 const N = 20_000;

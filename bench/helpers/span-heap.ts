@@ -7,24 +7,19 @@
  *
  *   node --expose-gc --import tsx bench/helpers/span-heap.ts
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createOtelTracing } from '../../src/telemetry/otel.ts';
 import type { SpanHandle } from '../../src/telemetry/tracing.ts';
+import { startOtlpSink } from './otlp-sink.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
-const sink = createServer((req, res) => {
-  req.resume();
-  req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
-});
-await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+const sink = await startOtlpSink();
 const tracing = createOtelTracing({
   serviceName: 'span-heap',
   serviceVersion: '0',
   defaultRatio: 1,
   rules: [],
-  exporterUrl: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/v1/traces`,
+  exporterUrl: sink.url,
   env: {},
 });
 const N = 50_000;
