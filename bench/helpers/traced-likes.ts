@@ -7,6 +7,7 @@
  * Answers `likes { ops, window }` with acknowledged likes per second, and this process's CPU
  * time (user + system) per like in microseconds, their learning included, which other work on
  * a shared machine moves less;
+ * `ratio { ratio }` changes the sampling ratio of a traced process (bench/tracing-ratio.ts);
  * `flushTraces` exports the spans still queued.
  */
 import { Redis } from 'ioredis';
@@ -24,10 +25,10 @@ const ratio = process.env.BENCH_TRACE_RATIO ? Number(process.env.BENCH_TRACE_RAT
 const config = loadConfig({ LOG_LEVEL: 'silent' });
 const prefix = randomPrefix('bench-tracing');
 const ids = new TsidGenerator({ nodeId: 9 });
-const tracing =
-  ratio === undefined
-    ? noopTracing
-    : createOtelTracing({ serviceName: 'bench', serviceVersion: '0', defaultRatio: ratio, rules: [], exporterUrl: process.env.BENCH_OTLP_URL ?? '', env: {} });
+// the tracer reads `defaultRatio` from these options at each root it samples, so the `ratio`
+// command below changes it in place (bench/tracing-ratio.ts checks that it took: spans exported)
+const sampling = { serviceName: 'bench', serviceVersion: '0', defaultRatio: ratio ?? 0, rules: [], exporterUrl: process.env.BENCH_OTLP_URL ?? '', env: {} };
+const tracing = ratio === undefined ? noopTracing : createOtelTracing(sampling);
 const store = await RedisStore.connect({ url: REDIS_URL, prefix, limits: { eventLogMax: config.eventLogMax, viewDedupS: config.viewDedupS }, timeoutMs: 5000, tracing });
 const engine = benchEngine(guardStore(store, { timeoutMs: 5000 }).store, config, ids, { tracing });
 
@@ -62,6 +63,12 @@ serveParent({
     await engine.recommendations.drain();
     const used = process.cpuUsage(cpu);
     return { perSec, cpuUsPerOp: (used.user + used.system) / Number(args.ops) };
+  },
+  // `{ ratio }`: samples roots at this ratio from now on (a traced process only)
+  ratio: (args) => {
+    if (!tracing.enabled) throw new Error('tracing is off in this process');
+    sampling.defaultRatio = Number(args.ratio);
+    return {};
   },
   // the spans still queued for export, sent now (the bench counts their cost in the slice that made them)
   flushTraces: async () => {

@@ -8,7 +8,7 @@
  * span (redis/scripts.ts), and a Store-level span above each would double the spans for
  * nothing new. main.ts wraps the memory driver only, and only with tracing on.
  */
-import type { Tracing } from '../telemetry/tracing.ts';
+import { endWith, type Tracing } from '../telemetry/tracing.ts';
 import type { Store } from './store.ts';
 import { wrapStore, type Method } from './wrap.ts';
 
@@ -27,20 +27,9 @@ export function traceStore(store: Store, tracing: Tracing): Store {
       span.end();
       throw err;
     }
-    if (!(result instanceof Promise)) {
-      span.end();
-      return result;
-    }
-    return result.then(
-      (v: unknown) => {
-        span.end();
-        return v;
-      },
-      (err: unknown) => {
-        span.fail(err);
-        span.end();
-        throw err;
-      },
-    );
+    // the caller gets the call's own promise, and no microtask hop more than untraced (endWith)
+    if (result instanceof Promise) endWith(span, result);
+    else span.end();
+    return result;
   });
 }

@@ -90,4 +90,33 @@ describe('storage spans on the memory driver', () => {
       'the refused create is marked failed, the other not',
     );
   });
+
+  it("answers a traced call with the store's own promise, its span ended (failed) before the caller resumes", async () => {
+    const memory = new MemoryStore({ eventLogMax: 100, viewDedupS: 60 });
+    // the driver's promises, to compare with what the traced store hands back
+    const answered: Promise<unknown>[] = [];
+    const get = memory.jobs.get.bind(memory.jobs);
+    memory.jobs.get = (id) => {
+      const p = id === 'fails' ? Promise.reject(new Error('driver down')) : get(id);
+      answered.push(p);
+      return p;
+    };
+    const store = traceStore(memory, tracing);
+    const root = tracing.start('own-promise-test', { parent: 'root' });
+    const ok = tracing.run(root.context, () => store.jobs.get('nope'));
+    const failed = tracing.run(root.context, () => store.jobs.get('fails'));
+    // the same promise, not one chained after it: a traced caller waits no microtask hop more
+    assert.equal(ok, answered[0]);
+    assert.equal(failed, answered[1]);
+    assert.equal(await ok, null);
+    await assert.rejects(failed, /driver down/);
+    root.end();
+    // both spans ended by now (each on a branch of its promise, registered before the caller's
+    // await), so this flush exports them
+    await tracing.flush();
+    const traceId = root.ids()!.trace_id;
+    await eventually(() => receiver.spans.filter((s) => s.traceId === traceId).length >= 3, 'the test trace is exported');
+    const gets = receiver.spans.filter((s) => s.traceId === traceId && s.name === 'jobs.get');
+    assert.deepEqual(gets.map((s) => s.statusCode).sort(), [0, 2], 'the rejected call is marked failed');
+  });
 });
