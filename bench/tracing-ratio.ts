@@ -20,7 +20,7 @@
 import { parseArgs } from 'node:util';
 import { startChild, type Child } from './helpers/child.ts';
 import { startOtlpSink } from './helpers/otlp-sink.ts';
-import { fmt } from './helpers/stats.ts';
+import { fmt, mean, median } from './helpers/stats.ts';
 import { report } from './report.ts';
 
 const { values: argv } = parseArgs({
@@ -35,18 +35,13 @@ const OPS = Number(argv.ops);
 const WINDOW = Number(argv.window);
 const SLICES = Number(argv.slices);
 const RATIOS = [0, Number(argv.ratio)] as const;
+if (!(RATIOS[1] > 0 && RATIOS[1] <= 1)) throw new Error(`--ratio ${argv.ratio}: a ratio above 0, at most 1`);
 
 interface Slice {
   cpuUsPerLike: number;
   perSec: number;
 }
 
-const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const cpuSeconds = async (child: Child) => (await child.call<{ cpuS: number }>('stats')).cpuS;
 
 const sink = await startOtlpSink();
@@ -75,16 +70,18 @@ try {
   sink.close();
 }
 
-const [none, sampled] = RATIOS.map((r) => slices.get(r)!);
+const [none, sampled] = RATIOS.map((r) => slices.get(r)!) as [Slice[], Slice[]];
+const cpuOf = (xs: readonly Slice[]) => xs.map((x) => x.cpuUsPerLike);
+const rateOf = (xs: readonly Slice[]) => xs.map((x) => x.perSec);
 const line = (r: number, xs: readonly Slice[]) => {
-  const cpu = xs.map((x) => x.cpuUsPerLike);
-  const rate = xs.map((x) => x.perSec);
+  const cpu = cpuOf(xs);
+  const rate = rateOf(xs);
   return `ratio ${r}: CPU µs per like mean ${fmt(mean(cpu), 2)}, median ${fmt(median(cpu), 2)} (range ${fmt(Math.min(...cpu), 1)}-${fmt(Math.max(...cpu), 1)}); likes/s mean ${fmt(mean(rate))}, median ${fmt(median(rate))}`;
 };
 console.log(`${fmt(OPS)} likes per slice, ${fmt(WINDOW)} in flight, ${SLICES} slices in one process, ratio alternated 0, ${RATIOS[1]}, ${RATIOS[1]}, 0, ...`);
-console.log(line(RATIOS[0], none!));
-console.log(line(RATIOS[1], sampled!));
-const cpuCost = mean(sampled!.map((x) => x.cpuUsPerLike)) / mean(none!.map((x) => x.cpuUsPerLike)) - 1;
-const rateCost = 1 - mean(sampled!.map((x) => x.perSec)) / mean(none!.map((x) => x.perSec));
+console.log(line(RATIOS[0], none));
+console.log(line(RATIOS[1], sampled));
+const cpuCost = mean(cpuOf(sampled)) / mean(cpuOf(none)) - 1;
+const rateCost = 1 - mean(rateOf(sampled)) / mean(rateOf(none));
 console.log(`sampling ${RATIOS[1] * 100} % costs, over none: CPU per like ${fmt(100 * cpuCost, 1)} %, likes/s ${fmt(100 * rateCost, 1)} % (of the means; negative: cheaper)`);
-report('tracing-ratio', 'CPU µs per like', mean(sampled!.map((x) => x.cpuUsPerLike)), mean(none!.map((x) => x.cpuUsPerLike)));
+report('tracing-ratio', 'CPU µs per like', mean(cpuOf(sampled)), mean(cpuOf(none)));

@@ -25,14 +25,14 @@
  * The JSON line: value = median likes/s at 1 %, baseline = median likes/s with tracing off; the
  * 100 % figure is printed on the line before it.
  *
- *   npm run bench -- tracing [--ops 20000] [--window 4000] [--seconds 2] [--warmup 8] [--runs 3] [--cycles 6] [--only likes|feed]
+ *   npm run bench -- tracing [--ops 20000] [--window 4000] [--seconds 2] [--warmup 8] [--runs 5] [--cycles 6] [--only likes|feed]
  */
 import { parseArgs } from 'node:util';
 import { HttpClient } from '../src/client/http-client.ts';
 import { autocannon } from './helpers/autocannon.ts';
 import { startChild, startTremoloChild, type Child } from './helpers/child.ts';
 import { startOtlpSink } from './helpers/otlp-sink.ts';
-import { fmt } from './helpers/stats.ts';
+import { fmt, median } from './helpers/stats.ts';
 import { report } from './report.ts';
 
 const { values: argv } = parseArgs({
@@ -41,7 +41,7 @@ const { values: argv } = parseArgs({
     window: { type: 'string', default: '4000' },
     seconds: { type: 'string', default: '2' },
     warmup: { type: 'string', default: '8' },
-    runs: { type: 'string', default: '3' },
+    runs: { type: 'string', default: '5' },
     cycles: { type: 'string', default: '6' },
     only: { type: 'string' },
   },
@@ -74,12 +74,6 @@ function rotated<T>(items: readonly T[], round: number): T[] {
   const k = round % items.length;
   return [...items.slice(k), ...items.slice(0, k)];
 }
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /** Per-variant figures of one measure, measured round by round. */
 class Rounds {

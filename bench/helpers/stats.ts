@@ -27,6 +27,18 @@ export function percentile(sample: readonly number[], p: number): number {
   return sorted[rank]!;
 }
 
+/** The middle of an unsorted sample (the mean of the two middle values when it has an even size). */
+export function median(sample: readonly number[]): number {
+  if (sample.length === 0) return Number.NaN;
+  const sorted = [...sample].sort((a, b) => a - b);
+  const m = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2;
+}
+
+export function mean(sample: readonly number[]): number {
+  return sample.reduce((a, b) => a + b, 0) / sample.length;
+}
+
 export function fmt(n: number, digits = 0): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
