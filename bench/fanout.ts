@@ -28,7 +28,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HttpClient } from '../src/client/http-client.ts';
-import { startChild, startTremoloChild, type Child } from './helpers/child.ts';
+import { cpuSecondsOf, startChild, startTremoloChild, type Child } from './helpers/child.ts';
 import { describe, fmt, percentile, summarize } from './helpers/stats.ts';
 import { report } from './report.ts';
 
@@ -187,7 +187,7 @@ async function measure(watchers: number, seconds: number, target: Target, label:
       : [];
     const profileFile = (name: string) => join(argv.profile!, `${label}-${name}.cpuprofile`);
     await Promise.all(profiled.map(([c, name]) => c.call('profile', { file: profileFile(name) })));
-    const cpu0 = (await server.call<{ cpuS: number }>('stats')).cpuS;
+    const cpu0 = await cpuSecondsOf(server);
     const split0 = cpuSplit(server.pid);
     const t0 = now();
     const liked = await likers.call<{ acks: [number, number, number][]; failed: number; last: { likes: number; version: number } }>('like', {
@@ -210,7 +210,7 @@ async function measure(watchers: number, seconds: number, target: Target, label:
     }
     const elapsed = (now() - t0) / 1000;
     progress(`likes done, watchers ${results.every((r) => r.minVersion >= final.counters.version) ? 'caught up' : 'NOT caught up'} after ${fmt(elapsed, 1)} s`);
-    const cpu1 = (await server.call<{ cpuS: number }>('stats')).cpuS;
+    const cpu1 = await cpuSecondsOf(server);
     const split1 = cpuSplit(server.pid);
     await Promise.all(profiled.map(([c, name]) => c.call('profile', { file: profileFile(name), stop: true })));
     if (profiled.length) progress(`CPU profiles of the measured stretch: ${profileFile('*')}`);

@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { HttpClient } from '../src/client/http-client.ts';
 import { autocannon, type LoadResult } from './helpers/autocannon.ts';
-import { startChild, startTremoloChild, type Child } from './helpers/child.ts';
+import { cpuSecondsOf, startChild, startTremoloChild, type Child } from './helpers/child.ts';
 import { describe, fmt, summarize } from './helpers/stats.ts';
 import { report } from './report.ts';
 
@@ -155,7 +155,7 @@ try {
   const feedRuns: LoadResult[] = [];
   const bareRuns: LoadResult[] = [];
   // server CPU (all its threads, user + system) per request: steadier than req/s on a shared box
-  const cpuS = async (child = server) => ((await child.call('stats')) as { cpuS: number }).cpuS;
+  const cpuS = (child = server) => cpuSecondsOf(child);
   const cpuPerRequest: number[] = [];
   const bareCpuPerRequest: number[] = [];
   // the same server's fixed cost per request, whatever the route does: GET /healthz (the
@@ -228,9 +228,9 @@ async function ladder(bytes: number, [bare, bareUrl]: [Child, string], feedUrl: 
         // --profile DIR: the last round's runs are profiled, one file per target
         const profile = argv.profile && r === Number(argv.runs) - 1 ? join(argv.profile, `${i}-${t.name.replace(/\W+/g, '-')}.cpuprofile`) : undefined;
         if (profile) await t.child.call('profile', { file: profile, heap: true });
-        const before = ((await t.child.call('stats')) as { cpuS: number }).cpuS;
+        const before = await cpuSecondsOf(t.child);
         const run = await autocannon(t.url, { ...load, ...(t.headers ? { headers: t.headers } : {}) });
-        const after = ((await t.child.call('stats')) as { cpuS: number }).cpuS;
+        const after = await cpuSecondsOf(t.child);
         if (profile) await t.child.call('profile', { file: profile, stop: true, heap: true });
         if (run.non2xx + run.errors) throw new Error(`${t.name}: ${run.non2xx + run.errors} requests failed or were not 2xx`);
         cpu[i]!.push(((after - before) / (run.reqPerSec * load.seconds)) * 1e6);

@@ -18,7 +18,7 @@
  *   npm run bench -- tracing-ratio [--ops 20000] [--window 4000] [--slices 60] [--ratio 0.01]
  */
 import { parseArgs } from 'node:util';
-import { startChild, type Child } from './helpers/child.ts';
+import { cpuSecondsOf, startChild } from './helpers/child.ts';
 import { startOtlpSink } from './helpers/otlp-sink.ts';
 import { fmt, mean, median } from './helpers/stats.ts';
 import { report } from './report.ts';
@@ -42,8 +42,6 @@ interface Slice {
   perSec: number;
 }
 
-const cpuSeconds = async (child: Child) => (await child.call<{ cpuS: number }>('stats')).cpuS;
-
 const sink = await startOtlpSink();
 const child = startChild(new URL('./helpers/traced-likes.ts', import.meta.url), { BENCH_OTLP_URL: sink.url, BENCH_TRACE_RATIO: String(RATIOS[1]) });
 const slices = new Map<number, Slice[]>(RATIOS.map((r) => [r, []]));
@@ -56,10 +54,10 @@ try {
     const ratio = RATIOS[(s + (s >> 1)) % 2]!;
     await child.call('ratio', { ratio });
     const bytes = sink.bytes();
-    const cpu = await cpuSeconds(child);
+    const cpu = await cpuSecondsOf(child);
     const { perSec } = await child.call<{ perSec: number }>('likes', { ops: OPS, window: WINDOW });
     await child.call('flushTraces');
-    const cpuUsPerLike = (((await cpuSeconds(child)) - cpu) * 1e6) / OPS;
+    const cpuUsPerLike = (((await cpuSecondsOf(child)) - cpu) * 1e6) / OPS;
     const exported = sink.bytes() > bytes;
     if (exported !== ratio > 0) throw new Error(`a slice at ratio ${ratio} ${exported ? 'exported' : 'did not export'} spans: the ratio did not take`);
     slices.get(ratio)!.push({ cpuUsPerLike, perSec });

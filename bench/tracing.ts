@@ -30,7 +30,7 @@
 import { parseArgs } from 'node:util';
 import { HttpClient } from '../src/client/http-client.ts';
 import { autocannon } from './helpers/autocannon.ts';
-import { startChild, startTremoloChild, type Child } from './helpers/child.ts';
+import { cpuSecondsOf, startChild, startTremoloChild, type Child } from './helpers/child.ts';
 import { startOtlpSink } from './helpers/otlp-sink.ts';
 import { fmt, median } from './helpers/stats.ts';
 import { report } from './report.ts';
@@ -170,10 +170,10 @@ async function contestant(child: Child, warmUp: () => Promise<void>, load: () =>
   }
   return {
     slice: async () => {
-      const before = await cpuSeconds(child);
+      const before = await cpuSecondsOf(child);
       const done = await load();
       await child.call('flushTraces');
-      return { ...done, cpuS: (await cpuSeconds(child)) - before };
+      return { ...done, cpuS: (await cpuSecondsOf(child)) - before };
     },
     retire: () => retire(child),
   };
@@ -253,10 +253,6 @@ async function feed(sinkUrl: string): Promise<{ rates: Rounds; cpuPerRequest: Ro
     cpuPerRequest,
   );
   return { rates, cpuPerRequest };
-}
-
-async function cpuSeconds(child: Child): Promise<number> {
-  return (await child.call<{ cpuS: number }>('stats')).cpuS;
 }
 
 const sink = await startOtlpSink();

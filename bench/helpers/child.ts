@@ -72,6 +72,11 @@ export function startChild(script: URL, env: Record<string, string> = {}, execAr
   };
 }
 
+/** The child's CPU time so far (user + system, all its threads), in seconds: its built-in `stats`. */
+export async function cpuSecondsOf(child: Child): Promise<number> {
+  return (await child.call<{ cpuS: number }>('stats')).cpuS;
+}
+
 /**
  * A real tremolo server as a child (helpers/tremolo-server.ts), configured by `env`. With
  * BENCH_CPU_PROF=<dir> it writes a V8 CPU profile there (open it in Chrome DevTools): V8
