@@ -1,10 +1,15 @@
 /**
  * A Store whose every aggregate method goes through one wrapper: the circuit breaker
  * (guard.ts) and storage spans (traced.ts) are both this. The wrapped methods are made once,
- * on a plain object over each aggregate (the aggregate is its prototype, so anything else reads
- * through), so a call pays no Proxy trap and no closure of its own: the breaker wraps every
- * storage call of a deployed process. A method added to the Store is wrapped without touching
- * this file; an aggregate added to the Store and not to AGGREGATES fails to compile.
+ * on a plain object per aggregate, so a call pays no Proxy trap and no closure of its own: the
+ * breaker wraps every storage call of a deployed process. A method added to the Store is
+ * wrapped without touching this file; an aggregate added to the Store and not to AGGREGATES
+ * fails to compile.
+ *
+ * The plain object holds the wrapped methods only, and does not have the aggregate as its
+ * prototype: V8 turns an object that becomes a prototype into a dictionary (slow properties),
+ * and every field the aggregate's own methods read (`this.tables`, `this.client`) then took the
+ * slow path, on every call of every request (docs/benchmarks.md, "tracing", session 35).
  */
 import type { Store, StoreAggregates } from './store.ts';
 
@@ -34,7 +39,7 @@ export type Method = (...args: unknown[]) => unknown;
  */
 export function wrapStore(store: Store, around: (operation: string, method: Method, target: object) => Method): Store {
   const wrap = <T extends object>(aggregate: string, part: T): T => {
-    const out = Object.create(part) as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
     for (let o: object | null = part; o && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
       for (const name of Object.getOwnPropertyNames(o)) {
         if (name === 'constructor' || Object.hasOwn(out, name)) continue;

@@ -59,6 +59,19 @@ export const usualTime = ([s, ns]: HrTime): boolean => Number.isSafeInteger(s) &
 /** Span flags as OTLP has them: the W3C trace flags, and whether the parent was remote (and that this is known). */
 export const spanFlags = (ctx: SpanContextLike, isRemote: boolean | undefined): number => (ctx.traceFlags & 0xff) | 0x100 | (isRemote ? 0x200 : 0);
 
+const CHAR_CODE_AT = String.prototype.charCodeAt;
+
+/**
+ * `text.charCodeAt(i)` for the encoders' loops over a span's strings, called on the builtin
+ * itself. The strings come in many of V8's representations (literals, concatenations, slices,
+ * parsed JSON, hex made from bytes), and a `text.charCodeAt` site that has seen more than four
+ * goes megamorphic: each character then paid a lookup in V8's stub cache and a generic call. In
+ * the feed server at 100 % sampling that was most of the encoding's cost; a loop over strings of
+ * six representations took 232 ns per string that way and 43 ns this way (docs/benchmarks.md,
+ * "tracing", session 35).
+ */
+export const charCode = (text: string, i: number): number => CHAR_CODE_AT.call(text, i);
+
 /**
  * A request's bytes, written straight into a growing Buffer. A span written as a JS string
  * first was ~2.6 KB of garbage (a string for each piece and each join), more than the SDK's

@@ -3,7 +3,7 @@
  * JsonTraceSerializer writes it: hex ids, nanosecond strings, kind + 1, flags with the remote
  * bits, integers as numbers. Why it is written here, and as bytes: otlp-export.ts.
  */
-import { ByteWriter, nanos, PerScope, SpanBatch, spanFlags, usualTime, type OtlpEncoder, type Resource, type Scope, type SpanAttributes, type SpanRecord } from './otlp-export.ts';
+import { ByteWriter, charCode, nanos, PerScope, SpanBatch, spanFlags, usualTime, type OtlpEncoder, type Resource, type Scope, type SpanAttributes, type SpanRecord } from './otlp-export.ts';
 
 type HrTime = SpanRecord['startTime'];
 
@@ -56,17 +56,19 @@ const K = {
 class JsonBytes extends ByteWriter {
   /** Text known to be ASCII (hex ids, numbers), as it is. */
   ascii(text: string): void {
-    this.reserve(text.length);
-    for (let i = 0; i < text.length; i++) this.bytes[this.length++] = text.charCodeAt(i);
+    const n = text.length;
+    this.reserve(n);
+    for (let i = 0; i < n; i++) this.bytes[this.length++] = charCode(text, i);
   }
 
   /** Any text as a JSON string: printable ASCII a byte at a time, the rest escaped by JSON.stringify. */
   string(text: string): void {
-    this.reserve(text.length + 2);
+    const n = text.length;
+    this.reserve(n + 2);
     const start = this.length;
     this.bytes[this.length++] = QUOTE;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
+    for (let i = 0; i < n; i++) {
+      const c = charCode(text, i);
       if (c < 0x20 || c > 0x7e || c === QUOTE || c === 0x5c) {
         this.length = start;
         return this.utf8(JSON.stringify(text));

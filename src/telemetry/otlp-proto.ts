@@ -8,7 +8,7 @@
  * Field numbers are those of opentelemetry/proto (trace/v1/trace.proto, common/v1/common.proto,
  * resource/v1/resource.proto, collector/trace/v1/trace_service.proto).
  */
-import { ByteWriter, nanos, PerScope, SpanBatch, spanFlags, usualTime, type OtlpEncoder, type Resource, type Scope, type SpanAttributes, type SpanRecord } from './otlp-export.ts';
+import { ByteWriter, charCode, nanos, PerScope, SpanBatch, spanFlags, usualTime, type OtlpEncoder, type Resource, type Scope, type SpanAttributes, type SpanRecord } from './otlp-export.ts';
 
 type HrTime = SpanRecord['startTime'];
 
@@ -85,10 +85,13 @@ class ProtoBytes extends ByteWriter {
   stringField(field: number, text: string): void {
     this.byte(key(field, LEN));
     const start = this.length;
-    this.varint(text.length);
-    this.reserve(text.length);
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
+    const n = text.length;
+    this.varint(n);
+    this.reserve(n);
+    const bytes = this.bytes;
+    let at = this.length;
+    for (let i = 0; i < n; i++) {
+      const c = charCode(text, i);
       if (c > 0x7f) {
         this.length = start;
         const size = Buffer.byteLength(text);
@@ -97,8 +100,9 @@ class ProtoBytes extends ByteWriter {
         this.length += this.bytes.write(text, this.length);
         return;
       }
-      this.bytes[this.length++] = c;
+      bytes[at++] = c;
     }
+    this.length = at;
   }
 
   /** A trace or span id, given in hex, as its bytes. */
@@ -107,7 +111,7 @@ class ProtoBytes extends ByteWriter {
     this.reserve(n + 2);
     this.bytes[this.length++] = key(field, LEN);
     this.bytes[this.length++] = n;
-    for (let i = 0; i < hex.length; i += 2) this.bytes[this.length++] = (hexValue(hex.charCodeAt(i)) << 4) | hexValue(hex.charCodeAt(i + 1));
+    for (let i = 0; i < hex.length; i += 2) this.bytes[this.length++] = (hexValue(charCode(hex, i)) << 4) | hexValue(charCode(hex, i + 1));
   }
 
   /** [s, ns] as fixed64 nanoseconds, without BigInt until the year 2106. */
