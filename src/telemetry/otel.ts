@@ -58,7 +58,7 @@ import { EncodingBatchProcessor, type BatchOptions } from './batch-processor.ts'
 import type { OtlpEncoder, Resource, Scope, SpanBatch, SpanRecord } from './otlp-export.ts';
 import { OtlpJsonEncoder } from './otlp-json.ts';
 import { OtlpProtoEncoder } from './otlp-proto.ts';
-import { ratioFor, sampledTail, type SampleRule } from './sampling.ts';
+import { RuleMatches, sampledTail, type SampleRule } from './sampling.ts';
 import { errorCode, type Attributes, type SpanHandle, type SpanKind, type SpanOptions, type TraceContext, type TraceIds, type Tracing } from './tracing.ts';
 
 export interface OtelTracingOptions {
@@ -381,6 +381,7 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
   const ids = new Ids();
   sink.keepShape = new RecordingSpan(sink, 'shape', OtelSpanKind.INTERNAL, ids.traceId(), ids.spanId(), undefined, undefined, undefined, NONE, 0, undefined);
   const linkLimit = core.getNumberFromEnv('OTEL_SPAN_LINK_COUNT_LIMIT') ?? LINK_COUNT_LIMIT;
+  const matches = new RuleMatches(opts.rules);
   // an OTEL_TRACES_SAMPLER the operator set wins over TRACE_SAMPLE_RULES: it then decides every
   // span (its rule is not ours to predict), where the rules decide roots and the rest follow them
   const samplerName = env.OTEL_TRACES_SAMPLER?.trim();
@@ -407,7 +408,7 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
       else if (envSampler) traceId = ids.traceId();
       else {
         const route = o.attributes?.['http.route'];
-        const ratio = ratioFor(opts.rules, opts.defaultRatio, name, typeof route === 'string' ? route : undefined);
+        const ratio = matches.ratio(opts.defaultRatio, name, typeof route === 'string' ? route : undefined);
         // the draw is the trace id's tail, so `sampledAt` agrees with it wherever the id goes
         const tail = randomWord();
         if (!sampledTail(tail, ratio)) return UNSAMPLED_ROOT.span;
