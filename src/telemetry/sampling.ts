@@ -58,9 +58,8 @@ function ruleFor(rules: readonly SampleRule[], name: string, route: string | und
  * Which rule decides each operation's roots, remembered. Every root a tracer starts, sampled or
  * not, is matched against the rules, and a glob's test is a regular expression: with the default
  * rules that was four of them per request and per socket event (39 ns a root in a loop, 13
- * remembered). The operations are span names
- * and route templates, a set the code bounds; past `limit` of them the rest are matched each
- * time rather than remembered.
+ * remembered). The operations are span names and route templates, a set the code bounds; past
+ * `limit` of them the rest are matched each time rather than remembered.
  */
 export class RuleMatches {
   readonly #byName = new Map<string, Map<string | undefined, SampleRule | null>>();
