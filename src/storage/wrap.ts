@@ -8,7 +8,7 @@
  *
  * The plain object holds the wrapped methods only, and does not have the aggregate as its
  * prototype: V8 turns an object that becomes a prototype into a dictionary (slow properties),
- * and every field the aggregate's own methods read (`this.tables`, `this.client`) then took the
+ * and every field the aggregate's own methods read (`this.tables`, `this.ctx`) then took the
  * slow path, on every call of every request (docs/benchmarks.md, "tracing", session 35).
  */
 import type { Store, StoreAggregates } from './store.ts';
