@@ -60,15 +60,6 @@ const CYCLES = Number(argv.cycles);
  */
 const WARMUP = Number(argv.warmup);
 const CONNECTIONS = 10;
-/**
- * V8 flags of every variant's process. `--no-memory-reducer`: a process left idle for ~10 s or
- * more (the first of a round, while the others warm up) got the memory reducer's idle-time
- * GC, and afterwards V8 kept creating Node's tick objects (`process.nextTick`'s literal with
- * symbol keys) on its runtime path, map transitions and all: ~20 % more CPU per feed request
- * for the rest of its life, in whichever variant had waited (docs/benchmarks.md, "tracing",
- * session 35). With it, no process showed that path; the same for every variant.
- */
-const CHILD_FLAGS = ['--no-memory-reducer'];
 
 const VARIANTS = [
   { name: 'off', ratio: undefined },
@@ -195,11 +186,10 @@ async function likes(sinkUrl: string): Promise<{ rates: Rounds; cpuPerLike: Roun
   await inRounds(
     (v) => {
       // its own process and Redis prefix (see helpers/traced-likes.ts)
-      const child = startChild(
-        new URL('./helpers/traced-likes.ts', import.meta.url),
-        { BENCH_OTLP_URL: sinkUrl, ...(v.ratio === undefined ? {} : { BENCH_TRACE_RATIO: String(v.ratio) }) },
-        CHILD_FLAGS,
-      );
+      const child = startChild(new URL('./helpers/traced-likes.ts', import.meta.url), {
+        BENCH_OTLP_URL: sinkUrl,
+        ...(v.ratio === undefined ? {} : { BENCH_TRACE_RATIO: String(v.ratio) }),
+      });
       return contestant(
         child,
         async () => {
@@ -222,19 +212,16 @@ async function feed(sinkUrl: string): Promise<{ rates: Rounds; cpuPerRequest: Ro
   const cpuPerRequest = new Rounds(false);
   await inRounds(
     (v) => {
-      const child = startTremoloChild(
-        {
-          STORAGE: 'memory',
-          RATE_IP_PER_MIN: '100000000',
-          RATE_USER_PER_MIN: '100000000',
-          SIGNUP_RATE_PER_HOUR: '100000',
-          PASSWORD_HASH_QUEUE: '10000',
-          ...(v.ratio === undefined
-            ? { TRACING_ENABLED: 'false' }
-            : { TRACING_ENABLED: 'true', TRACE_SAMPLE_RATIO: String(v.ratio), TRACE_SAMPLE_RULES: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sinkUrl }),
-        },
-        CHILD_FLAGS,
-      );
+      const child = startTremoloChild({
+        STORAGE: 'memory',
+        RATE_IP_PER_MIN: '100000000',
+        RATE_USER_PER_MIN: '100000000',
+        SIGNUP_RATE_PER_HOUR: '100000',
+        PASSWORD_HASH_QUEUE: '10000',
+        ...(v.ratio === undefined
+          ? { TRACING_ENABLED: 'false' }
+          : { TRACING_ENABLED: 'true', TRACE_SAMPLE_RATIO: String(v.ratio), TRACE_SAMPLE_RULES: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sinkUrl }),
+      });
       let feedUrl = '';
       let load = { connections: CONNECTIONS, headers: {} as Record<string, string> };
       return contestant(
