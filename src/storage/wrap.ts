@@ -30,6 +30,9 @@ const AGGREGATES: Record<keyof StoreAggregates, true> = {
   favorites: true,
 };
 
+/** Every aggregate of a Store, by name. */
+export const STORE_AGGREGATES = Object.freeze(Object.keys(AGGREGATES) as (keyof StoreAggregates)[]);
+
 export type Method = (...args: unknown[]) => unknown;
 
 /**
@@ -49,8 +52,7 @@ export function wrapStore(store: Store, around: (operation: string, method: Meth
     }
     return out as T;
   };
-  const aggregates = Object.keys(AGGREGATES) as (keyof StoreAggregates)[];
-  const parts = Object.fromEntries(aggregates.map((name) => [name, wrap(name, store[name])])) as unknown as StoreAggregates;
+  const parts = Object.fromEntries(STORE_AGGREGATES.map((name) => [name, wrap(name, store[name])])) as unknown as StoreAggregates;
   return {
     ...parts,
     driver: store.driver,

@@ -6,26 +6,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { MemoryStore } from '../../src/storage/memory/memory-store.ts';
-import type { StoreAggregates } from '../../src/storage/store.ts';
-import { wrapStore } from '../../src/storage/wrap.ts';
+import { STORE_AGGREGATES, wrapStore } from '../../src/storage/wrap.ts';
 
 const LIMITS = { eventLogMax: 100, viewDedupS: 60 };
-const AGGREGATES: (keyof StoreAggregates)[] = [
-  'users',
-  'videos',
-  'feeds',
-  'fanout',
-  'recommendations',
-  'jobs',
-  'uploads',
-  'conversations',
-  'interactions',
-  'notifications',
-  'blocks',
-  'moderation',
-  'comments',
-  'favorites',
-];
 
 // V8's own answer, through its natives syntax: set before the function below is compiled
 setFlagsFromString('--allow-natives-syntax');
@@ -49,9 +32,9 @@ describe('wrapStore', () => {
   it('leaves every aggregate with fast properties: a prototype of the wrapper, V8 would make it a dictionary', () => {
     const store = new MemoryStore(LIMITS);
     const around = (_op: string, method: (...args: unknown[]) => unknown, target: object) => (...args: unknown[]) => method.apply(target, args);
-    for (const name of AGGREGATES) assert.ok(hasFastProperties(store[name]), `${name} before wrapping`);
+    for (const name of STORE_AGGREGATES) assert.ok(hasFastProperties(store[name]), `${name} before wrapping`);
     const wrapped = wrapStore(wrapStore(store, around), around);
-    for (const name of AGGREGATES) {
+    for (const name of STORE_AGGREGATES) {
       assert.ok(hasFastProperties(store[name]), `${name} after wrapping`);
       assert.notEqual(Object.getPrototypeOf(wrapped[name]), store[name]);
     }
