@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { TremoloError } from '../../src/protocol/errors.ts';
 import type { Tremolo } from '../../src/main.ts';
 import { slotOfTag } from '../../src/storage/redis/slots.ts';
 import { RedisStore } from '../../src/storage/redis/redis-store.ts';
@@ -25,6 +26,22 @@ interface Outcome {
   failed: number;
 }
 
+/**
+ * A setup write, retried as a client would when it is refused with E_STORAGE_UNAVAILABLE: with
+ * REDIS_WAIT_REPLICAS=1 a replica slower than REDIS_WAIT_TIMEOUT_MS to acknowledge (a loaded
+ * machine) fails the write unacknowledged, though the master may have applied it. `attempt` is
+ * passed so that what must be unique (a handle) is new on each try.
+ */
+async function settingUp<T>(write: (attempt: number) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await write(attempt);
+    } catch (err) {
+      if (attempt >= 20 || !(err instanceof TremoloError) || err.code !== 'E_STORAGE_UNAVAILABLE') throw err;
+    }
+  }
+}
+
 async function failover(waitReplicas: number): Promise<Outcome> {
   const cluster = await startRedisCluster({ replicas: 1, nodeTimeoutMs: 1000 });
   let server: Tremolo | undefined;
@@ -37,11 +54,11 @@ async function failover(waitReplicas: number): Promise<Outcome> {
       STORAGE_TIMEOUT: '1s',
     });
     const engine = server.engine;
-    const owner = await engine.createUser({ handle: `owner${Date.now()}`, passwordHash: 'x' });
+    const owner = await settingUp((n) => engine.createUser({ handle: `owner${n}x${Date.now()}`, passwordHash: 'x' }));
     const authors: { id: string }[] = [];
-    for (let i = 0; i < 4; i++) authors.push(await engine.createUser({ handle: `author${i}x${Date.now()}`, passwordHash: 'x' }));
+    for (let i = 0; i < 4; i++) authors.push(await settingUp((n) => engine.createUser({ handle: `author${i}x${n}x${Date.now()}`, passwordHash: 'x' })));
     const videos: string[] = [];
-    for (let v = 0; v < VIDEOS; v++) videos.push((await engine.createVideo(owner.id, { title: `failover ${v}` })).id);
+    for (let v = 0; v < VIDEOS; v++) videos.push((await settingUp(() => engine.createVideo(owner.id, { title: `failover ${v}` }))).id);
 
     // what was acknowledged, to look for after the failover
     const likes = new Map<string, string[]>(videos.map((v) => [v, []]));
