@@ -46,7 +46,7 @@ import { webRoutes } from './transport/http/routes/web.ts';
 import { createHttpServer } from './transport/http/server.ts';
 import { GrpcServer } from './transport/grpc/server.ts';
 import { LiveGateway, type CrossProcess } from './transport/live/gateway.ts';
-import { startTracing } from './telemetry/index.ts';
+import { sdkDisabled, startTracing } from './telemetry/index.ts';
 import type { Tracing } from './telemetry/tracing.ts';
 import { mediaPlugin } from './transport/media/plugin.ts';
 import { mediaPresenter } from './transport/media/present.ts';
@@ -202,6 +202,9 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       { generated: config.generatedSecrets },
       `${names} not set: using random values made at start, so ${lost} will not survive a restart; set ${names} (at least 32 random bytes) to keep them`,
     );
+  }
+  if (config.tracingEnabled && !opts.tracing && sdkDisabled(process.env)) {
+    log.warn('TRACING_ENABLED is set, but OTEL_SDK_DISABLED=true turns tracing off: nothing is traced or exported');
   }
   // ---- behaviour log: analytics read ClickHouse; the in-process exporter feeds every sink
   let analytics: BehaviourLog | undefined;

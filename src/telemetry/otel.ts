@@ -30,9 +30,10 @@
  *
  * The standard variables configure it: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (resource),
  * OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, _HEADERS and _PROTOCOL
- * (exporter), OTEL_TRACES_SAMPLER / _ARG, which when set replace tremolo's rule sampler
- * (sampling.ts), OTEL_SPAN_LINK_COUNT_LIMIT, and OTEL_BSP_* (batching), the last two read here as
- * the SDK reads them.
+ * (exporter), OTEL_TRACES_EXPORTER (otlp, console, both, or none), OTEL_TRACES_SAMPLER / _ARG,
+ * which when set replace tremolo's rule sampler (sampling.ts), OTEL_SPAN_LINK_COUNT_LIMIT, and
+ * OTEL_BSP_* (batching), the last three read here as the SDK reads them. OTEL_SDK_DISABLED is
+ * read before this file is loaded (index.ts).
  */
 import {
   diag,
@@ -54,7 +55,7 @@ import * as core from '@opentelemetry/core';
 import * as resources from '@opentelemetry/resources';
 import * as sdk from '@opentelemetry/sdk-trace-base';
 import { systemClock } from '../domain/clock.ts';
-import { EncodingBatchProcessor, type BatchOptions } from './batch-processor.ts';
+import { EncodingBatchProcessor, type BatchExporter, type BatchOptions, type BatchReporting } from './batch-processor.ts';
 import type { OtlpEncoder, Resource, Scope, SpanBatch, SpanRecord } from './otlp-export.ts';
 import { OtlpJsonEncoder } from './otlp-json.ts';
 import { OtlpProtoEncoder } from './otlp-proto.ts';
@@ -70,8 +71,10 @@ export interface OtelTracingOptions {
   rules: readonly SampleRule[];
   /** Where spans go; default: the OTEL_EXPORTER_OTLP_* variables (http://localhost:4318/v1/traces). */
   exporterUrl?: string;
-  /** The process environment, for OTEL_TRACES_SAMPLER and the OTLP protocol. Default process.env. */
+  /** The process environment, for OTEL_TRACES_SAMPLER, OTEL_TRACES_EXPORTER and the OTLP protocol. Default process.env. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Where OTEL_TRACES_EXPORTER=console writes, a line at a time. Default: standard output. */
+  console?: (line: string) => void;
 }
 
 const KINDS: Record<SpanKind, OtelSpanKind> = {
@@ -340,6 +343,40 @@ function encodingFor(env: Readonly<Record<string, string | undefined>>): Encodin
   throw new Error(`OTLP protocol ${JSON.stringify(protocol)} is not supported: tremolo exports traces over OTLP/HTTP, set http/protobuf (the default) or http/json`);
 }
 
+/**
+ * OTEL_TRACES_EXPORTER, as the SDK reads it: a list of `otlp` (the default), `console`, or
+ * `none` alone (spans are still made, so ids reach log lines and other processes, but none is
+ * exported). Anything else is refused at start-up, where the SDK would warn and export nothing.
+ */
+function exportersFromEnv(value: string | undefined): ('otlp' | 'console')[] {
+  const names = [...new Set((value ?? '').split(',').map((n) => n.trim()).filter(Boolean))];
+  if (names.length === 0) return ['otlp'];
+  if (names.length === 1 && names[0] === 'none') return [];
+  for (const name of names) {
+    if (name !== 'otlp' && name !== 'console') {
+      throw new Error(`OTEL_TRACES_EXPORTER ${JSON.stringify(value)} is not supported: set otlp (the default), console, otlp,console, or none on its own`);
+    }
+  }
+  return names as ('otlp' | 'console')[];
+}
+
+/**
+ * OTEL_TRACES_EXPORTER=console: each span, once it ends, as one line of OTLP JSON (a whole
+ * ExportTraceServiceRequest, so a line can be posted to a collector as it is). Every span on its
+ * own line at once, as the SDK's console exporter writes them (it is given a simple processor,
+ * not a batching one).
+ */
+class ConsoleExporter implements BatchExporter {
+  constructor(private readonly write: (line: string) => void) {}
+  export(batch: SpanBatch, done: (result: { code: number }) => void): void {
+    this.write(`${batch.body().toString('utf8')}\n`);
+    done({ code: 0 });
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
 /** OTEL_BSP_* as the SDK's BatchSpanProcessor reads them; what is unset keeps the SDK's default. */
 function batchOptionsFromEnv(): Partial<BatchOptions> {
   const options: Partial<BatchOptions> = {};
@@ -365,19 +402,31 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
     .defaultResource()
     .merge(resources.resourceFromAttributes({ 'service.name': opts.serviceName, 'service.version': opts.serviceVersion }))
     .merge(resources.detectResources({ detectors: [resources.envDetector] }));
-  const encoding = encodingFor(env);
-  const processor = new EncodingBatchProcessor(
-    encoding.encoder,
-    new OtlpHttpTraceExporter(opts.exporterUrl, encoding),
-    {
-      exportFailed: (err) => core.globalErrorHandler(err),
-      dropped: (count) => diag.warn(`Dropped ${count} spans because maxQueueSize reached`),
-    },
-    systemClock,
-    batchOptionsFromEnv(),
-  );
+  const reporting: BatchReporting = {
+    exportFailed: (err) => core.globalErrorHandler(err),
+    dropped: (count) => diag.warn(`Dropped ${count} spans because maxQueueSize reached`),
+  };
   // bounded: OTEL_BSP_MAX_QUEUE_SIZE spans (2048) wait for export; more are dropped, never buffered without limit
-  const sink: SpanSink = { resource, scope: { name: 'tremolo', version: opts.serviceVersion }, onEnd: (span) => processor.onEnd(span) };
+  const processors = exportersFromEnv(env.OTEL_TRACES_EXPORTER).map((name) => {
+    if (name === 'console') {
+      const write = opts.console ?? ((line: string) => void process.stdout.write(line));
+      return new EncodingBatchProcessor(new OtlpJsonEncoder(), new ConsoleExporter(write), reporting, systemClock, { ...batchOptionsFromEnv(), maxExportBatchSize: 1 });
+    }
+    const encoding = encodingFor(env);
+    return new EncodingBatchProcessor(encoding.encoder, new OtlpHttpTraceExporter(opts.exporterUrl, encoding), reporting, systemClock, batchOptionsFromEnv());
+  });
+  const [only] = processors;
+  const sink: SpanSink = {
+    resource,
+    scope: { name: 'tremolo', version: opts.serviceVersion },
+    // one exporter, the usual case, without a loop
+    onEnd:
+      processors.length === 1
+        ? (span) => only!.onEnd(span)
+        : (span) => {
+            for (const p of processors) p.onEnd(span);
+          },
+  };
   const ids = new Ids();
   sink.keepShape = new RecordingSpan(sink, 'shape', OtelSpanKind.INTERNAL, ids.traceId(), ids.spanId(), undefined, undefined, undefined, NONE, 0, undefined);
   const linkLimit = core.getNumberFromEnv('OTEL_SPAN_LINK_COUNT_LIMIT') ?? LINK_COUNT_LIMIT;
@@ -481,7 +530,7 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
       if (!sc || (sc.traceFlags & TraceFlags.SAMPLED) === 0) return undefined;
       return { trace_id: sc.traceId, span_id: sc.spanId };
     },
-    flush: () => processor.forceFlush(),
-    shutdown: () => processor.shutdown(),
+    flush: async () => void (await Promise.all(processors.map((p) => p.forceFlush()))),
+    shutdown: async () => void (await Promise.all(processors.map((p) => p.shutdown()))),
   };
 }
