@@ -4,7 +4,7 @@
  * singleton, so tests and benchmarks run several in one process.
  */
 import type { AddressInfo } from 'node:net';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Engine, type EngineLimits } from './actors/engine.ts';
 import { FanoutSink } from './actors/events.ts';
 import type { SocialLimits } from './actors/social.ts';
@@ -92,9 +92,26 @@ export interface Tremolo {
 
 export async function startTremolo(config: Config, opts: StartOptions = {}): Promise<Tremolo> {
   const clock = opts.clock ?? systemClock;
-  // first, so that spans made while anything else starts have somewhere to go
-  const tracing = opts.tracing ?? (await startTracing(config, { name: 'tremolo', version: VERSION }));
+  // first, so that spans made while anything else starts have somewhere to go. Its export
+  // problems go to the HTTP server's logger, made further down (with the tracer in its mixin):
+  // a span is exported seconds after it ends, so nothing is told before that logger is there
+  const exportLog: { to?: FastifyBaseLogger } = {};
+  const tracing =
+    opts.tracing ??
+    (await startTracing(config, { name: 'tremolo', version: VERSION }, process.env, {
+      exportFailed: (err) => exportLog.to?.warn({ err }, 'trace export failed: the spans in it are lost (tremolo_trace_spans_dropped_total)'),
+      dropped: (count) => exportLog.to?.warn({ dropped: count }, `${count} spans dropped: OTEL_BSP_MAX_QUEUE_SIZE spans were already waiting for export`),
+    }));
   const metrics = createMetrics({ exemplars: tracing.enabled });
+  if (tracing.enabled) {
+    metrics.counter('tremolo_trace_spans_exported_total', 'Sampled spans in exports the OTLP collector accepted', [], (add) => add({}, tracing.exportCounts().exported));
+    metrics.counter('tremolo_trace_spans_dropped_total', 'Sampled spans never exported, by reason: queue_full (OTEL_BSP_MAX_QUEUE_SIZE waiting) or export_failed', ['reason'], (add) => {
+      const counts = tracing.exportCounts();
+      add({ reason: 'queue_full' }, counts.droppedQueueFull);
+      add({ reason: 'export_failed' }, counts.droppedExportFailed);
+    });
+    metrics.counter('tremolo_trace_exports_failed_total', 'Span exports that failed or timed out', [], (add) => add({}, tracing.exportCounts().failedExports));
+  }
   // one id generator per process: actors' ids and the store's interaction event ids never collide
   const ids = new TsidGenerator({ nodeId: config.nodeId, clock });
   const limits = {
@@ -195,6 +212,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
     ...(opts.logger === false ? { logger: false } : {}),
   });
   const log = app.log;
+  exportLog.to = log;
   if (config.generatedSecrets.length) {
     const names = config.generatedSecrets.join(' and ');
     const lost = config.generatedSecrets.map((n) => (n === 'JWT_SECRET' ? 'access tokens' : 'signed media URLs')).join(' and ');

@@ -112,6 +112,8 @@ export interface Metrics {
   fanout: FanoutMetrics;
   /** Adds a gauge computed at scrape time. */
   gauge(name: string, help: string, labelNames: string[], collect: (set: (labels: Record<string, string>, v: number) => void) => void): void;
+  /** Adds a counter read at scrape time from running totals kept elsewhere (`total` the count so far for those labels). */
+  counter(name: string, help: string, labelNames: string[], collect: (total: (labels: Record<string, string>, v: number) => void) => void): void;
 }
 
 /**
@@ -220,6 +222,19 @@ export function createMetrics(opts: { defaultMetrics?: boolean; exemplars?: bool
         registers,
         collect() {
           collect((labels, v) => this.set(labels, v));
+        },
+      });
+    },
+    counter(name, help, labelNames, collect) {
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          // prom-client counters only go up by inc: the running total replaces what it had
+          this.reset();
+          collect((labels, v) => this.inc(labels, v));
         },
       });
     },

@@ -17,6 +17,7 @@
  */
 import type { Clock, TimerHandle } from '../domain/clock.ts';
 import type { OtlpEncoder, SpanBatch, SpanRecord } from './otlp-export.ts';
+import type { TraceExportCounts } from './tracing.ts';
 
 export interface BatchOptions {
   maxExportBatchSize: number;
@@ -59,6 +60,7 @@ export class EncodingBatchProcessor {
   /** forceFlush calls waiting for the queue to empty. */
   #flushed: (() => void)[] = [];
   #shutdown: Promise<void> | undefined;
+  readonly #counts: TraceExportCounts = { exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, failedExports: 0 };
 
   constructor(
     private readonly encoder: OtlpEncoder,
@@ -78,6 +80,7 @@ export class EncodingBatchProcessor {
     if (this.#shutdown || (span.spanContext().traceFlags & SAMPLED) === 0) return;
     if (this.#waiting >= this.#options.maxQueueSize) {
       this.#dropped++;
+      this.#counts.droppedQueueFull++;
       return;
     }
     if (this.#dropped > 0) {
@@ -101,6 +104,11 @@ export class EncodingBatchProcessor {
         this.#timer.unref?.();
       }
     }
+  }
+
+  /** What became of the spans so far (a copy). */
+  counts(): TraceExportCounts {
+    return { ...this.#counts };
   }
 
   /** Sends every span that has ended; resolves once they are sent, or their export has failed. */
@@ -142,7 +150,11 @@ export class EncodingBatchProcessor {
       settled = true;
       this.clock.clearTimeout(timeout);
       this.#exporting = false;
-      if (err) this.report.exportFailed(err);
+      if (err) {
+        this.#counts.failedExports++;
+        this.#counts.droppedExportFailed += batch.count;
+        this.report.exportFailed(err);
+      } else this.#counts.exported += batch.count;
       this.#next();
     };
     const timeout = this.clock.setTimeout(() => settle(new Error(`span export took over ${this.#options.exportTimeoutMillis} ms`)), this.#options.exportTimeoutMillis);

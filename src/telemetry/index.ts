@@ -3,6 +3,7 @@
  * off or OTEL_SDK_DISABLED is `true` (OpenTelemetry is never imported), else tracing on
  * OpenTelemetry (otel.ts), loaded here on demand.
  */
+import type { BatchReporting } from './batch-processor.ts';
 import { parseSampleRules } from './sampling.ts';
 import { noopTracing, type Tracing } from './tracing.ts';
 
@@ -25,6 +26,7 @@ export async function startTracing(
   settings: TracingSettings,
   service: { name: string; version: string; exporterUrl?: string },
   env: Readonly<Record<string, string | undefined>> = process.env,
+  report?: BatchReporting,
 ): Promise<Tracing> {
   if (!settings.tracingEnabled || sdkDisabled(env)) return noopTracing;
   const { createOtelTracing } = await import('./otel.ts');
@@ -34,8 +36,10 @@ export async function startTracing(
     defaultRatio: settings.traceSampleRatio,
     rules: parseSampleRules(settings.traceSampleRules),
     env,
+    ...(report ? { report } : {}),
     ...(service.exporterUrl ? { exporterUrl: service.exporterUrl } : {}),
   });
 }
 
+export type { BatchReporting } from './batch-processor.ts';
 export { noopTracing, type Tracing } from './tracing.ts';

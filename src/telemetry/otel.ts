@@ -60,7 +60,7 @@ import type { OtlpEncoder, Resource, Scope, SpanBatch, SpanRecord } from './otlp
 import { OtlpJsonEncoder } from './otlp-json.ts';
 import { OtlpProtoEncoder } from './otlp-proto.ts';
 import { RuleMatches, sampledTail, type SampleRule } from './sampling.ts';
-import { errorCode, type Attributes, type SpanHandle, type SpanKind, type SpanOptions, type TraceContext, type TraceIds, type Tracing } from './tracing.ts';
+import { errorCode, type Attributes, type SpanHandle, type SpanKind, type SpanOptions, type TraceContext, type TraceExportCounts, type TraceIds, type Tracing } from './tracing.ts';
 
 export interface OtelTracingOptions {
   serviceName: string;
@@ -75,6 +75,11 @@ export interface OtelTracingOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Where OTEL_TRACES_EXPORTER=console writes, a line at a time. Default: standard output. */
   console?: (line: string) => void;
+  /**
+   * Told of failed exports and dropped spans (the process's logger). Default: OpenTelemetry's
+   * diag, which says nothing unless a logger was registered with it, as nothing is here.
+   */
+  report?: BatchReporting;
 }
 
 const KINDS: Record<SpanKind, OtelSpanKind> = {
@@ -402,7 +407,7 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
     .defaultResource()
     .merge(resources.resourceFromAttributes({ 'service.name': opts.serviceName, 'service.version': opts.serviceVersion }))
     .merge(resources.detectResources({ detectors: [resources.envDetector] }));
-  const reporting: BatchReporting = {
+  const reporting: BatchReporting = opts.report ?? {
     exportFailed: (err) => core.globalErrorHandler(err),
     dropped: (count) => diag.warn(`Dropped ${count} spans because maxQueueSize reached`),
   };
@@ -531,6 +536,16 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
       return { trace_id: sc.traceId, span_id: sc.spanId };
     },
     flush: async () => void (await Promise.all(processors.map((p) => p.forceFlush()))),
+    exportCounts() {
+      const total: TraceExportCounts = { exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, failedExports: 0 };
+      for (const c of processors.map((p) => p.counts())) {
+        total.exported += c.exported;
+        total.droppedQueueFull += c.droppedQueueFull;
+        total.droppedExportFailed += c.droppedExportFailed;
+        total.failedExports += c.failedExports;
+      }
+      return total;
+    },
     shutdown: async () => void (await Promise.all(processors.map((p) => p.shutdown()))),
   };
 }

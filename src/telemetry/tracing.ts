@@ -30,6 +30,18 @@ export interface TraceIds {
   span_id: string;
 }
 
+/** What became of the sampled spans a process made, since it started (for metrics). */
+export interface TraceExportCounts {
+  /** Spans in exports the collector accepted. */
+  exported: number;
+  /** Spans dropped because OTEL_BSP_MAX_QUEUE_SIZE were waiting for export. */
+  droppedQueueFull: number;
+  /** Spans lost with an export that failed or timed out. */
+  droppedExportFailed: number;
+  /** Exports that failed or timed out. */
+  failedExports: number;
+}
+
 export interface SpanOptions {
   kind?: SpanKind;
   attributes?: Attributes;
@@ -83,6 +95,8 @@ export interface Tracing {
   ids(): TraceIds | undefined;
   /** Exports every finished span now (tests, shutdown). */
   flush(): Promise<void>;
+  /** What became of the sampled spans so far: exported, or dropped and why. */
+  exportCounts(): TraceExportCounts;
   shutdown(): Promise<void>;
 }
 
@@ -107,6 +121,7 @@ export const noopTracing: Tracing = Object.freeze({
   extract: () => undefined,
   ids: () => undefined,
   flush: () => Promise.resolve(),
+  exportCounts: () => ({ exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, failedExports: 0 }),
   shutdown: () => Promise.resolve(),
 });
 

@@ -1,18 +1,39 @@
 /**
- * The standard switches of where spans go: OTEL_SDK_DISABLED (tracing off whatever
- * TRACING_ENABLED says) and OTEL_TRACES_EXPORTER (`otlp`, `console`, both, or `none`), with
- * spans sent to a real OTLP/HTTP receiver in this process.
+ * Where spans go, and what operators are told of it: the standard switches OTEL_SDK_DISABLED
+ * (tracing off whatever TRACING_ENABLED says) and OTEL_TRACES_EXPORTER (`otlp`, `console`,
+ * both, or `none`); the counts of exported and dropped spans (metrics) and the reports of failed
+ * exports (logs). Spans go to a real OTLP/HTTP receiver in this process, or to collectors here
+ * that refuse or hold them.
  */
 import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startTracing } from '../../src/telemetry/index.ts';
 import { createOtelTracing, type OtelTracingOptions } from '../../src/telemetry/otel.ts';
 import { noopTracing, type Tracing } from '../../src/telemetry/tracing.ts';
-import { startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.ts';
-import { startServer } from '../helpers/server.ts';
+import { clientTraceparent, startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.ts';
+import { eventually, startServer } from '../helpers/server.ts';
 
 const SETTINGS = { tracingEnabled: true, traceSampleRatio: 1, traceSampleRules: '' };
 const SERVICE = { name: 'exporters', version: 'test' };
+
+/** A collector that answers each export with `answer` (which may hold it); its /v1/traces URL and a closer. */
+async function collector(answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => answer(req, res));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
 
 interface ConsoleLine {
   resourceSpans: {
@@ -112,6 +133,70 @@ describe('OTEL_SDK_DISABLED and OTEL_TRACES_EXPORTER', () => {
     assert.equal(spanOf(childLine!).parentSpanId, root.ids()!.span_id);
     const names = await exportedAfter(t, 'after console');
     assert.ok(names.includes('console root') && names.includes('console child'), 'otlp exports them too');
+  });
+
+  it('counts the spans exported, and those lost with a failed export, which it reports', async () => {
+    const refusing = await collector((_req, res) => res.writeHead(400).end());
+    const failures: Error[] = [];
+    const ok = tracer({});
+    const failing = tracer({}, { exporterUrl: refusing.url, report: { exportFailed: (err) => failures.push(err), dropped: () => {} } });
+    try {
+      for (const t of [ok, failing]) for (let i = 0; i < 3; i++) t.start('counted', { parent: 'root' }).end();
+      await ok.flush();
+      await failing.flush();
+      assert.deepEqual(ok.exportCounts(), { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, failedExports: 0 });
+      assert.deepEqual(failing.exportCounts(), { exported: 0, droppedQueueFull: 0, droppedExportFailed: 3, failedExports: 1 });
+      assert.equal(failures.length, 1, 'the failed export is reported');
+      assert.deepEqual(noopTracing.exportCounts(), { exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, failedExports: 0 });
+    } finally {
+      await refusing.close();
+    }
+  });
+
+  it('drops what comes past OTEL_BSP_MAX_QUEUE_SIZE while an export is held, counts it, and reports it once spans are taken again', async () => {
+    const held: ServerResponse[] = [];
+    const slow = await collector((_req, res) => held.push(res));
+    const dropped: number[] = [];
+    const t = tracer({}, { exporterUrl: slow.url, report: { exportFailed: () => {}, dropped: (count) => dropped.push(count) } });
+    try {
+      // the SDK's defaults: batches of 512, at most 2048 waiting; the first batch goes at once and is held
+      for (let i = 0; i < 512; i++) t.start('queued', { parent: 'root' }).end();
+      await eventually(() => held.length === 1, 'the first export reaches the collector');
+      for (let i = 0; i < 2048 + 7; i++) t.start('queued', { parent: 'root' }).end();
+      assert.equal(t.exportCounts().droppedQueueFull, 7);
+      assert.deepEqual(dropped, [], 'told once the queue takes spans again');
+      held.shift()!.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      const flushed = t.flush();
+      await eventually(() => {
+        while (held.length) held.shift()!.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+        return t.exportCounts().exported === 512 + 2048;
+      }, 'every queued batch exported');
+      await flushed;
+      t.start('after', { parent: 'root' }).end();
+      assert.deepEqual(dropped, [7]);
+    } finally {
+      await t.shutdown().catch(() => {});
+      await slow.close();
+    }
+  });
+
+  it('a traced server exposes the counts as Prometheus counters', async () => {
+    const t = tracer({});
+    const server = await startServer({}, { tracing: t });
+    try {
+      const sampled = clientTraceparent(true);
+      assert.equal((await fetch(`${server.url}/healthz`, { headers: { traceparent: sampled.traceparent } })).status, 200);
+      await t.flush();
+      const text = await (await fetch(server.metricsUrl!)).text();
+      const exported = Number(/^tremolo_trace_spans_exported_total (\d+)$/m.exec(text)?.[1]);
+      assert.ok(exported >= 1, text);
+      assert.equal(exported, t.exportCounts().exported);
+      assert.match(text, /^tremolo_trace_spans_dropped_total\{reason="queue_full"\} 0$/m);
+      assert.match(text, /^tremolo_trace_spans_dropped_total\{reason="export_failed"\} 0$/m);
+      assert.match(text, /^tremolo_trace_exports_failed_total 0$/m);
+    } finally {
+      await server.close();
+    }
   });
 
   it('refuses an exporter it does not have, and none among others, at start-up', () => {

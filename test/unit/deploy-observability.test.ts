@@ -69,7 +69,7 @@ describe('deploy/prometheus', () => {
 
   it('has the alerts operators need', () => {
     const rules = readFileSync(join(DEPLOY, 'prometheus', 'tremolo-rules.yml'), 'utf8');
-    for (const alert of ['TremoloHighErrorRatio', 'TremoloSlowRequests', 'TremoloStorageBreakerOpen', 'TremoloMediaQueueFull', 'TremoloEventLoopLag', 'TremoloMediaJobFailures']) {
+    for (const alert of ['TremoloHighErrorRatio', 'TremoloSlowRequests', 'TremoloStorageBreakerOpen', 'TremoloMediaQueueFull', 'TremoloEventLoopLag', 'TremoloMediaJobFailures', 'TremoloTraceSpansDropped']) {
       assert.match(rules, new RegExp(`alert: ${alert}\\n`));
     }
   });
