@@ -378,6 +378,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       presentMedia,
       interactions: engine.interactions,
       onError: (err, context) => log.error({ err }, context),
+      tracing,
       settings: {
         host: config.grpcHost ?? config.host,
         port: config.grpcPort,

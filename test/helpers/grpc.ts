@@ -8,12 +8,19 @@ import { loadContract } from '../../src/transport/grpc/contract.ts';
 type UnaryMethod = (req: object, metadata: Metadata, options: { deadline?: number }, cb: (err: ServiceError | null, res: unknown) => void) => unknown;
 type StreamMethod = (req: object, metadata: Metadata, options?: { deadline?: number }) => ClientReadableStream<unknown>;
 
+export interface CallOptions {
+  token?: string;
+  deadline?: number;
+  /** More metadata entries (e.g. `traceparent`). */
+  metadata?: Record<string, string>;
+}
+
 export interface TremoloGrpcClient {
   client: Client;
   /** A unary call: resolves with the response, rejects with the ServiceError. */
-  call<T = Record<string, unknown>>(method: string, req: object, opts?: { token?: string; deadline?: number }): Promise<T>;
+  call<T = Record<string, unknown>>(method: string, req: object, opts?: CallOptions): Promise<T>;
   /** A server stream. */
-  stream(method: string, req: object, opts?: { token?: string; deadline?: number }): ClientReadableStream<unknown>;
+  stream(method: string, req: object, opts?: CallOptions): ClientReadableStream<unknown>;
   close(): void;
 }
 
@@ -23,10 +30,11 @@ export function grpcClient(address: string, opts: { rootCert?: string; token?: s
   const pkg = loadPackageDefinition(contract) as unknown as { tremolo: { v1: { Tremolo: new (address: string, creds: ChannelCredentials, options?: object) => Client } } };
   const creds = opts.rootCert ? credentials.createSsl(Buffer.from(opts.rootCert)) : credentials.createInsecure();
   const client = new pkg.tremolo.v1.Tremolo(address, creds, opts.rootCert ? { 'grpc.ssl_target_name_override': 'localhost' } : {});
-  const metadata = (token: string | undefined) => {
+  const metadata = (o: CallOptions) => {
     const m = new Metadata();
-    const t = token ?? opts.token;
+    const t = o.token ?? opts.token;
     if (t) m.set('authorization', `Bearer ${t}`);
+    for (const [key, value] of Object.entries(o.metadata ?? {})) m.set(key, value);
     return m;
   };
   const method = <M>(name: string) => {
@@ -36,11 +44,11 @@ export function grpcClient(address: string, opts: { rootCert?: string; token?: s
   };
   return {
     client,
-    call: <T>(name: string, req: object, o: { token?: string; deadline?: number } = {}) =>
+    call: <T>(name: string, req: object, o: CallOptions = {}) =>
       new Promise<T>((resolve, reject) => {
-        method<UnaryMethod>(name)(req, metadata(o.token), o.deadline !== undefined ? { deadline: o.deadline } : {}, (err, res) => (err ? reject(err) : resolve(res as T)));
+        method<UnaryMethod>(name)(req, metadata(o), o.deadline !== undefined ? { deadline: o.deadline } : {}, (err, res) => (err ? reject(err) : resolve(res as T)));
       }),
-    stream: (name, req, o = {}) => method<StreamMethod>(name)(req, metadata(o.token), o.deadline !== undefined ? { deadline: o.deadline } : {}),
+    stream: (name, req, o = {}) => method<StreamMethod>(name)(req, metadata(o), o.deadline !== undefined ? { deadline: o.deadline } : {}),
     close: () => client.close(),
   };
 }

@@ -8,6 +8,9 @@
  * for any user named in the request's `user_id`, and may delete any comment (moderation).
  * Deadlines: a call whose deadline has passed is not started; a stream ends with
  * DEADLINE_EXCEEDED when it passes (grpc-js) and lets go of everything it held.
+ * Tracing: each call is a server span named `tremolo.v1.Tremolo/<Method>` (the RPC semantic
+ * conventions), continuing the W3C `traceparent` metadata entry that OpenTelemetry's gRPC
+ * instrumentation sends; a stream's span lasts as long as the stream.
  */
 import {
   Server,
@@ -25,6 +28,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { videoOfComment, type Engine } from '../../actors/engine.ts';
 import type { Clock } from '../../domain/clock.ts';
 import { TremoloError } from '../../protocol/errors.ts';
+import { noopTracing, type SpanHandle, type Tracing } from '../../telemetry/tracing.ts';
 import type { Video } from '../../protocol/model.ts';
 import { bearerToken, type Caller, type TokenService } from '../auth/tokens.ts';
 import type { RateLimits } from '../http/rate-limits.ts';
@@ -75,7 +79,16 @@ export interface GrpcDeps {
   interactions: InteractionSource;
   /** Server faults (not what a caller caused). */
   onError: (err: unknown, context: string) => void;
+  /** A span per call (telemetry/tracing.ts). Default: off. */
+  tracing?: Tracing;
 }
+
+/**
+ * The gRPC status codes that make a server span an error, as the RPC semantic conventions say
+ * (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS): the others are
+ * the caller's doing, recorded as the status code only.
+ */
+const SERVER_FAULTS: ReadonlySet<number> = new Set([Status.UNKNOWN, Status.DEADLINE_EXCEEDED, Status.UNIMPLEMENTED, Status.INTERNAL, Status.UNAVAILABLE, Status.DATA_LOSS]);
 
 type Unary<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
 
@@ -94,6 +107,7 @@ function actingUser(caller: Caller, requested: string | undefined, required: boo
 
 export class GrpcServer {
   private readonly server: Server;
+  private readonly tracing: Tracing;
   private readonly followers: VideoFollowers;
   private readonly health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
   private readonly streams = new Set<ServerWritableStream<unknown, unknown>>();
@@ -101,6 +115,7 @@ export class GrpcServer {
 
   constructor(private readonly deps: GrpcDeps) {
     const { settings } = deps;
+    this.tracing = deps.tracing ?? noopTracing;
     this.server = new Server({
       'grpc.max_receive_message_length': settings.maxMessageBytes,
       'grpc.max_send_message_length': 16 * 1024 * 1024,
@@ -170,7 +185,7 @@ export class GrpcServer {
   private implementation(): UntypedServiceImplementation {
     const { engine } = this.deps;
     return {
-      GetVideos: this.unary<GetVideosRequest, unknown>(async (req, caller) => {
+      GetVideos: this.unary<GetVideosRequest, unknown>('GetVideos', async (req, caller) => {
         const ids = req.ids ?? [];
         if (ids.length === 0) throw new TremoloError('E_VALIDATION', 'ids must hold 1 to 500 video ids', { details: { field: 'ids' } });
         const viewer = actingUser(caller, req.userId, false);
@@ -182,9 +197,9 @@ export class GrpcServer {
           degraded: page.degraded === true,
         };
       }),
-      Like: this.unary<LikeRequest, unknown>(async (req, caller) => likeReply(await engine.like(req.videoId ?? '', actingUser(caller, req.userId, true)))),
-      Unlike: this.unary<LikeRequest, unknown>(async (req, caller) => likeReply(await engine.unlike(req.videoId ?? '', actingUser(caller, req.userId, true)))),
-      AddComment: this.unary<AddCommentRequest, unknown>(async (req, caller) => {
+      Like: this.unary<LikeRequest, unknown>('Like', async (req, caller) => likeReply(await engine.like(req.videoId ?? '', actingUser(caller, req.userId, true)))),
+      Unlike: this.unary<LikeRequest, unknown>('Unlike', async (req, caller) => likeReply(await engine.unlike(req.videoId ?? '', actingUser(caller, req.userId, true)))),
+      AddComment: this.unary<AddCommentRequest, unknown>('AddComment', async (req, caller) => {
         const r = await engine.addComment(req.videoId ?? '', actingUser(caller, req.userId, true), {
           text: req.text ?? '',
           ...(req.replyTo ? { replyTo: req.replyTo } : {}),
@@ -192,7 +207,7 @@ export class GrpcServer {
         });
         return { comment: commentMessage(r.comment), duplicate: r.duplicate, counters: r.counters };
       }),
-      DeleteComment: this.unary<DeleteCommentRequest, unknown>(async (req, caller) => {
+      DeleteComment: this.unary<DeleteCommentRequest, unknown>('DeleteComment', async (req, caller) => {
         let userId = actingUser(caller, req.userId, false);
         if (userId === undefined) {
           // a service without a user moderates: it deletes as the video's owner may
@@ -201,79 +216,116 @@ export class GrpcServer {
         const r = await engine.deleteComment(req.commentId ?? '', userId);
         return { deleted: r.deleted, counters: r.counters };
       }),
-      Follow: this.unary<FollowRequest, unknown>(async (req, caller) => {
+      Follow: this.unary<FollowRequest, unknown>('Follow', async (req, caller) => {
         const userId = actingUser(caller, req.userId, true);
         const r = req.unfollow ? await engine.unfollow(userId, req.targetId ?? '') : await engine.follow(userId, req.targetId ?? '');
         return { changed: r.changed };
       }),
-      GetUser: this.unary<GetUserRequest, unknown>(async (req) => {
+      GetUser: this.unary<GetUserRequest, unknown>('GetUser', async (req) => {
         const read = await engine.profile(req.userId ?? '');
         return userMessage(read.value, read.degraded);
       }),
-      WatchVideo: this.stream<WatchVideoRequest, VideoUpdate>(async (call, caller) => {
+      WatchVideo: this.stream<WatchVideoRequest, VideoUpdate>('WatchVideo', async (call, caller) => {
         const userId = caller.kind === 'user' ? caller.principal.userId : undefined;
         await serveWatch(call, { engine, followers: this.followers }, userId);
       }),
-      SubscribeInteractions: this.stream<SubscribeInteractionsRequest, InteractionBatchMessage>(async (call, caller) => {
+      SubscribeInteractions: this.stream<SubscribeInteractionsRequest, InteractionBatchMessage>('SubscribeInteractions', async (call, caller) => {
         if (caller.kind !== 'service') throw new TremoloError('E_FORBIDDEN', 'SubscribeInteractions is for service tokens');
         await serveInteractions(call, { source: this.deps.interactions, clock: this.deps.clock, idleMs: this.deps.settings.watchPollMs });
       }),
     };
   }
 
-  /** Who calls: from `authorization: Bearer <token>` metadata. Users are rate limited as on REST. */
-  private async caller(metadata: Metadata): Promise<Caller> {
+  /**
+   * Who calls: from `authorization: Bearer <token>` metadata. Users are rate limited as on REST.
+   * The call's span (if sampled) records the user it acts as, never the token.
+   */
+  private async caller(metadata: Metadata, span?: SpanHandle): Promise<Caller> {
     const values = metadata.get('authorization');
     const header = values.length === 1 && typeof values[0] === 'string' ? values[0] : undefined;
     if (values.length > 1) throw new TremoloError('E_TOKEN_INVALID', 'Send one authorization entry');
     const caller = await this.deps.tokens.verifyCaller(bearerToken(header));
+    if (span?.recording) span.set(caller.kind === 'user' ? { 'enduser.id': caller.principal.userId } : { 'tremolo.caller': 'service' });
     if (caller.kind === 'user') await this.deps.limits.consumeUser(caller.principal.userId);
     return caller;
   }
 
-  private unary<Req, Res>(handle: (req: Req, caller: Caller) => Promise<Res>): Unary<Req, Res> {
+  /**
+   * A unary method. The call's span is active while the token is checked and while `handle`
+   * runs up to its first await (the active context is a synchronous scope: the engine call a
+   * handler makes first is in it, as an HTTP handler's is).
+   */
+  private unary<Req, Res>(method: string, handle: (req: Req, caller: Caller) => Promise<Res>): Unary<Req, Res> {
     return (call, callback) => {
+      const span = this.tracing.enabled ? this.callSpan(method, call.metadata) : undefined;
+      const inSpan = <T>(fn: () => T): T => (span ? this.tracing.run(span.context, fn) : fn());
       void (async () => {
         if (deadlinePassed(call.getDeadline(), this.deps.clock)) {
           throw new TremoloError('E_REQUEST_TIMEOUT', 'The call\'s deadline passed before it started');
         }
-        const caller = await this.caller(call.metadata);
-        return handle(call.request, caller);
+        const caller = await inSpan(() => this.caller(call.metadata, span));
+        return inSpan(() => handle(call.request, caller));
       })().then(
-        (res) => callback(null, res),
-        (err: unknown) => this.fail(err, callback),
+        (res) => {
+          if (span) this.endSpan(span, Status.OK);
+          callback(null, res);
+        },
+        (err: unknown) => {
+          const e = this.serviceError(err);
+          if (span) this.endSpan(span, e.code ?? Status.UNKNOWN, err);
+          callback(e);
+        },
       );
     };
   }
 
-  private stream<Req, Res>(handle: (call: ServerWritableStream<Req, Res>, caller: Caller) => Promise<void>) {
+  private stream<Req, Res>(method: string, handle: (call: ServerWritableStream<Req, Res>, caller: Caller) => Promise<void>) {
     return (call: ServerWritableStream<Req, Res>) => {
       const held = call as ServerWritableStream<unknown, unknown>;
+      const span = this.tracing.enabled ? this.callSpan(method, call.metadata) : undefined;
       void (async () => {
         if (this.streams.size >= this.deps.settings.maxStreams) {
           throw new TremoloError('E_BUSY', `This server serves ${this.deps.settings.maxStreams} streams at once (GRPC_MAX_STREAMS)`, { retryAfter: 1 });
         }
         this.streams.add(held);
         try {
-          const caller = await this.caller(call.metadata);
+          const caller = await (span ? this.tracing.run(span.context, () => this.caller(call.metadata, span)) : this.caller(call.metadata));
           await handle(call, caller);
         } finally {
           this.streams.delete(held);
         }
       })().then(
         () => {
+          // a stream the client cancelled ends as CANCELLED for it
+          if (span) this.endSpan(span, call.cancelled ? Status.CANCELLED : Status.OK);
           if (!call.cancelled && !call.destroyed && !call.writableEnded) call.end();
         },
         (err: unknown) => {
+          const e = this.serviceError(err);
+          if (span) this.endSpan(span, call.cancelled ? Status.CANCELLED : (e.code ?? Status.UNKNOWN), err);
           if (call.cancelled || call.destroyed || call.writableEnded) return;
-          call.emit('error', this.serviceError(err));
+          call.emit('error', e);
         },
       );
     };
   }
 
-  private fail<Res>(err: unknown, callback: sendUnaryData<Res>): void {
-    callback(this.serviceError(err));
+  /** The server span of one call, continuing the caller's `traceparent` metadata entry if it sent one. */
+  private callSpan(method: string, metadata: Metadata): SpanHandle {
+    const [traceparent] = metadata.get('traceparent');
+    return this.tracing.start(`${SERVICE_NAME}/${method}`, {
+      kind: 'server',
+      parent: this.tracing.extract(traceparent) ?? 'root',
+      attributes: { 'rpc.system': 'grpc', 'rpc.service': SERVICE_NAME, 'rpc.method': method },
+    });
+  }
+
+  private endSpan(span: SpanHandle, code: number, err?: unknown): void {
+    if (span.recording) {
+      span.set({ 'rpc.grpc.status_code': code });
+      if (SERVER_FAULTS.has(code)) span.fail(err ?? new Error(`gRPC status ${code}`));
+    }
+    span.end();
   }
 
   private serviceError(err: unknown) {
