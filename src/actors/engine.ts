@@ -8,7 +8,7 @@
  * - hot scores are batched on the injected Clock (hot-scores.ts).
  * Nothing here knows about sockets or HTTP.
  */
-import type { Tracing } from '../telemetry/tracing.ts';
+import type { TraceContext, Tracing } from '../telemetry/tracing.ts';
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../domain/clock.ts';
 import type { TsidGenerator } from '../domain/ids.ts';
@@ -256,6 +256,7 @@ export class Engine {
       onError: deps.onError,
       // one message per fan-out batch tells every process to drop these readers' kept pages
       onInboxesChanged: (userIds) => this.invalidations.changed({ kind: 'inboxes', userIds }),
+      ...(deps.tracing ? { tracing: deps.tracing } : {}),
     });
     // fan-out queued by other processes, or left by a dead one, is taken from the start
     this.feed.start();
@@ -385,7 +386,8 @@ export class Engine {
 
   // ------------------------------------------------------------ videos
 
-  async createVideo(ownerId: string, input: { title: unknown; description?: unknown; media?: MediaRefs }): Promise<Video> {
+  /** `trace`: the request's (or job's) context, which the post's fan-out continues in whichever process runs it. */
+  async createVideo(ownerId: string, input: { title: unknown; description?: unknown; media?: MediaRefs }, trace?: TraceContext): Promise<Video> {
     const title = this.social.text('title', requireText('title', input.title, { min: 1, max: this.deps.limits.titleMaxChars }));
     const description = this.social.text(
       'description',
@@ -407,7 +409,7 @@ export class Engine {
     try {
       // the video and the queue live in different slots: queued right after the write, and
       // a post whose fan-out cannot be queued is refused (taken back), never left unfanned
-      await this.feed.publish(record);
+      await this.feed.publish(record, trace);
     } catch (err) {
       await this.deps.store.videos.delete(record.id).catch((e: unknown) => this.deps.onError(e, `taking back video ${record.id} whose fan-out was refused`));
       throw err;

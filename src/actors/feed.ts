@@ -18,6 +18,8 @@
  * - The queue is bounded (`maxQueued`, all processes together): a full queue refuses the
  *   post (E_BUSY, retry shortly) rather than dropping its fan-out; `admit()` checks before
  *   the video is written, and the enqueue checks again atomically.
+ * - Traced: the entry keeps the post's `traceparent`, and each claim of it is a `feed.fanout`
+ *   span continuing that trace in whichever process holds it, its storage calls under it.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../domain/clock.ts';
@@ -28,6 +30,7 @@ import type { Page, PageRequest, VideoRecord } from '../protocol/model.ts';
 import { decodeCursor, encodeCursor } from '../storage/cursor.ts';
 import type { FanoutClaim, FanoutLag } from '../storage/fanout.ts';
 import type { Store } from '../storage/store.ts';
+import { noopTracing, type SpanHandle, type TraceContext, type Tracing } from '../telemetry/tracing.ts';
 import type { EventSink } from './events.ts';
 
 export interface FeedOptions {
@@ -64,6 +67,8 @@ export interface FeedDeps {
   metrics?: FanoutMetrics;
   /** This process's name in the queue's consumer group. Default: a fresh random one. */
   consumer?: string;
+  /** A `feed.fanout` span per claim. Default: off. */
+  tracing?: Tracing;
 }
 
 export class FeedService {
@@ -76,8 +81,11 @@ export class FeedService {
   private stopping = false;
   private lastWarnAt = -Infinity;
 
+  private readonly tracing: Tracing;
+
   constructor(private readonly deps: FeedDeps) {
     this.consumer = deps.consumer ?? `c-${randomUUID()}`;
+    this.tracing = deps.tracing ?? noopTracing;
   }
 
   private get leaseMs(): number {
@@ -111,10 +119,13 @@ export class FeedService {
 
   /**
    * Queues the fan-out of a written video (E_BUSY when the queue filled up meanwhile, or a
-   * storage error: the caller refuses the post) and starts it here at once.
+   * storage error: the caller refuses the post) and starts it here at once. `trace`: the
+   * post's request, whose trace the fan-out continues.
    */
-  async publish(video: VideoRecord): Promise<void> {
-    const { waiting } = await this.deps.store.fanout.enqueue({ videoId: video.id, authorId: video.ownerId, at: this.deps.clock.now() }, this.deps.options.maxQueued);
+  async publish(video: VideoRecord, trace?: TraceContext): Promise<void> {
+    const traceparent = trace && this.tracing.inject(trace);
+    const task = { videoId: video.id, authorId: video.ownerId, at: this.deps.clock.now(), ...(traceparent ? { traceparent } : {}) };
+    const { waiting } = await this.deps.store.fanout.enqueue(task, this.deps.options.maxQueued);
     this.warnIfNear(waiting);
     this.kick();
   }
@@ -196,28 +207,70 @@ export class FeedService {
   }
 
   private async fanOut(claim: FanoutClaim): Promise<void> {
-    const { store, sink, options, clock } = this.deps;
-    const { videoId, authorId } = claim.task;
     if (claim.resumed) this.deps.metrics?.resumed.inc();
-    const push = pushesToInboxes(await store.users.followerCount(authorId), options.pushMaxFollowers);
+    if (!this.tracing.enabled) {
+      await this.fanOutPages(claim);
+      return;
+    }
+    const span = this.fanOutSpan(claim);
+    const progress = { followers: 0, pages: 0 };
+    try {
+      const outcome = await this.fanOutPages(claim, span, progress);
+      span.set({ 'tremolo.fanout.outcome': outcome, 'tremolo.fanout.followers': progress.followers, 'tremolo.fanout.pages': progress.pages });
+    } catch (err) {
+      span.set({ 'tremolo.fanout.outcome': 'failed', 'tremolo.fanout.followers': progress.followers, 'tremolo.fanout.pages': progress.pages });
+      span.fail(err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  /**
+   * A claim's span: continuing the post's trace (parent and link, as a job attempt's), or a
+   * trace of its own for an entry queued untraced.
+   */
+  private fanOutSpan(claim: FanoutClaim): SpanHandle {
+    const post = this.tracing.extract(claim.task.traceparent);
+    return this.tracing.start('feed.fanout', {
+      kind: 'consumer',
+      parent: post ?? 'root',
+      ...(post ? { links: [post] } : {}),
+      attributes: { 'tremolo.video.id': claim.task.videoId, 'tremolo.fanout.resumed': claim.resumed },
+    });
+  }
+
+  /**
+   * Pushes the claim's pages, from its cursor on. Each storage call starts in `span` (the
+   * active context is a synchronous scope: telemetry/tracing.ts), so its span is a child.
+   */
+  private async fanOutPages(claim: FanoutClaim, span?: SpanHandle, progress = { followers: 0, pages: 0 }): Promise<'done' | 'released' | 'taken_over'> {
+    const { store, sink, options, clock } = this.deps;
+    const inSpan = <T>(call: () => T): T => (span ? this.tracing.run(span.context, call) : call());
+    const { videoId, authorId } = claim.task;
+    const push = pushesToInboxes(await inSpan(() => store.users.followerCount(authorId)), options.pushMaxFollowers);
     const entry = { videoId, authorId };
     let cursor = claim.cursor;
     do {
       if (this.stopping) {
-        await store.fanout.release(claim.id, this.consumer, { leaseMs: this.leaseMs, now: clock.now() });
-        return;
+        await inSpan(() => store.fanout.release(claim.id, this.consumer, { leaseMs: this.leaseMs, now: clock.now() }));
+        return 'released';
       }
-      const page = await store.users.followers(authorId, { cursor, limit: options.fanoutBatch });
+      const page = await inSpan(() => store.users.followers(authorId, { cursor, limit: options.fanoutBatch }));
       if (page.items.length) {
-        if (push) await store.feeds.pushToInboxes(page.items, entry, options.inboxMax);
+        if (push) await inSpan(() => store.feeds.pushToInboxes(page.items, entry, options.inboxMax));
         this.deps.onInboxesChanged?.(page.items);
-        sink.publish({ type: 'feed:new', userIds: page.items, videoId, authorId });
+        inSpan(() => sink.publish({ type: 'feed:new', userIds: page.items, videoId, authorId }));
+        progress.followers += page.items.length;
       }
+      progress.pages++;
       cursor = page.nextCursor;
       // the page is in the inboxes: record it, so a takeover goes on from the next one
-      if (cursor && !(await store.fanout.progress(claim.id, this.consumer, cursor, { now: clock.now() }))) return; // taken over
+      const reached = cursor;
+      if (reached && !(await inSpan(() => store.fanout.progress(claim.id, this.consumer, reached, { now: clock.now() })))) return 'taken_over';
     } while (cursor);
-    await store.fanout.complete(claim.id);
+    await inSpan(() => store.fanout.complete(claim.id));
+    return 'done';
   }
 
   /** The following feed of `userId`: video ids, newest first. */

@@ -26,7 +26,7 @@ import { noopTracing, type TraceContext, type Tracing } from '../telemetry/traci
 /** The videos a job's media is published as (the Engine). */
 export interface VideoPublisher {
   newId(): string;
-  createVideo(ownerId: string, input: { title: unknown; description?: unknown; media?: MediaRefs }): Promise<Video>;
+  createVideo(ownerId: string, input: { title: unknown; description?: unknown; media?: MediaRefs }, trace?: TraceContext): Promise<Video>;
   getVideo(videoId: string): Promise<{ value: Video }>;
   deleteVideo(videoId: string, userId: string): Promise<unknown>;
 }
@@ -165,7 +165,7 @@ export class JobsService {
   }
 
   /** Publishes the processed media of the caller's finished upload again, as a new video (E_UPLOAD_NOT_FOUND otherwise). */
-  async publishFromUpload(userId: string, uploadId: string, input: { title: unknown; description?: unknown }): Promise<Video> {
+  async publishFromUpload(userId: string, uploadId: string, input: { title: unknown; description?: unknown }, trace?: TraceContext): Promise<Video> {
     const { files, jobs, uploads, videos } = this.#d;
     await files.owned(uploadId, userId);
     const jobId = await files.jobOf(uploadId);
@@ -175,7 +175,7 @@ export class JobsService {
     if (!published) throw new TremoloError('E_UPLOAD_NOT_FOUND');
     const { hls, mp4, poster } = published.value.media;
     const media: MediaRefs = { ...(hls ? { hls } : {}), ...(mp4 ? { mp4 } : {}), ...(poster ? { poster } : {}) };
-    const video = await videos.createVideo(userId, { ...input, media });
+    const video = await videos.createVideo(userId, { ...input, media }, trace);
     if (!(await uploads.addVideo(userId, uploadId, video.id))) {
       // the upload was removed meanwhile: its media is no longer anyone's to show
       await videos.deleteVideo(video.id, userId);

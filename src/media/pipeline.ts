@@ -106,7 +106,7 @@ export async function startMediaPipeline(deps: MediaPipelineDeps): Promise<Media
     uploads: store.uploads,
     pool,
     publisher: {
-      createVideo: (ownerId, input) => videos.createVideo(ownerId, input),
+      createVideo: (ownerId, input, trace) => videos.createVideo(ownerId, input, trace),
       setTagging: (videoId, tagging) => videos.setTagging(videoId, tagging),
       deleteVideo: (videoId, ownerId) => videos.deleteVideo(videoId, ownerId).then(() => undefined, ignoreCode('E_VIDEO_NOT_FOUND')),
     },

@@ -15,6 +15,8 @@ export interface FanoutTask {
   authorId: string;
   /** When the post was queued (ms since the epoch; the oldest entry's age is the lag metric). */
   at: number;
+  /** W3C traceparent of the post's request (tracing on): the fan-out, in whichever process, continues its trace. */
+  traceparent?: string;
 }
 
 /** An entry this consumer now holds. */

@@ -30,13 +30,13 @@ import type { MediaRefs, PixelPoint, TagInfo } from '../protocol/model.ts';
 import type { JobPatch, JobRecord, JobStage, JobStore } from '../storage/jobs.ts';
 import type { MediaStaging, MediaStore } from '../storage/media/media-store.ts';
 import type { UploadStore } from '../storage/uploads.ts';
-import { noopTracing, type Attributes, type SpanHandle, type Tracing } from '../telemetry/tracing.ts';
+import { noopTracing, type Attributes, type SpanHandle, type TraceContext, type Tracing } from '../telemetry/tracing.ts';
 import type { MediaPool, RunOptions, TaskInput, TaskName, TaskOutput } from './pool.ts';
 import type { TaggerOptions } from './tasks/tag/types.ts';
 
 /** What the runner needs to publish a finished job (the Engine and the Store provide it). */
 export interface Publisher {
-  createVideo(ownerId: string, input: { title: string; description: string; media: MediaRefs }): Promise<{ id: string }>;
+  createVideo(ownerId: string, input: { title: string; description: string; media: MediaRefs }, trace?: TraceContext): Promise<{ id: string }>;
   setTagging(videoId: string, tagging: TagInfo): Promise<void>;
   /** Takes back a video whose upload was removed while it was being published. */
   deleteVideo(videoId: string, ownerId: string): Promise<void>;
@@ -417,7 +417,7 @@ export class JobRunner {
               title: job.title,
               description: job.description,
               media: { hls: rel(manifest.hls.master), mp4: rel(manifest.mp4), poster: rel(manifest.poster) },
-            })
+            }, span.context)
           ).id;
         span.set({ 'tremolo.video.id': videoId });
         await this.#tracing.run(span.context, () => jobs.update(job.id, { videoId }, { now: clock.now(), owner }));

@@ -21,7 +21,7 @@ export class RedisFanout implements FanoutQueue {
 
   async enqueue(task: FanoutTask, max: number): Promise<{ id: string; waiting: number }> {
     const { queue } = this.ctx.keys.fanout();
-    const reply = await this.ctx.scripts.run('fanout-enqueue', [queue], [GROUP, max, task.videoId, task.authorId, task.at]);
+    const reply = await this.ctx.scripts.run('fanout-enqueue', [queue], [GROUP, max, task.videoId, task.authorId, task.at, task.traceparent ?? '']);
     if (isScriptFailure(reply)) throw scriptFailure(reply);
     const [id, waiting] = asArray(reply);
     return { id: String(id), waiting: Number(waiting) };
@@ -31,11 +31,12 @@ export class RedisFanout implements FanoutQueue {
     const { queue, cursors } = this.ctx.keys.fanout();
     const flat = asArray(await this.ctx.scripts.run('fanout-claim', [queue, cursors], [GROUP, consumer, Math.max(0, Math.floor(opts.leaseMs)), Math.max(1, opts.limit)]));
     const out: FanoutClaim[] = [];
-    for (let i = 0; i + 5 < flat.length; i += 6) {
+    for (let i = 0; i + 6 < flat.length; i += 7) {
       const cursor = String(flat[i + 4]);
+      const traceparent = String(flat[i + 6]);
       out.push({
         id: String(flat[i]),
-        task: { videoId: String(flat[i + 1]), authorId: String(flat[i + 2]), at: Number(flat[i + 3]) },
+        task: { videoId: String(flat[i + 1]), authorId: String(flat[i + 2]), at: Number(flat[i + 3]), ...(traceparent !== '' ? { traceparent } : {}) },
         ...(cursor !== '' ? { cursor } : {}),
         resumed: Number(flat[i + 5]) === 1,
       });

@@ -2,7 +2,7 @@
   Claims up to `count` fan-out entries for a consumer: first entries whose holder has not
   reported for `lease` ms (XAUTOCLAIM), then new ones (XREADGROUP), each with its saved cursor.
 
-  KEYS[1] {fanout}:queue     stream of fan-out entries (v, a, at); consumer group ARGV[1]
+  KEYS[1] {fanout}:queue     stream of fan-out entries (v, a, at, tp); consumer group ARGV[1]
   KEYS[2] {fanout}:cursors   hash: entry id -> follower cursor reached
 
   ARGV[1] consumer group name
@@ -13,8 +13,8 @@
   Consumers (processes) that hold nothing and were last seen more than ten leases ago are
   dropped from the group, so restarts do not pile up dead names.
 
-  Returns a flat array, six items per entry: id, video id, author id, at, cursor ('' when
-  none), and 1 when taken over from another holder or 0 when new.
+  Returns a flat array, seven items per entry: id, video id, author id, at, cursor ('' when
+  none), 1 when taken over from another holder or 0 when new, and traceparent ('' when none).
 ]]
 redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
 local count = tonumber(ARGV[4])
@@ -34,6 +34,7 @@ local function add(entry, resumed)
   out[#out + 1] = f['at'] or '0'
   out[#out + 1] = cursor
   out[#out + 1] = resumed
+  out[#out + 1] = f['tp'] or ''
   n = n + 1
 end
 local lapsed = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', count)

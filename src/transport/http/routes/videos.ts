@@ -12,11 +12,12 @@ import { errorResponses } from '../openapi/operation-errors.ts';
 import { userOf } from '../server.ts';
 import { toggleRoutes } from './toggle.ts';
 import type { VideoJson } from '../video-json.ts';
+import type { TraceContext } from '../../../telemetry/tracing.ts';
 
 /** The media pipeline's part in publishing and deleting videos. */
 export interface VideoMedia {
   /** Publishes the processed media of the caller's finished upload again, as a new video (E_UPLOAD_NOT_FOUND otherwise). */
-  publishFromUpload: (userId: string, uploadId: string, input: { title: unknown; description?: unknown }) => Promise<Video>;
+  publishFromUpload: (userId: string, uploadId: string, input: { title: unknown; description?: unknown }, trace?: TraceContext) => Promise<Video>;
   /** A video was deleted: its media goes once no other video shows it, before this resolves. */
   videoDeleted: (video: VideoRecord) => Promise<void>;
 }
@@ -89,10 +90,11 @@ export async function videoRoutes(app: FastifyInstance, deps: VideoRouteDeps): P
       let video: Video;
       if (uploadId !== undefined) {
         if (!deps.media) throw new TremoloError('E_UPLOAD_NOT_FOUND');
-        video = await deps.media.publishFromUpload(userId, uploadId, { title, description });
+        video = await deps.media.publishFromUpload(userId, uploadId, { title, description }, req.span?.context);
       } else {
         const media: MediaRefs = mediaUrl !== undefined ? { external: mediaUrl } : {};
-        video = await engine.createVideo(userId, { title, description, media });
+        // the post's fan-out continues this request's trace
+        video = await engine.createVideo(userId, { title, description, media }, req.span?.context);
       }
       return reply.code(201).send(deps.presentMedia(video));
     },
