@@ -124,7 +124,8 @@ export class FeedService {
    */
   async publish(video: VideoRecord, trace?: TraceContext): Promise<void> {
     const traceparent = trace && this.tracing.inject(trace);
-    const task = { videoId: video.id, authorId: video.ownerId, at: this.deps.clock.now(), ...(traceparent ? { traceparent } : {}) };
+    const tracestate = traceparent && this.tracing.tracestate(trace);
+    const task = { videoId: video.id, authorId: video.ownerId, at: this.deps.clock.now(), ...(traceparent ? { traceparent } : {}), ...(tracestate ? { tracestate } : {}) };
     const { waiting } = await this.deps.store.fanout.enqueue(task, this.deps.options.maxQueued);
     this.warnIfNear(waiting);
     this.kick();
@@ -231,7 +232,7 @@ export class FeedService {
    * trace of its own for an entry queued untraced.
    */
   private fanOutSpan(claim: FanoutClaim): SpanHandle {
-    const post = this.tracing.extract(claim.task.traceparent);
+    const post = this.tracing.extract(claim.task.traceparent, claim.task.tracestate);
     return this.tracing.start('feed.fanout', {
       kind: 'consumer',
       parent: post ?? 'root',

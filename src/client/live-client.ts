@@ -70,6 +70,8 @@ export interface LiveClientOptions {
    * can join the caller's current trace.
    */
   traceparent?: string | (() => string | undefined);
+  /** W3C `tracestate` sent with `traceparent` (vendors' entries), the same way: a string, or asked each time. */
+  tracestate?: string | (() => string | undefined);
 }
 
 export interface LiveClientEvents {
@@ -143,7 +145,8 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
       transports: ['websocket'],
       auth: (cb) => {
         const traceparent = typeof opts.traceparent === 'function' ? opts.traceparent() : opts.traceparent;
-        cb({ ...(opts.token ? { token: opts.token } : {}), ...(traceparent ? { traceparent } : {}) });
+        const tracestate = traceparent && (typeof opts.tracestate === 'function' ? opts.tracestate() : opts.tracestate);
+        cb({ ...(opts.token ? { token: opts.token } : {}), ...(traceparent ? { traceparent } : {}), ...(tracestate ? { tracestate } : {}) });
       },
       reconnectionDelay: 200,
       reconnectionDelayMax: 2000,
@@ -435,7 +438,8 @@ export class LiveClient extends EventEmitter<LiveClientEvents> {
         emitWithAck(e: string, p: unknown): Promise<Ack<object>>;
       };
       const traceparent = typeof this.opts.traceparent === 'function' ? this.opts.traceparent() : undefined;
-      reply = await emitter.emitWithAck(event, traceparent ? { ...payload, traceparent } : payload);
+      const tracestate = traceparent && typeof this.opts.tracestate === 'function' ? this.opts.tracestate() : undefined;
+      reply = await emitter.emitWithAck(event, traceparent ? { ...payload, traceparent, ...(tracestate ? { tracestate } : {}) } : payload);
     } catch {
       throw new TremoloClientError('E_ACK_TIMEOUT', `no ack for ${event} within ${this.ackTimeoutMs} ms`);
     }

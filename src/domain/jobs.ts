@@ -32,4 +32,6 @@ export interface JobRecord {
    * process claims it, continues this trace, so a job taken over after a crash stays one trace.
    */
   traceparent?: string;
+  /** W3C `tracestate` that came with that context (vendors' entries), passed on with it. */
+  tracestate?: string;
 }

@@ -108,8 +108,7 @@ export class JobsService {
     // stored in the record (W3C traceparent), and every attempt's `media.job` span continues it.
     const span = tracing.start('media.job.create', { kind: 'producer', parent: trace, attributes: { 'tremolo.job.id': id, 'tremolo.upload.bytes': info.size } });
     try {
-      const traceparent = tracing.inject(span.context);
-      const job = newJob(id, userId, info, new Date(now).toISOString(), traceparent);
+      const job = newJob(id, userId, info, new Date(now).toISOString(), tracing.inject(span.context), tracing.tracestate(span.context));
       const upload = { bytes: info.size, mime: declaredMime(info) };
       await tracing.run(span.context, () => jobs.create(job, upload));
       const winner = await tracing.run(span.context, () => files.linkJob(uploadId, job.id));
@@ -200,9 +199,10 @@ function declaredMime(upload: UploadInfo): string {
 }
 
 /** A queued job for a finished upload, titled as its metadata says. */
-function newJob(id: string, ownerId: string, upload: UploadInfo, at: string, traceparent: string | undefined): JobRecord {
+function newJob(id: string, ownerId: string, upload: UploadInfo, at: string, traceparent: string | undefined, tracestate: string | undefined): JobRecord {
   return {
     ...(traceparent ? { traceparent } : {}),
+    ...(traceparent && tracestate ? { tracestate } : {}),
     id,
     ownerId,
     uploadId: upload.id,

@@ -203,8 +203,8 @@ export interface ServerToClientEvents {
 
 /** Events between server processes (through the Redis adapter). */
 export interface InterServerEvents {
-  /** `traceparent`: the W3C trace context of the write, so the delivery in each process joins its trace. */
-  'video:events': (payload: { videoId: string; events: LiveVideoEvent[]; traceparent?: string }) => void;
+  /** `traceparent` and `tracestate`: the W3C trace context of the write, so the delivery in each process joins its trace. */
+  'video:events': (payload: { videoId: string; events: LiveVideoEvent[]; traceparent?: string; tracestate?: string }) => void;
   'dm:events': (payload: { conversationId: string; epoch: string; userIds: string[]; events: DmEvent[] }) => void;
 }
 

@@ -17,6 +17,8 @@ export interface FanoutTask {
   at: number;
   /** W3C traceparent of the post's request (tracing on): the fan-out, in whichever process, continues its trace. */
   traceparent?: string;
+  /** W3C `tracestate` that came with it (vendors' entries), passed on with it. */
+  tracestate?: string;
 }
 
 /** An entry this consumer now holds. */

@@ -150,13 +150,17 @@ class Ids {
 
 /**
  * A position in a trace that is not sampled and has no span: a local root that lost the draw,
- * or a remote parent whose `traceparent` says "not sampled" (kept, to pass on as it came).
- * Everything under it is unsampled too (parent-based), and costs one shared no-op span.
+ * or a remote parent whose `traceparent` says "not sampled" (kept with its `tracestate`, to
+ * pass on as they came). Everything under it is unsampled too (parent-based), and costs one
+ * shared no-op span.
  */
 class Unsampled implements TraceContext {
   declare readonly __traceContext?: never;
   readonly span: SpanHandle;
-  constructor(readonly traceparent?: string) {
+  constructor(
+    readonly traceparent?: string,
+    readonly tracestate?: string,
+  ) {
     this.span = Object.freeze({ context: this, recording: false, set() {}, ids: () => undefined, fail() {}, end() {} });
   }
 }
@@ -396,10 +400,23 @@ function batchOptionsFromEnv(): Partial<BatchOptions> {
   return options;
 }
 
-/** The W3C propagator's carrier: one `traceparent` (tremolo passes the header alone, as a string). */
-type Carrier = { traceparent?: string };
-const CARRIER_SETTER = { set: (carrier: Carrier, key: string, value: string) => void (key === 'traceparent' && (carrier.traceparent = value)) };
-const CARRIER_GETTER = { get: (carrier: Carrier, key: string) => (key === 'traceparent' ? carrier.traceparent : undefined), keys: () => ['traceparent'] };
+/** The W3C propagator's carrier: `traceparent` and `tracestate`, each a string. */
+type Carrier = { traceparent?: string; tracestate?: string };
+const CARRIER_SETTER = {
+  set: (carrier: Carrier, key: string, value: string) => {
+    if (key === 'traceparent' || key === 'tracestate') carrier[key] = value;
+  },
+};
+const CARRIER_GETTER = {
+  get: (carrier: Carrier, key: string) => (key === 'traceparent' ? carrier.traceparent : key === 'tracestate' ? carrier.tracestate : undefined),
+  keys: () => ['traceparent', 'tracestate'],
+};
+/**
+ * The longest `tracestate` taken, a bound on hostile input: well above the 512 characters the
+ * W3C specification asks to be passed on (the propagator keeps its first 32 members). Longer is
+ * ignored; the `traceparent` is kept.
+ */
+const TRACESTATE_MAX_CHARS = 8192;
 
 export function createOtelTracing(opts: OtelTracingOptions): Tracing {
   const env = opts.env ?? process.env;
@@ -485,7 +502,7 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
       let traceState = parentSpan?.traceState;
       if (envSampler) {
         const result = envSampler.shouldSample(apiContext(parentSpan), traceId, name, kind, (o.attributes ?? {}) as OtelAttributes, links ?? []);
-        if (result.decision !== sdk.SamplingDecision.RECORD_AND_SAMPLED) return new Unsampled(`00-${traceId}-${spanId}-00`).span;
+        if (result.decision !== sdk.SamplingDecision.RECORD_AND_SAMPLED) return new Unsampled(`00-${traceId}-${spanId}-00`, (result.traceState ?? traceState)?.serialize()).span;
         traceState = result.traceState ?? traceState;
       }
       return new RecordingSpan(sink, name, kind, traceId, spanId, traceState, parentSpan, o.attributes, links ?? NONE, droppedLinks, o.startTime);
@@ -522,12 +539,21 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
       propagator.inject(apiContext(spanContextOf(c)), carrier, CARRIER_SETTER);
       return carrier.traceparent;
     },
-    extract(traceparent: unknown): TraceContext | undefined {
+    tracestate(ctx?: TraceContext): string | undefined {
+      const c = ctx ?? active;
+      if (c === undefined) return undefined;
+      if (c instanceof Unsampled) return c.tracestate;
+      return spanContextOf(c)?.traceState?.serialize() || undefined;
+    },
+    extract(traceparent: unknown, tracestate?: unknown): TraceContext | undefined {
       // the header is 55 characters in version 00; later versions may append fields
       if (typeof traceparent !== 'string' || traceparent.length > 256) return undefined;
-      const sc = trace.getSpanContext(propagator.extract(ROOT_CONTEXT, { traceparent }, CARRIER_GETTER));
+      const carrier: Carrier = { traceparent };
+      // the propagator parses it (malformed members dropped, as the specification says)
+      if (typeof tracestate === 'string' && tracestate.length <= TRACESTATE_MAX_CHARS) carrier.tracestate = tracestate;
+      const sc = trace.getSpanContext(propagator.extract(ROOT_CONTEXT, carrier, CARRIER_GETTER));
       if (!sc) return undefined;
-      if (!envSampler && (sc.traceFlags & TraceFlags.SAMPLED) === 0) return new Unsampled(`00-${sc.traceId}-${sc.spanId}-00`);
+      if (!envSampler && (sc.traceFlags & TraceFlags.SAMPLED) === 0) return new Unsampled(`00-${sc.traceId}-${sc.spanId}-00`, sc.traceState?.serialize() || undefined);
       return new RemoteParent(sc);
     },
     ids() {

@@ -89,8 +89,13 @@ export interface Tracing {
   sampled(ctx: TraceContext): boolean;
   /** A W3C `traceparent` for `ctx` (default: the active context), or undefined when there is none. */
   inject(ctx?: TraceContext): string | undefined;
-  /** A remote parent from a W3C `traceparent`; anything malformed is ignored (undefined), as the spec says. */
-  extract(traceparent: unknown): TraceContext | undefined;
+  /** The W3C `tracestate` to send along with `inject(ctx)`: vendors' entries, passed on as they came; undefined when none. */
+  tracestate(ctx?: TraceContext): string | undefined;
+  /**
+   * A remote parent from a W3C `traceparent` and its `tracestate`; a malformed traceparent is
+   * ignored (undefined), and so are malformed tracestate members, as the spec says.
+   */
+  extract(traceparent: unknown, tracestate?: unknown): TraceContext | undefined;
   /** `trace_id` and `span_id` of the active span, for log lines and exemplars; undefined when none is sampled. */
   ids(): TraceIds | undefined;
   /** Exports every finished span now (tests, shutdown). */
@@ -118,6 +123,7 @@ export const noopTracing: Tracing = Object.freeze({
   outside: <T>(fn: () => T): T => fn(),
   sampled: () => false,
   inject: () => undefined,
+  tracestate: () => undefined,
   extract: () => undefined,
   ids: () => undefined,
   flush: () => Promise.resolve(),

@@ -223,7 +223,7 @@ export class JobRunner {
   async #run(job: JobRecord, signal: AbortSignal, stop: (c: StopCause) => void, causeOf: () => StopCause | undefined): Promise<void> {
     const tracing = this.#tracing;
     if (!tracing.enabled) return this.#attempt(job, signal, stop, causeOf, undefined);
-    const created = tracing.extract(job.traceparent);
+    const created = tracing.extract(job.traceparent, job.tracestate);
     const span = tracing.start('media.job', {
       kind: 'consumer',
       // no stored context (a job made with tracing off): a trace of its own, sampled by the media.job* rule

@@ -531,8 +531,9 @@ export function storeContract(
 
       it('claims each new entry once, keeps a held entry from others, hands a lapsed or given-back one over with its cursor, and completes', async () => {
         const q = store.fanout;
-        const t1 = await task(1_700_000_000_000);
-        const t2 = await task(1_700_000_000_500);
+        // the post's trace context goes with its entry, to whichever consumer holds it
+        const t1 = { ...(await task(1_700_000_000_000)), traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: 'vendor=abc' };
+        const t2 = { ...(await task(1_700_000_000_500)), traceparent: '00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00' };
         const e1 = await q.enqueue(t1, 100);
         const e2 = await q.enqueue(t2, 100);
         assert.notEqual(e1.id, e2.id);
@@ -676,12 +677,15 @@ export function storeContract(
 
       it('keeps the trace context a job was created in through claims, takeovers and updates', async () => {
         const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
-        const j = { ...job(ids.next()), traceparent };
+        const tracestate = 'vendor=abc,other=x1';
+        const j = { ...job(ids.next()), traceparent, tracestate };
         await store.jobs.create(j);
         assert.equal((await store.jobs.get(j.id))?.traceparent, traceparent);
+        assert.equal((await store.jobs.get(j.id))?.tracestate, tracestate);
         assert.equal((await store.jobs.claim('A', { now, leaseMs: 1000, maxAttempts: 3 }))?.traceparent, traceparent);
         const taken = await store.jobs.claim('B', { now: now + 2000, leaseMs: 1000, maxAttempts: 3 });
         assert.equal(taken?.traceparent, traceparent, 'the process taking over reads the same trace');
+        assert.equal(taken?.tracestate, tracestate);
         assert.equal((await store.jobs.update(j.id, { stage: 'transcoding' }, { now, owner: 'B' }))?.traceparent, traceparent);
         const plain = job(ids.next());
         await store.jobs.create(plain);

@@ -13,6 +13,8 @@ export interface ReceivedSpan {
   traceId: string;
   spanId: string;
   parentSpanId: string | undefined;
+  /** W3C tracestate the span carries ('' when none). */
+  traceState: string;
   name: string;
   /** OTLP's numbers: 1 internal, 2 server, 3 client, 4 producer, 5 consumer. */
   kind: number;
@@ -41,6 +43,7 @@ interface OtlpSpan {
   traceId: string;
   spanId: string;
   parentSpanId?: string;
+  traceState?: string;
   name: string;
   kind: number;
   attributes?: OtlpKeyValue[];
@@ -105,6 +108,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
                 traceId: s.traceId,
                 spanId: s.spanId,
                 parentSpanId: s.parentSpanId || undefined,
+                traceState: s.traceState ?? '',
                 name: s.name,
                 kind: s.kind,
                 attributes: attributesOf(s.attributes),

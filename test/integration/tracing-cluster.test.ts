@@ -66,7 +66,7 @@ describe('tracing across processes on Redis', () => {
 
     const fan = await newUser(a, 'fan');
     const client = clientTraceparent();
-    const liker = await liveClient(a, { token: fan.token, traceparent: client.traceparent });
+    const liker = await liveClient(a, { token: fan.token, traceparent: client.traceparent, tracestate: 'vendor=abc' });
     clients.push(liker);
     await liker.like(video.id);
     await eventually(() => counters.some((c) => c.likes === 1), 'the watcher on B sees the like');
@@ -101,6 +101,7 @@ describe('tracing across processes on Redis', () => {
     const received = one(spans, (s) => s.service === 'tremolo-b' && s.name === 'video:events receive', 'cross-process receive');
     assert.equal(received.parentSpanId, turn.spanId, 'the delivery on B is a child of the turn that wrote on A');
     assert.equal(received.kind, 5);
+    assert.equal(received.traceState, 'vendor=abc', "the client's tracestate crossed to B with the traceparent");
     const delivered = spans.find((s) => s.service === 'tremolo-b' && s.name === 'video:counters deliver')!;
     assert.equal(delivered.parentSpanId, received.spanId);
     assert.ok(delivered.links.some((l) => l.spanId === received.spanId), 'the delivery links to the write it carries');

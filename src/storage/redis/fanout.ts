@@ -21,7 +21,7 @@ export class RedisFanout implements FanoutQueue {
 
   async enqueue(task: FanoutTask, max: number): Promise<{ id: string; waiting: number }> {
     const { queue } = this.ctx.keys.fanout();
-    const reply = await this.ctx.scripts.run('fanout-enqueue', [queue], [GROUP, max, task.videoId, task.authorId, task.at, task.traceparent ?? '']);
+    const reply = await this.ctx.scripts.run('fanout-enqueue', [queue], [GROUP, max, task.videoId, task.authorId, task.at, task.traceparent ?? '', task.tracestate ?? '']);
     if (isScriptFailure(reply)) throw scriptFailure(reply);
     const [id, waiting] = asArray(reply);
     return { id: String(id), waiting: Number(waiting) };
@@ -31,12 +31,13 @@ export class RedisFanout implements FanoutQueue {
     const { queue, cursors } = this.ctx.keys.fanout();
     const flat = asArray(await this.ctx.scripts.run('fanout-claim', [queue, cursors], [GROUP, consumer, Math.max(0, Math.floor(opts.leaseMs)), Math.max(1, opts.limit)]));
     const out: FanoutClaim[] = [];
-    for (let i = 0; i + 6 < flat.length; i += 7) {
+    for (let i = 0; i + 7 < flat.length; i += 8) {
       const cursor = String(flat[i + 4]);
-      const traceparent = String(flat[i + 6]);
+      const [traceparent, tracestate] = [String(flat[i + 6]), String(flat[i + 7])];
+      const trace = traceparent === '' ? {} : tracestate === '' ? { traceparent } : { traceparent, tracestate };
       out.push({
         id: String(flat[i]),
-        task: { videoId: String(flat[i + 1]), authorId: String(flat[i + 2]), at: Number(flat[i + 3]), ...(traceparent !== '' ? { traceparent } : {}) },
+        task: { videoId: String(flat[i + 1]), authorId: String(flat[i + 2]), at: Number(flat[i + 3]), ...trace },
         ...(cursor !== '' ? { cursor } : {}),
         resumed: Number(flat[i + 5]) === 1,
       });

@@ -37,6 +37,7 @@ const JOB_FIELDS: ReadonlySet<string> = new Set<JobField>([
   'leaseUntil',
   'cancelRequested',
   'traceparent',
+  'tracestate',
 ]);
 
 /** One hash field per property: strings as is, numbers in decimal, `error` as JSON. */

@@ -313,9 +313,11 @@ export class GrpcServer {
   /** The server span of one call, continuing the caller's `traceparent` metadata entry if it sent one. */
   private callSpan(method: string, metadata: Metadata): SpanHandle {
     const [traceparent] = metadata.get('traceparent');
+    // several tracestate entries are one list, as several HTTP headers are
+    const tracestate = metadata.get('tracestate').filter((v) => typeof v === 'string').join(',');
     return this.tracing.start(`${SERVICE_NAME}/${method}`, {
       kind: 'server',
-      parent: this.tracing.extract(traceparent) ?? 'root',
+      parent: this.tracing.extract(traceparent, tracestate) ?? 'root',
       attributes: { 'rpc.system': 'grpc', 'rpc.service': SERVICE_NAME, 'rpc.method': method },
     });
   }

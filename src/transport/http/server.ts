@@ -306,7 +306,7 @@ class RequestSpans {
 
   start(req: FastifyRequest, reply: FastifyReply, route: string | undefined): SpanHandle {
     const { name, attributes } = this.#route(req.method, route);
-    const span = this.tracing.start(name, { kind: 'server', parent: this.tracing.extract(req.headers.traceparent) ?? 'root', attributes });
+    const span = this.tracing.start(name, { kind: 'server', parent: this.tracing.extract(req.headers.traceparent, req.headers.tracestate) ?? 'root', attributes });
     req.span = span;
     if (span.recording) {
       if (this.logging) bindTrace(req.log, span.ids());

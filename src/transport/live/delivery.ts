@@ -74,11 +74,11 @@ export class LiveDelivery implements EventSink {
       roomSize: (videoId) => io.of('/').adapter.rooms.get(videoRoom(videoId))?.size ?? 0,
       emit: (payload, coalesced) => this.deliverCounters(payload, coalesced),
     });
-    io.on('video:events', ({ videoId, events, traceparent }) => {
+    io.on('video:events', ({ videoId, events, traceparent, tracestate }) => {
       if (!this.tracing.enabled) return this.deliverVideoEvents(videoId, events);
       const span = this.tracing.start('video:events receive', {
         kind: 'consumer',
-        parent: this.tracing.extract(traceparent) ?? 'root',
+        parent: this.tracing.extract(traceparent, tracestate) ?? 'root',
         attributes: { 'messaging.system': 'socket.io', 'messaging.operation.type': 'receive', 'messaging.batch.message_count': events.length, 'tremolo.video.id': videoId },
       });
       try {
@@ -113,7 +113,8 @@ export class LiveDelivery implements EventSink {
         // channel is up. Peers that miss some recover them from the log (the `prev` chain).
         if (this.deps.canReachPeers?.()) {
           const traceparent = this.tracing.inject();
-          io.serverSideEmit('video:events', traceparent ? { videoId: event.videoId, events, traceparent } : { videoId: event.videoId, events });
+          const tracestate = traceparent && this.tracing.tracestate();
+          io.serverSideEmit('video:events', traceparent ? { videoId: event.videoId, events, traceparent, ...(tracestate ? { tracestate } : {}) } : { videoId: event.videoId, events });
         }
         this.deliverVideoEvents(event.videoId, events);
         return;

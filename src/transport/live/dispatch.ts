@@ -268,13 +268,13 @@ export class LiveDispatch {
   }
 
   /**
-   * The span of one client event: its parent is the `traceparent` in the payload if any, else
+   * The span of one client event: its parent is the `traceparent` (and `tracestate`) in the payload if any, else
    * the one the socket gave at its handshake, else it starts a trace. The video id is recorded
    * when the payload names one (a string, as the id schema checks later); never any text.
    */
   private eventSpan(socket: IoSocket, event: ClientEvent, req: unknown): SpanHandle {
     const payload = typeof req === 'object' && req !== null ? (req as Record<string, unknown>) : undefined;
-    const parent = this.tracing.extract(payload?.traceparent) ?? socket.data.trace ?? 'root';
+    const parent = this.tracing.extract(payload?.traceparent, payload?.tracestate) ?? socket.data.trace ?? 'root';
     const videoId = typeof payload?.videoId === 'string' && payload.videoId.length <= 32 ? payload.videoId : undefined;
     return this.tracing.start(event, {
       kind: 'server',

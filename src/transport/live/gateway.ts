@@ -200,12 +200,13 @@ export class LiveGateway implements EventSink {
 }
 
 /**
- * The span of a handshake. The client's `traceparent` (handshake `auth`) is its parent, and is
+ * The span of a handshake. The client's `traceparent` and `tracestate` (handshake `auth`) are its parent, and are
  * kept on the socket as the parent of the socket's events that bring none of their own.
  */
 function handshakeSpan(tracing: Tracing, socket: IoSocket) {
   const auth: unknown = socket.handshake.auth;
-  const remote = typeof auth === 'object' && auth !== null && 'traceparent' in auth ? tracing.extract(auth.traceparent) : undefined;
+  const given = typeof auth === 'object' && auth !== null ? (auth as { traceparent?: unknown; tracestate?: unknown }) : undefined;
+  const remote = given?.traceparent === undefined ? undefined : tracing.extract(given.traceparent, given.tracestate);
   if (remote) socket.data.trace = remote;
   return tracing.start('socket.handshake', { kind: 'server', parent: remote ?? 'root', attributes: { 'network.transport': 'tcp' } });
 }

@@ -2,7 +2,7 @@
   Claims up to `count` fan-out entries for a consumer: first entries whose holder has not
   reported for `lease` ms (XAUTOCLAIM), then new ones (XREADGROUP), each with its saved cursor.
 
-  KEYS[1] {fanout}:queue     stream of fan-out entries (v, a, at, tp); consumer group ARGV[1]
+  KEYS[1] {fanout}:queue     stream of fan-out entries (v, a, at, tp, ts); consumer group ARGV[1]
   KEYS[2] {fanout}:cursors   hash: entry id -> follower cursor reached
 
   ARGV[1] consumer group name
@@ -13,8 +13,9 @@
   Consumers (processes) that hold nothing and were last seen more than ten leases ago are
   dropped from the group, so restarts do not pile up dead names.
 
-  Returns a flat array, seven items per entry: id, video id, author id, at, cursor ('' when
-  none), 1 when taken over from another holder or 0 when new, and traceparent ('' when none).
+  Returns a flat array, eight items per entry: id, video id, author id, at, cursor ('' when
+  none), 1 when taken over from another holder or 0 when new, traceparent and tracestate ('' when
+  none).
 ]]
 redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
 local count = tonumber(ARGV[4])
@@ -35,6 +36,7 @@ local function add(entry, resumed)
   out[#out + 1] = cursor
   out[#out + 1] = resumed
   out[#out + 1] = f['tp'] or ''
+  out[#out + 1] = f['ts'] or ''
   n = n + 1
 end
 local lapsed = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', count)
