@@ -215,14 +215,14 @@ export class FeedService {
     }
     const span = this.fanOutSpan(claim);
     const progress = { followers: 0, pages: 0 };
+    let outcome = 'failed';
     try {
-      const outcome = await this.fanOutPages(claim, span, progress);
-      span.set({ 'tremolo.fanout.outcome': outcome, 'tremolo.fanout.followers': progress.followers, 'tremolo.fanout.pages': progress.pages });
+      outcome = await this.fanOutPages(claim, span, progress);
     } catch (err) {
-      span.set({ 'tremolo.fanout.outcome': 'failed', 'tremolo.fanout.followers': progress.followers, 'tremolo.fanout.pages': progress.pages });
       span.fail(err);
       throw err;
     } finally {
+      span.set({ 'tremolo.fanout.outcome': outcome, 'tremolo.fanout.followers': progress.followers, 'tremolo.fanout.pages': progress.pages });
       span.end();
     }
   }
