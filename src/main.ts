@@ -379,6 +379,7 @@ export async function startTremolo(config: Config, opts: StartOptions = {}): Pro
       interactions: engine.interactions,
       onError: (err, context) => log.error({ err }, context),
       tracing,
+      metrics,
       settings: {
         host: config.grpcHost ?? config.host,
         port: config.grpcPort,

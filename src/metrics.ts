@@ -104,6 +104,8 @@ export interface Metrics {
   cache: CacheMetrics;
   liveEvents: Counter<'event'>;
   liveSockets: Gauge;
+  /** gRPC calls by method and status code name (`OK`, `NOT_FOUND`, ...); a stream's lasts its whole life. */
+  grpcDuration: Histogram<'method' | 'code'>;
   /** For You skip checks by how they ended (actors/early-skips.ts): recorded, cancelled, engaged, dropped. */
   forYouSkipChecks: Counter<'outcome'>;
   /** For You signals shed because the learning queue was full (actors/learner.ts). */
@@ -202,6 +204,14 @@ export function createMetrics(opts: { defaultMetrics?: boolean; exemplars?: bool
     },
     cache: { lookups: cacheLookups },
     liveEvents: new Counter({ name: 'tremolo_live_events_total', help: 'Events emitted to socket rooms', labelNames: ['event'], registers }),
+    grpcDuration: new Histogram({
+      name: 'tremolo_grpc_server_duration_seconds',
+      help: 'gRPC call duration by method and status code (a stream: its whole life)',
+      labelNames: ['method', 'code'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60, 600],
+      registers,
+      enableExemplars: exemplars,
+    }),
     liveSockets: new Gauge({ name: 'tremolo_live_sockets', help: 'Connected sockets in this process', registers }),
     forYouSkipChecks: new Counter({
       name: 'tremolo_foryou_skip_checks_total',

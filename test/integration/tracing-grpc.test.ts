@@ -100,4 +100,21 @@ describe('gRPC tracing', () => {
     assert.ok(root, 'tremolo.v1.Tremolo/GetUser=1');
     assert.equal(root.parentSpanId, undefined, 'a trace of its own');
   });
+
+  it('observes each call duration by method and status code, its trace as the exemplar', async () => {
+    const count = async (labels: string) => {
+      const text = await (await fetch(server.metricsUrl!)).text();
+      return Number(new RegExp(`^tremolo_grpc_server_duration_seconds_count\\{${labels}\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    };
+    const [ok, refused] = [await count('method="Like",code="OK"'), await count('method="Like",code="UNAUTHENTICATED"')];
+    assert.ok(ok >= 1 && refused >= 1, 'the calls above are counted');
+    await grpc.call('Like', { videoId }, { token: alice.token });
+    await grpc.call('Like', { videoId }, { token: 'not a token' }).catch(() => undefined);
+    assert.equal(await count('method="Like",code="OK"'), ok + 1);
+    assert.equal(await count('method="Like",code="UNAUTHENTICATED"'), refused + 1);
+    const sampled = clientTraceparent(true);
+    await grpc.call('GetUser', { userId: alice.id }, { token: alice.token, metadata: { traceparent: sampled.traceparent } });
+    const openMetrics = await (await fetch(server.metricsUrl!, { headers: { accept: 'application/openmetrics-text; version=1.0.0' } })).text();
+    assert.match(openMetrics, new RegExp(`tremolo_grpc_server_duration_seconds_bucket\\{[^}]*method="GetUser"[^}]*\\} \\d+ # \\{trace_id="${sampled.traceId}"`));
+  });
 });

@@ -27,6 +27,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { videoOfComment, type Engine } from '../../actors/engine.ts';
 import type { Clock } from '../../domain/clock.ts';
+import { observe, type Metrics } from '../../metrics.ts';
 import { TremoloError } from '../../protocol/errors.ts';
 import { noopTracing, type SpanHandle, type Tracing } from '../../telemetry/tracing.ts';
 import type { Video } from '../../protocol/model.ts';
@@ -81,6 +82,8 @@ export interface GrpcDeps {
   onError: (err: unknown, context: string) => void;
   /** A span per call (telemetry/tracing.ts). Default: off. */
   tracing?: Tracing;
+  /** Each call's duration by method and status code. */
+  metrics?: Pick<Metrics, 'grpcDuration' | 'exemplars'>;
 }
 
 /**
@@ -257,7 +260,7 @@ export class GrpcServer {
    */
   private unary<Req, Res>(method: string, handle: (req: Req, caller: Caller) => Promise<Res>): Unary<Req, Res> {
     return (call, callback) => {
-      const span = this.tracing.enabled ? this.callSpan(method, call.metadata) : undefined;
+      const { span, end } = this.callEnd(method, call.metadata);
       const inSpan = <T>(fn: () => T): T => (span ? this.tracing.run(span.context, fn) : fn());
       void (async () => {
         if (deadlinePassed(call.getDeadline(), this.deps.clock)) {
@@ -267,12 +270,12 @@ export class GrpcServer {
         return inSpan(() => handle(call.request, caller));
       })().then(
         (res) => {
-          if (span) this.endSpan(span, Status.OK);
+          end(Status.OK);
           callback(null, res);
         },
         (err: unknown) => {
           const e = this.serviceError(err);
-          if (span) this.endSpan(span, e.code ?? Status.UNKNOWN, err);
+          end(e.code ?? Status.UNKNOWN, err);
           callback(e);
         },
       );
@@ -282,7 +285,7 @@ export class GrpcServer {
   private stream<Req, Res>(method: string, handle: (call: ServerWritableStream<Req, Res>, caller: Caller) => Promise<void>) {
     return (call: ServerWritableStream<Req, Res>) => {
       const held = call as ServerWritableStream<unknown, unknown>;
-      const span = this.tracing.enabled ? this.callSpan(method, call.metadata) : undefined;
+      const { span, end } = this.callEnd(method, call.metadata);
       void (async () => {
         if (this.streams.size >= this.deps.settings.maxStreams) {
           throw new TremoloError('E_BUSY', `This server serves ${this.deps.settings.maxStreams} streams at once (GRPC_MAX_STREAMS)`, { retryAfter: 1 });
@@ -297,16 +300,33 @@ export class GrpcServer {
       })().then(
         () => {
           // a stream the client cancelled ends as CANCELLED for it
-          if (span) this.endSpan(span, call.cancelled ? Status.CANCELLED : Status.OK);
+          end(call.cancelled ? Status.CANCELLED : Status.OK);
           if (!call.cancelled && !call.destroyed && !call.writableEnded) call.end();
         },
         (err: unknown) => {
           const e = this.serviceError(err);
-          if (span) this.endSpan(span, call.cancelled ? Status.CANCELLED : (e.code ?? Status.UNKNOWN), err);
+          end(call.cancelled ? Status.CANCELLED : (e.code ?? Status.UNKNOWN), err);
           if (call.cancelled || call.destroyed || call.writableEnded) return;
           call.emit('error', e);
         },
       );
+    };
+  }
+
+  /**
+   * What a call records: its span (tracing on), and `end`, which ends the span with the call's
+   * status code and observes its duration (the span's trace as the exemplar).
+   */
+  private callEnd(method: string, metadata: Metadata): { span: SpanHandle | undefined; end(code: number, err?: unknown): void } {
+    const started = performance.now();
+    const span = this.tracing.enabled ? this.callSpan(method, metadata) : undefined;
+    return {
+      span,
+      end: (code, err) => {
+        const metrics = this.deps.metrics;
+        if (metrics) observe(metrics, metrics.grpcDuration, { method, code: Status[code] ?? String(code) }, (performance.now() - started) / 1000, span?.ids());
+        if (span) this.endSpan(span, code, err);
+      },
     };
   }
 
