@@ -247,7 +247,7 @@ export class FeedService {
    */
   private async fanOutPages(claim: FanoutClaim, span?: SpanHandle, progress = { followers: 0, pages: 0 }): Promise<'done' | 'released' | 'taken_over'> {
     const { store, sink, options, clock } = this.deps;
-    const inSpan = <T>(call: () => T): T => (span ? this.tracing.run(span.context, call) : call());
+    const inSpan = <T>(call: () => T): T => this.tracing.run(span?.context, call);
     const { videoId, authorId } = claim.task;
     const push = pushesToInboxes(await inSpan(() => store.users.followerCount(authorId)), options.pushMaxFollowers);
     const entry = { videoId, authorId };

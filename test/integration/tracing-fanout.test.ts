@@ -8,49 +8,45 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Tremolo } from '../../src/main.ts';
 import { RedisStore } from '../../src/storage/redis/redis-store.ts';
-import { createOtelTracing } from '../../src/telemetry/otel.ts';
 import type { Tracing } from '../../src/telemetry/tracing.ts';
-import { clientTraceparent, startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.ts';
+import { clientTraceparent, type OtlpReceiver } from '../helpers/otlp-receiver.ts';
 import { connectRedis, dropPrefix, randomPrefix, REDIS_URL } from '../helpers/redis.ts';
-import { eventually, newUser, startServer } from '../helpers/server.ts';
+import { eventually, newUser } from '../helpers/server.ts';
+import { startTracedServer, type TracedServer } from '../helpers/traced-server.ts';
+
+const STATE = 'vendor=abc,other=x1';
 
 describe('fan-out tracing', () => {
+  let traced: TracedServer;
   let receiver: OtlpReceiver;
   let tracing: Tracing;
   let server: Tremolo;
 
   before(async () => {
-    receiver = await startOtlpReceiver();
-    tracing = createOtelTracing({ serviceName: 'fanout-tracing', serviceVersion: 'test', defaultRatio: 0, rules: [], exporterUrl: receiver.url, env: {} });
-    server = await startServer({}, { tracing });
+    traced = await startTracedServer('fanout-tracing');
+    ({ receiver, tracing, server } = traced);
   });
   after(async () => {
-    await server.close();
-    await tracing.shutdown();
-    await receiver.close();
+    await traced.close();
     assert.deepEqual(receiver.rejected, []);
   });
 
-  it('a post sent with a sampled traceparent: its fan-out is a feed.fanout span in that trace, under the request', async () => {
+  it('a post sent with a sampled traceparent: its fan-out is a feed.fanout span in that trace, under the request, with the caller tracestate', async () => {
     const author = await newUser(server, 'author');
     const fan = await newUser(server, 'fan');
     await fan.http.follow(author.id);
     const caller = clientTraceparent(true);
     const res = await fetch(`${server.url}/v1/videos`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${author.token}`, 'content-type': 'application/json', traceparent: caller.traceparent },
+      headers: { authorization: `Bearer ${author.token}`, 'content-type': 'application/json', traceparent: caller.traceparent, tracestate: STATE },
       body: JSON.stringify({ title: 'fanned out' }),
     });
     assert.equal(res.status, 201);
     const video = (await res.json()) as { id: string };
 
-    const fanoutSpan = () => receiver.spans.find((s) => s.name === 'feed.fanout' && s.traceId === caller.traceId);
-    await eventually(async () => {
-      await tracing.flush();
-      return fanoutSpan() !== undefined;
-    }, 'the fan-out span is exported');
-    const fanout = fanoutSpan()!;
-    const request = receiver.spans.find((s) => s.traceId === caller.traceId && s.name === 'POST /v1/videos');
+    const trace = await traced.spansOf(caller.traceId, 'feed.fanout');
+    const fanout = trace.find((s) => s.name === 'feed.fanout')!;
+    const request = trace.find((s) => s.name === 'POST /v1/videos');
     assert.ok(request);
     assert.equal(fanout.parentSpanId, request.spanId, 'a child of the request that posted');
     assert.deepEqual(fanout.links, [{ traceId: caller.traceId, spanId: request.spanId }], 'and linked to it, as a job attempt is');
@@ -64,6 +60,13 @@ describe('fan-out tracing', () => {
     });
     const children = receiver.spans.filter((s) => s.parentSpanId === fanout.spanId).map((s) => s.name);
     assert.ok(children.includes('feeds.pushToInboxes') && children.includes('fanout.complete'), `its storage calls: ${children.join(', ')}`);
+    // the tracestate went with the traceparent into the fan-out entry
+    assert.ok(trace.length >= 3, trace.map((s) => s.name).join(', '));
+    assert.deepEqual(
+      trace.filter((s) => s.traceState !== STATE).map((s) => `${s.name}: ${s.traceState}`),
+      [],
+      'every span of the trace',
+    );
   });
 
   it('a post without a trace leaves an entry without one: no fan-out span at ratio 0', async () => {

@@ -8,14 +8,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import type { Tremolo } from '../../src/main.ts';
-import { createOtelTracing } from '../../src/telemetry/otel.ts';
-import { parseSampleRules } from '../../src/telemetry/sampling.ts';
 import type { Tracing } from '../../src/telemetry/tracing.ts';
 import { grpcClient, type TremoloGrpcClient } from '../helpers/grpc.ts';
-import { clientTraceparent, startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.ts';
-import { newUser, startServer } from '../helpers/server.ts';
+import { clientTraceparent, type OtlpReceiver } from '../helpers/otlp-receiver.ts';
+import { newUser } from '../helpers/server.ts';
+import { startTracedServer, type TracedServer } from '../helpers/traced-server.ts';
 
 describe('gRPC tracing', () => {
+  let traced: TracedServer;
   let receiver: OtlpReceiver;
   let tracing: Tracing;
   let server: Tremolo;
@@ -24,20 +24,16 @@ describe('gRPC tracing', () => {
   let videoId: string;
 
   before(async () => {
-    receiver = await startOtlpReceiver();
     // roots are sampled only by the GetUser rule here: otherwise only what the caller's traceparent says is
-    const rules = parseSampleRules('tremolo.v1.Tremolo/GetUser=1');
-    tracing = createOtelTracing({ serviceName: 'grpc-tracing', serviceVersion: 'test', defaultRatio: 0, rules, exporterUrl: receiver.url, env: {} });
-    server = await startServer({ GRPC_PORT: '0', GRPC_WATCH_POLL: '1h' }, { tracing });
+    traced = await startTracedServer('grpc-tracing', { GRPC_PORT: '0', GRPC_WATCH_POLL: '1h' }, { rules: 'tremolo.v1.Tremolo/GetUser=1' });
+    ({ receiver, tracing, server } = traced);
     grpc = grpcClient(`127.0.0.1:${server.grpc!.port}`);
     alice = await newUser(server, 'alice');
     videoId = (await alice.http.createVideo({ title: 'traced over gRPC' })).id;
   });
   after(async () => {
     grpc.close();
-    await server.close();
-    await tracing.shutdown();
-    await receiver.close();
+    await traced.close();
     assert.deepEqual(receiver.rejected, []);
   });
 

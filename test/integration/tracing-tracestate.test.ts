@@ -1,67 +1,37 @@
 /**
  * W3C `tracestate` (vendors' entries next to `traceparent`) is read wherever a trace comes in
  * (an HTTP header, the socket handshake's `auth`, a socket event's payload, gRPC metadata) and
- * kept: by the spans under it, exported with them, and by the durable fan-out entry that
- * carries the trace to whichever process does the fan-out. Plain clients: fetch,
- * socket.io-client, grpc-js; a real server in this process and a real OTLP receiver.
+ * kept by the spans under it, exported with them (an HTTP post's, down to its fan-out, in
+ * tracing-fanout.test.ts). Plain clients: fetch, socket.io-client, grpc-js; a real server in
+ * this process and a real OTLP receiver.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { io as rawIo } from 'socket.io-client';
 import type { Tremolo } from '../../src/main.ts';
-import { createOtelTracing } from '../../src/telemetry/otel.ts';
 import type { Tracing } from '../../src/telemetry/tracing.ts';
 import { grpcClient } from '../helpers/grpc.ts';
-import { clientTraceparent, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.ts';
-import { eventually, newUser, startServer } from '../helpers/server.ts';
+import { clientTraceparent } from '../helpers/otlp-receiver.ts';
+import { newUser } from '../helpers/server.ts';
+import { startTracedServer, type TracedServer } from '../helpers/traced-server.ts';
 
 const STATE = 'vendor=abc,other=x1';
 
 describe('tracestate', () => {
-  let receiver: OtlpReceiver;
+  let traced: TracedServer;
   let tracing: Tracing;
   let server: Tremolo;
 
   before(async () => {
-    receiver = await startOtlpReceiver();
-    tracing = createOtelTracing({ serviceName: 'tracestate', serviceVersion: 'test', defaultRatio: 0, rules: [], exporterUrl: receiver.url, env: {} });
-    server = await startServer({ GRPC_PORT: '0', GRPC_WATCH_POLL: '1h' }, { tracing });
+    traced = await startTracedServer('tracestate', { GRPC_PORT: '0', GRPC_WATCH_POLL: '1h' });
+    ({ tracing, server } = traced);
   });
   after(async () => {
-    await server.close();
-    await tracing.shutdown();
-    await receiver.close();
-    assert.deepEqual(receiver.rejected, []);
+    await traced.close();
+    assert.deepEqual(traced.receiver.rejected, []);
   });
 
-  /** The exported spans of `traceId`, once `name` is among them. */
-  const spansOf = async (traceId: string, name: string): Promise<ReceivedSpan[]> => {
-    await eventually(async () => {
-      await tracing.flush();
-      return receiver.spans.some((s) => s.traceId === traceId && s.name === name);
-    }, `${name} is exported`);
-    return receiver.spans.filter((s) => s.traceId === traceId);
-  };
-
-  it('HTTP: the request span and everything under it, the post fan-out in its entry included, carry the caller tracestate', async () => {
-    const author = await newUser(server, 'author');
-    const fan = await newUser(server, 'fan');
-    await fan.http.follow(author.id);
-    const caller = clientTraceparent(true);
-    const res = await fetch(`${server.url}/v1/videos`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${author.token}`, 'content-type': 'application/json', traceparent: caller.traceparent, tracestate: STATE },
-      body: JSON.stringify({ title: 'with state' }),
-    });
-    assert.equal(res.status, 201);
-    const spans = await spansOf(caller.traceId, 'feed.fanout');
-    assert.ok(spans.length >= 3, spans.map((s) => s.name).join(', '));
-    assert.deepEqual(
-      spans.filter((s) => s.traceState !== STATE).map((s) => `${s.name}: ${s.traceState}`),
-      [],
-      'every span of the trace',
-    );
-  });
+  const spansOf = (traceId: string, name: string) => traced.spansOf(traceId, name);
 
   it('a malformed tracestate member is dropped and the rest kept', async () => {
     const caller = clientTraceparent(true);

@@ -261,7 +261,8 @@ export class GrpcServer {
   private unary<Req, Res>(method: string, handle: (req: Req, caller: Caller) => Promise<Res>): Unary<Req, Res> {
     return (call, callback) => {
       const { span, end } = this.callEnd(method, call.metadata);
-      const inSpan = <T>(fn: () => T): T => (span ? this.tracing.run(span.context, fn) : fn());
+      // `run` with no context (tracing off) just calls
+      const inSpan = <T>(fn: () => T): T => this.tracing.run(span?.context, fn);
       void (async () => {
         if (deadlinePassed(call.getDeadline(), this.deps.clock)) {
           throw new TremoloError('E_REQUEST_TIMEOUT', 'The call\'s deadline passed before it started');
@@ -292,7 +293,7 @@ export class GrpcServer {
         }
         this.streams.add(held);
         try {
-          const caller = await (span ? this.tracing.run(span.context, () => this.caller(call.metadata, span)) : this.caller(call.metadata));
+          const caller = await this.tracing.run(span?.context, () => this.caller(call.metadata, span));
           await handle(call, caller);
         } finally {
           this.streams.delete(held);
