@@ -15,7 +15,7 @@
  *
  * The JSON line: value = mean CPU µs per like at 1 %, baseline = at 0.
  *
- *   npm run bench -- tracing-ratio [--ops 20000] [--window 4000] [--slices 60] [--ratio 0.01]
+ *   npm run bench -- tracing-ratio [--seconds 1] [--window 4000] [--slices 60] [--ratio 0.01]
  */
 import { parseArgs } from 'node:util';
 import { cpuSecondsOf, startChild } from './helpers/child.ts';
@@ -25,13 +25,14 @@ import { report } from './report.ts';
 
 const { values: argv } = parseArgs({
   options: {
-    ops: { type: 'string', default: '20000' },
+    seconds: { type: 'string', default: '1' },
     window: { type: 'string', default: '4000' },
     slices: { type: 'string', default: '60' },
     ratio: { type: 'string', default: '0.01' },
   },
 });
-const OPS = Number(argv.ops);
+/** Seconds of likes per slice (`tracing` says why not a count). */
+const SECONDS = Number(argv.seconds);
 const WINDOW = Number(argv.window);
 const SLICES = Number(argv.slices);
 const RATIOS = [0, Number(argv.ratio)] as const;
@@ -48,16 +49,16 @@ const slices = new Map<number, Slice[]>(RATIOS.map((r) => [r, []]));
 try {
   await child.ready;
   // warm-up at the higher ratio, so both paths are compiled before the first slice
-  for (let w = 0; w < 4; w++) await child.call('likes', { ops: OPS, window: WINDOW });
+  for (let w = 0; w < 4; w++) await child.call('likes', { seconds: SECONDS, window: WINDOW });
   await child.call('flushTraces');
   for (let s = 0; s < SLICES; s++) {
     const ratio = RATIOS[(s + (s >> 1)) % 2]!;
     await child.call('ratio', { ratio });
     const bytes = sink.bytes();
     const cpu = await cpuSecondsOf(child);
-    const { perSec } = await child.call<{ perSec: number }>('likes', { ops: OPS, window: WINDOW });
+    const { ops, perSec } = await child.call<{ ops: number; perSec: number }>('likes', { seconds: SECONDS, window: WINDOW });
     await child.call('flushTraces');
-    const cpuUsPerLike = (((await cpuSecondsOf(child)) - cpu) * 1e6) / OPS;
+    const cpuUsPerLike = (((await cpuSecondsOf(child)) - cpu) * 1e6) / ops;
     const exported = sink.bytes() > bytes;
     if (exported !== ratio > 0) throw new Error(`a slice at ratio ${ratio} ${exported ? 'exported' : 'did not export'} spans: the ratio did not take`);
     slices.get(ratio)!.push({ cpuUsPerLike, perSec });
@@ -76,7 +77,7 @@ const line = (r: number, xs: readonly Slice[]) => {
   const rate = rateOf(xs);
   return `ratio ${r}: CPU µs per like mean ${fmt(mean(cpu), 2)}, median ${fmt(median(cpu), 2)} (range ${fmt(Math.min(...cpu), 1)}-${fmt(Math.max(...cpu), 1)}); likes/s mean ${fmt(mean(rate))}, median ${fmt(median(rate))}`;
 };
-console.log(`${fmt(OPS)} likes per slice, ${fmt(WINDOW)} in flight, ${SLICES} slices in one process, ratio alternated 0, ${RATIOS[1]}, ${RATIOS[1]}, 0, ...`);
+console.log(`${SECONDS} s of likes per slice, ${fmt(WINDOW)} in flight, ${SLICES} slices in one process, ratio alternated 0, ${RATIOS[1]}, ${RATIOS[1]}, 0, ...`);
 console.log(line(RATIOS[0], none));
 console.log(line(RATIOS[1], sampled));
 const cpuCost = mean(cpuOf(sampled)) / mean(cpuOf(none)) - 1;

@@ -35,3 +35,18 @@ export async function inWindow(n: number, window: number, op: (i: number) => Pro
   await Promise.all(Array.from({ length: Math.min(window, n) }, worker));
   return n / ((performance.now() - start) / 1000);
 }
+
+/**
+ * Runs `op` for i = 0, 1, ... with `window` calls outstanding, starting none after `seconds`;
+ * resolves with the calls made and the seconds until the last of them answered.
+ */
+export async function forSeconds(seconds: number, window: number, op: (i: number) => Promise<unknown>): Promise<{ ops: number; seconds: number }> {
+  const start = performance.now();
+  const until = start + seconds * 1000;
+  let next = 0;
+  const worker = async () => {
+    while (performance.now() < until) await op(next++);
+  };
+  await Promise.all(Array.from({ length: window }, worker));
+  return { ops: next, seconds: (performance.now() - start) / 1000 };
+}
