@@ -3,7 +3,7 @@
  * with tracing off (BENCH_TRACE_RATIO unset) or at BENCH_TRACE_RATIO, spans exported to
  * BENCH_OTLP_URL. One process per variant, so tracing off never shares its heap, its compiled
  * code or its inline caches with the SDK and a traced engine.
- * Answers `likes { ops | seconds, window }` with the likes acknowledged, the seconds they took,
+ * Answers `likes { seconds, window }` with the likes acknowledged, the seconds they took,
  * likes per second, and this process's CPU time (user + system) per like in microseconds, their
  * learning included, which other work on a shared machine moves less;
  * `ratio { ratio }` changes the sampling ratio of a traced process (bench/tracing-ratio.ts);
@@ -18,7 +18,7 @@ import { createOtelTracing } from '../../src/telemetry/otel.ts';
 import { noopTracing } from '../../src/telemetry/tracing.ts';
 import { dropPrefix, randomPrefix, REDIS_URL } from '../../test/helpers/redis.ts';
 import { serveParent } from './child.ts';
-import { benchEngine, forSeconds, inWindow } from './engine.ts';
+import { benchEngine, forSeconds } from './engine.ts';
 
 const ratio = process.env.BENCH_TRACE_RATIO ? Number(process.env.BENCH_TRACE_RATIO) : undefined;
 const config = loadConfig({ LOG_LEVEL: 'silent' });
@@ -53,10 +53,10 @@ const op = async (i: number) => {
 };
 
 serveParent({
-  // `{ ops, window }` or `{ seconds, window }`: that many likes, or as many as `seconds` takes
+  // `{ seconds, window }`: as many likes as `seconds` takes
   likes: async (args) => {
     const cpu = process.cpuUsage();
-    const done = args.seconds === undefined ? await inWindow(Number(args.ops), Number(args.window), op).then((perSec) => ({ ops: Number(args.ops), seconds: Number(args.ops) / perSec })) : await forSeconds(Number(args.seconds), Number(args.window), op);
+    const done = await forSeconds(Number(args.seconds), Number(args.window), op);
     // the For You signals these likes queued (learned behind the acks, learner.ts) are learned
     // before the run ends: their CPU and Redis calls are this run's, and do not spill into the
     // next slice, another variant's (tracing off, whose span flush yields nothing, left the most)
