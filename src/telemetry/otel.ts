@@ -58,6 +58,7 @@ import { systemClock } from '../domain/clock.ts';
 import { EncodingBatchProcessor, type BatchExporter, type BatchOptions, type BatchReporting } from './batch-processor.ts';
 import type { OtlpEncoder, Resource, Scope, SpanBatch, SpanRecord } from './otlp-export.ts';
 import { OtlpJsonEncoder } from './otlp-json.ts';
+import { SpanClock } from './span-clock.ts';
 import { OtlpProtoEncoder } from './otlp-proto.ts';
 import { RuleMatches, sampledTail, type SampleRule } from './sampling.ts';
 import { errorCode, type Attributes, type SpanHandle, type SpanKind, type SpanOptions, type TraceContext, type TraceExportCounts, type TraceIds, type Tracing } from './tracing.ts';
@@ -176,6 +177,8 @@ class RemoteParent implements TraceContext {
 interface SpanSink {
   readonly resource: Resource;
   readonly scope: Scope;
+  /** The spans' times: sub-millisecond and monotonic, so a child lies within its parent (span-clock.ts). */
+  readonly clock: SpanClock;
   onEnd(span: RecordingSpan): void;
   /**
    * A span never ended, kept for the tracer's life for its shape: V8 keeps a class's shape, and
@@ -221,8 +224,8 @@ function assignDefined(to: OtelAttributes, from: Attributes): OtelAttributes {
  * three things at once, so that a span in flight is one object: the handle its operation holds
  * (SpanHandle), the context its children and `run` take (TraceContext, with its ids as the API's
  * SpanContext), and, once it ends, the finished span the encoders write (SpanRecord), handed to
- * the batch processor there and then. Times as the SDK keeps them: the start from the wall
- * clock, the end as the start plus the monotonic duration. What is the same for every span is
+ * the batch processor there and then. Times come from the sink's SpanClock, or from the caller
+ * for work timed elsewhere (a worker thread). What is the same for every span is
  * on the prototype, not in each span: thousands may be in flight.
  */
 class RecordingSpan implements SpanHandle, TraceContext, SpanContext, SpanRecord {
@@ -233,9 +236,8 @@ class RecordingSpan implements SpanHandle, TraceContext, SpanContext, SpanRecord
   status: SpanRecord['status'] = UNSET;
   events: readonly SpanEvent[] = NONE;
   attributes: OtelAttributes = NO_ATTRIBUTES;
-  /** When it started: ms since the epoch, and `performance.now()` then (NaN for a start given by the caller). */
+  /** When it started, in ms since the epoch. */
   readonly #start: number;
-  readonly #startMonotonic: number;
   readonly #attributes: Attributes | undefined;
   #later: Attributes[] | undefined;
 
@@ -253,8 +255,7 @@ class RecordingSpan implements SpanHandle, TraceContext, SpanContext, SpanRecord
     startTime: number | undefined,
   ) {
     this.#attributes = attributes;
-    this.#start = startTime ?? Date.now();
-    this.#startMonotonic = startTime === undefined ? performance.now() : Number.NaN;
+    this.#start = startTime ?? sink.clock.now();
   }
 
   get recording(): true {
@@ -302,13 +303,13 @@ class RecordingSpan implements SpanHandle, TraceContext, SpanContext, SpanRecord
     this.status = { code: SpanStatusCode.ERROR, message: code };
     // the code and type only: an error's message may quote user input
     const attributes = { 'exception.type': err instanceof Error ? err.name : typeof err, 'exception.message': code };
-    this.events = [{ name: 'exception', time: core.millisToHrTime(Date.now()), attributes, droppedAttributesCount: 0 }];
+    this.events = [{ name: 'exception', time: core.millisToHrTime(this.sink.clock.now()), attributes, droppedAttributesCount: 0 }];
   }
 
   end(endTime?: number): void {
     if (this.#ended) return;
     const start = this.#start;
-    const end = endTime ?? (Number.isNaN(this.#startMonotonic) ? Date.now() : start + (performance.now() - this.#startMonotonic));
+    const end = endTime ?? this.sink.clock.now();
     this.startTime = core.millisToHrTime(start);
     // as the SDK: an end before the start is taken as no duration
     this.endTime = end > start ? core.millisToHrTime(end) : this.startTime;
@@ -441,6 +442,7 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
   const sink: SpanSink = {
     resource,
     scope: { name: 'tremolo', version: opts.serviceVersion },
+    clock: new SpanClock(),
     // one exporter, the usual case, without a loop
     onEnd:
       processors.length === 1

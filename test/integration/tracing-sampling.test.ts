@@ -136,13 +136,14 @@ describe('export protocol', () => {
 
 describe('spans as exported', () => {
   const opts = { serviceName: 'spans', serviceVersion: 'test', defaultRatio: 1, rules: [], env: {} };
-  const nowNanos = () => BigInt(Date.now()) * 1_000_000n;
+  // Date.now() moves in whole milliseconds and the spans' clock is within one of it (span-clock.ts)
+  const nowNanos = (slackMs: number) => BigInt(Date.now() + slackMs) * 1_000_000n;
 
   it('carry their parent, times, attributes set later, failure and links, as many links as the SDK keeps', async () => {
     const receiver = await startOtlpReceiver();
     const tracing = createOtelTracing({ ...opts, exporterUrl: receiver.url });
     try {
-      const before = nowNanos();
+      const before = nowNanos(-1);
       const parent = tracing.start('parent', { kind: 'server', parent: 'root', attributes: { 'tremolo.n': 1, 'tremolo.absent': undefined } });
       const messages = Array.from({ length: 130 }, () => tracing.start('message', { parent: 'root' }));
       const turn = tracing.start('turn', { parent: parent.context, links: messages.map((m) => m.context) });
@@ -155,7 +156,7 @@ describe('spans as exported', () => {
       for (const m of messages) m.end();
       const worker = tracing.start('worker stage', { parent: parent.context, startTime: 1_700_000_000_000, attributes: {} });
       worker.end(1_700_000_000_250.5);
-      const after = nowNanos();
+      const after = nowNanos(1);
       await tracing.flush();
 
       const byName = (name: string) => receiver.spans.filter((s) => s.name === name);
@@ -174,7 +175,7 @@ describe('spans as exported', () => {
       assert.equal(t.droppedLinksCount, 2);
       assert.deepEqual(t.links[0], { traceId: messages[0]!.ids()!.trace_id, spanId: messages[0]!.ids()!.span_id });
       assert.equal(new Set(receiver.spans.map((s) => s.spanId)).size, receiver.spans.length, 'every span id differs');
-      // wall-clock starts, monotonic durations: each span within the test, the turn within its parent
+      // times from one sub-millisecond monotonic clock: each span within the test, the turn within its parent
       for (const s of [p, t]) assert.ok(before <= s.start && s.start <= s.end && s.end <= after, `${s.name} ${s.start}..${s.end} in ${before}..${after}`);
       assert.ok(p.start <= t.start && t.end <= p.end, 'the turn lies within its parent');
       // times given by the caller (work timed in a worker thread) are kept as given
