@@ -35,6 +35,7 @@
  * OTEL_BSP_* (batching), the last three read here as the SDK reads them. OTEL_SDK_DISABLED is
  * read before this file is loaded (index.ts).
  */
+import type { Worker } from 'node:worker_threads';
 import {
   diag,
   ROOT_CONTEXT,
@@ -48,19 +49,18 @@ import {
   type SpanContext,
   type TraceState,
 } from '@opentelemetry/api';
-import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
-import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
-import { JsonTraceSerializer, ProtobufTraceSerializer, type IExportTraceServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
 import * as core from '@opentelemetry/core';
 import * as resources from '@opentelemetry/resources';
 import * as sdk from '@opentelemetry/sdk-trace-base';
 import { systemClock } from '../domain/clock.ts';
+import { startWorker } from '../worker-module.ts';
 import { EncodingBatchProcessor, type BatchExporter, type BatchOptions, type BatchReporting } from './batch-processor.ts';
+import type { ExportThreadOptions, ExportThreadRequest, ExportThreadResult } from './export-thread.ts';
 import type { OtlpEncoder, Resource, Scope, SpanBatch, SpanRecord } from './otlp-export.ts';
 import { OtlpJsonEncoder } from './otlp-json.ts';
-import { SpanClock } from './span-clock.ts';
 import { OtlpProtoEncoder } from './otlp-proto.ts';
 import { RuleMatches, sampledTail, type SampleRule } from './sampling.ts';
+import { SpanClock } from './span-clock.ts';
 import { errorCode, type Attributes, type SpanHandle, type SpanKind, type SpanOptions, type TraceContext, type TraceExportCounts, type TraceIds, type Tracing } from './tracing.ts';
 
 export interface OtelTracingOptions {
@@ -319,26 +319,10 @@ class RecordingSpan implements SpanHandle, TraceContext, SpanContext, SpanRecord
   }
 }
 
-/** Requests written in one of OTLP/HTTP's encodings, and the SDK's reader of the collector's answers in it. */
+/** Requests written in one of OTLP/HTTP's encodings. */
 interface Encoding {
+  protocol: ExportThreadOptions['protocol'];
   encoder: OtlpEncoder;
-  responses: Pick<ISerializer<unknown, IExportTraceServiceResponse>, 'deserializeResponse'>;
-}
-
-/**
- * The SDK's OTLP/HTTP trace exporter (what OTLPTraceExporter builds: its transport, retries,
- * compression, limits and OTEL_EXPORTER_OTLP_* configuration) over requests already encoded
- * (otlp-export.ts): its serializer only hands over their bytes.
- */
-class OtlpHttpTraceExporter extends OTLPExporterBase<SpanBatch> {
-  constructor(url: string | undefined, { encoder, responses }: Encoding) {
-    const serializer: ISerializer<SpanBatch, IExportTraceServiceResponse> = {
-      serializeRequest: (batch) => batch.body(),
-      deserializeResponse: (data) => responses.deserializeResponse(data),
-    };
-    const options = convertLegacyHttpOptions(url ? { url } : {}, 'TRACES', 'v1/traces', { 'Content-Type': encoder.contentType });
-    super(createOtlpHttpExportDelegate(options, serializer, 'otlp_http_span_exporter', { name: 'span', countItems: (batch) => batch.count }, undefined));
-  }
 }
 
 /**
@@ -348,9 +332,73 @@ class OtlpHttpTraceExporter extends OTLPExporterBase<SpanBatch> {
  */
 function encodingFor(env: Readonly<Record<string, string | undefined>>): Encoding {
   const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || 'http/protobuf').trim();
-  if (protocol === 'http/protobuf') return { encoder: new OtlpProtoEncoder(), responses: ProtobufTraceSerializer };
-  if (protocol === 'http/json') return { encoder: new OtlpJsonEncoder(), responses: JsonTraceSerializer };
+  if (protocol === 'http/protobuf') return { protocol, encoder: new OtlpProtoEncoder() };
+  if (protocol === 'http/json') return { protocol, encoder: new OtlpJsonEncoder() };
   throw new Error(`OTLP protocol ${JSON.stringify(protocol)} is not supported: tremolo exports traces over OTLP/HTTP, set http/protobuf (the default) or http/json`);
+}
+
+type ExportDone = Parameters<BatchExporter['export']>[1];
+
+/**
+ * Sends exports through the SDK's OTLP/HTTP exporter in a worker thread of its own
+ * (export-thread.ts says why), started at the first export, so a process that exports nothing
+ * starts none. Each request's bytes are copied once into a buffer that is then handed over, not
+ * copied again. The thread keeps the process alive only while an export is in flight, as a
+ * request on a socket would; if it dies, the exports in flight fail and the next export starts
+ * another. The environment is read when the tracer is made, as the SDK's exporter reads its own.
+ */
+class ExportThread implements BatchExporter {
+  #worker: Worker | undefined;
+  #exited: Promise<unknown> | undefined;
+  readonly #inFlight = new Map<number, ExportDone>();
+  #lastId = 0;
+  readonly #env = { ...process.env };
+
+  constructor(private readonly options: ExportThreadOptions) {}
+
+  export(batch: SpanBatch, done: ExportDone): void {
+    const worker = (this.#worker ??= this.#start());
+    const id = ++this.#lastId;
+    if (this.#inFlight.size === 0) worker.ref();
+    this.#inFlight.set(id, done);
+    const body = new Uint8Array(batch.body());
+    const request: ExportThreadRequest = { id, body, count: batch.count };
+    worker.postMessage(request, [body.buffer]);
+  }
+
+  async shutdown(): Promise<void> {
+    const worker = this.#worker;
+    if (!worker) return;
+    const request: ExportThreadRequest = { shutdown: true };
+    worker.postMessage(request);
+    worker.ref();
+    await this.#exited;
+  }
+
+  #start(): Worker {
+    const worker = startWorker('./export-thread', import.meta.url, { workerData: this.options, env: this.#env });
+    worker.unref();
+    worker.on('message', ({ id, code, error }: ExportThreadResult) => {
+      this.#settle(id, { code, ...(error ? { error: Object.assign(new Error(error.message), { name: error.name }) } : {}) });
+    });
+    // an error event is followed by exit; the exports in flight fail there
+    worker.on('error', (err) => core.globalErrorHandler(err));
+    this.#exited = new Promise((resolve) =>
+      worker.once('exit', (exitCode) => {
+        if (this.#worker === worker) this.#worker = undefined;
+        for (const id of [...this.#inFlight.keys()]) this.#settle(id, { code: 1, error: new Error(`the span export thread exited (code ${exitCode}) before the export was sent`) });
+        resolve(exitCode);
+      }),
+    );
+    return worker;
+  }
+
+  #settle(id: number, result: Parameters<ExportDone>[0]): void {
+    const done = this.#inFlight.get(id);
+    this.#inFlight.delete(id);
+    if (this.#inFlight.size === 0) this.#worker?.unref();
+    done?.(result);
+  }
 }
 
 /**
@@ -436,7 +484,7 @@ export function createOtelTracing(opts: OtelTracingOptions): Tracing {
       return new EncodingBatchProcessor(new OtlpJsonEncoder(), new ConsoleExporter(write), reporting, systemClock, { ...batchOptionsFromEnv(), maxExportBatchSize: 1 });
     }
     const encoding = encodingFor(env);
-    return new EncodingBatchProcessor(encoding.encoder, new OtlpHttpTraceExporter(opts.exporterUrl, encoding), reporting, systemClock, batchOptionsFromEnv());
+    return new EncodingBatchProcessor(encoding.encoder, new ExportThread({ url: opts.exporterUrl, protocol: encoding.protocol, contentType: encoding.encoder.contentType }), reporting, systemClock, batchOptionsFromEnv());
   });
   const [only] = processors;
   const sink: SpanSink = {

@@ -10,13 +10,12 @@
  *   queue; a running one is told to stop, kills its ffmpeg and cleans up before `run()`
  *   rejects with E_JOB_CANCELLED (or E_JOB_TIMEOUT when the signal timed out).
  */
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { MediaMetrics } from '../metrics.ts';
 import { isErrorCode, TremoloError } from '../protocol/errors.ts';
 import { noopTracing, type SpanHandle, type TraceContext, type Tracing } from '../telemetry/tracing.ts';
+import { workerExecArgv, workerModuleUrl } from '../worker-module.ts';
 import {
   deserializeTaskError,
   TaskState,
@@ -49,26 +48,6 @@ const TASK_MODULES: Record<TaskName, string> = {
   transcode: 'transcode',
   tag: 'tag',
 };
-
-/**
- * Under tsx this module is `pool.ts` and its tasks are `.ts`; after `tsc` both are `.js`.
- * Deriving the extension from our own URL keeps the two in step.
- */
-function taskFile(name: TaskName): string {
-  const ext = extname(fileURLToPath(import.meta.url)) || '.js';
-  return new URL(`./tasks/${TASK_MODULES[name]}${ext}`, import.meta.url).href;
-}
-
-/**
- * Worker threads inherit `node --import tsx` (npm start, the tests), but not tsx registered
- * through its API, as `bin/tremolo.js` does in a checkout without a build: then the `.ts`
- * tasks would not load. Compiled `.js` tasks need nothing.
- */
-function workerExecArgv(): { execArgv?: string[] } {
-  const fromSources = extname(fileURLToPath(import.meta.url)) === '.ts';
-  if (!fromSources || process.execArgv.some((a) => a.includes('tsx'))) return {};
-  return { execArgv: [...process.execArgv, '--import', 'tsx'] };
-}
 
 export interface MediaPoolOptions {
   /** Worker threads (WORKER_THREADS). Each runs one task at a time. */
@@ -131,7 +110,7 @@ export class MediaPool {
       maxQueue: Math.max(1, opts.maxQueue),
       idleTimeout: opts.idleTimeoutMs ?? Number.MAX_SAFE_INTEGER,
       concurrentTasksPerWorker: 1,
-      ...workerExecArgv(),
+      ...workerExecArgv(import.meta.url),
       // Tasks await child processes and port messages; piscina's blocking Atomics.wait
       // between tasks would stall those, and it buys nothing for tasks lasting seconds.
       atomics: 'disabled',
@@ -216,7 +195,7 @@ export class MediaPool {
     const envelope: TaskEnvelope<TaskInput<K>> = { input, control: { state, port: port2 }, ...(traceparent ? { trace: traceparent } : {}) };
     try {
       const outcome = (await this.#piscina.run(envelope, {
-        filename: taskFile(task),
+        filename: workerModuleUrl(`./tasks/${TASK_MODULES[task]}`, import.meta.url).href,
         transferList: [port2],
         signal: dequeue.signal,
       })) as TaskOutcome<TaskOutput<K>>;

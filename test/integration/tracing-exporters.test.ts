@@ -6,6 +6,7 @@
  * that refuse or hold them.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -202,5 +203,62 @@ describe('OTEL_SDK_DISABLED and OTEL_TRACES_EXPORTER', () => {
   it('refuses an exporter it does not have, and none among others, at start-up', () => {
     assert.throws(() => tracer({ OTEL_TRACES_EXPORTER: 'zipkin' }), /OTEL_TRACES_EXPORTER "zipkin" is not supported: set otlp \(the default\), console, otlp,console, or none on its own/);
     assert.throws(() => tracer({ OTEL_TRACES_EXPORTER: 'none,otlp' }), /OTEL_TRACES_EXPORTER "none,otlp" is not supported/);
+  });
+});
+
+describe('the export thread', () => {
+  it("sends with the SDK's exporter: OTEL_EXPORTER_OTLP_TRACES_HEADERS as set when the tracer was made, the same bytes again after a 503", async () => {
+    const seen: { tenant: string | undefined; bytes: Buffer }[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        seen.push({ tenant: req.headers['x-tenant'] as string | undefined, bytes: Buffer.concat(chunks) });
+        if (seen.length === 1) res.writeHead(503, { 'retry-after': '0' }).end();
+        else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    process.env.OTEL_EXPORTER_OTLP_TRACES_HEADERS = 'x-tenant=blue';
+    const t = createOtelTracing({ serviceName: 'thread', serviceVersion: 'test', defaultRatio: 1, rules: [], exporterUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, env: {} });
+    delete process.env.OTEL_EXPORTER_OTLP_TRACES_HEADERS;
+    try {
+      t.start('retried', { parent: 'root' }).end();
+      await t.flush();
+      assert.deepEqual(t.exportCounts(), { exported: 1, droppedQueueFull: 0, droppedExportFailed: 0, failedExports: 0 });
+      assert.equal(seen.length, 2, 'refused once, then taken');
+      assert.deepEqual(seen.map((s) => s.tenant), ['blue', 'blue']);
+      assert.ok(seen[0]!.bytes.length > 0 && seen[0]!.bytes.equals(seen[1]!.bytes), 'the retry sends the same request');
+    } finally {
+      await t.shutdown();
+      server.close();
+    }
+  });
+
+  it('an export thread with nothing in flight keeps no process alive', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', new URL('../helpers/traced-exit.ts', import.meta.url).pathname], {
+        env: { ...process.env, OTLP_URL: receiver.url },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const exitCode = await new Promise<number | null>((resolve, reject) => {
+        const bound = setTimeout(() => {
+          child.kill('SIGKILL');
+          reject(new Error(`the process did not end by itself within 30 s (printed ${JSON.stringify(out)})`));
+        }, 30_000);
+        child.once('exit', (code) => {
+          clearTimeout(bound);
+          resolve(code);
+        });
+      });
+      assert.equal(exitCode, 0);
+      assert.deepEqual(JSON.parse(out), { exported: 1, droppedQueueFull: 0, droppedExportFailed: 0, failedExports: 0 });
+      assert.deepEqual(receiver.spans.map((s) => s.name), ['before exit']);
+    } finally {
+      await receiver.close();
+    }
   });
 });

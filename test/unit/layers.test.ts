@@ -101,8 +101,9 @@ describe('layers', () => {
     assert.deepEqual(offending, []);
   });
 
-  it('OpenTelemetry is imported only by telemetry/otel.ts, which is only loaded on demand', () => {
-    const offending = ALL.filter((s) => s.path !== 'telemetry/otel.ts').flatMap((s) =>
+  it('OpenTelemetry is imported only by telemetry/otel.ts and its export thread, which are only loaded on demand', () => {
+    const SDK_SIDE = ['telemetry/otel.ts', 'telemetry/export-thread.ts'];
+    const offending = ALL.filter((s) => !SDK_SIDE.includes(s.path)).flatMap((s) =>
       s.imports.filter((i) => i.startsWith('@opentelemetry/')).map((i) => `${s.path} imports ${i}`),
     );
     assert.deepEqual(offending, []);
@@ -112,5 +113,10 @@ describe('layers', () => {
     assert.deepEqual(importers.map((s) => s.path), ['telemetry/index.ts']);
     assert.match(importers[0]!.text, /await import\('\.\/otel\.ts'\)/);
     assert.doesNotMatch(importers[0]!.text, /^import [^\n]*'\.\/otel\.ts'/m);
+    // the export thread is started by otel.ts, which takes only its message types
+    const threadImporters = ALL.filter((s) => s.imports.includes('telemetry/export-thread.ts'));
+    assert.deepEqual(threadImporters.map((s) => s.path), ['telemetry/otel.ts']);
+    assert.match(threadImporters[0]!.text, /^import type [^\n]*'\.\/export-thread\.ts'/m);
+    assert.match(threadImporters[0]!.text, /startWorker\('\.\/export-thread'/);
   });
 });
