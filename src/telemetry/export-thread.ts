@@ -30,7 +30,28 @@ export interface ExportThreadResult {
   id: number;
   /** The SDK's ExportResultCode: 0 sent, 1 failed. */
   code: number;
-  error?: { name: string; message: string };
+  error?: ExportThreadError;
+}
+
+/** A failed export's error, as the SDK's OTLPExporterError has it: the collector's HTTP status and answer. */
+export interface ExportThreadError {
+  name: string;
+  message: string;
+  code?: number;
+  data?: string;
+}
+
+/** The most of a collector's answer to a failed export passed on (to the log): an endpoint may answer with anything. */
+const ANSWER_MAX_CHARS = 2048;
+
+function describe(error: Error): ExportThreadError {
+  const { code, data } = error as Error & { code?: unknown; data?: unknown };
+  return {
+    name: error.name,
+    message: error.message,
+    ...(typeof code === 'number' ? { code } : {}),
+    ...(typeof data === 'string' ? { data: data.slice(0, ANSWER_MAX_CHARS) } : {}),
+  };
 }
 
 interface EncodedRequest {
@@ -61,7 +82,7 @@ port.on('message', (message: ExportThreadRequest) => {
   }
   const { id, body, count } = message;
   exporter.export({ body, count }, ({ code, error }) => {
-    const result: ExportThreadResult = { id, code, ...(error ? { error: { name: error.name, message: error.message } } : {}) };
+    const result: ExportThreadResult = { id, code, ...(error ? { error: describe(error) } : {}) };
     port.postMessage(result);
   });
 });

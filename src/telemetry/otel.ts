@@ -347,14 +347,21 @@ type ExportDone = Parameters<BatchExporter['export']>[1];
  * request on a socket would; if it dies, the exports in flight fail and the next export starts
  * another. The environment is read when the tracer is made, as the SDK's exporter reads its own.
  */
-class ExportThread implements BatchExporter {
+export class ExportThread implements BatchExporter {
   #worker: Worker | undefined;
   #exited: Promise<unknown> | undefined;
   readonly #inFlight = new Map<number, ExportDone>();
   #lastId = 0;
   readonly #env = { ...process.env };
 
-  constructor(private readonly options: ExportThreadOptions) {}
+  constructor(
+    private readonly options: ExportThreadOptions,
+    /** The thread's module, beside this file (another only in tests). */
+    private readonly module = './export-thread',
+  ) {
+    // refused here, at start-up, as the SDK's exporter refused it when it was made in this thread
+    if (options.url !== undefined && !URL.canParse(options.url)) throw new Error(`Configuration: Could not parse user-provided export URL: '${options.url}'`);
+  }
 
   export(batch: SpanBatch, done: ExportDone): void {
     const worker = (this.#worker ??= this.#start());
@@ -376,10 +383,10 @@ class ExportThread implements BatchExporter {
   }
 
   #start(): Worker {
-    const worker = startWorker('./export-thread', import.meta.url, { workerData: this.options, env: this.#env });
+    const worker = startWorker(this.module, import.meta.url, { workerData: this.options, env: this.#env });
     worker.unref();
     worker.on('message', ({ id, code, error }: ExportThreadResult) => {
-      this.#settle(id, { code, ...(error ? { error: Object.assign(new Error(error.message), { name: error.name }) } : {}) });
+      this.#settle(id, { code, ...(error ? { error: Object.assign(new Error(error.message), error) } : {}) });
     });
     // an error event is followed by exit; the exports in flight fail there
     worker.on('error', (err) => core.globalErrorHandler(err));

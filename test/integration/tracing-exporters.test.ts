@@ -11,7 +11,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startTracing } from '../../src/telemetry/index.ts';
-import { createOtelTracing, type OtelTracingOptions } from '../../src/telemetry/otel.ts';
+import { createOtelTracing, ExportThread, type OtelTracingOptions } from '../../src/telemetry/otel.ts';
+import type { SpanBatch } from '../../src/telemetry/otlp-export.ts';
 import { noopTracing, type Tracing } from '../../src/telemetry/tracing.ts';
 import { clientTraceparent, startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.ts';
 import { eventually, startServer } from '../helpers/server.ts';
@@ -148,6 +149,7 @@ describe('OTEL_SDK_DISABLED and OTEL_TRACES_EXPORTER', () => {
       assert.deepEqual(ok.exportCounts(), { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, failedExports: 0 });
       assert.deepEqual(failing.exportCounts(), { exported: 0, droppedQueueFull: 0, droppedExportFailed: 3, failedExports: 1 });
       assert.equal(failures.length, 1, 'the failed export is reported');
+      assert.deepEqual({ name: failures[0]!.name, code: (failures[0] as Error & { code?: number }).code }, { name: 'OTLPExporterError', code: 400 }, 'with the collector\'s status, as the SDK reports it');
       assert.deepEqual(noopTracing.exportCounts(), { exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, failedExports: 0 });
     } finally {
       await refusing.close();
@@ -233,6 +235,25 @@ describe('the export thread', () => {
       await t.shutdown();
       server.close();
     }
+  });
+
+  it('a thread that dies fails the exports in flight, and the next export starts another', async () => {
+    const thread = new ExportThread({ url: undefined, protocol: 'http/protobuf', contentType: 'application/x-protobuf' }, '../../test/helpers/dying-export-thread');
+    const request = { body: () => Buffer.from([1, 2, 3]), count: 1 } as unknown as SpanBatch;
+    const exported = () => new Promise<{ code: number; error?: Error }>((resolve) => thread.export(request, resolve));
+    try {
+      for (const attempt of [1, 2]) {
+        const result = await exported();
+        assert.equal(result.code, 1, `attempt ${attempt} fails`);
+        assert.match(result.error!.message, /the span export thread exited \(code 3\) before the export was sent/);
+      }
+    } finally {
+      await thread.shutdown();
+    }
+  });
+
+  it('refuses an endpoint that is not a URL when the tracer is made, not at its first export', () => {
+    assert.throws(() => createOtelTracing({ serviceName: 'x', serviceVersion: 'test', defaultRatio: 1, rules: [], exporterUrl: '127.0.0.1:4318', env: {} }), /Could not parse user-provided export URL: '127.0.0.1:4318'/);
   });
 
   it('an export thread with nothing in flight keeps no process alive', async () => {

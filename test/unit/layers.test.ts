@@ -117,6 +117,6 @@ describe('layers', () => {
     const threadImporters = ALL.filter((s) => s.imports.includes('telemetry/export-thread.ts'));
     assert.deepEqual(threadImporters.map((s) => s.path), ['telemetry/otel.ts']);
     assert.match(threadImporters[0]!.text, /^import type [^\n]*'\.\/export-thread\.ts'/m);
-    assert.match(threadImporters[0]!.text, /startWorker\('\.\/export-thread'/);
+    assert.match(threadImporters[0]!.text, /module = '\.\/export-thread'/);
   });
 });
