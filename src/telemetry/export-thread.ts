@@ -3,11 +3,11 @@
  * first export): the SDK's OTLP/HTTP exporter, with its transport, retries, compression, timeout
  * and OTEL_EXPORTER_OTLP_* configuration, over requests the process has already encoded.
  *
- * Why a thread of its own: sending from the serving thread cost the feed ~2-3 % of its throughput
- * at 1 % sampling, about one export a second, far more than the send's own CPU; the same sends
- * from a worker thread cost nothing measurable (docs/benchmarks.md, "Tracing round 8"). A thread
- * has its own heap and its own copy of Node's HTTP client, so nothing the client does touches
- * the code the server's requests run.
+ * Why a thread of its own: sends from the serving thread, about one a second at 1 % sampling,
+ * cost the feed a few per cent of its throughput, far more than their own CPU; the same sends
+ * from a worker thread did not (docs/benchmarks.md, "Tracing round 7" and "Tracing round 8").
+ * A thread has its own heap and its own copy of Node's HTTP client, so nothing the client does
+ * touches the code the server's requests run. It costs ~20 MB of RSS.
  *
  * Messages: ExportThreadRequest in (a request's bytes, handed over, not copied), an
  * ExportThreadResult out for each; `shutdown` waits for the sends in flight, then ends the thread.

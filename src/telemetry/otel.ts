@@ -388,12 +388,14 @@ export class ExportThread implements BatchExporter {
     worker.on('message', ({ id, code, error }: ExportThreadResult) => {
       this.#settle(id, { code, ...(error ? { error: Object.assign(new Error(error.message), error) } : {}) });
     });
-    // an error event is followed by exit; the exports in flight fail there
-    worker.on('error', (err) => core.globalErrorHandler(err));
+    // an error (the thread threw) is followed by exit, where the exports in flight fail with it
+    let crash: Error | undefined;
+    worker.on('error', (err) => (crash = err));
     this.#exited = new Promise((resolve) =>
       worker.once('exit', (exitCode) => {
         if (this.#worker === worker) this.#worker = undefined;
-        for (const id of [...this.#inFlight.keys()]) this.#settle(id, { code: 1, error: new Error(`the span export thread exited (code ${exitCode}) before the export was sent`) });
+        const why = `the span export thread exited (code ${exitCode}${crash ? `, ${crash.message}` : ''}) before the export was sent`;
+        for (const id of [...this.#inFlight.keys()]) this.#settle(id, { code: 1, error: new Error(why, { cause: crash }) });
         resolve(exitCode);
       }),
     );

@@ -237,7 +237,7 @@ describe('the export thread', () => {
     }
   });
 
-  it('a thread that dies fails the exports in flight, and the next export starts another', async () => {
+  it('a thread that crashes fails the exports in flight with its error, and the next export starts another', async () => {
     const thread = new ExportThread({ url: undefined, protocol: 'http/protobuf', contentType: 'application/x-protobuf' }, '../../test/helpers/dying-export-thread');
     const request = { body: () => Buffer.from([1, 2, 3]), count: 1 } as unknown as SpanBatch;
     const exported = () => new Promise<{ code: number; error?: Error }>((resolve) => thread.export(request, resolve));
@@ -245,7 +245,7 @@ describe('the export thread', () => {
       for (const attempt of [1, 2]) {
         const result = await exported();
         assert.equal(result.code, 1, `attempt ${attempt} fails`);
-        assert.match(result.error!.message, /the span export thread exited \(code 3\) before the export was sent/);
+        assert.match(result.error!.message, /the span export thread exited \(code 1, a crash in the export thread\) before the export was sent/);
       }
     } finally {
       await thread.shutdown();
