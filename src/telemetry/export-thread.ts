@@ -44,7 +44,7 @@ export interface ExportThreadError {
 /** The most of a collector's answer to a failed export passed on (to the log): an endpoint may answer with anything. */
 const ANSWER_MAX_CHARS = 2048;
 
-function describe(error: Error): ExportThreadError {
+function errorForParent(error: Error): ExportThreadError {
   const { code, data } = error as Error & { code?: unknown; data?: unknown };
   return {
     name: error.name,
@@ -82,7 +82,7 @@ port.on('message', (message: ExportThreadRequest) => {
   }
   const { id, body, count } = message;
   exporter.export({ body, count }, ({ code, error }) => {
-    const result: ExportThreadResult = { id, code, ...(error ? { error: describe(error) } : {}) };
+    const result: ExportThreadResult = { id, code, ...(error ? { error: errorForParent(error) } : {}) };
     port.postMessage(result);
   });
 });
